@@ -1,0 +1,99 @@
+# vhm — live migration of vhost-user devices, and live dirty-rate tracking.
+#
+#   make          build build/vhm (installs missing Debian packages first)
+#   make demo     a real run against DPDK testpmd
+#   make check    every test, plain and under ASan+UBSan
+#   make bench    benchmarks, each printed as a ratio to a baseline of the same run
+#   make deps     install the Debian packages (scripts/deps.sh)
+#
+# BUILD=dir puts the build elsewhere (several builds may coexist).
+
+BUILD    ?= build
+CC       ?= cc
+SAN      ?=
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+PKGS     := jansson
+DIRS     := common orchestrator logtrack rarp ui bpf
+CPPFLAGS += $(addprefix -I,$(DIRS)) -Itests/backend -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
+            -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+ifneq ($(SAN),)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRCS  := $(filter-out orchestrator/main.c %.bpf.c,$(wildcard $(addsuffix /*.c,$(DIRS))))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+TBE_SRCS  := $(wildcard tests/backend/*.c)
+TEST_SRCS := $(wildcard tests/unit/*.c tests/integration/*.c)
+BENCH_SRCS:= $(wildcard bench/*.c)
+
+VHM       := $(BUILD)/vhm
+TESTBE    := $(BUILD)/vhm-testbe
+TESTS     := $(BUILD)/vhm-tests
+BENCH     := $(BUILD)/vhm-bench
+LIB       := $(BUILD)/libvhm.a
+
+.PHONY: all deps deps-auto binaries demo check test test-plain test-asan bench clean
+all: deps-auto
+	@$(MAKE) --no-print-directory binaries
+
+deps:
+	scripts/deps.sh
+
+deps-auto:
+	@scripts/deps.sh >/dev/null || scripts/deps.sh
+
+binaries: $(VHM) $(TESTBE)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(VHM): $(BUILD)/obj/orchestrator/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TESTBE): $(TBE_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TESTS): $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Tests find the binaries under test through VHM_BUILD.
+test-plain: $(VHM) $(TESTBE) $(TESTS)
+	VHM_BUILD=$(BUILD) $(TESTS) --jobs 2 $(TEST_ARGS)
+
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS="-O1 -g" test-plain
+
+check: deps-auto
+	@$(MAKE) --no-print-directory test-plain
+	@$(MAKE) --no-print-directory test-asan
+
+test: check
+
+demo: deps-auto
+	@$(MAKE) --no-print-directory binaries
+	scripts/demo.sh $(BUILD)
+
+bench: deps-auto
+	@$(MAKE) --no-print-directory $(VHM) $(TESTBE) $(BENCH)
+	VHM_BUILD=$(BUILD) $(BENCH)
+
+clean:
+	rm -rf $(BUILD)
+
+# Per-area build rules (BPF objects and skeletons).
+-include bpf/bpf.mk
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

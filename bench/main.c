@@ -1,0 +1,42 @@
+/* vhm-bench: runs every benchmark in the table, or those named on the
+ * command line. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+#include "util.h"
+
+static const struct bench benches[] = {
+	{ "proto-rtt", "REPLY_ACK'd request round trip vs raw Unix-socket ping-pong with one fd",
+	  bench_proto_rtt },
+	{ "logsync", "dirty-log sync/scan vs plain read and QEMU's per-word exchange loop",
+	  bench_logsync },
+};
+
+void bench_report(const char *name, const char *unit, double vhm, double baseline,
+		  const char *target_op, double target)
+{
+	double ratio = baseline > 0 ? vhm / baseline : 0;
+	bool ok = !strcmp(target_op, "<=") ? ratio <= target : ratio >= target;
+
+	printf("%-34s vhm %12.3f %s  baseline %12.3f %s  ratio %6.3f (target %s %.2f) %s\n",
+	       name, vhm, unit, baseline, unit, ratio, target_op, target, ok ? "ok" : "MISSED");
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(benches); i++) {
+		bool chosen = argc < 2;
+		for (int a = 1; a < argc; a++)
+			chosen |= !strcmp(argv[a], benches[i].name);
+		if (!chosen)
+			continue;
+		printf("== %s: %s\n", benches[i].name, benches[i].what);
+		if (benches[i].run() < 0)
+			rc = 1;
+	}
+	return rc;
+}

@@ -1,0 +1,175 @@
+/* util — see util.h. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+int vhm_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Split "123abc" into the number and its unit; the unit is compared by caller. */
+static int split_unit(const char *s, double *num, const char **unit)
+{
+	char *end;
+
+	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+		return -EINVAL;
+	errno = 0;
+	*num = strtod(s, &end);
+	if (errno || end == s || *num < 0)
+		return -EINVAL;
+	*unit = end;
+	return 0;
+}
+
+int vhm_parse_size(const char *s, uint64_t *bytes)
+{
+	static const struct { const char *u; double mul; } units[] = {
+		{ "", 1 }, { "B", 1 },
+		{ "K", 1024.0 }, { "KiB", 1024.0 }, { "k", 1024.0 },
+		{ "M", 1048576.0 }, { "MiB", 1048576.0 },
+		{ "G", 1073741824.0 }, { "GiB", 1073741824.0 },
+		{ "T", 1099511627776.0 }, { "TiB", 1099511627776.0 },
+	};
+	const char *unit;
+	double num;
+
+	if (split_unit(s, &num, &unit))
+		return -EINVAL;
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(units); i++) {
+		if (strcmp(unit, units[i].u))
+			continue;
+		double v = num * units[i].mul;
+		if (v >= 18446744073709551615.0)
+			return -ERANGE;
+		*bytes = (uint64_t)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int vhm_parse_duration_ms(const char *s, uint64_t *ms)
+{
+	static const struct { const char *u; double mul; } units[] = {
+		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 },
+	};
+	const char *unit;
+	double num;
+
+	if (split_unit(s, &num, &unit))
+		return -EINVAL;
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(units); i++) {
+		if (strcmp(unit, units[i].u))
+			continue;
+		double v = num * units[i].mul;
+		if (v > 1e15)
+			return -ERANGE;
+		*ms = (uint64_t)(v + 0.5);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int vhm_parse_rate(const char *s, uint64_t *bytes_per_s)
+{
+	char buf[64];
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n + 1);
+	if (n > 2 && !strcmp(buf + n - 2, "/s"))
+		buf[n - 2] = '\0';
+	return vhm_parse_size(buf, bytes_per_s);
+}
+
+int vhm_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char sep1, sep2, sep3, sep4, sep5, extra;
+
+	if (!s || strlen(s) != 17)
+		return -EINVAL;
+	if (sscanf(s, "%2x%c%2x%c%2x%c%2x%c%2x%c%2x%c", &b[0], &sep1, &b[1], &sep2,
+		   &b[2], &sep3, &b[3], &sep4, &b[4], &sep5, &b[5], &extra) != 11)
+		return -EINVAL;
+	char seps[5] = { sep1, sep2, sep3, sep4, sep5 };
+	for (int i = 0; i < 5; i++)
+		if (seps[i] != seps[0] || (seps[i] != ':' && seps[i] != '-'))
+			return -EINVAL;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 != 2 && !isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+void vhm_format_mac(const uint8_t mac[6], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x",
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+uint64_t vhm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *vhm_run_dir(const char *override)
+{
+	const char *env = getenv("VHM_RUN_DIR");
+
+	if (override && *override)
+		return override;
+	if (env && *env)
+		return env;
+	return "/run/vhm";
+}
+
+int vhm_sock_path(const char *dir, const char *name, char *out, size_t outlen)
+{
+	struct sockaddr_un sa;
+	int n = snprintf(out, outlen, "%s/%s.sock", dir, name);
+
+	if (n < 0 || (size_t)n >= outlen || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path)
+{
+	size_t n = strlen(path);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (n == 0)
+		return -EINVAL;
+	if (n >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, path, n + 1);
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* util — small helpers every vhm module shares: strict number parsing (no
+ * "abc" read as 0), sizes and durations with units, MAC addresses, the
+ * monotonic clock, and the run directory where control sockets live. */
+#ifndef VHM_UTIL_H
+#define VHM_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VHM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Exit statuses shared by all commands. */
+enum {
+	VHM_EXIT_OK = 0,
+	VHM_EXIT_FAIL = 1,      /* ran, but the answer is "no" (e.g. not migratable) */
+	VHM_EXIT_USAGE = 2,     /* bad command line */
+	VHM_EXIT_PEER = 3,      /* connection or protocol error */
+};
+
+/* Whole decimal (or 0x hex) number, no sign, no trailing junk. 0 or -EINVAL/-ERANGE. */
+int vhm_parse_u64(const char *s, uint64_t *out);
+/* Bytes with an optional binary suffix: K, M, G, T (also KiB, MiB, ...). */
+int vhm_parse_size(const char *s, uint64_t *bytes);
+/* Duration with a unit: "ms", "s", "m"; a bare number is seconds. Result in ms. */
+int vhm_parse_duration_ms(const char *s, uint64_t *ms);
+/* Rate in bytes/s: a size with an optional "/s" ("1G", "500M/s"). */
+int vhm_parse_rate(const char *s, uint64_t *bytes_per_s);
+/* "aa:bb:cc:dd:ee:ff" (':' or '-'). */
+int vhm_parse_mac(const char *s, uint8_t mac[6]);
+void vhm_format_mac(const uint8_t mac[6], char out[18]);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t vhm_now_ns(void);
+
+/* Where control sockets live: --run-dir, else $VHM_RUN_DIR, else /run/vhm. */
+const char *vhm_run_dir(const char *override);
+/* "<dir>/<name>.sock"; -ENAMETOOLONG if it does not fit a sockaddr_un. */
+int vhm_sock_path(const char *dir, const char *name, char *out, size_t outlen);
+/* Fill a sockaddr_un; refuse (-ENAMETOOLONG) rather than truncate. */
+struct sockaddr_un;
+int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path);
+
+#endif

@@ -1,0 +1,165 @@
+/* probe — see probe.h. */
+#include "probe.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util.h"
+#include "vhu_front.h"
+
+void probe_judge(const struct vhu_front *f, struct probe_verdict *v)
+{
+	v->log_shmfd = (f->dev_protocol >> VHU_PF_LOG_SHMFD) & 1;
+	v->log_all = (f->dev_features >> VHU_F_LOG_ALL) & 1;
+	v->rarp = (f->dev_protocol >> VHU_PF_RARP) & 1;
+	v->reply_ack = (f->dev_protocol >> VHU_PF_REPLY_ACK) & 1;
+	v->migratable = v->log_shmfd && v->log_all;
+}
+
+typedef const char *(*bit_namer)(unsigned bit);
+
+static void bit_name(bit_namer namer, unsigned bit, char *buf, size_t len)
+{
+	const char *n = namer(bit);
+
+	if (n)
+		snprintf(buf, len, "%s", n);
+	else
+		snprintf(buf, len, "bit%u", bit);
+}
+
+static void print_bits(const char *label, uint64_t v, bit_namer namer)
+{
+	char name[32];
+
+	printf("%-15s 0x%016llx\n ", label, (unsigned long long)v);
+	for (unsigned b = 0; b < 64; b++) {
+		if (!((v >> b) & 1))
+			continue;
+		bit_name(namer, b, name, sizeof(name));
+		printf(" %s", name);
+	}
+	printf("\n");
+}
+
+static json_t *json_bits(uint64_t v, bit_namer namer)
+{
+	json_t *a = json_array();
+	char name[32];
+
+	for (unsigned b = 0; b < 64; b++) {
+		if (!((v >> b) & 1))
+			continue;
+		bit_name(namer, b, name, sizeof(name));
+		json_array_append_new(a, json_string(name));
+	}
+	return a;
+}
+
+static const char *pf_namer(unsigned bit)
+{
+	return vhu_pf_name(bit);
+}
+
+static void print_text(const struct vhu_front *f, const struct probe_verdict *v)
+{
+	printf("%-15s %s\n", "backend", f->path);
+	print_bits("features", f->dev_features, vhu_feature_name);
+	print_bits("protocol", f->dev_protocol, pf_namer);
+	printf("%-15s %u%s\n", "queues", f->queue_num,
+	       vhu_front_has_pf(f, VHU_PF_MQ) ? "" : " (MQ not offered)");
+	printf("%-15s %u%s\n", "mem slots", f->max_mem_slots,
+	       vhu_front_has_pf(f, VHU_PF_CONFIGURE_MEM_SLOTS) ? ""
+							       : " (CONFIGURE_MEM_SLOTS not offered)");
+	if (v->migratable)
+		printf("%-15s yes (LOG_SHMFD, LOG_ALL)", "migratable");
+	else
+		printf("%-15s no: missing%s%s", "migratable", v->log_shmfd ? "" : " LOG_SHMFD",
+		       v->log_all ? "" : " LOG_ALL");
+	printf("; extras: RARP %s, REPLY_ACK %s\n", v->rarp ? "yes" : "no",
+	       v->reply_ack ? "yes" : "no");
+}
+
+static int print_json(const struct vhu_front *f, const struct probe_verdict *v)
+{
+	char hex[2][24];
+	json_t *o, *missing = json_array();
+
+	snprintf(hex[0], sizeof(hex[0]), "0x%016llx", (unsigned long long)f->dev_features);
+	snprintf(hex[1], sizeof(hex[1]), "0x%016llx", (unsigned long long)f->dev_protocol);
+	if (!v->log_shmfd)
+		json_array_append_new(missing, json_string("LOG_SHMFD"));
+	if (!v->log_all)
+		json_array_append_new(missing, json_string("LOG_ALL"));
+	o = json_pack("{s:s, s:s, s:o, s:s, s:o, s:I, s:I, s:b, s:o, s:{s:b, s:b}}",
+		      "backend", f->path,
+		      "features", hex[0], "feature_bits", json_bits(f->dev_features,
+								     vhu_feature_name),
+		      "protocol_features", hex[1], "protocol_bits",
+		      json_bits(f->dev_protocol, pf_namer),
+		      "queue_num", (json_int_t)f->queue_num,
+		      "max_mem_slots", (json_int_t)f->max_mem_slots,
+		      "migratable", v->migratable, "missing", missing,
+		      "extras", "rarp", v->rarp, "reply_ack", v->reply_ack);
+	if (!o)
+		return -1;
+	json_dumpf(o, stdout, JSON_COMPACT);
+	printf("\n");
+	json_decref(o);
+	return 0;
+}
+
+int cmd_probe(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct probe_verdict v;
+	struct vhu_front f;
+	uint64_t timeout = VHU_DEFAULT_TIMEOUT_MS;
+	bool json = false;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jt:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 't':
+			if (vhm_parse_u64(optarg, &timeout) || timeout == 0 || timeout > 600000)
+				return vhm_usage_error("probe", "--timeout '%s': expected 1..600000 ms",
+						       optarg);
+			break;
+		case 'h':
+			fputs(PROBE_USAGE, stdout);
+			return VHM_EXIT_OK;
+		default:
+			return vhm_usage_error("probe", "unknown or incomplete option");
+		}
+	}
+	if (optind != argc - 1)
+		return vhm_usage_error("probe", "expected exactly one SOCKET");
+
+	rc = vhu_front_connect(&f, argv[optind], (int)timeout);
+	if (!rc)
+		rc = vhu_front_negotiate(&f, vhu_front_default_protocol());
+	if (rc) {
+		fprintf(stderr, "vhm probe: %s\n", f.err);
+		vhu_front_close(&f);
+		return VHM_EXIT_PEER;
+	}
+	probe_judge(&f, &v);
+	if (json)
+		print_json(&f, &v);
+	else
+		print_text(&f, &v);
+	vhu_front_close(&f);
+	return v.migratable ? VHM_EXIT_OK : VHM_EXIT_FAIL;
+}

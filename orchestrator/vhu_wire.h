@@ -1,0 +1,30 @@
+/* vhu_wire — one vhost-user message over a Unix socket: header, payload and
+ * the fds that travel as SCM_RIGHTS, with a deadline. Used by the frontend
+ * and by the test backend alike. It checks only framing (the payload bound,
+ * fd count limits); what a message must contain is vhu_proto's table.
+ *
+ * Sockets are used non-blocking; both calls poll until done or timed out,
+ * retry on EINTR, and finish partial reads and writes. */
+#ifndef VHU_WIRE_H
+#define VHU_WIRE_H
+
+#include <stddef.h>
+
+#include "vhu_proto.h"
+
+/* Send m (hdr.size bytes of payload, m->nfds fds). 0, or -errno with a
+ * message in err: -ETIMEDOUT, -EPIPE (peer gone), other socket errors. */
+int vhu_wire_send(int sock, const struct vhu_msg *m, int timeout_ms, char *err, size_t errlen);
+
+/* Receive one message into m. Received fds are in m->fds (the caller owns
+ * them; vhu_msg_close_fds). Returns 0, or -errno with a message in err:
+ * -ETIMEDOUT (nothing or only part came in time), -ECONNRESET (peer closed;
+ * mid-message or not is said in err), -EMSGSIZE (size above the payload
+ * bound, or more fds than VHU_MAX_FDS: extra fds are closed), other socket
+ * errors. On error m holds no fds. */
+int vhu_wire_recv(int sock, struct vhu_msg *m, int timeout_ms, char *err, size_t errlen);
+
+/* Make a socket non-blocking and close-on-exec. */
+int vhu_wire_prepare(int sock);
+
+#endif
