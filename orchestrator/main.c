@@ -7,15 +7,25 @@
 #include "cli.h"
 #include "util.h"
 #include "probe.h"
+#include "run_cmd.h"
 #include "rarp_cmd.h"
+#include "ctl_cmds.h"
+#include "trace_cmd.h"
 
 static int cmd_help(int argc, char **argv);
 
 static const struct vhm_cmd commands[] = {
 	{ "probe", cmd_probe, "connect to a vhost-user backend and report what it offers",
 	  PROBE_USAGE },
+	{ "run", cmd_run, "run a virtio-net device with a built-in guest on a backend",
+	  RUN_USAGE },
 	{ "announce", cmd_announce, "send RARP frames announcing guest MACs on an interface",
 	  RARP_ANNOUNCE_USAGE },
+	{ "trace", cmd_trace, "count a backend's syscalls, kicks, faults and calls with eBPF",
+	  TRACE_USAGE },
+	{ "status", cmd_status, "show the status of a running instance", CTL_STATUS_USAGE },
+	{ "stop", cmd_stop, "stop a running instance and wait until it is gone", CTL_STOP_USAGE },
+	{ "list", cmd_list, "list running instances with their pid and state", CTL_LIST_USAGE },
 	{ "help", cmd_help, "show help for a command", "usage: vhm help [COMMAND]\n" },
 };
 

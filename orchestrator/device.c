@@ -1,0 +1,293 @@
+/* device — see device.h. */
+#include "device.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define STATUS_DRIVER_READY 0x0fu   /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
+#define IDLE_SLEEP_NS 20000
+
+const char *dev_state_name(enum dev_state s)
+{
+	static const char *const names[] = {
+		"starting", "running", "migrating", "backend-lost", "stopped",
+	};
+
+	return (unsigned)s < VHM_ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+void dev_config_defaults(struct dev_config *c)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+	memset(c, 0, sizeof(*c));
+	c->name = "vhm0";
+	c->mem_bytes = 256ull << 20;
+	c->queues = 1;
+	c->ring = DEV_RING_AUTO;
+	c->frame_size = 64;
+	c->pattern = GW_UNIFORM;
+	c->timeout_ms = VHU_DEFAULT_TIMEOUT_MS;
+	memcpy(c->mac, mac, 6);
+}
+
+static bool has(uint64_t f, unsigned bit)
+{
+	return (f >> bit) & 1;
+}
+
+int dev_choose_features(const struct device *d, const struct vhu_front *f, uint64_t *features,
+			char *err, size_t errlen)
+{
+	uint64_t off = f->dev_features, want;
+
+	if (!has(off, VHU_F_VERSION_1)) {
+		snprintf(err, errlen, "%s: backend lacks VERSION_1", f->path);
+		return -ENOTSUP;
+	}
+	if (d->packed && !has(off, VHU_F_RING_PACKED)) {
+		snprintf(err, errlen, "%s: backend lacks RING_PACKED", f->path);
+		return -ENOTSUP;
+	}
+	if (d->cfg.queues > 1 && (!has(off, VHU_NET_F_MQ) || !vhu_front_has_pf(f, VHU_PF_MQ))) {
+		snprintf(err, errlen, "%s: %d queue pairs need MQ", f->path, d->cfg.queues);
+		return -ENOTSUP;
+	}
+	if ((uint32_t)(2 * d->cfg.queues) > f->queue_num && vhu_front_has_pf(f, VHU_PF_MQ)) {
+		snprintf(err, errlen, "%s: %d queue pairs, the backend has %u queues", f->path,
+			 d->cfg.queues, f->queue_num);
+		return -ENOTSUP;
+	}
+	want = 1ull << VHU_F_VERSION_1 | 1ull << VHU_NET_F_MRG_RXBUF |
+	       1ull << VHU_F_PROTOCOL_FEATURES;
+	if (d->event_idx)
+		want |= 1ull << VHU_F_EVENT_IDX;
+	if (d->packed)
+		want |= 1ull << VHU_F_RING_PACKED;
+	if (d->cfg.queues > 1)
+		want |= 1ull << VHU_NET_F_MQ;
+	*features = off & want;
+	return 0;
+}
+
+static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t base)
+{
+	struct nd_queue *q = &d->drv.q[ring / 2];
+	struct vring *v = ring % 2 ? &q->tx : &q->rx;
+	struct vhu_vring_addr a = {
+		.index = (uint32_t)ring,
+		.desc = (uint64_t)(uintptr_t)v->desc,
+		.avail = (uint64_t)(uintptr_t)v->avail,
+		.used = (uint64_t)(uintptr_t)v->used,
+		.log_guest_addr = v->used_gpa,
+	};
+	int rc;
+
+	if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_NUM, (uint32_t)ring, v->num)) ||
+	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring, base)) ||
+	    (rc = vhu_set_vring_addr(f, &a)) ||
+	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_KICK, (uint32_t)ring, q->kick_fd[ring % 2])) ||
+	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2])))
+		return rc;
+	return 0;
+}
+
+int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *mem,
+		      uint64_t features, const uint32_t *bases)
+{
+	struct vhu_mem_region regions[GMEM_MAX_REGIONS];
+	int fds[GMEM_MAX_REGIONS], rc;
+
+	gmem_vhu_regions(mem, regions, fds);
+	if ((rc = vhu_set_features(f, features)) ||
+	    (rc = vhu_set_mem_table(f, regions, fds, mem->n)))
+		return rc;
+	for (int r = 0; r < d->nrings; r++) {
+		struct nd_queue *q = &d->drv.q[r / 2];
+		uint32_t base = bases ? bases[r] : vring_initial_base(r % 2 ? &q->tx : &q->rx);
+
+		if ((rc = start_ring(d, f, r, base)))
+			return rc;
+	}
+	if (has(features, VHU_F_PROTOCOL_FEATURES))
+		for (int r = 0; r < d->nrings; r++)
+			if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_ENABLE, (uint32_t)r, 1)))
+				return rc;
+	if (vhu_front_has_pf(f, VHU_PF_STATUS))
+		return vhu_set_u64(f, VHU_SET_STATUS, STATUS_DRIVER_READY);
+	return 0;
+}
+
+int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
+{
+	uint32_t idx[DEV_MAX_RINGS];
+
+	for (int r = 0; r < d->nrings; r++)
+		idx[r] = (uint32_t)r;
+	return vhu_get_vring_bases(f, idx, bases, d->nrings);
+}
+
+static void drain_calls(struct device *d)
+{
+	uint64_t v;
+
+	for (int i = 0; i < d->drv.nq; i++)
+		for (int k = 0; k < 2; k++)
+			while (read(d->drv.q[i].call_fd[k], &v, sizeof(v)) == sizeof(v))
+				;
+}
+
+static void *datapath_main(void *arg)
+{
+	struct device *d = arg;
+	const struct timespec idle = { 0, IDLE_SLEEP_NS };
+	unsigned spins = 0;
+
+	for (;;) {
+		int work;
+
+		pthread_mutex_lock(&d->dp_lock);
+		if (d->dp_stop) {
+			pthread_mutex_unlock(&d->dp_lock);
+			return NULL;
+		}
+		work = netdrv_poll(&d->drv, vhm_now_ns());
+		if (++spins % 1024 == 0)
+			drain_calls(d);
+		pthread_mutex_unlock(&d->dp_lock);
+		if (!work)
+			nanosleep(&idle, NULL);
+	}
+}
+
+void dev_guest_pause(struct device *d, bool pause)
+{
+	if (pause) {
+		gw_pause(&d->gw, true);
+		pthread_mutex_lock(&d->dp_lock);   /* held until resume */
+	} else {
+		netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
+		pthread_mutex_unlock(&d->dp_lock);
+		gw_pause(&d->gw, false);
+	}
+}
+
+void dev_set_traffic(struct device *d, uint64_t pps, uint32_t frame_size)
+{
+	pthread_mutex_lock(&d->dp_lock);
+	netdrv_set_traffic(&d->drv, pps, frame_size);
+	pthread_mutex_unlock(&d->dp_lock);
+}
+
+void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p)
+{
+	gw_set(&d->gw, rate, p);
+}
+
+static int open_guest(struct device *d, char *err, size_t errlen)
+{
+	uint64_t area = netdrv_area_bytes(d->cfg.queues, d->packed);
+	uint64_t skip = (DEV_AREA_GPA + area + (2ull << 20) - 1) & ~((2ull << 20) - 1);
+	int rc;
+
+	rc = netdrv_init(&d->drv, &d->mem, DEV_AREA_GPA, d->cfg.queues, d->packed, d->event_idx,
+			 has(d->features, VHU_NET_F_MRG_RXBUF), d->cfg.mac, err, errlen);
+	if (rc)
+		return rc;
+	rc = gw_init(&d->gw, &d->mem, skip, err, errlen);
+	if (rc)
+		netdrv_destroy(&d->drv);
+	return rc;
+}
+
+static int negotiate(struct device *d, char *err, size_t errlen)
+{
+	int rc = vhu_front_connect(&d->front, d->cfg.backend, d->cfg.timeout_ms);
+
+	if (!rc)
+		rc = vhu_front_negotiate(&d->front, vhu_front_default_protocol());
+	if (rc) {
+		snprintf(err, errlen, "%s", d->front.err);
+		return rc;
+	}
+	d->packed = d->cfg.ring == DEV_RING_PACKED ||
+		    (d->cfg.ring == DEV_RING_AUTO && has(d->front.dev_features, VHU_F_RING_PACKED));
+	d->event_idx = has(d->front.dev_features, VHU_F_EVENT_IDX);
+	return dev_choose_features(d, &d->front, &d->features, err, errlen);
+}
+
+int dev_open(struct device *d, const struct dev_config *c, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = *c;
+	d->front.sock = d->front.breq_sock = -1;
+	d->nrings = 2 * c->queues;
+	d->state = DEV_STARTING;
+	pthread_mutex_init(&d->dp_lock, NULL);
+	if ((rc = gmem_create(&d->mem, c->mem_bytes, c->name, err, errlen)))
+		goto fail_mutex;
+	if ((rc = negotiate(d, err, errlen)))
+		goto fail_front;
+	if ((rc = open_guest(d, err, errlen)))
+		goto fail_front;
+	netdrv_fill_rx(&d->drv);
+	rc = dev_backend_start(d, &d->front, &d->mem, d->features, NULL);
+	if (rc) {
+		snprintf(err, errlen, "%s", d->front.err);
+		goto fail_guest;
+	}
+	gw_set(&d->gw, c->dirty_rate, c->pattern);
+	netdrv_set_traffic(&d->drv, c->pps, c->frame_size);
+	if ((rc = -pthread_create(&d->dp_thread, NULL, datapath_main, d)) ||
+	    (rc = gw_start(&d->gw))) {
+		snprintf(err, errlen, "starting guest threads: %s", strerror(-rc));
+		goto fail_threads;
+	}
+	d->dp_started = true;
+	d->state = DEV_RUNNING;
+	d->started_ns = vhm_now_ns();
+	return 0;
+fail_threads:
+	if (d->dp_started) {
+		d->dp_stop = true;
+		pthread_join(d->dp_thread, NULL);
+	}
+fail_guest:
+	gw_destroy(&d->gw);
+	netdrv_destroy(&d->drv);
+fail_front:
+	vhu_front_close(&d->front);
+	gmem_destroy(&d->mem);
+fail_mutex:
+	pthread_mutex_destroy(&d->dp_lock);
+	return rc;
+}
+
+void dev_close(struct device *d)
+{
+	uint32_t bases[DEV_MAX_RINGS];
+
+	if (d->dp_started) {
+		pthread_mutex_lock(&d->dp_lock);
+		d->dp_stop = true;
+		pthread_mutex_unlock(&d->dp_lock);
+		pthread_join(d->dp_thread, NULL);
+		d->dp_started = false;
+	}
+	gw_destroy(&d->gw);
+	/* Stop the rings so the backend lets go of guest memory cleanly. */
+	if (!d->front.broken)
+		dev_backend_stop(d, &d->front, bases);
+	vhu_front_close(&d->front);
+	netdrv_destroy(&d->drv);
+	gmem_destroy(&d->mem);
+	pthread_mutex_destroy(&d->dp_lock);
+	d->state = DEV_STOPPED;
+}

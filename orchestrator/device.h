@@ -1,0 +1,87 @@
+/* device — a virtio-net device owned the way a VMM owns one: guest memory,
+ * the built-in guest driver and memory writer, and the vhost-user backend
+ * that does the device's datapath. It sets the backend up (features, memory
+ * table, rings, enable, status), runs the guest on a datapath thread, stops
+ * rings with GET_VRING_BASE, and can start the same rings on another backend
+ * from given bases (the migration destination).
+ *
+ * The device owns its vhu_front, gmem, netdrv and gwriter. */
+#ifndef VHM_DEVICE_H
+#define VHM_DEVICE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmem.h"
+#include "gwriter.h"
+#include "netdrv.h"
+#include "vhu_front.h"
+
+#define DEV_AREA_GPA   (1ull << 20)       /* rings and buffers start at 1 MiB */
+#define DEV_MAX_RINGS  (2 * ND_MAX_QUEUES)
+
+enum dev_ring_mode { DEV_RING_AUTO, DEV_RING_SPLIT, DEV_RING_PACKED };
+
+enum dev_state {
+	DEV_STARTING, DEV_RUNNING, DEV_MIGRATING, DEV_BACKEND_LOST, DEV_STOPPED,
+};
+
+struct dev_config {
+	const char *backend;       /* socket path */
+	const char *name;
+	uint64_t mem_bytes;        /* default 256 MiB */
+	int queues;                /* queue pairs */
+	enum dev_ring_mode ring;
+	uint64_t pps;              /* frames/s, 0 none */
+	uint32_t frame_size;
+	uint64_t dirty_rate;       /* page writes/s */
+	enum gw_pattern pattern;
+	uint8_t mac[6];
+	int timeout_ms;
+};
+
+struct device {
+	struct dev_config cfg;
+	struct vhu_front front;
+	struct gmem mem;
+	struct netdrv drv;
+	struct gwriter gw;
+	uint64_t features;         /* acked virtio features (without LOG_ALL) */
+	bool packed, event_idx;
+	int nrings;
+	enum dev_state state;
+	uint64_t started_ns;
+
+	pthread_t dp_thread;
+	pthread_mutex_t dp_lock;   /* held while the guest driver touches rings */
+	bool dp_stop, dp_started;
+};
+
+const char *dev_state_name(enum dev_state s);
+void dev_config_defaults(struct dev_config *c);
+
+/* Create memory, connect to and negotiate with the backend, start its rings
+ * and the guest. 0 or -errno with err set; on failure nothing is left open. */
+int dev_open(struct device *d, const struct dev_config *c, char *err, size_t errlen);
+void dev_close(struct device *d);
+
+/* The features this device acks on a backend that offers `offered`; -ENOTSUP
+ * with err naming what is missing. */
+int dev_choose_features(const struct device *d, const struct vhu_front *f, uint64_t *features,
+			char *err, size_t errlen);
+/* Start every ring of the device on backend f with the given bases (NULL:
+ * fresh rings), memory table of `mem`, features `features`. */
+int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *mem,
+		      uint64_t features, const uint32_t *bases);
+/* GET_VRING_BASE on every ring (all sent, then collected). */
+int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases);
+
+/* Pause / resume the guest (driver and writer); pause returns once the
+ * driver is out of the rings. */
+void dev_guest_pause(struct device *d, bool pause);
+
+void dev_set_traffic(struct device *d, uint64_t pps, uint32_t frame_size);
+void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p);
+
+#endif

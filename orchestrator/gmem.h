@@ -1,0 +1,55 @@
+/* gmem — guest memory: the guest-physical address space of vhm's device,
+ * backed by memfd regions sealed against shrinking (so no backend can make
+ * vhm fault on its own memory) and mapped shared into vhm.
+ *
+ * Layout, like a real VM's: up to 3 GiB sits at GPA 0; above that, the rest
+ * starts at 4 GiB, leaving the PCI hole [3 GiB, 4 GiB) unbacked. Memory is
+ * sparse: pages cost nothing until written, so 64 GiB guests work.
+ *
+ * Translation guest-physical <-> vhm-virtual is here and nowhere else. */
+#ifndef VHM_GMEM_H
+#define VHM_GMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vhu_proto.h"
+
+#define GMEM_PAGE_SIZE   4096ull
+#define GMEM_MAX_REGIONS 8
+#define GMEM_LOW_TOP     (3ull << 30)   /* end of low memory */
+#define GMEM_HIGH_BASE   (4ull << 30)   /* start of memory above the hole */
+#define GMEM_MIN_SIZE    (32ull << 20)
+#define GMEM_MAX_SIZE    (1ull << 40)
+
+struct gmem_region {
+	uint64_t gpa;        /* guest-physical start */
+	uint64_t size;       /* bytes */
+	uint8_t *hva;        /* where vhm sees it */
+	int fd;              /* the sealed memfd; owned by the gmem */
+};
+
+struct gmem {
+	struct gmem_region r[GMEM_MAX_REGIONS];
+	int n;
+	uint64_t total;      /* bytes of RAM */
+	uint64_t top;        /* highest GPA + 1: the log must cover [0, top) */
+};
+
+/* Create `total` bytes of guest RAM (page multiple, GMEM_MIN_SIZE..MAX).
+ * `tag` names the memfds ("vhm-guest-<tag>"). 0 or -errno with err set. */
+int gmem_create(struct gmem *m, uint64_t total, const char *tag, char *err, size_t errlen);
+void gmem_destroy(struct gmem *m);
+
+/* vhm-virtual address of [gpa, gpa+len), or NULL if not inside one region. */
+void *gmem_hva(const struct gmem *m, uint64_t gpa, uint64_t len);
+/* Guest-physical address of a vhm-virtual address; 0 or -EFAULT. */
+int gmem_gpa(const struct gmem *m, const void *hva, uint64_t *gpa);
+/* Region index holding gpa, or -1. */
+int gmem_region_of(const struct gmem *m, uint64_t gpa);
+/* The memory table as a backend sees it (userspace_addr = vhm-virtual). */
+void gmem_vhu_regions(const struct gmem *m, struct vhu_mem_region *out, int *fds);
+/* Number of guest pages (RAM only, the hole excluded). */
+static inline uint64_t gmem_pages(const struct gmem *m) { return m->total / GMEM_PAGE_SIZE; }
+
+#endif

@@ -1,0 +1,200 @@
+/* gwriter — see gwriter.h. */
+#include "gwriter.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+#define TICK_NS 1000000ull       /* the writer catches up with its rate every 1 ms */
+#define HOT_PERCENT 10           /* hotset: 90 % of writes go to 10 % of pages */
+
+int gw_parse_pattern(const char *s, enum gw_pattern *out)
+{
+	static const char *const names[] = { "uniform", "hotset", "sequential" };
+
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(names); i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum gw_pattern)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *gw_pattern_name(enum gw_pattern p)
+{
+	static const char *const names[] = { "uniform", "hotset", "sequential" };
+
+	return (unsigned)p < VHM_ARRAY_SIZE(names) ? names[p] : "?";
+}
+
+int gw_init(struct gwriter *w, const struct gmem *mem, uint64_t skip_bytes, char *err,
+	    size_t errlen)
+{
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	w->mem = mem;
+	w->skip_bytes = skip_bytes;
+	if (skip_bytes >= mem->total) {
+		snprintf(err, errlen, "no guest memory left for the writer");
+		return -EINVAL;
+	}
+	w->npages = (mem->total - skip_bytes) / GMEM_PAGE_SIZE;
+	rc = lt_log_create(&w->dirty, mem->top);
+	if (rc) {
+		snprintf(err, errlen, "writer dirty bitmap: %s", strerror(-rc));
+		return rc;
+	}
+	w->dirty_words = w->dirty.words;
+	w->rng = 0x9e3779b97f4a7c15ull;
+	pthread_mutex_init(&w->lock, NULL);
+	return 0;
+}
+
+uint64_t gw_page_gpfn(const struct gwriter *w, uint64_t k)
+{
+	uint64_t skip = w->skip_bytes / GMEM_PAGE_SIZE;
+
+	k += skip;
+	for (int i = 0; i < w->mem->n; i++) {
+		uint64_t pages = w->mem->r[i].size / GMEM_PAGE_SIZE;
+
+		if (k < pages)
+			return w->mem->r[i].gpa / GMEM_PAGE_SIZE + k;
+		k -= pages;
+	}
+	return 0;   /* unreachable for k < npages */
+}
+
+static uint64_t next_rand(struct gwriter *w)
+{
+	uint64_t x = w->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return w->rng = x;
+}
+
+static uint64_t pick(struct gwriter *w)
+{
+	uint64_t hot = w->npages * HOT_PERCENT / 100;
+
+	switch (w->pattern) {
+	case GW_SEQUENTIAL:
+		return w->cursor++ % w->npages;
+	case GW_HOTSET:
+		if (hot && next_rand(w) % 100 < 90)
+			return next_rand(w) % hot;
+		return next_rand(w) % w->npages;
+	case GW_UNIFORM:
+	default:
+		return next_rand(w) % w->npages;
+	}
+}
+
+static void write_page(struct gwriter *w)
+{
+	uint64_t gpfn = gw_page_gpfn(w, pick(w));
+	uint64_t n = __atomic_add_fetch(&w->writes, 1, __ATOMIC_RELAXED);
+	volatile uint64_t *p = gmem_hva(w->mem, gpfn * GMEM_PAGE_SIZE, GMEM_PAGE_SIZE);
+
+	/* A new value every time, at a spot that moves, so digests see it. */
+	p[(n * 7) % (GMEM_PAGE_SIZE / 8)] = n;
+	lt_log_mark(w->dirty_words, gpfn);
+}
+
+static void *writer_main(void *arg)
+{
+	struct gwriter *w = arg;
+	struct timespec next;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (;;) {
+		uint64_t now, due;
+
+		pthread_mutex_lock(&w->lock);
+		if (w->stop) {
+			pthread_mutex_unlock(&w->lock);
+			return NULL;
+		}
+		now = vhm_now_ns();
+		due = w->paused ? 0 :
+		      (uint64_t)((double)(now - w->rate_start_ns) * (double)w->rate / 1e9);
+		while (w->rate_done < due) {
+			write_page(w);
+			w->rate_done++;
+		}
+		pthread_mutex_unlock(&w->lock);
+		next.tv_nsec += TICK_NS;
+		if (next.tv_nsec >= 1000000000) {
+			next.tv_nsec -= 1000000000;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+}
+
+int gw_start(struct gwriter *w)
+{
+	int rc;
+
+	w->rate_start_ns = vhm_now_ns();
+	rc = pthread_create(&w->thread, NULL, writer_main, w);
+	if (rc)
+		return -rc;
+	w->started = true;
+	return 0;
+}
+
+void gw_destroy(struct gwriter *w)
+{
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	lt_log_destroy(&w->dirty);
+	pthread_mutex_destroy(&w->lock);
+}
+
+/* Restart the rate clock (callers hold the lock). */
+static void rate_reset(struct gwriter *w)
+{
+	w->rate_start_ns = vhm_now_ns();
+	w->rate_done = 0;
+}
+
+void gw_set(struct gwriter *w, uint64_t rate, enum gw_pattern pattern)
+{
+	pthread_mutex_lock(&w->lock);
+	w->rate = rate;
+	w->pattern = pattern;
+	rate_reset(w);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void gw_pause(struct gwriter *w, bool paused)
+{
+	pthread_mutex_lock(&w->lock);
+	w->paused = paused;
+	rate_reset(w);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void gw_rebase(struct gwriter *w, const struct gmem *mem)
+{
+	pthread_mutex_lock(&w->lock);
+	w->mem = mem;
+	pthread_mutex_unlock(&w->lock);
+}
+
+uint64_t gw_writes(const struct gwriter *w)
+{
+	return __atomic_load_n(&w->writes, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,56 @@
+/* gwriter — the guest-memory writer: dirties guest pages the way vCPUs
+ * would, at a configured rate (page writes per second) and pattern, from its
+ * own thread, and records exactly which pages it wrote in a dirty bitmap of
+ * the vhost log's layout (bit n = guest-physical page n). That bitmap is the
+ * ground truth logtrack is judged against and the set of guest writes a
+ * migration must copy; its consumer syncs it with lt_log_sync.
+ *
+ * The writer never touches the device area (rings and packet buffers). */
+#ifndef VHM_GWRITER_H
+#define VHM_GWRITER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmem.h"
+#include "lt_log.h"
+
+enum gw_pattern { GW_UNIFORM, GW_HOTSET, GW_SEQUENTIAL };
+
+struct gwriter {
+	const struct gmem *mem;
+	uint64_t skip_bytes;           /* device area at the start of region 0 */
+	uint64_t npages;               /* pages the writer may dirty */
+	struct lt_log dirty;           /* ground truth since the last sync */
+	uint64_t *dirty_words;
+	uint64_t rate;                 /* page writes per second (0: idle) */
+	enum gw_pattern pattern;
+	uint64_t writes;               /* total page writes (atomic) */
+	uint64_t cursor, rng;
+	uint64_t rate_start_ns, rate_done;
+	bool paused, stop;
+	pthread_mutex_t lock;          /* guards rate/pattern/mem changes */
+	pthread_t thread;
+	bool started;
+};
+
+/* Parse "uniform", "hotset", "sequential". */
+int gw_parse_pattern(const char *s, enum gw_pattern *out);
+const char *gw_pattern_name(enum gw_pattern p);
+
+int gw_init(struct gwriter *w, const struct gmem *mem, uint64_t skip_bytes, char *err,
+	    size_t errlen);
+int gw_start(struct gwriter *w);
+void gw_destroy(struct gwriter *w);   /* stops the thread */
+void gw_set(struct gwriter *w, uint64_t rate, enum gw_pattern pattern);
+/* Pause: returns once no write is in progress. */
+void gw_pause(struct gwriter *w, bool paused);
+/* Switch to another copy of guest memory (after a migration). */
+void gw_rebase(struct gwriter *w, const struct gmem *mem);
+uint64_t gw_writes(const struct gwriter *w);
+
+/* Map writer page index k (0..npages) to a guest-physical page number. */
+uint64_t gw_page_gpfn(const struct gwriter *w, uint64_t k);
+
+#endif

@@ -1,0 +1,454 @@
+/* run_cmd — see run_cmd.h. One thread runs this loop: control socket,
+ * backend liveness, periodic stats; the guest runs on the device's threads. */
+#include "run_cmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "control.h"
+#include "device.h"
+#include "util.h"
+
+#define MAX_POLL (CTL_CLIENTS_MAX + 8)
+
+struct runner {
+	struct device dev;
+	struct ctl_server *ctl;
+	const char *run_dir;
+	uint64_t interval_ms, duration_ms;
+	bool quiet, reconnect, stop;
+	uint64_t last_stats_ns, last_writes;
+	struct nd_counters last;
+};
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+/* "PPS[:SIZE]" */
+static int parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
+{
+	char buf[64], *colon;
+	uint64_t v;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (colon) {
+		*colon = '\0';
+		if (vhm_parse_u64(colon + 1, &v) || v < ND_MIN_FRAME || v > ND_MAX_FRAME)
+			return -EINVAL;
+		*size = (uint32_t)v;
+	}
+	if (vhm_parse_u64(buf, &v) || v > 10000000)
+		return -EINVAL;
+	*pps = v;
+	return 0;
+}
+
+/* "RATE[:PATTERN]" */
+static int parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p)
+{
+	char buf[64], *colon;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (colon) {
+		*colon = '\0';
+		if (gw_parse_pattern(colon + 1, p))
+			return -EINVAL;
+	}
+	if (vhm_parse_u64(buf, rate) || *rate > 100000000)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct dev_config *c, struct runner *r)
+{
+	static const struct option opts[] = {
+		{ "backend", required_argument, NULL, 'b' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "queues", required_argument, NULL, 'q' },
+		{ "ring", required_argument, NULL, 'r' },
+		{ "traffic", required_argument, NULL, 't' },
+		{ "dirty", required_argument, NULL, 'd' },
+		{ "mac", required_argument, NULL, 'M' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'D' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "run-dir", required_argument, NULL, 'R' },
+		{ "reconnect", no_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'Q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int o;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'b': c->backend = optarg; break;
+		case 'n': c->name = optarg; break;
+		case 'm':
+			if (vhm_parse_size(optarg, &c->mem_bytes))
+				return vhm_usage_error("run", "--mem '%s': expected a size like 256M",
+						       optarg);
+			break;
+		case 'q':
+			if (vhm_parse_u64(optarg, &v) || v < 1 || v > ND_MAX_QUEUES)
+				return vhm_usage_error("run", "--queues '%s': expected 1..%d", optarg,
+						       ND_MAX_QUEUES);
+			c->queues = (int)v;
+			break;
+		case 'r':
+			if (!strcmp(optarg, "split")) c->ring = DEV_RING_SPLIT;
+			else if (!strcmp(optarg, "packed")) c->ring = DEV_RING_PACKED;
+			else if (!strcmp(optarg, "auto")) c->ring = DEV_RING_AUTO;
+			else return vhm_usage_error("run", "--ring '%s': expected auto, split or packed",
+						    optarg);
+			break;
+		case 't':
+			if (parse_traffic(optarg, &c->pps, &c->frame_size))
+				return vhm_usage_error("run", "--traffic '%s': expected PPS[:SIZE], "
+						       "SIZE %d..%d", optarg, ND_MIN_FRAME, ND_MAX_FRAME);
+			break;
+		case 'd':
+			if (parse_dirty(optarg, &c->dirty_rate, &c->pattern))
+				return vhm_usage_error("run", "--dirty '%s': expected PAGES_PER_S"
+						       "[:uniform|hotset|sequential]", optarg);
+			break;
+		case 'M':
+			if (vhm_parse_mac(optarg, c->mac) || (c->mac[0] & 1))
+				return vhm_usage_error("run", "--mac '%s': expected a unicast MAC",
+						       optarg);
+			break;
+		case 'i':
+			if (vhm_parse_duration_ms(optarg, &r->interval_ms) || r->interval_ms < 10)
+				return vhm_usage_error("run", "--interval '%s': expected >= 10ms",
+						       optarg);
+			break;
+		case 'D':
+			if (vhm_parse_duration_ms(optarg, &r->duration_ms) || !r->duration_ms)
+				return vhm_usage_error("run", "--duration '%s': expected a duration",
+						       optarg);
+			break;
+		case 'T':
+			if (vhm_parse_u64(optarg, &v) || v < 1 || v > 600000)
+				return vhm_usage_error("run", "--timeout '%s': expected 1..600000 ms",
+						       optarg);
+			c->timeout_ms = (int)v;
+			break;
+		case 'R': r->run_dir = optarg; break;
+		case 'c': r->reconnect = true; break;
+		case 'Q': r->quiet = true; break;
+		default:
+			return vhm_usage_error("run", "unknown or incomplete option");
+		}
+	}
+	if (optind != argc)
+		return vhm_usage_error("run", "unexpected argument '%s'", argv[optind]);
+	if (!c->backend)
+		return vhm_usage_error("run", "--backend SOCKET is required");
+	return 0;
+}
+
+/* ---- status and stats ---------------------------------------------------- */
+
+static json_t *counters_json(const struct nd_counters *c)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "tx_frames", (json_int_t)c->tx_frames, "tx_done", (json_int_t)c->tx_done,
+			 "rx_frames", (json_int_t)c->rx_frames, "rx_lost", (json_int_t)c->rx_lost,
+			 "rx_dup", (json_int_t)c->rx_dup, "rx_rarp", (json_int_t)c->rx_rarp,
+			 "rx_other", (json_int_t)c->rx_other, "tx_bytes", (json_int_t)c->tx_bytes,
+			 "kicks", (json_int_t)c->kicks);
+}
+
+static json_t *status_json(struct runner *r)
+{
+	struct device *d = &r->dev;
+	struct nd_counters tot;
+	json_t *queues = json_array();
+	char feat[24], mac[18];
+
+	netdrv_totals(&d->drv, &tot);
+	for (int i = 0; i < d->drv.nq; i++) {
+		struct nd_counters qc;
+		struct netdrv one = d->drv;
+
+		one.nq = 1;
+		one.q[0] = d->drv.q[i];
+		netdrv_totals(&one, &qc);
+		json_array_append_new(queues, counters_json(&qc));
+	}
+	snprintf(feat, sizeof(feat), "0x%016llx", (unsigned long long)d->features);
+	vhm_format_mac(d->cfg.mac, mac);
+	return json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:s, s:s, s:s, s:I,"
+			 " s:{s:I, s:i, s:o, s:o},"
+			 " s:{s:I, s:s, s:I}}",
+			 "name", d->cfg.name, "state", dev_state_name(d->state),
+			 "backend", d->cfg.backend, "pid", (json_int_t)getpid(),
+			 "uptime_s", (double)(vhm_now_ns() - d->started_ns) / 1e9,
+			 "queues", d->cfg.queues, "ring", d->packed ? "packed" : "split",
+			 "features", feat, "mac", mac, "mem_bytes", (json_int_t)d->mem.total,
+			 "traffic", "pps", (json_int_t)d->drv.pps, "frame_size",
+			 (int)d->drv.frame_size, "total", counters_json(&tot), "per_queue", queues,
+			 "dirty", "rate", (json_int_t)d->gw.rate, "pattern",
+			 gw_pattern_name(d->gw.pattern), "writes", (json_int_t)gw_writes(&d->gw));
+}
+
+static int ctl_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	(void)args; (void)err; (void)errlen;
+	*ret = status_json(ctx);
+	return 0;
+}
+
+/* ---- steering ------------------------------------------------------------ */
+
+static int arg_u64(json_t *args, const char *key, uint64_t lo, uint64_t hi, uint64_t *out,
+		   bool required, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(args, key);
+
+	if (!v) {
+		if (required)
+			snprintf(err, errlen, "missing argument '%s'", key);
+		return required ? -EINVAL : 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) < lo || (uint64_t)json_integer_value(v) > hi) {
+		snprintf(err, errlen, "argument '%s': expected an integer %llu..%llu", key,
+			 (unsigned long long)lo, (unsigned long long)hi);
+		return -EINVAL;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int ctl_set_traffic(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	uint64_t pps = 0, size = r->dev.drv.frame_size;
+	int rc;
+
+	if ((rc = arg_u64(args, "pps", 0, 10000000, &pps, true, err, errlen)) ||
+	    (rc = arg_u64(args, "size", ND_MIN_FRAME, ND_MAX_FRAME, &size, false, err, errlen)))
+		return rc;
+	dev_set_traffic(&r->dev, pps, (uint32_t)size);
+	*ret = json_pack("{s:I, s:I}", "pps", (json_int_t)pps, "size", (json_int_t)size);
+	return 0;
+}
+
+static int ctl_set_dirty(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	enum gw_pattern p = r->dev.gw.pattern;
+	json_t *pat = json_object_get(args, "pattern");
+	uint64_t rate = 0;
+	int rc;
+
+	if ((rc = arg_u64(args, "rate", 0, 100000000, &rate, true, err, errlen)))
+		return rc;
+	if (pat && (!json_is_string(pat) || gw_parse_pattern(json_string_value(pat), &p))) {
+		snprintf(err, errlen, "argument 'pattern': expected uniform, hotset or sequential");
+		return -EINVAL;
+	}
+	dev_set_dirty(&r->dev, rate, p);
+	*ret = json_pack("{s:I, s:s}", "rate", (json_int_t)rate, "pattern", gw_pattern_name(p));
+	return 0;
+}
+
+static int ctl_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+
+	(void)args; (void)err; (void)errlen;
+	r->stop = true;
+	*ret = json_pack("{s:s}", "state", "stopping");
+	return 0;
+}
+
+static const struct ctl_cmd run_cmds[] = {
+	{ "status", "{}", ctl_status },
+	{ "stats", "{}", ctl_status },
+	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic },
+	{ "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", ctl_set_dirty },
+	{ "stop", "{}", ctl_stop },
+};
+
+/* ---- the loop -------------------------------------------------------------- */
+
+static void set_state(struct runner *r, enum dev_state s, const char *why)
+{
+	if (r->dev.state == s)
+		return;
+	r->dev.state = s;
+	ctl_server_emit(r->ctl, "state", json_pack("{s:s, s:s}", "state", dev_state_name(s),
+						   "reason", why));
+	if (!r->quiet)
+		fprintf(stderr, "vhm run %s: %s (%s)\n", r->dev.cfg.name, dev_state_name(s), why);
+}
+
+static void emit_stats(struct runner *r, uint64_t now)
+{
+	double dt = (double)(now - r->last_stats_ns) / 1e9;
+	struct nd_counters c;
+	uint64_t writes = gw_writes(&r->dev.gw);
+	json_t *ev;
+
+	netdrv_totals(&r->dev.drv, &c);
+	ev = json_pack("{s:s, s:f, s:f, s:f, s:o}", "state", dev_state_name(r->dev.state),
+		       "interval_s", dt,
+		       "tx_pps", (double)(c.tx_frames - r->last.tx_frames) / dt,
+		       "rx_pps", (double)(c.rx_frames - r->last.rx_frames) / dt,
+		       "totals", counters_json(&c));
+	json_object_set_new(ev, "dirty_writes_per_s",
+			    json_real((double)(writes - r->last_writes) / dt));
+	ctl_server_emit(r->ctl, "stats", ev);
+	r->last = c;
+	r->last_writes = writes;
+	r->last_stats_ns = now;
+}
+
+/* The backend's socket should be silent between requests: data or EOF there
+ * means it went away (or broke the protocol). */
+static void check_backend(struct runner *r, short revents)
+{
+	char byte;
+
+	if (!revents)
+		return;
+	if (recv(r->dev.front.sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0 ||
+	    (revents & (POLLHUP | POLLERR))) {
+		r->dev.front.broken = true;
+		set_state(r, DEV_BACKEND_LOST, "backend closed the connection");
+	}
+}
+
+static int run_loop(struct runner *r)
+{
+	uint64_t end = r->duration_ms ? vhm_now_ns() + r->duration_ms * 1000000ull : 0;
+	struct pollfd fds[MAX_POLL];
+
+	r->last_stats_ns = vhm_now_ns();
+	while (!r->stop && !got_signal) {
+		int n = ctl_server_pollfds(r->ctl, fds, MAX_POLL - 2), mine = n;
+		uint64_t now;
+
+		if (n < 0)
+			n = mine = 0;
+		if (r->dev.state == DEV_RUNNING)
+			fds[mine++] = (struct pollfd){ .fd = r->dev.front.sock, .events = POLLIN };
+		if (r->dev.front.breq_sock >= 0)
+			fds[mine++] = (struct pollfd){ .fd = r->dev.front.breq_sock, .events = POLLIN };
+		if (poll(fds, (nfds_t)mine, 100) < 0 && errno != EINTR)
+			return -errno;
+		ctl_server_handle(r->ctl, fds, n);
+		if (r->dev.state == DEV_RUNNING)
+			check_backend(r, fds[n].revents);
+		if (r->dev.front.breq_sock >= 0 && !r->dev.front.broken)
+			vhu_front_serve_backend(&r->dev.front);
+		now = vhm_now_ns();
+		if (now - r->last_stats_ns >= r->interval_ms * 1000000ull)
+			emit_stats(r, now);
+		if (end && now >= end)
+			break;
+	}
+	return 0;
+}
+
+/* Stop transmitting and give frames in flight up to a second to come back,
+ * so that the counters of a clean stop balance. */
+static void drain(struct runner *r)
+{
+	uint64_t end = vhm_now_ns() + 1000000000ull;
+	struct nd_counters c;
+
+	dev_set_traffic(&r->dev, 0, r->dev.drv.frame_size);
+	do {
+		netdrv_totals(&r->dev.drv, &c);
+		if (c.rx_frames + c.rx_lost >= c.tx_frames || r->dev.state != DEV_RUNNING)
+			return;
+		usleep(10000);
+	} while (vhm_now_ns() < end);
+}
+
+static void print_summary(struct runner *r)
+{
+	struct nd_counters c;
+
+	if (r->quiet)
+		return;
+	netdrv_totals(&r->dev.drv, &c);
+	printf("%s: tx %llu frames, rx %llu back (lost %llu, dup %llu, rarp %llu), "
+	       "%llu page writes\n", r->dev.cfg.name, (unsigned long long)c.tx_frames,
+	       (unsigned long long)c.rx_frames, (unsigned long long)c.rx_lost,
+	       (unsigned long long)c.rx_dup, (unsigned long long)c.rx_rarp,
+	       (unsigned long long)gw_writes(&r->dev.gw));
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct runner *r = calloc(1, sizeof(*r));
+	struct dev_config c;
+	char err[256];
+	int rc;
+
+	if (!r)
+		return VHM_EXIT_FAIL;
+	dev_config_defaults(&c);
+	r->interval_ms = 1000;
+	rc = parse_args(argc, argv, &c, r);
+	if (rc)
+		goto out;
+	r->run_dir = vhm_run_dir(r->run_dir);
+	rc = ctl_server_open(&r->ctl, r->run_dir, c.name, run_cmds, VHM_ARRAY_SIZE(run_cmds), r,
+			     err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		rc = VHM_EXIT_USAGE;
+		goto out;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (dev_open(&r->dev, &c, err, sizeof(err))) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		rc = VHM_EXIT_PEER;
+		goto out_ctl;
+	}
+	if (!r->quiet)
+		fprintf(stderr, "vhm run %s: running on %s (%d queue pairs, %s rings), control %s\n",
+			c.name, c.backend, c.queues, r->dev.packed ? "packed" : "split",
+			ctl_server_path(r->ctl));
+	rc = run_loop(r) ? VHM_EXIT_FAIL : VHM_EXIT_OK;
+	drain(r);
+	print_summary(r);
+	set_state(r, DEV_STOPPED, got_signal ? "signal" : "stopped");
+	dev_close(&r->dev);
+out_ctl:
+	ctl_server_close(r->ctl);
+out:
+	free(r);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/* run_cmd — `vhm run`: a device on a backend, steered over its control
+ * socket until stopped. The control commands it serves are its table. */
+#ifndef VHM_RUN_CMD_H
+#define VHM_RUN_CMD_H
+
+#define RUN_USAGE \
+	"usage: vhm run --backend SOCKET [--name NAME] [--mem SIZE] [--queues N]\n" \
+	"               [--ring auto|split|packed] [--traffic PPS[:SIZE]]\n" \
+	"               [--dirty PAGES_PER_S[:uniform|hotset|sequential]] [--mac MAC]\n" \
+	"               [--interval DUR] [--duration DUR] [--reconnect] [--timeout MS]\n" \
+	"               [--run-dir DIR] [--quiet]\n" \
+	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
+	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
+	"  that the backend loops back, and dirties guest pages at the given rate.\n" \
+	"  Steered over <run-dir>/NAME.sock (default /run/vhm/vhm0.sock): see\n" \
+	"  `vhm status`, `vhm stop`, `vhm list`. SIGINT/SIGTERM stop it cleanly.\n" \
+	"  --mem defaults to 256M; --ring auto takes packed when the backend offers it.\n"
+
+int cmd_run(int argc, char **argv);
+
+#endif

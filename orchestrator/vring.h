@@ -1,0 +1,51 @@
+/* vring — the driver's side of a virtqueue in guest memory, split or packed
+ * (virtio 1.x, sections 2.7 and 2.8), with EVENT_IDX.
+ *
+ * Buffers are single descriptors named by a 16-bit id that the caller picks
+ * (the device hands the id back in the used entry). vhm polls used rings, so
+ * it asks the device not to interrupt; it still passes call eventfds, which
+ * the device may signal and the owner drains. */
+#ifndef VHM_VRING_H
+#define VHM_VRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vring {
+	bool packed;
+	bool event_idx;
+	uint16_t num;              /* ring size, a power of two */
+
+	/* Guest-physical addresses (for the log) and vhm-virtual ones. For
+	 * packed rings avail/used are the driver and device event areas. */
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint8_t *desc, *avail, *used;
+
+	/* Driver state. */
+	uint16_t next_avail;       /* split: shadow avail idx; packed: next slot */
+	uint16_t last_used;        /* split: used idx seen; packed: next used slot */
+	bool avail_wrap, used_wrap; /* packed wrap counters */
+	uint16_t added;            /* buffers added since the last kick check */
+	uint16_t in_flight;        /* added and not yet used */
+};
+
+/* Bytes of guest memory a ring of `num` entries needs (rounded to 4 KiB). */
+size_t vring_bytes(bool packed, uint16_t num);
+/* Lay out a ring in zeroed guest memory at (hva, gpa). */
+void vring_init(struct vring *v, bool packed, bool event_idx, uint16_t num, void *hva,
+		uint64_t gpa);
+
+/* Offer one buffer; -ENOSPC when the ring is full. Visible to the device
+ * at once (packed) or at vring_publish (split). */
+int vring_add(struct vring *v, uint64_t buf_gpa, uint32_t len, bool device_writes, uint16_t id);
+void vring_publish(struct vring *v);
+/* After publishing: must the device be kicked (EVENT_IDX / NO_NOTIFY)? */
+bool vring_kick_needed(struct vring *v);
+/* Take one used buffer: 1 with id and len, 0 if none. */
+int vring_get_used(struct vring *v, uint16_t *id, uint32_t *len);
+
+/* The value SET_VRING_BASE carries for a fresh ring. */
+uint32_t vring_initial_base(const struct vring *v);
+
+#endif
