@@ -74,7 +74,8 @@ test-plain: $(VHM) $(TESTBE) $(TESTS)
 	VHM_BUILD=$(BUILD) $(TESTS) --jobs 2 $(TEST_ARGS)
 
 test-asan:
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS="-O1 -g" test-plain
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  $(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS="-O1 -g" test-plain
 
 check: deps-auto
 	@$(MAKE) --no-print-directory test-plain

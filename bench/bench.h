@@ -19,5 +19,6 @@ void bench_report(const char *name, const char *unit, double vhm, double baselin
 /* Registered benchmarks (one line each in bench/main.c). */
 int bench_proto_rtt(void);
 int bench_logsync(void);
+int bench_bpf(void);
 
 #endif

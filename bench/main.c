@@ -11,6 +11,8 @@ static const struct bench benches[] = {
 	  bench_proto_rtt },
 	{ "logsync", "dirty-log sync/scan vs plain read and QEMU's per-word exchange loop",
 	  bench_logsync },
+	{ "bpf", "sendmsg/recvmsg loop with the syscall-tracepoint probes attached vs without",
+	  bench_bpf },
 };
 
 void bench_report(const char *name, const char *unit, double vhm, double baseline,

@@ -19,7 +19,7 @@
 #include "vring.h"
 
 #define ND_MAX_QUEUES 8
-#define ND_RING_SIZE  256
+#define ND_RING_SIZE  1024
 #define ND_BUF_SIZE   2048
 #define ND_HDR_SIZE   12          /* virtio_net_hdr with num_buffers (VERSION_1) */
 #define ND_MIN_FRAME  60

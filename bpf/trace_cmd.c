@@ -1,0 +1,453 @@
+/* trace_cmd — `vhm trace`: attach the vbpf probes to one process and print
+ * what they counted in each interval, as a table or as JSON lines (jansson).
+ * Sampling is vbpf_read(); this file only turns two samples into a row. */
+#include "trace_cmd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+#include "vbpf.h"
+
+struct trace_args {
+	pid_t pid;
+	unsigned probes;
+	const char *uprobes[VBPF_MAX_UPROBES];
+	size_t n_uprobes;
+	uint64_t pf_start, pf_end;
+	uint64_t interval_ms, duration_ms; /* duration 0: until stopped */
+	bool json, all_sockets, raw, verbose;
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* "START-END", each decimal or 0x hex, START < END. */
+static int parse_range(const char *s, uint64_t *start, uint64_t *end)
+{
+	const char *dash = strchr(s, '-');
+	char first[32];
+
+	if (!dash || (size_t)(dash - s) >= sizeof(first))
+		return -EINVAL;
+	memcpy(first, s, (size_t)(dash - s));
+	first[dash - s] = '\0';
+	if (vhm_parse_u64(first, start) || vhm_parse_u64(dash + 1, end) || *end <= *start)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct trace_args *a)
+{
+	enum { OPT_ALL_SOCKETS = 256, OPT_RAW };
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "probe", required_argument, NULL, 'P' },
+		{ "uprobe", required_argument, NULL, 'u' },
+		{ "range", required_argument, NULL, 'r' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "all-sockets", no_argument, NULL, OPT_ALL_SOCKETS },
+		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_pid = false;
+	uint64_t u;
+	int c;
+
+	*a = (struct trace_args){ .probes = VBPF_PROBES_ALL, .interval_ms = 1000 };
+	opterr = 0;
+	optind = 0; /* full reset: commands may run more than once in a process */
+	while ((c = getopt_long(argc, argv, "+:p:P:u:r:i:d:jvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (vhm_parse_u64(optarg, &u) || u == 0 || u > INT_MAX)
+				return vhm_usage_error("trace", "bad --pid '%s'", optarg);
+			a->pid = (pid_t)u;
+			have_pid = true;
+			break;
+		case 'P':
+			if (vbpf_parse_probes(optarg, &a->probes))
+				return vhm_usage_error("trace", "bad --probe '%s' (want %s)", optarg,
+						       "ctl,kick,pf,kvm,uprobe or all");
+			break;
+		case 'u':
+			if (a->n_uprobes == VBPF_MAX_UPROBES)
+				return vhm_usage_error("trace", "more than %d --uprobe",
+						       VBPF_MAX_UPROBES);
+			if (!strchr(optarg, ':') || optarg[0] == ':' ||
+			    !strrchr(optarg, ':')[1])
+				return vhm_usage_error("trace", "bad --uprobe '%s' (want BIN:SYM)",
+						       optarg);
+			a->uprobes[a->n_uprobes++] = optarg;
+			break;
+		case 'r':
+			if (parse_range(optarg, &a->pf_start, &a->pf_end))
+				return vhm_usage_error("trace", "bad --range '%s' (want START-END)",
+						       optarg);
+			break;
+		case 'i':
+			if (vhm_parse_duration_ms(optarg, &a->interval_ms) || !a->interval_ms)
+				return vhm_usage_error("trace", "bad --interval '%s'", optarg);
+			break;
+		case 'd':
+			if (vhm_parse_duration_ms(optarg, &a->duration_ms) || !a->duration_ms)
+				return vhm_usage_error("trace", "bad --duration '%s'", optarg);
+			break;
+		case 'j':
+			a->json = true;
+			break;
+		case OPT_ALL_SOCKETS:
+			a->all_sockets = true;
+			break;
+		case OPT_RAW:
+			a->raw = true;
+			break;
+		case 'v':
+			a->verbose = true;
+			break;
+		case 'h':
+			fputs(TRACE_USAGE, stdout);
+			return -1;
+		case ':':
+			return vhm_usage_error("trace", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return vhm_usage_error("trace", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return vhm_usage_error("trace", "unexpected argument '%s'", argv[optind]);
+	if (!have_pid)
+		return vhm_usage_error("trace", "--pid is required");
+	if (a->n_uprobes && !(a->probes & (1u << VBPF_PROBE_UPROBE)))
+		return vhm_usage_error("trace", "--uprobe given but 'uprobe' not in --probe");
+	return 0;
+}
+
+/* ---- one interval ---------------------------------------------------------------- */
+
+struct interval {
+	const struct vbpf *v;
+	const struct vbpf_counters *now, *prev;
+	double t_s, dt_s;  /* since start, and this interval's length */
+};
+
+#define DELTA(iv, field) ((iv)->now->field - (iv)->prev->field)
+
+/* Interval latency histogram of both directions: the slot below which a
+ * fraction q of the calls lie, as an upper bound in µs; 0 if no call. */
+static uint64_t hist_quantile_us(const struct interval *iv, double q)
+{
+	uint64_t total = 0, seen = 0, h[VBPF_HIST_SLOTS];
+
+	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++) {
+		h[s] = DELTA(iv, ctl_hist[VBPF_SEND][s]) + DELTA(iv, ctl_hist[VBPF_RECV][s]);
+		total += h[s];
+	}
+	if (!total)
+		return 0;
+	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++) {
+		seen += h[s];
+		if (seen >= q * (double)total)
+			return vbpf_hist_slot_us(s + 1);
+	}
+	return vbpf_hist_slot_us(VBPF_HIST_SLOTS);
+}
+
+static double rate(uint64_t n, double dt_s)
+{
+	return dt_s > 0 ? (double)n / dt_s : 0;
+}
+
+static json_t *json_hist(const struct interval *iv, int dir)
+{
+	json_t *arr = json_array();
+	unsigned last = 0;
+
+	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++)
+		if (DELTA(iv, ctl_hist[dir][s]))
+			last = s + 1;
+	for (unsigned s = 0; s < last; s++)
+		json_array_append_new(arr, json_integer((json_int_t)DELTA(iv, ctl_hist[dir][s])));
+	return arr;
+}
+
+static void print_json(const struct interval *iv)
+{
+	const struct vbpf *v = iv->v;
+	json_t *o = json_pack("{s:s, s:i, s:f, s:f}", "type", "interval", "pid",
+			      (int)vbpf_pid(v), "t_s", iv->t_s, "interval_s", iv->dt_s);
+
+	if (vbpf_attached(v, VBPF_PROBE_CTL))
+		json_object_set_new(o, "ctl", json_pack(
+			"{s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+			"send", (json_int_t)DELTA(iv, ctl_msgs[VBPF_SEND]),
+			"recv", (json_int_t)DELTA(iv, ctl_msgs[VBPF_RECV]),
+			"send_per_s", rate(DELTA(iv, ctl_msgs[VBPF_SEND]), iv->dt_s),
+			"recv_per_s", rate(DELTA(iv, ctl_msgs[VBPF_RECV]), iv->dt_s),
+			"send_bytes", (json_int_t)DELTA(iv, ctl_bytes[VBPF_SEND]),
+			"recv_bytes", (json_int_t)DELTA(iv, ctl_bytes[VBPF_RECV]),
+			"errors", (json_int_t)(DELTA(iv, ctl_errors[VBPF_SEND]) +
+					       DELTA(iv, ctl_errors[VBPF_RECV])),
+			"other_family", (json_int_t)(DELTA(iv, ctl_other[VBPF_SEND]) +
+						     DELTA(iv, ctl_other[VBPF_RECV])),
+			"lat_p50_us", (json_int_t)hist_quantile_us(iv, 0.5),
+			"lat_max_us", (json_int_t)hist_quantile_us(iv, 1.0),
+			"send_hist_log2_us", json_hist(iv, VBPF_SEND),
+			"recv_hist_log2_us", json_hist(iv, VBPF_RECV)));
+	if (vbpf_attached(v, VBPF_PROBE_KICK))
+		json_object_set_new(o, "kick", json_pack(
+			"{s:I, s:I, s:f, s:f}",
+			"writes", (json_int_t)DELTA(iv, evfd_writes),
+			"reads", (json_int_t)DELTA(iv, evfd_reads),
+			"writes_per_s", rate(DELTA(iv, evfd_writes), iv->dt_s),
+			"reads_per_s", rate(DELTA(iv, evfd_reads), iv->dt_s)));
+	if (vbpf_attached(v, VBPF_PROBE_PF))
+		json_object_set_new(o, "pf", json_pack(
+			"{s:I, s:I, s:f, s:I, s:I}",
+			"faults", (json_int_t)DELTA(iv, pf_faults),
+			"first_touch", (json_int_t)DELTA(iv, pf_first_touch),
+			"first_touch_per_s", rate(DELTA(iv, pf_first_touch), iv->dt_s),
+			"first_touch_total", (json_int_t)iv->now->pf_first_touch,
+			"table_full", (json_int_t)DELTA(iv, pf_table_full)));
+	if (vbpf_attached(v, VBPF_PROBE_KVM))
+		json_object_set_new(o, "kvm", json_pack(
+			"{s:I, s:f}",
+			"dirty_pages", (json_int_t)DELTA(iv, kvm_dirty),
+			"dirty_pages_per_s", rate(DELTA(iv, kvm_dirty), iv->dt_s)));
+	if (vbpf_attached(v, VBPF_PROBE_UPROBE)) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < vbpf_uprobe_count(v); i++) {
+			json_t *u;
+
+			if (!vbpf_uprobe_attached(v, i))
+				continue;
+			u = json_pack("{s:s, s:I, s:f}", "symbol", vbpf_uprobe_name(v, i),
+				      "calls", (json_int_t)DELTA(iv, up_calls[i]),
+				      "calls_per_s", rate(DELTA(iv, up_calls[i]), iv->dt_s));
+			if (vbpf_uprobe_counts_packets(v, i))
+				json_object_set_new(u, "packets",
+						    json_integer((json_int_t)DELTA(iv, up_ret_sum[i])));
+			json_array_append_new(arr, u);
+		}
+		json_object_set_new(o, "uprobes", arr);
+	}
+	json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(o);
+}
+
+/* What attached where, before the first interval. */
+static void print_attach_json(const struct vbpf *v)
+{
+	json_t *probes = json_object(), *ups = json_array(), *o;
+
+	for (int p = 0; p < VBPF_NPROBES; p++)
+		json_object_set_new(probes, vbpf_probe_name(p),
+				    json_pack("{s:b, s:s, s:s}", "attached", vbpf_attached(v, p),
+					      "variant", vbpf_variant(v, p), "note", vbpf_note(v, p)));
+	for (size_t i = 0; i < vbpf_uprobe_count(v); i++)
+		json_array_append_new(ups, json_pack("{s:s, s:s, s:b, s:s}",
+			"symbol", vbpf_uprobe_name(v, i), "binary", vbpf_uprobe_binary(v, i),
+			"attached", vbpf_uprobe_attached(v, i), "note", vbpf_uprobe_note(v, i)));
+	o = json_pack("{s:s, s:i, s:o, s:o}", "type", "attach", "pid", (int)vbpf_pid(v),
+		      "probes", probes, "uprobes", ups);
+	json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(o);
+}
+
+static void print_attach_text(const struct vbpf *v)
+{
+	printf("vhm trace: pid %d\n", (int)vbpf_pid(v));
+	for (int p = 0; p < VBPF_NPROBES; p++)
+		printf("  %-7s %-10s %s\n", vbpf_probe_name(p), vbpf_variant(v, p), vbpf_note(v, p));
+	for (size_t i = 0; i < vbpf_uprobe_count(v); i++)
+		printf("    %-26s %-8s %s%s%s\n", vbpf_uprobe_name(v, i),
+		       vbpf_uprobe_attached(v, i) ? "attached" : "skipped", vbpf_uprobe_binary(v, i),
+		       vbpf_uprobe_note(v, i)[0] ? " " : "", vbpf_uprobe_note(v, i));
+	fflush(stdout);
+}
+
+static void print_text(const struct interval *iv, bool header)
+{
+	const struct vbpf *v = iv->v;
+
+	if (header) {
+		printf("%8s", "time_s");
+		if (vbpf_attached(v, VBPF_PROBE_CTL))
+			printf(" %9s %9s %6s %7s %7s", "send/s", "recv/s", "errors", "p50_us",
+			       "max_us");
+		if (vbpf_attached(v, VBPF_PROBE_KICK))
+			printf(" %9s %9s", "evwr/s", "evrd/s");
+		if (vbpf_attached(v, VBPF_PROBE_PF))
+			printf(" %9s %9s %10s", "faults/s", "first/s", "first_tot");
+		if (vbpf_attached(v, VBPF_PROBE_KVM))
+			printf(" %10s", "dirty_pg/s");
+		putchar('\n');
+	}
+	printf("%8.1f", iv->t_s);
+	if (vbpf_attached(v, VBPF_PROBE_CTL))
+		printf(" %9.1f %9.1f %6llu %7llu %7llu",
+		       rate(DELTA(iv, ctl_msgs[VBPF_SEND]), iv->dt_s),
+		       rate(DELTA(iv, ctl_msgs[VBPF_RECV]), iv->dt_s),
+		       (unsigned long long)(DELTA(iv, ctl_errors[VBPF_SEND]) +
+					    DELTA(iv, ctl_errors[VBPF_RECV])),
+		       (unsigned long long)hist_quantile_us(iv, 0.5),
+		       (unsigned long long)hist_quantile_us(iv, 1.0));
+	if (vbpf_attached(v, VBPF_PROBE_KICK))
+		printf(" %9.1f %9.1f", rate(DELTA(iv, evfd_writes), iv->dt_s),
+		       rate(DELTA(iv, evfd_reads), iv->dt_s));
+	if (vbpf_attached(v, VBPF_PROBE_PF))
+		printf(" %9.1f %9.1f %10llu", rate(DELTA(iv, pf_faults), iv->dt_s),
+		       rate(DELTA(iv, pf_first_touch), iv->dt_s),
+		       (unsigned long long)iv->now->pf_first_touch);
+	if (vbpf_attached(v, VBPF_PROBE_KVM))
+		printf(" %10.1f", rate(DELTA(iv, kvm_dirty), iv->dt_s));
+	putchar('\n');
+	if (vbpf_attached(v, VBPF_PROBE_UPROBE))
+		for (size_t i = 0; i < vbpf_uprobe_count(v); i++) {
+			if (!vbpf_uprobe_attached(v, i))
+				continue;
+			printf("%8s %-26s calls/s %12.1f", "", vbpf_uprobe_name(v, i),
+			       rate(DELTA(iv, up_calls[i]), iv->dt_s));
+			if (vbpf_uprobe_counts_packets(v, i))
+				printf("  packets/s %12.1f", rate(DELTA(iv, up_ret_sum[i]), iv->dt_s));
+			putchar('\n');
+		}
+	fflush(stdout);
+}
+
+/* ---- the command ----------------------------------------------------------------- */
+
+static bool process_alive(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+static int open_probes(const struct trace_args *a, struct vbpf **v)
+{
+	struct vbpf_opts o = {
+		.pf_start = a->pf_start, .pf_end = a->pf_end,
+		.uprobes = a->uprobes, .n_uprobes = a->n_uprobes,
+		.all_sockets = a->all_sockets, .no_tracefs = a->raw,
+	};
+	int err = vbpf_open(v, a->pid, a->probes, &o);
+
+	switch (err) {
+	case 0:
+		return VHM_EXIT_OK;
+	case -ESRCH:
+		fprintf(stderr, "vhm trace: no process with pid %d\n", (int)a->pid);
+		return VHM_EXIT_USAGE;
+	case -EPERM:
+		fprintf(stderr, "vhm trace: loading BPF programs needs root, or CAP_BPF and "
+				"CAP_PERFMON (%s)\n", strerror(EPERM));
+		return VHM_EXIT_USAGE;
+	case -EINVAL:
+		fprintf(stderr, "vhm trace: bad probe arguments (%s)\n", strerror(EINVAL));
+		return VHM_EXIT_USAGE;
+	case -ENOENT:
+		fprintf(stderr, "vhm trace: no probe could attach to pid %d%s\n", (int)a->pid,
+			a->verbose ? "" : " (-v shows libbpf's messages)");
+		return VHM_EXIT_FAIL;
+	default:
+		fprintf(stderr, "vhm trace: loading probes: %s%s\n", strerror(-err),
+			a->verbose ? "" : " (-v shows libbpf's messages)");
+		return VHM_EXIT_FAIL;
+	}
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	struct vbpf_counters c[2] = {};
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct trace_args a;
+	struct vbpf *v = NULL;
+	uint64_t start, last, end, next;
+	int rc, cur = 0;
+	bool header = true;
+
+	rc = parse_args(argc, argv, &a);
+	if (rc)
+		return rc < 0 ? VHM_EXIT_OK : rc;
+	vbpf_set_verbose(a.verbose);
+	rc = open_probes(&a, &v);
+	if (rc)
+		return rc;
+	if (a.json)
+		print_attach_json(v);
+	else
+		print_attach_text(v);
+
+	stop_flag = 0;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	rc = vbpf_read(v, &c[cur]);
+	start = last = vhm_now_ns();
+	end = a.duration_ms ? start + a.duration_ms * 1000000ull : UINT64_MAX;
+	next = start;
+	while (!rc && !stop_flag) {
+		struct interval iv;
+		struct timespec ts;
+		uint64_t now;
+		bool alive;
+
+		next += a.interval_ms * 1000000ull;
+		if (next > end)
+			next = end;
+		ts.tv_sec = (time_t)(next / 1000000000ull);
+		ts.tv_nsec = (long)(next % 1000000000ull);
+		while (!stop_flag && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		alive = process_alive(a.pid);
+		rc = vbpf_read(v, &c[!cur]);
+		if (rc)
+			break;
+		now = vhm_now_ns();
+		iv = (struct interval){ .v = v, .now = &c[!cur], .prev = &c[cur],
+					.t_s = (double)(now - start) / 1e9,
+					.dt_s = (double)(now - last) / 1e9 };
+		if (a.json)
+			print_json(&iv);
+		else
+			print_text(&iv, header);
+		header = false;
+		cur = !cur;
+		last = now;
+		if (!alive) {
+			fprintf(stderr, "vhm trace: pid %d exited\n", (int)a.pid);
+			break;
+		}
+		if (now >= end)
+			break;
+	}
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	vbpf_close(v);
+	if (rc) {
+		fprintf(stderr, "vhm trace: reading counters: %s\n", strerror(-rc));
+		return VHM_EXIT_FAIL;
+	}
+	return VHM_EXIT_OK;
+}

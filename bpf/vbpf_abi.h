@@ -1,0 +1,44 @@
+/* vbpf_abi — what the kernel half (vbpf.bpf.c) and the user half (vbpf.c)
+ * of vhm's probes share: the counters record, the histogram layout and the
+ * uprobe slots. Included by both sides, so only __u64-style types here; the
+ * BPF side gets them from vmlinux.h, the user side from <linux/types.h>. */
+#ifndef VBPF_ABI_H
+#define VBPF_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Latency histogram: slot i counts calls that took [2^i, 2^(i+1)) µs, slot 0
+ * also takes calls under 1 µs, the last slot everything above. */
+#define VBPF_HIST_SLOTS  27
+/* Uprobe slots: one per BIN:SYM the caller asks for (the attach cookie). */
+#define VBPF_MAX_UPROBES 16
+
+/* Direction index of the control-plane counters. */
+enum vbpf_dir { VBPF_SEND = 0, VBPF_RECV = 1 };
+
+/* Cumulative counts since load, all for the one target process (tgid). The
+ * kernel keeps one copy per CPU; vbpf_read() sums them. */
+struct vbpf_counters {
+	/* 1. sendmsg/recvmsg on the process's Unix sockets. */
+	__u64 ctl_msgs[2];      /* calls that returned >= 0 */
+	__u64 ctl_errors[2];    /* calls that returned < 0 (EAGAIN included) */
+	__u64 ctl_bytes[2];     /* sum of the non-negative returns, bytes */
+	__u64 ctl_hist[2][VBPF_HIST_SLOTS]; /* entry-to-exit time, log2 µs */
+	__u64 ctl_other[2];     /* calls on sockets of other families, not above */
+	/* 2. eventfd signalling: 8-byte write/read that returned 8. */
+	__u64 evfd_writes;      /* the process signalled an eventfd (call/kick) */
+	__u64 evfd_reads;       /* the process consumed an eventfd */
+	/* 3. user-mode page faults inside [pf_start, pf_end). */
+	__u64 pf_faults;        /* every fault, including repeats on one page */
+	__u64 pf_first_touch;   /* pages faulted for the first time since load */
+	__u64 pf_table_full;    /* faults on new pages the page table had no room for */
+	/* 4. KVM pages marked dirty by the process's vCPU threads. */
+	__u64 kvm_dirty;
+	/* 5. uprobes, by slot (cookie). */
+	__u64 up_calls[VBPF_MAX_UPROBES];
+	__u64 up_ret_sum[VBPF_MAX_UPROBES]; /* uretprobe: sum of the returned count */
+};
+
+#endif

@@ -1,0 +1,144 @@
+/* lt_predict — see lt_predict.h. */
+#include "lt_predict.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#define BISECT_STEPS 100        /* enough for a relative precision far below 1e-9 */
+
+int lt_curve_check(const struct lt_curve *c)
+{
+	if (!c || c->n == 0 || !c->window_ms || !c->pages)
+		return -EINVAL;
+	for (size_t i = 0; i < c->n; i++) {
+		if (!(c->window_ms[i] > 0) || !(c->pages[i] >= 0))
+			return -EINVAL;
+		if (i > 0 && (c->window_ms[i] <= c->window_ms[i - 1] ||
+			      c->pages[i] < c->pages[i - 1]))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Linear in log(window) through points a and b, at w. */
+static double loglin(double wa, double pa, double wb, double pb, double w)
+{
+	return pa + (pb - pa) * (log(w) - log(wa)) / (log(wb) - log(wa));
+}
+
+double lt_curve_eval(const struct lt_curve *c, double window_ms)
+{
+	const double *x = c->window_ms, *y = c->pages;
+	size_t n = c->n, i;
+
+	if (window_ms <= 0)
+		return 0;
+	if (window_ms <= x[0])
+		return y[0] * window_ms / x[0];
+	if (window_ms >= x[n - 1])
+		return n == 1 ? y[0] : loglin(x[n - 2], y[n - 2], x[n - 1], y[n - 1], window_ms);
+	for (i = 1; x[i] < window_ms; i++)
+		;
+	return loglin(x[i - 1], y[i - 1], x[i], y[i], window_ms);
+}
+
+double lt_curve_wss(double window_ms, const void *arg)
+{
+	return lt_curve_eval(arg, window_ms);
+}
+
+/* The quantities the model can vary to find what would make it converge. */
+enum knob { KNOB_BANDWIDTH, KNOB_DOWNTIME, KNOB_DIRTY_FRACTION };
+
+/* One simulation with a bandwidth, a downtime limit and a dirty-rate factor. */
+static bool simulate(const struct lt_predict_in *in, double bw, double downtime_ms,
+		     double dirty_factor, struct lt_predict_out *out)
+{
+	double ps = (double)in->page_size, total = (double)in->total_pages;
+	double threshold = bw * downtime_ms / 1000.0;   /* bytes */
+	double remaining = total, elapsed_ms = 0;
+	unsigned k;
+
+	for (k = 0;; k++) {
+		if (remaining * ps <= threshold || k == in->max_rounds)
+			break;
+		double t_ms = remaining * ps / bw * 1000.0;
+		elapsed_ms += t_ms;
+		remaining = dirty_factor * in->wss(t_ms, in->wss_arg);
+		if (!(remaining <= total))      /* also a NaN from a broken curve */
+			remaining = total;
+		if (remaining < 0)
+			remaining = 0;
+	}
+	out->converges = remaining * ps <= threshold;
+	out->rounds = k;
+	out->precopy_ms = elapsed_ms;
+	out->final_pages = remaining;
+	out->downtime_ms = remaining * ps / bw * 1000.0;
+	out->total_ms = elapsed_ms + out->downtime_ms;
+	return out->converges;
+}
+
+static bool converges_with(const struct lt_predict_in *in, enum knob knob, double v)
+{
+	struct lt_predict_out o;
+
+	switch (knob) {
+	case KNOB_BANDWIDTH:
+		return simulate(in, v, in->downtime_ms, 1.0, &o);
+	case KNOB_DOWNTIME:
+		return simulate(in, in->bandwidth, v, 1.0, &o);
+	case KNOB_DIRTY_FRACTION:
+		return simulate(in, in->bandwidth, in->downtime_ms, v, &o);
+	}
+	return false;
+}
+
+/* The knob's value nearest `bad` (does not converge) that still converges,
+ * given `good` that does. Bandwidth and downtime grow towards good, the dirty
+ * fraction shrinks towards it; the model is monotone in each. */
+static double bisect(const struct lt_predict_in *in, enum knob knob, double bad, double good)
+{
+	for (int i = 0; i < BISECT_STEPS && fabs(good - bad) > fabs(good) * 1e-12; i++) {
+		double mid = bad + (good - bad) / 2;
+		if (converges_with(in, knob, mid))
+			good = mid;
+		else
+			bad = mid;
+	}
+	return good;
+}
+
+/* A value of an increasing knob that converges: the one at which the whole
+ * memory fits the threshold (stop before round 0), doubled against rounding. */
+static double grow_until_converges(const struct lt_predict_in *in, enum knob knob, double v)
+{
+	for (int i = 0; i < 64 && !converges_with(in, knob, v); i++)
+		v *= 2;
+	return converges_with(in, knob, v) ? v : INFINITY;
+}
+
+int lt_predict(const struct lt_predict_in *in, struct lt_predict_out *out)
+{
+	double bytes, bw_all, dt_all;
+
+	memset(out, 0, sizeof(*out));
+	if (!in || in->total_pages == 0 || in->page_size == 0 || !(in->bandwidth > 0) ||
+	    !(in->downtime_ms > 0) || in->max_rounds == 0 || !in->wss)
+		return -EINVAL;
+	if (simulate(in, in->bandwidth, in->downtime_ms, 1.0, out))
+		return 0;
+	bytes = (double)in->total_pages * (double)in->page_size;
+	bw_all = grow_until_converges(in, KNOB_BANDWIDTH,
+				      fmax(bytes * 1000.0 / in->downtime_ms, in->bandwidth));
+	dt_all = grow_until_converges(in, KNOB_DOWNTIME,
+				      fmax(bytes * 1000.0 / in->bandwidth, in->downtime_ms));
+	out->bandwidth_needed = isinf(bw_all) ? bw_all
+					      : bisect(in, KNOB_BANDWIDTH, in->bandwidth, bw_all);
+	out->downtime_needed_ms = isinf(dt_all) ? dt_all
+						: bisect(in, KNOB_DOWNTIME, in->downtime_ms, dt_all);
+	/* A factor 0 leaves nothing after round 0 (max_rounds >= 1): it converges. */
+	out->dirty_fraction_needed = bisect(in, KNOB_DIRTY_FRACTION, 1.0, 0.0);
+	return 0;
+}

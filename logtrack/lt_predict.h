@@ -1,0 +1,66 @@
+/* lt_predict — will pre-copy converge? A simulation of QEMU's RAM pre-copy
+ * driven by the working-set curve:
+ *   round 0 sends every page: T0 = total_pages * page_size / bandwidth;
+ *   round k sends what was dirtied during round k-1: wss(T_{k-1}) pages;
+ *   before each round, if the remaining bytes <= bandwidth * downtime limit
+ *   (QEMU's threshold), the guest stops and the rest is sent: that is the
+ *   downtime.
+ * When no round within max_rounds meets the threshold, it reports what would:
+ * the bandwidth, the downtime limit, or the fraction of today's dirty rate
+ * (throttling) — each found by bisection on the same simulation. */
+#ifndef VHM_LT_PREDICT_H
+#define VHM_LT_PREDICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Unique pages dirtied in a window of window_ms; must not decrease with it. */
+typedef double (*lt_wss_fn)(double window_ms, const void *arg);
+
+/* A measured working-set curve: n points, windows ascending (ms, > 0), pages
+ * non-decreasing. Between points it is linear in log(window); past the last
+ * point it goes on with the slope of the last two (per log-ms; flat with one
+ * point); below the first it is a line from (0, 0). Not owned. */
+struct lt_curve {
+	const double *window_ms;
+	const double *pages;
+	size_t n;
+};
+
+/* 0 if the curve is usable, else -EINVAL. */
+int lt_curve_check(const struct lt_curve *c);
+/* The curve at window_ms (pages). */
+double lt_curve_eval(const struct lt_curve *c, double window_ms);
+/* lt_curve_eval as an lt_wss_fn (arg: the struct lt_curve *). */
+double lt_curve_wss(double window_ms, const void *arg);
+
+struct lt_predict_in {
+	uint64_t total_pages;   /* pages round 0 sends (non-zero guest pages) */
+	uint64_t page_size;     /* bytes */
+	double bandwidth;       /* bytes/s */
+	double downtime_ms;     /* the limit */
+	unsigned max_rounds;    /* pre-copy rounds allowed (round 0 included), >= 1 */
+	lt_wss_fn wss;          /* capped at total_pages by the model */
+	const void *wss_arg;
+};
+
+struct lt_predict_out {
+	bool converges;
+	unsigned rounds;        /* pre-copy rounds run before the stop (round 0 included) */
+	double precopy_ms;      /* time of those rounds */
+	double downtime_ms;     /* expected: the final copy while the guest is stopped */
+	double total_ms;        /* precopy_ms + downtime_ms */
+	double final_pages;     /* pages sent while stopped */
+	/* When !converges, each alone would make it converge: */
+	double bandwidth_needed;        /* bytes/s */
+	double downtime_needed_ms;
+	double dirty_fraction_needed;   /* dirty rate <= this * today's (throttle 1 - it) */
+};
+
+/* Run the model. 0, or -EINVAL (no pages, page size, bandwidth, downtime,
+ * rounds or wss). When it does not converge the rounds/time fields describe
+ * the last round run and the *_needed fields are set. */
+int lt_predict(const struct lt_predict_in *in, struct lt_predict_out *out);
+
+#endif

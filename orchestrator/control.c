@@ -1,0 +1,1234 @@
+/* control — see control.h.  Three parts: byte buffers and line framing
+ * shared by both ends, the server (accept, read, dispatch, queue, emit), and
+ * the blocking-with-deadline client the CLI tools use. */
+#include "control.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CTL_READ_CHUNK      (16 * 1024)
+#define CTL_READ_PER_ROUND  (256 * 1024) /* per client per handle(): fairness */
+#define CTL_CLIENT_LINE_MAX (64 * 1024 * 1024) /* replies may be large */
+#define CTL_CLIENT_EVENTS_MAX 100000     /* events kept while waiting for a reply */
+#define CTL_DESC_MAX        512
+
+/* ---- buffers ---- */
+
+/* Bytes p[off..len) are live; the front is reclaimed lazily. */
+struct ctl_buf {
+	char *p;
+	size_t off, len, cap;
+};
+
+static size_t buf_pending(const struct ctl_buf *b)
+{
+	return b->len - b->off;
+}
+
+static int buf_append(struct ctl_buf *b, const void *data, size_t n)
+{
+	if (b->off && b->cap - b->len < n) {
+		memmove(b->p, b->p + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->cap - b->len < n) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap - b->len < n)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
+static void buf_consume(struct ctl_buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
+
+static void buf_free(struct ctl_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* One message as a compact line with its '\n'; NULL on failure.  Steals msg. */
+static char *json_line(json_t *msg, size_t *len)
+{
+	char *s = msg ? json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	char *line = NULL;
+	size_t n;
+
+	json_decref(msg);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	line = realloc(s, n + 2);
+	if (!line) {
+		free(s);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
+	return line;
+}
+
+/* A JSON string for a one-line description: newlines become spaces, and text
+ * that is not UTF-8 is replaced rather than lost. */
+static json_t *desc_string(const char *desc)
+{
+	char one[CTL_DESC_MAX];
+	json_t *s;
+
+	snprintf(one, sizeof(one), "%s", desc);
+	for (char *p = one; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	s = json_string(one);
+	return s ? s : json_string("(error text is not UTF-8)");
+}
+
+static uint64_t deadline_after(int timeout_ms)
+{
+	return timeout_ms < 0 ? UINT64_MAX : vhm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+/* ms left until deadline for poll(): -1 forever, 0 when past. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now;
+
+	if (deadline == UINT64_MAX)
+		return -1;
+	now = vhm_now_ns();
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+static int mkdir_p(const char *dir, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)) {
+		snprintf(err, errlen, "run dir %.64s... is too long", dir);
+		return -ENAMETOOLONG;
+	}
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			goto fail;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		goto fail;
+	if (stat(dir, &st))
+		goto fail;
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "run dir %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot create run dir %s: %s", tmp, strerror(errno));
+	return -errno;
+}
+
+/* ---- server ---- */
+
+struct ctl_conn {
+	int fd;
+	bool dead;       /* to be closed and freed by reap() */
+	bool eof;        /* peer shut its side; close once output is sent */
+	bool discarding; /* inside an oversized line, dropping up to its '\n' */
+	bool sub_all;
+	json_t *sub;     /* object used as a set of event names, or NULL */
+	struct ctl_buf in, out;
+};
+
+struct ctl_server {
+	int lfd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev;
+	ino_t ino;
+	uid_t uid;
+	const struct ctl_cmd *cmds;
+	size_t ncmds;
+	void *ctx;
+	struct ctl_conn *conns[CTL_CLIENTS_MAX];
+	size_t nconns;
+	int busy;        /* inside handle(): freeing conns waits for reap() */
+	unsigned long ndropped;
+	char *greeting;
+	size_t greeting_len;
+};
+
+static void conn_flush(struct ctl_conn *c)
+{
+	while (!c->dead && buf_pending(&c->out)) {
+		ssize_t n = send(c->fd, c->out.p + c->out.off, buf_pending(&c->out),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			c->dead = true;
+			return;
+		}
+		buf_consume(&c->out, (size_t)n);
+	}
+}
+
+/* Queue bytes, send what the socket takes now, drop a client that is too far
+ * behind: the device must never wait for a reader. */
+static void conn_queue(struct ctl_server *srv, struct ctl_conn *c, const char *s, size_t n)
+{
+	if (c->dead)
+		return;
+	if (buf_append(&c->out, s, n)) {
+		c->dead = true;
+		return;
+	}
+	conn_flush(c);
+	if (!c->dead && buf_pending(&c->out) > CTL_OUT_MAX) {
+		c->dead = true;
+		srv->ndropped++;
+	}
+}
+
+/* Steals msg. */
+static void conn_send(struct ctl_server *srv, struct ctl_conn *c, json_t *msg)
+{
+	size_t len;
+	char *line = json_line(msg, &len);
+
+	if (!line) {
+		c->dead = true;
+		return;
+	}
+	conn_queue(srv, c, line, len);
+	free(line);
+}
+
+static void reply_error(struct ctl_server *srv, struct ctl_conn *c, const char *cls,
+			const char *desc, json_t *id)
+{
+	json_t *msg = json_pack("{s:{s:s,s:o}}", "error", "class", cls, "desc",
+				desc_string(desc));
+
+	if (msg && id)
+		json_object_set(msg, "id", id);
+	conn_send(srv, c, msg);
+}
+
+/* Steals ret (NULL: {}). */
+static void reply_return(struct ctl_server *srv, struct ctl_conn *c, json_t *ret, json_t *id)
+{
+	json_t *msg = json_pack("{s:o}", "return", ret ? ret : json_object());
+
+	if (msg && id)
+		json_object_set(msg, "id", id);
+	conn_send(srv, c, msg);
+}
+
+static bool conn_wants(const struct ctl_conn *c, const char *event)
+{
+	return !c->dead && (c->sub_all || (c->sub && json_object_get(c->sub, event)));
+}
+
+/* ---- built-in commands ---- */
+
+static int builtin_help(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+			json_t **ret, char *err, size_t errlen);
+static int builtin_subscribe(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+			     json_t **ret, char *err, size_t errlen);
+
+static const struct {
+	const char *name;
+	const char *args_doc;
+	int (*fn)(struct ctl_server *srv, struct ctl_conn *c, json_t *args, json_t **ret,
+		  char *err, size_t errlen);
+} builtins[] = {
+	{ "help", "", builtin_help },
+	{ "commands", "", builtin_help },
+	{ "subscribe", "{\"events\": [NAME, ...]} (omit for all; [] for none)",
+	  builtin_subscribe },
+};
+
+static int help_add(json_t *list, const char *name, const char *doc)
+{
+	return json_array_append_new(list, json_pack("{s:s,s:s}", "name", name, "args",
+						     doc ? doc : ""));
+}
+
+static int builtin_help(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+			json_t **ret, char *err, size_t errlen)
+{
+	json_t *list = json_array();
+
+	(void)c;
+	(void)args;
+	if (!list)
+		goto nomem;
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(builtins); i++)
+		if (help_add(list, builtins[i].name, builtins[i].args_doc))
+			goto nomem;
+	for (size_t i = 0; i < srv->ncmds; i++)
+		if (help_add(list, srv->cmds[i].name, srv->cmds[i].args_doc))
+			goto nomem;
+	*ret = json_pack("{s:o}", "commands", list);
+	return *ret ? 0 : -ENOMEM;
+nomem:
+	json_decref(list);
+	snprintf(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* {"events": [...]} → a set of names; absent → all. */
+static int builtin_subscribe(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+			     json_t **ret, char *err, size_t errlen)
+{
+	json_t *events = json_object_get(args, "events");
+	json_t *set, *v;
+	size_t i;
+
+	(void)srv;
+	if (json_object_size(args) != (events ? 1u : 0u)) {
+		snprintf(err, errlen, "subscribe takes only \"events\"");
+		return -EINVAL;
+	}
+	if (!events) {
+		json_decref(c->sub);
+		c->sub = NULL;
+		c->sub_all = true;
+		*ret = json_pack("{s:s}", "events", "all");
+		return 0;
+	}
+	if (!json_is_array(events)) {
+		snprintf(err, errlen, "\"events\" must be an array of event names");
+		return -EINVAL;
+	}
+	set = json_object();
+	json_array_foreach(events, i, v) {
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "\"events\"[%zu] is not a string", i);
+			json_decref(set);
+			return -EINVAL;
+		}
+		json_object_set_new(set, json_string_value(v), json_true());
+	}
+	json_decref(c->sub);
+	c->sub = set;
+	c->sub_all = false;
+	*ret = json_pack("{s:O}", "events", events);
+	return 0;
+}
+
+/* ---- requests ---- */
+
+/* Checks the envelope; on failure fills err and returns -EINVAL. */
+static int req_check(json_t *req, const char **cmd, json_t **args, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v, *exec;
+
+	if (!json_is_object(req)) {
+		snprintf(err, errlen, "expected a JSON object");
+		return -EINVAL;
+	}
+	json_object_foreach(req, key, v) {
+		if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
+			snprintf(err, errlen, "unexpected member \"%.64s\"", key);
+			return -EINVAL;
+		}
+	}
+	exec = json_object_get(req, "execute");
+	if (!exec) {
+		snprintf(err, errlen, "missing \"execute\"");
+		return -EINVAL;
+	}
+	if (!json_is_string(exec)) {
+		snprintf(err, errlen, "\"execute\" must be a string");
+		return -EINVAL;
+	}
+	*args = json_object_get(req, "arguments");
+	if (*args && !json_is_object(*args)) {
+		snprintf(err, errlen, "\"arguments\" must be an object");
+		return -EINVAL;
+	}
+	*cmd = json_string_value(exec);
+	return 0;
+}
+
+/* Runs cmd; steals nothing.  The reply is sent here and only here. */
+static void run_command(struct ctl_server *srv, struct ctl_conn *c, const char *cmd,
+			json_t *args, json_t *id)
+{
+	char err[CTL_DESC_MAX] = "";
+	json_t *ret = NULL;
+	int rc = -ENOENT;
+	bool found = false;
+
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(builtins) && !found; i++) {
+		if (strcmp(builtins[i].name, cmd))
+			continue;
+		found = true;
+		rc = builtins[i].fn(srv, c, args, &ret, err, sizeof(err));
+	}
+	for (size_t i = 0; i < srv->ncmds && !found; i++) {
+		if (strcmp(srv->cmds[i].name, cmd))
+			continue;
+		found = true;
+		rc = srv->cmds[i].fn(srv->ctx, args, &ret, err, sizeof(err));
+	}
+	if (!found) {
+		snprintf(err, sizeof(err), "command \"%.64s\" not found", cmd);
+		reply_error(srv, c, "CommandNotFound", err, id);
+		return;
+	}
+	if (rc) {
+		json_decref(ret);
+		if (!err[0])
+			snprintf(err, sizeof(err), "%s: %s", cmd, strerror(rc < 0 ? -rc : rc));
+		reply_error(srv, c, "GenericError", err, id);
+		return;
+	}
+	reply_return(srv, c, ret, id);
+}
+
+static bool blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t')
+			return false;
+	return true;
+}
+
+static void handle_line(struct ctl_server *srv, struct ctl_conn *c, const char *line, size_t n)
+{
+	char err[CTL_DESC_MAX];
+	json_error_t jerr;
+	json_t *req, *args = NULL, *empty = NULL;
+	const char *cmd = NULL;
+
+	if (n && line[n - 1] == '\r')
+		n--;
+	if (blank(line, n))
+		return;
+	req = json_loadb(line, n, JSON_DECODE_ANY, &jerr);
+	if (!req) {
+		snprintf(err, sizeof(err), "invalid JSON at column %d: %s", jerr.column, jerr.text);
+		reply_error(srv, c, "InvalidInput", err, NULL);
+		return;
+	}
+	if (req_check(req, &cmd, &args, err, sizeof(err))) {
+		reply_error(srv, c, "InvalidInput", err, json_object_get(req, "id"));
+		goto out;
+	}
+	if (!args)
+		args = empty = json_object();
+	run_command(srv, c, cmd, args, json_object_get(req, "id"));
+out:
+	json_decref(empty);
+	json_decref(req);
+}
+
+static void line_too_long(struct ctl_server *srv, struct ctl_conn *c)
+{
+	char err[96];
+
+	snprintf(err, sizeof(err), "line longer than %d bytes, discarded", CTL_LINE_MAX);
+	reply_error(srv, c, "InvalidInput", err, NULL);
+}
+
+/* Frame received bytes into lines; a line over CTL_LINE_MAX is answered with
+ * one error and dropped up to its '\n' without being stored. */
+static void conn_feed(struct ctl_server *srv, struct ctl_conn *c, const char *p, size_t n)
+{
+	while (n && !c->dead) {
+		const char *nl = memchr(p, '\n', n);
+		size_t part = nl ? (size_t)(nl - p) : n;
+
+		if (c->discarding) {
+			c->discarding = !nl;
+		} else if (c->in.len + part > CTL_LINE_MAX) {
+			buf_free(&c->in);
+			line_too_long(srv, c);
+			c->discarding = !nl;
+		} else if (!nl) {
+			if (buf_append(&c->in, p, part))
+				c->dead = true;
+		} else if (c->in.len == 0) {
+			handle_line(srv, c, p, part);
+		} else if (buf_append(&c->in, p, part)) {
+			c->dead = true;
+		} else {
+			handle_line(srv, c, c->in.p, c->in.len);
+			c->in.off = c->in.len = 0;
+		}
+		part += nl ? 1 : 0;
+		p += part;
+		n -= part;
+	}
+}
+
+static void conn_read(struct ctl_server *srv, struct ctl_conn *c)
+{
+	char chunk[CTL_READ_CHUNK];
+	size_t total = 0;
+
+	while (!c->dead && !c->eof && total < CTL_READ_PER_ROUND) {
+		ssize_t n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			c->dead = true;
+			return;
+		}
+		if (n == 0) {
+			c->eof = true; /* a half line left at EOF is dropped */
+			buf_free(&c->in);
+			return;
+		}
+		total += (size_t)n;
+		conn_feed(srv, c, chunk, (size_t)n);
+	}
+}
+
+/* One best-effort line to a client we are about to close. */
+static void send_refusal(int fd, const char *cls, const char *desc)
+{
+	json_t *msg = json_pack("{s:{s:s,s:s}}", "error", "class", cls, "desc", desc);
+	size_t len;
+	char *line = json_line(msg, &len);
+
+	if (line) /* best effort: the peer is being closed anyway */
+		(void)!send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(line);
+}
+
+static bool peer_allowed(const struct ctl_server *srv, int fd, char *why, size_t whylen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+		snprintf(why, whylen, "peer credentials unavailable: %s", strerror(errno));
+		return false;
+	}
+	if (cred.uid == 0 || cred.uid == srv->uid)
+		return true;
+	snprintf(why, whylen, "uid %u may not use this socket (only 0 and %u)",
+		 (unsigned)cred.uid, (unsigned)srv->uid);
+	return false;
+}
+
+static void server_add_conn(struct ctl_server *srv, int fd)
+{
+	char why[128];
+	struct ctl_conn *c;
+
+	if (!peer_allowed(srv, fd, why, sizeof(why))) {
+		send_refusal(fd, "PermissionDenied", why);
+		close(fd);
+		return;
+	}
+	if (srv->nconns == CTL_CLIENTS_MAX) {
+		snprintf(why, sizeof(why), "too many clients (%d)", CTL_CLIENTS_MAX);
+		send_refusal(fd, "GenericError", why);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	srv->conns[srv->nconns++] = c;
+	conn_queue(srv, c, srv->greeting, srv->greeting_len);
+}
+
+static void server_accept(struct ctl_server *srv)
+{
+	for (;;) {
+		int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0 && errno == EINTR)
+			continue;
+		if (fd < 0)
+			return; /* EAGAIN, or EMFILE & co: try again next round */
+		server_add_conn(srv, fd);
+	}
+}
+
+static void conn_free(struct ctl_conn *c)
+{
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	json_decref(c->sub);
+	free(c);
+}
+
+/* Close finished and dropped clients, keeping the order of the rest. */
+static void server_reap(struct ctl_server *srv)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < srv->nconns; i++) {
+		struct ctl_conn *c = srv->conns[i];
+
+		if (c->eof && !buf_pending(&c->out))
+			c->dead = true;
+		if (c->dead)
+			conn_free(c);
+		else
+			srv->conns[j++] = c;
+	}
+	srv->nconns = j;
+}
+
+static struct ctl_conn *conn_by_fd(struct ctl_server *srv, int fd)
+{
+	for (size_t i = 0; i < srv->nconns; i++)
+		if (srv->conns[i]->fd == fd && !srv->conns[i]->dead)
+			return srv->conns[i];
+	return NULL;
+}
+
+size_t ctl_server_nfds(const struct ctl_server *srv)
+{
+	return 1 + srv->nconns;
+}
+
+int ctl_server_pollfds(struct ctl_server *srv, struct pollfd *fds, int max)
+{
+	int n = 0;
+
+	if (max < 0 || (size_t)max < ctl_server_nfds(srv))
+		return -ENOSPC;
+	fds[n++] = (struct pollfd){ .fd = srv->lfd, .events = POLLIN };
+	for (size_t i = 0; i < srv->nconns; i++) {
+		const struct ctl_conn *c = srv->conns[i];
+		short ev = (c->eof ? 0 : POLLIN) | (buf_pending(&c->out) ? POLLOUT : 0);
+
+		fds[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+	}
+	return n;
+}
+
+void ctl_server_handle(struct ctl_server *srv, const struct pollfd *fds, int n)
+{
+	bool accept_now = false;
+
+	srv->busy++;
+	for (int i = 0; i < n; i++) {
+		struct ctl_conn *c;
+
+		if (!fds[i].revents)
+			continue;
+		if (fds[i].fd == srv->lfd) {
+			accept_now = true;
+			continue;
+		}
+		c = conn_by_fd(srv, fds[i].fd);
+		if (!c)
+			continue;
+		if (fds[i].revents & POLLOUT)
+			conn_flush(c);
+		if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+			conn_read(srv, c);
+	}
+	/* Accept last, so a new client never takes over a polled entry. */
+	if (accept_now)
+		server_accept(srv);
+	srv->busy--;
+	if (!srv->busy)
+		server_reap(srv);
+}
+
+int ctl_server_dispatch(struct ctl_server *srv, int timeout_ms)
+{
+	struct pollfd fds[CTL_CLIENTS_MAX + 1];
+	int n = ctl_server_pollfds(srv, fds, (int)VHM_ARRAY_SIZE(fds));
+
+	if (n < 0)
+		return n;
+	if (poll(fds, (nfds_t)n, timeout_ms) < 0)
+		return errno == EINTR ? 0 : -errno;
+	ctl_server_handle(srv, fds, n);
+	return 0;
+}
+
+static json_t *event_msg(const char *event, json_t *data)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return json_pack("{s:s,s:o,s:{s:I,s:I}}", "event", event,
+			 "data", data ? data : json_object(),
+			 "timestamp", "seconds", (json_int_t)ts.tv_sec,
+			 "microseconds", (json_int_t)(ts.tv_nsec / 1000));
+}
+
+void ctl_server_emit(struct ctl_server *srv, const char *event, json_t *data)
+{
+	bool any = false;
+	size_t len;
+	char *line;
+
+	for (size_t i = 0; i < srv->nconns && !any; i++)
+		any = conn_wants(srv->conns[i], event);
+	if (!any) {
+		json_decref(data);
+		return;
+	}
+	line = json_line(event_msg(event, data), &len);
+	if (!line)
+		return;
+	for (size_t i = 0; i < srv->nconns; i++)
+		if (conn_wants(srv->conns[i], event))
+			conn_queue(srv, srv->conns[i], line, len);
+	free(line);
+	if (!srv->busy)
+		server_reap(srv);
+}
+
+size_t ctl_server_nclients(const struct ctl_server *srv)
+{
+	return srv->nconns;
+}
+
+unsigned long ctl_server_ndropped(const struct ctl_server *srv)
+{
+	return srv->ndropped;
+}
+
+const char *ctl_server_path(const struct ctl_server *srv)
+{
+	return srv->path;
+}
+
+static int check_name(const char *name, char *err, size_t errlen)
+{
+	size_t n = strlen(name);
+
+	if (n == 0) {
+		snprintf(err, errlen, "empty instance name");
+		return -EINVAL;
+	}
+	if (n > CTL_NAME_MAX) {
+		snprintf(err, errlen, "instance name %.32s... is longer than %d bytes",
+			 name, CTL_NAME_MAX);
+		return -ENAMETOOLONG;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == '/' || (unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			snprintf(err, errlen, "instance name '%s' has a '/' or a control character",
+				 name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Refuse a live socket at path, remove a stale one, refuse anything else. */
+static int clear_stale(const char *path, const char *name, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	rc = vhm_sockaddr_un(&sa, path);
+	if (rc)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	close(fd);
+	if (rc == 0 || rc == -EAGAIN) { /* EAGAIN: listening, backlog full */
+		snprintf(err, errlen, "instance %s already running (%s)", name, path);
+		return -EADDRINUSE;
+	}
+	if (rc != -ECONNREFUSED) {
+		snprintf(err, errlen, "cannot probe %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (unlink(path) && errno != ENOENT) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot remove stale %s: %s", path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+static int make_greeting(struct ctl_server *srv, const char *name)
+{
+	json_t *g = json_pack("{s:{s:s,s:s,s:I},s:[s]}", "vhm", "version", VHM_VERSION,
+			      "name", name, "pid", (json_int_t)getpid(),
+			      "capabilities", "events");
+
+	srv->greeting = json_line(g, &srv->greeting_len);
+	return srv->greeting ? 0 : -ENOMEM;
+}
+
+/* Socket, bind with mode 0600 from the start (the mode of a socket inode comes
+ * from the socket's own mode on Linux), listen. */
+static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int rc = vhm_sockaddr_un(&sa, srv->path);
+
+	if (rc)
+		return rc;
+	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (srv->lfd < 0)
+		goto fail;
+	if (fchmod(srv->lfd, 0600))
+		goto fail;
+	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto fail;
+	if (chmod(srv->path, 0600) || stat(srv->path, &st) || listen(srv->lfd, SOMAXCONN))
+		goto fail_bound;
+	srv->dev = st.st_dev;
+	srv->ino = st.st_ino;
+	return 0;
+fail_bound:
+	rc = -errno;
+	unlink(srv->path);
+	snprintf(err, errlen, "cannot listen on %s: %s", srv->path, strerror(-rc));
+	return rc;
+fail:
+	rc = -errno;
+	snprintf(err, errlen, "cannot bind %s: %s", srv->path, strerror(-rc));
+	return rc;
+}
+
+int ctl_server_open(struct ctl_server **out, const char *run_dir, const char *name,
+		    const struct ctl_cmd *cmds, size_t ncmds, void *ctx,
+		    char *err, size_t errlen)
+{
+	struct ctl_server *srv;
+	int rc;
+
+	*out = NULL;
+	rc = check_name(name, err, errlen);
+	if (rc)
+		return rc;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	srv->lfd = -1;
+	srv->uid = geteuid();
+	srv->cmds = cmds;
+	srv->ncmds = ncmds;
+	srv->ctx = ctx;
+	if (vhm_sock_path(run_dir, name, srv->path, sizeof(srv->path))) {
+		snprintf(err, errlen, "socket path %s/%s.sock does not fit a unix address",
+			 run_dir, name);
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	rc = mkdir_p(run_dir, err, errlen);
+	if (rc)
+		goto fail;
+	rc = clear_stale(srv->path, name, err, errlen);
+	if (rc) {
+		if (!err[0])
+			snprintf(err, errlen, "%s: %s", srv->path, strerror(-rc));
+		goto fail;
+	}
+	rc = make_greeting(srv, name);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	rc = server_listen(srv, err, errlen);
+	if (rc)
+		goto fail;
+	*out = srv;
+	return 0;
+fail:
+	if (srv->lfd >= 0)
+		close(srv->lfd);
+	free(srv->greeting);
+	free(srv);
+	return rc;
+}
+
+void ctl_server_close(struct ctl_server *srv)
+{
+	struct stat st;
+
+	if (!srv)
+		return;
+	for (size_t i = 0; i < srv->nconns; i++) {
+		conn_flush(srv->conns[i]);
+		conn_free(srv->conns[i]);
+	}
+	if (!stat(srv->path, &st) && st.st_dev == srv->dev && st.st_ino == srv->ino)
+		unlink(srv->path);
+	close(srv->lfd);
+	free(srv->greeting);
+	free(srv);
+}
+
+/* ---- client ---- */
+
+struct ctl_client {
+	int fd;
+	bool closed;        /* EOF seen */
+	struct ctl_buf in;
+	json_t *greeting;   /* the whole greeting */
+	json_t *events;     /* array: events received while waiting for replies */
+	json_int_t next_id;
+	char err_class[32];
+};
+
+/* Next complete message, waiting until deadline.  Returns an object (new
+ * reference) or -ETIMEDOUT, -ECONNRESET, -EPROTO. */
+static int client_read_msg(struct ctl_client *c, json_t **msg, uint64_t deadline)
+{
+	for (;;) {
+		char *start = c->in.p + c->in.off;
+		char *nl = buf_pending(&c->in) ? memchr(start, '\n', buf_pending(&c->in)) : NULL;
+		char chunk[CTL_READ_CHUNK];
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		ssize_t n;
+		int rc;
+
+		if (nl) {
+			size_t len = (size_t)(nl - start);
+
+			buf_consume(&c->in, len + 1);
+			if (blank(start, len))
+				continue;
+			*msg = json_loadb(start, len, 0, NULL);
+			if (!json_is_object(*msg)) {
+				json_decref(*msg);
+				*msg = NULL;
+				return -EPROTO;
+			}
+			return 0;
+		}
+		if (c->closed)
+			return -ECONNRESET;
+		if (buf_pending(&c->in) > CTL_CLIENT_LINE_MAX)
+			return -EPROTO;
+		rc = poll(&pfd, 1, ms_left(deadline));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return -errno;
+		if (rc == 0)
+			return -ETIMEDOUT;
+		n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			c->closed = true;
+			continue;
+		}
+		if (buf_append(&c->in, chunk, (size_t)n))
+			return -ENOMEM;
+	}
+}
+
+static int client_send_all(struct ctl_client *c, const char *p, size_t n, uint64_t deadline)
+{
+	while (n) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno != EAGAIN)
+			return errno == EPIPE ? -ECONNRESET : -errno;
+		if (poll(&pfd, 1, ms_left(deadline)) == 0)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+static void client_keep_event(struct ctl_client *c, json_t *ev)
+{
+	if (json_array_size(c->events) >= CTL_CLIENT_EVENTS_MAX)
+		json_array_remove(c->events, 0);
+	json_array_append_new(c->events, ev);
+}
+
+static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
+			  char *err, size_t errlen)
+{
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
+	struct sockaddr_un sa;
+	int rc = vhm_sockaddr_un(&sa, path);
+
+	if (rc) {
+		snprintf(err, errlen, "socket path %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		goto fail;
+	/* A blocking connect waits for backlog room at most SO_SNDTIMEO. */
+	if (timeout_ms >= 0 && setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		goto fail;
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto fail;
+	if (fcntl(c->fd, F_SETFL, O_NONBLOCK))
+		goto fail;
+	return 0;
+fail:
+	rc = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
+	snprintf(err, errlen, "connect %s: %s", path, strerror(-rc));
+	return rc;
+}
+
+/* The greeting, or the refusal a server sends instead. */
+static int client_greeting(struct ctl_client *c, const char *path, uint64_t deadline,
+			   char *err, size_t errlen)
+{
+	json_t *msg = NULL;
+	int rc = client_read_msg(c, &msg, deadline);
+
+	if (rc) {
+		snprintf(err, errlen, "no greeting from %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (json_is_object(json_object_get(msg, "vhm"))) {
+		c->greeting = msg;
+		return 0;
+	}
+	if (json_is_object(json_object_get(msg, "error"))) {
+		json_t *e = json_object_get(msg, "error");
+
+		snprintf(err, errlen, "%s refused: %s", path,
+			 json_string_value(json_object_get(e, "desc")) ?: "(no reason)");
+		json_decref(msg);
+		return -EACCES;
+	}
+	json_decref(msg);
+	snprintf(err, errlen, "%s did not greet like a vhm control socket", path);
+	return -EPROTO;
+}
+
+int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *target,
+		    int timeout_ms, char *err, size_t errlen)
+{
+	uint64_t deadline = deadline_after(timeout_ms);
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct ctl_client *c;
+	int rc;
+
+	*out = NULL;
+	if (strchr(target, '/'))
+		rc = snprintf(path, sizeof(path), "%s", target) >= (int)sizeof(path)
+		     ? -ENAMETOOLONG : 0;
+	else
+		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
+	if (rc) {
+		snprintf(err, errlen, "socket path for %s is too long", target);
+		return rc;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->events = json_array())) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	c->fd = -1;
+	rc = client_connect(c, path, timeout_ms, err, errlen);
+	if (!rc)
+		rc = client_greeting(c, path, deadline, err, errlen);
+	if (rc) {
+		ctl_client_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+const json_t *ctl_client_greeting(const struct ctl_client *c)
+{
+	return json_object_get(c->greeting, "vhm");
+}
+
+const char *ctl_client_error_class(const struct ctl_client *c)
+{
+	return c->err_class;
+}
+
+int ctl_client_fd(const struct ctl_client *c)
+{
+	return c->fd;
+}
+
+/* Reply for request id: 0 and *ret, or -EREMOTEIO and err; 1 if msg is not it. */
+static int client_take_reply(struct ctl_client *c, json_t *msg, json_int_t id, json_t **ret,
+			     char *err, size_t errlen)
+{
+	json_t *rid = json_object_get(msg, "id");
+	json_t *e = json_object_get(msg, "error");
+	json_t *r = json_object_get(msg, "return");
+
+	if (!r && !json_is_object(e))
+		return 1;
+	/* An error without an id answers no request of ours but ends the session
+	 * (refusals); take it as ours. */
+	if (rid ? json_integer_value(rid) != id || !json_is_integer(rid) : !e)
+		return 1;
+	if (r) {
+		*ret = json_incref(r);
+		return 0;
+	}
+	snprintf(c->err_class, sizeof(c->err_class), "%s",
+		 json_string_value(json_object_get(e, "class")) ?: "");
+	snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "desc")) ?: "error");
+	return -EREMOTEIO;
+}
+
+int ctl_client_call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret,
+		    char *err, size_t errlen, int timeout_ms)
+{
+	uint64_t deadline = deadline_after(timeout_ms);
+	json_int_t id = ++c->next_id;
+	json_t *req = json_pack("{s:s,s:I}", "execute", cmd, "id", id);
+	size_t len;
+	char *line;
+	int rc;
+
+	*ret = NULL;
+	c->err_class[0] = '\0';
+	if (req && args)
+		json_object_set(req, "arguments", args);
+	line = json_line(req, &len);
+	if (!line) {
+		snprintf(err, errlen, "cannot encode request %s", cmd);
+		return -EINVAL;
+	}
+	rc = client_send_all(c, line, len, deadline);
+	free(line);
+	while (!rc) {
+		json_t *msg = NULL;
+
+		rc = client_read_msg(c, &msg, deadline);
+		if (rc)
+			break;
+		if (json_object_get(msg, "event")) {
+			client_keep_event(c, msg);
+			continue;
+		}
+		rc = client_take_reply(c, msg, id, ret, err, errlen);
+		json_decref(msg);
+		if (rc != 1)
+			return rc;
+		rc = 0;
+	}
+	snprintf(err, errlen, "%s: %s", cmd, rc == -ECONNRESET ? "connection closed by instance"
+			      : rc == -EPROTO ? "reply is not JSON" : strerror(-rc));
+	return rc;
+}
+
+int ctl_client_next_event(struct ctl_client *c, json_t **ev, int timeout_ms)
+{
+	uint64_t deadline = deadline_after(timeout_ms);
+
+	*ev = NULL;
+	if (json_array_size(c->events)) {
+		*ev = json_incref(json_array_get(c->events, 0));
+		json_array_remove(c->events, 0);
+		return 0;
+	}
+	for (;;) {
+		json_t *msg = NULL;
+		int rc = client_read_msg(c, &msg, deadline);
+
+		if (rc)
+			return rc;
+		if (json_is_string(json_object_get(msg, "event"))) {
+			*ev = msg;
+			return 0;
+		}
+		json_decref(msg); /* a late reply to a call that timed out */
+	}
+}
+
+int ctl_client_wait_closed(struct ctl_client *c, int timeout_ms)
+{
+	uint64_t deadline = deadline_after(timeout_ms);
+
+	for (;;) {
+		json_t *msg = NULL;
+		int rc = client_read_msg(c, &msg, deadline);
+
+		json_decref(msg);
+		if (rc == -ECONNRESET)
+			return 0;
+		if (rc == -ETIMEDOUT)
+			return rc;
+		if (rc == -EPROTO) /* junk: skip it and keep waiting */
+			buf_free(&c->in);
+		else if (rc)
+			return rc;
+	}
+}
+
+void ctl_client_close(struct ctl_client *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	buf_free(&c->in);
+	json_decref(c->greeting);
+	json_decref(c->events);
+	free(c);
+}

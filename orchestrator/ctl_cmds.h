@@ -1,0 +1,50 @@
+/* ctl_cmds — `vhm status`, `vhm stop`, `vhm list`: thin clients of the
+ * control socket of running instances (control.h). */
+#ifndef VHM_CTL_CMDS_H
+#define VHM_CTL_CMDS_H
+
+#define CTL_RUN_DIR_HELP \
+	"  -d, --run-dir DIR  where instances' sockets are (default $VHM_RUN_DIR,\n" \
+	"                     else /run/vhm)\n"
+
+#define CTL_STATUS_USAGE \
+	"usage: vhm status NAME [--json] [--run-dir DIR] [--timeout T]\n" \
+	"\n" \
+	"Ask running instance NAME (or the socket at path NAME, if it has a '/')\n" \
+	"for its status and print it as \"key: value\" lines, nested objects indented.\n" \
+	"\n" \
+	"  -j, --json         print the status as one JSON object on one line\n" \
+	CTL_RUN_DIR_HELP \
+	"  -t, --timeout T    give up after T (\"500ms\", \"5s\"; default 5s)\n" \
+	"\n" \
+	"Exit status: 0 ok, 1 the instance answered with an error, 2 bad arguments,\n" \
+	"3 no such instance or a connection problem.\n"
+
+#define CTL_STOP_USAGE \
+	"usage: vhm stop NAME [--timeout T] [--run-dir DIR]\n" \
+	"\n" \
+	"Ask running instance NAME to stop, and wait until it has closed its\n" \
+	"control socket.\n" \
+	"\n" \
+	"  -t, --timeout T    wait at most T (\"500ms\", \"10s\", \"1m\"; default 10s)\n" \
+	CTL_RUN_DIR_HELP \
+	"\n" \
+	"Exit status: 0 stopped, 1 refused or still running after T,\n" \
+	"2 bad arguments, 3 no such instance or a connection problem.\n"
+
+#define CTL_LIST_USAGE \
+	"usage: vhm list [--json] [--run-dir DIR]\n" \
+	"\n" \
+	"List the instances with a socket in the run dir: name, pid and state.\n" \
+	"A socket nobody answers on is listed as \"stale\".\n" \
+	"\n" \
+	"  -j, --json         print one JSON array of {\"name\", \"pid\", \"state\"}\n" \
+	CTL_RUN_DIR_HELP \
+	"\n" \
+	"Exit status: 0 listed (also when empty), 2 bad arguments, 3 unreadable dir.\n"
+
+int cmd_status(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+
+#endif

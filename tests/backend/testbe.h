@@ -1,0 +1,109 @@
+/* testbe — vhm's test backend (`vhm-testbe`): a small vhost-user backend
+ * that serves one frontend at a time over vhu_wire, checks every incoming
+ * message against vhu_proto's table (the same code the frontend validates
+ * replies with), keeps real device state (mapped memory, rings, log, config
+ * space, inflight and device-state fds), writes that state to a JSON record
+ * after every message, and can misbehave on purpose to test the frontend.
+ *
+ * The state lives in struct tbe so that a datapath (processing the rings,
+ * logging its writes) can be added in a separate file: it needs only the ring
+ * table, tbe_uva_to_va()/tbe_gpa_to_va() and tbe_log_write() below. */
+#ifndef VHM_TESTBE_H
+#define VHM_TESTBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vhu_proto.h"
+
+#define TBE_MAX_RINGS   256   /* ring index is 8 bits on the wire */
+#define TBE_MAX_SLOTS   32    /* what GET_MAX_MEM_SLOTS answers */
+#define TBE_MAX_RARP    16    /* RARP MACs remembered (the last ones) */
+#define TBE_STATE_MAGIC "vhm-testbe-state 1\n"
+
+/* Misbehaviour modes (--misbehave MODE[:REQUEST]): option name, enum. */
+#define TBE_MISBEHAVIOURS(X) \
+	X("wrong-size", WRONG_SIZE)   /* reply 4 bytes longer than the table says */ \
+	X("wrong-echo", WRONG_ECHO)   /* reply names another request */ \
+	X("bad-flags",  BAD_FLAGS)    /* reply without the REPLY bit */ \
+	X("no-reply",   NO_REPLY)     /* keep serving, never answer this request */ \
+	X("hang",       HANG)         /* stop reading and replying altogether */ \
+	X("close-mid",  CLOSE_MID)    /* send part of the reply, then close */ \
+	X("extra-fds",  EXTRA_FDS)    /* attach two fds the reply must not carry */ \
+	X("refuse",     REFUSE)       /* REPLY_ACK with ack 1 (ack'd requests only) */ \
+	X("huge-size",  HUGE_SIZE)    /* header size above the payload bound */
+
+enum tbe_mis {
+	TBE_MIS_NONE,
+#define TBE_MIS_ENUM(str, name) TBE_MIS_##name,
+	TBE_MISBEHAVIOURS(TBE_MIS_ENUM)
+#undef TBE_MIS_ENUM
+};
+
+struct tbe_opts {
+	const char *socket;
+	bool client, once, breq_test;
+	uint64_t queues;          /* GET_QUEUE_NUM; rings = 2 * queues */
+	uint64_t features;        /* offered virtio features */
+	uint64_t protocol;        /* offered protocol features */
+	uint32_t log_reply_size;  /* SET_LOG_BASE reply: 0 (DPDK) or 8 (libvhost-user) */
+	const char *record;       /* JSON state file, or NULL */
+	enum tbe_mis mis;
+	uint32_t mis_request;
+};
+
+struct tbe_ring {
+	uint32_t num;
+	struct vhu_vring_addr addr;   /* frontend virtual addresses, as sent */
+	bool has_addr;
+	uint32_t base;                /* last_avail_idx (split rings) */
+	bool enabled;                 /* SET_VRING_ENABLE, or kick without PROTOCOL_FEATURES */
+	bool started;                 /* kick came and GET_VRING_BASE has not stopped it */
+	int kick, call, err;          /* owned fds, -1 when none (or polling mode) */
+};
+
+struct tbe_region {
+	struct vhu_mem_region r;
+	uint8_t *map;                 /* mmap of [0, mmap_offset + memory_size) of the fd */
+	size_t map_len;
+};
+
+struct tbe {
+	struct tbe_opts opt;
+	int conn;                     /* the frontend, or -1 */
+	int breq;                     /* BACKEND_REQ channel, or -1 */
+	bool breq_pending;            /* --breq-test messages still to send */
+
+	bool owner;
+	uint64_t features;            /* SET_FEATURES */
+	uint64_t protocol;            /* SET_PROTOCOL_FEATURES */
+	struct tbe_ring rings[TBE_MAX_RINGS];
+	struct tbe_region regions[TBE_MAX_SLOTS];
+	int nregions;
+	uint8_t *log;                 /* dirty log, one bit per 4 KiB guest page */
+	uint64_t log_size;            /* bytes */
+	uint8_t rarp[TBE_MAX_RARP][6];
+	int nrarp;
+	uint64_t mtu, status;
+	uint8_t config[VHU_MAX_CONFIG];
+	int inflight_fd;
+	uint64_t inflight_size;       /* bytes */
+	int state_fd;                 /* SET_DEVICE_STATE_FD (load), read at CHECK */
+	uint32_t state_dir;
+	uint64_t state_bytes;         /* written (save) or read (load) */
+	bool state_ok;
+	uint64_t resets;
+	int64_t breq_ack[16];         /* ack per backend request number, -1 none yet */
+	uint64_t need_reply;          /* messages that came with NEED_REPLY */
+	uint64_t counts[64];          /* messages by request number */
+};
+
+/* The frontend's virtual address range [uva, uva+len) in our mapping, or NULL. */
+void *tbe_uva_to_va(struct tbe *t, uint64_t uva, uint64_t len);
+/* The guest-physical range [gpa, gpa+len) in our mapping, or NULL. */
+void *tbe_gpa_to_va(struct tbe *t, uint64_t gpa, uint64_t len);
+/* Mark guest-physical [gpa, gpa+len) dirty in the log (no-op without one). */
+void tbe_log_write(struct tbe *t, uint64_t gpa, uint64_t len);
+
+#endif

@@ -1,0 +1,382 @@
+/* support — see support.h. */
+#include "support.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TS_MAX_CHILDREN 16
+#define TS_KILL_GRACE_MS 2000
+
+static pid_t children[TS_MAX_CHILDREN];
+static char tmpdir[TS_PATH_MAX];
+static char testpmd_prefix[64];
+
+long ts_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+const char *ts_build_dir(void)
+{
+	const char *b = getenv("VHM_BUILD");
+
+	return b && *b ? b : "build";
+}
+
+void ts_bin(const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", ts_build_dir(), name);
+}
+
+const char *ts_dir(void)
+{
+	if (!tmpdir[0]) {
+		snprintf(tmpdir, sizeof(tmpdir), "/tmp/vhm-t-XXXXXX");
+		if (!mkdtemp(tmpdir))
+			tmpdir[0] = '\0';
+	}
+	return tmpdir;
+}
+
+int ts_path(const char *name, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s/%s", ts_dir(), name);
+
+	return n < 0 || (size_t)n >= len || n >= TS_PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+static void child_add(pid_t pid)
+{
+	for (int i = 0; i < TS_MAX_CHILDREN; i++) {
+		if (children[i] <= 0) {
+			children[i] = pid;
+			return;
+		}
+	}
+}
+
+static void child_forget(pid_t pid)
+{
+	for (int i = 0; i < TS_MAX_CHILDREN; i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}
+
+/* In the child: die with the parent, output to fd, exec. Never returns. */
+static void __attribute__((noreturn)) exec_child(const char *const argv[], int out, int err)
+{
+	int devnull = open("/dev/null", O_RDONLY);
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (devnull >= 0)
+		dup2(devnull, STDIN_FILENO);
+	dup2(out, STDOUT_FILENO);
+	dup2(err, STDERR_FILENO);
+	execvp(argv[0], (char *const *)argv);
+	dprintf(err, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+pid_t ts_spawn(const char *const argv[], const char *log)
+{
+	int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	pid_t pid;
+
+	if (fd < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0)
+		exec_child(argv, fd, fd);
+	close(fd);
+	if (pid < 0)
+		return -errno;
+	child_add(pid);
+	return pid;
+}
+
+bool ts_exited(pid_t pid, int *status)
+{
+	int st;
+
+	if (waitpid(pid, &st, WNOHANG) != pid)
+		return false;
+	child_forget(pid);
+	if (status)
+		*status = st;
+	return true;
+}
+
+int ts_kill(pid_t pid)
+{
+	long deadline = ts_now_ms() + TS_KILL_GRACE_MS;
+	int st;
+
+	if (pid <= 0)
+		return -1;
+	if (ts_exited(pid, &st))
+		return st;
+	kill(pid, SIGTERM);
+	while (ts_now_ms() < deadline) {
+		if (ts_exited(pid, &st))
+			return st;
+		usleep(5000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	child_forget(pid);
+	return st;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void ts_cleanup(void)
+{
+	for (int i = 0; i < TS_MAX_CHILDREN; i++)
+		if (children[i] > 0)
+			ts_kill(children[i]);
+	if (testpmd_prefix[0]) {
+		char run[128];
+
+		snprintf(run, sizeof(run), "/var/run/dpdk/%s", testpmd_prefix);
+		rm_tree(run);
+		testpmd_prefix[0] = '\0';
+	}
+	if (tmpdir[0])
+		rm_tree(tmpdir);
+	tmpdir[0] = '\0';
+}
+
+int ts_wait_socket(const char *path, int timeout_ms)
+{
+	long deadline = ts_now_ms() + timeout_ms;
+	struct stat st;
+
+	for (;;) {
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+		if (ts_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(5000);
+	}
+}
+
+pid_t ts_testbe_start(const char *sock, const char *const extra[])
+{
+	const char *argv[32];
+	char bin[256], log[TS_PATH_MAX + 8];
+	int n = 0, rc;
+	pid_t pid;
+
+	ts_bin("vhm-testbe", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s.log", sock);
+	argv[n++] = bin;
+	argv[n++] = "--socket";
+	argv[n++] = sock;
+	for (int i = 0; extra && extra[i] && n < 31; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	pid = ts_spawn(argv, log);
+	if (pid < 0)
+		return pid;
+	if (extra)
+		for (int i = 0; extra[i]; i++)
+			if (!strcmp(extra[i], "--client"))
+				return pid;   /* it connects to us: no socket of its own */
+	if ((rc = ts_wait_socket(sock, 5000))) {
+		ts_kill(pid);
+		return rc;
+	}
+	return pid;
+}
+
+/* Is prog on PATH? */
+static bool on_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char buf[4096], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
+	for (char *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char full[4200];
+
+		snprintf(full, sizeof(full), "%s/%s", d, prog);
+		if (access(full, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, size_t reasonlen)
+{
+	char vdev[256], prefix[80], log[TS_PATH_MAX + 8], rxq[32], txq[32];
+	const char *argv[] = {
+		"dpdk-testpmd", "--lcores=0@0,1@0", "--no-huge", "-m", "1024", "--no-pci",
+		prefix, "--vdev", vdev, "--", "--auto-start", "--forward-mode=io",
+		"--nb-cores=1", "--total-num-mbufs=8192", "--stats-period=1", rxq, txq, NULL,
+	};
+	pid_t pid;
+
+	if (!on_path("dpdk-testpmd")) {
+		snprintf(reason, reasonlen, "dpdk-testpmd not installed (Debian package dpdk-dev)");
+		return -1;
+	}
+	if (ts_path("testpmd.sock", sock, socklen)) {
+		snprintf(reason, reasonlen, "socket path too long");
+		return -1;
+	}
+	snprintf(testpmd_prefix, sizeof(testpmd_prefix), "vhmt%d", (int)getpid());
+	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", testpmd_prefix);
+	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=%d", sock, queues);
+	/* testpmd forwards each of its queues to the same queue of the port */
+	snprintf(rxq, sizeof(rxq), "--rxq=%d", queues);
+	snprintf(txq, sizeof(txq), "--txq=%d", queues);
+	snprintf(log, sizeof(log), "%s/testpmd.log", ts_dir());
+	pid = ts_spawn(argv, log);
+	if (pid < 0) {
+		snprintf(reason, reasonlen, "cannot start dpdk-testpmd: %s", strerror((int)-pid));
+		return -1;
+	}
+	if (ts_wait_socket(sock, 15000)) {
+		int st = ts_kill(pid);
+		snprintf(reason, reasonlen, "dpdk-testpmd made no socket in 15 s (status %d; log %s)",
+			 st, log);
+		return -1;
+	}
+	return pid;
+}
+
+void ts_testpmd_stop(pid_t pid)
+{
+	ts_kill(pid);
+}
+
+/* Append what is readable on fd to *buf. false at EOF. */
+static bool drain(int fd, char **buf, size_t *len)
+{
+	char chunk[4096];
+	ssize_t n = read(fd, chunk, sizeof(chunk));
+	char *nb;
+
+	if (n <= 0)
+		return n < 0 && (errno == EINTR || errno == EAGAIN);
+	nb = realloc(*buf, *len + (size_t)n + 1);
+	if (!nb)
+		return false;
+	memcpy(nb + *len, chunk, (size_t)n);
+	*len += (size_t)n;
+	nb[*len] = '\0';
+	*buf = nb;
+	return true;
+}
+
+int ts_run_cmd(const char *const argv[], int timeout_ms, struct ts_run *r)
+{
+	long start = ts_now_ms(), deadline = start + timeout_ms;
+	int po[2], pe[2], st = 0;
+	size_t lo = 0, le = 0;
+	bool open_o = true, open_e = true;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	if (pipe2(po, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(pe, O_CLOEXEC) < 0) {
+		close(po[0]), close(po[1]);
+		return -errno;
+	}
+	pid = fork();
+	if (pid == 0)
+		exec_child(argv, po[1], pe[1]);
+	close(po[1]);
+	close(pe[1]);
+	if (pid < 0) {
+		close(po[0]), close(pe[0]);
+		return -errno;
+	}
+	child_add(pid);
+	while (open_o || open_e) {
+		struct pollfd p[2] = { { .fd = open_o ? po[0] : -1, .events = POLLIN },
+				       { .fd = open_e ? pe[0] : -1, .events = POLLIN } };
+		long left = deadline - ts_now_ms();
+
+		if (left <= 0) {
+			r->timed_out = true;
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(p, 2, (int)left) <= 0)
+			continue;
+		if (p[0].revents)
+			open_o = drain(po[0], &r->out, &lo);
+		if (p[1].revents)
+			open_e = drain(pe[0], &r->err, &le);
+	}
+	close(po[0]);
+	close(pe[0]);
+	waitpid(pid, &st, 0);
+	child_forget(pid);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r->elapsed_ms = (int)(ts_now_ms() - start);
+	if (!r->out)
+		r->out = strdup("");
+	if (!r->err)
+		r->err = strdup("");
+	return 0;
+}
+
+void ts_run_free(struct ts_run *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+int ts_count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; s && *s; s++)
+		if (*s == '\n' || s[1] == '\0')
+			n++;
+	return n;
+}
+
+int ts_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;   /* the directory's own fd */
+}

@@ -1,0 +1,72 @@
+/* support — what integration tests share (prefix ts_): a private temp dir
+ * per test, child processes (vhm-testbe, dpdk-testpmd, any command) that are
+ * always killed, waiting for a socket with a deadline, running a command with
+ * a timeout while capturing its output, and counting this process's open fds.
+ *
+ * Children are registered in a per-process list; ts_cleanup() (call it from
+ * every fixture's .fini) kills them all and removes the temp dir. Children
+ * also die with the test process (PR_SET_PDEATHSIG), so a crashed or timed
+ * out test leaves nothing behind either. */
+#ifndef VHM_TEST_SUPPORT_H
+#define VHM_TEST_SUPPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define TS_PATH_MAX 108   /* fits a sockaddr_un */
+
+/* Where the binaries under test are: $VHM_BUILD, else "build". */
+const char *ts_build_dir(void);
+/* "<build>/<name>" into out. */
+void ts_bin(const char *name, char *out, size_t len);
+
+/* This test's temp dir (created on first use, removed by ts_cleanup). */
+const char *ts_dir(void);
+/* "<ts_dir>/<name>" into out; -ENAMETOOLONG if it does not fit a socket path. */
+int ts_path(const char *name, char *out, size_t len);
+
+/* Start argv[0] with stdout and stderr to `log` (NULL: /dev/null). The pid,
+ * or -errno. The child is registered for ts_cleanup. */
+pid_t ts_spawn(const char *const argv[], const char *log);
+/* SIGTERM, up to 2 s grace, then SIGKILL; reaps. Returns the wait status or -1. */
+int ts_kill(pid_t pid);
+/* Has the child exited? If so its wait status goes to *status and it is reaped. */
+bool ts_exited(pid_t pid, int *status);
+/* Kill every registered child and remove the temp dir. */
+void ts_cleanup(void);
+
+/* Wait until `path` is a socket, up to timeout_ms. 0 or -ETIMEDOUT. */
+int ts_wait_socket(const char *path, int timeout_ms);
+
+/* vhm-testbe serving on `sock` with extra options (NULL-terminated, may be
+ * NULL); its stderr goes to <sock>.log. Waits for the socket. pid or -errno. */
+pid_t ts_testbe_start(const char *sock, const char *const extra[]);
+
+/* dpdk-testpmd serving `queues` queue pairs on a socket in ts_dir(). Its path
+ * goes to sock. pid, or -1 with a reason (e.g. dpdk-testpmd not installed:
+ * callers cr_skip with it). */
+pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, size_t reasonlen);
+void ts_testpmd_stop(pid_t pid);
+
+/* A command's outcome. */
+struct ts_run {
+	int status;          /* exit status, or 128 + signal */
+	bool timed_out;      /* killed at the timeout */
+	char *out, *err;     /* NUL-terminated captured output (free with ts_run_free) */
+	int elapsed_ms;
+};
+/* Run argv to completion (or kill it at timeout_ms). 0, or -errno if it could
+ * not be started. */
+int ts_run_cmd(const char *const argv[], int timeout_ms, struct ts_run *r);
+void ts_run_free(struct ts_run *r);
+/* Lines in s (a trailing line without '\n' counts). */
+int ts_count_lines(const char *s);
+
+/* Open fds of this process (/proc/self/fd), or -1. */
+int ts_count_fds(void);
+
+/* Milliseconds on the monotonic clock. */
+long ts_now_ms(void);
+
+#endif

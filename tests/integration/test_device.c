@@ -1,0 +1,246 @@
+/* The device against a real DPDK testpmd in io-forward mode: every frame the
+ * built-in guest transmits comes back on its RX ring, so after a clean stop
+ * frames sent = frames received, and testpmd's own counters (RX = what the
+ * guest sent, TX = what it got back) agree. Also: the control socket of a
+ * running device, and the guest writer's rate. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static void fini(void)
+{
+	ts_cleanup();
+}
+
+/* Start testpmd or skip the test with the reason. */
+static pid_t testpmd_or_skip(int queues, char *sock, size_t len)
+{
+	char reason[256];
+	pid_t pid = ts_testpmd_start(queues, sock, len, reason, sizeof(reason));
+
+	if (pid < 0)
+		cr_skip_test("%s", reason);
+	return pid;
+}
+
+static pid_t start_run(const char *sock, const char *name, const char *queues, const char *ring,
+		       const char *traffic, const char *dirty, const char *duration)
+{
+	char bin[256], log[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--queues", queues,
+			       "--ring", ring, "--traffic", traffic, "--dirty", dirty,
+			       "--run-dir", ts_dir(), "--duration", duration, "--interval",
+			       "200ms", NULL };
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	return ts_spawn(argv, log);
+}
+
+/* `vhm status NAME --json`, parsed. NULL if it failed. */
+static json_t *status(const char *name)
+{
+	char bin[256];
+	const char *argv[] = { bin, "status", name, "--json", "--run-dir", ts_dir(), NULL };
+	struct ts_run r;
+	json_t *j = NULL;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	if (ts_run_cmd(argv, 5000, &r) == 0 && r.status == 0)
+		j = json_loads(r.out, 0, NULL);
+	ts_run_free(&r);
+	return j;
+}
+
+static long long jget(json_t *j, const char *path)
+{
+	return json_integer_value(json_object_get(json_object_get(j, "traffic") ?
+			json_object_get(json_object_get(j, "traffic"), "total") : NULL, path));
+}
+
+/* The last "<key>: N" testpmd printed for port 0 (its final summary on stop). */
+static long long testpmd_counter(const char *key)
+{
+	char path[TS_PATH_MAX + 16], line[512];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/testpmd.log", ts_dir());
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, key);
+		if (p)
+			v = atoll(p + strlen(key));
+	}
+	fclose(f);
+	return v;
+}
+
+static void wait_socket_of(const char *name)
+{
+	char path[TS_PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s.sock", ts_dir(), name);
+	cr_assert(eq(int, ts_wait_socket(path, 10000), 0), "control socket %s never appeared", path);
+}
+
+/* No pointers in parameters: Criterion copies them into the test process. */
+struct traffic_case {
+	int queues;
+	char ring[8];
+};
+
+static struct traffic_case cases[] = {
+	{ 1, "split" }, { 1, "packed" }, { 4, "split" }, { 4, "packed" },
+};
+
+ParameterizedTestParameters(device, testpmd_loopback)
+{
+	return cr_make_param_array(struct traffic_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* 10 s of traffic: sent = received, no loss, no duplicate, testpmd agrees. */
+ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = fini, .timeout = 90)
+{
+	char sock[TS_PATH_MAX], q[8];
+	pid_t tp = testpmd_or_skip(tc->queues, sock, sizeof(sock));
+	pid_t run;
+	json_t *mid;
+	int st;
+
+	snprintf(q, sizeof(q), "%d", tc->queues);
+	run = start_run(sock, "dev0", q, tc->ring, "20000", "1000", "10s");
+	cr_assert(gt(int, run, 0));
+	wait_socket_of("dev0");
+	sleep(3);
+	mid = status("dev0");
+	cr_assert(not(eq(ptr, mid, NULL)), "vhm status dev0 --json failed while running");
+	cr_assert(gt(int, (int)jget(mid, "rx_frames"), 0), "no frame came back after 3 s");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(mid, "ring")), (char *)tc->ring));
+	cr_assert(eq(int, (int)json_integer_value(json_object_get(mid, "queues")), tc->queues));
+	json_decref(mid);
+
+	while (!ts_exited(run, &st))
+		usleep(50000);
+	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
+
+	/* The run's summary line has the final counters. */
+	{
+		char path[TS_PATH_MAX + 16], line[512];
+		unsigned long long tx = 0, rx = 1, lost = 1, dup = 1, rarp, writes;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/dev0.log", ts_dir());
+		f = fopen(path, "r");
+		cr_assert(not(eq(ptr, f, NULL)));
+		while (fgets(line, sizeof(line), f))
+			sscanf(line, "dev0: tx %llu frames, rx %llu back (lost %llu, dup %llu, rarp "
+			       "%llu), %llu page writes", &tx, &rx, &lost, &dup, &rarp, &writes);
+		fclose(f);
+		cr_assert(gt(int, (int)tx, 150000), "only %llu frames sent in 10 s at 20000/s", tx);
+		cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
+		cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
+		cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
+
+		kill(tp, SIGINT);
+		while (!ts_exited(tp, &st))
+			usleep(50000);
+		cr_assert(eq(i64, testpmd_counter("RX-packets:"), (long long)tx),
+			  "testpmd received %lld, vhm sent %llu", testpmd_counter("RX-packets:"), tx);
+		cr_assert(eq(i64, testpmd_counter("TX-packets:"), (long long)rx),
+			  "testpmd sent %lld, vhm received %llu", testpmd_counter("TX-packets:"), rx);
+	}
+}
+
+/* The writer writes what it is told: rate measured over 2 s within 1 %. */
+Test(device, writer_rate, .fini = fini, .timeout = 60)
+{
+	char sock[TS_PATH_MAX];
+	pid_t tp = testpmd_or_skip(1, sock, sizeof(sock));
+	json_t *a, *b;
+	double w0, w1, t0, t1, rate;
+
+	(void)tp;
+	cr_assert(gt(int, start_run(sock, "dev1", "1", "split", "0", "50000:uniform", "20s"), 0));
+	wait_socket_of("dev1");
+	sleep(1);
+	a = status("dev1");
+	sleep(2);
+	b = status("dev1");
+	cr_assert(a && b);
+	w0 = (double)json_integer_value(json_object_get(json_object_get(a, "dirty"), "writes"));
+	w1 = (double)json_integer_value(json_object_get(json_object_get(b, "dirty"), "writes"));
+	t0 = json_real_value(json_object_get(a, "uptime_s"));
+	t1 = json_real_value(json_object_get(b, "uptime_s"));
+	rate = (w1 - w0) / (t1 - t0);
+	cr_assert(ge(dbl, rate, 50000 * 0.99), "writer rate %.0f/s, configured 50000/s", rate);
+	cr_assert(le(dbl, rate, 50000 * 1.01), "writer rate %.0f/s, configured 50000/s", rate);
+	json_decref(a);
+	json_decref(b);
+}
+
+/* Bad control input gets an error; the device keeps running; stop ends it with 0. */
+Test(device, control_and_stop, .fini = fini, .timeout = 60)
+{
+	char sock[TS_PATH_MAX], bin[256];
+	pid_t tp = testpmd_or_skip(1, sock, sizeof(sock)), run;
+	const char *stop[] = { bin, "stop", "dev2", "--run-dir", ts_dir(), NULL };
+	struct ts_run r;
+	json_t *s;
+	int st;
+
+	(void)tp;
+	ts_bin("vhm", bin, sizeof(bin));
+	run = start_run(sock, "dev2", "1", "split", "1000", "100", "60s");
+	wait_socket_of("dev2");
+	{
+		char ctl[TS_PATH_MAX + 8], buf[8192] = "";
+		const char bad[] = "not json\n{\"execute\":\"nope\"}\n"
+				   "{\"execute\":\"set-traffic\",\"arguments\":{\"pps\":\"x\"}}\n";
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		size_t got = 0;
+		long end = ts_now_ms() + 3000;
+
+		snprintf(ctl, sizeof(ctl), "%s/dev2.sock", ts_dir());
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl);
+		cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+		cr_assert(eq(int, (int)write(fd, bad, sizeof(bad) - 1), (int)sizeof(bad) - 1));
+		/* greeting + three error replies = four lines */
+		while (ts_count_lines(buf) < 4 && ts_now_ms() < end) {
+			ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, MSG_DONTWAIT);
+			if (n > 0)
+				got += (size_t)n;
+			else
+				usleep(10000);
+			buf[got] = '\0';
+		}
+		close(fd);
+		cr_assert(not(eq(ptr, strstr(buf, "InvalidInput"), NULL)), "no InvalidInput: %s", buf);
+		cr_assert(not(eq(ptr, strstr(buf, "CommandNotFound"), NULL)), "got: %s", buf);
+		cr_assert(not(eq(ptr, strstr(buf, "argument 'pps'"), NULL)), "got: %s", buf);
+	}
+	s = status("dev2");
+	cr_assert(not(eq(ptr, s, NULL)), "device stopped answering after bad input");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(s, "state")), "running"));
+	json_decref(s);
+	cr_assert(eq(int, ts_run_cmd(stop, 10000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm stop: %s", r.err);
+	ts_run_free(&r);
+	while (!ts_exited(run, &st))
+		usleep(20000);
+	cr_assert(eq(int, WEXITSTATUS(st), 0));
+}

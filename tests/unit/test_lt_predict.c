@@ -1,0 +1,234 @@
+/* The pre-copy model on cases worked out by hand, the working-set curve's
+ * interpolation, and the "what would make it converge" answers checked by
+ * running the model again with them. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <math.h>
+
+#include "lt_predict.h"
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+
+/* A writer that dirties `rate` new pages per ms, up to `cap` distinct pages. */
+struct linear_wss {
+	double rate;            /* pages/ms */
+	double cap;             /* pages */
+	double factor;          /* 1: as measured; < 1: throttled */
+};
+
+static double linear_wss(double window_ms, const void *arg)
+{
+	const struct linear_wss *l = arg;
+
+	return l->factor * fmin(l->cap, l->rate * window_ms);
+}
+
+/* 1 GiB guest (262144 pages of 4 KiB), 1 GiB/s = 262.144 pages/ms, 100 ms
+ * limit: the threshold is 0.1 GiB = 26214.4 pages. */
+static struct lt_predict_in base_in(const struct linear_wss *l)
+{
+	return (struct lt_predict_in){
+		.total_pages = 262144, .page_size = 4096, .bandwidth = GIB,
+		.downtime_ms = 100, .max_rounds = 30, .wss = linear_wss, .wss_arg = l,
+	};
+}
+
+static void assert_close(double got, double want, const char *what)
+{
+	cr_assert(le(dbl, fabs(got - want), 1e-9 * fmax(1.0, fabs(want))), "%s: %.12g, want %.12g",
+		  what, got, want);
+}
+
+/* Dirtying at half the bandwidth (131.072 pages/ms) halves each round:
+ *   round 0: 262144 pages, 1000 ms -> 131072 dirtied
+ *   round 1: 131072 pages,  500 ms ->  65536
+ *   round 2:  65536 pages,  250 ms ->  32768
+ *   round 3:  32768 pages,  125 ms ->  16384 <= 26214.4: stop
+ * 4 rounds, 1875 ms of pre-copy, 16384 pages = 64 MiB in 62.5 ms of downtime. */
+Test(lt_predict, converges_in_rounds_computed_by_hand)
+{
+	struct linear_wss l = { .rate = 131.072, .cap = 1e18, .factor = 1 };
+	struct lt_predict_in in = base_in(&l);
+	struct lt_predict_out out;
+
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(out.converges);
+	cr_assert(eq(u32, out.rounds, 4));
+	assert_close(out.precopy_ms, 1875, "pre-copy ms");
+	assert_close(out.final_pages, 16384, "final pages");
+	assert_close(out.downtime_ms, 62.5, "downtime ms");
+	assert_close(out.total_ms, 1937.5, "total ms");
+}
+
+/* The same with max_rounds 3: round 3 would be needed, so no. */
+Test(lt_predict, round_limit_stops_it)
+{
+	struct linear_wss l = { .rate = 131.072, .cap = 1e18, .factor = 1 };
+	struct lt_predict_in in = base_in(&l);
+	struct lt_predict_out out;
+
+	in.max_rounds = 3;
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(not(out.converges));
+	cr_assert(eq(u32, out.rounds, 3));
+	assert_close(out.final_pages, 32768, "left after 3 rounds");
+	/* 32768 pages fit 100 ms at 1.25 GiB/s: the bandwidth bisection must land
+	 * at or below that (a faster link also shortens the rounds). */
+	cr_assert(le(dbl, out.bandwidth_needed, 1.25 * GIB * (1 + 1e-9)));
+	/* A longer limit alone: 32768 pages at 1 GiB/s take 125 ms. */
+	assert_close(out.downtime_needed_ms, 125, "downtime needed");
+}
+
+/* Memory smaller than the threshold is sent stopped at once: 1000 pages,
+ * 4096000 bytes at 1 GiB/s = 3.814697265625 ms. */
+Test(lt_predict, tiny_guest_stops_before_round_0)
+{
+	struct linear_wss l = { .rate = 1000, .cap = 1e18, .factor = 1 };
+	struct lt_predict_in in = base_in(&l);
+	struct lt_predict_out out;
+
+	in.total_pages = 1000;
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(out.converges);
+	cr_assert(eq(u32, out.rounds, 0));
+	assert_close(out.downtime_ms, 3.814697265625, "downtime");
+}
+
+/* A hot set of 50000 pages re-dirtied within 50 ms never fits the 26214.4-page
+ * threshold: 50000 pages = 195.3125 MiB.
+ *   bandwidth needed: 50000 * 4096 B / 0.1 s = 2.048e9 B/s (rounds stay >= 50 ms);
+ *   downtime needed: 50000 * 4096 / 2^30 s = 190.73486328125 ms;
+ *   dirty fraction: f * 50000 <= 26214.4, f = 0.524288. */
+Test(lt_predict, hot_set_needs_computed_by_hand)
+{
+	struct linear_wss l = { .rate = 1000, .cap = 50000, .factor = 1 };
+	struct lt_predict_in in = base_in(&l);
+	struct lt_predict_out out;
+
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(not(out.converges));
+	cr_assert(eq(u32, out.rounds, 30));
+	assert_close(out.final_pages, 50000, "hot set");
+	assert_close(out.bandwidth_needed, 2.048e9, "bandwidth needed");
+	assert_close(out.downtime_needed_ms, 190.73486328125, "downtime needed");
+	assert_close(out.dirty_fraction_needed, 0.524288, "dirty fraction");
+}
+
+/* Dirtying at twice the bandwidth never converges; each answer must make it
+ * converge when fed back, and a little less of it must not. */
+Test(lt_predict, needs_converge_when_fed_back)
+{
+	struct linear_wss l = { .rate = 524.288, .cap = 1e18, .factor = 1 };
+	struct lt_predict_in in = base_in(&l), again;
+	struct lt_predict_out out, o2;
+
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(not(out.converges));
+	cr_assert(gt(dbl, out.bandwidth_needed, in.bandwidth));
+
+	again = in;
+	again.bandwidth = out.bandwidth_needed;
+	cr_assert(eq(int, lt_predict(&again, &o2), 0));
+	cr_assert(o2.converges, "at the needed bandwidth %.0f B/s", out.bandwidth_needed);
+	again.bandwidth = out.bandwidth_needed * 0.999;
+	cr_assert(eq(int, lt_predict(&again, &o2), 0));
+	cr_assert(not(o2.converges), "0.1 %% less bandwidth must not do");
+
+	again = in;
+	again.downtime_ms = out.downtime_needed_ms;
+	cr_assert(eq(int, lt_predict(&again, &o2), 0));
+	cr_assert(o2.converges);
+	again.downtime_ms = out.downtime_needed_ms * 0.999;
+	cr_assert(eq(int, lt_predict(&again, &o2), 0));
+	cr_assert(not(o2.converges));
+
+	struct linear_wss throttled = l;
+	again = in;
+	again.wss_arg = &throttled;
+	throttled.factor = out.dirty_fraction_needed;
+	cr_assert(eq(int, lt_predict(&again, &o2), 0));
+	cr_assert(o2.converges, "at %.6f of the dirty rate", out.dirty_fraction_needed);
+	throttled.factor = out.dirty_fraction_needed * 1.001;
+	cr_assert(eq(int, lt_predict(&again, &o2), 0));
+	cr_assert(not(o2.converges));
+}
+
+Test(lt_predict, refuses_bad_input)
+{
+	struct linear_wss l = { .rate = 1, .cap = 1, .factor = 1 };
+	struct lt_predict_in in = base_in(&l);
+	struct lt_predict_out out;
+
+	in.bandwidth = 0;
+	cr_assert(eq(int, lt_predict(&in, &out), -EINVAL));
+	in = base_in(&l);
+	in.max_rounds = 0;
+	cr_assert(eq(int, lt_predict(&in, &out), -EINVAL));
+	in = base_in(&l);
+	in.wss = NULL;
+	cr_assert(eq(int, lt_predict(&in, &out), -EINVAL));
+}
+
+/* ---- the measured curve ---- */
+
+static const double curve_ms[] = { 100, 1000, 10000 };
+static const double curve_pages[] = { 1000, 2000, 3000 };
+
+Test(lt_curve, log_linear_between_points_and_last_slope_beyond)
+{
+	struct lt_curve c = { curve_ms, curve_pages, 3 };
+
+	cr_assert(eq(int, lt_curve_check(&c), 0));
+	assert_close(lt_curve_eval(&c, 1000), 2000, "at a point");
+	assert_close(lt_curve_eval(&c, sqrt(100.0 * 1000.0)), 1500, "log midpoint");
+	assert_close(lt_curve_eval(&c, 100000), 4000, "a decade past the end: +1000");
+	assert_close(lt_curve_eval(&c, 50), 500, "below the first point: from (0, 0)");
+	assert_close(lt_curve_eval(&c, 0), 0, "zero window");
+	assert_close(lt_curve_wss(3162.2776601683795, &c), 2500, "as an lt_wss_fn");
+}
+
+Test(lt_curve, one_point_is_flat_beyond_it)
+{
+	struct lt_curve c = { curve_ms, curve_pages, 1 };
+
+	assert_close(lt_curve_eval(&c, 5000), 1000, "flat");
+}
+
+Test(lt_curve, check_refuses_unsorted_and_decreasing)
+{
+	static const double ms[] = { 100, 50 }, pages[] = { 10, 5 };
+	static const double ms2[] = { 50, 100 };
+	struct lt_curve c = { ms, curve_pages, 2 };
+
+	cr_assert(eq(int, lt_curve_check(&c), -EINVAL), "windows not ascending");
+	c = (struct lt_curve){ ms2, pages, 2 };
+	cr_assert(eq(int, lt_curve_check(&c), -EINVAL), "pages decreasing");
+	c.n = 0;
+	cr_assert(eq(int, lt_curve_check(&c), -EINVAL));
+}
+
+/* The model driven by a measured curve: 1 GiB, 1 GiB/s, curve 100 ms: 10000,
+ * 1 s: 40000, 10 s: 60000 pages.
+ *   round 0: 1000 ms -> 40000 pages (a point) > 26214.4
+ *   round 1: 40000 pages take 152.587890625 ms -> between the first two points,
+ *            10000 + 30000 * log10(1.52587890625) = 15505.9... <= 26214.4: stop.
+ * 2 rounds, 1152.587890625 ms of pre-copy. */
+Test(lt_predict, with_a_measured_curve)
+{
+	static const double pages[] = { 10000, 40000, 60000 };
+	struct lt_curve c = { curve_ms, pages, 3 };
+	struct lt_predict_in in = {
+		.total_pages = 262144, .page_size = 4096, .bandwidth = GIB, .downtime_ms = 100,
+		.max_rounds = 30, .wss = lt_curve_wss, .wss_arg = &c,
+	};
+	struct lt_predict_out out;
+	double final = 10000 + 30000 * log10(1.52587890625);
+
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(out.converges);
+	cr_assert(eq(u32, out.rounds, 2));
+	assert_close(out.precopy_ms, 1152.587890625, "pre-copy ms");
+	assert_close(out.final_pages, final, "final pages");
+	assert_close(out.downtime_ms, final * 4096 / GIB * 1000, "downtime");
+}
