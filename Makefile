@@ -16,8 +16,8 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 PKGS     := jansson
 DIRS     := common orchestrator logtrack rarp ui bpf
 CPPFLAGS += $(addprefix -I,$(DIRS)) -Itests/backend -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
+OPT      ?= -O2 -g
+CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
             -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 ifneq ($(SAN),)
@@ -75,7 +75,7 @@ test-plain: $(VHM) $(TESTBE) $(TESTS)
 
 test-asan:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
-	  $(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS="-O1 -g" test-plain
+	  $(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT="-O1 -g" test-plain
 
 check: deps-auto
 	@$(MAKE) --no-print-directory test-plain
