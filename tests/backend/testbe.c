@@ -1110,18 +1110,27 @@ out:
 	return rc;
 }
 
+/* Listen on path. The socket is bound under a temporary name and renamed
+ * into place once listening, so whoever sees the path can connect at once. */
 static int listen_on(const char *path)
 {
 	struct sockaddr_un sa;
+	char tmp[sizeof(sa.sun_path) + 16];
+	const char *bind_path = path;
 	int s;
 
 	if (vhm_sockaddr_un(&sa, path)) {
 		fprintf(stderr, "vhm-testbe: socket path '%s' empty or too long\n", path);
 		return -1;
 	}
+	snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+	if (!vhm_sockaddr_un(&sa, tmp))
+		bind_path = tmp;
 	unlink(path);
+	unlink(bind_path);
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0) {
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0 ||
+	    (bind_path != path && rename(bind_path, path) < 0)) {
 		fprintf(stderr, "vhm-testbe: listen on %s: %s\n", path, strerror(errno));
 		if (s >= 0)
 			close(s);

@@ -21,7 +21,8 @@
 
 static pid_t children[TS_MAX_CHILDREN];
 static char tmpdir[TS_PATH_MAX];
-static char testpmd_prefix[64];
+#define TS_MAX_TESTPMD 4
+static char testpmd_prefix[TS_MAX_TESTPMD][64];
 
 long ts_now_ms(void)
 {
@@ -159,13 +160,14 @@ void ts_cleanup(void)
 	for (int i = 0; i < TS_MAX_CHILDREN; i++)
 		if (children[i] > 0)
 			ts_kill(children[i]);
-	if (testpmd_prefix[0]) {
-		char run[128];
+	for (int i = 0; i < TS_MAX_TESTPMD; i++)
+		if (testpmd_prefix[i][0]) {
+			char run[128];
 
-		snprintf(run, sizeof(run), "/var/run/dpdk/%s", testpmd_prefix);
-		rm_tree(run);
-		testpmd_prefix[0] = '\0';
-	}
+			snprintf(run, sizeof(run), "/var/run/dpdk/%s", testpmd_prefix[i]);
+			rm_tree(run);
+			testpmd_prefix[i][0] = '\0';
+		}
 	if (tmpdir[0])
 		rm_tree(tmpdir);
 	tmpdir[0] = '\0';
@@ -233,6 +235,14 @@ static bool on_path(const char *prog)
 
 pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, size_t reasonlen)
 {
+	return ts_testpmd_start_named("testpmd", queues, sock, socklen, reason, reasonlen);
+}
+
+pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
+			     char *reason, size_t reasonlen)
+{
+	char sockname[64], *pfx;
+	int slot;
 	char vdev[256], prefix[80], log[TS_PATH_MAX + 8], rxq[32], txq[32];
 	const char *argv[] = {
 		"dpdk-testpmd", "--lcores=0@0,1@0", "--no-huge", "-m", "1024", "--no-pci",
@@ -245,17 +255,29 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
 		snprintf(reason, reasonlen, "dpdk-testpmd not installed (Debian package dpdk-dev)");
 		return -1;
 	}
-	if (ts_path("testpmd.sock", sock, socklen)) {
+	snprintf(sockname, sizeof(sockname), "%s.sock", name);
+	if (ts_path(sockname, sock, socklen)) {
 		snprintf(reason, reasonlen, "socket path too long");
 		return -1;
 	}
-	snprintf(testpmd_prefix, sizeof(testpmd_prefix), "vhmt%d", (int)getpid());
-	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", testpmd_prefix);
+	for (slot = 0; slot < TS_MAX_TESTPMD && testpmd_prefix[slot][0]; slot++)
+		;
+	if (slot == TS_MAX_TESTPMD) {
+		snprintf(reason, reasonlen, "more than %d testpmd instances", TS_MAX_TESTPMD);
+		return -1;
+	}
+	pfx = testpmd_prefix[slot];
+	/* one file prefix per instance: "vhmt<pid>" for the first, as before */
+	if (slot == 0)
+		snprintf(pfx, sizeof(testpmd_prefix[0]), "vhmt%d", (int)getpid());
+	else
+		snprintf(pfx, sizeof(testpmd_prefix[0]), "vhmt%d-%d", (int)getpid(), slot);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", pfx);
 	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=%d", sock, queues);
 	/* testpmd forwards each of its queues to the same queue of the port */
 	snprintf(rxq, sizeof(rxq), "--rxq=%d", queues);
 	snprintf(txq, sizeof(txq), "--txq=%d", queues);
-	snprintf(log, sizeof(log), "%s/testpmd.log", ts_dir());
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
 	pid = ts_spawn(argv, log);
 	if (pid < 0) {
 		snprintf(reason, reasonlen, "cannot start dpdk-testpmd: %s", strerror((int)-pid));

@@ -47,6 +47,10 @@ pid_t ts_testbe_start(const char *sock, const char *const extra[]);
  * goes to sock. pid, or -1 with a reason (e.g. dpdk-testpmd not installed:
  * callers cr_skip with it). */
 pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, size_t reasonlen);
+/* The same with socket <ts_dir>/<name>.sock, log <ts_dir>/<name>.log and a
+ * file prefix of its own, so a test can run several (up to 4). */
+pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
+			     char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
 
 /* A command's outcome. */
