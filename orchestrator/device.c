@@ -75,18 +75,29 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
 	return 0;
 }
 
-static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t base)
+void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_vring_addr *a)
 {
-	struct nd_queue *q = &d->drv.q[ring / 2];
-	struct vring *v = ring % 2 ? &q->tx : &q->rx;
-	struct vhu_vring_addr a = {
+	const struct nd_queue *q = &d->drv.q[ring / 2];
+	const struct vring *v = ring % 2 ? &q->tx : &q->rx;
+
+	*a = (struct vhu_vring_addr){
 		.index = (uint32_t)ring,
+		.flags = flags,
 		.desc = (uint64_t)(uintptr_t)v->desc,
 		.avail = (uint64_t)(uintptr_t)v->avail,
 		.used = (uint64_t)(uintptr_t)v->used,
 		.log_guest_addr = v->used_gpa,
 	};
+}
+
+static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t base)
+{
+	struct nd_queue *q = &d->drv.q[ring / 2];
+	struct vring *v = ring % 2 ? &q->tx : &q->rx;
+	struct vhu_vring_addr a;
 	int rc;
+
+	dev_ring_addr(d, ring, 0, &a);
 
 	if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_NUM, (uint32_t)ring, v->num)) ||
 	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring, base)) ||
@@ -97,8 +108,7 @@ static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t 
 	return 0;
 }
 
-int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *mem,
-		      uint64_t features, const uint32_t *bases)
+int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features)
 {
 	struct vhu_mem_region regions[GMEM_MAX_REGIONS];
 	int fds[GMEM_MAX_REGIONS], rc;
@@ -107,6 +117,22 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
 	if ((rc = vhu_set_features(f, features)) ||
 	    (rc = vhu_set_mem_table(f, regions, fds, mem->n)))
 		return rc;
+	return 0;
+}
+
+int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *mem,
+		      uint64_t features, const uint32_t *bases)
+{
+	int rc = dev_backend_prepare(f, mem, features);
+
+	return rc ? rc : dev_backend_start_rings(d, f, features, bases);
+}
+
+int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
+			    const uint32_t *bases)
+{
+	int rc;
+
 	for (int r = 0; r < d->nrings; r++) {
 		struct nd_queue *q = &d->drv.q[r / 2];
 		uint32_t base = bases ? bases[r] : vring_initial_base(r % 2 ? &q->tx : &q->rx);
@@ -125,11 +151,21 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
 
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
 {
-	uint32_t idx[DEV_MAX_RINGS];
+	uint32_t idx[DEV_MAX_RINGS] = { 0 }, got[DEV_MAX_RINGS];
+	int n = 0, rc;
 
-	for (int r = 0; r < d->nrings; r++)
-		idx[r] = (uint32_t)r;
-	return vhu_get_vring_bases(f, idx, bases, d->nrings);
+	/* TX rings first: once the backend takes no more frames from the guest,
+	 * what it already took still reaches an RX ring that is running. */
+	for (int r = 1; r < d->nrings; r += 2)
+		idx[n++] = (uint32_t)r;
+	for (int r = 0; r < d->nrings; r += 2)
+		idx[n++] = (uint32_t)r;
+	rc = vhu_get_vring_bases(f, idx, got, n);
+	if (rc)
+		return rc;
+	for (int i = 0; i < n; i++)
+		bases[idx[i]] = got[i];
+	return 0;
 }
 
 static void drain_calls(struct device *d)

@@ -74,7 +74,15 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
  * fresh rings), memory table of `mem`, features `features`. */
 int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *mem,
 		      uint64_t features, const uint32_t *bases);
-/* GET_VRING_BASE on every ring (all sent, then collected). */
+/* dev_backend_start in two halves: SET_FEATURES + SET_MEM_TABLE (a migration
+ * sends them to the destination ahead of the switchover), then the rings. */
+int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features);
+int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
+			    const uint32_t *bases);
+/* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
+ * the memory the driver runs on now; log_guest_addr = the used ring's GPA). */
+void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_vring_addr *a);
+/* GET_VRING_BASE on every ring, TX rings first (all sent, then collected). */
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases);
 
 /* Pause / resume the guest (driver and writer); pause returns once the

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "control.h"
 #include "device.h"
+#include "migrate.h"
 #include "util.h"
 
 #define MAX_POLL (CTL_CLIENTS_MAX + 8)
@@ -287,7 +288,51 @@ static int ctl_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 	return 0;
 }
 
+static void mig_progress(void *ctx, const char *phase, json_t *data)
+{
+	struct runner *r = ctx;
+
+	json_object_set_new(data, "phase", json_string(phase));
+	ctl_server_emit(r->ctl, "migration", data);
+}
+
+/* Runs the whole migration before replying (the loop waits meanwhile). */
+static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	struct mig_params p = { .downtime_ms = 50, .max_iterations = 30 };
+	struct mig_report *rep;
+	json_t *to = json_object_get(args, "to");
+	uint64_t iters = 30;
+	int rc;
+
+	if (!json_is_string(to) || !json_string_length(to)) {
+		snprintf(err, errlen, "argument 'to': expected a socket path");
+		return -EINVAL;
+	}
+	if ((rc = arg_u64(args, "downtime_ms", 1, 60000, &p.downtime_ms, false, err, errlen)) ||
+	    (rc = arg_u64(args, "max_iterations", 0, MIG_MAX_ITER - 1, &iters, false, err,
+			  errlen)))
+		return rc;
+	p.to = json_string_value(to);
+	p.max_iterations = (int)iters;
+	rep = calloc(1, sizeof(*rep));
+	if (!rep)
+		return -ENOMEM;
+	rc = mig_run(&r->dev, &p, rep, mig_progress, r);
+	if (rc)
+		snprintf(err, errlen, "%s", rep->result);
+	else
+		*ret = mig_report_json(rep);
+	if (!r->quiet)
+		fprintf(stderr, "vhm run %s: migration to %s: %s\n", r->dev.cfg.name, p.to,
+			rep->result);
+	free(rep);
+	return rc;
+}
+
 static const struct ctl_cmd run_cmds[] = {
+	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N}", ctl_migrate },
 	{ "status", "{}", ctl_status },
 	{ "stats", "{}", ctl_status },
 	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic },

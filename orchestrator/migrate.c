@@ -1,0 +1,596 @@
+/* migrate — see migrate.h.
+ *
+ * What is copied when:
+ *   - first pass: every page of every region that holds data (memfd holes
+ *     and all-zero pages are skipped: the destination's fresh memfd reads
+ *     zero there anyway);
+ *   - iterations: the pages set in the backend's log (RX buffers, used
+ *     rings) OR the guest writer's bitmap (the vCPU writes), merged into one
+ *     bitmap by lt_log_sync;
+ *   - switchover: the last merged bitmap, plus the whole device area (the
+ *     guest driver's own writes to descriptors, avail rings and TX buffers
+ *     are tracked by nobody, like vCPU writes to rings in a VM without
+ *     KVM's dirty log; the area is a few MiB). */
+#include "migrate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lt_log.h"
+#include "util.h"
+
+#define PAGE        GMEM_PAGE_SIZE
+#define FNV_OFFSET  0xcbf29ce484222325ull
+#define FNV_PRIME   0x100000001b3ull
+#define MIG_SETTLE_STEP_US 250    /* RX settle check period */
+#define MIG_SETTLE_QUIET   4      /* unchanged checks in a row: settled */
+#define MIG_SETTLE_MAX_US  20000  /* give up waiting after this */
+
+/* Everything one migration holds; undone by rollback / cleanup. */
+struct mig {
+	struct device *d;
+	const struct mig_params *p;
+	struct mig_report *rep;
+	mig_progress_fn progress;
+	void *ctx;
+
+	struct vhu_front dst;
+	struct gmem dst_mem;
+	struct lt_log log;
+	uint64_t *bm;              /* merged dirty bitmap, log.nwords words */
+	uint32_t bases[DEV_MAX_RINGS];
+	bool dst_open, dst_mem_made, log_made, logging, paused, src_stopped, rebased;
+};
+
+static char *owned_backend;    /* d->cfg.backend after a migration */
+
+static double ms_since(uint64_t t0)
+{
+	return (double)(vhm_now_ns() - t0) / 1e6;
+}
+
+static void emit(struct mig *m, const char *phase, json_t *data)
+{
+	if (m->progress)
+		m->progress(m->ctx, phase, data ? data : json_object());
+	else
+		json_decref(data);
+}
+
+static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
+{
+	char cause[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cause, sizeof(cause), fmt, ap);
+	va_end(ap);
+	snprintf(m->rep->phase, sizeof(m->rep->phase), "%s", phase);
+	snprintf(m->rep->result, sizeof(m->rep->result), "%s: %s", phase, cause);
+	return rc ? rc : -EIO;
+}
+
+/* ---- copying --------------------------------------------------------------- */
+
+static bool page_zero(const uint8_t *p)
+{
+	return p[0] == 0 && !memcmp(p, p + 1, PAGE - 1);
+}
+
+/* Copy one guest page (gpa page number) from the device's memory to the
+ * destination's. Pages in the hole are ignored. */
+static bool copy_page(struct mig *m, uint64_t pfn)
+{
+	const void *s = gmem_hva(&m->d->mem, pfn * PAGE, PAGE);
+	void *t = gmem_hva(&m->dst_mem, pfn * PAGE, PAGE);
+
+	if (!s || !t)
+		return false;
+	memcpy(t, s, PAGE);
+	return true;
+}
+
+/* Calls fn for every data extent [off, end) of a region's memfd (holes read
+ * as zero and are skipped). */
+static void for_data(const struct gmem_region *r, void (*fn)(const struct gmem_region *r,
+							     uint64_t off, uint64_t end, void *arg),
+		     void *arg)
+{
+	off_t off = 0, end;
+
+	while ((uint64_t)off < r->size) {
+		off = lseek(r->fd, off, SEEK_DATA);
+		if (off < 0)
+			return;                /* ENXIO: no data after off */
+		end = lseek(r->fd, off, SEEK_HOLE);
+		if (end < 0 || (uint64_t)end > r->size)
+			end = (off_t)r->size;
+		off &= ~(off_t)(PAGE - 1);
+		fn(r, (uint64_t)off, (uint64_t)end, arg);
+		off = end;
+	}
+}
+
+struct full_copy {
+	struct mig *m;
+	int region;
+	uint64_t copied;
+};
+
+static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	struct full_copy *fc = arg;
+	uint8_t *dst = fc->m->dst_mem.r[fc->region].hva;
+
+	for (; off < end; off += PAGE)
+		if (!page_zero(r->hva + off)) {
+			memcpy(dst + off, r->hva + off, PAGE);
+			fc->copied++;
+		}
+}
+
+/* Pages copied. */
+static uint64_t copy_all(struct mig *m)
+{
+	struct full_copy fc = { .m = m };
+
+	for (fc.region = 0; fc.region < m->d->mem.n; fc.region++)
+		for_data(&m->d->mem.r[fc.region], copy_extent, &fc);
+	return fc.copied;
+}
+
+/* Sync the backend's log and the writer's bitmap into m->bm. */
+static void sync_dirty(struct mig *m)
+{
+	struct lt_sync how = { .merge = m->bm, .merge_words = m->log.nwords };
+
+	lt_log_sync(&m->log, &how, NULL);
+	lt_log_sync(&m->d->gw.dirty, &how, NULL);
+}
+
+static uint64_t pending(const struct mig *m)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < m->log.nwords; i++)
+		n += (uint64_t)__builtin_popcountll(m->bm[i]);
+	return n;
+}
+
+/* Copy and clear every page of m->bm. Pages copied. */
+static uint64_t copy_dirty(struct mig *m)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < m->log.nwords; i++) {
+		uint64_t w = m->bm[i];
+
+		m->bm[i] = 0;
+		while (w) {
+			unsigned b = (unsigned)__builtin_ctzll(w);
+
+			w &= w - 1;
+			n += copy_page(m, i * 64 + b);
+		}
+	}
+	return n;
+}
+
+/* The device area: the driver's writes nobody logs. Pages copied. */
+static uint64_t copy_area(struct mig *m)
+{
+	uint64_t bytes = netdrv_area_bytes(m->d->cfg.queues, m->d->packed);
+	uint64_t first = DEV_AREA_GPA / PAGE, last = (DEV_AREA_GPA + bytes + PAGE - 1) / PAGE;
+	uint64_t n = 0;
+
+	for (uint64_t p = first; p < last; p++)
+		n += copy_page(m, p);
+	return n;
+}
+
+/* ---- digest: FNV-1a 64 over (page number, page hash) of every non-zero
+ * page, region by region, so holes and zero pages hash alike. ------------- */
+
+struct digest {
+	uint64_t h;
+};
+
+static void digest_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	struct digest *dg = arg;
+
+	for (; off < end; off += PAGE) {
+		const uint64_t *w = (const uint64_t *)(r->hva + off);
+		/* four independent FNV lanes (words i, i+1, i+2, i+3) keep the
+		 * multiplier busy; folded in order into the page hash */
+		uint64_t l[4] = { FNV_OFFSET, FNV_OFFSET ^ 1, FNV_OFFSET ^ 2, FNV_OFFSET ^ 3};
+		uint64_t ph = FNV_OFFSET, any = 0;
+
+		for (size_t i = 0; i < PAGE / 8; i += 4)
+			for (int k = 0; k < 4; k++) {
+				any |= w[i + k];
+				l[k] = (l[k] ^ w[i + k]) * FNV_PRIME;
+			}
+		if (!any)
+			continue;
+		for (int k = 0; k < 4; k++)
+			ph = (ph ^ l[k]) * FNV_PRIME;
+		dg->h = (dg->h ^ ((r->gpa + off) / PAGE)) * FNV_PRIME;
+		dg->h = (dg->h ^ ph) * FNV_PRIME;
+	}
+}
+
+static uint64_t digest(const struct gmem *mem)
+{
+	struct digest dg = { FNV_OFFSET };
+
+	for (int i = 0; i < mem->n; i++)
+		for_data(&mem->r[i], digest_extent, &dg);
+	return dg.h;
+}
+
+/* ---- phases ------------------------------------------------------------------ */
+
+static int setup(struct mig *m)
+{
+	struct device *d = m->d;
+	uint64_t feat;
+	char err[256];
+	int rc;
+
+	if (d->state != DEV_RUNNING)
+		return fail(m, "setup", -EBUSY, "device is %s, not running",
+			    dev_state_name(d->state));
+	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
+		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_SHMFD", d->front.path);
+	if (!((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
+		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_ALL", d->front.path);
+	if (!strcmp(m->p->to, d->cfg.backend))
+		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->p->to);
+	m->dst.sock = m->dst.breq_sock = -1;
+	rc = vhu_front_connect(&m->dst, m->p->to, d->cfg.timeout_ms);
+	if (rc)
+		return fail(m, "setup", rc, "%s", m->dst.err[0] ? m->dst.err : strerror(-rc));
+	m->dst_open = true;
+	if ((rc = vhu_front_negotiate(&m->dst, vhu_front_default_protocol())))
+		return fail(m, "setup", rc, "%s", m->dst.err);
+	if ((rc = dev_choose_features(d, &m->dst, &feat, err, sizeof(err))))
+		return fail(m, "setup", rc, "%s", err);
+	if (feat != d->features)
+		return fail(m, "setup", -ENOTSUP, "%s: features 0x%llx, the device acked 0x%llx",
+			    m->p->to, (unsigned long long)feat, (unsigned long long)d->features);
+	if (m->dst.queue_num < (uint32_t)d->nrings)
+		return fail(m, "setup", -ENOTSUP, "%s: %u queues, the device has %d rings",
+			    m->p->to, m->dst.queue_num, d->nrings);
+	emit(m, "setup", json_pack("{s:s, s:s}", "from", d->cfg.backend, "to", m->p->to));
+	return 0;
+}
+
+static int log_start(struct mig *m)
+{
+	struct device *d = m->d;
+	int rc;
+
+	if ((rc = lt_log_create(&m->log, d->mem.top)))
+		return fail(m, "log-start", rc, "dirty log: %s", strerror(-rc));
+	m->log_made = true;
+	m->bm = calloc(m->log.nwords, sizeof(uint64_t));
+	if (!m->bm)
+		return fail(m, "log-start", -ENOMEM, "merge bitmap: out of memory");
+	if ((rc = vhu_set_log_base(&d->front, m->log.fd, m->log.nwords * 8, 0)))
+		return fail(m, "log-start", rc, "%s", d->front.err);
+	m->logging = true;
+	if ((rc = vhu_set_features(&d->front, d->features | 1ull << VHU_F_LOG_ALL)))
+		return fail(m, "log-start", rc, "%s", d->front.err);
+	for (int r = 0; r < d->nrings; r++) {
+		struct vhu_vring_addr a;
+
+		dev_ring_addr(d, r, VHU_VRING_F_LOG, &a);
+		if ((rc = vhu_set_vring_addr(&d->front, &a)))
+			return fail(m, "log-start", rc, "%s", d->front.err);
+	}
+	/* Writes before this point are covered by the full copy that follows. */
+	lt_log_sync(&d->gw.dirty, NULL, NULL);
+	emit(m, "log-start", json_pack("{s:I}", "log_bytes", (json_int_t)(m->log.nwords * 8)));
+	return 0;
+}
+
+static int precopy(struct mig *m)
+{
+	struct device *d = m->d;
+	struct mig_report *rep = m->rep;
+	char err[256];
+	double bw;                 /* bytes per ms */
+	uint64_t t0, n;
+	int rc;
+
+	rc = gmem_create(&m->dst_mem, d->mem.total, "migrate", err, sizeof(err));
+	if (rc)
+		return fail(m, "pre-copy", rc, "destination memory: %s", err);
+	m->dst_mem_made = true;
+	if (m->dst_mem.n != d->mem.n)
+		return fail(m, "pre-copy", -EINVAL, "destination memory has %d regions, not %d",
+			    m->dst_mem.n, d->mem.n);
+	/* The destination maps its memory now, not during the downtime. */
+	if ((rc = dev_backend_prepare(&m->dst, &m->dst_mem, d->features)))
+		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
+	t0 = vhm_now_ns();
+	n = copy_all(m);
+	rep->iter[0] = (struct mig_iter){ gmem_pages(&d->mem), n, ms_since(t0) };
+	rep->niter = 1;
+	rep->zero_pages = gmem_pages(&d->mem) - n;
+	rep->bytes_copied += n * PAGE;
+	bw = (double)(n * PAGE) / (rep->iter[0].ms > 0.001 ? rep->iter[0].ms : 0.001);
+	emit(m, "pre-copy", json_pack("{s:i, s:I, s:I, s:f}", "iteration", 0, "copied",
+				      (json_int_t)n, "zero_pages", (json_int_t)rep->zero_pages,
+				      "ms", rep->iter[0].ms));
+	for (;;) {
+		uint64_t dirty;
+
+		sync_dirty(m);
+		dirty = pending(m);
+		if ((double)(dirty * PAGE) <= bw * (double)m->p->downtime_ms) {
+			rep->converged = true;
+			break;
+		}
+		if (rep->niter > m->p->max_iterations || rep->niter >= MIG_MAX_ITER)
+			break;
+		t0 = vhm_now_ns();
+		n = copy_dirty(m);
+		rep->iter[rep->niter] = (struct mig_iter){ dirty, n, ms_since(t0) };
+		rep->bytes_copied += n * PAGE;
+		if (rep->iter[rep->niter].ms > 0.001 && n)
+			bw = (double)(n * PAGE) / rep->iter[rep->niter].ms;
+		emit(m, "pre-copy", json_pack("{s:i, s:I, s:I, s:f}", "iteration", rep->niter,
+					      "dirtied", (json_int_t)dirty, "copied",
+					      (json_int_t)n, "ms", rep->iter[rep->niter].ms));
+		rep->niter++;
+	}
+	rep->bandwidth_mbps = bw * 1000.0 / 1e6;
+	return 0;
+}
+
+/* Has any RX ring changed since the snapshot? Updates the snapshot. */
+static bool rx_moved(struct mig *m, uint8_t *snap, size_t each)
+{
+	bool moved = false;
+
+	for (int q = 0; q < m->d->drv.nq; q++) {
+		const struct vring *v = &m->d->drv.q[q].rx;
+
+		if (memcmp(snap + (size_t)q * each, v->desc, each)) {
+			memcpy(snap + (size_t)q * each, v->desc, each);
+			moved = true;
+		}
+	}
+	return moved;
+}
+
+/* Stop the source: TX rings first (pipelined), then, once the RX rings have
+ * stopped changing (the backend has delivered what it already took from TX:
+ * a forwarding backend holds a burst between its TX dequeue and its RX
+ * enqueue), the RX rings. Without the wait that burst is dropped. */
+static int stop_source(struct mig *m)
+{
+	struct device *d = m->d;
+	const struct vring *v0 = &d->drv.q[0].rx;
+	size_t each = vring_bytes(v0->packed, v0->num);
+	uint32_t idx[DEV_MAX_RINGS], got[DEV_MAX_RINGS];
+	uint8_t *snap = calloc((size_t)d->drv.nq, each);
+	uint64_t end;
+	int n = 0, rc, quiet = 0;
+
+	for (int r = 1; r < d->nrings; r += 2)
+		idx[n++] = (uint32_t)r;
+	if ((rc = vhu_get_vring_bases(&d->front, idx, got, n)))
+		goto out;
+	for (int i = 0; i < n; i++)
+		m->bases[idx[i]] = got[i];
+	end = vhm_now_ns() + MIG_SETTLE_MAX_US * 1000ull;
+	if (snap) {
+		rx_moved(m, snap, each);
+		while (quiet < MIG_SETTLE_QUIET && vhm_now_ns() < end) {
+			usleep(MIG_SETTLE_STEP_US);
+			quiet = rx_moved(m, snap, each) ? 0 : quiet + 1;
+		}
+	}
+	n = 0;
+	for (int r = 0; r < d->nrings; r += 2)
+		idx[n++] = (uint32_t)r;
+	if ((rc = vhu_get_vring_bases(&d->front, idx, got, n)))
+		goto out;
+	for (int i = 0; i < n; i++)
+		m->bases[idx[i]] = got[i];
+out:
+	free(snap);
+	return rc;
+}
+
+static int switchover(struct mig *m)
+{
+	struct device *d = m->d;
+	struct mig_report *rep = m->rep;
+	uint64_t t_down, t, hs, hd;
+	int rc;
+
+	netdrv_totals(&d->drv, &rep->before);
+	dev_guest_pause(d, true);
+	m->paused = true;
+	t_down = vhm_now_ns();
+	rc = stop_source(m);
+	m->src_stopped = true;     /* even half-stopped: restart them all on rollback */
+	rep->downtime_stop_ms = ms_since(t_down);
+	rep->downtime_ctl_ms += rep->downtime_stop_ms;
+	if (rc)
+		return fail(m, "switchover", rc, "stopping the source: %s", d->front.err);
+
+	t = vhm_now_ns();
+	sync_dirty(m);
+	rep->last_pages = copy_dirty(m) + copy_area(m);
+	rep->bytes_copied += rep->last_pages * PAGE;
+	hs = digest(&d->mem);
+	hd = digest(&m->dst_mem);
+	snprintf(rep->digest_src, sizeof(rep->digest_src), "%016llx", (unsigned long long)hs);
+	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
+	rep->downtime_copy_ms += ms_since(t);
+	if (hs != hd)
+		return fail(m, "switchover", -EIO, "digests differ: source %s, destination %s",
+			    rep->digest_src, rep->digest_dst);
+
+	t = vhm_now_ns();
+	netdrv_rebase(&d->drv, &m->dst_mem);
+	gw_rebase(&d->gw, &m->dst_mem);
+	m->rebased = true;
+	rc = dev_backend_start_rings(d, &m->dst, d->features, m->bases);
+	rep->downtime_ctl_ms += ms_since(t);
+	if (rc)
+		return fail(m, "switchover", rc, "starting the destination: %s", m->dst.err);
+	rep->downtime_ms = ms_since(t_down);
+	return 0;
+}
+
+/* Undo whatever was done, in reverse; best effort. */
+static void rollback(struct mig *m)
+{
+	struct device *d = m->d;
+
+	if (m->rebased) {
+		netdrv_rebase(&d->drv, &d->mem);
+		gw_rebase(&d->gw, &d->mem);
+	}
+	if (m->src_stopped) {
+		/* SET_FEATURES without LOG_ALL and plain ring addresses included. */
+		if (dev_backend_start(d, &d->front, &d->mem, d->features, m->bases))
+			fprintf(stderr, "vhm migrate: rollback: restarting the source: %s\n",
+				d->front.err);
+	} else if (m->logging && !d->front.broken) {
+		vhu_set_features(&d->front, d->features);
+		for (int r = 0; r < d->nrings; r++) {
+			struct vhu_vring_addr a;
+
+			dev_ring_addr(d, r, 0, &a);
+			vhu_set_vring_addr(&d->front, &a);
+		}
+	}
+	if (m->paused)
+		dev_guest_pause(d, false);
+	if (m->dst_open)
+		vhu_front_close(&m->dst);
+	if (m->dst_mem_made)
+		gmem_destroy(&m->dst_mem);
+}
+
+/* The device takes the destination over; the guest is still paused. */
+static void adopt(struct mig *m)
+{
+	struct device *d = m->d;
+	struct vhu_front old_front = d->front;
+	struct gmem old_mem = d->mem;
+	char *path = strdup(m->p->to);
+
+	d->front = m->dst;
+	d->mem = m->dst_mem;
+	netdrv_rebase(&d->drv, &d->mem);
+	gw_rebase(&d->gw, &d->mem);
+	if (path) {
+		d->cfg.backend = path;
+		free(owned_backend);
+		owned_backend = path;
+	}
+	m->dst_open = m->dst_mem_made = false;
+	/* the guest runs on the new copy from here */
+	dev_guest_pause(d, false);
+	m->paused = false;
+	if (!old_front.broken)
+		vhu_set_features(&old_front, d->features);   /* logging off, best effort */
+	vhu_front_close(&old_front);
+	gmem_destroy(&old_mem);
+}
+
+int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
+	    mig_progress_fn progress, void *ctx)
+{
+	struct mig m = { .d = d, .p = p, .rep = rep, .progress = progress, .ctx = ctx };
+	uint64_t t0 = vhm_now_ns();
+	enum dev_state was = d->state;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	m.dst.sock = m.dst.breq_sock = -1;
+	netdrv_totals(&d->drv, &rep->before);
+	if ((rc = setup(&m)))
+		goto fail;
+	d->state = DEV_MIGRATING;
+	if ((rc = log_start(&m)) || (rc = precopy(&m)) || (rc = switchover(&m)))
+		goto fail;
+	emit(&m, "switchover", json_pack("{s:f, s:s}", "downtime_ms", rep->downtime_ms,
+					  "digest", rep->digest_src));
+	adopt(&m);
+	d->state = DEV_RUNNING;
+
+	/* announce */
+	if (vhu_front_has_pf(&d->front, VHU_PF_RARP) &&
+	    !((d->features >> VHU_NET_F_GUEST_ANNOUNCE) & 1)) {
+		if (vhu_send_rarp(&d->front, d->cfg.mac) == 0)
+			rep->rarp_sent = true;
+		else
+			fprintf(stderr, "vhm migrate: announce: %s\n", d->front.err);
+	}
+	emit(&m, "announce", json_pack("{s:b}", "rarp", rep->rarp_sent));
+
+	lt_log_destroy(&m.log);
+	free(m.bm);
+	rep->ok = true;
+	snprintf(rep->phase, sizeof(rep->phase), "done");
+	snprintf(rep->result, sizeof(rep->result), "%s",
+		 rep->converged ? "ok" : "ok (did not converge)");
+	netdrv_totals(&d->drv, &rep->after);
+	rep->total_ms = ms_since(t0);
+	emit(&m, "done", mig_report_json(rep));
+	return 0;
+fail:
+	rollback(&m);
+	if (m.log_made)
+		lt_log_destroy(&m.log);
+	free(m.bm);
+	if (d->state == DEV_MIGRATING)
+		d->state = was;
+	netdrv_totals(&d->drv, &rep->after);
+	rep->total_ms = ms_since(t0);
+	emit(&m, "failed", json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result));
+	return rc;
+}
+
+json_t *mig_report_json(const struct mig_report *rep)
+{
+	json_t *it = json_array();
+
+	for (int i = 0; i < rep->niter; i++)
+		json_array_append_new(it, json_pack("{s:I, s:I, s:f}", "dirtied",
+						    (json_int_t)rep->iter[i].dirtied, "copied",
+						    (json_int_t)rep->iter[i].copied, "ms",
+						    rep->iter[i].ms));
+	return json_pack("{s:s, s:s, s:b, s:f, s:{s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
+			 " s:{s:s, s:s}, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
+			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
+			 "total_ms", rep->total_ms,
+			 "downtime", "ms", rep->downtime_ms, "control_ms", rep->downtime_ctl_ms,
+			 "stop_ms", rep->downtime_stop_ms,
+			 "copy_ms", rep->downtime_copy_ms,
+			 "iterations", it, "bytes_copied", (json_int_t)rep->bytes_copied,
+			 "zero_pages", (json_int_t)rep->zero_pages,
+			 "last_pages", (json_int_t)rep->last_pages,
+			 "bandwidth_mbps", rep->bandwidth_mbps,
+			 "digest", "source", rep->digest_src, "destination", rep->digest_dst,
+			 "rarp", rep->rarp_sent,
+			 "before", "tx_frames", (json_int_t)rep->before.tx_frames, "rx_frames",
+			 (json_int_t)rep->before.rx_frames,
+			 "after", "tx_frames", (json_int_t)rep->after.tx_frames, "rx_frames",
+			 (json_int_t)rep->after.rx_frames);
+}

@@ -1,0 +1,72 @@
+/* migrate — live migration of the device from its vhost-user backend to
+ * another one, the way QEMU does it for vhost-user-net: dirty logging on the
+ * source (LOG_ALL + a shared log + logged rings), a pre-copy of guest memory
+ * into a second, independent copy (the destination's), iterations copying
+ * what the backend log and the guest writer's bitmap say was dirtied, then a
+ * switchover: guest paused, source rings stopped (GET_VRING_BASE), last
+ * copy, digests of both copies compared, destination rings started from the
+ * returned bases, guest resumed on the new copy, RARP announced.
+ *
+ * Any failure before the guest resumes on the destination rolls back: the
+ * source restarts from its own bases, logging goes off, the destination and
+ * its memory are dropped, the guest resumes where it was.
+ *
+ * Runs on the caller's thread; the guest keeps running on the device's
+ * threads except during the switchover. */
+#ifndef VHM_MIGRATE_H
+#define VHM_MIGRATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "device.h"
+
+#define MIG_MAX_ITER 1000
+
+struct mig_params {
+	const char *to;            /* destination backend socket path */
+	uint64_t downtime_ms;      /* allowed downtime, decides convergence */
+	int max_iterations;        /* pre-copy iterations after the first full copy */
+};
+
+struct mig_iter {
+	uint64_t dirtied;          /* pages found dirty by this iteration's sync */
+	uint64_t copied;           /* pages copied */
+	double ms;
+};
+
+struct mig_report {
+	bool ok;
+	bool converged;
+	char phase[16];            /* where it ended: "done" or the failing phase */
+	char result[256];          /* "ok", "ok (did not converge)", or "PHASE: cause" */
+	double total_ms;
+	double downtime_ms;        /* first GET_VRING_BASE .. destination resumed */
+	double downtime_ctl_ms;    /* of which: vhost-user requests */
+	double downtime_stop_ms;   /* of those: stopping the source (with the RX settle) */
+	double downtime_copy_ms;   /* of which: last copy and digests */
+	int niter;
+	struct mig_iter iter[MIG_MAX_ITER];
+	uint64_t bytes_copied;
+	uint64_t zero_pages;       /* skipped by the first copy (holes or zeros) */
+	uint64_t last_pages;       /* copied during the switchover */
+	double bandwidth_mbps;     /* MB/s the pre-copy achieved */
+	char digest_src[17], digest_dst[17];
+	struct nd_counters before, after;
+	bool rarp_sent;
+};
+
+typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);
+
+/* Migrate d to p->to. progress (may be NULL) gets each phase as it begins
+ * or ends, data stolen. 0 on success (d now owns the destination backend
+ * and memory; d->cfg.backend points at a string the migration owns), or
+ * -errno with rep->result naming the phase and the cause. */
+int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
+	    mig_progress_fn progress, void *ctx);
+
+/* The report as a JSON object (new reference). */
+json_t *mig_report_json(const struct mig_report *rep);
+
+#endif

@@ -1,0 +1,178 @@
+/* Live migration of a running device between two DPDK testpmd backends over
+ * the control socket's "migrate" command: the copies' digests agree, frames
+ * keep flowing on the destination, and none is lost or duplicated across the
+ * switchover. A migration that cannot start (nobody at the destination)
+ * rolls back and leaves the device running on its source. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "support.h"
+
+static void fini(void)
+{
+	ts_cleanup();
+}
+
+static void testpmd_or_skip(const char *name, char *sock, size_t len)
+{
+	char reason[256];
+
+	if (ts_testpmd_start_named(name, 1, sock, len, reason, sizeof(reason)) < 0)
+		cr_skip_test("%s", reason);
+}
+
+static pid_t start_run(const char *sock, const char *name, const char *duration)
+{
+	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--traffic", "20000",
+			       "--dirty", "5000", "--run-dir", ts_dir(), "--duration", duration,
+			       "--interval", "200ms", NULL };
+	pid_t pid;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	pid = ts_spawn(argv, log);
+	cr_assert(gt(int, pid, 0));
+	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
+	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "control socket %s never appeared", ctl);
+	return pid;
+}
+
+static struct ctl_client *connect_ctl(const char *name)
+{
+	struct ctl_client *c = NULL;
+	char err[256];
+	int rc = ctl_client_open(&c, ts_dir(), name, 5000, err, sizeof(err));
+
+	cr_assert(eq(int, rc, 0), "control connection to %s: %s", name, err);
+	return c;
+}
+
+/* status.traffic.total.rx_frames, and status.backend into backend. */
+static long long rx_frames(struct ctl_client *c, char *backend, size_t len)
+{
+	json_t *st = NULL;
+	char err[256];
+	long long rx;
+
+	cr_assert(eq(int, ctl_client_call(c, "status", NULL, &st, err, sizeof(err), 5000), 0),
+		  "status: %s", err);
+	rx = json_integer_value(json_object_get(
+		json_object_get(json_object_get(st, "traffic"), "total"), "rx_frames"));
+	if (backend)
+		snprintf(backend, len, "%s", json_string_value(json_object_get(st, "backend")));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")), "running"));
+	json_decref(st);
+	return rx;
+}
+
+static int migrate(struct ctl_client *c, const char *to, json_t **ret, char *err, size_t len)
+{
+	json_t *args = json_pack("{s:s, s:i, s:i}", "to", to, "downtime_ms", 50,
+				 "max_iterations", 30);
+	int rc = ctl_client_call(c, "migrate", args, ret, err, len, 90000);
+
+	json_decref(args);
+	return rc;
+}
+
+/* The run's summary line "NAME: tx T frames, rx R back (lost L, dup D, ...". */
+static void summary(const char *name, unsigned long long *tx, unsigned long long *rx,
+		    unsigned long long *lost, unsigned long long *dup)
+{
+	char path[TS_PATH_MAX + 16], line[512], fmt[128];
+	unsigned long long rarp, writes;
+	FILE *f;
+
+	*tx = 0, *rx = *lost = *dup = ~0ull;
+	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
+	snprintf(fmt, sizeof(fmt), "%s: tx %%llu frames, rx %%llu back (lost %%llu, dup %%llu, "
+		 "rarp %%llu), %%llu page writes", name);
+	f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, fmt, tx, rx, lost, dup, &rarp, &writes);
+	fclose(f);
+}
+
+/* Traffic and page writes running; migrate; digests agree; frames keep
+ * coming back from the destination; nothing lost or duplicated. */
+Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
+	unsigned long long tx, rx, lost, dup;
+	struct ctl_client *c;
+	json_t *rep = NULL, *dg;
+	long long a, b;
+	pid_t run;
+	int rc, st;
+
+	testpmd_or_skip("tp-src", src, sizeof(src));
+	testpmd_or_skip("tp-dst", dst, sizeof(dst));
+	run = start_run(src, "mig0", "10s");
+	sleep(2);
+	c = connect_ctl("mig0");
+	cr_assert(gt(int, (int)rx_frames(c, NULL, 0), 0), "no frame came back before migrating");
+
+	rc = migrate(c, dst, &rep, err, sizeof(err));
+	cr_assert(eq(int, rc, 0), "migrate failed: %s", err);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(rep, "result")), "ok"),
+		  "result: %s", json_string_value(json_object_get(rep, "result")));
+	dg = json_object_get(rep, "digest");
+	cr_assert(eq(int, (int)strlen(json_string_value(json_object_get(dg, "source"))), 16));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
+		     (char *)json_string_value(json_object_get(dg, "destination"))));
+	cr_assert(gt(int, (int)json_integer_value(json_object_get(rep, "zero_pages")), 0));
+	cr_log_info("migration: %s", json_dumps(rep, JSON_COMPACT));
+	json_decref(rep);
+
+	a = rx_frames(c, backend, sizeof(backend));
+	cr_assert(eq(str, backend, dst), "status still names %s", backend);
+	sleep(2);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(gt(i64, b, a + 20000), "rx_frames %lld -> %lld in 2 s after migrating", a, b);
+	ctl_client_close(c);
+
+	while (!ts_exited(run, &st))
+		usleep(50000);
+	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
+	summary("mig0", &tx, &rx, &lost, &dup);
+	cr_assert(gt(u64, tx, 150000), "only %llu frames sent in 10 s at 20000/s", tx);
+	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
+	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
+	cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
+}
+
+/* Nobody at the destination: an error naming the setup phase; the device
+ * still runs on its source with traffic. */
+Test(migrate, rollback_no_destination, .fini = fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], nowhere[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
+	struct ctl_client *c;
+	json_t *rep = NULL;
+	long long a, b;
+	int rc;
+
+	testpmd_or_skip("tp-src", src, sizeof(src));
+	cr_assert(eq(int, ts_path("nobody.sock", nowhere, sizeof(nowhere)), 0));
+	start_run(src, "mig1", "30s");
+	sleep(2);
+	c = connect_ctl("mig1");
+	rc = migrate(c, nowhere, &rep, err, sizeof(err));
+	cr_assert(eq(int, rc, -EREMOTEIO), "migrate to nowhere: rc %d", rc);
+	cr_assert(not(eq(ptr, strstr(err, "setup"), NULL)), "error does not name the phase: %s",
+		  err);
+	a = rx_frames(c, backend, sizeof(backend));
+	cr_assert(eq(str, backend, src));
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(gt(i64, b, a + 10000), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
+	ctl_client_close(c);
+}
