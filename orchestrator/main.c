@@ -8,6 +8,7 @@
 #include "util.h"
 #include "probe.h"
 #include "run_cmd.h"
+#include "migrate_cmd.h"
 #include "rarp_cmd.h"
 #include "ctl_cmds.h"
 #include "trace_cmd.h"
@@ -19,6 +20,8 @@ static const struct vhm_cmd commands[] = {
 	  PROBE_USAGE },
 	{ "run", cmd_run, "run a virtio-net device with a built-in guest on a backend",
 	  RUN_USAGE },
+	{ "migrate", cmd_migrate, "live-migrate a running device to another backend",
+	  MIGRATE_USAGE },
 	{ "announce", cmd_announce, "send RARP frames announcing guest MACs on an interface",
 	  RARP_ANNOUNCE_USAGE },
 	{ "trace", cmd_trace, "count a backend's syscalls, kicks, faults and calls with eBPF",

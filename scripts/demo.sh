@@ -1,54 +1,69 @@
 #!/bin/sh
-# make demo: a real vhost-user backend (DPDK testpmd, io forwarding, no
-# hugepages), vhm probing it, then a device with traffic and guest dirtying
-# running on it for a few seconds, watched over its control socket.
+# make demo: two real vhost-user backends (DPDK testpmd, io forwarding, no
+# hugepages); vhm probes the first, runs a device with traffic and guest
+# dirtying on it, and migrates the device live to the second.
 set -eu
 
 BUILD=${1:-build}
 VHM="$BUILD/vhm"
 DIR=$(mktemp -d /tmp/vhm-demo-XXXXXX)
-SOCK="$DIR/testpmd.sock"
-TP_PID=""
+SOCK="$DIR/a.sock"
+SOCK2="$DIR/b.sock"
+PIDS=""
 
 cleanup() {
-	[ -n "$TP_PID" ] && kill "$TP_PID" 2>/dev/null && wait "$TP_PID" 2>/dev/null
-	rm -rf "$DIR" "/var/run/dpdk/vhmdemo$$"
+	for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	rm -rf "$DIR" "/var/run/dpdk/vhmdemo$$a" "/var/run/dpdk/vhmdemo$$b"
 }
 trap cleanup EXIT INT TERM
 
-echo "== starting dpdk-testpmd (net_vhost vdev, 1 queue pair) on $SOCK"
-dpdk-testpmd --lcores='0@0,1@0' --no-huge -m 1024 --no-pci --file-prefix="vhmdemo$$" \
-	--vdev "net_vhost0,iface=$SOCK,queues=1" -- --auto-start --forward-mode=io \
-	--nb-cores=1 --total-num-mbufs=8192 --stats-period=1 >"$DIR/testpmd.log" 2>&1 &
-TP_PID=$!
-i=0
-while [ ! -S "$SOCK" ]; do
-	i=$((i + 1))
-	if [ $i -gt 150 ]; then
-		echo "testpmd did not create its socket; log:" >&2
-		cat "$DIR/testpmd.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+# start_testpmd NAME CPU: a backend on $DIR/NAME.sock, its forwarding core on CPU
+start_testpmd() {
+	echo "== starting dpdk-testpmd $1 (net_vhost vdev, 1 queue pair) on $DIR/$1.sock"
+	dpdk-testpmd --lcores="0@$2,1@$2" --no-huge -m 1024 --no-pci --file-prefix="vhmdemo$$$1" \
+		--vdev "net_vhost0,iface=$DIR/$1.sock,queues=1" -- --auto-start --forward-mode=io \
+		--nb-cores=1 --total-num-mbufs=8192 --stats-period=1 >"$DIR/$1.log" 2>&1 &
+	PIDS="$PIDS $!"
+	i=0
+	while [ ! -S "$DIR/$1.sock" ]; do
+		i=$((i + 1))
+		if [ $i -gt 200 ]; then
+			echo "testpmd $1 did not create its socket; log:" >&2
+			cat "$DIR/$1.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+start_testpmd a 0
+start_testpmd b 1
 
 echo
 echo "== vhm probe $SOCK"
 "$VHM" probe "$SOCK"
 
 echo
-echo "== vhm run: 20000 frames/s through testpmd and back, 5000 guest page writes/s, 5 s"
+echo "== vhm run: 20000 frames/s through testpmd a and back, 5000 guest page writes/s, 8 s"
 "$VHM" run --backend "$SOCK" --name demo --run-dir "$DIR" --traffic 20000 \
-	--dirty 5000:hotset --duration 5s &
+	--dirty 5000:hotset --duration 8s &
 RUN_PID=$!
 sleep 2.5
 echo
 echo "== vhm status demo (over the control socket, while it runs)"
-"$VHM" status demo --run-dir "$DIR"
+"$VHM" status demo --run-dir "$DIR" | head -8
+echo
+echo "== vhm migrate demo --to $SOCK2 (live, with traffic and dirtying on)"
+"$VHM" migrate demo --to "$SOCK2" --run-dir "$DIR"
+sleep 1
+echo
+echo "== after the migration: the device runs on testpmd b"
+"$VHM" status demo --run-dir "$DIR" | grep -E "^(state|backend)|rx_frames|rx_lost|rx_dup|rx_rarp"
 wait $RUN_PID
 echo
-echo "== testpmd's own counters (port 0: RX = frames the guest sent, TX = frames it got back)"
-kill -INT "$TP_PID"
-wait "$TP_PID" 2>/dev/null || true
-TP_PID=""
-grep -E "RX-packets|TX-packets" "$DIR/testpmd.log" | tail -2
+echo "== testpmd's own counters (RX = frames the guest sent, TX = frames it got back)"
+for p in $PIDS; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+PIDS=""
+for t in a b; do
+	echo "testpmd $t:"
+	grep -E "RX-packets|TX-packets" "$DIR/$t.log" | tail -2
+done

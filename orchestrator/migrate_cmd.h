@@ -1,0 +1,17 @@
+/* migrate_cmd — `vhm migrate`: a thin client that asks a running device to
+ * migrate itself (the `migrate` control command) and prints the report. */
+#ifndef VHM_MIGRATE_CMD_H
+#define VHM_MIGRATE_CMD_H
+
+#define MIGRATE_USAGE \
+	"usage: vhm migrate NAME --to DST_SOCKET [--downtime-ms MS] [--max-iterations N]\n" \
+	"                   [--json] [--run-dir DIR]\n" \
+	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
+	"  dirty logging, pre-copy, stop with GET_VRING_BASE, restart on the destination,\n" \
+	"  RARP. Prints each phase as it happens and the report. Any failure before the\n" \
+	"  destination resumes leaves the device running on its source.\n" \
+	"  exit: 0 migrated, 1 migration failed (rolled back), 2 usage, 3 no such device\n"
+
+int cmd_migrate(int argc, char **argv);
+
+#endif
