@@ -26,7 +26,7 @@ struct runner {
 	struct ctl_server *ctl;
 	const char *run_dir;
 	uint64_t interval_ms, duration_ms;
-	bool quiet, reconnect, stop;
+	bool quiet, stop;
 	uint64_t last_stats_ns, last_writes;
 	struct nd_counters last;
 };
@@ -96,7 +96,6 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "duration", required_argument, NULL, 'D' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "run-dir", required_argument, NULL, 'R' },
-		{ "reconnect", no_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -158,7 +157,6 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 			c->timeout_ms = (int)v;
 			break;
 		case 'R': r->run_dir = optarg; break;
-		case 'c': r->reconnect = true; break;
 		case 'Q': r->quiet = true; break;
 		default:
 			return vhm_usage_error("run", "unknown or incomplete option");

@@ -7,7 +7,7 @@
 	"usage: vhm run --backend SOCKET [--name NAME] [--mem SIZE] [--queues N]\n" \
 	"               [--ring auto|split|packed] [--traffic PPS[:SIZE]]\n" \
 	"               [--dirty PAGES_PER_S[:uniform|hotset|sequential]] [--mac MAC]\n" \
-	"               [--interval DUR] [--duration DUR] [--reconnect] [--timeout MS]\n" \
+	"               [--interval DUR] [--duration DUR] [--timeout MS]\n" \
 	"               [--run-dir DIR] [--quiet]\n" \
 	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
 	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
