@@ -176,3 +176,36 @@ Test(migrate, rollback_no_destination, .fini = fini, .timeout = 120)
 	cr_assert(gt(i64, b, a + 10000), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
 	ctl_client_close(c);
 }
+
+/* After the switch, the destination is asked to announce the guest: the test
+ * backend records the MAC that SEND_RARP carried (vhm run's default MAC). */
+Test(migrate, send_rarp_carries_guest_mac, .fini = fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], rec[TS_PATH_MAX], err[512];
+	const char *extra[] = { "--record", rec, "--queues", "2", NULL };
+	struct ctl_client *c;
+	json_t *ret = NULL, *record, *macs;
+	int rc;
+
+	testpmd_or_skip("a", src, sizeof(src));
+	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
+	cr_assert(eq(int, ts_path("be.json", rec, sizeof(rec)), 0));
+	cr_assert(gt(int, ts_testbe_start(dst, extra), 0));
+	start_run(src, "rarp0", "60s");
+	c = connect_ctl("rarp0");
+	sleep(1);
+	rc = migrate(c, dst, &ret, err, sizeof(err));
+	cr_assert(eq(int, rc, 0), "migrate to the test backend: %s", err);
+	cr_assert(eq(int, json_is_true(json_object_get(ret, "rarp")) ? 1 : 0, 1),
+		  "report says no RARP was sent");
+	json_decref(ret);
+	ctl_client_close(c);
+
+	record = json_load_file(rec, 0, NULL);
+	cr_assert(not(eq(ptr, record, NULL)), "no record from the test backend");
+	macs = json_object_get(record, "rarp");
+	cr_assert(eq(sz, json_array_size(macs), 1), "SEND_RARP received %zu times",
+		  json_array_size(macs));
+	cr_assert(eq(str, (char *)json_string_value(json_array_get(macs, 0)), "52:54:00:12:34:56"));
+	json_decref(record);
+}
