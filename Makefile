@@ -14,7 +14,7 @@ SAN      ?=
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 PKGS     := jansson
-DIRS     := common orchestrator logtrack rarp ui bpf
+DIRS     := common orchestrator logtrack rarp ui bpf libvirt
 CPPFLAGS += $(addprefix -I,$(DIRS)) -Itests/backend -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
