@@ -13,7 +13,7 @@ CC       ?= cc
 SAN      ?=
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-PKGS     := jansson
+PKGS     := jansson libxml-2.0 libvirt ncursesw
 DIRS     := common orchestrator logtrack rarp ui bpf libvirt
 CPPFLAGS += $(addprefix -I,$(DIRS)) -Itests/backend -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
 OPT      ?= -O2 -g
