@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "lt_log.h"
+#include "rarp_announce.h"
+#include "rarp_frame.h"
 #include "util.h"
 
 #define PAGE        GMEM_PAGE_SIZE
@@ -42,6 +44,7 @@ struct mig {
 	struct lt_log log;
 	uint64_t *bm;              /* merged dirty bitmap, log.nwords words */
 	uint32_t bases[DEV_MAX_RINGS];
+	uint64_t tb_start_ns, tb_bytes;   /* bandwidth cap accounting */
 	bool dst_open, dst_mem_made, log_made, logging, paused, src_stopped, rebased;
 };
 
@@ -74,6 +77,35 @@ static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
 	snprintf(m->rep->phase, sizeof(m->rep->phase), "%s", phase);
 	snprintf(m->rep->result, sizeof(m->rep->result), "%s: %s", phase, cause);
 	return rc ? rc : -EIO;
+}
+
+static bool cancelled(const struct mig *m)
+{
+	return m->p->cancel && *m->p->cancel;
+}
+
+/* -ECANCELED with the report naming the phase, or 0. */
+static int check_cancel(struct mig *m, const char *phase)
+{
+	if (!cancelled(m))
+		return 0;
+	return fail(m, phase, -ECANCELED, "cancelled by the operator");
+}
+
+/* Keep the pre-copy under p->bandwidth bytes/s: sleep off any lead. */
+static void throttle(struct mig *m, uint64_t bytes)
+{
+	uint64_t due_ns, spent;
+
+	if (!m->p->bandwidth)
+		return;
+	if (!m->tb_start_ns)
+		m->tb_start_ns = vhm_now_ns();
+	m->tb_bytes += bytes;
+	due_ns = (uint64_t)((double)m->tb_bytes * 1e9 / (double)m->p->bandwidth);
+	spent = vhm_now_ns() - m->tb_start_ns;
+	if (due_ns > spent)
+		usleep((useconds_t)((due_ns - spent) / 1000));
 }
 
 /* ---- copying --------------------------------------------------------------- */
@@ -123,16 +155,24 @@ struct full_copy {
 	uint64_t copied;
 };
 
+#define THROTTLE_PAGES 64   /* pages between bandwidth/cancel checks */
+
 static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
 {
 	struct full_copy *fc = arg;
 	uint8_t *dst = fc->m->dst_mem.r[fc->region].hva;
+	unsigned batch = 0;
 
-	for (; off < end; off += PAGE)
-		if (!page_zero(r->hva + off)) {
-			memcpy(dst + off, r->hva + off, PAGE);
-			fc->copied++;
+	for (; off < end && !cancelled(fc->m); off += PAGE) {
+		if (page_zero(r->hva + off))
+			continue;
+		memcpy(dst + off, r->hva + off, PAGE);
+		fc->copied++;
+		if (++batch == THROTTLE_PAGES) {
+			throttle(fc->m, THROTTLE_PAGES * PAGE);
+			batch = 0;
 		}
+	}
 }
 
 /* Pages copied. */
@@ -163,13 +203,14 @@ static uint64_t pending(const struct mig *m)
 	return n;
 }
 
-/* Copy and clear every page of m->bm. Pages copied. */
-static uint64_t copy_dirty(struct mig *m)
+/* Copy and clear every page of m->bm, under the bandwidth cap when
+ * `capped` (pre-copy; the switchover copies at full speed). Pages copied. */
+static uint64_t copy_dirty(struct mig *m, bool capped)
 {
 	uint64_t n = 0;
 
 	for (size_t i = 0; i < m->log.nwords; i++) {
-		uint64_t w = m->bm[i];
+		uint64_t w = m->bm[i], before = n;
 
 		m->bm[i] = 0;
 		while (w) {
@@ -178,6 +219,8 @@ static uint64_t copy_dirty(struct mig *m)
 			w &= w - 1;
 			n += copy_page(m, i * 64 + b);
 		}
+		if (capped && n != before)
+			throttle(m, (n - before) * PAGE);
 	}
 	return n;
 }
@@ -322,6 +365,8 @@ static int precopy(struct mig *m)
 		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
 	t0 = vhm_now_ns();
 	n = copy_all(m);
+	if ((rc = check_cancel(m, "pre-copy")))
+		return rc;
 	rep->iter[0] = (struct mig_iter){ gmem_pages(&d->mem), n, ms_since(t0) };
 	rep->niter = 1;
 	rep->zero_pages = gmem_pages(&d->mem) - n;
@@ -341,8 +386,10 @@ static int precopy(struct mig *m)
 		}
 		if (rep->niter > m->p->max_iterations || rep->niter >= MIG_MAX_ITER)
 			break;
+		if ((rc = check_cancel(m, "pre-copy")))
+			return rc;
 		t0 = vhm_now_ns();
-		n = copy_dirty(m);
+		n = copy_dirty(m, true);
 		rep->iter[rep->niter] = (struct mig_iter){ dirty, n, ms_since(t0) };
 		rep->bytes_copied += n * PAGE;
 		if (rep->iter[rep->niter].ms > 0.001 && n)
@@ -432,7 +479,7 @@ static int switchover(struct mig *m)
 
 	t = vhm_now_ns();
 	sync_dirty(m);
-	rep->last_pages = copy_dirty(m) + copy_area(m);
+	rep->last_pages = copy_dirty(m, false) + copy_area(m);
 	rep->bytes_copied += rep->last_pages * PAGE;
 	hs = digest(&d->mem);
 	hd = digest(&m->dst_mem);
@@ -443,6 +490,8 @@ static int switchover(struct mig *m)
 		return fail(m, "switchover", -EIO, "digests differ: source %s, destination %s",
 			    rep->digest_src, rep->digest_dst);
 
+	if ((rc = check_cancel(m, "switchover")))
+		return rc;
 	t = vhm_now_ns();
 	netdrv_rebase(&d->drv, &m->dst_mem);
 	gw_rebase(&d->gw, &m->dst_mem);
@@ -513,6 +562,49 @@ static void adopt(struct mig *m)
 	gmem_destroy(&old_mem);
 }
 
+/* AF_PACKET announcement with QEMU's schedule on p->announce_ifname. */
+static bool announce_ifname(struct mig *m, const uint8_t mac[6])
+{
+	const struct rarp_schedule sched = RARP_SCHEDULE_DEFAULT;
+	struct rarp_packet pkt;
+	struct rarp_output out = { .send_mac = rarp_packet_send_mac, .ctx = &pkt };
+	const uint8_t (*macs)[6] = (const uint8_t (*)[6])mac;
+	char err[200];
+	int rc;
+
+	if (rarp_packet_open(&pkt, m->p->announce_ifname, RARP_VLAN_NONE, err, sizeof(err))) {
+		fprintf(stderr, "vhm migrate: announce: %s\n", err);
+		return false;
+	}
+	rc = rarp_announce_run(&sched, macs, 1, &out);
+	rarp_packet_close(&pkt);
+	if (rc)
+		fprintf(stderr, "vhm migrate: announce on %s: %s\n", m->p->announce_ifname,
+			strerror(-rc));
+	return rc == 0;
+}
+
+/* The guest's new location: through the destination backend (SEND_RARP)
+ * when it can and the guest does not announce itself (GUEST_ANNOUNCE),
+ * otherwise with rarp/ on the operator's interface, if one was given. */
+static void announce(struct mig *m)
+{
+	struct device *d = m->d;
+	const uint8_t *mac = m->p->has_mac ? m->p->mac : d->cfg.mac;
+	bool guest_does = (d->features >> VHU_NET_F_GUEST_ANNOUNCE) & 1;
+
+	if (!guest_does && vhu_front_has_pf(&d->front, VHU_PF_RARP)) {
+		if (vhu_send_rarp(&d->front, mac) == 0)
+			m->rep->rarp_sent = true;
+		else
+			fprintf(stderr, "vhm migrate: announce: %s\n", d->front.err);
+	}
+	if (!m->rep->rarp_sent && !guest_does && m->p->announce_ifname)
+		m->rep->announced_ifname = announce_ifname(m, mac);
+	emit(m, "announce", json_pack("{s:b, s:b}", "rarp", m->rep->rarp_sent, "ifname",
+				      m->rep->announced_ifname));
+}
+
 int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
 	    mig_progress_fn progress, void *ctx)
 {
@@ -524,25 +616,18 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	memset(rep, 0, sizeof(*rep));
 	m.dst.sock = m.dst.breq_sock = -1;
 	netdrv_totals(&d->drv, &rep->before);
-	if ((rc = setup(&m)))
+	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;
 	d->state = DEV_MIGRATING;
-	if ((rc = log_start(&m)) || (rc = precopy(&m)) || (rc = switchover(&m)))
+	if ((rc = log_start(&m)) || (rc = check_cancel(&m, "log-start")) ||
+	    (rc = precopy(&m)) || (rc = switchover(&m)))
 		goto fail;
 	emit(&m, "switchover", json_pack("{s:f, s:s}", "downtime_ms", rep->downtime_ms,
 					  "digest", rep->digest_src));
 	adopt(&m);
 	d->state = DEV_RUNNING;
 
-	/* announce */
-	if (vhu_front_has_pf(&d->front, VHU_PF_RARP) &&
-	    !((d->features >> VHU_NET_F_GUEST_ANNOUNCE) & 1)) {
-		if (vhu_send_rarp(&d->front, d->cfg.mac) == 0)
-			rep->rarp_sent = true;
-		else
-			fprintf(stderr, "vhm migrate: announce: %s\n", d->front.err);
-	}
-	emit(&m, "announce", json_pack("{s:b}", "rarp", rep->rarp_sent));
+	announce(&m);
 
 	lt_log_destroy(&m.log);
 	free(m.bm);
@@ -577,7 +662,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    (json_int_t)rep->iter[i].copied, "ms",
 						    rep->iter[i].ms));
 	return json_pack("{s:s, s:s, s:b, s:f, s:{s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
-			 " s:{s:s, s:s}, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
+			 " s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
 			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
 			 "total_ms", rep->total_ms,
 			 "downtime", "ms", rep->downtime_ms, "control_ms", rep->downtime_ctl_ms,
@@ -588,7 +673,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 "last_pages", (json_int_t)rep->last_pages,
 			 "bandwidth_mbps", rep->bandwidth_mbps,
 			 "digest", "source", rep->digest_src, "destination", rep->digest_dst,
-			 "rarp", rep->rarp_sent,
+			 "rarp", rep->rarp_sent, "announced_ifname", rep->announced_ifname,
 			 "before", "tx_frames", (json_int_t)rep->before.tx_frames, "rx_frames",
 			 (json_int_t)rep->before.rx_frames,
 			 "after", "tx_frames", (json_int_t)rep->after.tx_frames, "rx_frames",

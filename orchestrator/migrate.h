@@ -28,6 +28,11 @@ struct mig_params {
 	const char *to;            /* destination backend socket path */
 	uint64_t downtime_ms;      /* allowed downtime, decides convergence */
 	int max_iterations;        /* pre-copy iterations after the first full copy */
+	uint64_t bandwidth;        /* pre-copy cap in bytes/s; 0 = as fast as it goes */
+	bool has_mac;              /* announce this MAC instead of the device's */
+	uint8_t mac[6];
+	const char *announce_ifname; /* AF_PACKET path when the backend cannot announce */
+	const volatile int *cancel;  /* set non-zero (any thread) to abort; may be NULL */
 };
 
 struct mig_iter {
@@ -54,7 +59,8 @@ struct mig_report {
 	double bandwidth_mbps;     /* MB/s the pre-copy achieved */
 	char digest_src[17], digest_dst[17];
 	struct nd_counters before, after;
-	bool rarp_sent;
+	bool rarp_sent;            /* SEND_RARP through the destination backend */
+	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
 };
 
 typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);

@@ -1,31 +1,52 @@
-/* migrate_cmd — see migrate_cmd.h. */
+/* migrate_cmd — see migrate_cmd.h. The device runs the migration; this
+ * client starts it, follows its "migration" events, and cancels it on
+ * Ctrl-C. */
 #include "migrate_cmd.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "control.h"
 #include "util.h"
 
-#define MIGRATE_TIMEOUT_MS (30 * 60 * 1000)
+#define CALL_TIMEOUT_MS 10000
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+struct migrate_opts {
+	const char *name, *to, *run_dir, *mac, *ifname;
+	uint64_t downtime_ms, iterations, bandwidth;
+	bool json, cancel;
+};
 
 static double num(const json_t *o, const char *key)
 {
 	return json_number_value(json_object_get(o, key));
 }
 
-static void print_event(const json_t *ev)
+static void print_event(const json_t *data)
 {
-	const json_t *data = json_object_get(ev, "data");
 	const char *phase = json_string_value(json_object_get(data, "phase"));
-	char *s = json_dumps(data, JSON_COMPACT);
+	char *s;
 
-	printf("  %-12s %s\n", phase ? phase : "", s ? s : "");
+	if (phase && !strcmp(phase, "done"))
+		return;     /* the report follows */
+	s = json_dumps(data, JSON_COMPACT);
+	printf("  %-12s %s\n", phase ? phase : "?", s ? s : "");
 	free(s);
+	fflush(stdout);
 }
 
 static void print_report(const json_t *r)
@@ -48,85 +69,188 @@ static void print_report(const json_t *r)
 	printf("digest         source %s, destination %s\n",
 	       json_string_value(json_object_get(dg, "source")),
 	       json_string_value(json_object_get(dg, "destination")));
-	printf("rarp           %s\n", json_is_true(json_object_get(r, "rarp")) ? "sent" : "not sent");
+	printf("announce       %s\n", json_is_true(json_object_get(r, "rarp")) ? "SEND_RARP" :
+	       json_is_true(json_object_get(r, "announced_ifname")) ? "RARP on interface" : "none");
 }
 
-int cmd_migrate(int argc, char **argv)
+static int parse(int argc, char **argv, struct migrate_opts *o)
 {
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, 't' },
 		{ "downtime-ms", required_argument, NULL, 'd' },
 		{ "max-iterations", required_argument, NULL, 'i' },
+		{ "bandwidth", required_argument, NULL, 'b' },
+		{ "mac", required_argument, NULL, 'm' },
+		{ "announce-ifname", required_argument, NULL, 'a' },
+		{ "cancel", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *to = NULL, *run_dir = NULL;
-	uint64_t downtime = 50, iters = 30;
-	struct ctl_client *c = NULL;
-	json_t *args, *ret = NULL, *ev;
-	bool json = false;
-	char err[256];
-	int o, rc;
+	uint8_t mac[6];
+	int c;
 
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 't': to = optarg; break;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': o->to = optarg; break;
 		case 'd':
-			if (vhm_parse_u64(optarg, &downtime) || !downtime || downtime > 60000)
+			if (vhm_parse_u64(optarg, &o->downtime_ms) || !o->downtime_ms ||
+			    o->downtime_ms > 60000)
 				return vhm_usage_error("migrate", "--downtime-ms '%s': expected 1..60000",
 						       optarg);
 			break;
 		case 'i':
-			if (vhm_parse_u64(optarg, &iters) || iters > 999)
+			if (vhm_parse_u64(optarg, &o->iterations) || o->iterations > 999)
 				return vhm_usage_error("migrate", "--max-iterations '%s': expected 0..999",
 						       optarg);
 			break;
-		case 'j': json = true; break;
-		case 'R': run_dir = optarg; break;
+		case 'b':
+			if (vhm_parse_rate(optarg, &o->bandwidth) || o->bandwidth < 1024 * 1024)
+				return vhm_usage_error("migrate", "--bandwidth '%s': expected a rate of at "
+						       "least 1M (bytes/s, e.g. 500M)", optarg);
+			break;
+		case 'm':
+			if (vhm_parse_mac(optarg, mac) || (mac[0] & 1))
+				return vhm_usage_error("migrate", "--mac '%s': expected a unicast MAC",
+						       optarg);
+			o->mac = optarg;
+			break;
+		case 'a': o->ifname = optarg; break;
+		case 'c': o->cancel = true; break;
+		case 'j': o->json = true; break;
+		case 'R': o->run_dir = optarg; break;
 		default:
 			return vhm_usage_error("migrate", "unknown or incomplete option");
 		}
 	}
 	if (optind != argc - 1)
 		return vhm_usage_error("migrate", "expected exactly one device NAME");
-	if (!to)
+	o->name = argv[optind];
+	if (!o->to && !o->cancel)
 		return vhm_usage_error("migrate", "--to DST_SOCKET is required");
-	run_dir = vhm_run_dir(run_dir);
-	rc = ctl_client_open(&c, run_dir, argv[optind], 5000, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "vhm migrate: no device %s in %s: %s\n", argv[optind], run_dir, err);
-		return VHM_EXIT_PEER;
-	}
-	args = json_pack("{s:s, s:I, s:I}", "to", to, "downtime_ms", (json_int_t)downtime,
-			 "max_iterations", (json_int_t)iters);
-	if (!json) {
-		json_t *sub = json_pack("{s:[s]}", "events", "migration");
-		ctl_client_call(c, "subscribe", sub, &ret, err, sizeof(err), 5000);
-		json_decref(sub);
-		json_decref(ret);
-		ret = NULL;
-		printf("migrating %s to %s\n", argv[optind], to);
-	}
-	rc = ctl_client_call(c, "migrate", args, &ret, err, sizeof(err), MIGRATE_TIMEOUT_MS);
-	json_decref(args);
-	if (!json)
-		while (ctl_client_next_event(c, &ev, 0) == 0) {
-			print_event(ev);
-			json_decref(ev);
+	if (o->to && o->cancel)
+		return vhm_usage_error("migrate", "--cancel takes no --to");
+	return 0;
+}
+
+static json_t *migrate_args(const struct migrate_opts *o)
+{
+	json_t *a = json_pack("{s:s, s:I, s:I, s:I}", "to", o->to, "downtime_ms",
+			      (json_int_t)o->downtime_ms, "max_iterations",
+			      (json_int_t)o->iterations, "bandwidth", (json_int_t)o->bandwidth);
+
+	if (o->mac)
+		json_object_set_new(a, "mac", json_string(o->mac));
+	if (o->ifname)
+		json_object_set_new(a, "announce_ifname", json_string(o->ifname));
+	return a;
+}
+
+/* Follow events until the migration is done or failed; Ctrl-C cancels. */
+static int follow(struct ctl_client *c, const struct migrate_opts *o, json_t **final)
+{
+	bool cancel_sent = false;
+	char err[256];
+
+	for (;;) {
+		json_t *ev, *data, *ret = NULL;
+		const char *phase;
+		int rc;
+
+		if (interrupted && !cancel_sent) {
+			fprintf(stderr, "vhm migrate: cancelling\n");
+			ctl_client_call(c, "migrate-cancel", NULL, &ret, err, sizeof(err),
+					CALL_TIMEOUT_MS);
+			json_decref(ret);
+			cancel_sent = true;
 		}
-	ctl_client_close(c);
+		rc = ctl_client_next_event(c, &ev, 200);
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc) {
+			fprintf(stderr, "vhm migrate: lost the device %s: %s\n", o->name,
+				strerror(-rc));
+			return VHM_EXIT_PEER;
+		}
+		data = json_object_get(ev, "data");
+		phase = json_string_value(json_object_get(data, "phase"));
+		if (!o->json)
+			print_event(data);
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+			*final = json_incref(data);
+			json_decref(ev);
+			return strcmp(phase, "done") ? VHM_EXIT_FAIL : VHM_EXIT_OK;
+		}
+		json_decref(ev);
+	}
+}
+
+static int do_cancel(struct ctl_client *c, const struct migrate_opts *o)
+{
+	json_t *ret = NULL;
+	char err[256];
+	int rc = ctl_client_call(c, "migrate-cancel", NULL, &ret, err, sizeof(err),
+				 CALL_TIMEOUT_MS);
+
+	json_decref(ret);
 	if (rc) {
-		fprintf(stderr, "vhm migrate: %s\n", err);
+		fprintf(stderr, "vhm migrate: %s: %s\n", o->name, err);
 		return rc == -EREMOTEIO ? VHM_EXIT_FAIL : VHM_EXIT_PEER;
 	}
-	if (json) {
-		json_dumpf(ret, stdout, JSON_COMPACT);
-		printf("\n");
-	} else {
-		print_report(ret);
+	printf("%s: migration cancelling\n", o->name);
+	return VHM_EXIT_OK;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	struct migrate_opts o = { .downtime_ms = 50, .iterations = 30 };
+	struct sigaction sa = { .sa_handler = on_sigint };
+	struct ctl_client *c = NULL;
+	json_t *args, *ret = NULL, *final = NULL, *sub;
+	char err[256];
+	int rc;
+
+	if ((rc = parse(argc, argv, &o)))
+		return rc;
+	o.run_dir = vhm_run_dir(o.run_dir);
+	if (ctl_client_open(&c, o.run_dir, o.name, 5000, err, sizeof(err))) {
+		fprintf(stderr, "vhm migrate: no device %s in %s: %s\n", o.name, o.run_dir, err);
+		return VHM_EXIT_PEER;
+	}
+	if (o.cancel) {
+		rc = do_cancel(c, &o);
+		ctl_client_close(c);
+		return rc;
+	}
+	sub = json_pack("{s:[s]}", "events", "migration");
+	rc = ctl_client_call(c, "subscribe", sub, &ret, err, sizeof(err), CALL_TIMEOUT_MS);
+	json_decref(sub);
+	json_decref(ret);
+	args = migrate_args(&o);
+	if (!rc)
+		rc = ctl_client_call(c, "migrate", args, &ret, err, sizeof(err), CALL_TIMEOUT_MS);
+	json_decref(args);
+	if (rc) {
+		fprintf(stderr, "vhm migrate: %s\n", err);
+		ctl_client_close(c);
+		return rc == -EREMOTEIO ? VHM_EXIT_FAIL : VHM_EXIT_PEER;
 	}
 	json_decref(ret);
-	return VHM_EXIT_OK;
+	sigaction(SIGINT, &sa, NULL);
+	if (!o.json)
+		printf("migrating %s to %s\n", o.name, o.to);
+	rc = follow(c, &o, &final);
+	ctl_client_close(c);
+	if (final && o.json) {
+		json_dumpf(final, stdout, JSON_COMPACT);
+		printf("\n");
+	} else if (final && rc == VHM_EXIT_OK) {
+		print_report(final);
+	} else if (final) {
+		fprintf(stderr, "vhm migrate: %s\n",
+			json_string_value(json_object_get(final, "error")));
+	}
+	json_decref(final);
+	return rc;
 }

@@ -5,11 +5,16 @@
 
 #define MIGRATE_USAGE \
 	"usage: vhm migrate NAME --to DST_SOCKET [--downtime-ms MS] [--max-iterations N]\n" \
-	"                   [--json] [--run-dir DIR]\n" \
+	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
+	"                   [--run-dir DIR]\n" \
+	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
 	"  dirty logging, pre-copy, stop with GET_VRING_BASE, restart on the destination,\n" \
 	"  RARP. Prints each phase as it happens and the report. Any failure before the\n" \
-	"  destination resumes leaves the device running on its source.\n" \
+	"  destination resumes -- or Ctrl-C, or --cancel from elsewhere -- leaves the\n" \
+	"  device running on its source. RATE caps the pre-copy (e.g. 500M = 500 MiB/s).\n" \
+	"  --announce-ifname: where to send RARP frames when the destination backend\n" \
+	"  cannot (no RARP protocol feature).\n" \
 	"  exit: 0 migrated, 1 migration failed (rolled back), 2 usage, 3 no such device\n"
 
 int cmd_migrate(int argc, char **argv);

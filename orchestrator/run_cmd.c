@@ -16,7 +16,7 @@
 #include "cli.h"
 #include "control.h"
 #include "device.h"
-#include "migrate.h"
+#include "mig_job.h"
 #include "util.h"
 
 #define MAX_POLL (CTL_CLIENTS_MAX + 8)
@@ -29,6 +29,7 @@ struct runner {
 	bool quiet, stop;
 	uint64_t last_stats_ns, last_writes;
 	struct nd_counters last;
+	struct mig_job job;        /* a live migration running beside the loop */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -286,51 +287,80 @@ static int ctl_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 	return 0;
 }
 
-static void mig_progress(void *ctx, const char *phase, json_t *data)
+/* The optional string argument `key`; -EINVAL if present and not a string. */
+static int arg_str(json_t *args, const char *key, const char **out, char *err, size_t errlen)
 {
-	struct runner *r = ctx;
+	json_t *v = json_object_get(args, key);
 
-	json_object_set_new(data, "phase", json_string(phase));
-	ctl_server_emit(r->ctl, "migration", data);
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || !json_string_length(v)) {
+		snprintf(err, errlen, "argument '%s': expected a non-empty string", key);
+		return -EINVAL;
+	}
+	*out = json_string_value(v);
+	return 0;
 }
 
-/* Runs the whole migration before replying (the loop waits meanwhile). */
 static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
 	struct mig_params p = { .downtime_ms = 50, .max_iterations = 30 };
-	struct mig_report *rep;
-	json_t *to = json_object_get(args, "to");
+	const char *mac = NULL;
 	uint64_t iters = 30;
 	int rc;
 
-	if (!json_is_string(to) || !json_string_length(to)) {
+	if ((rc = arg_str(args, "to", &p.to, err, errlen)) ||
+	    (rc = arg_u64(args, "downtime_ms", 1, 60000, &p.downtime_ms, false, err, errlen)) ||
+	    (rc = arg_u64(args, "max_iterations", 0, MIG_MAX_ITER - 1, &iters, false, err,
+			  errlen)) ||
+	    (rc = arg_u64(args, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth, false, err,
+			  errlen)) ||
+	    (rc = arg_str(args, "mac", &mac, err, errlen)) ||
+	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)))
+		return rc;
+	if (!p.to) {
 		snprintf(err, errlen, "argument 'to': expected a socket path");
 		return -EINVAL;
 	}
-	if ((rc = arg_u64(args, "downtime_ms", 1, 60000, &p.downtime_ms, false, err, errlen)) ||
-	    (rc = arg_u64(args, "max_iterations", 0, MIG_MAX_ITER - 1, &iters, false, err,
-			  errlen)))
-		return rc;
-	p.to = json_string_value(to);
+	if (mac && (vhm_parse_mac(mac, p.mac) || (p.mac[0] & 1))) {
+		snprintf(err, errlen, "argument 'mac': expected a unicast MAC");
+		return -EINVAL;
+	}
+	p.has_mac = mac != NULL;
 	p.max_iterations = (int)iters;
-	rep = calloc(1, sizeof(*rep));
-	if (!rep)
-		return -ENOMEM;
-	rc = mig_run(&r->dev, &p, rep, mig_progress, r);
-	if (rc)
-		snprintf(err, errlen, "%s", rep->result);
-	else
-		*ret = mig_report_json(rep);
-	if (!r->quiet)
-		fprintf(stderr, "vhm run %s: migration to %s: %s\n", r->dev.cfg.name, p.to,
-			rep->result);
-	free(rep);
+	if ((rc = mig_job_start(&r->job, &p, err, errlen)))
+		return rc;
+	*ret = json_pack("{s:s, s:s}", "status", "started", "to", p.to);
+	return 0;
+}
+
+static int ctl_migrate_cancel(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	int rc = mig_job_cancel(&r->job, err, errlen);
+
+	(void)args;
+	if (!rc)
+		*ret = json_pack("{s:s}", "status", "cancelling");
 	return rc;
 }
 
+static int ctl_migrate_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+
+	(void)args; (void)err; (void)errlen;
+	*ret = mig_job_status(&r->job);
+	return 0;
+}
+
 static const struct ctl_cmd run_cmds[] = {
-	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N}", ctl_migrate },
+	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
+	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF} -- starts; \"migration\" events "
+	  "follow", ctl_migrate },
+	{ "migrate-cancel", "{}", ctl_migrate_cancel },
+	{ "migrate-status", "{}", ctl_migrate_status },
 	{ "status", "{}", ctl_status },
 	{ "stats", "{}", ctl_status },
 	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic },
@@ -395,20 +425,25 @@ static int run_loop(struct runner *r)
 	r->last_stats_ns = vhm_now_ns();
 	while (!r->stop && !got_signal) {
 		int n = ctl_server_pollfds(r->ctl, fds, MAX_POLL - 2), mine = n;
+		bool busy;
 		uint64_t now;
 
 		if (n < 0)
 			n = mine = 0;
-		if (r->dev.state == DEV_RUNNING)
+		/* while a migration runs, its thread owns the backend connections */
+		busy = r->job.active;
+		if (r->dev.state == DEV_RUNNING && !busy)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.sock, .events = POLLIN };
-		if (r->dev.front.breq_sock >= 0)
+		if (r->dev.front.breq_sock >= 0 && !busy)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.breq_sock, .events = POLLIN };
 		if (poll(fds, (nfds_t)mine, 100) < 0 && errno != EINTR)
 			return -errno;
 		ctl_server_handle(r->ctl, fds, n);
-		if (r->dev.state == DEV_RUNNING)
+		mig_job_poll(&r->job, r->ctl);
+		busy |= r->job.active;     /* a migration may have started just now */
+		if (r->dev.state == DEV_RUNNING && !busy)
 			check_backend(r, fds[n].revents);
-		if (r->dev.front.breq_sock >= 0 && !r->dev.front.broken)
+		if (r->dev.front.breq_sock >= 0 && !r->dev.front.broken && !busy)
 			vhu_front_serve_backend(&r->dev.front);
 		now = vhm_now_ns();
 		if (now - r->last_stats_ns >= r->interval_ms * 1000000ull)
@@ -484,7 +519,9 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "vhm run %s: running on %s (%d queue pairs, %s rings), control %s\n",
 			c.name, c.backend, c.queues, r->dev.packed ? "packed" : "split",
 			ctl_server_path(r->ctl));
+	mig_job_init(&r->job, &r->dev, r->quiet);
 	rc = run_loop(r) ? VHM_EXIT_FAIL : VHM_EXIT_OK;
+	mig_job_destroy(&r->job, r->ctl);   /* a running migration is cancelled */
 	drain(r);
 	print_summary(r);
 	set_state(r, DEV_STOPPED, got_signal ? "signal" : "stopped");

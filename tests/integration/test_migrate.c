@@ -73,14 +73,53 @@ static long long rx_frames(struct ctl_client *c, char *backend, size_t len)
 	return rx;
 }
 
+/* Start a migration (the command returns at once) and wait for its
+ * "migration" event done (0, *ret = the report) or failed (-EREMOTEIO, err =
+ * the error). */
+static int migrate_args(struct ctl_client *c, json_t *args, json_t **ret, char *err, size_t len)
+{
+	json_t *sub = json_pack("{s:[s]}", "events", "migration"), *r = NULL;
+	long end = ts_now_ms() + 90000;
+	int rc;
+
+	rc = ctl_client_call(c, "subscribe", sub, &r, err, len, 5000);
+	json_decref(sub);
+	json_decref(r);
+	r = NULL;
+	if (!rc)
+		rc = ctl_client_call(c, "migrate", args, &r, err, len, 5000);
+	json_decref(args);
+	json_decref(r);
+	if (rc)
+		return rc;
+	while (ts_now_ms() < end) {
+		json_t *ev = NULL, *data;
+		const char *phase;
+
+		if (ctl_client_next_event(c, &ev, 1000))
+			continue;
+		data = json_object_get(ev, "data");
+		phase = json_string_value(json_object_get(data, "phase"));
+		if (phase && !strcmp(phase, "done")) {
+			*ret = json_incref(data);
+			json_decref(ev);
+			return 0;
+		}
+		if (phase && !strcmp(phase, "failed")) {
+			snprintf(err, len, "%s", json_string_value(json_object_get(data, "error")));
+			json_decref(ev);
+			return -EREMOTEIO;
+		}
+		json_decref(ev);
+	}
+	snprintf(err, len, "no done/failed event within 90 s");
+	return -ETIMEDOUT;
+}
+
 static int migrate(struct ctl_client *c, const char *to, json_t **ret, char *err, size_t len)
 {
-	json_t *args = json_pack("{s:s, s:i, s:i}", "to", to, "downtime_ms", 50,
-				 "max_iterations", 30);
-	int rc = ctl_client_call(c, "migrate", args, ret, err, len, 90000);
-
-	json_decref(args);
-	return rc;
+	return migrate_args(c, json_pack("{s:s, s:i, s:i}", "to", to, "downtime_ms", 50,
+					 "max_iterations", 30), ret, err, len);
 }
 
 /* The run's summary line "NAME: tx T frames, rx R back (lost L, dup D, ...". */

@@ -1,0 +1,159 @@
+/* mig_job — see mig_job.h. */
+#include "mig_job.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void mig_job_init(struct mig_job *j, struct device *d, bool quiet)
+{
+	memset(j, 0, sizeof(*j));
+	j->d = d;
+	j->quiet = quiet;
+	j->events = json_array();
+	pthread_mutex_init(&j->lock, NULL);
+}
+
+/* Progress from the migration thread: queue it for the loop. */
+static void progress(void *ctx, const char *phase, json_t *data)
+{
+	struct mig_job *j = ctx;
+
+	json_object_set_new(data, "phase", json_string(phase));
+	pthread_mutex_lock(&j->lock);
+	snprintf(j->phase, sizeof(j->phase), "%s", phase);
+	json_array_append_new(j->events, data);
+	pthread_mutex_unlock(&j->lock);
+}
+
+static void *job_main(void *arg)
+{
+	struct mig_job *j = arg;
+
+	j->rc = mig_run(j->d, &j->p, j->rep, progress, j);
+	pthread_mutex_lock(&j->lock);
+	j->finished = true;
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+int mig_job_start(struct mig_job *j, const struct mig_params *p, char *err, size_t errlen)
+{
+	int rc;
+
+	if (j->active) {
+		snprintf(err, errlen, "a migration is already running (phase %s)", j->phase);
+		return -EBUSY;
+	}
+	if (strlen(p->to) >= sizeof(j->to) ||
+	    (p->announce_ifname && strlen(p->announce_ifname) >= sizeof(j->ifname))) {
+		snprintf(err, errlen, "destination path or interface name too long");
+		return -ENAMETOOLONG;
+	}
+	j->rep = calloc(1, sizeof(*j->rep));
+	if (!j->rep)
+		return -ENOMEM;
+	j->p = *p;
+	snprintf(j->to, sizeof(j->to), "%s", p->to);
+	j->p.to = j->to;
+	if (p->announce_ifname) {
+		snprintf(j->ifname, sizeof(j->ifname), "%s", p->announce_ifname);
+		j->p.announce_ifname = j->ifname;
+	}
+	j->cancel = 0;
+	j->p.cancel = &j->cancel;
+	j->finished = false;
+	snprintf(j->phase, sizeof(j->phase), "starting");
+	rc = pthread_create(&j->thread, NULL, job_main, j);
+	if (rc) {
+		free(j->rep);
+		j->rep = NULL;
+		snprintf(err, errlen, "starting the migration thread: %s", strerror(rc));
+		return -rc;
+	}
+	j->active = true;
+	return 0;
+}
+
+int mig_job_cancel(struct mig_job *j, char *err, size_t errlen)
+{
+	if (!j->active) {
+		snprintf(err, errlen, "no migration is running");
+		return -ESRCH;
+	}
+	j->cancel = 1;
+	return 0;
+}
+
+json_t *mig_job_status(struct mig_job *j)
+{
+	json_t *o;
+
+	pthread_mutex_lock(&j->lock);
+	o = json_pack("{s:b, s:s, s:O}", "active", j->active, "phase", j->phase,
+		      "last", j->last ? j->last : json_null());
+	pthread_mutex_unlock(&j->lock);
+	return o;
+}
+
+static void flush_events(struct mig_job *j, struct ctl_server *srv)
+{
+	json_t *evs;
+	size_t i;
+	json_t *ev;
+
+	pthread_mutex_lock(&j->lock);
+	evs = j->events;
+	j->events = json_array();
+	pthread_mutex_unlock(&j->lock);
+	json_array_foreach(evs, i, ev)
+		ctl_server_emit(srv, "migration", json_incref(ev));
+	json_decref(evs);
+}
+
+void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
+{
+	bool done;
+
+	if (!j->active)
+		return;
+	flush_events(j, srv);
+	pthread_mutex_lock(&j->lock);
+	done = j->finished;
+	pthread_mutex_unlock(&j->lock);
+	if (!done)
+		return;
+	pthread_join(j->thread, NULL);
+	flush_events(j, srv);
+	json_decref(j->last);
+	j->last = mig_report_json(j->rep);
+	if (!j->quiet)
+		fprintf(stderr, "vhm run %s: migration to %s: %s\n", j->d->cfg.name, j->to,
+			j->rep->result);
+	free(j->rep);
+	j->rep = NULL;
+	j->active = false;
+}
+
+void mig_job_destroy(struct mig_job *j, struct ctl_server *srv)
+{
+	if (j->active) {
+		j->cancel = 1;
+		for (;;) {
+			bool done;
+
+			pthread_mutex_lock(&j->lock);
+			done = j->finished;
+			pthread_mutex_unlock(&j->lock);
+			if (done)
+				break;
+			usleep(1000);
+		}
+		mig_job_poll(j, srv);
+	}
+	json_decref(j->events);
+	json_decref(j->last);
+	pthread_mutex_destroy(&j->lock);
+}
