@@ -15,7 +15,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 PKGS     := jansson libxml-2.0 libvirt ncursesw
 DIRS     := common orchestrator logtrack rarp ui bpf libvirt
-CPPFLAGS += $(addprefix -I,$(DIRS)) -Itests/backend -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
+CPPFLAGS += $(addprefix -I,$(DIRS)) -Itests/backend -Itests/integration -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
             -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -66,7 +66,8 @@ $(TESTBE): $(TBE_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
 $(TESTS): $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
-$(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
+# Benchmarks start backends and devices with the same helpers as the tests.
+$(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/integration/support.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests find the binaries under test through VHM_BUILD.
@@ -93,6 +94,20 @@ bench: deps-auto
 
 clean:
 	rm -rf $(BUILD)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the vhm binary, libvirt's QEMU
+# hook (a wrapper script exec'ing $(PREFIX)/bin/vhm hook, see docs/libvirt.md)
+# and the libvirt-watch systemd unit.  libvirtd looks for hooks when it starts:
+# restart it (or SIGHUP) after installing.
+PREFIX   ?= /usr/local
+install: $(VHM)
+	install -D -m 0755 $(VHM) $(DESTDIR)$(PREFIX)/bin/vhm
+	$(VHM) hook --install --vhm $(PREFIX)/bin/vhm \
+	  --target $(DESTDIR)/etc/libvirt/hooks/qemu.d/50-vhm
+	sed 's|/usr/local/bin/vhm|$(PREFIX)/bin/vhm|' contrib/vhm-libvirt-watch.service > $(BUILD)/vhm-libvirt-watch.service
+	install -D -m 0644 $(BUILD)/vhm-libvirt-watch.service \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system/vhm-libvirt-watch.service
+.PHONY: install
 
 # Per-area build rules (BPF objects and skeletons).
 -include bpf/bpf.mk

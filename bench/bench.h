@@ -19,6 +19,8 @@ void bench_report(const char *name, const char *unit, double vhm, double baselin
 /* Registered benchmarks (one line each in bench/main.c). */
 int bench_proto_rtt(void);
 int bench_logsync(void);
+int bench_migrate(void);
 int bench_bpf(void);
+int bench_top(void);
 
 #endif

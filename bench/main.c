@@ -9,10 +9,14 @@
 static const struct bench benches[] = {
 	{ "proto-rtt", "REPLY_ACK'd request round trip vs raw Unix-socket ping-pong with one fd",
 	  bench_proto_rtt },
+	{ "migrate", "live migration: copy throughput, control-plane downtime, three dirty rates",
+	  bench_migrate },
 	{ "logsync", "dirty-log sync/scan vs plain read and QEMU's per-word exchange loop",
 	  bench_logsync },
-	{ "bpf", "sendmsg/recvmsg loop with the syscall-tracepoint probes attached vs without",
-	  bench_bpf },
+	{ "bpf", "testpmd loopback rx frames/s with every probe on testpmd and vhm vs none; "
+	  "sendmsg/recvmsg loop with the syscall probes vs none", bench_bpf },
+	{ "top", "vhm top CPU with 4 devices at 1 s refresh vs the 2 % budget and vs polling "
+	  "vhm status", bench_top },
 };
 
 void bench_report(const char *name, const char *unit, double vhm, double baseline,

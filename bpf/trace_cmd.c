@@ -347,10 +347,12 @@ static bool process_alive(pid_t pid)
 
 static int open_probes(const struct trace_args *a, struct vbpf **v)
 {
+	char why[512] = "";
 	struct vbpf_opts o = {
 		.pf_start = a->pf_start, .pf_end = a->pf_end,
 		.uprobes = a->uprobes, .n_uprobes = a->n_uprobes,
 		.all_sockets = a->all_sockets, .no_tracefs = a->raw,
+		.why = why, .why_len = sizeof(why),
 	};
 	int err = vbpf_open(v, a->pid, a->probes, &o);
 
@@ -368,8 +370,8 @@ static int open_probes(const struct trace_args *a, struct vbpf **v)
 		fprintf(stderr, "vhm trace: bad probe arguments (%s)\n", strerror(EINVAL));
 		return VHM_EXIT_USAGE;
 	case -ENOENT:
-		fprintf(stderr, "vhm trace: no probe could attach to pid %d%s\n", (int)a->pid,
-			a->verbose ? "" : " (-v shows libbpf's messages)");
+		fprintf(stderr, "vhm trace: no probe could attach to pid %d: %s%s\n", (int)a->pid,
+			why, a->verbose ? "" : " (-v shows libbpf's messages)");
 		return VHM_EXIT_FAIL;
 	default:
 		fprintf(stderr, "vhm trace: loading probes: %s%s\n", strerror(-err),

@@ -334,6 +334,31 @@ static void uprobes_attach(struct vbpf *v)
 
 /* ---- open / read / close ------------------------------------------------------ */
 
+/* "ctl: NOTE; uprobe: NOTE (SYM: NOTE)" for the probes asked, into out. */
+static void explain(const struct vbpf *v, unsigned probes, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < VBPF_NPROBES && n < len; i++) {
+		if (!(probes & (1u << i)))
+			continue;
+		const char *last = v->probe[i].note[0] ? v->probe[i].note : "not attached";
+
+		if (i == VBPF_PROBE_UPROBE && v->n_up && v->up[0].note[0])
+			last = v->up[0].note; /* the functions' own notes say more */
+		n += (size_t)snprintf(out + n, len - n, "%s%s: %s", n ? "; " : "", probe_names[i],
+				      last);
+		if (i != VBPF_PROBE_UPROBE)
+			continue;
+		for (size_t u = 1; u < v->n_up && n < len; u++)
+			if (v->up[u].note[0] && strcmp(v->up[u].note, last)) {
+				last = v->up[u].note;
+				n += (size_t)snprintf(out + n, len - n, ", %s", last);
+			}
+	}
+}
+
 /* How probes 1 and 2 reach the syscalls: per-syscall tracepoints, or the raw
  * sys_enter/sys_exit pair (every syscall of every process runs the filter). */
 enum sys_variant { SYS_NONE, SYS_TP, SYS_RAW };
@@ -607,6 +632,8 @@ int vbpf_open(struct vbpf **out, pid_t pid, unsigned probes, const struct vbpf_o
 			*out = v;
 			return 0;
 		}
+	if (o->why && o->why_len)
+		explain(v, probes, o->why, o->why_len);
 	vbpf_close(v);
 	return -ENOENT;
 

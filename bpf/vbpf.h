@@ -39,6 +39,8 @@ struct vbpf_opts {
 	size_t n_uprobes;            /* at most VBPF_MAX_UPROBES */
 	bool all_sockets;            /* ctl: count every socket family, not only AF_UNIX */
 	bool no_tracefs;             /* prefer raw_tp/tp_btf to tracefs tracepoints */
+	char *why;                   /* if set: on -ENOENT, each wanted probe's note */
+	size_t why_len;
 };
 
 struct vbpf;

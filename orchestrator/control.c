@@ -764,8 +764,9 @@ static int check_name(const char *name, char *err, size_t errlen)
 	return 0;
 }
 
-/* Refuse a live socket at path, remove a stale one, refuse anything else. */
-static int clear_stale(const char *path, const char *name, char *err, size_t errlen)
+/* 0 if nobody listens at path (absent or stale), -EADDRINUSE if an
+ * instance does, another -errno if path is something else. */
+static int probe_live(const char *path, const char *name, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
 	struct stat st;
@@ -793,12 +794,36 @@ static int clear_stale(const char *path, const char *name, char *err, size_t err
 		snprintf(err, errlen, "cannot probe %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	return 0;
+}
+
+/* Refuse a live socket at path, remove a stale one, refuse anything else. */
+static int clear_stale(const char *path, const char *name, char *err, size_t errlen)
+{
+	int rc = probe_live(path, name, err, errlen);
+
+	if (rc)
+		return rc;
 	if (unlink(path) && errno != ENOENT) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot remove stale %s: %s", path, strerror(errno));
 		return rc;
 	}
 	return 0;
+}
+
+int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errlen)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int rc = check_name(name, err, errlen);
+
+	if (rc)
+		return rc;
+	if (vhm_sock_path(run_dir, name, path, sizeof(path))) {
+		snprintf(err, errlen, "socket path for %s in %s is too long", name, run_dir);
+		return -ENAMETOOLONG;
+	}
+	return probe_live(path, name, err, errlen);
 }
 
 static int make_greeting(struct ctl_server *srv, const char *name)

@@ -71,6 +71,11 @@ int ctl_server_open(struct ctl_server **out, const char *run_dir, const char *na
 		    const struct ctl_cmd *cmds, size_t ncmds, void *ctx,
 		    char *err, size_t errlen);
 
+/* Before starting what the server will serve: is `name` valid and not taken
+ * by a live instance in run_dir? 0 (free, or only a stale socket), or
+ * -EADDRINUSE / -EINVAL / -ENAMETOOLONG with err. Nothing is created. */
+int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errlen);
+
 /* Polling, inside the caller's own poll():
  *   n = ctl_server_pollfds(srv, fds, max);   fills fds[0..n) (fd, events)
  *   poll(fds, n + mine, timeout);

@@ -149,6 +149,38 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 	return 0;
 }
 
+/* Every ring's address again, with or without the log flag. */
+static int rings_set_log(struct device *d, struct vhu_front *f, uint32_t flags)
+{
+	int rc;
+
+	for (int r = 0; r < d->nrings; r++) {
+		struct vhu_vring_addr a;
+
+		dev_ring_addr(d, r, flags, &a);
+		if ((rc = vhu_set_vring_addr(f, &a)))
+			return rc;
+	}
+	return 0;
+}
+
+int dev_log_start(struct device *d, struct vhu_front *f, const struct lt_log *log)
+{
+	int rc;
+
+	if ((rc = vhu_set_log_base(f, log->fd, log->nwords * 8, 0)) ||
+	    (rc = vhu_set_features(f, d->features | 1ull << VHU_F_LOG_ALL)))
+		return rc;
+	return rings_set_log(d, f, VHU_VRING_F_LOG);
+}
+
+int dev_log_stop(struct device *d, struct vhu_front *f)
+{
+	int rc = vhu_set_features(f, d->features);
+
+	return rc ? rc : rings_set_log(d, f, 0);
+}
+
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
 {
 	uint32_t idx[DEV_MAX_RINGS] = { 0 }, got[DEV_MAX_RINGS];
@@ -207,10 +239,28 @@ void dev_guest_pause(struct device *d, bool pause)
 		gw_pause(&d->gw, true);
 		pthread_mutex_lock(&d->dp_lock);   /* held until resume */
 	} else {
+		d->drv.tx_paused = false;
 		netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
 		pthread_mutex_unlock(&d->dp_lock);
 		gw_pause(&d->gw, false);
 	}
+}
+
+double dev_quiesce(struct device *d, unsigned timeout_ms)
+{
+	uint64_t t0 = vhm_now_ns(), end = t0 + (uint64_t)timeout_ms * 1000000ull;
+	struct nd_counters c;
+
+	pthread_mutex_lock(&d->dp_lock);
+	d->drv.tx_paused = true;
+	pthread_mutex_unlock(&d->dp_lock);
+	do {
+		netdrv_totals(&d->drv, &c);
+		if (c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames)
+			break;
+		usleep(200);
+	} while (vhm_now_ns() < end);
+	return (double)(vhm_now_ns() - t0) / 1e6;
 }
 
 void dev_set_traffic(struct device *d, uint64_t pps, uint32_t frame_size)
@@ -225,10 +275,16 @@ void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p)
 	gw_set(&d->gw, rate, p);
 }
 
-static int open_guest(struct device *d, char *err, size_t errlen)
+uint64_t dev_area_end(const struct device *d)
 {
 	uint64_t area = netdrv_area_bytes(d->cfg.queues, d->packed);
-	uint64_t skip = (DEV_AREA_GPA + area + (2ull << 20) - 1) & ~((2ull << 20) - 1);
+
+	return (DEV_AREA_GPA + area + (2ull << 20) - 1) & ~((2ull << 20) - 1);
+}
+
+static int open_guest(struct device *d, char *err, size_t errlen)
+{
+	uint64_t skip = dev_area_end(d);
 	int rc;
 
 	rc = netdrv_init(&d->drv, &d->mem, DEV_AREA_GPA, d->cfg.queues, d->packed, d->event_idx,

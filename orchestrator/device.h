@@ -82,12 +82,29 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
  * the memory the driver runs on now; log_guest_addr = the used ring's GPA). */
 void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_vring_addr *a);
+/* Dirty logging on backend f, as QEMU turns it on for a migration:
+ * SET_LOG_BASE (the whole of log's memfd), SET_FEATURES with LOG_ALL, then
+ * every ring's SET_VRING_ADDR again with VHU_VRING_F_LOG (log_guest_addr =
+ * its used ring's GPA). The log stays the caller's. 0 or -errno (f->err). */
+int dev_log_start(struct device *d, struct vhu_front *f, const struct lt_log *log);
+/* Logging off: SET_FEATURES without LOG_ALL, ring addresses without the flag. */
+int dev_log_stop(struct device *d, struct vhu_front *f);
 /* GET_VRING_BASE on every ring, TX rings first (all sent, then collected). */
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases);
 
 /* Pause / resume the guest (driver and writer); pause returns once the
  * driver is out of the rings. */
 void dev_guest_pause(struct device *d, bool pause);
+/* Stop the guest transmitting, keep it receiving, and wait (up to
+ * timeout_ms) until every frame it sent is back and every TX buffer is
+ * returned: nothing is then in flight inside the backend, where stopping its
+ * rings would drop it. dev_guest_pause(d, false) lifts it. Returns the ms it
+ * took. */
+double dev_quiesce(struct device *d, unsigned timeout_ms);
+
+/* End of the device area (rings and buffers, from DEV_AREA_GPA, rounded up to
+ * 2 MiB): guest-physical; the guest writer's RAM starts here. */
+uint64_t dev_area_end(const struct device *d);
 
 void dev_set_traffic(struct device *d, uint64_t pps, uint32_t frame_size);
 void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p);

@@ -49,6 +49,19 @@ int gmem_gpa(const struct gmem *m, const void *hva, uint64_t *gpa);
 int gmem_region_of(const struct gmem *m, uint64_t gpa);
 /* The memory table as a backend sees it (userspace_addr = vhm-virtual). */
 void gmem_vhu_regions(const struct gmem *m, struct vhu_mem_region *out, int *fds);
+/* Call fn for every data extent [off, end) of a region's memfd, offsets in
+ * bytes from the region start, page aligned; holes (never written) are
+ * skipped since they read as zero. */
+typedef void (*gmem_extent_fn)(const struct gmem_region *r, uint64_t off, uint64_t end,
+			       void *arg);
+void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg);
+
+/* A 64-bit digest (FNV-1a) of guest memory: every non-zero page with its
+ * page number, so two memories with the same contents at the same
+ * guest-physical addresses digest alike however they were filled. Pages in
+ * guest-physical [skip_lo, skip_hi) are left out (0, 0: none). */
+uint64_t gmem_digest(const struct gmem *m, uint64_t skip_lo, uint64_t skip_hi);
+
 /* Number of guest pages (RAM only, the hole excluded). */
 static inline uint64_t gmem_pages(const struct gmem *m) { return m->total / GMEM_PAGE_SIZE; }
 

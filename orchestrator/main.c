@@ -12,6 +12,10 @@
 #include "rarp_cmd.h"
 #include "ctl_cmds.h"
 #include "trace_cmd.h"
+#include "track_cmd.h"
+#include "lvh_hook.h"
+#include "lvd_daemon.h"
+#include "ui_top.h"
 
 static int cmd_help(int argc, char **argv);
 
@@ -26,8 +30,15 @@ static const struct vhm_cmd commands[] = {
 	  RARP_ANNOUNCE_USAGE },
 	{ "trace", cmd_trace, "count a backend's syscalls, kicks, faults and calls with eBPF",
 	  TRACE_USAGE },
+	{ "hook", cmd_hook, "libvirt's QEMU hook: pass domain events to libvirt-watch",
+	  LVH_HOOK_USAGE },
+	{ "libvirt-watch", cmd_libvirt_watch, "watch libvirt domains: events, job stats, announce",
+	  LVD_WATCH_USAGE },
+	{ "track", cmd_track, "track a running device's dirty-memory rates by source", TRACK_USAGE },
 	{ "status", cmd_status, "show the status of a running instance", CTL_STATUS_USAGE },
 	{ "stop", cmd_stop, "stop a running instance and wait until it is gone", CTL_STOP_USAGE },
+	{ "top", cmd_top, "live dashboard of running instances (traffic, dirty rates, migration)",
+	  TOP_USAGE },
 	{ "list", cmd_list, "list running instances with their pid and state", CTL_LIST_USAGE },
 	{ "help", cmd_help, "show help for a command", "usage: vhm help [COMMAND]\n" },
 };

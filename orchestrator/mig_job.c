@@ -23,6 +23,8 @@ static void progress(void *ctx, const char *phase, json_t *data)
 
 	json_object_set_new(data, "phase", json_string(phase));
 	pthread_mutex_lock(&j->lock);
+	if (j->prediction && !strcmp(phase, "done"))
+		json_object_set(data, "prediction", j->prediction);
 	snprintf(j->phase, sizeof(j->phase), "%s", phase);
 	json_array_append_new(j->events, data);
 	pthread_mutex_unlock(&j->lock);
@@ -39,7 +41,7 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-int mig_job_start(struct mig_job *j, const struct mig_params *p, char *err, size_t errlen)
+static int start(struct mig_job *j, const struct mig_params *p, char *err, size_t errlen)
 {
 	int rc;
 
@@ -75,6 +77,31 @@ int mig_job_start(struct mig_job *j, const struct mig_params *p, char *err, size
 	}
 	j->active = true;
 	return 0;
+}
+
+int mig_job_start(struct mig_job *j, const struct mig_params *p, json_t *prediction, char *err,
+		  size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&j->lock);
+	if (!j->active) {          /* set before the thread can report "done" */
+		json_decref(j->prediction);
+		j->prediction = prediction;
+		prediction = NULL;
+	}
+	pthread_mutex_unlock(&j->lock);
+	rc = start(j, p, err, errlen);
+	if (rc && !prediction) {
+		pthread_mutex_lock(&j->lock);
+		if (!j->active) {
+			json_decref(j->prediction);
+			j->prediction = NULL;
+		}
+		pthread_mutex_unlock(&j->lock);
+	}
+	json_decref(prediction);
+	return rc;
 }
 
 int mig_job_cancel(struct mig_job *j, char *err, size_t errlen)
@@ -129,6 +156,11 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 	flush_events(j, srv);
 	json_decref(j->last);
 	j->last = mig_report_json(j->rep);
+	pthread_mutex_lock(&j->lock);
+	if (j->prediction)
+		json_object_set_new(j->last, "prediction", j->prediction);
+	j->prediction = NULL;
+	pthread_mutex_unlock(&j->lock);
 	if (!j->quiet)
 		fprintf(stderr, "vhm run %s: migration to %s: %s\n", j->d->cfg.name, j->to,
 			j->rep->result);
@@ -155,5 +187,6 @@ void mig_job_destroy(struct mig_job *j, struct ctl_server *srv)
 	}
 	json_decref(j->events);
 	json_decref(j->last);
+	json_decref(j->prediction);
 	pthread_mutex_destroy(&j->lock);
 }

@@ -28,13 +28,17 @@ struct mig_job {
 	int rc;
 	char phase[16];            /* the latest phase seen */
 	json_t *last;              /* the last finished migration's report */
+	json_t *prediction;        /* logtrack's prediction for the running one, or NULL */
 	bool quiet;
 };
 
 void mig_job_init(struct mig_job *j, struct device *d, bool quiet);
-/* Start a migration with these parameters (p->to etc. are copied). -EBUSY
+/* Start a migration with these parameters (p->to etc. are copied).
+ * prediction (stolen, may be NULL): logtrack's forecast, carried in the
+ * report (the "done" event and migrate-status) beside the outcome. -EBUSY
  * if one is running; -errno with err otherwise. */
-int mig_job_start(struct mig_job *j, const struct mig_params *p, char *err, size_t errlen);
+int mig_job_start(struct mig_job *j, const struct mig_params *p, json_t *prediction, char *err,
+		  size_t errlen);
 /* Ask the running migration to stop; -ESRCH if none. */
 int mig_job_cancel(struct mig_job *j, char *err, size_t errlen);
 /* {"active": B, "phase": P, "last": REPORT-or-null} (new reference). */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lt_log.h"
@@ -25,8 +26,7 @@
 #include "util.h"
 
 #define PAGE        GMEM_PAGE_SIZE
-#define FNV_OFFSET  0xcbf29ce484222325ull
-#define FNV_PRIME   0x100000001b3ull
+#define MIG_QUIESCE_MS     1000   /* frames in flight get this long to come back */
 #define MIG_SETTLE_STEP_US 250    /* RX settle check period */
 #define MIG_SETTLE_QUIET   4      /* unchanged checks in a row: settled */
 #define MIG_SETTLE_MAX_US  20000  /* give up waiting after this */
@@ -128,27 +128,6 @@ static bool copy_page(struct mig *m, uint64_t pfn)
 	return true;
 }
 
-/* Calls fn for every data extent [off, end) of a region's memfd (holes read
- * as zero and are skipped). */
-static void for_data(const struct gmem_region *r, void (*fn)(const struct gmem_region *r,
-							     uint64_t off, uint64_t end, void *arg),
-		     void *arg)
-{
-	off_t off = 0, end;
-
-	while ((uint64_t)off < r->size) {
-		off = lseek(r->fd, off, SEEK_DATA);
-		if (off < 0)
-			return;                /* ENXIO: no data after off */
-		end = lseek(r->fd, off, SEEK_HOLE);
-		if (end < 0 || (uint64_t)end > r->size)
-			end = (off_t)r->size;
-		off &= ~(off_t)(PAGE - 1);
-		fn(r, (uint64_t)off, (uint64_t)end, arg);
-		off = end;
-	}
-}
-
 struct full_copy {
 	struct mig *m;
 	int region;
@@ -162,6 +141,10 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 	struct full_copy *fc = arg;
 	uint8_t *dst = fc->m->dst_mem.r[fc->region].hva;
 	unsigned batch = 0;
+
+	/* Fault the destination in for the whole extent at once: one call
+	 * instead of a page fault per page (best effort; older kernels lack it). */
+	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
 
 	for (; off < end && !cancelled(fc->m); off += PAGE) {
 		if (page_zero(r->hva + off))
@@ -181,7 +164,7 @@ static uint64_t copy_all(struct mig *m)
 	struct full_copy fc = { .m = m };
 
 	for (fc.region = 0; fc.region < m->d->mem.n; fc.region++)
-		for_data(&m->d->mem.r[fc.region], copy_extent, &fc);
+		gmem_for_data(&m->d->mem.r[fc.region], copy_extent, &fc);
 	return fc.copied;
 }
 
@@ -235,47 +218,6 @@ static uint64_t copy_area(struct mig *m)
 	for (uint64_t p = first; p < last; p++)
 		n += copy_page(m, p);
 	return n;
-}
-
-/* ---- digest: FNV-1a 64 over (page number, page hash) of every non-zero
- * page, region by region, so holes and zero pages hash alike. ------------- */
-
-struct digest {
-	uint64_t h;
-};
-
-static void digest_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
-{
-	struct digest *dg = arg;
-
-	for (; off < end; off += PAGE) {
-		const uint64_t *w = (const uint64_t *)(r->hva + off);
-		/* four independent FNV lanes (words i, i+1, i+2, i+3) keep the
-		 * multiplier busy; folded in order into the page hash */
-		uint64_t l[4] = { FNV_OFFSET, FNV_OFFSET ^ 1, FNV_OFFSET ^ 2, FNV_OFFSET ^ 3};
-		uint64_t ph = FNV_OFFSET, any = 0;
-
-		for (size_t i = 0; i < PAGE / 8; i += 4)
-			for (int k = 0; k < 4; k++) {
-				any |= w[i + k];
-				l[k] = (l[k] ^ w[i + k]) * FNV_PRIME;
-			}
-		if (!any)
-			continue;
-		for (int k = 0; k < 4; k++)
-			ph = (ph ^ l[k]) * FNV_PRIME;
-		dg->h = (dg->h ^ ((r->gpa + off) / PAGE)) * FNV_PRIME;
-		dg->h = (dg->h ^ ph) * FNV_PRIME;
-	}
-}
-
-static uint64_t digest(const struct gmem *mem)
-{
-	struct digest dg = { FNV_OFFSET };
-
-	for (int i = 0; i < mem->n; i++)
-		for_data(&mem->r[i], digest_extent, &dg);
-	return dg.h;
 }
 
 /* ---- phases ------------------------------------------------------------------ */
@@ -466,6 +408,7 @@ static int switchover(struct mig *m)
 	uint64_t t_down, t, hs, hd;
 	int rc;
 
+	rep->quiesce_ms = dev_quiesce(d, MIG_QUIESCE_MS);
 	netdrv_totals(&d->drv, &rep->before);
 	dev_guest_pause(d, true);
 	m->paused = true;
@@ -481,8 +424,8 @@ static int switchover(struct mig *m)
 	sync_dirty(m);
 	rep->last_pages = copy_dirty(m, false) + copy_area(m);
 	rep->bytes_copied += rep->last_pages * PAGE;
-	hs = digest(&d->mem);
-	hd = digest(&m->dst_mem);
+	hs = gmem_digest(&d->mem, 0, 0);
+	hd = gmem_digest(&m->dst_mem, 0, 0);
 	snprintf(rep->digest_src, sizeof(rep->digest_src), "%016llx", (unsigned long long)hs);
 	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
 	rep->downtime_copy_ms += ms_since(t);
@@ -661,10 +604,10 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    (json_int_t)rep->iter[i].dirtied, "copied",
 						    (json_int_t)rep->iter[i].copied, "ms",
 						    rep->iter[i].ms));
-	return json_pack("{s:s, s:s, s:b, s:f, s:{s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
+	return json_pack("{s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
 			 " s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
 			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
-			 "total_ms", rep->total_ms,
+			 "total_ms", rep->total_ms, "quiesce_ms", rep->quiesce_ms,
 			 "downtime", "ms", rep->downtime_ms, "control_ms", rep->downtime_ctl_ms,
 			 "stop_ms", rep->downtime_stop_ms,
 			 "copy_ms", rep->downtime_copy_ms,

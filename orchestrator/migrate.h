@@ -47,6 +47,7 @@ struct mig_report {
 	char phase[16];            /* where it ended: "done" or the failing phase */
 	char result[256];          /* "ok", "ok (did not converge)", or "PHASE: cause" */
 	double total_ms;
+	double quiesce_ms;         /* guest TX stopped, waiting for frames in flight */
 	double downtime_ms;        /* first GET_VRING_BASE .. destination resumed */
 	double downtime_ctl_ms;    /* of which: vhost-user requests */
 	double downtime_stop_ms;   /* of those: stopping the source (with the RX settle) */

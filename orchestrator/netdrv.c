@@ -253,14 +253,31 @@ static uint64_t tx_due(const struct netdrv *d, const struct nd_queue *q, uint64_
 	return allowed > q->tx_credit_sent ? allowed - q->tx_credit_sent : 0;
 }
 
+/* Frames sent on this queue that have not come back yet. */
+static uint64_t in_flight(const struct nd_queue *q)
+{
+	uint64_t back = q->c.rx_frames + q->c.rx_lost;
+
+	return q->c.tx_frames > back ? q->c.tx_frames - back : 0;
+}
+
 static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 {
-	uint64_t due;
+	uint64_t due, room;
 	int n = 0;
 
 	if (d->tx_paused || !d->pps)
 		return 0;
+	/* Flow control: never more frames in flight than RX buffers posted, so
+	 * a loopback backend always has a buffer for each frame it returns (a
+	 * guest starved of CPU would otherwise make the backend drop). What is
+	 * not sent now stays due and goes out when frames come back. */
+	room = ND_RING_SIZE - TX_BATCH;
+	if (in_flight(q) >= room)
+		return 0;
 	due = tx_due(d, q, now);
+	if (due > room - in_flight(q))
+		due = room - in_flight(q);
 	while (due-- && q->tx_nfree && n < TX_BATCH) {
 		uint16_t id = q->tx_free[--q->tx_nfree];
 		uint8_t *b = buf(d, q->tx_buf_gpa, id);

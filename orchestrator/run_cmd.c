@@ -17,7 +17,10 @@
 #include "control.h"
 #include "device.h"
 #include "mig_job.h"
+#include "track.h"
 #include "util.h"
+#include "vbpf.h"
+#include "vbpf_dev.h"
 
 #define MAX_POLL (CTL_CLIENTS_MAX + 8)
 
@@ -30,6 +33,9 @@ struct runner {
 	uint64_t last_stats_ns, last_writes;
 	struct nd_counters last;
 	struct mig_job job;        /* a live migration running beside the loop */
+	unsigned trace_probes;     /* --trace-backend: vbpf probe mask, 0 off */
+	struct vbpf_dev *trace;    /* the backend's probes (or why they failed) */
+	struct track *trk;         /* dirty tracking: track-start, "dirty" events */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -98,6 +104,7 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'Q' },
+		{ "trace-backend", optional_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -159,6 +166,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 			break;
 		case 'R': r->run_dir = optarg; break;
 		case 'Q': r->quiet = true; break;
+		case 'B':
+			if (vbpf_parse_probes(optarg ? optarg : VBPF_DEV_DEFAULT_PROBES,
+					      &r->trace_probes))
+				return vhm_usage_error("run", "--trace-backend='%s': expected probes "
+						       "like ctl,kick,pf,kvm,uprobe or all", optarg);
+			break;
 		default:
 			return vhm_usage_error("run", "unknown or incomplete option");
 		}
@@ -217,8 +230,12 @@ static json_t *status_json(struct runner *r)
 
 static int ctl_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
+	struct runner *r = ctx;
+
 	(void)args; (void)err; (void)errlen;
-	*ret = status_json(ctx);
+	*ret = status_json(r);
+	if (*ret && r->trace)   /* --trace-backend */
+		json_object_set_new(*ret, "bpf", vbpf_dev_json(r->trace, false));
 	return 0;
 }
 
@@ -307,6 +324,7 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 	struct runner *r = ctx;
 	struct mig_params p = { .downtime_ms = 50, .max_iterations = 30 };
 	const char *mac = NULL;
+	json_t *pred = NULL;
 	uint64_t iters = 30;
 	int rc;
 
@@ -329,7 +347,17 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 	}
 	p.has_mac = mac != NULL;
 	p.max_iterations = (int)iters;
-	if ((rc = mig_job_start(&r->job, &p, err, errlen)))
+	/* With a bandwidth to model and tracking on, the report carries
+	 * logtrack's prediction beside the outcome. */
+	if (p.bandwidth && r->trk) {
+		struct lt_predict_in in;
+		struct lt_predict_out out;
+
+		if (!track_predict(r->trk, (double)p.bandwidth, (double)p.downtime_ms,
+				   (unsigned)p.max_iterations + 1, &in, &out))
+			pred = track_predict_json(&in, &out);
+	}
+	if ((rc = mig_job_start(&r->job, &p, pred, err, errlen)))
 		return rc;
 	*ret = json_pack("{s:s, s:s}", "status", "started", "to", p.to);
 	return 0;
@@ -355,17 +383,71 @@ static int ctl_migrate_status(void *ctx, json_t *args, json_t **ret, char *err, 
 	return 0;
 }
 
+/* Digests of guest memory taken with the guest paused: "memory" covers every
+ * page, "ram" leaves out the device area (rings and packet buffers, which the
+ * guest driver and the backend rewrite as a matter of course). */
+static int ctl_digest(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	char all[17], ram[17];
+
+	(void)args;
+	if (r->job.active) {
+		snprintf(err, errlen, "a migration is running");
+		return -EBUSY;
+	}
+	dev_guest_pause(&r->dev, true);
+	snprintf(all, sizeof(all), "%016llx", (unsigned long long)gmem_digest(&r->dev.mem, 0, 0));
+	snprintf(ram, sizeof(ram), "%016llx", (unsigned long long)gmem_digest(&r->dev.mem,
+		 DEV_AREA_GPA, dev_area_end(&r->dev)));
+	dev_guest_pause(&r->dev, false);
+	*ret = json_pack("{s:s, s:s}", "memory", all, "ram", ram);
+	return 0;
+}
+
+/* Dirty tracking (track.c); a running migration owns the backend. */
+static int ctl_track_start(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+
+	return track_ctl_start(r->trk, r->job.active, args, ret, err, errlen);
+}
+
+static int ctl_track_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+
+	return track_ctl_stop(r->trk, r->job.active, args, ret, err, errlen);
+}
+
+static int ctl_dirty(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	return track_ctl_dirty(((struct runner *)ctx)->trk, args, ret, err, errlen);
+}
+
+static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	return track_ctl_predict(((struct runner *)ctx)->trk, args, ret, err, errlen);
+}
+
 static const struct ctl_cmd run_cmds[] = {
 	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
 	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF} -- starts; \"migration\" events "
 	  "follow", ctl_migrate },
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
+	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },
 	{ "status", "{}", ctl_status },
 	{ "stats", "{}", ctl_status },
 	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic },
 	{ "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", ctl_set_dirty },
 	{ "stop", "{}", ctl_stop },
+	{ "track-start", "{\"interval_ms\": N, \"verify\": B} -- \"dirty\" events follow",
+	  ctl_track_start },
+	{ "track-stop", "{\"force\": B}", ctl_track_stop },
+	{ "dirty", "{} -- the latest \"dirty\" event", ctl_dirty },
+	{ "predict", "{\"bandwidth\": BYTES_PER_S, \"downtime_ms\": N, \"max_rounds\": N}",
+	  ctl_predict },
 };
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -396,6 +478,8 @@ static void emit_stats(struct runner *r, uint64_t now)
 		       "totals", counters_json(&c));
 	json_object_set_new(ev, "dirty_writes_per_s",
 			    json_real((double)(writes - r->last_writes) / dt));
+	if (r->trace)
+		json_object_set_new(ev, "bpf", vbpf_dev_json(r->trace, true));
 	ctl_server_emit(r->ctl, "stats", ev);
 	r->last = c;
 	r->last_writes = writes;
@@ -436,7 +520,7 @@ static int run_loop(struct runner *r)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.sock, .events = POLLIN };
 		if (r->dev.front.breq_sock >= 0 && !busy)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.breq_sock, .events = POLLIN };
-		if (poll(fds, (nfds_t)mine, 100) < 0 && errno != EINTR)
+		if (poll(fds, (nfds_t)mine, track_timeout_ms(r->trk, 100)) < 0 && errno != EINTR)
 			return -errno;
 		ctl_server_handle(r->ctl, fds, n);
 		mig_job_poll(&r->job, r->ctl);
@@ -446,6 +530,7 @@ static int run_loop(struct runner *r)
 		if (r->dev.front.breq_sock >= 0 && !r->dev.front.broken && !busy)
 			vhu_front_serve_backend(&r->dev.front);
 		now = vhm_now_ns();
+		track_tick(r->trk, now, busy);
 		if (now - r->last_stats_ns >= r->interval_ms * 1000000ull)
 			emit_stats(r, now);
 		if (end && now >= end)
@@ -500,9 +585,9 @@ int cmd_run(int argc, char **argv)
 	if (rc)
 		goto out;
 	r->run_dir = vhm_run_dir(r->run_dir);
-	rc = ctl_server_open(&r->ctl, r->run_dir, c.name, run_cmds, VHM_ARRAY_SIZE(run_cmds), r,
-			     err, sizeof(err));
-	if (rc) {
+	/* The control socket appears once the device runs, so that a client
+	 * finding it always finds a device; the name is checked first. */
+	if (ctl_name_free(r->run_dir, c.name, err, sizeof(err))) {
 		fprintf(stderr, "vhm run: %s\n", err);
 		rc = VHM_EXIT_USAGE;
 		goto out;
@@ -513,20 +598,34 @@ int cmd_run(int argc, char **argv)
 	if (dev_open(&r->dev, &c, err, sizeof(err))) {
 		fprintf(stderr, "vhm run: %s\n", err);
 		rc = VHM_EXIT_PEER;
-		goto out_ctl;
+		goto out;
+	}
+	rc = ctl_server_open(&r->ctl, r->run_dir, c.name, run_cmds, VHM_ARRAY_SIZE(run_cmds), r,
+			     err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		dev_close(&r->dev);
+		rc = VHM_EXIT_USAGE;
+		goto out;
 	}
 	if (!r->quiet)
 		fprintf(stderr, "vhm run %s: running on %s (%d queue pairs, %s rings), control %s\n",
 			c.name, c.backend, c.queues, r->dev.packed ? "packed" : "split",
 			ctl_server_path(r->ctl));
+	if (r->trace_probes)   /* loads on its own thread; reports its failures itself */
+		vbpf_dev_open(&r->trace, vhu_front_peer_pid(&r->dev.front), r->trace_probes,
+			      c.name);
 	mig_job_init(&r->job, &r->dev, r->quiet);
+	if (track_create(&r->trk, &r->dev, r->ctl))
+		fprintf(stderr, "vhm run %s: no dirty tracking: out of memory\n", c.name);
 	rc = run_loop(r) ? VHM_EXIT_FAIL : VHM_EXIT_OK;
 	mig_job_destroy(&r->job, r->ctl);   /* a running migration is cancelled */
+	track_destroy(r->trk);              /* logging off while the rings still run */
 	drain(r);
 	print_summary(r);
 	set_state(r, DEV_STOPPED, got_signal ? "signal" : "stopped");
 	dev_close(&r->dev);
-out_ctl:
+	vbpf_dev_close(r->trace);
 	ctl_server_close(r->ctl);
 out:
 	free(r);

@@ -8,13 +8,15 @@
 	"               [--ring auto|split|packed] [--traffic PPS[:SIZE]]\n" \
 	"               [--dirty PAGES_PER_S[:uniform|hotset|sequential]] [--mac MAC]\n" \
 	"               [--interval DUR] [--duration DUR] [--timeout MS]\n" \
-	"               [--run-dir DIR] [--quiet]\n" \
+	"               [--run-dir DIR] [--quiet] [--trace-backend[=PROBES]]\n" \
 	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
 	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
 	"  that the backend loops back, and dirties guest pages at the given rate.\n" \
 	"  Steered over <run-dir>/NAME.sock (default /run/vhm/vhm0.sock): see\n" \
 	"  `vhm status`, `vhm stop`, `vhm list`. SIGINT/SIGTERM stop it cleanly.\n" \
-	"  --mem defaults to 256M; --ring auto takes packed when the backend offers it.\n"
+	"  --mem defaults to 256M; --ring auto takes packed when the backend offers it.\n" \
+	"  --trace-backend attaches vhm trace's probes (default ctl,kick,uprobe) to the\n" \
+	"  backend's pid and adds their counters as \"bpf\" to status and stats events.\n"
 
 int cmd_run(int argc, char **argv);
 

@@ -97,6 +97,18 @@ bool vhu_front_has_pf(const struct vhu_front *f, unsigned bit)
 	return (f->acked_protocol >> bit) & 1;
 }
 
+int vhu_front_peer_pid(const struct vhu_front *f)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (f->sock < 0)
+		return -ENOTCONN;
+	if (getsockopt(f->sock, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return -errno;
+	return cred.pid > 0 ? (int)cred.pid : -ESRCH;
+}
+
 uint64_t vhu_front_default_protocol(void)
 {
 	static const unsigned bits[] = {

@@ -60,6 +60,9 @@ int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol);
 uint64_t vhu_front_default_protocol(void);
 
 bool vhu_front_has_pf(const struct vhu_front *f, unsigned bit);
+/* The pid of the backend process on the other end of the socket (SO_PEERCRED:
+ * the process that listened, or connected to us), or -errno. */
+int vhu_front_peer_pid(const struct vhu_front *f);
 
 /* One request, whole: check that it may be sent, send it with its fds, wait
  * for the reply the table promises, validate it. `reply` may be NULL when the

@@ -5,7 +5,9 @@ set -eu
 
 PKGS="build-essential pkg-config clang llvm libbpf-dev bpftool
 libncurses-dev libcriterion-dev libvirt-dev libxml2-dev libjansson-dev
-dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc"
+dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc
+libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
+busybox-static cpio"
 
 missing=""
 for p in $PKGS; do

@@ -35,9 +35,11 @@
 	"usage: vhm-testbe --socket PATH [--client] [--once] [--queues N]\n" \
 	"       [--features HEX] [--protocol HEX] [--drop-proto NAME[,NAME]]\n" \
 	"       [--log-reply-size 0|8] [--record FILE] [--breq-test]\n" \
-	"       [--misbehave MODE[:REQUEST]]\n" \
+	"       [--misbehave MODE[:REQUEST]] [--loopback] [--skip-log PERCENT]\n" \
 	"  modes: wrong-size wrong-echo bad-flags no-reply hang close-mid extra-fds\n" \
-	"         refuse huge-size (REQUEST default GET_FEATURES)\n"
+	"         refuse huge-size (REQUEST default GET_FEATURES)\n" \
+	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
+	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n"
 
 /* What a handler decided; the dispatcher owns replying. */
 enum tbe_res {
@@ -1064,7 +1066,10 @@ static int serve(struct tbe *t, int conn)
 	char err[TBE_ERR_LEN];
 	int rc = 0;
 
+	tbe_dp_lock(t);
 	device_reset(t);
+	tbe_dp_refresh(t);
+	tbe_dp_unlock(t);
 	t->conn = conn;
 	if (vhu_wire_prepare(conn) < 0) {
 		tbe_log(t, "cannot prepare the connection: %s", strerror(errno));
@@ -1096,7 +1101,10 @@ static int serve(struct tbe *t, int conn)
 			}
 			break;
 		}
+		tbe_dp_lock(t);
 		rc = handle_msg(t, &m);
+		tbe_dp_refresh(t);
+		tbe_dp_unlock(t);
 		vhu_msg_close_fds(&m);
 		if (rc) {
 			tbe_log(t, "dropping the connection");
@@ -1106,7 +1114,10 @@ static int serve(struct tbe *t, int conn)
 out:
 	close(conn);
 	t->conn = -1;
+	tbe_dp_lock(t);
 	device_reset(t);
+	tbe_dp_refresh(t);
+	tbe_dp_unlock(t);
 	return rc;
 }
 
@@ -1316,6 +1327,8 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ "record", required_argument, NULL, 'r' },
 		{ "misbehave", required_argument, NULL, 'm' },
 		{ "breq-test", no_argument, NULL, 'b' },
+		{ "loopback", no_argument, NULL, 'L' },
+		{ "skip-log", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1332,6 +1345,14 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		case 'c': o->client = true; break;
 		case '1': o->once = true; break;
 		case 'b': o->breq_test = true; break;
+		case 'L': o->loopback = true; break;
+		case 'S':
+			if (vhm_parse_u64(optarg, &v) || v > 100)
+				return usage_error("--skip-log '%s': expected a percentage 0..100",
+						   optarg);
+			o->skip_log = (unsigned)v;
+			o->loopback = true;
+			break;
 		case 'r': o->record = optarg; break;
 		case 'q':
 			if (vhm_parse_u64(optarg, &o->queues) || !o->queues || o->queues > 128)
@@ -1382,6 +1403,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	t.conn = t.breq = t.inflight_fd = t.state_fd = -1;
 	rings_reset(&t);
+	if (tbe_dp_start(&t))
+		return 1;
 	if (t.opt.client) {
 		int s = connect_to(t.opt.socket);
 

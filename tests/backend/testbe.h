@@ -11,6 +11,7 @@
 #ifndef VHM_TESTBE_H
 #define VHM_TESTBE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,8 @@ struct tbe_opts {
 	const char *record;       /* JSON state file, or NULL */
 	enum tbe_mis mis;
 	uint32_t mis_request;
+	bool loopback;            /* --loopback: run the datapath (testbe_dp.c) */
+	unsigned skip_log;        /* --skip-log PERCENT: pages whose writes go unlogged */
 };
 
 struct tbe_ring {
@@ -97,6 +100,9 @@ struct tbe {
 	int64_t breq_ack[16];         /* ack per backend request number, -1 none yet */
 	uint64_t need_reply;          /* messages that came with NEED_REPLY */
 	uint64_t counts[64];          /* messages by request number */
+
+	pthread_mutex_t dp_lock;      /* the datapath vs message handling */
+	struct tbe_dp *dp;            /* datapath state (testbe_dp.c), NULL without --loopback */
 };
 
 /* The frontend's virtual address range [uva, uva+len) in our mapping, or NULL. */
@@ -105,5 +111,16 @@ void *tbe_uva_to_va(struct tbe *t, uint64_t uva, uint64_t len);
 void *tbe_gpa_to_va(struct tbe *t, uint64_t gpa, uint64_t len);
 /* Mark guest-physical [gpa, gpa+len) dirty in the log (no-op without one). */
 void tbe_log_write(struct tbe *t, uint64_t gpa, uint64_t len);
+
+/* The datapath (testbe_dp.c), with --loopback: a thread forwards every
+ * frame the frontend transmits on ring 2q+1 to its RX ring 2q, like
+ * testpmd's io forwarding, split or packed, and logs each guest-memory write
+ * (RX buffers, used rings) while LOG_ALL is on. Message handling holds
+ * tbe_dp_lock; after each message tbe_dp_refresh re-reads the ring table
+ * (rings start, stop, move; GET_VRING_BASE reads the base it maintains). */
+int tbe_dp_start(struct tbe *t);
+void tbe_dp_lock(struct tbe *t);
+void tbe_dp_unlock(struct tbe *t);
+void tbe_dp_refresh(struct tbe *t);
 
 #endif

@@ -5,9 +5,11 @@
  * rolls back and leaves the device running on its source. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,30 +30,57 @@ static void testpmd_or_skip(const char *name, char *sock, size_t len)
 		cr_skip_test("%s", reason);
 }
 
-static pid_t start_run(const char *sock, const char *name, const char *duration)
+/* `vhm run` on sock with traffic and dirtying on; waits for its control socket. */
+static pid_t start_run_opts(const char *sock, const char *name, const char *duration,
+			    const char *queues, const char *ring, const char *timeout_ms)
 {
 	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
 	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--traffic", "20000",
 			       "--dirty", "5000", "--run-dir", ts_dir(), "--duration", duration,
-			       "--interval", "200ms", NULL };
+			       "--interval", "200ms", "--queues", queues, "--ring", ring,
+			       "--timeout", timeout_ms, NULL };
 	pid_t pid;
 
 	ts_bin("vhm", bin, sizeof(bin));
 	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
 	pid = ts_spawn(argv, log);
-	cr_assert(gt(int, pid, 0));
+	cr_assert(lt(int, 0, pid));
 	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
 	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "control socket %s never appeared", ctl);
 	return pid;
 }
 
+static pid_t start_run(const char *sock, const char *name, const char *duration)
+{
+	return start_run_opts(sock, name, duration, "1", "auto", "5000");
+}
+
+/* The first line of the device's log (why it exited, when it did). */
+static void run_log(const char *name, char *out, size_t len)
+{
+	char path[TS_PATH_MAX + 16];
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
+	fclose(f);
+}
+
 static struct ctl_client *connect_ctl(const char *name)
 {
 	struct ctl_client *c = NULL;
-	char err[256];
+	char err[256], log[512];
 	int rc = ctl_client_open(&c, ts_dir(), name, 5000, err, sizeof(err));
 
-	cr_assert(eq(int, rc, 0), "control connection to %s: %s", name, err);
+	if (rc)
+		run_log(name, log, sizeof(log));
+	cr_assert(eq(int, rc, 0), "control connection to %s: %s (device log: %s)", name, err,
+		  rc ? log : "");
 	return c;
 }
 
@@ -158,7 +187,7 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 	run = start_run(src, "mig0", "10s");
 	sleep(2);
 	c = connect_ctl("mig0");
-	cr_assert(gt(int, (int)rx_frames(c, NULL, 0), 0), "no frame came back before migrating");
+	cr_assert(lt(int, 0, (int)rx_frames(c, NULL, 0)), "no frame came back before migrating");
 
 	rc = migrate(c, dst, &rep, err, sizeof(err));
 	cr_assert(eq(int, rc, 0), "migrate failed: %s", err);
@@ -168,7 +197,7 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 	cr_assert(eq(int, (int)strlen(json_string_value(json_object_get(dg, "source"))), 16));
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
 		     (char *)json_string_value(json_object_get(dg, "destination"))));
-	cr_assert(gt(int, (int)json_integer_value(json_object_get(rep, "zero_pages")), 0));
+	cr_assert(lt(int, 0, (int)json_integer_value(json_object_get(rep, "zero_pages"))));
 	cr_log_info("migration: %s", json_dumps(rep, JSON_COMPACT));
 	json_decref(rep);
 
@@ -176,14 +205,14 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 	cr_assert(eq(str, backend, dst), "status still names %s", backend);
 	sleep(2);
 	b = rx_frames(c, NULL, 0);
-	cr_assert(gt(i64, b, a + 20000), "rx_frames %lld -> %lld in 2 s after migrating", a, b);
+	cr_assert(lt(i64, a + 20000, b), "rx_frames %lld -> %lld in 2 s after migrating", a, b);
 	ctl_client_close(c);
 
 	while (!ts_exited(run, &st))
 		usleep(50000);
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
 	summary("mig0", &tx, &rx, &lost, &dup);
-	cr_assert(gt(u64, tx, 150000), "only %llu frames sent in 10 s at 20000/s", tx);
+	cr_assert(lt(u64, 150000, tx), "only %llu frames sent in 10 s at 20000/s", tx);
 	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
 	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
 	cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
@@ -212,7 +241,7 @@ Test(migrate, rollback_no_destination, .fini = fini, .timeout = 120)
 	cr_assert(eq(str, backend, src));
 	sleep(1);
 	b = rx_frames(c, NULL, 0);
-	cr_assert(gt(i64, b, a + 10000), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
 	ctl_client_close(c);
 }
 
@@ -229,7 +258,7 @@ Test(migrate, send_rarp_carries_guest_mac, .fini = fini, .timeout = 120)
 	testpmd_or_skip("a", src, sizeof(src));
 	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
 	cr_assert(eq(int, ts_path("be.json", rec, sizeof(rec)), 0));
-	cr_assert(gt(int, ts_testbe_start(dst, extra), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, extra)));
 	start_run(src, "rarp0", "60s");
 	c = connect_ctl("rarp0");
 	sleep(1);
@@ -247,4 +276,228 @@ Test(migrate, send_rarp_carries_guest_mac, .fini = fini, .timeout = 120)
 		  json_array_size(macs));
 	cr_assert(eq(str, (char *)json_string_value(json_array_get(macs, 0)), "52:54:00:12:34:56"));
 	json_decref(record);
+}
+
+/* ---- more ----------------------------------------------------------------- */
+
+/* A control command that must succeed; its return object (new reference). */
+static json_t *call_ok(struct ctl_client *c, const char *cmd, json_t *args)
+{
+	json_t *ret = NULL;
+	char err[256];
+	int rc = ctl_client_call(c, cmd, args, &ret, err, sizeof(err), 10000);
+
+	json_decref(args);
+	cr_assert(eq(int, rc, 0), "%s: %s", cmd, err);
+	return ret;
+}
+
+static void set_traffic(struct ctl_client *c, int pps, int dirty)
+{
+	json_decref(call_ok(c, "set-traffic", json_pack("{s:i}", "pps", pps)));
+	json_decref(call_ok(c, "set-dirty", json_pack("{s:i}", "rate", dirty)));
+}
+
+/* Digest of the guest's RAM outside the device area, guest paused. */
+static void ram_digest(struct ctl_client *c, char *out, size_t len)
+{
+	json_t *d = call_ok(c, "digest", NULL);
+
+	snprintf(out, len, "%s", json_string_value(json_object_get(d, "ram")));
+	json_decref(d);
+}
+
+/* Wait for the run to end by itself; its summary must balance. */
+static void expect_clean_end(pid_t run, const char *name)
+{
+	unsigned long long tx, rx, lost, dup;
+	int st;
+
+	while (!ts_exited(run, &st))
+		usleep(50000);
+	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
+	summary(name, &tx, &rx, &lost, &dup);
+	cr_assert(lt(u64, 0, tx));
+	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
+	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
+	cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
+}
+
+/* No pointers in parameters: Criterion copies them into the test process. */
+struct layout_case {
+	char queues[4];
+	char ring[8];
+};
+
+static struct layout_case layouts[] = {
+	{ "1", "split" }, { "1", "packed" }, { "4", "split" }, { "4", "packed" },
+};
+
+ParameterizedTestParameters(migrate, layouts)
+{
+	return cr_make_param_array(struct layout_case, layouts,
+				   sizeof(layouts) / sizeof(layouts[0]));
+}
+
+/* Every ring layout and queue count migrates with traffic and dirtying on:
+ * digests equal, frames conserved, traffic continues on the destination. */
+ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
+	char reason[256];
+	struct ctl_client *c;
+	json_t *rep = NULL, *dg;
+	long long a, b;
+	pid_t run;
+
+	if (ts_testpmd_start_named("tp-a", atoi(lc->queues), src, sizeof(src), reason,
+				   sizeof(reason)) < 0 ||
+	    ts_testpmd_start_named("tp-b", atoi(lc->queues), dst, sizeof(dst), reason,
+				   sizeof(reason)) < 0)
+		cr_skip_test("%s", reason);
+	run = start_run_opts(src, "lay", "8s", lc->queues, lc->ring, "5000");
+	sleep(2);
+	c = connect_ctl("lay");
+	cr_assert(eq(int, migrate(c, dst, &rep, err, sizeof(err)), 0), "migrate: %s", err);
+	dg = json_object_get(rep, "digest");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
+		     (char *)json_string_value(json_object_get(dg, "destination"))));
+	json_decref(rep);
+	a = rx_frames(c, backend, sizeof(backend));
+	cr_assert(eq(str, backend, dst));
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(lt(i64, a + 10000, b), "%s/%s: rx_frames %lld -> %lld after migrating",
+		  lc->queues, lc->ring, a, b);
+	ctl_client_close(c);
+	expect_clean_end(run, "lay");
+}
+
+/* The destination misbehaves in one phase; the migration rolls back: the
+ * error names the phase, the source keeps running with its data (digest of
+ * the quiesced guest's RAM unchanged) and its frames conserved. */
+struct rollback_case {
+	char misbehave[48];
+	char phase[16];
+};
+
+static struct rollback_case rollbacks[] = {
+	{ "wrong-size:GET_FEATURES", "setup" },
+	{ "refuse:SET_MEM_TABLE", "pre-copy" },
+	{ "hang:SET_VRING_BASE", "switchover" },
+	{ "close-mid:SET_VRING_KICK", "switchover" },
+	{ "no-reply:SET_VRING_ENABLE", "switchover" },
+};
+
+ParameterizedTestParameters(migrate, rollback)
+{
+	return cr_make_param_array(struct rollback_case, rollbacks,
+				   sizeof(rollbacks) / sizeof(rollbacks[0]));
+}
+
+ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
+	char before[24], after[24];
+	const char *extra[] = { "--misbehave", rc_->misbehave, "--queues", "2", NULL };
+	struct ctl_client *c;
+	json_t *rep = NULL;
+	long long a, b;
+	pid_t run;
+	int rc;
+
+	testpmd_or_skip("tp-src", src, sizeof(src));
+	cr_assert(eq(int, ts_path("bad.sock", dst, sizeof(dst)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, extra)));
+	run = start_run_opts(src, "rb", "20s", "1", "auto", "3000");
+	sleep(1);
+	c = connect_ctl("rb");
+	set_traffic(c, 0, 0);
+	usleep(300000);
+	ram_digest(c, before, sizeof(before));
+
+	rc = migrate(c, dst, &rep, err, sizeof(err));
+	cr_assert(eq(int, rc, -EREMOTEIO), "%s: migrate returned %d (%s)", rc_->misbehave, rc, err);
+	cr_assert(eq(int, strncmp(err, rc_->phase, strlen(rc_->phase)), 0),
+		  "%s: error '%s' does not name phase %s", rc_->misbehave, err, rc_->phase);
+	ram_digest(c, after, sizeof(after));
+	cr_assert(eq(str, after, before), "guest RAM changed by a failed migration");
+
+	set_traffic(c, 20000, 5000);
+	a = rx_frames(c, backend, sizeof(backend));
+	cr_assert(eq(str, backend, src), "device left its source: %s", backend);
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
+	ctl_client_close(c);
+	expect_clean_end(run, "rb");
+}
+
+/* Open fds and resident memory of a process. */
+static int proc_fds(pid_t pid)
+{
+	char path[64], cmd[128];
+	struct ts_run r;
+	const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	snprintf(cmd, sizeof(cmd), "ls %s | wc -l", path);
+	cr_assert(eq(int, ts_run_cmd(argv, 5000, &r), 0));
+	n = atoi(r.out);
+	ts_run_free(&r);
+	return n;
+}
+
+static long proc_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = atol(line + 6);
+	fclose(f);
+	return kb;
+}
+
+/* A -> B -> A ... 20 migrations: every one succeeds, and neither fds nor
+ * resident memory grow. */
+Test(migrate, back_and_forth_20, .fini = fini, .timeout = 180)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
+	struct ctl_client *c;
+	json_t *rep = NULL;
+	int fds0 = 0;
+	long rss0 = 0;
+	pid_t run;
+
+	testpmd_or_skip("tp-a", a, sizeof(a));
+	testpmd_or_skip("tp-b", b, sizeof(b));
+	run = start_run(a, "loop", "90s");
+	sleep(1);
+	c = connect_ctl("loop");
+	for (int i = 0; i < 20; i++) {
+		const char *to = i % 2 ? a : b;
+
+		cr_assert(eq(int, migrate(c, to, &rep, err, sizeof(err)), 0),
+			  "migration %d to %s: %s", i + 1, to, err);
+		json_decref(rep);
+		rep = NULL;
+		if (i == 1) {   /* after one round trip everything is allocated */
+			fds0 = proc_fds(run);
+			rss0 = proc_rss_kb(run);
+		}
+	}
+	cr_assert(eq(int, proc_fds(run), fds0), "fds %d after 2 migrations, %d after 20", fds0,
+		  proc_fds(run));
+	cr_assert(lt(i64, proc_rss_kb(run) - rss0, 64 * 1024), "RSS %ld kB -> %ld kB", rss0,
+		  proc_rss_kb(run));
+	json_decref(call_ok(c, "stop", NULL));
+	ctl_client_close(c);
+	expect_clean_end(run, "loop");
 }

@@ -74,7 +74,7 @@ static void read_exact(void *buf, size_t len)
 
 		cr_assert(eq(int, poll(&p, 1, RAW_TIMEOUT_MS), 1), "no reply from testpmd");
 		n = recv(raw, (char *)buf + got, len - got, 0);
-		cr_assert(gt(int, (int)n, 0), "testpmd closed the connection");
+		cr_assert(lt(int, 0, (int)n), "testpmd closed the connection");
 		got += (size_t)n;
 	}
 }

@@ -125,7 +125,7 @@ Test(lt_predict, needs_converge_when_fed_back)
 
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
 	cr_assert(not(out.converges));
-	cr_assert(gt(dbl, out.bandwidth_needed, in.bandwidth));
+	cr_assert(lt(dbl, in.bandwidth, out.bandwidth_needed));
 
 	again = in;
 	again.bandwidth = out.bandwidth_needed;

@@ -1,0 +1,208 @@
+/* migrate — what a live migration costs, against baselines of the same run:
+ *  - pre-copy copy throughput (the first full pass of a 1 GiB guest whose
+ *    RAM the writer has filled) vs memcpy of the same bytes into a fresh
+ *    memfd mapping, as the destination's memory is (target >= 0.7);
+ *  - the control-plane part of downtime with 1 and 4 queue pairs against
+ *    testpmd (stopping the source rings, starting the destination's), vs the
+ *    target (2 ms and 4 ms): printed as measured / target, <= 1;
+ *  - a 1 GiB guest at three dirty rates: total time and downtime, with the
+ *    iterations it took.
+ * Devices are real `vhm run` instances between two testpmd backends. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "control.h"
+#include "support.h"
+#include "util.h"
+
+#define GUEST "1G"
+
+/* Plain memcpy of the same bytes between two buffers already in memory,
+ * page by page, best of three, in GB/s: what copying costs at its cheapest.
+ * (The migration also reads each page once more to skip zero pages, and
+ * faults in the destination's fresh memory as it goes.) */
+static double memcpy_gbps(size_t bytes)
+{
+	char *src = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *dst = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	double best = 0;
+
+	if (src == MAP_FAILED || dst == MAP_FAILED)
+		return 0;
+	memset(src, 0x5a, bytes);
+	memset(dst, 0, bytes);
+	for (int i = 0; i < 3; i++) {
+		uint64_t t0 = vhm_now_ns();
+		double v;
+
+		for (size_t off = 0; off < bytes; off += 4096)
+			memcpy(dst + off, src + off, 4096);
+		v = (double)bytes / ((double)(vhm_now_ns() - t0) / 1e9) / 1e9;
+		best = v > best ? v : best;
+	}
+	munmap(src, bytes);
+	munmap(dst, bytes);
+	return best;
+}
+
+static pid_t run_device(const char *sock, const char *name, const char *queues,
+			const char *mem, const char *dirty)
+{
+	char bin[256], ctl[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--queues", queues,
+			       "--mem", mem, "--traffic", "20000", "--dirty", dirty, "--run-dir",
+			       ts_dir(), "--quiet", NULL };
+	pid_t pid;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	pid = ts_spawn(argv, NULL);
+	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
+	if (pid < 0 || ts_wait_socket(ctl, 10000))
+		return -1;
+	return pid;
+}
+
+static int call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret)
+{
+	char err[256];
+	json_t *r = NULL;
+	int rc = ctl_client_call(c, cmd, args, &r, err, sizeof(err), 10000);
+
+	json_decref(args);
+	if (rc)
+		fprintf(stderr, "bench migrate: %s: %s\n", cmd, err);
+	if (ret)
+		*ret = r;
+	else
+		json_decref(r);
+	return rc;
+}
+
+/* Migrate and wait for the report (new reference), NULL on failure. */
+static json_t *migrate(struct ctl_client *c, const char *to)
+{
+	json_t *ev;
+
+	if (call(c, "subscribe", json_pack("{s:[s]}", "events", "migration"), NULL) ||
+	    call(c, "migrate", json_pack("{s:s}", "to", to), NULL))
+		return NULL;
+	while (ctl_client_next_event(c, &ev, 120000) == 0) {
+		json_t *data = json_object_get(ev, "data");
+		const char *phase = json_string_value(json_object_get(data, "phase"));
+
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+			json_t *rep = strcmp(phase, "done") ? NULL : json_incref(data);
+
+			if (!rep)
+				fprintf(stderr, "bench migrate: %s\n",
+					json_string_value(json_object_get(data, "error")));
+			json_decref(ev);
+			return rep;
+		}
+		json_decref(ev);
+	}
+	return NULL;
+}
+
+static double num(const json_t *o, const char *a, const char *b)
+{
+	const json_t *v = json_object_get(o, a);
+
+	return json_number_value(b ? json_object_get(v, b) : v);
+}
+
+/* One device on a, migrated to b; the report, or NULL. */
+static json_t *one_migration(const char *name, const char *queues, const char *dirty,
+			     const char *prefill, const char *a, const char *b)
+{
+	struct ctl_client *c = NULL;
+	char err[256];
+	json_t *rep = NULL;
+	pid_t pid = run_device(a, name, queues, GUEST, prefill ? prefill : dirty);
+
+	if (pid < 0) {
+		fprintf(stderr, "bench migrate: %s: vhm run did not start on %s\n", name, a);
+		goto out;
+	}
+	if (ctl_client_open(&c, ts_dir(), name, 30000, err, sizeof(err))) {
+		fprintf(stderr, "bench migrate: %s: %s\n", name, err);
+		goto out;
+	}
+	if (prefill) {          /* fill guest RAM so that the full copy moves data */
+		sleep(3);
+		call(c, "set-dirty", json_pack("{s:I}", "rate", (json_int_t)atoll(dirty)), NULL);
+	}
+	sleep(1);
+	rep = migrate(c, b);
+out:
+	if (c)
+		ctl_client_close(c);
+	if (pid > 0)
+		ts_kill(pid);
+	return rep;
+}
+
+int bench_migrate(void)
+{
+	static const char *const rates[] = { "1000", "20000", "100000" };
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], reason[256];
+	json_t *rep;
+	int rc = 0;
+
+	if (ts_testpmd_start_named("bench-a", 4, a, sizeof(a), reason, sizeof(reason)) < 0 ||
+	    ts_testpmd_start_named("bench-b", 4, b, sizeof(b), reason, sizeof(reason)) < 0) {
+		printf("migrate: skipped: %s\n", reason);
+		ts_cleanup();
+		return 0;
+	}
+	/* copy throughput: the writer touches ~all of RAM first */
+	rep = one_migration("bm-copy", "1", "0", "400000", a, b);
+	if (rep) {
+		json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
+		double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL);
+
+		bench_report("pre-copy throughput vs memcpy", "GB/s", bytes / ms / 1e6,
+			     memcpy_gbps((size_t)bytes), ">=", 0.7);
+		json_decref(rep);
+	} else {
+		rc = -1;
+	}
+	for (int q = 1; q <= 4; q += 3) {
+		char name[48], qs[4];
+
+		snprintf(name, sizeof(name), "bm-ctl%d", q);
+		snprintf(qs, sizeof(qs), "%d", q);
+		rep = one_migration(name, qs, "1000", NULL, q == 1 ? b : a, q == 1 ? a : b);
+		if (!rep) {
+			rc = -1;
+			continue;
+		}
+		snprintf(name, sizeof(name), "downtime control, %d queue%s", q, q > 1 ? "s" : "");
+		bench_report(name, "ms", num(rep, "downtime", "control_ms"), q == 1 ? 2.0 : 4.0,
+			     "<=", 1.0);
+		json_decref(rep);
+	}
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(rates); i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "bm-rate%zu", i);
+		rep = one_migration(name, "1", rates[i], "400000", i % 2 ? b : a, i % 2 ? a : b);
+		if (!rep) {
+			rc = -1;
+			continue;
+		}
+		printf("1 GiB, dirty %6s pages/s        total %8.1f ms  downtime %7.1f ms  "
+		       "iterations %zu  %s\n", rates[i], num(rep, "total_ms", NULL), num(rep, "downtime", "ms"),
+		       json_array_size(json_object_get(rep, "iterations")),
+		       json_string_value(json_object_get(rep, "result")));
+		json_decref(rep);
+	}
+	ts_cleanup();
+	return rc;
+}

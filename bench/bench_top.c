@@ -1,0 +1,133 @@
+/* top — what `vhm top` costs while it watches 4 running devices (each on its
+ * own vhm-testbe backend, with traffic and page writes) at a 1 s refresh, in
+ * batch mode for 10 s: its CPU time (user + system, from wait4's rusage)
+ * over the wall time, as % of one core.
+ *
+ * Two lines:
+ *   - against the budget, 2 % of a core: baseline = 2.0, target ratio <= 1;
+ *   - against the cheapest poller that shows the same figures, measured in
+ *     the same run: `vhm status NAME --json` for each of the 4 instances once
+ *     a second for 10 s (CPU of those processes); target ratio <= 1. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "../tests/integration/support.h"
+#include "util.h"
+
+#define NINST   4
+#define SECONDS 10
+
+/* Run argv to completion with output to /dev/null; its CPU seconds, or < 0. */
+static double run_cpu_s(const char *const argv[])
+{
+	struct rusage ru;
+	int st;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return -1;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static int start_devices(const char *run)
+{
+	/* vhm-testbe answers GET_QUEUE_NUM with --queues: vhm wants 2 per pair */
+	static const char *const be_args[] = { "--queues", "2", NULL };
+
+	for (int i = 0; i < NINST; i++) {
+		char sock[TS_PATH_MAX], name[16], bin[256], ctl[TS_PATH_MAX + 16];
+		const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--traffic",
+				       "1000", "--dirty", "1000", "--run-dir", run, "--quiet", NULL };
+
+		snprintf(name, sizeof(name), "vm%d", i);
+		snprintf(ctl, sizeof(ctl), "be%d.sock", i);
+		if (ts_path(ctl, sock, sizeof(sock)) || ts_testbe_start(sock, be_args) < 0) {
+			fprintf(stderr, "top: cannot start vhm-testbe on %s\n", sock);
+			return -1;
+		}
+		ts_bin("vhm", bin, sizeof(bin));
+		snprintf(ctl, sizeof(ctl), "%s/%s.sock", run, name);
+		if (ts_spawn(argv, NULL) < 0 || ts_wait_socket(ctl, 10000)) {
+			fprintf(stderr, "top: vhm run %s did not come up\n", name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int bench_top(void)
+{
+	char bin[256], run[TS_PATH_MAX], n[16];
+	const char *top[] = { bin, "top", "-b", "-d", "1", "-n", n, "--run-dir", run, NULL };
+	double top_s, poll_s = 0, wall;
+	uint64_t t0;
+	int rc = -1;
+
+	snprintf(run, sizeof(run), "%s/run", ts_dir());
+	mkdir(run, 0700);
+	snprintf(n, sizeof(n), "%d", SECONDS);
+	ts_bin("vhm", bin, sizeof(bin));
+	if (start_devices(run))
+		goto out;
+	sleep(1);
+
+	t0 = vhm_now_ns();
+	top_s = run_cpu_s(top);
+	wall = (double)(vhm_now_ns() - t0) / 1e9;
+	if (top_s < 0) {
+		fprintf(stderr, "top: vhm top -b failed\n");
+		goto out;
+	}
+
+	/* the baseline: one `vhm status` per instance per second */
+	t0 = vhm_now_ns();
+	for (int s = 0; s < SECONDS; s++) {
+		uint64_t next = t0 + (uint64_t)(s + 1) * 1000000000ull;
+
+		for (int i = 0; i < NINST; i++) {
+			char name[16];
+			const char *st[] = { bin, "status", name, "--json", "--run-dir", run, NULL };
+			double c;
+
+			snprintf(name, sizeof(name), "vm%d", i);
+			c = run_cpu_s(st);
+			if (c < 0) {
+				fprintf(stderr, "top: vhm status %s failed\n", name);
+				goto out;
+			}
+			poll_s += c;
+		}
+		while (vhm_now_ns() < next)
+			usleep((useconds_t)((next - vhm_now_ns()) / 1000));
+	}
+	bench_report("top cpu, 4 devices, -d 1 (vs 2% budget)", "%core", top_s / wall * 100.0,
+		     2.0, "<=", 1.0);
+	bench_report("top cpu vs vhm-status polling", "%core", top_s / wall * 100.0,
+		     poll_s / ((double)(vhm_now_ns() - t0) / 1e9) * 100.0, "<=", 1.0);
+	rc = 0;
+out:
+	ts_cleanup();
+	return rc;
+}

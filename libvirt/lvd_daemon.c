@@ -1,0 +1,1015 @@
+/* lvd_daemon — `vhm libvirt-watch`.  See lvd_daemon.h for the threads and
+ * the events; docs/libvirt.md for the operator's view.
+ *
+ * Ownership: the main thread owns struct lvd and its domain table; the event
+ * thread and announce threads touch only the queue (under qlock) and the wake
+ * pipe.  Every queued item carries a new json reference that the main thread
+ * emits (ctl_server_emit steals it). */
+#include "lvd_daemon.h"
+#include "control.h"
+#include "lvd_stats.h"
+#include "lvh_hook.h"
+#include "lvh_xml.h"
+#include "rarp_announce.h"
+#include "rarp_frame.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LVD_DOMAINS_MAX 1024
+#define LVD_ANNOUNCES_MAX 16
+#define LVD_DIRTY_GRACE_MS 10000 /* past the period, before a calculation is given up */
+
+/* What the event thread (or an announce thread) tells the main thread. */
+struct lvd_item {
+	struct lvd_item *next;
+	char *event;          /* control-socket event name */
+	json_t *data;         /* owned */
+	char domain[LVH_NAME_MAX];
+	int lc_event, lc_detail; /* lifecycle only, else -1 */
+};
+
+struct lvd_dom {
+	char name[LVH_NAME_MAX];
+	bool job_active;
+	struct lvd_job cur;       /* last poll while active */
+	json_t *last_job;         /* {"domain", "final", "job"} */
+	json_t *dirty;            /* last dirty-rate result */
+	bool dirty_pending;
+	uint64_t dirty_due_ns, dirty_giveup_ns;
+	json_t *hook;             /* last hook event */
+};
+
+struct lvd_announce {
+	pthread_t tid;
+	bool used;
+	struct lvd *d;
+	char domain[LVH_NAME_MAX];
+	uint8_t macs[LVH_IFACES_MAX][6];
+	size_t nmacs;
+};
+
+struct lvd {
+	struct lvd_opts o;
+	char uri[256], uplink[IFNAMSIZ];
+	virConnectPtr conn;
+	int cb_ids[3];
+	bool connected, jobstats_unsupported;
+	uint64_t next_poll_ns, next_reconnect_ns;
+
+	struct ctl_server *srv;
+	int wake[2];              /* self-pipe: queue items, stop requests */
+	volatile sig_atomic_t stop;
+
+	pthread_t ev_tid;
+	bool ev_started;
+	volatile int ev_quit;     /* read by the event thread */
+
+	pthread_mutex_t qlock;
+	struct lvd_item *qhead, **qtail;
+
+	struct lvd_dom *doms;
+	size_t ndoms;
+	json_t *last_job;         /* the most recent of all domains */
+
+	struct lvd_announce ann[LVD_ANNOUNCES_MAX];
+};
+
+/* ---- names ---- */
+
+const char *lvd_event_name(int event)
+{
+	static const char *const names[] = {
+		"defined", "undefined", "started", "suspended", "resumed",
+		"stopped", "shutdown", "pmsuspended", "crashed",
+	};
+
+	return event >= 0 && (size_t)event < VHM_ARRAY_SIZE(names) ? names[event] : "unknown";
+}
+
+const char *lvd_detail_name(int event, int detail)
+{
+	static const char *const defined[] = { "added", "updated", "renamed", "from_snapshot" };
+	static const char *const undefined[] = { "removed", "renamed" };
+	static const char *const started[] = { "booted", "migrated", "restored",
+					       "from_snapshot", "wakeup" };
+	static const char *const suspended[] = { "paused", "ioerror", "watchdog", "restored",
+						 "from_snapshot", "api_error", "postcopy",
+						 "postcopy_failed" };
+	static const char *const resumed[] = { "unpaused", "migrated", "from_snapshot",
+					       "postcopy", "postcopy_failed" };
+	static const char *const stopped[] = { "shutdown", "destroyed", "crashed", "migrated",
+					       "saved", "failed", "from_snapshot" };
+	static const char *const shutdown[] = { "finished", "guest", "host" };
+	static const char *const pmsuspended[] = { "memory", "disk" };
+	static const char *const crashed[] = { "panicked", "crashloaded" };
+	static const struct { const char *const *n; size_t len; } t[] = {
+#define ROW(a) { a, VHM_ARRAY_SIZE(a) }
+		ROW(defined), ROW(undefined), ROW(started), ROW(suspended), ROW(resumed),
+		ROW(stopped), ROW(shutdown), ROW(pmsuspended), ROW(crashed),
+#undef ROW
+	};
+
+	/* suspended: libvirt's detail 1 is MIGRATED, between paused and ioerror. */
+	if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED)
+		return "migrated";
+	if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail > VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED)
+		detail--;
+	if (event < 0 || (size_t)event >= VHM_ARRAY_SIZE(t) || detail < 0 ||
+	    (size_t)detail >= t[event].len)
+		return "unknown";
+	return t[event].n[detail];
+}
+
+bool lvd_should_announce(const struct lvh_conf *conf, const char *uplink, int event, int detail)
+{
+	/* Only once the guest runs here: STARTED/MIGRATED comes at the start of an
+	 * incoming migration, while the source still runs the guest. */
+	bool incoming = event == VIR_DOMAIN_EVENT_RESUMED &&
+			(detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED ||
+			 detail == VIR_DOMAIN_EVENT_RESUMED_POSTCOPY);
+
+	return incoming && uplink && *uplink && conf->announce == LVH_ANNOUNCE_VHM;
+}
+
+/* ---- the queue (any thread) ---- */
+
+static void wake(struct lvd *d)
+{
+	(void)!write(d->wake[1], "x", 1); /* full pipe: a wake-up is pending anyway */
+}
+
+static void queue_push(struct lvd *d, const char *event, json_t *data, const char *domain,
+		       int lc_event, int lc_detail)
+{
+	struct lvd_item *it = calloc(1, sizeof(*it));
+
+	if (!it || !(it->event = strdup(event))) {
+		free(it);
+		json_decref(data);
+		return;
+	}
+	it->data = data;
+	snprintf(it->domain, sizeof(it->domain), "%s", domain ? domain : "");
+	it->lc_event = lc_event;
+	it->lc_detail = lc_detail;
+	pthread_mutex_lock(&d->qlock);
+	*d->qtail = it;
+	d->qtail = &it->next;
+	pthread_mutex_unlock(&d->qlock);
+	wake(d);
+}
+
+static struct lvd_item *queue_take_all(struct lvd *d)
+{
+	struct lvd_item *all;
+
+	pthread_mutex_lock(&d->qlock);
+	all = d->qhead;
+	d->qhead = NULL;
+	d->qtail = &d->qhead;
+	pthread_mutex_unlock(&d->qlock);
+	return all;
+}
+
+void lvd_inject_lifecycle(struct lvd *d, const char *domain, int event, int detail)
+{
+	queue_push(d, "lifecycle",
+		   json_pack("{s:s,s:s,s:s}", "domain", domain, "event", lvd_event_name(event),
+			     "detail", lvd_detail_name(event, detail)),
+		   domain, event, detail);
+}
+
+void lvd_request_stop(struct lvd *d)
+{
+	d->stop = 1;
+	wake(d);
+}
+
+/* ---- libvirt callbacks (event thread) ---- */
+
+static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+	(void)conn;
+	lvd_inject_lifecycle(opaque, virDomainGetName(dom), event, detail);
+	return 0;
+}
+
+static void on_iteration(virConnectPtr conn, virDomainPtr dom, int iteration, void *opaque)
+{
+	(void)conn;
+	queue_push(opaque, "migration-iteration",
+		   json_pack("{s:s,s:i}", "domain", virDomainGetName(dom), "iteration", iteration),
+		   virDomainGetName(dom), -1, -1);
+}
+
+static void on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
+			     int nparams, void *opaque)
+{
+	struct lvd_job job;
+
+	(void)conn;
+	lvd_job_decode(&job, VIR_DOMAIN_JOB_COMPLETED, params, nparams);
+	queue_push(opaque, "job-completed", lvd_job_json(&job, virDomainGetName(dom)),
+		   virDomainGetName(dom), -1, -1);
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque)
+{
+	static const char *const why[] = { "error", "eof", "keepalive", "client" };
+
+	(void)conn;
+	queue_push(opaque, "connection",
+		   json_pack("{s:b,s:s}", "connected", 0, "reason",
+			     reason >= 0 && reason < 4 ? why[reason] : "unknown"),
+		   NULL, -1, -1);
+}
+
+static void quiet_libvirt(void *ud, virErrorPtr e)
+{
+	(void)ud, (void)e; /* errors are read with virGetLastErrorMessage where they matter */
+}
+
+static void *event_thread(void *arg)
+{
+	struct lvd *d = arg;
+
+	while (!__atomic_load_n(&d->ev_quit, __ATOMIC_ACQUIRE))
+		if (virEventRunDefaultImpl() < 0)
+			break;
+	return NULL;
+}
+
+static void wake_event_loop(int timer, void *opaque)
+{
+	(void)opaque;
+	virEventRemoveTimeout(timer);
+}
+
+static pthread_once_t event_impl_once = PTHREAD_ONCE_INIT;
+static int event_impl_rc;
+
+static void register_event_impl(void)
+{
+	if (virInitialize() < 0) {
+		event_impl_rc = -1;
+		return;
+	}
+	virSetErrorFunc(NULL, quiet_libvirt);
+	event_impl_rc = virEventRegisterDefaultImpl();
+}
+
+/* ---- domain table (main thread) ---- */
+
+static struct lvd_dom *dom_get(struct lvd *d, const char *name, bool create)
+{
+	struct lvd_dom *nd;
+
+	for (size_t i = 0; i < d->ndoms; i++)
+		if (!strcmp(d->doms[i].name, name))
+			return &d->doms[i];
+	if (!create || d->ndoms == LVD_DOMAINS_MAX)
+		return NULL;
+	nd = realloc(d->doms, (d->ndoms + 1) * sizeof(*d->doms));
+	if (!nd)
+		return NULL;
+	d->doms = nd;
+	nd = &d->doms[d->ndoms++];
+	memset(nd, 0, sizeof(*nd));
+	snprintf(nd->name, sizeof(nd->name), "%s", name);
+	return nd;
+}
+
+static void set_last_job(struct lvd *d, struct lvd_dom *ld, json_t *rec)
+{
+	json_decref(ld->last_job);
+	ld->last_job = json_incref(rec);
+	json_decref(d->last_job);
+	d->last_job = rec; /* steals */
+}
+
+/* ---- connection ---- */
+
+static void disconnect(struct lvd *d)
+{
+	if (!d->conn)
+		return;
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(d->cb_ids); i++)
+		if (d->cb_ids[i] >= 0)
+			virConnectDomainEventDeregisterAny(d->conn, d->cb_ids[i]);
+	virConnectUnregisterCloseCallback(d->conn, on_close);
+	virConnectClose(d->conn);
+	d->conn = NULL;
+	d->connected = false;
+}
+
+static int connect_libvirt(struct lvd *d, char *err, size_t errlen)
+{
+	d->conn = virConnectOpen(d->uri);
+	if (!d->conn) {
+		snprintf(err, errlen, "cannot connect to %s: %s", d->uri, virGetLastErrorMessage());
+		return -ECONNREFUSED;
+	}
+	/* Keepalive needs the event loop, which runs; unsupported (test driver) is fine. */
+	virConnectSetKeepAlive(d->conn, 5, 3);
+	virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
+	d->cb_ids[0] = virConnectDomainEventRegisterAny(d->conn, NULL,
+		VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), d, NULL);
+	d->cb_ids[1] = virConnectDomainEventRegisterAny(d->conn, NULL,
+		VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, VIR_DOMAIN_EVENT_CALLBACK(on_iteration),
+		d, NULL);
+	d->cb_ids[2] = virConnectDomainEventRegisterAny(d->conn, NULL,
+		VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, VIR_DOMAIN_EVENT_CALLBACK(on_job_completed),
+		d, NULL);
+	if (d->cb_ids[0] < 0) {
+		snprintf(err, errlen, "%s: cannot subscribe to lifecycle events: %s", d->uri,
+			 virGetLastErrorMessage());
+		disconnect(d);
+		return -ENOTSUP;
+	}
+	d->connected = true;
+	d->jobstats_unsupported = false;
+	return 0;
+}
+
+/* ---- job polling (main thread) ---- */
+
+/* A job that was running is gone: keep libvirt's completed stats (KEEP_COMPLETED,
+ * so `virsh domjobinfo --completed` still shows them), else the last poll. */
+static void job_ended(struct lvd *d, struct lvd_dom *ld, virDomainPtr dom)
+{
+	virTypedParameterPtr params = NULL;
+	int type = VIR_DOMAIN_JOB_NONE, n = 0;
+	struct lvd_job fin;
+	bool final = false;
+	json_t *rec;
+
+	if (dom && !virDomainGetJobStats(dom, &type, &params, &n,
+					 VIR_DOMAIN_JOB_STATS_COMPLETED |
+					 VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED) &&
+	    type != VIR_DOMAIN_JOB_NONE) {
+		lvd_job_decode(&fin, type, params, n);
+		final = true;
+	} else {
+		fin = ld->cur;
+	}
+	virTypedParamsFree(params, n);
+	ld->job_active = false;
+	rec = json_pack("{s:s,s:b,s:o}", "domain", ld->name, "final", final, "job",
+			lvd_job_json(&fin, ld->name));
+	if (!rec)
+		return;
+	ctl_server_emit(d->srv, "job-ended", json_incref(rec));
+	set_last_job(d, ld, rec);
+}
+
+static void poll_jobs(struct lvd *d)
+{
+	virDomainPtr *doms = NULL;
+	int n;
+
+	if (!d->connected || d->jobstats_unsupported)
+		return;
+	n = virConnectListAllDomains(d->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+	if (n < 0)
+		return;
+	/* seen[i]: domain i is active now (at most n rows are added below). */
+	bool *seen = calloc(d->ndoms + (size_t)n + 1, sizeof(bool));
+
+	for (int i = 0; i < n; i++) {
+		virTypedParameterPtr params = NULL;
+		int type = VIR_DOMAIN_JOB_NONE, np = 0;
+		const char *name = virDomainGetName(doms[i]);
+		struct lvd_dom *ld;
+
+		if (virDomainGetJobStats(doms[i], &type, &params, &np, 0) < 0) {
+			virErrorPtr e = virGetLastError();
+
+			if (e && e->code == VIR_ERR_NO_SUPPORT)
+				d->jobstats_unsupported = true;
+			continue;
+		}
+		ld = dom_get(d, name, type != VIR_DOMAIN_JOB_NONE);
+		if (ld && seen)
+			seen[ld - d->doms] = true;
+		if (ld && type != VIR_DOMAIN_JOB_NONE) {
+			lvd_job_decode(&ld->cur, type, params, np);
+			ld->job_active = true;
+			ctl_server_emit(d->srv, "job", lvd_job_json(&ld->cur, name));
+		} else if (ld && ld->job_active) {
+			job_ended(d, ld, doms[i]);
+		}
+		virTypedParamsFree(params, np);
+	}
+	/* Active jobs of domains that stopped (a save ends with the domain off). */
+	for (size_t i = 0; i < d->ndoms; i++) {
+		if (!d->doms[i].job_active || (seen && seen[i]))
+			continue;
+		virDomainPtr dom = virDomainLookupByName(d->conn, d->doms[i].name);
+
+		job_ended(d, &d->doms[i], dom);
+		if (dom)
+			virDomainFree(dom);
+	}
+	free(seen);
+	for (int i = 0; i < n; i++)
+		virDomainFree(doms[i]);
+	free(doms);
+}
+
+static bool any_job_active(const struct lvd *d)
+{
+	for (size_t i = 0; i < d->ndoms; i++)
+		if (d->doms[i].job_active)
+			return true;
+	return false;
+}
+
+/* ---- dirty rate (main thread) ---- */
+
+static void check_dirty(struct lvd *d, struct lvd_dom *ld, uint64_t now)
+{
+	virDomainStatsRecordPtr *recs = NULL;
+	virDomainPtr doms[2] = { NULL, NULL };
+	struct lvd_dirtyrate dr;
+	int n;
+
+	if (!ld->dirty_pending || now < ld->dirty_due_ns || !d->connected)
+		return;
+	doms[0] = virDomainLookupByName(d->conn, ld->name);
+	if (!doms[0])
+		goto give_up;
+	n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_DIRTYRATE, &recs, 0);
+	if (n >= 1 && !lvd_dirtyrate_decode(&dr, recs[0]->params, recs[0]->nparams) &&
+	    dr.status == VIR_DOMAIN_DIRTYRATE_MEASURED) {
+		json_decref(ld->dirty);
+		ld->dirty = lvd_dirtyrate_json(&dr, ld->name);
+		ld->dirty_pending = false;
+		ctl_server_emit(d->srv, "dirty-rate", json_incref(ld->dirty));
+	}
+	virDomainStatsRecordListFree(recs);
+	virDomainFree(doms[0]);
+	if (!ld->dirty_pending)
+		return;
+	if (now < ld->dirty_giveup_ns) {
+		ld->dirty_due_ns = now + 250 * 1000000ULL;
+		return;
+	}
+give_up:
+	ld->dirty_pending = false;
+	ctl_server_emit(d->srv, "dirty-rate",
+			json_pack("{s:s,s:s}", "domain", ld->name, "error",
+				  "no measured result in time"));
+}
+
+/* ---- announce ---- */
+
+static void *announce_thread(void *arg)
+{
+	struct lvd_announce *a = arg;
+	struct rarp_schedule s = RARP_SCHEDULE_DEFAULT;
+	struct rarp_packet pkt;
+	struct rarp_output out = { .send_mac = rarp_packet_send_mac, .ctx = &pkt };
+	char err[256] = "";
+	json_t *macs = json_array();
+	int rc;
+
+	for (size_t i = 0; i < a->nmacs; i++) {
+		char m[18];
+
+		vhm_format_mac(a->macs[i], m);
+		json_array_append_new(macs, json_string(m));
+	}
+	rc = rarp_packet_open(&pkt, a->d->uplink, RARP_VLAN_NONE, err, sizeof(err));
+	if (!rc) {
+		rc = rarp_announce_run(&s, (const uint8_t (*)[6])a->macs, a->nmacs, &out);
+		if (rc)
+			snprintf(err, sizeof(err), "send: %s", strerror(-rc));
+		rarp_packet_close(&pkt);
+	}
+	json_t *ev = json_pack("{s:s,s:s,s:o,s:i}", "domain", a->domain, "uplink",
+			       a->d->uplink, "macs", macs, "rounds", rc ? 0 : (int)s.rounds);
+
+	if (ev && rc)
+		json_object_set_new(ev, "error", json_string(err));
+	queue_push(a->d, "announce", ev, a->domain, -1, -1);
+	return NULL;
+}
+
+static void reap_announces(struct lvd *d, bool all)
+{
+	for (size_t i = 0; i < LVD_ANNOUNCES_MAX; i++) {
+		if (!d->ann[i].used)
+			continue;
+		if (!all && pthread_tryjoin_np(d->ann[i].tid, NULL))
+			continue;
+		if (all)
+			pthread_join(d->ann[i].tid, NULL);
+		d->ann[i].used = false;
+	}
+}
+
+static void start_announce(struct lvd *d, const char *domain)
+{
+	struct lvd_announce *a = NULL;
+	static struct lvh_domain ldom;
+	virDomainPtr dom;
+	char err[256];
+	char *xml;
+
+	reap_announces(d, false);
+	for (size_t i = 0; i < LVD_ANNOUNCES_MAX && !a; i++)
+		if (!d->ann[i].used)
+			a = &d->ann[i];
+	dom = d->conn ? virDomainLookupByName(d->conn, domain) : NULL;
+	xml = dom ? virDomainGetXMLDesc(dom, 0) : NULL;
+	if (dom)
+		virDomainFree(dom);
+	if (!xml || lvh_xml_parse(xml, strlen(xml), &ldom, err, sizeof(err))) {
+		if (!xml)
+			snprintf(err, sizeof(err), "no domain XML: %s", virGetLastErrorMessage());
+		ctl_server_emit(d->srv, "announce", json_pack("{s:s,s:s}", "domain", domain,
+							      "error", err));
+		free(xml);
+		return;
+	}
+	free(xml);
+	if (!a) {
+		ctl_server_emit(d->srv, "announce", json_pack("{s:s,s:s}", "domain", domain,
+							      "error", "too many announces running"));
+		return;
+	}
+	memset(a, 0, sizeof(*a));
+	a->d = d;
+	snprintf(a->domain, sizeof(a->domain), "%s", domain);
+	for (size_t i = 0; i < ldom.nifaces; i++)
+		if (ldom.ifaces[i].has_mac)
+			memcpy(a->macs[a->nmacs++], ldom.ifaces[i].mac, 6);
+	if (!a->nmacs)
+		return; /* no vhostuser interface with a MAC: nothing of ours to announce */
+	if (pthread_create(&a->tid, NULL, announce_thread, a)) {
+		ctl_server_emit(d->srv, "announce", json_pack("{s:s,s:s}", "domain", domain,
+							      "error", "cannot start a thread"));
+		return;
+	}
+	a->used = true;
+}
+
+/* ---- queue drain (main thread) ---- */
+
+static void handle_items(struct lvd *d)
+{
+	struct lvd_item *it = queue_take_all(d), *next;
+
+	for (; it; it = next) {
+		next = it->next;
+		if (!strcmp(it->event, "connection") && d->connected) {
+			disconnect(d);
+			d->next_reconnect_ns = vhm_now_ns() + LVD_RECONNECT_MS * 1000000ULL;
+		} else if (!strcmp(it->event, "migration-iteration")) {
+			struct lvd_dom *ld = dom_get(d, it->domain, true);
+
+			if (ld)
+				ld->job_active = true; /* poll fast from now on */
+			d->next_poll_ns = 0;
+		} else if (!strcmp(it->event, "job-completed")) {
+			struct lvd_dom *ld = dom_get(d, it->domain, true);
+			json_t *rec = json_pack("{s:s,s:b,s:O}", "domain", it->domain, "final", 1,
+						"job", it->data);
+
+			if (ld && rec) {
+				/* libvirt's own final figures end the job we were polling */
+				ld->job_active = false;
+				ctl_server_emit(d->srv, "job-ended", json_incref(rec));
+				set_last_job(d, ld, rec);
+			} else {
+				json_decref(rec);
+			}
+		}
+		ctl_server_emit(d->srv, it->event, it->data);
+		if (it->lc_event >= 0 &&
+		    lvd_should_announce(&d->o.conf, d->uplink, it->lc_event, it->lc_detail))
+			start_announce(d, it->domain);
+		free(it->event);
+		free(it);
+	}
+}
+
+/* ---- control commands (main thread) ---- */
+
+static int c_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct lvd *d = ctx;
+	size_t active = 0;
+
+	(void)args, (void)err, (void)errlen;
+	for (size_t i = 0; i < d->ndoms; i++)
+		active += d->doms[i].job_active;
+	*ret = json_pack("{s:s,s:s,s:b,s:b,s:i,s:i,s:s,s:s}", "state", "running", "uri", d->uri,
+			 "connected", d->connected, "job_stats", !d->jobstats_unsupported,
+			 "domains", (int)d->ndoms, "jobs_active", (int)active,
+			 "uplink", d->uplink, "announce", lvh_announce_name(d->o.conf.announce));
+	return 0;
+}
+
+static int c_jobs(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct lvd *d = ctx;
+	json_t *arr = json_array();
+
+	(void)args, (void)err, (void)errlen;
+	for (size_t i = 0; i < d->ndoms; i++)
+		if (d->doms[i].job_active)
+			json_array_append_new(arr, lvd_job_json(&d->doms[i].cur, d->doms[i].name));
+	*ret = json_pack("{s:o}", "jobs", arr);
+	return 0;
+}
+
+/* {"domain": NAME} (optional when opt) into *name; 0 or -EINVAL. */
+static int arg_domain(json_t *args, bool opt, const char **name, char *err, size_t errlen)
+{
+	json_error_t je;
+
+	*name = NULL;
+	if (json_unpack_ex(args, &je, JSON_STRICT, opt ? "{s?s}" : "{s:s}", "domain", name)) {
+		snprintf(err, errlen, "invalid arguments: %s", je.text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int c_last_job(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct lvd *d = ctx;
+	struct lvd_dom *ld;
+	const char *name;
+	json_t *rec;
+
+	if (arg_domain(args, true, &name, err, errlen))
+		return -EINVAL;
+	ld = name ? dom_get(d, name, false) : NULL;
+	rec = name ? (ld ? ld->last_job : NULL) : d->last_job;
+	if (!rec) {
+		snprintf(err, errlen, "no completed job%s%s seen", name ? " of " : "",
+			 name ? name : "");
+		return -ENOENT;
+	}
+	*ret = json_incref(rec);
+	return 0;
+}
+
+static int c_dirty_rate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct lvd *d = ctx;
+	const char *name = NULL;
+	json_int_t secs = 1;
+	json_error_t je;
+	virDomainPtr dom;
+	struct lvd_dom *ld;
+	uint64_t now;
+
+	if (json_unpack_ex(args, &je, JSON_STRICT, "{s:s,s?I}", "domain", &name, "seconds",
+			   &secs)) {
+		snprintf(err, errlen, "invalid arguments: %s", je.text);
+		return -EINVAL;
+	}
+	if (secs < 1 || secs > LVD_DIRTY_SECONDS_MAX) {
+		snprintf(err, errlen, "seconds must be 1..%d", LVD_DIRTY_SECONDS_MAX);
+		return -EINVAL;
+	}
+	if (!d->connected) {
+		snprintf(err, errlen, "not connected to %s", d->uri);
+		return -ENOTCONN;
+	}
+	dom = virDomainLookupByName(d->conn, name);
+	if (!dom) {
+		snprintf(err, errlen, "%s", virGetLastErrorMessage());
+		return -ENOENT;
+	}
+	if (virDomainStartDirtyRateCalc(dom, (int)secs, 0) < 0) {
+		snprintf(err, errlen, "%s", virGetLastErrorMessage());
+		virDomainFree(dom);
+		return -ENOTSUP;
+	}
+	virDomainFree(dom);
+	ld = dom_get(d, name, true);
+	if (!ld) {
+		snprintf(err, errlen, "too many domains");
+		return -ENOMEM;
+	}
+	now = vhm_now_ns();
+	ld->dirty_pending = true;
+	ld->dirty_due_ns = now + (uint64_t)secs * 1000000000ULL + 100 * 1000000ULL;
+	ld->dirty_giveup_ns = ld->dirty_due_ns + LVD_DIRTY_GRACE_MS * 1000000ULL;
+	*ret = json_pack("{s:s,s:I,s:s}", "domain", name, "seconds", secs, "status", "measuring");
+	return 0;
+}
+
+static int c_dirty_result(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct lvd *d = ctx;
+	struct lvd_dom *ld;
+	const char *name;
+
+	if (arg_domain(args, false, &name, err, errlen))
+		return -EINVAL;
+	ld = dom_get(d, name, false);
+	if (ld && ld->dirty_pending) {
+		*ret = json_pack("{s:s,s:s}", "domain", name, "status", "measuring");
+		return 0;
+	}
+	if (!ld || !ld->dirty) {
+		snprintf(err, errlen, "no dirty-rate result for %s", name);
+		return -ENOENT;
+	}
+	*ret = json_incref(ld->dirty);
+	return 0;
+}
+
+static int c_hook_event(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct lvd *d = ctx;
+	const char *name = NULL, *op = NULL;
+	struct lvd_dom *ld;
+
+	(void)ret;
+	if (json_unpack(args, "{s:s,s:s}", "domain", &name, "operation", &op)) {
+		snprintf(err, errlen, "invalid arguments: domain and operation are required");
+		return -EINVAL;
+	}
+	ld = dom_get(d, name, true);
+	if (ld) {
+		json_decref(ld->hook);
+		ld->hook = json_deep_copy(args);
+	}
+	ctl_server_emit(d->srv, "hook", json_deep_copy(args));
+	return 0;
+}
+
+static int c_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	(void)args, (void)ret, (void)err, (void)errlen;
+	lvd_request_stop(ctx);
+	return 0;
+}
+
+static const struct ctl_cmd lvd_cmds[] = {
+	{ "status", NULL, c_status },
+	{ "jobs", "running jobs with their latest stats", c_jobs },
+	{ "last-job", "{\"domain\"?: NAME} the last completed job", c_last_job },
+	{ "dirty-rate", "{\"domain\": NAME, \"seconds\": N} start a calculation", c_dirty_rate },
+	{ "dirty-rate-result", "{\"domain\": NAME}", c_dirty_result },
+	{ "hook-event", "what `vhm hook` sends", c_hook_event },
+	{ "stop", NULL, c_stop },
+};
+
+/* ---- open / run / close ---- */
+
+int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errlen)
+{
+	struct lvd *d;
+	int rc;
+
+	pthread_once(&event_impl_once, register_event_impl);
+	if (event_impl_rc < 0) {
+		snprintf(err, errlen, "cannot register libvirt's event loop");
+		return -EIO;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->o = *o;
+	snprintf(d->uri, sizeof(d->uri), "%s", o->uri ? o->uri : LVD_DEFAULT_URI);
+	if (o->uplink && strlen(o->uplink) >= sizeof(d->uplink)) {
+		snprintf(err, errlen, "uplink name '%s' is too long", o->uplink);
+		free(d);
+		return -EINVAL;
+	}
+	snprintf(d->uplink, sizeof(d->uplink), "%s", o->uplink ? o->uplink : "");
+	if (!d->o.poll_ms)
+		d->o.poll_ms = LVD_POLL_MS;
+	if (!d->o.idle_poll_ms)
+		d->o.idle_poll_ms = LVD_IDLE_POLL_MS;
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(d->cb_ids); i++)
+		d->cb_ids[i] = -1;
+	pthread_mutex_init(&d->qlock, NULL);
+	d->qtail = &d->qhead;
+	d->wake[0] = d->wake[1] = -1;
+	if (pipe2(d->wake, O_CLOEXEC | O_NONBLOCK)) {
+		rc = -errno;
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	/* The event thread first: keepalive and callbacks need a running loop. */
+	if (pthread_create(&d->ev_tid, NULL, event_thread, d)) {
+		rc = -EAGAIN;
+		snprintf(err, errlen, "cannot start the event thread");
+		goto fail;
+	}
+	d->ev_started = true;
+	rc = connect_libvirt(d, err, errlen);
+	if (rc)
+		goto fail;
+	rc = ctl_server_open(&d->srv, vhm_run_dir(o->run_dir), o->name ? o->name : LVH_DAEMON_NAME,
+			     lvd_cmds, VHM_ARRAY_SIZE(lvd_cmds), d, err, errlen);
+	if (rc)
+		goto fail;
+	*out = d;
+	return 0;
+fail:
+	lvd_close(d);
+	return rc;
+}
+
+const char *lvd_socket_path(const struct lvd *d)
+{
+	return ctl_server_path(d->srv);
+}
+
+int lvd_run(struct lvd *d)
+{
+	struct pollfd fds[CTL_CLIENTS_MAX + 4];
+	char buf[64];
+
+	while (!d->stop) {
+		uint64_t now = vhm_now_ns(), next;
+		int n, timeout;
+
+		n = ctl_server_pollfds(d->srv, fds, (int)VHM_ARRAY_SIZE(fds) - 1);
+		if (n < 0)
+			return n;
+		fds[n] = (struct pollfd){ .fd = d->wake[0], .events = POLLIN };
+		next = d->next_poll_ns;
+		for (size_t i = 0; i < d->ndoms; i++)
+			if (d->doms[i].dirty_pending && d->doms[i].dirty_due_ns < next)
+				next = d->doms[i].dirty_due_ns;
+		if (!d->connected && d->next_reconnect_ns < next)
+			next = d->next_reconnect_ns;
+		timeout = next <= now ? 0 : (int)((next - now) / 1000000 + 1);
+		if (poll(fds, (nfds_t)n + 1, timeout) < 0 && errno != EINTR)
+			return -errno;
+		ctl_server_handle(d->srv, fds, n);
+		while (read(d->wake[0], buf, sizeof(buf)) > 0)
+			;
+		handle_items(d);
+		now = vhm_now_ns();
+		if (!d->connected && now >= d->next_reconnect_ns) {
+			char err[256];
+
+			if (connect_libvirt(d, err, sizeof(err)))
+				d->next_reconnect_ns = now + LVD_RECONNECT_MS * 1000000ULL;
+			else
+				ctl_server_emit(d->srv, "connection",
+						json_pack("{s:b,s:s}", "connected", 1, "reason",
+							  "reconnected"));
+		}
+		if (now >= d->next_poll_ns) {
+			poll_jobs(d);
+			d->next_poll_ns = vhm_now_ns() + (any_job_active(d) ? d->o.poll_ms :
+							  d->o.idle_poll_ms) * 1000000ULL;
+		}
+		for (size_t i = 0; i < d->ndoms; i++)
+			check_dirty(d, &d->doms[i], now);
+		reap_announces(d, false);
+	}
+	return 0;
+}
+
+void lvd_close(struct lvd *d)
+{
+	struct lvd_item *it, *next;
+
+	if (!d)
+		return;
+	reap_announces(d, true);
+	disconnect(d);
+	if (d->ev_started) {
+		__atomic_store_n(&d->ev_quit, 1, __ATOMIC_RELEASE);
+		/* A timer that fires at once makes virEventRunDefaultImpl return. */
+		virEventAddTimeout(0, wake_event_loop, NULL, NULL);
+		pthread_join(d->ev_tid, NULL);
+	}
+	ctl_server_close(d->srv);
+	for (it = queue_take_all(d); it; it = next) {
+		next = it->next;
+		json_decref(it->data);
+		free(it->event);
+		free(it);
+	}
+	for (size_t i = 0; i < d->ndoms; i++) {
+		json_decref(d->doms[i].last_job);
+		json_decref(d->doms[i].dirty);
+		json_decref(d->doms[i].hook);
+	}
+	free(d->doms);
+	json_decref(d->last_job);
+	if (d->wake[0] >= 0)
+		close(d->wake[0]);
+	if (d->wake[1] >= 0)
+		close(d->wake[1]);
+	pthread_mutex_destroy(&d->qlock);
+	free(d);
+}
+
+/* ---- the command ---- */
+
+static int __attribute__((format(printf, 1, 2))) watch_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vhm libvirt-watch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n" LVD_WATCH_USAGE, stderr);
+	return VHM_EXIT_USAGE;
+}
+
+static struct lvd *signal_target;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (signal_target)
+		lvd_request_stop(signal_target);
+}
+
+int cmd_libvirt_watch(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "connect", required_argument, NULL, 'c' },
+		{ "uplink", required_argument, NULL, 'u' },
+		{ "run-dir", required_argument, NULL, 'd' },
+		{ "conf", required_argument, NULL, 'C' },
+		{ "poll-ms", required_argument, NULL, 'p' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lvd_opts o = { 0 };
+	const char *conf = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	char err[512];
+	struct lvd *d;
+	uint64_t v;
+	int c, rc;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":c:u:d:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.uri = optarg; break;
+		case 'u': o.uplink = optarg; break;
+		case 'd': o.run_dir = optarg; break;
+		case 'C': conf = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'p':
+			if (vhm_parse_u64(optarg, &v) || v < 10 || v > 60000)
+				return watch_usage(
+						       "--poll-ms '%s' is not 10..60000", optarg);
+			o.poll_ms = (unsigned)v;
+			break;
+		case 'h': fputs(LVD_WATCH_USAGE, stdout); return VHM_EXIT_OK;
+		case ':': return watch_usage("%s needs a value",
+						 argv[optind - 1]);
+		default: return watch_usage("unknown option '%s'",
+						argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return watch_usage("unexpected argument '%s'", argv[optind]);
+	if (lvh_conf_load(&o.conf, conf, err, sizeof(err))) {
+		fprintf(stderr, "vhm libvirt-watch: %s\n", err);
+		return VHM_EXIT_USAGE;
+	}
+	rc = lvd_open(&d, &o, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "vhm libvirt-watch: %s\n", err);
+		return VHM_EXIT_PEER;
+	}
+	signal_target = d;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	fprintf(stderr, "vhm libvirt-watch: watching %s, control socket %s%s%s\n", d->uri,
+		lvd_socket_path(d), d->uplink[0] ? ", announcing on " : "", d->uplink);
+	rc = lvd_run(d);
+	signal_target = NULL;
+	lvd_close(d);
+	if (rc) {
+		fprintf(stderr, "vhm libvirt-watch: %s\n", strerror(-rc));
+		return VHM_EXIT_FAIL;
+	}
+	return VHM_EXIT_OK;
+}

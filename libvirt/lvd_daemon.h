@@ -1,0 +1,107 @@
+/* lvd_daemon — `vhm libvirt-watch`: the daemon beside libvirtd
+ * (docs/libvirt.md).
+ *
+ * Threads: libvirt's default event loop runs in a thread of its own
+ * (virEventRunDefaultImpl); its callbacks only queue what happened and wake
+ * the main thread.  The main thread owns everything else: the control socket
+ * (control.h, name "libvirt" in the run dir), the per-domain table, job-stats
+ * polling, dirty-rate calculations and the decision to announce.  Announces
+ * run in short-lived threads (a QEMU schedule takes ~800 ms) that queue their
+ * result the same way, so the control socket never waits for libvirt events,
+ * announces, or the event loop.  Calls into libvirt from the main thread
+ * (job stats, XML) are short QMP round trips.
+ *
+ * Events on the control socket (subscribe to them by name):
+ *   lifecycle           {"domain", "event", "detail"}  libvirt's names, lower case
+ *   migration-iteration {"domain", "iteration"}
+ *   job                 lvd_job_json() of a running job, every poll (--poll-ms)
+ *   job-ended           {"domain", "final": bool, "job": {...}}  final: libvirt's
+ *                       completed stats; else the last poll
+ *   job-completed       libvirt's JOB_COMPLETED event, decoded
+ *   dirty-rate          lvd_dirtyrate_json() when a calculation is measured
+ *   hook                the arguments a `vhm hook` sent
+ *   announce            {"domain", "uplink", "macs", "rounds", "error"?}
+ *   connection          {"connected": bool, "reason"}
+ *
+ * Commands: status, jobs, last-job {"domain"?}, dirty-rate {"domain",
+ * "seconds"}, dirty-rate-result {"domain"}, hook-event {...}, stop. */
+#ifndef VHM_LVD_DAEMON_H
+#define VHM_LVD_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lvh_conf.h"
+
+#define LVD_DEFAULT_URI       "qemu:///system"
+#define LVD_POLL_MS           250   /* job stats while a job runs */
+#define LVD_IDLE_POLL_MS      1000  /* looking for new jobs */
+#define LVD_RECONNECT_MS      2000
+#define LVD_DIRTY_SECONDS_MAX 60
+
+struct lvd_opts {
+	const char *uri;       /* NULL: LVD_DEFAULT_URI */
+	const char *run_dir;   /* NULL: vhm_run_dir(NULL) */
+	const char *name;      /* control socket name; NULL: "libvirt" */
+	const char *uplink;    /* announce on this interface; NULL: never announce */
+	unsigned poll_ms;      /* 0: LVD_POLL_MS */
+	unsigned idle_poll_ms; /* 0: LVD_IDLE_POLL_MS */
+	struct lvh_conf conf;  /* policy: who announces */
+};
+
+struct lvd;
+
+/* Connect to libvirt (the default event loop is registered first, once per
+ * process), subscribe to the domain events, start the event thread and open
+ * the control socket.  0 or -errno with a one-line reason in err. */
+int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errlen);
+
+/* Serve until the `stop` command or lvd_request_stop().  0 or -errno. */
+int lvd_run(struct lvd *d);
+
+/* From any thread or a signal handler: make lvd_run return soon. */
+void lvd_request_stop(struct lvd *d);
+
+/* Stop the event thread, wait for announces, close everything.  NULL is fine. */
+void lvd_close(struct lvd *d);
+
+/* The control socket path. */
+const char *lvd_socket_path(const struct lvd *d);
+
+/* Queue a lifecycle event exactly as libvirt's callback does (thread-safe).
+ * For tests: libvirt's test driver cannot migrate, so a test stands in for
+ * the RESUMED/MIGRATED it would see on a destination host. */
+void lvd_inject_lifecycle(struct lvd *d, const char *domain, int event, int detail);
+
+/* Does this lifecycle event mean "this domain now runs here after an incoming
+ * migration", and does the policy want vhm to announce it? */
+bool lvd_should_announce(const struct lvh_conf *conf, const char *uplink, int event, int detail);
+
+/* libvirt's lifecycle event and detail names ("resumed", "migrated"). */
+const char *lvd_event_name(int event);
+const char *lvd_detail_name(int event, int detail);
+
+#define LVD_WATCH_USAGE \
+	"usage: vhm libvirt-watch [-c URI] [--uplink IF] [-d DIR] [--conf FILE]\n" \
+	"                         [--poll-ms N] [--name NAME]\n" \
+	"\n" \
+	"Watch libvirt's domains: lifecycle, migration-iteration and job-completed\n" \
+	"events, job statistics while a job runs (dirty rate normalised to MiB/s),\n" \
+	"dirty-rate calculations on request, events from `vhm hook`, and the RARP\n" \
+	"announce after an incoming migration of a domain with vhostuser\n" \
+	"interfaces.  Everything is published on the control socket NAME.sock\n" \
+	"(default libvirt) in the run dir; see docs/libvirt.md.\n" \
+	"\n" \
+	"  -c, --connect URI  libvirt URI (default " LVD_DEFAULT_URI ")\n" \
+	"  -u, --uplink IF    announce migrated guests' MACs on IF (needs\n" \
+	"                     CAP_NET_RAW; default: no announce)\n" \
+	"  -d, --run-dir DIR  default $VHM_RUN_DIR, else /run/vhm\n" \
+	"      --conf FILE    policy (default $VHM_HOOK_CONF, else " LVH_CONF_DEFAULT ")\n" \
+	"      --poll-ms N    job stats period while a job runs (default 250)\n" \
+	"      --name NAME    control socket name (default libvirt)\n" \
+	"\n" \
+	"Exit status: 0 stopped, 2 bad arguments, 3 libvirt or socket unavailable.\n"
+
+int cmd_libvirt_watch(int argc, char **argv);
+
+#endif

@@ -1,0 +1,682 @@
+/* track — see track.h. */
+#include "track.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lt_track.h"
+#include "lt_verify.h"
+#include "util.h"
+
+#define TRACK_HEAT_TOP     8
+#define TRACK_NEW_MAX      256     /* findings listed in one event */
+#define TRACK_MAX_EXCL     (4 * ND_MAX_QUEUES)
+#define TRACK_PREDICT_ROUNDS 31    /* the first copy + migrate's 30 iterations */
+
+/* Guest-physical byte range with a reason (verify's exclusions). */
+struct track_excl {
+	uint64_t gpa, bytes;
+	char what[32];
+};
+
+struct track {
+	struct device *d;
+	struct ctl_server *srv;
+	bool active;            /* a session exists (log, analyzers) */
+	bool logging;           /* the backend logs into our log */
+	bool suspended;         /* a migration runs (or ran since the last tick) */
+	bool migrated;          /* the open interval spanned a migration */
+	bool verify;
+	unsigned users;         /* track-start calls not yet stopped */
+	uint64_t interval_ms;
+	uint64_t start_ms, next_sync_ms, next_pub_ms;
+	uint64_t intervals;
+	char why_off[256];      /* logging could not be turned back on */
+
+	struct lt_log log;      /* the backend's log (ours) */
+	struct lt_track lt;
+	struct lt_verify ver;
+	struct lt_region regions[LT_TRACK_MAX_REGIONS];
+	size_t nregions;
+	struct track_excl excl[TRACK_MAX_EXCL];
+	size_t nexcl;
+
+	json_t *latest;         /* the last event's data */
+	json_t *new_findings;   /* this interval's */
+	json_t *findings;       /* the last TRACK_MAX_FINDINGS */
+	uint64_t findings_total;
+
+	double curve_ms[LT_WSS_NWINDOWS], curve_pages[LT_WSS_NWINDOWS];
+	struct lt_curve curve;  /* what track_predict's wss reads */
+};
+
+static uint64_t now_ms(void)
+{
+	return vhm_now_ns() / 1000000ull;
+}
+
+int track_create(struct track **out, struct device *d, struct ctl_server *srv)
+{
+	struct track *t = calloc(1, sizeof(*t));
+
+	*out = t;
+	if (!t)
+		return -ENOMEM;
+	t->d = d;
+	t->srv = srv;
+	t->log.fd = -1;
+	return 0;
+}
+
+/* ---- layout: regions, used rings, the driver's own pages ------------------------ */
+
+static uint64_t pg_first(uint64_t gpa) { return gpa / LT_PAGE_SIZE; }
+static uint64_t pg_count(uint64_t gpa, uint64_t bytes)
+{
+	return (gpa + bytes + LT_PAGE_SIZE - 1) / LT_PAGE_SIZE - gpa / LT_PAGE_SIZE;
+}
+
+static void add_region(struct track *t, uint64_t gpa, uint64_t end, const char *name)
+{
+	if (end > gpa && t->nregions < LT_TRACK_MAX_REGIONS)
+		t->regions[t->nregions++] = (struct lt_region){ gpa, end - gpa, name };
+}
+
+/* Guest memory by use: [0, 1 MiB) below the device, the device area (rings
+ * and packet buffers), the writer's RAM in low memory, RAM above 4 GiB. */
+static void make_regions(struct track *t)
+{
+	const struct gmem *m = &t->d->mem;
+	uint64_t area_end = dev_area_end(t->d), r0_end = m->r[0].gpa + m->r[0].size;
+
+	t->nregions = 0;
+	add_region(t, m->r[0].gpa, DEV_AREA_GPA, "low-1m");
+	add_region(t, DEV_AREA_GPA, area_end < r0_end ? area_end : r0_end, "device");
+	add_region(t, area_end, r0_end, "ram");
+	for (int i = 1; i < m->n; i++)
+		add_region(t, m->r[i].gpa, m->r[i].gpa + m->r[i].size, i == 1 ? "ram-high" : "ram-more");
+}
+
+/* Bytes of a ring the device writes: the split used ring; for packed, the
+ * descriptor ring (used descriptors are written back in place) and the
+ * device event area. */
+static size_t used_ranges(const struct vring *v, struct lt_range *out)
+{
+	if (!v->packed) {
+		out[0] = (struct lt_range){ pg_first(v->used_gpa),
+					   pg_count(v->used_gpa, 4 + 8ull * v->num + 2) };
+		return 1;
+	}
+	out[0] = (struct lt_range){ pg_first(v->desc_gpa), pg_count(v->desc_gpa, 16ull * v->num) };
+	out[1] = (struct lt_range){ pg_first(v->used_gpa), pg_count(v->used_gpa, 4) };
+	return 2;
+}
+
+static void add_excl(struct track *t, uint64_t gpa, uint64_t bytes, const char *what, int q)
+{
+	struct track_excl *e;
+
+	if (t->nexcl == TRACK_MAX_EXCL)
+		return;
+	e = &t->excl[t->nexcl++];
+	e->gpa = gpa;
+	e->bytes = bytes;
+	snprintf(e->what, sizeof(e->what), "%s q%d", what, q);
+	lt_verify_exclude(&t->ver, pg_first(gpa), pg_count(gpa, bytes));
+}
+
+/* What the guest driver itself writes, which no log tracks (vCPU writes to
+ * device memory): split rings' descriptor tables and avail rings (with
+ * used_event), whole packed rings (the driver writes descriptors and its
+ * event area; the device writes used descriptors into the same table), and
+ * the TX buffers (frames). Pages, so a used-ring page that shares a page
+ * with the avail ring is excluded too. RX buffers and the rest of split used
+ * rings are the device's alone and are checked. */
+static void exclude_driver_writes(struct track *t)
+{
+	const struct netdrv *drv = &t->d->drv;
+
+	t->nexcl = 0;
+	for (int q = 0; q < drv->nq; q++) {
+		const struct vring *rings[2] = { &drv->q[q].rx, &drv->q[q].tx };
+
+		for (int k = 0; k < 2; k++) {
+			const struct vring *v = rings[k];
+
+			if (v->packed)
+				add_excl(t, v->desc_gpa, vring_bytes(true, v->num),
+					 k ? "tx packed ring" : "rx packed ring", q);
+			else
+				add_excl(t, v->desc_gpa, v->avail_gpa + 4 + 2ull * v->num + 2 -
+					 v->desc_gpa, k ? "tx desc+avail" : "rx desc+avail", q);
+		}
+		add_excl(t, drv->q[q].tx_buf_gpa, (uint64_t)ND_RING_SIZE * ND_BUF_SIZE,
+			 "tx buffers", q);
+	}
+}
+
+/* ---- session ---------------------------------------------------------------------- */
+
+static void session_free(struct track *t)
+{
+	lt_track_destroy(&t->lt);
+	lt_verify_destroy(&t->ver);
+	lt_log_destroy(&t->log);
+	t->log.fd = -1;
+	json_decref(t->latest);
+	json_decref(t->new_findings);
+	json_decref(t->findings);
+	t->latest = t->new_findings = t->findings = NULL;
+	t->active = t->logging = t->suspended = t->migrated = t->verify = false;
+	t->users = 0;
+	t->intervals = t->findings_total = 0;
+	t->why_off[0] = '\0';
+}
+
+/* Turn logging off on the device's backend, when we may talk to it. */
+static void logging_off(struct track *t, bool busy)
+{
+	struct device *d = t->d;
+
+	if (t->logging && !busy && !d->front.broken && d->state == DEV_RUNNING &&
+	    dev_log_stop(d, &d->front))
+		fprintf(stderr, "vhm run %s: tracking: turning logging off: %s\n", d->cfg.name,
+			d->front.err);
+	t->logging = false;
+}
+
+static int logging_on(struct track *t, char *err, size_t errlen)
+{
+	struct device *d = t->d;
+	int rc;
+
+	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD) ||
+	    !((d->front.dev_features >> VHU_F_LOG_ALL) & 1)) {
+		snprintf(err, errlen, "backend %s lacks %s", d->front.path,
+			 vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD) ? "LOG_ALL" : "LOG_SHMFD");
+		return -ENOTSUP;
+	}
+	rc = dev_log_start(d, &d->front, &t->log);
+	if (rc) {
+		snprintf(err, errlen, "turning logging on: %s", d->front.err);
+		t->logging = true;          /* half on: turn it off again */
+		logging_off(t, false);
+		return rc;
+	}
+	t->logging = true;
+	return 0;
+}
+
+static int session_start(struct track *t, uint64_t interval_ms, bool verify, char *err,
+			 size_t errlen)
+{
+	struct device *d = t->d;
+	struct lt_range used[4 * ND_MAX_QUEUES];
+	struct lt_track_cfg cfg = { 0 };
+	uint64_t now = now_ms();
+	size_t nused = 0;
+	int rc;
+
+	if ((rc = lt_log_create(&t->log, d->mem.top))) {
+		snprintf(err, errlen, "dirty log: %s", strerror(-rc));
+		goto fail;
+	}
+	make_regions(t);
+	for (int q = 0; q < d->drv.nq; q++) {
+		nused += used_ranges(&d->drv.q[q].rx, used + nused);
+		nused += used_ranges(&d->drv.q[q].tx, used + nused);
+	}
+	cfg = (struct lt_track_cfg){ .npages = t->log.npages, .regions = t->regions,
+				     .nregions = t->nregions, .used = used, .nused = nused };
+	if ((rc = lt_track_init(&t->lt, &cfg, now))) {
+		snprintf(err, errlen, "tracker: %s", strerror(-rc));
+		goto fail;
+	}
+	if (verify) {
+		if ((rc = lt_verify_init(&t->ver, t->log.npages))) {
+			snprintf(err, errlen, "verify: %s", strerror(-rc));
+			goto fail;
+		}
+		exclude_driver_writes(t);
+	}
+	t->findings = json_array();
+	t->new_findings = json_array();
+	if ((rc = logging_on(t, err, errlen)))
+		goto fail;
+	/* Writes before now belong to nobody's interval. */
+	lt_log_sync(&d->gw.dirty, NULL, NULL);
+	t->active = true;
+	t->verify = verify;
+	t->interval_ms = interval_ms;
+	t->start_ms = now;
+	t->next_sync_ms = now + TRACK_SYNC_MS;
+	t->next_pub_ms = now + interval_ms;
+	return 0;
+fail:
+	session_free(t);
+	return rc;
+}
+
+void track_destroy(struct track *t)
+{
+	if (!t)
+		return;
+	if (t->active)
+		logging_off(t, false);
+	session_free(t);
+	free(t);
+}
+
+/* ---- the loop ----------------------------------------------------------------------- */
+
+int track_timeout_ms(const struct track *t, int max_ms)
+{
+	uint64_t now, next;
+
+	if (!t || !t->active || t->suspended)
+		return max_ms;
+	now = now_ms();
+	next = t->next_sync_ms < t->next_pub_ms ? t->next_sync_ms : t->next_pub_ms;
+	if (next <= now)
+		return 0;
+	return next - now < (uint64_t)max_ms ? (int)(next - now) : max_ms;
+}
+
+static const char *region_name(const struct track *t, uint64_t page)
+{
+	ssize_t g = lt_region_find(t->regions, t->nregions, page);
+
+	return g >= 0 ? t->regions[g].name : "outside";
+}
+
+/* A finding: into this interval's list, and into the per-page list (first
+ * and last time seen, in how many passes) that `dirty` returns. */
+static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
+{
+	struct track *t = arg;
+	json_int_t gpa = (json_int_t)(page * LT_PAGE_SIZE);
+	double ts = (double)(seen_ms - t->start_ms) / 1000.0;
+	size_t i;
+	json_t *f;
+
+	t->findings_total++;
+	if (json_array_size(t->new_findings) < TRACK_NEW_MAX)
+		json_array_append_new(t->new_findings, json_pack("{s:I, s:s, s:f}", "gpa", gpa,
+								 "region", region_name(t, page),
+								 "t_s", ts));
+	json_array_foreach(t->findings, i, f)
+		if (json_integer_value(json_object_get(f, "gpa")) == gpa) {
+			json_object_set_new(f, "last_t_s", json_real(ts));
+			json_object_set_new(f, "count", json_integer(
+				json_integer_value(json_object_get(f, "count")) + 1));
+			return;
+		}
+	if (json_array_size(t->findings) < TRACK_MAX_FINDINGS)
+		json_array_append_new(t->findings, json_pack("{s:I, s:s, s:f, s:f, s:i}", "gpa", gpa,
+							     "region", region_name(t, page),
+							     "first_t_s", ts, "last_t_s", ts,
+							     "count", 1));
+}
+
+static void verify_pass(struct track *t, uint64_t now)
+{
+	const struct gmem *m = &t->d->mem;
+	struct lt_verify_mem mem[GMEM_MAX_REGIONS];
+
+	for (int i = 0; i < m->n; i++)
+		mem[i] = (struct lt_verify_mem){ m->r[i].gpa, m->r[i].size, m->r[i].hva,
+						 m->r[i].fd };
+	lt_verify_pass(&t->ver, mem, (size_t)m->n, t->lt.marks, now, on_finding, t);
+}
+
+static json_t *rate_json(const struct lt_rate *r)
+{
+	return json_pack("{s:I, s:f, s:f, s:f, s:f}", "pages", (json_int_t)r->pages,
+			 "pages_per_s", r->pages_per_s, "mib_per_s", r->mib_per_s,
+			 "ewma_pages_per_s", r->ewma_pages_per_s, "ewma_mib_per_s",
+			 r->ewma_mib_per_s);
+}
+
+static json_t *wss_json(const struct lt_track *lt)
+{
+	uint64_t pages[LT_WSS_NWINDOWS];
+	json_t *a = json_array();
+
+	lt_track_wss(lt, pages);
+	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++)
+		json_array_append_new(a, json_pack("{s:i, s:I}", "window_ms",
+						   (int)lt_wss_windows_ms[i], "pages",
+						   (json_int_t)pages[i]));
+	return a;
+}
+
+static json_t *heat_json(const struct lt_track *lt)
+{
+	struct lt_heat_block top[TRACK_HEAT_TOP];
+	size_t n = lt_heat_hottest(&lt->heat, top, TRACK_HEAT_TOP);
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:I, s:I}", "gpa", (json_int_t)top[i].gpa,
+						   "count", (json_int_t)top[i].count));
+	return a;
+}
+
+static json_t *verify_json(const struct track *t)
+{
+	const struct lt_verify *v = &t->ver;
+	json_t *excl = json_array(), *checked = json_array();
+
+	if (!t->verify)
+		return json_pack("{s:b}", "enabled", 0);
+	for (int q = 0; q < t->d->drv.nq; q++) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "rx buffers q%d", q);
+		json_array_append_new(checked, json_pack("{s:I, s:I, s:s}", "gpa",
+			(json_int_t)t->d->drv.q[q].rx_buf_gpa, "bytes",
+			(json_int_t)ND_RING_SIZE * ND_BUF_SIZE, "what", what));
+	}
+	for (size_t i = 0; i < t->nexcl; i++)
+		json_array_append_new(excl, json_pack("{s:I, s:I, s:s}", "gpa",
+						      (json_int_t)t->excl[i].gpa, "bytes",
+						      (json_int_t)t->excl[i].bytes, "what",
+						      t->excl[i].what));
+	return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:O, s:o, s:o}",
+			 "enabled", 1, "hash", lt_verify_hash_name(),
+			 "passes", (json_int_t)v->passes, "pages_hashed", (json_int_t)v->pages_hashed,
+			 "changed", (json_int_t)v->changed, "dismissed", (json_int_t)v->dismissed,
+			 "findings", (json_int_t)t->findings_total,
+			 "candidates_dropped", (json_int_t)v->cand_dropped,
+			 "last_pass_ms", v->last_pass_ms, "new", t->new_findings,
+			 "excluded", excl, "device_written", checked);
+}
+
+static json_t *event_json(struct track *t, uint64_t now)
+{
+	const struct lt_rates *r = &t->lt.rates;
+	json_t *regions = json_array(), *rates = json_object();
+
+	for (size_t s = 0; s < LT_SRC_COUNT; s++)
+		json_object_set_new(rates, lt_source_name((enum lt_source)s), rate_json(&r->src[s]));
+	json_object_set_new(rates, "total", rate_json(&r->total));
+	for (size_t g = 0; g <= t->nregions; g++) {
+		json_t *o = rate_json(&r->region[g]);
+
+		json_object_set_new(o, "name", json_string(g < t->nregions ? t->regions[g].name :
+							   "outside"));
+		if (g < t->nregions) {
+			json_object_set_new(o, "gpa", json_integer((json_int_t)t->regions[g].gpa));
+			json_object_set_new(o, "size", json_integer((json_int_t)t->regions[g].size));
+		}
+		json_array_append_new(regions, o);
+	}
+	return json_pack("{s:f, s:f, s:I, s:i, s:I, s:o, s:o, s:I, s:o, s:o, s:o, s:b}",
+			 "t_s", (double)(now - t->start_ms) / 1000.0,
+			 "interval_ms", r->last_dt_ms, "syncs", (json_int_t)t->lt.last_syncs,
+			 "sync_ms", TRACK_SYNC_MS, "interval", (json_int_t)t->intervals,
+			 "rates", rates, "regions", regions,
+			 "unique_pages", (json_int_t)lt_wss_unique(t->lt.wss, (uint32_t)r->last_dt_ms),
+			 "wss", wss_json(&t->lt), "heat", heat_json(&t->lt),
+			 "verify", verify_json(t), "migrated", t->migrated);
+}
+
+static void sync_now(struct track *t, uint64_t now)
+{
+	int rc = lt_track_sync(&t->lt, &t->log, &t->d->gw.dirty, now);
+
+	if (rc)
+		fprintf(stderr, "vhm run %s: tracking: sync: %s\n", t->d->cfg.name, strerror(-rc));
+	t->next_sync_ms += TRACK_SYNC_MS;
+	if (t->next_sync_ms <= now)
+		t->next_sync_ms = now + TRACK_SYNC_MS;   /* late: do not catch up */
+}
+
+static void publish(struct track *t, uint64_t now)
+{
+	if (t->verify)
+		verify_pass(t, now);
+	lt_track_marks_clear(&t->lt);
+	if (lt_track_close(&t->lt, now))
+		return;
+	t->intervals++;
+	json_decref(t->latest);
+	t->latest = event_json(t, now);
+	if (t->why_off[0])
+		json_object_set_new(t->latest, "logging_off", json_string(t->why_off));
+	ctl_server_emit(t->srv, "dirty", json_deep_copy(t->latest));
+	json_array_clear(t->new_findings);
+	t->migrated = false;
+	t->next_pub_ms += t->interval_ms;
+	if (t->next_pub_ms <= now)
+		t->next_pub_ms = now + t->interval_ms;
+}
+
+/* A migration ended: its thread has let go of the backend. Logging on again
+ * on the device's backend now; what both sets hold belongs to nobody. */
+static void resume(struct track *t)
+{
+	struct device *d = t->d;
+
+	t->suspended = false;
+	t->migrated = true;
+	lt_log_sync(&t->log, NULL, NULL);
+	lt_log_sync(&d->gw.dirty, NULL, NULL);
+	if (d->state == DEV_RUNNING && !d->front.broken &&
+	    logging_on(t, t->why_off, sizeof(t->why_off)) == 0)
+		t->why_off[0] = '\0';
+	else if (!t->why_off[0])
+		snprintf(t->why_off, sizeof(t->why_off), "device is %s", dev_state_name(d->state));
+	if (t->verify) {
+		/* Pages changed during the migration had no marks of ours. */
+		t->ver.primed = false;
+		t->ver.ncand = 0;
+	}
+}
+
+void track_tick(struct track *t, uint64_t now_ns, bool busy)
+{
+	uint64_t now = now_ns / 1000000ull;
+
+	if (!t || !t->active)
+		return;
+	if (busy) {
+		/* The migration has sent (or will send) its own SET_LOG_BASE and
+		 * turns logging off at its end. */
+		t->suspended = true;
+		t->logging = false;
+		return;
+	}
+	if (t->suspended)
+		resume(t);
+	if (now >= t->next_sync_ms || now >= t->next_pub_ms)
+		sync_now(t, now);
+	if (now >= t->next_pub_ms)
+		publish(t, now);
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+static json_t *config_json(const struct track *t)
+{
+	return json_pack("{s:b, s:I, s:i, s:b, s:i, s:I}", "active", t->active, "interval_ms",
+			 (json_int_t)t->interval_ms, "sync_ms", TRACK_SYNC_MS, "verify", t->verify,
+			 "users", (int)t->users, "log_bytes", (json_int_t)(t->log.nwords * 8));
+}
+
+int track_ctl_start(struct track *t, bool busy, json_t *args, json_t **ret, char *err,
+		    size_t errlen)
+{
+	json_t *iv = json_object_get(args, "interval_ms"), *vf = json_object_get(args, "verify");
+	uint64_t interval = TRACK_INTERVAL_MS;
+	int rc;
+
+	if (iv && (!json_is_integer(iv) || json_integer_value(iv) < TRACK_SYNC_MS ||
+		   json_integer_value(iv) > 3600000)) {
+		snprintf(err, errlen, "argument 'interval_ms': expected an integer %d..3600000",
+			 TRACK_SYNC_MS);
+		return -EINVAL;
+	}
+	if (vf && !json_is_boolean(vf)) {
+		snprintf(err, errlen, "argument 'verify': expected true or false");
+		return -EINVAL;
+	}
+	if (iv)
+		interval = (uint64_t)json_integer_value(iv);
+	if (!t)
+		return -ENOMEM;
+	if (!t->active) {
+		if (busy) {
+			snprintf(err, errlen, "a migration is running");
+			return -EBUSY;
+		}
+		if (t->d->state != DEV_RUNNING) {
+			snprintf(err, errlen, "device is %s, not running", dev_state_name(t->d->state));
+			return -EBUSY;
+		}
+		if ((rc = session_start(t, interval, json_is_true(vf), err, errlen)))
+			return rc;
+	} else if (json_is_true(vf) && !t->verify) {
+		snprintf(err, errlen, "tracking runs without verify; track-stop it first");
+		return -EBUSY;
+	}
+	/* A second user shares the running session and its interval. */
+	t->users++;
+	*ret = config_json(t);
+	return 0;
+}
+
+int track_ctl_stop(struct track *t, bool busy, json_t *args, json_t **ret, char *err,
+		   size_t errlen)
+{
+	json_t *force = json_object_get(args, "force");
+
+	(void)err, (void)errlen;
+	if (!t)
+		return -ENOMEM;
+	if (t->active && (json_is_true(force) || --t->users == 0)) {
+		logging_off(t, busy);
+		session_free(t);
+	}
+	*ret = config_json(t);
+	return 0;
+}
+
+int track_ctl_dirty(struct track *t, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	(void)args, (void)err, (void)errlen;
+	if (!t)
+		return -ENOMEM;
+	*ret = t->latest ? json_deep_copy(t->latest) : json_object();
+	json_object_set_new(*ret, "active", json_boolean(t->active));
+	json_object_set_new(*ret, "intervals", json_integer((json_int_t)t->intervals));
+	if (t->verify) {
+		json_t *v = json_object_get(*ret, "verify");
+
+		if (v)
+			json_object_set_new(v, "all", json_deep_copy(t->findings));
+	}
+	return 0;
+}
+
+/* ---- prediction ---------------------------------------------------------------------- */
+
+struct data_count {
+	uint64_t pages;
+};
+
+static void count_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	(void)r;
+	((struct data_count *)arg)->pages += (end - off + LT_PAGE_SIZE - 1) / LT_PAGE_SIZE;
+}
+
+int track_predict(struct track *t, double bandwidth, double downtime_ms, unsigned max_rounds,
+		  struct lt_predict_in *in, struct lt_predict_out *out)
+{
+	const struct gmem *m = &t->d->mem;
+	struct lt_predict_in local, *pin = in ? in : &local;
+	uint64_t pages[LT_WSS_NWINDOWS];
+	struct data_count dc = { 0 };
+
+	if (!t || !t->active)
+		return -ENODATA;
+	lt_track_wss(&t->lt, pages);
+	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++) {
+		t->curve_ms[i] = lt_wss_windows_ms[i];
+		t->curve_pages[i] = (double)pages[i];
+	}
+	t->curve = (struct lt_curve){ t->curve_ms, t->curve_pages, LT_WSS_NWINDOWS };
+	/* Round 0 sends the data pages (memfd holes are never copied). */
+	for (int i = 0; i < m->n; i++)
+		gmem_for_data(&m->r[i], count_extent, &dc);
+	*pin = (struct lt_predict_in){
+		.total_pages = dc.pages ? dc.pages : 1, .page_size = LT_PAGE_SIZE,
+		.bandwidth = bandwidth, .downtime_ms = downtime_ms,
+		.max_rounds = max_rounds ? max_rounds : TRACK_PREDICT_ROUNDS,
+		.wss = lt_curve_wss, .wss_arg = &t->curve,
+	};
+	return lt_predict(pin, out);
+}
+
+json_t *track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out)
+{
+	const struct lt_curve *c = in->wss_arg;
+	json_t *curve = json_array(), *o;
+
+	for (size_t i = 0; c && i < c->n; i++)
+		json_array_append_new(curve, json_pack("{s:f, s:f}", "window_ms", c->window_ms[i],
+						       "pages", c->pages[i]));
+	o = json_pack("{s:b, s:i, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:f, s:f, s:i, s:o}}",
+		      "converges", out->converges, "rounds", (int)out->rounds,
+		      "precopy_ms", out->precopy_ms, "downtime_ms", out->downtime_ms,
+		      "total_ms", out->total_ms, "final_pages", out->final_pages,
+		      "inputs", "total_pages", (json_int_t)in->total_pages, "page_size",
+		      (json_int_t)in->page_size, "bandwidth", in->bandwidth, "downtime_ms",
+		      in->downtime_ms, "max_rounds", (int)in->max_rounds, "wss", curve);
+	if (!out->converges) {
+		json_object_set_new(o, "bandwidth_needed", json_real(out->bandwidth_needed));
+		json_object_set_new(o, "downtime_needed_ms", json_real(out->downtime_needed_ms));
+		json_object_set_new(o, "dirty_fraction_needed",
+				    json_real(out->dirty_fraction_needed));
+	}
+	return o;
+}
+
+int track_ctl_predict(struct track *t, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	json_t *bw = json_object_get(args, "bandwidth"), *dt = json_object_get(args, "downtime_ms");
+	json_t *mr = json_object_get(args, "max_rounds");
+	struct lt_predict_in in;
+	struct lt_predict_out out;
+	int rc;
+
+	if (!json_is_number(bw) || !(json_number_value(bw) > 0)) {
+		snprintf(err, errlen, "argument 'bandwidth': expected bytes/s > 0");
+		return -EINVAL;
+	}
+	if (!json_is_number(dt) || !(json_number_value(dt) > 0)) {
+		snprintf(err, errlen, "argument 'downtime_ms': expected ms > 0");
+		return -EINVAL;
+	}
+	if (mr && (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
+		   json_integer_value(mr) > 1000)) {
+		snprintf(err, errlen, "argument 'max_rounds': expected an integer 1..1000");
+		return -EINVAL;
+	}
+	rc = track_predict(t, json_number_value(bw), json_number_value(dt),
+			   mr ? (unsigned)json_integer_value(mr) : 0, &in, &out);
+	if (rc == -ENODATA) {
+		snprintf(err, errlen, "not tracking: the working-set curve comes from track-start");
+		return rc;
+	}
+	if (rc) {
+		snprintf(err, errlen, "prediction: %s", strerror(-rc));
+		return rc;
+	}
+	*ret = track_predict_json(&in, &out);
+	return 0;
+}

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Regenerate the pictures under docs/ from their sources in docs/src/.
+# Needs mscgen (Debian package mscgen); run as root it installs it.
+set -eu
+cd "$(dirname "$0")/.."
+if ! command -v mscgen >/dev/null; then
+	[ "$(id -u)" = 0 ] || { echo "docs: mscgen missing (apt-get install mscgen)" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mscgen
+fi
+for f in docs/src/*.msc; do
+	out="docs/$(basename "$f" .msc)-flow.png"
+	mscgen -T png -o "$out" "$f"
+	echo "docs: $out"
+done

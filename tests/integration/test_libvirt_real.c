@@ -1,0 +1,392 @@
+/* The hook and the daemon with Debian's real libvirtd and a real QEMU guest
+ * (TCG) whose vhostuser interface connects to dpdk-testpmd.
+ *
+ * The test sets up what it needs and takes it down in .fini, even on failure:
+ * user/group root in /etc/libvirt/qemu.conf (appended, then restored), the
+ * hook at /etc/libvirt/hooks/qemu.d/50-vhm pointing at $VHM_BUILD/vhm with
+ * this test's run dir (installed before libvirtd starts, since libvirtd looks
+ * for hooks at startup), virtlogd and libvirtd in the foreground as children,
+ * testpmd, and `vhm libvirt-watch`.  The guest (a Debian kernel and a busybox
+ * initramfs) is built by scripts/mkguest.sh into $VHM_BUILD/guest, once.
+ *
+ * It asserts that libvirtd ran the hook for real (prepare, start, started on
+ * start; stopped, release after the save), that the daemon saw the lifecycle
+ * events, published the stats of a real save job while it ran and kept them
+ * as last-job, and measured a dirty rate of the running guest.  Anything
+ * truly missing (no qemu-system-x86_64, libvirtd does not start, a libvirtd
+ * already running) is a skip with the reason, never a pass. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "support.h"
+#include "util.h"
+
+#define QEMU_CONF   "/etc/libvirt/qemu.conf"
+#define HOOK_TARGET "/etc/libvirt/hooks/qemu.d/50-vhm"
+#define LIBVIRT_SOCK "/run/libvirt/libvirt-sock"
+#define DOM_NAME    "vhm-lvtest"
+
+static char *qemu_conf_orig;      /* NULL: untouched */
+static bool qemu_conf_created;
+static bool hook_installed;
+static virConnectPtr conn;
+static virDomainPtr dom;
+static struct ctl_client *cli;
+static char vhm[PATH_MAX];
+
+static bool on_path(const char *prog)
+{
+	const char *dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+	char p[256];
+
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(dirs); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dirs[i], prog);
+		if (!access(p, X_OK))
+			return true;
+	}
+	return false;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	FILE *m = open_memstream(&buf, &len);
+	int c;
+
+	while ((c = fgetc(f)) != EOF)
+		fputc(c, m);
+	fclose(m);
+	fclose(f);
+	return buf;
+}
+
+static void quiet(void *ud, virErrorPtr e)
+{
+	(void)ud, (void)e;
+}
+
+static void fini(void)
+{
+	const char *uninst[] = { vhm, "hook", "--uninstall", "--target", HOOK_TARGET, NULL };
+	struct ts_run r;
+
+	ctl_client_close(cli);
+	cli = NULL;
+	virSetErrorFunc(NULL, quiet);
+	if (dom) {
+		virDomainDestroy(dom); /* fails harmlessly when not running */
+		virDomainUndefine(dom);
+		virDomainFree(dom);
+		dom = NULL;
+	}
+	if (conn) {
+		virConnectClose(conn);
+		conn = NULL;
+	}
+	ts_cleanup(); /* daemon, libvirtd, virtlogd, testpmd */
+	if (hook_installed && !ts_run_cmd(uninst, 5000, &r))
+		ts_run_free(&r);
+	if (qemu_conf_created) {
+		unlink(QEMU_CONF);
+	} else if (qemu_conf_orig) {
+		FILE *f = fopen(QEMU_CONF, "w");
+
+		if (f) {
+			fputs(qemu_conf_orig, f);
+			fclose(f);
+		}
+	}
+	free(qemu_conf_orig);
+	qemu_conf_orig = NULL;
+}
+
+/* user/group root: the guest's memfd and the testpmd socket are root's. */
+static void setup_qemu_conf(void)
+{
+	char *cur = slurp(QEMU_CONF);
+	FILE *f;
+
+	if (cur && strstr(cur, "\nuser = \"root\"") && strstr(cur, "\ngroup = \"root\"")) {
+		free(cur);
+		return;
+	}
+	qemu_conf_created = !cur;
+	qemu_conf_orig = cur;
+	f = fopen(QEMU_CONF, "a");
+	cr_assert(not(eq(ptr, f, 0)), "%s: %s", QEMU_CONF, strerror(errno));
+	fputs("\n# added by vhm's test_libvirt_real, removed when it ends\n"
+	      "user = \"root\"\ngroup = \"root\"\n", f);
+	fclose(f);
+}
+
+static json_t *wait_event(const char *name, const char *key, const char *value, int timeout_ms)
+{
+	long end = ts_now_ms() + timeout_ms;
+
+	for (;;) {
+		long left = end - ts_now_ms();
+		json_t *ev = NULL;
+
+		if (left <= 0 || ctl_client_next_event(cli, &ev, (int)left))
+			return NULL;
+		const char *n = json_string_value(json_object_get(ev, "event"));
+		json_t *data = json_object_get(ev, "data");
+		const char *v = key ? json_string_value(json_object_get(data, key)) : NULL;
+
+		if (n && !strcmp(n, name) && (!key || (v && !strcmp(v, value)))) {
+			json_incref(data);
+			json_decref(ev);
+			return data;
+		}
+		json_decref(ev);
+	}
+}
+
+static void *save_thread(void *arg)
+{
+	intptr_t rc = virDomainSave(dom, arg);
+
+	return (void *)rc;
+}
+
+static bool console_has(const char *path, const char *word)
+{
+	char *s = slurp(path);
+	bool yes = s && strstr(s, word);
+
+	free(s);
+	return yes;
+}
+
+Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = fini,
+     .timeout = 240)
+{
+	char guest[PATH_MAX], script[PATH_MAX], run[TS_PATH_MAX], sock[TS_PATH_MAX];
+	char reason[256], err[256], console[TS_PATH_MAX], save[TS_PATH_MAX], xml[4096];
+	char lvlog[TS_PATH_MAX], vllog[TS_PATH_MAX], dlog[TS_PATH_MAX], vhm_rel[TS_PATH_MAX];
+	struct ts_run r;
+	json_t *ev, *ret = NULL;
+	pid_t pmd;
+
+	if (geteuid() != 0)
+		cr_skip("needs root (libvirtd, /etc/libvirt)");
+	if (!on_path("libvirtd") || !on_path("virtlogd"))
+		cr_skip("libvirtd/virtlogd not installed (libvirt-daemon-system)");
+	if (!on_path("qemu-system-x86_64"))
+		cr_skip("qemu-system-x86_64 not installed (qemu-system-x86)");
+	if (!access(LIBVIRT_SOCK, F_OK) && ts_wait_socket(LIBVIRT_SOCK, 0) == 0) {
+		virConnectPtr c = virConnectOpen("qemu:///system");
+
+		if (c) {
+			virConnectClose(c);
+			cr_skip("a libvirtd is already running; this test starts its own "
+				"(libvirtd looks for hooks only when it starts)");
+		}
+	}
+	if (!access(HOOK_TARGET, F_OK)) {
+		char *h = slurp(HOOK_TARGET);
+		bool ours = h && strstr(h, "# vhm libvirt hook");
+
+		free(h);
+		if (!ours)
+			cr_skip("%s exists and is not vhm's", HOOK_TARGET);
+	}
+
+	/* The guest, cached under the build dir. */
+	ts_bin("vhm", vhm_rel, sizeof(vhm_rel));
+	cr_assert(not(eq(ptr, realpath(vhm_rel, vhm), 0)), "%s not built", vhm_rel);
+	snprintf(guest, sizeof(guest), "%s/guest", ts_build_dir());
+	if (!realpath("scripts/mkguest.sh", script))
+		cr_skip("scripts/mkguest.sh not found (run from the repository root)");
+	const char *mk[] = { script, guest, NULL };
+
+	cr_assert(eq(int, ts_run_cmd(mk, 120000, &r), 0));
+	if (r.status)
+		cr_skip("cannot build the test guest: %s", r.err);
+	ts_run_free(&r);
+	char kernel[PATH_MAX], initrd[PATH_MAX], rel[PATH_MAX + 16];
+
+	snprintf(rel, sizeof(rel), "%s/vmlinuz", guest);
+	cr_assert(not(eq(ptr, realpath(rel, kernel), 0)));
+	snprintf(rel, sizeof(rel), "%s/initrd.img", guest);
+	cr_assert(not(eq(ptr, realpath(rel, initrd), 0)));
+
+	/* qemu.conf and the hook before libvirtd starts. */
+	setup_qemu_conf();
+	ts_path("run", run, sizeof(run));
+	mkdir(run, 0700);
+	const char *inst[] = { vhm, "hook", "--install", "--target", HOOK_TARGET, "--run-dir",
+			       run, NULL };
+
+	cr_assert(eq(int, ts_run_cmd(inst, 5000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "hook --install: %s", r.err);
+	ts_run_free(&r);
+	hook_installed = true;
+
+	ts_path("virtlogd.log", vllog, sizeof(vllog));
+	ts_path("libvirtd.log", lvlog, sizeof(lvlog));
+	const char *vl[] = { "/usr/sbin/virtlogd", NULL };
+	const char *lv[] = { "/usr/sbin/libvirtd", NULL };
+
+	cr_assert(lt(int, 0, ts_spawn(vl, vllog)));
+	cr_assert(lt(int, 0, ts_spawn(lv, lvlog)));
+	if (ts_wait_socket(LIBVIRT_SOCK, 20000))
+		cr_skip("libvirtd made no %s in 20 s (log %s)", LIBVIRT_SOCK, lvlog);
+	for (int i = 0; i < 50 && !conn; i++) {
+		conn = virConnectOpen("qemu:///system");
+		if (!conn)
+			usleep(200000);
+	}
+	if (!conn)
+		cr_skip("libvirtd does not answer: %s (log %s)", virGetLastErrorMessage(), lvlog);
+
+	pmd = ts_testpmd_start(1, sock, sizeof(sock), reason, sizeof(reason));
+	if (pmd < 0)
+		cr_skip("%s", reason);
+
+	/* The daemon, polling jobs every 50 ms. */
+	ts_path("watch.log", dlog, sizeof(dlog));
+	const char *watch[] = { vhm, "libvirt-watch", "--run-dir", run, "--poll-ms", "50", NULL };
+	char dsock[TS_PATH_MAX];
+
+	cr_assert(lt(int, 0, ts_spawn(watch, dlog)));
+	snprintf(dsock, sizeof(dsock), "%s/libvirt.sock", run);
+	cr_assert(eq(int, ts_wait_socket(dsock, 10000), 0), "libvirt-watch did not start (%s)",
+		  dlog);
+	cr_assert(eq(int, ctl_client_open(&cli, run, "libvirt", 2000, err, sizeof(err)), 0),
+		  "%s", err);
+	cr_assert(eq(int, ctl_client_call(cli, "subscribe", NULL, &ret, err, sizeof(err), 2000), 0));
+	json_decref(ret);
+
+	/* A persistent domain (it stays defined after the save). */
+	ts_path("console.log", console, sizeof(console));
+	snprintf(xml, sizeof(xml),
+		 "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
+		 "<name>" DOM_NAME "</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>"
+		 "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
+		 "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s</kernel>"
+		 "<initrd>%s</initrd><cmdline>console=ttyS0 quiet</cmdline></os>"
+		 "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
+		 "<interface type='vhostuser'><mac address='52:54:00:71:00:01'/>"
+		 "<source type='unix' path='%s' mode='client'/><model type='virtio'/>"
+		 "<alias name='ua-net0'/></interface>"
+		 "<serial type='file'><source path='%s'/><target port='0'/></serial>"
+		 "<video><model type='none'/></video><memballoon model='none'/></devices>"
+		 /* QEMU 7.2 under TCG crashes in vhost_net_start with MSI-X */
+		 "<qemu:override><qemu:device alias='ua-net0'><qemu:frontend>"
+		 "<qemu:property name='vectors' type='unsigned' value='0'/>"
+		 "</qemu:frontend></qemu:device></qemu:override></domain>",
+		 kernel, initrd, sock, console);
+	dom = virDomainDefineXML(conn, xml);
+	cr_assert(not(eq(ptr, dom, 0)), "define: %s", virGetLastErrorMessage());
+	cr_assert(eq(int, virDomainCreate(dom), 0), "start: %s (log %s)",
+		  virGetLastErrorMessage(), lvlog);
+
+	/* libvirtd ran the hook for real, in order, and the lifecycle events
+	 * (resumed/unpaused, started/booted) come in between: read them all. */
+	static const char *const start_ops[] = { "prepare", "start", "started" };
+	size_t nops = 0;
+	bool booted = false;
+	long end = ts_now_ms() + 20000;
+
+	while ((nops < VHM_ARRAY_SIZE(start_ops) || !booted) && ts_now_ms() < end) {
+		json_t *e = NULL;
+
+		if (ctl_client_next_event(cli, &e, (int)(end - ts_now_ms())))
+			break;
+		const char *name = json_string_value(json_object_get(e, "event"));
+		json_t *data = json_object_get(e, "data");
+		const char *d = json_string_value(json_object_get(data, "domain"));
+
+		if (!name || !d || strcmp(d, DOM_NAME)) {
+			json_decref(e);
+			continue;
+		}
+		if (!strcmp(name, "hook") && nops < VHM_ARRAY_SIZE(start_ops)) {
+			json_t *ifs = json_object_get(data, "interfaces");
+
+			cr_assert(eq(str, (char *)json_string_value(json_object_get(data, "operation")),
+				     (char *)start_ops[nops]), "hook operations out of order");
+			cr_assert(eq(sz, json_array_size(ifs), 1), "the vhostuser interface");
+			cr_assert(eq(str, (char *)json_string_value(
+				json_object_get(json_array_get(ifs, 0), "path")), sock));
+			nops++;
+		} else if (!strcmp(name, "lifecycle")) {
+			const char *lc = json_string_value(json_object_get(data, "event"));
+			const char *det = json_string_value(json_object_get(data, "detail"));
+
+			booted |= lc && det && !strcmp(lc, "started") && !strcmp(det, "booted");
+		}
+		json_decref(e);
+	}
+	cr_assert(eq(sz, nops, VHM_ARRAY_SIZE(start_ops)), "hook events from libvirtd: %zu of 3",
+		  nops);
+	cr_assert(eq(int, booted, 1), "no lifecycle event started/booted");
+
+	for (int i = 0; i < 600 && !console_has(console, "VHM-GUEST-UP"); i++)
+		usleep(100000);
+	cr_assert(eq(int, console_has(console, "VHM-GUEST-UP"), 1), "the guest did not boot (%s)", console);
+
+	/* A dirty-rate calculation of the running guest. */
+	json_t *args = json_pack("{s:s,s:i}", "domain", DOM_NAME, "seconds", 1);
+	int rc = ctl_client_call(cli, "dirty-rate", args, &ret, err, sizeof(err), 3000);
+
+	json_decref(args); /* borrowed by the call */
+	cr_assert(eq(int, rc, 0), "dirty-rate: %s", err);
+	json_decref(ret);
+	ev = wait_event("dirty-rate", "domain", DOM_NAME, 15000);
+	cr_assert(not(eq(ptr, ev, 0)), "no dirty-rate result");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "status")), "measured"),
+		  "%s", json_string_value(json_object_get(ev, "error")));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "mode")), "page-sampling"));
+	cr_assert(eq(int, json_is_integer(json_object_get(ev, "dirty_mib_s")), 1));
+	json_decref(ev);
+
+	/* A save job, watched by the daemon while it runs. */
+	pthread_t tid;
+	void *save_rc;
+
+	ts_path("guest.save", save, sizeof(save));
+	cr_assert(eq(int, pthread_create(&tid, NULL, save_thread, save), 0));
+	ev = wait_event("job", "operation", "save", 30000);
+	pthread_join(tid, &save_rc);
+	cr_assert(eq(ptr, save_rc, (void *)0), "save: %s", virGetLastErrorMessage());
+	cr_assert(not(eq(ptr, ev, 0)), "no job event while saving");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "type")), "unbounded"));
+	cr_assert(eq(int, json_is_integer(json_object_get(ev, "time_elapsed_ms")), 1));
+	json_decref(ev);
+	ev = wait_event("job-ended", "domain", DOM_NAME, 10000);
+	cr_assert(not(eq(ptr, ev, 0)), "no job-ended event");
+	json_decref(ev);
+	args = json_pack("{s:s}", "domain", DOM_NAME);
+	rc = ctl_client_call(cli, "last-job", args, &ret, err, sizeof(err), 3000);
+	json_decref(args);
+	cr_assert(eq(int, rc, 0), "last-job: %s", err);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(json_object_get(ret, "job"),
+								    "operation")), "save"));
+	json_decref(ret);
+
+	/* Stopping (by the save) runs the hook again. */
+	ev = wait_event("hook", "operation", "release", 10000);
+	cr_assert(not(eq(ptr, ev, 0)), "no 'release' hook event after the save");
+	json_decref(ev);
+	ts_testpmd_stop(pmd);
+}

@@ -1,0 +1,613 @@
+/* `vhm top`: the dashboard in a real terminal (tmux, 120x40) over a device
+ * on DPDK testpmd, and its batch output. What the screen shows is read back
+ * with capture-pane and checked against the device itself: the instance row
+ * and state, the writes/s figure against `vhm status --json`, a migration's
+ * phases in order, a resize to 40x12 and back, `q` with exit status 0.
+ * Also, without any peer: the model fed with the events the device sends
+ * (suite top_model), and the batch line formats.
+ *
+ * Each test runs its own tmux server (-L vhmtop-PID), killed in .fini. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "ui_lines.h"
+#include "ui_model.h"
+#include "ui_panels.h"
+
+static char tmux_label[32];
+
+static void fini(void)
+{
+	if (tmux_label[0]) {
+		const char *argv[] = { "tmux", "-L", tmux_label, "kill-server", NULL };
+		struct ts_run r;
+
+		if (ts_run_cmd(argv, 5000, &r) == 0)
+			ts_run_free(&r);
+		tmux_label[0] = '\0';
+	}
+	ts_cleanup();
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static bool have_tmux(void)
+{
+	const char *argv[] = { "tmux", "-V", NULL };
+	struct ts_run r;
+	bool ok = ts_run_cmd(argv, 5000, &r) == 0 && r.status == 0;
+
+	if (ok || r.out)
+		ts_run_free(&r);
+	return ok;
+}
+
+/* tmux -L LABEL args... (NULL-terminated, at most 12); its stdout
+ * (malloc'd, caller frees) or NULL if it failed. */
+static char *tmux(const char *a0, ...)
+{
+	const char *argv[16] = { "tmux", "-L", tmux_label, a0 };
+	struct ts_run r;
+	char *out = NULL;
+	va_list ap;
+	int n = 4;
+
+	va_start(ap, a0);
+	while (n < 15 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	if (ts_run_cmd(argv, 10000, &r))
+		return NULL;
+	if (r.status == 0)
+		out = strdup(r.out);
+	ts_run_free(&r);
+	return out;
+}
+
+static char *capture(void)
+{
+	return tmux("capture-pane", "-p", "-t", "top", NULL);
+}
+
+/* The device on testpmd, its control socket in <ts_dir>/run (backends stay
+ * outside the run dir, so top lists only control sockets). */
+static const char *run_dir(void)
+{
+	static char dir[TS_PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/run", ts_dir());
+	mkdir(dir, 0700);
+	return dir;
+}
+
+static void testpmd_or_skip(const char *name, char *sock, size_t len)
+{
+	char reason[256];
+
+	if (ts_testpmd_start_named(name, 1, sock, len, reason, sizeof(reason)) < 0)
+		cr_skip_test("%s", reason);
+}
+
+static void start_run(const char *backend, const char *name)
+{
+	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "run", "--backend", backend, "--name", name, "--traffic",
+			       "20000", "--dirty", "5000:hotset", "--run-dir", run_dir(),
+			       "--duration", "120s", NULL };
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	cr_assert(lt(int, 0, ts_spawn(argv, log)));
+	snprintf(ctl, sizeof(ctl), "%s/%s.sock", run_dir(), name);
+	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "control socket %s never appeared", ctl);
+}
+
+/* `vhm top -d 0.5` in a detached 120x40 tmux session "top"; its exit status
+ * goes to <ts_dir>/top.exit. */
+static void start_top(void)
+{
+	char cmd[1024], bin[256];
+
+	snprintf(tmux_label, sizeof(tmux_label), "vhmtop-%d", (int)getpid());
+	ts_bin("vhm", bin, sizeof(bin));
+	/* bounded, should .fini not run (a crash of the test process) */
+	snprintf(cmd, sizeof(cmd), "env LANG=C.UTF-8 timeout --foreground 300 %s top -d 0.5 --run-dir %s; "
+		 "echo EXIT=$? > %s/top.exit; sleep 30", bin, run_dir(), ts_dir());
+	/* the pane outlives top (sleep) so that the last screen can be read */
+	free(tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd, NULL));
+}
+
+/* The line of the screen that starts with `prefix` (copied into out). */
+static bool screen_line(const char *screen, const char *prefix, char *out, size_t len)
+{
+	for (const char *l = screen; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t n = strcspn(l, "\n");
+
+		if (!strncmp(l, prefix, strlen(prefix))) {
+			snprintf(out, len, "%.*s", (int)n, l);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Wait up to ms for a screen with the row of `name` in state `state`. */
+static char *wait_row(const char *name, const char *state, int ms)
+{
+	long end = ts_now_ms() + ms;
+	char row[512], want[128];
+
+	snprintf(want, sizeof(want), "%s ", name);
+	do {
+		char *s = capture();
+
+		if (s && screen_line(s, want, row, sizeof(row)) && strstr(row, state))
+			return s;
+		free(s);
+		usleep(100000);
+	} while (ts_now_ms() < end);
+	return NULL;
+}
+
+/* The value under column `col` in the row of `name` ("5.00M" -> 5e6). */
+static double column(const char *screen, const char *name, const char *col)
+{
+	char head[512], row[512], want[128], *save, *tok;
+	int idx = -1, k = 0;
+	double v;
+
+	snprintf(want, sizeof(want), "%s ", name);
+	if (!screen_line(screen, "NAME ", head, sizeof(head)) ||
+	    !screen_line(screen, want, row, sizeof(row)))
+		return -1;
+	for (tok = strtok_r(head, " ", &save); tok; tok = strtok_r(NULL, " ", &save), k++)
+		if (!strcmp(tok, col))
+			idx = k;
+	if (idx < 0)
+		return -1;
+	tok = strtok_r(row, " ", &save);
+	for (k = 0; tok && k < idx; k++)
+		tok = strtok_r(NULL, " ", &save);
+	if (!tok || sscanf(tok, "%lf", &v) != 1)
+		return -1;
+	if (strchr(tok, 'M'))
+		v *= 1e6;
+	else if (strchr(tok, 'G'))
+		v *= 1e9;
+	return v;
+}
+
+/* `vhm status NAME --json`: dirty.writes and uptime_s (asserts it works). */
+static void status_writes(const char *name, double *writes, double *uptime)
+{
+	char bin[256];
+	const char *argv[] = { bin, "status", name, "--json", "--run-dir", run_dir(),
+			       "--timeout", "10s", NULL };
+	struct ts_run r;
+	json_t *j = NULL;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_run_cmd(argv, 20000, &r), 0));
+	if (r.status == 0)
+		j = json_loads(r.out, 0, NULL);
+	cr_assert(not(eq(ptr, j, NULL)), "vhm status %s: exit %d%s: %s", name, r.status,
+		  r.timed_out ? " (timed out)" : "", r.err);
+	ts_run_free(&r);
+	*writes = (double)json_integer_value(json_object_get(json_object_get(j, "dirty"),
+							     "writes"));
+	*uptime = json_real_value(json_object_get(j, "uptime_s"));
+	json_decref(j);
+}
+
+/* tmux and testpmd (plus a second one into dst, when given), the device on
+ * the first, top in tmux; skips before anything of tmux runs. */
+static void dashboard_or_skip(char *backend, size_t len, char *dst, size_t dstlen)
+{
+	if (!have_tmux())
+		cr_skip_test("tmux is not installed");
+	testpmd_or_skip("tp-a", backend, len);
+	if (dst)
+		testpmd_or_skip("tp-b", dst, dstlen);
+	start_run(backend, "vm1");
+	start_top();
+}
+
+/* ---- the dashboard ---------------------------------------------------------------- */
+
+/* The row shows the instance running; its WRITES/s is what `vhm status`
+ * says the writer did over the same seconds, within 10 %. */
+Test(top, row_and_dirty_rate, .fini = fini, .timeout = 90)
+{
+	char backend[TS_PATH_MAX];
+	double w0, w1, u0, u1, rate, shown;
+	char *s;
+
+	dashboard_or_skip(backend, sizeof(backend), NULL, 0);
+	s = wait_row("vm1", "running", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
+	free(s);
+	sleep(2);   /* a few stats intervals */
+	status_writes("vm1", &w0, &u0);
+	sleep(2);
+	s = capture();
+	status_writes("vm1", &w1, &u1);
+	rate = (w1 - w0) / (u1 - u0);
+	shown = column(s, "vm1", "WRITES/s");
+	cr_assert(lt(dbl, 1000.0, rate), "status says the writer did %.0f writes/s", rate);
+	cr_assert(ge(dbl, shown, rate * 0.9), "top shows %.0f writes/s, status %.0f\n%s", shown,
+		  rate, s);
+	cr_assert(le(dbl, shown, rate * 1.1), "top shows %.0f writes/s, status %.0f\n%s", shown,
+		  rate, s);
+	/* the rates panel of the selected instance, with the writer's line */
+	cr_assert(not(eq(ptr, strstr(s, "vm1: rates over time"), NULL)), "no rates panel:\n%s", s);
+	free(s);
+}
+
+static const char *const phases[] = { "setup", "log-start", "pre-copy", "switchover",
+				      "announce", "done" };
+
+static int phase_index(const char *p)
+{
+	for (int i = 0; i < (int)(sizeof(phases) / sizeof(phases[0])); i++)
+		if (!strncmp(p, phases[i], strlen(phases[i])) &&
+		    (p[strlen(phases[i])] == ' ' || p[strlen(phases[i])] == '\0'))
+			return i;
+	return -1;
+}
+
+/* Migrate while top runs: the phases it shows never go backwards, and the
+ * final timeline lists every phase in order, then the report. */
+Test(top, migration_phases_in_order, .fini = fini, .timeout = 120)
+{
+	char backend[TS_PATH_MAX], dst[TS_PATH_MAX], bin[256], line[512];
+	const char *argv[] = { bin, "migrate", "vm1", "--to", dst, "--run-dir", run_dir(), NULL };
+	int last = -1;
+	pid_t mig;
+	char *s;
+
+	dashboard_or_skip(backend, sizeof(backend), dst, sizeof(dst));
+	s = wait_row("vm1", "running", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
+	free(s);
+	ts_bin("vhm", bin, sizeof(bin));
+	mig = ts_spawn(argv, NULL);
+	cr_assert(lt(int, 0, mig));
+	/* watch the panel while it runs */
+	for (long end = ts_now_ms() + 60000; ts_now_ms() < end; usleep(50000)) {
+		int st, p;
+
+		s = capture();
+		if (s && screen_line(s, " phase ", line, sizeof(line)) &&
+		    (p = phase_index(line + 7)) >= 0) {
+			cr_assert(ge(int, p, last), "phase went back from %s to %s", phases[last],
+				  phases[p]);
+			last = p;
+		}
+		free(s);
+		if (last == 5 || (ts_exited(mig, &st) && last < 0))
+			break;
+	}
+	cr_assert(eq(int, last, 5), "the panel never showed phase done (last %s)",
+		  last >= 0 ? phases[last] : "none");
+	s = capture();
+	cr_assert(screen_line(s, " timeline ", line, sizeof(line)), "no timeline:\n%s", s);
+	{
+		const char *at = line;
+
+		for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+			const char *p = strstr(at, phases[i]);
+
+			cr_assert(not(eq(ptr, (void *)p, NULL)), "%s missing or out of order in '%s'",
+				  phases[i], line);
+			at = p + strlen(phases[i]);
+		}
+	}
+	cr_assert(screen_line(s, " report   ok", line, sizeof(line)), "no report line:\n%s", s);
+	/* the row follows the device to its new backend */
+	cr_assert(screen_line(s, "vm1 ", line, sizeof(line)));
+	cr_assert(not(eq(ptr, strstr(line, dst), NULL)), "row still on the old backend: %s", line);
+	free(s);
+}
+
+/* 40x12: the list is still there (name, state); back to 120x40: the wide
+ * list (BACKEND column) and the panels are drawn again; top still runs. */
+Test(top, resize_small_and_back, .fini = fini, .timeout = 90)
+{
+	char backend[TS_PATH_MAX], path[TS_PATH_MAX + 16];
+	char *s;
+
+	dashboard_or_skip(backend, sizeof(backend), NULL, 0);
+	s = wait_row("vm1", "running", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
+	free(s);
+	free(tmux("resize-window", "-t", "top", "-x", "40", "-y", "12", NULL));
+	usleep(1500000);
+	s = wait_row("vm1", "running", 5000);
+	cr_assert(not(eq(ptr, s, NULL)), "no instance row at 40x12");
+	cr_assert(not(eq(ptr, strstr(s, "NAME"), NULL)));
+	cr_assert(eq(ptr, strstr(s, "BACKEND"), NULL), "BACKEND cannot fit 40 columns:\n%s", s);
+	free(s);
+	free(tmux("resize-window", "-t", "top", "-x", "120", "-y", "40", NULL));
+	usleep(1500000);
+	s = capture();
+	cr_assert(not(eq(ptr, strstr(s, "BACKEND"), NULL)), "not redrawn wide:\n%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "vm1: rates over time"), NULL)), "no panels:\n%s", s);
+	free(s);
+	snprintf(path, sizeof(path), "%s/top.exit", ts_dir());
+	cr_assert(not(eq(int, access(path, F_OK), 0)), "top exited during the resize");
+}
+
+/* q: top leaves with status 0. */
+Test(top, q_exits_zero, .fini = fini, .timeout = 60)
+{
+	char backend[TS_PATH_MAX], path[TS_PATH_MAX + 16], buf[64] = "";
+	FILE *f = NULL;
+	char *s;
+
+	dashboard_or_skip(backend, sizeof(backend), NULL, 0);
+	s = wait_row("vm1", "running", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
+	free(s);
+	free(tmux("send-keys", "-t", "top", "h", NULL));    /* help... */
+	usleep(300000);
+	free(tmux("send-keys", "-t", "top", "x", NULL));    /* ...closed by any key */
+	free(tmux("send-keys", "-t", "top", "q", NULL));
+	snprintf(path, sizeof(path), "%s/top.exit", ts_dir());
+	for (long end = ts_now_ms() + 10000; !f && ts_now_ms() < end; usleep(100000))
+		f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)), "top did not exit after q");
+	cr_assert(not(eq(ptr, fgets(buf, sizeof(buf), f), NULL)));
+	fclose(f);
+	cr_assert(eq(str, buf, "EXIT=0\n"));
+}
+
+/* -b -n 3: three key=value lines for the instance, every field present,
+ * time rising, rates measured; --csv: a header and three rows alike. */
+Test(top, batch_lines_parse, .fini = fini, .timeout = 90)
+{
+	char backend[TS_PATH_MAX], bin[256], csv[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "top", "-b", "-n", "3", "-d", "1.5", "--csv", csv,
+			       "--run-dir", run_dir(), NULL };
+	const char *keys[] = { "t", "name", "conn", "state", "backend", "queues", "tx_pps",
+			       "rx_pps", "writes_ps", "dirty_pps", "mig_phase" };
+	double last_t = -1;
+	int lines = 0, rows = 0;
+	char *save = NULL, *l, buf[1024];
+	struct ts_run r;
+	FILE *f;
+
+	testpmd_or_skip("tp-a", backend, sizeof(backend));
+	start_run(backend, "vm1");
+	sleep(1);
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(csv, sizeof(csv), "%s/top.csv", ts_dir());
+	cr_assert(eq(int, ts_run_cmd(argv, 30000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm top -b exited %d: %s", r.status, r.err);
+	for (l = strtok_r(r.out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		json_t *kv = json_object();
+		char *s2 = NULL, *tok;
+
+		for (tok = strtok_r(l, " ", &s2); tok; tok = strtok_r(NULL, " ", &s2)) {
+			char *eq = strchr(tok, '=');
+
+			cr_assert(not(eq(ptr, eq, NULL)), "token without '=': %s", tok);
+			*eq = '\0';
+			json_object_set_new(kv, tok, json_string(eq + 1));
+		}
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			cr_assert(not(eq(ptr, json_object_get(kv, keys[k]), NULL)), "no %s=", keys[k]);
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(kv, "name")), "vm1"));
+		cr_assert(lt(dbl, last_t, atof(json_string_value(json_object_get(kv, "t")))));
+		last_t = atof(json_string_value(json_object_get(kv, "t")));
+		if (lines == 2) {   /* by then connected and measured (4.5 s in) */
+			cr_assert(eq(str, (char *)json_string_value(json_object_get(kv, "state")),
+				     "running"));
+			cr_assert(lt(dbl, 4000.0, atof(json_string_value(json_object_get(kv, "writes_ps")))));
+		}
+		json_decref(kv);
+		lines++;
+	}
+	ts_run_free(&r);
+	cr_assert(eq(int, lines, 3), "%d lines for 1 instance and -n 3", lines);
+	f = fopen(csv, "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	cr_assert(not(eq(ptr, fgets(buf, sizeof(buf), f), NULL)));
+	buf[strcspn(buf, "\n")] = '\0';
+	cr_assert(eq(str, buf, (char *)ui_line_csv_header()));
+	while (fgets(buf, sizeof(buf), f)) {
+		int commas = 0, want = 0;
+
+		for (const char *p = ui_line_csv_header(); *p; p++)
+			want += *p == ',';
+		for (char *p = buf; *p; p++)
+			commas += *p == ',';
+		cr_assert(eq(int, commas, want), "row %s has %d fields, header %d", buf,
+			  commas + 1, want + 1);
+		cr_assert(eq(int, strncmp(strchr(buf, ',') + 1, "vm1,", 4), 0), "row: %s", buf);
+		rows++;
+	}
+	fclose(f);
+	cr_assert(eq(int, rows, 3));
+}
+
+/* ---- the model, without peers ------------------------------------------------------- */
+
+static json_t *ev(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, 0, &e);
+
+	cr_assert(not(eq(ptr, j, NULL)), "bad test JSON: %s", e.text);
+	return j;
+}
+
+/* Panels of logtrack figures exist only once a "dirty" event came; the
+ * figures are the event's (track.c's layout). */
+Test(top_model, dirty_event_fills_optional_panels)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	json_t *st = ev("{\"name\":\"vm1\",\"state\":\"running\",\"mem_bytes\":268435456,"
+			"\"queues\":2,\"backend\":\"/b.sock\"}");
+	json_t *stats = ev("{\"event\":\"stats\",\"data\":{\"state\":\"running\","
+			   "\"tx_pps\":100.0,\"rx_pps\":99.0,\"dirty_writes_per_s\":5000.0}}");
+	json_t *d = ev("{\"event\":\"dirty\",\"data\":{\"rates\":{"
+		       "\"backend-log\":{\"pages_per_s\":900.0},\"guest-writer\":{\"pages_per_s\":"
+		       "4000.0},\"used-ring\":{\"pages_per_s\":100.0},\"total\":{\"pages_per_s\":"
+		       "5000.0}},\"wss\":[{\"window_ms\":50,\"pages\":10},{\"window_ms\":100,"
+		       "\"pages\":20}],\"heat\":[{\"gpa\":2097152,\"count\":7}],\"verify\":{"
+		       "\"enabled\":true,\"pages_hashed\":64,\"findings\":1,\"new\":[{\"gpa\":"
+		       "4096,\"region\":\"ram\",\"t_s\":1.5}]}}}");
+	bool lt;
+
+	ui_inst_apply_status(i, st);
+	ui_inst_apply_event(i, stats);
+	cr_assert(eq(int, i->queues, 2));
+	cr_assert(eq(dbl, ui_inst_dirty_rate(i, &lt), 5000.0));
+	cr_assert(not(lt), "no dirty event yet: the writer's rate");
+	cr_assert(not(i->dirty.have || i->dirty.nwss || i->dirty.nheat || i->dirty.have_verify));
+	cr_assert(not(i->bpf.have || i->job.have), "no bpf / job data: no panel");
+
+	ui_inst_apply_event(i, d);
+	cr_assert(i->dirty.have);
+	cr_assert(eq(dbl, i->dirty.rate[UI_SRC_GUEST], 4000.0));
+	cr_assert(eq(dbl, i->dirty.rate[UI_SRC_BACKEND], 900.0));
+	cr_assert(eq(dbl, i->dirty.rate[UI_SRC_USED], 100.0));
+	cr_assert(eq(dbl, ui_inst_dirty_rate(i, &lt), 5000.0));
+	cr_assert(lt);
+	cr_assert(eq(int, i->dirty.nwss, 2));
+	cr_assert(eq(dbl, i->dirty.wss_pages[1], 20.0));
+	cr_assert(eq(int, i->dirty.nheat, 128), "256 MiB in 2 MiB cells");
+	cr_assert(eq(dbl, i->dirty.heat[1], 7.0));
+	cr_assert(eq(u64, i->dirty.hot_gpa, 2097152));
+	cr_assert(i->dirty.have_verify);
+	cr_assert(eq(int, i->dirty.nfindings, 1));
+	cr_assert(not(eq(ptr, strstr(i->dirty.findings[0], "0x1000"), NULL)), "%s",
+		  i->dirty.findings[0]);
+	json_decref(st);
+	json_decref(stats);
+	json_decref(d);
+	free(i);
+}
+
+/* "migration" events: phases in order, passes, downtime, the report, and
+ * the row's backend follows the destination. */
+Test(top_model, migration_events)
+{
+	static const char *const evs[] = {
+		"{\"event\":\"migration\",\"timestamp\":{\"seconds\":100,\"microseconds\":0},"
+		"\"data\":{\"phase\":\"setup\",\"from\":\"/a\",\"to\":\"/b\"}}",
+		"{\"event\":\"migration\",\"timestamp\":{\"seconds\":100,\"microseconds\":1000},"
+		"\"data\":{\"phase\":\"log-start\"}}",
+		"{\"event\":\"migration\",\"timestamp\":{\"seconds\":100,\"microseconds\":50000},"
+		"\"data\":{\"phase\":\"pre-copy\",\"iteration\":0,\"copied\":1000,\"ms\":4.096}}",
+		"{\"event\":\"migration\",\"timestamp\":{\"seconds\":100,\"microseconds\":60000},"
+		"\"data\":{\"phase\":\"pre-copy\",\"iteration\":1,\"dirtied\":50,\"copied\":50,"
+		"\"ms\":0.2}}",
+		"{\"event\":\"migration\",\"timestamp\":{\"seconds\":100,\"microseconds\":70000},"
+		"\"data\":{\"phase\":\"switchover\",\"downtime_ms\":3.5}}",
+		"{\"event\":\"migration\",\"timestamp\":{\"seconds\":100,\"microseconds\":71000},"
+		"\"data\":{\"phase\":\"done\",\"result\":\"ok\",\"converged\":true,\"total_ms\":71.0,"
+		"\"downtime\":{\"ms\":3.5,\"control_ms\":1.0,\"copy_ms\":2.0},\"iterations\":[{},{}],"
+		"\"bytes_copied\":4300800,\"rarp\":true}}",
+	};
+	struct ui_inst *i = calloc(1, sizeof(*i));
+
+	snprintf(i->backend, sizeof(i->backend), "/a");
+	for (size_t k = 0; k < sizeof(evs) / sizeof(evs[0]); k++) {
+		json_t *j = ev(evs[k]);
+
+		ui_inst_apply_event(i, j);
+		json_decref(j);
+		if (k == 0)
+			cr_assert(eq(str, i->state, "migrating"));
+	}
+	cr_assert(eq(int, i->mig.nsteps, 5), "pre-copy passes are one step");
+	cr_assert(eq(str, i->mig.steps[0].phase, "setup"));
+	cr_assert(eq(str, i->mig.steps[2].phase, "pre-copy"));
+	cr_assert(eq(str, i->mig.steps[4].phase, "done"));
+	cr_assert(lt(dbl, fabs(i->mig.steps[4].at_ms - 71.0), 0.01), "done at %f ms",
+		  i->mig.steps[4].at_ms);
+	cr_assert(eq(int, i->mig.npass, 2));
+	cr_assert(eq(int, i->mig.iteration, 1));
+	/* 1000 pages of 4 KiB in 4.096 ms = 1000 MB/s; then 50 in 0.2 ms */
+	cr_assert(eq(dbl, i->mig.pass[0].ms, 4.096));
+	cr_assert(eq(dbl, i->mig.actual_downtime_ms, 3.5));
+	cr_assert(i->mig.have_report && i->mig.ok && i->mig.rarp);
+	cr_assert(eq(int, i->mig.report_passes, 2));
+	cr_assert(not(i->mig.active));
+	cr_assert(eq(str, i->backend, "/b"));
+	cr_assert(eq(str, i->state, "running"));
+	free(i);
+}
+
+/* A stats event carrying "bpf" (vhm run --trace-backend) fills the bpf panel. */
+Test(top_model, bpf_in_stats)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	json_t *j = ev("{\"event\":\"stats\",\"data\":{\"tx_pps\":1.0,\"bpf\":{\"pid\":42,"
+		       "\"probes\":{\"ctl\":\"tp\"},\"kick\":{\"writes\":7,\"writes_per_s\":2.5}}}}");
+
+	ui_inst_apply_event(i, j);
+	cr_assert(i->bpf.have);
+	cr_assert(eq(int, i->bpf.n, 3), "pid, kick.writes, kick.writes_per_s");
+	cr_assert(eq(str, i->bpf.key[2], "kick.writes_per_s"));
+	json_decref(j);
+	free(i);
+}
+
+/* Batch lines: every field, "-" for unknowns, quoting of odd values. */
+Test(top_model, batch_line_format)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	char line[1024];
+
+	snprintf(i->name, sizeof(i->name), "vm1");
+	snprintf(i->state, sizeof(i->state), "running");
+	snprintf(i->backend, sizeof(i->backend), "/tmp/a b.sock");
+	i->conn = UI_CONN_LIVE;
+	i->have_stats = true;
+	i->writes_ps = 5000.4;
+	ui_line_kv(i, 1.5, line, sizeof(line));
+	cr_assert(eq(int, strncmp(line, "t=1.500 name=vm1 conn=live state=running "
+				  "backend=\"/tmp/a b.sock\" queues=- ", 66), 0), "%s", line);
+	cr_assert(not(eq(ptr, strstr(line, " writes_ps=5000 dirty_pps=- "), NULL)), "%s", line);
+	ui_line_csv(i, 1.5, line, sizeof(line));
+	cr_assert(eq(int, strncmp(line, "1.500,vm1,live,running,/tmp/a b.sock,,", 38), 0), "%s",
+		  line);
+	free(i);
+}
+
+/* Sorting and filtering of the list. */
+Test(top_model, view_order)
+{
+	struct ui_inst a = { .name = "b", .tx_pps = 10 }, b = { .name = "a", .tx_pps = 5 },
+		       c = { .name = "c", .tx_pps = 20 };
+	const struct ui_inst *all[] = { &a, &b, &c };
+	struct ui_view v = { .sort = UI_SORT_NAME };
+	int idx[3], n;
+
+	n = ui_view_order(&v, all, 3, idx, 3);
+	cr_assert(eq(int, n, 3));
+	cr_assert(eq(str, (char *)all[idx[0]]->name, "a"));
+	v.sort = UI_SORT_TX;
+	n = ui_view_order(&v, all, 3, idx, 3);
+	cr_assert(eq(str, (char *)all[idx[0]]->name, "c"), "biggest rate first");
+	v.reverse = true;
+	n = ui_view_order(&v, all, 3, idx, 3);
+	cr_assert(eq(str, (char *)all[idx[0]]->name, "a"));
+	snprintf(v.filter, sizeof(v.filter), "b");
+	n = ui_view_order(&v, all, 3, idx, 3);
+	cr_assert(eq(int, n, 1));
+	cr_assert(eq(str, (char *)all[idx[0]]->name, "b"));
+}

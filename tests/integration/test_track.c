@@ -1,0 +1,520 @@
+/* Dirty tracking of a running device (track-start, "dirty" events, `dirty`,
+ * `predict`, `vhm track`), judged against ground truth:
+ *   - the guest writer's configured rate (guest source);
+ *   - the pages a known frame rate's RX buffers and used rings cover, with
+ *     testpmd as the backend (backend and used-ring sources);
+ *   - the test backend's own list of pages it did not log (verify mode),
+ *     and testpmd, which logs everything (verify finds nothing);
+ *   - a migration in the middle (tracking resumes on the destination).
+ * The suite takes about a minute: verify against testpmd runs 10 s, not 30,
+ * to keep it so; ten 1 s passes over ~2500 changing pages already give
+ * every RX buffer page ~10 chances to be caught. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "support.h"
+
+#define SYNC_MS 50.0      /* the device's sync period (track.h TRACK_SYNC_MS) */
+
+static void fini(void)
+{
+	ts_cleanup();
+}
+
+static void testpmd_or_skip(const char *name, char *sock, size_t len)
+{
+	char reason[256];
+
+	if (ts_testpmd_start_named(name, 1, sock, len, reason, sizeof(reason)) < 0)
+		cr_skip_test("%s", reason);
+}
+
+/* vhm-testbe on <dir>/<name>.sock with extra options; its socket path. */
+static void testbe(const char *name, const char *const extra[], char *sock, size_t len)
+{
+	char file[64];
+
+	snprintf(file, sizeof(file), "%s.sock", name);
+	cr_assert(eq(int, ts_path(file, sock, len), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(sock, extra)), "vhm-testbe did not start");
+}
+
+static pid_t start_run(const char *backend, const char *name, const char *mem,
+		       const char *traffic, const char *dirty, const char *duration)
+{
+	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "run", "--backend", backend, "--name", name, "--mem", mem,
+			       "--ring", "split", "--traffic", traffic, "--dirty", dirty,
+			       "--run-dir", ts_dir(), "--duration", duration, NULL };
+	pid_t pid;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	pid = ts_spawn(argv, log);
+	cr_assert(lt(int, 0, pid));
+	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
+	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "control socket %s never appeared", ctl);
+	return pid;
+}
+
+static struct ctl_client *connect_ctl(const char *name)
+{
+	struct ctl_client *c = NULL;
+	char err[256];
+
+	cr_assert(eq(int, ctl_client_open(&c, ts_dir(), name, 5000, err, sizeof(err)), 0),
+		  "control connection to %s: %s", name, err);
+	return c;
+}
+
+/* cmd with args (stolen), asserting success; the reply (new reference). */
+static json_t *call(struct ctl_client *c, const char *cmd, json_t *args)
+{
+	json_t *ret = NULL;
+	char err[256];
+	int rc = ctl_client_call(c, cmd, args, &ret, err, sizeof(err), 10000);
+
+	json_decref(args);
+	cr_assert(eq(int, rc, 0), "%s: %s", cmd, err);
+	return ret;
+}
+
+/* Subscribe to events (NULL-terminated names) and start tracking. */
+static void track_start(struct ctl_client *c, int interval_ms, bool verify, const char *ev2)
+{
+	json_t *ev = json_pack("[s]", "dirty");
+
+	if (ev2)
+		json_array_append_new(ev, json_string(ev2));
+	json_decref(call(c, "subscribe", json_pack("{s:o}", "events", ev)));
+	json_decref(call(c, "track-start", json_pack("{s:i, s:b}", "interval_ms", interval_ms,
+						     "verify", verify)));
+}
+
+/* The next "dirty" event's data (new reference); other events go to *other
+ * when given (else are dropped). Fails the test after timeout_ms. */
+static json_t *next_dirty(struct ctl_client *c, int timeout_ms, json_t **other)
+{
+	long end = ts_now_ms() + timeout_ms;
+
+	while (ts_now_ms() < end) {
+		json_t *ev = NULL, *data;
+
+		if (ctl_client_next_event(c, &ev, 200))
+			continue;
+		if (!strcmp(json_string_value(json_object_get(ev, "event")), "dirty")) {
+			data = json_incref(json_object_get(ev, "data"));
+			json_decref(ev);
+			return data;
+		}
+		if (other && !*other)
+			*other = json_incref(ev);
+		json_decref(ev);
+	}
+	cr_fatal("no \"dirty\" event within %d ms", timeout_ms);
+	return NULL;
+}
+
+static double rate_of(const json_t *data, const char *src, const char *key)
+{
+	return json_number_value(json_object_get(json_object_get(json_object_get(data, "rates"),
+								 src), key));
+}
+
+static double num(const json_t *o, const char *key)
+{
+	return json_number_value(json_object_get(o, key));
+}
+
+/* The writer dirties R = 20000 pages/s, uniformly over a 4 GiB guest
+ * (N = 1048064 writer pages). A sync every 50 ms finds the distinct pages of
+ * k = 1000 writes: N (1 - (1 - 1/N)^k) = k - k(k-1)/2N + ... = 999.52, so
+ * collisions cost 0.05 %: the reported guest rate must be R within ±2 %,
+ * and no page may be blamed on the backend (it writes nothing: no traffic). */
+Test(track, guest_rate_matches_writer, .fini = fini, .timeout = 60)
+{
+	const char *extra[] = { "--queues", "2", NULL };
+	char be[TS_PATH_MAX], err[256];
+	double sum = 0, secs = 0;
+	struct ctl_client *c;
+	json_t *d, *p, *args, *ret = NULL;
+	int rc;
+
+	testbe("be", extra, be, sizeof(be));
+	start_run(be, "g0", "4G", "0", "20000:uniform", "30s");
+	c = connect_ctl("g0");
+	track_start(c, 1000, false, NULL);
+	json_decref(next_dirty(c, 5000, NULL));      /* the first interval starts mid-tick */
+	for (int i = 0; i < 4; i++) {
+		d = next_dirty(c, 5000, NULL);
+		cr_log_info("interval %d: guest %.0f pages/s, %.0f pages in %.1f ms", i,
+			    rate_of(d, "guest-writer", "pages_per_s"),
+			    rate_of(d, "guest-writer", "pages"), num(d, "interval_ms"));
+		cr_assert(ge(dbl, rate_of(d, "guest-writer", "pages_per_s"), 20000 * 0.95));
+		cr_assert(le(dbl, rate_of(d, "guest-writer", "pages_per_s"), 20000 * 1.05));
+		cr_assert(eq(dbl, rate_of(d, "backend-log", "pages"), 0.0));
+		sum += rate_of(d, "guest-writer", "pages");
+		secs += num(d, "interval_ms") / 1000.0;
+		json_decref(d);
+	}
+	cr_assert(ge(dbl, sum / secs, 20000 * 0.98), "guest rate %.0f pages/s, writer 20000", sum / secs);
+	cr_assert(le(dbl, sum / secs, 20000 * 1.02), "guest rate %.0f pages/s, writer 20000", sum / secs);
+
+	/* The prediction of a migration at 1 GB/s from the measured curve. */
+	p = call(c, "predict", json_pack("{s:f, s:i}", "bandwidth", 1e9, "downtime_ms", 300));
+	cr_assert(eq(int, json_is_boolean(json_object_get(p, "converges")) ? 1 : 0, 1));
+	cr_assert(lt(dbl, 80000.0, num(json_object_get(p, "inputs"), "total_pages")),
+		  "the writer touched ~100000 pages");
+	cr_assert(eq(sz, json_array_size(json_object_get(json_object_get(p, "inputs"), "wss")), 8));
+	json_decref(p);
+	json_decref(call(c, "track-stop", NULL));
+	args = json_pack("{s:f, s:i}", "bandwidth", 1e9, "downtime_ms", 300);
+	rc = ctl_client_call(c, "predict", args, &ret, err, sizeof(err), 5000);
+	json_decref(args);
+	json_decref(ret);
+	cr_assert(eq(int, rc, -EREMOTEIO), "predict without tracking should fail");
+	ctl_client_close(c);
+}
+
+/* The frames the guest got back so far (status.traffic.total.rx_frames). */
+static double rx_frames(struct ctl_client *c)
+{
+	json_t *st = call(c, "status", NULL);
+	double v = num(json_object_get(json_object_get(st, "traffic"), "total"), "rx_frames");
+
+	json_decref(st);
+	return v;
+}
+
+/* testpmd loops P = 10000 frames/s back. Each frame lands in one 2 KiB RX
+ * buffer; buffers are used in ring order and two share a 4 KiB page, so a
+ * sync period of 50 ms (500 frames) covers 250 pages, or 251 when it starts
+ * on the second half of a page (every other sync, on average): expected
+ * backend-log pages = frames/2 + syncs/2, with frames counted by the guest
+ * (rx_frames read right after the first and the last event: a few ms of
+ * misalignment is ~0.3 % of a 4 s window). Used rings: per sync
+ * each of the RX and TX used rings has its idx page plus the 1-2 pages its
+ * 500 new 8-byte entries (4000 bytes) fall in, some shared: 1..3 pages per
+ * ring, 2..6 per sync for the pair — at most 6 per sync always, at least 2
+ * in a sync that saw frames (on a loaded machine a sync may see none, so the
+ * lower bound is checked on the whole run, at one page per sync). */
+Test(track, backend_rate_matches_frames, .fini = fini, .timeout = 60)
+{
+	char tp[TS_PATH_MAX];
+	double pages = 0, want = 0;
+	struct ctl_client *c;
+	json_t *d;
+
+	testpmd_or_skip("tp", tp, sizeof(tp));
+	start_run(tp, "b0", "256M", "10000", "0", "30s");
+	c = connect_ctl("b0");
+	sleep(1);
+	double rx0, rx1, nsyncs = 0, nused = 0;
+
+	track_start(c, 1000, false, NULL);
+	json_decref(next_dirty(c, 5000, NULL));
+	rx0 = rx_frames(c);
+	for (int i = 0; i < 4; i++) {
+		double syncs, used;
+
+		d = next_dirty(c, 5000, NULL);
+		syncs = num(d, "syncs");
+		used = rate_of(d, "used-ring", "pages");
+		pages += rate_of(d, "backend-log", "pages");
+		nsyncs += syncs;
+		cr_log_info("interval %d: backend %.0f pages, used rings %.0f pages, %.0f syncs", i,
+			    rate_of(d, "backend-log", "pages"), used, syncs);
+		cr_assert(le(dbl, used, 6 * syncs), "used rings %.0f pages in %.0f syncs", used, syncs);
+		nused += used;
+		cr_assert(eq(dbl, rate_of(d, "guest-writer", "pages"), 0.0));
+		json_decref(d);
+	}
+	rx1 = rx_frames(c);
+	want = (rx1 - rx0) / 2 + nsyncs / 2;
+	cr_log_info("backend %.0f pages for %.0f frames in %.0f syncs: expected %.0f (%+.2f %%)",
+		    pages, rx1 - rx0, nsyncs, want, (pages / want - 1) * 100);
+	cr_assert(lt(dbl, 30000.0, rx1 - rx0), "only %.0f frames in 4 s at 10000/s", rx1 - rx0);
+	cr_assert(ge(dbl, nused, nsyncs), "used rings %.0f pages in %.0f syncs", nused, nsyncs);
+	cr_assert(ge(dbl, pages, want * 0.97), "backend %.0f pages, expected %.0f", pages, want);
+	cr_assert(le(dbl, pages, want * 1.03), "backend %.0f pages, expected %.0f", pages, want);
+	ctl_client_close(c);
+}
+
+/* The pages the test backend printed as skipped ("skip-log gpa 0x..."). */
+static size_t skipped_pages(const char *log, unsigned long long *out, size_t max)
+{
+	char line[256];
+	size_t n = 0;
+	FILE *f = fopen(log, "r");
+
+	cr_assert(not(eq(ptr, f, NULL)), "no log %s", log);
+	while (fgets(line, sizeof(line), f))
+		if (n < max && sscanf(line, "vhm-testbe: skip-log gpa %llx", &out[n]) == 1)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static bool in_list(unsigned long long v, const unsigned long long *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] == v)
+			return true;
+	return false;
+}
+
+/* The test backend leaves 10 % of the pages it writes unlogged (a fixed set
+ * of pages, printed as it first skips each). Verify must report exactly the
+ * skipped pages whose contents change: every RX buffer page of the set
+ * (each frame carries a new sequence number), none outside it. (Skipped
+ * used-ring pages are written with the same entries every lap of the ring,
+ * so their contents never change: nothing for a hash to see, nor for a
+ * migration to lose.) */
+Test(track, verify_reports_every_skipped_log, .fini = fini, .timeout = 60)
+{
+	const char *extra[] = { "--queues", "2", "--skip-log", "10", NULL };
+	char be[TS_PATH_MAX], log[TS_PATH_MAX + 8];
+	unsigned long long skipped[4096], rx_lo, rx_hi;
+	size_t nskip, expect = 0, i;
+	struct ctl_client *c;
+	json_t *d, *v, *all, *f, *rx;
+
+	testbe("be", extra, be, sizeof(be));
+	start_run(be, "v0", "256M", "10000", "2000:uniform", "30s");
+	c = connect_ctl("v0");
+	sleep(1);
+	track_start(c, 500, true, NULL);
+	for (i = 0; i < 8; i++)
+		json_decref(next_dirty(c, 3000, NULL));
+	d = call(c, "dirty", NULL);
+	v = json_object_get(d, "verify");
+	all = json_object_get(v, "all");
+	rx = json_array_get(json_object_get(v, "device_written"), 0);
+	rx_lo = (unsigned long long)json_integer_value(json_object_get(rx, "gpa"));
+	rx_hi = rx_lo + (unsigned long long)json_integer_value(json_object_get(rx, "bytes"));
+	cr_assert(lt(dbl, 6.0, num(v, "passes")));
+	cr_assert(lt(dbl, 1000.0, num(v, "changed")), "verify saw few changes: %.0f",
+		  num(v, "changed"));
+
+	snprintf(log, sizeof(log), "%s.log", be);
+	nskip = skipped_pages(log, skipped, 4096);
+	json_array_foreach(all, i, f) {
+		unsigned long long gpa = (unsigned long long)json_integer_value(json_object_get(f, "gpa"));
+
+		cr_assert(in_list(gpa, skipped, nskip), "verify blamed 0x%llx, which was logged", gpa);
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(f, "region")), "device"));
+	}
+	for (i = 0; i < nskip; i++) {
+		bool found = false;
+		size_t k;
+
+		if (skipped[i] < rx_lo || skipped[i] >= rx_hi)
+			continue;
+		expect++;
+		json_array_foreach(all, k, f)
+			found |= (unsigned long long)json_integer_value(json_object_get(f, "gpa")) ==
+				 skipped[i];
+		cr_assert(found, "skipped RX buffer page 0x%llx not reported", skipped[i]);
+	}
+	cr_log_info("%zu pages skipped, %zu of them RX buffers; %zu pages reported", nskip, expect,
+		    json_array_size(all));
+	cr_assert(lt(sz, 20, expect), "only %zu skipped RX pages: the test proves little", expect);
+	json_decref(d);
+	ctl_client_close(c);
+}
+
+/* testpmd logs every write it makes: 10 s of traffic and page writes,
+ * verify reports nothing. */
+Test(track, verify_clean_against_testpmd, .fini = fini, .timeout = 60)
+{
+	char tp[TS_PATH_MAX];
+	struct ctl_client *c;
+	json_t *d, *v;
+	char *dump;
+
+	testpmd_or_skip("tp", tp, sizeof(tp));
+	start_run(tp, "c0", "256M", "20000", "5000:uniform", "30s");
+	c = connect_ctl("c0");
+	sleep(1);
+	track_start(c, 1000, true, NULL);
+	for (int i = 0; i < 10; i++)
+		json_decref(next_dirty(c, 5000, NULL));
+	d = call(c, "dirty", NULL);
+	v = json_object_get(d, "verify");
+	dump = json_dumps(json_object_get(d, "verify"), JSON_COMPACT);
+	cr_log_info("verify: %s", dump);
+	free(dump);
+	cr_assert(ge(dbl, num(v, "passes"), 10.0));
+	cr_assert(lt(dbl, 10000.0, num(v, "changed")), "verify saw few changes: %.0f",
+		  num(v, "changed"));
+	cr_assert(eq(dbl, num(v, "findings"), 0.0), "unlogged writes against testpmd: %s",
+		  json_dumps(json_object_get(v, "all"), JSON_COMPACT));
+	json_decref(d);
+	ctl_client_close(c);
+}
+
+/* A migration while tracking: it succeeds (digests agree, so no page was
+ * lost to the tracker), and tracking goes on on the destination (backend
+ * pages keep coming), with the interval that spanned it flagged. */
+Test(track, migration_while_tracking, .fini = fini, .timeout = 90)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX];
+	bool flagged = false;
+	struct ctl_client *c;
+	json_t *d, *ev = NULL, *st;
+	long end;
+
+	testpmd_or_skip("tp-src", src, sizeof(src));
+	testpmd_or_skip("tp-dst", dst, sizeof(dst));
+	start_run(src, "m0", "256M", "10000", "5000:uniform", "40s");
+	c = connect_ctl("m0");
+	sleep(1);
+	track_start(c, 500, false, "migration");
+	json_decref(next_dirty(c, 3000, NULL));
+	json_decref(call(c, "migrate", json_pack("{s:s, s:i}", "to", dst, "downtime_ms", 50)));
+	end = ts_now_ms() + 60000;
+	while (ts_now_ms() < end) {
+		json_t *e = NULL;
+		const char *phase;
+
+		if (ctl_client_next_event(c, &e, 500))
+			continue;
+		phase = json_string_value(json_object_get(json_object_get(e, "data"), "phase"));
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+			ev = e;
+			break;
+		}
+		if (!strcmp(json_string_value(json_object_get(e, "event")), "dirty") &&
+		    json_is_true(json_object_get(json_object_get(e, "data"), "migrated")))
+			flagged = true;
+		json_decref(e);
+	}
+	cr_assert(not(eq(ptr, ev, NULL)), "the migration did not end within 60 s");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(json_object_get(ev, "data"),
+								 "phase")), "done"),
+		  "migration: %s", json_dumps(json_object_get(ev, "data"), JSON_COMPACT));
+	json_decref(ev);
+	st = call(c, "status", NULL);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), dst));
+	json_decref(st);
+	for (int i = 0; i < 3; i++) {
+		d = next_dirty(c, 3000, NULL);
+		flagged |= json_is_true(json_object_get(d, "migrated"));
+		if (i == 2) {
+			cr_assert(lt(dbl, 4000.0, rate_of(d, "backend-log", "pages_per_s")),
+				  "no backend pages after migrating: logging is off on %s", dst);
+			cr_assert(lt(dbl, 4500.0, rate_of(d, "guest-writer", "pages_per_s")));
+			cr_assert(eq(ptr, json_object_get(d, "logging_off"), NULL));
+		}
+		json_decref(d);
+	}
+	cr_assert(flagged, "no interval was flagged as spanning the migration");
+	ctl_client_close(c);
+}
+
+/* ---- vhm track --------------------------------------------------------------- */
+
+struct bad_case {
+	char args[4][24];
+	int status;
+};
+
+static struct bad_case bad_cases[] = {
+	{ { "" }, 2 },
+	{ { "x", "--interval", "10ms" }, 2 },
+	{ { "x", "--interval", "abc" }, 2 },
+	{ { "x", "--duration", "0" }, 2 },
+	{ { "x", "--csv", "--json" }, 2 },
+	{ { "x", "--plot", "out.jpg" }, 2 },
+	{ { "x", "--frobnicate" }, 2 },
+	{ { "x", "y" }, 2 },
+	{ { "nosuch" }, 3 },
+};
+
+ParameterizedTestParameters(track, cli_bad_input)
+{
+	return cr_make_param_array(struct bad_case, bad_cases,
+				   sizeof(bad_cases) / sizeof(bad_cases[0]));
+}
+
+/* Bad flags: exit 2 with one line; an unknown instance: exit 3, one line. */
+ParameterizedTest(struct bad_case *bc, track, cli_bad_input, .fini = fini, .timeout = 20)
+{
+	char bin[256];
+	const char *argv[10] = { bin, "track" };
+	int n = 2;
+	struct ts_run r;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	for (int i = 0; i < 4 && bc->args[i][0]; i++)
+		argv[n++] = bc->args[i];
+	argv[n++] = "--run-dir";
+	argv[n++] = ts_dir();
+	argv[n] = NULL;
+	cr_assert(eq(int, ts_run_cmd(argv, 10000, &r), 0));
+	cr_assert(eq(int, r.status, bc->status), "vhm track %s ...: status %d: %s", bc->args[0],
+		  r.status, r.err);
+	cr_assert(eq(int, ts_count_lines(r.err), 1), "stderr: %s", r.err);
+	cr_assert(eq(str, r.out, ""));
+	ts_run_free(&r);
+}
+
+/* --plot x.png draws a real PNG; --csv prints a header and one parseable
+ * line of 11 numbers per interval. */
+Test(track, cli_plot_png_and_csv, .fini = fini, .timeout = 60)
+{
+	const char *extra[] = { "--queues", "2", "--loopback", NULL };
+	char be[TS_PATH_MAX], bin[256], png[TS_PATH_MAX];
+	const char *argv[] = { bin, "track", "p0", "--run-dir", ts_dir(), "--duration", "3s",
+			       "--interval", "500ms", "--csv", "--plot", png, NULL };
+	unsigned char sig[8];
+	struct ts_run r;
+	char *line, *save = NULL;
+	int rows = 0;
+	long size;
+	FILE *f;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_path("x.png", png, sizeof(png)), 0));
+	testbe("be", extra, be, sizeof(be));
+	start_run(be, "p0", "256M", "5000", "2000:hotset", "30s");
+	cr_assert(eq(int, ts_run_cmd(argv, 20000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm track: %s", r.err);
+	for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		double v[11];
+		int n;
+
+		if (!rows++) {
+			cr_assert(eq(str, line, "time_s,guest_pages_s,guest_mib_s,backend_pages_s,"
+				     "backend_mib_s,used_ring_pages_s,used_ring_mib_s,total_pages_s,"
+				     "total_mib_s,total_ewma_pages_s,unique_pages"));
+			continue;
+		}
+		n = sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10]);
+		cr_assert(eq(int, n, 11), "CSV line: %s", line);
+		cr_assert(le(dbl, fabs(v[7] - (v[1] + v[3] + v[5])), 0.3), "total is the sum: %s",
+			  line);
+		cr_assert(lt(dbl, 1000.0, v[3]), "backend pages/s with 5000 frames/s: %s", line);
+	}
+	cr_assert(ge(int, rows, 5), "%d CSV lines in 3 s at 500 ms", rows);
+	ts_run_free(&r);
+
+	f = fopen(png, "rb");
+	cr_assert(not(eq(ptr, f, NULL)), "no %s", png);
+	cr_assert(eq(sz, fread(sig, 1, 8, f), 8));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	cr_assert(eq(int, memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0), "not a PNG signature");
+	cr_assert(lt(i64, 10000, size), "PNG of %ld bytes: too small to hold two plots", size);
+}

@@ -1,0 +1,226 @@
+/* ui_lines — see ui_lines.h. One table of fields feeds both formats. */
+#include "ui_lines.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A field's value into out ("" = unknown). */
+typedef void (*field_fn)(const struct ui_inst *i, double t, char *out, size_t len);
+
+static void num0(char *out, size_t len, bool known, double v)
+{
+	if (known)
+		snprintf(out, len, "%.0f", v);
+	else
+		out[0] = '\0';
+}
+
+static void f_t(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)i;
+	snprintf(o, l, "%.3f", t);
+}
+
+static void f_name(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	snprintf(o, l, "%s", i->name);
+}
+
+static void f_conn(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	snprintf(o, l, "%s", i->conn == UI_CONN_LIVE ? "live" : i->conn == UI_CONN_GONE ? "gone"
+			     : "new");
+}
+
+static void f_state(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	snprintf(o, l, "%s", strcmp(i->state, "?") ? i->state : "");
+}
+
+static void f_backend(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	snprintf(o, l, "%s", i->backend);
+}
+
+static void f_queues(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	num0(o, l, i->have_status, i->queues);
+}
+
+static void f_tx(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	num0(o, l, i->have_stats, i->tx_pps);
+}
+
+static void f_rx(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	num0(o, l, i->have_stats, i->rx_pps);
+}
+
+static void f_writes(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	num0(o, l, i->have_stats, i->writes_ps);
+}
+
+static void f_dirty(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	num0(o, l, i->dirty.have, i->dirty.total);
+}
+
+static void f_mig_phase(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	snprintf(o, l, "%s", i->mig.seen ? i->mig.phase : "");
+}
+
+static void f_mig_iter(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	num0(o, l, i->mig.npass > 0, i->mig.iteration);
+}
+
+static void f_mig_bw(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	num0(o, l, i->mig.npass > 0, i->mig.bandwidth_mbps);
+}
+
+static void f_mig_pred(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	if (i->mig.seen && i->mig.predicted_downtime_ms >= 0)
+		snprintf(o, l, "%.3f", i->mig.predicted_downtime_ms);
+	else
+		o[0] = '\0';
+}
+
+static void f_mig_down(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	if (i->mig.seen && i->mig.actual_downtime_ms >= 0)
+		snprintf(o, l, "%.3f", i->mig.actual_downtime_ms);
+	else
+		o[0] = '\0';
+}
+
+static void f_mig_result(const struct ui_inst *i, double t, char *o, size_t l)
+{
+	(void)t;
+	snprintf(o, l, "%s", i->mig.have_report ? i->mig.result : "");
+}
+
+static const struct {
+	const char *key;
+	field_fn fn;
+} fields[] = {
+	{ "t", f_t },                   /* s since top started */
+	{ "name", f_name },
+	{ "conn", f_conn },             /* live, gone, new */
+	{ "state", f_state },           /* the device's: running, backend-lost, migrating, ... */
+	{ "backend", f_backend },
+	{ "queues", f_queues },
+	{ "tx_pps", f_tx },             /* frames/s the guest sent */
+	{ "rx_pps", f_rx },             /* frames/s it got back */
+	{ "writes_ps", f_writes },      /* guest writer page writes/s ("stats") */
+	{ "dirty_pps", f_dirty },       /* logtrack total pages/s ("dirty"), if any */
+	{ "mig_phase", f_mig_phase },
+	{ "mig_iter", f_mig_iter },
+	{ "mig_bw_mbps", f_mig_bw },
+	{ "mig_pred_ms", f_mig_pred },
+	{ "mig_downtime_ms", f_mig_down },
+	{ "mig_result", f_mig_result },
+};
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* Append s to buf at *pos, never past len. */
+static void put(char *buf, size_t len, size_t *pos, const char *s)
+{
+	while (*s && *pos + 1 < len)
+		buf[(*pos)++] = *s++;
+	buf[*pos < len ? *pos : len - 1] = '\0';
+}
+
+static void put_quoted(char *buf, size_t len, size_t *pos, const char *v, const char *esc,
+		       bool csv)
+{
+	char one[3] = { 0 };
+
+	put(buf, len, pos, "\"");
+	for (; *v; v++) {
+		one[0] = *v;
+		one[1] = '\0';
+		if (strchr(esc, *v)) {
+			one[0] = csv ? '"' : '\\';
+			one[1] = *v;
+		}
+		put(buf, len, pos, one);
+	}
+	put(buf, len, pos, "\"");
+}
+
+void ui_line_kv(const struct ui_inst *inst, double t_s, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < NFIELDS; k++) {
+		char v[512];
+
+		fields[k].fn(inst, t_s, v, sizeof(v));
+		if (k)
+			put(buf, len, &pos, " ");
+		put(buf, len, &pos, fields[k].key);
+		put(buf, len, &pos, "=");
+		if (!v[0])
+			put(buf, len, &pos, "-");
+		else if (strpbrk(v, " \"\\=\t"))
+			put_quoted(buf, len, &pos, v, "\"\\", false);
+		else
+			put(buf, len, &pos, v);
+	}
+}
+
+const char *ui_line_csv_header(void)
+{
+	static char hdr[512];
+
+	if (!hdr[0]) {
+		size_t pos = 0;
+
+		for (size_t k = 0; k < NFIELDS; k++) {
+			if (k)
+				put(hdr, sizeof(hdr), &pos, ",");
+			put(hdr, sizeof(hdr), &pos, fields[k].key);
+		}
+	}
+	return hdr;
+}
+
+void ui_line_csv(const struct ui_inst *inst, double t_s, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < NFIELDS; k++) {
+		char v[512];
+
+		fields[k].fn(inst, t_s, v, sizeof(v));
+		if (k)
+			put(buf, len, &pos, ",");
+		if (strpbrk(v, ",\"\n\r"))
+			put_quoted(buf, len, &pos, v, "\"", true);
+		else
+			put(buf, len, &pos, v);
+	}
+}

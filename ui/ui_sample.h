@@ -1,0 +1,49 @@
+/* ui_sample — the sampling half of `vhm top` (htop's Machine): finds
+ * instances (every *.sock in the run dir, or the names given), keeps one
+ * subscribed control connection to each, and feeds what arrives into the
+ * model (ui_model.h). The drawing half never sees a socket.
+ *
+ * Never blocks: connecting, subscribing, the `status` call and the `dirty`
+ * call (figures of a running tracker, if the device has one) run on a
+ * connector thread with timeouts (UI_SAMPLE_CALL_MS each), when an instance
+ * is new or due for a retry (backing off 1 s .. 8 s); after that everything
+ * comes as events, read without waiting. The loop's thread owns the model. An instance whose connection breaks stays in the list, greyed
+ * (UI_CONN_GONE), and is retried while its socket exists; one whose socket
+ * is gone is dropped after UI_SAMPLE_GONE_KEEP_S (names given on the command
+ * line are kept). */
+#ifndef VHM_UI_SAMPLE_H
+#define VHM_UI_SAMPLE_H
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "ui_model.h"
+
+#define UI_SAMPLE_CALL_MS     1000
+#define UI_SAMPLE_GONE_KEEP_S 10
+#define UI_SAMPLE_MAX         128   /* instances shown */
+
+struct ui_sampler;
+
+/* Instances in run_dir (copied), all of them (nnames 0) or those named
+ * (names copied); starts the connector thread. 0 or -errno. */
+int ui_sample_open(struct ui_sampler **out, const char *run_dir, char *const names[],
+		   int nnames);
+void ui_sample_close(struct ui_sampler *s);
+
+/* The instances, in discovery order; valid until the next tick. */
+int ui_sample_count(const struct ui_sampler *s);
+const struct ui_inst *ui_sample_inst(const struct ui_sampler *s, int i);
+const char *ui_sample_run_dir(const struct ui_sampler *s);
+
+/* Fds to poll for POLLIN (the connector's wake-up pipe and the live
+ * connections); how many were written (at most max). */
+int ui_sample_pollfds(const struct ui_sampler *s, struct pollfd *fds, int max);
+/* Read what is waiting on fds (those with revents): events into the model,
+ * finished connections into their slots. */
+void ui_sample_read(struct ui_sampler *s, const struct pollfd *fds, int n);
+/* Once per refresh: rescan the run dir, (re)connect instances that are due,
+ * read every connection without waiting. now_ns: CLOCK_MONOTONIC. */
+void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns);
+
+#endif
