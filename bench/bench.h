@@ -22,5 +22,6 @@ int bench_logsync(void);
 int bench_migrate(void);
 int bench_bpf(void);
 int bench_top(void);
+int bench_device(void);
 
 #endif

@@ -17,6 +17,8 @@ static const struct bench benches[] = {
 	  "sendmsg/recvmsg loop with the syscall probes vs none", bench_bpf },
 	{ "top", "vhm top CPU with 4 devices at 1 s refresh vs the 2 % budget and vs polling "
 	  "vhm status", bench_top },
+	{ "device", "testpmd loopback frames/s, 1 and 4 queues: vhm vs testpmd CPU ns/frame; "
+	  "100000 pps achieved vs offered", bench_device },
 };
 
 void bench_report(const char *name, const char *unit, double vhm, double baseline,

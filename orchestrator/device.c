@@ -2,6 +2,9 @@
 #include "device.h"
 
 #include <errno.h>
+#include <sys/un.h>
+#include <sys/socket.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -228,8 +231,12 @@ static void *datapath_main(void *arg)
 		if (++spins % 1024 == 0)
 			drain_calls(d);
 		pthread_mutex_unlock(&d->dp_lock);
-		if (!work)
+		/* single writer: a relaxed load + store is enough for readers */
+		__atomic_store_n(&d->dp_polls, d->dp_polls + 1, __ATOMIC_RELAXED);
+		if (!work) {
+			__atomic_store_n(&d->dp_idle_polls, d->dp_idle_polls + 1, __ATOMIC_RELAXED);
 			nanosleep(&idle, NULL);
+		}
 	}
 }
 
@@ -261,6 +268,12 @@ double dev_quiesce(struct device *d, unsigned timeout_ms)
 		usleep(200);
 	} while (vhm_now_ns() < end);
 	return (double)(vhm_now_ns() - t0) / 1e6;
+}
+
+void dev_datapath_polls(const struct device *d, uint64_t *polls, uint64_t *idle_polls)
+{
+	*polls = __atomic_load_n(&d->dp_polls, __ATOMIC_RELAXED);
+	*idle_polls = __atomic_load_n(&d->dp_idle_polls, __ATOMIC_RELAXED);
 }
 
 void dev_set_traffic(struct device *d, uint64_t pps, uint32_t frame_size)
@@ -297,12 +310,85 @@ static int open_guest(struct device *d, char *err, size_t errlen)
 	return rc;
 }
 
+static void close_listener(struct device *d)
+{
+	if (d->listen_fd < 0)
+		return;
+	close(d->listen_fd);
+	unlink(d->cfg.backend);
+	d->listen_fd = -1;
+}
+
+/* Listening mode: the socket the backend connects to, made once. */
+static int listen_backend(struct device *d, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int rc;
+
+	if (d->listen_fd >= 0)
+		return 0;
+	if ((rc = vhm_sockaddr_un(&sa, d->cfg.backend))) {
+		snprintf(err, errlen, "%s: socket path too long", d->cfg.backend);
+		return rc;
+	}
+	d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->listen_fd < 0)
+		goto fail;
+	unlink(d->cfg.backend);   /* a stale socket of an earlier run */
+	if (bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(d->listen_fd, 1))
+		goto fail;
+	return 0;
+fail:
+	rc = -errno;
+	snprintf(err, errlen, "listening on %s: %s", d->cfg.backend, strerror(errno));
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	d->listen_fd = -1;
+	return rc;
+}
+
+/* A connection to the backend in f: connect, or accept one (waiting up to
+ * wait_ms) when listening. */
+static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, char *err,
+			   size_t errlen)
+{
+	struct pollfd pfd;
+	int rc, fd;
+
+	if (!d->cfg.listen) {
+		rc = vhu_front_connect(f, d->cfg.backend, d->cfg.timeout_ms);
+		if (rc)
+			snprintf(err, errlen, "%s", f->err);
+		return rc;
+	}
+	if ((rc = listen_backend(d, err, errlen)))
+		return rc;
+	pfd = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
+	if (poll(&pfd, 1, wait_ms) <= 0) {
+		snprintf(err, errlen, "no backend connected to %s within %d ms", d->cfg.backend,
+			 wait_ms);
+		return -EAGAIN;
+	}
+	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "accept on %s: %s", d->cfg.backend, strerror(errno));
+		return -errno;
+	}
+	rc = vhu_front_adopt(f, fd, d->cfg.backend, d->cfg.timeout_ms);
+	if (rc)
+		snprintf(err, errlen, "%s", f->err);
+	return rc;
+}
+
+#define LISTEN_START_WAIT_MS 30000   /* the backend's first connection */
+
 static int negotiate(struct device *d, char *err, size_t errlen)
 {
-	int rc = vhu_front_connect(&d->front, d->cfg.backend, d->cfg.timeout_ms);
+	int rc = connect_backend(d, &d->front, LISTEN_START_WAIT_MS, err, errlen);
 
-	if (!rc)
-		rc = vhu_front_negotiate(&d->front, vhu_front_default_protocol());
+	if (rc)
+		return rc;
+	rc = vhu_front_negotiate(&d->front, vhu_front_default_protocol());
 	if (rc) {
 		snprintf(err, errlen, "%s", d->front.err);
 		return rc;
@@ -320,6 +406,7 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	memset(d, 0, sizeof(*d));
 	d->cfg = *c;
 	d->front.sock = d->front.breq_sock = -1;
+	d->listen_fd = -1;
 	d->nrings = 2 * c->queues;
 	d->state = DEV_STARTING;
 	pthread_mutex_init(&d->dp_lock, NULL);
@@ -343,6 +430,7 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 		goto fail_threads;
 	}
 	d->dp_started = true;
+	pthread_setname_np(d->dp_thread, "vhm-dp");   /* for top -H, perf, vhm-bench */
 	d->state = DEV_RUNNING;
 	d->started_ns = vhm_now_ns();
 	return 0;
@@ -356,6 +444,7 @@ fail_guest:
 	netdrv_destroy(&d->drv);
 fail_front:
 	vhu_front_close(&d->front);
+	close_listener(d);
 	gmem_destroy(&d->mem);
 fail_mutex:
 	pthread_mutex_destroy(&d->dp_lock);
@@ -378,8 +467,57 @@ void dev_close(struct device *d)
 	if (!d->front.broken)
 		dev_backend_stop(d, &d->front, bases);
 	vhu_front_close(&d->front);
+	close_listener(d);
 	netdrv_destroy(&d->drv);
 	gmem_destroy(&d->mem);
 	pthread_mutex_destroy(&d->dp_lock);
 	d->state = DEV_STOPPED;
+}
+
+int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
+{
+	uint32_t bases[DEV_MAX_RINGS];
+	struct vhu_front f;
+	uint64_t feat;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.sock = f.breq_sock = -1;
+	if ((rc = connect_backend(d, &f, wait_ms, err, errlen)))
+		goto fail;
+	if ((rc = vhu_front_negotiate(&f, vhu_front_default_protocol()))) {
+		snprintf(err, errlen, "%s", f.err);
+		goto fail;
+	}
+	if ((rc = dev_choose_features(d, &f, &feat, err, errlen)))
+		goto fail;
+	if (feat != d->features) {
+		snprintf(err, errlen, "%s now offers features 0x%llx, the device acked 0x%llx",
+			 f.path, (unsigned long long)feat, (unsigned long long)d->features);
+		rc = -ENOTSUP;
+		goto fail;
+	}
+	/* The guest stops; the driver reaps what the old backend completed, so
+	 * each ring restarts where the driver stands. */
+	dev_guest_pause(d, true);
+	d->drv.tx_paused = true;
+	netdrv_poll(&d->drv, vhm_now_ns());
+	for (int r = 0; r < d->nrings; r++) {
+		struct nd_queue *q = &d->drv.q[r / 2];
+
+		bases[r] = vring_restart_base(r % 2 ? &q->tx : &q->rx);
+	}
+	rc = dev_backend_start(d, &f, &d->mem, d->features, bases);
+	if (rc) {
+		snprintf(err, errlen, "%s", f.err);
+		dev_guest_pause(d, false);
+		goto fail;
+	}
+	vhu_front_close(&d->front);
+	d->front = f;
+	dev_guest_pause(d, false);
+	return 0;
+fail:
+	vhu_front_close(&f);
+	return rc;
 }

@@ -39,6 +39,7 @@ struct dev_config {
 	enum gw_pattern pattern;
 	uint8_t mac[6];
 	int timeout_ms;
+	bool listen;               /* vhm listens at `backend`; the backend connects */
 };
 
 struct device {
@@ -53,9 +54,14 @@ struct device {
 	enum dev_state state;
 	uint64_t started_ns;
 
-	pthread_t dp_thread;
+	int listen_fd;             /* with cfg.listen; owned */
+	pthread_t dp_thread;       /* named "vhm-dp" */
 	pthread_mutex_t dp_lock;   /* held while the guest driver touches rings */
 	bool dp_stop, dp_started;
+	/* Datapath loop passes, and those that found no work (then it sleeps
+	 * 20 µs): written by the datapath thread only, read with relaxed atomics
+	 * (dev_datapath_polls). */
+	uint64_t dp_polls, dp_idle_polls;
 };
 
 const char *dev_state_name(enum dev_state s);
@@ -92,6 +98,12 @@ int dev_log_stop(struct device *d, struct vhu_front *f);
 /* GET_VRING_BASE on every ring, TX rings first (all sent, then collected). */
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases);
 
+/* After the backend vanished: connect again (or, listening, take the
+ * backend's new connection, waiting up to wait_ms), negotiate the same
+ * features, and restart every ring from the driver's last known state.
+ * 0, or -errno with err (-EAGAIN: nobody there yet). */
+int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen);
+
 /* Pause / resume the guest (driver and writer); pause returns once the
  * driver is out of the rings. */
 void dev_guest_pause(struct device *d, bool pause);
@@ -105,6 +117,9 @@ double dev_quiesce(struct device *d, unsigned timeout_ms);
 /* End of the device area (rings and buffers, from DEV_AREA_GPA, rounded up to
  * 2 MiB): guest-physical; the guest writer's RAM starts here. */
 uint64_t dev_area_end(const struct device *d);
+
+/* Datapath loop passes since start, and how many of them found no work. */
+void dev_datapath_polls(const struct device *d, uint64_t *polls, uint64_t *idle_polls);
 
 void dev_set_traffic(struct device *d, uint64_t pps, uint32_t frame_size);
 void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p);

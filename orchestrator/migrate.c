@@ -26,7 +26,7 @@
 #include "util.h"
 
 #define PAGE        GMEM_PAGE_SIZE
-#define MIG_QUIESCE_MS     1000   /* frames in flight get this long to come back */
+#define MIG_QUIESCE_MS     5000   /* frames in flight get this long to come back */
 #define MIG_SETTLE_STEP_US 250    /* RX settle check period */
 #define MIG_SETTLE_QUIET   4      /* unchanged checks in a row: settled */
 #define MIG_SETTLE_MAX_US  20000  /* give up waiting after this */

@@ -245,11 +245,16 @@ static void build_frame(const struct netdrv *d, int qi, struct nd_queue *q, uint
 }
 
 /* Frames this queue may send now under its share of the rate. */
-static uint64_t tx_due(const struct netdrv *d, const struct nd_queue *q, uint64_t now)
+static uint64_t tx_due(const struct netdrv *d, struct nd_queue *q, uint64_t now)
 {
 	uint64_t share = d->pps / (uint64_t)d->nq, elapsed = now - q->tx_credit_start_ns;
 	uint64_t allowed = (uint64_t)((double)elapsed * (double)share / 1e9);
 
+	/* Credit that could not be used (the backend was away, or flow control
+	 * held frames back) is forgotten beyond one ring's worth, so the rate
+	 * resumes instead of bursting. */
+	if (allowed > q->tx_credit_sent + ND_RING_SIZE)
+		q->tx_credit_sent = allowed - ND_RING_SIZE;
 	return allowed > q->tx_credit_sent ? allowed - q->tx_credit_sent : 0;
 }
 

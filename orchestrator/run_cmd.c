@@ -29,7 +29,9 @@ struct runner {
 	struct ctl_server *ctl;
 	const char *run_dir;
 	uint64_t interval_ms, duration_ms;
-	bool quiet, stop;
+	bool quiet, stop, reconnect;
+	uint64_t last_reconnect_ns;
+	char last_reconnect_err[256];
 	uint64_t last_stats_ns, last_writes;
 	struct nd_counters last;
 	struct mig_job job;        /* a live migration running beside the loop */
@@ -104,6 +106,8 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'Q' },
+		{ "reconnect", no_argument, NULL, 'c' },
+		{ "listen", no_argument, NULL, 'L' },
 		{ "trace-backend", optional_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -166,6 +170,8 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 			break;
 		case 'R': r->run_dir = optarg; break;
 		case 'Q': r->quiet = true; break;
+		case 'c': r->reconnect = true; break;
+		case 'L': c->listen = true; break;
 		case 'B':
 			if (vbpf_parse_probes(optarg ? optarg : VBPF_DEV_DEFAULT_PROBES,
 					      &r->trace_probes))
@@ -200,6 +206,7 @@ static json_t *status_json(struct runner *r)
 	struct device *d = &r->dev;
 	struct nd_counters tot;
 	json_t *queues = json_array();
+	uint64_t polls, idle_polls;
 	char feat[24], mac[18];
 
 	netdrv_totals(&d->drv, &tot);
@@ -212,11 +219,12 @@ static json_t *status_json(struct runner *r)
 		netdrv_totals(&one, &qc);
 		json_array_append_new(queues, counters_json(&qc));
 	}
+	dev_datapath_polls(d, &polls, &idle_polls);
 	snprintf(feat, sizeof(feat), "0x%016llx", (unsigned long long)d->features);
 	vhm_format_mac(d->cfg.mac, mac);
 	return json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:s, s:s, s:s, s:I,"
 			 " s:{s:I, s:i, s:o, s:o},"
-			 " s:{s:I, s:s, s:I}}",
+			 " s:{s:I, s:s, s:I}, s:{s:I, s:I}}",
 			 "name", d->cfg.name, "state", dev_state_name(d->state),
 			 "backend", d->cfg.backend, "pid", (json_int_t)getpid(),
 			 "uptime_s", (double)(vhm_now_ns() - d->started_ns) / 1e9,
@@ -225,7 +233,8 @@ static json_t *status_json(struct runner *r)
 			 "traffic", "pps", (json_int_t)d->drv.pps, "frame_size",
 			 (int)d->drv.frame_size, "total", counters_json(&tot), "per_queue", queues,
 			 "dirty", "rate", (json_int_t)d->gw.rate, "pattern",
-			 gw_pattern_name(d->gw.pattern), "writes", (json_int_t)gw_writes(&d->gw));
+			 gw_pattern_name(d->gw.pattern), "writes", (json_int_t)gw_writes(&d->gw),
+			 "datapath", "polls", (json_int_t)polls, "idle_polls", (json_int_t)idle_polls);
 }
 
 static int ctl_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
@@ -501,6 +510,27 @@ static void check_backend(struct runner *r, short revents)
 	}
 }
 
+#define RECONNECT_EVERY_NS 1000000000ull
+
+/* With --reconnect: once a second, try to get the backend back. */
+static void try_reconnect(struct runner *r, uint64_t now)
+{
+	char err[256];
+
+	if (!r->reconnect || r->dev.state != DEV_BACKEND_LOST ||
+	    now - r->last_reconnect_ns < RECONNECT_EVERY_NS)
+		return;
+	r->last_reconnect_ns = now;
+	if (dev_reconnect(&r->dev, 0, err, sizeof(err))) {
+		if (!r->quiet && strcmp(err, r->last_reconnect_err))
+			fprintf(stderr, "vhm run %s: reconnecting: %s\n", r->dev.cfg.name, err);
+		snprintf(r->last_reconnect_err, sizeof(r->last_reconnect_err), "%s", err);
+		return;
+	}
+	r->last_reconnect_err[0] = '\0';
+	set_state(r, DEV_RUNNING, "reconnected, rings restored");
+}
+
 static int run_loop(struct runner *r)
 {
 	uint64_t end = r->duration_ms ? vhm_now_ns() + r->duration_ms * 1000000ull : 0;
@@ -530,6 +560,8 @@ static int run_loop(struct runner *r)
 		if (r->dev.front.breq_sock >= 0 && !r->dev.front.broken && !busy)
 			vhu_front_serve_backend(&r->dev.front);
 		now = vhm_now_ns();
+		if (!busy)
+			try_reconnect(r, now);
 		track_tick(r->trk, now, busy);
 		if (now - r->last_stats_ns >= r->interval_ms * 1000000ull)
 			emit_stats(r, now);

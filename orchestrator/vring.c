@@ -85,6 +85,13 @@ uint32_t vring_initial_base(const struct vring *v)
 	return v->packed ? 1u << 15 : 0;  /* packed: index 0, wrap counter 1 */
 }
 
+uint32_t vring_restart_base(const struct vring *v)
+{
+	if (v->packed)
+		return v->last_used | (uint32_t)v->used_wrap << 15;
+	return v->last_used;
+}
+
 static uint16_t *avail_idx(struct vring *v) { return (uint16_t *)(v->avail + 2); }
 static uint16_t *avail_ring(struct vring *v) { return (uint16_t *)(v->avail + 4); }
 static uint16_t *used_idx(struct vring *v) { return (uint16_t *)(v->used + 2); }

@@ -47,5 +47,10 @@ int vring_get_used(struct vring *v, uint16_t *id, uint32_t *len);
 
 /* The value SET_VRING_BASE carries for a fresh ring. */
 uint32_t vring_initial_base(const struct vring *v);
+/* Where a new backend resumes a ring whose old backend vanished (its own
+ * GET_VRING_BASE is lost with it): the driver's last used position, after
+ * the driver reaped everything used. Buffers the old backend had taken but
+ * not returned are offered again. */
+uint32_t vring_restart_base(const struct vring *v);
 
 #endif

@@ -151,6 +151,8 @@ static int migrate(struct ctl_client *c, const char *to, json_t **ret, char *err
 					 "max_iterations", 30), ret, err, len);
 }
 
+static json_t *call_ok(struct ctl_client *c, const char *cmd, json_t *args);
+
 /* The run's summary line "NAME: tx T frames, rx R back (lost L, dup D, ...". */
 static void summary(const char *name, unsigned long long *tx, unsigned long long *rx,
 		    unsigned long long *lost, unsigned long long *dup)
@@ -184,7 +186,7 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 
 	testpmd_or_skip("tp-src", src, sizeof(src));
 	testpmd_or_skip("tp-dst", dst, sizeof(dst));
-	run = start_run(src, "mig0", "10s");
+	run = start_run(src, "mig0", "60s");
 	sleep(2);
 	c = connect_ctl("mig0");
 	cr_assert(lt(int, 0, (int)rx_frames(c, NULL, 0)), "no frame came back before migrating");
@@ -206,13 +208,14 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 	sleep(2);
 	b = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, a + 20000, b), "rx_frames %lld -> %lld in 2 s after migrating", a, b);
+	json_decref(call_ok(c, "stop", NULL));
 	ctl_client_close(c);
 
 	while (!ts_exited(run, &st))
 		usleep(50000);
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
 	summary("mig0", &tx, &rx, &lost, &dup);
-	cr_assert(lt(u64, 150000, tx), "only %llu frames sent in 10 s at 20000/s", tx);
+	cr_assert(lt(u64, 60000, tx), "only %llu frames sent at 20000/s", tx);
 	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
 	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
 	cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
@@ -355,7 +358,7 @@ ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = fini, .timeo
 	    ts_testpmd_start_named("tp-b", atoi(lc->queues), dst, sizeof(dst), reason,
 				   sizeof(reason)) < 0)
 		cr_skip_test("%s", reason);
-	run = start_run_opts(src, "lay", "8s", lc->queues, lc->ring, "5000");
+	run = start_run_opts(src, "lay", "60s", lc->queues, lc->ring, "5000");
 	sleep(2);
 	c = connect_ctl("lay");
 	cr_assert(eq(int, migrate(c, dst, &rep, err, sizeof(err)), 0), "migrate: %s", err);
@@ -369,6 +372,7 @@ ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = fini, .timeo
 	b = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, a + 10000, b), "%s/%s: rx_frames %lld -> %lld after migrating",
 		  lc->queues, lc->ring, a, b);
+	json_decref(call_ok(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "lay");
 }
@@ -409,7 +413,7 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = fini, .t
 	testpmd_or_skip("tp-src", src, sizeof(src));
 	cr_assert(eq(int, ts_path("bad.sock", dst, sizeof(dst)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(dst, extra)));
-	run = start_run_opts(src, "rb", "20s", "1", "auto", "3000");
+	run = start_run_opts(src, "rb", "60s", "1", "auto", "3000");
 	sleep(1);
 	c = connect_ctl("rb");
 	set_traffic(c, 0, 0);
@@ -429,6 +433,7 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = fini, .t
 	sleep(1);
 	b = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
+	json_decref(call_ok(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "rb");
 }

@@ -1,0 +1,131 @@
+/* Guest memory: the layout of a VM (a hole below 4 GiB), sparse so that a
+ * 64 GiB guest costs only what it writes, sealed memfds, translation both
+ * ways, and the digest that migration and `digest` rely on. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gmem.h"
+
+#define GiB (1ull << 30)
+#define MiB (1ull << 20)
+
+static long rss_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+Test(gmem, small_guest_is_one_region_at_zero)
+{
+	struct gmem m;
+	char err[256];
+
+	cr_assert(eq(int, gmem_create(&m, 256 * MiB, "t", err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, m.n, 1));
+	cr_assert(eq(u64, m.r[0].gpa, 0));
+	cr_assert(eq(u64, m.top, 256 * MiB));
+	cr_assert(eq(u64, gmem_pages(&m), 256 * MiB / 4096));
+	gmem_destroy(&m);
+}
+
+Test(gmem, sixty_four_gib_sparse_with_a_hole)
+{
+	struct gmem m;
+	char err[256];
+	long before = rss_kb();
+	uint64_t gpa;
+	uint8_t *last;
+
+	cr_assert(eq(int, gmem_create(&m, 64 * GiB, "big", err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, m.n, 2));
+	cr_assert(eq(u64, m.r[0].gpa, 0));
+	cr_assert(eq(u64, m.r[0].size, 3 * GiB));
+	cr_assert(eq(u64, m.r[1].gpa, 4 * GiB));
+	cr_assert(eq(u64, m.r[1].size, 61 * GiB));
+	cr_assert(eq(u64, m.top, 65 * GiB));
+	/* the hole is not memory */
+	cr_assert(eq(ptr, gmem_hva(&m, 3 * GiB, 4096), NULL));
+	cr_assert(eq(ptr, gmem_hva(&m, 4 * GiB - 4096, 4096), NULL));
+	cr_assert(eq(int, gmem_region_of(&m, 3 * GiB + 123), -1));
+	/* a range across the end of a region is refused */
+	cr_assert(eq(ptr, gmem_hva(&m, 3 * GiB - 2048, 4096), NULL));
+	/* the last page works, and translates back */
+	last = gmem_hva(&m, 65 * GiB - 4096, 4096);
+	cr_assert(not(eq(ptr, last, NULL)));
+	memset(last, 0xab, 4096);
+	cr_assert(eq(int, gmem_gpa(&m, last + 17, &gpa), 0));
+	cr_assert(eq(u64, gpa, 65 * GiB - 4096 + 17));
+	/* 64 GiB of guest, a few pages touched: RSS grows by far less than 64 MiB */
+	cr_assert(lt(i64, rss_kb() - before, 64 * 1024), "RSS grew by %ld kB", rss_kb() - before);
+	gmem_destroy(&m);
+}
+
+Test(gmem, memfds_are_sealed_against_resizing)
+{
+	struct gmem m;
+	char err[256];
+	int seals;
+
+	cr_assert(eq(int, gmem_create(&m, 64 * MiB, "seal", err, sizeof(err)), 0), "%s", err);
+	seals = fcntl(m.r[0].fd, F_GET_SEALS);
+	cr_assert(eq(int, seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+		     F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+	cr_assert(eq(int, ftruncate(m.r[0].fd, 4096), -1), "a backend could shrink guest memory");
+	gmem_destroy(&m);
+}
+
+Test(gmem, bad_sizes_are_refused_with_a_reason)
+{
+	static const uint64_t bad[] = { 0, 16 * MiB, 64 * MiB + 1, 2ull << 40 };
+	struct gmem m;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cr_assert(eq(int, gmem_create(&m, bad[i], "bad", err, sizeof(err)), -EINVAL));
+		cr_assert(not(eq(ptr, strstr(err, "guest memory"), NULL)), "err: %s", err);
+	}
+}
+
+Test(gmem, digest_sees_content_and_place_not_history)
+{
+	struct gmem a, b;
+	char err[256];
+	uint8_t *pa, *pb;
+
+	cr_assert(eq(int, gmem_create(&a, 64 * MiB, "da", err, sizeof(err)), 0));
+	cr_assert(eq(int, gmem_create(&b, 64 * MiB, "db", err, sizeof(err)), 0));
+	cr_assert(eq(u64, gmem_digest(&a, 0, 0), gmem_digest(&b, 0, 0)), "empty memories differ");
+	pa = gmem_hva(&a, 5 * MiB, 4096);
+	pb = gmem_hva(&b, 5 * MiB, 4096);
+	pa[100] = 1;
+	cr_assert(not(eq(u64, gmem_digest(&a, 0, 0), gmem_digest(&b, 0, 0))));
+	pb[100] = 1;
+	cr_assert(eq(u64, gmem_digest(&a, 0, 0), gmem_digest(&b, 0, 0)));
+	/* a page written then zeroed again hashes like one never written */
+	memset(gmem_hva(&b, 9 * MiB, 4096), 7, 4096);
+	memset(gmem_hva(&b, 9 * MiB, 4096), 0, 4096);
+	cr_assert(eq(u64, gmem_digest(&a, 0, 0), gmem_digest(&b, 0, 0)));
+	/* the same bytes at another address differ */
+	pb[100] = 0;
+	((uint8_t *)gmem_hva(&b, 6 * MiB, 4096))[100] = 1;
+	cr_assert(not(eq(u64, gmem_digest(&a, 0, 0), gmem_digest(&b, 0, 0))));
+	/* a skipped range is left out */
+	cr_assert(eq(u64, gmem_digest(&a, 5 * MiB, 7 * MiB), gmem_digest(&b, 5 * MiB, 7 * MiB)));
+	gmem_destroy(&a);
+	gmem_destroy(&b);
+}
