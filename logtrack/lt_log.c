@@ -310,52 +310,42 @@ static inline unsigned mask_line_avx2(const uint64_t *p)
 #endif
 
 /* ---- the sync ----
- * Runs are built as edges: the pages where the log turns from clear to set
- * (a run's first page) or from set to clear (its end, exclusive), which
- * alternate and ascend. A word's edges are the bits of v ^ (v << 1 | carry),
- * carry being bit 63 of the word before when that word was looked at and is
- * adjacent; an edge pair is a maximal run, complete once its end is seen, so
- * a run through bit 63 needs no case of its own: its end comes with the next
- * word, or, when that word was clear, is added where it begins. Edges are
- * written in place: while building, batch[r].first holds a start and
- * batch[r].count the end after it; scan_flush turns ends into counts. */
+ * A word's runs come from two masks: starts (a set page after a clear one)
+ * and ends (a clear page after a set one: a run's end, exclusive), where the
+ * page before bit 0 is bit 63 of the word before when that word was looked at
+ * and adjoins, else clear. The k-th start of a word pairs with its k-th end
+ * that closes no earlier run, so a run's count is ctz(end) - ctz(start),
+ * with ctz(0) = 64 for a run through bit 63 (counted to the word's end). Such
+ * a run stays last in the batch, open: the next word, when it adjoins, adds
+ * its first end (64 when it is all set) to the count; only closed runs are
+ * handed on. */
 
-/* Edge slots one word may write: one ending the run of the word before, its
- * 64 edges, and 3 written past the count by the 4-at-a-time store. */
-#define WORD_EDGE_SLOTS (1 + LT_WORD_PAGES + 3)
-
-_Static_assert(sizeof(struct lt_run) == 2 * sizeof(uint64_t), "edges alias runs");
+/* Runs one word may write: 32 (every other page) and 3 past them, written
+ * but not counted by the 4-at-a-time store. */
+#define WORD_RUN_SLOTS (LT_WORD_PAGES / 2 + 3)
 
 struct scan {
 	const struct lt_sync *how;
 	struct lt_sync_stats st;
-	size_t nedges;
-	union {
-		uint64_t edges[2 * LT_RUN_BATCH];
-		struct lt_run batch[LT_RUN_BATCH];
-	};
+	size_t nruns;
+	struct lt_run batch[LT_RUN_BATCH];
 };
 
 /* The loop's own state, kept in registers (never through s). */
 struct cursor {
-	size_t k;               /* edges in s->edges */
+	size_t nruns;           /* in s->batch */
 	size_t next;            /* word after the last one looked at */
-	uint64_t carry;         /* its bit 63: a run that may go on at word next */
+	uint64_t carry;         /* its bit 63: the last run may go on at word next */
 	uint64_t words, pages;
 };
 
-/* Hand the complete runs on (region counts, then the callback); an odd last
- * edge is a run still open and starts the next batch. */
-static void scan_flush(struct scan *s)
+/* Hand the runs on (region counts, then the callback), all but the last when
+ * it is open (it starts the next batch). */
+static void scan_flush(struct scan *s, bool open)
 {
 	const struct lt_sync *how = s->how;
-	size_t n = s->nedges / 2;
-	uint64_t pages = 0;
+	size_t n = s->nruns - open;     /* an open run is always in the batch */
 
-	for (size_t r = 0; r < n; r++) {
-		s->batch[r].count -= s->batch[r].first;
-		pages += s->batch[r].count;
-	}
 	if (how->regions)
 		for (size_t r = 0; r < n; r++)
 			s->st.outside_pages += lt_regions_count_run(how->regions, how->nregions,
@@ -365,78 +355,115 @@ static void scan_flush(struct scan *s)
 	if (n && how->on_runs)
 		how->on_runs(s->batch, n, how->arg);
 	s->st.runs += n;
-	s->st.pages += pages;
-	if (s->nedges & 1)
-		s->edges[0] = s->edges[2 * n];
-	s->nedges &= 1;
+	if (open)
+		s->batch[0] = s->batch[n];
+	s->nruns = open;
 }
 
-/* Count of trailing zeros, 63 for 0 (a slot written but not counted). */
-static inline uint64_t ctz_or_63(uint64_t e)
+/* Trailing zeros, 64 for 0 (one TZCNT where the kernel has BMI). */
+static inline uint64_t ctz64(uint64_t x)
 {
-	return (uint64_t)__builtin_ctzll(e | 1ull << 63);
+	return x ? (uint64_t)__builtin_ctzll(x) : 64;
 }
 
-/* Append word i's edges (v as exchanged). No branch depends on the data but
- * the loop's: edges go out four at a time, counted by how many were there,
- * so an isolated page (two edges) or two (four) take one pass. */
+/* Append the runs of word i (v as exchanged). Runs go out four at a time,
+ * counted by how many there were, so the only branch on the data is the
+ * loop's, and a word of up to four runs (nearly every word below 5 % dirty)
+ * takes one pass. */
 static inline __attribute__((always_inline))
-void scan_word_edges(struct scan *s, struct cursor *c, size_t i, uint64_t v)
+void scan_word_runs(struct scan *s, struct cursor *c, size_t i, uint64_t v)
 {
-	uint64_t *out = s->edges, base = (uint64_t)i * LT_WORD_PAGES;
-	uint64_t gap, e;
-	size_t k = c->k;
+	struct lt_run *out = s->batch;
+	uint64_t base = (uint64_t)i * LT_WORD_PAGES;
+	uint64_t cin = c->carry & (i == c->next);      /* the open run may go on here */
+	uint64_t prev = v << 1 | cin;                   /* bit b: page b - 1 is dirty */
+	uint64_t starts = v & ~prev, ends = ~v & prev;
+	size_t r = c->nruns;
 
-	if (k > 2 * LT_RUN_BATCH - WORD_EDGE_SLOTS) {
-		s->nedges = k;
-		scan_flush(s);
-		k = s->nedges;
+	if (r > LT_RUN_BATCH - WORD_RUN_SLOTS) {
+		s->nruns = r;
+		scan_flush(s, c->carry);
+		r = s->nruns;
 	}
-	gap = i != c->next;
-	out[k] = (uint64_t)c->next * LT_WORD_PAGES;  /* the run before ends at a clear word */
-	k += c->carry & gap;
-	e = v ^ (v << 1 | (c->carry & (gap ^ 1)));
+	/* The open run grows to its first end here; without cin, 0 is added to
+	 * the free slot past the last run instead of branching. */
+	out[r - cin].count += ctz64(ends) & (0 - cin);
+	ends &= ends - cin;
 	c->carry = v >> 63;
 	c->next = i + 1;
 	do {
-		uint64_t e1 = e & (e - 1), e2 = e1 & (e1 - 1), e3 = e2 & (e2 - 1);
-		out[k] = base + ctz_or_63(e);
-		out[k + 1] = base + ctz_or_63(e1);
-		out[k + 2] = base + ctz_or_63(e2);
-		out[k + 3] = base + ctz_or_63(e3);
-		k += (size_t)(e != 0) + (e1 != 0) + (e2 != 0) + (e3 != 0);
-		e = e3 & (e3 - 1);
-	} while (e);
-	c->k = k;
+		uint64_t s1 = starts & (starts - 1), e1 = ends & (ends - 1);
+		uint64_t s2 = s1 & (s1 - 1), e2 = e1 & (e1 - 1);
+		uint64_t s3 = s2 & (s2 - 1), e3 = e2 & (e2 - 1);
+		uint64_t b0 = ctz64(starts), b1 = ctz64(s1), b2 = ctz64(s2), b3 = ctz64(s3);
+		out[r] = (struct lt_run){ base + b0, ctz64(ends) - b0 };
+		out[r + 1] = (struct lt_run){ base + b1, ctz64(e1) - b1 };
+		out[r + 2] = (struct lt_run){ base + b2, ctz64(e2) - b2 };
+		out[r + 3] = (struct lt_run){ base + b3, ctz64(e3) - b3 };
+		r += (size_t)(starts != 0) + (s1 != 0) + (s2 != 0) + (s3 != 0);
+		starts = s3 & (s3 - 1);
+		ends = e3 & (e3 - 1);
+	} while (starts);
+	c->nruns = r;
 }
 
+static inline __attribute__((always_inline))
+void sync_word(struct scan *s, struct cursor *c, size_t i, uint64_t v, bool runs)
+{
+	c->words += v != 0;
+	c->pages += (uint64_t)__builtin_popcountll(v);
+	if (s->how->merge)
+		s->how->merge[i] |= v;
+	if (runs)
+		scan_word_runs(s, c, i, v);
+}
+
+#if defined(__x86_64__)
+/* Exchange the 16-byte aligned pair p[0], p[1] with zeros in one locked
+ * CMPXCHG16B, which costs little more than one XCHG: the pair's words as
+ * cleared, low word in the low half. */
+__attribute__((target("cx16")))
+static inline unsigned __int128 exchange_pair(uint64_t *p)
+{
+	unsigned __int128 *q = (unsigned __int128 *)p, seen;
+	unsigned __int128 old = __atomic_load_n(&p[0], __ATOMIC_RELAXED) |
+				(unsigned __int128)__atomic_load_n(&p[1], __ATOMIC_RELAXED) << 64;
+
+	/* The plain read is a guess; a bit set since makes the compare fail
+	 * and hands back the pair as it now is. */
+	while ((seen = __sync_val_compare_and_swap(q, old, (unsigned __int128)0)) != old)
+		old = seen;
+	return old;
+}
+#endif
+
 /* The set words of the line at word i (mask m): exchange (or read, when not
- * clearing) each, then merge, and edges or a page count. One loop per line
- * rather than a branch per word: at 1 % to 10 % dirty, whether a word is
- * zero is a coin toss the branch predictor loses. */
+ * clearing) each, then merge, count and build runs. One loop per line rather
+ * than a branch per word: at 1 % to 10 % dirty, whether a word is zero is a
+ * coin toss the branch predictor loses. With `pairs` (whole lines only) the
+ * exchange goes by 16-byte pairs holding a set word. */
 static inline __attribute__((always_inline))
 void sync_line(struct scan *s, struct cursor *c, uint64_t *w, size_t i, unsigned m, bool clear,
-	       bool runs)
+	       bool runs, bool pairs)
 {
-	uint64_t *merge = s->how->merge;
-
-	while (m) {
+#if defined(__x86_64__)
+	if (clear && pairs) {
+		for (unsigned pm = (m | m >> 1) & 0x55; pm; pm &= pm - 1) {
+			size_t j = i + (size_t)__builtin_ctz(pm);
+			unsigned __int128 v = exchange_pair(&w[j]);
+			sync_word(s, c, j, (uint64_t)v, runs);
+			sync_word(s, c, j + 1, (uint64_t)(v >> 64), runs);
+		}
+		return;
+	}
+#endif
+	(void)pairs;
+	for (; m; m &= m - 1) {
 		size_t j = i + (size_t)__builtin_ctz(m);
-		uint64_t v;
-
-		m &= m - 1;
 		/* The exchange returns the bits as cleared, including any set since the read. */
-		if (clear)
-			v = __atomic_exchange_n(&w[j], 0, __ATOMIC_ACQ_REL);
-		else
-			v = __atomic_load_n(&w[j], __ATOMIC_RELAXED);
-		c->words += v != 0;
-		if (merge)
-			merge[j] |= v;
-		if (runs)
-			scan_word_edges(s, c, j, v);
-		else
-			c->pages += (uint64_t)__builtin_popcountll(v);
+		uint64_t v = clear ? __atomic_exchange_n(&w[j], 0, __ATOMIC_ACQ_REL)
+				   : __atomic_load_n(&w[j], __ATOMIC_RELAXED);
+		sync_word(s, c, j, v, runs);
 	}
 }
 
@@ -444,10 +471,10 @@ void sync_line(struct scan *s, struct cursor *c, uint64_t *w, size_t i, unsigned
  * the first line boundary, whole lines, the rest. A clear line hands over to
  * the zero-skipping kernel, which stops at the next set word; the loop goes on
  * from that word's line. Inlined into one function per kernel, so that the
- * AVX2 one also gets POPCNT and TZCNT, and per clear/runs pair, so that the
- * loop tests neither. */
+ * AVX2 one also gets POPCNT, TZCNT and CMPXCHG16B, and per clear/runs pair,
+ * so that the loop tests neither. */
 static inline __attribute__((always_inline))
-void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs,
+void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs, bool pairs,
 		unsigned (*mask_line)(const uint64_t *p),
 		size_t (*skip)(const uint64_t *w, size_t i, size_t n))
 {
@@ -456,7 +483,8 @@ void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs,
 
 	if (head > n)
 		head = n;
-	sync_line(s, &c, w, 0, mask_words(w, head), clear, runs);
+	c.nruns = s->nruns;
+	sync_line(s, &c, w, 0, mask_words(w, head), clear, runs, false);
 	for (i = head; i + 8 <= n;) {
 		unsigned m = mask_line(w + i);
 		if (!m) {
@@ -464,40 +492,37 @@ void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs,
 			i = j - (j - head) % 8;
 			continue;
 		}
-		sync_line(s, &c, w, i, m, clear, runs);
+		sync_line(s, &c, w, i, m, clear, runs, pairs);
 		i += 8;
 	}
 	if (i < n)
-		sync_line(s, &c, w, i, mask_words(w + i, n - i), clear, runs);
-	if (runs) {
-		if (c.carry)    /* a run to the end of the log */
-			s->edges[c.k++] = (uint64_t)c.next * LT_WORD_PAGES;
-		s->nedges = c.k;
-	}
+		sync_line(s, &c, w, i, mask_words(w + i, n - i), clear, runs, false);
+	s->nruns = c.nruns;
 	s->st.words += c.words;
 	s->st.pages += c.pages;
 }
 
-#define SYNC_KERNEL(name, mask_line, skip, ...)                                          \
+#define SYNC_KERNEL(name, pairs, mask_line, skip, ...)                                   \
 	__VA_ARGS__ static void name(struct scan *s, uint64_t *w, size_t n, bool clear,  \
 				     bool runs)                                          \
 	{                                                                                \
 		if (clear && runs)                                                       \
-			sync_words(s, w, n, true, true, mask_line, skip);                \
+			sync_words(s, w, n, true, true, pairs, mask_line, skip);         \
 		else if (clear)                                                          \
-			sync_words(s, w, n, true, false, mask_line, skip);               \
+			sync_words(s, w, n, true, false, pairs, mask_line, skip);        \
 		else if (runs)                                                           \
-			sync_words(s, w, n, false, true, mask_line, skip);               \
+			sync_words(s, w, n, false, true, pairs, mask_line, skip);        \
 		else                                                                     \
-			sync_words(s, w, n, false, false, mask_line, skip);              \
+			sync_words(s, w, n, false, false, pairs, mask_line, skip);       \
 	}
 
 typedef void (*sync_fn)(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs);
 
-SYNC_KERNEL(sync_scalar, mask_line_scalar, skip_scalar)
+SYNC_KERNEL(sync_scalar, false, mask_line_scalar, skip_scalar)
 #if defined(__x86_64__)
-SYNC_KERNEL(sync_sse2, mask_line_sse2, skip_sse2)
-SYNC_KERNEL(sync_avx2, mask_line_avx2, skip_avx2, __attribute__((target("avx2,popcnt,bmi"))))
+SYNC_KERNEL(sync_sse2, false, mask_line_sse2, skip_sse2)
+SYNC_KERNEL(sync_avx2, true, mask_line_avx2, skip_avx2,
+	    __attribute__((target("avx2,popcnt,bmi,cx16"))))
 #endif
 
 static const struct {
@@ -518,7 +543,7 @@ static bool kernel_supported(const char *name)
 #if defined(__x86_64__)
 	if (!strcmp(name, "avx2"))
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
-		       __builtin_cpu_supports("bmi");
+		       __builtin_cpu_supports("bmi") && __builtin_cpu_supports("cmpxchg16b");
 #endif
 	(void)name;
 	return true;
@@ -567,10 +592,10 @@ int lt_log_sync(struct lt_log *log, const struct lt_sync *how, struct lt_sync_st
 		return -EINVAL;
 	memset(&s.st, 0, sizeof(s.st));
 	s.how = how;
-	s.nedges = 0;
+	s.nruns = 0;
 	kernels[kernel_index()].sync(&s, log->words, log->nwords, !how->peek && !log->readonly,
 				     how->on_runs || how->regions);
-	scan_flush(&s);
+	scan_flush(&s, false);
 	if (st)
 		*st = s.st;
 	return 0;

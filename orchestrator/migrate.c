@@ -14,6 +14,7 @@
 #include "migrate.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,44 +362,96 @@ static bool rx_moved(struct mig *m, uint8_t *snap, size_t each)
 	return moved;
 }
 
-/* Stop the source: TX rings first (pipelined), then, once the RX rings have
- * stopped changing (the backend has delivered what it already took from TX:
- * a forwarding backend holds a burst between its TX dequeue and its RX
- * enqueue), the RX rings. Without the wait that burst is dropped. */
+/* GET_VRING_BASE on the rings listed, pipelined; bases into m->bases. */
+static int stop_rings(struct mig *m, const uint32_t *idx, int n)
+{
+	uint32_t got[DEV_MAX_RINGS];
+	int rc = vhu_get_vring_bases(&m->d->front, idx, got, n);
+
+	for (int i = 0; !rc && i < n; i++)
+		m->bases[idx[i]] = got[i];
+	return rc;
+}
+
+/* Nothing in flight: every frame sent came back, every TX buffer returned. */
+static bool quiesced(const struct device *d)
+{
+	struct nd_counters c;
+
+	netdrv_totals(&d->drv, &c);
+	return c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames;
+}
+
+/* Wait until the RX rings stop changing (bounded). */
+static void rx_settle(struct mig *m)
+{
+	const struct vring *v0 = &m->d->drv.q[0].rx;
+	size_t each = vring_bytes(v0->packed, v0->num);
+	uint8_t *snap = calloc((size_t)m->d->drv.nq, each);
+	uint64_t end = vhm_now_ns() + MIG_SETTLE_MAX_US * 1000ull;
+	int quiet = 0;
+
+	if (!snap)
+		return;
+	rx_moved(m, snap, each);
+	while (quiet < MIG_SETTLE_QUIET && vhm_now_ns() < end) {
+		usleep(MIG_SETTLE_STEP_US);
+		quiet = rx_moved(m, snap, each) ? 0 : quiet + 1;
+	}
+	free(snap);
+}
+
+/* Stop the source: every TX ring, then every RX ring, all requests sent
+ * before the replies are collected. The guest quiesced first, so normally
+ * nothing is in flight; if that timed out, a forwarding backend may hold a
+ * burst between its TX dequeue and its RX enqueue: then the RX rings are
+ * stopped only once they have been still for a moment. */
 static int stop_source(struct mig *m)
 {
 	struct device *d = m->d;
-	const struct vring *v0 = &d->drv.q[0].rx;
-	size_t each = vring_bytes(v0->packed, v0->num);
-	uint32_t idx[DEV_MAX_RINGS], got[DEV_MAX_RINGS];
-	uint8_t *snap = calloc((size_t)d->drv.nq, each);
-	uint64_t end;
-	int n = 0, rc, quiet = 0;
+	uint32_t idx[DEV_MAX_RINGS];
+	int n = 0, ntx, rc;
 
 	for (int r = 1; r < d->nrings; r += 2)
 		idx[n++] = (uint32_t)r;
-	if ((rc = vhu_get_vring_bases(&d->front, idx, got, n)))
-		goto out;
-	for (int i = 0; i < n; i++)
-		m->bases[idx[i]] = got[i];
-	end = vhm_now_ns() + MIG_SETTLE_MAX_US * 1000ull;
-	if (snap) {
-		rx_moved(m, snap, each);
-		while (quiet < MIG_SETTLE_QUIET && vhm_now_ns() < end) {
-			usleep(MIG_SETTLE_STEP_US);
-			quiet = rx_moved(m, snap, each) ? 0 : quiet + 1;
-		}
-	}
-	n = 0;
+	ntx = n;
 	for (int r = 0; r < d->nrings; r += 2)
 		idx[n++] = (uint32_t)r;
-	if ((rc = vhu_get_vring_bases(&d->front, idx, got, n)))
-		goto out;
-	for (int i = 0; i < n; i++)
-		m->bases[idx[i]] = got[i];
-out:
-	free(snap);
-	return rc;
+	if (quiesced(d))
+		return stop_rings(m, idx, n);
+	if ((rc = stop_rings(m, idx, ntx)))
+		return rc;
+	rx_settle(m);
+	return stop_rings(m, idx + ntx, n - ntx);
+}
+
+struct digest_job {
+	const struct gmem *mem;
+	uint64_t h;
+};
+
+static void *digest_main(void *arg)
+{
+	struct digest_job *j = arg;
+
+	j->h = gmem_digest(j->mem, 0, 0);
+	return NULL;
+}
+
+/* Digests of both memories, the destination's on a second thread. */
+static void both_digests(const struct gmem *src, const struct gmem *dst, uint64_t *hs,
+			 uint64_t *hd)
+{
+	struct digest_job j = { .mem = dst };
+	pthread_t t;
+	bool threaded = pthread_create(&t, NULL, digest_main, &j) == 0;
+
+	*hs = gmem_digest(src, 0, 0);
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		digest_main(&j);
+	*hd = j.h;
 }
 
 static int switchover(struct mig *m)
@@ -422,13 +475,15 @@ static int switchover(struct mig *m)
 
 	t = vhm_now_ns();
 	sync_dirty(m);
-	rep->last_pages = copy_dirty(m, false) + copy_area(m);
+	/* The bandwidth cap holds to the end, as the prediction assumes. */
+	rep->last_pages = copy_dirty(m, m->p->bandwidth != 0) + copy_area(m);
 	rep->bytes_copied += rep->last_pages * PAGE;
-	hs = gmem_digest(&d->mem, 0, 0);
-	hd = gmem_digest(&m->dst_mem, 0, 0);
+	rep->downtime_copy_ms += ms_since(t);
+	t = vhm_now_ns();
+	both_digests(&d->mem, &m->dst_mem, &hs, &hd);
 	snprintf(rep->digest_src, sizeof(rep->digest_src), "%016llx", (unsigned long long)hs);
 	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
-	rep->downtime_copy_ms += ms_since(t);
+	rep->downtime_verify_ms = ms_since(t);
 	if (hs != hd)
 		return fail(m, "switchover", -EIO, "digests differ: source %s, destination %s",
 			    rep->digest_src, rep->digest_dst);
@@ -604,13 +659,14 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    (json_int_t)rep->iter[i].dirtied, "copied",
 						    (json_int_t)rep->iter[i].copied, "ms",
 						    rep->iter[i].ms));
-	return json_pack("{s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
+	return json_pack("{s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
 			 " s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
 			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
 			 "total_ms", rep->total_ms, "quiesce_ms", rep->quiesce_ms,
 			 "downtime", "ms", rep->downtime_ms, "control_ms", rep->downtime_ctl_ms,
 			 "stop_ms", rep->downtime_stop_ms,
-			 "copy_ms", rep->downtime_copy_ms,
+			 "copy_ms", rep->downtime_copy_ms, "verify_ms", rep->downtime_verify_ms,
+			 "transfer_ms", rep->downtime_ms - rep->downtime_verify_ms,
 			 "iterations", it, "bytes_copied", (json_int_t)rep->bytes_copied,
 			 "zero_pages", (json_int_t)rep->zero_pages,
 			 "last_pages", (json_int_t)rep->last_pages,

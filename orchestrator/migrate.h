@@ -51,7 +51,8 @@ struct mig_report {
 	double downtime_ms;        /* first GET_VRING_BASE .. destination resumed */
 	double downtime_ctl_ms;    /* of which: vhost-user requests */
 	double downtime_stop_ms;   /* of those: stopping the source (with the RX settle) */
-	double downtime_copy_ms;   /* of which: last copy and digests */
+	double downtime_copy_ms;   /* of which: the last copy */
+	double downtime_verify_ms; /* of which: vhm's digest check of both memories */
 	int niter;
 	struct mig_iter iter[MIG_MAX_ITER];
 	uint64_t bytes_copied;

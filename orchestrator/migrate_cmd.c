@@ -58,8 +58,16 @@ static void print_report(const json_t *r)
 
 	printf("result         %s\n", json_string_value(json_object_get(r, "result")));
 	printf("total          %.1f ms\n", num(r, "total_ms"));
-	printf("downtime       %.1f ms (control plane %.1f ms, copy %.1f ms)\n", num(dt, "ms"),
-	       num(dt, "control_ms"), num(dt, "copy_ms"));
+	printf("downtime       %.1f ms (control plane %.1f ms, copy %.1f ms, digest check %.1f ms)"
+	       "\n", num(dt, "ms"), num(dt, "control_ms"), num(dt, "copy_ms"), num(dt, "verify_ms"));
+	if (json_is_object(json_object_get(r, "prediction"))) {
+		const json_t *p = json_object_get(r, "prediction");
+
+		printf("predicted      downtime %.1f ms (actual without the digest check %.1f ms), "
+		       "total %.1f ms, %s\n", num(p, "downtime_ms"), num(dt, "transfer_ms"),
+		       num(p, "total_ms"),
+		       json_is_true(json_object_get(p, "converges")) ? "converges" : "will not converge");
+	}
 	printf("copied         %.0f bytes at %.0f MB/s; %.0f zero pages skipped\n",
 	       num(r, "bytes_copied"), num(r, "bandwidth_mbps"), num(r, "zero_pages"));
 	printf("iterations     %-8s %12s %12s %10s\n", "#", "dirtied", "copied", "ms");
