@@ -18,9 +18,9 @@
  *
  * The baseline of the same run: the same device at a fixed 100000 frames/s
  * must get back exactly what it offers (achieved / offered >= 0.99), counted
- * over the whole span. Both programs share a 2-CPU machine with whatever else
- * runs (every testpmd of the tests is pinned to CPU 0): read docs/device.md,
- * "Throughput", before reading the numbers. */
+ * over the whole span. Both programs share the machine with whatever else
+ * runs (every testpmd of the tests is pinned to CPU 0): docs/device.md,
+ * "Throughput", says how to read the numbers.
  *
  * Needs dpdk-testpmd (package dpdk-dev; skipped without) and $VHM_BUILD/vhm. */
 #include <dirent.h>
