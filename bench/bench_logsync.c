@@ -3,8 +3,12 @@
  *      vs a plain read of the same words (their sum) — the floor any scan
  *      pays; target >= 0.8 of its throughput;
  *  (b) 1 %, 10 %, 100 % dirty: lt sync handing runs to a callback vs QEMU's
- *      loop (each non-zero word exchanged, its bits walked with ctz, one call
- *      per page); target >= 1.0.
+ *      loop (vhost_dev_sync_region: zero words skipped, each other word
+ *      exchanged, its bits walked with ctz, one call per page); target >= 1.0.
+ *      Both consumers are equally trivial, so (b) compares the scans alone:
+ *      QEMU's per-page function (noinline) adds 1 to a count, lt's on_runs
+ *      callback (called through a pointer) adds each run's count to one; no
+ *      side does any other work per page or run.
  * The log is re-dirtied from a reference copy before every pass (not timed);
  * passes alternate between the two sides and each side's median is reported,
  * in GiB of log read per second. */

@@ -1,9 +1,10 @@
 /* lt_log — see lt_log.h.
  *
- * The sync loop reads each word plainly; a zero word is skipped by a kernel
- * that ORs whole blocks (8 words scalar, 16 with SSE2, 32 with AVX2) and stops
- * at the first block holding a set bit. Only a non-zero word is exchanged
- * with 0 (a locked instruction costs ~20 cycles; most words are zero). */
+ * The sync loop reads the log a 64-byte line at a time into a mask of its
+ * non-zero words; a zero line hands over to a kernel that ORs whole blocks
+ * (8 words scalar or SSE2, 16 with AVX2) and stops at the first block holding
+ * a set bit. Only a non-zero word is exchanged with 0 (a locked instruction
+ * costs ~20 cycles; most words are zero). */
 #include "lt_log.h"
 #include "util.h"
 
@@ -246,9 +247,16 @@ static size_t skip_sse2(const uint64_t *w, size_t i, size_t n)
 	return skip_tail(w, i, n);
 }
 
+/* Logs above this many words (16 MiB: guests above 512 GiB) stream from
+ * memory; there 8-word scalar blocks keep up with a plain read and 16-word
+ * AVX2 ones fall behind it (bench logsync: 1 TiB, 0.01 % dirty). */
+#define SKIP_AVX2_MAX_WORDS (2u << 20)
+
 __attribute__((target("avx2")))
 static size_t skip_avx2(const uint64_t *w, size_t i, size_t n)
 {
+	if (n > SKIP_AVX2_MAX_WORDS)
+		return skip_scalar(w, i, n);
 	if (probe_to_block(w, &i, n, 128))
 		return i;
 	for (; i + 16 <= n; i += 16) {
@@ -311,18 +319,19 @@ static inline unsigned mask_line_avx2(const uint64_t *p)
 
 /* ---- the sync ----
  * A word's runs come from two masks: starts (a set page after a clear one)
- * and ends (a clear page after a set one: a run's end, exclusive), where the
- * page before bit 0 is bit 63 of the word before when that word was looked at
- * and adjoins, else clear. The k-th start of a word pairs with its k-th end
- * that closes no earlier run, so a run's count is ctz(end) - ctz(start),
- * with ctz(0) = 64 for a run through bit 63 (counted to the word's end). Such
- * a run stays last in the batch, open: the next word, when it adjoins, adds
- * its first end (64 when it is all set) to the count; only closed runs are
- * handed on. */
+ * and lasts (a set page before a clear one), where the page before bit 0 is
+ * bit 63 of the word before when that word was looked at and adjoins (else
+ * clear), and the page after bit 63 counts as clear. So every start in a word
+ * pairs with a last in it, in order, and a run's count is
+ * ctz(last) + 1 - ctz(start). A run through bit 63 stays last in the batch,
+ * open: the next word, when it adjoins and its bit 0 is set, adds its
+ * leading set pages to the count and drops its first last; only closed runs
+ * are handed on. */
 
-/* Runs one word may write: 32 (every other page) and 3 past them, written
- * but not counted by the 4-at-a-time store. */
-#define WORD_RUN_SLOTS (LT_WORD_PAGES / 2 + 3)
+/* Runs one word may write: 32 (every other page), and up to RUN_STORE - 1
+ * slots past them that the group store writes but the count leaves out. */
+#define RUN_STORE 8
+#define WORD_RUN_SLOTS (LT_WORD_PAGES / 2 + RUN_STORE)
 
 struct scan {
 	const struct lt_sync *how;
@@ -337,6 +346,7 @@ struct cursor {
 	size_t next;            /* word after the last one looked at */
 	uint64_t carry;         /* its bit 63: the last run may go on at word next */
 	uint64_t words, pages;
+	uint64_t *merge;        /* how->merge: the batch's stores may not reload it */
 };
 
 /* Hand the runs on (region counts, then the callback), all but the last when
@@ -360,104 +370,82 @@ static void scan_flush(struct scan *s, bool open)
 	s->nruns = open;
 }
 
-/* Trailing zeros, 64 for 0 (one TZCNT where the kernel has BMI). */
-static inline uint64_t ctz64(uint64_t x)
+/* Trailing zeros; 63 for 0, which only slots written past the count see. */
+static inline uint64_t ctz_any(uint64_t x)
 {
-	return x ? (uint64_t)__builtin_ctzll(x) : 64;
+	return (uint64_t)__builtin_ctzll(x | 1ull << 63);
 }
 
-/* Append the runs of word i (v as exchanged). Runs go out four at a time,
- * counted by how many there were, so the only branch on the data is the
- * loop's, and a word of up to four runs (nearly every word below 5 % dirty)
- * takes one pass. */
+/* Store the run of the lowest start at o[k] and drop it from the masks. */
+#define RUN_PUT(o, k, starts, lasts, base)                                               \
+	do {                                                                             \
+		uint64_t b_ = ctz_any(starts);                                           \
+		(o)[k] = (struct lt_run){ (base) + b_, ctz_any(lasts) + 1 - b_ };        \
+		(starts) &= (starts) - 1;                                                \
+		(lasts) &= (lasts) - 1;                                                  \
+	} while (0)
+
+/* Append the runs of word i (v as exchanged). Runs are stored in groups
+ * whatever the word holds, and counted once by a popcount of its starts, so
+ * no branch is taken per run: two first, which is all most words up to a few
+ * % dirty hold, then RUN_STORE at a time (one group for most words at 10 %). */
 static inline __attribute__((always_inline))
 void scan_word_runs(struct scan *s, struct cursor *c, size_t i, uint64_t v)
 {
 	struct lt_run *out = s->batch;
 	uint64_t base = (uint64_t)i * LT_WORD_PAGES;
-	uint64_t cin = c->carry & (i == c->next);      /* the open run may go on here */
-	uint64_t prev = v << 1 | cin;                   /* bit b: page b - 1 is dirty */
-	uint64_t starts = v & ~prev, ends = ~v & prev;
+	uint64_t cin = c->carry & (i == c->next);      /* page base - 1 is dirty */
+	uint64_t go_on = cin & v;                       /* so the open run goes on */
+	uint64_t starts = v & ~(v << 1 | cin), lasts = v & ~(v >> 1);
 	size_t r = c->nruns;
+	struct lt_run *o;
 
 	if (r > LT_RUN_BATCH - WORD_RUN_SLOTS) {
 		s->nruns = r;
 		scan_flush(s, c->carry);
 		r = s->nruns;
 	}
-	/* The open run grows to its first end here; without cin, 0 is added to
-	 * the free slot past the last run instead of branching. */
-	out[r - cin].count += ctz64(ends) & (0 - cin);
-	ends &= ends - cin;
+	/* The open run grows by the leading set pages (all 64 when ~v is 0);
+	 * without go_on, 0 is added to the free slot past the last run (zeroed
+	 * by lt_log_sync, later overwritten) rather than branching. */
+	out[r - go_on].count += (ctz_any(~v) + (~v == 0)) & (0 - go_on);
+	lasts &= lasts - go_on;
 	c->carry = v >> 63;
 	c->next = i + 1;
-	do {
-		uint64_t s1 = starts & (starts - 1), e1 = ends & (ends - 1);
-		uint64_t s2 = s1 & (s1 - 1), e2 = e1 & (e1 - 1);
-		uint64_t s3 = s2 & (s2 - 1), e3 = e2 & (e2 - 1);
-		uint64_t b0 = ctz64(starts), b1 = ctz64(s1), b2 = ctz64(s2), b3 = ctz64(s3);
-		out[r] = (struct lt_run){ base + b0, ctz64(ends) - b0 };
-		out[r + 1] = (struct lt_run){ base + b1, ctz64(e1) - b1 };
-		out[r + 2] = (struct lt_run){ base + b2, ctz64(e2) - b2 };
-		out[r + 3] = (struct lt_run){ base + b3, ctz64(e3) - b3 };
-		r += (size_t)(starts != 0) + (s1 != 0) + (s2 != 0) + (s3 != 0);
-		starts = s3 & (s3 - 1);
-		ends = e3 & (e3 - 1);
-	} while (starts);
+	o = out + r;
+	r += (size_t)__builtin_popcountll(starts);
+	RUN_PUT(o, 0, starts, lasts, base);
+	RUN_PUT(o, 1, starts, lasts, base);
+	while (starts) {
+		o += 2;
+#pragma GCC unroll 8
+		for (size_t k = 0; k < RUN_STORE; k++)
+			RUN_PUT(o, k, starts, lasts, base);
+		o += RUN_STORE - 2;
+	}
 	c->nruns = r;
 }
 
+/* Word i's bits v, as exchanged (or read): stats, merge, runs. */
 static inline __attribute__((always_inline))
 void sync_word(struct scan *s, struct cursor *c, size_t i, uint64_t v, bool runs)
 {
 	c->words += v != 0;
 	c->pages += (uint64_t)__builtin_popcountll(v);
-	if (s->how->merge)
-		s->how->merge[i] |= v;
+	if (c->merge)
+		c->merge[i] |= v;
 	if (runs)
 		scan_word_runs(s, c, i, v);
 }
 
-#if defined(__x86_64__)
-/* Exchange the 16-byte aligned pair p[0], p[1] with zeros in one locked
- * CMPXCHG16B, which costs little more than one XCHG: the pair's words as
- * cleared, low word in the low half. */
-__attribute__((target("cx16")))
-static inline unsigned __int128 exchange_pair(uint64_t *p)
-{
-	unsigned __int128 *q = (unsigned __int128 *)p, seen;
-	unsigned __int128 old = __atomic_load_n(&p[0], __ATOMIC_RELAXED) |
-				(unsigned __int128)__atomic_load_n(&p[1], __ATOMIC_RELAXED) << 64;
-
-	/* The plain read is a guess; a bit set since makes the compare fail
-	 * and hands back the pair as it now is. */
-	while ((seen = __sync_val_compare_and_swap(q, old, (unsigned __int128)0)) != old)
-		old = seen;
-	return old;
-}
-#endif
-
 /* The set words of the line at word i (mask m): exchange (or read, when not
  * clearing) each, then merge, count and build runs. One loop per line rather
  * than a branch per word: at 1 % to 10 % dirty, whether a word is zero is a
- * coin toss the branch predictor loses. With `pairs` (whole lines only) the
- * exchange goes by 16-byte pairs holding a set word. */
+ * coin toss the branch predictor loses. */
 static inline __attribute__((always_inline))
 void sync_line(struct scan *s, struct cursor *c, uint64_t *w, size_t i, unsigned m, bool clear,
-	       bool runs, bool pairs)
+	       bool runs)
 {
-#if defined(__x86_64__)
-	if (clear && pairs) {
-		for (unsigned pm = (m | m >> 1) & 0x55; pm; pm &= pm - 1) {
-			size_t j = i + (size_t)__builtin_ctz(pm);
-			unsigned __int128 v = exchange_pair(&w[j]);
-			sync_word(s, c, j, (uint64_t)v, runs);
-			sync_word(s, c, j + 1, (uint64_t)(v >> 64), runs);
-		}
-		return;
-	}
-#endif
-	(void)pairs;
 	for (; m; m &= m - 1) {
 		size_t j = i + (size_t)__builtin_ctz(m);
 		/* The exchange returns the bits as cleared, including any set since the read. */
@@ -471,10 +459,10 @@ void sync_line(struct scan *s, struct cursor *c, uint64_t *w, size_t i, unsigned
  * the first line boundary, whole lines, the rest. A clear line hands over to
  * the zero-skipping kernel, which stops at the next set word; the loop goes on
  * from that word's line. Inlined into one function per kernel, so that the
- * AVX2 one also gets POPCNT, TZCNT and CMPXCHG16B, and per clear/runs pair,
- * so that the loop tests neither. */
+ * AVX2 one also gets POPCNT and TZCNT, and per clear/runs pair, so that the
+ * loop tests neither. */
 static inline __attribute__((always_inline))
-void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs, bool pairs,
+void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs,
 		unsigned (*mask_line)(const uint64_t *p),
 		size_t (*skip)(const uint64_t *w, size_t i, size_t n))
 {
@@ -484,7 +472,8 @@ void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs, bo
 	if (head > n)
 		head = n;
 	c.nruns = s->nruns;
-	sync_line(s, &c, w, 0, mask_words(w, head), clear, runs, false);
+	c.merge = s->how->merge;
+	sync_line(s, &c, w, 0, mask_words(w, head), clear, runs);
 	for (i = head; i + 8 <= n;) {
 		unsigned m = mask_line(w + i);
 		if (!m) {
@@ -492,37 +481,37 @@ void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs, bo
 			i = j - (j - head) % 8;
 			continue;
 		}
-		sync_line(s, &c, w, i, m, clear, runs, pairs);
+		sync_line(s, &c, w, i, m, clear, runs);
 		i += 8;
 	}
 	if (i < n)
-		sync_line(s, &c, w, i, mask_words(w + i, n - i), clear, runs, false);
+		sync_line(s, &c, w, i, mask_words(w + i, n - i), clear, runs);
 	s->nruns = c.nruns;
 	s->st.words += c.words;
 	s->st.pages += c.pages;
 }
 
-#define SYNC_KERNEL(name, pairs, mask_line, skip, ...)                                   \
+#define SYNC_KERNEL(name, mask_line, skip, ...)                                          \
 	__VA_ARGS__ static void name(struct scan *s, uint64_t *w, size_t n, bool clear,  \
 				     bool runs)                                          \
 	{                                                                                \
 		if (clear && runs)                                                       \
-			sync_words(s, w, n, true, true, pairs, mask_line, skip);         \
+			sync_words(s, w, n, true, true, mask_line, skip);                \
 		else if (clear)                                                          \
-			sync_words(s, w, n, true, false, pairs, mask_line, skip);        \
+			sync_words(s, w, n, true, false, mask_line, skip);               \
 		else if (runs)                                                           \
-			sync_words(s, w, n, false, true, pairs, mask_line, skip);        \
+			sync_words(s, w, n, false, true, mask_line, skip);               \
 		else                                                                     \
-			sync_words(s, w, n, false, false, pairs, mask_line, skip);       \
+			sync_words(s, w, n, false, false, mask_line, skip);              \
 	}
 
 typedef void (*sync_fn)(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs);
 
-SYNC_KERNEL(sync_scalar, false, mask_line_scalar, skip_scalar)
+SYNC_KERNEL(sync_scalar, mask_line_scalar, skip_scalar)
 #if defined(__x86_64__)
-SYNC_KERNEL(sync_sse2, false, mask_line_sse2, skip_sse2)
-SYNC_KERNEL(sync_avx2, true, mask_line_avx2, skip_avx2,
-	    __attribute__((target("avx2,popcnt,bmi,cx16"))))
+SYNC_KERNEL(sync_sse2, mask_line_sse2, skip_sse2)
+SYNC_KERNEL(sync_avx2, mask_line_avx2, skip_avx2,
+	    __attribute__((target("avx2,popcnt,bmi"))))
 #endif
 
 static const struct {
@@ -543,7 +532,7 @@ static bool kernel_supported(const char *name)
 #if defined(__x86_64__)
 	if (!strcmp(name, "avx2"))
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
-		       __builtin_cpu_supports("bmi") && __builtin_cpu_supports("cmpxchg16b");
+		       __builtin_cpu_supports("bmi");
 #endif
 	(void)name;
 	return true;
@@ -590,9 +579,10 @@ int lt_log_sync(struct lt_log *log, const struct lt_sync *how, struct lt_sync_st
 		return -EINVAL;
 	if (how->regions && !how->region_pages)
 		return -EINVAL;
-	memset(&s.st, 0, sizeof(s.st));
+	/* All zero, the batch included: the run builder adds 0 to the slot past
+	 * the last run instead of branching, and that slot must hold a value. */
+	memset(&s, 0, sizeof(s));
 	s.how = how;
-	s.nruns = 0;
 	kernels[kernel_index()].sync(&s, log->words, log->nwords, !how->peek && !log->readonly,
 				     how->on_runs || how->regions);
 	scan_flush(&s, false);
