@@ -554,3 +554,95 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	ctl_client_close(c);
 	expect_clean_end(run, "tb");
 }
+
+/* The operator cancels a migration in flight (a bandwidth cap keeps the
+ * pre-copy of a 1 GiB guest busy for seconds): it rolls back, the error names
+ * the phase and the cancellation, and the device runs on its source. */
+Test(migrate, cancel_rolls_back, .fini = fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX], bin[256];
+	const char *cancel[] = { bin, "migrate", "can", "--cancel", "--run-dir", ts_dir(), NULL };
+	struct ctl_client *c;
+	json_t *rep = NULL, *args;
+	struct ts_run r;
+	long long a, b;
+	pid_t run, killer;
+	int rc;
+
+	testpmd_or_skip("tp-a", src, sizeof(src));
+	testpmd_or_skip("tp-b", dst, sizeof(dst));
+	run = start_run_opts(src, "can", "60s", "1", "auto", "5000");
+	c = connect_ctl("can");
+	json_decref(call_ok(c, "set-dirty", json_pack("{s:i}", "rate", 400000)));
+	sleep(1);       /* some 100 MiB of data to copy at 8 MiB/s: seconds */
+	json_decref(call_ok(c, "set-dirty", json_pack("{s:i}", "rate", 5000)));
+	ts_bin("vhm", bin, sizeof(bin));
+	killer = fork();
+	if (killer == 0) {      /* `vhm migrate --cancel` from elsewhere, a moment later */
+		usleep(1500000);
+		execv(bin, (char *const *)cancel);
+		_exit(127);
+	}
+	args = json_pack("{s:s, s:I}", "to", dst, "bandwidth", (json_int_t)(8 << 20));
+	rc = migrate_args(c, args, &rep, err, sizeof(err));
+	waitpid(killer, NULL, 0);
+	cr_assert(eq(int, rc, -EREMOTEIO), "migrate returned %d (%s)", rc, err);
+	cr_assert(not(eq(ptr, strstr(err, "cancelled"), NULL)), "error: %s", err);
+	cr_assert(eq(int, strncmp(err, "pre-copy", 8), 0), "error does not name pre-copy: %s", err);
+	a = rx_frames(c, backend, sizeof(backend));
+	cr_assert(eq(str, backend, src), "device left its source: %s", backend);
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld after the cancel", a, b);
+	/* nothing to cancel now */
+	cr_assert(eq(int, ts_run_cmd(cancel, 10000, &r), 0));
+	cr_assert(eq(int, r.status, 1), "cancel with no migration: status %d", r.status);
+	ts_run_free(&r);
+	json_decref(call_ok(c, "stop", NULL));
+	ctl_client_close(c);
+	expect_clean_end(run, "can");
+}
+
+/* `vhm migrate` refuses bad input with one line and exit 2; an unknown
+ * device is exit 3. */
+struct cli_case {
+	char args[4][40];
+	int status;
+	char says[40];
+};
+
+static struct cli_case cli_cases[] = {
+	{ { "" }, 2, "expected exactly one device NAME" },
+	{ { "vm" }, 2, "--to DST_SOCKET is required" },
+	{ { "vm", "--to", "/x", "--bandwidth=fast" }, 2, "--bandwidth 'fast'" },
+	{ { "vm", "--to", "/x", "--downtime-ms=0" }, 2, "--downtime-ms '0'" },
+	{ { "vm", "--to", "/x", "--mac=01:00:5e:00:00:01" }, 2, "--mac" },
+	{ { "vm", "--cancel", "--to=/x" }, 2, "--cancel takes no --to" },
+	{ { "nosuchvm", "--to", "/x" }, 3, "no device nosuchvm" },
+};
+
+ParameterizedTestParameters(migrate, cli_bad_input)
+{
+	return cr_make_param_array(struct cli_case, cli_cases,
+				   sizeof(cli_cases) / sizeof(cli_cases[0]));
+}
+
+ParameterizedTest(struct cli_case *cc, migrate, cli_bad_input, .fini = fini, .timeout = 30)
+{
+	char bin[256];
+	const char *argv[12] = { bin, "migrate" };
+	struct ts_run r;
+	int n = 2;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	for (int i = 0; i < 4 && cc->args[i][0]; i++)
+		argv[n++] = cc->args[i];
+	argv[n++] = "--run-dir";
+	argv[n++] = ts_dir();
+	argv[n] = NULL;
+	cr_assert(eq(int, ts_run_cmd(argv, 10000, &r), 0));
+	cr_assert(eq(int, r.status, cc->status), "status %d, stderr: %s", r.status, r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, cc->says), NULL)), "stderr: %s", r.err);
+	cr_assert(eq(str, r.out, ""), "stdout: %s", r.out);
+	ts_run_free(&r);
+}
