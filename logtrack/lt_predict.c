@@ -18,13 +18,32 @@ int lt_curve_check(const struct lt_curve *c)
 			      c->pages[i] < c->pages[i - 1]))
 			return -EINVAL;
 	}
+	if (!(c->limit >= 0) || isinf(c->limit))
+		return -EINVAL;
 	return 0;
 }
 
-/* Linear in log(window) through points a and b, at w. */
-static double loglin(double wa, double pa, double wb, double pb, double w)
+/* The straight line through points a and b, at w. */
+static double lin(double wa, double pa, double wb, double pb, double w)
 {
-	return pa + (pb - pa) * (log(w) - log(wa)) / (log(wb) - log(wa));
+	return pa + (pb - pa) * (w - wa) / (wb - wa);
+}
+
+/* Past the last point (wn, pn), going on from it with the last segment's
+ * slope (pages/ms). With a limit, new pages can only be found among the
+ * limit - pn not yet dirtied, as a uniform writer finds them: the slope
+ * shrinks in proportion to what is left, pages = limit - room * exp(-s t /
+ * room), which starts with slope s and never passes the limit. */
+static double beyond(const struct lt_curve *c, double slope, double w)
+{
+	double wn = c->window_ms[c->n - 1], pn = c->pages[c->n - 1];
+	double grow = slope * (w - wn), room = c->limit - pn;
+
+	if (c->limit == 0)
+		return pn + grow;
+	if (!(room > 0))
+		return pn;
+	return c->limit - room * exp(-grow / room);
 }
 
 double lt_curve_eval(const struct lt_curve *c, double window_ms)
@@ -37,10 +56,11 @@ double lt_curve_eval(const struct lt_curve *c, double window_ms)
 	if (window_ms <= x[0])
 		return y[0] * window_ms / x[0];
 	if (window_ms >= x[n - 1])
-		return n == 1 ? y[0] : loglin(x[n - 2], y[n - 2], x[n - 1], y[n - 1], window_ms);
+		return n == 1 ? y[0] : beyond(c, (y[n - 1] - y[n - 2]) / (x[n - 1] - x[n - 2]),
+					     window_ms);
 	for (i = 1; x[i] < window_ms; i++)
 		;
-	return loglin(x[i - 1], y[i - 1], x[i], y[i], window_ms);
+	return lin(x[i - 1], y[i - 1], x[i], y[i], window_ms);
 }
 
 double lt_curve_wss(double window_ms, const void *arg)

@@ -19,18 +19,24 @@
 typedef double (*lt_wss_fn)(double window_ms, const void *arg);
 
 /* A measured working-set curve: n points, windows ascending (ms, > 0), pages
- * non-decreasing. Between points it is linear in log(window); past the last
- * point it goes on with the slope of the last two (per log-ms; flat with one
- * point); below the first it is a line from (0, 0). Not owned. */
+ * non-decreasing. Between points, and below the first from (0, 0), it is the
+ * straight line (the chord of a concave curve: exact for a writer reaching
+ * new pages at a steady rate and for a set that stopped growing). Past the
+ * last point it goes on with the last two points' slope (pages/ms; flat with
+ * one point), bent towards `limit` when one is given (see lt_curve_eval).
+ * Not owned. */
 struct lt_curve {
 	const double *window_ms;
 	const double *pages;
 	size_t n;
+	double limit;           /* pages it can never pass (guest pages), 0: none */
 };
 
-/* 0 if the curve is usable, else -EINVAL. */
+/* 0 if the curve is usable, else -EINVAL (also a negative or infinite limit). */
 int lt_curve_check(const struct lt_curve *c);
-/* The curve at window_ms (pages). */
+/* The curve at window_ms (pages). Past the last point (wn, pn) with slope s
+ * and a limit L: L - (L - pn) exp(-s (w - wn) / (L - pn)), a uniform writer
+ * finding new pages only among those still clean; without a limit the line. */
 double lt_curve_eval(const struct lt_curve *c, double window_ms);
 /* lt_curve_eval as an lt_wss_fn (arg: the struct lt_curve *). */
 double lt_curve_wss(double window_ms, const void *arg);

@@ -2,6 +2,7 @@
 #include "lt_wss.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@ struct lt_wss {
 	uint64_t ever;          /* pages with a stamp */
 	uint64_t *bucket;       /* [horizon]: pages whose last mark is at ms t, slot t % horizon */
 	uint32_t *stamp;        /* [npages]: last mark, 0 = never */
+	uint8_t *advanced;      /* [horizon]: 1 if the clock was moved to ms t (a sync), slot t % horizon */
 };
 
 int lt_wss_create(struct lt_wss **out, uint64_t npages, uint32_t horizon_ms, uint64_t now_ms)
@@ -31,7 +33,8 @@ int lt_wss_create(struct lt_wss **out, uint64_t npages, uint32_t horizon_ms, uin
 		return -ENOMEM;
 	w->bucket = calloc(horizon_ms, sizeof(*w->bucket));
 	w->stamp = calloc((size_t)npages, sizeof(*w->stamp));  /* large: lazily zeroed mmap */
-	if (!w->bucket || !w->stamp) {
+	w->advanced = calloc(horizon_ms, 1);
+	if (!w->bucket || !w->stamp || !w->advanced) {
 		lt_wss_destroy(w);
 		return -ENOMEM;
 	}
@@ -39,6 +42,7 @@ int lt_wss_create(struct lt_wss **out, uint64_t npages, uint32_t horizon_ms, uin
 	w->horizon = horizon_ms;
 	w->base_ms = now_ms;
 	w->now = 1;
+	w->advanced[1 % horizon_ms] = 1;   /* creation: what the first marks cover starts here */
 	*out = w;
 	return 0;
 }
@@ -49,6 +53,7 @@ void lt_wss_destroy(struct lt_wss *w)
 		return;
 	free(w->bucket);
 	free(w->stamp);
+	free(w->advanced);
 	free(w);
 }
 
@@ -64,11 +69,15 @@ int lt_wss_advance(struct lt_wss *w, uint64_t now_ms)
 	/* The slots of the ms now entering the ring held ms that leave it. */
 	if (t - w->now >= w->horizon) {
 		memset(w->bucket, 0, w->horizon * sizeof(*w->bucket));
+		memset(w->advanced, 0, w->horizon);
 	} else {
-		for (uint64_t s = w->now + 1; s <= t; s++)
+		for (uint64_t s = w->now + 1; s <= t; s++) {
 			w->bucket[s % w->horizon] = 0;
+			w->advanced[s % w->horizon] = 0;
+		}
 	}
 	w->now = (uint32_t)t;
+	w->advanced[t % w->horizon] = 1;
 	return 0;
 }
 
@@ -133,6 +142,47 @@ int lt_wss_curve(const struct lt_wss *w, const uint32_t *windows_ms, size_t n, u
 		for (; done < win; done++)
 			sum += w->bucket[(w->now - done) % w->horizon];
 		pages[i] = sum;
+	}
+	return 0;
+}
+
+/* The window as lt_wss_curve cuts it. */
+static uint32_t cut_window(const struct lt_wss *w, uint32_t window_ms)
+{
+	uint32_t win = window_ms < w->horizon ? window_ms : w->horizon;
+
+	return win > w->now ? w->now : win;
+}
+
+static bool was_advanced(const struct lt_wss *w, uint32_t t)
+{
+	return w->advanced[t % w->horizon] != 0;
+}
+
+int lt_wss_spans(const struct lt_wss *w, const uint32_t *windows_ms, size_t n, double *span_ms)
+{
+	for (size_t i = 1; i < n; i++)
+		if (windows_ms[i] < windows_ms[i - 1])
+			return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t win = cut_window(w, windows_ms[i]), oldest, prev;
+
+		span_ms[i] = windows_ms[i];
+		if (win == 0)
+			continue;
+		/* The oldest clock move inside the window (now itself is one). */
+		for (oldest = w->now - win + 1; !was_advanced(w, oldest); oldest++)
+			;
+		if (oldest == 1) {              /* the window reaches back to creation */
+			span_ms[i] = w->now - 1;
+			continue;
+		}
+		/* Its marks are what the sync found since the move before it. */
+		for (prev = oldest - 1; prev >= 1 && w->now - prev < w->horizon; prev--)
+			if (was_advanced(w, prev)) {
+				span_ms[i] = w->now - prev;
+				break;
+			}
 	}
 	return 0;
 }

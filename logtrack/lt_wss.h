@@ -50,6 +50,17 @@ uint64_t lt_wss_unique(const struct lt_wss *w, uint32_t window_ms);
 /* unique() for n windows (ascending) at once into pages[n]. -EINVAL if unsorted. */
 int lt_wss_curve(const struct lt_wss *w, const uint32_t *windows_ms, size_t n, uint64_t *pages);
 
+/* The time the marks counted by lt_wss_curve for each window really cover,
+ * into span_ms[n] (ms). Marks are made at the clock moves (syncs), and a
+ * sync's marks are the writes since the sync before it; so the pages of a
+ * window that holds the moves a_j..now were dirtied in (a_{j-1}, now]: the
+ * span now - a_{j-1}, which differs from the window by up to a sync period
+ * (a 50 ms window holds one sync or, after a late one, two: 50 or ~100 ms of
+ * writes). A window reaching back to creation spans the time since creation.
+ * When the move before a_j is past the horizon, the window itself.
+ * -EINVAL if windows are unsorted. */
+int lt_wss_spans(const struct lt_wss *w, const uint32_t *windows_ms, size_t n, double *span_ms);
+
 /* Distinct pages marked since creation. */
 uint64_t lt_wss_ever(const struct lt_wss *w);
 

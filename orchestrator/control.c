@@ -841,9 +841,18 @@ static int make_greeting(struct ctl_server *srv, const char *name)
 static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
+	char tmp[sizeof(sa.sun_path)];
+	const char *at = srv->path;
 	struct stat st;
-	int rc = vhm_sockaddr_un(&sa, srv->path);
+	int rc;
 
+	/* Bound and listening under a temporary name, then renamed into place:
+	 * a client that sees the socket can always connect (between bind and
+	 * listen it would be refused). A path too long for the suffix is bound
+	 * in place. */
+	if (snprintf(tmp, sizeof(tmp), "%s.%d", srv->path, (int)getpid()) < (int)sizeof(tmp))
+		at = tmp;
+	rc = vhm_sockaddr_un(&sa, at);
 	if (rc)
 		return rc;
 	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -851,16 +860,18 @@ static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
 		goto fail;
 	if (fchmod(srv->lfd, 0600))
 		goto fail;
+	unlink(at);
 	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)))
 		goto fail;
-	if (chmod(srv->path, 0600) || stat(srv->path, &st) || listen(srv->lfd, SOMAXCONN))
+	if (chmod(at, 0600) || listen(srv->lfd, SOMAXCONN) ||
+	    (at != srv->path && rename(at, srv->path)) || stat(srv->path, &st))
 		goto fail_bound;
 	srv->dev = st.st_dev;
 	srv->ino = st.st_ino;
 	return 0;
 fail_bound:
 	rc = -errno;
-	unlink(srv->path);
+	unlink(at);
 	snprintf(err, errlen, "cannot listen on %s: %s", srv->path, strerror(-rc));
 	return rc;
 fail:

@@ -16,6 +16,14 @@
 #define TRACK_MAX_EXCL     (4 * ND_MAX_QUEUES)
 #define TRACK_PREDICT_ROUNDS 31    /* the first copy + migrate's 30 iterations */
 
+/* The working-set curve a prediction reads (wss_arg: its first member), and
+ * the eight windows it was made of, for the reply. */
+struct track_curve {
+	struct lt_curve c;      /* (span, pages) points, spans ascending */
+	double ms[LT_WSS_NWINDOWS], pages[LT_WSS_NWINDOWS];
+	double window_ms[LT_WSS_NWINDOWS], span_ms[LT_WSS_NWINDOWS], window_pages[LT_WSS_NWINDOWS];
+};
+
 /* Guest-physical byte range with a reason (verify's exclusions). */
 struct track_excl {
 	uint64_t gpa, bytes;
@@ -49,8 +57,7 @@ struct track {
 	json_t *findings;       /* the last TRACK_MAX_FINDINGS */
 	uint64_t findings_total;
 
-	double curve_ms[LT_WSS_NWINDOWS], curve_pages[LT_WSS_NWINDOWS];
-	struct lt_curve curve;  /* what track_predict's wss reads */
+	struct track_curve curve;  /* what track_predict's wss reads */
 };
 
 static uint64_t now_ms(void)
@@ -597,19 +604,42 @@ static void count_extent(const struct gmem_region *r, uint64_t off, uint64_t end
 int track_predict(struct track *t, double bandwidth, double downtime_ms, unsigned max_rounds,
 		  struct lt_predict_in *in, struct lt_predict_out *out)
 {
-	const struct gmem *m = &t->d->mem;
 	struct lt_predict_in local, *pin = in ? in : &local;
 	uint64_t pages[LT_WSS_NWINDOWS];
+	double span[LT_WSS_NWINDOWS];
 	struct data_count dc = { 0 };
+	const struct gmem *m;
+	size_t n = 0;
+	int rc;
 
 	if (!t || !t->active)
 		return -ENODATA;
+	m = &t->d->mem;
 	lt_track_wss(&t->lt, pages);
+	if ((rc = lt_wss_spans(t->lt.wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span)))
+		return rc;
+	/* Each point at the time its pages were really dirtied in, not at its
+	 * nominal window: marks come at syncs, so a 50 ms window holds 50 or,
+	 * after a late sync, ~100 ms of writes (seen: wss(50 ms) 2553 pages in
+	 * one run, twice that in another, at 40000 pages/s, which made the model
+	 * diverge). Windows longer than tracking has run all span the time since
+	 * it began and hold the same pages: one point, not a flat tail that
+	 * would read as a working set that stopped growing. */
 	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++) {
-		t->curve_ms[i] = lt_wss_windows_ms[i];
-		t->curve_pages[i] = (double)pages[i];
+		t->curve.window_ms[i] = lt_wss_windows_ms[i];
+		t->curve.span_ms[i] = span[i];
+		t->curve.window_pages[i] = (double)pages[i];
+		if (!(span[i] > 0) || (n && span[i] <= t->curve.ms[n - 1]))
+			continue;
+		t->curve.ms[n] = span[i];
+		t->curve.pages[n] = (double)pages[i];
+		n++;
 	}
-	t->curve = (struct lt_curve){ t->curve_ms, t->curve_pages, LT_WSS_NWINDOWS };
+	if (n == 0)
+		return -ENODATA;       /* no sync yet */
+	/* Past the last point, a writer finds new pages only among the guest's
+	 * pages not yet dirtied (a uniform one: 1 - exp(-rate t / pages)). */
+	t->curve.c = (struct lt_curve){ t->curve.ms, t->curve.pages, n, (double)gmem_pages(m) };
 	/* Round 0 sends the data pages (memfd holes are never copied). */
 	for (int i = 0; i < m->n; i++)
 		gmem_for_data(&m->r[i], count_extent, &dc);
@@ -617,19 +647,22 @@ int track_predict(struct track *t, double bandwidth, double downtime_ms, unsigne
 		.total_pages = dc.pages ? dc.pages : 1, .page_size = LT_PAGE_SIZE,
 		.bandwidth = bandwidth, .downtime_ms = downtime_ms,
 		.max_rounds = max_rounds ? max_rounds : TRACK_PREDICT_ROUNDS,
-		.wss = lt_curve_wss, .wss_arg = &t->curve,
+		.wss = lt_curve_wss, .wss_arg = &t->curve.c,
 	};
 	return lt_predict(pin, out);
 }
 
 json_t *track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out)
 {
-	const struct lt_curve *c = in->wss_arg;
+	const struct track_curve *c = in->wss_arg;
 	json_t *curve = json_array(), *o;
 
-	for (size_t i = 0; c && i < c->n; i++)
-		json_array_append_new(curve, json_pack("{s:f, s:f}", "window_ms", c->window_ms[i],
-						       "pages", c->pages[i]));
+	/* Every window, with the span its pages cover (what the model uses;
+	 * windows longer than tracking has run share one). */
+	for (size_t i = 0; c && i < LT_WSS_NWINDOWS; i++)
+		json_array_append_new(curve, json_pack("{s:f, s:f, s:f}", "window_ms",
+						       c->window_ms[i], "span_ms", c->span_ms[i],
+						       "pages", c->window_pages[i]));
 	o = json_pack("{s:b, s:i, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:f, s:f, s:i, s:o}}",
 		      "converges", out->converges, "rounds", (int)out->rounds,
 		      "precopy_ms", out->precopy_ms, "downtime_ms", out->downtime_ms,

@@ -579,7 +579,7 @@ Test(migrate, cancel_rolls_back, .fini = fini, .timeout = 120)
 	ts_bin("vhm", bin, sizeof(bin));
 	killer = fork();
 	if (killer == 0) {      /* `vhm migrate --cancel` from elsewhere, a moment later */
-		usleep(1500000);
+		usleep(3000000);
 		execv(bin, (char *const *)cancel);
 		_exit(127);
 	}
@@ -587,8 +587,11 @@ Test(migrate, cancel_rolls_back, .fini = fini, .timeout = 120)
 	rc = migrate_args(c, args, &rep, err, sizeof(err));
 	waitpid(killer, NULL, 0);
 	cr_assert(eq(int, rc, -EREMOTEIO), "migrate returned %d (%s)", rc, err);
-	cr_assert(not(eq(ptr, strstr(err, "cancelled"), NULL)), "error: %s", err);
-	cr_assert(eq(int, strncmp(err, "pre-copy", 8), 0), "error does not name pre-copy: %s", err);
+	cr_assert(not(eq(ptr, strstr(err, "cancelled by the operator"), NULL)), "error: %s", err);
+	/* normally mid pre-copy; on a slow machine it may still be setting up */
+	cr_assert(eq(int, !strncmp(err, "pre-copy", 8) || !strncmp(err, "log-start", 9) ||
+		      !strncmp(err, "setup", 5), 1), "error names no phase before switchover: %s",
+		  err);
 	a = rx_frames(c, backend, sizeof(backend));
 	cr_assert(eq(str, backend, src), "device left its source: %s", backend);
 	sleep(1);

@@ -175,17 +175,39 @@ Test(lt_predict, refuses_bad_input)
 static const double curve_ms[] = { 100, 1000, 10000 };
 static const double curve_pages[] = { 1000, 2000, 3000 };
 
-Test(lt_curve, log_linear_between_points_and_last_slope_beyond)
+Test(lt_curve, linear_between_points_and_last_slope_beyond)
 {
 	struct lt_curve c = { curve_ms, curve_pages, 3 };
 
 	cr_assert(eq(int, lt_curve_check(&c), 0));
 	assert_close(lt_curve_eval(&c, 1000), 2000, "at a point");
-	assert_close(lt_curve_eval(&c, sqrt(100.0 * 1000.0)), 1500, "log midpoint");
-	assert_close(lt_curve_eval(&c, 100000), 4000, "a decade past the end: +1000");
+	assert_close(lt_curve_eval(&c, 550), 1500, "midpoint of 100 and 1000 ms");
+	/* last slope 1000 pages / 9000 ms */
+	assert_close(lt_curve_eval(&c, 19000), 4000, "9 s past the end: +1000");
 	assert_close(lt_curve_eval(&c, 50), 500, "below the first point: from (0, 0)");
 	assert_close(lt_curve_eval(&c, 0), 0, "zero window");
-	assert_close(lt_curve_wss(3162.2776601683795, &c), 2500, "as an lt_wss_fn");
+	assert_close(lt_curve_wss(5500, &c), 2500, "as an lt_wss_fn");
+}
+
+/* A uniform writer of r pages/ms over L pages dirties L (1 - exp(-r t / L))
+ * distinct pages in t ms. Past the last point the curve goes on as such a
+ * writer from there: with the last slope s and room R = L - pn left,
+ * pn + R (1 - exp(-s (w - wn) / R)), below L however far. */
+Test(lt_curve, saturates_towards_the_limit_beyond_the_last_point)
+{
+	struct lt_curve c = { curve_ms, curve_pages, 3, 5000 };
+	double s = 1000.0 / 9000.0;
+
+	cr_assert(eq(int, lt_curve_check(&c), 0));
+	assert_close(lt_curve_eval(&c, 10000), 3000, "at the last point");
+	assert_close(lt_curve_eval(&c, 28000), 5000 - 2000 * exp(-s * 18000 / 2000),
+		     "18 s past the end");
+	cr_assert(lt(dbl, lt_curve_eval(&c, 1e9), 5000 + 1e-9), "never past the limit");
+	assert_close(lt_curve_eval(&c, 5500), 2500, "between points: unchanged");
+	c.limit = 3000;
+	assert_close(lt_curve_eval(&c, 28000), 3000, "no room left: flat");
+	c.limit = -1;
+	cr_assert(eq(int, lt_curve_check(&c), -EINVAL), "negative limit");
 }
 
 Test(lt_curve, one_point_is_flat_beyond_it)
@@ -212,7 +234,7 @@ Test(lt_curve, check_refuses_unsorted_and_decreasing)
  * 1 s: 40000, 10 s: 60000 pages.
  *   round 0: 1000 ms -> 40000 pages (a point) > 26214.4
  *   round 1: 40000 pages take 152.587890625 ms -> between the first two points,
- *            10000 + 30000 * log10(1.52587890625) = 15505.9... <= 26214.4: stop.
+ *            10000 + 30000 * 52.587890625 / 900 = 11752.9... <= 26214.4: stop.
  * 2 rounds, 1152.587890625 ms of pre-copy. */
 Test(lt_predict, with_a_measured_curve)
 {
@@ -223,7 +245,7 @@ Test(lt_predict, with_a_measured_curve)
 		.max_rounds = 30, .wss = lt_curve_wss, .wss_arg = &c,
 	};
 	struct lt_predict_out out;
-	double final = 10000 + 30000 * log10(1.52587890625);
+	double final = 10000 + 30000 * (152.587890625 - 100) / 900;
 
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
 	cr_assert(out.converges);
