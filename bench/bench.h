@@ -4,7 +4,10 @@
 #ifndef VHM_BENCH_H
 #define VHM_BENCH_H
 
+#include <jansson.h>
 #include <stdbool.h>
+
+struct ctl_client;
 
 struct bench {
 	const char *name;
@@ -15,6 +18,10 @@ struct bench {
 /* Print one result line: "name: vhm X unit, baseline Y unit, ratio R (target T)". */
 void bench_report(const char *name, const char *unit, double vhm, double baseline,
 		  const char *target_op, double target);
+
+/* One control command on a device; args stolen; *ret (if ret) gets the
+ * reply. 0, or -errno with the error printed. */
+int bench_call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret);
 
 /* Registered benchmarks (one line each in bench/main.c). */
 int bench_proto_rtt(void);

@@ -144,21 +144,6 @@ static int find_thread(pid_t pid, const char *const names[], pid_t *tid)
 	return *tid < 0 ? -ESRCH : 0;
 }
 
-static int call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret)
-{
-	char err[256];
-	json_t *r = NULL;
-	int rc = ctl_client_call(c, cmd, args, &r, err, sizeof(err), 10000);
-
-	json_decref(args);
-	if (rc)
-		fprintf(stderr, "bench device: %s: %s\n", cmd, err);
-	if (ret)
-		*ret = r;
-	else
-		json_decref(r);
-	return rc;
-}
 
 /* What one side of the pair runs: the processes, their hot threads, and the
  * device's control connection. */
@@ -175,7 +160,7 @@ static int take_sample(struct bd_pair *p, struct bd_sample *s, double *lost)
 
 	if ((rc = thread_times(p->vhm, p->dp_tid, &s->dp)) ||
 	    (rc = thread_times(p->testpmd, p->tp_tid, &s->tp)) ||
-	    (rc = call(p->ctl, "status", NULL, &st)))
+	    (rc = bench_call(p->ctl, "status", NULL, &st)))
 		return rc;
 	tot = json_object_get(json_object_get(st, "traffic"), "total");
 	dp = json_object_get(st, "datapath");
@@ -333,7 +318,7 @@ static int one_queue_count(int q)
 	printf("%-34s %.3f (> 0: vhm waited for the backend)\n", "vhm datapath idle fraction",
 	       sat.idle);
 
-	if ((rc = call(p.ctl, "set-traffic", json_pack("{s:i}", "pps", FIXED_PPS), NULL)))
+	if ((rc = bench_call(p.ctl, "set-traffic", json_pack("{s:i}", "pps", FIXED_PPS), NULL)))
 		goto out;
 	usleep(WINDOW_MS * 1000);
 	if ((rc = measure(&p, FIXED_WINDOWS, &fixed)))

@@ -84,29 +84,15 @@ static pid_t run_device(const char *sock, const char *name, const char *queues,
 	return pid;
 }
 
-static int call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret)
-{
-	char err[256];
-	json_t *r = NULL;
-	int rc = ctl_client_call(c, cmd, args, &r, err, sizeof(err), 10000);
 
-	json_decref(args);
-	if (rc)
-		fprintf(stderr, "bench migrate: %s: %s\n", cmd, err);
-	if (ret)
-		*ret = r;
-	else
-		json_decref(r);
-	return rc;
-}
-
-/* Migrate and wait for the report (new reference), NULL on failure. */
-static json_t *migrate(struct ctl_client *c, const char *to)
+/* Migrate with these arguments (stolen) and wait for the report (new
+ * reference), NULL on failure. */
+static json_t *migrate_with(struct ctl_client *c, json_t *args)
 {
 	json_t *ev;
 
-	if (call(c, "subscribe", json_pack("{s:[s]}", "events", "migration"), NULL) ||
-	    call(c, "migrate", json_pack("{s:s}", "to", to), NULL))
+	if (bench_call(c, "subscribe", json_pack("{s:[s]}", "events", "migration"), NULL) ||
+	    bench_call(c, "migrate", args, NULL))
 		return NULL;
 	while (ctl_client_next_event(c, &ev, 120000) == 0) {
 		json_t *data = json_object_get(ev, "data");
@@ -124,6 +110,11 @@ static json_t *migrate(struct ctl_client *c, const char *to)
 		json_decref(ev);
 	}
 	return NULL;
+}
+
+static json_t *migrate(struct ctl_client *c, const char *to)
+{
+	return migrate_with(c, json_pack("{s:s}", "to", to));
 }
 
 static double num(const json_t *o, const char *a, const char *b)
@@ -152,7 +143,7 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 	}
 	if (prefill) {          /* fill guest RAM so that the full copy moves data */
 		sleep(3);
-		call(c, "set-dirty", json_pack("{s:I}", "rate", (json_int_t)atoll(dirty)), NULL);
+		bench_call(c, "set-dirty", json_pack("{s:I}", "rate", (json_int_t)atoll(dirty)), NULL);
 	}
 	sleep(1);
 	rep = migrate(c, b);
@@ -174,7 +165,7 @@ static json_t *predicted_migration(const char *name, const char *rate, const cha
 {
 	struct ctl_client *c = NULL;
 	char err[256];
-	json_t *rep = NULL, *ev;
+	json_t *rep = NULL;
 	pid_t pid = run_device(a, name, "1", GUEST, "400000");
 
 	if (pid < 0 || ctl_client_open(&c, ts_dir(), name, 30000, err, sizeof(err))) {
@@ -182,27 +173,14 @@ static json_t *predicted_migration(const char *name, const char *rate, const cha
 		goto out;
 	}
 	sleep(3);     /* fill RAM so that the first pass moves data */
-	if (call(c, "set-dirty", json_pack("{s:I, s:s}", "rate", (json_int_t)atoll(rate),
+	if (bench_call(c, "set-dirty", json_pack("{s:I, s:s}", "rate", (json_int_t)atoll(rate),
 					   "pattern", "uniform"), NULL) ||
-	    call(c, "track-start", json_pack("{s:i}", "interval_ms", 200), NULL))
+	    bench_call(c, "track-start", json_pack("{s:i}", "interval_ms", 200), NULL))
 		goto out;
 	sleep(5);     /* working-set windows up to a few seconds */
-	if (call(c, "subscribe", json_pack("{s:[s]}", "events", "migration"), NULL) ||
-	    call(c, "migrate", json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
-				       (json_int_t)PREDICT_BANDWIDTH, "downtime_ms", 50,
-				       "max_iterations", 30), NULL))
-		goto out;
-	while (ctl_client_next_event(c, &ev, 120000) == 0) {
-		json_t *data = json_object_get(ev, "data");
-		const char *phase = json_string_value(json_object_get(data, "phase"));
-
-		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
-			rep = strcmp(phase, "done") ? NULL : json_incref(data);
-			json_decref(ev);
-			break;
-		}
-		json_decref(ev);
-	}
+	rep = migrate_with(c, json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
+					(json_int_t)PREDICT_BANDWIDTH, "downtime_ms", 50,
+					"max_iterations", 30));
 out:
 	if (c)
 		ctl_client_close(c);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "control.h"
 #include "util.h"
 
 static const struct bench benches[] = {
@@ -30,6 +31,22 @@ void bench_report(const char *name, const char *unit, double vhm, double baselin
 	printf("%-34s vhm %12.3f %s  baseline %12.3f %s  ratio %6.3f (target %s %.2f) %s\n",
 	       name, vhm, unit, baseline, unit, ratio, target_op, target, ok ? "ok" : "MISSED");
 	fflush(stdout);
+}
+
+int bench_call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret)
+{
+	char err[256];
+	json_t *r = NULL;
+	int rc = ctl_client_call(c, cmd, args, &r, err, sizeof(err), 10000);
+
+	json_decref(args);
+	if (rc)
+		fprintf(stderr, "bench: %s: %s\n", cmd, err);
+	if (ret)
+		*ret = r;
+	else
+		json_decref(r);
+	return rc;
 }
 
 int main(int argc, char **argv)
