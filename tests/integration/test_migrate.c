@@ -200,7 +200,12 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
 		     (char *)json_string_value(json_object_get(dg, "destination"))));
 	cr_assert(lt(int, 0, (int)json_integer_value(json_object_get(rep, "zero_pages"))));
-	cr_log_info("migration: %s", json_dumps(rep, JSON_COMPACT));
+	{
+		char *dump = json_dumps(rep, JSON_COMPACT);
+
+		cr_log_info("migration: %s", dump);
+		free(dump);
+	}
 	json_decref(rep);
 
 	a = rx_frames(c, backend, sizeof(backend));
