@@ -15,20 +15,10 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "devtest.h"
 #include "support.h"
 
-static void fini(void)
-{
-	ts_cleanup();
-}
 
-static void testpmd_or_skip(const char *name, char *sock, size_t len)
-{
-	char reason[256];
-
-	if (ts_testpmd_start_named(name, 1, sock, len, reason, sizeof(reason)) < 0)
-		cr_skip_test("%s", reason);
-}
 
 /* `vhm run` on sock with traffic and dirtying on; waits for its control socket. */
 static pid_t start_run_opts(const char *sock, const char *name, const char *duration,
@@ -55,34 +45,7 @@ static pid_t start_run(const char *sock, const char *name, const char *duration)
 	return start_run_opts(sock, name, duration, "1", "auto", "5000");
 }
 
-/* The first line of the device's log (why it exited, when it did). */
-static void run_log(const char *name, char *out, size_t len)
-{
-	char path[TS_PATH_MAX + 16];
-	FILE *f;
 
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	if (!fgets(out, (int)len, f))
-		out[0] = '\0';
-	fclose(f);
-}
-
-static struct ctl_client *connect_ctl(const char *name)
-{
-	struct ctl_client *c = NULL;
-	char err[256], log[512];
-	int rc = ctl_client_open(&c, ts_dir(), name, 5000, err, sizeof(err));
-
-	if (rc)
-		run_log(name, log, sizeof(log));
-	cr_assert(eq(int, rc, 0), "control connection to %s: %s (device log: %s)", name, err,
-		  rc ? log : "");
-	return c;
-}
 
 /* status.traffic.total.rx_frames, and status.backend into backend. */
 static long long rx_frames(struct ctl_client *c, char *backend, size_t len)
@@ -151,8 +114,6 @@ static int migrate(struct ctl_client *c, const char *to, json_t **ret, char *err
 					 "max_iterations", 30), ret, err, len);
 }
 
-static json_t *call_ok(struct ctl_client *c, const char *cmd, json_t *args);
-
 /* The run's summary line "NAME: tx T frames, rx R back (lost L, dup D, ...". */
 static void summary(const char *name, unsigned long long *tx, unsigned long long *rx,
 		    unsigned long long *lost, unsigned long long *dup)
@@ -174,7 +135,7 @@ static void summary(const char *name, unsigned long long *tx, unsigned long long
 
 /* Traffic and page writes running; migrate; digests agree; frames keep
  * coming back from the destination; nothing lost or duplicated. */
-Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
+Test(migrate, testpmd_to_testpmd, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
 	unsigned long long tx, rx, lost, dup;
@@ -184,11 +145,11 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 	pid_t run;
 	int rc, st;
 
-	testpmd_or_skip("tp-src", src, sizeof(src));
-	testpmd_or_skip("tp-dst", dst, sizeof(dst));
+	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
+	dt_testpmd_or_skip("tp-dst", 1, dst, sizeof(dst));
 	run = start_run(src, "mig0", "60s");
 	sleep(2);
-	c = connect_ctl("mig0");
+	c = dt_connect("mig0");
 	cr_assert(lt(int, 0, (int)rx_frames(c, NULL, 0)), "no frame came back before migrating");
 
 	rc = migrate(c, dst, &rep, err, sizeof(err));
@@ -213,7 +174,7 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 	sleep(2);
 	b = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, a + 20000, b), "rx_frames %lld -> %lld in 2 s after migrating", a, b);
-	json_decref(call_ok(c, "stop", NULL));
+	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 
 	while (!ts_exited(run, &st))
@@ -228,7 +189,7 @@ Test(migrate, testpmd_to_testpmd, .fini = fini, .timeout = 120)
 
 /* Nobody at the destination: an error naming the setup phase; the device
  * still runs on its source with traffic. */
-Test(migrate, rollback_no_destination, .fini = fini, .timeout = 120)
+Test(migrate, rollback_no_destination, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], nowhere[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
 	struct ctl_client *c;
@@ -236,11 +197,11 @@ Test(migrate, rollback_no_destination, .fini = fini, .timeout = 120)
 	long long a, b;
 	int rc;
 
-	testpmd_or_skip("tp-src", src, sizeof(src));
+	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
 	cr_assert(eq(int, ts_path("nobody.sock", nowhere, sizeof(nowhere)), 0));
 	start_run(src, "mig1", "30s");
 	sleep(2);
-	c = connect_ctl("mig1");
+	c = dt_connect("mig1");
 	rc = migrate(c, nowhere, &rep, err, sizeof(err));
 	cr_assert(eq(int, rc, -EREMOTEIO), "migrate to nowhere: rc %d", rc);
 	cr_assert(not(eq(ptr, strstr(err, "setup"), NULL)), "error does not name the phase: %s",
@@ -255,7 +216,7 @@ Test(migrate, rollback_no_destination, .fini = fini, .timeout = 120)
 
 /* After the switch, the destination is asked to announce the guest: the test
  * backend records the MAC that SEND_RARP carried (vhm run's default MAC). */
-Test(migrate, send_rarp_carries_guest_mac, .fini = fini, .timeout = 120)
+Test(migrate, send_rarp_carries_guest_mac, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], rec[TS_PATH_MAX], err[512];
 	const char *extra[] = { "--record", rec, "--queues", "2", NULL };
@@ -263,12 +224,12 @@ Test(migrate, send_rarp_carries_guest_mac, .fini = fini, .timeout = 120)
 	json_t *ret = NULL, *record, *macs;
 	int rc;
 
-	testpmd_or_skip("a", src, sizeof(src));
+	dt_testpmd_or_skip("a", 1, src, sizeof(src));
 	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
 	cr_assert(eq(int, ts_path("be.json", rec, sizeof(rec)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(dst, extra)));
 	start_run(src, "rarp0", "60s");
-	c = connect_ctl("rarp0");
+	c = dt_connect("rarp0");
 	sleep(1);
 	rc = migrate(c, dst, &ret, err, sizeof(err));
 	cr_assert(eq(int, rc, 0), "migrate to the test backend: %s", err);
@@ -288,28 +249,17 @@ Test(migrate, send_rarp_carries_guest_mac, .fini = fini, .timeout = 120)
 
 /* ---- more ----------------------------------------------------------------- */
 
-/* A control command that must succeed; its return object (new reference). */
-static json_t *call_ok(struct ctl_client *c, const char *cmd, json_t *args)
-{
-	json_t *ret = NULL;
-	char err[256];
-	int rc = ctl_client_call(c, cmd, args, &ret, err, sizeof(err), 10000);
-
-	json_decref(args);
-	cr_assert(eq(int, rc, 0), "%s: %s", cmd, err);
-	return ret;
-}
 
 static void set_traffic(struct ctl_client *c, int pps, int dirty)
 {
-	json_decref(call_ok(c, "set-traffic", json_pack("{s:i}", "pps", pps)));
-	json_decref(call_ok(c, "set-dirty", json_pack("{s:i}", "rate", dirty)));
+	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", pps)));
+	json_decref(dt_call(c, "set-dirty", json_pack("{s:i}", "rate", dirty)));
 }
 
 /* Digest of the guest's RAM outside the device area, guest paused. */
 static void ram_digest(struct ctl_client *c, char *out, size_t len)
 {
-	json_t *d = call_ok(c, "digest", NULL);
+	json_t *d = dt_call(c, "digest", NULL);
 
 	snprintf(out, len, "%s", json_string_value(json_object_get(d, "ram")));
 	json_decref(d);
@@ -349,7 +299,7 @@ ParameterizedTestParameters(migrate, layouts)
 
 /* Every ring layout and queue count migrates with traffic and dirtying on:
  * digests equal, frames conserved, traffic continues on the destination. */
-ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = fini, .timeout = 120)
+ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
 	char reason[256];
@@ -365,7 +315,7 @@ ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = fini, .timeo
 		cr_skip_test("%s", reason);
 	run = start_run_opts(src, "lay", "60s", lc->queues, lc->ring, "5000");
 	sleep(2);
-	c = connect_ctl("lay");
+	c = dt_connect("lay");
 	cr_assert(eq(int, migrate(c, dst, &rep, err, sizeof(err)), 0), "migrate: %s", err);
 	dg = json_object_get(rep, "digest");
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
@@ -377,7 +327,7 @@ ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = fini, .timeo
 	b = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, a + 10000, b), "%s/%s: rx_frames %lld -> %lld after migrating",
 		  lc->queues, lc->ring, a, b);
-	json_decref(call_ok(c, "stop", NULL));
+	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "lay");
 }
@@ -404,7 +354,7 @@ ParameterizedTestParameters(migrate, rollback)
 				   sizeof(rollbacks) / sizeof(rollbacks[0]));
 }
 
-ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = fini, .timeout = 120)
+ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
 	char before[24], after[24];
@@ -415,12 +365,12 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = fini, .t
 	pid_t run;
 	int rc;
 
-	testpmd_or_skip("tp-src", src, sizeof(src));
+	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
 	cr_assert(eq(int, ts_path("bad.sock", dst, sizeof(dst)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(dst, extra)));
 	run = start_run_opts(src, "rb", "60s", "1", "auto", "3000");
 	sleep(1);
-	c = connect_ctl("rb");
+	c = dt_connect("rb");
 	set_traffic(c, 0, 0);
 	usleep(300000);
 	ram_digest(c, before, sizeof(before));
@@ -438,7 +388,7 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = fini, .t
 	sleep(1);
 	b = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
-	json_decref(call_ok(c, "stop", NULL));
+	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "rb");
 }
@@ -477,7 +427,7 @@ static long proc_rss_kb(pid_t pid)
 
 /* A -> B -> A ... 20 migrations: every one succeeds, and neither fds nor
  * resident memory grow. */
-Test(migrate, back_and_forth_20, .fini = fini, .timeout = 180)
+Test(migrate, back_and_forth_20, .fini = dt_fini, .timeout = 180)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
 	struct ctl_client *c;
@@ -486,11 +436,11 @@ Test(migrate, back_and_forth_20, .fini = fini, .timeout = 180)
 	long rss0 = 0;
 	pid_t run;
 
-	testpmd_or_skip("tp-a", a, sizeof(a));
-	testpmd_or_skip("tp-b", b, sizeof(b));
+	dt_testpmd_or_skip("tp-a", 1, a, sizeof(a));
+	dt_testpmd_or_skip("tp-b", 1, b, sizeof(b));
 	run = start_run(a, "loop", "90s");
 	sleep(1);
-	c = connect_ctl("loop");
+	c = dt_connect("loop");
 	for (int i = 0; i < 20; i++) {
 		const char *to = i % 2 ? a : b;
 
@@ -507,7 +457,7 @@ Test(migrate, back_and_forth_20, .fini = fini, .timeout = 180)
 		  proc_fds(run));
 	cr_assert(lt(i64, proc_rss_kb(run) - rss0, 64 * 1024), "RSS %ld kB -> %ld kB", rss0,
 		  proc_rss_kb(run));
-	json_decref(call_ok(c, "stop", NULL));
+	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "loop");
 }
@@ -527,7 +477,7 @@ ParameterizedTestParameters(migrate, between_test_backends)
 				   sizeof(testbe_rings) / sizeof(testbe_rings[0]));
 }
 
-ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini = fini,
+ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini = dt_fini,
 		  .timeout = 120)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
@@ -543,7 +493,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
 	run = start_run_opts(a, "tb", "60s", "1", tc->ring, "5000");
 	sleep(2);
-	c = connect_ctl("tb");
+	c = dt_connect("tb");
 	x = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, 1000, x), "%s: the test backend forwarded only %lld frames", tc->ring, x);
 	cr_assert(eq(int, migrate(c, b, &rep, err, sizeof(err)), 0), "migrate: %s", err);
@@ -555,7 +505,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	sleep(1);
 	y = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, x + 5000, y), "%s: rx_frames %lld -> %lld after migrating", tc->ring, x, y);
-	json_decref(call_ok(c, "stop", NULL));
+	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "tb");
 }
@@ -563,7 +513,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 /* The operator cancels a migration in flight (a bandwidth cap keeps the
  * pre-copy of a 1 GiB guest busy for seconds): it rolls back, the error names
  * the phase and the cancellation, and the device runs on its source. */
-Test(migrate, cancel_rolls_back, .fini = fini, .timeout = 120)
+Test(migrate, cancel_rolls_back, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX], bin[256];
 	const char *cancel[] = { bin, "migrate", "can", "--cancel", "--run-dir", ts_dir(), NULL };
@@ -574,13 +524,13 @@ Test(migrate, cancel_rolls_back, .fini = fini, .timeout = 120)
 	pid_t run, killer;
 	int rc;
 
-	testpmd_or_skip("tp-a", src, sizeof(src));
-	testpmd_or_skip("tp-b", dst, sizeof(dst));
+	dt_testpmd_or_skip("tp-a", 1, src, sizeof(src));
+	dt_testpmd_or_skip("tp-b", 1, dst, sizeof(dst));
 	run = start_run_opts(src, "can", "60s", "1", "auto", "5000");
-	c = connect_ctl("can");
-	json_decref(call_ok(c, "set-dirty", json_pack("{s:i}", "rate", 400000)));
+	c = dt_connect("can");
+	json_decref(dt_call(c, "set-dirty", json_pack("{s:i}", "rate", 400000)));
 	sleep(1);       /* some 100 MiB of data to copy at 8 MiB/s: seconds */
-	json_decref(call_ok(c, "set-dirty", json_pack("{s:i}", "rate", 5000)));
+	json_decref(dt_call(c, "set-dirty", json_pack("{s:i}", "rate", 5000)));
 	ts_bin("vhm", bin, sizeof(bin));
 	killer = fork();
 	if (killer == 0) {      /* `vhm migrate --cancel` from elsewhere, a moment later */
@@ -606,7 +556,7 @@ Test(migrate, cancel_rolls_back, .fini = fini, .timeout = 120)
 	cr_assert(eq(int, ts_run_cmd(cancel, 10000, &r), 0));
 	cr_assert(eq(int, r.status, 1), "cancel with no migration: status %d", r.status);
 	ts_run_free(&r);
-	json_decref(call_ok(c, "stop", NULL));
+	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "can");
 }
@@ -635,7 +585,7 @@ ParameterizedTestParameters(migrate, cli_bad_input)
 				   sizeof(cli_cases) / sizeof(cli_cases[0]));
 }
 
-ParameterizedTest(struct cli_case *cc, migrate, cli_bad_input, .fini = fini, .timeout = 30)
+ParameterizedTest(struct cli_case *cc, migrate, cli_bad_input, .fini = dt_fini, .timeout = 30)
 {
 	char bin[256];
 	const char *argv[12] = { bin, "migrate" };

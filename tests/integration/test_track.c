@@ -20,22 +20,12 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "devtest.h"
 #include "support.h"
 
 #define SYNC_MS 50.0      /* the device's sync period (track.h TRACK_SYNC_MS) */
 
-static void fini(void)
-{
-	ts_cleanup();
-}
 
-static void testpmd_or_skip(const char *name, char *sock, size_t len)
-{
-	char reason[256];
-
-	if (ts_testpmd_start_named(name, 1, sock, len, reason, sizeof(reason)) < 0)
-		cr_skip_test("%s", reason);
-}
 
 /* vhm-testbe on <dir>/<name>.sock with extra options; its socket path. */
 static void testbe(const char *name, const char *const extra[], char *sock, size_t len)
@@ -65,27 +55,7 @@ static pid_t start_run(const char *backend, const char *name, const char *mem,
 	return pid;
 }
 
-static struct ctl_client *connect_ctl(const char *name)
-{
-	struct ctl_client *c = NULL;
-	char err[256];
 
-	cr_assert(eq(int, ctl_client_open(&c, ts_dir(), name, 5000, err, sizeof(err)), 0),
-		  "control connection to %s: %s", name, err);
-	return c;
-}
-
-/* cmd with args (stolen), asserting success; the reply (new reference). */
-static json_t *call(struct ctl_client *c, const char *cmd, json_t *args)
-{
-	json_t *ret = NULL;
-	char err[256];
-	int rc = ctl_client_call(c, cmd, args, &ret, err, sizeof(err), 10000);
-
-	json_decref(args);
-	cr_assert(eq(int, rc, 0), "%s: %s", cmd, err);
-	return ret;
-}
 
 /* Subscribe to events (NULL-terminated names) and start tracking. */
 static void track_start(struct ctl_client *c, int interval_ms, bool verify, const char *ev2)
@@ -94,8 +64,8 @@ static void track_start(struct ctl_client *c, int interval_ms, bool verify, cons
 
 	if (ev2)
 		json_array_append_new(ev, json_string(ev2));
-	json_decref(call(c, "subscribe", json_pack("{s:o}", "events", ev)));
-	json_decref(call(c, "track-start", json_pack("{s:i, s:b}", "interval_ms", interval_ms,
+	json_decref(dt_call(c, "subscribe", json_pack("{s:o}", "events", ev)));
+	json_decref(dt_call(c, "track-start", json_pack("{s:i, s:b}", "interval_ms", interval_ms,
 						     "verify", verify)));
 }
 
@@ -139,7 +109,7 @@ static double num(const json_t *o, const char *key)
  * k = 1000 writes: N (1 - (1 - 1/N)^k) = k - k(k-1)/2N + ... = 999.52, so
  * collisions cost 0.05 %: the reported guest rate must be R within ±2 %,
  * and no page may be blamed on the backend (it writes nothing: no traffic). */
-Test(track, guest_rate_matches_writer, .fini = fini, .timeout = 60)
+Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 {
 	const char *extra[] = { "--queues", "2", NULL };
 	char be[TS_PATH_MAX], err[256];
@@ -150,7 +120,7 @@ Test(track, guest_rate_matches_writer, .fini = fini, .timeout = 60)
 
 	testbe("be", extra, be, sizeof(be));
 	start_run(be, "g0", "4G", "0", "20000:uniform", "30s");
-	c = connect_ctl("g0");
+	c = dt_connect("g0");
 	track_start(c, 1000, false, NULL);
 	json_decref(next_dirty(c, 5000, NULL));      /* the first interval starts mid-tick */
 	for (int i = 0; i < 4; i++) {
@@ -169,13 +139,13 @@ Test(track, guest_rate_matches_writer, .fini = fini, .timeout = 60)
 	cr_assert(le(dbl, sum / secs, 20000 * 1.02), "guest rate %.0f pages/s, writer 20000", sum / secs);
 
 	/* The prediction of a migration at 1 GB/s from the measured curve. */
-	p = call(c, "predict", json_pack("{s:f, s:i}", "bandwidth", 1e9, "downtime_ms", 300));
+	p = dt_call(c, "predict", json_pack("{s:f, s:i}", "bandwidth", 1e9, "downtime_ms", 300));
 	cr_assert(eq(int, json_is_boolean(json_object_get(p, "converges")) ? 1 : 0, 1));
 	cr_assert(lt(dbl, 80000.0, num(json_object_get(p, "inputs"), "total_pages")),
 		  "the writer touched ~100000 pages");
 	cr_assert(eq(sz, json_array_size(json_object_get(json_object_get(p, "inputs"), "wss")), 8));
 	json_decref(p);
-	json_decref(call(c, "track-stop", NULL));
+	json_decref(dt_call(c, "track-stop", NULL));
 	args = json_pack("{s:f, s:i}", "bandwidth", 1e9, "downtime_ms", 300);
 	rc = ctl_client_call(c, "predict", args, &ret, err, sizeof(err), 5000);
 	json_decref(args);
@@ -187,7 +157,7 @@ Test(track, guest_rate_matches_writer, .fini = fini, .timeout = 60)
 /* The frames the guest got back so far (status.traffic.total.rx_frames). */
 static double rx_frames(struct ctl_client *c)
 {
-	json_t *st = call(c, "status", NULL);
+	json_t *st = dt_call(c, "status", NULL);
 	double v = num(json_object_get(json_object_get(st, "traffic"), "total"), "rx_frames");
 
 	json_decref(st);
@@ -210,16 +180,16 @@ static double rx_frames(struct ctl_client *c)
  * ring, 2..6 per sync for the pair — at most 6 per sync always, at least 2
  * in a sync that saw frames (on a loaded machine a sync may see none, so the
  * lower bound is checked on the whole run, at one page per sync). */
-Test(track, backend_rate_matches_frames, .fini = fini, .timeout = 60)
+Test(track, backend_rate_matches_frames, .fini = dt_fini, .timeout = 60)
 {
 	char tp[TS_PATH_MAX];
 	double pages = 0, want = 0;
 	struct ctl_client *c;
 	json_t *d;
 
-	testpmd_or_skip("tp", tp, sizeof(tp));
+	dt_testpmd_or_skip("tp", 1, tp, sizeof(tp));
 	start_run(tp, "b0", "256M", "4000", "0", "30s");
-	c = connect_ctl("b0");
+	c = dt_connect("b0");
 	sleep(1);
 	double rx0, rx1, nsyncs = 0, nused = 0;
 
@@ -282,7 +252,7 @@ static bool in_list(unsigned long long v, const unsigned long long *a, size_t n)
  * used-ring pages are written with the same entries every lap of the ring,
  * so their contents never change: nothing for a hash to see, nor for a
  * migration to lose.) */
-Test(track, verify_reports_every_skipped_log, .fini = fini, .timeout = 60)
+Test(track, verify_reports_every_skipped_log, .fini = dt_fini, .timeout = 60)
 {
 	const char *extra[] = { "--queues", "2", "--skip-log", "10", NULL };
 	char be[TS_PATH_MAX], log[TS_PATH_MAX + 8];
@@ -293,12 +263,12 @@ Test(track, verify_reports_every_skipped_log, .fini = fini, .timeout = 60)
 
 	testbe("be", extra, be, sizeof(be));
 	start_run(be, "v0", "256M", "10000", "2000:uniform", "30s");
-	c = connect_ctl("v0");
+	c = dt_connect("v0");
 	sleep(1);
 	track_start(c, 500, true, NULL);
 	for (i = 0; i < 8; i++)
 		json_decref(next_dirty(c, 3000, NULL));
-	d = call(c, "dirty", NULL);
+	d = dt_call(c, "dirty", NULL);
 	v = json_object_get(d, "verify");
 	all = json_object_get(v, "all");
 	rx = json_array_get(json_object_get(v, "device_written"), 0);
@@ -337,21 +307,21 @@ Test(track, verify_reports_every_skipped_log, .fini = fini, .timeout = 60)
 
 /* testpmd logs every write it makes: 30 s of traffic and page writes,
  * verify reports nothing. */
-Test(track, verify_clean_against_testpmd, .fini = fini, .timeout = 120)
+Test(track, verify_clean_against_testpmd, .fini = dt_fini, .timeout = 120)
 {
 	char tp[TS_PATH_MAX];
 	struct ctl_client *c;
 	json_t *d, *v;
 	char *dump;
 
-	testpmd_or_skip("tp", tp, sizeof(tp));
+	dt_testpmd_or_skip("tp", 1, tp, sizeof(tp));
 	start_run(tp, "c0", "256M", "20000", "5000:uniform", "60s");
-	c = connect_ctl("c0");
+	c = dt_connect("c0");
 	sleep(1);
 	track_start(c, 1000, true, NULL);
 	for (int i = 0; i < 30; i++)
 		json_decref(next_dirty(c, 5000, NULL));
-	d = call(c, "dirty", NULL);
+	d = dt_call(c, "dirty", NULL);
 	v = json_object_get(d, "verify");
 	dump = json_dumps(json_object_get(d, "verify"), JSON_COMPACT);
 	cr_log_info("verify: %s", dump);
@@ -368,7 +338,7 @@ Test(track, verify_clean_against_testpmd, .fini = fini, .timeout = 120)
 /* A migration while tracking: it succeeds (digests agree, so no page was
  * lost to the tracker), and tracking goes on on the destination (backend
  * pages keep coming), with the interval that spanned it flagged. */
-Test(track, migration_while_tracking, .fini = fini, .timeout = 90)
+Test(track, migration_while_tracking, .fini = dt_fini, .timeout = 90)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX];
 	bool flagged = false;
@@ -376,14 +346,14 @@ Test(track, migration_while_tracking, .fini = fini, .timeout = 90)
 	json_t *d, *ev = NULL, *st;
 	long end;
 
-	testpmd_or_skip("tp-src", src, sizeof(src));
-	testpmd_or_skip("tp-dst", dst, sizeof(dst));
+	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
+	dt_testpmd_or_skip("tp-dst", 1, dst, sizeof(dst));
 	start_run(src, "m0", "256M", "10000", "5000:uniform", "40s");
-	c = connect_ctl("m0");
+	c = dt_connect("m0");
 	sleep(1);
 	track_start(c, 500, false, "migration");
 	json_decref(next_dirty(c, 3000, NULL));
-	json_decref(call(c, "migrate", json_pack("{s:s, s:i}", "to", dst, "downtime_ms", 50)));
+	json_decref(dt_call(c, "migrate", json_pack("{s:s, s:i}", "to", dst, "downtime_ms", 50)));
 	end = ts_now_ms() + 60000;
 	while (ts_now_ms() < end) {
 		json_t *e = NULL;
@@ -406,7 +376,7 @@ Test(track, migration_while_tracking, .fini = fini, .timeout = 90)
 								 "phase")), "done"),
 		  "migration: %s", json_dumps(json_object_get(ev, "data"), JSON_COMPACT));
 	json_decref(ev);
-	st = call(c, "status", NULL);
+	st = dt_call(c, "status", NULL);
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), dst));
 	json_decref(st);
 	for (int i = 0; i < 3; i++) {
@@ -450,7 +420,7 @@ ParameterizedTestParameters(track, cli_bad_input)
 }
 
 /* Bad flags: exit 2 with one line; an unknown instance: exit 3, one line. */
-ParameterizedTest(struct bad_case *bc, track, cli_bad_input, .fini = fini, .timeout = 20)
+ParameterizedTest(struct bad_case *bc, track, cli_bad_input, .fini = dt_fini, .timeout = 20)
 {
 	char bin[256];
 	const char *argv[10] = { bin, "track" };
@@ -473,7 +443,7 @@ ParameterizedTest(struct bad_case *bc, track, cli_bad_input, .fini = fini, .time
 
 /* --plot x.png draws a real PNG; --csv prints a header and one parseable
  * line of 11 numbers per interval. */
-Test(track, cli_plot_png_and_csv, .fini = fini, .timeout = 60)
+Test(track, cli_plot_png_and_csv, .fini = dt_fini, .timeout = 60)
 {
 	const char *extra[] = { "--queues", "2", "--loopback", NULL };
 	char be[TS_PATH_MAX], bin[256], png[TS_PATH_MAX];

@@ -1,0 +1,23 @@
+/* devtest — what the integration tests of a running device share (prefix
+ * dt_): fixture teardown, a testpmd or a skip, a control connection to a
+ * device (with its log's first line when that fails), and control commands
+ * that must succeed. These assert with Criterion, so only tests use them
+ * (benchmarks use support.h alone). */
+#ifndef VHM_DEVTEST_H
+#define VHM_DEVTEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct ctl_client;
+
+/* .fini of every device test: kill what the test started, remove its dir. */
+void dt_fini(void);
+/* testpmd `name` with `queues` queue pairs; its socket into sock; or skip. */
+void dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len);
+/* A control connection to device `name` in ts_dir(), asserted. */
+struct ctl_client *dt_connect(const char *name);
+/* cmd with args (stolen), asserting success; the reply (new reference). */
+json_t *dt_call(struct ctl_client *c, const char *cmd, json_t *args);
+
+#endif
