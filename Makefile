@@ -72,7 +72,7 @@ $(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/integration/supp
 
 # Tests find the binaries under test through VHM_BUILD.
 test-plain: $(VHM) $(TESTBE) $(TESTS)
-	VHM_BUILD=$(BUILD) $(TESTS) --jobs 2 $(TEST_ARGS)
+	VHM_BUILD=$(BUILD) $(TESTS) --jobs 1 $(TEST_ARGS)
 
 test-asan:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \

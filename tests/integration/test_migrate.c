@@ -20,7 +20,9 @@
 
 
 
-/* `vhm run` on sock with traffic and dirtying on; waits for its control socket. */
+/* `vhm run` on sock with traffic and dirtying on; waits for its control socket.
+ * The vhost-user timeout is generous (20 s): a testpmd sharing a busy CPU can
+ * take seconds to take its queue locks for SET_LOG_BASE. */
 static pid_t start_run_opts(const char *sock, const char *name, const char *duration,
 			    const char *queues, const char *ring, const char *timeout_ms)
 {
@@ -42,7 +44,7 @@ static pid_t start_run_opts(const char *sock, const char *name, const char *dura
 
 static pid_t start_run(const char *sock, const char *name, const char *duration)
 {
-	return start_run_opts(sock, name, duration, "1", "auto", "5000");
+	return start_run_opts(sock, name, duration, "1", "auto", "20000");
 }
 
 
@@ -313,7 +315,7 @@ ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = dt_fini, .ti
 	    ts_testpmd_start_named("tp-b", atoi(lc->queues), dst, sizeof(dst), reason,
 				   sizeof(reason)) < 0)
 		cr_skip_test("%s", reason);
-	run = start_run_opts(src, "lay", "60s", lc->queues, lc->ring, "5000");
+	run = start_run_opts(src, "lay", "60s", lc->queues, lc->ring, "20000");
 	sleep(2);
 	c = dt_connect("lay");
 	cr_assert(eq(int, migrate(c, dst, &rep, err, sizeof(err)), 0), "migrate: %s", err);
@@ -491,7 +493,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	cr_assert(eq(int, ts_path("tb-b.sock", b, sizeof(b)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
 	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
-	run = start_run_opts(a, "tb", "60s", "1", tc->ring, "5000");
+	run = start_run_opts(a, "tb", "60s", "1", tc->ring, "20000");
 	sleep(2);
 	c = dt_connect("tb");
 	x = rx_frames(c, NULL, 0);
@@ -526,7 +528,7 @@ Test(migrate, cancel_rolls_back, .fini = dt_fini, .timeout = 120)
 
 	dt_testpmd_or_skip("tp-a", 1, src, sizeof(src));
 	dt_testpmd_or_skip("tp-b", 1, dst, sizeof(dst));
-	run = start_run_opts(src, "can", "60s", "1", "auto", "5000");
+	run = start_run_opts(src, "can", "60s", "1", "auto", "20000");
 	c = dt_connect("can");
 	json_decref(dt_call(c, "set-dirty", json_pack("{s:i}", "rate", 400000)));
 	sleep(1);       /* some 100 MiB of data to copy at 8 MiB/s: seconds */
