@@ -14,8 +14,13 @@ SAN      ?=
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 PKGS     := jansson libxml-2.0 libvirt ncursesw
-DIRS     := common orchestrator logtrack rarp ui bpf libvirt
-CPPFLAGS += $(addprefix -I,$(DIRS)) -Itests/backend -Itests/integration -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
+# Source folders, lowest layer first (README "Layout"; scripts/check-layers.sh
+# refuses an include that reaches up).
+VHM_DIRS := orchestrator/vhost orchestrator/device orchestrator/migration \
+            orchestrator/runner orchestrator/cli
+DIRS     := common logtrack rarp bpf ui libvirt $(VHM_DIRS)
+CPPFLAGS += $(addprefix -I,$(DIRS)) -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
+TEST_CPPFLAGS := -Itests/backend -Itests/integration
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
             -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -25,7 +30,7 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRCS  := $(filter-out orchestrator/main.c %.bpf.c,$(wildcard $(addsuffix /*.c,$(DIRS))))
+LIB_SRCS  := $(filter-out orchestrator/cli/main.c %.bpf.c,$(wildcard $(addsuffix /*.c,$(DIRS))))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TBE_SRCS  := $(wildcard tests/backend/*.c)
 TEST_SRCS := $(wildcard tests/unit/*.c tests/integration/*.c)
@@ -37,7 +42,7 @@ TESTS     := $(BUILD)/vhm-tests
 BENCH     := $(BUILD)/vhm-bench
 LIB       := $(BUILD)/libvhm.a
 
-.PHONY: all deps deps-auto binaries demo check test test-plain test-asan bench clean
+.PHONY: all deps deps-auto binaries demo check check-layers test test-plain test-asan bench clean
 all: deps-auto
 	@$(MAKE) --no-print-directory binaries
 
@@ -53,11 +58,15 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# Test-only headers (the test backend, the integration helpers) are seen by
+# the tests, the test backend and the benchmarks alone.
+$(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: CPPFLAGS += $(TEST_CPPFLAGS)
+
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(VHM): $(BUILD)/obj/orchestrator/main.o $(LIB)
+$(VHM): $(BUILD)/obj/orchestrator/cli/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTBE): $(TBE_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
@@ -78,7 +87,12 @@ test-asan:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  $(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 OPT="-O1 -g" test-plain
 
+# Includes go down only (README "Layout").
+check-layers:
+	scripts/check-layers.sh
+
 check: deps-auto
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory test-plain
 	@$(MAKE) --no-print-directory test-asan
 

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "control.h"
+#include "ctl.h"
 #include "support.h"
 #include "util.h"
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "control.h"
+#include "ctl.h"
 #include "util.h"
 
 static const struct bench benches[] = {

@@ -6,7 +6,7 @@
  * pipe.  Every queued item carries a new json reference that the main thread
  * emits (ctl_server_emit steals it). */
 #include "lvd_daemon.h"
-#include "control.h"
+#include "ctl.h"
 #include "lvd_stats.h"
 #include "lvh_hook.h"
 #include "lvh_xml.h"

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "util.h"
 
 #define RETRY_MIN_NS   1000000000ull

@@ -5,7 +5,7 @@
 #include <criterion/new/assert.h>
 #include <stdio.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "support.h"
 
 void dt_fini(void)

@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "util.h"
 
 #define T_NAME "t0"

@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "support.h"
 #include "util.h"
 

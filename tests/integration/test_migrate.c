@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "devtest.h"
 #include "support.h"
 

@@ -19,11 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "devtest.h"
 #include "support.h"
 
-#define SYNC_MS 50.0      /* the device's sync period (track.h TRACK_SYNC_MS) */
+#define SYNC_MS 50.0      /* the device's sync period (track.h RUN_TRACK_SYNC_MS) */
 
 
 

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "lvd_daemon.h"
 #include "util.h"
 

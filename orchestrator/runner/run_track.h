@@ -18,49 +18,49 @@
  * rates miss the pages the migration consumed).
  *
  * Everything here runs on the run loop's thread. */
-#ifndef VHM_TRACK_H
-#define VHM_TRACK_H
+#ifndef VHM_RUN_TRACK_H
+#define VHM_RUN_TRACK_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "device.h"
 #include "lt_predict.h"
 
-#define TRACK_SYNC_MS        50      /* sync period, and the shortest wss window */
-#define TRACK_INTERVAL_MS    1000    /* default event interval */
-#define TRACK_MAX_FINDINGS   4096    /* pages with verify findings kept for `dirty` */
+#define RUN_TRACK_SYNC_MS        50      /* sync period, and the shortest wss window */
+#define RUN_TRACK_INTERVAL_MS    1000    /* default event interval */
+#define RUN_TRACK_MAX_FINDINGS   4096    /* pages with verify findings kept for `dirty` */
 
-struct track;
+struct run_track;
 
 /* A tracker for d that emits on srv; off until track-start. Both borrowed. */
-int track_create(struct track **out, struct device *d, struct ctl_server *srv);
+int run_track_create(struct run_track **out, struct device *d, struct ctl_server *srv);
 /* Stop tracking (logging off unless the backend is gone) and free. NULL ok. */
-void track_destroy(struct track *t);
+void run_track_destroy(struct run_track *t);
 
 /* The run loop: how long it may sleep (ms, at most max_ms), and the tick
  * that syncs and publishes when due. busy: a migration owns the backend. */
-int track_timeout_ms(const struct track *t, int max_ms);
-void track_tick(struct track *t, uint64_t now_ns, bool busy);
+int run_track_timeout_ms(const struct run_track *t, int max_ms);
+void run_track_tick(struct run_track *t, uint64_t now_ns, bool busy);
 
 /* Control commands (ctl_cmd fn bodies; busy as above). */
-int track_ctl_start(struct track *t, bool busy, json_t *args, json_t **ret, char *err,
+int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **ret, char *err,
 		    size_t errlen);
-int track_ctl_stop(struct track *t, bool busy, json_t *args, json_t **ret, char *err,
+int run_track_ctl_stop(struct run_track *t, bool busy, json_t *args, json_t **ret, char *err,
 		   size_t errlen);
-int track_ctl_dirty(struct track *t, json_t *args, json_t **ret, char *err, size_t errlen);
-int track_ctl_predict(struct track *t, json_t *args, json_t **ret, char *err, size_t errlen);
+int run_track_ctl_dirty(struct run_track *t, json_t *args, json_t **ret, char *err, size_t errlen);
+int run_track_ctl_predict(struct run_track *t, json_t *args, json_t **ret, char *err, size_t errlen);
 
 /* Would a pre-copy migration of the device converge now, at bandwidth
  * (bytes/s) with a downtime limit (ms) in max_rounds rounds (0: 31, the
  * migration's default 30 iterations after the first copy)? Runs lt_predict
  * on the current working-set curve and the guest's data pages. in (may be
  * NULL) gets the inputs used. 0, -ENODATA (not tracking), -EINVAL. */
-int track_predict(struct track *t, double bandwidth, double downtime_ms,
+int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		  unsigned max_rounds, struct lt_predict_in *in, struct lt_predict_out *out);
 /* The prediction as JSON (new reference), inputs included. */
-json_t *track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out);
+json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out);
 
 #endif

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "migrate.h"
 
 struct mig_job {

@@ -1,5 +1,7 @@
-/* probe — see probe.h. */
-#include "probe.h"
+/* `vhm probe`: connect to a backend as a frontend, negotiate, and print what
+ * it offers (feature bits by name, queues, memory slots) as text or JSON,
+ * with vhu_probe's verdict on whether a device on it can migrate. */
+#include "cmd_probe.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -9,15 +11,7 @@
 #include "cli.h"
 #include "util.h"
 #include "vhu_front.h"
-
-void probe_judge(const struct vhu_front *f, struct probe_verdict *v)
-{
-	v->log_shmfd = (f->dev_protocol >> VHU_PF_LOG_SHMFD) & 1;
-	v->log_all = (f->dev_features >> VHU_F_LOG_ALL) & 1;
-	v->rarp = (f->dev_protocol >> VHU_PF_RARP) & 1;
-	v->reply_ack = (f->dev_protocol >> VHU_PF_REPLY_ACK) & 1;
-	v->migratable = v->log_shmfd && v->log_all;
-}
+#include "vhu_probe.h"
 
 typedef const char *(*bit_namer)(unsigned bit);
 
@@ -64,7 +58,7 @@ static const char *pf_namer(unsigned bit)
 	return vhu_pf_name(bit);
 }
 
-static void print_text(const struct vhu_front *f, const struct probe_verdict *v)
+static void print_text(const struct vhu_front *f, const struct vhu_probe_verdict *v)
 {
 	printf("%-15s %s\n", "backend", f->path);
 	print_bits("features", f->dev_features, vhu_feature_name);
@@ -83,7 +77,7 @@ static void print_text(const struct vhu_front *f, const struct probe_verdict *v)
 	       v->reply_ack ? "yes" : "no");
 }
 
-static int print_json(const struct vhu_front *f, const struct probe_verdict *v)
+static int print_json(const struct vhu_front *f, const struct vhu_probe_verdict *v)
 {
 	char hex[2][24];
 	json_t *o, *missing = json_array();
@@ -120,7 +114,7 @@ int cmd_probe(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct probe_verdict v;
+	struct vhu_probe_verdict v;
 	struct vhu_front f;
 	uint64_t timeout = VHU_DEFAULT_TIMEOUT_MS;
 	bool json = false;
@@ -155,7 +149,7 @@ int cmd_probe(int argc, char **argv)
 		vhu_front_close(&f);
 		return VHM_EXIT_PEER;
 	}
-	probe_judge(&f, &v);
+	vhu_probe_judge(&f, &v);
 	if (json)
 		print_json(&f, &v);
 	else

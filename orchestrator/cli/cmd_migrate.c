@@ -1,7 +1,7 @@
 /* migrate_cmd — see migrate_cmd.h. The device runs the migration; this
  * client starts it, follows its "migration" events, and cancels it on
  * Ctrl-C. */
-#include "migrate_cmd.h"
+#include "cmd_migrate.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "control.h"
+#include "ctl.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 10000

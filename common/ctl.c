@@ -1,7 +1,7 @@
 /* control — see control.h.  Three parts: byte buffers and line framing
  * shared by both ends, the server (accept, read, dispatch, queue, emit), and
  * the blocking-with-deadline client the CLI tools use. */
-#include "control.h"
+#include "ctl.h"
 #include "util.h"
 
 #include <errno.h>

@@ -1,9 +1,11 @@
-/* run_cmd — see run_cmd.h. One thread runs this loop: control socket,
- * backend liveness, periodic stats; the guest runs on the device's threads. */
-#include "run_cmd.h"
+/* The `vhm run` loop: one thread (the caller's) serves the control socket,
+ * watches the backend connection, reconnects it with --reconnect, ticks
+ * dirty tracking and emits "stats" and "state" events; the guest runs on the
+ * device's threads and a migration on its job's thread (migration/mig_job).
+ * The control commands a running device answers are the table run_cmds. */
+#include "runner.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -13,11 +15,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "control.h"
+#include "ctl.h"
 #include "device.h"
 #include "mig_job.h"
-#include "track.h"
+#include "run_track.h"
 #include "util.h"
 #include "vbpf.h"
 #include "vbpf_dev.h"
@@ -37,7 +38,7 @@ struct runner {
 	struct mig_job job;        /* a live migration running beside the loop */
 	unsigned trace_probes;     /* --trace-backend: vbpf probe mask, 0 off */
 	struct vbpf_dev *trace;    /* the backend's probes (or why they failed) */
-	struct track *trk;         /* dirty tracking: track-start, "dirty" events */
+	struct run_track *trk;         /* dirty tracking: track-start, "dirty" events */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -45,148 +46,6 @@ static volatile sig_atomic_t got_signal;
 static void on_signal(int sig)
 {
 	got_signal = sig;
-}
-
-/* ---- parsing ------------------------------------------------------------ */
-
-/* "PPS[:SIZE]" */
-static int parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
-{
-	char buf[64], *colon;
-	uint64_t v;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	colon = strchr(buf, ':');
-	if (colon) {
-		*colon = '\0';
-		if (vhm_parse_u64(colon + 1, &v) || v < ND_MIN_FRAME || v > ND_MAX_FRAME)
-			return -EINVAL;
-		*size = (uint32_t)v;
-	}
-	if (vhm_parse_u64(buf, &v) || v > 10000000)
-		return -EINVAL;
-	*pps = v;
-	return 0;
-}
-
-/* "RATE[:PATTERN]" */
-static int parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p)
-{
-	char buf[64], *colon;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	colon = strchr(buf, ':');
-	if (colon) {
-		*colon = '\0';
-		if (gw_parse_pattern(colon + 1, p))
-			return -EINVAL;
-	}
-	if (vhm_parse_u64(buf, rate) || *rate > 100000000)
-		return -EINVAL;
-	return 0;
-}
-
-static int parse_args(int argc, char **argv, struct dev_config *c, struct runner *r)
-{
-	static const struct option opts[] = {
-		{ "backend", required_argument, NULL, 'b' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "queues", required_argument, NULL, 'q' },
-		{ "ring", required_argument, NULL, 'r' },
-		{ "traffic", required_argument, NULL, 't' },
-		{ "dirty", required_argument, NULL, 'd' },
-		{ "mac", required_argument, NULL, 'M' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "duration", required_argument, NULL, 'D' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "run-dir", required_argument, NULL, 'R' },
-		{ "quiet", no_argument, NULL, 'Q' },
-		{ "reconnect", no_argument, NULL, 'c' },
-		{ "listen", no_argument, NULL, 'L' },
-		{ "trace-backend", optional_argument, NULL, 'B' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	int o;
-
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 'b': c->backend = optarg; break;
-		case 'n': c->name = optarg; break;
-		case 'm':
-			if (vhm_parse_size(optarg, &c->mem_bytes))
-				return vhm_usage_error("run", "--mem '%s': expected a size like 256M",
-						       optarg);
-			break;
-		case 'q':
-			if (vhm_parse_u64(optarg, &v) || v < 1 || v > ND_MAX_QUEUES)
-				return vhm_usage_error("run", "--queues '%s': expected 1..%d", optarg,
-						       ND_MAX_QUEUES);
-			c->queues = (int)v;
-			break;
-		case 'r':
-			if (!strcmp(optarg, "split")) c->ring = DEV_RING_SPLIT;
-			else if (!strcmp(optarg, "packed")) c->ring = DEV_RING_PACKED;
-			else if (!strcmp(optarg, "auto")) c->ring = DEV_RING_AUTO;
-			else return vhm_usage_error("run", "--ring '%s': expected auto, split or packed",
-						    optarg);
-			break;
-		case 't':
-			if (parse_traffic(optarg, &c->pps, &c->frame_size))
-				return vhm_usage_error("run", "--traffic '%s': expected PPS[:SIZE], "
-						       "SIZE %d..%d", optarg, ND_MIN_FRAME, ND_MAX_FRAME);
-			break;
-		case 'd':
-			if (parse_dirty(optarg, &c->dirty_rate, &c->pattern))
-				return vhm_usage_error("run", "--dirty '%s': expected PAGES_PER_S"
-						       "[:uniform|hotset|sequential]", optarg);
-			break;
-		case 'M':
-			if (vhm_parse_mac(optarg, c->mac) || (c->mac[0] & 1))
-				return vhm_usage_error("run", "--mac '%s': expected a unicast MAC",
-						       optarg);
-			break;
-		case 'i':
-			if (vhm_parse_duration_ms(optarg, &r->interval_ms) || r->interval_ms < 10)
-				return vhm_usage_error("run", "--interval '%s': expected >= 10ms",
-						       optarg);
-			break;
-		case 'D':
-			if (vhm_parse_duration_ms(optarg, &r->duration_ms) || !r->duration_ms)
-				return vhm_usage_error("run", "--duration '%s': expected a duration",
-						       optarg);
-			break;
-		case 'T':
-			if (vhm_parse_u64(optarg, &v) || v < 1 || v > 600000)
-				return vhm_usage_error("run", "--timeout '%s': expected 1..600000 ms",
-						       optarg);
-			c->timeout_ms = (int)v;
-			break;
-		case 'R': r->run_dir = optarg; break;
-		case 'Q': r->quiet = true; break;
-		case 'c': r->reconnect = true; break;
-		case 'L': c->listen = true; break;
-		case 'B':
-			if (vbpf_parse_probes(optarg ? optarg : VBPF_DEV_DEFAULT_PROBES,
-					      &r->trace_probes))
-				return vhm_usage_error("run", "--trace-backend='%s': expected probes "
-						       "like ctl,kick,pf,kvm,uprobe or all", optarg);
-			break;
-		default:
-			return vhm_usage_error("run", "unknown or incomplete option");
-		}
-	}
-	if (optind != argc)
-		return vhm_usage_error("run", "unexpected argument '%s'", argv[optind]);
-	if (!c->backend)
-		return vhm_usage_error("run", "--backend SOCKET is required");
-	return 0;
 }
 
 /* ---- status and stats ---------------------------------------------------- */
@@ -362,9 +221,9 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 		struct lt_predict_in in;
 		struct lt_predict_out out;
 
-		if (!track_predict(r->trk, (double)p.bandwidth, (double)p.downtime_ms,
+		if (!run_track_predict(r->trk, (double)p.bandwidth, (double)p.downtime_ms,
 				   (unsigned)p.max_iterations + 1, &in, &out))
-			pred = track_predict_json(&in, &out);
+			pred = run_track_predict_json(&in, &out);
 	}
 	if ((rc = mig_job_start(&r->job, &p, pred, err, errlen)))
 		return rc;
@@ -419,24 +278,24 @@ static int ctl_track_start(void *ctx, json_t *args, json_t **ret, char *err, siz
 {
 	struct runner *r = ctx;
 
-	return track_ctl_start(r->trk, r->job.active, args, ret, err, errlen);
+	return run_track_ctl_start(r->trk, r->job.active, args, ret, err, errlen);
 }
 
 static int ctl_track_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
 
-	return track_ctl_stop(r->trk, r->job.active, args, ret, err, errlen);
+	return run_track_ctl_stop(r->trk, r->job.active, args, ret, err, errlen);
 }
 
 static int ctl_dirty(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
-	return track_ctl_dirty(((struct runner *)ctx)->trk, args, ret, err, errlen);
+	return run_track_ctl_dirty(((struct runner *)ctx)->trk, args, ret, err, errlen);
 }
 
 static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
-	return track_ctl_predict(((struct runner *)ctx)->trk, args, ret, err, errlen);
+	return run_track_ctl_predict(((struct runner *)ctx)->trk, args, ret, err, errlen);
 }
 
 static const struct ctl_cmd run_cmds[] = {
@@ -550,7 +409,7 @@ static int run_loop(struct runner *r)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.sock, .events = POLLIN };
 		if (r->dev.front.breq_sock >= 0 && !busy)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.breq_sock, .events = POLLIN };
-		if (poll(fds, (nfds_t)mine, track_timeout_ms(r->trk, 100)) < 0 && errno != EINTR)
+		if (poll(fds, (nfds_t)mine, run_track_timeout_ms(r->trk, 100)) < 0 && errno != EINTR)
 			return -errno;
 		ctl_server_handle(r->ctl, fds, n);
 		mig_job_poll(&r->job, r->ctl);
@@ -562,7 +421,7 @@ static int run_loop(struct runner *r)
 		now = vhm_now_ns();
 		if (!busy)
 			try_reconnect(r, now);
-		track_tick(r->trk, now, busy);
+		run_track_tick(r->trk, now, busy);
 		if (now - r->last_stats_ns >= r->interval_ms * 1000000ull)
 			emit_stats(r, now);
 		if (end && now >= end)
@@ -601,22 +460,22 @@ static void print_summary(struct runner *r)
 	       (unsigned long long)gw_writes(&r->dev.gw));
 }
 
-int cmd_run(int argc, char **argv)
+int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct runner *r = calloc(1, sizeof(*r));
-	struct dev_config c;
+	struct dev_config c = *cfg;
 	char err[256];
-	int rc;
+	int rc = 0;
 
 	if (!r)
 		return VHM_EXIT_FAIL;
-	dev_config_defaults(&c);
-	r->interval_ms = 1000;
-	rc = parse_args(argc, argv, &c, r);
-	if (rc)
-		goto out;
-	r->run_dir = vhm_run_dir(r->run_dir);
+	r->run_dir = vhm_run_dir(o->run_dir);
+	r->interval_ms = o->interval_ms ? o->interval_ms : 1000;
+	r->duration_ms = o->duration_ms;
+	r->quiet = o->quiet;
+	r->reconnect = o->reconnect;
+	r->trace_probes = o->trace_probes;
 	/* The control socket appears once the device runs, so that a client
 	 * finding it always finds a device; the name is checked first. */
 	if (ctl_name_free(r->run_dir, c.name, err, sizeof(err))) {
@@ -648,11 +507,11 @@ int cmd_run(int argc, char **argv)
 		vbpf_dev_open(&r->trace, vhu_front_peer_pid(&r->dev.front), r->trace_probes,
 			      c.name);
 	mig_job_init(&r->job, &r->dev, r->quiet);
-	if (track_create(&r->trk, &r->dev, r->ctl))
+	if (run_track_create(&r->trk, &r->dev, r->ctl))
 		fprintf(stderr, "vhm run %s: no dirty tracking: out of memory\n", c.name);
 	rc = run_loop(r) ? VHM_EXIT_FAIL : VHM_EXIT_OK;
 	mig_job_destroy(&r->job, r->ctl);   /* a running migration is cancelled */
-	track_destroy(r->trk);              /* logging off while the rings still run */
+	run_track_destroy(r->trk);              /* logging off while the rings still run */
 	drain(r);
 	print_summary(r);
 	set_state(r, DEV_STOPPED, got_signal ? "signal" : "stopped");

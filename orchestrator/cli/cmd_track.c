@@ -1,6 +1,6 @@
 /* track_cmd — see track_cmd.h. The device does the measuring (track.c);
  * this only asks, prints and plots. */
-#include "track_cmd.h"
+#include "cmd_track.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control.h"
+#include "ctl.h"
 #include "track_plot.h"
 #include "util.h"
 

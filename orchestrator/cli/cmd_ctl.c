@@ -1,8 +1,8 @@
 /* ctl_cmds — `vhm status`, `vhm stop`, `vhm list`.  Each opens the control
  * socket, runs one or two commands, and prints; all the protocol is in
  * control.c. */
-#include "ctl_cmds.h"
-#include "control.h"
+#include "cmd_ctl.h"
+#include "ctl.h"
 #include "util.h"
 
 #include <dirent.h>

@@ -3,9 +3,6 @@
 #ifndef VHM_PROBE_H
 #define VHM_PROBE_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #define PROBE_USAGE \
 	"usage: vhm probe SOCKET [--json] [--timeout MS]\n" \
 	"  Connect to the vhost-user backend listening on SOCKET, negotiate, and print\n" \
@@ -14,15 +11,6 @@
 	"  exit: 0 migratable, 1 reachable but not migratable, 2 usage, 3 connection\n" \
 	"        or protocol error\n"
 
-struct vhu_front;
-
-/* The verdict: which of the needed features are missing (none = migratable). */
-struct probe_verdict {
-	bool log_shmfd, log_all, rarp, reply_ack;
-	bool migratable;
-};
-
-void probe_judge(const struct vhu_front *f, struct probe_verdict *v);
 int cmd_probe(int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
 /* track — see track.h. */
-#include "track.h"
+#include "run_track.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,10 +11,10 @@
 #include "lt_verify.h"
 #include "util.h"
 
-#define TRACK_HEAT_TOP     8
-#define TRACK_NEW_MAX      256     /* findings listed in one event */
-#define TRACK_MAX_EXCL     (4 * ND_MAX_QUEUES)
-#define TRACK_PREDICT_ROUNDS 31    /* the first copy + migrate's 30 iterations */
+#define RUN_TRACK_HEAT_TOP     8
+#define RUN_TRACK_NEW_MAX      256     /* findings listed in one event */
+#define RUN_TRACK_MAX_EXCL     (4 * ND_MAX_QUEUES)
+#define RUN_TRACK_PREDICT_ROUNDS 31    /* the first copy + migrate's 30 iterations */
 
 /* The working-set curve a prediction reads (wss_arg: its first member), and
  * the eight windows it was made of, for the reply. */
@@ -30,7 +30,7 @@ struct track_excl {
 	char what[32];
 };
 
-struct track {
+struct run_track {
 	struct device *d;
 	struct ctl_server *srv;
 	bool active;            /* a session exists (log, analyzers) */
@@ -49,15 +49,15 @@ struct track {
 	struct lt_verify ver;
 	struct lt_region regions[LT_TRACK_MAX_REGIONS];
 	size_t nregions;
-	struct track_excl excl[TRACK_MAX_EXCL];
+	struct track_excl excl[RUN_TRACK_MAX_EXCL];
 	size_t nexcl;
 
 	json_t *latest;         /* the last event's data */
 	json_t *new_findings;   /* this interval's */
-	json_t *findings;       /* the last TRACK_MAX_FINDINGS */
+	json_t *findings;       /* the last RUN_TRACK_MAX_FINDINGS */
 	uint64_t findings_total;
 
-	struct track_curve curve;  /* what track_predict's wss reads */
+	struct track_curve curve;  /* what run_track_predict's wss reads */
 };
 
 static uint64_t now_ms(void)
@@ -65,9 +65,9 @@ static uint64_t now_ms(void)
 	return vhm_now_ns() / 1000000ull;
 }
 
-int track_create(struct track **out, struct device *d, struct ctl_server *srv)
+int run_track_create(struct run_track **out, struct device *d, struct ctl_server *srv)
 {
-	struct track *t = calloc(1, sizeof(*t));
+	struct run_track *t = calloc(1, sizeof(*t));
 
 	*out = t;
 	if (!t)
@@ -86,7 +86,7 @@ static uint64_t pg_count(uint64_t gpa, uint64_t bytes)
 	return (gpa + bytes + LT_PAGE_SIZE - 1) / LT_PAGE_SIZE - gpa / LT_PAGE_SIZE;
 }
 
-static void add_region(struct track *t, uint64_t gpa, uint64_t end, const char *name)
+static void add_region(struct run_track *t, uint64_t gpa, uint64_t end, const char *name)
 {
 	if (end > gpa && t->nregions < LT_TRACK_MAX_REGIONS)
 		t->regions[t->nregions++] = (struct lt_region){ gpa, end - gpa, name };
@@ -94,7 +94,7 @@ static void add_region(struct track *t, uint64_t gpa, uint64_t end, const char *
 
 /* Guest memory by use: [0, 1 MiB) below the device, the device area (rings
  * and packet buffers), the writer's RAM in low memory, RAM above 4 GiB. */
-static void make_regions(struct track *t)
+static void make_regions(struct run_track *t)
 {
 	const struct gmem *m = &t->d->mem;
 	uint64_t area_end = dev_area_end(t->d), r0_end = m->r[0].gpa + m->r[0].size;
@@ -122,11 +122,11 @@ static size_t used_ranges(const struct vring *v, struct lt_range *out)
 	return 2;
 }
 
-static void add_excl(struct track *t, uint64_t gpa, uint64_t bytes, const char *what, int q)
+static void add_excl(struct run_track *t, uint64_t gpa, uint64_t bytes, const char *what, int q)
 {
 	struct track_excl *e;
 
-	if (t->nexcl == TRACK_MAX_EXCL)
+	if (t->nexcl == RUN_TRACK_MAX_EXCL)
 		return;
 	e = &t->excl[t->nexcl++];
 	e->gpa = gpa;
@@ -142,7 +142,7 @@ static void add_excl(struct track *t, uint64_t gpa, uint64_t bytes, const char *
  * the TX buffers (frames). Pages, so a used-ring page that shares a page
  * with the avail ring is excluded too. RX buffers and the rest of split used
  * rings are the device's alone and are checked. */
-static void exclude_driver_writes(struct track *t)
+static void exclude_driver_writes(struct run_track *t)
 {
 	const struct netdrv *drv = &t->d->drv;
 
@@ -167,7 +167,7 @@ static void exclude_driver_writes(struct track *t)
 
 /* ---- session ---------------------------------------------------------------------- */
 
-static void session_free(struct track *t)
+static void session_free(struct run_track *t)
 {
 	lt_track_destroy(&t->lt);
 	lt_verify_destroy(&t->ver);
@@ -184,7 +184,7 @@ static void session_free(struct track *t)
 }
 
 /* Turn logging off on the device's backend, when we may talk to it. */
-static void logging_off(struct track *t, bool busy)
+static void logging_off(struct run_track *t, bool busy)
 {
 	struct device *d = t->d;
 
@@ -195,7 +195,7 @@ static void logging_off(struct track *t, bool busy)
 	t->logging = false;
 }
 
-static int logging_on(struct track *t, char *err, size_t errlen)
+static int logging_on(struct run_track *t, char *err, size_t errlen)
 {
 	struct device *d = t->d;
 	int rc;
@@ -217,7 +217,7 @@ static int logging_on(struct track *t, char *err, size_t errlen)
 	return 0;
 }
 
-static int session_start(struct track *t, uint64_t interval_ms, bool verify, char *err,
+static int session_start(struct run_track *t, uint64_t interval_ms, bool verify, char *err,
 			 size_t errlen)
 {
 	struct device *d = t->d;
@@ -259,7 +259,7 @@ static int session_start(struct track *t, uint64_t interval_ms, bool verify, cha
 	t->verify = verify;
 	t->interval_ms = interval_ms;
 	t->start_ms = now;
-	t->next_sync_ms = now + TRACK_SYNC_MS;
+	t->next_sync_ms = now + RUN_TRACK_SYNC_MS;
 	t->next_pub_ms = now + interval_ms;
 	return 0;
 fail:
@@ -267,7 +267,7 @@ fail:
 	return rc;
 }
 
-void track_destroy(struct track *t)
+void run_track_destroy(struct run_track *t)
 {
 	if (!t)
 		return;
@@ -279,7 +279,7 @@ void track_destroy(struct track *t)
 
 /* ---- the loop ----------------------------------------------------------------------- */
 
-int track_timeout_ms(const struct track *t, int max_ms)
+int run_track_timeout_ms(const struct run_track *t, int max_ms)
 {
 	uint64_t now, next;
 
@@ -292,7 +292,7 @@ int track_timeout_ms(const struct track *t, int max_ms)
 	return next - now < (uint64_t)max_ms ? (int)(next - now) : max_ms;
 }
 
-static const char *region_name(const struct track *t, uint64_t page)
+static const char *region_name(const struct run_track *t, uint64_t page)
 {
 	ssize_t g = lt_region_find(t->regions, t->nregions, page);
 
@@ -303,14 +303,14 @@ static const char *region_name(const struct track *t, uint64_t page)
  * and last time seen, in how many passes) that `dirty` returns. */
 static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
 {
-	struct track *t = arg;
+	struct run_track *t = arg;
 	json_int_t gpa = (json_int_t)(page * LT_PAGE_SIZE);
 	double ts = (double)(seen_ms - t->start_ms) / 1000.0;
 	size_t i;
 	json_t *f;
 
 	t->findings_total++;
-	if (json_array_size(t->new_findings) < TRACK_NEW_MAX)
+	if (json_array_size(t->new_findings) < RUN_TRACK_NEW_MAX)
 		json_array_append_new(t->new_findings, json_pack("{s:I, s:s, s:f}", "gpa", gpa,
 								 "region", region_name(t, page),
 								 "t_s", ts));
@@ -321,14 +321,14 @@ static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
 				json_integer_value(json_object_get(f, "count")) + 1));
 			return;
 		}
-	if (json_array_size(t->findings) < TRACK_MAX_FINDINGS)
+	if (json_array_size(t->findings) < RUN_TRACK_MAX_FINDINGS)
 		json_array_append_new(t->findings, json_pack("{s:I, s:s, s:f, s:f, s:i}", "gpa", gpa,
 							     "region", region_name(t, page),
 							     "first_t_s", ts, "last_t_s", ts,
 							     "count", 1));
 }
 
-static void verify_pass(struct track *t, uint64_t now)
+static void verify_pass(struct run_track *t, uint64_t now)
 {
 	const struct gmem *m = &t->d->mem;
 	struct lt_verify_mem mem[GMEM_MAX_REGIONS];
@@ -362,8 +362,8 @@ static json_t *wss_json(const struct lt_track *lt)
 
 static json_t *heat_json(const struct lt_track *lt)
 {
-	struct lt_heat_block top[TRACK_HEAT_TOP];
-	size_t n = lt_heat_hottest(&lt->heat, top, TRACK_HEAT_TOP);
+	struct lt_heat_block top[RUN_TRACK_HEAT_TOP];
+	size_t n = lt_heat_hottest(&lt->heat, top, RUN_TRACK_HEAT_TOP);
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < n; i++)
@@ -372,7 +372,7 @@ static json_t *heat_json(const struct lt_track *lt)
 	return a;
 }
 
-static json_t *verify_json(const struct track *t)
+static json_t *verify_json(const struct run_track *t)
 {
 	const struct lt_verify *v = &t->ver;
 	json_t *excl = json_array(), *checked = json_array();
@@ -402,7 +402,7 @@ static json_t *verify_json(const struct track *t)
 			 "excluded", excl, "device_written", checked);
 }
 
-static json_t *event_json(struct track *t, uint64_t now)
+static json_t *event_json(struct run_track *t, uint64_t now)
 {
 	const struct lt_rates *r = &t->lt.rates;
 	json_t *regions = json_array(), *rates = json_object();
@@ -424,25 +424,25 @@ static json_t *event_json(struct track *t, uint64_t now)
 	return json_pack("{s:f, s:f, s:I, s:i, s:I, s:o, s:o, s:I, s:o, s:o, s:o, s:b}",
 			 "t_s", (double)(now - t->start_ms) / 1000.0,
 			 "interval_ms", r->last_dt_ms, "syncs", (json_int_t)t->lt.last_syncs,
-			 "sync_ms", TRACK_SYNC_MS, "interval", (json_int_t)t->intervals,
+			 "sync_ms", RUN_TRACK_SYNC_MS, "interval", (json_int_t)t->intervals,
 			 "rates", rates, "regions", regions,
 			 "unique_pages", (json_int_t)lt_wss_unique(t->lt.wss, (uint32_t)r->last_dt_ms),
 			 "wss", wss_json(&t->lt), "heat", heat_json(&t->lt),
 			 "verify", verify_json(t), "migrated", t->migrated);
 }
 
-static void sync_now(struct track *t, uint64_t now)
+static void sync_now(struct run_track *t, uint64_t now)
 {
 	int rc = lt_track_sync(&t->lt, &t->log, &t->d->gw.dirty, now);
 
 	if (rc)
 		fprintf(stderr, "vhm run %s: tracking: sync: %s\n", t->d->cfg.name, strerror(-rc));
-	t->next_sync_ms += TRACK_SYNC_MS;
+	t->next_sync_ms += RUN_TRACK_SYNC_MS;
 	if (t->next_sync_ms <= now)
-		t->next_sync_ms = now + TRACK_SYNC_MS;   /* late: do not catch up */
+		t->next_sync_ms = now + RUN_TRACK_SYNC_MS;   /* late: do not catch up */
 }
 
-static void publish(struct track *t, uint64_t now)
+static void publish(struct run_track *t, uint64_t now)
 {
 	if (t->verify)
 		verify_pass(t, now);
@@ -464,7 +464,7 @@ static void publish(struct track *t, uint64_t now)
 
 /* A migration ended: its thread has let go of the backend. Logging on again
  * on the device's backend now; what both sets hold belongs to nobody. */
-static void resume(struct track *t)
+static void resume(struct run_track *t)
 {
 	struct device *d = t->d;
 
@@ -484,7 +484,7 @@ static void resume(struct track *t)
 	}
 }
 
-void track_tick(struct track *t, uint64_t now_ns, bool busy)
+void run_track_tick(struct run_track *t, uint64_t now_ns, bool busy)
 {
 	uint64_t now = now_ns / 1000000ull;
 
@@ -507,24 +507,24 @@ void track_tick(struct track *t, uint64_t now_ns, bool busy)
 
 /* ---- commands ------------------------------------------------------------------------ */
 
-static json_t *config_json(const struct track *t)
+static json_t *config_json(const struct run_track *t)
 {
 	return json_pack("{s:b, s:I, s:i, s:b, s:i, s:I}", "active", t->active, "interval_ms",
-			 (json_int_t)t->interval_ms, "sync_ms", TRACK_SYNC_MS, "verify", t->verify,
+			 (json_int_t)t->interval_ms, "sync_ms", RUN_TRACK_SYNC_MS, "verify", t->verify,
 			 "users", (int)t->users, "log_bytes", (json_int_t)(t->log.nwords * 8));
 }
 
-int track_ctl_start(struct track *t, bool busy, json_t *args, json_t **ret, char *err,
+int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **ret, char *err,
 		    size_t errlen)
 {
 	json_t *iv = json_object_get(args, "interval_ms"), *vf = json_object_get(args, "verify");
-	uint64_t interval = TRACK_INTERVAL_MS;
+	uint64_t interval = RUN_TRACK_INTERVAL_MS;
 	int rc;
 
-	if (iv && (!json_is_integer(iv) || json_integer_value(iv) < TRACK_SYNC_MS ||
+	if (iv && (!json_is_integer(iv) || json_integer_value(iv) < RUN_TRACK_SYNC_MS ||
 		   json_integer_value(iv) > 3600000)) {
 		snprintf(err, errlen, "argument 'interval_ms': expected an integer %d..3600000",
-			 TRACK_SYNC_MS);
+			 RUN_TRACK_SYNC_MS);
 		return -EINVAL;
 	}
 	if (vf && !json_is_boolean(vf)) {
@@ -556,7 +556,7 @@ int track_ctl_start(struct track *t, bool busy, json_t *args, json_t **ret, char
 	return 0;
 }
 
-int track_ctl_stop(struct track *t, bool busy, json_t *args, json_t **ret, char *err,
+int run_track_ctl_stop(struct run_track *t, bool busy, json_t *args, json_t **ret, char *err,
 		   size_t errlen)
 {
 	json_t *force = json_object_get(args, "force");
@@ -572,7 +572,7 @@ int track_ctl_stop(struct track *t, bool busy, json_t *args, json_t **ret, char 
 	return 0;
 }
 
-int track_ctl_dirty(struct track *t, json_t *args, json_t **ret, char *err, size_t errlen)
+int run_track_ctl_dirty(struct run_track *t, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	(void)args, (void)err, (void)errlen;
 	if (!t)
@@ -601,7 +601,7 @@ static void count_extent(const struct gmem_region *r, uint64_t off, uint64_t end
 	((struct data_count *)arg)->pages += (end - off + LT_PAGE_SIZE - 1) / LT_PAGE_SIZE;
 }
 
-int track_predict(struct track *t, double bandwidth, double downtime_ms, unsigned max_rounds,
+int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms, unsigned max_rounds,
 		  struct lt_predict_in *in, struct lt_predict_out *out)
 {
 	struct lt_predict_in local, *pin = in ? in : &local;
@@ -646,13 +646,13 @@ int track_predict(struct track *t, double bandwidth, double downtime_ms, unsigne
 	*pin = (struct lt_predict_in){
 		.total_pages = dc.pages ? dc.pages : 1, .page_size = LT_PAGE_SIZE,
 		.bandwidth = bandwidth, .downtime_ms = downtime_ms,
-		.max_rounds = max_rounds ? max_rounds : TRACK_PREDICT_ROUNDS,
+		.max_rounds = max_rounds ? max_rounds : RUN_TRACK_PREDICT_ROUNDS,
 		.wss = lt_curve_wss, .wss_arg = &t->curve.c,
 	};
 	return lt_predict(pin, out);
 }
 
-json_t *track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out)
+json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out)
 {
 	const struct track_curve *c = in->wss_arg;
 	json_t *curve = json_array(), *o;
@@ -679,7 +679,7 @@ json_t *track_predict_json(const struct lt_predict_in *in, const struct lt_predi
 	return o;
 }
 
-int track_ctl_predict(struct track *t, json_t *args, json_t **ret, char *err, size_t errlen)
+int run_track_ctl_predict(struct run_track *t, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	json_t *bw = json_object_get(args, "bandwidth"), *dt = json_object_get(args, "downtime_ms");
 	json_t *mr = json_object_get(args, "max_rounds");
@@ -700,7 +700,7 @@ int track_ctl_predict(struct track *t, json_t *args, json_t **ret, char *err, si
 		snprintf(err, errlen, "argument 'max_rounds': expected an integer 1..1000");
 		return -EINVAL;
 	}
-	rc = track_predict(t, json_number_value(bw), json_number_value(dt),
+	rc = run_track_predict(t, json_number_value(bw), json_number_value(dt),
 			   mr ? (unsigned)json_integer_value(mr) : 0, &in, &out);
 	if (rc == -ENODATA) {
 		snprintf(err, errlen, "not tracking: the working-set curve comes from track-start");
@@ -710,6 +710,6 @@ int track_ctl_predict(struct track *t, json_t *args, json_t **ret, char *err, si
 		snprintf(err, errlen, "prediction: %s", strerror(-rc));
 		return rc;
 	}
-	*ret = track_predict_json(&in, &out);
+	*ret = run_track_predict_json(&in, &out);
 	return 0;
 }

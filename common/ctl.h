@@ -38,8 +38,8 @@
  * that does not read, or one pipelining commands without reading replies) is
  * dropped, so the device never waits for a client.  At most CTL_CLIENTS_MAX
  * clients; one more is told so (GenericError) and closed. */
-#ifndef VHM_CONTROL_H
-#define VHM_CONTROL_H
+#ifndef VHM_CTL_H
+#define VHM_CTL_H
 
 #include <jansson.h>
 #include <poll.h>
