@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # vhm — live migration of vhost-user devices, and live dirty-rate tracking.
 #
 #   make          build build/vhm (installs missing Debian packages first)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench — the benchmark registry of `make bench`. Each benchmark measures
  * vhm beside a baseline taken in the same run and prints the ratio, since
  * these machines are noisy; absolute numbers alone mean little. */

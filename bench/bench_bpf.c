@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_bpf — what vhm's probes cost, measured two ways, each against a
  * baseline taken in the same run:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* device — frames/s of a `vhm run` device through DPDK testpmd in io-forward
  * loopback, with 1 and 4 queue pairs, and where the CPU time goes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench logsync — the dirty-log sync against two baselines of the same run:
  *  (a) sparse logs (0.01 % of pages dirty) of 1 GiB..1 TiB guests: lt sync
  *      vs a plain read of the same words (their sum) — the floor any scan

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* migrate — what a live migration costs, against baselines of the same run:
  *  - pre-copy copy throughput (the first full pass of a 1 GiB guest whose
  *    RAM the writer has filled) vs memcpy of the same bytes into a fresh

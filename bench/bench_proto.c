@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* proto-rtt — what vhm's protocol layer costs per request. vhm: a REPLY_ACK'd
  * SET_VRING_CALL carrying one eventfd, through vhu_front to vhm-testbe (send,
  * table checks on both sides, handler, ack, reply validation). Baseline, in

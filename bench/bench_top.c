@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* top — what `vhm top` costs while it watches 4 running devices (each on its
  * own vhm-testbe backend, with traffic and page writes) at a 1 s refresh, in
  * batch mode for 10 s: its CPU time (user + system, from wait4's rusage)

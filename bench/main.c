@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhm-bench: runs every benchmark in the table, or those named on the
  * command line. */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bpf.mk — build rules for the kernel-side probes (included by the Makefile).
 #
 # Everything here is generated at build time and never committed (STYLE

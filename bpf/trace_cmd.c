@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* trace_cmd — `vhm trace`: attach the vbpf probes to one process and print
  * what they counted in each interval, as a table or as JSON lines (jansson).
  * Sampling is vbpf_read(); this file only turns two samples into a row. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* trace_cmd — `vhm trace`: print the vbpf counters of one process per interval. */
 #ifndef VHM_TRACE_CMD_H
 #define VHM_TRACE_CMD_H

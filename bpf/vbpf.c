@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vbpf — the user half of vhm's probes (see vbpf.h): choose an attach point
  * per probe from what this kernel offers, configure the skeleton's read-only
  * data, load, attach, and sum the per-CPU counters on read. The kernel half

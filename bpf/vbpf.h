@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vbpf — kernel-side probes of one vhost-user backend process (and of KVM on
  * its behalf), as a small library: open for a pid, read cumulative counters,
  * close. `vhm trace` prints them; a running device can publish the same.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vbpf_abi — what the kernel half (vbpf.bpf.c) and the user half (vbpf.c)
  * of vhm's probes share: the counters record, the histogram layout and the
  * uprobe slots. Included by both sides, so only __u64-style types here; the

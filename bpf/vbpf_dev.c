@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vbpf_dev — see vbpf_dev.h. Sampling is vbpf_read(); this file only turns
  * samples into the device's "bpf" object. */
 #include "vbpf_dev.h"

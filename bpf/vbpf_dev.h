@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vbpf_dev — the probes of a running device's backend, as the device
  * publishes them: `vhm run --trace-backend` opens one for the backend's pid
  * and puts vbpf_dev_json() as "bpf" into its status and "stats" events.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli — the subcommand table of the single `vhm` binary, git style.
  * Each command lives in its module and has the signature of vhm_cmd_fn;
  * argv[0] is the command name, so getopt_long works unchanged. */

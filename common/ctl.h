@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control — the JSON-lines control socket of a running vhm instance, in the
  * spirit of QMP, and the small client library the CLI tools use.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util — small helpers every vhm module shares: strict number parsing (no
  * "abc" read as 0), sizes and durations with units, MAC addresses, the
  * monotonic clock, and the run directory where control sockets live. */

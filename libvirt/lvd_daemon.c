@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvd_daemon — `vhm libvirt-watch`.  See lvd_daemon.h for the threads and
  * the events; docs/libvirt.md for the operator's view.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvd_daemon — `vhm libvirt-watch`: the daemon beside libvirtd
  * (docs/libvirt.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvd_stats — typed parameters in, plain structs and JSON out. */
 #include "lvd_stats.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvd_stats — libvirt's job statistics and dirty-rate results, decoded from
  * typed parameters into plain structs, and those into JSON for the daemon's
  * control socket.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvh_conf — hook/daemon policy from a key = value file and the environment. */
 #include "lvh_conf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvh_conf — the operator's policy for the libvirt hook and daemon.
  *
  * File (default /etc/vhm/hook.conf, or $VHM_HOOK_CONF, or --conf): lines of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvh_hook — `vhm hook`, libvirt's QEMU hook: parse, check policy, notify the
  * daemon without waiting, exit.  Nothing is ever written to stdout. */
 #include "lvh_hook.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvh_hook — `vhm hook`: libvirt's QEMU hook (docs/libvirt.md).
  *
  * libvirtd runs /etc/libvirt/hooks/qemu.d/50-vhm DOMAIN OP SUBOP EXTRA with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvh_xml — vhostuser interfaces out of a libvirt domain XML.
  *
  * Text is read only from plain text nodes: libxml2's convenience getters

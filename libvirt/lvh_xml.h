@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvh_xml — the parts of a libvirt domain XML that vhm cares about: the
  * domain's name and uuid, and each <interface type='vhostuser'> with its
  * socket path, mode, MAC and queue count.

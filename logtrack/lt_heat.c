@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_heat — see lt_heat.h. hottest() keeps a min-heap of the n best blocks
  * seen so far: O(nblocks log n), no copy of the counters. */
 #include "lt_heat.h"

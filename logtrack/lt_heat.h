@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_heat — heat map of guest-physical space in 2 MiB blocks (512 pages):
  * per block, how many page-dirtyings were seen (a page found dirty by N syncs
  * counts N times), and the N hottest blocks. */

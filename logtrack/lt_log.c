@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_log — see lt_log.h.
  *
  * The sync loop reads the log a 64-byte line at a time into a mask of its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_log — the vhost dirty log: one bit per 4 KiB page of guest-physical
  * address space, bit n = page n counted from GPA 0, stored as little-endian
  * 64-bit words. Backends set bits with atomic OR (byte- or word-wise); the

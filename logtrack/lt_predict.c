@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_predict — see lt_predict.h. */
 #include "lt_predict.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_predict — will pre-copy converge? A simulation of QEMU's RAM pre-copy
  * driven by the working-set curve:
  *   round 0 sends every page: T0 = total_pages * page_size / bandwidth;

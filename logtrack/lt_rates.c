@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_rates — see lt_rates.h. */
 #include "lt_rates.h"
 

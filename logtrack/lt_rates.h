@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_rates — how fast guest memory is dirtied, per interval, by source and by
  * region: pages/s, MiB/s, and an EWMA of each.
  *

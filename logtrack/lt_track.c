@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_track — see lt_track.h. */
 #include "lt_track.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_track — the dirty-log analyzer: what one tracking session derives from
  * the two dirty sets of a guest, sync after sync.
  *

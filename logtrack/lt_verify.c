@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_verify — see lt_verify.h. */
 #include "lt_verify.h"
 

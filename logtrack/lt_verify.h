@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_verify — verify mode: does the dirty log miss writes? Every guest page
  * is hashed at each pass; a page whose hash changed since the previous pass
  * though nobody marked it dirty (neither the backend's log nor the guest

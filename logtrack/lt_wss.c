@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_wss — see lt_wss.h. */
 #include "lt_wss.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_wss — the working-set curve: how many distinct pages were dirtied in the
  * last W ms, for every window W up to a horizon (default windows 50 ms..10 s).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rarp_announce — see rarp_announce.h. */
 #include "rarp_announce.h"
 #include "rarp_frame.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rarp_announce — send the RARP announce for a set of guest MACs on QEMU's
  * announce-self schedule, through an output the caller chooses.
  *

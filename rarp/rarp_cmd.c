@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rarp_cmd — `vhm announce`.  Everything is validated and the socket opened
  * before the first frame, so a bad argument or interface sends nothing. */
 #include "rarp_cmd.h"

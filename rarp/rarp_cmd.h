@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rarp_cmd — `vhm announce`: send the RARP announce for guest MACs by hand,
  * e.g. after a migration whose automatic announce did not happen. */
 #ifndef VHM_RARP_CMD_H

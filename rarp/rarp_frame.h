@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rarp_frame — the RARP announce frame a migrated guest's new host sends so
  * that switches learn the guest's MAC on the new port.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # make demo: two real vhost-user backends (DPDK testpmd, io forwarding, no
 # hugepages); vhm probes the first, runs a device with traffic and guest
 # dirtying on it, and migrates the device live to the second.

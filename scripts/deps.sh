@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Install every Debian package vhm needs to build, test and demo.
 # Root, non-interactive, idempotent: does nothing when everything is present.
 set -eu

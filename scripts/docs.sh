@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Regenerate the pictures under docs/ from their sources in docs/src/.
 # Needs mscgen (Debian package mscgen); run as root it installs it.
 set -eu

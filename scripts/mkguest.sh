@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # mkguest.sh OUTDIR — build a tiny test guest for the libvirt tests: a Debian
 # kernel (OUTDIR/vmlinuz) and a busybox initramfs (OUTDIR/initrd.img) whose
 # init loads virtio_net, brings eth0 up, prints VHM-GUEST-UP on the console

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_lines — see ui_lines.h. One table of fields feeds both formats. */
 #include "ui_lines.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_lines — `vhm top -b` and `--csv`: the model as plain lines, one per
  * instance per iteration, for scripts. Both formats have the same fields in
  * the same order (UI_LINE_FIELDS); docs/top.md describes each.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_model — see ui_model.h. Every function here takes JSON already read
  * and updates plain structs; nothing here touches a socket or the screen. */
 #include "ui_model.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_model — what `vhm top` knows about running instances, fed only from
  * their control sockets' replies and events (docs/control.md): the `status`
  * reply, and the "stats", "state", "migration" and (when the device has a

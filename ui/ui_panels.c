@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_panels — see ui_panels.h. Every function draws inside a box of rows
  * [y, y + h) and columns [0, w) of stdscr and never past it, so a small
  * terminal clips content instead of wrapping it. */

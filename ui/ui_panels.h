@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_panels — the drawing half of `vhm top` (htop's Meters and Panels):
  * draws the model (ui_model.h) on the ncurses screen, and nothing else.
  * Layout, resizing and small terminals are handled here alone: the instance

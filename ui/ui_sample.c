@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_sample — see ui_sample.h. One slot per instance: the model's ui_inst
  * and, beside it, the connection that feeds it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_sample — the sampling half of `vhm top` (htop's Machine): finds
  * instances (every *.sock in the run dir, or the names given), keeps one
  * subscribed control connection to each, and feeds what arrives into the

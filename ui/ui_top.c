@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_top — see ui_top.h. One loop, whichever the mode:
  *
  *   tick:  sample (rescan, reconnect, read), then draw or print

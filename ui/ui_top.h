@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ui_top — `vhm top`: the dashboard's loop (htop's ScreenManager): wait
  * for a key, an event or the refresh timeout; sample (ui_sample.h); draw
  * (ui_panels.h). Batch mode (-b) prints ui_lines.h lines instead of drawing. */

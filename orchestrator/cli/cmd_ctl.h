@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ctl_cmds — `vhm status`, `vhm stop`, `vhm list`: thin clients of the
  * control socket of running instances (control.h). */
 #ifndef VHM_CTL_CMDS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* migrate_cmd — `vhm migrate`: a thin client that asks a running device to
  * migrate itself (the `migrate` control command) and prints the report. */
 #ifndef VHM_MIGRATE_CMD_H

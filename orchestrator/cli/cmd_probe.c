@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `vhm probe`: connect to a backend as a frontend, negotiate, and print what
  * it offers (feature bits by name, queues, memory slots) as text or JSON,
  * with vhu_probe's verdict on whether a device on it can migrate. */

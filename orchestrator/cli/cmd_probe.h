@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* probe — `vhm probe`: connect to a backend as a frontend, negotiate, and
  * report what it offers and whether vhm can live-migrate a device on it. */
 #ifndef VHM_PROBE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `vhm run`: its command line, read into a device configuration and the
  * runner's options; runner/runner.c does the rest. */
 #include "cmd_run.h"

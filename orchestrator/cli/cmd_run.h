@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* run_cmd — `vhm run`: a device on a backend, steered over its control
  * socket until stopped. The control commands it serves are its table. */
 #ifndef VHM_RUN_CMD_H

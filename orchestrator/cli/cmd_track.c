@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* track_cmd — see track_cmd.h. The device does the measuring (track.c);
  * this only asks, prints and plots. */
 #include "cmd_track.h"

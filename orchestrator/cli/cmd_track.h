@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* track_cmd — `vhm track`: a client of a running device's control socket
  * that turns tracking on (track-start), prints one line per "dirty" event,
  * then a summary, and turns tracking off (track-stop). */

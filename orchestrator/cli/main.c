@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhm — one binary, git-style subcommands. The table below is the whole
  * list; each command's code lives in its module. */
 #include <stdarg.h>

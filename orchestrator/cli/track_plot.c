@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* track_plot — see track_plot.h. */
 #include "track_plot.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* track_plot — `vhm track --plot`: draws what the tracker measured with
  * gnuplot (package gnuplot-nox): the dirty rate by source over time, and
  * the working-set curve, one above the other in one PNG or SVG (chosen by

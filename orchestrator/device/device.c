@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* device — see device.h. */
 #include "device.h"
 

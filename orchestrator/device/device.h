@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* device — a virtio-net device owned the way a VMM owns one: guest memory,
  * the built-in guest driver and memory writer, and the vhost-user backend
  * that does the device's datapath. It sets the backend up (features, memory

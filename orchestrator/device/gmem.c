@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gmem — see gmem.h. */
 #include "gmem.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gmem — guest memory: the guest-physical address space of vhm's device,
  * backed by memfd regions sealed against shrinking (so no backend can make
  * vhm fault on its own memory) and mapped shared into vhm.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gwriter — see gwriter.h. */
 #include "gwriter.h"
 

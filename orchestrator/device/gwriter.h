@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gwriter — the guest-memory writer: dirties guest pages the way vCPUs
  * would, at a configured rate (page writes per second) and pattern, from its
  * own thread, and records exactly which pages it wrote in a dirty bitmap of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* netdrv — see netdrv.h. */
 #include "netdrv.h"
 

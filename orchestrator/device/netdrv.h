@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* netdrv — vhm's built-in virtio-net guest driver. For each queue pair it
  * keeps the RX ring full of 2 KiB buffers, transmits numbered test frames on
  * TX at a configured rate, and reaps both used rings, counting per queue what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vring — see vring.h. Layouts (little-endian, x86 only):
  *   split:  desc[num] (16 B each) | avail {flags, idx, ring[num], used_event}
  *           | pad to 64 | used {flags, idx, ring[num] {id u32, len u32}, avail_event}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vring — the driver's side of a virtqueue in guest memory, split or packed
  * (virtio 1.x, sections 2.7 and 2.8), with EVENT_IDX.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mig_job — see mig_job.h. */
 #include "mig_job.h"
 

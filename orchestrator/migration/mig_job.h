@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mig_job — a migration running beside the device's control loop, the way
  * QMP's `migrate` works: the command starts it and returns at once; phases
  * and the final report arrive as "migration" events; it can be cancelled

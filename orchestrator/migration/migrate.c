@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* migrate — see migrate.h.
  *
  * What is copied when:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* migrate — live migration of the device from its vhost-user backend to
  * another one, the way QEMU does it for vhost-user-net: dirty logging on the
  * source (LOG_ALL + a shared log + logged rings), a pre-copy of guest memory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* track — see track.h. */
 #include "run_track.h"
 

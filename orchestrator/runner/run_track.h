@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* track — dirty-memory tracking of a running device: the control commands
  * `track-start`, `track-stop`, `dirty` and `predict`, and the "dirty" event.
  *

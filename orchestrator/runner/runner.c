@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The `vhm run` loop: one thread (the caller's) serves the control socket,
  * watches the backend connection, reconnects it with --reconnect, ticks
  * dirty tracking and emits "stats" and "state" events; the guest runs on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner — `vhm run` after its command line: a device on a backend, steered
  * over its control socket (<run_dir>/<name>.sock) until stopped by `stop`, a
  * signal or --duration. The loop runs on the calling thread. */

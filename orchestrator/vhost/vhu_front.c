@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_front — see vhu_front.h. */
 #include "vhu_front.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_front — a vhost-user frontend connection (the side QEMU plays).
  *
  * It knows the protocol and nothing of who uses it: connect, negotiate,

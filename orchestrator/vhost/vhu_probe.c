@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a migration needs of a backend, read off a negotiated frontend: the
  * verdict `vhm probe` prints and its exit status follows. */
 #include "vhu_probe.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_probe — whether a live migration of a device on this backend can work:
  * the backend must offer dirty logging (LOG_SHMFD, LOG_ALL). */
 #ifndef VHM_VHU_PROBE_H

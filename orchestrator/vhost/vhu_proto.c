@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_proto — the request table and its checks; see vhu_proto.h. */
 #include "vhu_proto.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_proto — the vhost-user wire protocol as data: message layout, the
  * request list, and the one table that says, per request, what payload it
  * carries, which fds travel with it, when a reply comes and what the reply

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_wire — see vhu_wire.h. */
 #include "vhu_wire.h"
 

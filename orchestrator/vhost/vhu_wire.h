@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_wire — one vhost-user message over a Unix socket: header, payload and
  * the fds that travel as SCM_RIGHTS, with a deadline. Used by the frontend
  * and by the test backend alike. It checks only framing (the payload bound,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhm-testbe — see testbe.h. One connection at a time; every message is
  * checked against vhu_proto's table, handled by one small handler per
  * request (the handler list is generated from VHU_REQUESTS, so a request

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testbe — vhm's test backend (`vhm-testbe`): a small vhost-user backend
  * that serves one frontend at a time over vhu_wire, checks every incoming
  * message against vhu_proto's table (the same code the frontend validates

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testbe_dp — the test backend's datapath (--loopback): io-forward loopback
  * of each queue pair, TX ring 2q+1 to RX ring 2q, on one busy-polling
  * thread (kick fds are ignored; the frontend polls used rings too, so call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* devtest — see devtest.h. */
 #include "devtest.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* devtest — what the integration tests of a running device share (prefix
  * dt_): fixture teardown, a testpmd or a skip, a control connection to a
  * device (with its log's first line when that fails), and control commands

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* support — see support.h. */
 #include "support.h"
 

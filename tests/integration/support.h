@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* support — what integration tests share (prefix ts_): a private temp dir
  * per test, child processes (vhm-testbe, dpdk-testpmd, any command) that are
  * always killed, waiting for a socket with a deadline, running a command with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vbpf probes against processes the tests start themselves.
  *
  * Each test forks a worker that waits on a pipe for "go", does an exact

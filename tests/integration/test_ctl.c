@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The control socket: a real server in a forked child of each test, with a
  * small command table (status with a counter, set-x with typed arguments,
  * emit, fail, stop) in a temporary run dir; raw sockets to pin the wire

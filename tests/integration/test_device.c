@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The device against a real DPDK testpmd in io-forward mode: every frame the
  * built-in guest transmits comes back on its RX ring, so after a clean stop
  * frames sent = frames received, and testpmd's own counters (RX = what the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vhu_front against vhm-testbe: every request reaches the backend and has its
  * effect (read back from the backend's --record file), REPLY_ACK on and off,
  * requests whose feature was not negotiated never reach the wire, every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `vhm hook` as libvirtd runs it: $VHM_BUILD/vhm with DOMAIN OP SUBOP EXTRA
  * and the domain XML on stdin.  For every operation libvirt's QEMU driver
  * sends: exit 0, nothing on stdout (for migrate and restore stdout would

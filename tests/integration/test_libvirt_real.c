@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The hook and the daemon with Debian's real libvirtd and a real QEMU guest
  * (TCG) whose vhostuser interface connects to dpdk-testpmd.
  *

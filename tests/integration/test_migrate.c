@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Live migration of a running device between two DPDK testpmd backends over
  * the control socket's "migrate" command: the copies' digests agree, frames
  * keep flowing on the destination, and none is lost or duplicated across the

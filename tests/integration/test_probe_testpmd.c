@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `vhm probe --json` against DPDK's testpmd, the reference real backend: its
  * features, protocol features and queue count must equal what this test
  * reads itself with raw requests written here over a plain socket (no vhm

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `vhm announce` on a real wire: two network namespaces joined by a veth pair.
  * vhm runs in namespace A (`ip netns exec`) and sends on rarp-a; the test
  * captures on rarp-b in namespace B with an AF_PACKET socket it opens there

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `vhm top`: the dashboard in a real terminal (tmux, 120x40) over a device
  * on DPDK testpmd, and its batch output. What the screen shows is read back
  * with capture-pane and checked against the device itself: the instance row

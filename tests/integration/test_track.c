@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Dirty tracking of a running device (track-start, "dirty" events, `dirty`,
  * `predict`, `vhm track`), judged against ground truth:
  *   - the guest writer's configured rate (guest source);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Guest memory: the layout of a VM (a hole below 4 GiB), sparse so that a
  * 64 GiB guest costs only what it writes, sealed memfds, translation both
  * ways, and the digest that migration and `digest` rely on. */

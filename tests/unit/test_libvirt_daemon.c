@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The libvirt-watch daemon against libvirt's test driver (test:///default):
  * the daemon runs in a thread of the test process, because test:///default
  * is one shared in-memory host per process, so the domains this test

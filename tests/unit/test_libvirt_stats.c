@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvd_stats and lvh_conf: job stats and dirty-rate results decoded from typed
  * parameters built here with virTypedParamsAdd* (as libvirt sends them), the
  * MiB/s normalisation worked out by hand, the policy file and environment,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lvh_xml: vhostuser interfaces out of domain XML — the shapes libvirt
  * writes, malformed documents, and hostile ones (entity expansion, external
  * entities, size, depth), each with the reason it must give. */

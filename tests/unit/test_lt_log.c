@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The dirty log: sizing, the memfd, sync against bitmaps built here with
  * known dirty pages (every zero-skipping kernel), clearing vs read-only, the
  * union into a caller bitmap, a writer racing the sync, and region mapping. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pre-copy model on cases worked out by hand, the working-set curve's
  * interpolation, and the "what would make it converge" answers checked by
  * running the model again with them. */

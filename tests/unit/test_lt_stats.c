@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What logtrack derives from syncs: rates by source and region with their
  * EWMA, the working-set curve (exact counts on a hand-made pattern and
  * against a brute-force model), and the 2 MiB heat map. */

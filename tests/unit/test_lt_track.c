@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lt_track splits the two dirty sets by source (used-ring ranges cut
  * backend runs) and region; lt_verify reports a changed page only when no
  * mark excuses it, one pass later, and never an excluded page. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The RARP announce frame, MAC checks and QEMU's announce schedule, with no
  * network: frames against bytes written out here by hand, the schedule
  * against delays worked out by hand from QEMU's rule, and the runner through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The protocol table against the spec (QEMU docs/interop/vhost-user.rst),
  * row by row from an expected table written out here by hand, the payload
  * size checker on good and bad sizes, and vhu_wire's framing over a
