@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* vbpf_dev — see vbpf_dev.h. Sampling is vbpf_read(); this file only turns
+/* The backend's probes inside `vhm run` (--trace-backend): loaded on their
+ * own thread, read as the device's "bpf" object. Sampling is vbpf_read(); this file only turns
  * samples into the device's "bpf" object. */
 #include "vbpf_dev.h"
 

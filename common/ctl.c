@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* control — see control.h.  Three parts: byte buffers and line framing
+/* The control socket, both ends.  Three parts: byte buffers and line framing
  * shared by both ends, the server (accept, read, dispatch, queue, emit), and
  * the blocking-with-deadline client the CLI tools use. */
 #include "ctl.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* control — the JSON-lines control socket of a running vhm instance, in the
+/* ctl — the JSON-lines control socket of a running vhm instance, in the
  * spirit of QMP, and the small client library the CLI tools use.
  *
  * The server lives inside the embedding program's single-threaded poll loop:

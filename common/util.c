@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* util — see util.h. */
+/* The helpers every module shares: strict decimal numbers, sizes, durations
+ * and rates with units, MAC addresses, the monotonic clock, and run-dir and
+ * socket paths that are refused rather than truncated. */
 #include "util.h"
 
 #include <ctype.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* lt_heat — see lt_heat.h. hottest() keeps a min-heap of the n best blocks
+/* The heat map: dirty counts per 2 MiB block, decayed per interval. hottest() keeps a min-heap of the n best blocks
  * seen so far: O(nblocks log n), no copy of the counters. */
 #include "lt_heat.h"
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* lt_log — see lt_log.h.
+/* The dirty log: its memfd, marking, the region table, and the sync that
+ * finds set bits fast and exchanges only the non-zero words.
  *
  * The sync loop reads the log a 64-byte line at a time into a mask of its
  * non-zero words; a zero line hands over to a kernel that ORs whole blocks

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* lt_predict — see lt_predict.h. */
+/* The pre-copy simulation (rounds of the working-set curve against the
+ * bandwidth and downtime limit) and, when it does not converge, bisections
+ * on the same simulation for what would make it converge. */
 #include "lt_predict.h"
 
 #include <errno.h>

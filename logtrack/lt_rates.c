@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* lt_rates — see lt_rates.h. */
+/* Dirty rates by source and region: counts added into the open interval,
+ * turned into pages/s and MiB/s when it closes, with a time-constant EWMA. */
 #include "lt_rates.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* lt_track — see lt_track.h. */
+/* One tracking session's sync: splits the backend log's runs into used-ring
+ * and other pages, adds the guest writer's set, and feeds rates, working
+ * set, heat map and the verify marks, all single-threaded. */
 #include "lt_track.h"
 
 #include <errno.h>

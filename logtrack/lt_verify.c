@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* lt_verify — see lt_verify.h. */
+/* Verify mode: hashes every page holding data each pass (CRC32C lanes, or a
+ * multiply-xorshift hash without SSE4.2) and reports a page that changed
+ * with no mark from either dirty set, one pass late to allow for marks in
+ * flight (the reasoning is in lt_verify.h). */
 #include "lt_verify.h"
 
 #include <errno.h>

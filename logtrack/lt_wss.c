@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* lt_wss — see lt_wss.h. */
+/* The working-set tracker: a last-mark stamp per page and a ring of
+ * per-ms buckets, so that unique(W) sums buckets instead of scanning pages. */
 #include "lt_wss.h"
 
 #include <errno.h>

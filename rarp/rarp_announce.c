@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* rarp_announce — see rarp_announce.h. */
+/* The announce schedule (QEMU's announce-self timer) on absolute monotonic
+ * deadlines, and the AF_PACKET output that sends the RARP frame for a MAC
+ * on a named interface. */
 #include "rarp_announce.h"
 #include "rarp_frame.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* rarp_frame — see rarp_frame.h.  Offsets below are in bytes from the start
+/* The RARP announce frame, byte by byte, with and without a VLAN tag.  Offsets below are in bytes from the start
  * of the untagged frame; a tag shifts everything after the source MAC by 4. */
 #include "rarp_frame.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ui_lines — see ui_lines.h. One table of fields feeds both formats. */
+/* `vhm top --batch` lines, text or JSON, from the model. One table of fields feeds both formats. */
 #include "ui_lines.h"
 
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ui_model — see ui_model.h. Every function here takes JSON already read
+/* The dashboard's model, fed from control-socket replies and events. Every function here takes JSON already read
  * and updates plain structs; nothing here touches a socket or the screen. */
 #include "ui_model.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ui_panels — see ui_panels.h. Every function draws inside a box of rows
+/* The dashboard's panels, drawn from the model with ncurses. Every function draws inside a box of rows
  * [y, y + h) and columns [0, w) of stdscr and never past it, so a small
  * terminal clips content instead of wrapping it. */
 #include "ui_panels.h"

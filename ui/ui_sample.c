@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ui_sample — see ui_sample.h. One slot per instance: the model's ui_inst
+/* The dashboard's sampler: the control connections that feed the model. One slot per instance: the model's ui_inst
  * and, beside it, the connection that feeds it.
  *
  * Connecting is the one thing that waits (connect, greeting, subscribe,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ui_top — see ui_top.h. One loop, whichever the mode:
+/* `vhm top`: options, the terminal, and the loop (wait, sample, draw). One loop, whichever the mode:
  *
  *   tick:  sample (rescan, reconnect, read), then draw or print
  *   wait:  poll() on stdin and every instance's connection until the next

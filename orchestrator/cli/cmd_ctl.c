@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ctl_cmds — `vhm status`, `vhm stop`, `vhm list`.  Each opens the control
+/* `vhm status`, `vhm stop`, `vhm list`.  Each opens the control
  * socket, runs one or two commands, and prints; all the protocol is in
  * control.c. */
 #include "cmd_ctl.h"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* ctl_cmds — `vhm status`, `vhm stop`, `vhm list`: thin clients of the
+/* cmd_ctl — `vhm status`, `vhm stop`, `vhm list`: thin clients of the
  * control socket of running instances (control.h). */
-#ifndef VHM_CTL_CMDS_H
-#define VHM_CTL_CMDS_H
+#ifndef VHM_CMD_CTL_H
+#define VHM_CMD_CTL_H
 
 #define CTL_RUN_DIR_HELP \
 	"  -d, --run-dir DIR  where instances' sockets are (default $VHM_RUN_DIR,\n" \

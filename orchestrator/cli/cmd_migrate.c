@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* migrate_cmd — see migrate_cmd.h. The device runs the migration; this
+/* `vhm migrate`, the client. The device runs the migration; this
  * client starts it, follows its "migration" events, and cancels it on
  * Ctrl-C. */
 #include "cmd_migrate.h"

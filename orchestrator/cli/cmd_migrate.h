@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* migrate_cmd — `vhm migrate`: a thin client that asks a running device to
+/* cmd_migrate — `vhm migrate`: a thin client that asks a running device to
  * migrate itself (the `migrate` control command) and prints the report. */
-#ifndef VHM_MIGRATE_CMD_H
-#define VHM_MIGRATE_CMD_H
+#ifndef VHM_CMD_MIGRATE_H
+#define VHM_CMD_MIGRATE_H
 
 #define MIGRATE_USAGE \
 	"usage: vhm migrate NAME --to DST_SOCKET [--downtime-ms MS] [--max-iterations N]\n" \

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* probe — `vhm probe`: connect to a backend as a frontend, negotiate, and
+/* cmd_probe — `vhm probe`: connect to a backend as a frontend, negotiate, and
  * report what it offers and whether vhm can live-migrate a device on it. */
-#ifndef VHM_PROBE_H
-#define VHM_PROBE_H
+#ifndef VHM_CMD_PROBE_H
+#define VHM_CMD_PROBE_H
 
 #define PROBE_USAGE \
 	"usage: vhm probe SOCKET [--json] [--timeout MS]\n" \

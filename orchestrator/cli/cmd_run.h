@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* run_cmd — `vhm run`: a device on a backend, steered over its control
+/* cmd_run — `vhm run`: a device on a backend, steered over its control
  * socket until stopped. The control commands it serves are its table. */
-#ifndef VHM_RUN_CMD_H
-#define VHM_RUN_CMD_H
+#ifndef VHM_CMD_RUN_H
+#define VHM_CMD_RUN_H
 
 #define RUN_USAGE \
 	"usage: vhm run --backend SOCKET [--name NAME] [--mem SIZE] [--queues N]\n" \

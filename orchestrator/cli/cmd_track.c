@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* track_cmd — see track_cmd.h. The device does the measuring (track.c);
+/* `vhm track`, the client. The device does the measuring (run_track.c);
  * this only asks, prints and plots. */
 #include "cmd_track.h"
 

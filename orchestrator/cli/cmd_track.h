@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* track_cmd — `vhm track`: a client of a running device's control socket
+/* cmd_track — `vhm track`: a client of a running device's control socket
  * that turns tracking on (track-start), prints one line per "dirty" event,
  * then a summary, and turns tracking off (track-stop). */
-#ifndef VHM_TRACK_CMD_H
-#define VHM_TRACK_CMD_H
+#ifndef VHM_CMD_TRACK_H
+#define VHM_CMD_TRACK_H
 
 #define TRACK_USAGE \
 	"usage: vhm track NAME|SOCKET [--interval DUR] [--duration DUR] [--csv|--json]\n" \

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* track_plot — see track_plot.h. */
+/* `vhm track --plot`: writes the samples into a private temp dir, feeds
+ * gnuplot a script on its stdin and removes the dir whatever happens. */
 #include "track_plot.h"
 
 #include <errno.h>

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* device — see device.h. */
+/* The device: features chosen against the backend, the memory table, rings
+ * set up and started (or restarted from bases on another backend), dirty
+ * logging on and off, GET_VRING_BASE stops, the datapath thread running the
+ * guest driver, and the backend-connection lifecycle (connect or listen,
+ * loss, reconnect). */
 #include "device.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* gmem — see gmem.h. */
+/* Guest memory: sealed memfd regions laid out like a VM's (a hole below
+ * 4 GiB), GPA <-> vhm-virtual translation, the region table a backend is
+ * given, walks over what holds data, and digests of the whole memory. */
 #include "gmem.h"
 
 #include <errno.h>

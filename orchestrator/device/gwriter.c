@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* gwriter — see gwriter.h. */
+/* The memory writer thread: page writes at a rate and pattern (uniform,
+ * hot set, sequential), each marked in its dirty bitmap right after the
+ * write, paced by the monotonic clock. */
 #include "gwriter.h"
 
 #include <errno.h>

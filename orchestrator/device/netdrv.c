@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* netdrv — see netdrv.h. */
+/* The built-in virtio-net guest driver: queue layout in the device area,
+ * RX buffers posted, numbered frames built and transmitted at the set rate
+ * with flow control, both used rings reaped and every frame accounted (back,
+ * lost, duplicated, RARP). Runs on the datapath thread. */
 #include "netdrv.h"
 
 #include <errno.h>

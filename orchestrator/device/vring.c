@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* vring — see vring.h. Layouts (little-endian, x86 only):
+/* Virtqueue layouts in guest memory, split and packed, and their sizes. Layouts (little-endian, x86 only):
  *   split:  desc[num] (16 B each) | avail {flags, idx, ring[num], used_event}
  *           | pad to 64 | used {flags, idx, ring[num] {id u32, len u32}, avail_event}
  *   packed: desc[num] {addr u64, len u32, id u16, flags u16}

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* mig_job — see mig_job.h. */
+/* The migration job: a thread running migrate(), its progress queued under
+ * a lock and emitted as "migration" events by the loop thread (mig_job_poll),
+ * the cancel flag, and the status of the running or last migration. */
 #include "mig_job.h"
 
 #include <errno.h>

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* migrate — see migrate.h.
+/* The migration's phases, from setup to announce, each with its rollback:
+ * log start, pre-copy passes, the switchover (pause, stop, last copy,
+ * digests, destination start) and RARP.
  *
  * What is copied when:
  *   - first pass: every page of every region that holds data (memfd holes

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* track — see track.h. */
+/* Dirty tracking inside `vhm run`: a session turns the backend's logging on,
+ * names the guest's regions and the driver's own writes, syncs every
+ * RUN_TRACK_SYNC_MS into logtrack, and emits a "dirty" event per interval;
+ * it yields to a migration and resumes on whatever backend follows. */
 #include "run_track.h"
 
 #include <errno.h>

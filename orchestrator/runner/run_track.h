@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* track — dirty-memory tracking of a running device: the control commands
+/* run_track — dirty-memory tracking of a running device: the control commands
  * `track-start`, `track-stop`, `dirty` and `predict`, and the "dirty" event.
  *
  * While tracking, the device's backend logs into a log of ours (dirty

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* vhu_front — see vhu_front.h. */
+/* The frontend connection: connect and negotiate in QEMU's order, then one
+ * function per request, each sent and its reply checked against the request
+ * table; one error sink (fail) writes the message and marks the connection
+ * broken when the stream can no longer be trusted. */
 #include "vhu_front.h"
 
 #include <errno.h>

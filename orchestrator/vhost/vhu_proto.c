@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* vhu_proto — the request table and its checks; see vhu_proto.h. */
+/* The request table (one row per request, from VHU_REQUESTS) and the checks
+ * both the sender and the reply validator use: payload sizes, fd rules,
+ * reply rules, names for log lines. */
 #include "vhu_proto.h"
 
 #include <stdio.h>

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* vhu_wire — see vhu_wire.h. */
+/* One vhost-user message on the wire: header, payload and SCM_RIGHTS fds,
+ * written and read in full under a deadline with poll, EINTR retried, and
+ * every fd received that nobody claims closed where it was read. */
 #include "vhu_wire.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* vhm-testbe — see testbe.h. One connection at a time; every message is
+/* vhm-testbe, the misbehaving test backend: its options, its request
+ * handlers and the misbehaviour switches (testbe.h lists them). One connection at a time; every message is
  * checked against vhu_proto's table, handled by one small handler per
  * request (the handler list is generated from VHU_REQUESTS, so a request
  * without a handler does not compile), and answered in exactly one place

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* devtest — see devtest.h. */
+/* Device-test helpers that assert with Criterion: fixture teardown, testpmd
+ * or a skip, a control connection (with the device's log on failure) and
+ * calls that must succeed. */
 #include "devtest.h"
 
 #include <criterion/criterion.h>

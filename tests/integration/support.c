@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* support — see support.h. */
+/* Test and bench support: a temp dir per test, children that always die
+ * (registered, PDEATHSIG), sockets waited for under a deadline, commands run
+ * with a timeout and their output captured, fd counts. */
 #include "support.h"
 
 #include <dirent.h>
