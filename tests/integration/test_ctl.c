@@ -551,6 +551,7 @@ Test(ctl_clients, other_uid_is_refused_with_one_error_line)
 	char got[512] = "";
 	cr_assert(read(p[0], got, sizeof(got) - 1) > 0, "the refused client saw nothing");
 	waitpid(pid, &st, 0);
+	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0));
 	json_t *r = json_loads(got, JSON_DISABLE_EOF_CHECK, NULL);
 	cr_assert(eq(str, (char *)class_of(r), "PermissionDenied"), "got %s", got);

@@ -136,6 +136,7 @@ ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = fin
 
 	while (!ts_exited(run, &st))
 		usleep(50000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
 
 	/* The run's summary line has the final counters. */
@@ -243,6 +244,7 @@ Test(device, control_and_stop, .fini = fini, .timeout = 60)
 	ts_run_free(&r);
 	while (!ts_exited(run, &st))
 		usleep(20000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0));
 }
 

@@ -182,6 +182,7 @@ Test(migrate, testpmd_to_testpmd, .fini = dt_fini, .timeout = 120)
 
 	while (!ts_exited(run, &st))
 		usleep(50000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
 	summary("mig0", &tx, &rx, &lost, &dup);
 	cr_assert(lt(u64, 60000, tx), "only %llu frames sent at 20000/s", tx);
@@ -276,6 +277,7 @@ static void expect_clean_end(pid_t run, const char *name)
 
 	while (!ts_exited(run, &st))
 		usleep(50000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
 	summary(name, &tx, &rx, &lost, &dup);
 	cr_assert(lt(u64, 0, tx));
