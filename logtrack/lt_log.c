@@ -207,7 +207,7 @@ uint64_t lt_regions_count_run(const struct lt_region *r, size_t n, uint64_t firs
 
 /* Look at single words until w + *i is aligned to `align` bytes; true if one
  * of them (at *i) is non-zero. */
-static inline bool probe_to_block(const uint64_t *w, size_t *i, size_t n, uintptr_t align)
+static inline bool scan_to_block(const uint64_t *w, size_t *i, size_t n, uintptr_t align)
 {
 	for (; *i < n && ((uintptr_t)(w + *i) & (align - 1)); (*i)++)
 		if (w[*i])
@@ -224,7 +224,7 @@ static size_t skip_tail(const uint64_t *w, size_t i, size_t n)
 
 static size_t skip_scalar(const uint64_t *w, size_t i, size_t n)
 {
-	if (probe_to_block(w, &i, n, 64))
+	if (scan_to_block(w, &i, n, 64))
 		return i;
 	for (; i + 8 <= n; i += 8) {
 		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
@@ -237,7 +237,7 @@ static size_t skip_scalar(const uint64_t *w, size_t i, size_t n)
 #if defined(__x86_64__)
 static size_t skip_sse2(const uint64_t *w, size_t i, size_t n)
 {
-	if (probe_to_block(w, &i, n, 64))
+	if (scan_to_block(w, &i, n, 64))
 		return i;
 	for (; i + 8 <= n; i += 8) {
 		const __m128i *p = (const __m128i *)(w + i);
@@ -259,7 +259,7 @@ static size_t skip_avx2(const uint64_t *w, size_t i, size_t n)
 {
 	if (n > SKIP_AVX2_MAX_WORDS)
 		return skip_scalar(w, i, n);
-	if (probe_to_block(w, &i, n, 128))
+	if (scan_to_block(w, &i, n, 128))
 		return i;
 	for (; i + 16 <= n; i += 16) {
 		const __m256i *p = (const __m256i *)(w + i);
