@@ -165,6 +165,31 @@ void netdrv_set_traffic(struct netdrv *d, uint64_t pps, uint32_t frame_size)
 	}
 }
 
+/* Was seq written off by a loss timeout and is this its first return? */
+static bool came_back_late(struct nd_queue *q, uint64_t seq)
+{
+	uint64_t i = seq - q->off_lo;
+
+	if (!q->off_valid || seq < q->off_lo || i >= ND_RING_SIZE)
+		return false;
+	if (q->off_seen[i / 64] & (1ull << (i % 64)))
+		return false;
+	q->off_seen[i / 64] |= 1ull << (i % 64);
+	return true;
+}
+
+/* Count every frame in flight as lost and reopen the window. */
+static void write_off(struct nd_queue *q, uint64_t in_flight_now)
+{
+	q->off_lo = q->rx_expect;
+	q->off_valid = true;
+	memset(q->off_seen, 0, sizeof(q->off_seen));
+	add64(&q->c.rx_lost, in_flight_now);
+	add64(&q->c.loss_timeouts, 1);
+	q->rx_expect = q->tx_seq;
+	q->blocked_since_ns = 0;
+}
+
 static void rx_frame(struct netdrv *d, struct nd_queue *q, const uint8_t *b, uint32_t len)
 {
 	const uint8_t *eth = b + ND_HDR_SIZE;
@@ -190,11 +215,15 @@ static void rx_frame(struct netdrv *d, struct nd_queue *q, const uint8_t *b, uin
 	}
 	add64(&q->c.rx_frames, 1);
 	add64(&q->c.rx_bytes, len - ND_HDR_SIZE);
+	q->blocked_since_ns = 0;
 	if (p.seq == q->rx_expect) {
 		q->rx_expect++;
 	} else if (p.seq > q->rx_expect) {
 		add64(&q->c.rx_lost, p.seq - q->rx_expect);
 		q->rx_expect = p.seq + 1;
+	} else if (came_back_late(q, p.seq)) {
+		add64(&q->c.rx_lost, (uint64_t)-1);
+		add64(&q->c.rx_late, 1);
 	} else {
 		add64(&q->c.rx_dup, 1);
 	}
@@ -270,6 +299,20 @@ static uint64_t in_flight(const struct nd_queue *q)
 	return q->c.tx_frames > back ? q->c.tx_frames - back : 0;
 }
 
+/* The window is full: start its loss timer, or write it off once the timer
+ * has run ND_LOSS_TIMEOUT_MS with nothing back (true: the window reopened). */
+static bool window_timed_out(struct nd_queue *q, uint64_t now)
+{
+	if (!q->blocked_since_ns) {
+		q->blocked_since_ns = now;
+		return false;
+	}
+	if (now - q->blocked_since_ns < ND_LOSS_TIMEOUT_MS * 1000000ull)
+		return false;
+	write_off(q, in_flight(q));
+	return true;
+}
+
 static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 {
 	uint64_t due, room;
@@ -282,7 +325,7 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 	 * guest starved of CPU would otherwise make the backend drop). What is
 	 * not sent now stays due and goes out when frames come back. */
 	room = ND_RING_SIZE - TX_BATCH;
-	if (in_flight(q) >= room)
+	if (in_flight(q) >= room && !window_timed_out(q, now))
 		return 0;
 	due = tx_due(d, q, now);
 	if (due > room - in_flight(q))
@@ -308,6 +351,14 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 int netdrv_poll(struct netdrv *d, uint64_t now_ns)
 {
 	int work = 0;
+
+	/* A datapath that did not run for a while (guest paused for a
+	 * switchover, thread starved) has not been waiting for the backend:
+	 * its loss timers start again. */
+	if (now_ns - d->last_poll_ns > ND_LOSS_TIMEOUT_MS * 1000000ull / 4)
+		for (int i = 0; i < d->nq; i++)
+			d->q[i].blocked_since_ns = 0;
+	d->last_poll_ns = now_ns;
 
 	for (int i = 0; i < d->nq; i++) {
 		struct nd_queue *q = &d->q[i];

@@ -26,12 +26,19 @@
 #define ND_MIN_FRAME  60
 #define ND_MAX_FRAME  1514
 #define ND_ETHERTYPE  0x88b5      /* IEEE local experimental */
+/* A full window of frames in flight with nothing back for this long counts
+ * as lost (a backend dropped them: it went away, or had no flows yet), so the
+ * window reopens instead of the guest waiting forever for a later frame's
+ * sequence gap. A frame that still comes back later counts as rx_late. */
+#define ND_LOSS_TIMEOUT_MS 500
 
 struct nd_counters {
 	uint64_t tx_frames, tx_bytes;     /* handed to the device */
 	uint64_t tx_done;                 /* returned used by the device */
 	uint64_t rx_frames, rx_bytes;     /* test frames received back */
 	uint64_t rx_lost, rx_dup;         /* sequence gaps / repeats */
+	uint64_t rx_late;                 /* came back after being counted lost */
+	uint64_t loss_timeouts;           /* windows written off (ND_LOSS_TIMEOUT_MS) */
 	uint64_t rx_rarp, rx_other;       /* RARP announces; anything else */
 	uint64_t kicks;
 };
@@ -45,6 +52,10 @@ struct nd_queue {
 	uint64_t tx_seq, rx_expect;
 	uint64_t tx_credit_start_ns;
 	uint64_t tx_credit_sent;
+	uint64_t blocked_since_ns;        /* window full since (0: not full) */
+	uint64_t off_lo;                  /* written-off seqs: [off_lo, off_lo + ND_RING_SIZE) */
+	uint64_t off_seen[ND_RING_SIZE / 64]; /* bit: that written-off frame came back */
+	bool off_valid;
 	int kick_fd[2], call_fd[2];       /* [0] rx, [1] tx; owned */
 	struct nd_counters c;
 };
@@ -57,6 +68,7 @@ struct netdrv {
 	uint32_t frame_size;              /* bytes on the wire, without virtio hdr */
 	uint64_t pps;                     /* frames/s over all queues; 0 = none */
 	bool tx_paused;
+	uint64_t last_poll_ns;            /* a long gap (paused, starved) restarts loss timers */
 	struct nd_queue q[ND_MAX_QUEUES];
 };
 

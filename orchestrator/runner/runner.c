@@ -53,10 +53,11 @@ static void on_signal(int sig)
 
 static json_t *counters_json(const struct nd_counters *c)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "tx_frames", (json_int_t)c->tx_frames, "tx_done", (json_int_t)c->tx_done,
 			 "rx_frames", (json_int_t)c->rx_frames, "rx_lost", (json_int_t)c->rx_lost,
-			 "rx_dup", (json_int_t)c->rx_dup, "rx_rarp", (json_int_t)c->rx_rarp,
+			 "rx_dup", (json_int_t)c->rx_dup, "rx_late", (json_int_t)c->rx_late,
+			 "loss_timeouts", (json_int_t)c->loss_timeouts, "rx_rarp", (json_int_t)c->rx_rarp,
 			 "rx_other", (json_int_t)c->rx_other, "tx_bytes", (json_int_t)c->tx_bytes,
 			 "kicks", (json_int_t)c->kicks);
 }

@@ -1331,6 +1331,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ "breq-test", no_argument, NULL, 'b' },
 		{ "loopback", no_argument, NULL, 'L' },
 		{ "skip-log", required_argument, NULL, 'S' },
+		{ "drop-frames", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1353,6 +1354,12 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 				return usage_error("--skip-log '%s': expected a percentage 0..100",
 						   optarg);
 			o->skip_log = (unsigned)v;
+			o->loopback = true;
+			break;
+		case 'D':
+			if (vhm_parse_u64(optarg, &o->drop_frames))
+				return usage_error("--drop-frames '%s': expected a number of frames",
+						   optarg);
 			o->loopback = true;
 			break;
 		case 'r': o->record = optarg; break;

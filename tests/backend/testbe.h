@@ -55,6 +55,7 @@ struct tbe_opts {
 	uint32_t mis_request;
 	bool loopback;            /* --loopback: run the datapath (testbe_dp.c) */
 	unsigned skip_log;        /* --skip-log PERCENT: pages whose writes go unlogged */
+	uint64_t drop_frames;     /* --drop-frames N: the first N frames vanish */
 };
 
 struct tbe_ring {

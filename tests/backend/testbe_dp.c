@@ -18,7 +18,10 @@
  * skipped one — which makes "a verifier reports every skipped page" a
  * testable statement. Each skipped page is printed once on stderr:
  *     vhm-testbe: skip-log gpa 0x1234000
- * (the page's guest-physical address). */
+ * (the page's guest-physical address).
+ *
+ * --drop-frames N takes the first N frames off the TX rings and returns them
+ * used without forwarding them, as a vswitch does before its flows exist. */
 #include "testbe.h"
 
 #include <errno.h>
@@ -67,6 +70,7 @@ struct tbe_dp {
 	pthread_t thread;
 	struct dp_ring r[TBE_MAX_RINGS];
 	uint8_t *skip_seen;               /* bitmap: skipped pages already printed */
+	uint64_t dropped;                 /* frames --drop-frames took so far */
 };
 
 static uint64_t mix(uint64_t x)
@@ -252,6 +256,15 @@ static void set_num_buffers(const struct tbe *t, uint8_t *buf, uint32_t len)
 		memcpy(buf + NET_HDR_NUM_BUFS, &one, 2);
 }
 
+/* --drop-frames: should the next frame vanish? */
+static bool drop_next(struct tbe *t)
+{
+	if (t->dp->dropped >= t->opt.drop_frames)
+		return false;
+	t->dp->dropped++;
+	return true;
+}
+
 /* One frame from tx to rx. 1 forwarded, 0 nothing to do (or no RX room). */
 static int forward_split(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 {
@@ -260,6 +273,11 @@ static int forward_split(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 	uint8_t *dst;
 	int n;
 
+	if (th >= 0 && drop_next(t)) {
+		tx->last_avail++;
+		split_used(t, tx, (uint32_t)th, 0);
+		return 1;
+	}
 	if (th < 0 || (rh = split_next(rx)) < 0)
 		return 0;
 	rd = (const struct dp_split_desc *)rx->desc + rh;
@@ -284,6 +302,12 @@ static int forward_packed(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 	const uint8_t *src;
 	uint32_t n = 0;
 
+	if (te && drop_next(t)) {
+		tid = te->id;
+		packed_take(tx);
+		packed_used(t, tx, tid, 0);
+		return 1;
+	}
 	if (!te || !(re = packed_next(rx)))
 		return 0;
 	tid = te->id;
