@@ -814,15 +814,15 @@ struct cli_case {
 static struct cli_case cli_cases[] = {
 	{ { "" }, VHM_EXIT_USAGE, "usage: vhm <command>" },
 	{ { "frobnicate" }, VHM_EXIT_USAGE, "vhm: unknown command 'frobnicate'" },
-	{ { "probe" }, VHM_EXIT_USAGE, "usage: vhm probe SOCKET" },
+	{ { "probe" }, VHM_EXIT_USAGE, "expected exactly one SOCKET" },
 	{ { "probe", "/nonexistent.sock", "--timeout", "abc" }, VHM_EXIT_USAGE,
 	  "--timeout 'abc': expected 1..600000 ms" },
 	{ { "probe", "/nonexistent.sock", "--timeout", "0" }, VHM_EXIT_USAGE,
 	  "--timeout '0': expected 1..600000 ms" },
 	{ { "probe", "/nonexistent.sock", "--timeout" }, VHM_EXIT_USAGE,
-	  "usage: vhm probe SOCKET" },
+	  "option '--timeout' needs a value" },
 	{ { "probe", "a.sock", "b.sock" }, VHM_EXIT_USAGE, "expected exactly one SOCKET" },
-	{ { "probe", "--bogus", "a.sock" }, VHM_EXIT_USAGE, "usage: vhm probe SOCKET" },
+	{ { "probe", "--bogus", "a.sock" }, VHM_EXIT_USAGE, "unknown option '--bogus'" },
 	{ { "probe", "/nonexistent/x.sock" }, VHM_EXIT_PEER,
 	  "vhm probe: connect to /nonexistent/x.sock: No such file or directory" },
 };
