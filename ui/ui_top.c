@@ -352,7 +352,7 @@ int cmd_top(int argc, char **argv)
 	char err[256] = "";
 	int rc;
 
-	t.view.color = true;
+	t.view.color = vhm_cli_use_color(getenv("NO_COLOR"), getenv("TERM"));
 	rc = parse_args(&t, argc, argv, &run_dir);
 	if (rc)
 		return vhm_cli_status(rc);

@@ -20,7 +20,7 @@
 	"      --csv FILE        also write one CSV row per instance per refresh\n" \
 	"      --run-dir DIR     where instances' sockets are (default\n" \
 	"                        $VHM_RUN_DIR, else /run/vhm)\n" \
-	"      --no-color        draw without colours\n" \
+	"      --no-color        draw without colours (as do NO_COLOR=1 and TERM=dumb)\n" \
 	"\n" \
 	"Exit status: 0 ok, 1 the terminal could not be used, 2 bad arguments.\n"
 
