@@ -47,7 +47,7 @@ static int parse_range(const char *s, uint64_t *start, uint64_t *end)
 		return -EINVAL;
 	memcpy(first, s, (size_t)(dash - s));
 	first[dash - s] = '\0';
-	if (vhm_parse_u64(first, start) || vhm_parse_u64(dash + 1, end) || *end <= *start)
+	if (vhm_parse_addr(first, start) || vhm_parse_addr(dash + 1, end) || *end <= *start)
 		return -EINVAL;
 	return 0;
 }

@@ -11,21 +11,39 @@
 #include <sys/un.h>
 #include <time.h>
 
-int vhm_parse_u64(const char *s, uint64_t *out)
+/* Digits only, in `base`; no sign, no spaces, no trailing junk. */
+static int parse_u64_base(const char *s, int base, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || !isdigit((unsigned char)*s))
+	if (!s || !*s || !isxdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, base);
 	if (errno == ERANGE)
 		return -ERANGE;
-	if (*end)
+	if (*end || end == s)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+int vhm_parse_u64(const char *s, uint64_t *out)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	return parse_u64_base(s, 10, out);
+}
+
+int vhm_parse_addr(const char *s, uint64_t *out)
+{
+	if (s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		if (strpbrk(s + 2, "xX")) /* strtoull would take a second "0x" */
+			return -EINVAL;
+		return parse_u64_base(s + 2, 16, out);
+	}
+	return vhm_parse_u64(s, out);
 }
 
 /* Split "123abc" into the number and its unit; the unit is compared by caller. */

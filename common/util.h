@@ -19,8 +19,11 @@ enum {
 	VHM_EXIT_PEER = 3,      /* connection or protocol error */
 };
 
-/* Whole decimal (or 0x hex) number, no sign, no trailing junk. 0 or -EINVAL/-ERANGE. */
+/* Whole decimal number ("08" is 8: never octal, never hex), no sign, no
+ * trailing junk. 0 or -EINVAL/-ERANGE. Every count on vhm's command lines. */
 int vhm_parse_u64(const char *s, uint64_t *out);
+/* An address: 0x hex, or decimal as vhm_parse_u64. */
+int vhm_parse_addr(const char *s, uint64_t *out);
 /* Bytes with an optional binary suffix: K, M, G, T (also KiB, MiB, ...). */
 int vhm_parse_size(const char *s, uint64_t *bytes);
 /* Duration with a unit: "ms", "s", "m"; a bare number is seconds. Result in ms. */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The rules of the command-line layer that need no process: when to draw
- * in colour. (tests/integration/test_cli.c runs every subcommand.) */
+ * in colour, how numbers and durations are read. (tests/integration/
+ * test_cli.c runs every subcommand.) */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cli.h"
@@ -38,4 +41,49 @@ ParameterizedTest(struct colour_case *c, cli_rules, colour_follows_no_color_and_
 
 	cr_assert(eq(int, vhm_cli_use_color(nc, term), c->want), "NO_COLOR=%s TERM=%s",
 		  c->no_color, c->term);
+}
+
+/* ---- numbers: decimal only ---- */
+
+struct num_case {
+	char s[24];
+	int rc;
+	unsigned long long want;
+};
+
+ParameterizedTestParameters(cli_rules, numbers_are_decimal)
+{
+	static struct num_case cases[] = {
+		{ "0", 0, 0 }, { "8", 0, 8 }, { "08", 0, 8 }, { "010", 0, 10 },
+		{ "18446744073709551615", 0, 18446744073709551615ull },
+		{ "18446744073709551616", -ERANGE, 0 },
+		{ "0x10", -EINVAL, 0 }, { "", -EINVAL, 0 }, { "-1", -EINVAL, 0 },
+		{ "+1", -EINVAL, 0 }, { " 1", -EINVAL, 0 }, { "1 ", -EINVAL, 0 },
+		{ "1k", -EINVAL, 0 }, { "abc", -EINVAL, 0 },
+	};
+
+	return cr_make_param_array(struct num_case, cases, VHM_ARRAY_SIZE(cases));
+}
+
+ParameterizedTest(struct num_case *c, cli_rules, numbers_are_decimal)
+{
+	uint64_t v = 12345;
+
+	cr_assert(eq(int, vhm_parse_u64(c->s, &v), c->rc), "'%s'", c->s);
+	if (!c->rc)
+		cr_assert(eq(u64, v, c->want), "'%s'", c->s);
+}
+
+Test(cli_rules, addresses_take_0x_hex_or_decimal)
+{
+	uint64_t v;
+
+	cr_assert(eq(int, vhm_parse_addr("0x7f00", &v), 0));
+	cr_assert(eq(u64, v, 0x7f00));
+	cr_assert(eq(int, vhm_parse_addr("4096", &v), 0));
+	cr_assert(eq(u64, v, 4096));
+	cr_assert(eq(int, vhm_parse_addr("0x", &v), -EINVAL));
+	cr_assert(eq(int, vhm_parse_addr("0xg", &v), -EINVAL));
+	cr_assert(eq(int, vhm_parse_addr("0x-1", &v), -EINVAL));
+	cr_assert(eq(int, vhm_parse_addr("0x0x10", &v), -EINVAL));
 }
