@@ -90,7 +90,7 @@ int vhm_parse_size(const char *s, uint64_t *bytes)
 int vhm_parse_duration_ms(const char *s, uint64_t *ms)
 {
 	static const struct { const char *u; double mul; } units[] = {
-		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 },
+		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 }, { "h", 3600000 },
 	};
 	const char *unit;
 	double num;

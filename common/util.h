@@ -26,7 +26,10 @@ int vhm_parse_u64(const char *s, uint64_t *out);
 int vhm_parse_addr(const char *s, uint64_t *out);
 /* Bytes with an optional binary suffix: K, M, G, T (also KiB, MiB, ...). */
 int vhm_parse_size(const char *s, uint64_t *bytes);
-/* Duration with a unit: "ms", "s", "m"; a bare number is seconds. Result in ms. */
+/* The one duration syntax of every vhm command: a decimal number (fractions
+ * allowed) with a unit "ms", "s", "m" or "h"; a bare number is seconds.
+ * Result in ms, rounded. Flags whose name carries a unit (--downtime-ms,
+ * --poll-ms) take a plain number instead. */
 int vhm_parse_duration_ms(const char *s, uint64_t *ms);
 /* Rate in bytes/s: a size with an optional "/s" ("1G", "500M/s"). */
 int vhm_parse_rate(const char *s, uint64_t *bytes_per_s);

@@ -61,6 +61,17 @@ static int parse_bounded(const char *opt, const char *arg, uint64_t max, uint64_
 	return 0;
 }
 
+/* A duration (vhm_parse_duration_ms) no longer than max_ms, for `opt`. */
+static int parse_delay(const char *opt, const char *arg, uint64_t max_ms, uint64_t *ms)
+{
+	if (vhm_parse_duration_ms(arg, ms))
+		return bad_usage("%s '%s' is not a duration (like 50ms or 1s)", opt, arg);
+	if (*ms > max_ms)
+		return bad_usage("%s %s is longer than %llu ms", opt, arg,
+				 (unsigned long long)max_ms);
+	return 0;
+}
+
 static int parse_vlan(struct announce_opts *o, const char *arg)
 {
 	uint64_t v;
@@ -106,10 +117,10 @@ static int apply_opt(struct announce_opts *o, int c)
 	case 'i': o->ifname = optarg; return 0;
 	case OPT_VLAN: return parse_vlan(o, optarg);
 	case 'r': return parse_rounds(o, optarg);
-	case OPT_INITIAL: return parse_bounded("--initial", optarg, RARP_INITIAL_MAX_MS,
-					       &o->sched.initial_ms);
-	case OPT_MAX: return parse_bounded("--max", optarg, RARP_MAX_MAX_MS, &o->sched.max_ms);
-	case OPT_STEP: return parse_bounded("--step", optarg, RARP_STEP_MAX_MS, &o->sched.step_ms);
+	case OPT_INITIAL: return parse_delay("--initial", optarg, RARP_INITIAL_MAX_MS,
+					     &o->sched.initial_ms);
+	case OPT_MAX: return parse_delay("--max", optarg, RARP_MAX_MAX_MS, &o->sched.max_ms);
+	case OPT_STEP: return parse_delay("--step", optarg, RARP_STEP_MAX_MS, &o->sched.step_ms);
 	case 'q': o->quiet = true; return 0;
 	}
 	return 0;
@@ -139,7 +150,7 @@ static int parse_args(struct announce_opts *o, int argc, char **argv)
 	if (!o->ifname)
 		return bad_usage("--ifname is required");
 	if (o->sched.max_ms < o->sched.initial_ms)
-		return bad_usage("--max %llu is less than --initial %llu",
+		return bad_usage("--max %llu ms is less than --initial %llu ms",
 				 (unsigned long long)o->sched.max_ms,
 				 (unsigned long long)o->sched.initial_ms);
 	if (rarp_schedule_check(&o->sched, &why))

@@ -126,9 +126,10 @@ int cmd_probe(int argc, char **argv)
 			json = true;
 			break;
 		case 't':
-			if (vhm_parse_u64(optarg, &timeout) || timeout == 0 || timeout > 600000)
-				return vhm_usage_error("probe", "--timeout '%s': expected 1..600000 ms",
-						       optarg);
+			if (vhm_parse_duration_ms(optarg, &timeout) || timeout == 0 ||
+			    timeout > 600000)
+				return vhm_usage_error("probe", "--timeout '%s': expected a duration, "
+						       "1ms..10m", optarg);
 			break;
 		}
 	}

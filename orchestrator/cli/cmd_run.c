@@ -131,9 +131,9 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 						       optarg);
 			break;
 		case 'T':
-			if (vhm_parse_u64(optarg, &v) || v < 1 || v > 600000)
-				return vhm_usage_error("run", "--timeout '%s': expected 1..600000 ms",
-						       optarg);
+			if (vhm_parse_duration_ms(optarg, &v) || v < 1 || v > 600000)
+				return vhm_usage_error("run", "--timeout '%s': expected a duration, "
+						       "1ms..10m", optarg);
 			c->timeout_ms = (int)v;
 			break;
 		case 'R': r->run_dir = optarg; break;

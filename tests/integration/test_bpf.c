@@ -877,7 +877,7 @@ Test(bpf_device, setup_messages_reach_testpmd, .init = need_testpmd, .fini = tea
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d0", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--ring", "split", "--traffic", "1000", "--duration", "3s", NULL };
 	struct vbpf_counters c;
 	int logged, logged_setup, rc;
@@ -937,7 +937,7 @@ Test(bpf_device, kicks_match_the_device_counter, .init = need_testpmd, .fini = t
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d1", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--ring", "split", "--traffic", "2000", "--duration", "6s", NULL };
 	struct vbpf_counters vc, tc;
 	json_t *s1, *s2;
@@ -993,7 +993,7 @@ Test(bpf_device, uprobe_packets_match_frames, .init = need_testpmd, .fini = tear
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d2", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--traffic", "20000", "--duration", "5s", NULL };
 	struct vbpf_counters p1, p2;
 	unsigned long long tx, rx;
@@ -1124,7 +1124,7 @@ Test(bpf_device, trace_backend_publishes_bpf, .init = need_testpmd, .fini = tear
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d3", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--traffic", "5000", "--duration", "6s", "--interval", "200ms",
 			       "--trace-backend", NULL };
 	const char sub[] = "{\"execute\":\"subscribe\",\"arguments\":{\"events\":[\"stats\"]}}\n";
@@ -1187,10 +1187,10 @@ Test(bpf_device, trace_backend_failure_keeps_running, .init = need_root, .fini =
      .timeout = 60)
 {
 	const char *run1[] = { "run", "--backend", NULL, "--name", "d4", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--duration", "3s", "--trace-backend=uprobe", NULL };
 	const char *run2[] = { "run", "--backend", NULL, "--name", "d5", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--duration", "2s", NULL };
 	char sock[128], tb[PATH_MAX], tblog[128];
 	const char *err;

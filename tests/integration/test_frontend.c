@@ -746,7 +746,7 @@ ParameterizedTestParameters(vhu_probe, misbehaving_backend_exits_3_one_line)
 ParameterizedTest(struct mis_case *c, vhu_probe, misbehaving_backend_exits_3_one_line)
 {
 	const char *extra[] = { "--misbehave", c->mode, NULL };
-	const char *args[] = { "probe", sock, "--timeout", "500", NULL };
+	const char *args[] = { "probe", sock, "--timeout", "500ms", NULL };
 	char want[256];
 	struct ts_run r;
 
@@ -816,9 +816,9 @@ static struct cli_case cli_cases[] = {
 	{ { "frobnicate" }, VHM_EXIT_USAGE, "vhm: unknown command 'frobnicate'" },
 	{ { "probe" }, VHM_EXIT_USAGE, "expected exactly one SOCKET" },
 	{ { "probe", "/nonexistent.sock", "--timeout", "abc" }, VHM_EXIT_USAGE,
-	  "--timeout 'abc': expected 1..600000 ms" },
+	  "--timeout 'abc': expected a duration, 1ms..10m" },
 	{ { "probe", "/nonexistent.sock", "--timeout", "0" }, VHM_EXIT_USAGE,
-	  "--timeout '0': expected 1..600000 ms" },
+	  "--timeout '0': expected a duration, 1ms..10m" },
 	{ { "probe", "/nonexistent.sock", "--timeout" }, VHM_EXIT_USAGE,
 	  "option '--timeout' needs a value" },
 	{ { "probe", "a.sock", "b.sock" }, VHM_EXIT_USAGE, "expected exactly one SOCKET" },

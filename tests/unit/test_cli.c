@@ -87,3 +87,33 @@ Test(cli_rules, addresses_take_0x_hex_or_decimal)
 	cr_assert(eq(int, vhm_parse_addr("0x-1", &v), -EINVAL));
 	cr_assert(eq(int, vhm_parse_addr("0x0x10", &v), -EINVAL));
 }
+
+/* ---- durations: one syntax, a bare number is seconds ---- */
+
+struct dur_case {
+	char s[16];
+	int rc;
+	unsigned long long ms;
+};
+
+ParameterizedTestParameters(cli_rules, durations_have_one_syntax)
+{
+	static struct dur_case cases[] = {
+		{ "250ms", 0, 250 }, { "5s", 0, 5000 }, { "2m", 0, 120000 }, { "1h", 0, 3600000 },
+		{ "5", 0, 5000 }, { "500", 0, 500000 }, { "0.5", 0, 500 }, { "1.5s", 0, 1500 },
+		{ "08", 0, 8000 }, { "0", 0, 0 },
+		{ "", -EINVAL, 0 }, { "5x", -EINVAL, 0 }, { "s", -EINVAL, 0 }, { "-1s", -EINVAL, 0 },
+		{ "5 s", -EINVAL, 0 }, { "5S", -EINVAL, 0 }, { "1d", -EINVAL, 0 },
+	};
+
+	return cr_make_param_array(struct dur_case, cases, VHM_ARRAY_SIZE(cases));
+}
+
+ParameterizedTest(struct dur_case *c, cli_rules, durations_have_one_syntax)
+{
+	uint64_t ms = 12345;
+
+	cr_assert(eq(int, vhm_parse_duration_ms(c->s, &ms), c->rc), "'%s'", c->s);
+	if (!c->rc)
+		cr_assert(eq(u64, ms, c->ms), "'%s'", c->s);
+}
