@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devtest.h"
 #include "util.h"
 #include "vbpf.h"
 
@@ -584,27 +585,18 @@ static bool has(json_t *o, const char *key, json_type t)
 Test(bpf_trace_cli, bad_arguments_exit_2, .timeout = 30)
 {
 	char pidbuf[16];
-	char *cases[][6] = {
-		{ "vhm", "trace", "--bogus", NULL },
-		{ "vhm", "trace", NULL },
-		{ "vhm", "trace", "--pid", "abc", NULL },
-		{ "vhm", "trace", "--pid", pidbuf, "--interval", NULL },
-		{ "vhm", "trace", "--pid", pidbuf, "--probe", "nope" },
-		{ "vhm", "trace", "--pid", "2147483646", NULL },
+	const char *cases[][6] = {
+		{ "trace", "--bogus", NULL },
+		{ "trace", NULL },
+		{ "trace", "--pid", "abc", NULL },
+		{ "trace", "--pid", pidbuf, "--interval", NULL },
+		{ "trace", "--pid", pidbuf, "--probe", "nope", NULL },
+		{ "trace", "--pid", "2147483646", NULL },
 	};
 
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
-	for (size_t i = 0; i < VHM_ARRAY_SIZE(cases); i++) {
-		char *argv[8] = { 0 };
-		int rc;
-
-		for (int j = 0; j < 6 && cases[i][j]; j++)
-			argv[j] = cases[i][j];
-		rc = run_vhm(argv + 0, 0, out_buf, sizeof(out_buf), err_buf, sizeof(err_buf));
-		cr_assert(eq(int, rc, VHM_EXIT_USAGE), "case %zu (%s %s): exit %d, stderr: %s", i,
-			  argv[2] ? argv[2] : "", argv[3] ? argv[3] : "", rc, err_buf);
-		cr_assert(eq(int, strncmp(err_buf, "vhm trace: ", 11), 0), "stderr: %s", err_buf);
-	}
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(cases); i++)
+		dt_vhm_refuses(cases[i], VHM_EXIT_USAGE, "vhm trace: ");
 }
 
 Test(bpf_trace_cli, unprivileged_names_the_privilege, .init = need_root, .timeout = 30)
