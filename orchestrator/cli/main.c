@@ -83,7 +83,8 @@ int main(int argc, char **argv)
 
 	vhm_cli_register(commands, VHM_ARRAY_SIZE(commands));
 	if (argc < 2) {
-		print_overview(stderr);
+		fprintf(stderr, "vhm: no command given; usage: vhm <command> [options] "
+				"(see 'vhm help')\n");
 		return VHM_EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
