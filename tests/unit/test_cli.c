@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The rules of the command-line layer that need no process: when to draw
- * in colour, how numbers and durations are read. (tests/integration/
- * test_cli.c runs every subcommand.) */
+ * in colour, how numbers and durations are read, and what the option parser
+ * says about a bad option (stderr redirected and compared whole). (tests/
+ * integration/test_cli.c runs every subcommand.) */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
+#include <criterion/redirect.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -116,4 +119,77 @@ ParameterizedTest(struct dur_case *c, cli_rules, durations_have_one_syntax)
 	cr_assert(eq(int, vhm_parse_duration_ms(c->s, &ms), c->rc), "'%s'", c->s);
 	if (!c->rc)
 		cr_assert(eq(u64, ms, c->ms), "'%s'", c->s);
+}
+
+/* ---- the option parser, in this process ---- */
+
+static const struct vhm_cmd demo_cmds[] = {
+	{ "demo", NULL, "a command for these tests", "usage: vhm demo [--json] [--timeout DUR]\n" },
+};
+
+static void redirect_both(void)
+{
+	vhm_cli_register(demo_cmds, VHM_ARRAY_SIZE(demo_cmds));
+	cr_redirect_stdout();
+	cr_redirect_stderr();
+}
+
+struct parse_case {
+	char args[4][16];       /* after "demo"; "" ends the list */
+	int last;               /* what vhm_cli_next returns last */
+	char err[96];           /* all of stderr */
+};
+
+ParameterizedTestParameters(cli_parse, one_line_naming_the_option)
+{
+	static struct parse_case cases[] = {
+		{ { "-jx" }, VHM_CLI_BAD, "vhm demo: unknown option '-x' (see 'vhm help demo')\n" },
+		{ { "--json", "-jQ" }, VHM_CLI_BAD,
+		  "vhm demo: unknown option '-Q' (see 'vhm help demo')\n" },
+		{ { "--bogus=3" }, VHM_CLI_BAD,
+		  "vhm demo: unknown option '--bogus' (see 'vhm help demo')\n" },
+		{ { "--json=1" }, VHM_CLI_BAD,
+		  "vhm demo: option '--json' takes no value (see 'vhm help demo')\n" },
+		{ { "--ti" }, VHM_CLI_BAD,
+		  "vhm demo: option '--ti' needs a value (see 'vhm help demo')\n" },
+		{ { "-j", "-t" }, VHM_CLI_BAD,
+		  "vhm demo: option '-t' needs a value (see 'vhm help demo')\n" },
+		{ { "--he" }, VHM_CLI_HELP, "" },
+		{ { "x", "--json", "-t5s" }, VHM_CLI_END, "" },
+	};
+
+	return cr_make_param_array(struct parse_case, cases, VHM_ARRAY_SIZE(cases));
+}
+
+ParameterizedTest(struct parse_case *c, cli_parse, one_line_naming_the_option,
+		  .init = redirect_both)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vhm_cli p = { .cmd = "demo", .shortopts = "jt:", .longopts = opts };
+	char *argv[6] = { "demo" };
+	int argc = 1, o;
+
+	for (int i = 0; i < 4 && c->args[i][0]; i++)
+		argv[argc++] = c->args[i];
+	while ((o = vhm_cli_next(&p, argc, argv)) > 0)
+		cr_assert(o == 'j' || o == 't', "option %d", o);
+	cr_assert(eq(int, o, c->last), "%s", c->args[0]);
+	fflush(stderr);
+	cr_assert_stderr_eq_str(c->err, "%s", c->args[0]);
+}
+
+Test(cli_parse, help_prints_the_registered_usage_on_stdout, .init = redirect_both)
+{
+	struct vhm_cli p = { .cmd = "demo" };
+	char *argv[] = { "demo", "-h", NULL };
+
+	cr_assert(eq(int, vhm_cli_next(&p, 2, argv), VHM_CLI_HELP));
+	cr_assert(eq(int, vhm_cli_status(VHM_CLI_HELP), VHM_EXIT_OK));
+	cr_assert(eq(int, vhm_cli_status(VHM_CLI_BAD), VHM_EXIT_USAGE));
+	fflush(stdout);
+	cr_assert_stdout_eq_str("usage: vhm demo [--json] [--timeout DUR]\n");
 }
