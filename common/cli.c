@@ -6,6 +6,7 @@
  * cli.h first; vhm_cli_next() is the part every command calls. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,18 +70,18 @@ static int build_longs(struct vhm_cli *p)
 	return 0;
 }
 
-static void start(struct vhm_cli *p)
+/* 0, or -ENOSPC when the command has more options than fit: a programming
+ * error (the tables are constants), found by the first test that runs it. */
+static int start(struct vhm_cli *p)
 {
 	p->started = true;
-	/* A command's table is a compile-time constant: too many options is a
-	 * programming error, found by the first test that runs the command. */
 	if (build_shorts(p) || build_longs(p)) {
 		fprintf(stderr, "vhm %s: internal error: too many options\n", p->cmd);
-		p->shorts[0] = '\0';
-		p->longs[0] = (struct option){ NULL, 0, NULL, 0 };
+		return -ENOSPC;
 	}
 	opterr = 0;
 	optind = 0; /* full reset (glibc): the command may parse more than once */
+	return 0;
 }
 
 /* Was the option getopt just refused the long one in `arg`? A short option
@@ -127,8 +128,8 @@ int vhm_cli_next(struct vhm_cli *p, int argc, char **argv)
 	bool had_value;
 	int o;
 
-	if (!p->started)
-		start(p);
+	if (!p->started && start(p))
+		return VHM_CLI_BAD;
 	o = getopt_long(argc, argv, p->shorts, p->longs, NULL);
 	switch (o) {
 	case -1:
