@@ -46,18 +46,27 @@ int vhm_parse_addr(const char *s, uint64_t *out)
 	return vhm_parse_u64(s, out);
 }
 
-/* Split "123abc" into the number and its unit; the unit is compared by caller. */
+/* Split "1.5abc" into the number and its unit; the unit is compared by the
+ * caller. The number is decimal digits with at most one '.': strtod alone
+ * would also take hex ("0x10") and exponents ("1e3"). */
 static int split_unit(const char *s, double *num, const char **unit)
 {
-	char *end;
+	size_t n = s ? strspn(s, "0123456789.") : 0;
+	const char *dot;
+	char buf[32], *end;
 
-	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	dot = strchr(buf, '.');
+	if (dot && (n == 1 || strchr(dot + 1, '.')))
 		return -EINVAL;
 	errno = 0;
-	*num = strtod(s, &end);
-	if (errno || end == s || *num < 0)
+	*num = strtod(buf, &end);
+	if (errno || *end)
 		return -EINVAL;
-	*unit = end;
+	*unit = s + n;
 	return 0;
 }
 

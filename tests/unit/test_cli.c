@@ -107,6 +107,8 @@ ParameterizedTestParameters(cli_rules, durations_have_one_syntax)
 		{ "08", 0, 8000 }, { "0", 0, 0 },
 		{ "", -EINVAL, 0 }, { "5x", -EINVAL, 0 }, { "s", -EINVAL, 0 }, { "-1s", -EINVAL, 0 },
 		{ "5 s", -EINVAL, 0 }, { "5S", -EINVAL, 0 }, { "1d", -EINVAL, 0 },
+		{ "0x10s", -EINVAL, 0 }, { "1e3", -EINVAL, 0 }, { ".", -EINVAL, 0 },
+		{ "1.2.3s", -EINVAL, 0 }, { ".5s", 0, 500 },
 	};
 
 	return cr_make_param_array(struct dur_case, cases, VHM_ARRAY_SIZE(cases));
@@ -192,4 +194,16 @@ Test(cli_parse, help_prints_the_registered_usage_on_stdout, .init = redirect_bot
 	cr_assert(eq(int, vhm_cli_status(VHM_CLI_BAD), VHM_EXIT_USAGE));
 	fflush(stdout);
 	cr_assert_stdout_eq_str("usage: vhm demo [--json] [--timeout DUR]\n");
+}
+
+Test(cli_rules, sizes_are_decimal_too)
+{
+	uint64_t v;
+
+	cr_assert(eq(int, vhm_parse_size("08M", &v), 0));
+	cr_assert(eq(u64, v, 8 * 1048576ull));
+	cr_assert(eq(int, vhm_parse_size("1.5K", &v), 0));
+	cr_assert(eq(u64, v, 1536));
+	cr_assert(eq(int, vhm_parse_size("0x10M", &v), -EINVAL));
+	cr_assert(eq(int, vhm_parse_size("1e3", &v), -EINVAL));
 }
