@@ -261,7 +261,7 @@ static int loopback_start(struct loopback *l)
 	{
 		const char *argv[] = { vhm, "run", "--backend", l->sock, "--name", "bench",
 				       "--run-dir", l->dir, "--traffic", "200000",
-				       "--duration", "600s", "--timeout", "20000", NULL };
+				       "--duration", "600s", "--timeout", "20s", NULL };
 		l->vhm = spawn(argv, log);
 	}
 	snprintf(ctl, sizeof(ctl), "%s/bench.sock", l->dir);

@@ -47,7 +47,7 @@ static int parse_range(const char *s, uint64_t *start, uint64_t *end)
 		return -EINVAL;
 	memcpy(first, s, (size_t)(dash - s));
 	first[dash - s] = '\0';
-	if (vhm_parse_u64(first, start) || vhm_parse_u64(dash + 1, end) || *end <= *start)
+	if (vhm_parse_addr(first, start) || vhm_parse_addr(dash + 1, end) || *end <= *start)
 		return -EINVAL;
 	return 0;
 }
@@ -66,17 +66,15 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 		{ "all-sockets", no_argument, NULL, OPT_ALL_SOCKETS },
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vhm_cli p = { .cmd = "trace", .shortopts = "+p:P:u:r:i:d:jv", .longopts = longopts };
 	bool have_pid = false;
 	uint64_t u;
 	int c;
 
 	*a = (struct trace_args){ .probes = VBPF_PROBES_ALL, .interval_ms = 1000 };
-	opterr = 0;
-	optind = 0; /* full reset: commands may run more than once in a process */
-	while ((c = getopt_long(argc, argv, "+:p:P:u:r:i:d:jvh", longopts, NULL)) != -1) {
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (c) {
 		case 'p':
 			if (vhm_parse_u64(optarg, &u) || u == 0 || u > INT_MAX)
@@ -124,15 +122,10 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 		case 'v':
 			a->verbose = true;
 			break;
-		case 'h':
-			fputs(TRACE_USAGE, stdout);
-			return -1;
-		case ':':
-			return vhm_usage_error("trace", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return vhm_usage_error("trace", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (c != VHM_CLI_END)
+		return c;
 	if (optind < argc)
 		return vhm_usage_error("trace", "unexpected argument '%s'", argv[optind]);
 	if (!have_pid)
@@ -393,7 +386,7 @@ int cmd_trace(int argc, char **argv)
 
 	rc = parse_args(argc, argv, &a);
 	if (rc)
-		return rc < 0 ? VHM_EXIT_OK : rc;
+		return vhm_cli_status(rc);
 	vbpf_set_verbose(a.verbose);
 	rc = open_probes(&a, &v);
 	if (rc)

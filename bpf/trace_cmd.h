@@ -11,8 +11,8 @@
 	"  -u, --uprobe BIN:SYM   trace calls of SYM in BIN (a path, or the start of the\n" \
 	"                         name of a library PID maps); repeatable, up to 16;\n" \
 	"                         default: librte_vhost's enqueue/dequeue/log functions\n" \
-	"  -r, --range START-END  page-fault probe range [START,END), host-virtual\n" \
-	"                         (default: the whole address space)\n" \
+	"  -r, --range START-END  page-fault probe range [START,END), host-virtual,\n" \
+	"                         0x hex or decimal (default: the whole address space)\n" \
 	"  -i, --interval DUR     print every DUR (default 1s)\n" \
 	"  -d, --duration DUR     stop after DUR (default: at Ctrl-C or process exit)\n" \
 	"  -j, --json             one JSON object per line instead of a table\n" \

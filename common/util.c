@@ -13,35 +13,62 @@
 #include <sys/un.h>
 #include <time.h>
 
-int vhm_parse_u64(const char *s, uint64_t *out)
+/* Digits only, in `base`; no sign, no spaces, no trailing junk. */
+static int parse_u64_base(const char *s, int base, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
 
-	if (!s || !*s || !isdigit((unsigned char)*s))
+	if (!s || !*s || !isxdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, base);
 	if (errno == ERANGE)
 		return -ERANGE;
-	if (*end)
+	if (*end || end == s)
 		return -EINVAL;
 	*out = v;
 	return 0;
 }
 
-/* Split "123abc" into the number and its unit; the unit is compared by caller. */
+int vhm_parse_u64(const char *s, uint64_t *out)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	return parse_u64_base(s, 10, out);
+}
+
+int vhm_parse_addr(const char *s, uint64_t *out)
+{
+	if (s && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		if (strpbrk(s + 2, "xX")) /* strtoull would take a second "0x" */
+			return -EINVAL;
+		return parse_u64_base(s + 2, 16, out);
+	}
+	return vhm_parse_u64(s, out);
+}
+
+/* Split "1.5abc" into the number and its unit; the unit is compared by the
+ * caller. The number is decimal digits with at most one '.': strtod alone
+ * would also take hex ("0x10") and exponents ("1e3"). */
 static int split_unit(const char *s, double *num, const char **unit)
 {
-	char *end;
+	size_t n = s ? strspn(s, "0123456789.") : 0;
+	const char *dot;
+	char buf[32], *end;
 
-	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	dot = strchr(buf, '.');
+	if (dot && (n == 1 || strchr(dot + 1, '.')))
 		return -EINVAL;
 	errno = 0;
-	*num = strtod(s, &end);
-	if (errno || end == s || *num < 0)
+	*num = strtod(buf, &end);
+	if (errno || *end)
 		return -EINVAL;
-	*unit = end;
+	*unit = s + n;
 	return 0;
 }
 
@@ -74,7 +101,7 @@ int vhm_parse_size(const char *s, uint64_t *bytes)
 int vhm_parse_duration_ms(const char *s, uint64_t *ms)
 {
 	static const struct { const char *u; double mul; } units[] = {
-		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 },
+		{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60000 }, { "h", 3600000 },
 	};
 	const char *unit;
 	double num;

@@ -19,11 +19,17 @@ enum {
 	VHM_EXIT_PEER = 3,      /* connection or protocol error */
 };
 
-/* Whole decimal (or 0x hex) number, no sign, no trailing junk. 0 or -EINVAL/-ERANGE. */
+/* Whole decimal number ("08" is 8: never octal, never hex), no sign, no
+ * trailing junk. 0 or -EINVAL/-ERANGE. Every count on vhm's command lines. */
 int vhm_parse_u64(const char *s, uint64_t *out);
+/* An address: 0x hex, or decimal as vhm_parse_u64. */
+int vhm_parse_addr(const char *s, uint64_t *out);
 /* Bytes with an optional binary suffix: K, M, G, T (also KiB, MiB, ...). */
 int vhm_parse_size(const char *s, uint64_t *bytes);
-/* Duration with a unit: "ms", "s", "m"; a bare number is seconds. Result in ms. */
+/* The one duration syntax of every vhm command: a decimal number (fractions
+ * allowed) with a unit "ms", "s", "m" or "h"; a bare number is seconds.
+ * Result in ms, rounded. Flags whose name carries a unit (--downtime-ms,
+ * --poll-ms) take a plain number instead. */
 int vhm_parse_duration_ms(const char *s, uint64_t *ms);
 /* Rate in bytes/s: a size with an optional "/s" ("1G", "500M/s"). */
 int vhm_parse_rate(const char *s, uint64_t *bytes_per_s);

@@ -7,6 +7,7 @@
  * pipe.  Every queued item carries a new json reference that the main thread
  * emits (ctl_server_emit steals it). */
 #include "lvd_daemon.h"
+#include "cli.h"
 #include "ctl.h"
 #include "lvd_stats.h"
 #include "lvh_hook.h"
@@ -23,7 +24,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -926,18 +926,6 @@ void lvd_close(struct lvd *d)
 
 /* ---- the command ---- */
 
-static int __attribute__((format(printf, 1, 2))) watch_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("vhm libvirt-watch: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n" LVD_WATCH_USAGE, stderr);
-	return VHM_EXIT_USAGE;
-}
-
 static struct lvd *signal_target;
 
 static void on_signal(int sig)
@@ -956,9 +944,9 @@ int cmd_libvirt_watch(int argc, char **argv)
 		{ "conf", required_argument, NULL, 'C' },
 		{ "poll-ms", required_argument, NULL, 'p' },
 		{ "name", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vhm_cli p = { .cmd = "libvirt-watch", .shortopts = "c:u:d:", .longopts = lo };
 	struct lvd_opts o = { 0 };
 	const char *conf = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -967,8 +955,7 @@ int cmd_libvirt_watch(int argc, char **argv)
 	uint64_t v;
 	int c, rc;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":c:u:d:h", lo, NULL)) != -1) {
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (c) {
 		case 'c': o.uri = optarg; break;
 		case 'u': o.uplink = optarg; break;
@@ -977,19 +964,16 @@ int cmd_libvirt_watch(int argc, char **argv)
 		case 'n': o.name = optarg; break;
 		case 'p':
 			if (vhm_parse_u64(optarg, &v) || v < 10 || v > 60000)
-				return watch_usage(
+				return vhm_usage_error("libvirt-watch",
 						       "--poll-ms '%s' is not 10..60000", optarg);
 			o.poll_ms = (unsigned)v;
 			break;
-		case 'h': fputs(LVD_WATCH_USAGE, stdout); return VHM_EXIT_OK;
-		case ':': return watch_usage("%s needs a value",
-						 argv[optind - 1]);
-		default: return watch_usage("unknown option '%s'",
-						argv[optind - 1]);
 		}
 	}
+	if (c != VHM_CLI_END)
+		return vhm_cli_status(c);
 	if (optind < argc)
-		return watch_usage("unexpected argument '%s'", argv[optind]);
+		return vhm_usage_error("libvirt-watch", "unexpected argument '%s'", argv[optind]);
 	if (lvh_conf_load(&o.conf, conf, err, sizeof(err))) {
 		fprintf(stderr, "vhm libvirt-watch: %s\n", err);
 		return VHM_EXIT_USAGE;

@@ -2,6 +2,7 @@
 /* lvh_hook — `vhm hook`, libvirt's QEMU hook: parse, check policy, notify the
  * daemon without waiting, exit.  Nothing is ever written to stdout. */
 #include "lvh_hook.h"
+#include "cli.h"
 #include "util.h"
 
 #include <errno.h>
@@ -411,12 +412,13 @@ static const struct option hook_long[] = {
 	{ "uninstall", no_argument, NULL, 'U' },
 	{ "target", required_argument, NULL, 'T' },
 	{ "vhm", required_argument, NULL, 'V' },
-	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 int cmd_hook(int argc, char **argv)
 {
+	/* '+': stop at the first operand, so a domain named "-x" is an operand. */
+	struct vhm_cli p = { .cmd = "hook", .shortopts = "+d:c:v", .longopts = hook_long };
 	struct hook_opts o = { .target = LVH_HOOK_TARGET };
 	static struct lvh_domain dom; /* 7 KiB: off the stack */
 	char err[256] = "", why[512] = "";
@@ -427,9 +429,7 @@ int cmd_hook(int argc, char **argv)
 	ssize_t n;
 	int c, rc;
 
-	optind = 0;
-	/* '+': stop at the first operand, so a domain named "-x" is an operand. */
-	while ((c = getopt_long(argc, argv, "+:d:c:vh", hook_long, NULL)) != -1) {
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (c) {
 		case 'd': o.run_dir = optarg; break;
 		case 'c': o.conf = optarg; break;
@@ -438,19 +438,14 @@ int cmd_hook(int argc, char **argv)
 		case 'U': o.uninstall = true; break;
 		case 'T': o.target = optarg; break;
 		case 'V': o.vhm = optarg; break;
-		case 'h': fputs(LVH_HOOK_USAGE, stderr); return VHM_EXIT_OK;
-		default:
-			/* libvirt never passes options: say so, but do not fail a domain. */
-			fprintf(stderr, "vhm hook: bad option '%s' (see 'vhm help hook')\n",
-				argv[optind - 1]);
-			return (o.install || o.uninstall) ? VHM_EXIT_USAGE : VHM_EXIT_OK;
 		}
 	}
+	/* libvirt passes no options (the wrapper ends them with "--"): an option
+	 * vhm does not know came from a person, and is a usage error. */
+	if (c != VHM_CLI_END)
+		return vhm_cli_status(c);
 	if (o.install && o.uninstall)
-		{
-		fprintf(stderr, "vhm hook: --install and --uninstall exclude each other\n");
-		return VHM_EXIT_USAGE;
-	}
+		return vhm_usage_error("hook", "--install and --uninstall exclude each other");
 	if (o.install)
 		return install_hook(&o);
 	if (o.uninstall)

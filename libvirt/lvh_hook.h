@@ -58,7 +58,7 @@
 	"  verbose=yes                 as -v\n" \
 	"\n" \
 	"libvirtd looks for hooks when it starts (or on SIGHUP).\n" \
-	"Exit status: 0, 1 the policy refused, 2 bad --install options.\n"
+	"Exit status: 0, 1 the policy refused, 2 an unknown option or bad --install options.\n"
 
 int cmd_hook(int argc, char **argv);
 

@@ -2,19 +2,20 @@
 /* rarp_cmd — `vhm announce`.  Everything is validated and the socket opened
  * before the first frame, so a bad argument or interface sends nothing. */
 #include "rarp_cmd.h"
+#include "cli.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
 #include "util.h"
 
 #include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #define CMD_NAME "announce"
 #define CMD_MACS_MAX 64 /* more NICs than any guest has */
+/* One line on stderr naming what was wrong; VHM_EXIT_USAGE. */
+#define bad_usage(...) vhm_usage_error(CMD_NAME, __VA_ARGS__)
 
 struct announce_opts {
 	uint8_t macs[CMD_MACS_MAX][6];
@@ -29,19 +30,6 @@ struct announce_run {
 	struct rarp_packet pkt;
 	const struct announce_opts *opts;
 };
-
-/* One line on stderr naming what was wrong; returns VHM_EXIT_USAGE. */
-static int __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "vhm " CMD_NAME ": ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'vhm help " CMD_NAME "')\n");
-	return VHM_EXIT_USAGE;
-}
 
 static int add_mac(struct announce_opts *o, const char *arg)
 {
@@ -70,6 +58,17 @@ static int parse_bounded(const char *opt, const char *arg, uint64_t max, uint64_
 		return bad_usage("%s '%s' is not a whole number", opt, arg);
 	if (rc || *out > max)
 		return bad_usage("%s %s is larger than %llu", opt, arg, (unsigned long long)max);
+	return 0;
+}
+
+/* A duration (vhm_parse_duration_ms) no longer than max_ms, for `opt`. */
+static int parse_delay(const char *opt, const char *arg, uint64_t max_ms, uint64_t *ms)
+{
+	if (vhm_parse_duration_ms(arg, ms))
+		return bad_usage("%s '%s' is not a duration (like 50ms or 1s)", opt, arg);
+	if (*ms > max_ms)
+		return bad_usage("%s %s is longer than %llu ms", opt, arg,
+				 (unsigned long long)max_ms);
 	return 0;
 }
 
@@ -107,47 +106,43 @@ static const struct option long_opts[] = {
 	{ "max", required_argument, NULL, OPT_MAX },
 	{ "step", required_argument, NULL, OPT_STEP },
 	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* One option; 0, VHM_EXIT_USAGE, or -1 for --help. */
-static int apply_opt(struct announce_opts *o, int c, char **argv)
+/* One option; 0 or VHM_EXIT_USAGE. */
+static int apply_opt(struct announce_opts *o, int c)
 {
 	switch (c) {
 	case 'm': return add_mac(o, optarg);
 	case 'i': o->ifname = optarg; return 0;
 	case OPT_VLAN: return parse_vlan(o, optarg);
 	case 'r': return parse_rounds(o, optarg);
-	case OPT_INITIAL: return parse_bounded("--initial", optarg, RARP_INITIAL_MAX_MS,
-					       &o->sched.initial_ms);
-	case OPT_MAX: return parse_bounded("--max", optarg, RARP_MAX_MAX_MS, &o->sched.max_ms);
-	case OPT_STEP: return parse_bounded("--step", optarg, RARP_STEP_MAX_MS, &o->sched.step_ms);
+	case OPT_INITIAL: return parse_delay("--initial", optarg, RARP_INITIAL_MAX_MS,
+					     &o->sched.initial_ms);
+	case OPT_MAX: return parse_delay("--max", optarg, RARP_MAX_MAX_MS, &o->sched.max_ms);
+	case OPT_STEP: return parse_delay("--step", optarg, RARP_STEP_MAX_MS, &o->sched.step_ms);
 	case 'q': o->quiet = true; return 0;
-	case 'h': return -1;
-	case ':': return bad_usage("%s needs a value", argv[optind - 1]);
-	default:
-		if (optopt)
-			return bad_usage("unknown option '-%c'", optopt);
-		return bad_usage("unknown option '%s'", argv[optind - 1]);
 	}
+	return 0;
 }
 
 static int parse_args(struct announce_opts *o, int argc, char **argv)
 {
 	const struct rarp_schedule defaults = RARP_SCHEDULE_DEFAULT;
+	struct vhm_cli p = { .cmd = CMD_NAME, .shortopts = "m:i:r:q", .longopts = long_opts };
 	const char *why;
 	int c, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->vlan = RARP_VLAN_NONE;
 	o->sched = defaults;
-	optind = 0; /* full getopt reset: the command may run more than once */
-	while ((c = getopt_long(argc, argv, ":m:i:r:qh", long_opts, NULL)) != -1) {
-		rc = apply_opt(o, c, argv);
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
+		rc = apply_opt(o, c);
 		if (rc)
 			return rc;
 	}
+	if (c != VHM_CLI_END)
+		return c;
 	if (optind < argc)
 		return bad_usage("unexpected argument '%s'", argv[optind]);
 	if (o->nmacs == 0)
@@ -155,7 +150,7 @@ static int parse_args(struct announce_opts *o, int argc, char **argv)
 	if (!o->ifname)
 		return bad_usage("--ifname is required");
 	if (o->sched.max_ms < o->sched.initial_ms)
-		return bad_usage("--max %llu is less than --initial %llu",
+		return bad_usage("--max %llu ms is less than --initial %llu ms",
 				 (unsigned long long)o->sched.max_ms,
 				 (unsigned long long)o->sched.initial_ms);
 	if (rarp_schedule_check(&o->sched, &why))
@@ -202,12 +197,8 @@ int cmd_announce(int argc, char **argv)
 	int rc;
 
 	rc = parse_args(&o, argc, argv);
-	if (rc < 0) {
-		fputs(RARP_ANNOUNCE_USAGE, stdout);
-		return VHM_EXIT_OK;
-	}
 	if (rc)
-		return rc;
+		return vhm_cli_status(rc);
 	rc = rarp_packet_open(&run.pkt, o.ifname, o.vlan, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "vhm " CMD_NAME ": %s\n", err);

@@ -14,12 +14,13 @@
 	"  -i, --ifname IF   interface to send on (must be up; needs CAP_NET_RAW)\n" \
 	"      --vlan ID     insert an 802.1Q tag with VID ID (0..4094)\n" \
 	"  -r, --rounds N    rounds of frames, 1..100 (default 5)\n" \
-	"      --initial MS  delay after round 1, ms (default 50)\n" \
-	"      --max MS      longest delay between rounds, ms (default 550)\n" \
-	"      --step MS     each delay grows by this much, ms (default 100)\n" \
+	"      --initial DUR delay after round 1 (default 50ms)\n" \
+	"      --max DUR     longest delay between rounds (default 550ms)\n" \
+	"      --step DUR    each delay grows by this much (default 100ms)\n" \
 	"  -q, --quiet       print nothing on success\n" \
 	"\n" \
-	"Delay after round r: min(initial + (r-1)*step, max).\n" \
+	"Delay after round r: min(initial + (r-1)*step, max). DUR: 50ms, 1s (a bare\n" \
+	"number is seconds).\n" \
 	"Exit status: 0 sent, 2 bad arguments, 3 interface or permission problem.\n"
 
 int cmd_announce(int argc, char **argv);

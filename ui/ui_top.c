@@ -15,7 +15,6 @@
 #include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,16 +53,14 @@ struct top {
 
 /* ---- options ---------------------------------------------------------------- */
 
-static int parse_seconds(const char *s, double *out)
+/* -d: a duration (vhm_parse_duration_ms: "500ms", "2s"; bare = seconds). */
+static int parse_delay(const char *s, double *out)
 {
-	char *end;
-	double v;
+	uint64_t ms;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < DELAY_MIN_S || v > DELAY_MAX_S)
+	if (vhm_parse_duration_ms(s, &ms) || ms < DELAY_MIN_S * 1000 || ms > DELAY_MAX_S * 1000)
 		return -EINVAL;
-	*out = v;
+	*out = (double)ms / 1000.0;
 	return 0;
 }
 
@@ -77,19 +74,18 @@ static int parse_args(struct top *t, int argc, char **argv, const char **run_dir
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ "no-color", no_argument, NULL, 'N' },
 		{ "no-colour", no_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vhm_cli p = { .cmd = "top", .shortopts = "d:n:b", .longopts = opts };
 	uint64_t v;
 	int o;
 
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "d:n:bh", opts, NULL)) != -1) {
+	while ((o = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (o) {
 		case 'd':
-			if (parse_seconds(optarg, &t->delay_s))
-				return vhm_usage_error("top", "-d '%s': expected seconds, %.1f..%.0f",
-						       optarg, DELAY_MIN_S, DELAY_MAX_S);
+			if (parse_delay(optarg, &t->delay_s))
+				return vhm_usage_error("top", "-d '%s': expected a duration, 100ms..1h",
+						       optarg);
 			break;
 		case 'n':
 			if (vhm_parse_u64(optarg, &v) || v < 1 || v > 1000000000)
@@ -100,14 +96,9 @@ static int parse_args(struct top *t, int argc, char **argv, const char **run_dir
 		case 'C': t->csv_path = optarg; break;
 		case 'R': *run_dir = optarg; break;
 		case 'N': t->view.color = false; break;
-		case 'h':
-			fputs(TOP_USAGE, stdout);
-			return -1;
-		default:
-			return vhm_usage_error("top", "unknown or incomplete option");
 		}
 	}
-	return 0;
+	return o == VHM_CLI_END ? 0 : o;
 }
 
 /* ---- one tick ---------------------------------------------------------------- */
@@ -215,13 +206,13 @@ static void prompt_done(struct top *t)
 	if (!strncmp(v->prompt_label, "delay", 5)) {
 		double d;
 
-		if (!parse_seconds(v->prompt, &d)) {
+		if (!parse_delay(v->prompt, &d)) {
 			t->delay_s = v->delay_s = d;
 			t->next_ns = vhm_now_ns() + (uint64_t)(d * 1e9);
 			v->msg[0] = '\0';
 		} else {
-			snprintf(v->msg, sizeof(v->msg), "delay '%s': expected %.1f..%.0f seconds",
-				 v->prompt, DELAY_MIN_S, DELAY_MAX_S);
+			snprintf(v->msg, sizeof(v->msg), "delay '%s': expected 100ms..1h (bare: "
+				 "seconds)", v->prompt);
 		}
 	} else {
 		snprintf(v->filter, sizeof(v->filter), "%s", v->prompt);
@@ -360,10 +351,10 @@ int cmd_top(int argc, char **argv)
 	char err[256] = "";
 	int rc;
 
-	t.view.color = true;
+	t.view.color = vhm_cli_use_color(getenv("NO_COLOR"), getenv("TERM"));
 	rc = parse_args(&t, argc, argv, &run_dir);
 	if (rc)
-		return rc < 0 ? VHM_EXIT_OK : rc;
+		return vhm_cli_status(rc);
 	run_dir = vhm_run_dir(run_dir);
 	t.view.delay_s = t.delay_s;
 	t.view.run_dir = run_dir;

@@ -3,13 +3,12 @@
  * socket, runs one or two commands, and prints; all the protocol is in
  * control.c. */
 #include "cmd_ctl.h"
+#include "cli.h"
 #include "ctl.h"
 #include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +16,7 @@
 
 #define CTL_LIST_TIMEOUT_MS 1000 /* per instance: a hung one must not hang list */
 
-enum { OPT_JSON = 1, OPT_TIMEOUT = 2 }; /* options beyond --run-dir and --help */
+enum { OPT_JSON = 1, OPT_TIMEOUT = 2 }; /* options beyond --run-dir */
 
 struct ctl_opts {
 	const char *cmd;      /* "status", for messages */
@@ -27,80 +26,76 @@ struct ctl_opts {
 	uint64_t timeout_ms;
 };
 
-static int __attribute__((format(printf, 2, 3))) bad_usage(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "vhm %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'vhm help %s')\n", cmd);
-	return VHM_EXIT_USAGE;
-}
-
 static const struct option long_opts[] = {
 	{ "run-dir", required_argument, NULL, 'd' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "timeout", required_argument, NULL, 't' },
-	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
-/* One option; 0, VHM_EXIT_USAGE, or -1 for --help.  `allow` says which of
- * --json and --timeout this command takes. */
-static int apply_opt(struct ctl_opts *o, int c, int allow, char **argv)
+/* One option (of those allowed_opts() gave getopt); 0 or VHM_EXIT_USAGE. */
+static int apply_opt(struct ctl_opts *o, int c)
 {
 	switch (c) {
-	case 'd': o->run_dir = optarg; return 0;
+	case 'd':
+		o->run_dir = optarg;
+		return 0;
 	case 'j':
-		if (!(allow & OPT_JSON))
-			break;
 		o->json = true;
 		return 0;
 	case 't':
-		if (!(allow & OPT_TIMEOUT))
-			break;
 		if (vhm_parse_duration_ms(optarg, &o->timeout_ms) || o->timeout_ms > 86400000)
-			return bad_usage(o->cmd, "--timeout '%s' is not a duration up to 1 day",
-					 optarg);
+			return vhm_usage_error(o->cmd, "--timeout '%s' is not a duration up to 1 day",
+					       optarg);
 		return 0;
-	case 'h': return -1;
-	case ':': return bad_usage(o->cmd, "%s needs a value", argv[optind - 1]);
-	default:
-		if (optopt)
-			return bad_usage(o->cmd, "unknown option '-%c'", optopt);
-		return bad_usage(o->cmd, "unknown option '%s'", argv[optind - 1]);
 	}
-	return bad_usage(o->cmd, "unknown option '%s'", argv[optind - 1]);
+	return 0;
+}
+
+/* The short and long options this command takes. */
+static void allowed_opts(int allow, char *shorts, struct option *longs)
+{
+	size_t n = 0;
+
+	strcpy(shorts, "d:");
+	longs[n++] = long_opts[0];
+	if (allow & OPT_JSON) {
+		strcat(shorts, "j");
+		longs[n++] = long_opts[1];
+	}
+	if (allow & OPT_TIMEOUT) {
+		strcat(shorts, "t:");
+		longs[n++] = long_opts[2];
+	}
+	longs[n] = long_opts[3];
 }
 
 /* Parse argv; need_name says whether one NAME operand is required (else none
- * is allowed).  0, VHM_EXIT_USAGE, or -1 after printing help. */
-static int parse_args(struct ctl_opts *o, int argc, char **argv, int allow, bool need_name,
-		      const char *usage)
+ * is allowed). 0, or what vhm_cli_status() turns into the exit status. */
+static int parse_args(struct ctl_opts *o, int argc, char **argv, int allow, bool need_name)
 {
+	struct option longs[VHM_ARRAY_SIZE(long_opts)];
+	char shorts[8];
+	struct vhm_cli p = { .cmd = o->cmd, .shortopts = shorts, .longopts = longs };
 	int c, rc;
 
-	optind = 0; /* full getopt reset: the command may run more than once */
-	while ((c = getopt_long(argc, argv, ":d:jt:h", long_opts, NULL)) != -1) {
-		rc = apply_opt(o, c, allow, argv);
-		if (rc < 0) {
-			fputs(usage, stdout);
-			return -1;
-		}
+	allowed_opts(allow, shorts, longs);
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
+		rc = apply_opt(o, c);
 		if (rc)
 			return rc;
 	}
+	if (c != VHM_CLI_END)
+		return c;
 	o->run_dir = vhm_run_dir(o->run_dir);
 	if (need_name && optind >= argc)
-		return bad_usage(o->cmd, "NAME is required");
+		return vhm_usage_error(o->cmd, "NAME is required");
 	if (need_name)
 		o->name = argv[optind++];
 	if (optind < argc)
-		return bad_usage(o->cmd, "unexpected argument '%s'", argv[optind]);
+		return vhm_usage_error(o->cmd, "unexpected argument '%s'", argv[optind]);
 	if (o->name && !*o->name)
-		return bad_usage(o->cmd, "NAME is empty");
+		return vhm_usage_error(o->cmd, "NAME is empty");
 	return 0;
 }
 
@@ -228,9 +223,9 @@ int cmd_status(int argc, char **argv)
 	char err[512];
 	int rc;
 
-	rc = parse_args(&o, argc, argv, OPT_JSON | OPT_TIMEOUT, true, CTL_STATUS_USAGE);
+	rc = parse_args(&o, argc, argv, OPT_JSON | OPT_TIMEOUT, true);
 	if (rc)
-		return rc < 0 ? VHM_EXIT_OK : rc;
+		return vhm_cli_status(rc);
 	rc = open_instance(&o, &c);
 	if (rc)
 		return rc;
@@ -261,9 +256,9 @@ int cmd_stop(int argc, char **argv)
 	char err[512];
 	int rc, left;
 
-	rc = parse_args(&o, argc, argv, OPT_TIMEOUT, true, CTL_STOP_USAGE);
+	rc = parse_args(&o, argc, argv, OPT_TIMEOUT, true);
 	if (rc)
-		return rc < 0 ? VHM_EXIT_OK : rc;
+		return vhm_cli_status(rc);
 	rc = open_instance(&o, &c);
 	if (rc)
 		return rc;
@@ -385,9 +380,9 @@ int cmd_list(int argc, char **argv)
 	size_t i;
 	int rc;
 
-	rc = parse_args(&o, argc, argv, OPT_JSON, false, CTL_LIST_USAGE);
+	rc = parse_args(&o, argc, argv, OPT_JSON, false);
 	if (rc)
-		return rc < 0 ? VHM_EXIT_OK : rc;
+		return vhm_cli_status(rc);
 	rc = list_names(o.run_dir, &names);
 	if (rc) {
 		fprintf(stderr, "vhm list: cannot read %s: %s\n", o.run_dir, strerror(-rc));

@@ -5,7 +5,6 @@
 #include "cmd_migrate.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,11 +95,11 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vhm_cli p = { .cmd = "migrate", .shortopts = "", .longopts = opts };
 	uint8_t mac[6];
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (c) {
 		case 't': o->to = optarg; break;
 		case 'd':
@@ -129,10 +128,10 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		case 'c': o->cancel = true; break;
 		case 'j': o->json = true; break;
 		case 'R': o->run_dir = optarg; break;
-		default:
-			return vhm_usage_error("migrate", "unknown or incomplete option");
 		}
 	}
+	if (c != VHM_CLI_END)
+		return c;
 	if (optind != argc - 1)
 		return vhm_usage_error("migrate", "expected exactly one device NAME");
 	o->name = argv[optind];
@@ -221,7 +220,7 @@ int cmd_migrate(int argc, char **argv)
 	int rc;
 
 	if ((rc = parse(argc, argv, &o)))
-		return rc;
+		return vhm_cli_status(rc);
 	o.run_dir = vhm_run_dir(o.run_dir);
 	if (ctl_client_open(&c, o.run_dir, o.name, 5000, err, sizeof(err))) {
 		fprintf(stderr, "vhm migrate: no device %s in %s: %s\n", o.name, o.run_dir, err);

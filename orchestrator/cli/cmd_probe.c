@@ -4,7 +4,6 @@
  * with vhu_probe's verdict on whether a device on it can migrate. */
 #include "cmd_probe.h"
 
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -112,33 +111,30 @@ int cmd_probe(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhu_probe_verdict v;
 	struct vhu_front f;
 	uint64_t timeout = VHU_DEFAULT_TIMEOUT_MS;
+	struct vhm_cli p = { .cmd = "probe", .shortopts = "jt:", .longopts = opts };
 	bool json = false;
 	int c, rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jt:h", opts, NULL)) != -1) {
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (c) {
 		case 'j':
 			json = true;
 			break;
 		case 't':
-			if (vhm_parse_u64(optarg, &timeout) || timeout == 0 || timeout > 600000)
-				return vhm_usage_error("probe", "--timeout '%s': expected 1..600000 ms",
-						       optarg);
+			if (vhm_parse_duration_ms(optarg, &timeout) || timeout == 0 ||
+			    timeout > 600000)
+				return vhm_usage_error("probe", "--timeout '%s': expected a duration, "
+						       "1ms..10m", optarg);
 			break;
-		case 'h':
-			fputs(PROBE_USAGE, stdout);
-			return VHM_EXIT_OK;
-		default:
-			return vhm_usage_error("probe", "unknown or incomplete option");
 		}
 	}
+	if (c != VHM_CLI_END)
+		return vhm_cli_status(c);
 	if (optind != argc - 1)
 		return vhm_usage_error("probe", "expected exactly one SOCKET");
 

@@ -5,10 +5,11 @@
 #define VHM_CMD_PROBE_H
 
 #define PROBE_USAGE \
-	"usage: vhm probe SOCKET [--json] [--timeout MS]\n" \
+	"usage: vhm probe SOCKET [--json] [--timeout DUR]\n" \
 	"  Connect to the vhost-user backend listening on SOCKET, negotiate, and print\n" \
 	"  its virtio and protocol feature bits by name, queue count, memory slots and\n" \
 	"  whether vhm can live-migrate a device on it (LOG_SHMFD and LOG_ALL needed).\n" \
+	"  --timeout: how long to wait for each reply (default 5s; 1ms..10m).\n" \
 	"  exit: 0 migratable, 1 reachable but not migratable, 2 usage, 3 connection\n" \
 	"        or protocol error\n"
 

@@ -4,7 +4,6 @@
 #include "cmd_run.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,11 +79,11 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "trace-backend", optional_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vhm_cli p = { .cmd = "run", .shortopts = "", .longopts = opts };
 	uint64_t v;
 	int o;
 
-	optind = 1;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (o) {
 		case 'b': c->backend = optarg; break;
 		case 'n': c->name = optarg; break;
@@ -132,9 +131,9 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 						       optarg);
 			break;
 		case 'T':
-			if (vhm_parse_u64(optarg, &v) || v < 1 || v > 600000)
-				return vhm_usage_error("run", "--timeout '%s': expected 1..600000 ms",
-						       optarg);
+			if (vhm_parse_duration_ms(optarg, &v) || v < 1 || v > 600000)
+				return vhm_usage_error("run", "--timeout '%s': expected a duration, "
+						       "1ms..10m", optarg);
 			c->timeout_ms = (int)v;
 			break;
 		case 'R': r->run_dir = optarg; break;
@@ -147,10 +146,10 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 				return vhm_usage_error("run", "--trace-backend='%s': expected probes "
 						       "like ctl,kick,pf,kvm,uprobe or all", optarg);
 			break;
-		default:
-			return vhm_usage_error("run", "unknown or incomplete option");
 		}
 	}
+	if (o != VHM_CLI_END)
+		return o;
 	if (optind != argc)
 		return vhm_usage_error("run", "unexpected argument '%s'", argv[optind]);
 	if (!c->backend)
@@ -167,6 +166,6 @@ int cmd_run(int argc, char **argv)
 	dev_config_defaults(&c);
 	rc = parse_args(argc, argv, &c, &o);
 	if (rc)
-		return rc;
+		return vhm_cli_status(rc);
 	return runner_run(&o, &c);
 }

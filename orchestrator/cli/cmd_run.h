@@ -8,7 +8,7 @@
 	"usage: vhm run --backend SOCKET [--name NAME] [--mem SIZE] [--queues N]\n" \
 	"               [--ring auto|split|packed] [--traffic PPS[:SIZE]]\n" \
 	"               [--dirty PAGES_PER_S[:uniform|hotset|sequential]] [--mac MAC]\n" \
-	"               [--interval DUR] [--duration DUR] [--timeout MS] [--reconnect] [--listen]\n" \
+	"               [--interval DUR] [--duration DUR] [--timeout DUR] [--reconnect] [--listen]\n" \
 	"               [--run-dir DIR] [--quiet] [--trace-backend[=PROBES]]\n" \
 	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
 	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
@@ -16,6 +16,9 @@
 	"  Steered over <run-dir>/NAME.sock (default /run/vhm/vhm0.sock): see\n" \
 	"  `vhm status`, `vhm stop`, `vhm list`. SIGINT/SIGTERM stop it cleanly.\n" \
 	"  --mem defaults to 256M; --ring auto takes packed when the backend offers it.\n" \
+	"  DUR: 250ms, 5s, 2m (a bare number is seconds). --interval: stats events\n" \
+	"  (default 1s); --duration: stop after (default: when stopped); --timeout: the\n" \
+	"  wait for each vhost-user reply (default 5s).\n" \
 	"  --listen: vhm listens at SOCKET and the backend connects (e.g. testpmd with\n" \
 	"  client=1). --reconnect: when the backend goes away, get it back (connect\n" \
 	"  again, or accept its new connection) and restore every ring.\n" \

@@ -4,15 +4,14 @@
 #include "cmd_track.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "ctl.h"
 #include "track_plot.h"
 #include "util.h"
@@ -44,18 +43,6 @@ static void on_signal(int sig)
 	track_signal = sig;
 }
 
-static int __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "vhm track: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'vhm help track')\n");
-	return VHM_EXIT_USAGE;
-}
-
 static int parse(int argc, char **argv, struct track_opts *o)
 {
 	static const struct option opts[] = {
@@ -68,44 +55,45 @@ static int parse(int argc, char **argv, struct track_opts *o)
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vhm_cli p = { .cmd = "track", .shortopts = "", .longopts = opts };
 	bool csv = false, json = false;
 	int c;
 
 	*o = (struct track_opts){ .interval_ms = 1000, .duration_ms = 30000 };
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (c) {
 		case 'i':
 			if (vhm_parse_duration_ms(optarg, &o->interval_ms) || o->interval_ms < 50 ||
 			    o->interval_ms > 3600000)
-				return bad_usage("--interval '%s': expected 50ms..1h", optarg);
+				return vhm_usage_error("track", "--interval '%s': expected 50ms..1h",
+						       optarg);
 			break;
 		case 'D':
 			if (vhm_parse_duration_ms(optarg, &o->duration_ms) || !o->duration_ms)
-				return bad_usage("--duration '%s': expected a duration like 30s", optarg);
+				return vhm_usage_error("track", "--duration '%s': expected a duration "
+						       "like 30s", optarg);
 			break;
 		case 'c': csv = true; break;
 		case 'j': json = true; break;
 		case 'v': o->verify = true; break;
 		case 'p':
 			if (track_plot_check_path(optarg))
-				return bad_usage("--plot '%s': expected FILE.png or FILE.svg, no quotes",
-						 optarg);
+				return vhm_usage_error("track", "--plot '%s': expected FILE.png or "
+						       "FILE.svg, no quotes", optarg);
 			o->plot = optarg;
 			break;
 		case 'R': o->run_dir = optarg; break;
-		default:
-			return bad_usage("unknown option or missing value: '%s'", argv[optind - 1]);
 		}
 	}
+	if (c != VHM_CLI_END)
+		return c;
 	if (csv && json)
-		return bad_usage("--csv and --json exclude each other");
+		return vhm_usage_error("track", "--csv and --json exclude each other");
 	o->fmt = csv ? FMT_CSV : json ? FMT_JSON : FMT_TEXT;
 	if (optind != argc - 1)
-		return bad_usage(optind >= argc ? "expected an instance NAME or SOCKET"
-						: "expected one instance, got '%s' too",
-				 optind + 1 < argc ? argv[optind + 1] : "");
+		return vhm_usage_error("track", optind >= argc ? "expected an instance NAME or SOCKET"
+							       : "expected one instance, got '%s' too",
+				       optind + 1 < argc ? argv[optind + 1] : "");
 	o->target = argv[optind];
 	o->run_dir = vhm_run_dir(o->run_dir);
 	return 0;
@@ -343,7 +331,7 @@ int cmd_track(int argc, char **argv)
 	int rc;
 
 	if ((rc = parse(argc, argv, &o)))
-		return rc;
+		return vhm_cli_status(rc);
 	if (ctl_client_open(&c, o.run_dir, o.target, 5000, err, sizeof(err))) {
 		fprintf(stderr, "vhm track: no instance %s in %s: %s\n", o.target, o.run_dir, err);
 		return VHM_EXIT_PEER;

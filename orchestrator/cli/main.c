@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vhm — one binary, git-style subcommands. The table below is the whole
  * list; each command's code lives in its module. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,23 +40,9 @@ static const struct vhm_cmd commands[] = {
 	{ "top", cmd_top, "live dashboard of running instances (traffic, dirty rates, migration)",
 	  TOP_USAGE },
 	{ "list", cmd_list, "list running instances with their pid and state", CTL_LIST_USAGE },
-	{ "help", cmd_help, "show help for a command", "usage: vhm help [COMMAND]\n" },
+	{ "help", cmd_help, "show help for a command", "usage: vhm help [COMMAND]\n"
+	  "  Without COMMAND, list the commands; with it, print its usage.\n" },
 };
-
-static const struct vhm_cmd *find_cmd(const char *name)
-{
-	for (size_t i = 0; i < VHM_ARRAY_SIZE(commands); i++)
-		if (!strcmp(commands[i].name, name))
-			return &commands[i];
-	return NULL;
-}
-
-const char *vhm_cmd_usage(const char *name)
-{
-	const struct vhm_cmd *c = find_cmd(name);
-
-	return c ? c->usage : NULL;
-}
 
 static void print_overview(FILE *out)
 {
@@ -65,39 +50,29 @@ static void print_overview(FILE *out)
 		     "       vhm --version\n\ncommands:\n");
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(commands); i++)
 		fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
-}
-
-int vhm_usage_error(const char *cmd, const char *fmt, ...)
-{
-	const char *usage = vhm_cmd_usage(cmd);
-	va_list ap;
-
-	fprintf(stderr, "vhm %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (usage)
-		fputs(usage, stderr);
-	return VHM_EXIT_USAGE;
+	fprintf(out, "\nEvery command takes -h/--help. Numbers are decimal; durations are\n"
+		     "250ms, 5s, 2m or 1h, and a bare number is seconds.\n");
 }
 
 static int cmd_help(int argc, char **argv)
 {
+	struct vhm_cli p = { .cmd = "help" };
 	const struct vhm_cmd *c;
+	int o;
 
-	if (argc < 2) {
+	while ((o = vhm_cli_next(&p, argc, argv)) > 0)
+		;
+	if (o != VHM_CLI_END)
+		return vhm_cli_status(o);
+	if (optind == argc) {
 		print_overview(stdout);
 		return VHM_EXIT_OK;
 	}
-	if (argc > 2)
+	if (argc - optind > 1)
 		return vhm_usage_error("help", "too many arguments");
-	c = find_cmd(argv[1]);
-	if (!c) {
-		fprintf(stderr, "vhm help: unknown command '%s'\n", argv[1]);
-		print_overview(stderr);
-		return VHM_EXIT_USAGE;
-	}
+	c = vhm_cli_find(argv[optind]);
+	if (!c)
+		return vhm_usage_error("help", "unknown command '%s'", argv[optind]);
 	fputs(c->usage, stdout);
 	return VHM_EXIT_OK;
 }
@@ -106,8 +81,10 @@ int main(int argc, char **argv)
 {
 	const struct vhm_cmd *c;
 
+	vhm_cli_register(commands, VHM_ARRAY_SIZE(commands));
 	if (argc < 2) {
-		print_overview(stderr);
+		fprintf(stderr, "vhm: no command given; usage: vhm <command> [options] "
+				"(see 'vhm help')\n");
 		return VHM_EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
@@ -116,10 +93,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
 		return cmd_help(1, argv);
-	c = find_cmd(argv[1]);
+	c = vhm_cli_find(argv[1]);
 	if (!c) {
-		fprintf(stderr, "vhm: unknown command '%s'\n", argv[1]);
-		print_overview(stderr);
+		fprintf(stderr, "vhm: unknown command '%s' (see 'vhm help')\n", argv[1]);
 		return VHM_EXIT_USAGE;
 	}
 	return c->fn(argc - 1, argv + 1);

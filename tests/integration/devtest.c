@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ctl.h"
 #include "support.h"
@@ -61,4 +62,51 @@ json_t *dt_call(struct ctl_client *c, const char *cmd, json_t *args)
 	json_decref(args);
 	cr_assert(eq(int, rc, 0), "%s: %s", cmd, err);
 	return ret;
+}
+
+/* ---- the vhm command line ---- */
+
+/* "vhm a b c" of args, for messages. */
+static void joined(const char *const args[], char *out, size_t len)
+{
+	size_t n = (size_t)snprintf(out, len, "vhm");
+
+	for (; *args && n < len; args++)
+		n += (size_t)snprintf(out + n, len - n, " %s", *args);
+}
+
+void dt_vhm(const char *const args[], struct ts_run *r)
+{
+	const char *argv[16];
+	char bin[256];
+	int n = 0;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	argv[n++] = bin;
+	for (; *args; args++) {
+		cr_assert(lt(int, n, 15), "too many arguments for dt_vhm");
+		argv[n++] = *args;
+	}
+	argv[n] = NULL;
+	cr_assert(eq(int, ts_run_cmd(argv, DT_VHM_TIMEOUT_MS, r), 0), "cannot run %s", bin);
+	cr_assert(not(r->timed_out), "vhm %s did not finish in %d ms", argv[1] ? argv[1] : "",
+		  DT_VHM_TIMEOUT_MS);
+}
+
+void dt_vhm_refuses(const char *const args[], int status, const char *says)
+{
+	struct ts_run r;
+	char cmd[512];
+
+	joined(args, cmd, sizeof(cmd));
+	dt_vhm(args, &r);
+	cr_assert(eq(int, r.status, status), "%s: exit %d, stderr: %s", cmd, r.status, r.err);
+	cr_assert(eq(str, r.out, ""), "%s: stdout: %s", cmd, r.out);
+	cr_assert(eq(int, ts_count_lines(r.err), 1), "%s: stderr is not one line: %s", cmd,
+		  r.err);
+	cr_assert(eq(int, strncmp(r.err, "vhm", 3), 0), "%s: stderr: %s", cmd, r.err);
+	if (says)
+		cr_assert(not(eq(ptr, strstr(r.err, says), NULL)), "%s: stderr lacks '%s': %s",
+			  cmd, says, r.err);
+	ts_run_free(&r);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* devtest — what the integration tests of a running device share (prefix
  * dt_): fixture teardown, a testpmd or a skip, a control connection to a
- * device (with its log's first line when that fails), and control commands
- * that must succeed. These assert with Criterion, so only tests use them
- * (benchmarks use support.h alone). */
+ * device (with its log's first line when that fails), control commands
+ * that must succeed, and the `vhm` command line run and checked for a
+ * refusal (one stderr line, nothing on stdout). These assert with Criterion,
+ * so only tests use them (benchmarks use support.h alone). */
 #ifndef VHM_DEVTEST_H
 #define VHM_DEVTEST_H
 
@@ -11,6 +12,9 @@
 #include <stddef.h>
 
 struct ctl_client;
+struct ts_run;
+
+#define DT_VHM_TIMEOUT_MS 10000
 
 /* .fini of every device test: kill what the test started, remove its dir. */
 void dt_fini(void);
@@ -20,5 +24,12 @@ void dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len);
 struct ctl_client *dt_connect(const char *name);
 /* cmd with args (stolen), asserting success; the reply (new reference). */
 json_t *dt_call(struct ctl_client *c, const char *cmd, json_t *args);
+
+/* `vhm` with args (NULL-terminated, without "vhm"; at most 14), asserted to
+ * start and to finish within DT_VHM_TIMEOUT_MS. Free r with ts_run_free. */
+void dt_vhm(const char *const args[], struct ts_run *r);
+/* `vhm args...` refuses: exit `status`, nothing on stdout, exactly one line
+ * on stderr that starts "vhm" and contains `says` (NULL: anything). */
+void dt_vhm_refuses(const char *const args[], int status, const char *says);
 
 #endif

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devtest.h"
 #include "util.h"
 #include "vbpf.h"
 
@@ -584,27 +585,18 @@ static bool has(json_t *o, const char *key, json_type t)
 Test(bpf_trace_cli, bad_arguments_exit_2, .timeout = 30)
 {
 	char pidbuf[16];
-	char *cases[][6] = {
-		{ "vhm", "trace", "--bogus", NULL },
-		{ "vhm", "trace", NULL },
-		{ "vhm", "trace", "--pid", "abc", NULL },
-		{ "vhm", "trace", "--pid", pidbuf, "--interval", NULL },
-		{ "vhm", "trace", "--pid", pidbuf, "--probe", "nope" },
-		{ "vhm", "trace", "--pid", "2147483646", NULL },
+	const char *cases[][6] = {
+		{ "trace", "--bogus", NULL },
+		{ "trace", NULL },
+		{ "trace", "--pid", "abc", NULL },
+		{ "trace", "--pid", pidbuf, "--interval", NULL },
+		{ "trace", "--pid", pidbuf, "--probe", "nope", NULL },
+		{ "trace", "--pid", "2147483646", NULL },
 	};
 
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)getpid());
-	for (size_t i = 0; i < VHM_ARRAY_SIZE(cases); i++) {
-		char *argv[8] = { 0 };
-		int rc;
-
-		for (int j = 0; j < 6 && cases[i][j]; j++)
-			argv[j] = cases[i][j];
-		rc = run_vhm(argv + 0, 0, out_buf, sizeof(out_buf), err_buf, sizeof(err_buf));
-		cr_assert(eq(int, rc, VHM_EXIT_USAGE), "case %zu (%s %s): exit %d, stderr: %s", i,
-			  argv[2] ? argv[2] : "", argv[3] ? argv[3] : "", rc, err_buf);
-		cr_assert(eq(int, strncmp(err_buf, "vhm trace: ", 11), 0), "stderr: %s", err_buf);
-	}
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(cases); i++)
+		dt_vhm_refuses(cases[i], VHM_EXIT_USAGE, "vhm trace: ");
 }
 
 Test(bpf_trace_cli, unprivileged_names_the_privilege, .init = need_root, .timeout = 30)
@@ -877,7 +869,7 @@ Test(bpf_device, setup_messages_reach_testpmd, .init = need_testpmd, .fini = tea
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d0", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--ring", "split", "--traffic", "1000", "--duration", "3s", NULL };
 	struct vbpf_counters c;
 	int logged, logged_setup, rc;
@@ -937,7 +929,7 @@ Test(bpf_device, kicks_match_the_device_counter, .init = need_testpmd, .fini = t
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d1", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--ring", "split", "--traffic", "2000", "--duration", "6s", NULL };
 	struct vbpf_counters vc, tc;
 	json_t *s1, *s2;
@@ -993,7 +985,7 @@ Test(bpf_device, uprobe_packets_match_frames, .init = need_testpmd, .fini = tear
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d2", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--traffic", "20000", "--duration", "5s", NULL };
 	struct vbpf_counters p1, p2;
 	unsigned long long tx, rx;
@@ -1124,7 +1116,7 @@ Test(bpf_device, trace_backend_publishes_bpf, .init = need_testpmd, .fini = tear
      .timeout = 60)
 {
 	const char *args[] = { "run", "--backend", NULL, "--name", "d3", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--traffic", "5000", "--duration", "6s", "--interval", "200ms",
 			       "--trace-backend", NULL };
 	const char sub[] = "{\"execute\":\"subscribe\",\"arguments\":{\"events\":[\"stats\"]}}\n";
@@ -1187,10 +1179,10 @@ Test(bpf_device, trace_backend_failure_keeps_running, .init = need_root, .fini =
      .timeout = 60)
 {
 	const char *run1[] = { "run", "--backend", NULL, "--name", "d4", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--duration", "3s", "--trace-backend=uprobe", NULL };
 	const char *run2[] = { "run", "--backend", NULL, "--name", "d5", "--run-dir", NULL,
-			       "--timeout", "20000",
+			       "--timeout", "20s",
 			       "--duration", "2s", NULL };
 	char sock[128], tb[PATH_MAX], tblog[128];
 	const char *err;

@@ -453,8 +453,8 @@ Test(rarp_netns, two_macs_on_default_schedule, NETNS_TEST)
 Test(rarp_netns, vlan_tag_and_custom_schedule_with_cap, NETNS_TEST)
 {
 	static const char *const args[] = { "--mac", "02:00:00:aa:bb:01", "--ifname", "@UP@",
-					    "--vlan", "100", "--rounds", "4", "--initial", "20",
-					    "--step", "30", "--max", "40", "--quiet", NULL };
+					    "--vlan", "100", "--rounds", "4", "--initial", "20ms",
+					    "--step", "30ms", "--max", "40ms", "--quiet", NULL };
 	static const unsigned offsets[] = { 0, 20, 60, 100 };
 	const uint8_t *want[] = { frame_mac1_vlan100 };
 	struct capture c;
@@ -492,10 +492,10 @@ ParameterizedTestParameters(rarp_netns, bad_input_sends_nothing)
 		{ { "--mac", GOOD_MAC, "--ifname", "@UP@", "--rounds", "0" }, 2, "--rounds" },
 		{ { "--mac", GOOD_MAC, "--ifname", "@UP@", "--rounds", "101" }, 2, "--rounds" },
 		{ { "--mac", GOOD_MAC, "--ifname", "@UP@", "--initial", "5x" }, 2,
-		  "not a whole number" },
+		  "not a duration" },
 		{ { "--mac", GOOD_MAC, "--ifname", "@UP@", "--step", "-1" }, 2, "--step" },
-		{ { "--mac", GOOD_MAC, "--ifname", "@UP@", "--initial", "300", "--max", "200" }, 2,
-		  "--max 200 is less than --initial 300" },
+		{ { "--mac", GOOD_MAC, "--ifname", "@UP@", "--initial", "300ms", "--max", "200ms" },
+		  2, "--max 200 ms is less than --initial 300 ms" },
 		{ { "--mac", GOOD_MAC, "--ifname", "@UP@", "--bogus" }, 2, "unknown option" },
 	};
 

@@ -3,7 +3,8 @@
  * on DPDK testpmd, and its batch output. What the screen shows is read back
  * with capture-pane and checked against the device itself: the instance row
  * and state, the writes/s figure against `vhm status --json`, a migration's
- * phases in order, a resize to 40x12 and back, `q` with exit status 0.
+ * phases in order, a resize to 40x12 and back, `q` with exit status 0;
+ * NO_COLOR turning colours off.
  * Also, without any peer: the model fed with the events the device sends
  * (suite top_model), and the batch line formats.
  *
@@ -114,19 +115,25 @@ static void start_run(const char *backend, const char *name)
 	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "control socket %s never appeared", ctl);
 }
 
-/* `vhm top -d 0.5` in a detached 120x40 tmux session "top"; its exit status
- * goes to <ts_dir>/top.exit. */
-static void start_top(void)
+/* `vhm top -d 0.5` in a detached 120x40 tmux session "top", with NO_COLOR
+ * set to no_color; its exit status goes to <ts_dir>/top.exit. */
+static void start_top_env(const char *no_color)
 {
 	char cmd[1024], bin[256];
 
 	snprintf(tmux_label, sizeof(tmux_label), "vhmtop-%d", (int)getpid());
 	ts_bin("vhm", bin, sizeof(bin));
 	/* bounded, should .fini not run (a crash of the test process) */
-	snprintf(cmd, sizeof(cmd), "env LANG=C.UTF-8 timeout --foreground 300 %s top -d 0.5 --run-dir %s; "
-		 "echo EXIT=$? > %s/top.exit; sleep 30", bin, run_dir(), ts_dir());
+	snprintf(cmd, sizeof(cmd), "env LANG=C.UTF-8 NO_COLOR=%s timeout --foreground 300 %s top "
+		 "-d 0.5 --run-dir %s; echo EXIT=$? > %s/top.exit; sleep 30", no_color, bin,
+		 run_dir(), ts_dir());
 	/* the pane outlives top (sleep) so that the last screen can be read */
 	free(tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd, NULL));
+}
+
+static void start_top(void)
+{
+	start_top_env("");
 }
 
 /* The line of the screen that starts with `prefix` (copied into out). */
@@ -225,6 +232,63 @@ static void dashboard_or_skip(char *backend, size_t len, char *dst, size_t dstle
 }
 
 /* ---- the dashboard ---------------------------------------------------------------- */
+
+/* Does a screen captured with escapes (capture-pane -e) set a colour? An SGR
+ * sequence with a foreground or background colour (30-38, 40-48, 90-97,
+ * 100-107); 39 and 49, the terminal's defaults, are no colour. */
+static bool has_colour(const char *s)
+{
+	for (s = strstr(s, "\033["); s; s = strstr(s + 1, "\033[")) {
+		const char *p = s + 2;
+
+		while (*p >= '0' && *p <= '9') {
+			char *end;
+			long v = strtol(p, &end, 10);
+
+			if ((v >= 30 && v <= 38) || (v >= 40 && v <= 48) || (v >= 90 && v <= 97) ||
+			    (v >= 100 && v <= 107))
+				return true;
+			p = *end == ';' ? end + 1 : end;
+		}
+	}
+	return false;
+}
+
+/* The dashboard of an empty run dir, after its first frame, with escapes. */
+static char *empty_screen(const char *no_color)
+{
+	char *s = NULL;
+
+	if (!have_tmux())
+		cr_skip_test("tmux is not installed");
+	start_top_env(no_color);
+	for (long end = ts_now_ms() + 10000; ts_now_ms() < end; usleep(100000)) {
+		free(s);
+		s = tmux("capture-pane", "-e", "-p", "-t", "top", NULL);
+		if (s && strstr(s, "no instances"))
+			return s;
+	}
+	cr_fatal("top drew no screen within 10 s: %s", s ? s : "(none)");
+	return NULL;
+}
+
+/* NO_COLOR with any value turns colours off; without it the header is in
+ * colour (which shows has_colour() can see them at all). */
+Test(top, no_color_env_draws_without_colours, .fini = fini, .timeout = 30)
+{
+	char *s = empty_screen("1");
+
+	cr_assert(not(has_colour(s)), "colours despite NO_COLOR=1:\n%s", s);
+	free(s);
+}
+
+Test(top, colours_without_no_color, .fini = fini, .timeout = 30)
+{
+	char *s = empty_screen("");
+
+	cr_assert(has_colour(s), "no colours without NO_COLOR:\n%s", s);
+	free(s);
+}
 
 /* The row shows the instance running; its WRITES/s is what `vhm status`
  * says the writer did over the same seconds, within 10 %. */
