@@ -3,10 +3,10 @@
  * shared by both ends, the server (accept, read, dispatch, queue, emit), and
  * the blocking-with-deadline client the CLI tools use. */
 #include "ctl.h"
+#include "usock.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
@@ -769,9 +768,8 @@ static int check_name(const char *name, char *err, size_t errlen)
  * instance does, another -errno if path is something else. */
 static int probe_live(const char *path, const char *name, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
 	struct stat st;
-	int fd, rc;
+	int rc;
 
 	if (lstat(path, &st))
 		return errno == ENOENT ? 0 : -errno;
@@ -779,15 +777,10 @@ static int probe_live(const char *path, const char *name, char *err, size_t errl
 		snprintf(err, errlen, "%s exists and is not a socket", path);
 		return -EEXIST;
 	}
-	rc = vhm_sockaddr_un(&sa, path);
-	if (rc)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
-	close(fd);
-	if (rc == 0 || rc == -EAGAIN) { /* EAGAIN: listening, backlog full */
+	rc = usock_connect(path, 0, SOCK_NONBLOCK);
+	if (rc >= 0)
+		close(rc);
+	if (rc >= 0 || rc == -ETIMEDOUT) { /* ETIMEDOUT: listening, backlog full */
 		snprintf(err, errlen, "instance %s already running (%s)", name, path);
 		return -EADDRINUSE;
 	}
@@ -841,8 +834,7 @@ static int make_greeting(struct ctl_server *srv, const char *name)
  * from the socket's own mode on Linux), listen. */
 static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
-	char tmp[sizeof(sa.sun_path)];
+	char tmp[sizeof(srv->path)];
 	const char *at = srv->path;
 	struct stat st;
 	int rc;
@@ -853,19 +845,15 @@ static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
 	 * in place. */
 	if (snprintf(tmp, sizeof(tmp), "%s.%d", srv->path, (int)getpid()) < (int)sizeof(tmp))
 		at = tmp;
-	rc = vhm_sockaddr_un(&sa, at);
-	if (rc)
-		return rc;
-	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->lfd < 0)
-		goto fail;
-	if (fchmod(srv->lfd, 0600))
-		goto fail;
 	unlink(at);
-	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)))
-		goto fail;
-	if (chmod(at, 0600) || listen(srv->lfd, SOMAXCONN) ||
-	    (at != srv->path && rename(at, srv->path)) || stat(srv->path, &st))
+	srv->lfd = usock_listen(at, SOMAXCONN, SOCK_NONBLOCK, 0600);
+	if (srv->lfd < 0) {
+		rc = srv->lfd;
+		srv->lfd = -1;
+		snprintf(err, errlen, "cannot bind %s: %s", srv->path, strerror(-rc));
+		return rc;
+	}
+	if ((at != srv->path && rename(at, srv->path)) || stat(srv->path, &st))
 		goto fail_bound;
 	srv->dev = st.st_dev;
 	srv->ino = st.st_ino;
@@ -874,10 +862,6 @@ fail_bound:
 	rc = -errno;
 	unlink(at);
 	snprintf(err, errlen, "cannot listen on %s: %s", srv->path, strerror(-rc));
-	return rc;
-fail:
-	rc = -errno;
-	snprintf(err, errlen, "cannot bind %s: %s", srv->path, strerror(-rc));
 	return rc;
 }
 
@@ -1044,29 +1028,18 @@ static void client_keep_event(struct ctl_client *c, json_t *ev)
 static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
 			  char *err, size_t errlen)
 {
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
-	struct sockaddr_un sa;
-	int rc = vhm_sockaddr_un(&sa, path);
+	int rc = usock_connect(path, timeout_ms, SOCK_NONBLOCK);
 
-	if (rc) {
+	if (rc == -EINVAL || rc == -ENAMETOOLONG) {
 		snprintf(err, errlen, "socket path %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		goto fail;
-	/* A blocking connect waits for backlog room at most SO_SNDTIMEO. */
-	if (timeout_ms >= 0 && setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		goto fail;
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)))
-		goto fail;
-	if (fcntl(c->fd, F_SETFL, O_NONBLOCK))
-		goto fail;
+	if (rc < 0) {
+		snprintf(err, errlen, "connect %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	c->fd = rc;
 	return 0;
-fail:
-	rc = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
-	snprintf(err, errlen, "connect %s: %s", path, strerror(-rc));
-	return rc;
 }
 
 /* The greeting, or the refusal a server sends instead. */

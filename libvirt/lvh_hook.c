@@ -2,6 +2,7 @@
 /* lvh_hook — `vhm hook`, libvirt's QEMU hook: parse, check policy, notify the
  * daemon without waiting, exit.  Nothing is ever written to stdout. */
 #include "lvh_hook.h"
+#include "usock.h"
 #include "util.h"
 
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,29 +127,13 @@ static void courier(int fd)
 int lvh_send_line(const char *path, const char *line, size_t len, int deadline_ms)
 {
 	uint64_t deadline = vhm_now_ns() + (uint64_t)deadline_ms * 1000000;
-	struct sockaddr_un sa;
 	size_t off = 0;
 	int fd, rc;
 
-	rc = vhm_sockaddr_un(&sa, path);
-	if (rc)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* A full backlog is retried until the deadline. */
+	fd = usock_connect(path, deadline_ms, SOCK_NONBLOCK);
 	if (fd < 0)
-		return -errno;
-	/* A unix connect either completes at once or fails with EAGAIN when the
-	 * listener's backlog is full; retry that until the deadline. */
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (errno != EAGAIN && errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
-		if (!remaining_ms(deadline)) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		poll(NULL, 0, 1);
-	}
+		return fd;
 	while (off < len) {
 		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
 		struct pollfd p = { .fd = fd, .events = POLLOUT };

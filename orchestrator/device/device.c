@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "usock.h"
 #include "util.h"
 
 #define STATUS_DRIVER_READY 0x0fu   /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
@@ -323,29 +324,22 @@ static void close_listener(struct device *d)
 /* Listening mode: the socket the backend connects to, made once. */
 static int listen_backend(struct device *d, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
 	int rc;
 
 	if (d->listen_fd >= 0)
 		return 0;
-	if ((rc = vhm_sockaddr_un(&sa, d->cfg.backend))) {
+	unlink(d->cfg.backend);   /* a stale socket of an earlier run */
+	rc = usock_listen(d->cfg.backend, 1, SOCK_NONBLOCK, 0);
+	if (rc == -ENAMETOOLONG || rc == -EINVAL) {
 		snprintf(err, errlen, "%s: socket path too long", d->cfg.backend);
 		return rc;
 	}
-	d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->listen_fd < 0)
-		goto fail;
-	unlink(d->cfg.backend);   /* a stale socket of an earlier run */
-	if (bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(d->listen_fd, 1))
-		goto fail;
+	if (rc < 0) {
+		snprintf(err, errlen, "listening on %s: %s", d->cfg.backend, strerror(-rc));
+		return rc;
+	}
+	d->listen_fd = rc;
 	return 0;
-fail:
-	rc = -errno;
-	snprintf(err, errlen, "listening on %s: %s", d->cfg.backend, strerror(errno));
-	if (d->listen_fd >= 0)
-		close(d->listen_fd);
-	d->listen_fd = -1;
-	return rc;
 }
 
 /* A connection to the backend in f: connect, or accept one (waiting up to
@@ -353,7 +347,6 @@ fail:
 static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, char *err,
 			   size_t errlen)
 {
-	struct pollfd pfd;
 	int rc, fd;
 
 	if (!d->cfg.listen) {
@@ -364,16 +357,15 @@ static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, c
 	}
 	if ((rc = listen_backend(d, err, errlen)))
 		return rc;
-	pfd = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
-	if (poll(&pfd, 1, wait_ms) <= 0) {
+	fd = usock_accept(d->listen_fd, wait_ms, 0);
+	if (fd == -ETIMEDOUT) {
 		snprintf(err, errlen, "no backend connected to %s within %d ms", d->cfg.backend,
 			 wait_ms);
 		return -EAGAIN;
 	}
-	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "accept on %s: %s", d->cfg.backend, strerror(errno));
-		return -errno;
+		snprintf(err, errlen, "accept on %s: %s", d->cfg.backend, strerror(-fd));
+		return fd;
 	}
 	rc = vhu_front_adopt(f, fd, d->cfg.backend, d->cfg.timeout_ms);
 	if (rc)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "usock.h"
 
 static void fini(void)
 {
@@ -211,14 +212,13 @@ Test(device, control_and_stop, .fini = fini, .timeout = 60)
 		char ctl[TS_PATH_MAX + 8], buf[8192] = "";
 		const char bad[] = "not json\n{\"execute\":\"nope\"}\n"
 				   "{\"execute\":\"set-traffic\",\"arguments\":{\"pps\":\"x\"}}\n";
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		size_t got = 0;
 		long end = ts_now_ms() + 10000;
+		int fd;
 
 		snprintf(ctl, sizeof(ctl), "%s/dev2.sock", ts_dir());
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl);
-		cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+		fd = usock_connect(ctl, 5000, 0);
+		cr_assert(ge(int, fd, 0), "connect %s: %s", ctl, strerror(-fd));
 		cr_assert(eq(int, (int)write(fd, bad, sizeof(bad) - 1), (int)sizeof(bad) - 1));
 		/* greeting + three error replies = four lines */
 		while (ts_count_lines(buf) < 4 && ts_now_ms() < end) {
