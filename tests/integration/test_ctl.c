@@ -57,10 +57,8 @@ static int t_set_x(void *ctx, json_t *args, json_t **ret, char *err, size_t errl
 	json_error_t jerr;
 	json_int_t x;
 
-	if (json_unpack_ex(args, &jerr, JSON_STRICT, "{s:I}", "x", &x)) {
-		snprintf(err, errlen, "invalid arguments: %s", jerr.text);
-		return -EINVAL;
-	}
+	if (json_unpack_ex(args, &jerr, JSON_STRICT, "{s:I}", "x", &x))
+		return vhm_err(err, errlen, -EINVAL, "invalid arguments: %s", jerr.text);
 	t->x = x;
 	*ret = json_pack("{s:I}", "x", x);
 	return 0;
@@ -75,10 +73,8 @@ static int t_emit(void *ctx, json_t *args, json_t **ret, char *err, size_t errle
 	char *pad;
 
 	if (json_unpack(args, "{s:s,s:I,s:I}", "event", &name, "count", &count, "size", &size)
-	    || size < 0 || size > 1 << 20) {
-		snprintf(err, errlen, "emit wants event, count, size");
-		return -EINVAL;
-	}
+	    || size < 0 || size > 1 << 20)
+		return vhm_err(err, errlen, -EINVAL, "emit wants event, count, size");
 	pad = malloc((size_t)size + 1);
 	memset(pad, 'p', (size_t)size);
 	pad[size] = '\0';
@@ -92,8 +88,7 @@ static int t_emit(void *ctx, json_t *args, json_t **ret, char *err, size_t errle
 static int t_fail(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	(void)ctx, (void)args, (void)ret;
-	snprintf(err, errlen, "disk on fire");
-	return -EIO;
+	return vhm_err(err, errlen, -EIO, "disk on fire");
 }
 
 static int t_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
