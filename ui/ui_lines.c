@@ -3,6 +3,7 @@
 #include "ui_lines.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,36 +49,6 @@ static void f_backend(const struct ui_inst *i, double t, char *o, size_t l)
 	snprintf(o, l, "%s", i->backend);
 }
 
-static void f_queues(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_status, i->queues);
-}
-
-static void f_tx(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_stats, i->tx_pps);
-}
-
-static void f_rx(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_stats, i->rx_pps);
-}
-
-static void f_writes(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_stats, i->writes_ps);
-}
-
-static void f_dirty(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->dirty.have, i->dirty.total);
-}
-
 static void f_mig_phase(const struct ui_inst *i, double t, char *o, size_t l)
 {
 	(void)t;
@@ -120,20 +91,31 @@ static void f_mig_result(const struct ui_inst *i, double t, char *o, size_t l)
 	snprintf(o, l, "%s", i->mig.have_report ? i->mig.result : "");
 }
 
-static const struct {
+/* A field is a function of the instance, or a number in it shown only when
+ * its "have" flag is set (then fn is NULL and the offsets say where). */
+struct field {
 	const char *key;
 	field_fn fn;
-} fields[] = {
+	size_t have, val;   /* offsetof(struct ui_inst, ...): a bool, an int or a double */
+	bool val_is_int;
+};
+
+#define NUM(k, have_field, val_field)                                                        \
+	{ .key = k, .have = offsetof(struct ui_inst, have_field),                            \
+	  .val = offsetof(struct ui_inst, val_field),                                        \
+	  .val_is_int = _Generic(((struct ui_inst *)0)->val_field, int: true, default: false) }
+
+static const struct field fields[] = {
 	{ "t", f_t },                   /* s since top started */
 	{ "name", f_name },
 	{ "conn", f_conn },             /* live, gone, new */
 	{ "state", f_state },           /* the device's: running, backend-lost, migrating, ... */
 	{ "backend", f_backend },
-	{ "queues", f_queues },
-	{ "tx_pps", f_tx },             /* frames/s the guest sent */
-	{ "rx_pps", f_rx },             /* frames/s it got back */
-	{ "writes_ps", f_writes },      /* guest writer page writes/s ("stats") */
-	{ "dirty_pps", f_dirty },       /* logtrack total pages/s ("dirty"), if any */
+	NUM("queues", have_status, queues),
+	NUM("tx_pps", have_stats, tx_pps),          /* frames/s the guest sent */
+	NUM("rx_pps", have_stats, rx_pps),          /* frames/s it got back */
+	NUM("writes_ps", have_stats, writes_ps),    /* guest writer page writes/s ("stats") */
+	NUM("dirty_pps", dirty.have, dirty.total),  /* logtrack total pages/s ("dirty"), if any */
 	{ "mig_phase", f_mig_phase },
 	{ "mig_iter", f_mig_iter },
 	{ "mig_bw_mbps", f_mig_bw },
@@ -143,6 +125,20 @@ static const struct {
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* The value of field f for instance i into out ("" = unknown). */
+static void field_value(const struct field *f, const struct ui_inst *i, double t, char *out,
+			size_t len)
+{
+	const char *base = (const char *)i;
+
+	if (f->fn) {
+		f->fn(i, t, out, len);
+		return;
+	}
+	num0(out, len, *(const bool *)(base + f->have),
+	     f->val_is_int ? *(const int *)(base + f->val) : *(const double *)(base + f->val));
+}
 
 /* Append s to buf at *pos, never past len. */
 static void put(char *buf, size_t len, size_t *pos, const char *s)
@@ -178,7 +174,7 @@ void ui_line_kv(const struct ui_inst *inst, double t_s, char *buf, size_t len)
 	for (size_t k = 0; k < NFIELDS; k++) {
 		char v[512];
 
-		fields[k].fn(inst, t_s, v, sizeof(v));
+		field_value(&fields[k], inst, t_s, v, sizeof(v));
 		if (k)
 			put(buf, len, &pos, " ");
 		put(buf, len, &pos, fields[k].key);
@@ -216,7 +212,7 @@ void ui_line_csv(const struct ui_inst *inst, double t_s, char *buf, size_t len)
 	for (size_t k = 0; k < NFIELDS; k++) {
 		char v[512];
 
-		fields[k].fn(inst, t_s, v, sizeof(v));
+		field_value(&fields[k], inst, t_s, v, sizeof(v));
 		if (k)
 			put(buf, len, &pos, ",");
 		if (strpbrk(v, ",\"\n\r"))
