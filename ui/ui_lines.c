@@ -10,12 +10,18 @@
 /* A field's value into out ("" = unknown). */
 typedef void (*field_fn)(const struct ui_inst *i, double t, char *out, size_t len);
 
-static void num0(char *out, size_t len, bool known, double v)
+/* v with `decimals` digits after the point, or "" when not known. */
+static void num(char *out, size_t len, bool known, int decimals, double v)
 {
 	if (known)
-		snprintf(out, len, "%.0f", v);
+		snprintf(out, len, "%.*f", decimals, v);
 	else
 		out[0] = '\0';
+}
+
+static void num0(char *out, size_t len, bool known, double v)
+{
+	num(out, len, known, 0, v);
 }
 
 static void f_t(const struct ui_inst *i, double t, char *o, size_t l)
@@ -70,19 +76,14 @@ static void f_mig_bw(const struct ui_inst *i, double t, char *o, size_t l)
 static void f_mig_pred(const struct ui_inst *i, double t, char *o, size_t l)
 {
 	(void)t;
-	if (i->mig.seen && i->mig.predicted_downtime_ms >= 0)
-		snprintf(o, l, "%.3f", i->mig.predicted_downtime_ms);
-	else
-		o[0] = '\0';
+	num(o, l, i->mig.seen && i->mig.predicted_downtime_ms >= 0, 3,
+	    i->mig.predicted_downtime_ms);
 }
 
 static void f_mig_down(const struct ui_inst *i, double t, char *o, size_t l)
 {
 	(void)t;
-	if (i->mig.seen && i->mig.actual_downtime_ms >= 0)
-		snprintf(o, l, "%.3f", i->mig.actual_downtime_ms);
-	else
-		o[0] = '\0';
+	num(o, l, i->mig.seen && i->mig.actual_downtime_ms >= 0, 3, i->mig.actual_downtime_ms);
 }
 
 static void f_mig_result(const struct ui_inst *i, double t, char *o, size_t l)
