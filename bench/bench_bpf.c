@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "usock.h"
 #include "util.h"
 #include "vbpf.h"
 
@@ -235,7 +236,6 @@ static int loopback_start(struct loopback *l)
 {
 	char vhm[512], vdev[192], pfx[64], log[128], ctl[128];
 	const char *build = getenv("VHM_BUILD");
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 	snprintf(l->dir, sizeof(l->dir), "/tmp/vhm-bench-bpf.XXXXXX");
 	if (!mkdtemp(l->dir))
@@ -269,10 +269,9 @@ static int loopback_start(struct loopback *l)
 		printf("bpf-loopback: vhm run made no control socket (see %s)\n", log);
 		return -EIO;
 	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl);
-	l->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l->ctl < 0 || connect(l->ctl, (struct sockaddr *)&sa, sizeof(sa)))
-		return -errno;
+	l->ctl = usock_connect(ctl, 5000, 0);
+	if (l->ctl < 0)
+		return l->ctl;
 	l->ctl_in = fdopen(dup(l->ctl), "r");
 	return l->ctl_in ? 0 : -errno;
 }

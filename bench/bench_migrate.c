@@ -125,34 +125,58 @@ static double num(const json_t *o, const char *a, const char *b)
 	return json_number_value(b ? json_object_get(v, b) : v);
 }
 
+/* A device running on a backend, and the bench's control connection to it. */
+struct bench_dev {
+	pid_t pid;
+	struct ctl_client *c;
+};
+
+/* `vhm run` NAME on backend a, connected; 0, or -1 with a line on stderr (and
+ * what did start is for dev_down()). */
+static int dev_up(struct bench_dev *d, const char *name, const char *a, const char *queues,
+		  const char *dirty)
+{
+	char err[256];
+
+	d->c = NULL;
+	d->pid = run_device(a, name, queues, GUEST, dirty);
+	if (d->pid < 0) {
+		fprintf(stderr, "bench migrate: %s: vhm run did not start on %s\n", name, a);
+		return -1;
+	}
+	if (ctl_client_open(&d->c, ts_dir(), name, 30000, err, sizeof(err))) {
+		fprintf(stderr, "bench migrate: %s: %s\n", name, err);
+		return -1;
+	}
+	return 0;
+}
+
+static void dev_down(struct bench_dev *d)
+{
+	if (d->c)
+		ctl_client_close(d->c);
+	if (d->pid > 0)
+		ts_kill(d->pid);
+}
+
 /* One device on a, migrated to b; the report, or NULL. */
 static json_t *one_migration(const char *name, const char *queues, const char *dirty,
 			     const char *prefill, const char *a, const char *b)
 {
-	struct ctl_client *c = NULL;
-	char err[256];
+	struct bench_dev d;
 	json_t *rep = NULL;
-	pid_t pid = run_device(a, name, queues, GUEST, prefill ? prefill : dirty);
 
-	if (pid < 0) {
-		fprintf(stderr, "bench migrate: %s: vhm run did not start on %s\n", name, a);
+	if (dev_up(&d, name, a, queues, prefill ? prefill : dirty))
 		goto out;
-	}
-	if (ctl_client_open(&c, ts_dir(), name, 30000, err, sizeof(err))) {
-		fprintf(stderr, "bench migrate: %s: %s\n", name, err);
-		goto out;
-	}
 	if (prefill) {          /* fill guest RAM so that the full copy moves data */
 		sleep(3);
-		bench_call(c, "set-dirty", json_pack("{s:I}", "rate", (json_int_t)atoll(dirty)), NULL);
+		bench_call(d.c, "set-dirty", json_pack("{s:I}", "rate", (json_int_t)atoll(dirty)),
+			   NULL);
 	}
 	sleep(1);
-	rep = migrate(c, b);
+	rep = migrate(d.c, b);
 out:
-	if (c)
-		ctl_client_close(c);
-	if (pid > 0)
-		ts_kill(pid);
+	dev_down(&d);
 	return rep;
 }
 
@@ -164,29 +188,22 @@ out:
 static json_t *predicted_migration(const char *name, const char *rate, const char *a,
 				   const char *b)
 {
-	struct ctl_client *c = NULL;
-	char err[256];
+	struct bench_dev d;
 	json_t *rep = NULL;
-	pid_t pid = run_device(a, name, "1", GUEST, "400000");
 
-	if (pid < 0 || ctl_client_open(&c, ts_dir(), name, 30000, err, sizeof(err))) {
-		fprintf(stderr, "bench migrate: %s: device did not start\n", name);
+	if (dev_up(&d, name, a, "1", "400000"))
 		goto out;
-	}
 	sleep(3);     /* fill RAM so that the first pass moves data */
-	if (bench_call(c, "set-dirty", json_pack("{s:I, s:s}", "rate", (json_int_t)atoll(rate),
-					   "pattern", "uniform"), NULL) ||
-	    bench_call(c, "track-start", json_pack("{s:i}", "interval_ms", 200), NULL))
+	if (bench_call(d.c, "set-dirty", json_pack("{s:I, s:s}", "rate", (json_int_t)atoll(rate),
+					     "pattern", "uniform"), NULL) ||
+	    bench_call(d.c, "track-start", json_pack("{s:i}", "interval_ms", 200), NULL))
 		goto out;
 	sleep(5);     /* working-set windows up to a few seconds */
-	rep = migrate_with(c, json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
-					(json_int_t)PREDICT_BANDWIDTH, "downtime_ms", 50,
-					"max_iterations", 30));
+	rep = migrate_with(d.c, json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
+					  (json_int_t)PREDICT_BANDWIDTH, "downtime_ms", 50,
+					  "max_iterations", 30));
 out:
-	if (c)
-		ctl_client_close(c);
-	if (pid > 0)
-		ts_kill(pid);
+	dev_down(&d);
 	return rep;
 }
 

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "util.h"
 #include "vbpf.h"
+#include "vbpf_json.h"
 
 struct trace_args {
 	pid_t pid;
@@ -145,42 +146,9 @@ struct interval {
 
 #define DELTA(iv, field) ((iv)->now->field - (iv)->prev->field)
 
-/* Interval latency histogram of both directions: the slot below which a
- * fraction q of the calls lie, as an upper bound in µs; 0 if no call. */
-static uint64_t hist_quantile_us(const struct interval *iv, double q)
-{
-	uint64_t total = 0, seen = 0, h[VBPF_HIST_SLOTS];
-
-	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++) {
-		h[s] = DELTA(iv, ctl_hist[VBPF_SEND][s]) + DELTA(iv, ctl_hist[VBPF_RECV][s]);
-		total += h[s];
-	}
-	if (!total)
-		return 0;
-	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++) {
-		seen += h[s];
-		if (seen >= q * (double)total)
-			return vbpf_hist_slot_us(s + 1);
-	}
-	return vbpf_hist_slot_us(VBPF_HIST_SLOTS);
-}
-
 static double rate(uint64_t n, double dt_s)
 {
 	return dt_s > 0 ? (double)n / dt_s : 0;
-}
-
-static json_t *json_hist(const struct interval *iv, int dir)
-{
-	json_t *arr = json_array();
-	unsigned last = 0;
-
-	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++)
-		if (DELTA(iv, ctl_hist[dir][s]))
-			last = s + 1;
-	for (unsigned s = 0; s < last; s++)
-		json_array_append_new(arr, json_integer((json_int_t)DELTA(iv, ctl_hist[dir][s])));
-	return arr;
 }
 
 static void print_json(const struct interval *iv)
@@ -189,61 +157,7 @@ static void print_json(const struct interval *iv)
 	json_t *o = json_pack("{s:s, s:i, s:f, s:f}", "type", "interval", "pid",
 			      (int)vbpf_pid(v), "t_s", iv->t_s, "interval_s", iv->dt_s);
 
-	if (vbpf_attached(v, VBPF_PROBE_CTL))
-		json_object_set_new(o, "ctl", json_pack(
-			"{s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
-			"send", (json_int_t)DELTA(iv, ctl_msgs[VBPF_SEND]),
-			"recv", (json_int_t)DELTA(iv, ctl_msgs[VBPF_RECV]),
-			"send_per_s", rate(DELTA(iv, ctl_msgs[VBPF_SEND]), iv->dt_s),
-			"recv_per_s", rate(DELTA(iv, ctl_msgs[VBPF_RECV]), iv->dt_s),
-			"send_bytes", (json_int_t)DELTA(iv, ctl_bytes[VBPF_SEND]),
-			"recv_bytes", (json_int_t)DELTA(iv, ctl_bytes[VBPF_RECV]),
-			"errors", (json_int_t)(DELTA(iv, ctl_errors[VBPF_SEND]) +
-					       DELTA(iv, ctl_errors[VBPF_RECV])),
-			"other_family", (json_int_t)(DELTA(iv, ctl_other[VBPF_SEND]) +
-						     DELTA(iv, ctl_other[VBPF_RECV])),
-			"lat_p50_us", (json_int_t)hist_quantile_us(iv, 0.5),
-			"lat_max_us", (json_int_t)hist_quantile_us(iv, 1.0),
-			"send_hist_log2_us", json_hist(iv, VBPF_SEND),
-			"recv_hist_log2_us", json_hist(iv, VBPF_RECV)));
-	if (vbpf_attached(v, VBPF_PROBE_KICK))
-		json_object_set_new(o, "kick", json_pack(
-			"{s:I, s:I, s:f, s:f}",
-			"writes", (json_int_t)DELTA(iv, evfd_writes),
-			"reads", (json_int_t)DELTA(iv, evfd_reads),
-			"writes_per_s", rate(DELTA(iv, evfd_writes), iv->dt_s),
-			"reads_per_s", rate(DELTA(iv, evfd_reads), iv->dt_s)));
-	if (vbpf_attached(v, VBPF_PROBE_PF))
-		json_object_set_new(o, "pf", json_pack(
-			"{s:I, s:I, s:f, s:I, s:I}",
-			"faults", (json_int_t)DELTA(iv, pf_faults),
-			"first_touch", (json_int_t)DELTA(iv, pf_first_touch),
-			"first_touch_per_s", rate(DELTA(iv, pf_first_touch), iv->dt_s),
-			"first_touch_total", (json_int_t)iv->now->pf_first_touch,
-			"table_full", (json_int_t)DELTA(iv, pf_table_full)));
-	if (vbpf_attached(v, VBPF_PROBE_KVM))
-		json_object_set_new(o, "kvm", json_pack(
-			"{s:I, s:f}",
-			"dirty_pages", (json_int_t)DELTA(iv, kvm_dirty),
-			"dirty_pages_per_s", rate(DELTA(iv, kvm_dirty), iv->dt_s)));
-	if (vbpf_attached(v, VBPF_PROBE_UPROBE)) {
-		json_t *arr = json_array();
-
-		for (size_t i = 0; i < vbpf_uprobe_count(v); i++) {
-			json_t *u;
-
-			if (!vbpf_uprobe_attached(v, i))
-				continue;
-			u = json_pack("{s:s, s:I, s:f}", "symbol", vbpf_uprobe_name(v, i),
-				      "calls", (json_int_t)DELTA(iv, up_calls[i]),
-				      "calls_per_s", rate(DELTA(iv, up_calls[i]), iv->dt_s));
-			if (vbpf_uprobe_counts_packets(v, i))
-				json_object_set_new(u, "packets",
-						    json_integer((json_int_t)DELTA(iv, up_ret_sum[i])));
-			json_array_append_new(arr, u);
-		}
-		json_object_set_new(o, "uprobes", arr);
-	}
+	vbpf_json_probes(o, v, iv->now, iv->prev, iv->dt_s, VBPF_JSON_INTERVAL);
 	json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);
 	fflush(stdout);
@@ -307,8 +221,8 @@ static void print_text(const struct interval *iv, bool header)
 		       rate(DELTA(iv, ctl_msgs[VBPF_RECV]), iv->dt_s),
 		       (unsigned long long)(DELTA(iv, ctl_errors[VBPF_SEND]) +
 					    DELTA(iv, ctl_errors[VBPF_RECV])),
-		       (unsigned long long)hist_quantile_us(iv, 0.5),
-		       (unsigned long long)hist_quantile_us(iv, 1.0));
+		       (unsigned long long)vbpf_lat_quantile_us(iv->now, iv->prev, 0.5),
+		       (unsigned long long)vbpf_lat_quantile_us(iv->now, iv->prev, 1.0));
 	if (vbpf_attached(v, VBPF_PROBE_KICK))
 		printf(" %9.1f %9.1f", rate(DELTA(iv, evfd_writes), iv->dt_s),
 		       rate(DELTA(iv, evfd_reads), iv->dt_s));

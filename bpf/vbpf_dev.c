@@ -13,6 +13,7 @@
 
 #include "util.h"
 #include "vbpf.h"
+#include "vbpf_json.h"
 
 enum { DEV_LOADING, DEV_READY, DEV_FAILED };
 
@@ -124,41 +125,11 @@ static json_t *error_json(const struct vbpf_dev *t)
 	return json_pack("{s:s}", "error", t->error);
 }
 
-/* Cumulative latency histogram of both directions: the upper bound in µs of
- * the slot below which a fraction q of the calls lie; 0 if no call. */
-static uint64_t lat_quantile_us(const struct vbpf_counters *c, double q)
-{
-	uint64_t total = 0, seen = 0;
-
-	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++)
-		total += c->ctl_hist[VBPF_SEND][s] + c->ctl_hist[VBPF_RECV][s];
-	if (!total)
-		return 0;
-	for (unsigned s = 0; s < VBPF_HIST_SLOTS; s++) {
-		seen += c->ctl_hist[VBPF_SEND][s] + c->ctl_hist[VBPF_RECV][s];
-		if (seen >= q * (double)total)
-			return vbpf_hist_slot_us(s + 1);
-	}
-	return vbpf_hist_slot_us(VBPF_HIST_SLOTS);
-}
-
-/* Add "<key>_per_s" = (now - prev) / dt to o, when dt is set. */
-static void add_rate(json_t *o, const char *key, uint64_t now, uint64_t prev, double dt)
-{
-	char name[64];
-
-	if (dt <= 0)
-		return;
-	snprintf(name, sizeof(name), "%s_per_s", key);
-	json_object_set_new(o, name, json_real((double)(now - prev) / dt));
-}
-
 json_t *vbpf_dev_json(struct vbpf_dev *t, bool rates)
 {
 	const struct vbpf *v;
 	struct vbpf_counters c;
-	const struct vbpf_counters *p = &t->prev;
-	json_t *o, *probes, *x;
+	json_t *o, *probes;
 	uint64_t now;
 	double dt = 0;
 	int err;
@@ -187,56 +158,7 @@ json_t *vbpf_dev_json(struct vbpf_dev *t, bool rates)
 		      (double)(now - t->open_ns) / 1e9, "probes", probes);
 	if (rates)
 		json_object_set_new(o, "interval_s", json_real(dt));
-	if (vbpf_attached(v, VBPF_PROBE_CTL)) {
-		x = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			      "send", (json_int_t)c.ctl_msgs[VBPF_SEND],
-			      "recv", (json_int_t)c.ctl_msgs[VBPF_RECV],
-			      "errors", (json_int_t)(c.ctl_errors[VBPF_SEND] + c.ctl_errors[VBPF_RECV]),
-			      "send_bytes", (json_int_t)c.ctl_bytes[VBPF_SEND],
-			      "recv_bytes", (json_int_t)c.ctl_bytes[VBPF_RECV],
-			      "lat_p50_us", (json_int_t)lat_quantile_us(&c, 0.5),
-			      "lat_max_us", (json_int_t)lat_quantile_us(&c, 1.0));
-		add_rate(x, "send", c.ctl_msgs[VBPF_SEND], p->ctl_msgs[VBPF_SEND], dt);
-		add_rate(x, "recv", c.ctl_msgs[VBPF_RECV], p->ctl_msgs[VBPF_RECV], dt);
-		json_object_set_new(o, "ctl", x);
-	}
-	if (vbpf_attached(v, VBPF_PROBE_KICK)) {
-		x = json_pack("{s:I, s:I}", "writes", (json_int_t)c.evfd_writes,
-			      "reads", (json_int_t)c.evfd_reads);
-		add_rate(x, "writes", c.evfd_writes, p->evfd_writes, dt);
-		add_rate(x, "reads", c.evfd_reads, p->evfd_reads, dt);
-		json_object_set_new(o, "kick", x);
-	}
-	if (vbpf_attached(v, VBPF_PROBE_PF)) {
-		x = json_pack("{s:I, s:I, s:I}", "faults", (json_int_t)c.pf_faults,
-			      "first_touch", (json_int_t)c.pf_first_touch,
-			      "table_full", (json_int_t)c.pf_table_full);
-		add_rate(x, "first_touch", c.pf_first_touch, p->pf_first_touch, dt);
-		json_object_set_new(o, "pf", x);
-	}
-	if (vbpf_attached(v, VBPF_PROBE_KVM)) {
-		x = json_pack("{s:I}", "dirty_pages", (json_int_t)c.kvm_dirty);
-		add_rate(x, "dirty_pages", c.kvm_dirty, p->kvm_dirty, dt);
-		json_object_set_new(o, "kvm", x);
-	}
-	if (vbpf_attached(v, VBPF_PROBE_UPROBE)) {
-		json_t *arr = json_array();
-
-		for (size_t i = 0; i < vbpf_uprobe_count(v); i++) {
-			if (!vbpf_uprobe_attached(v, i))
-				continue;
-			x = json_pack("{s:s, s:I}", "symbol", vbpf_uprobe_name(v, i),
-				      "calls", (json_int_t)c.up_calls[i]);
-			add_rate(x, "calls", c.up_calls[i], p->up_calls[i], dt);
-			if (vbpf_uprobe_counts_packets(v, i)) {
-				json_object_set_new(x, "packets",
-						    json_integer((json_int_t)c.up_ret_sum[i]));
-				add_rate(x, "packets", c.up_ret_sum[i], p->up_ret_sum[i], dt);
-			}
-			json_array_append_new(arr, x);
-		}
-		json_object_set_new(o, "uprobes", arr);
-	}
+	vbpf_json_probes(o, v, &c, &t->prev, dt, VBPF_JSON_TOTALS);
 	if (rates) {
 		t->prev = c;
 		t->prev_ns = now;

@@ -3,10 +3,10 @@
  * shared by both ends, the server (accept, read, dispatch, queue, emit), and
  * the blocking-with-deadline client the CLI tools use. */
 #include "ctl.h"
+#include "usock.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
@@ -136,10 +135,8 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 	char tmp[PATH_MAX];
 	struct stat st;
 
-	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "run dir %.64s... is too long", dir);
-		return -ENAMETOOLONG;
-	}
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return vhm_err(err, errlen, -ENAMETOOLONG, "run dir %.64s... is too long", dir);
 	for (char *p = tmp + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -152,14 +149,11 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 		goto fail;
 	if (stat(dir, &st))
 		goto fail;
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "run dir %s is not a directory", dir);
-		return -ENOTDIR;
-	}
+	if (!S_ISDIR(st.st_mode))
+		return vhm_err(err, errlen, -ENOTDIR, "run dir %s is not a directory", dir);
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot create run dir %s: %s", tmp, strerror(errno));
-	return -errno;
+	return vhm_err(err, errlen, -errno, "cannot create run dir %s: %s", tmp, strerror(errno));
 }
 
 /* ---- server ---- */
@@ -309,8 +303,7 @@ static int builtin_help(struct ctl_server *srv, struct ctl_conn *c, json_t *args
 	return *ret ? 0 : -ENOMEM;
 nomem:
 	json_decref(list);
-	snprintf(err, errlen, "out of memory");
-	return -ENOMEM;
+	return vhm_err(err, errlen, -ENOMEM, "out of memory");
 }
 
 /* {"events": [...]} → a set of names; absent → all. */
@@ -322,10 +315,8 @@ static int builtin_subscribe(struct ctl_server *srv, struct ctl_conn *c, json_t 
 	size_t i;
 
 	(void)srv;
-	if (json_object_size(args) != (events ? 1u : 0u)) {
-		snprintf(err, errlen, "subscribe takes only \"events\"");
-		return -EINVAL;
-	}
+	if (json_object_size(args) != (events ? 1u : 0u))
+		return vhm_err(err, errlen, -EINVAL, "subscribe takes only \"events\"");
 	if (!events) {
 		json_decref(c->sub);
 		c->sub = NULL;
@@ -333,10 +324,8 @@ static int builtin_subscribe(struct ctl_server *srv, struct ctl_conn *c, json_t 
 		*ret = json_pack("{s:s}", "events", "all");
 		return 0;
 	}
-	if (!json_is_array(events)) {
-		snprintf(err, errlen, "\"events\" must be an array of event names");
-		return -EINVAL;
-	}
+	if (!json_is_array(events))
+		return vhm_err(err, errlen, -EINVAL, "\"events\" must be an array of event names");
 	set = json_object();
 	json_array_foreach(events, i, v) {
 		if (!json_is_string(v)) {
@@ -361,30 +350,20 @@ static int req_check(json_t *req, const char **cmd, json_t **args, char *err, si
 	const char *key;
 	json_t *v, *exec;
 
-	if (!json_is_object(req)) {
-		snprintf(err, errlen, "expected a JSON object");
-		return -EINVAL;
-	}
+	if (!json_is_object(req))
+		return vhm_err(err, errlen, -EINVAL, "expected a JSON object");
 	json_object_foreach(req, key, v) {
-		if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id")) {
-			snprintf(err, errlen, "unexpected member \"%.64s\"", key);
-			return -EINVAL;
-		}
+		if (strcmp(key, "execute") && strcmp(key, "arguments") && strcmp(key, "id"))
+			return vhm_err(err, errlen, -EINVAL, "unexpected member \"%.64s\"", key);
 	}
 	exec = json_object_get(req, "execute");
-	if (!exec) {
-		snprintf(err, errlen, "missing \"execute\"");
-		return -EINVAL;
-	}
-	if (!json_is_string(exec)) {
-		snprintf(err, errlen, "\"execute\" must be a string");
-		return -EINVAL;
-	}
+	if (!exec)
+		return vhm_err(err, errlen, -EINVAL, "missing \"execute\"");
+	if (!json_is_string(exec))
+		return vhm_err(err, errlen, -EINVAL, "\"execute\" must be a string");
 	*args = json_object_get(req, "arguments");
-	if (*args && !json_is_object(*args)) {
-		snprintf(err, errlen, "\"arguments\" must be an object");
-		return -EINVAL;
-	}
+	if (*args && !json_is_object(*args))
+		return vhm_err(err, errlen, -EINVAL, "\"arguments\" must be an object");
 	*cmd = json_string_value(exec);
 	return 0;
 }
@@ -746,21 +725,16 @@ static int check_name(const char *name, char *err, size_t errlen)
 {
 	size_t n = strlen(name);
 
-	if (n == 0) {
-		snprintf(err, errlen, "empty instance name");
-		return -EINVAL;
-	}
-	if (n > CTL_NAME_MAX) {
-		snprintf(err, errlen, "instance name %.32s... is longer than %d bytes",
-			 name, CTL_NAME_MAX);
-		return -ENAMETOOLONG;
-	}
+	if (n == 0)
+		return vhm_err(err, errlen, -EINVAL, "empty instance name");
+	if (n > CTL_NAME_MAX)
+		return vhm_err(err, errlen, -ENAMETOOLONG,
+			       "instance name %.32s... is longer than %d bytes", name,
+			       CTL_NAME_MAX);
 	for (size_t i = 0; i < n; i++) {
-		if (name[i] == '/' || (unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
-			snprintf(err, errlen, "instance name '%s' has a '/' or a control character",
-				 name);
-			return -EINVAL;
-		}
+		if (name[i] == '/' || (unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return vhm_err(err, errlen, -EINVAL,
+				       "instance name '%s' has a '/' or a control character", name);
 	}
 	return 0;
 }
@@ -769,32 +743,22 @@ static int check_name(const char *name, char *err, size_t errlen)
  * instance does, another -errno if path is something else. */
 static int probe_live(const char *path, const char *name, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
 	struct stat st;
-	int fd, rc;
+	int rc;
 
 	if (lstat(path, &st))
 		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket", path);
-		return -EEXIST;
+	if (!S_ISSOCK(st.st_mode))
+		return vhm_err(err, errlen, -EEXIST, "%s exists and is not a socket", path);
+	rc = usock_connect(path, 0, SOCK_NONBLOCK);
+	if (rc >= 0)
+		close(rc);
+	if (rc >= 0 || rc == -ETIMEDOUT) { /* ETIMEDOUT: listening, backlog full */
+		return vhm_err(err, errlen, -EADDRINUSE, "instance %s already running (%s)", name,
+			       path);
 	}
-	rc = vhm_sockaddr_un(&sa, path);
-	if (rc)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
-	close(fd);
-	if (rc == 0 || rc == -EAGAIN) { /* EAGAIN: listening, backlog full */
-		snprintf(err, errlen, "instance %s already running (%s)", name, path);
-		return -EADDRINUSE;
-	}
-	if (rc != -ECONNREFUSED) {
-		snprintf(err, errlen, "cannot probe %s: %s", path, strerror(-rc));
-		return rc;
-	}
+	if (rc != -ECONNREFUSED)
+		return vhm_err(err, errlen, rc, "cannot probe %s: %s", path, strerror(-rc));
 	return 0;
 }
 
@@ -807,8 +771,8 @@ static int clear_stale(const char *path, const char *name, char *err, size_t err
 		return rc;
 	if (unlink(path) && errno != ENOENT) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot remove stale %s: %s", path, strerror(errno));
-		return rc;
+		return vhm_err(err, errlen, rc, "cannot remove stale %s: %s", path,
+			       strerror(errno));
 	}
 	return 0;
 }
@@ -820,10 +784,9 @@ int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errle
 
 	if (rc)
 		return rc;
-	if (vhm_sock_path(run_dir, name, path, sizeof(path))) {
-		snprintf(err, errlen, "socket path for %s in %s is too long", name, run_dir);
-		return -ENAMETOOLONG;
-	}
+	if (vhm_sock_path(run_dir, name, path, sizeof(path)))
+		return vhm_err(err, errlen, -ENAMETOOLONG, "socket path for %s in %s is too long",
+			       name, run_dir);
 	return probe_live(path, name, err, errlen);
 }
 
@@ -841,8 +804,7 @@ static int make_greeting(struct ctl_server *srv, const char *name)
  * from the socket's own mode on Linux), listen. */
 static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
-	char tmp[sizeof(sa.sun_path)];
+	char tmp[sizeof(srv->path)];
 	const char *at = srv->path;
 	struct stat st;
 	int rc;
@@ -853,19 +815,14 @@ static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
 	 * in place. */
 	if (snprintf(tmp, sizeof(tmp), "%s.%d", srv->path, (int)getpid()) < (int)sizeof(tmp))
 		at = tmp;
-	rc = vhm_sockaddr_un(&sa, at);
-	if (rc)
-		return rc;
-	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (srv->lfd < 0)
-		goto fail;
-	if (fchmod(srv->lfd, 0600))
-		goto fail;
 	unlink(at);
-	if (bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa)))
-		goto fail;
-	if (chmod(at, 0600) || listen(srv->lfd, SOMAXCONN) ||
-	    (at != srv->path && rename(at, srv->path)) || stat(srv->path, &st))
+	srv->lfd = usock_listen(at, SOMAXCONN, SOCK_NONBLOCK, 0600);
+	if (srv->lfd < 0) {
+		rc = srv->lfd;
+		srv->lfd = -1;
+		return vhm_err(err, errlen, rc, "cannot bind %s: %s", srv->path, strerror(-rc));
+	}
+	if ((at != srv->path && rename(at, srv->path)) || stat(srv->path, &st))
 		goto fail_bound;
 	srv->dev = st.st_dev;
 	srv->ino = st.st_ino;
@@ -873,12 +830,7 @@ static int server_listen(struct ctl_server *srv, char *err, size_t errlen)
 fail_bound:
 	rc = -errno;
 	unlink(at);
-	snprintf(err, errlen, "cannot listen on %s: %s", srv->path, strerror(-rc));
-	return rc;
-fail:
-	rc = -errno;
-	snprintf(err, errlen, "cannot bind %s: %s", srv->path, strerror(-rc));
-	return rc;
+	return vhm_err(err, errlen, rc, "cannot listen on %s: %s", srv->path, strerror(-rc));
 }
 
 int ctl_server_open(struct ctl_server **out, const char *run_dir, const char *name,
@@ -893,19 +845,16 @@ int ctl_server_open(struct ctl_server **out, const char *run_dir, const char *na
 	if (rc)
 		return rc;
 	srv = calloc(1, sizeof(*srv));
-	if (!srv) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!srv)
+		return vhm_err(err, errlen, -ENOMEM, "out of memory");
 	srv->lfd = -1;
 	srv->uid = geteuid();
 	srv->cmds = cmds;
 	srv->ncmds = ncmds;
 	srv->ctx = ctx;
 	if (vhm_sock_path(run_dir, name, srv->path, sizeof(srv->path))) {
-		snprintf(err, errlen, "socket path %s/%s.sock does not fit a unix address",
-			 run_dir, name);
-		rc = -ENAMETOOLONG;
+		rc = vhm_err(err, errlen, -ENAMETOOLONG,
+			     "socket path %s/%s.sock does not fit a unix address", run_dir, name);
 		goto fail;
 	}
 	rc = mkdir_p(run_dir, err, errlen);
@@ -1044,29 +993,14 @@ static void client_keep_event(struct ctl_client *c, json_t *ev)
 static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
 			  char *err, size_t errlen)
 {
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
-	struct sockaddr_un sa;
-	int rc = vhm_sockaddr_un(&sa, path);
+	int rc = usock_connect(path, timeout_ms, SOCK_NONBLOCK);
 
-	if (rc) {
-		snprintf(err, errlen, "socket path %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0)
-		goto fail;
-	/* A blocking connect waits for backlog room at most SO_SNDTIMEO. */
-	if (timeout_ms >= 0 && setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		goto fail;
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)))
-		goto fail;
-	if (fcntl(c->fd, F_SETFL, O_NONBLOCK))
-		goto fail;
+	if (rc == -EINVAL || rc == -ENAMETOOLONG)
+		return vhm_err(err, errlen, rc, "socket path %s: %s", path, strerror(-rc));
+	if (rc < 0)
+		return vhm_err(err, errlen, rc, "connect %s: %s", path, strerror(-rc));
+	c->fd = rc;
 	return 0;
-fail:
-	rc = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
-	snprintf(err, errlen, "connect %s: %s", path, strerror(-rc));
-	return rc;
 }
 
 /* The greeting, or the refusal a server sends instead. */
@@ -1076,10 +1010,8 @@ static int client_greeting(struct ctl_client *c, const char *path, uint64_t dead
 	json_t *msg = NULL;
 	int rc = client_read_msg(c, &msg, deadline);
 
-	if (rc) {
-		snprintf(err, errlen, "no greeting from %s: %s", path, strerror(-rc));
-		return rc;
-	}
+	if (rc)
+		return vhm_err(err, errlen, rc, "no greeting from %s: %s", path, strerror(-rc));
 	if (json_is_object(json_object_get(msg, "vhm"))) {
 		c->greeting = msg;
 		return 0;
@@ -1093,8 +1025,7 @@ static int client_greeting(struct ctl_client *c, const char *path, uint64_t dead
 		return -EACCES;
 	}
 	json_decref(msg);
-	snprintf(err, errlen, "%s did not greet like a vhm control socket", path);
-	return -EPROTO;
+	return vhm_err(err, errlen, -EPROTO, "%s did not greet like a vhm control socket", path);
 }
 
 int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *target,
@@ -1111,15 +1042,12 @@ int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *ta
 		     ? -ENAMETOOLONG : 0;
 	else
 		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
-	if (rc) {
-		snprintf(err, errlen, "socket path for %s is too long", target);
-		return rc;
-	}
+	if (rc)
+		return vhm_err(err, errlen, rc, "socket path for %s is too long", target);
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->events = json_array())) {
 		free(c);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return vhm_err(err, errlen, -ENOMEM, "out of memory");
 	}
 	c->fd = -1;
 	rc = client_connect(c, path, timeout_ms, err, errlen);
@@ -1168,8 +1096,8 @@ static int client_take_reply(struct ctl_client *c, json_t *msg, json_int_t id, j
 	}
 	snprintf(c->err_class, sizeof(c->err_class), "%s",
 		 json_string_value(json_object_get(e, "class")) ?: "");
-	snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "desc")) ?: "error");
-	return -EREMOTEIO;
+	return vhm_err(err, errlen, -EREMOTEIO, "%s",
+		       json_string_value(json_object_get(e, "desc")) ?: "error");
 }
 
 int ctl_client_call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret,
@@ -1187,10 +1115,8 @@ int ctl_client_call(struct ctl_client *c, const char *cmd, json_t *args, json_t 
 	if (req && args)
 		json_object_set(req, "arguments", args);
 	line = json_line(req, &len);
-	if (!line) {
-		snprintf(err, errlen, "cannot encode request %s", cmd);
-		return -EINVAL;
-	}
+	if (!line)
+		return vhm_err(err, errlen, -EINVAL, "cannot encode request %s", cmd);
 	rc = client_send_all(c, line, len, deadline);
 	free(line);
 	while (!rc) {
@@ -1209,9 +1135,9 @@ int ctl_client_call(struct ctl_client *c, const char *cmd, json_t *args, json_t 
 			return rc;
 		rc = 0;
 	}
-	snprintf(err, errlen, "%s: %s", cmd, rc == -ECONNRESET ? "connection closed by instance"
-			      : rc == -EPROTO ? "reply is not JSON" : strerror(-rc));
-	return rc;
+	return vhm_err(err, errlen, rc, "%s: %s", cmd,
+		       rc == -ECONNRESET ? "connection closed by instance"
+		       : rc == -EPROTO ? "reply is not JSON" : strerror(-rc));
 }
 
 int ctl_client_next_event(struct ctl_client *c, json_t **ev, int timeout_ms)

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,4 +203,18 @@ int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path)
 		return -ENAMETOOLONG;
 	memcpy(sa->sun_path, path, n + 1);
 	return 0;
+}
+
+int vhm_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	if (errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	errno = saved;
+	return rc;
 }

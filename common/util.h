@@ -48,4 +48,12 @@ int vhm_sock_path(const char *dir, const char *name, char *out, size_t outlen);
 struct sockaddr_un;
 int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path);
 
+/* The one-line error message of a call that reports into a caller's buffer:
+ * formats into err (errlen bytes, truncated, NUL-terminated; nothing when
+ * errlen is 0) and returns rc, so that a failure is one statement:
+ *     return vhm_err(err, errlen, -EINVAL, "argument '%s': expected ...", key);
+ * errno is preserved. */
+int vhm_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

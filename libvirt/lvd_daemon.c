@@ -319,10 +319,9 @@ static void disconnect(struct lvd *d)
 static int connect_libvirt(struct lvd *d, char *err, size_t errlen)
 {
 	d->conn = virConnectOpen(d->uri);
-	if (!d->conn) {
-		snprintf(err, errlen, "cannot connect to %s: %s", d->uri, virGetLastErrorMessage());
-		return -ECONNREFUSED;
-	}
+	if (!d->conn)
+		return vhm_err(err, errlen, -ECONNREFUSED, "cannot connect to %s: %s", d->uri,
+			       virGetLastErrorMessage());
 	/* Keepalive needs the event loop, which runs; unsupported (test driver) is fine. */
 	virConnectSetKeepAlive(d->conn, 5, 3);
 	virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
@@ -644,10 +643,8 @@ static int arg_domain(json_t *args, bool opt, const char **name, char *err, size
 	json_error_t je;
 
 	*name = NULL;
-	if (json_unpack_ex(args, &je, JSON_STRICT, opt ? "{s?s}" : "{s:s}", "domain", name)) {
-		snprintf(err, errlen, "invalid arguments: %s", je.text);
-		return -EINVAL;
-	}
+	if (json_unpack_ex(args, &je, JSON_STRICT, opt ? "{s?s}" : "{s:s}", "domain", name))
+		return vhm_err(err, errlen, -EINVAL, "invalid arguments: %s", je.text);
 	return 0;
 }
 
@@ -662,11 +659,9 @@ static int c_last_job(void *ctx, json_t *args, json_t **ret, char *err, size_t e
 		return -EINVAL;
 	ld = name ? dom_get(d, name, false) : NULL;
 	rec = name ? (ld ? ld->last_job : NULL) : d->last_job;
-	if (!rec) {
-		snprintf(err, errlen, "no completed job%s%s seen", name ? " of " : "",
-			 name ? name : "");
-		return -ENOENT;
-	}
+	if (!rec)
+		return vhm_err(err, errlen, -ENOENT, "no completed job%s%s seen",
+			       name ? " of " : "", name ? name : "");
 	*ret = json_incref(rec);
 	return 0;
 }
@@ -682,23 +677,16 @@ static int c_dirty_rate(void *ctx, json_t *args, json_t **ret, char *err, size_t
 	uint64_t now;
 
 	if (json_unpack_ex(args, &je, JSON_STRICT, "{s:s,s?I}", "domain", &name, "seconds",
-			   &secs)) {
-		snprintf(err, errlen, "invalid arguments: %s", je.text);
-		return -EINVAL;
-	}
-	if (secs < 1 || secs > LVD_DIRTY_SECONDS_MAX) {
-		snprintf(err, errlen, "seconds must be 1..%d", LVD_DIRTY_SECONDS_MAX);
-		return -EINVAL;
-	}
-	if (!d->connected) {
-		snprintf(err, errlen, "not connected to %s", d->uri);
-		return -ENOTCONN;
-	}
+			   &secs))
+		return vhm_err(err, errlen, -EINVAL, "invalid arguments: %s", je.text);
+	if (secs < 1 || secs > LVD_DIRTY_SECONDS_MAX)
+		return vhm_err(err, errlen, -EINVAL, "seconds must be 1..%d",
+			       LVD_DIRTY_SECONDS_MAX);
+	if (!d->connected)
+		return vhm_err(err, errlen, -ENOTCONN, "not connected to %s", d->uri);
 	dom = virDomainLookupByName(d->conn, name);
-	if (!dom) {
-		snprintf(err, errlen, "%s", virGetLastErrorMessage());
-		return -ENOENT;
-	}
+	if (!dom)
+		return vhm_err(err, errlen, -ENOENT, "%s", virGetLastErrorMessage());
 	if (virDomainStartDirtyRateCalc(dom, (int)secs, 0) < 0) {
 		snprintf(err, errlen, "%s", virGetLastErrorMessage());
 		virDomainFree(dom);
@@ -706,10 +694,8 @@ static int c_dirty_rate(void *ctx, json_t *args, json_t **ret, char *err, size_t
 	}
 	virDomainFree(dom);
 	ld = dom_get(d, name, true);
-	if (!ld) {
-		snprintf(err, errlen, "too many domains");
-		return -ENOMEM;
-	}
+	if (!ld)
+		return vhm_err(err, errlen, -ENOMEM, "too many domains");
 	now = vhm_now_ns();
 	ld->dirty_pending = true;
 	ld->dirty_due_ns = now + (uint64_t)secs * 1000000000ULL + 100 * 1000000ULL;
@@ -731,10 +717,8 @@ static int c_dirty_result(void *ctx, json_t *args, json_t **ret, char *err, size
 		*ret = json_pack("{s:s,s:s}", "domain", name, "status", "measuring");
 		return 0;
 	}
-	if (!ld || !ld->dirty) {
-		snprintf(err, errlen, "no dirty-rate result for %s", name);
-		return -ENOENT;
-	}
+	if (!ld || !ld->dirty)
+		return vhm_err(err, errlen, -ENOENT, "no dirty-rate result for %s", name);
 	*ret = json_incref(ld->dirty);
 	return 0;
 }
@@ -746,10 +730,9 @@ static int c_hook_event(void *ctx, json_t *args, json_t **ret, char *err, size_t
 	struct lvd_dom *ld;
 
 	(void)ret;
-	if (json_unpack(args, "{s:s,s:s}", "domain", &name, "operation", &op)) {
-		snprintf(err, errlen, "invalid arguments: domain and operation are required");
-		return -EINVAL;
-	}
+	if (json_unpack(args, "{s:s,s:s}", "domain", &name, "operation", &op))
+		return vhm_err(err, errlen, -EINVAL,
+			       "invalid arguments: domain and operation are required");
 	ld = dom_get(d, name, true);
 	if (ld) {
 		json_decref(ld->hook);
@@ -784,10 +767,8 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 	int rc;
 
 	pthread_once(&event_impl_once, register_event_impl);
-	if (event_impl_rc < 0) {
-		snprintf(err, errlen, "cannot register libvirt's event loop");
-		return -EIO;
-	}
+	if (event_impl_rc < 0)
+		return vhm_err(err, errlen, -EIO, "cannot register libvirt's event loop");
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
@@ -809,14 +790,12 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 	d->qtail = &d->qhead;
 	d->wake[0] = d->wake[1] = -1;
 	if (pipe2(d->wake, O_CLOEXEC | O_NONBLOCK)) {
-		rc = -errno;
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		rc = vhm_err(err, errlen, -errno, "pipe: %s", strerror(errno));
 		goto fail;
 	}
 	/* The event thread first: keepalive and callbacks need a running loop. */
 	if (pthread_create(&d->ev_tid, NULL, event_thread, d)) {
-		rc = -EAGAIN;
-		snprintf(err, errlen, "cannot start the event thread");
+		rc = vhm_err(err, errlen, -EAGAIN, "cannot start the event thread");
 		goto fail;
 	}
 	d->ev_started = true;

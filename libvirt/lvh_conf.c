@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* lvh_conf — hook/daemon policy from a key = value file and the environment. */
 #include "lvh_conf.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,8 +72,7 @@ static int load_file(struct lvh_conf *c, const char *path, bool must_exist,
 		if (errno == ENOENT && !must_exist)
 			return 0;
 		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return rc;
+		return vhm_err(err, errlen, rc, "%s: %s", path, strerror(errno));
 	}
 	while (fgets(line, sizeof(line), f)) {
 		char *eq, *key, *val;
@@ -84,17 +84,17 @@ static int load_file(struct lvh_conf *c, const char *path, bool must_exist,
 			continue;
 		eq = strchr(key, '=');
 		if (!eq) {
-			snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
-			rc = -EINVAL;
+			rc = vhm_err(err, errlen, -EINVAL, "%s:%d: expected key = value", path,
+				     lineno);
 			break;
 		}
 		*eq = '\0';
 		val = trim(eq + 1);
 		key = trim(key);
 		if (lvh_conf_set(c, key, val)) {
-			snprintf(err, errlen, "%s:%d: unknown key or bad value '%s = %s'", path,
-				 lineno, key, val);
-			rc = -EINVAL;
+			rc = vhm_err(err, errlen, -EINVAL,
+				     "%s:%d: unknown key or bad value '%s = %s'", path, lineno, key,
+				     val);
 			break;
 		}
 	}
@@ -122,10 +122,8 @@ int lvh_conf_load(struct lvh_conf *c, const char *path, char *err, size_t errlen
 		for (char *p = name; *p; p++)
 			*p = (char)toupper((unsigned char)*p);
 		v = getenv(name);
-		if (v && *v && lvh_conf_set(c, keys[i], v)) {
-			snprintf(err, errlen, "%s: bad value '%s'", name, v);
-			return -EINVAL;
-		}
+		if (v && *v && lvh_conf_set(c, keys[i], v))
+			return vhm_err(err, errlen, -EINVAL, "%s: bad value '%s'", name, v);
 	}
 	return 0;
 }

@@ -3,6 +3,7 @@
  * daemon without waiting, exit.  Nothing is ever written to stdout. */
 #include "lvh_hook.h"
 #include "cli.h"
+#include "usock.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -128,29 +128,13 @@ static void courier(int fd)
 int lvh_send_line(const char *path, const char *line, size_t len, int deadline_ms)
 {
 	uint64_t deadline = vhm_now_ns() + (uint64_t)deadline_ms * 1000000;
-	struct sockaddr_un sa;
 	size_t off = 0;
 	int fd, rc;
 
-	rc = vhm_sockaddr_un(&sa, path);
-	if (rc)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* A full backlog is retried until the deadline. */
+	fd = usock_connect(path, deadline_ms, SOCK_NONBLOCK);
 	if (fd < 0)
-		return -errno;
-	/* A unix connect either completes at once or fails with EAGAIN when the
-	 * listener's backlog is full; retry that until the deadline. */
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		if (errno != EAGAIN && errno != EINTR) {
-			rc = -errno;
-			goto out;
-		}
-		if (!remaining_ms(deadline)) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		poll(NULL, 0, 1);
-	}
+		return fd;
 	while (off < len) {
 		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
 		struct pollfd p = { .fd = fd, .events = POLLOUT };

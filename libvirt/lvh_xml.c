@@ -16,17 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int __attribute__((format(printf, 4, 5)))
-fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 /* Concatenate the text-node children of `first` into out.  0, -EINVAL for an
  * entity reference (or anything but text/CDATA), -ENAMETOOLONG if too long. */
 static int plain_text(const xmlNode *first, char *out, size_t outlen)
@@ -88,22 +77,23 @@ static int parse_iface(const xmlNode *node, size_t idx, struct lvh_iface *ifc,
 	if ((n = child(node, "source"))) {
 		rc = attr(n, "path", ifc->path, sizeof(ifc->path));
 		if (rc == -ENAMETOOLONG)
-			return fail(rc, err, errlen, "interface %zu: socket path longer than %d bytes",
-				    idx, LVH_PATH_MAX - 1);
+			return vhm_err(err, errlen, rc,
+				       "interface %zu: socket path longer than %d bytes", idx,
+				       LVH_PATH_MAX - 1);
 		if (rc < 0)
-			return fail(rc, err, errlen, "interface %zu: unreadable socket path", idx);
+			return vhm_err(err, errlen, rc, "interface %zu: unreadable socket path", idx);
 		rc = attr(n, "mode", buf, sizeof(buf));
 		if (rc < 0 || (rc == 1 && strcmp(buf, "client") && strcmp(buf, "server")))
-			return fail(-EINVAL, err, errlen,
-				    "interface %zu: source mode is neither client nor server", idx);
+			return vhm_err(err, errlen, -EINVAL,
+				       "interface %zu: source mode is neither client nor server", idx);
 		if (rc == 1 && !strcmp(buf, "server"))
 			ifc->mode = LVH_MODE_SERVER;
 	}
 	if ((n = child(node, "mac"))) {
 		rc = attr(n, "address", buf, sizeof(buf));
 		if (rc < 0 || (rc == 1 && vhm_parse_mac(buf, ifc->mac)))
-			return fail(-EINVAL, err, errlen, "interface %zu: bad MAC address '%s'", idx,
-				    rc < 0 ? "?" : buf);
+			return vhm_err(err, errlen, -EINVAL, "interface %zu: bad MAC address '%s'",
+				       idx, rc < 0 ? "?" : buf);
 		ifc->has_mac = rc == 1;
 	}
 	if ((n = child(node, "driver"))) {
@@ -111,8 +101,8 @@ static int parse_iface(const xmlNode *node, size_t idx, struct lvh_iface *ifc,
 
 		rc = attr(n, "queues", buf, sizeof(buf));
 		if (rc < 0 || (rc == 1 && (vhm_parse_u64(buf, &q) || q < 1 || q > 256)))
-			return fail(-EINVAL, err, errlen, "interface %zu: bad queue count '%s'", idx,
-				    rc < 0 ? "?" : buf);
+			return vhm_err(err, errlen, -EINVAL, "interface %zu: bad queue count '%s'",
+				       idx, rc < 0 ? "?" : buf);
 		if (rc == 1)
 			ifc->queues = (unsigned)q;
 	}
@@ -128,12 +118,12 @@ static int parse_domain(const xmlNode *root, struct lvh_domain *dom, char *err, 
 	int rc;
 
 	if (!root || !is_elem(root, "domain"))
-		return fail(-EINVAL, err, errlen, "not a domain XML (root is <%s>)",
-			    root ? (const char *)root->name : "nothing");
+		return vhm_err(err, errlen, -EINVAL, "not a domain XML (root is <%s>)",
+			       root ? (const char *)root->name : "nothing");
 	if ((n = child(root, "name")) && plain_text(n->children, dom->name, sizeof(dom->name)))
-		return fail(-EINVAL, err, errlen, "unreadable or too long <name>");
+		return vhm_err(err, errlen, -EINVAL, "unreadable or too long <name>");
 	if ((n = child(root, "uuid")) && plain_text(n->children, dom->uuid, sizeof(dom->uuid)))
-		return fail(-EINVAL, err, errlen, "unreadable <uuid>");
+		return vhm_err(err, errlen, -EINVAL, "unreadable <uuid>");
 	devs = child(root, "devices");
 	if (!devs)
 		return 0;
@@ -147,8 +137,8 @@ static int parse_domain(const xmlNode *root, struct lvh_domain *dom, char *err, 
 		if (rc != 1 || strcmp(type, "vhostuser"))
 			continue;
 		if (dom->nifaces == LVH_IFACES_MAX)
-			return fail(-E2BIG, err, errlen, "more than %d vhostuser interfaces",
-				    LVH_IFACES_MAX);
+			return vhm_err(err, errlen, -E2BIG, "more than %d vhostuser interfaces",
+				       LVH_IFACES_MAX);
 		rc = parse_iface(n, idx - 1, &dom->ifaces[dom->nifaces], err, errlen);
 		if (rc)
 			return rc;
@@ -173,14 +163,14 @@ int lvh_xml_parse(const char *xml, size_t len, struct lvh_domain *dom, char *err
 
 	memset(dom, 0, sizeof(*dom));
 	if (len > LVH_XML_MAX)
-		return fail(-E2BIG, err, errlen, "domain XML of %zu bytes is over the %d byte limit",
-			    len, LVH_XML_MAX);
+		return vhm_err(err, errlen, -E2BIG,
+			       "domain XML of %zu bytes is over the %d byte limit", len, LVH_XML_MAX);
 	if (len == 0)
-		return fail(-EINVAL, err, errlen, "empty domain XML");
+		return vhm_err(err, errlen, -EINVAL, "empty domain XML");
 	xmlSetStructuredErrorFunc(NULL, quiet_errors);
 	ctxt = xmlNewParserCtxt();
 	if (!ctxt)
-		return fail(-ENOMEM, err, errlen, "out of memory");
+		return vhm_err(err, errlen, -ENOMEM, "out of memory");
 	doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL, opts);
 	if (!doc || !ctxt->wellFormed) {
 		const xmlError *e = xmlCtxtGetLastError(ctxt);
@@ -190,7 +180,7 @@ int lvh_xml_parse(const char *xml, size_t len, struct lvh_domain *dom, char *err
 			snprintf(msg, sizeof(msg), "%s", e->message);
 			msg[strcspn(msg, "\n")] = '\0';
 		}
-		rc = fail(-EINVAL, err, errlen, "domain XML: line %d: %s", e ? e->line : 0, msg);
+		rc = vhm_err(err, errlen, -EINVAL, "domain XML: line %d: %s", e ? e->line : 0, msg);
 		goto out;
 	}
 	rc = parse_domain(xmlDocGetRootElement(doc), dom, err, errlen);

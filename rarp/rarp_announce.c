@@ -4,6 +4,7 @@
  * on a named interface. */
 #include "rarp_announce.h"
 #include "rarp_frame.h"
+#include "util.h"
 
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -128,9 +129,8 @@ static int packet_if_lookup(struct rarp_packet *p, char *err, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot open a socket to query '%s': %s", p->ifname,
-			 strerror(-rc));
-		return rc;
+		return vhm_err(err, errlen, rc, "cannot open a socket to query '%s': %s", p->ifname,
+			       strerror(-rc));
 	}
 	memcpy(ifr.ifr_name, p->ifname, sizeof(ifr.ifr_name));
 	if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
@@ -150,11 +150,10 @@ static int packet_if_lookup(struct rarp_packet *p, char *err, size_t errlen)
 		goto out;
 	}
 	if (!(ifr.ifr_flags & IFF_UP)) {
-		rc = -ENETDOWN;
-		snprintf(err, errlen, "interface '%s' is down", p->ifname);
+		rc = vhm_err(err, errlen, -ENETDOWN, "interface '%s' is down", p->ifname);
 	} else if (!(ifr.ifr_flags & IFF_RUNNING)) {
-		rc = -ENETDOWN;
-		snprintf(err, errlen, "interface '%s' is up but has no carrier", p->ifname);
+		rc = vhm_err(err, errlen, -ENETDOWN, "interface '%s' is up but has no carrier",
+			     p->ifname);
 	}
 out:
 	close(fd);
@@ -197,15 +196,13 @@ int rarp_packet_open(struct rarp_packet *p, const char *ifname, int vlan,
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
 	p->vlan = vlan;
-	if (!ifname || !*ifname || strlen(ifname) >= sizeof(p->ifname)) {
-		snprintf(err, errlen, "interface name '%s' is empty or longer than %zu characters",
-			 ifname ? ifname : "", sizeof(p->ifname) - 1);
-		return -EINVAL;
-	}
-	if (vlan != RARP_VLAN_NONE && (vlan < 0 || vlan > RARP_VLAN_MAX)) {
-		snprintf(err, errlen, "VLAN %d is outside 0..%d", vlan, RARP_VLAN_MAX);
-		return -EINVAL;
-	}
+	if (!ifname || !*ifname || strlen(ifname) >= sizeof(p->ifname))
+		return vhm_err(err, errlen, -EINVAL,
+			       "interface name '%s' is empty or longer than %zu characters",
+			       ifname ? ifname : "", sizeof(p->ifname) - 1);
+	if (vlan != RARP_VLAN_NONE && (vlan < 0 || vlan > RARP_VLAN_MAX))
+		return vhm_err(err, errlen, -EINVAL, "VLAN %d is outside 0..%d", vlan,
+			       RARP_VLAN_MAX);
 	memcpy(p->ifname, ifname, strlen(ifname) + 1);
 	rc = packet_if_lookup(p, err, errlen);
 	if (rc)

@@ -3,18 +3,25 @@
 #include "ui_lines.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 /* A field's value into out ("" = unknown). */
 typedef void (*field_fn)(const struct ui_inst *i, double t, char *out, size_t len);
 
-static void num0(char *out, size_t len, bool known, double v)
+/* v with `decimals` digits after the point, or "" when not known. */
+static void num(char *out, size_t len, bool known, int decimals, double v)
 {
 	if (known)
-		snprintf(out, len, "%.0f", v);
+		snprintf(out, len, "%.*f", decimals, v);
 	else
 		out[0] = '\0';
+}
+
+static void num0(char *out, size_t len, bool known, double v)
+{
+	num(out, len, known, 0, v);
 }
 
 static void f_t(const struct ui_inst *i, double t, char *o, size_t l)
@@ -48,36 +55,6 @@ static void f_backend(const struct ui_inst *i, double t, char *o, size_t l)
 	snprintf(o, l, "%s", i->backend);
 }
 
-static void f_queues(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_status, i->queues);
-}
-
-static void f_tx(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_stats, i->tx_pps);
-}
-
-static void f_rx(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_stats, i->rx_pps);
-}
-
-static void f_writes(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->have_stats, i->writes_ps);
-}
-
-static void f_dirty(const struct ui_inst *i, double t, char *o, size_t l)
-{
-	(void)t;
-	num0(o, l, i->dirty.have, i->dirty.total);
-}
-
 static void f_mig_phase(const struct ui_inst *i, double t, char *o, size_t l)
 {
 	(void)t;
@@ -99,19 +76,14 @@ static void f_mig_bw(const struct ui_inst *i, double t, char *o, size_t l)
 static void f_mig_pred(const struct ui_inst *i, double t, char *o, size_t l)
 {
 	(void)t;
-	if (i->mig.seen && i->mig.predicted_downtime_ms >= 0)
-		snprintf(o, l, "%.3f", i->mig.predicted_downtime_ms);
-	else
-		o[0] = '\0';
+	num(o, l, i->mig.seen && i->mig.predicted_downtime_ms >= 0, 3,
+	    i->mig.predicted_downtime_ms);
 }
 
 static void f_mig_down(const struct ui_inst *i, double t, char *o, size_t l)
 {
 	(void)t;
-	if (i->mig.seen && i->mig.actual_downtime_ms >= 0)
-		snprintf(o, l, "%.3f", i->mig.actual_downtime_ms);
-	else
-		o[0] = '\0';
+	num(o, l, i->mig.seen && i->mig.actual_downtime_ms >= 0, 3, i->mig.actual_downtime_ms);
 }
 
 static void f_mig_result(const struct ui_inst *i, double t, char *o, size_t l)
@@ -120,20 +92,31 @@ static void f_mig_result(const struct ui_inst *i, double t, char *o, size_t l)
 	snprintf(o, l, "%s", i->mig.have_report ? i->mig.result : "");
 }
 
-static const struct {
+/* A field is a function of the instance, or a number in it shown only when
+ * its "have" flag is set (then fn is NULL and the offsets say where). */
+struct field {
 	const char *key;
 	field_fn fn;
-} fields[] = {
+	size_t have, val;   /* offsetof(struct ui_inst, ...): a bool, an int or a double */
+	bool val_is_int;
+};
+
+#define NUM(k, have_field, val_field)                                                        \
+	{ .key = k, .have = offsetof(struct ui_inst, have_field),                            \
+	  .val = offsetof(struct ui_inst, val_field),                                        \
+	  .val_is_int = _Generic(((struct ui_inst *)0)->val_field, int: true, default: false) }
+
+static const struct field fields[] = {
 	{ "t", f_t },                   /* s since top started */
 	{ "name", f_name },
 	{ "conn", f_conn },             /* live, gone, new */
 	{ "state", f_state },           /* the device's: running, backend-lost, migrating, ... */
 	{ "backend", f_backend },
-	{ "queues", f_queues },
-	{ "tx_pps", f_tx },             /* frames/s the guest sent */
-	{ "rx_pps", f_rx },             /* frames/s it got back */
-	{ "writes_ps", f_writes },      /* guest writer page writes/s ("stats") */
-	{ "dirty_pps", f_dirty },       /* logtrack total pages/s ("dirty"), if any */
+	NUM("queues", have_status, queues),
+	NUM("tx_pps", have_stats, tx_pps),          /* frames/s the guest sent */
+	NUM("rx_pps", have_stats, rx_pps),          /* frames/s it got back */
+	NUM("writes_ps", have_stats, writes_ps),    /* guest writer page writes/s ("stats") */
+	NUM("dirty_pps", dirty.have, dirty.total),  /* logtrack total pages/s ("dirty"), if any */
 	{ "mig_phase", f_mig_phase },
 	{ "mig_iter", f_mig_iter },
 	{ "mig_bw_mbps", f_mig_bw },
@@ -143,6 +126,20 @@ static const struct {
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* The value of field f for instance i into out ("" = unknown). */
+static void field_value(const struct field *f, const struct ui_inst *i, double t, char *out,
+			size_t len)
+{
+	const char *base = (const char *)i;
+
+	if (f->fn) {
+		f->fn(i, t, out, len);
+		return;
+	}
+	num0(out, len, *(const bool *)(base + f->have),
+	     f->val_is_int ? *(const int *)(base + f->val) : *(const double *)(base + f->val));
+}
 
 /* Append s to buf at *pos, never past len. */
 static void put(char *buf, size_t len, size_t *pos, const char *s)
@@ -178,7 +175,7 @@ void ui_line_kv(const struct ui_inst *inst, double t_s, char *buf, size_t len)
 	for (size_t k = 0; k < NFIELDS; k++) {
 		char v[512];
 
-		fields[k].fn(inst, t_s, v, sizeof(v));
+		field_value(&fields[k], inst, t_s, v, sizeof(v));
 		if (k)
 			put(buf, len, &pos, " ");
 		put(buf, len, &pos, fields[k].key);
@@ -216,7 +213,7 @@ void ui_line_csv(const struct ui_inst *inst, double t_s, char *buf, size_t len)
 	for (size_t k = 0; k < NFIELDS; k++) {
 		char v[512];
 
-		fields[k].fn(inst, t_s, v, sizeof(v));
+		field_value(&fields[k], inst, t_s, v, sizeof(v));
 		if (k)
 			put(buf, len, &pos, ",");
 		if (strpbrk(v, ",\"\n\r"))

@@ -319,15 +319,12 @@ static int curses_start(struct top *t, char *err, size_t errlen)
 	const char *term = getenv("TERM");
 	SCREEN *scr;
 
-	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-		snprintf(err, errlen, "not a terminal (use -b for batch mode)");
-		return -ENOTTY;
-	}
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+		return vhm_err(err, errlen, -ENOTTY, "not a terminal (use -b for batch mode)");
 	scr = newterm(term, stdout, stdin);
-	if (!scr) {
-		snprintf(err, errlen, "cannot use terminal type '%s'", term ? term : "(unset)");
-		return -ENOTTY;
-	}
+	if (!scr)
+		return vhm_err(err, errlen, -ENOTTY, "cannot use terminal type '%s'",
+			       term ? term : "(unset)");
 	set_term(scr);
 	t->scr = scr;
 	t->curses = true;

@@ -2,6 +2,7 @@
 /* `vhm track --plot`: writes the samples into a private temp dir, feeds
  * gnuplot a script on its stdin and removes the dir whatever happens. */
 #include "track_plot.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,14 +117,11 @@ static int run_gnuplot(const char *dir, const char *path, const char *title, cha
 	fclose(g);
 	if (waitpid(pid, &st, 0) < 0)
 		return -errno;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
-		snprintf(err, errlen, "gnuplot not found (Debian package gnuplot-nox)");
-		return -ENOENT;
-	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		snprintf(err, errlen, "gnuplot failed (status %d)", st);
-		return -EIO;
-	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		return vhm_err(err, errlen, -ENOENT,
+			       "gnuplot not found (Debian package gnuplot-nox)");
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		return vhm_err(err, errlen, -EIO, "gnuplot failed (status %d)", st);
 	return 0;
 }
 
@@ -134,18 +132,13 @@ int track_plot(const char *path, const char *title, const struct track_plot_seri
 	struct stat sb;
 	int rc;
 
-	if (track_plot_check_path(path)) {
-		snprintf(err, errlen, "%s: expected FILE.png or FILE.svg, without quotes", path);
-		return -EINVAL;
-	}
-	if (!s->n || !w->n) {
-		snprintf(err, errlen, "nothing to plot: no interval was measured");
-		return -ENODATA;
-	}
-	if (!mkdtemp(dir)) {
-		snprintf(err, errlen, "temp dir: %s", strerror(errno));
-		return -errno;
-	}
+	if (track_plot_check_path(path))
+		return vhm_err(err, errlen, -EINVAL,
+			       "%s: expected FILE.png or FILE.svg, without quotes", path);
+	if (!s->n || !w->n)
+		return vhm_err(err, errlen, -ENODATA, "nothing to plot: no interval was measured");
+	if (!mkdtemp(dir))
+		return vhm_err(err, errlen, -errno, "temp dir: %s", strerror(errno));
 	rc = write_data(dir, s, w);
 	if (rc)
 		snprintf(err, errlen, "plot data: %s", strerror(-rc));
@@ -153,8 +146,7 @@ int track_plot(const char *path, const char *title, const struct track_plot_seri
 		rc = run_gnuplot(dir, path, title, err, errlen);
 	nftw(dir, rm_entry, 4, FTW_DEPTH | FTW_PHYS);
 	if (!rc && (stat(path, &sb) < 0 || sb.st_size == 0)) {
-		snprintf(err, errlen, "gnuplot wrote nothing to %s", path);
-		rc = -EIO;
+		rc = vhm_err(err, errlen, -EIO, "gnuplot wrote nothing to %s", path);
 	}
 	return rc;
 }

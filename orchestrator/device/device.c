@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "usock.h"
 #include "util.h"
 
 #define STATUS_DRIVER_READY 0x0fu   /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
@@ -54,23 +55,17 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
 {
 	uint64_t off = f->dev_features, want;
 
-	if (!has(off, VHU_F_VERSION_1)) {
-		snprintf(err, errlen, "%s: backend lacks VERSION_1", f->path);
-		return -ENOTSUP;
-	}
-	if (d->packed && !has(off, VHU_F_RING_PACKED)) {
-		snprintf(err, errlen, "%s: backend lacks RING_PACKED", f->path);
-		return -ENOTSUP;
-	}
-	if (d->cfg.queues > 1 && (!has(off, VHU_NET_F_MQ) || !vhu_front_has_pf(f, VHU_PF_MQ))) {
-		snprintf(err, errlen, "%s: %d queue pairs need MQ", f->path, d->cfg.queues);
-		return -ENOTSUP;
-	}
-	if ((uint32_t)(2 * d->cfg.queues) > f->queue_num && vhu_front_has_pf(f, VHU_PF_MQ)) {
-		snprintf(err, errlen, "%s: %d queue pairs, the backend has %u queues", f->path,
-			 d->cfg.queues, f->queue_num);
-		return -ENOTSUP;
-	}
+	if (!has(off, VHU_F_VERSION_1))
+		return vhm_err(err, errlen, -ENOTSUP, "%s: backend lacks VERSION_1", f->path);
+	if (d->packed && !has(off, VHU_F_RING_PACKED))
+		return vhm_err(err, errlen, -ENOTSUP, "%s: backend lacks RING_PACKED", f->path);
+	if (d->cfg.queues > 1 && (!has(off, VHU_NET_F_MQ) || !vhu_front_has_pf(f, VHU_PF_MQ)))
+		return vhm_err(err, errlen, -ENOTSUP, "%s: %d queue pairs need MQ", f->path,
+			       d->cfg.queues);
+	if ((uint32_t)(2 * d->cfg.queues) > f->queue_num && vhu_front_has_pf(f, VHU_PF_MQ))
+		return vhm_err(err, errlen, -ENOTSUP,
+			       "%s: %d queue pairs, the backend has %u queues", f->path,
+			       d->cfg.queues, f->queue_num);
 	want = 1ull << VHU_F_VERSION_1 | 1ull << VHU_NET_F_MRG_RXBUF |
 	       1ull << VHU_F_PROTOCOL_FEATURES;
 	if (d->event_idx)
@@ -327,29 +322,19 @@ static void close_listener(struct device *d)
 /* Listening mode: the socket the backend connects to, made once. */
 static int listen_backend(struct device *d, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
 	int rc;
 
 	if (d->listen_fd >= 0)
 		return 0;
-	if ((rc = vhm_sockaddr_un(&sa, d->cfg.backend))) {
-		snprintf(err, errlen, "%s: socket path too long", d->cfg.backend);
-		return rc;
-	}
-	d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->listen_fd < 0)
-		goto fail;
 	unlink(d->cfg.backend);   /* a stale socket of an earlier run */
-	if (bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(d->listen_fd, 1))
-		goto fail;
+	rc = usock_listen(d->cfg.backend, 1, SOCK_NONBLOCK, 0);
+	if (rc == -ENAMETOOLONG || rc == -EINVAL)
+		return vhm_err(err, errlen, rc, "%s: socket path too long", d->cfg.backend);
+	if (rc < 0)
+		return vhm_err(err, errlen, rc, "listening on %s: %s", d->cfg.backend,
+			       strerror(-rc));
+	d->listen_fd = rc;
 	return 0;
-fail:
-	rc = -errno;
-	snprintf(err, errlen, "listening on %s: %s", d->cfg.backend, strerror(errno));
-	if (d->listen_fd >= 0)
-		close(d->listen_fd);
-	d->listen_fd = -1;
-	return rc;
 }
 
 /* A connection to the backend in f: connect, or accept one (waiting up to
@@ -357,7 +342,6 @@ fail:
 static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, char *err,
 			   size_t errlen)
 {
-	struct pollfd pfd;
 	int rc, fd;
 
 	if (!d->cfg.listen) {
@@ -368,17 +352,12 @@ static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, c
 	}
 	if ((rc = listen_backend(d, err, errlen)))
 		return rc;
-	pfd = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
-	if (poll(&pfd, 1, wait_ms) <= 0) {
-		snprintf(err, errlen, "no backend connected to %s within %d ms", d->cfg.backend,
-			 wait_ms);
-		return -EAGAIN;
-	}
-	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "accept on %s: %s", d->cfg.backend, strerror(errno));
-		return -errno;
-	}
+	fd = usock_accept(d->listen_fd, wait_ms, 0);
+	if (fd == -ETIMEDOUT)
+		return vhm_err(err, errlen, -EAGAIN, "no backend connected to %s within %d ms",
+			       d->cfg.backend, wait_ms);
+	if (fd < 0)
+		return vhm_err(err, errlen, fd, "accept on %s: %s", d->cfg.backend, strerror(-fd));
 	rc = vhu_front_adopt(f, fd, d->cfg.backend, d->cfg.timeout_ms);
 	if (rc)
 		snprintf(err, errlen, "%s", f->err);
@@ -394,10 +373,8 @@ static int negotiate(struct device *d, char *err, size_t errlen)
 	if (rc)
 		return rc;
 	rc = vhu_front_negotiate(&d->front, vhu_front_default_protocol());
-	if (rc) {
-		snprintf(err, errlen, "%s", d->front.err);
-		return rc;
-	}
+	if (rc)
+		return vhm_err(err, errlen, rc, "%s", d->front.err);
 	d->packed = d->cfg.ring == DEV_RING_PACKED ||
 		    (d->cfg.ring == DEV_RING_AUTO && has(d->front.dev_features, VHU_F_RING_PACKED));
 	d->event_idx = has(d->front.dev_features, VHU_F_EVENT_IDX);
@@ -497,9 +474,9 @@ int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 	if ((rc = dev_choose_features(d, &f, &feat, err, errlen)))
 		goto fail;
 	if (feat != d->features) {
-		snprintf(err, errlen, "%s now offers features 0x%llx, the device acked 0x%llx",
-			 f.path, (unsigned long long)feat, (unsigned long long)d->features);
-		rc = -ENOTSUP;
+		rc = vhm_err(err, errlen, -ENOTSUP,
+			     "%s now offers features 0x%llx, the device acked 0x%llx", f.path,
+			     (unsigned long long)feat, (unsigned long long)d->features);
 		goto fail;
 	}
 	/* The guest stops; the driver reaps what the old backend completed, so

@@ -3,6 +3,7 @@
  * 4 GiB), GPA <-> vhm-virtual translation, the region table a backend is
  * given, walks over what holds data, and digests of the whole memory. */
 #include "gmem.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -21,10 +22,8 @@ static int region_create(struct gmem_region *r, uint64_t gpa, uint64_t size, con
 	r->gpa = gpa;
 	r->size = size;
 	r->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (r->fd < 0) {
-		snprintf(err, errlen, "memfd_create %s: %s", name, strerror(errno));
-		return -errno;
-	}
+	if (r->fd < 0)
+		return vhm_err(err, errlen, -errno, "memfd_create %s: %s", name, strerror(errno));
 	if (ftruncate(r->fd, (off_t)size) < 0 || fcntl(r->fd, F_ADD_SEALS, seals) < 0) {
 		snprintf(err, errlen, "sizing/sealing %s (%llu bytes): %s", name,
 			 (unsigned long long)size, strerror(errno));
@@ -51,11 +50,11 @@ int gmem_create(struct gmem *m, uint64_t total, const char *tag, char *err, size
 	int rc;
 
 	memset(m, 0, sizeof(*m));
-	if (total % GMEM_PAGE_SIZE || total < GMEM_MIN_SIZE || total > GMEM_MAX_SIZE) {
-		snprintf(err, errlen, "guest memory %llu bytes: must be a multiple of 4 KiB "
-			 "between 32 MiB and 1 TiB", (unsigned long long)total);
-		return -EINVAL;
-	}
+	if (total % GMEM_PAGE_SIZE || total < GMEM_MIN_SIZE || total > GMEM_MAX_SIZE)
+		return vhm_err(err, errlen, -EINVAL,
+			       "guest memory %llu bytes: must be a multiple of 4 KiB "
+			       "between 32 MiB and 1 TiB",
+			       (unsigned long long)total);
 	snprintf(name, sizeof(name), "vhm-guest-%s-low", tag);
 	if ((rc = region_create(&m->r[0], 0, low, name, err, errlen)))
 		return rc;

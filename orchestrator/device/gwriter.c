@@ -41,16 +41,12 @@ int gw_init(struct gwriter *w, const struct gmem *mem, uint64_t skip_bytes, char
 	memset(w, 0, sizeof(*w));
 	w->mem = mem;
 	w->skip_bytes = skip_bytes;
-	if (skip_bytes >= mem->total) {
-		snprintf(err, errlen, "no guest memory left for the writer");
-		return -EINVAL;
-	}
+	if (skip_bytes >= mem->total)
+		return vhm_err(err, errlen, -EINVAL, "no guest memory left for the writer");
 	w->npages = (mem->total - skip_bytes) / GMEM_PAGE_SIZE;
 	rc = lt_log_create(&w->dirty, mem->top);
-	if (rc) {
-		snprintf(err, errlen, "writer dirty bitmap: %s", strerror(-rc));
-		return rc;
-	}
+	if (rc)
+		return vhm_err(err, errlen, rc, "writer dirty bitmap: %s", strerror(-rc));
 	w->dirty_words = w->dirty.words;
 	w->rng = 0x9e3779b97f4a7c15ull;
 	pthread_mutex_init(&w->lock, NULL);

@@ -68,15 +68,13 @@ int netdrv_init(struct netdrv *d, const struct gmem *mem, uint64_t area_gpa, int
 	uint64_t gpa = area_gpa;
 
 	memset(d, 0, sizeof(*d));
-	if (nq < 1 || nq > ND_MAX_QUEUES) {
-		snprintf(err, errlen, "%d queue pairs: 1..%d supported", nq, ND_MAX_QUEUES);
-		return -EINVAL;
-	}
-	if (!gmem_hva(mem, area_gpa, netdrv_area_bytes(nq, packed))) {
-		snprintf(err, errlen, "device area at 0x%llx does not fit guest memory",
-			 (unsigned long long)area_gpa);
-		return -ENOMEM;
-	}
+	if (nq < 1 || nq > ND_MAX_QUEUES)
+		return vhm_err(err, errlen, -EINVAL, "%d queue pairs: 1..%d supported", nq,
+			       ND_MAX_QUEUES);
+	if (!gmem_hva(mem, area_gpa, netdrv_area_bytes(nq, packed)))
+		return vhm_err(err, errlen, -ENOMEM,
+			       "device area at 0x%llx does not fit guest memory",
+			       (unsigned long long)area_gpa);
 	d->mem = mem;
 	d->nq = nq;
 	d->mrg_rxbuf = mrg_rxbuf;
@@ -90,10 +88,12 @@ int netdrv_init(struct netdrv *d, const struct gmem *mem, uint64_t area_gpa, int
 			q->kick_fd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 			q->call_fd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 			if (q->kick_fd[k] < 0 || q->call_fd[k] < 0) {
-				snprintf(err, errlen, "eventfd: %s", strerror(errno));
+				/* errno before netdrv_destroy()'s close() can change it */
+				int rc = vhm_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
+
 				d->nq = i + 1;
 				netdrv_destroy(d);
-				return -errno;
+				return rc;
 			}
 		}
 	}

@@ -3,6 +3,7 @@
  * a lock and emitted as "migration" events by the loop thread (mig_job_poll),
  * the cancel flag, and the status of the running or last migration. */
 #include "mig_job.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -48,15 +49,13 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 {
 	int rc;
 
-	if (j->active) {
-		snprintf(err, errlen, "a migration is already running (phase %s)", j->phase);
-		return -EBUSY;
-	}
+	if (j->active)
+		return vhm_err(err, errlen, -EBUSY, "a migration is already running (phase %s)",
+			       j->phase);
 	if (strlen(p->to) >= sizeof(j->to) ||
-	    (p->announce_ifname && strlen(p->announce_ifname) >= sizeof(j->ifname))) {
-		snprintf(err, errlen, "destination path or interface name too long");
-		return -ENAMETOOLONG;
-	}
+	    (p->announce_ifname && strlen(p->announce_ifname) >= sizeof(j->ifname)))
+		return vhm_err(err, errlen, -ENAMETOOLONG,
+			       "destination path or interface name too long");
 	j->rep = calloc(1, sizeof(*j->rep));
 	if (!j->rep)
 		return -ENOMEM;
@@ -75,8 +74,7 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 	if (rc) {
 		free(j->rep);
 		j->rep = NULL;
-		snprintf(err, errlen, "starting the migration thread: %s", strerror(rc));
-		return -rc;
+		return vhm_err(err, errlen, -rc, "starting the migration thread: %s", strerror(rc));
 	}
 	j->active = true;
 	return 0;
@@ -109,10 +107,8 @@ int mig_job_start(struct mig_job *j, const struct mig_params *p, json_t *predict
 
 int mig_job_cancel(struct mig_job *j, char *err, size_t errlen)
 {
-	if (!j->active) {
-		snprintf(err, errlen, "no migration is running");
-		return -ESRCH;
-	}
+	if (!j->active)
+		return vhm_err(err, errlen, -ESRCH, "no migration is running");
 	j->cancel = 1;
 	return 0;
 }

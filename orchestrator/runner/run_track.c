@@ -205,11 +205,10 @@ static int logging_on(struct run_track *t, char *err, size_t errlen)
 	int rc;
 
 	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD) ||
-	    !((d->front.dev_features >> VHU_F_LOG_ALL) & 1)) {
-		snprintf(err, errlen, "backend %s lacks %s", d->front.path,
-			 vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD) ? "LOG_ALL" : "LOG_SHMFD");
-		return -ENOTSUP;
-	}
+	    !((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
+		return vhm_err(err, errlen, -ENOTSUP, "backend %s lacks %s", d->front.path,
+			       vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD) ? "LOG_ALL"
+									     : "LOG_SHMFD");
 	rc = dev_log_start(d, &d->front, &t->log);
 	if (rc) {
 		snprintf(err, errlen, "turning logging on: %s", d->front.err);
@@ -526,33 +525,27 @@ int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **r
 	int rc;
 
 	if (iv && (!json_is_integer(iv) || json_integer_value(iv) < RUN_TRACK_SYNC_MS ||
-		   json_integer_value(iv) > 3600000)) {
-		snprintf(err, errlen, "argument 'interval_ms': expected an integer %d..3600000",
-			 RUN_TRACK_SYNC_MS);
-		return -EINVAL;
-	}
-	if (vf && !json_is_boolean(vf)) {
-		snprintf(err, errlen, "argument 'verify': expected true or false");
-		return -EINVAL;
-	}
+		   json_integer_value(iv) > 3600000))
+		return vhm_err(err, errlen, -EINVAL,
+			       "argument 'interval_ms': expected an integer %d..3600000",
+			       RUN_TRACK_SYNC_MS);
+	if (vf && !json_is_boolean(vf))
+		return vhm_err(err, errlen, -EINVAL, "argument 'verify': expected true or false");
 	if (iv)
 		interval = (uint64_t)json_integer_value(iv);
 	if (!t)
 		return -ENOMEM;
 	if (!t->active) {
-		if (busy) {
-			snprintf(err, errlen, "a migration is running");
-			return -EBUSY;
-		}
-		if (t->d->state != DEV_RUNNING) {
-			snprintf(err, errlen, "device is %s, not running", dev_state_name(t->d->state));
-			return -EBUSY;
-		}
+		if (busy)
+			return vhm_err(err, errlen, -EBUSY, "a migration is running");
+		if (t->d->state != DEV_RUNNING)
+			return vhm_err(err, errlen, -EBUSY, "device is %s, not running",
+				       dev_state_name(t->d->state));
 		if ((rc = session_start(t, interval, json_is_true(vf), err, errlen)))
 			return rc;
 	} else if (json_is_true(vf) && !t->verify) {
-		snprintf(err, errlen, "tracking runs without verify; track-stop it first");
-		return -EBUSY;
+		return vhm_err(err, errlen, -EBUSY,
+			       "tracking runs without verify; track-stop it first");
 	}
 	/* A second user shares the running session and its interval. */
 	t->users++;
@@ -691,29 +684,21 @@ int run_track_ctl_predict(struct run_track *t, json_t *args, json_t **ret, char 
 	struct lt_predict_out out;
 	int rc;
 
-	if (!json_is_number(bw) || !(json_number_value(bw) > 0)) {
-		snprintf(err, errlen, "argument 'bandwidth': expected bytes/s > 0");
-		return -EINVAL;
-	}
-	if (!json_is_number(dt) || !(json_number_value(dt) > 0)) {
-		snprintf(err, errlen, "argument 'downtime_ms': expected ms > 0");
-		return -EINVAL;
-	}
+	if (!json_is_number(bw) || !(json_number_value(bw) > 0))
+		return vhm_err(err, errlen, -EINVAL, "argument 'bandwidth': expected bytes/s > 0");
+	if (!json_is_number(dt) || !(json_number_value(dt) > 0))
+		return vhm_err(err, errlen, -EINVAL, "argument 'downtime_ms': expected ms > 0");
 	if (mr && (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
-		   json_integer_value(mr) > 1000)) {
-		snprintf(err, errlen, "argument 'max_rounds': expected an integer 1..1000");
-		return -EINVAL;
-	}
+		   json_integer_value(mr) > 1000))
+		return vhm_err(err, errlen, -EINVAL,
+			       "argument 'max_rounds': expected an integer 1..1000");
 	rc = run_track_predict(t, json_number_value(bw), json_number_value(dt),
 			   mr ? (unsigned)json_integer_value(mr) : 0, &in, &out);
-	if (rc == -ENODATA) {
-		snprintf(err, errlen, "not tracking: the working-set curve comes from track-start");
-		return rc;
-	}
-	if (rc) {
-		snprintf(err, errlen, "prediction: %s", strerror(-rc));
-		return rc;
-	}
+	if (rc == -ENODATA)
+		return vhm_err(err, errlen, rc,
+			       "not tracking: the working-set curve comes from track-start");
+	if (rc)
+		return vhm_err(err, errlen, rc, "prediction: %s", strerror(-rc));
 	*ret = run_track_predict_json(&in, &out);
 	return 0;
 }

@@ -122,11 +122,10 @@ static int arg_u64(json_t *args, const char *key, uint64_t lo, uint64_t hi, uint
 		return required ? -EINVAL : 0;
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    (uint64_t)json_integer_value(v) < lo || (uint64_t)json_integer_value(v) > hi) {
-		snprintf(err, errlen, "argument '%s': expected an integer %llu..%llu", key,
-			 (unsigned long long)lo, (unsigned long long)hi);
-		return -EINVAL;
-	}
+	    (uint64_t)json_integer_value(v) < lo || (uint64_t)json_integer_value(v) > hi)
+		return vhm_err(err, errlen, -EINVAL,
+			       "argument '%s': expected an integer %llu..%llu", key,
+			       (unsigned long long)lo, (unsigned long long)hi);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -155,10 +154,9 @@ static int ctl_set_dirty(void *ctx, json_t *args, json_t **ret, char *err, size_
 
 	if ((rc = arg_u64(args, "rate", 0, 100000000, &rate, true, err, errlen)))
 		return rc;
-	if (pat && (!json_is_string(pat) || gw_parse_pattern(json_string_value(pat), &p))) {
-		snprintf(err, errlen, "argument 'pattern': expected uniform, hotset or sequential");
-		return -EINVAL;
-	}
+	if (pat && (!json_is_string(pat) || gw_parse_pattern(json_string_value(pat), &p)))
+		return vhm_err(err, errlen, -EINVAL,
+			       "argument 'pattern': expected uniform, hotset or sequential");
 	dev_set_dirty(&r->dev, rate, p);
 	*ret = json_pack("{s:I, s:s}", "rate", (json_int_t)rate, "pattern", gw_pattern_name(p));
 	return 0;
@@ -181,10 +179,9 @@ static int arg_str(json_t *args, const char *key, const char **out, char *err, s
 
 	if (!v)
 		return 0;
-	if (!json_is_string(v) || !json_string_length(v)) {
-		snprintf(err, errlen, "argument '%s': expected a non-empty string", key);
-		return -EINVAL;
-	}
+	if (!json_is_string(v) || !json_string_length(v))
+		return vhm_err(err, errlen, -EINVAL, "argument '%s': expected a non-empty string",
+			       key);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -207,14 +204,10 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 	    (rc = arg_str(args, "mac", &mac, err, errlen)) ||
 	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)))
 		return rc;
-	if (!p.to) {
-		snprintf(err, errlen, "argument 'to': expected a socket path");
-		return -EINVAL;
-	}
-	if (mac && (vhm_parse_mac(mac, p.mac) || (p.mac[0] & 1))) {
-		snprintf(err, errlen, "argument 'mac': expected a unicast MAC");
-		return -EINVAL;
-	}
+	if (!p.to)
+		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
+	if (mac && (vhm_parse_mac(mac, p.mac) || (p.mac[0] & 1)))
+		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p.has_mac = mac != NULL;
 	p.max_iterations = (int)iters;
 	/* With a bandwidth to model and tracking on, the report carries
@@ -262,10 +255,8 @@ static int ctl_digest(void *ctx, json_t *args, json_t **ret, char *err, size_t e
 	char all[17], ram[17];
 
 	(void)args;
-	if (r->job.active) {
-		snprintf(err, errlen, "a migration is running");
-		return -EBUSY;
-	}
+	if (r->job.active)
+		return vhm_err(err, errlen, -EBUSY, "a migration is running");
 	dev_guest_pause(&r->dev, true);
 	snprintf(all, sizeof(all), "%016llx", (unsigned long long)gmem_digest(&r->dev.mem, 0, 0));
 	snprintf(ram, sizeof(ram), "%016llx", (unsigned long long)gmem_digest(&r->dev.mem,

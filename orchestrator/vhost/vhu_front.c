@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "usock.h"
 #include "util.h"
 #include "vhu_wire.h"
 
@@ -46,33 +46,27 @@ static void front_init(struct vhu_front *f, int sock, const char *peer, int time
 
 int vhu_front_connect(struct vhu_front *f, const char *path, int timeout_ms)
 {
-	struct sockaddr_un sa;
 	int sock, rc;
 
 	front_init(f, -1, path, timeout_ms);
-	rc = vhm_sockaddr_un(&sa, path);
-	if (rc) {
+	sock = usock_connect(path, f->timeout_ms, SOCK_NONBLOCK);
+	if (sock == -EINVAL || sock == -ENAMETOOLONG) {
 		snprintf(f->err, sizeof(f->err), "%s: socket path %s", path,
-			 rc == -ENAMETOOLONG ? "too long" : "empty");
-		return rc;
+			 sock == -ENAMETOOLONG ? "too long" : "empty");
+		return sock;
 	}
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0)
-		goto err;
-	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto err;
-	if ((rc = vhu_wire_prepare(sock)) < 0) {
-		errno = -rc;
-		goto err;
+	if (sock < 0) {
+		snprintf(f->err, sizeof(f->err), "connect to %s: %s", path, strerror(-sock));
+		return sock;
+	}
+	rc = vhu_wire_prepare(sock);
+	if (rc) {
+		snprintf(f->err, sizeof(f->err), "connect to %s: %s", path, strerror(-rc));
+		close(sock);
+		return rc;
 	}
 	f->sock = sock;
 	return 0;
-err:
-	rc = -errno;
-	snprintf(f->err, sizeof(f->err), "connect to %s: %s", path, strerror(errno));
-	if (sock >= 0)
-		close(sock);
-	return rc;
 }
 
 int vhu_front_adopt(struct vhu_front *f, int sock, const char *peer, int timeout_ms)

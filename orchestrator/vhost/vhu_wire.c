@@ -70,11 +70,10 @@ int vhu_wire_send(int sock, const struct vhu_msg *m, int timeout_ms, char *err, 
 	uint8_t frame[sizeof(struct vhu_hdr) + VHU_PAYLOAD_MAX];
 	bool fds_sent = m->nfds == 0;
 
-	if (m->hdr.size > VHU_PAYLOAD_MAX || m->nfds < 0 || m->nfds > VHU_MAX_FDS) {
-		snprintf(err, errlen, "message too large to send (%u bytes, %d fds)",
-			 m->hdr.size, m->nfds);
-		return -EMSGSIZE;
-	}
+	if (m->hdr.size > VHU_PAYLOAD_MAX || m->nfds < 0 || m->nfds > VHU_MAX_FDS)
+		return vhm_err(err, errlen, -EMSGSIZE,
+			       "message too large to send (%u bytes, %d fds)", m->hdr.size,
+			       m->nfds);
 	memcpy(frame, &m->hdr, sizeof(m->hdr));
 	memcpy(frame + sizeof(m->hdr), &m->u, m->hdr.size);
 
@@ -105,23 +104,17 @@ int vhu_wire_send(int sock, const struct vhu_msg *m, int timeout_ms, char *err, 
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			int rc = wait_for(sock, POLLOUT, deadline);
-			if (rc == -ETIMEDOUT) {
-				snprintf(err, errlen, "timed out after %d ms sending (%zu of %zu bytes sent)",
-					 timeout_ms, done, total);
-				return rc;
-			}
-			if (rc < 0) {
-				snprintf(err, errlen, "poll: %s", strerror(-rc));
-				return rc;
-			}
+			if (rc == -ETIMEDOUT)
+				return vhm_err(err, errlen, rc,
+					       "timed out after %d ms sending (%zu of %zu bytes sent)",
+					       timeout_ms, done, total);
+			if (rc < 0)
+				return vhm_err(err, errlen, rc, "poll: %s", strerror(-rc));
 			continue;
 		}
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-			snprintf(err, errlen, "peer closed the connection");
-			return -EPIPE;
-		}
-		snprintf(err, errlen, "sendmsg: %s", strerror(errno));
-		return -errno;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return vhm_err(err, errlen, -EPIPE, "peer closed the connection");
+		return vhm_err(err, errlen, -errno, "sendmsg: %s", strerror(errno));
 	}
 	return 0;
 }
@@ -221,9 +214,9 @@ int vhu_wire_recv(int sock, struct vhu_msg *m, int timeout_ms, char *err, size_t
 		goto fail;
 	}
 	if (m->hdr.size > VHU_PAYLOAD_MAX) {
-		snprintf(err, errlen, "%s: payload size %u above the protocol bound %zu",
-			 vhu_req_name(m->hdr.request), m->hdr.size, VHU_PAYLOAD_MAX);
-		rc = -EMSGSIZE;
+		rc = vhm_err(err, errlen, -EMSGSIZE,
+			     "%s: payload size %u above the protocol bound %zu",
+			     vhu_req_name(m->hdr.request), m->hdr.size, VHU_PAYLOAD_MAX);
 		goto fail;
 	}
 	rc = read_full(sock, m, m->u.raw, m->hdr.size, deadline, &got, &extra, &ctrunc);
@@ -232,9 +225,8 @@ int vhu_wire_recv(int sock, struct vhu_msg *m, int timeout_ms, char *err, size_t
 		goto fail;
 	}
 	if (extra || ctrunc) {
-		snprintf(err, errlen, "%s: more than %d fds attached (extra closed)",
-			 vhu_req_name(m->hdr.request), VHU_MAX_FDS);
-		rc = -EMSGSIZE;
+		rc = vhm_err(err, errlen, -EMSGSIZE, "%s: more than %d fds attached (extra closed)",
+			     vhu_req_name(m->hdr.request), VHU_MAX_FDS);
 		goto fail;
 	}
 	return 0;

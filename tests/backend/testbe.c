@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "usock.h"
 #include "util.h"
 #include "vhu_wire.h"
 
@@ -1141,39 +1142,40 @@ static int listen_on(const char *path)
 		bind_path = tmp;
 	unlink(path);
 	unlink(bind_path);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 4) < 0 ||
-	    (bind_path != path && rename(bind_path, path) < 0)) {
-		fprintf(stderr, "vhm-testbe: listen on %s: %s\n", path, strerror(errno));
-		if (s >= 0)
-			close(s);
+	s = usock_listen(bind_path, 4, 0, 0);
+	if (s >= 0 && bind_path != path && rename(bind_path, path) < 0) {
+		int rc = -errno;
+
+		close(s);
+		s = rc;
+	}
+	if (s < 0) {
+		fprintf(stderr, "vhm-testbe: listen on %s: %s\n", path, strerror(-s));
 		return -1;
 	}
 	return s;
 }
 
+/* The frontend may not listen yet: retry a refused or absent socket until
+ * TBE_CONNECT_WAIT_MS. */
 static int connect_to(const char *path)
 {
 	uint64_t deadline = vhm_now_ns() + (uint64_t)TBE_CONNECT_WAIT_MS * 1000000ull;
-	struct sockaddr_un sa;
+	int s;
 
-	if (vhm_sockaddr_un(&sa, path)) {
-		fprintf(stderr, "vhm-testbe: socket path '%s' empty or too long\n", path);
-		return -1;
-	}
 	for (;;) {
-		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (s < 0)
-			break;
-		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		s = usock_connect(path, TBE_CONNECT_WAIT_MS, 0);
+		if (s >= 0)
 			return s;
-		close(s);
-		if ((errno != ENOENT && errno != ECONNREFUSED) || vhm_now_ns() >= deadline)
+		if (s == -EINVAL || s == -ENAMETOOLONG) {
+			fprintf(stderr, "vhm-testbe: socket path '%s' empty or too long\n", path);
+			return -1;
+		}
+		if ((s != -ENOENT && s != -ECONNREFUSED) || vhm_now_ns() >= deadline)
 			break;
 		usleep(20000);
 	}
-	fprintf(stderr, "vhm-testbe: connect to %s: %s\n", path, strerror(errno));
+	fprintf(stderr, "vhm-testbe: connect to %s: %s\n", path, strerror(-s));
 	return -1;
 }
 
@@ -1184,12 +1186,10 @@ static int run_server(struct tbe *t)
 	if (ls < 0)
 		return 1;
 	for (;;) {
-		int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+		int c = usock_accept(ls, -1, 0);
 
 		if (c < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "vhm-testbe: accept on %s: %s\n", t->opt.socket, strerror(errno));
+			fprintf(stderr, "vhm-testbe: accept on %s: %s\n", t->opt.socket, strerror(-c));
 			rc = 1;
 			break;
 		}

@@ -17,12 +17,22 @@ void dt_fini(void)
 	ts_cleanup();
 }
 
-void dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len)
+pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len)
 {
 	char reason[256];
+	pid_t pid = ts_testpmd_start_named(name, queues, sock, len, reason, sizeof(reason));
 
-	if (ts_testpmd_start_named(name, queues, sock, len, reason, sizeof(reason)) < 0)
+	if (pid < 0)
 		cr_skip_test("%s", reason);
+	return pid;
+}
+
+void dt_wait_ctl(const char *name)
+{
+	char path[TS_PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/%s.sock", ts_dir(), name);
+	cr_assert(eq(int, ts_wait_socket(path, 10000), 0), "control socket %s never appeared", path);
 }
 
 /* The first line of the device's log (why it exited, when it did). */

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct ctl_client;
 struct ts_run;
@@ -18,8 +19,11 @@ struct ts_run;
 
 /* .fini of every device test: kill what the test started, remove its dir. */
 void dt_fini(void);
-/* testpmd `name` with `queues` queue pairs; its socket into sock; or skip. */
-void dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len);
+/* testpmd `name` with `queues` queue pairs (its log: <ts_dir>/<name>.log);
+ * its socket into sock; its pid (ts_cleanup() kills it); or skip the test. */
+pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len);
+/* Device `name`'s control socket appears in ts_dir() within 10 s, asserted. */
+void dt_wait_ctl(const char *name);
 /* A control connection to device `name` in ts_dir(), asserted. */
 struct ctl_client *dt_connect(const char *name);
 /* cmd with args (stolen), asserting success; the reply (new reference). */

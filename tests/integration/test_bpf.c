@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "devtest.h"
+#include "usock.h"
 #include "util.h"
 #include "vbpf.h"
 
@@ -1100,13 +1101,12 @@ static json_t *status_bpf_loaded(const char *name, int timeout_ms)
 
 static int ctl_connect(const char *name)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char path[108];
+	int fd;
 
-	cr_assert(ge(int, fd, 0));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s.sock", F.tmpdir, name);
-	cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0), "%s: %s",
-		  sa.sun_path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s.sock", F.tmpdir, name);
+	fd = usock_connect(path, 5000, 0);
+	cr_assert(ge(int, fd, 0), "%s: %s", path, strerror(-fd));
 	return fd;
 }
 

@@ -24,6 +24,7 @@
 
 #include "ctl.h"
 #include "devtest.h"
+#include "usock.h"
 #include "util.h"
 
 #define T_NAME "t0"
@@ -57,10 +58,8 @@ static int t_set_x(void *ctx, json_t *args, json_t **ret, char *err, size_t errl
 	json_error_t jerr;
 	json_int_t x;
 
-	if (json_unpack_ex(args, &jerr, JSON_STRICT, "{s:I}", "x", &x)) {
-		snprintf(err, errlen, "invalid arguments: %s", jerr.text);
-		return -EINVAL;
-	}
+	if (json_unpack_ex(args, &jerr, JSON_STRICT, "{s:I}", "x", &x))
+		return vhm_err(err, errlen, -EINVAL, "invalid arguments: %s", jerr.text);
 	t->x = x;
 	*ret = json_pack("{s:I}", "x", x);
 	return 0;
@@ -75,10 +74,8 @@ static int t_emit(void *ctx, json_t *args, json_t **ret, char *err, size_t errle
 	char *pad;
 
 	if (json_unpack(args, "{s:s,s:I,s:I}", "event", &name, "count", &count, "size", &size)
-	    || size < 0 || size > 1 << 20) {
-		snprintf(err, errlen, "emit wants event, count, size");
-		return -EINVAL;
-	}
+	    || size < 0 || size > 1 << 20)
+		return vhm_err(err, errlen, -EINVAL, "emit wants event, count, size");
 	pad = malloc((size_t)size + 1);
 	memset(pad, 'p', (size_t)size);
 	pad[size] = '\0';
@@ -92,8 +89,7 @@ static int t_emit(void *ctx, json_t *args, json_t **ret, char *err, size_t errle
 static int t_fail(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	(void)ctx, (void)args, (void)ret;
-	snprintf(err, errlen, "disk on fire");
-	return -EIO;
+	return vhm_err(err, errlen, -EIO, "disk on fire");
 }
 
 static int t_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
@@ -191,16 +187,13 @@ static void sock_path(const char *name, char *out, size_t len)
 static int raw_connect_to(const char *name)
 {
 	struct timeval tv = { .tv_sec = 5 };
-	struct sockaddr_un sa;
 	char path[108];
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd;
 
 	sock_path(name, path, sizeof(path));
-	cr_assert(eq(int, vhm_sockaddr_un(&sa, path), 0));
-	cr_assert(fd >= 0);
+	fd = usock_connect(path, 5000, 0);
+	cr_assert(ge(int, fd, 0), "connect %s: %s", path, strerror(-fd));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0),
-		  "connect %s: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -699,14 +692,13 @@ Test(ctl_server, second_server_with_the_same_name_is_refused)
 
 Test(ctl_server, stale_socket_is_replaced)
 {
-	struct sockaddr_un sa;
 	char path[108], err[256];
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct ctl_server *srv;
+	int fd;
 
 	sock_path("old", path, sizeof(path));
-	vhm_sockaddr_un(&sa, path);
-	cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+	fd = usock_listen(path, 1, 0, 0);
+	cr_assert(ge(int, fd, 0));
 	close(fd); /* a crashed instance: the socket file stays, nobody listens */
 	srv = open_here(run_dir, "old", 0, err, sizeof(err));
 	fd = raw_connect_to("old");
@@ -887,13 +879,12 @@ Test(ctl_cli, list_shows_live_and_stale_instances)
 	char out[4096], err[1024], path[108];
 	const char *jargs[] = { "list", "--json", "--run-dir", run_dir, NULL };
 	const char *hargs[] = { "list", NULL };
-	struct sockaddr_un sa;
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	json_t *got, *want;
+	int fd;
 
 	sock_path("b-stale", path, sizeof(path));
-	vhm_sockaddr_un(&sa, path);
-	cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+	fd = usock_listen(path, 1, 0, 0);
+	cr_assert(ge(int, fd, 0));
 	close(fd);
 	cr_assert(eq(int, run_vhm(out, sizeof(out), err, sizeof(err), NULL, jargs), 0), "%s", err);
 	got = json_loads(out, 0, NULL);

@@ -17,23 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "devtest.h"
 #include "support.h"
-
-static void fini(void)
-{
-	ts_cleanup();
-}
-
-/* Start testpmd or skip the test with the reason. */
-static pid_t testpmd_or_skip(int queues, char *sock, size_t len)
-{
-	char reason[256];
-	pid_t pid = ts_testpmd_start(queues, sock, len, reason, sizeof(reason));
-
-	if (pid < 0)
-		cr_skip_test("%s", reason);
-	return pid;
-}
+#include "usock.h"
 
 static pid_t start_run(const char *sock, const char *name, const char *queues, const char *ring,
 		       const char *traffic, const char *dirty, const char *duration)
@@ -90,14 +76,6 @@ static long long testpmd_counter(const char *key)
 	return v;
 }
 
-static void wait_socket_of(const char *name)
-{
-	char path[TS_PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/%s.sock", ts_dir(), name);
-	cr_assert(eq(int, ts_wait_socket(path, 10000), 0), "control socket %s never appeared", path);
-}
-
 /* No pointers in parameters: Criterion copies them into the test process. */
 struct traffic_case {
 	int queues;
@@ -114,10 +92,11 @@ ParameterizedTestParameters(device, testpmd_loopback)
 }
 
 /* 10 s of traffic: sent = received, no loss, no duplicate, testpmd agrees. */
-ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = fini, .timeout = 90)
+ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = dt_fini,
+		  .timeout = 90)
 {
 	char sock[TS_PATH_MAX], q[8];
-	pid_t tp = testpmd_or_skip(tc->queues, sock, sizeof(sock));
+	pid_t tp = dt_testpmd_or_skip("testpmd", tc->queues, sock, sizeof(sock));
 	pid_t run;
 	json_t *mid;
 	int st;
@@ -125,7 +104,7 @@ ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = fin
 	snprintf(q, sizeof(q), "%d", tc->queues);
 	run = start_run(sock, "dev0", q, tc->ring, "20000", "1000", "10s");
 	cr_assert(lt(int, 0, run));
-	wait_socket_of("dev0");
+	dt_wait_ctl("dev0");
 	sleep(3);
 	mid = status("dev0");
 	cr_assert(not(eq(ptr, mid, NULL)), "vhm status dev0 --json failed while running");
@@ -168,16 +147,16 @@ ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = fin
 }
 
 /* The writer writes what it is told: rate measured over 2 s within 1 %. */
-Test(device, writer_rate, .fini = fini, .timeout = 60)
+Test(device, writer_rate, .fini = dt_fini, .timeout = 60)
 {
 	char sock[TS_PATH_MAX];
-	pid_t tp = testpmd_or_skip(1, sock, sizeof(sock));
+	pid_t tp = dt_testpmd_or_skip("testpmd", 1, sock, sizeof(sock));
 	json_t *a, *b;
 	double w0, w1, t0, t1, rate;
 
 	(void)tp;
 	cr_assert(lt(int, 0, start_run(sock, "dev1", "1", "split", "0", "50000:uniform", "20s")));
-	wait_socket_of("dev1");
+	dt_wait_ctl("dev1");
 	sleep(1);
 	a = status("dev1");
 	sleep(2);
@@ -195,10 +174,10 @@ Test(device, writer_rate, .fini = fini, .timeout = 60)
 }
 
 /* Bad control input gets an error; the device keeps running; stop ends it with 0. */
-Test(device, control_and_stop, .fini = fini, .timeout = 60)
+Test(device, control_and_stop, .fini = dt_fini, .timeout = 60)
 {
 	char sock[TS_PATH_MAX], bin[256];
-	pid_t tp = testpmd_or_skip(1, sock, sizeof(sock)), run;
+	pid_t tp = dt_testpmd_or_skip("testpmd", 1, sock, sizeof(sock)), run;
 	const char *stop[] = { bin, "stop", "dev2", "--run-dir", ts_dir(), NULL };
 	struct ts_run r;
 	json_t *s;
@@ -207,19 +186,18 @@ Test(device, control_and_stop, .fini = fini, .timeout = 60)
 	(void)tp;
 	ts_bin("vhm", bin, sizeof(bin));
 	run = start_run(sock, "dev2", "1", "split", "1000", "100", "60s");
-	wait_socket_of("dev2");
+	dt_wait_ctl("dev2");
 	{
 		char ctl[TS_PATH_MAX + 8], buf[8192] = "";
 		const char bad[] = "not json\n{\"execute\":\"nope\"}\n"
 				   "{\"execute\":\"set-traffic\",\"arguments\":{\"pps\":\"x\"}}\n";
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		size_t got = 0;
 		long end = ts_now_ms() + 10000;
+		int fd;
 
 		snprintf(ctl, sizeof(ctl), "%s/dev2.sock", ts_dir());
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl);
-		cr_assert(eq(int, connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+		fd = usock_connect(ctl, 5000, 0);
+		cr_assert(ge(int, fd, 0), "connect %s: %s", ctl, strerror(-fd));
 		cr_assert(eq(int, (int)write(fd, bad, sizeof(bad) - 1), (int)sizeof(bad) - 1));
 		/* greeting + three error replies = four lines */
 		while (ts_count_lines(buf) < 4 && ts_now_ms() < end) {
@@ -312,7 +290,7 @@ ParameterizedTestParameters(device, backend_lost_and_back)
 /* The backend is killed: the device says so (state backend-lost, the log
  * line) and keeps answering; a new backend comes: with --reconnect the
  * device restores its rings and frames flow again, none duplicated. */
-ParameterizedTest(struct reconnect_case *rc, device, backend_lost_and_back, .fini = fini,
+ParameterizedTest(struct reconnect_case *rc, device, backend_lost_and_back, .fini = dt_fini,
 		  .timeout = 90)
 {
 	char sock[TS_PATH_MAX], path[TS_PATH_MAX + 16], line[512];
@@ -334,7 +312,7 @@ ParameterizedTest(struct reconnect_case *rc, device, backend_lost_and_back, .fin
 		cr_assert(eq(int, ts_wait_socket(sock, 20000), 0), "testpmd made no socket");
 		cr_assert(lt(int, 0, start_run_args(sock, "rc", "--quiet")));
 	}
-	wait_socket_of("rc");
+	dt_wait_ctl("rc");
 	wait_state("rc", "running", 20000);
 	sleep(1);
 

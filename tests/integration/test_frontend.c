@@ -23,6 +23,7 @@
 #include "devtest.h"
 #include "support.h"
 #include "testbe.h"
+#include "usock.h"
 #include "util.h"
 #include "vhu_front.h"
 
@@ -574,19 +575,14 @@ Test(vhu_front, backend_channel_acks_config_change_refuses_iotlb)
 Test(vhu_front, adopt_a_backend_that_connects_to_us)
 {
 	const char *extra[] = { "--client", "--once", "--record", rec, NULL };
-	struct sockaddr_un sa;
-	struct pollfd p;
 	int ls, c;
 
-	vhm_sockaddr_un(&sa, sock);
-	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert(eq(int, bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0));
-	cr_assert(eq(int, listen(ls, 1), 0));
+	ls = usock_listen(sock, 1, 0, 0);
+	cr_assert(ge(int, ls, 0), "listen %s: %s", sock, strerror(-ls));
 	cr_assert(lt(int, 0, (int)ts_testbe_start(sock, extra)));
-	p = (struct pollfd){ .fd = ls, .events = POLLIN };
-	cr_assert(eq(int, poll(&p, 1, 5000), 1), "testbe --client did not connect");
-	c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+	c = usock_accept(ls, 5000, 0);
 	close(ls);
+	cr_assert(ge(int, c, 0), "testbe --client did not connect: %s", strerror(-c));
 	cr_assert(eq(int, vhu_front_adopt(&f, c, "testbe-client", 5000), 0), "%s", f.err);
 	cr_assert(eq(int, vhu_front_negotiate(&f, vhu_front_default_protocol()), 0), "%s", f.err);
 	cr_assert(rec_bool(record_sync(), "owner"));

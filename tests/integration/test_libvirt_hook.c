@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "usock.h"
 #include "util.h"
 
 /* libvirt's budget for the hook.  The ASan+UBSan build of vhm (test-asan)
@@ -124,29 +125,24 @@ static void domain_xml(const char *sock, char *path, size_t len)
 /* A stand-in daemon: a listening socket at <dir>/libvirt.sock. */
 static int listen_daemon(const char *dir)
 {
-	struct sockaddr_un sa;
 	char path[TS_PATH_MAX];
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/libvirt.sock", dir);
-	cr_assert(eq(int, vhm_sockaddr_un(&sa, path), 0));
-	cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
-	cr_assert(eq(int, listen(fd, 8), 0));
+	fd = usock_listen(path, 8, 0, 0);
+	cr_assert(ge(int, fd, 0), "listen %s: %s", path, strerror(-fd));
 	return fd;
 }
 
 /* The one line the hook sent, parsed (new reference). */
 static json_t *read_event(int lfd)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
 	char buf[8192];
 	size_t len = 0;
 	json_error_t je;
-	int c;
+	int c = usock_accept(lfd, 2000, 0);
 
-	cr_assert(eq(int, poll(&p, 1, 2000), 1), "the hook did not connect");
-	c = accept(lfd, NULL, NULL);
-	cr_assert(ge(int, c, 0));
+	cr_assert(ge(int, c, 0), "the hook did not connect: %s", strerror(-c));
 	/* Up to the end of the line: the hook's courier keeps the socket open
 	 * until it gets a reply, which this stand-in never sends. */
 	while (!memchr(buf, '\n', len) && len < sizeof(buf) - 1) {
@@ -249,12 +245,11 @@ Test(libvirt_hook, require_backend_socket_accepts_a_listening_backend, .fini = f
 	char xml[TS_PATH_MAX], sock[TS_PATH_MAX];
 	const char *prepare[] = { "-d", ts_dir(), "--", "vm1", "prepare", "begin", "-", NULL };
 	struct hook_run r;
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct sockaddr_un sa;
+	int fd;
 
 	ts_path("backend.sock", sock, sizeof(sock));
-	cr_assert(eq(int, vhm_sockaddr_un(&sa, sock), 0));
-	cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+	fd = usock_listen(sock, 1, 0, 0);
+	cr_assert(ge(int, fd, 0));
 	domain_xml(sock, xml, sizeof(xml));
 	setenv("VHM_HOOK_REQUIRE_BACKEND_SOCKET", "yes", 1);
 	run_hook(NULL, prepare, xml, &r);
@@ -317,20 +312,18 @@ Test(libvirt_hook, daemon_that_never_reads_costs_no_time, .fini = fini, .timeout
 
 	/* Fill the backlog so that connect() would have to wait. */
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(fill); i++) {
-		struct sockaddr_un sa;
 		char p[TS_PATH_MAX];
 
 		snprintf(p, sizeof(p), "%s/libvirt.sock", ts_dir());
-		vhm_sockaddr_un(&sa, p);
-		fill[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		(void)!connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+		fill[i] = usock_connect(p, 0, SOCK_NONBLOCK);  /* < 0 once full */
 	}
 	domain_xml("/x.sock", xml, sizeof(xml));
 	run_hook(NULL, args, xml, &r);
 	cr_assert(eq(int, r.status, 0), "%s", r.err);
 	cr_assert(lt(long, r.ms, HOOK_MAX_MS), "took %ld ms", r.ms);
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(fill); i++)
-		close(fill[i]);
+		if (fill[i] >= 0)
+			close(fill[i]);
 	close(lfd);
 }
 

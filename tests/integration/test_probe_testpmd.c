@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "usock.h"
 
 #define RAW_TIMEOUT_MS 5000   /* testpmd's first reply can take 0.5 s */
 
@@ -39,17 +40,14 @@ TestSuite(vhu_testpmd, .fini = teardown, .timeout = 60);
 
 static void raw_connect(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	long deadline = ts_now_ms() + RAW_TIMEOUT_MS;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	for (;;) {
-		raw = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (connect(raw, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		raw = usock_connect(path, RAW_TIMEOUT_MS, 0);
+		if (raw >= 0)
 			return;
-		close(raw);
+		cr_assert(lt(long, ts_now_ms(), deadline), "connect %s: %s", path, strerror(-raw));
 		raw = -1;
-		cr_assert(lt(long, ts_now_ms(), deadline), "connect %s: %s", path, strerror(errno));
 		usleep(50000);
 	}
 }
