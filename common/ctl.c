@@ -741,7 +741,7 @@ static int check_name(const char *name, char *err, size_t errlen)
 
 /* 0 if nobody listens at path (absent or stale), -EADDRINUSE if an
  * instance does, another -errno if path is something else. */
-static int probe_live(const char *path, const char *name, char *err, size_t errlen)
+static int check_live(const char *path, const char *name, char *err, size_t errlen)
 {
 	struct stat st;
 	int rc;
@@ -758,14 +758,14 @@ static int probe_live(const char *path, const char *name, char *err, size_t errl
 			       path);
 	}
 	if (rc != -ECONNREFUSED)
-		return vhm_err(err, errlen, rc, "cannot probe %s: %s", path, strerror(-rc));
+		return vhm_err(err, errlen, rc, "cannot check whether %s is live: %s", path, strerror(-rc));
 	return 0;
 }
 
 /* Refuse a live socket at path, remove a stale one, refuse anything else. */
 static int clear_stale(const char *path, const char *name, char *err, size_t errlen)
 {
-	int rc = probe_live(path, name, err, errlen);
+	int rc = check_live(path, name, err, errlen);
 
 	if (rc)
 		return rc;
@@ -787,7 +787,7 @@ int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errle
 	if (vhm_sock_path(run_dir, name, path, sizeof(path)))
 		return vhm_err(err, errlen, -ENAMETOOLONG, "socket path for %s in %s is too long",
 			       name, run_dir);
-	return probe_live(path, name, err, errlen);
+	return check_live(path, name, err, errlen);
 }
 
 static int make_greeting(struct ctl_server *srv, const char *name)

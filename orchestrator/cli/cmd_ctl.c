@@ -330,7 +330,7 @@ static int list_names(const char *dir, json_t **names)
 }
 
 /* {"name", "pid", "state"} for one socket; pid null when nobody answers. */
-static json_t *probe_instance(const char *dir, const char *name)
+static json_t *ask_instance(const char *dir, const char *name)
 {
 	struct ctl_client *c = NULL;
 	json_t *ret = NULL, *row;
@@ -391,7 +391,7 @@ int cmd_list(int argc, char **argv)
 	}
 	rows = json_array();
 	json_array_foreach(names, i, name)
-		json_array_append_new(rows, probe_instance(o.run_dir, json_string_value(name)));
+		json_array_append_new(rows, ask_instance(o.run_dir, json_string_value(name)));
 	if (o.json)
 		print_json_line(stdout, rows);
 	else
