@@ -124,11 +124,6 @@ static void throttle(struct mig *m, uint64_t bytes)
 
 /* ---- copying --------------------------------------------------------------- */
 
-static bool page_zero(const uint8_t *p)
-{
-	return p[0] == 0 && !memcmp(p, p + 1, PAGE - 1);
-}
-
 /* Copy one guest page (gpa page number) from the device's memory to the
  * destination's. Pages in the hole are ignored. */
 static bool copy_page(struct mig *m, uint64_t pfn)
@@ -138,7 +133,7 @@ static bool copy_page(struct mig *m, uint64_t pfn)
 
 	if (!s || !t)
 		return false;
-	memcpy(t, s, PAGE);
+	gmem_copy_racy(t, s, PAGE);   /* the guest may be writing it (gmem.h) */
 	return true;
 }
 
@@ -161,9 +156,10 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
 
 	for (; off < end && !cancelled(fc->m); off += PAGE) {
-		if (page_zero(r->hva + off))
+		/* the guest may be writing these pages (gmem.h) */
+		if (gmem_zero_racy(r->hva + off, PAGE))
 			continue;
-		memcpy(dst + off, r->hva + off, PAGE);
+		gmem_copy_racy(dst + off, r->hva + off, PAGE);
 		fc->copied++;
 		if (++batch == THROTTLE_PAGES) {
 			throttle(fc->m, THROTTLE_PAGES * PAGE);
