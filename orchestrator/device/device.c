@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* device — see device.h. */
+/* device — the device's life (open, reconnect, close), the datapath
+ * thread, and the backend requests a device needs (features, memory table,
+ * rings, logging, stop). Who may touch which field from which thread is the
+ * "Threads" section of device.h. */
 #include "device.h"
 
 #include <errno.h>
@@ -23,6 +26,34 @@ const char *dev_state_name(enum dev_state s)
 	};
 
 	return (unsigned)s < VHM_ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+enum dev_state dev_state(const struct device *d)
+{
+	return __atomic_load_n(&d->atomic_state, __ATOMIC_ACQUIRE);
+}
+
+void dev_set_state(struct device *d, enum dev_state s, const char *why)
+{
+	enum dev_state was = __atomic_exchange_n(&d->atomic_state, s, __ATOMIC_ACQ_REL);
+
+	if (was != s && d->on_state)
+		d->on_state(d->on_state_ctx, s, why);
+}
+
+void dev_on_state(struct device *d, dev_state_fn fn, void *ctx)
+{
+	d->on_state = fn;
+	d->on_state_ctx = ctx;
+}
+
+void dev_snapshot(struct device *d, struct dev_snapshot *out)
+{
+	pthread_mutex_lock(&d->lock);
+	snprintf(out->backend, sizeof(out->backend), "%s", d->backend);
+	out->mem_bytes = d->mem.total;
+	pthread_mutex_unlock(&d->lock);
+	out->state = dev_state(d);
 }
 
 void dev_config_defaults(struct dev_config *c)
@@ -316,7 +347,7 @@ static void close_listener(struct device *d)
 	if (d->listen_fd < 0)
 		return;
 	close(d->listen_fd);
-	unlink(d->cfg.backend);
+	unlink(d->backend);
 	d->listen_fd = -1;
 }
 
@@ -328,20 +359,20 @@ static int listen_backend(struct device *d, char *err, size_t errlen)
 
 	if (d->listen_fd >= 0)
 		return 0;
-	if ((rc = vhm_sockaddr_un(&sa, d->cfg.backend))) {
-		snprintf(err, errlen, "%s: socket path too long", d->cfg.backend);
+	if ((rc = vhm_sockaddr_un(&sa, d->backend))) {
+		snprintf(err, errlen, "%s: socket path too long", d->backend);
 		return rc;
 	}
 	d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (d->listen_fd < 0)
 		goto fail;
-	unlink(d->cfg.backend);   /* a stale socket of an earlier run */
+	unlink(d->backend);   /* a stale socket of an earlier run */
 	if (bind(d->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(d->listen_fd, 1))
 		goto fail;
 	return 0;
 fail:
 	rc = -errno;
-	snprintf(err, errlen, "listening on %s: %s", d->cfg.backend, strerror(errno));
+	snprintf(err, errlen, "listening on %s: %s", d->backend, strerror(errno));
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
 	d->listen_fd = -1;
@@ -357,7 +388,7 @@ static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, c
 	int rc, fd;
 
 	if (!d->cfg.listen) {
-		rc = vhu_front_connect(f, d->cfg.backend, d->cfg.timeout_ms);
+		rc = vhu_front_connect(f, d->backend, d->cfg.timeout_ms);
 		if (rc)
 			snprintf(err, errlen, "%s", f->err);
 		return rc;
@@ -366,16 +397,16 @@ static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, c
 		return rc;
 	pfd = (struct pollfd){ .fd = d->listen_fd, .events = POLLIN };
 	if (poll(&pfd, 1, wait_ms) <= 0) {
-		snprintf(err, errlen, "no backend connected to %s within %d ms", d->cfg.backend,
+		snprintf(err, errlen, "no backend connected to %s within %d ms", d->backend,
 			 wait_ms);
 		return -EAGAIN;
 	}
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "accept on %s: %s", d->cfg.backend, strerror(errno));
+		snprintf(err, errlen, "accept on %s: %s", d->backend, strerror(errno));
 		return -errno;
 	}
-	rc = vhu_front_adopt(f, fd, d->cfg.backend, d->cfg.timeout_ms);
+	rc = vhu_front_adopt(f, fd, d->backend, d->cfg.timeout_ms);
 	if (rc)
 		snprintf(err, errlen, "%s", f->err);
 	return rc;
@@ -405,11 +436,18 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	int rc;
 
 	memset(d, 0, sizeof(*d));
+	if (strlen(c->backend) >= sizeof(d->backend)) {
+		snprintf(err, errlen, "%s: socket path too long", c->backend);
+		return -ENAMETOOLONG;
+	}
 	d->cfg = *c;
+	d->cfg.backend = NULL;     /* d->backend from here (Threads) */
+	snprintf(d->backend, sizeof(d->backend), "%s", c->backend);
 	d->front.sock = d->front.breq_sock = -1;
 	d->listen_fd = -1;
 	d->nrings = 2 * c->queues;
-	d->state = DEV_STARTING;
+	d->atomic_state = DEV_STARTING;
+	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->dp_lock, NULL);
 	if ((rc = gmem_create(&d->mem, c->mem_bytes, c->name, err, errlen)))
 		goto fail_mutex;
@@ -432,7 +470,7 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	}
 	d->dp_started = true;
 	pthread_setname_np(d->dp_thread, "vhm-dp");   /* for top -H, perf, vhm-bench */
-	d->state = DEV_RUNNING;
+	d->atomic_state = DEV_RUNNING;   /* no callback yet: dev_open's caller knows */
 	d->started_ns = vhm_now_ns();
 	return 0;
 fail_threads:
@@ -449,6 +487,7 @@ fail_front:
 	gmem_destroy(&d->mem);
 fail_mutex:
 	pthread_mutex_destroy(&d->dp_lock);
+	pthread_mutex_destroy(&d->lock);
 	return rc;
 }
 
@@ -472,13 +511,14 @@ void dev_close(struct device *d)
 	netdrv_destroy(&d->drv);
 	gmem_destroy(&d->mem);
 	pthread_mutex_destroy(&d->dp_lock);
-	d->state = DEV_STOPPED;
+	pthread_mutex_destroy(&d->lock);
+	dev_set_state(d, DEV_STOPPED, "closed");
 }
 
 int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 {
 	uint32_t bases[DEV_MAX_RINGS];
-	struct vhu_front f;
+	struct vhu_front f, old;
 	uint64_t feat;
 	int rc;
 
@@ -514,8 +554,11 @@ int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 		dev_guest_pause(d, false);
 		goto fail;
 	}
-	vhu_front_close(&d->front);
+	pthread_mutex_lock(&d->lock);
+	old = d->front;
 	d->front = f;
+	pthread_mutex_unlock(&d->lock);
+	vhu_front_close(&old);
 	dev_guest_pause(d, false);
 	return 0;
 fail:

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* mig_job — see mig_job.h. */
+/* mig_job — a migration on its own thread, and the queue that carries its
+ * events (its phases, the device's state changes) to the loop thread, which
+ * alone emits them on the control socket. The threads' rules are in
+ * mig_job.h. */
 #include "mig_job.h"
 
 #include <errno.h>
@@ -17,6 +20,19 @@ void mig_job_init(struct mig_job *j, struct device *d, bool quiet)
 	pthread_mutex_init(&j->lock, NULL);
 }
 
+/* Callers hold the lock. */
+static void queue(struct mig_job *j, const char *name, json_t *data)
+{
+	json_array_append_new(j->events, json_pack("[s, o]", name, data));
+}
+
+void mig_job_post(struct mig_job *j, const char *name, json_t *data)
+{
+	pthread_mutex_lock(&j->lock);
+	queue(j, name, data);
+	pthread_mutex_unlock(&j->lock);
+}
+
 /* Progress from the migration thread: queue it for the loop. */
 static void progress(void *ctx, const char *phase, json_t *data)
 {
@@ -27,7 +43,7 @@ static void progress(void *ctx, const char *phase, json_t *data)
 	if (j->prediction && !strcmp(phase, "done"))
 		json_object_set(data, "prediction", j->prediction);
 	snprintf(j->phase, sizeof(j->phase), "%s", phase);
-	json_array_append_new(j->events, data);
+	queue(j, "migration", data);
 	pthread_mutex_unlock(&j->lock);
 }
 
@@ -47,7 +63,9 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 	int rc;
 
 	if (j->active) {
+		pthread_mutex_lock(&j->lock);
 		snprintf(err, errlen, "a migration is already running (phase %s)", j->phase);
+		pthread_mutex_unlock(&j->lock);
 		return -EBUSY;
 	}
 	if (strlen(p->to) >= sizeof(j->to) ||
@@ -65,10 +83,12 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 		snprintf(j->ifname, sizeof(j->ifname), "%s", p->announce_ifname);
 		j->p.announce_ifname = j->ifname;
 	}
-	j->cancel = 0;
+	atomic_store(&j->cancel, false);
 	j->p.cancel = &j->cancel;
+	pthread_mutex_lock(&j->lock);
 	j->finished = false;
 	snprintf(j->phase, sizeof(j->phase), "starting");
+	pthread_mutex_unlock(&j->lock);
 	rc = pthread_create(&j->thread, NULL, job_main, j);
 	if (rc) {
 		free(j->rep);
@@ -111,7 +131,7 @@ int mig_job_cancel(struct mig_job *j, char *err, size_t errlen)
 		snprintf(err, errlen, "no migration is running");
 		return -ESRCH;
 	}
-	j->cancel = 1;
+	atomic_store(&j->cancel, true);
 	return 0;
 }
 
@@ -137,7 +157,8 @@ static void flush_events(struct mig_job *j, struct ctl_server *srv)
 	j->events = json_array();
 	pthread_mutex_unlock(&j->lock);
 	json_array_foreach(evs, i, ev)
-		ctl_server_emit(srv, "migration", json_incref(ev));
+		ctl_server_emit(srv, json_string_value(json_array_get(ev, 0)),
+				json_incref(json_array_get(ev, 1)));
 	json_decref(evs);
 }
 
@@ -173,7 +194,7 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 void mig_job_destroy(struct mig_job *j, struct ctl_server *srv)
 {
 	if (j->active) {
-		j->cancel = 1;
+		atomic_store(&j->cancel, true);
 		for (;;) {
 			bool done;
 
