@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,4 +174,19 @@ int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path)
 		return -ENAMETOOLONG;
 	memcpy(sa->sun_path, path, n + 1);
 	return 0;
+}
+
+int vhm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	sigset_t block, old;
+	int rc;
+
+	sigfillset(&block);
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(faults); i++)
+		sigdelset(&block, faults[i]);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }

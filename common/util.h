@@ -5,6 +5,7 @@
 #ifndef VHM_UTIL_H
 #define VHM_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,14 @@ int vhm_sock_path(const char *dir, const char *name, char *out, size_t outlen);
 /* Fill a sockaddr_un; refuse (-ENAMETOOLONG) rather than truncate. */
 struct sockaddr_un;
 int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path);
+
+/* pthread_create for a worker thread of a program whose signal handlers
+ * belong to its main loop: the new thread starts with the asynchronous
+ * signals (SIGINT, SIGTERM, SIGHUP, SIGWINCH, ...) blocked, so the kernel
+ * delivers them to the loop's thread, where handlers set the flag that same
+ * thread reads; faults (SIGSEGV, SIGBUS, ...) stay deliverable. Returns
+ * pthread_create's result (0 or a positive errno). */
+int vhm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 /* Reads that race with a writer by design: guest memory read while the guest
  * runs (a migration's pre-copy, a dirty-tracking verify pass), where the

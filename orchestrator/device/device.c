@@ -463,7 +463,7 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	}
 	gw_set(&d->gw, c->dirty_rate, c->pattern);
 	netdrv_set_traffic(&d->drv, c->pps, c->frame_size);
-	if ((rc = -pthread_create(&d->dp_thread, NULL, datapath_main, d)) ||
+	if ((rc = -vhm_thread_start(&d->dp_thread, datapath_main, d)) ||
 	    (rc = gw_start(&d->gw))) {
 		snprintf(err, errlen, "starting guest threads: %s", strerror(-rc));
 		goto fail_threads;

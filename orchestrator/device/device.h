@@ -19,6 +19,8 @@
  *             backend connection and guest memory while it runs, and its
  *             short-lived digest thread (reads guest memory only);
  *   vbpf      the eBPF loader (bpf/vbpf_dev), which never sees the device.
+ * All but the owner start with vhm_thread_start (util.h): signals reach the
+ * owner's thread alone, whose handlers set the flag its loop reads.
  * Field by field (who writes; how the others read):
  *   cfg, features, packed, event_idx, nrings, started_ns, listen_fd
  *             set by dev_open before any other thread exists; read-only

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 void mig_job_init(struct mig_job *j, struct device *d, bool quiet)
 {
 	memset(j, 0, sizeof(*j));
@@ -89,7 +91,7 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 	j->finished = false;
 	snprintf(j->phase, sizeof(j->phase), "starting");
 	pthread_mutex_unlock(&j->lock);
-	rc = pthread_create(&j->thread, NULL, job_main, j);
+	rc = vhm_thread_start(&j->thread, job_main, j);
 	if (rc) {
 		free(j->rep);
 		j->rep = NULL;

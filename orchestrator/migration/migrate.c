@@ -469,7 +469,7 @@ static void both_digests(const struct gmem *src, const struct gmem *dst, uint64_
 {
 	struct digest_job j = { .mem = dst };
 	pthread_t t;
-	bool threaded = pthread_create(&t, NULL, digest_main, &j) == 0;
+	bool threaded = vhm_thread_start(&t, digest_main, &j) == 0;
 
 	*hs = gmem_digest(src, 0, 0);
 	if (threaded)
