@@ -104,7 +104,7 @@ int vbpf_dev_open(struct vbpf_dev **out, int pid, unsigned probes, const char *n
 	t->probes = probes;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->state = DEV_LOADING;
-	err = -pthread_create(&t->loader, NULL, loader_main, t);
+	err = -vhm_thread_start(&t->loader, loader_main, t);
 	if (err) {
 		fail(t, "starting the BPF loader thread: %s", strerror(-err));
 		fprintf(stderr, "vhm run %s: not tracing the backend: %s\n", t->name, t->error);

@@ -4,7 +4,9 @@
  *
  * The server lives inside the embedding program's single-threaded poll loop:
  * it never blocks, never sleeps, and knows nothing of what its commands do;
- * the commands come from a table the embedder passes in.
+ * the commands come from a table the embedder passes in. It has no lock:
+ * every ctl_server_* call, ctl_server_emit included, comes from that one
+ * thread (another thread hands its events to the loop, as mig_job does).
  *
  * Protocol (docs/control.md is the long form).  UTF-8 JSON, one value per
  * line, lines end with '\n' (a '\r' before it is ignored, empty lines too):

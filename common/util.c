@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,5 +217,20 @@ int vhm_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 		va_end(ap);
 	}
 	errno = saved;
+	return rc;
+}
+
+int vhm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	sigset_t block, old;
+	int rc;
+
+	sigfillset(&block);
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(faults); i++)
+		sigdelset(&block, faults[i]);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #ifndef VHM_UTIL_H
 #define VHM_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,5 +56,29 @@ int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path);
  * errno is preserved. */
 int vhm_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* pthread_create for a worker thread of a program whose signal handlers
+ * belong to its main loop: the new thread starts with the asynchronous
+ * signals (SIGINT, SIGTERM, SIGHUP, SIGWINCH, ...) blocked, so the kernel
+ * delivers them to the loop's thread, where handlers set the flag that same
+ * thread reads; faults (SIGSEGV, SIGBUS, ...) stay deliverable. Returns
+ * pthread_create's result (0 or a positive errno). */
+int vhm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+
+/* Reads that race with a writer by design: guest memory read while the guest
+ * runs (a migration's pre-copy, a dirty-tracking verify pass), where the
+ * dirty log, not a lock, makes the result right (orchestrator/device/gmem.h).
+ * In a ThreadSanitizer build, TSan does not check what this thread reads (or,
+ * TSan having no reads-only mode, writes) between the two: its "ignore
+ * reads" annotations, which libtsan exports without a header. Elsewhere they
+ * compile to nothing. Keep the span to the guest-memory access alone. */
+#ifdef __SANITIZE_THREAD__
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define VHM_RACY_READS_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define VHM_RACY_READS_END()   AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define VHM_RACY_READS_BEGIN() ((void)0)
+#define VHM_RACY_READS_END()   ((void)0)
+#endif
 
 #endif

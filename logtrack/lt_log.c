@@ -6,7 +6,15 @@
  * non-zero words; a zero line hands over to a kernel that ORs whole blocks
  * (8 words scalar or SSE2, 16 with AVX2) and stops at the first block holding
  * a set bit. Only a non-zero word is exchanged with 0 (a locked instruction
- * costs ~20 cycles; most words are zero). */
+ * costs ~20 cycles; most words are zero).
+ *
+ * Threads: the log is written while it is read (by the backend's process,
+ * and by the guest writer's thread with lt_log_mark), so every scalar read of
+ * a word is a relaxed atomic load (a plain load on x86-64). A vector load
+ * cannot be atomic; the SSE2 and AVX2 kernels read whole lines with plain
+ * loads, which x86 makes safe (each aligned 8-byte word is read whole, and a
+ * word seen zero is looked at again at the next sync) but which C calls a
+ * race. A ThreadSanitizer build therefore has the scalar kernel only. */
 #include "lt_log.h"
 #include "util.h"
 
@@ -17,7 +25,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
+/* The vector kernels read lines with plain loads (see above). */
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+#define LT_VECTOR_KERNELS 1
 #include <immintrin.h>
 #endif
 
@@ -205,19 +215,25 @@ uint64_t lt_regions_count_run(const struct lt_region *r, size_t n, uint64_t firs
  * log costs one load per word and blocks never straddle cache lines), then ORs
  * whole blocks; a block with a set bit is searched word by word. */
 
+/* One word of a log that others write (see the top of the file). */
+static inline uint64_t word(const uint64_t *w, size_t i)
+{
+	return __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+}
+
 /* Look at single words until w + *i is aligned to `align` bytes; true if one
  * of them (at *i) is non-zero. */
 static inline bool scan_to_block(const uint64_t *w, size_t *i, size_t n, uintptr_t align)
 {
 	for (; *i < n && ((uintptr_t)(w + *i) & (align - 1)); (*i)++)
-		if (w[*i])
+		if (word(w, *i))
 			return true;
-	return *i < n && w[*i];
+	return *i < n && word(w, *i);
 }
 
 static size_t skip_tail(const uint64_t *w, size_t i, size_t n)
 {
-	while (i < n && !w[i])
+	while (i < n && !word(w, i))
 		i++;
 	return i;
 }
@@ -227,14 +243,14 @@ static size_t skip_scalar(const uint64_t *w, size_t i, size_t n)
 	if (scan_to_block(w, &i, n, 64))
 		return i;
 	for (; i + 8 <= n; i += 8) {
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] |
-		    w[i + 7])
+		if (word(w, i) | word(w, i + 1) | word(w, i + 2) | word(w, i + 3) |
+		    word(w, i + 4) | word(w, i + 5) | word(w, i + 6) | word(w, i + 7))
 			break;
 	}
 	return skip_tail(w, i, n);
 }
 
-#if defined(__x86_64__)
+#if LT_VECTOR_KERNELS
 static size_t skip_sse2(const uint64_t *w, size_t i, size_t n)
 {
 	if (scan_to_block(w, &i, n, 64))
@@ -282,7 +298,7 @@ static inline unsigned mask_words(const uint64_t *p, size_t cnt)
 	unsigned m = 0;
 
 	for (size_t k = 0; k < cnt; k++)
-		m |= (unsigned)(p[k] != 0) << k;
+		m |= (unsigned)(word(p, k) != 0) << k;
 	return m;
 }
 
@@ -291,7 +307,7 @@ static inline unsigned mask_line_scalar(const uint64_t *p)
 	return mask_words(p, 8);
 }
 
-#if defined(__x86_64__)
+#if LT_VECTOR_KERNELS
 static inline unsigned mask_line_sse2(const uint64_t *p)
 {
 	const __m128i *q = (const __m128i *)p;
@@ -510,7 +526,7 @@ void sync_words(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs,
 typedef void (*sync_fn)(struct scan *s, uint64_t *w, size_t n, bool clear, bool runs);
 
 SYNC_KERNEL(sync_scalar, mask_line_scalar, skip_scalar)
-#if defined(__x86_64__)
+#if LT_VECTOR_KERNELS
 SYNC_KERNEL(sync_sse2, mask_line_sse2, skip_sse2)
 SYNC_KERNEL(sync_avx2, mask_line_avx2, skip_avx2,
 	    __attribute__((target("avx2,popcnt,bmi"))))
@@ -520,7 +536,7 @@ static const struct {
 	const char *name;
 	sync_fn sync;
 } kernels[] = {
-#if defined(__x86_64__)
+#if LT_VECTOR_KERNELS
 	{ "avx2", sync_avx2 },
 	{ "sse2", sync_sse2 },
 #endif
@@ -531,7 +547,7 @@ static int kernel_chosen = -1;  /* index into kernels, -1: not chosen yet */
 
 static bool kernel_supported(const char *name)
 {
-#if defined(__x86_64__)
+#if LT_VECTOR_KERNELS
 	if (!strcmp(name, "avx2"))
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") &&
 		       __builtin_cpu_supports("bmi");

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define SEED_EVEN 0x9e3779b9u
 #define SEED_ODD  0x7f4a7c15u
 #define PAGE_WORDS (LT_PAGE_SIZE / 8)
@@ -125,7 +127,13 @@ static void hash_pages(struct pass *ps, uint64_t first, uint64_t n, const uint8_
 	struct lt_verify *v = ps->v;
 
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t p = first + i, h = ps->hash(hva + i * LT_PAGE_SIZE);
+		uint64_t p = first + i, h;
+
+		/* The guest may be writing this page: that is what a verify
+		 * pass looks for (util.h, VHM_RACY_READS_BEGIN). */
+		VHM_RACY_READS_BEGIN();
+		h = ps->hash(hva + i * LT_PAGE_SIZE);
+		VHM_RACY_READS_END();
 
 		if (h == v->hash[p])
 			continue;

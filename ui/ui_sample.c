@@ -250,7 +250,7 @@ int ui_sample_open(struct ui_sampler **out, const char *run_dir, char *const nam
 		rc = -errno;
 		goto fail;
 	}
-	rc = -pthread_create(&s->thread, NULL, connector, s);
+	rc = -vhm_thread_start(&s->thread, connector, s);
 	if (rc)
 		goto fail;
 	s->thread_made = true;

@@ -3,7 +3,8 @@
  * set up and started (or restarted from bases on another backend), dirty
  * logging on and off, GET_VRING_BASE stops, the datapath thread running the
  * guest driver, and the backend-connection lifecycle (connect or listen,
- * loss, reconnect). */
+ * loss, reconnect). Who may touch which field from which thread is the
+ * "Threads" section of device.h. */
 #include "device.h"
 
 #include <errno.h>
@@ -28,6 +29,34 @@ const char *dev_state_name(enum dev_state s)
 	};
 
 	return (unsigned)s < VHM_ARRAY_SIZE(names) ? names[s] : "?";
+}
+
+enum dev_state dev_state(const struct device *d)
+{
+	return __atomic_load_n(&d->atomic_state, __ATOMIC_ACQUIRE);
+}
+
+void dev_set_state(struct device *d, enum dev_state s, const char *why)
+{
+	enum dev_state was = __atomic_exchange_n(&d->atomic_state, s, __ATOMIC_ACQ_REL);
+
+	if (was != s && d->on_state)
+		d->on_state(d->on_state_ctx, s, why);
+}
+
+void dev_on_state(struct device *d, dev_state_fn fn, void *ctx)
+{
+	d->on_state = fn;
+	d->on_state_ctx = ctx;
+}
+
+void dev_snapshot(struct device *d, struct dev_snapshot *out)
+{
+	pthread_mutex_lock(&d->lock);
+	snprintf(out->backend, sizeof(out->backend), "%s", d->backend);
+	out->mem_bytes = d->mem.total;
+	pthread_mutex_unlock(&d->lock);
+	out->state = dev_state(d);
 }
 
 void dev_config_defaults(struct dev_config *c)
@@ -315,7 +344,7 @@ static void close_listener(struct device *d)
 	if (d->listen_fd < 0)
 		return;
 	close(d->listen_fd);
-	unlink(d->cfg.backend);
+	unlink(d->backend);
 	d->listen_fd = -1;
 }
 
@@ -326,12 +355,12 @@ static int listen_backend(struct device *d, char *err, size_t errlen)
 
 	if (d->listen_fd >= 0)
 		return 0;
-	unlink(d->cfg.backend);   /* a stale socket of an earlier run */
-	rc = usock_listen(d->cfg.backend, 1, SOCK_NONBLOCK, 0);
+	unlink(d->backend);   /* a stale socket of an earlier run */
+	rc = usock_listen(d->backend, 1, SOCK_NONBLOCK, 0);
 	if (rc == -ENAMETOOLONG || rc == -EINVAL)
-		return vhm_err(err, errlen, rc, "%s: socket path too long", d->cfg.backend);
+		return vhm_err(err, errlen, rc, "%s: socket path too long", d->backend);
 	if (rc < 0)
-		return vhm_err(err, errlen, rc, "listening on %s: %s", d->cfg.backend,
+		return vhm_err(err, errlen, rc, "listening on %s: %s", d->backend,
 			       strerror(-rc));
 	d->listen_fd = rc;
 	return 0;
@@ -345,7 +374,7 @@ static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, c
 	int rc, fd;
 
 	if (!d->cfg.listen) {
-		rc = vhu_front_connect(f, d->cfg.backend, d->cfg.timeout_ms);
+		rc = vhu_front_connect(f, d->backend, d->cfg.timeout_ms);
 		if (rc)
 			snprintf(err, errlen, "%s", f->err);
 		return rc;
@@ -355,10 +384,10 @@ static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, c
 	fd = usock_accept(d->listen_fd, wait_ms, 0);
 	if (fd == -ETIMEDOUT)
 		return vhm_err(err, errlen, -EAGAIN, "no backend connected to %s within %d ms",
-			       d->cfg.backend, wait_ms);
+			       d->backend, wait_ms);
 	if (fd < 0)
-		return vhm_err(err, errlen, fd, "accept on %s: %s", d->cfg.backend, strerror(-fd));
-	rc = vhu_front_adopt(f, fd, d->cfg.backend, d->cfg.timeout_ms);
+		return vhm_err(err, errlen, fd, "accept on %s: %s", d->backend, strerror(-fd));
+	rc = vhu_front_adopt(f, fd, d->backend, d->cfg.timeout_ms);
 	if (rc)
 		snprintf(err, errlen, "%s", f->err);
 	return rc;
@@ -386,11 +415,18 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	int rc;
 
 	memset(d, 0, sizeof(*d));
+	if (strlen(c->backend) >= sizeof(d->backend)) {
+		snprintf(err, errlen, "%s: socket path too long", c->backend);
+		return -ENAMETOOLONG;
+	}
 	d->cfg = *c;
+	d->cfg.backend = NULL;     /* d->backend from here (Threads) */
+	snprintf(d->backend, sizeof(d->backend), "%s", c->backend);
 	d->front.sock = d->front.breq_sock = -1;
 	d->listen_fd = -1;
 	d->nrings = 2 * c->queues;
-	d->state = DEV_STARTING;
+	d->atomic_state = DEV_STARTING;
+	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->dp_lock, NULL);
 	if ((rc = gmem_create(&d->mem, c->mem_bytes, c->name, err, errlen)))
 		goto fail_mutex;
@@ -406,14 +442,14 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	}
 	gw_set(&d->gw, c->dirty_rate, c->pattern);
 	netdrv_set_traffic(&d->drv, c->pps, c->frame_size);
-	if ((rc = -pthread_create(&d->dp_thread, NULL, datapath_main, d)) ||
+	if ((rc = -vhm_thread_start(&d->dp_thread, datapath_main, d)) ||
 	    (rc = gw_start(&d->gw))) {
 		snprintf(err, errlen, "starting guest threads: %s", strerror(-rc));
 		goto fail_threads;
 	}
 	d->dp_started = true;
 	pthread_setname_np(d->dp_thread, "vhm-dp");   /* for top -H, perf, vhm-bench */
-	d->state = DEV_RUNNING;
+	d->atomic_state = DEV_RUNNING;   /* no callback yet: dev_open's caller knows */
 	d->started_ns = vhm_now_ns();
 	return 0;
 fail_threads:
@@ -430,6 +466,7 @@ fail_front:
 	gmem_destroy(&d->mem);
 fail_mutex:
 	pthread_mutex_destroy(&d->dp_lock);
+	pthread_mutex_destroy(&d->lock);
 	return rc;
 }
 
@@ -453,13 +490,14 @@ void dev_close(struct device *d)
 	netdrv_destroy(&d->drv);
 	gmem_destroy(&d->mem);
 	pthread_mutex_destroy(&d->dp_lock);
-	d->state = DEV_STOPPED;
+	pthread_mutex_destroy(&d->lock);
+	dev_set_state(d, DEV_STOPPED, "closed");
 }
 
 int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 {
 	uint32_t bases[DEV_MAX_RINGS];
-	struct vhu_front f;
+	struct vhu_front f, old;
 	uint64_t feat;
 	int rc;
 
@@ -495,8 +533,11 @@ int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 		dev_guest_pause(d, false);
 		goto fail;
 	}
-	vhu_front_close(&d->front);
+	pthread_mutex_lock(&d->lock);
+	old = d->front;
 	d->front = f;
+	pthread_mutex_unlock(&d->lock);
+	vhu_front_close(&old);
 	dev_guest_pause(d, false);
 	return 0;
 fail:

@@ -6,7 +6,57 @@
  * rings with GET_VRING_BASE, and can start the same rings on another backend
  * from given bases (the migration destination).
  *
- * The device owns its vhu_front, gmem, netdrv and gwriter. */
+ * The device owns its vhu_front, gmem, netdrv and gwriter.
+ *
+ * Threads
+ * -------
+ * A device in `vhm run` is touched by these threads:
+ *   owner     the thread that called dev_open (`vhm run`'s loop thread): the
+ *             control socket, stats, reconnects, dirty tracking;
+ *   vhm-dp    the datapath (datapath_main): netdrv_poll under dp_lock;
+ *   gwriter   the guest-memory writer (gwriter.c), under gw.lock;
+ *   migration a migration job's thread (migration/mig_job), which owns the
+ *             backend connection and guest memory while it runs, and its
+ *             short-lived digest thread (reads guest memory only);
+ *   vbpf      the eBPF loader (bpf/vbpf_dev), which never sees the device.
+ * All but the owner start with vhm_thread_start (util.h): signals reach the
+ * owner's thread alone, whose handlers set the flag its loop reads.
+ * Field by field (who writes; how the others read):
+ *   cfg, features, packed, event_idx, nrings, started_ns, listen_fd
+ *             set by dev_open before any other thread exists; read-only
+ *             after, except listen_fd (owner only). cfg.backend is NULL once
+ *             open: the path lives in `backend`.
+ *   front, mem, backend
+ *             the owner, or the migration thread while a migration runs (the
+ *             owner keeps off them then: mig_job.active); every replacement
+ *             happens under `lock`. Another thread reads them under `lock`
+ *             (dev_snapshot); the thread that may replace them reads them
+ *             freely. The old memory and connection are dropped only after
+ *             the swap, so nothing freed is reachable under `lock`. vhm-dp
+ *             and gwriter reach `mem` through their own pointers, only while
+ *             the guest runs; a migration swaps it with the guest paused
+ *             (dp_lock held, the writer paused).
+ *   guest memory's contents
+ *             the guest's (vhm-dp, gwriter) and the backend's; nobody locks
+ *             them. A migration's pre-copy reads them while they change, by
+ *             design (gmem.h, gmem_copy_racy).
+ *   state     any thread, through dev_set_state (atomic exchange, then the
+ *             on_state callback on the changing thread); read with dev_state.
+ *   on_state  set once by the owner (dev_on_state) before a migration can
+ *             start; read-only after.
+ *   drv       rings and queue state: vhm-dp under dp_lock, or a thread that
+ *             holds dp_lock (dev_guest_pause, dev_reconnect). Counters:
+ *             written by the thread holding dp_lock with relaxed atomics,
+ *             read by anyone field by field (netdrv_totals,
+ *             netdrv_queue_counters) — never as a struct copy. pps and
+ *             frame_size: written under dp_lock with relaxed atomics, read by
+ *             anyone with netdrv_traffic.
+ *   gw        its own lock (gwriter.h); writes counted atomically (gw_writes);
+ *             rate and pattern are written by the owner only (dev_set_dirty),
+ *             who may read them without the lock.
+ *   dp_stop   under dp_lock. dp_thread, dp_started: the owner.
+ *   dp_polls, dp_idle_polls
+ *             vhm-dp only, relaxed atomics; read with dev_datapath_polls. */
 #ifndef VHM_DEVICE_H
 #define VHM_DEVICE_H
 
@@ -21,6 +71,7 @@
 
 #define DEV_AREA_GPA   (1ull << 20)       /* rings and buffers start at 1 MiB */
 #define DEV_MAX_RINGS  (2 * ND_MAX_QUEUES)
+#define DEV_PATH_MAX   108                /* a backend socket path, as sun_path */
 
 enum dev_ring_mode { DEV_RING_AUTO, DEV_RING_SPLIT, DEV_RING_PACKED };
 
@@ -29,7 +80,7 @@ enum dev_state {
 };
 
 struct dev_config {
-	const char *backend;       /* socket path */
+	const char *backend;       /* socket path (shorter than DEV_PATH_MAX) */
 	const char *name;
 	uint64_t mem_bytes;        /* default 256 MiB */
 	int queues;                /* queue pairs */
@@ -43,16 +94,23 @@ struct dev_config {
 	bool listen;               /* vhm listens at `backend`; the backend connects */
 };
 
+/* A state change (dev_set_state), on the thread that made it. */
+typedef void (*dev_state_fn)(void *ctx, enum dev_state s, const char *why);
+
 struct device {
-	struct dev_config cfg;
+	struct dev_config cfg;     /* as given to dev_open, but backend NULL */
+	pthread_mutex_t lock;      /* held to replace front, mem, backend (Threads) */
 	struct vhu_front front;
 	struct gmem mem;
+	char backend[DEV_PATH_MAX];   /* the backend's socket path now */
 	struct netdrv drv;
 	struct gwriter gw;
 	uint64_t features;         /* acked virtio features (without LOG_ALL) */
 	bool packed, event_idx;
 	int nrings;
-	enum dev_state state;
+	enum dev_state atomic_state;   /* dev_state(), dev_set_state() only */
+	dev_state_fn on_state;
+	void *on_state_ctx;
 	uint64_t started_ns;
 
 	int listen_fd;             /* with cfg.listen; owned */
@@ -67,6 +125,24 @@ struct device {
 
 const char *dev_state_name(enum dev_state s);
 void dev_config_defaults(struct dev_config *c);
+
+/* The state now (any thread). */
+enum dev_state dev_state(const struct device *d);
+/* Change the state from any thread: stored atomically, then, if it changed,
+ * the on_state callback runs on the calling thread with `why`. */
+void dev_set_state(struct device *d, enum dev_state s, const char *why);
+/* Register the state callback; call before a second thread may change the
+ * state (before a migration starts). */
+void dev_on_state(struct device *d, dev_state_fn fn, void *ctx);
+
+/* What another thread may read of a device while a migration replaces its
+ * backend: a consistent copy taken under d->lock. */
+struct dev_snapshot {
+	char backend[DEV_PATH_MAX];
+	uint64_t mem_bytes;        /* guest memory, bytes */
+	enum dev_state state;
+};
+void dev_snapshot(struct device *d, struct dev_snapshot *out);
 
 /* Create memory, connect to and negotiate with the backend, start its rings
  * and the guest. 0 or -errno with err set; on failure nothing is left open. */

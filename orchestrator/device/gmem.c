@@ -13,6 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util.h"
+
 static int region_create(struct gmem_region *r, uint64_t gpa, uint64_t size, const char *name,
 			 char *err, size_t errlen)
 {
@@ -181,6 +183,24 @@ static void digest_extent(const struct gmem_region *r, uint64_t off, uint64_t en
 		dg->h = (dg->h ^ (gpa / GMEM_PAGE_SIZE)) * FNV_PRIME;
 		dg->h = (dg->h ^ ph) * FNV_PRIME;
 	}
+}
+
+void gmem_copy_racy(void *dst, const void *src, size_t len)
+{
+	VHM_RACY_READS_BEGIN();
+	memcpy(dst, src, len);
+	VHM_RACY_READS_END();
+}
+
+bool gmem_zero_racy(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	bool zero;
+
+	VHM_RACY_READS_BEGIN();
+	zero = b[0] == 0 && !memcmp(b, b + 1, len - 1);
+	VHM_RACY_READS_END();
+	return zero;
 }
 
 uint64_t gmem_digest(const struct gmem *m, uint64_t skip_lo, uint64_t skip_hi)

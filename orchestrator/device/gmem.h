@@ -11,6 +11,7 @@
 #ifndef VHM_GMEM_H
 #define VHM_GMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,20 @@ void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg);
  * guest-physical addresses digest alike however they were filled. Pages in
  * guest-physical [skip_lo, skip_hi) are left out (0, 0: none). */
 uint64_t gmem_digest(const struct gmem *m, uint64_t skip_lo, uint64_t skip_hi);
+
+/* Reading guest memory while the guest writes it. A live migration's
+ * pre-copy (and a verify pass of dirty tracking) reads pages that the guest
+ * — the driver and writer threads, vCPUs in a VM — may be writing at that
+ * moment, by design: no lock could stop a guest, and none is needed, since
+ * the dirty log sends a page written meanwhile again and the switchover
+ * compares both memories' digests with the guest stopped. These two are the
+ * migration's reads of guest memory that race with it; in a
+ * ThreadSanitizer build they tell TSan not to check the bytes they read
+ * (VHM_RACY_READS_BEGIN/END of util.h, around the copy or compare only). */
+/* Copy len bytes of guest memory at src to dst. */
+void gmem_copy_racy(void *dst, const void *src, size_t len);
+/* Whether len bytes of guest memory at p are all zero. */
+bool gmem_zero_racy(const void *p, size_t len);
 
 /* Number of guest pages (RAM only, the hole excluded). */
 static inline uint64_t gmem_pages(const struct gmem *m) { return m->total / GMEM_PAGE_SIZE; }

@@ -142,7 +142,7 @@ int gw_start(struct gwriter *w)
 	int rc;
 
 	w->rate_start_ns = vhm_now_ns();
-	rc = pthread_create(&w->thread, NULL, writer_main, w);
+	rc = vhm_thread_start(&w->thread, writer_main, w);
 	if (rc)
 		return -rc;
 	w->started = true;

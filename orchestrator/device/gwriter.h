@@ -6,7 +6,14 @@
  * ground truth logtrack is judged against and the set of guest writes a
  * migration must copy; its consumer syncs it with lt_log_sync.
  *
- * The writer never touches the device area (rings and packet buffers). */
+ * The writer never touches the device area (rings and packet buffers).
+ *
+ * Threads: the writer's own thread, and the device's owner (or a migration's
+ * thread) calling gw_set / gw_pause / gw_rebase. `lock` guards mem, rate,
+ * pattern, paused, stop and the rate clock; `writes` and the dirty bitmap's
+ * words are atomics that any thread may read (gw_writes, lt_log_sync); rate
+ * and pattern are only ever set by the device's owner, who may read them
+ * without the lock. */
 #ifndef VHM_GWRITER_H
 #define VHM_GWRITER_H
 

@@ -157,8 +157,9 @@ void netdrv_set_traffic(struct netdrv *d, uint64_t pps, uint32_t frame_size)
 {
 	uint64_t now = vhm_now_ns();
 
-	d->pps = pps;
-	d->frame_size = frame_size;
+	/* relaxed atomics: status reads them without the datapath's lock */
+	__atomic_store_n(&d->pps, pps, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->frame_size, frame_size, __ATOMIC_RELAXED);
 	for (int i = 0; i < d->nq; i++) {
 		d->q[i].tx_credit_start_ns = now;
 		d->q[i].tx_credit_sent = 0;
@@ -370,14 +371,32 @@ int netdrv_poll(struct netdrv *d, uint64_t now_ns)
 	return work;
 }
 
+void netdrv_traffic(const struct netdrv *d, uint64_t *pps, uint32_t *frame_size)
+{
+	*pps = __atomic_load_n(&d->pps, __ATOMIC_RELAXED);
+	*frame_size = __atomic_load_n(&d->frame_size, __ATOMIC_RELAXED);
+}
+
+/* out += queue qi's counters, each field loaded on its own: struct
+ * nd_counters is all uint64_t. */
+static void add_queue(const struct netdrv *d, int qi, struct nd_counters *out)
+{
+	const uint64_t *src = (const uint64_t *)&d->q[qi].c;
+	uint64_t *dst = (uint64_t *)out;
+
+	for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
+		dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+}
+
+void netdrv_queue_counters(const struct netdrv *d, int qi, struct nd_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	add_queue(d, qi, out);
+}
+
 void netdrv_totals(const struct netdrv *d, struct nd_counters *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (int i = 0; i < d->nq; i++) {
-		const uint64_t *src = (const uint64_t *)&d->q[i].c;
-		uint64_t *dst = (uint64_t *)out;
-
-		for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
-			dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
-	}
+	for (int i = 0; i < d->nq; i++)
+		add_queue(d, i, out);
 }

@@ -8,8 +8,11 @@
  * guest-physical addresses translated by gmem, so that after a migration it
  * continues on the destination's copy (netdrv_rebase).
  *
- * Threading: netdrv_poll runs on one datapath thread. Counters are updated
- * with relaxed atomics and may be read from any thread. */
+ * Threading: netdrv_poll runs on one datapath thread, under the caller's
+ * lock (device.h, "Threads"), and so does every other call that changes the
+ * driver. Counters are updated with relaxed atomics and may be read from any
+ * thread, field by field (netdrv_totals, netdrv_queue_counters); pps and
+ * frame_size likewise (netdrv_traffic). Never copy a live struct netdrv. */
 #ifndef VHM_NETDRV_H
 #define VHM_NETDRV_H
 
@@ -65,8 +68,8 @@ struct netdrv {
 	int nq;
 	bool mrg_rxbuf;
 	uint8_t mac[6];
-	uint32_t frame_size;              /* bytes on the wire, without virtio hdr */
-	uint64_t pps;                     /* frames/s over all queues; 0 = none */
+	uint32_t frame_size;              /* bytes on the wire, without virtio hdr (atomic) */
+	uint64_t pps;                     /* frames/s over all queues; 0 = none (atomic) */
 	bool tx_paused;
 	uint64_t last_poll_ns;            /* a long gap (paused, starved) restarts loss timers */
 	struct nd_queue q[ND_MAX_QUEUES];
@@ -87,8 +90,12 @@ void netdrv_set_traffic(struct netdrv *d, uint64_t pps, uint32_t frame_size);
 /* One pass over every queue: reap, refill, transmit what is due, kick.
  * Returns how much work was done (0: idle). */
 int netdrv_poll(struct netdrv *d, uint64_t now_ns);
-/* Totals over queues (snapshot with relaxed atomics). */
+/* The transmit rate and frame size now (any thread). */
+void netdrv_traffic(const struct netdrv *d, uint64_t *pps, uint32_t *frame_size);
+/* Totals over queues (snapshot with relaxed atomics, any thread). */
 void netdrv_totals(const struct netdrv *d, struct nd_counters *out);
+/* Queue qi's counters (relaxed atomics, field by field; any thread). */
+void netdrv_queue_counters(const struct netdrv *d, int qi, struct nd_counters *out);
 /* After guest memory moved (migration): re-point rings at the new copy. */
 void netdrv_rebase(struct netdrv *d, const struct gmem *mem);
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The migration job: a thread running migrate(), its progress queued under
- * a lock and emitted as "migration" events by the loop thread (mig_job_poll),
- * the cancel flag, and the status of the running or last migration. */
+/* The migration job: a thread running migrate(), and the queue that carries
+ * its events (its phases, the device's state changes) to the loop thread,
+ * which alone emits them on the control socket (mig_job_poll); the cancel
+ * flag, and the status of the running or last migration. The threads' rules
+ * are in mig_job.h. */
 #include "mig_job.h"
 #include "util.h"
 
@@ -11,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 void mig_job_init(struct mig_job *j, struct device *d, bool quiet)
 {
 	memset(j, 0, sizeof(*j));
@@ -18,6 +22,19 @@ void mig_job_init(struct mig_job *j, struct device *d, bool quiet)
 	j->quiet = quiet;
 	j->events = json_array();
 	pthread_mutex_init(&j->lock, NULL);
+}
+
+/* Callers hold the lock. */
+static void queue(struct mig_job *j, const char *name, json_t *data)
+{
+	json_array_append_new(j->events, json_pack("[s, o]", name, data));
+}
+
+void mig_job_post(struct mig_job *j, const char *name, json_t *data)
+{
+	pthread_mutex_lock(&j->lock);
+	queue(j, name, data);
+	pthread_mutex_unlock(&j->lock);
 }
 
 /* Progress from the migration thread: queue it for the loop. */
@@ -30,7 +47,7 @@ static void progress(void *ctx, const char *phase, json_t *data)
 	if (j->prediction && !strcmp(phase, "done"))
 		json_object_set(data, "prediction", j->prediction);
 	snprintf(j->phase, sizeof(j->phase), "%s", phase);
-	json_array_append_new(j->events, data);
+	queue(j, "migration", data);
 	pthread_mutex_unlock(&j->lock);
 }
 
@@ -49,9 +66,13 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 {
 	int rc;
 
-	if (j->active)
-		return vhm_err(err, errlen, -EBUSY, "a migration is already running (phase %s)",
-			       j->phase);
+	if (j->active) {
+		pthread_mutex_lock(&j->lock);
+		rc = vhm_err(err, errlen, -EBUSY, "a migration is already running (phase %s)",
+			     j->phase);
+		pthread_mutex_unlock(&j->lock);
+		return rc;
+	}
 	if (strlen(p->to) >= sizeof(j->to) ||
 	    (p->announce_ifname && strlen(p->announce_ifname) >= sizeof(j->ifname)))
 		return vhm_err(err, errlen, -ENAMETOOLONG,
@@ -66,11 +87,13 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 		snprintf(j->ifname, sizeof(j->ifname), "%s", p->announce_ifname);
 		j->p.announce_ifname = j->ifname;
 	}
-	j->cancel = 0;
+	atomic_store(&j->cancel, false);
 	j->p.cancel = &j->cancel;
+	pthread_mutex_lock(&j->lock);
 	j->finished = false;
 	snprintf(j->phase, sizeof(j->phase), "starting");
-	rc = pthread_create(&j->thread, NULL, job_main, j);
+	pthread_mutex_unlock(&j->lock);
+	rc = vhm_thread_start(&j->thread, job_main, j);
 	if (rc) {
 		free(j->rep);
 		j->rep = NULL;
@@ -109,7 +132,7 @@ int mig_job_cancel(struct mig_job *j, char *err, size_t errlen)
 {
 	if (!j->active)
 		return vhm_err(err, errlen, -ESRCH, "no migration is running");
-	j->cancel = 1;
+	atomic_store(&j->cancel, true);
 	return 0;
 }
 
@@ -135,7 +158,8 @@ static void flush_events(struct mig_job *j, struct ctl_server *srv)
 	j->events = json_array();
 	pthread_mutex_unlock(&j->lock);
 	json_array_foreach(evs, i, ev)
-		ctl_server_emit(srv, "migration", json_incref(ev));
+		ctl_server_emit(srv, json_string_value(json_array_get(ev, 0)),
+				json_incref(json_array_get(ev, 1)));
 	json_decref(evs);
 }
 
@@ -171,7 +195,7 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 void mig_job_destroy(struct mig_job *j, struct ctl_server *srv)
 {
 	if (j->active) {
-		j->cancel = 1;
+		atomic_store(&j->cancel, true);
 		for (;;) {
 			bool done;
 

@@ -4,12 +4,25 @@
  * and the final report arrive as "migration" events; it can be cancelled
  * while it runs. The migration itself (migrate.c) runs on its own thread;
  * its progress is queued here and emitted by the control loop's thread, so
- * the control server is only ever touched from that thread. */
+ * the control server is only ever touched from that thread.
+ *
+ * Threads: the loop thread (the one calling mig_job_*) and the job's thread
+ * (job_main, running mig_run).
+ *   d, quiet            set by mig_job_init; read-only after.
+ *   thread, active, to, ifname, p, last
+ *                       the loop thread only; p, to and ifname are written
+ *                       before the job thread starts and not while it runs.
+ *   rep, rc             the job thread while it runs, the loop thread after
+ *                       pthread_join.
+ *   events, phase, finished, prediction
+ *                       under `lock`.
+ *   cancel              atomic: set by the loop thread, read by the job's. */
 #ifndef VHM_MIG_JOB_H
 #define VHM_MIG_JOB_H
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "ctl.h"
@@ -18,11 +31,11 @@
 struct mig_job {
 	struct device *d;
 	pthread_t thread;
-	pthread_mutex_t lock;      /* guards events, phase */
-	json_t *events;            /* queued [phase, data] pairs */
+	pthread_mutex_t lock;      /* guards events, phase, finished, prediction */
+	json_t *events;            /* queued [event name, data] pairs */
 	bool active;               /* a thread exists (running or not yet joined) */
 	bool finished;             /* the thread is done; join it */
-	volatile int cancel;
+	atomic_bool cancel;
 	char to[108], ifname[16];
 	struct mig_params p;
 	struct mig_report *rep;
@@ -44,6 +57,10 @@ int mig_job_start(struct mig_job *j, const struct mig_params *p, json_t *predict
 int mig_job_cancel(struct mig_job *j, char *err, size_t errlen);
 /* {"active": B, "phase": P, "last": REPORT-or-null} (new reference). */
 json_t *mig_job_status(struct mig_job *j);
+/* From the job's thread: queue event `name` with data (stolen), for the
+ * loop thread to emit in order with the migration's own events (the device's
+ * state changes made by the migration travel this way). */
+void mig_job_post(struct mig_job *j, const char *name, json_t *data);
 /* From the control loop: emit queued events, reap a finished thread. */
 void mig_job_poll(struct mig_job *j, struct ctl_server *srv);
 /* Cancel and wait for a running migration; free everything. */

@@ -52,8 +52,6 @@ struct mig {
 	bool dst_open, dst_mem_made, log_made, logging, paused, src_stopped, rebased;
 };
 
-static char *owned_backend;    /* d->cfg.backend after a migration */
-
 static double ms_since(uint64_t t0)
 {
 	return (double)(vhm_now_ns() - t0) / 1e6;
@@ -85,7 +83,7 @@ static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
 
 static bool cancelled(const struct mig *m)
 {
-	return m->p->cancel && *m->p->cancel;
+	return m->p->cancel && atomic_load_explicit(m->p->cancel, memory_order_relaxed);
 }
 
 /* -ECANCELED with the report naming the phase, or 0. */
@@ -126,11 +124,6 @@ static void throttle(struct mig *m, uint64_t bytes)
 
 /* ---- copying --------------------------------------------------------------- */
 
-static bool page_zero(const uint8_t *p)
-{
-	return p[0] == 0 && !memcmp(p, p + 1, PAGE - 1);
-}
-
 /* Copy one guest page (gpa page number) from the device's memory to the
  * destination's. Pages in the hole are ignored. */
 static bool copy_page(struct mig *m, uint64_t pfn)
@@ -140,7 +133,7 @@ static bool copy_page(struct mig *m, uint64_t pfn)
 
 	if (!s || !t)
 		return false;
-	memcpy(t, s, PAGE);
+	gmem_copy_racy(t, s, PAGE);   /* the guest may be writing it (gmem.h) */
 	return true;
 }
 
@@ -163,9 +156,10 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
 
 	for (; off < end && !cancelled(fc->m); off += PAGE) {
-		if (page_zero(r->hva + off))
+		/* the guest may be writing these pages (gmem.h) */
+		if (gmem_zero_racy(r->hva + off, PAGE))
 			continue;
-		memcpy(dst + off, r->hva + off, PAGE);
+		gmem_copy_racy(dst + off, r->hva + off, PAGE);
 		fc->copied++;
 		if (++batch == THROTTLE_PAGES) {
 			throttle(fc->m, THROTTLE_PAGES * PAGE);
@@ -247,14 +241,16 @@ static int setup(struct mig *m)
 	char err[256];
 	int rc;
 
-	if (d->state != DEV_RUNNING)
+	if (dev_state(d) != DEV_RUNNING)
 		return fail(m, "setup", -EBUSY, "device is %s, not running",
-			    dev_state_name(d->state));
+			    dev_state_name(dev_state(d)));
+	if (strlen(m->p->to) >= sizeof(d->backend))
+		return fail(m, "setup", -ENAMETOOLONG, "destination path too long");
 	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_SHMFD", d->front.path);
 	if (!((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_ALL", d->front.path);
-	if (!strcmp(m->p->to, d->cfg.backend))
+	if (!strcmp(m->p->to, d->backend))
 		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->p->to);
 	m->dst.sock = m->dst.breq_sock = -1;
 	rc = vhu_front_connect(&m->dst, m->p->to, d->cfg.timeout_ms);
@@ -271,7 +267,7 @@ static int setup(struct mig *m)
 	if (m->dst.queue_num < (uint32_t)d->nrings)
 		return fail(m, "setup", -ENOTSUP, "%s: %u queues, the device has %d rings",
 			    m->p->to, m->dst.queue_num, d->nrings);
-	emit(m, "setup", json_pack("{s:s, s:s}", "from", d->cfg.backend, "to", m->p->to));
+	emit(m, "setup", json_pack("{s:s, s:s}", "from", d->backend, "to", m->p->to));
 	return 0;
 }
 
@@ -475,7 +471,7 @@ static void both_digests(const struct gmem *src, const struct gmem *dst, uint64_
 {
 	struct digest_job j = { .mem = dst };
 	pthread_t t;
-	bool threaded = pthread_create(&t, NULL, digest_main, &j) == 0;
+	bool threaded = vhm_thread_start(&t, digest_main, &j) == 0;
 
 	*hs = gmem_digest(src, 0, 0);
 	if (threaded)
@@ -564,23 +560,24 @@ static void rollback(struct mig *m)
 		gmem_destroy(&m->dst_mem);
 }
 
-/* The device takes the destination over; the guest is still paused. */
+/* The device takes the destination over; the guest is still paused. The
+ * swap is made under d->lock, the old connection and memory dropped after
+ * it: a reader holding the lock never sees them (device.h, "Threads"). */
 static void adopt(struct mig *m)
 {
 	struct device *d = m->d;
-	struct vhu_front old_front = d->front;
-	struct gmem old_mem = d->mem;
-	char *path = strdup(m->p->to);
+	struct vhu_front old_front;
+	struct gmem old_mem;
 
+	pthread_mutex_lock(&d->lock);
+	old_front = d->front;
+	old_mem = d->mem;
 	d->front = m->dst;
 	d->mem = m->dst_mem;
+	snprintf(d->backend, sizeof(d->backend), "%s", m->p->to);   /* length checked in setup */
+	pthread_mutex_unlock(&d->lock);
 	netdrv_rebase(&d->drv, &d->mem);
 	gw_rebase(&d->gw, &d->mem);
-	if (path) {
-		d->cfg.backend = path;
-		free(owned_backend);
-		owned_backend = path;
-	}
 	m->dst_open = m->dst_mem_made = false;
 	/* the guest runs on the new copy from here */
 	dev_guest_pause(d, false);
@@ -639,7 +636,6 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 {
 	struct mig m = { .d = d, .p = p, .rep = rep, .progress = progress, .ctx = ctx };
 	uint64_t t0 = vhm_now_ns();
-	enum dev_state was = d->state;
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));
@@ -647,14 +643,14 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	netdrv_totals(&d->drv, &rep->before);
 	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;
-	d->state = DEV_MIGRATING;
+	dev_set_state(d, DEV_MIGRATING, "migration started");
 	if ((rc = dst_prepare(&m)) || (rc = log_start(&m)) || (rc = check_cancel(&m, "log-start")) ||
 	    (rc = precopy(&m)) || (rc = switchover(&m)))
 		goto fail;
 	emit(&m, "switchover", json_pack("{s:f, s:s}", "downtime_ms", rep->downtime_ms,
 					  "digest", rep->digest_src));
 	adopt(&m);
-	d->state = DEV_RUNNING;
+	dev_set_state(d, DEV_RUNNING, "migrated");
 
 	announce(&m);
 
@@ -673,8 +669,9 @@ fail:
 	if (m.log_made)
 		lt_log_destroy(&m.log);
 	free(m.bm);
-	if (d->state == DEV_MIGRATING)
-		d->state = was;
+	/* only setup's check let us here: the device was running */
+	if (dev_state(d) == DEV_MIGRATING)
+		dev_set_state(d, DEV_RUNNING, "migration failed, rolled back");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);
 	emit(&m, "failed", json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result));

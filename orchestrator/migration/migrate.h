@@ -13,11 +13,15 @@
  * its memory are dropped, the guest resumes where it was.
  *
  * Runs on the caller's thread; the guest keeps running on the device's
- * threads except during the switchover. */
+ * threads except during the switchover. While it runs, that thread owns the
+ * device's backend connection and memory (device.h, "Threads"): it replaces
+ * them under d->lock, and changes the state with dev_set_state (running ->
+ * migrating -> running), so the device's state callback runs on it. */
 #ifndef VHM_MIGRATE_H
 #define VHM_MIGRATE_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,7 +37,7 @@ struct mig_params {
 	bool has_mac;              /* announce this MAC instead of the device's */
 	uint8_t mac[6];
 	const char *announce_ifname; /* AF_PACKET path when the backend cannot announce */
-	const volatile int *cancel;  /* set non-zero (any thread) to abort; may be NULL */
+	const atomic_bool *cancel;   /* set true (any thread) to abort; may be NULL */
 };
 
 struct mig_iter {
@@ -70,8 +74,8 @@ typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);
 
 /* Migrate d to p->to. progress (may be NULL) gets each phase as it begins
  * or ends, data stolen. 0 on success (d now owns the destination backend
- * and memory; d->cfg.backend points at a string the migration owns), or
- * -errno with rep->result naming the phase and the cause. */
+ * and memory; d->backend names it), or -errno with rep->result naming the
+ * phase and the cause. */
 int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
 	    mig_progress_fn progress, void *ctx);
 

@@ -6,6 +6,7 @@
 #include "run_track.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,7 @@ static void logging_off(struct run_track *t, bool busy)
 {
 	struct device *d = t->d;
 
-	if (t->logging && !busy && !d->front.broken && d->state == DEV_RUNNING &&
+	if (t->logging && !busy && !d->front.broken && dev_state(d) == DEV_RUNNING &&
 	    dev_log_stop(d, &d->front))
 		fprintf(stderr, "vhm run %s: tracking: turning logging off: %s\n", d->cfg.name,
 			d->front.err);
@@ -475,11 +476,11 @@ static void resume(struct run_track *t)
 	t->migrated = true;
 	lt_log_sync(&t->log, NULL, NULL);
 	lt_log_sync(&d->gw.dirty, NULL, NULL);
-	if (d->state == DEV_RUNNING && !d->front.broken &&
+	if (dev_state(d) == DEV_RUNNING && !d->front.broken &&
 	    logging_on(t, t->why_off, sizeof(t->why_off)) == 0)
 		t->why_off[0] = '\0';
 	else if (!t->why_off[0])
-		snprintf(t->why_off, sizeof(t->why_off), "device is %s", dev_state_name(d->state));
+		snprintf(t->why_off, sizeof(t->why_off), "device is %s", dev_state_name(dev_state(d)));
 	if (t->verify) {
 		/* Pages changed during the migration had no marks of ours. */
 		t->ver.primed = false;
@@ -538,9 +539,9 @@ int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **r
 	if (!t->active) {
 		if (busy)
 			return vhm_err(err, errlen, -EBUSY, "a migration is running");
-		if (t->d->state != DEV_RUNNING)
+		if (dev_state(t->d) != DEV_RUNNING)
 			return vhm_err(err, errlen, -EBUSY, "device is %s, not running",
-				       dev_state_name(t->d->state));
+				       dev_state_name(dev_state(t->d)));
 		if ((rc = session_start(t, interval, json_is_true(vf), err, errlen)))
 			return rc;
 	} else if (json_is_true(vf) && !t->verify) {
@@ -598,20 +599,33 @@ static void count_extent(const struct gmem_region *r, uint64_t off, uint64_t end
 	((struct data_count *)arg)->pages += (end - off + LT_PAGE_SIZE - 1) / LT_PAGE_SIZE;
 }
 
+/* Guest pages, and those holding data (round 0 copies those alone: memfd
+ * holes never are). Under d->lock: "predict" may come while a migration
+ * replaces the memory (device.h, "Threads"). */
+static void count_pages(struct device *d, uint64_t *all, uint64_t *data)
+{
+	struct data_count dc = { 0 };
+
+	pthread_mutex_lock(&d->lock);
+	*all = gmem_pages(&d->mem);
+	for (int i = 0; i < d->mem.n; i++)
+		gmem_for_data(&d->mem.r[i], count_extent, &dc);
+	pthread_mutex_unlock(&d->lock);
+	*data = dc.pages;
+}
+
 int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms, unsigned max_rounds,
 		  struct lt_predict_in *in, struct lt_predict_out *out)
 {
 	struct lt_predict_in local, *pin = in ? in : &local;
 	uint64_t pages[LT_WSS_NWINDOWS];
 	double span[LT_WSS_NWINDOWS];
-	struct data_count dc = { 0 };
-	const struct gmem *m;
+	uint64_t all, data;
 	size_t n = 0;
 	int rc;
 
 	if (!t || !t->active)
 		return -ENODATA;
-	m = &t->d->mem;
 	lt_track_wss(&t->lt, pages);
 	if ((rc = lt_wss_spans(t->lt.wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span)))
 		return rc;
@@ -636,12 +650,10 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		return -ENODATA;       /* no sync yet */
 	/* Past the last point, a writer finds new pages only among the guest's
 	 * pages not yet dirtied (a uniform one: 1 - exp(-rate t / pages)). */
-	t->curve.c = (struct lt_curve){ t->curve.ms, t->curve.pages, n, (double)gmem_pages(m) };
-	/* Round 0 sends the data pages (memfd holes are never copied). */
-	for (int i = 0; i < m->n; i++)
-		gmem_for_data(&m->r[i], count_extent, &dc);
+	count_pages(t->d, &all, &data);
+	t->curve.c = (struct lt_curve){ t->curve.ms, t->curve.pages, n, (double)all };
 	*pin = (struct lt_predict_in){
-		.total_pages = dc.pages ? dc.pages : 1, .page_size = LT_PAGE_SIZE,
+		.total_pages = data ? data : 1, .page_size = LT_PAGE_SIZE,
 		.bandwidth = bandwidth, .downtime_ms = downtime_ms,
 		.max_rounds = max_rounds ? max_rounds : RUN_TRACK_PREDICT_ROUNDS,
 		.wss = lt_curve_wss, .wss_arg = &t->curve.c,

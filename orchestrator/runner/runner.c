@@ -3,12 +3,21 @@
  * watches the backend connection, reconnects it with --reconnect, ticks
  * dirty tracking and emits "stats" and "state" events; the guest runs on the
  * device's threads and a migration on its job's thread (migration/mig_job).
- * The control commands a running device answers are the table run_cmds. */
+ * The control commands a running device answers are the table run_cmds.
+ *
+ * Threads: struct runner belongs to the loop thread. The one exception is
+ * on_dev_state, the device's state callback, which runs on whichever thread
+ * changed the state: on the loop thread it emits the "state" event, on the
+ * migration's thread (the only other one that changes it) it queues the
+ * event on the job (mig_job_post), which the loop emits — the control server
+ * is touched by the loop thread alone. What the device's other threads own
+ * and how the loop reads it is device.h's "Threads". */
 #include "runner.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +49,7 @@ struct runner {
 	unsigned trace_probes;     /* --trace-backend: vbpf probe mask, 0 off */
 	struct vbpf_dev *trace;    /* the backend's probes (or why they failed) */
 	struct run_track *trk;         /* dirty tracking: track-start, "dirty" events */
+	pthread_t loop_thread;     /* the thread running runner_run */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -62,37 +72,40 @@ static json_t *counters_json(const struct nd_counters *c)
 			 "kicks", (json_int_t)c->kicks);
 }
 
+/* The device as the loop thread may read it while a migration runs: a
+ * snapshot of what the migration replaces, counters field by field. */
 static json_t *status_json(struct runner *r)
 {
 	struct device *d = &r->dev;
+	struct dev_snapshot snap;
 	struct nd_counters tot;
 	json_t *queues = json_array();
-	uint64_t polls, idle_polls;
+	uint64_t polls, idle_polls, pps;
+	uint32_t frame_size;
 	char feat[24], mac[18];
 
+	dev_snapshot(d, &snap);
 	netdrv_totals(&d->drv, &tot);
 	for (int i = 0; i < d->drv.nq; i++) {
 		struct nd_counters qc;
-		struct netdrv one = d->drv;
 
-		one.nq = 1;
-		one.q[0] = d->drv.q[i];
-		netdrv_totals(&one, &qc);
+		netdrv_queue_counters(&d->drv, i, &qc);
 		json_array_append_new(queues, counters_json(&qc));
 	}
+	netdrv_traffic(&d->drv, &pps, &frame_size);
 	dev_datapath_polls(d, &polls, &idle_polls);
 	snprintf(feat, sizeof(feat), "0x%016llx", (unsigned long long)d->features);
 	vhm_format_mac(d->cfg.mac, mac);
 	return json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:s, s:s, s:s, s:I,"
 			 " s:{s:I, s:i, s:o, s:o},"
 			 " s:{s:I, s:s, s:I}, s:{s:I, s:I}}",
-			 "name", d->cfg.name, "state", dev_state_name(d->state),
-			 "backend", d->cfg.backend, "pid", (json_int_t)getpid(),
+			 "name", d->cfg.name, "state", dev_state_name(snap.state),
+			 "backend", snap.backend, "pid", (json_int_t)getpid(),
 			 "uptime_s", (double)(vhm_now_ns() - d->started_ns) / 1e9,
 			 "queues", d->cfg.queues, "ring", d->packed ? "packed" : "split",
-			 "features", feat, "mac", mac, "mem_bytes", (json_int_t)d->mem.total,
-			 "traffic", "pps", (json_int_t)d->drv.pps, "frame_size",
-			 (int)d->drv.frame_size, "total", counters_json(&tot), "per_queue", queues,
+			 "features", feat, "mac", mac, "mem_bytes", (json_int_t)snap.mem_bytes,
+			 "traffic", "pps", (json_int_t)pps, "frame_size", (int)frame_size,
+			 "total", counters_json(&tot), "per_queue", queues,
 			 "dirty", "rate", (json_int_t)d->gw.rate, "pattern",
 			 gw_pattern_name(d->gw.pattern), "writes", (json_int_t)gw_writes(&d->gw),
 			 "datapath", "polls", (json_int_t)polls, "idle_polls", (json_int_t)idle_polls);
@@ -133,9 +146,12 @@ static int arg_u64(json_t *args, const char *key, uint64_t lo, uint64_t hi, uint
 static int ctl_set_traffic(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
-	uint64_t pps = 0, size = r->dev.drv.frame_size;
+	uint64_t pps = 0, was_pps, size;
+	uint32_t was_size;
 	int rc;
 
+	netdrv_traffic(&r->dev.drv, &was_pps, &was_size);
+	size = was_size;   /* unchanged unless given */
 	if ((rc = arg_u64(args, "pps", 0, 10000000, &pps, true, err, errlen)) ||
 	    (rc = arg_u64(args, "size", ND_MIN_FRAME, ND_MAX_FRAME, &size, false, err, errlen)))
 		return rc;
@@ -313,15 +329,19 @@ static const struct ctl_cmd run_cmds[] = {
 
 /* ---- the loop -------------------------------------------------------------- */
 
-static void set_state(struct runner *r, enum dev_state s, const char *why)
+/* The device's state callback (dev_set_state), on the thread that changed
+ * the state: the loop's, or a migration's. */
+static void on_dev_state(void *ctx, enum dev_state s, const char *why)
 {
-	if (r->dev.state == s)
-		return;
-	r->dev.state = s;
-	ctl_server_emit(r->ctl, "state", json_pack("{s:s, s:s}", "state", dev_state_name(s),
-						   "reason", why));
+	struct runner *r = ctx;
+	json_t *ev = json_pack("{s:s, s:s}", "state", dev_state_name(s), "reason", why);
+
 	if (!r->quiet)
 		fprintf(stderr, "vhm run %s: %s (%s)\n", r->dev.cfg.name, dev_state_name(s), why);
+	if (pthread_equal(pthread_self(), r->loop_thread))
+		ctl_server_emit(r->ctl, "state", ev);
+	else
+		mig_job_post(&r->job, "state", ev);
 }
 
 static void emit_stats(struct runner *r, uint64_t now)
@@ -332,7 +352,7 @@ static void emit_stats(struct runner *r, uint64_t now)
 	json_t *ev;
 
 	netdrv_totals(&r->dev.drv, &c);
-	ev = json_pack("{s:s, s:f, s:f, s:f, s:o}", "state", dev_state_name(r->dev.state),
+	ev = json_pack("{s:s, s:f, s:f, s:f, s:o}", "state", dev_state_name(dev_state(&r->dev)),
 		       "interval_s", dt,
 		       "tx_pps", (double)(c.tx_frames - r->last.tx_frames) / dt,
 		       "rx_pps", (double)(c.rx_frames - r->last.rx_frames) / dt,
@@ -358,7 +378,7 @@ static void check_backend(struct runner *r, short revents)
 	if (recv(r->dev.front.sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0 ||
 	    (revents & (POLLHUP | POLLERR))) {
 		r->dev.front.broken = true;
-		set_state(r, DEV_BACKEND_LOST, "backend closed the connection");
+		dev_set_state(&r->dev, DEV_BACKEND_LOST, "backend closed the connection");
 	}
 }
 
@@ -369,7 +389,7 @@ static void try_reconnect(struct runner *r, uint64_t now)
 {
 	char err[256];
 
-	if (!r->reconnect || r->dev.state != DEV_BACKEND_LOST ||
+	if (!r->reconnect || dev_state(&r->dev) != DEV_BACKEND_LOST ||
 	    now - r->last_reconnect_ns < RECONNECT_EVERY_NS)
 		return;
 	r->last_reconnect_ns = now;
@@ -380,7 +400,7 @@ static void try_reconnect(struct runner *r, uint64_t now)
 		return;
 	}
 	r->last_reconnect_err[0] = '\0';
-	set_state(r, DEV_RUNNING, "reconnected, rings restored");
+	dev_set_state(&r->dev, DEV_RUNNING, "reconnected, rings restored");
 }
 
 static int run_loop(struct runner *r)
@@ -396,20 +416,21 @@ static int run_loop(struct runner *r)
 
 		if (n < 0)
 			n = mine = 0;
-		/* while a migration runs, its thread owns the backend connections */
+		/* while a migration runs, its thread owns the backend connections:
+		 * test busy before touching r->dev.front */
 		busy = r->job.active;
-		if (r->dev.state == DEV_RUNNING && !busy)
+		if (!busy && dev_state(&r->dev) == DEV_RUNNING)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.sock, .events = POLLIN };
-		if (r->dev.front.breq_sock >= 0 && !busy)
+		if (!busy && r->dev.front.breq_sock >= 0)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.breq_sock, .events = POLLIN };
 		if (poll(fds, (nfds_t)mine, run_track_timeout_ms(r->trk, 100)) < 0 && errno != EINTR)
 			return -errno;
 		ctl_server_handle(r->ctl, fds, n);
 		mig_job_poll(&r->job, r->ctl);
 		busy |= r->job.active;     /* a migration may have started just now */
-		if (r->dev.state == DEV_RUNNING && !busy)
+		if (!busy && dev_state(&r->dev) == DEV_RUNNING)
 			check_backend(r, fds[n].revents);
-		if (r->dev.front.breq_sock >= 0 && !r->dev.front.broken && !busy)
+		if (!busy && r->dev.front.breq_sock >= 0 && !r->dev.front.broken)
 			vhu_front_serve_backend(&r->dev.front);
 		now = vhm_now_ns();
 		if (!busy)
@@ -427,13 +448,15 @@ static int run_loop(struct runner *r)
  * so that the counters of a clean stop balance. */
 static void drain(struct runner *r)
 {
-	uint64_t end = vhm_now_ns() + 1000000000ull;
+	uint64_t end = vhm_now_ns() + 1000000000ull, pps;
 	struct nd_counters c;
+	uint32_t frame_size;
 
-	dev_set_traffic(&r->dev, 0, r->dev.drv.frame_size);
+	netdrv_traffic(&r->dev.drv, &pps, &frame_size);
+	dev_set_traffic(&r->dev, 0, frame_size);
 	do {
 		netdrv_totals(&r->dev.drv, &c);
-		if (c.rx_frames + c.rx_lost >= c.tx_frames || r->dev.state != DEV_RUNNING)
+		if (c.rx_frames + c.rx_lost >= c.tx_frames || dev_state(&r->dev) != DEV_RUNNING)
 			return;
 		usleep(10000);
 	} while (vhm_now_ns() < end);
@@ -494,12 +517,14 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	}
 	if (!r->quiet)
 		fprintf(stderr, "vhm run %s: running on %s (%d queue pairs, %s rings), control %s\n",
-			c.name, c.backend, c.queues, r->dev.packed ? "packed" : "split",
+			c.name, r->dev.backend, c.queues, r->dev.packed ? "packed" : "split",
 			ctl_server_path(r->ctl));
 	if (r->trace_probes)   /* loads on its own thread; reports its failures itself */
 		vbpf_dev_open(&r->trace, vhu_front_peer_pid(&r->dev.front), r->trace_probes,
 			      c.name);
 	mig_job_init(&r->job, &r->dev, r->quiet);
+	r->loop_thread = pthread_self();
+	dev_on_state(&r->dev, on_dev_state, r);
 	if (run_track_create(&r->trk, &r->dev, r->ctl))
 		fprintf(stderr, "vhm run %s: no dirty tracking: out of memory\n", c.name);
 	rc = run_loop(r) ? VHM_EXIT_FAIL : VHM_EXIT_OK;
@@ -507,7 +532,7 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	run_track_destroy(r->trk);              /* logging off while the rings still run */
 	drain(r);
 	print_summary(r);
-	set_state(r, DEV_STOPPED, got_signal ? "signal" : "stopped");
+	dev_set_state(&r->dev, DEV_STOPPED, got_signal ? "signal" : "stopped");
 	dev_close(&r->dev);
 	vbpf_dev_close(r->trace);
 	ctl_server_close(r->ctl);

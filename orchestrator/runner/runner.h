@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* runner — `vhm run` after its command line: a device on a backend, steered
  * over its control socket (<run_dir>/<name>.sock) until stopped by `stop`, a
- * signal or --duration. The loop runs on the calling thread. */
+ * signal or --duration. The loop runs on the calling thread.
+ *
+ * Threads: the calling thread runs the loop and owns the runner (control
+ * server, tracking, the migration job's bookkeeping); the device's datapath
+ * and writer threads, a migration's thread and the eBPF loader run beside
+ * it. The device's state changes reach "state" subscribers from any of them
+ * through the loop (runner.c, on_dev_state); what each thread may touch of
+ * the device is device.h's "Threads". */
 #ifndef VHM_RUNNER_H
 #define VHM_RUNNER_H
 

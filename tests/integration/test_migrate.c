@@ -601,3 +601,63 @@ ParameterizedTest(struct cli_case *cc, migrate, cli_bad_input, .fini = dt_fini, 
 	args[n++] = ts_dir();
 	dt_vhm_refuses(args, cc->status, cc->says);
 }
+
+/* ---- state events ----------------------------------------------------------- */
+
+/* The next "state" event's state and reason on a subscriber, or fail. */
+static void next_state(struct ctl_client *sub, char *state, char *reason, size_t len)
+{
+	json_t *ev = NULL, *data;
+
+	cr_assert(eq(int, ctl_client_next_event(sub, &ev, 10000), 0), "no state event in 10 s");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "event")), "state"));
+	data = json_object_get(ev, "data");
+	snprintf(state, len, "%s", json_string_value(json_object_get(data, "state")));
+	snprintf(reason, len, "%s", json_string_value(json_object_get(data, "reason")));
+	json_decref(ev);
+}
+
+/* A subscriber to "state" sees what the migration's thread did to the
+ * device: migrating, then running again (on the destination, or on the
+ * source after a rollback), and nothing more. */
+static void expect_state_events(const char *misbehave, const char *last_reason)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], state[64], reason[64];
+	const char *plain[] = { "--queues", "2", NULL };
+	const char *bad[] = { "--misbehave", misbehave, "--queues", "2", NULL };
+	struct ctl_client *c, *sub;
+	json_t *rep = NULL, *ev = NULL;
+	int rc;
+
+	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
+	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, misbehave ? bad : plain)));
+	start_run_opts(src, "st", "60s", "1", "auto", "3000");
+	sub = dt_connect("st");
+	json_decref(dt_call(sub, "subscribe", json_pack("{s:[s]}", "events", "state")));
+	c = dt_connect("st");
+	sleep(1);
+	rc = migrate(c, dst, &rep, err, sizeof(err));
+	cr_assert(eq(int, rc, misbehave ? -EREMOTEIO : 0), "migrate returned %d (%s)", rc, err);
+	json_decref(rep);
+
+	next_state(sub, state, reason, sizeof(state));
+	cr_assert(eq(str, state, "migrating"), "first state event: %s (%s)", state, reason);
+	next_state(sub, state, reason, sizeof(state));
+	cr_assert(eq(str, state, "running"), "second state event: %s (%s)", state, reason);
+	cr_assert(eq(str, reason, (char *)last_reason));
+	cr_assert(eq(int, ctl_client_next_event(sub, &ev, 300), -ETIMEDOUT),
+		  "a third state event");
+	ctl_client_close(c);
+	ctl_client_close(sub);
+}
+
+Test(migrate, state_events_running_migrating_running, .fini = dt_fini, .timeout = 120)
+{
+	expect_state_events(NULL, "migrated");
+}
+
+Test(migrate, state_events_on_rollback, .fini = dt_fini, .timeout = 120)
+{
+	expect_state_events("refuse:SET_MEM_TABLE", "migration failed, rolled back");
+}
