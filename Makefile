@@ -108,7 +108,8 @@ test-asan:
 # own. Every process writes its reports to $(TSAN_LOGS); any report fails the
 # pass. The tests' own verdicts do not: TSan slows vhm down 5-15 times, past
 # their rate and throughput assertions, which the plain and ASan passes
-# hold; they are counted and shown. tests/tsan.supp silences third-party
+# hold; they run --quiet (their own verdicts are the other passes' job) and
+# the patterns with a failing test are named. tests/tsan.supp silences third-party
 # code only. Criterion takes one glob per run, hence one run per pattern.
 # The migrations chosen cover a switchover, a rollback, a cancel, the state
 # events and the test backend's datapath; layouts and back_and_forth_20 add
@@ -127,7 +128,7 @@ test-tsan: $(TESTS)
 	@failed=""; for f in $(TSAN_SUITES); do \
 	  echo "tsan: $$f"; \
 	  TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp log_path=$(CURDIR)/$(TSAN_LOGS)/tsan" \
-	    VHM_BUILD=$(TSAN_BUILD) $(TSAN_NOASLR) $(TESTS) --jobs 1 --filter "$$f" $(TEST_ARGS) \
+	    VHM_BUILD=$(TSAN_BUILD) $(TSAN_NOASLR) $(TESTS) --jobs 1 --quiet --filter "$$f" $(TEST_ARGS) \
 	    || failed="$$failed $$f"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "tsan: failing tests under TSan (see above):$$failed"; fi
