@@ -271,11 +271,12 @@ static const struct {
 	const char *args_doc;
 	int (*fn)(struct ctl_server *srv, struct ctl_conn *c, json_t *args, json_t **ret,
 		  char *err, size_t errlen);
+	const char *keys[CTL_ARGS_MAX];
 } builtins[] = {
-	{ "help", "", builtin_help },
-	{ "commands", "", builtin_help },
+	{ "help", "", builtin_help, { NULL } },
+	{ "commands", "", builtin_help, { NULL } },
 	{ "subscribe", "{\"events\": [NAME, ...]} (omit for all; [] for none)",
-	  builtin_subscribe },
+	  builtin_subscribe, { "events" } },
 };
 
 static int help_add(json_t *list, const char *name, const char *doc)
@@ -368,32 +369,71 @@ static int req_check(json_t *req, const char **cmd, json_t **args, char *err, si
 	return 0;
 }
 
-/* Runs cmd; steals nothing.  The reply is sent here and only here. */
+/* The first key of args that is not among keys (NULL-padded), or NULL. */
+static const char *unknown_key(const char *const keys[CTL_ARGS_MAX], json_t *args)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(args, key, v) {
+		size_t i = 0;
+
+		while (i < CTL_ARGS_MAX && keys[i] && strcmp(keys[i], key))
+			i++;
+		if (i == CTL_ARGS_MAX || !keys[i])
+			return key;
+	}
+	return NULL;
+}
+
+/* "unknown argument "K" for CMD (known: a, b)" into err. */
+static void unknown_key_desc(char *err, size_t errlen, const char *cmd, const char *key,
+			     const char *const keys[CTL_ARGS_MAX])
+{
+	size_t n = (size_t)snprintf(err, errlen, "unknown argument \"%.64s\" for %.64s", key, cmd);
+
+	for (size_t i = 0; i < CTL_ARGS_MAX && keys[i] && n < errlen; i++)
+		n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? ", " : " (known: ",
+				      keys[i]);
+	if (n < errlen)
+		snprintf(err + n, errlen - n, "%s", keys[0] ? ")" : " (it takes none)");
+}
+
+/* Runs cmd; steals nothing.  Arguments are checked against the command's
+ * keys first.  The reply is sent here and only here. */
 static void run_command(struct ctl_server *srv, struct ctl_conn *c, const char *cmd,
 			json_t *args, json_t *id)
 {
 	char err[CTL_DESC_MAX] = "";
+	const char *const *keys = NULL;
+	const char *bad;
 	json_t *ret = NULL;
-	int rc = -ENOENT;
-	bool found = false;
+	size_t b = 0, t = 0;
+	int rc;
 
-	for (size_t i = 0; i < VHM_ARRAY_SIZE(builtins) && !found; i++) {
-		if (strcmp(builtins[i].name, cmd))
-			continue;
-		found = true;
-		rc = builtins[i].fn(srv, c, args, &ret, err, sizeof(err));
-	}
-	for (size_t i = 0; i < srv->ncmds && !found; i++) {
-		if (strcmp(srv->cmds[i].name, cmd))
-			continue;
-		found = true;
-		rc = srv->cmds[i].fn(srv->ctx, args, &ret, err, sizeof(err));
-	}
-	if (!found) {
+	while (b < VHM_ARRAY_SIZE(builtins) && strcmp(builtins[b].name, cmd))
+		b++;
+	while (b == VHM_ARRAY_SIZE(builtins) && t < srv->ncmds && strcmp(srv->cmds[t].name, cmd))
+		t++;
+	if (b < VHM_ARRAY_SIZE(builtins))
+		keys = builtins[b].keys;
+	else if (t < srv->ncmds)
+		keys = srv->cmds[t].keys;
+	if (!keys) {
 		snprintf(err, sizeof(err), "command \"%.64s\" not found", cmd);
 		reply_error(srv, c, "CommandNotFound", err, id);
 		return;
 	}
+	bad = unknown_key(keys, args);
+	if (bad) {
+		unknown_key_desc(err, sizeof(err), cmd, bad, keys);
+		reply_error(srv, c, "InvalidInput", err, id);
+		return;
+	}
+	if (b < VHM_ARRAY_SIZE(builtins))
+		rc = builtins[b].fn(srv, c, args, &ret, err, sizeof(err));
+	else
+		rc = srv->cmds[t].fn(srv->ctx, args, &ret, err, sizeof(err));
 	if (rc) {
 		json_decref(ret);
 		if (!err[0])

@@ -23,6 +23,7 @@
  * Error classes:
  *   InvalidInput     not JSON, not an object, "execute" missing or not a
  *                    string, "arguments" not an object, an unknown member,
+ *                    an argument key the command does not know,
  *                    a line longer than CTL_LINE_MAX bytes (the rest of that
  *                    line is discarded; the connection stays usable)
  *   CommandNotFound  no such command
@@ -51,15 +52,21 @@
 #define CTL_CLIENTS_MAX  256
 #define CTL_NAME_MAX     64            /* bytes in an instance name */
 
+#define CTL_ARGS_MAX     12            /* argument keys one command knows */
+
 /* One command of the embedding program.  fn gets the "arguments" object
  * (borrowed; an empty object when none was sent) and returns 0 with *ret set
  * to a new reference (or left NULL for {}), or a negative errno with a
  * one-line message in err (strerror(-rc) when left empty), sent as a
- * GenericError.  args_doc is a one-line summary for `help`, may be NULL. */
+ * GenericError.  args_doc is a one-line summary for `help`, may be NULL.
+ * keys are the argument names the command knows (unused slots NULL; none
+ * at all: it takes no arguments); the server answers a request carrying any
+ * other key with InvalidInput naming it, and fn never sees it. */
 struct ctl_cmd {
 	const char *name;
 	const char *args_doc;
 	int (*fn)(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen);
+	const char *keys[CTL_ARGS_MAX];
 };
 
 struct ctl_server;

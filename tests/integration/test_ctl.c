@@ -103,8 +103,8 @@ static int t_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errle
 
 static const struct ctl_cmd t_cmds[] = {
 	{ "status", "", t_status },
-	{ "set-x", "{\"x\": INT}", t_set_x },
-	{ "emit", "{\"event\": S, \"count\": N, \"size\": BYTES}", t_emit },
+	{ "set-x", "{\"x\": INT}", t_set_x, { "x" } },
+	{ "emit", "{\"event\": S, \"count\": N, \"size\": BYTES}", t_emit, { "event", "count", "size" } },
 	{ "fail", "", t_fail },
 	{ "stop", "", t_stop },
 };
@@ -339,8 +339,8 @@ static struct bad_req bad_reqs[] = {
 	{ "{\"execute\":\"set-x\",\"arguments\":{\"x\":\"five\"}}\n", "GenericError",
 	  "invalid arguments" },
 	{ "{\"execute\":\"set-x\",\"arguments\":{}}\n", "GenericError", "invalid arguments" },
-	{ "{\"execute\":\"set-x\",\"arguments\":{\"x\":1,\"y\":2}}\n", "GenericError",
-	  "invalid arguments" },
+	{ "{\"execute\":\"set-x\",\"arguments\":{\"x\":1,\"y\":2}}\n", "InvalidInput",
+	  "unknown argument \"y\" for set-x (known: x)" },
 	{ "{\"execute\":\"subscribe\",\"arguments\":{\"events\":\"all\"}}\n", "GenericError",
 	  "must be an array" },
 };
@@ -378,6 +378,34 @@ Test(ctl_proto, typed_arguments_are_applied)
 	r = raw_msg(fd);
 	cr_assert(eq(i64, json_integer_value(json_object_get(json_object_get(r, "return"), "x")),
 		     41));
+	json_decref(r);
+	close(fd);
+}
+
+Test(ctl_proto, unknown_argument_key_is_refused_naming_it_and_not_run)
+{
+	int fd = raw_greeted();
+	json_t *r;
+
+	raw_send(fd, "{\"execute\":\"set-x\",\"arguments\":{\"x\":5,\"bogus\":1},\"id\":1}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), "InvalidInput"));
+	cr_assert(ne(ptr, strstr(desc_of(r), "unknown argument \"bogus\" for set-x"), NULL),
+		  "desc: %s", desc_of(r));
+	json_decref(r);
+	raw_send(fd, "{\"execute\":\"subscribe\",\"arguments\":{\"event\":[]}}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), "InvalidInput"));
+	cr_assert(ne(ptr, strstr(desc_of(r), "\"event\""), NULL), "desc: %s", desc_of(r));
+	json_decref(r);
+	raw_send(fd, "{\"execute\":\"status\",\"arguments\":{\"x\":1}}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), "InvalidInput"), "status took an argument");
+	json_decref(r);
+	assert_still_answers(fd);
+	raw_send(fd, "{\"execute\":\"set-x\",\"arguments\":{\"x\":0},\"id\":2}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), ""));
 	json_decref(r);
 	close(fd);
 }
