@@ -165,6 +165,7 @@ struct ctl_conn {
 	bool discarding; /* inside an oversized line, dropping up to its '\n' */
 	bool sub_all;
 	json_t *sub;     /* object used as a set of event names, or NULL */
+	uint64_t last_ns; /* monotonic: accepted, or last bytes received */
 	struct ctl_buf in, out;
 };
 
@@ -542,6 +543,7 @@ static void conn_read(struct ctl_server *srv, struct ctl_conn *c)
 			return;
 		}
 		total += (size_t)n;
+		c->last_ns = vhm_now_ns();
 		conn_feed(srv, c, chunk, (size_t)n);
 	}
 }
@@ -574,6 +576,40 @@ static bool peer_allowed(const struct ctl_server *srv, int fd, char *why, size_t
 	return false;
 }
 
+static void conn_free(struct ctl_conn *c);
+static void server_reap(struct ctl_server *srv);
+
+/* Idle: nothing half-read, nothing to send, no events wanted. */
+static bool conn_idle(const struct ctl_conn *c)
+{
+	return !c->dead && !c->eof && !c->in.len && !c->discarding && !buf_pending(&c->out) &&
+	       !c->sub_all && !json_object_size(c->sub);
+}
+
+/* Make room for one more client: close the idle client that has been quiet
+ * longest, telling it why. false if every client is busy. Runs only from
+ * accept, after every polled entry was handled, so freeing is safe here. */
+static bool evict_idle(struct ctl_server *srv)
+{
+	size_t old = srv->nconns;
+	char why[160];
+
+	for (size_t i = 0; i < srv->nconns; i++)
+		if (conn_idle(srv->conns[i]) &&
+		    (old == srv->nconns || srv->conns[i]->last_ns < srv->conns[old]->last_ns))
+			old = i;
+	if (old == srv->nconns)
+		return false;
+	snprintf(why, sizeof(why), "closed: idle longest of %d clients, and a new client needs "
+		 "the slot", CTL_CLIENTS_MAX);
+	send_refusal(srv->conns[old]->fd, "GenericError", why);
+	conn_free(srv->conns[old]);
+	memmove(&srv->conns[old], &srv->conns[old + 1],
+		(srv->nconns - old - 1) * sizeof(srv->conns[0]));
+	srv->nconns--;
+	return true;
+}
+
 static void server_add_conn(struct ctl_server *srv, int fd)
 {
 	char why[128];
@@ -584,7 +620,9 @@ static void server_add_conn(struct ctl_server *srv, int fd)
 		close(fd);
 		return;
 	}
-	if (srv->nconns == CTL_CLIENTS_MAX) {
+	if (srv->nconns == CTL_CLIENTS_MAX)
+		server_reap(srv);
+	if (srv->nconns == CTL_CLIENTS_MAX && !evict_idle(srv)) {
 		snprintf(why, sizeof(why), "too many clients (%d)", CTL_CLIENTS_MAX);
 		send_refusal(fd, "GenericError", why);
 		close(fd);
@@ -596,6 +634,7 @@ static void server_add_conn(struct ctl_server *srv, int fd)
 		return;
 	}
 	c->fd = fd;
+	c->last_ns = vhm_now_ns();
 	srv->conns[srv->nconns++] = c;
 	conn_queue(srv, c, srv->greeting, srv->greeting_len);
 }

@@ -39,7 +39,10 @@
  * Limits: a client whose unsent output exceeds CTL_OUT_MAX bytes (a subscriber
  * that does not read, or one pipelining commands without reading replies) is
  * dropped, so the device never waits for a client.  At most CTL_CLIENTS_MAX
- * clients; one more is told so (GenericError) and closed. */
+ * clients: when one more comes, the idle client quiet for longest (nothing
+ * sent for the longest time, no output pending, no subscription) is told so
+ * in one GenericError line and closed to make room; if none is idle, the
+ * newcomer is told so and closed. */
 #ifndef VHM_CTL_H
 #define VHM_CTL_H
 

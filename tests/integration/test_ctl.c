@@ -24,6 +24,7 @@
 
 #include "ctl.h"
 #include "devtest.h"
+#include "support.h"
 #include "usock.h"
 #include "util.h"
 
@@ -512,6 +513,39 @@ Test(ctl_clients, sixty_four_clients_at_once_all_get_answers)
 		json_decref(r);
 		close(fds[i]);
 	}
+}
+
+/* CTL_CLIENTS_MAX clients connected and silent must not lock `vhm status`
+ * out: the one idle longest is told why and closed to make room; a
+ * subscriber, even an older one, is not idle and stays. */
+Test(ctl_clients, idle_clients_at_the_limit_do_not_lock_out_status)
+{
+	int fds[CTL_CLIENTS_MAX];
+	const char *args[] = { "status", T_NAME, "--run-dir", run_dir, NULL };
+	struct ts_run r;
+	json_t *m;
+
+	for (int i = 0; i < CTL_CLIENTS_MAX; i++) {
+		fds[i] = raw_greeted();
+		if (i == 0) { /* the oldest subscribes: not idle */
+			raw_send(fds[0], "{\"execute\":\"subscribe\"}\n");
+			json_decref(raw_msg(fds[0]));
+		}
+	}
+	dt_vhm(args, &r);
+	cr_assert(eq(int, r.status, 0), "vhm status with %d idle clients: exit %d: %s",
+		  CTL_CLIENTS_MAX, r.status, r.err);
+	cr_assert(ne(ptr, strstr(r.out, "state: running"), NULL), "out: %s", r.out);
+	ts_run_free(&r);
+	m = raw_msg(fds[1]);
+	cr_assert(eq(str, (char *)class_of(m), "GenericError"));
+	cr_assert(ne(ptr, strstr(desc_of(m), "idle"), NULL), "desc: %s", desc_of(m));
+	json_decref(m);
+	cr_assert(eq(long, (long)recv(fds[1], (char[1]){ 0 }, 1, 0), 0L), "evicted, not closed");
+	assert_still_answers(fds[0]);
+	assert_still_answers(fds[2]);
+	for (int i = 0; i < CTL_CLIENTS_MAX; i++)
+		close(fds[i]);
 }
 
 Test(ctl_clients, client_vanishing_mid_line_does_not_disturb_others)
