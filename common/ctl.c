@@ -130,10 +130,40 @@ static int ms_left(uint64_t deadline)
 	return (int)((deadline - now + 999999) / 1000000);
 }
 
+/* Whose files we trust: ours and root's. */
+static bool owner_trusted(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+int ctl_run_dir_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(dir, &st)) {
+		int rc = -errno;
+
+		if (rc == -ENOENT)
+			return vhm_err(err, errlen, rc, "run dir %s does not exist", dir);
+		return vhm_err(err, errlen, rc, "run dir %s: %s", dir,
+			       rc == -EACCES ? "permission denied" : strerror(-rc));
+	}
+	if (S_ISLNK(st.st_mode))
+		return vhm_err(err, errlen, -ELOOP, "run dir %s is a symlink, not followed", dir);
+	if (!S_ISDIR(st.st_mode))
+		return vhm_err(err, errlen, -ENOTDIR, "run dir %s is not a directory", dir);
+	if (!owner_trusted(st.st_uid))
+		return vhm_err(err, errlen, -EPERM, "run dir %s is owned by uid %u, not by uid %u "
+			       "or root", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return vhm_err(err, errlen, -EPERM, "run dir %s is writable by group or others "
+			       "(mode %04o)", dir, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
 static int mkdir_p(const char *dir, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
-	struct stat st;
 
 	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
 		return vhm_err(err, errlen, -ENAMETOOLONG, "run dir %.64s... is too long", dir);
@@ -147,11 +177,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 	}
 	if (mkdir(tmp, 0700) && errno != EEXIST)
 		goto fail;
-	if (stat(dir, &st))
-		goto fail;
-	if (!S_ISDIR(st.st_mode))
-		return vhm_err(err, errlen, -ENOTDIR, "run dir %s is not a directory", dir);
-	return 0;
+	return ctl_run_dir_check(dir, err, errlen);
 fail:
 	return vhm_err(err, errlen, -errno, "cannot create run dir %s: %s", tmp, strerror(errno));
 }
@@ -866,6 +892,13 @@ int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errle
 	if (vhm_sock_path(run_dir, name, path, sizeof(path)))
 		return vhm_err(err, errlen, -ENAMETOOLONG, "socket path for %s in %s is too long",
 			       name, run_dir);
+	rc = ctl_run_dir_check(run_dir, err, errlen);
+	if (rc == -ENOENT) { /* ctl_server_open makes it */
+		err[0] = '\0';
+		return 0;
+	}
+	if (rc)
+		return rc;
 	return check_live(path, name, err, errlen);
 }
 
@@ -1069,6 +1102,28 @@ static void client_keep_event(struct ctl_client *c, json_t *ev)
 	json_array_append_new(c->events, ev);
 }
 
+/* Only a socket of ours or root's is talked to: in a run dir someone else
+ * could write to, or given as a path, it might be planted. */
+static int client_check_socket(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st)) {
+		int rc = -errno;
+
+		if (rc == -EACCES || rc == -EPERM)
+			return vhm_err(err, errlen, -EACCES, "permission denied: uid %u cannot "
+				       "reach %s", (unsigned)geteuid(), path);
+		return vhm_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return vhm_err(err, errlen, -ENOTSOCK, "%s is not a socket", path);
+	if (!owner_trusted(st.st_uid))
+		return vhm_err(err, errlen, -EPERM, "%s is owned by uid %u, not by uid %u or root; "
+			       "not talking to it", path, (unsigned)st.st_uid, (unsigned)geteuid());
+	return 0;
+}
+
 static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
 			  char *err, size_t errlen)
 {
@@ -1076,6 +1131,9 @@ static int client_connect(struct ctl_client *c, const char *path, int timeout_ms
 
 	if (rc == -EINVAL || rc == -ENAMETOOLONG)
 		return vhm_err(err, errlen, rc, "socket path %s: %s", path, strerror(-rc));
+	if (rc == -EACCES || rc == -EPERM)
+		return vhm_err(err, errlen, -EACCES, "permission denied: uid %u may not connect "
+			       "to %s", (unsigned)geteuid(), path);
 	if (rc < 0)
 		return vhm_err(err, errlen, rc, "connect %s: %s", path, strerror(-rc));
 	c->fd = rc;
@@ -1123,6 +1181,10 @@ int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *ta
 		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
 	if (rc)
 		return vhm_err(err, errlen, rc, "socket path for %s is too long", target);
+	if (!strchr(target, '/') && (rc = ctl_run_dir_check(run_dir, err, errlen)))
+		return rc;
+	if ((rc = client_check_socket(path, err, errlen)))
+		return rc;
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->events = json_array())) {
 		free(c);

@@ -74,7 +74,8 @@ struct ctl_cmd {
 
 struct ctl_server;
 
-/* Create run_dir if missing (0700, parents too), then listen on
+/* Create run_dir if missing (0700, parents too) and refuse one that fails
+ * ctl_run_dir_check(), then listen on
  * <run_dir>/<name>.sock (mode 0600, non-blocking).  A stale socket (nobody
  * listening) is replaced; a live one is refused with -EADDRINUSE.  cmds and
  * ctx are borrowed and must outlive the server.  0 or -errno and err. */
@@ -82,9 +83,17 @@ int ctl_server_open(struct ctl_server **out, const char *run_dir, const char *na
 		    const struct ctl_cmd *cmds, size_t ncmds, void *ctx,
 		    char *err, size_t errlen);
 
+/* Is dir fit to hold control sockets? It must be a directory itself (lstat:
+ * a symlink is refused, not followed), owned by our euid or root, and not
+ * writable by group or others -- else another user could swap a socket in
+ * it.  0, or -ENOENT (missing), -ELOOP, -ENOTDIR, -EPERM, -EACCES (cannot look)
+ * with err naming the dir and what is wrong.  Both ends call it. */
+int ctl_run_dir_check(const char *dir, char *err, size_t errlen);
+
 /* Before starting what the server will serve: is `name` valid and not taken
  * by a live instance in run_dir? 0 (free, or only a stale socket), or
- * -EADDRINUSE / -EINVAL / -ENAMETOOLONG with err. Nothing is created. */
+ * -EADDRINUSE / -EINVAL / -ENAMETOOLONG with err, or ctl_run_dir_check()'s
+ * refusal of an existing run_dir (a missing one is fine). Nothing is created. */
 int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errlen);
 
 /* Polling, inside the caller's own poll():
@@ -124,7 +133,10 @@ struct ctl_client;
 
 /* Connect to instance `target` in run_dir, or to the socket path `target`
  * if it contains a '/', and read the greeting within timeout_ms (-1: wait
- * forever).  -ENOENT / -ECONNREFUSED: no such or no live instance. */
+ * forever).  Before connecting, run_dir must pass ctl_run_dir_check() (for a
+ * name), and the socket must be owned by our euid or root (-EPERM: a socket
+ * someone else planted is never sent a command).  -ENOENT / -ECONNREFUSED: no
+ * such or no live instance; -EACCES: permission denied (err says so). */
 int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *target,
 		    int timeout_ms, char *err, size_t errlen);
 

@@ -10,6 +10,7 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -832,10 +833,11 @@ Test(ctl_server, embedding_loop_shares_poll_with_its_own_fds)
 
 TestSuite(ctl_cli, .init = setup_server, .fini = teardown, .timeout = 30);
 
-/* Run vhm with args (NULL-terminated) and env VHM_RUN_DIR=envdir if set;
- * capture stdout and stderr; return the exit status. */
-static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const char *envdir,
-		   const char *const *args)
+/* Run vhm with args (NULL-terminated) and env VHM_RUN_DIR=envdir if set,
+ * as uid and gid `uid` (0: as we are); capture stdout and stderr; return the
+ * exit status. */
+static int run_vhm_as(uid_t uid, char *out, size_t outlen, char *errout, size_t errlen,
+		      const char *envdir, const char *const *args)
 {
 	const char *build = getenv("VHM_BUILD") ? getenv("VHM_BUILD") : "build";
 	char bin[256];
@@ -853,6 +855,8 @@ static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const 
 	if (pid == 0) {
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
+		if (uid && (setgroups(0, NULL) || setgid(uid) || setuid(uid)))
+			_exit(126);
 		if (envdir)
 			setenv("VHM_RUN_DIR", envdir, 1);
 		else
@@ -875,7 +879,14 @@ static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const 
 	waitpid(pid, &st, 0);
 	cr_assert(eq(int, WIFEXITED(st), 1), "vhm killed by a signal");
 	cr_assert(ne(int, WEXITSTATUS(st), 127), "cannot run %s", bin);
+	cr_assert(ne(int, WEXITSTATUS(st), 126), "cannot become uid %u", (unsigned)uid);
 	return WEXITSTATUS(st);
+}
+
+static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const char *envdir,
+		   const char *const *args)
+{
+	return run_vhm_as(0, out, outlen, errout, errlen, envdir, args);
 }
 
 Test(ctl_cli, status_prints_key_value_lines_with_nested_objects_indented)
@@ -912,6 +923,29 @@ Test(ctl_cli, status_of_unknown_instance_exits_3)
 	cr_assert(eq(int, run_vhm(out, sizeof(out), err, sizeof(err), NULL, args), 3));
 	snprintf(want, sizeof(want), "vhm status: no instance nope in %s\n", run_dir);
 	cr_assert(eq(str, err, want));
+}
+
+/* Another uid cannot reach a root instance: the run dir (0700) hides the
+ * socket, or (dir 0755) the socket's 0600 mode refuses the connect. Either
+ * way the line says permission denied, not "no instance". */
+Test(ctl_cli, status_as_another_uid_says_permission_denied)
+{
+	char out[1024], err[1024];
+	const char *args[] = { "status", T_NAME, "--run-dir", run_dir, NULL };
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to become uid 65534");
+	for (int round = 0; round < 2; round++) {
+		if (round == 1)
+			cr_assert(eq(int, chmod(run_dir, 0755), 0));
+		cr_assert(eq(int, run_vhm_as(65534, out, sizeof(out), err, sizeof(err), NULL,
+					     args), 3), "round %d: %s", round, err);
+		cr_assert(eq(str, out, ""));
+		cr_assert(eq(int, ts_count_lines(err), 1), "round %d: %s", round, err);
+		cr_assert(ne(ptr, strstr(err, "permission denied"), NULL), "round %d: %s", round,
+			  err);
+		cr_assert(eq(ptr, strstr(err, "no instance"), NULL), "round %d: %s", round, err);
+	}
 }
 
 Test(ctl_cli, status_with_bad_option_is_usage_error)
@@ -970,4 +1004,150 @@ Test(ctl_cli, list_of_missing_run_dir_is_empty)
 	snprintf(dir, sizeof(dir), "%s/none", run_dir);
 	cr_assert(eq(int, run_vhm(out, sizeof(out), err, sizeof(err), NULL, args), 0), "%s", err);
 	cr_assert(eq(str, out, "[]\n"));
+}
+
+/* ---- the run dir and the socket are trusted only when safe ---- */
+
+TestSuite(ctl_rundir, .init = setup, .fini = teardown, .timeout = 30);
+
+/* <run_dir>/<leaf> as a fresh directory with that mode and owner. */
+static void make_dir(char *out, size_t len, const char *leaf, mode_t mode, uid_t uid)
+{
+	snprintf(out, len, "%s/%s", run_dir, leaf);
+	cr_assert(eq(int, mkdir(out, 0700), 0), "mkdir %s: %s", out, strerror(errno));
+	cr_assert(eq(int, chmod(out, mode), 0));
+	cr_assert(eq(int, chown(out, uid, uid), 0));
+}
+
+/* A socket at dir/name.sock that listens (non-blocking): a planted one. */
+static int plant(const char *dir, const char *name)
+{
+	char path[108];
+	int fd;
+
+	cr_assert(eq(int, vhm_sock_path(dir, name, path, sizeof(path)), 0));
+	fd = usock_listen(path, 8, SOCK_NONBLOCK, 0666);
+	cr_assert(ge(int, fd, 0), "listen %s: %s", path, strerror(-fd));
+	return fd;
+}
+
+/* Nobody connected to the planted listener. */
+static void assert_untouched(int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+
+	cr_assert(eq(int, fd, -1), "the planted socket got a connection");
+	close(lfd);
+}
+
+/* `vhm args` exits 3 with one line on stderr containing `says`. */
+static void assert_cli_refuses(const char *const *args, const char *says)
+{
+	char out[1024], err[1024];
+
+	cr_assert(eq(int, run_vhm(out, sizeof(out), err, sizeof(err), NULL, args), 3), "%s",
+		  err);
+	cr_assert(eq(int, ts_count_lines(err), 1), "stderr: %s", err);
+	cr_assert(ne(ptr, strstr(err, says), NULL), "stderr lacks '%s': %s", says, err);
+}
+
+struct bad_dir {
+	mode_t mode;
+	uid_t uid;
+	char says[48];
+};
+
+static struct bad_dir bad_dirs[] = {
+	{ 0700, 65534, "is owned by uid 65534" },
+	{ 0777, 0, "writable by group or others (mode 0777)" },
+	{ 0770, 0, "writable by group or others (mode 0770)" },
+	{ 01733, 0, "writable by group or others (mode 1733)" },
+};
+
+ParameterizedTestParameters(ctl_rundir, server_refuses_unsafe_run_dir)
+{
+	return cr_make_param_array(struct bad_dir, bad_dirs, VHM_ARRAY_SIZE(bad_dirs));
+}
+
+/* ctl_server_open and vhm run refuse the dir, name it, and bind nothing. */
+ParameterizedTest(struct bad_dir *b, ctl_rundir, server_refuses_unsafe_run_dir)
+{
+	char dir[96], path[160], err[256];
+	const char *args[] = { "run", "--backend", "/nonexistent/be.sock", "--name", "x",
+			       "--run-dir", dir, NULL };
+	struct stat st;
+
+	make_dir(dir, sizeof(dir), "bad", b->mode, b->uid);
+	cr_assert(eq(ptr, open_here(dir, "x", -EPERM, err, sizeof(err)), NULL));
+	cr_assert(ne(ptr, strstr(err, dir), NULL), "err: %s", err);
+	cr_assert(ne(ptr, strstr(err, b->says), NULL), "err: %s", err);
+	snprintf(path, sizeof(path), "%s/x.sock", dir);
+	cr_assert(ne(int, lstat(path, &st), 0), "a socket was bound in %s", dir);
+	dt_vhm_refuses(args, VHM_EXIT_USAGE, b->says);
+}
+
+Test(ctl_rundir, server_refuses_symlinked_run_dir)
+{
+	char real[96], link[96], path[160], err[256];
+	struct stat st;
+
+	make_dir(real, sizeof(real), "real", 0700, 0);
+	snprintf(link, sizeof(link), "%s/link", run_dir);
+	cr_assert(eq(int, symlink(real, link), 0));
+	cr_assert(eq(ptr, open_here(link, "x", -ELOOP, err, sizeof(err)), NULL));
+	cr_assert(ne(ptr, strstr(err, "symlink"), NULL), "err: %s", err);
+	snprintf(path, sizeof(path), "%s/x.sock", real);
+	cr_assert(ne(int, lstat(path, &st), 0), "a socket was bound through the link");
+}
+
+/* Another user's dir or a 0777 one may hold a socket that user planted:
+ * `vhm stop` must not send it root's stop (nor claim success). */
+ParameterizedTestParameters(ctl_rundir, client_refuses_unsafe_run_dir)
+{
+	return cr_make_param_array(struct bad_dir, bad_dirs, VHM_ARRAY_SIZE(bad_dirs));
+}
+
+ParameterizedTest(struct bad_dir *b, ctl_rundir, client_refuses_unsafe_run_dir)
+{
+	char dir[96];
+	const char *stop[] = { "stop", "x", "--run-dir", dir, NULL };
+	const char *status[] = { "status", "x", "--run-dir", dir, NULL };
+	const char *list[] = { "list", "--run-dir", dir, NULL };
+	int lfd;
+
+	make_dir(dir, sizeof(dir), "bad", b->mode, b->uid);
+	lfd = plant(dir, "x");
+	assert_cli_refuses(stop, b->says);
+	assert_cli_refuses(status, b->says);
+	assert_cli_refuses(list, b->says);
+	assert_untouched(lfd);
+}
+
+Test(ctl_rundir, client_refuses_symlinked_run_dir)
+{
+	char real[96], link[96];
+	const char *stop[] = { "stop", "x", "--run-dir", link, NULL };
+	int lfd;
+
+	make_dir(real, sizeof(real), "real", 0700, 0);
+	snprintf(link, sizeof(link), "%s/link", run_dir);
+	cr_assert(eq(int, symlink(real, link), 0));
+	lfd = plant(real, "x");
+	assert_cli_refuses(stop, "symlink");
+	assert_untouched(lfd);
+}
+
+/* In a safe dir, a socket owned by another uid is not ours either. */
+Test(ctl_rundir, client_refuses_socket_owned_by_another_uid)
+{
+	char path[108];
+	const char *stop[] = { "stop", "x", "--run-dir", run_dir, NULL };
+	const char *by_path[] = { "status", path, NULL };
+	int lfd = plant(run_dir, "x");
+
+	sock_path("x", path, sizeof(path));
+	cr_assert(eq(int, lchown(path, 65534, 65534), 0));
+	assert_cli_refuses(stop, "owned by uid 65534");
+	assert_cli_refuses(by_path, "owned by uid 65534");
+	assert_untouched(lfd);
 }
