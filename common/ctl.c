@@ -848,22 +848,15 @@ static int check_name(const char *name, char *err, size_t errlen)
  * instance does, another -errno if path is something else. */
 static int check_live(const char *path, const char *name, char *err, size_t errlen)
 {
-	struct stat st;
-	int rc;
+	int rc = usock_probe(path);
 
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
+	if (rc == -ENOTSOCK)
 		return vhm_err(err, errlen, -EEXIST, "%s exists and is not a socket", path);
-	rc = usock_connect(path, 0, SOCK_NONBLOCK);
-	if (rc >= 0)
-		close(rc);
-	if (rc >= 0 || rc == -ETIMEDOUT) { /* ETIMEDOUT: listening, backlog full */
-		return vhm_err(err, errlen, -EADDRINUSE, "instance %s already running (%s)", name,
-			       path);
-	}
-	if (rc != -ECONNREFUSED)
-		return vhm_err(err, errlen, rc, "cannot check whether %s is live: %s", path, strerror(-rc));
+	if (rc == -EADDRINUSE)
+		return vhm_err(err, errlen, rc, "instance %s already running (%s)", name, path);
+	if (rc && rc != -ECONNREFUSED)
+		return vhm_err(err, errlen, rc, "cannot check whether %s is live: %s", path,
+			       strerror(-rc));
 	return 0;
 }
 

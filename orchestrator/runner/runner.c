@@ -479,6 +479,11 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 		rc = VHM_EXIT_USAGE;
 		goto out;
 	}
+	if (c.listen && dev_listen_check(c.backend, err, sizeof(err))) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		rc = VHM_EXIT_USAGE;
+		goto out;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

@@ -12,12 +12,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "devtest.h"
 #include "support.h"
 #include "usock.h"
+#include "util.h"
 
 /* vhm run NAME on a looping vhm-testbe, its control socket up. */
 static void start_device(const char *name)
@@ -81,4 +83,118 @@ Test(harden_args, known_keys_are_accepted, .fini = dt_fini, .timeout = 60)
 	cr_assert(eq(int, (int)json_integer_value(json_object_get(r, "size")), 128));
 	json_decref(r);
 	ctl_client_close(c);
+}
+
+/* ---- --listen never removes what vhm did not make ---- */
+
+/* `vhm run --listen --backend path` refuses in one line, exit 2. */
+static void assert_listen_refused(const char *path, const char *says)
+{
+	const char *args[] = { "run", "--listen", "--backend", path, "--name", "l0",
+			       "--run-dir", ts_dir(), "--duration", "5s", NULL };
+
+	dt_vhm_refuses(args, VHM_EXIT_USAGE, says);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert(not(eq(ptr, f, NULL)), "create %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void assert_file_holds(const char *path, const char *text)
+{
+	char got[64] = "";
+	FILE *f = fopen(path, "r");
+
+	cr_assert(not(eq(ptr, f, NULL)), "%s is gone", path);
+	cr_assert(not(eq(ptr, fgets(got, sizeof(got), f), NULL)), "%s is empty", path);
+	fclose(f);
+	cr_assert(eq(str, got, (char *)text), "%s was rewritten", path);
+}
+
+Test(harden_listen, regular_file_is_refused_and_kept, .fini = dt_fini, .timeout = 30)
+{
+	char path[TS_PATH_MAX];
+
+	cr_assert(eq(int, ts_path("be.sock", path, sizeof(path)), 0));
+	write_file(path, "precious");
+	assert_listen_refused(path, "exists and is not a socket");
+	assert_file_holds(path, "precious");
+}
+
+Test(harden_listen, symlink_is_refused_and_kept, .fini = dt_fini, .timeout = 30)
+{
+	char path[TS_PATH_MAX], target[TS_PATH_MAX], back[TS_PATH_MAX];
+	struct stat st;
+
+	cr_assert(eq(int, ts_path("be.sock", path, sizeof(path)), 0));
+	cr_assert(eq(int, ts_path("target", target, sizeof(target)), 0));
+	write_file(target, "precious");
+	cr_assert(eq(int, symlink(target, path), 0));
+	assert_listen_refused(path, "exists and is not a socket");
+	cr_assert(eq(int, lstat(path, &st), 0), "the symlink is gone");
+	cr_assert(eq(int, S_ISLNK(st.st_mode) ? 1 : 0, 1), "the symlink was replaced");
+	cr_assert(lt(long, 0L, (long)readlink(path, back, sizeof(back) - 1)));
+	assert_file_holds(target, "precious");
+}
+
+/* Another program (a testpmd, say) listening there keeps its socket. */
+Test(harden_listen, live_socket_is_refused_and_kept, .fini = dt_fini, .timeout = 30)
+{
+	char path[TS_PATH_MAX];
+	struct stat before, after;
+	int lfd, fd;
+
+	cr_assert(eq(int, ts_path("be.sock", path, sizeof(path)), 0));
+	lfd = usock_listen(path, 16, 0, 0);
+	cr_assert(ge(int, lfd, 0), "listen: %s", strerror(-lfd));
+	cr_assert(eq(int, stat(path, &before), 0));
+	assert_listen_refused(path, "something is listening there");
+	cr_assert(eq(int, stat(path, &after), 0), "the listening socket was removed");
+	cr_assert(eq(u64, (uint64_t)after.st_ino, (uint64_t)before.st_ino), "it was replaced");
+	fd = usock_connect(path, 1000, 0);
+	cr_assert(ge(int, fd, 0), "the owner's socket no longer connects: %s", strerror(-fd));
+	close(fd);
+	close(lfd);
+}
+
+/* A stale socket is replaced; on stop vhm removes its socket only while it
+ * is still its own: a file put there meanwhile stays. */
+Test(harden_listen, stale_socket_replaced_and_only_own_socket_removed, .fini = dt_fini,
+     .timeout = 60)
+{
+	char path[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16];
+	const char *extra[] = { "--client", "--loopback", "--queues", "2", NULL };
+	const char *argv[] = { bin, "run", "--listen", "--backend", path, "--name", "l1",
+			       "--mem", "64M", "--run-dir", ts_dir(), "--duration", "60s",
+			       "--quiet", NULL };
+	const char *stop[] = { "stop", "l1", "--run-dir", ts_dir(), NULL };
+	struct ts_run r;
+	pid_t run;
+	int fd, st;
+
+	cr_assert(eq(int, ts_path("be.sock", path, sizeof(path)), 0));
+	fd = usock_listen(path, 1, 0, 0);
+	cr_assert(ge(int, fd, 0));
+	close(fd); /* stale: the file stays, nobody listens */
+	cr_assert(lt(int, 0, ts_testbe_start(path, extra)), "vhm-testbe did not start");
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/l1.log", ts_dir());
+	run = ts_spawn(argv, log);
+	cr_assert(lt(int, 0, run));
+	dt_wait_ctl("l1");
+	cr_assert(eq(int, unlink(path), 0));
+	write_file(path, "someone else's");
+	dt_vhm(stop, &r);
+	cr_assert(eq(int, r.status, 0), "vhm stop: %s", r.err);
+	ts_run_free(&r);
+	while (!ts_exited(run, &st))
+		usleep(20000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "vhm run killed by signal %d", WTERMSIG(st));
+	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited %d", WEXITSTATUS(st));
+	assert_file_holds(path, "someone else's");
 }
