@@ -1117,6 +1117,24 @@ static int client_check_socket(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* The process that listens must be ours or root's too: a socket file of
+ * root's may still be served by someone else (bound as root, listened on
+ * after dropping privileges). Checked before anything is read or sent. */
+static int client_check_peer(int fd, const char *path, char *err, size_t errlen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return vhm_err(err, errlen, -errno, "%s: peer credentials: %s", path,
+			       strerror(errno));
+	if (!owner_trusted(cred.uid))
+		return vhm_err(err, errlen, -EPERM, "%s is served by uid %u, not by uid %u or "
+			       "root; not talking to it", path, (unsigned)cred.uid,
+			       (unsigned)geteuid());
+	return 0;
+}
+
 static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
 			  char *err, size_t errlen)
 {
@@ -1130,7 +1148,7 @@ static int client_connect(struct ctl_client *c, const char *path, int timeout_ms
 	if (rc < 0)
 		return vhm_err(err, errlen, rc, "connect %s: %s", path, strerror(-rc));
 	c->fd = rc;
-	return 0;
+	return client_check_peer(c->fd, path, err, errlen);
 }
 
 /* The greeting, or the refusal a server sends instead. */

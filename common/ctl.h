@@ -134,8 +134,8 @@ struct ctl_client;
 /* Connect to instance `target` in run_dir, or to the socket path `target`
  * if it contains a '/', and read the greeting within timeout_ms (-1: wait
  * forever).  Before connecting, run_dir must pass ctl_run_dir_check() (for a
- * name), and the socket must be owned by our euid or root (-EPERM: a socket
- * someone else planted is never sent a command).  -ENOENT / -ECONNREFUSED: no
+ * name), and the socket must be owned, and served, by our euid or root
+ * (-EPERM: a socket someone else planted is never sent a command).  -ENOENT / -ECONNREFUSED: no
  * such or no live instance; -EACCES: permission denied (err says so). */
 int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *target,
 		    int timeout_ms, char *err, size_t errlen);

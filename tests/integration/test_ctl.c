@@ -1151,3 +1151,39 @@ Test(ctl_rundir, client_refuses_socket_owned_by_another_uid)
 	assert_cli_refuses(by_path, "owned by uid 65534");
 	assert_untouched(lfd);
 }
+
+/* A socket file of root's served by another uid (bound as root, listened on
+ * as 65534): the client checks the listener's credentials too. */
+Test(ctl_rundir, client_refuses_socket_served_by_another_uid)
+{
+	char path[108], got = 0;
+	const char *stop[] = { "stop", "x", "--run-dir", run_dir, NULL };
+	struct sockaddr_un sa;
+	int p[2], st;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to become another uid");
+	sock_path("x", path, sizeof(path));
+	cr_assert(eq(int, pipe(p), 0));
+	pid = fork();
+	if (pid == 0) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		close(p[0]);
+		if (vhm_sockaddr_un(&sa, path) || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    setgid(65534) || setuid(65534) || listen(fd, 4))
+			_exit(10);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after setuid, which clears it */
+		(void)!write(p[1], "r", 1);
+		close(p[1]);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	cr_assert(eq(int, (int)read(p[0], &got, 1), 1), "the foreign server did not listen");
+	assert_cli_refuses(stop, "served by uid 65534");
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(p[0]);
+}
