@@ -130,10 +130,40 @@ static int ms_left(uint64_t deadline)
 	return (int)((deadline - now + 999999) / 1000000);
 }
 
+/* Whose files we trust: ours and root's. */
+static bool owner_trusted(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+int ctl_run_dir_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(dir, &st)) {
+		int rc = -errno;
+
+		if (rc == -ENOENT)
+			return vhm_err(err, errlen, rc, "run dir %s does not exist", dir);
+		return vhm_err(err, errlen, rc, "run dir %s: %s", dir,
+			       rc == -EACCES ? "permission denied" : strerror(-rc));
+	}
+	if (S_ISLNK(st.st_mode))
+		return vhm_err(err, errlen, -ELOOP, "run dir %s is a symlink, not followed", dir);
+	if (!S_ISDIR(st.st_mode))
+		return vhm_err(err, errlen, -ENOTDIR, "run dir %s is not a directory", dir);
+	if (!owner_trusted(st.st_uid))
+		return vhm_err(err, errlen, -EPERM, "run dir %s is owned by uid %u, not by uid %u "
+			       "or root", dir, (unsigned)st.st_uid, (unsigned)geteuid());
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return vhm_err(err, errlen, -EPERM, "run dir %s is writable by group or others "
+			       "(mode %04o)", dir, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
 static int mkdir_p(const char *dir, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
-	struct stat st;
 
 	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
 		return vhm_err(err, errlen, -ENAMETOOLONG, "run dir %.64s... is too long", dir);
@@ -147,11 +177,7 @@ static int mkdir_p(const char *dir, char *err, size_t errlen)
 	}
 	if (mkdir(tmp, 0700) && errno != EEXIST)
 		goto fail;
-	if (stat(dir, &st))
-		goto fail;
-	if (!S_ISDIR(st.st_mode))
-		return vhm_err(err, errlen, -ENOTDIR, "run dir %s is not a directory", dir);
-	return 0;
+	return ctl_run_dir_check(dir, err, errlen);
 fail:
 	return vhm_err(err, errlen, -errno, "cannot create run dir %s: %s", tmp, strerror(errno));
 }
@@ -165,6 +191,7 @@ struct ctl_conn {
 	bool discarding; /* inside an oversized line, dropping up to its '\n' */
 	bool sub_all;
 	json_t *sub;     /* object used as a set of event names, or NULL */
+	uint64_t last_ns; /* monotonic: accepted, or last bytes received */
 	struct ctl_buf in, out;
 };
 
@@ -271,11 +298,12 @@ static const struct {
 	const char *args_doc;
 	int (*fn)(struct ctl_server *srv, struct ctl_conn *c, json_t *args, json_t **ret,
 		  char *err, size_t errlen);
+	const char *keys[CTL_ARGS_MAX];
 } builtins[] = {
-	{ "help", "", builtin_help },
-	{ "commands", "", builtin_help },
+	{ "help", "", builtin_help, { NULL } },
+	{ "commands", "", builtin_help, { NULL } },
 	{ "subscribe", "{\"events\": [NAME, ...]} (omit for all; [] for none)",
-	  builtin_subscribe },
+	  builtin_subscribe, { "events" } },
 };
 
 static int help_add(json_t *list, const char *name, const char *doc)
@@ -368,32 +396,71 @@ static int req_check(json_t *req, const char **cmd, json_t **args, char *err, si
 	return 0;
 }
 
-/* Runs cmd; steals nothing.  The reply is sent here and only here. */
+/* The first key of args that is not among keys (NULL-padded), or NULL. */
+static const char *unknown_key(const char *const keys[CTL_ARGS_MAX], json_t *args)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(args, key, v) {
+		size_t i = 0;
+
+		while (i < CTL_ARGS_MAX && keys[i] && strcmp(keys[i], key))
+			i++;
+		if (i == CTL_ARGS_MAX || !keys[i])
+			return key;
+	}
+	return NULL;
+}
+
+/* "unknown argument "K" for CMD (known: a, b)" into err. */
+static void unknown_key_desc(char *err, size_t errlen, const char *cmd, const char *key,
+			     const char *const keys[CTL_ARGS_MAX])
+{
+	size_t n = (size_t)snprintf(err, errlen, "unknown argument \"%.64s\" for %.64s", key, cmd);
+
+	for (size_t i = 0; i < CTL_ARGS_MAX && keys[i] && n < errlen; i++)
+		n += (size_t)snprintf(err + n, errlen - n, "%s%s", i ? ", " : " (known: ",
+				      keys[i]);
+	if (n < errlen)
+		snprintf(err + n, errlen - n, "%s", keys[0] ? ")" : " (it takes none)");
+}
+
+/* Runs cmd; steals nothing.  Arguments are checked against the command's
+ * keys first.  The reply is sent here and only here. */
 static void run_command(struct ctl_server *srv, struct ctl_conn *c, const char *cmd,
 			json_t *args, json_t *id)
 {
 	char err[CTL_DESC_MAX] = "";
+	const char *const *keys = NULL;
+	const char *bad;
 	json_t *ret = NULL;
-	int rc = -ENOENT;
-	bool found = false;
+	size_t b = 0, t = 0;
+	int rc;
 
-	for (size_t i = 0; i < VHM_ARRAY_SIZE(builtins) && !found; i++) {
-		if (strcmp(builtins[i].name, cmd))
-			continue;
-		found = true;
-		rc = builtins[i].fn(srv, c, args, &ret, err, sizeof(err));
-	}
-	for (size_t i = 0; i < srv->ncmds && !found; i++) {
-		if (strcmp(srv->cmds[i].name, cmd))
-			continue;
-		found = true;
-		rc = srv->cmds[i].fn(srv->ctx, args, &ret, err, sizeof(err));
-	}
-	if (!found) {
+	while (b < VHM_ARRAY_SIZE(builtins) && strcmp(builtins[b].name, cmd))
+		b++;
+	while (b == VHM_ARRAY_SIZE(builtins) && t < srv->ncmds && strcmp(srv->cmds[t].name, cmd))
+		t++;
+	if (b < VHM_ARRAY_SIZE(builtins))
+		keys = builtins[b].keys;
+	else if (t < srv->ncmds)
+		keys = srv->cmds[t].keys;
+	if (!keys) {
 		snprintf(err, sizeof(err), "command \"%.64s\" not found", cmd);
 		reply_error(srv, c, "CommandNotFound", err, id);
 		return;
 	}
+	bad = unknown_key(keys, args);
+	if (bad) {
+		unknown_key_desc(err, sizeof(err), cmd, bad, keys);
+		reply_error(srv, c, "InvalidInput", err, id);
+		return;
+	}
+	if (b < VHM_ARRAY_SIZE(builtins))
+		rc = builtins[b].fn(srv, c, args, &ret, err, sizeof(err));
+	else
+		rc = srv->cmds[t].fn(srv->ctx, args, &ret, err, sizeof(err));
 	if (rc) {
 		json_decref(ret);
 		if (!err[0])
@@ -502,6 +569,7 @@ static void conn_read(struct ctl_server *srv, struct ctl_conn *c)
 			return;
 		}
 		total += (size_t)n;
+		c->last_ns = vhm_now_ns();
 		conn_feed(srv, c, chunk, (size_t)n);
 	}
 }
@@ -534,6 +602,40 @@ static bool peer_allowed(const struct ctl_server *srv, int fd, char *why, size_t
 	return false;
 }
 
+static void conn_free(struct ctl_conn *c);
+static void server_reap(struct ctl_server *srv);
+
+/* Idle: nothing half-read, nothing to send, no events wanted. */
+static bool conn_idle(const struct ctl_conn *c)
+{
+	return !c->dead && !c->eof && !c->in.len && !c->discarding && !buf_pending(&c->out) &&
+	       !c->sub_all && !json_object_size(c->sub);
+}
+
+/* Make room for one more client: close the idle client that has been quiet
+ * longest, telling it why. false if every client is busy. Runs only from
+ * accept, after every polled entry was handled, so freeing is safe here. */
+static bool evict_idle(struct ctl_server *srv)
+{
+	size_t old = srv->nconns;
+	char why[160];
+
+	for (size_t i = 0; i < srv->nconns; i++)
+		if (conn_idle(srv->conns[i]) &&
+		    (old == srv->nconns || srv->conns[i]->last_ns < srv->conns[old]->last_ns))
+			old = i;
+	if (old == srv->nconns)
+		return false;
+	snprintf(why, sizeof(why), "closed: idle longest of %d clients, and a new client needs "
+		 "the slot", CTL_CLIENTS_MAX);
+	send_refusal(srv->conns[old]->fd, "GenericError", why);
+	conn_free(srv->conns[old]);
+	memmove(&srv->conns[old], &srv->conns[old + 1],
+		(srv->nconns - old - 1) * sizeof(srv->conns[0]));
+	srv->nconns--;
+	return true;
+}
+
 static void server_add_conn(struct ctl_server *srv, int fd)
 {
 	char why[128];
@@ -544,7 +646,9 @@ static void server_add_conn(struct ctl_server *srv, int fd)
 		close(fd);
 		return;
 	}
-	if (srv->nconns == CTL_CLIENTS_MAX) {
+	if (srv->nconns == CTL_CLIENTS_MAX)
+		server_reap(srv);
+	if (srv->nconns == CTL_CLIENTS_MAX && !evict_idle(srv)) {
 		snprintf(why, sizeof(why), "too many clients (%d)", CTL_CLIENTS_MAX);
 		send_refusal(fd, "GenericError", why);
 		close(fd);
@@ -556,6 +660,7 @@ static void server_add_conn(struct ctl_server *srv, int fd)
 		return;
 	}
 	c->fd = fd;
+	c->last_ns = vhm_now_ns();
 	srv->conns[srv->nconns++] = c;
 	conn_queue(srv, c, srv->greeting, srv->greeting_len);
 }
@@ -743,22 +848,15 @@ static int check_name(const char *name, char *err, size_t errlen)
  * instance does, another -errno if path is something else. */
 static int check_live(const char *path, const char *name, char *err, size_t errlen)
 {
-	struct stat st;
-	int rc;
+	int rc = usock_probe(path);
 
-	if (lstat(path, &st))
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
+	if (rc == -ENOTSOCK)
 		return vhm_err(err, errlen, -EEXIST, "%s exists and is not a socket", path);
-	rc = usock_connect(path, 0, SOCK_NONBLOCK);
-	if (rc >= 0)
-		close(rc);
-	if (rc >= 0 || rc == -ETIMEDOUT) { /* ETIMEDOUT: listening, backlog full */
-		return vhm_err(err, errlen, -EADDRINUSE, "instance %s already running (%s)", name,
-			       path);
-	}
-	if (rc != -ECONNREFUSED)
-		return vhm_err(err, errlen, rc, "cannot check whether %s is live: %s", path, strerror(-rc));
+	if (rc == -EADDRINUSE)
+		return vhm_err(err, errlen, rc, "instance %s already running (%s)", name, path);
+	if (rc && rc != -ECONNREFUSED)
+		return vhm_err(err, errlen, rc, "cannot check whether %s is live: %s", path,
+			       strerror(-rc));
 	return 0;
 }
 
@@ -787,6 +885,13 @@ int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errle
 	if (vhm_sock_path(run_dir, name, path, sizeof(path)))
 		return vhm_err(err, errlen, -ENAMETOOLONG, "socket path for %s in %s is too long",
 			       name, run_dir);
+	rc = ctl_run_dir_check(run_dir, err, errlen);
+	if (rc == -ENOENT) { /* ctl_server_open makes it */
+		err[0] = '\0';
+		return 0;
+	}
+	if (rc)
+		return rc;
 	return check_live(path, name, err, errlen);
 }
 
@@ -990,6 +1095,46 @@ static void client_keep_event(struct ctl_client *c, json_t *ev)
 	json_array_append_new(c->events, ev);
 }
 
+/* Only a socket of ours or root's is talked to: in a run dir someone else
+ * could write to, or given as a path, it might be planted. */
+static int client_check_socket(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st)) {
+		int rc = -errno;
+
+		if (rc == -EACCES || rc == -EPERM)
+			return vhm_err(err, errlen, -EACCES, "permission denied: uid %u cannot "
+				       "reach %s", (unsigned)geteuid(), path);
+		return vhm_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return vhm_err(err, errlen, -ENOTSOCK, "%s is not a socket", path);
+	if (!owner_trusted(st.st_uid))
+		return vhm_err(err, errlen, -EPERM, "%s is owned by uid %u, not by uid %u or root; "
+			       "not talking to it", path, (unsigned)st.st_uid, (unsigned)geteuid());
+	return 0;
+}
+
+/* The process that listens must be ours or root's too: a socket file of
+ * root's may still be served by someone else (bound as root, listened on
+ * after dropping privileges). Checked before anything is read or sent. */
+static int client_check_peer(int fd, const char *path, char *err, size_t errlen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return vhm_err(err, errlen, -errno, "%s: peer credentials: %s", path,
+			       strerror(errno));
+	if (!owner_trusted(cred.uid))
+		return vhm_err(err, errlen, -EPERM, "%s is served by uid %u, not by uid %u or "
+			       "root; not talking to it", path, (unsigned)cred.uid,
+			       (unsigned)geteuid());
+	return 0;
+}
+
 static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
 			  char *err, size_t errlen)
 {
@@ -997,10 +1142,13 @@ static int client_connect(struct ctl_client *c, const char *path, int timeout_ms
 
 	if (rc == -EINVAL || rc == -ENAMETOOLONG)
 		return vhm_err(err, errlen, rc, "socket path %s: %s", path, strerror(-rc));
+	if (rc == -EACCES || rc == -EPERM)
+		return vhm_err(err, errlen, -EACCES, "permission denied: uid %u may not connect "
+			       "to %s", (unsigned)geteuid(), path);
 	if (rc < 0)
 		return vhm_err(err, errlen, rc, "connect %s: %s", path, strerror(-rc));
 	c->fd = rc;
-	return 0;
+	return client_check_peer(c->fd, path, err, errlen);
 }
 
 /* The greeting, or the refusal a server sends instead. */
@@ -1044,6 +1192,10 @@ int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *ta
 		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
 	if (rc)
 		return vhm_err(err, errlen, rc, "socket path for %s is too long", target);
+	if (!strchr(target, '/') && (rc = ctl_run_dir_check(run_dir, err, errlen)))
+		return rc;
+	if ((rc = client_check_socket(path, err, errlen)))
+		return rc;
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->events = json_array())) {
 		free(c);

@@ -25,6 +25,7 @@
  * Error classes:
  *   InvalidInput     not JSON, not an object, "execute" missing or not a
  *                    string, "arguments" not an object, an unknown member,
+ *                    an argument key the command does not know,
  *                    a line longer than CTL_LINE_MAX bytes (the rest of that
  *                    line is discarded; the connection stays usable)
  *   CommandNotFound  no such command
@@ -40,7 +41,10 @@
  * Limits: a client whose unsent output exceeds CTL_OUT_MAX bytes (a subscriber
  * that does not read, or one pipelining commands without reading replies) is
  * dropped, so the device never waits for a client.  At most CTL_CLIENTS_MAX
- * clients; one more is told so (GenericError) and closed. */
+ * clients: when one more comes, the idle client quiet for longest (nothing
+ * sent for the longest time, no output pending, no subscription) is told so
+ * in one GenericError line and closed to make room; if none is idle, the
+ * newcomer is told so and closed. */
 #ifndef VHM_CTL_H
 #define VHM_CTL_H
 
@@ -53,20 +57,27 @@
 #define CTL_CLIENTS_MAX  256
 #define CTL_NAME_MAX     64            /* bytes in an instance name */
 
+#define CTL_ARGS_MAX     12            /* argument keys one command knows */
+
 /* One command of the embedding program.  fn gets the "arguments" object
  * (borrowed; an empty object when none was sent) and returns 0 with *ret set
  * to a new reference (or left NULL for {}), or a negative errno with a
  * one-line message in err (strerror(-rc) when left empty), sent as a
- * GenericError.  args_doc is a one-line summary for `help`, may be NULL. */
+ * GenericError.  args_doc is a one-line summary for `help`, may be NULL.
+ * keys are the argument names the command knows (unused slots NULL; none
+ * at all: it takes no arguments); the server answers a request carrying any
+ * other key with InvalidInput naming it, and fn never sees it. */
 struct ctl_cmd {
 	const char *name;
 	const char *args_doc;
 	int (*fn)(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen);
+	const char *keys[CTL_ARGS_MAX];
 };
 
 struct ctl_server;
 
-/* Create run_dir if missing (0700, parents too), then listen on
+/* Create run_dir if missing (0700, parents too) and refuse one that fails
+ * ctl_run_dir_check(), then listen on
  * <run_dir>/<name>.sock (mode 0600, non-blocking).  A stale socket (nobody
  * listening) is replaced; a live one is refused with -EADDRINUSE.  cmds and
  * ctx are borrowed and must outlive the server.  0 or -errno and err. */
@@ -74,9 +85,17 @@ int ctl_server_open(struct ctl_server **out, const char *run_dir, const char *na
 		    const struct ctl_cmd *cmds, size_t ncmds, void *ctx,
 		    char *err, size_t errlen);
 
+/* Is dir fit to hold control sockets? It must be a directory itself (lstat:
+ * a symlink is refused, not followed), owned by our euid or root, and not
+ * writable by group or others -- else another user could swap a socket in
+ * it.  0, or -ENOENT (missing), -ELOOP, -ENOTDIR, -EPERM, -EACCES (cannot look)
+ * with err naming the dir and what is wrong.  Both ends call it. */
+int ctl_run_dir_check(const char *dir, char *err, size_t errlen);
+
 /* Before starting what the server will serve: is `name` valid and not taken
  * by a live instance in run_dir? 0 (free, or only a stale socket), or
- * -EADDRINUSE / -EINVAL / -ENAMETOOLONG with err. Nothing is created. */
+ * -EADDRINUSE / -EINVAL / -ENAMETOOLONG with err, or ctl_run_dir_check()'s
+ * refusal of an existing run_dir (a missing one is fine). Nothing is created. */
 int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errlen);
 
 /* Polling, inside the caller's own poll():
@@ -116,7 +135,10 @@ struct ctl_client;
 
 /* Connect to instance `target` in run_dir, or to the socket path `target`
  * if it contains a '/', and read the greeting within timeout_ms (-1: wait
- * forever).  -ENOENT / -ECONNREFUSED: no such or no live instance. */
+ * forever).  Before connecting, run_dir must pass ctl_run_dir_check() (for a
+ * name), and the socket must be owned, and served, by our euid or root
+ * (-EPERM: a socket someone else planted is never sent a command).  -ENOENT / -ECONNREFUSED: no
+ * such or no live instance; -EACCES: permission denied (err says so). */
 int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *target,
 		    int timeout_ms, char *err, size_t errlen);
 

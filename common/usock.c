@@ -141,6 +141,23 @@ fail:
 	return rc;
 }
 
+int usock_probe(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	fd = usock_connect(path, 0, SOCK_NONBLOCK);
+	if (fd >= 0)
+		close(fd);
+	if (fd >= 0 || fd == -ETIMEDOUT) /* ETIMEDOUT: listening, backlog full */
+		return -EADDRINUSE;
+	return fd == -ENOENT ? 0 : fd;   /* ENOENT: gone meanwhile */
+}
+
 int usock_accept(int lfd, int timeout_ms, int flags)
 {
 	uint64_t deadline = deadline_after(timeout_ms);

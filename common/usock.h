@@ -28,6 +28,13 @@ int usock_connect(const char *path, int timeout_ms, int flags);
  * Errors as usock_connect's for the path, else -errno of socket/bind/listen. */
 int usock_listen(const char *path, int backlog, int flags, mode_t mode);
 
+/* What is at path, for a caller deciding whether it may listen there;
+ * nothing is changed. 0: nothing; -ECONNREFUSED: a socket nobody listens on
+ * (stale); -EADDRINUSE: a socket someone listens on (a connect succeeded,
+ * or its backlog is full); -ENOTSOCK: anything else, a symlink included
+ * (lstat, never followed); other -errno (-EACCES: cannot look). */
+int usock_probe(const char *path);
+
 /* The next connection on listening socket lfd, waiting at most timeout_ms
  * (< 0: no limit), retried on EINTR. flags: 0 or SOCK_NONBLOCK for the new
  * fd. -ETIMEDOUT when nobody connected in time, else -errno. */

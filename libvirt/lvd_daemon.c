@@ -752,10 +752,13 @@ static int c_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errle
 static const struct ctl_cmd lvd_cmds[] = {
 	{ "status", NULL, c_status },
 	{ "jobs", "running jobs with their latest stats", c_jobs },
-	{ "last-job", "{\"domain\"?: NAME} the last completed job", c_last_job },
-	{ "dirty-rate", "{\"domain\": NAME, \"seconds\": N} start a calculation", c_dirty_rate },
-	{ "dirty-rate-result", "{\"domain\": NAME}", c_dirty_result },
-	{ "hook-event", "what `vhm hook` sends", c_hook_event },
+	{ "last-job", "{\"domain\"?: NAME} the last completed job", c_last_job, { "domain" } },
+	{ "dirty-rate", "{\"domain\": NAME, \"seconds\": N} start a calculation", c_dirty_rate,
+	  { "domain", "seconds" } },
+	{ "dirty-rate-result", "{\"domain\": NAME}", c_dirty_result, { "domain" } },
+	{ "hook-event", "what `vhm hook` sends", c_hook_event,
+	  { "domain", "operation", "sub_operation", "extra", "uuid", "interfaces", "pid",
+	    "xml_error", "refused" } },
 	{ "stop", NULL, c_stop },
 };
 

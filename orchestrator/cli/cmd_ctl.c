@@ -340,7 +340,7 @@ static json_t *ask_instance(const char *dir, const char *name)
 
 	row = json_pack("{s:s,s:n}", "name", name, "pid");
 	if (rc) {
-		state = rc == -EACCES ? "denied" : "stale";
+		state = rc == -EACCES ? "denied" : rc == -EPERM ? "untrusted" : "stale";
 		goto out;
 	}
 	json_object_set(row, "pid", json_object_get(ctl_client_greeting(c), "pid"));
@@ -377,12 +377,19 @@ int cmd_list(int argc, char **argv)
 {
 	struct ctl_opts o = { .cmd = "list" };
 	json_t *names = NULL, *rows = NULL, *name;
+	char err[256];
 	size_t i;
 	int rc;
 
 	rc = parse_args(&o, argc, argv, OPT_JSON, false);
 	if (rc)
 		return vhm_cli_status(rc);
+	rc = ctl_run_dir_check(o.run_dir, err, sizeof(err));
+	if (rc && rc != -ENOENT) {
+		fprintf(stderr, "vhm list: %s\n", err);
+		rc = VHM_EXIT_PEER;
+		goto out;
+	}
 	rc = list_names(o.run_dir, &names);
 	if (rc) {
 		fprintf(stderr, "vhm list: cannot read %s: %s\n", o.run_dir, strerror(-rc));

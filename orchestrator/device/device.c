@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <sys/un.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -339,23 +340,61 @@ static int open_guest(struct device *d, char *err, size_t errlen)
 	return rc;
 }
 
+/* The listening socket is removed only while it is still the file vhm
+ * bound: whatever replaced it meanwhile is someone else's. */
 static void close_listener(struct device *d)
 {
+	struct stat st;
+
 	if (d->listen_fd < 0)
 		return;
 	close(d->listen_fd);
-	unlink(d->backend);
+	if (!lstat(d->backend, &st) && S_ISSOCK(st.st_mode) && st.st_dev == d->listen_dev &&
+	    st.st_ino == d->listen_ino)
+		unlink(d->backend);
 	d->listen_fd = -1;
 }
 
-/* Listening mode: the socket the backend connects to, made once. */
+/* 0: nothing at path; 1: a stale socket, to be removed; else -errno, err. */
+static int listen_path_state(const char *path, char *err, size_t errlen)
+{
+	int rc = usock_probe(path);
+
+	if (rc == -ECONNREFUSED)
+		return 1;
+	if (rc == -ENOTSOCK)
+		return vhm_err(err, errlen, rc, "--listen %s: exists and is not a socket; not "
+			       "replacing it", path);
+	if (rc == -EADDRINUSE)
+		return vhm_err(err, errlen, rc, "--listen %s: something is listening there; not "
+			       "replacing it", path);
+	if (rc)
+		return vhm_err(err, errlen, rc, "--listen %s: %s", path, strerror(-rc));
+	return 0;
+}
+
+int dev_listen_check(const char *path, char *err, size_t errlen)
+{
+	int rc = listen_path_state(path, err, errlen);
+
+	return rc < 0 ? rc : 0;
+}
+
+/* Listening mode: the socket the backend connects to, made once, in place
+ * of nothing or of a stale socket only. */
 static int listen_backend(struct device *d, char *err, size_t errlen)
 {
+	struct stat st;
 	int rc;
 
 	if (d->listen_fd >= 0)
 		return 0;
-	unlink(d->backend);   /* a stale socket of an earlier run */
+	rc = listen_path_state(d->backend, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && unlink(d->backend) && errno != ENOENT)
+		return vhm_err(err, errlen, -errno, "--listen %s: cannot remove the stale socket: "
+			       "%s", d->backend, strerror(errno));
 	rc = usock_listen(d->backend, 1, SOCK_NONBLOCK, 0);
 	if (rc == -ENAMETOOLONG || rc == -EINVAL)
 		return vhm_err(err, errlen, rc, "%s: socket path too long", d->backend);
@@ -363,6 +402,13 @@ static int listen_backend(struct device *d, char *err, size_t errlen)
 		return vhm_err(err, errlen, rc, "listening on %s: %s", d->backend,
 			       strerror(-rc));
 	d->listen_fd = rc;
+	if (lstat(d->backend, &st)) { /* cannot tell it later: never remove it */
+		d->listen_dev = 0;
+		d->listen_ino = 0;
+		return 0;
+	}
+	d->listen_dev = st.st_dev;
+	d->listen_ino = st.st_ino;
 	return 0;
 }
 

@@ -63,6 +63,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "gmem.h"
 #include "gwriter.h"
@@ -114,6 +115,8 @@ struct device {
 	uint64_t started_ns;
 
 	int listen_fd;             /* with cfg.listen; owned */
+	dev_t listen_dev;          /* the socket file vhm bound at cfg.backend: */
+	ino_t listen_ino;          /* unlinked on close only if still this one */
 	pthread_t dp_thread;       /* named "vhm-dp" */
 	pthread_mutex_t dp_lock;   /* held while the guest driver touches rings */
 	bool dp_stop, dp_started;
@@ -122,6 +125,12 @@ struct device {
 	 * (dev_datapath_polls). */
 	uint64_t dp_polls, dp_idle_polls;
 };
+
+/* With --listen: may vhm listen at path? Nothing there, or a stale socket
+ * (nobody listening; dev_open replaces it): 0. A file, a symlink, a
+ * directory, or a socket someone listens on (another backend, another
+ * program): -ENOTSOCK / -EADDRINUSE with err; vhm never removes those. */
+int dev_listen_check(const char *path, char *err, size_t errlen);
 
 const char *dev_state_name(enum dev_state s);
 void dev_config_defaults(struct dev_config *c);

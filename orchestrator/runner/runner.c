@@ -307,24 +307,27 @@ static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 	return run_track_ctl_predict(((struct runner *)ctx)->trk, args, ret, err, errlen);
 }
 
+/* Each row lists the argument keys its command reads; ctl refuses others. */
 static const struct ctl_cmd run_cmds[] = {
 	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
 	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF} -- starts; \"migration\" events "
-	  "follow", ctl_migrate },
+	  "follow", ctl_migrate,
+	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname" } },
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
 	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },
 	{ "status", "{}", ctl_status },
 	{ "stats", "{}", ctl_status },
-	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic },
-	{ "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", ctl_set_dirty },
+	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic, { "pps", "size" } },
+	{ "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", ctl_set_dirty,
+	  { "rate", "pattern" } },
 	{ "stop", "{}", ctl_stop },
 	{ "track-start", "{\"interval_ms\": N, \"verify\": B} -- \"dirty\" events follow",
-	  ctl_track_start },
-	{ "track-stop", "{\"force\": B}", ctl_track_stop },
+	  ctl_track_start, { "interval_ms", "verify" } },
+	{ "track-stop", "{\"force\": B}", ctl_track_stop, { "force" } },
 	{ "dirty", "{} -- the latest \"dirty\" event", ctl_dirty },
 	{ "predict", "{\"bandwidth\": BYTES_PER_S, \"downtime_ms\": N, \"max_rounds\": N}",
-	  ctl_predict },
+	  ctl_predict, { "bandwidth", "downtime_ms", "max_rounds" } },
 };
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -495,6 +498,11 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	/* The control socket appears once the device runs, so that a client
 	 * finding it always finds a device; the name is checked first. */
 	if (ctl_name_free(r->run_dir, c.name, err, sizeof(err))) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		rc = VHM_EXIT_USAGE;
+		goto out;
+	}
+	if (c.listen && dev_listen_check(c.backend, err, sizeof(err))) {
 		fprintf(stderr, "vhm run: %s\n", err);
 		rc = VHM_EXIT_USAGE;
 		goto out;

@@ -10,6 +10,7 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 
 #include "ctl.h"
 #include "devtest.h"
+#include "support.h"
 #include "usock.h"
 #include "util.h"
 
@@ -103,8 +105,8 @@ static int t_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t errle
 
 static const struct ctl_cmd t_cmds[] = {
 	{ "status", "", t_status },
-	{ "set-x", "{\"x\": INT}", t_set_x },
-	{ "emit", "{\"event\": S, \"count\": N, \"size\": BYTES}", t_emit },
+	{ "set-x", "{\"x\": INT}", t_set_x, { "x" } },
+	{ "emit", "{\"event\": S, \"count\": N, \"size\": BYTES}", t_emit, { "event", "count", "size" } },
 	{ "fail", "", t_fail },
 	{ "stop", "", t_stop },
 };
@@ -339,8 +341,8 @@ static struct bad_req bad_reqs[] = {
 	{ "{\"execute\":\"set-x\",\"arguments\":{\"x\":\"five\"}}\n", "GenericError",
 	  "invalid arguments" },
 	{ "{\"execute\":\"set-x\",\"arguments\":{}}\n", "GenericError", "invalid arguments" },
-	{ "{\"execute\":\"set-x\",\"arguments\":{\"x\":1,\"y\":2}}\n", "GenericError",
-	  "invalid arguments" },
+	{ "{\"execute\":\"set-x\",\"arguments\":{\"x\":1,\"y\":2}}\n", "InvalidInput",
+	  "unknown argument \"y\" for set-x (known: x)" },
 	{ "{\"execute\":\"subscribe\",\"arguments\":{\"events\":\"all\"}}\n", "GenericError",
 	  "must be an array" },
 };
@@ -378,6 +380,34 @@ Test(ctl_proto, typed_arguments_are_applied)
 	r = raw_msg(fd);
 	cr_assert(eq(i64, json_integer_value(json_object_get(json_object_get(r, "return"), "x")),
 		     41));
+	json_decref(r);
+	close(fd);
+}
+
+Test(ctl_proto, unknown_argument_key_is_refused_naming_it_and_not_run)
+{
+	int fd = raw_greeted();
+	json_t *r;
+
+	raw_send(fd, "{\"execute\":\"set-x\",\"arguments\":{\"x\":5,\"bogus\":1},\"id\":1}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), "InvalidInput"));
+	cr_assert(ne(ptr, strstr(desc_of(r), "unknown argument \"bogus\" for set-x"), NULL),
+		  "desc: %s", desc_of(r));
+	json_decref(r);
+	raw_send(fd, "{\"execute\":\"subscribe\",\"arguments\":{\"event\":[]}}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), "InvalidInput"));
+	cr_assert(ne(ptr, strstr(desc_of(r), "\"event\""), NULL), "desc: %s", desc_of(r));
+	json_decref(r);
+	raw_send(fd, "{\"execute\":\"status\",\"arguments\":{\"x\":1}}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), "InvalidInput"), "status took an argument");
+	json_decref(r);
+	assert_still_answers(fd);
+	raw_send(fd, "{\"execute\":\"set-x\",\"arguments\":{\"x\":0},\"id\":2}\n");
+	r = raw_msg(fd);
+	cr_assert(eq(str, (char *)class_of(r), ""));
 	json_decref(r);
 	close(fd);
 }
@@ -484,6 +514,39 @@ Test(ctl_clients, sixty_four_clients_at_once_all_get_answers)
 		json_decref(r);
 		close(fds[i]);
 	}
+}
+
+/* CTL_CLIENTS_MAX clients connected and silent must not lock `vhm status`
+ * out: the one idle longest is told why and closed to make room; a
+ * subscriber, even an older one, is not idle and stays. */
+Test(ctl_clients, idle_clients_at_the_limit_do_not_lock_out_status)
+{
+	int fds[CTL_CLIENTS_MAX];
+	const char *args[] = { "status", T_NAME, "--run-dir", run_dir, NULL };
+	struct ts_run r;
+	json_t *m;
+
+	for (int i = 0; i < CTL_CLIENTS_MAX; i++) {
+		fds[i] = raw_greeted();
+		if (i == 0) { /* the oldest subscribes: not idle */
+			raw_send(fds[0], "{\"execute\":\"subscribe\"}\n");
+			json_decref(raw_msg(fds[0]));
+		}
+	}
+	dt_vhm(args, &r);
+	cr_assert(eq(int, r.status, 0), "vhm status with %d idle clients: exit %d: %s",
+		  CTL_CLIENTS_MAX, r.status, r.err);
+	cr_assert(ne(ptr, strstr(r.out, "state: running"), NULL), "out: %s", r.out);
+	ts_run_free(&r);
+	m = raw_msg(fds[1]);
+	cr_assert(eq(str, (char *)class_of(m), "GenericError"));
+	cr_assert(ne(ptr, strstr(desc_of(m), "idle"), NULL), "desc: %s", desc_of(m));
+	json_decref(m);
+	cr_assert(eq(long, (long)recv(fds[1], (char[1]){ 0 }, 1, 0), 0L), "evicted, not closed");
+	assert_still_answers(fds[0]);
+	assert_still_answers(fds[2]);
+	for (int i = 0; i < CTL_CLIENTS_MAX; i++)
+		close(fds[i]);
 }
 
 Test(ctl_clients, client_vanishing_mid_line_does_not_disturb_others)
@@ -770,10 +833,11 @@ Test(ctl_server, embedding_loop_shares_poll_with_its_own_fds)
 
 TestSuite(ctl_cli, .init = setup_server, .fini = teardown, .timeout = 30);
 
-/* Run vhm with args (NULL-terminated) and env VHM_RUN_DIR=envdir if set;
- * capture stdout and stderr; return the exit status. */
-static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const char *envdir,
-		   const char *const *args)
+/* Run vhm with args (NULL-terminated) and env VHM_RUN_DIR=envdir if set,
+ * as uid and gid `uid` (0: as we are); capture stdout and stderr; return the
+ * exit status. */
+static int run_vhm_as(uid_t uid, char *out, size_t outlen, char *errout, size_t errlen,
+		      const char *envdir, const char *const *args)
 {
 	const char *build = getenv("VHM_BUILD") ? getenv("VHM_BUILD") : "build";
 	char bin[256];
@@ -791,6 +855,8 @@ static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const 
 	if (pid == 0) {
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
+		if (uid && (setgroups(0, NULL) || setgid(uid) || setuid(uid)))
+			_exit(126);
 		if (envdir)
 			setenv("VHM_RUN_DIR", envdir, 1);
 		else
@@ -813,7 +879,14 @@ static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const 
 	waitpid(pid, &st, 0);
 	cr_assert(eq(int, WIFEXITED(st), 1), "vhm killed by a signal");
 	cr_assert(ne(int, WEXITSTATUS(st), 127), "cannot run %s", bin);
+	cr_assert(ne(int, WEXITSTATUS(st), 126), "cannot become uid %u", (unsigned)uid);
 	return WEXITSTATUS(st);
+}
+
+static int run_vhm(char *out, size_t outlen, char *errout, size_t errlen, const char *envdir,
+		   const char *const *args)
+{
+	return run_vhm_as(0, out, outlen, errout, errlen, envdir, args);
 }
 
 Test(ctl_cli, status_prints_key_value_lines_with_nested_objects_indented)
@@ -850,6 +923,29 @@ Test(ctl_cli, status_of_unknown_instance_exits_3)
 	cr_assert(eq(int, run_vhm(out, sizeof(out), err, sizeof(err), NULL, args), 3));
 	snprintf(want, sizeof(want), "vhm status: no instance nope in %s\n", run_dir);
 	cr_assert(eq(str, err, want));
+}
+
+/* Another uid cannot reach a root instance: the run dir (0700) hides the
+ * socket, or (dir 0755) the socket's 0600 mode refuses the connect. Either
+ * way the line says permission denied, not "no instance". */
+Test(ctl_cli, status_as_another_uid_says_permission_denied)
+{
+	char out[1024], err[1024];
+	const char *args[] = { "status", T_NAME, "--run-dir", run_dir, NULL };
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to become uid 65534");
+	for (int round = 0; round < 2; round++) {
+		if (round == 1)
+			cr_assert(eq(int, chmod(run_dir, 0755), 0));
+		cr_assert(eq(int, run_vhm_as(65534, out, sizeof(out), err, sizeof(err), NULL,
+					     args), 3), "round %d: %s", round, err);
+		cr_assert(eq(str, out, ""));
+		cr_assert(eq(int, ts_count_lines(err), 1), "round %d: %s", round, err);
+		cr_assert(ne(ptr, strstr(err, "permission denied"), NULL), "round %d: %s", round,
+			  err);
+		cr_assert(eq(ptr, strstr(err, "no instance"), NULL), "round %d: %s", round, err);
+	}
 }
 
 Test(ctl_cli, status_with_bad_option_is_usage_error)
@@ -908,4 +1004,186 @@ Test(ctl_cli, list_of_missing_run_dir_is_empty)
 	snprintf(dir, sizeof(dir), "%s/none", run_dir);
 	cr_assert(eq(int, run_vhm(out, sizeof(out), err, sizeof(err), NULL, args), 0), "%s", err);
 	cr_assert(eq(str, out, "[]\n"));
+}
+
+/* ---- the run dir and the socket are trusted only when safe ---- */
+
+TestSuite(ctl_rundir, .init = setup, .fini = teardown, .timeout = 30);
+
+/* <run_dir>/<leaf> as a fresh directory with that mode and owner. */
+static void make_dir(char *out, size_t len, const char *leaf, mode_t mode, uid_t uid)
+{
+	snprintf(out, len, "%s/%s", run_dir, leaf);
+	cr_assert(eq(int, mkdir(out, 0700), 0), "mkdir %s: %s", out, strerror(errno));
+	cr_assert(eq(int, chmod(out, mode), 0));
+	cr_assert(eq(int, chown(out, uid, uid), 0));
+}
+
+/* A socket at dir/name.sock that listens (non-blocking): a planted one. */
+static int plant(const char *dir, const char *name)
+{
+	char path[108];
+	int fd;
+
+	cr_assert(eq(int, vhm_sock_path(dir, name, path, sizeof(path)), 0));
+	fd = usock_listen(path, 8, SOCK_NONBLOCK, 0666);
+	cr_assert(ge(int, fd, 0), "listen %s: %s", path, strerror(-fd));
+	return fd;
+}
+
+/* Nobody connected to the planted listener. */
+static void assert_untouched(int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+
+	cr_assert(eq(int, fd, -1), "the planted socket got a connection");
+	close(lfd);
+}
+
+/* `vhm args` exits 3 with one line on stderr containing `says`. */
+static void assert_cli_refuses(const char *const *args, const char *says)
+{
+	char out[1024], err[1024];
+
+	cr_assert(eq(int, run_vhm(out, sizeof(out), err, sizeof(err), NULL, args), 3), "%s",
+		  err);
+	cr_assert(eq(int, ts_count_lines(err), 1), "stderr: %s", err);
+	cr_assert(ne(ptr, strstr(err, says), NULL), "stderr lacks '%s': %s", says, err);
+}
+
+struct bad_dir {
+	mode_t mode;
+	uid_t uid;
+	char says[48];
+};
+
+static struct bad_dir bad_dirs[] = {
+	{ 0700, 65534, "is owned by uid 65534" },
+	{ 0777, 0, "writable by group or others (mode 0777)" },
+	{ 0770, 0, "writable by group or others (mode 0770)" },
+	{ 01733, 0, "writable by group or others (mode 1733)" },
+};
+
+ParameterizedTestParameters(ctl_rundir, server_refuses_unsafe_run_dir)
+{
+	return cr_make_param_array(struct bad_dir, bad_dirs, VHM_ARRAY_SIZE(bad_dirs));
+}
+
+/* ctl_server_open and vhm run refuse the dir, name it, and bind nothing. */
+ParameterizedTest(struct bad_dir *b, ctl_rundir, server_refuses_unsafe_run_dir)
+{
+	char dir[96], path[160], err[256];
+	const char *args[] = { "run", "--backend", "/nonexistent/be.sock", "--name", "x",
+			       "--run-dir", dir, NULL };
+	struct stat st;
+
+	make_dir(dir, sizeof(dir), "bad", b->mode, b->uid);
+	cr_assert(eq(ptr, open_here(dir, "x", -EPERM, err, sizeof(err)), NULL));
+	cr_assert(ne(ptr, strstr(err, dir), NULL), "err: %s", err);
+	cr_assert(ne(ptr, strstr(err, b->says), NULL), "err: %s", err);
+	snprintf(path, sizeof(path), "%s/x.sock", dir);
+	cr_assert(ne(int, lstat(path, &st), 0), "a socket was bound in %s", dir);
+	dt_vhm_refuses(args, VHM_EXIT_USAGE, b->says);
+}
+
+Test(ctl_rundir, server_refuses_symlinked_run_dir)
+{
+	char real[96], link[96], path[160], err[256];
+	struct stat st;
+
+	make_dir(real, sizeof(real), "real", 0700, 0);
+	snprintf(link, sizeof(link), "%s/link", run_dir);
+	cr_assert(eq(int, symlink(real, link), 0));
+	cr_assert(eq(ptr, open_here(link, "x", -ELOOP, err, sizeof(err)), NULL));
+	cr_assert(ne(ptr, strstr(err, "symlink"), NULL), "err: %s", err);
+	snprintf(path, sizeof(path), "%s/x.sock", real);
+	cr_assert(ne(int, lstat(path, &st), 0), "a socket was bound through the link");
+}
+
+/* Another user's dir or a 0777 one may hold a socket that user planted:
+ * `vhm stop` must not send it root's stop (nor claim success). */
+ParameterizedTestParameters(ctl_rundir, client_refuses_unsafe_run_dir)
+{
+	return cr_make_param_array(struct bad_dir, bad_dirs, VHM_ARRAY_SIZE(bad_dirs));
+}
+
+ParameterizedTest(struct bad_dir *b, ctl_rundir, client_refuses_unsafe_run_dir)
+{
+	char dir[96];
+	const char *stop[] = { "stop", "x", "--run-dir", dir, NULL };
+	const char *status[] = { "status", "x", "--run-dir", dir, NULL };
+	const char *list[] = { "list", "--run-dir", dir, NULL };
+	int lfd;
+
+	make_dir(dir, sizeof(dir), "bad", b->mode, b->uid);
+	lfd = plant(dir, "x");
+	assert_cli_refuses(stop, b->says);
+	assert_cli_refuses(status, b->says);
+	assert_cli_refuses(list, b->says);
+	assert_untouched(lfd);
+}
+
+Test(ctl_rundir, client_refuses_symlinked_run_dir)
+{
+	char real[96], link[96];
+	const char *stop[] = { "stop", "x", "--run-dir", link, NULL };
+	int lfd;
+
+	make_dir(real, sizeof(real), "real", 0700, 0);
+	snprintf(link, sizeof(link), "%s/link", run_dir);
+	cr_assert(eq(int, symlink(real, link), 0));
+	lfd = plant(real, "x");
+	assert_cli_refuses(stop, "symlink");
+	assert_untouched(lfd);
+}
+
+/* In a safe dir, a socket owned by another uid is not ours either. */
+Test(ctl_rundir, client_refuses_socket_owned_by_another_uid)
+{
+	char path[108];
+	const char *stop[] = { "stop", "x", "--run-dir", run_dir, NULL };
+	const char *by_path[] = { "status", path, NULL };
+	int lfd = plant(run_dir, "x");
+
+	sock_path("x", path, sizeof(path));
+	cr_assert(eq(int, lchown(path, 65534, 65534), 0));
+	assert_cli_refuses(stop, "owned by uid 65534");
+	assert_cli_refuses(by_path, "owned by uid 65534");
+	assert_untouched(lfd);
+}
+
+/* A socket file of root's served by another uid (bound as root, listened on
+ * as 65534): the client checks the listener's credentials too. */
+Test(ctl_rundir, client_refuses_socket_served_by_another_uid)
+{
+	char path[108], got = 0;
+	const char *stop[] = { "stop", "x", "--run-dir", run_dir, NULL };
+	struct sockaddr_un sa;
+	int p[2], st;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to become another uid");
+	sock_path("x", path, sizeof(path));
+	cr_assert(eq(int, pipe(p), 0));
+	pid = fork();
+	if (pid == 0) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		close(p[0]);
+		if (vhm_sockaddr_un(&sa, path) || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    setgid(65534) || setuid(65534) || listen(fd, 4))
+			_exit(10);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after setuid, which clears it */
+		(void)!write(p[1], "r", 1);
+		close(p[1]);
+		pause();
+		_exit(0);
+	}
+	close(p[1]);
+	cr_assert(eq(int, (int)read(p[0], &got, 1), 1), "the foreign server did not listen");
+	assert_cli_refuses(stop, "served by uid 65534");
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(p[0]);
 }

@@ -179,3 +179,33 @@ Test(usock, listen_never_replaces_an_existing_file)
 	cr_assert(eq(int, usock_listen(p, 1, 0, 0), -EADDRINUSE));
 	cr_assert(eq(int, access(p, F_OK), 0));
 }
+
+/* usock_probe says what is at a path without changing it: nothing, a stale
+ * socket, a live one, or something that is not a socket (a symlink to a
+ * live socket included: it is never followed). */
+Test(usock, probe_tells_absent_stale_live_and_not_a_socket)
+{
+	char none[108], stale[108], live[108], file[108], link[108];
+	struct stat st;
+	int lfd, fd;
+
+	path_of("none.sock", none, sizeof(none));
+	path_of("stale.sock", stale, sizeof(stale));
+	path_of("live.sock", live, sizeof(live));
+	path_of("file", file, sizeof(file));
+	path_of("link.sock", link, sizeof(link));
+	fd = usock_listen(stale, 1, 0, 0);
+	cr_assert(ge(int, fd, 0));
+	close(fd);
+	lfd = usock_listen(live, 4, 0, 0);
+	cr_assert(ge(int, lfd, 0));
+	close(open(file, O_CREAT | O_WRONLY, 0600));
+	cr_assert(eq(int, symlink(live, link), 0));
+	cr_assert(eq(int, usock_probe(none), 0));
+	cr_assert(eq(int, usock_probe(stale), -ECONNREFUSED));
+	cr_assert(eq(int, usock_probe(live), -EADDRINUSE));
+	cr_assert(eq(int, usock_probe(file), -ENOTSOCK));
+	cr_assert(eq(int, usock_probe(link), -ENOTSOCK));
+	cr_assert(eq(int, stat(stale, &st), 0), "probe removed the stale socket");
+	close(lfd);
+}
