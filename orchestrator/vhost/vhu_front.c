@@ -153,6 +153,26 @@ static bool wants_reply(const struct vhu_front *f, const struct vhu_req_info *in
 	return false;
 }
 
+/* Does the caller's payload fit the row (and so the message buffer)? Checked
+ * before anything is copied: a memory table of 9 regions or a config of 300
+ * bytes is refused here, never read past its end. */
+static int check_payload(struct vhu_front *f, const struct vhu_req_info *info,
+			 const union vhu_payload *p)
+{
+	uint32_t size = vhu_pl_size(info->payload, p);
+	char want[64];
+
+	if (vhu_pl_size_ok(info->payload, p, size, want, sizeof(want)) && size <= VHU_PAYLOAD_MAX)
+		return 0;
+	if (info->payload == VHU_PL_MEM)
+		return fail(f, -EMSGSIZE, false, info->num, "%u regions, expected %s",
+			    p->mem.nregions, want);
+	if (info->payload == VHU_PL_CONFIG)
+		return fail(f, -EMSGSIZE, false, info->num, "config size %u, expected %s",
+			    p->config.size, want);
+	return fail(f, -EINVAL, false, info->num, "payload size %u, expected %s", size, want);
+}
+
 int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payload *p,
 		   const int *fds, int nfds, bool *expect_reply)
 {
@@ -169,6 +189,8 @@ int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payloa
 	if ((rc = check_negotiated(f, info)))
 		return rc;
 	p = p ? p : &empty;
+	if ((rc = check_payload(f, info, p)))
+		return rc;
 	vhu_fd_count(info->fds, p, &min, &max);
 	if (nfds < min || nfds > max || nfds > VHU_MAX_FDS)
 		return fail(f, -EINVAL, false, request, "%d fds given, the request takes %d..%d",
