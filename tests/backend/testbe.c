@@ -203,6 +203,7 @@ static void device_reset(struct tbe *t)
 	t->features = t->protocol = 0;
 	t->nrarp = 0;
 	t->mtu = t->status = t->need_reply = t->resets = 0;
+	t->nstatuses = t->nseq = 0;
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(t->breq_ack); i++)
 		t->breq_ack[i] = -1;
 	memset(t->counts, 0, sizeof(t->counts));
@@ -352,6 +353,7 @@ static enum tbe_res h_SET_VRING_BASE(struct tbe *t, struct vhu_msg *m, struct vh
 	(void)r;
 	if (!q)
 		return TBE_DROP;
+	q->set_base = m->u.state.num;
 	q->base = m->u.state.num;
 	return TBE_OK;
 }
@@ -649,6 +651,8 @@ static enum tbe_res h_SET_STATUS(struct tbe *t, struct vhu_msg *m, struct vhu_ms
 		return TBE_REFUSE;
 	}
 	t->status = m->u.u64;
+	if (t->nstatuses < TBE_MAX_STATUS)
+		t->statuses[t->nstatuses++] = m->u.u64;
 	return TBE_OK;
 }
 
@@ -762,14 +766,14 @@ static json_t *record_rings(const struct tbe *t)
 		const struct tbe_ring *q = &t->rings[i];
 
 		json_array_append_new(a, json_pack(
-			"{s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:b, s:b, s:b, s:b, s:b, s:b}",
+			"{s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:b, s:b, s:b, s:b, s:b, s:b}",
 			"index", (json_int_t)i, "num", json_u64(q->num),
 			"desc", json_u64(q->addr.desc), "used", json_u64(q->addr.used),
 			"avail", json_u64(q->addr.avail), "log_guest_addr",
 			json_u64(q->addr.log_guest_addr), "addr_flags", (int)q->addr.flags,
-			"base", json_u64(q->base), "has_addr", q->has_addr, "enabled", q->enabled,
-			"started", q->started, "has_kick", q->kick >= 0, "has_call", q->call >= 0,
-			"has_err", q->err >= 0));
+			"base", json_u64(q->base), "set_base", json_u64(q->set_base),
+			"has_addr", q->has_addr, "enabled", q->enabled, "started", q->started,
+			"has_kick", q->kick >= 0, "has_call", q->call >= 0, "has_err", q->err >= 0));
 	}
 	return a;
 }
@@ -808,6 +812,24 @@ static json_t *record_counts(const struct tbe *t)
 	return o;
 }
 
+static json_t *record_sequence(const struct tbe *t)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < t->nseq; i++)
+		json_array_append_new(a, json_string(vhu_req_name(t->seq[i])));
+	return a;
+}
+
+static json_t *record_statuses(const struct tbe *t)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < t->nstatuses; i++)
+		json_array_append_new(a, json_u64(t->statuses[i]));
+	return a;
+}
+
 static json_t *record_breq(const struct tbe *t)
 {
 	json_t *o = json_object();
@@ -841,6 +863,10 @@ static void record_write(const struct tbe *t)
 		      "breq_acks", record_breq(t), "counts", record_counts(t),
 		      "has_breq", json_boolean(t->breq >= 0),
 		      "log_all", json_boolean((t->features >> VHU_F_LOG_ALL) & 1));
+	if (o) {
+		json_object_set_new(o, "sequence", record_sequence(t));
+		json_object_set_new(o, "statuses", record_statuses(t));
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", t->opt.record);
 	if (!o || json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, t->opt.record) < 0)
 		fprintf(stderr, "vhm-testbe: cannot write record %s: %s\n", t->opt.record,
@@ -973,6 +999,8 @@ static int handle_msg(struct tbe *t, struct vhu_msg *m)
 	if (!msg_valid(t, info, m))
 		return -1;
 	t->counts[info->num]++;
+	if (t->nseq < TBE_MAX_SEQ)
+		t->seq[t->nseq++] = (uint8_t)info->num;
 	t->need_reply += need_reply;
 	memset(&r, 0, sizeof(r));
 	r.hdr.request = info->num;
