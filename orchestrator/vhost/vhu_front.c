@@ -279,9 +279,31 @@ int vhu_front_recv(struct vhu_front *f, uint32_t request, const union vhu_payloa
 	return rc;
 }
 
+/* A request whose effect must be in place before we go on, sent without an
+ * ack (REPLY_ACK not negotiated): a GET_FEATURES round trip is the sync
+ * point, as in QEMU's enforce_reply. The backend handles messages in order,
+ * so its reply means the request before it was handled. */
+static int sync_point(struct vhu_front *f, uint32_t request)
+{
+	struct vhu_msg r;
+	bool expect;
+	int rc = vhu_front_send(f, VHU_GET_FEATURES, NULL, NULL, 0, &expect);
+
+	if (!rc)
+		rc = vhu_front_recv(f, VHU_GET_FEATURES, NULL, &r);
+	if (rc) {
+		char why[VHU_ERR_LEN];
+
+		snprintf(why, sizeof(why), "%s", f->err);
+		return fail(f, rc, f->broken, request, "sync point (GET_FEATURES) failed: %s", why);
+	}
+	return 0;
+}
+
 int vhu_front_request(struct vhu_front *f, uint32_t request, const union vhu_payload *p,
 		      const int *fds, int nfds, struct vhu_msg *reply)
 {
+	static const union vhu_payload empty;
 	bool expect;
 	int rc = vhu_front_send(f, request, p, fds, nfds, &expect);
 
@@ -289,9 +311,11 @@ int vhu_front_request(struct vhu_front *f, uint32_t request, const union vhu_pay
 		return rc;
 	if (reply)
 		memset(reply, 0, sizeof(*reply));
-	if (!expect)
-		return 0;
-	return vhu_front_recv(f, request, p, reply);
+	if (expect)
+		return vhu_front_recv(f, request, p, reply);
+	if (vhu_needs_sync(vhu_req_info(request), p ? p : &empty))
+		return sync_point(f, request);
+	return 0;
 }
 
 /* ---- typed requests ---------------------------------------------------- */

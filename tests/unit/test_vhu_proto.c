@@ -158,6 +158,38 @@ Test(vhu_table, names_of_unknowns_and_features)
 	cr_assert(eq(ptr, (void *)vhu_feature_name(64), NULL));
 }
 
+/* QEMU's sync points (enforce_reply): SET_FEATURES with LOG_ALL, SET_VRING_ADDR
+ * with the log flag, SET_MEM_TABLE and SET_VRING_ENABLE; nothing else. */
+Test(vhu_table, sync_points_are_qemus)
+{
+	union vhu_payload p = { .u64 = 0 };
+	int n = 0;
+
+	for (uint32_t r = 0; r < 64; r++) {
+		const struct vhu_req_info *info = vhu_req_info(r);
+
+		if (!info)
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.u64 = 1ull << VHU_F_LOG_ALL;
+		p.addr.flags = VHU_VRING_F_LOG;
+		n += vhu_needs_sync(info, &p);
+	}
+	cr_assert(eq(int, n, 4), "sync points with logging on: %d, expected 4", n);
+	p.u64 = 1ull << VHU_F_LOG_ALL;
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_FEATURES), &p));
+	p.u64 = 1ull << VHU_F_VERSION_1;
+	cr_assert(not(vhu_needs_sync(vhu_req_info(VHU_SET_FEATURES), &p)));
+	memset(&p, 0, sizeof(p));
+	p.addr.flags = VHU_VRING_F_LOG;
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_ADDR), &p));
+	p.addr.flags = 0;
+	cr_assert(not(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_ADDR), &p)));
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_MEM_TABLE), &p));
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_ENABLE), &p));
+	cr_assert(not(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_BASE), &p)));
+}
+
 Test(vhu_table, request_numbers_are_unique)
 {
 	static const uint32_t nums[] = {

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/* Interoperability with QEMU's and DPDK's reading of the spec, against
+ * vhm-testbe and its --record: a request whose effect must be in place is
+ * followed by a GET_FEATURES round trip when REPLY_ACK is off. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "vhu_front.h"
+
+static char sock[TS_PATH_MAX], rec[TS_PATH_MAX];
+static struct vhu_front f = { .sock = -1, .breq_sock = -1 };
+
+static void setup(void)
+{
+	cr_assert(eq(int, ts_path("be.sock", sock, sizeof(sock)), 0));
+	cr_assert(eq(int, ts_path("be.json", rec, sizeof(rec)), 0));
+}
+
+static void teardown(void)
+{
+	vhu_front_close(&f);
+	ts_cleanup();
+}
+
+TestSuite(interop, .init = setup, .fini = teardown, .timeout = 30);
+
+/* vhm-testbe on `sock`, recording to `rec`, with extra options (NULL-terminated). */
+static void start_be(const char *const *extra)
+{
+	const char *argv[16] = { "--record", rec };
+	int n = 2;
+
+	for (; extra && *extra && n < 15; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	cr_assert(lt(int, 0, (int)ts_testbe_start(sock, argv)), "vhm-testbe did not start");
+}
+
+static void open_front(const char *const *extra)
+{
+	start_be(extra);
+	cr_assert(eq(int, vhu_front_connect(&f, sock, 5000), 0), "%s", f.err);
+	cr_assert(eq(int, vhu_front_negotiate(&f, vhu_front_default_protocol()), 0), "%s", f.err);
+}
+
+static json_t *record_load(void)
+{
+	json_t *r = json_load_file(rec, 0, NULL);
+
+	cr_assert(not(eq(ptr, r, NULL)), "no record in %s", rec);
+	return r;
+}
+
+/* The record's "sequence" from index `from` as "A B C". */
+static void sequence(json_t *r, size_t from, char *out, size_t len)
+{
+	json_t *seq = json_object_get(r, "sequence");
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = from; i < json_array_size(seq) && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s", used ? " " : "",
+					 json_string_value(json_array_get(seq, i)));
+}
+
+/* ---- sync points without REPLY_ACK ------------------------------------------------ */
+
+struct sync_case {
+	char name[40];
+	uint32_t request;
+	bool log;           /* LOG_ALL / VHU_VRING_F_LOG in the payload */
+	bool reply_ack;     /* REPLY_ACK negotiated */
+	bool sync;          /* a GET_FEATURES must follow */
+};
+
+static struct sync_case sync_cases[] = {
+	{ "SET_FEATURES with LOG_ALL", VHU_SET_FEATURES, true, false, true },
+	{ "SET_FEATURES without LOG_ALL", VHU_SET_FEATURES, false, false, false },
+	{ "SET_VRING_ADDR with the log flag", VHU_SET_VRING_ADDR, true, false, true },
+	{ "SET_VRING_ADDR without it", VHU_SET_VRING_ADDR, false, false, false },
+	{ "SET_MEM_TABLE", VHU_SET_MEM_TABLE, false, false, true },
+	{ "SET_VRING_ENABLE", VHU_SET_VRING_ENABLE, false, false, true },
+	{ "SET_VRING_NUM", VHU_SET_VRING_NUM, false, false, false },
+	{ "SET_MEM_TABLE acked", VHU_SET_MEM_TABLE, false, true, false },
+	{ "SET_FEATURES with LOG_ALL acked", VHU_SET_FEATURES, true, true, false },
+};
+
+ParameterizedTestParameters(interop, sync_point_without_reply_ack)
+{
+	return cr_make_param_array(struct sync_case, sync_cases,
+				   sizeof(sync_cases) / sizeof(sync_cases[0]));
+}
+
+static int send_case(const struct sync_case *c)
+{
+	struct vhu_vring_addr a = { .index = 0, .desc = 0x10000, .avail = 0x11000,
+				    .used = 0x12000, .log_guest_addr = 0x12000 };
+	struct vhu_mem_region reg = { .guest_phys_addr = 0, .memory_size = 2 << 20,
+				      .userspace_addr = 0x7f0000000000ull };
+	int fd, rc;
+
+	switch (c->request) {
+	case VHU_SET_FEATURES:
+		return vhu_set_features(&f, (f.dev_features & ~(1ull << VHU_F_LOG_ALL)) |
+					(c->log ? 1ull << VHU_F_LOG_ALL : 0));
+	case VHU_SET_VRING_ADDR:
+		a.flags = c->log ? VHU_VRING_F_LOG : 0;
+		return vhu_set_vring_addr(&f, &a);
+	case VHU_SET_MEM_TABLE:
+		fd = memfd_create("interop", MFD_CLOEXEC);
+		cr_assert(eq(int, ftruncate(fd, 2 << 20), 0));
+		rc = vhu_set_mem_table(&f, &reg, &fd, 1);
+		close(fd);
+		return rc;
+	default:
+		return vhu_set_vring_state(&f, c->request, 0, c->request == VHU_SET_VRING_NUM ? 256 : 1);
+	}
+}
+
+ParameterizedTest(struct sync_case *c, interop, sync_point_without_reply_ack)
+{
+	const char *no_ack[] = { "--drop-proto", "REPLY_ACK", NULL };
+	char seq[256], want[256];
+	uint64_t v;
+	size_t from;
+	json_t *r;
+
+	open_front(c->reply_ack ? NULL : no_ack);
+	cr_assert(eq(int, vhu_get_u64(&f, VHU_GET_PROTOCOL_FEATURES, &v), 0), "%s", f.err);
+	r = record_load();
+	from = json_array_size(json_object_get(r, "sequence"));
+	json_decref(r);
+	cr_assert(eq(int, send_case(c), 0), "%s: %s", c->name, f.err);
+	/* a barrier the backend answers after everything before it */
+	cr_assert(eq(int, vhu_get_u64(&f, VHU_GET_PROTOCOL_FEATURES, &v), 0), "%s", f.err);
+	r = record_load();
+	sequence(r, from, seq, sizeof(seq));
+	snprintf(want, sizeof(want), "%s%s GET_PROTOCOL_FEATURES", vhu_req_name(c->request),
+		 c->sync ? " GET_FEATURES" : "");
+	cr_assert(eq(str, seq, want), "%s", c->name);
+	json_decref(r);
+}
