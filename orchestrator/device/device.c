@@ -62,10 +62,12 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
 	if (d->cfg.queues > 1 && (!has(off, VHU_NET_F_MQ) || !vhu_front_has_pf(f, VHU_PF_MQ)))
 		return vhm_err(err, errlen, -ENOTSUP, "%s: %d queue pairs need MQ", f->path,
 			       d->cfg.queues);
-	if ((uint32_t)(2 * d->cfg.queues) > f->queue_num && vhu_front_has_pf(f, VHU_PF_MQ))
+	/* GET_QUEUE_NUM counts what the device type counts: queue pairs for net
+	 * (QEMU compares it with its queues= pairs; DPDK answers max_queue_pairs). */
+	if ((uint32_t)d->cfg.queues > f->queue_num && vhu_front_has_pf(f, VHU_PF_MQ))
 		return vhm_err(err, errlen, -ENOTSUP,
-			       "%s: %d queue pairs, the backend has %u queues", f->path,
-			       d->cfg.queues, f->queue_num);
+			       "%s: the device has %d queue pairs, the backend at most %u "
+			       "(GET_QUEUE_NUM)", f->path, d->cfg.queues, f->queue_num);
 	want = 1ull << VHU_F_VERSION_1 | 1ull << VHU_NET_F_MRG_RXBUF |
 	       1ull << VHU_F_PROTOCOL_FEATURES;
 	if (d->event_idx)

@@ -268,9 +268,9 @@ static int setup(struct mig *m)
 	if (feat != d->features)
 		return fail(m, "setup", -ENOTSUP, "%s: features 0x%llx, the device acked 0x%llx",
 			    m->p->to, (unsigned long long)feat, (unsigned long long)d->features);
-	if (m->dst.queue_num < (uint32_t)d->nrings)
-		return fail(m, "setup", -ENOTSUP, "%s: %u queues, the device has %d rings",
-			    m->p->to, m->dst.queue_num, d->nrings);
+	if (m->dst.queue_num < (uint32_t)d->cfg.queues)
+		return fail(m, "setup", -ENOTSUP, "%s: at most %u queue pairs, the device has %d",
+			    m->p->to, m->dst.queue_num, d->cfg.queues);
 	emit(m, "setup", json_pack("{s:s, s:s}", "from", d->cfg.backend, "to", m->p->to));
 	return 0;
 }

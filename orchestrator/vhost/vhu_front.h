@@ -33,7 +33,7 @@ struct vhu_front {
 	uint64_t acked_features;   /* last SET_FEATURES sent */
 	uint64_t dev_protocol;     /* what GET_PROTOCOL_FEATURES offered */
 	uint64_t acked_protocol;   /* what SET_PROTOCOL_FEATURES sent */
-	uint32_t queue_num;        /* GET_QUEUE_NUM, or 1 without MQ */
+	uint32_t queue_num;        /* GET_QUEUE_NUM: queue pairs for net; 1 without MQ */
 	uint32_t max_mem_slots;    /* GET_MAX_MEM_SLOTS, or 8 without the feature */
 
 	/* Backend-request channel counters. */

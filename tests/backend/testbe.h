@@ -48,7 +48,8 @@ enum tbe_mis {
 struct tbe_opts {
 	const char *socket;
 	bool client, once, breq_test;
-	uint64_t queues;          /* GET_QUEUE_NUM; rings = 2 * queues */
+	uint64_t queues;          /* queue pairs (2 * queues rings); GET_QUEUE_NUM answers
+				   * it, as DPDK >= 23.07 answers its queues= devarg */
 	uint64_t features;        /* offered virtio features */
 	uint64_t protocol;        /* offered protocol features */
 	uint32_t log_reply_size;  /* SET_LOG_BASE reply: 0 (DPDK) or 8 (libvhost-user) */

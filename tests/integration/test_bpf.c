@@ -1203,7 +1203,7 @@ Test(bpf_device, trace_backend_failure_keeps_running, .init = need_root, .fini =
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(127);
-		execl(tb, tb, "--socket", sock, "--queues", "2", (char *)NULL);
+		execl(tb, tb, "--socket", sock, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 250 && stat(sock, &st); i++)

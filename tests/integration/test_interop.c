@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Interoperability with QEMU's and DPDK's reading of the spec, against
- * vhm-testbe and its --record: a request whose effect must be in place is
- * followed by a GET_FEATURES round trip when REPLY_ACK is off. */
+ * vhm-testbe and its --record: GET_QUEUE_NUM counts queue pairs; a request
+ * whose effect must be in place is followed by a GET_FEATURES round trip
+ * when REPLY_ACK is off. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
@@ -13,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "support.h"
 #include "vhu_front.h"
 
@@ -70,6 +72,47 @@ static void sequence(json_t *r, size_t from, char *out, size_t len)
 	for (size_t i = from; i < json_array_size(seq) && used < len; i++)
 		used += (size_t)snprintf(out + used, len - used, "%s%s", used ? " " : "",
 					 json_string_value(json_array_get(seq, i)));
+}
+
+/* ---- GET_QUEUE_NUM counts queue pairs ------------------------------------------ */
+
+struct pairs_case {
+	int pairs;
+};
+
+static struct pairs_case pairs_cases[] = { {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8} };
+
+ParameterizedTestParameters(interop, queue_pairs_from_get_queue_num)
+{
+	return cr_make_param_array(struct pairs_case, pairs_cases,
+				   sizeof(pairs_cases) / sizeof(pairs_cases[0]));
+}
+
+/* A backend that answers exactly its pairs (DPDK >= 23.07, testpmd queues=N)
+ * takes a device of that many pairs, and refuses one more, saying so. */
+ParameterizedTest(struct pairs_case *c, interop, queue_pairs_from_get_queue_num)
+{
+	struct device *d = calloc(1, sizeof(*d));
+	char q[8], err[256];
+	const char *extra[] = { "--queues", q, NULL };
+	uint64_t feat;
+	int rc;
+
+	cr_assert(not(eq(ptr, d, NULL)));
+	snprintf(q, sizeof(q), "%d", c->pairs);
+	open_front(extra);
+	cr_assert(eq(u32, f.queue_num, (uint32_t)c->pairs));
+	d->cfg.queues = c->pairs;
+	rc = dev_choose_features(d, &f, &feat, err, sizeof(err));
+	cr_assert(eq(int, rc, 0), "%d pairs on a backend of %d: %s", c->pairs, c->pairs, err);
+	d->cfg.queues = c->pairs + 1;
+	rc = dev_choose_features(d, &f, &feat, err, sizeof(err));
+	cr_assert(eq(int, rc, -ENOTSUP), "%d pairs on a backend of %d accepted", c->pairs + 1,
+		  c->pairs);
+	snprintf(q, sizeof(q), "at most %d", c->pairs);
+	cr_assert(not(eq(ptr, strstr(err, q), NULL)), "message: %s", err);
+	cr_assert(not(eq(ptr, strstr(err, "queue pairs"), NULL)), "message: %s", err);
+	free(d);
 }
 
 /* ---- sync points without REPLY_ACK ------------------------------------------------ */

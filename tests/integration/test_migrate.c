@@ -223,7 +223,7 @@ Test(migrate, rollback_no_destination, .fini = dt_fini, .timeout = 120)
 Test(migrate, send_rarp_carries_guest_mac, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], rec[TS_PATH_MAX], err[512];
-	const char *extra[] = { "--record", rec, "--queues", "2", NULL };
+	const char *extra[] = { "--record", rec, NULL };
 	struct ctl_client *c;
 	json_t *ret = NULL, *record, *macs;
 	int rc;
@@ -363,7 +363,7 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = dt_fini,
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
 	char before[24], after[24];
-	const char *extra[] = { "--misbehave", rc_->misbehave, "--queues", "2", NULL };
+	const char *extra[] = { "--misbehave", rc_->misbehave, NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL;
 	long long a, b;
@@ -486,7 +486,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 		  .timeout = 120)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
-	const char *extra[] = { "--loopback", "--queues", "2", NULL };
+	const char *extra[] = { "--loopback", NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL, *dg;
 	long long x, y;
