@@ -499,6 +499,8 @@ static int switchover(struct mig *m)
 	t_down = vhm_now_ns();
 	rc = stop_source(m);
 	m->src_stopped = true;     /* even half-stopped: restart them all on rollback */
+	if (!rc)                   /* a stopped source's status is reset, as QEMU does */
+		rc = dev_backend_reset_status(&d->front);
 	rep->downtime_stop_ms = ms_since(t_down);
 	rep->downtime_ctl_ms += rep->downtime_stop_ms;
 	if (rc)
@@ -558,6 +560,9 @@ static void rollback(struct mig *m)
 	}
 	if (m->paused)
 		dev_guest_pause(d, false);
+	if (m->dst_open && !m->dst.broken && dev_backend_reset_status(&m->dst))
+		fprintf(stderr, "vhm migrate: rollback: resetting the destination: %s\n",
+			m->dst.err);
 	if (m->dst_open)
 		vhu_front_close(&m->dst);
 	if (m->dst_mem_made)

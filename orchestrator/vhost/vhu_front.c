@@ -565,13 +565,12 @@ static int check_range(struct vhu_front *f, uint32_t request, uint64_t v, uint64
 		    (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
 }
 
-int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol)
+/* The backend's own init, as QEMU's vhost_user_backend_init does it. */
+static int backend_init(struct vhu_front *f, uint64_t want_protocol)
 {
 	uint64_t v;
 	int rc;
 
-	if ((rc = vhu_front_request(f, VHU_SET_OWNER, NULL, NULL, 0, NULL)))
-		return rc;
 	if ((rc = vhu_get_u64(f, VHU_GET_FEATURES, &f->dev_features)))
 		return rc;
 	if (!(f->dev_features & (1ull << VHU_F_PROTOCOL_FEATURES)))
@@ -597,6 +596,14 @@ int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol)
 	if (vhu_front_has_pf(f, VHU_PF_BACKEND_REQ))
 		return open_backend_channel(f);
 	return 0;
+}
+
+int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol)
+{
+	int rc = backend_init(f, want_protocol);
+
+	/* QEMU's vhost_dev_init: the backend's init first, then SET_OWNER */
+	return rc ? rc : vhu_front_request(f, VHU_SET_OWNER, NULL, NULL, 0, NULL);
 }
 
 /* ---- the backend-request channel ----------------------------------------- */

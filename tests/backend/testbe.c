@@ -203,6 +203,7 @@ static void device_reset(struct tbe *t)
 	t->features = t->protocol = 0;
 	t->nrarp = 0;
 	t->mtu = t->status = t->need_reply = t->resets = 0;
+	t->features_failed = false;
 	t->nstatuses = t->nseq = 0;
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(t->breq_ack); i++)
 		t->breq_ack[i] = -1;
@@ -255,9 +256,11 @@ static enum tbe_res h_SET_FEATURES(struct tbe *t, struct vhu_msg *m, struct vhu_
 	if (m->u.u64 & ~t->opt.features) {
 		tbe_log(t, "SET_FEATURES: 0x%llx has bits not offered (0x%llx)",
 			(unsigned long long)m->u.u64, (unsigned long long)t->opt.features);
+		t->features_failed = true;
 		return TBE_REFUSE;
 	}
 	t->features = m->u.u64;
+	t->features_failed = false;
 	return TBE_OK;
 }
 
@@ -651,6 +654,8 @@ static enum tbe_res h_SET_STATUS(struct tbe *t, struct vhu_msg *m, struct vhu_ms
 		return TBE_REFUSE;
 	}
 	t->status = m->u.u64;
+	if (t->features_failed)
+		t->status &= ~8ull;   /* FEATURES_OK does not stick, as in DPDK */
 	if (t->nstatuses < TBE_MAX_STATUS)
 		t->statuses[t->nstatuses++] = m->u.u64;
 	return TBE_OK;

@@ -95,6 +95,7 @@ struct tbe {
 	uint8_t rarp[TBE_MAX_RARP][6];
 	int nrarp;
 	uint64_t mtu, status;
+	bool features_failed;         /* SET_FEATURES refused: FEATURES_OK will not stick (DPDK) */
 	uint64_t statuses[TBE_MAX_STATUS];   /* SET_STATUS values in order */
 	int nstatuses;
 	uint8_t seq[TBE_MAX_SEQ];     /* request numbers in the order they came */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Interoperability with QEMU's and DPDK's reading of the spec, against
- * vhm-testbe and its --record: GET_QUEUE_NUM counts queue pairs; a request
- * whose effect must be in place is followed by a GET_FEATURES round trip
- * when REPLY_ACK is off. */
+ * vhm-testbe and its --record: GET_QUEUE_NUM counts queue pairs; the opening
+ * is the backend's init, then SET_OWNER; the device status goes
+ * ACKNOWLEDGE|DRIVER, FEATURES_OK (read back), DRIVER_OK, and 0 on stop; a
+ * request whose effect must be in place is followed by a GET_FEATURES round
+ * trip when REPLY_ACK is off. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
@@ -113,6 +115,124 @@ ParameterizedTest(struct pairs_case *c, interop, queue_pairs_from_get_queue_num)
 	cr_assert(not(eq(ptr, strstr(err, q), NULL)), "message: %s", err);
 	cr_assert(not(eq(ptr, strstr(err, "queue pairs"), NULL)), "message: %s", err);
 	free(d);
+}
+
+/* ---- the opening, and the device status ------------------------------------------ */
+
+/* QEMU's vhost_dev_init: vhost_user_backend_init, then SET_OWNER. */
+Test(interop, opening_is_backend_init_then_set_owner)
+{
+	char seq[512];
+	json_t *r;
+
+	open_front(NULL);
+	r = record_load();
+	sequence(r, 0, seq, sizeof(seq));
+	cr_assert(eq(str, seq, "GET_FEATURES GET_PROTOCOL_FEATURES SET_PROTOCOL_FEATURES "
+		     "GET_QUEUE_NUM GET_MAX_MEM_SLOTS SET_BACKEND_REQ_FD SET_OWNER"));
+	json_decref(r);
+}
+
+/* Index of the first `name` at or after `from` in the record's sequence, or -1. */
+static int seq_find(json_t *r, const char *name, int from)
+{
+	json_t *seq = json_object_get(r, "sequence");
+
+	for (size_t i = (size_t)from; i < json_array_size(seq); i++)
+		if (!strcmp(json_string_value(json_array_get(seq, i)), name))
+			return (int)i;
+	return -1;
+}
+
+static int seq_find_last(json_t *r, const char *name)
+{
+	json_t *seq = json_object_get(r, "sequence");
+
+	for (size_t i = json_array_size(seq); i-- > 0;)
+		if (!strcmp(json_string_value(json_array_get(seq, i)), name))
+			return (int)i;
+	return -1;
+}
+
+static void statuses(json_t *r, char *out, size_t len)
+{
+	json_t *a = json_object_get(r, "statuses");
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < json_array_size(a) && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s0x%llx", used ? " " : "",
+					 (unsigned long long)json_integer_value(json_array_get(a, i)));
+}
+
+static void dev_cfg(struct dev_config *c, const char *ring)
+{
+	dev_config_defaults(c);
+	c->backend = sock;
+	c->name = "interop";
+	c->mem_bytes = 64ull << 20;
+	c->ring = !strcmp(ring, "packed") ? DEV_RING_PACKED : DEV_RING_SPLIT;
+	c->timeout_ms = 5000;
+}
+
+/* ACKNOWLEDGE|DRIVER before SET_FEATURES, FEATURES_OK after it and read back,
+ * DRIVER_OK once the rings are enabled; on stop, 0 after the rings stopped. */
+Test(interop, status_sequence_start_and_stop)
+{
+	struct device *d = calloc(1, sizeof(*d));
+	struct dev_config c;
+	char err[256], st[128];
+	json_t *r;
+	int feat, s1, s2, get, en, s3, stop, s0;
+
+	cr_assert(not(eq(ptr, d, NULL)));
+	start_be(NULL);
+	dev_cfg(&c, "split");
+	cr_assert(eq(int, dev_open(d, &c, err, sizeof(err)), 0), "%s", err);
+	r = record_load();
+	statuses(r, st, sizeof(st));
+	cr_assert(eq(str, st, "0x3 0xb 0xf"));
+	s1 = seq_find(r, "SET_STATUS", 0);
+	feat = seq_find(r, "SET_FEATURES", 0);
+	s2 = seq_find(r, "SET_STATUS", s1 + 1);
+	get = seq_find(r, "GET_STATUS", 0);
+	en = seq_find_last(r, "SET_VRING_ENABLE");
+	s3 = seq_find_last(r, "SET_STATUS");
+	cr_assert(lt(int, seq_find(r, "SET_OWNER", 0), s1), "ACKNOWLEDGE|DRIVER before the owner");
+	cr_assert(lt(int, s1, feat), "ACKNOWLEDGE|DRIVER after SET_FEATURES");
+	cr_assert(lt(int, feat, s2), "FEATURES_OK before SET_FEATURES");
+	cr_assert(eq(int, get, s2 + 1), "FEATURES_OK not read back at once");
+	cr_assert(lt(int, en, s3), "DRIVER_OK before the rings were enabled");
+	json_decref(r);
+
+	dev_close(d);
+	r = record_load();
+	statuses(r, st, sizeof(st));
+	cr_assert(eq(str, st, "0x3 0xb 0xf 0x0"), "after stop");
+	stop = seq_find_last(r, "GET_VRING_BASE");
+	s0 = seq_find_last(r, "SET_STATUS");
+	cr_assert(lt(int, stop, s0), "status reset before the rings stopped");
+	json_decref(r);
+	free(d);
+}
+
+/* A backend that cannot take the features clears FEATURES_OK (DPDK does when
+ * SET_FEATURES failed); without REPLY_ACK that is the only sign of it. */
+Test(interop, cleared_features_ok_is_refused)
+{
+	const char *extra[] = { "--drop-proto", "REPLY_ACK", NULL };
+	struct gmem mem;
+	char err[256];
+	int rc;
+
+	open_front(extra);
+	cr_assert(eq(int, gmem_create(&mem, 32ull << 20, "interop", err, sizeof(err)), 0), "%s",
+		  err);
+	rc = dev_backend_prepare(&f, &mem, f.dev_features | 1ull << 40);
+	gmem_destroy(&mem);
+	cr_assert(eq(int, rc, -ENOTSUP), "rc %d: %s", rc, f.err);
+	cr_assert(not(eq(ptr, strstr(f.err, "GET_STATUS"), NULL)), "%s", f.err);
+	cr_assert(not(eq(ptr, strstr(f.err, "cleared FEATURES_OK"), NULL)), "%s", f.err);
 }
 
 /* ---- sync points without REPLY_ACK ------------------------------------------------ */
