@@ -109,7 +109,8 @@ static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t 
 	dev_ring_addr(d, ring, 0, &a);
 
 	if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_NUM, (uint32_t)ring, v->num)) ||
-	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring, base)) ||
+	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring,
+				      vring_full_base(v, base))) ||
 	    (rc = vhu_set_vring_addr(f, &a)) ||
 	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_KICK, (uint32_t)ring, q->kick_fd[ring % 2])) ||
 	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2])))

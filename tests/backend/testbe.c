@@ -349,6 +349,23 @@ static enum tbe_res h_SET_VRING_ADDR(struct tbe *t, struct vhu_msg *m, struct vh
 	return TBE_OK;
 }
 
+/* A packed ring's base: avail index + wrap counter in bits 0-15, used index +
+ * wrap counter in bits 16-31 (0x80008000 for a fresh ring). Both indices
+ * inside the ring, and the used position at most a ring behind the avail one. */
+static bool packed_base_ok(struct tbe *t, const struct tbe_ring *q, uint32_t index, uint32_t b)
+{
+	uint32_t n = q->num ? q->num : 32768, avail = b & 0x7fff, used = (b >> 16) & 0x7fff;
+	/* positions on the 2n-slot lap: a wrap counter of 0 is the second half */
+	uint32_t pa = avail + ((b >> 15) & 1 ? 0 : n), pu = used + ((b >> 31) & 1 ? 0 : n);
+
+	if (avail < n && used < n && (pa + 2 * n - pu) % (2 * n) <= n)
+		return true;
+	tbe_log(t, "SET_VRING_BASE: packed ring %u base 0x%08x: avail %u (wrap %u), used %u "
+		"(wrap %u), expected both below %u and used at most a ring behind avail",
+		index, b, avail, (b >> 15) & 1, used, b >> 31, n);
+	return false;
+}
+
 static enum tbe_res h_SET_VRING_BASE(struct tbe *t, struct vhu_msg *m, struct vhu_msg *r)
 {
 	struct tbe_ring *q = ring_of(t, m, m->u.state.index);
@@ -357,6 +374,9 @@ static enum tbe_res h_SET_VRING_BASE(struct tbe *t, struct vhu_msg *m, struct vh
 	if (!q)
 		return TBE_DROP;
 	q->set_base = m->u.state.num;
+	if ((t->features >> VHU_F_RING_PACKED) & 1 &&
+	    !packed_base_ok(t, q, m->u.state.index, m->u.state.num))
+		return TBE_REFUSE;
 	q->base = m->u.state.num;
 	return TBE_OK;
 }

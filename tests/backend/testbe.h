@@ -65,7 +65,8 @@ struct tbe_ring {
 	uint32_t num;
 	struct vhu_vring_addr addr;   /* frontend virtual addresses, as sent */
 	bool has_addr;
-	uint32_t base;                /* last_avail_idx (split rings) */
+	uint32_t base;                /* split: last_avail_idx; packed: avail idx + wrap
+				       * (bits 0-15), used idx + wrap (bits 16-31) */
 	uint32_t set_base;            /* what SET_VRING_BASE said last */
 	bool enabled;                 /* SET_VRING_ENABLE, or kick without PROTOCOL_FEATURES */
 	bool started;                 /* kick came and GET_VRING_BASE has not stopped it */

@@ -251,6 +251,48 @@ Test(migrate, send_rarp_carries_guest_mac, .fini = dt_fini, .timeout = 120)
 	json_decref(record);
 }
 
+/* A packed ring moves from testpmd (whose GET_VRING_BASE reports only the avail
+ * half) to the test backend: the destination gets the used half too (nothing is
+ * in flight after the quiesce, so it equals the avail half), and its status
+ * goes ACKNOWLEDGE|DRIVER, FEATURES_OK, DRIVER_OK. */
+Test(migrate, packed_destination_base_and_status, .fini = dt_fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], rec[TS_PATH_MAX], err[512];
+	const char *extra[] = { "--record", rec, NULL };
+	struct ctl_client *c;
+	json_t *ret = NULL, *record, *rings, *st;
+	int rc;
+
+	dt_testpmd_or_skip("a", 1, src, sizeof(src));
+	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
+	cr_assert(eq(int, ts_path("be.json", rec, sizeof(rec)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, extra)));
+	start_run_opts(src, "pk0", "60s", "1", "packed", "20s");
+	c = dt_connect("pk0");
+	sleep(1);
+	rc = migrate(c, dst, &ret, err, sizeof(err));
+	cr_assert(eq(int, rc, 0), "migrate to the test backend: %s", err);
+	json_decref(ret);
+	ctl_client_close(c);
+
+	record = json_load_file(rec, 0, NULL);
+	cr_assert(not(eq(ptr, record, NULL)), "no record from the test backend");
+	rings = json_object_get(record, "rings");
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t b = (uint64_t)json_integer_value(json_object_get(json_array_get(rings, i),
+									  "set_base"));
+
+		cr_assert(eq(u64, b >> 16, b & 0xffff), "ring %zu base 0x%08llx: used half is not "
+			  "the avail half", i, (unsigned long long)b);
+	}
+	st = json_object_get(record, "statuses");
+	cr_assert(eq(sz, json_array_size(st), 3));
+	cr_assert(eq(int, (int)json_integer_value(json_array_get(st, 0)), 0x3));
+	cr_assert(eq(int, (int)json_integer_value(json_array_get(st, 1)), 0xb));
+	cr_assert(eq(int, (int)json_integer_value(json_array_get(st, 2)), 0xf));
+	json_decref(record);
+}
+
 /* ---- more ----------------------------------------------------------------- */
 
 
