@@ -54,8 +54,7 @@ static double run_cpu_s(const char *const argv[])
 
 static int start_devices(const char *run)
 {
-	/* vhm-testbe answers GET_QUEUE_NUM with --queues: vhm wants 2 per pair */
-	static const char *const be_args[] = { "--queues", "2", NULL };
+	static const char *const be_args[] = { NULL };   /* one queue pair each */
 
 	for (int i = 0; i < NINST; i++) {
 		char sock[TS_PATH_MAX], name[16], bin[256], ctl[TS_PATH_MAX + 16];

@@ -20,7 +20,11 @@
 #include "usock.h"
 #include "util.h"
 
-#define STATUS_DRIVER_READY 0x0fu   /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
+/* Device status bits (virtio 1.x, 2.1), set in the driver's order. */
+#define ST_ACKNOWLEDGE 0x1u
+#define ST_DRIVER      0x2u
+#define ST_DRIVER_OK   0x4u
+#define ST_FEATURES_OK 0x8u
 #define IDLE_SLEEP_NS 20000
 
 const char *dev_state_name(enum dev_state s)
@@ -92,10 +96,12 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
 	if (d->cfg.queues > 1 && (!has(off, VHU_NET_F_MQ) || !vhu_front_has_pf(f, VHU_PF_MQ)))
 		return vhm_err(err, errlen, -ENOTSUP, "%s: %d queue pairs need MQ", f->path,
 			       d->cfg.queues);
-	if ((uint32_t)(2 * d->cfg.queues) > f->queue_num && vhu_front_has_pf(f, VHU_PF_MQ))
+	/* GET_QUEUE_NUM counts what the device type counts: queue pairs for net
+	 * (QEMU compares it with its queues= pairs; DPDK answers max_queue_pairs). */
+	if ((uint32_t)d->cfg.queues > f->queue_num && vhu_front_has_pf(f, VHU_PF_MQ))
 		return vhm_err(err, errlen, -ENOTSUP,
-			       "%s: %d queue pairs, the backend has %u queues", f->path,
-			       d->cfg.queues, f->queue_num);
+			       "%s: the device has %d queue pairs, the backend at most %u "
+			       "(GET_QUEUE_NUM)", f->path, d->cfg.queues, f->queue_num);
 	want = 1ull << VHU_F_VERSION_1 | 1ull << VHU_NET_F_MRG_RXBUF |
 	       1ull << VHU_F_PROTOCOL_FEATURES;
 	if (d->event_idx)
@@ -133,12 +139,46 @@ static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t 
 	dev_ring_addr(d, ring, 0, &a);
 
 	if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_NUM, (uint32_t)ring, v->num)) ||
-	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring, base)) ||
+	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring,
+				      vring_full_base(v, base))) ||
 	    (rc = vhu_set_vring_addr(f, &a)) ||
 	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_KICK, (uint32_t)ring, q->kick_fd[ring % 2])) ||
 	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2])))
 		return rc;
 	return 0;
+}
+
+/* SET_STATUS where the backend takes it (protocol feature STATUS). */
+static int status_set(struct vhu_front *f, uint64_t status)
+{
+	if (!vhu_front_has_pf(f, VHU_PF_STATUS))
+		return 0;
+	return vhu_set_u64(f, VHU_SET_STATUS, status);
+}
+
+/* FEATURES_OK, read back: a backend that cannot take the features clears it. */
+static int status_features_ok(struct vhu_front *f, uint64_t features)
+{
+	const uint64_t want = ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK;
+	uint64_t got;
+	int rc;
+
+	if (!vhu_front_has_pf(f, VHU_PF_STATUS))
+		return 0;
+	if ((rc = vhu_set_u64(f, VHU_SET_STATUS, want)) ||
+	    (rc = vhu_get_u64(f, VHU_GET_STATUS, &got)))
+		return rc;
+	if (got & ST_FEATURES_OK)
+		return 0;
+	return vhm_err(f->err, sizeof(f->err), -ENOTSUP,
+		       "GET_STATUS to %s: status 0x%llx, expected 0x%llx: the backend cleared "
+		       "FEATURES_OK, refusing features 0x%llx", f->path, (unsigned long long)got,
+		       (unsigned long long)want, (unsigned long long)features);
+}
+
+int dev_backend_reset_status(struct vhu_front *f)
+{
+	return status_set(f, 0);
 }
 
 int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features)
@@ -147,7 +187,9 @@ int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t fe
 	int fds[GMEM_MAX_REGIONS], rc;
 
 	gmem_vhu_regions(mem, regions, fds);
-	if ((rc = vhu_set_features(f, features)) ||
+	if ((rc = status_set(f, ST_ACKNOWLEDGE | ST_DRIVER)) ||
+	    (rc = vhu_set_features(f, features)) ||
+	    (rc = status_features_ok(f, features)) ||
 	    (rc = vhu_set_mem_table(f, regions, fds, mem->n)))
 		return rc;
 	return 0;
@@ -177,9 +219,7 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 		for (int r = 0; r < d->nrings; r++)
 			if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_ENABLE, (uint32_t)r, 1)))
 				return rc;
-	if (vhu_front_has_pf(f, VHU_PF_STATUS))
-		return vhu_set_u64(f, VHU_SET_STATUS, STATUS_DRIVER_READY);
-	return 0;
+	return status_set(f, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
 }
 
 /* Every ring's address again, with or without the log flag. */
@@ -230,7 +270,7 @@ int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
 		return rc;
 	for (int i = 0; i < n; i++)
 		bases[idx[i]] = got[i];
-	return 0;
+	return dev_backend_reset_status(f);   /* as QEMU's vhost_dev_stop: status 0 */
 }
 
 static void drain_calls(struct device *d)

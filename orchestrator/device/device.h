@@ -166,9 +166,12 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
  * fresh rings), memory table of `mem`, features `features`. */
 int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *mem,
 		      uint64_t features, const uint32_t *bases);
-/* dev_backend_start in two halves: SET_FEATURES + SET_MEM_TABLE (a migration
+/* dev_backend_start in two halves: status ACKNOWLEDGE|DRIVER, SET_FEATURES,
+ * status FEATURES_OK read back with GET_STATUS (-ENOTSUP when the backend
+ * clears it), SET_MEM_TABLE (a migration
  * sends them to the destination ahead of the switchover), then the rings. */
 int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features);
+/* ... then every ring, SET_VRING_ENABLE, and status DRIVER_OK. */
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
@@ -181,8 +184,12 @@ void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_
 int dev_log_start(struct device *d, struct vhu_front *f, const struct lt_log *log);
 /* Logging off: SET_FEATURES without LOG_ALL, ring addresses without the flag. */
 int dev_log_stop(struct device *d, struct vhu_front *f);
-/* GET_VRING_BASE on every ring, TX rings first (all sent, then collected). */
+/* GET_VRING_BASE on every ring, TX rings first (all sent, then collected),
+ * then the status reset (SET_STATUS 0). */
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases);
+/* SET_STATUS 0 where the backend takes STATUS: the device is stopped or
+ * abandoned (QEMU's vhost_dev_stop sends it after stopping the rings). */
+int dev_backend_reset_status(struct vhu_front *f);
 
 /* After the backend vanished: connect again (or, listening, take the
  * backend's new connection, waiting up to wait_ms), negotiate the same

@@ -81,15 +81,30 @@ void vring_init(struct vring *v, bool packed, bool event_idx, uint16_t num, void
 	}
 }
 
+#define PACKED_WRAP 0x8000u   /* a packed index's wrap counter bit */
+
+/* Both halves of a packed base from one index + wrap counter. */
+static uint32_t packed_both(uint32_t half)
+{
+	return half | half << 16;
+}
+
 uint32_t vring_initial_base(const struct vring *v)
 {
-	return v->packed ? 1u << 15 : 0;  /* packed: index 0, wrap counter 1 */
+	return v->packed ? packed_both(PACKED_WRAP) : 0;   /* index 0, wrap counter 1 */
+}
+
+uint32_t vring_full_base(const struct vring *v, uint32_t base)
+{
+	if (!v->packed || base >> 16)
+		return base;
+	return packed_both(base & 0xffff);
 }
 
 uint32_t vring_restart_base(const struct vring *v)
 {
 	if (v->packed)
-		return v->last_used | (uint32_t)v->used_wrap << 15;
+		return packed_both(v->last_used | (v->used_wrap ? PACKED_WRAP : 0));
 	return v->last_used;
 }
 

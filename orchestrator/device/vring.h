@@ -46,8 +46,15 @@ bool vring_kick_needed(struct vring *v);
 /* Take one used buffer: 1 with id and len, 0 if none. */
 int vring_get_used(struct vring *v, uint16_t *id, uint32_t *len);
 
-/* The value SET_VRING_BASE carries for a fresh ring. */
+/* The value SET_VRING_BASE carries for a fresh ring: split 0; packed
+ * 0x80008000 (avail index 0 and wrap counter 1 in bits 0-15, the same for
+ * the used index in bits 16-31, as QEMU sends). */
 uint32_t vring_initial_base(const struct vring *v);
+/* A base as SET_VRING_BASE must carry it. Packed: a base whose used half
+ * (bits 16-31) is empty came from a backend that reports only the avail
+ * half (DPDK: once stopped it holds nothing in flight, and on SET it takes
+ * the used index from the avail one), so the used half is the avail half. */
+uint32_t vring_full_base(const struct vring *v, uint32_t base);
 /* Where a new backend resumes a ring whose old backend vanished (its own
  * GET_VRING_BASE is lost with it): the driver's last used position, after
  * the driver reaped everything used. Buffers the old backend had taken but

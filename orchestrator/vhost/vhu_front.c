@@ -153,6 +153,26 @@ static bool wants_reply(const struct vhu_front *f, const struct vhu_req_info *in
 	return false;
 }
 
+/* Does the caller's payload fit the row (and so the message buffer)? Checked
+ * before anything is copied: a memory table of 9 regions or a config of 300
+ * bytes is refused here, never read past its end. */
+static int check_payload(struct vhu_front *f, const struct vhu_req_info *info,
+			 const union vhu_payload *p)
+{
+	uint32_t size = vhu_pl_size(info->payload, p);
+	char want[64];
+
+	if (vhu_pl_size_ok(info->payload, p, size, want, sizeof(want)) && size <= VHU_PAYLOAD_MAX)
+		return 0;
+	if (info->payload == VHU_PL_MEM)
+		return fail(f, -EMSGSIZE, false, info->num, "%u regions, expected %s",
+			    p->mem.nregions, want);
+	if (info->payload == VHU_PL_CONFIG)
+		return fail(f, -EMSGSIZE, false, info->num, "config size %u, expected %s",
+			    p->config.size, want);
+	return fail(f, -EINVAL, false, info->num, "payload size %u, expected %s", size, want);
+}
+
 int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payload *p,
 		   const int *fds, int nfds, bool *expect_reply)
 {
@@ -169,6 +189,8 @@ int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payloa
 	if ((rc = check_negotiated(f, info)))
 		return rc;
 	p = p ? p : &empty;
+	if ((rc = check_payload(f, info, p)))
+		return rc;
 	vhu_fd_count(info->fds, p, &min, &max);
 	if (nfds < min || nfds > max || nfds > VHU_MAX_FDS)
 		return fail(f, -EINVAL, false, request, "%d fds given, the request takes %d..%d",
@@ -257,9 +279,31 @@ int vhu_front_recv(struct vhu_front *f, uint32_t request, const union vhu_payloa
 	return rc;
 }
 
+/* A request whose effect must be in place before we go on, sent without an
+ * ack (REPLY_ACK not negotiated): a GET_FEATURES round trip is the sync
+ * point, as in QEMU's enforce_reply. The backend handles messages in order,
+ * so its reply means the request before it was handled. */
+static int sync_point(struct vhu_front *f, uint32_t request)
+{
+	struct vhu_msg r;
+	bool expect;
+	int rc = vhu_front_send(f, VHU_GET_FEATURES, NULL, NULL, 0, &expect);
+
+	if (!rc)
+		rc = vhu_front_recv(f, VHU_GET_FEATURES, NULL, &r);
+	if (rc) {
+		char why[VHU_ERR_LEN];
+
+		snprintf(why, sizeof(why), "%s", f->err);
+		return fail(f, rc, f->broken, request, "sync point (GET_FEATURES) failed: %s", why);
+	}
+	return 0;
+}
+
 int vhu_front_request(struct vhu_front *f, uint32_t request, const union vhu_payload *p,
 		      const int *fds, int nfds, struct vhu_msg *reply)
 {
+	static const union vhu_payload empty;
 	bool expect;
 	int rc = vhu_front_send(f, request, p, fds, nfds, &expect);
 
@@ -267,9 +311,11 @@ int vhu_front_request(struct vhu_front *f, uint32_t request, const union vhu_pay
 		return rc;
 	if (reply)
 		memset(reply, 0, sizeof(*reply));
-	if (!expect)
-		return 0;
-	return vhu_front_recv(f, request, p, reply);
+	if (expect)
+		return vhu_front_recv(f, request, p, reply);
+	if (vhu_needs_sync(vhu_req_info(request), p ? p : &empty))
+		return sync_point(f, request);
+	return 0;
 }
 
 /* ---- typed requests ---------------------------------------------------- */
@@ -519,13 +565,12 @@ static int check_range(struct vhu_front *f, uint32_t request, uint64_t v, uint64
 		    (unsigned long long)v, (unsigned long long)lo, (unsigned long long)hi);
 }
 
-int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol)
+/* The backend's own init, as QEMU's vhost_user_backend_init does it. */
+static int backend_init(struct vhu_front *f, uint64_t want_protocol)
 {
 	uint64_t v;
 	int rc;
 
-	if ((rc = vhu_front_request(f, VHU_SET_OWNER, NULL, NULL, 0, NULL)))
-		return rc;
 	if ((rc = vhu_get_u64(f, VHU_GET_FEATURES, &f->dev_features)))
 		return rc;
 	if (!(f->dev_features & (1ull << VHU_F_PROTOCOL_FEATURES)))
@@ -551,6 +596,14 @@ int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol)
 	if (vhu_front_has_pf(f, VHU_PF_BACKEND_REQ))
 		return open_backend_channel(f);
 	return 0;
+}
+
+int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol)
+{
+	int rc = backend_init(f, want_protocol);
+
+	/* QEMU's vhost_dev_init: the backend's init first, then SET_OWNER */
+	return rc ? rc : vhu_front_request(f, VHU_SET_OWNER, NULL, NULL, 0, NULL);
 }
 
 /* ---- the backend-request channel ----------------------------------------- */

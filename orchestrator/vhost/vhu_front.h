@@ -33,7 +33,7 @@ struct vhu_front {
 	uint64_t acked_features;   /* last SET_FEATURES sent */
 	uint64_t dev_protocol;     /* what GET_PROTOCOL_FEATURES offered */
 	uint64_t acked_protocol;   /* what SET_PROTOCOL_FEATURES sent */
-	uint32_t queue_num;        /* GET_QUEUE_NUM, or 1 without MQ */
+	uint32_t queue_num;        /* GET_QUEUE_NUM: queue pairs for net; 1 without MQ */
 	uint32_t max_mem_slots;    /* GET_MAX_MEM_SLOTS, or 8 without the feature */
 
 	/* Backend-request channel counters. */
@@ -52,9 +52,9 @@ int vhu_front_connect(struct vhu_front *f, const char *path, int timeout_ms);
 int vhu_front_adopt(struct vhu_front *f, int sock, const char *peer, int timeout_ms);
 void vhu_front_close(struct vhu_front *f);
 
-/* The usual opening: SET_OWNER, GET_FEATURES, and if offered
- * GET_PROTOCOL_FEATURES / SET_PROTOCOL_FEATURES (offered & want), GET_QUEUE_NUM,
- * GET_MAX_MEM_SLOTS and the BACKEND_REQ channel. */
+/* The usual opening, in QEMU's order (vhost_dev_init): GET_FEATURES, and if
+ * offered GET_PROTOCOL_FEATURES / SET_PROTOCOL_FEATURES (offered & want),
+ * GET_QUEUE_NUM, GET_MAX_MEM_SLOTS and the BACKEND_REQ channel; then SET_OWNER. */
 int vhu_front_negotiate(struct vhu_front *f, uint64_t want_protocol);
 
 /* Protocol features vhm asks for by default. */

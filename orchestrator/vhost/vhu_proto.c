@@ -8,15 +8,17 @@
 #include <unistd.h>
 
 static const struct vhu_req_info requests[] = {
-#define VHU_REQ_ROW(nm, num, pl, fd, rr, rpl, rfd, need) \
-	{ num, #nm, VHU_PL_##pl, VHU_FD_##fd, VHU_RR_##rr, VHU_PL_##rpl, VHU_FD_##rfd, need },
+#define VHU_REQ_ROW(nm, num, pl, fd, rr, rpl, rfd, need, sync) \
+	{ num, #nm, VHU_PL_##pl, VHU_FD_##fd, VHU_RR_##rr, VHU_PL_##rpl, VHU_FD_##rfd, need, \
+	  VHU_SYNC_##sync },
 	VHU_REQUESTS(VHU_REQ_ROW)
 #undef VHU_REQ_ROW
 };
 
 static const struct vhu_req_info backend_requests[] = {
 #define VHU_BREQ_ROW(nm, num, pl, fd) \
-	{ num, #nm, VHU_PL_##pl, VHU_FD_##fd, VHU_RR_ACK, VHU_PL_NONE, VHU_FD_NONE, VHU_NEED_NONE },
+	{ num, #nm, VHU_PL_##pl, VHU_FD_##fd, VHU_RR_ACK, VHU_PL_NONE, VHU_FD_NONE, VHU_NEED_NONE, \
+	  VHU_SYNC_NONE },
 	VHU_BACKEND_REQUESTS(VHU_BREQ_ROW)
 #undef VHU_BREQ_ROW
 };
@@ -93,6 +95,21 @@ const char *vhu_pf_name(unsigned bit)
 const char *vhu_feature_name(unsigned bit)
 {
 	return bit < 64 ? feature_names[bit] : NULL;
+}
+
+bool vhu_needs_sync(const struct vhu_req_info *info, const union vhu_payload *p)
+{
+	switch (info->sync) {
+	case VHU_SYNC_NONE:
+		return false;
+	case VHU_SYNC_ALWAYS:
+		return true;
+	case VHU_SYNC_LOG:
+		if (info->payload == VHU_PL_ADDR)
+			return p->addr.flags & VHU_VRING_F_LOG;
+		return (p->u64 >> VHU_F_LOG_ALL) & 1;
+	}
+	return false;
 }
 
 /* Fixed sizes; 0 with a variable kind means "computed from the payload". */

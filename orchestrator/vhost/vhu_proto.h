@@ -193,6 +193,16 @@ enum vhu_rr {
 	VHU_RR_LOG,       /* SET_LOG_BASE: a reply iff LOG_SHMFD is negotiated */
 };
 
+/* When a request must be in effect before the frontend goes on (a sync
+ * point): with REPLY_ACK its ack is that; without, the frontend follows it
+ * with a GET_FEATURES round trip, as QEMU does (enforce_reply). */
+enum vhu_sync {
+	VHU_SYNC_NONE,    /* no sync point */
+	VHU_SYNC_ALWAYS,  /* every time (SET_MEM_TABLE, SET_VRING_ENABLE) */
+	VHU_SYNC_LOG,     /* when it turns dirty logging on: a u64 with LOG_ALL, a vring
+			   * addr with VHU_VRING_F_LOG */
+};
+
 /* What must be negotiated before a request may be sent. */
 #define VHU_NEED_NONE  (-1)
 #define VHU_NEED_PF    (-2)   /* virtio bit 30, PROTOCOL_FEATURES */
@@ -200,38 +210,38 @@ enum vhu_rr {
 /* The front-end requests: name, number, request payload, request fds,
  * reply rule, reply payload, reply fds, what must be negotiated. */
 #define VHU_REQUESTS(X) \
-	X(GET_FEATURES,          1,  NONE,     NONE,    ALWAYS, U64,       NONE, VHU_NEED_NONE) \
-	X(SET_FEATURES,          2,  U64,      NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(SET_OWNER,             3,  NONE,     NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(RESET_OWNER,           4,  NONE,     NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(SET_MEM_TABLE,         5,  MEM,      REGIONS, ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(SET_LOG_BASE,          6,  LOG,      ONE,     LOG,    LOG_REPLY, NONE, VHU_PF_LOG_SHMFD) \
-	X(SET_VRING_NUM,         8,  STATE,    NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(SET_VRING_ADDR,        9,  ADDR,     NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(SET_VRING_BASE,        10, STATE,    NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(GET_VRING_BASE,        11, STATE,    NONE,    ALWAYS, STATE,     NONE, VHU_NEED_NONE) \
-	X(SET_VRING_KICK,        12, U64,      VRING,   ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(SET_VRING_CALL,        13, U64,      VRING,   ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(SET_VRING_ERR,         14, U64,      VRING,   ACK,    NONE,      NONE, VHU_NEED_NONE) \
-	X(GET_PROTOCOL_FEATURES, 15, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_NEED_PF) \
-	X(SET_PROTOCOL_FEATURES, 16, U64,      NONE,    NEVER,  NONE,      NONE, VHU_NEED_PF) \
-	X(GET_QUEUE_NUM,         17, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_MQ) \
-	X(SET_VRING_ENABLE,      18, STATE,    NONE,    ACK,    NONE,      NONE, VHU_NEED_PF) \
-	X(SEND_RARP,             19, U64,      NONE,    ACK,    NONE,      NONE, VHU_PF_RARP) \
-	X(NET_SET_MTU,           20, U64,      NONE,    ACK,    NONE,      NONE, VHU_PF_NET_MTU) \
-	X(SET_BACKEND_REQ_FD,    21, NONE,     ONE,     ACK,    NONE,      NONE, VHU_PF_BACKEND_REQ) \
-	X(GET_CONFIG,            24, CONFIG,   NONE,    ALWAYS, CONFIG,    NONE, VHU_PF_CONFIG) \
-	X(SET_CONFIG,            25, CONFIG,   NONE,    ACK,    NONE,      NONE, VHU_PF_CONFIG) \
-	X(GET_INFLIGHT_FD,       31, INFLIGHT, NONE,    ALWAYS, INFLIGHT,  ONE,  VHU_PF_INFLIGHT_SHMFD) \
-	X(SET_INFLIGHT_FD,       32, INFLIGHT, ONE,     ACK,    NONE,      NONE, VHU_PF_INFLIGHT_SHMFD) \
-	X(RESET_DEVICE,          34, NONE,     NONE,    ACK,    NONE,      NONE, VHU_PF_RESET_DEVICE) \
-	X(GET_MAX_MEM_SLOTS,     36, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_CONFIGURE_MEM_SLOTS) \
-	X(ADD_MEM_REG,           37, MEMREG,   ONE,     ACK,    NONE,      NONE, VHU_PF_CONFIGURE_MEM_SLOTS) \
-	X(REM_MEM_REG,           38, MEMREG,   OPT,     ACK,    NONE,      NONE, VHU_PF_CONFIGURE_MEM_SLOTS) \
-	X(SET_STATUS,            39, U64,      NONE,    ACK,    NONE,      NONE, VHU_PF_STATUS) \
-	X(GET_STATUS,            40, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_STATUS) \
-	X(SET_DEVICE_STATE_FD,   42, DEVSTATE, ONE,     ALWAYS, U64,       OPT,  VHU_PF_DEVICE_STATE) \
-	X(CHECK_DEVICE_STATE,    43, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_DEVICE_STATE)
+	X(GET_FEATURES,          1,  NONE,     NONE,    ALWAYS, U64,       NONE, VHU_NEED_NONE, NONE) \
+	X(SET_FEATURES,          2,  U64,      NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE, LOG) \
+	X(SET_OWNER,             3,  NONE,     NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE, NONE) \
+	X(RESET_OWNER,           4,  NONE,     NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE, NONE) \
+	X(SET_MEM_TABLE,         5,  MEM,      REGIONS, ACK,    NONE,      NONE, VHU_NEED_NONE, ALWAYS) \
+	X(SET_LOG_BASE,          6,  LOG,      ONE,     LOG,    LOG_REPLY, NONE, VHU_PF_LOG_SHMFD, NONE) \
+	X(SET_VRING_NUM,         8,  STATE,    NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE, NONE) \
+	X(SET_VRING_ADDR,        9,  ADDR,     NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE, LOG) \
+	X(SET_VRING_BASE,        10, STATE,    NONE,    ACK,    NONE,      NONE, VHU_NEED_NONE, NONE) \
+	X(GET_VRING_BASE,        11, STATE,    NONE,    ALWAYS, STATE,     NONE, VHU_NEED_NONE, NONE) \
+	X(SET_VRING_KICK,        12, U64,      VRING,   ACK,    NONE,      NONE, VHU_NEED_NONE, NONE) \
+	X(SET_VRING_CALL,        13, U64,      VRING,   ACK,    NONE,      NONE, VHU_NEED_NONE, NONE) \
+	X(SET_VRING_ERR,         14, U64,      VRING,   ACK,    NONE,      NONE, VHU_NEED_NONE, NONE) \
+	X(GET_PROTOCOL_FEATURES, 15, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_NEED_PF, NONE) \
+	X(SET_PROTOCOL_FEATURES, 16, U64,      NONE,    NEVER,  NONE,      NONE, VHU_NEED_PF, NONE) \
+	X(GET_QUEUE_NUM,         17, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_MQ, NONE) \
+	X(SET_VRING_ENABLE,      18, STATE,    NONE,    ACK,    NONE,      NONE, VHU_NEED_PF, ALWAYS) \
+	X(SEND_RARP,             19, U64,      NONE,    ACK,    NONE,      NONE, VHU_PF_RARP, NONE) \
+	X(NET_SET_MTU,           20, U64,      NONE,    ACK,    NONE,      NONE, VHU_PF_NET_MTU, NONE) \
+	X(SET_BACKEND_REQ_FD,    21, NONE,     ONE,     ACK,    NONE,      NONE, VHU_PF_BACKEND_REQ, NONE) \
+	X(GET_CONFIG,            24, CONFIG,   NONE,    ALWAYS, CONFIG,    NONE, VHU_PF_CONFIG, NONE) \
+	X(SET_CONFIG,            25, CONFIG,   NONE,    ACK,    NONE,      NONE, VHU_PF_CONFIG, NONE) \
+	X(GET_INFLIGHT_FD,       31, INFLIGHT, NONE,    ALWAYS, INFLIGHT,  ONE,  VHU_PF_INFLIGHT_SHMFD, NONE) \
+	X(SET_INFLIGHT_FD,       32, INFLIGHT, ONE,     ACK,    NONE,      NONE, VHU_PF_INFLIGHT_SHMFD, NONE) \
+	X(RESET_DEVICE,          34, NONE,     NONE,    ACK,    NONE,      NONE, VHU_PF_RESET_DEVICE, NONE) \
+	X(GET_MAX_MEM_SLOTS,     36, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_CONFIGURE_MEM_SLOTS, NONE) \
+	X(ADD_MEM_REG,           37, MEMREG,   ONE,     ACK,    NONE,      NONE, VHU_PF_CONFIGURE_MEM_SLOTS, NONE) \
+	X(REM_MEM_REG,           38, MEMREG,   OPT,     ACK,    NONE,      NONE, VHU_PF_CONFIGURE_MEM_SLOTS, NONE) \
+	X(SET_STATUS,            39, U64,      NONE,    ACK,    NONE,      NONE, VHU_PF_STATUS, NONE) \
+	X(GET_STATUS,            40, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_STATUS, NONE) \
+	X(SET_DEVICE_STATE_FD,   42, DEVSTATE, ONE,     ALWAYS, U64,       OPT,  VHU_PF_DEVICE_STATE, NONE) \
+	X(CHECK_DEVICE_STATE,    43, NONE,     NONE,    ALWAYS, U64,       NONE, VHU_PF_DEVICE_STATE, NONE)
 
 enum vhu_req {
 #define VHU_REQ_ENUM(name, num, ...) VHU_##name = num,
@@ -267,6 +277,7 @@ struct vhu_req_info {
 	enum vhu_pl reply_payload;
 	enum vhu_fdr reply_fds;
 	int need;               /* VHU_NEED_NONE, VHU_NEED_PF or a VHU_PF_* bit */
+	enum vhu_sync sync;
 };
 
 /* The row for a front-end request, or NULL if vhm does not speak it. */
@@ -285,6 +296,8 @@ const char *vhu_feature_name(unsigned bit);
  * expected ("8 bytes", "0 or 8 bytes", "8 + 32*n bytes for n=2") to `want`. */
 bool vhu_pl_size_ok(enum vhu_pl pl, const union vhu_payload *p, uint32_t size,
 		    char *want, size_t wantlen);
+/* Does this request with this payload need a sync point (enum vhu_sync)? */
+bool vhu_needs_sync(const struct vhu_req_info *info, const union vhu_payload *p);
 /* Size of a payload of kind `pl` as a sender would fill it. */
 uint32_t vhu_pl_size(enum vhu_pl pl, const union vhu_payload *p);
 /* How many fds must travel: sets *min and *max. */

@@ -203,6 +203,8 @@ static void device_reset(struct tbe *t)
 	t->features = t->protocol = 0;
 	t->nrarp = 0;
 	t->mtu = t->status = t->need_reply = t->resets = 0;
+	t->features_failed = false;
+	t->nstatuses = t->nseq = 0;
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(t->breq_ack); i++)
 		t->breq_ack[i] = -1;
 	memset(t->counts, 0, sizeof(t->counts));
@@ -254,9 +256,11 @@ static enum tbe_res h_SET_FEATURES(struct tbe *t, struct vhu_msg *m, struct vhu_
 	if (m->u.u64 & ~t->opt.features) {
 		tbe_log(t, "SET_FEATURES: 0x%llx has bits not offered (0x%llx)",
 			(unsigned long long)m->u.u64, (unsigned long long)t->opt.features);
+		t->features_failed = true;
 		return TBE_REFUSE;
 	}
 	t->features = m->u.u64;
+	t->features_failed = false;
 	return TBE_OK;
 }
 
@@ -345,6 +349,23 @@ static enum tbe_res h_SET_VRING_ADDR(struct tbe *t, struct vhu_msg *m, struct vh
 	return TBE_OK;
 }
 
+/* A packed ring's base: avail index + wrap counter in bits 0-15, used index +
+ * wrap counter in bits 16-31 (0x80008000 for a fresh ring). Both indices
+ * inside the ring, and the used position at most a ring behind the avail one. */
+static bool packed_base_ok(struct tbe *t, const struct tbe_ring *q, uint32_t index, uint32_t b)
+{
+	uint32_t n = q->num ? q->num : 32768, avail = b & 0x7fff, used = (b >> 16) & 0x7fff;
+	/* positions on the 2n-slot lap: a wrap counter of 0 is the second half */
+	uint32_t pa = avail + ((b >> 15) & 1 ? 0 : n), pu = used + ((b >> 31) & 1 ? 0 : n);
+
+	if (avail < n && used < n && (pa + 2 * n - pu) % (2 * n) <= n)
+		return true;
+	tbe_log(t, "SET_VRING_BASE: packed ring %u base 0x%08x: avail %u (wrap %u), used %u "
+		"(wrap %u), expected both below %u and used at most a ring behind avail",
+		index, b, avail, (b >> 15) & 1, used, b >> 31, n);
+	return false;
+}
+
 static enum tbe_res h_SET_VRING_BASE(struct tbe *t, struct vhu_msg *m, struct vhu_msg *r)
 {
 	struct tbe_ring *q = ring_of(t, m, m->u.state.index);
@@ -352,6 +373,10 @@ static enum tbe_res h_SET_VRING_BASE(struct tbe *t, struct vhu_msg *m, struct vh
 	(void)r;
 	if (!q)
 		return TBE_DROP;
+	q->set_base = m->u.state.num;
+	if ((t->features >> VHU_F_RING_PACKED) & 1 &&
+	    !packed_base_ok(t, q, m->u.state.index, m->u.state.num))
+		return TBE_REFUSE;
 	q->base = m->u.state.num;
 	return TBE_OK;
 }
@@ -649,6 +674,10 @@ static enum tbe_res h_SET_STATUS(struct tbe *t, struct vhu_msg *m, struct vhu_ms
 		return TBE_REFUSE;
 	}
 	t->status = m->u.u64;
+	if (t->features_failed)
+		t->status &= ~8ull;   /* FEATURES_OK does not stick, as in DPDK */
+	if (t->nstatuses < TBE_MAX_STATUS)
+		t->statuses[t->nstatuses++] = m->u.u64;
 	return TBE_OK;
 }
 
@@ -762,14 +791,14 @@ static json_t *record_rings(const struct tbe *t)
 		const struct tbe_ring *q = &t->rings[i];
 
 		json_array_append_new(a, json_pack(
-			"{s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:b, s:b, s:b, s:b, s:b, s:b}",
+			"{s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:b, s:b, s:b, s:b, s:b, s:b}",
 			"index", (json_int_t)i, "num", json_u64(q->num),
 			"desc", json_u64(q->addr.desc), "used", json_u64(q->addr.used),
 			"avail", json_u64(q->addr.avail), "log_guest_addr",
 			json_u64(q->addr.log_guest_addr), "addr_flags", (int)q->addr.flags,
-			"base", json_u64(q->base), "has_addr", q->has_addr, "enabled", q->enabled,
-			"started", q->started, "has_kick", q->kick >= 0, "has_call", q->call >= 0,
-			"has_err", q->err >= 0));
+			"base", json_u64(q->base), "set_base", json_u64(q->set_base),
+			"has_addr", q->has_addr, "enabled", q->enabled, "started", q->started,
+			"has_kick", q->kick >= 0, "has_call", q->call >= 0, "has_err", q->err >= 0));
 	}
 	return a;
 }
@@ -808,6 +837,24 @@ static json_t *record_counts(const struct tbe *t)
 	return o;
 }
 
+static json_t *record_sequence(const struct tbe *t)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < t->nseq; i++)
+		json_array_append_new(a, json_string(vhu_req_name(t->seq[i])));
+	return a;
+}
+
+static json_t *record_statuses(const struct tbe *t)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < t->nstatuses; i++)
+		json_array_append_new(a, json_u64(t->statuses[i]));
+	return a;
+}
+
 static json_t *record_breq(const struct tbe *t)
 {
 	json_t *o = json_object();
@@ -841,6 +888,10 @@ static void record_write(const struct tbe *t)
 		      "breq_acks", record_breq(t), "counts", record_counts(t),
 		      "has_breq", json_boolean(t->breq >= 0),
 		      "log_all", json_boolean((t->features >> VHU_F_LOG_ALL) & 1));
+	if (o) {
+		json_object_set_new(o, "sequence", record_sequence(t));
+		json_object_set_new(o, "statuses", record_statuses(t));
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", t->opt.record);
 	if (!o || json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, t->opt.record) < 0)
 		fprintf(stderr, "vhm-testbe: cannot write record %s: %s\n", t->opt.record,
@@ -973,6 +1024,8 @@ static int handle_msg(struct tbe *t, struct vhu_msg *m)
 	if (!msg_valid(t, info, m))
 		return -1;
 	t->counts[info->num]++;
+	if (t->nseq < TBE_MAX_SEQ)
+		t->seq[t->nseq++] = (uint8_t)info->num;
 	t->need_reply += need_reply;
 	memset(&r, 0, sizeof(r));
 	r.hdr.request = info->num;

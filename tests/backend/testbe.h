@@ -23,6 +23,8 @@
 #define TBE_MAX_SLOTS   32    /* what GET_MAX_MEM_SLOTS answers */
 #define TBE_MAX_RARP    16    /* RARP MACs remembered (the last ones) */
 #define TBE_STATE_MAGIC "vhm-testbe-state 1\n"
+#define TBE_MAX_SEQ     4096  /* requests remembered in order (the first ones) */
+#define TBE_MAX_STATUS  64    /* SET_STATUS values remembered in order */
 
 /* Misbehaviour modes (--misbehave MODE[:REQUEST]): option name, enum. */
 #define TBE_MISBEHAVIOURS(X) \
@@ -46,7 +48,8 @@ enum tbe_mis {
 struct tbe_opts {
 	const char *socket;
 	bool client, once, breq_test;
-	uint64_t queues;          /* GET_QUEUE_NUM; rings = 2 * queues */
+	uint64_t queues;          /* queue pairs (2 * queues rings); GET_QUEUE_NUM answers
+				   * it, as DPDK >= 23.07 answers its queues= devarg */
 	uint64_t features;        /* offered virtio features */
 	uint64_t protocol;        /* offered protocol features */
 	uint32_t log_reply_size;  /* SET_LOG_BASE reply: 0 (DPDK) or 8 (libvhost-user) */
@@ -62,7 +65,9 @@ struct tbe_ring {
 	uint32_t num;
 	struct vhu_vring_addr addr;   /* frontend virtual addresses, as sent */
 	bool has_addr;
-	uint32_t base;                /* last_avail_idx (split rings) */
+	uint32_t base;                /* split: last_avail_idx; packed: avail idx + wrap
+				       * (bits 0-15), used idx + wrap (bits 16-31) */
+	uint32_t set_base;            /* what SET_VRING_BASE said last */
 	bool enabled;                 /* SET_VRING_ENABLE, or kick without PROTOCOL_FEATURES */
 	bool started;                 /* kick came and GET_VRING_BASE has not stopped it */
 	int kick, call, err;          /* owned fds, -1 when none (or polling mode) */
@@ -91,6 +96,11 @@ struct tbe {
 	uint8_t rarp[TBE_MAX_RARP][6];
 	int nrarp;
 	uint64_t mtu, status;
+	bool features_failed;         /* SET_FEATURES refused: FEATURES_OK will not stick (DPDK) */
+	uint64_t statuses[TBE_MAX_STATUS];   /* SET_STATUS values in order */
+	int nstatuses;
+	uint8_t seq[TBE_MAX_SEQ];     /* request numbers in the order they came */
+	int nseq;
 	uint8_t config[VHU_MAX_CONFIG];
 	int inflight_fd;
 	uint64_t inflight_size;       /* bytes */

@@ -153,8 +153,10 @@ void tbe_dp_refresh(struct tbe *t)
 			continue;           /* still running: keep its indices */
 		d->packed = packed;
 		d->num = (uint16_t)q->num;
-		d->last_avail = d->last_used = (uint16_t)(packed ? q->base & 0x7fff : q->base);
-		d->avail_wrap = d->used_wrap = packed ? (q->base >> 15) & 1 : false;
+		d->last_avail = (uint16_t)(packed ? q->base & 0x7fff : q->base);
+		d->last_used = (uint16_t)(packed ? (q->base >> 16) & 0x7fff : q->base);
+		d->avail_wrap = packed ? (q->base >> 15) & 1 : false;
+		d->used_wrap = packed ? q->base >> 31 : false;
 		d->running = true;
 	}
 }
@@ -327,6 +329,16 @@ static int forward_packed(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 	return 1;
 }
 
+/* What GET_VRING_BASE answers: split, the avail index; packed, avail index
+ * and wrap counter in bits 0-15, used index and wrap counter in bits 16-31. */
+static uint32_t dp_base(const struct dp_ring *d)
+{
+	if (!d->packed)
+		return d->last_avail;
+	return (uint32_t)(d->last_avail | d->avail_wrap << 15) |
+	       (uint32_t)(d->last_used | d->used_wrap << 15) << 16;
+}
+
 /* One pass over every queue pair; frames forwarded. Holds the lock. */
 static int pass(struct tbe *t)
 {
@@ -346,11 +358,8 @@ static int pass(struct tbe *t)
 			split_publish(t, tx);
 		}
 		/* GET_VRING_BASE answers with what we consumed */
-		t->rings[2 * q].base = rx->packed ? (uint32_t)(rx->last_avail | rx->avail_wrap << 15) :
-						    rx->last_avail;
-		t->rings[2 * q + 1].base = tx->packed ?
-					   (uint32_t)(tx->last_avail | tx->avail_wrap << 15) :
-					   tx->last_avail;
+		t->rings[2 * q].base = dp_base(rx);
+		t->rings[2 * q + 1].base = dp_base(tx);
 		work += n;
 	}
 	return work;

@@ -852,15 +852,16 @@ static void open_on(struct vbpf **v, pid_t pid, unsigned probes)
  * dev_backend_start. */
 enum {
 	SETUP_RINGS = 2,
-	/* SET_OWNER, GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES,
-	 * GET_QUEUE_NUM, SET_BACKEND_REQ_FD, SET_FEATURES, SET_MEM_TABLE; per ring
-	 * NUM, BASE, ADDR, KICK, CALL; ENABLE per ring; SET_STATUS. */
-	SETUP_MSGS = 8 + 5 * SETUP_RINGS + SETUP_RINGS + 1,
-	/* Replies: the three GETs always; with REPLY_ACK (acked in
+	/* GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES,
+	 * GET_QUEUE_NUM, SET_BACKEND_REQ_FD, SET_OWNER; SET_STATUS 0x3,
+	 * SET_FEATURES, SET_STATUS 0xb, GET_STATUS, SET_MEM_TABLE; per ring NUM,
+	 * BASE, ADDR, KICK, CALL; ENABLE per ring; SET_STATUS 0xf. */
+	SETUP_MSGS = 11 + 5 * SETUP_RINGS + SETUP_RINGS + 1,
+	/* Replies: the four GETs always; with REPLY_ACK (acked in
 	 * SET_PROTOCOL_FEATURES, so from the next request on) every other one. */
-	SETUP_REPLIES = 3 + (SETUP_MSGS - 5),
-	/* A clean stop: GET_VRING_BASE per ring, each answered. */
-	STOP_MSGS = SETUP_RINGS,
+	SETUP_REPLIES = 4 + (SETUP_MSGS - 5),
+	/* A clean stop: GET_VRING_BASE per ring, then SET_STATUS 0, each answered. */
+	STOP_MSGS = SETUP_RINGS + 1,
 };
 
 /* testpmd's recvmsg/sendmsg on its vhost-user socket while a device comes up
@@ -1203,7 +1204,7 @@ Test(bpf_device, trace_backend_failure_keeps_running, .init = need_root, .fini =
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(127);
-		execl(tb, tb, "--socket", sock, "--queues", "2", (char *)NULL);
+		execl(tb, tb, "--socket", sock, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 250 && stat(sock, &st); i++)

@@ -36,8 +36,7 @@ ParameterizedTestParameters(guest_window, dropped_window_reopens)
 static void start(const struct window_case *wc)
 {
 	char sock[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
-	/* --queues 2: vhm still reads GET_QUEUE_NUM as rings, not pairs */
-	const char *extra[] = { "--loopback", "--queues", "2", "--drop-frames", wc->drop, NULL };
+	const char *extra[] = { "--loopback", "--drop-frames", wc->drop, NULL };
 	const char *argv[] = { bin, "run", "--backend", sock, "--name", "w0", "--mem", "64M",
 			       "--ring", wc->ring, "--traffic", "20000", "--run-dir", ts_dir(),
 			       "--duration", "60s", "--quiet", NULL };

@@ -112,7 +112,7 @@ static double num(const json_t *o, const char *key)
  * and no page may be blamed on the backend (it writes nothing: no traffic). */
 Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 {
-	const char *extra[] = { "--queues", "2", NULL };
+	const char *extra[] = { NULL };   /* one queue pair */
 	char be[TS_PATH_MAX], err[256];
 	double sum = 0, secs = 0;
 	struct ctl_client *c;
@@ -255,7 +255,7 @@ static bool in_list(unsigned long long v, const unsigned long long *a, size_t n)
  * migration to lose.) */
 Test(track, verify_reports_every_skipped_log, .fini = dt_fini, .timeout = 60)
 {
-	const char *extra[] = { "--queues", "2", "--skip-log", "10", NULL };
+	const char *extra[] = { "--skip-log", "10", NULL };
 	char be[TS_PATH_MAX], log[TS_PATH_MAX + 8];
 	unsigned long long skipped[4096], rx_lo, rx_hi;
 	size_t nskip, expect = 0, i;
@@ -437,7 +437,7 @@ ParameterizedTest(struct bad_case *bc, track, cli_bad_input, .fini = dt_fini, .t
  * line of 11 numbers per interval. */
 Test(track, cli_plot_png_and_csv, .fini = dt_fini, .timeout = 60)
 {
-	const char *extra[] = { "--queues", "2", "--loopback", NULL };
+	const char *extra[] = { "--loopback", NULL };
 	char be[TS_PATH_MAX], bin[256], png[TS_PATH_MAX];
 	const char *argv[] = { bin, "track", "p0", "--run-dir", ts_dir(), "--duration", "3s",
 			       "--interval", "500ms", "--csv", "--plot", png, NULL };

@@ -8,7 +8,9 @@
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 
 #include "../integration/support.h"
 #include "util.h"
+#include "vhu_front.h"
 #include "vhu_proto.h"
 #include "vhu_wire.h"
 
@@ -153,6 +156,38 @@ Test(vhu_table, names_of_unknowns_and_features)
 	cr_assert(eq(str, (char *)vhu_feature_name(VHU_F_LOG_ALL), "LOG_ALL"));
 	cr_assert(eq(str, (char *)vhu_feature_name(VHU_F_PROTOCOL_FEATURES), "PROTOCOL_FEATURES"));
 	cr_assert(eq(ptr, (void *)vhu_feature_name(64), NULL));
+}
+
+/* QEMU's sync points (enforce_reply): SET_FEATURES with LOG_ALL, SET_VRING_ADDR
+ * with the log flag, SET_MEM_TABLE and SET_VRING_ENABLE; nothing else. */
+Test(vhu_table, sync_points_are_qemus)
+{
+	union vhu_payload p = { .u64 = 0 };
+	int n = 0;
+
+	for (uint32_t r = 0; r < 64; r++) {
+		const struct vhu_req_info *info = vhu_req_info(r);
+
+		if (!info)
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.u64 = 1ull << VHU_F_LOG_ALL;
+		p.addr.flags = VHU_VRING_F_LOG;
+		n += vhu_needs_sync(info, &p);
+	}
+	cr_assert(eq(int, n, 4), "sync points with logging on: %d, expected 4", n);
+	p.u64 = 1ull << VHU_F_LOG_ALL;
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_FEATURES), &p));
+	p.u64 = 1ull << VHU_F_VERSION_1;
+	cr_assert(not(vhu_needs_sync(vhu_req_info(VHU_SET_FEATURES), &p)));
+	memset(&p, 0, sizeof(p));
+	p.addr.flags = VHU_VRING_F_LOG;
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_ADDR), &p));
+	p.addr.flags = 0;
+	cr_assert(not(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_ADDR), &p)));
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_MEM_TABLE), &p));
+	cr_assert(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_ENABLE), &p));
+	cr_assert(not(vhu_needs_sync(vhu_req_info(VHU_SET_VRING_BASE), &p)));
 }
 
 Test(vhu_table, request_numbers_are_unique)
@@ -538,4 +573,60 @@ Test(vhu_wire, too_many_fds_are_closed_not_leaked)
 	cr_assert(eq(int, got.nfds, 0), "the failed message still holds fds");
 	cr_assert(eq(int, ts_count_fds(), before), "received fds leaked");
 	close(base);
+}
+
+/* ---- the frontend's send path: sizes checked before anything is copied ------ */
+
+/* An oversized payload from a direct caller of vhu_front_send: refused with a
+ * message naming the request, nothing reaches the wire, and (under ASan)
+ * nothing is read or written past the caller's payload or the message. */
+struct oversize_case {
+	char name[32];
+	uint32_t request;
+	uint32_t count;         /* regions (SET_MEM_TABLE) or config bytes (SET/GET_CONFIG) */
+	int rc;
+	char msg[64];
+};
+
+static struct oversize_case oversize_cases[] = {
+	{ "9 regions", VHU_SET_MEM_TABLE, 9, -EMSGSIZE, "9 regions, expected 8 + 32*n" },
+	{ "no regions", VHU_SET_MEM_TABLE, 0, -EMSGSIZE, "0 regions, expected 8 + 32*n" },
+	{ "2^27 regions", VHU_SET_MEM_TABLE, 1u << 27, -EMSGSIZE, "134217728 regions" },
+	{ "300-byte config", VHU_SET_CONFIG, 300, -EMSGSIZE, "config size 300, expected 12 +" },
+	{ "257-byte config", VHU_GET_CONFIG, 257, -EMSGSIZE, "config size 257, expected 12 +" },
+	{ "huge config", VHU_SET_CONFIG, 0xfffffff8u, -EMSGSIZE, "config size 4294967288" },
+};
+
+ParameterizedTestParameters(vhu_send, oversized_payload_is_refused_before_copying)
+{
+	return cr_make_param_array(struct oversize_case, oversize_cases,
+				   sizeof(oversize_cases) / sizeof(oversize_cases[0]));
+}
+
+ParameterizedTest(struct oversize_case *c, vhu_send, oversized_payload_is_refused_before_copying,
+		  .init = wire_init, .fini = wire_fini, .timeout = 10)
+{
+	union vhu_payload *p = calloc(1, sizeof(*p));   /* exact size: ASan sees an over-read */
+	struct vhu_front fr;
+	struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+	bool expect = false;
+	int rc;
+
+	cr_assert(not(eq(ptr, p, NULL)));
+	cr_assert(eq(int, vhu_front_adopt(&fr, sv[0], "socketpair", 500), 0));
+	sv[0] = -1;                                     /* the frontend owns it now */
+	fr.dev_features = 1ull << VHU_F_PROTOCOL_FEATURES;
+	fr.acked_protocol = 1ull << VHU_PF_CONFIG;
+	if (c->request == VHU_SET_MEM_TABLE)
+		p->mem.nregions = c->count;
+	else
+		p->config.size = c->count;
+	rc = vhu_front_send(&fr, c->request, p, NULL, 0, &expect);
+	cr_assert(eq(int, rc, c->rc), "%s: rc %d (%s)", c->name, rc, fr.err);
+	cr_assert(not(eq(ptr, strstr(fr.err, vhu_req_name(c->request)), NULL)), "%s", fr.err);
+	cr_assert(not(eq(ptr, strstr(fr.err, c->msg), NULL)), "'%s' lacks '%s'", fr.err, c->msg);
+	cr_assert(not(fr.broken), "a refused argument leaves the stream in step");
+	cr_assert(eq(int, poll(&pfd, 1, 0), 0), "something reached the wire");
+	vhu_front_close(&fr);
+	free(p);
 }
