@@ -256,6 +256,36 @@ static int validate_reply(struct vhu_front *f, const struct vhu_req_info *info,
 	return 0;
 }
 
+static int serve_backend_msg(struct vhu_front *f);
+
+/* Wait for the reply to `request`, serving the backend-request channel
+ * meanwhile: a backend may ask something of us (an IOTLB miss, a config
+ * change with NEED_REPLY) and wait for our answer before it replies. The ms
+ * left for the reply itself, or -ETIMEDOUT. */
+static int wait_reply(struct vhu_front *f, uint32_t request)
+{
+	uint64_t end = vhm_now_ns() + (uint64_t)f->timeout_ms * 1000000ull;
+
+	while (f->breq_sock >= 0) {
+		struct pollfd p[2] = { { .fd = f->sock, .events = POLLIN },
+				       { .fd = f->breq_sock, .events = POLLIN } };
+		uint64_t now = vhm_now_ns();
+		int rc;
+
+		if (now >= end)
+			return fail(f, -ETIMEDOUT, true, request, "no reply within %d ms",
+				    f->timeout_ms);
+		rc = poll(p, 2, (int)((end - now + 999999) / 1000000));
+		if (rc < 0 && errno != EINTR)
+			return fail(f, -errno, true, request, "poll: %s", strerror(errno));
+		if (rc > 0 && p[0].revents)
+			break;
+		if (rc > 0 && p[1].revents)
+			serve_backend_msg(f);   /* a broken channel closes itself */
+	}
+	return (int)((end - vhm_now_ns()) / 1000000) + 1;
+}
+
 int vhu_front_recv(struct vhu_front *f, uint32_t request, const union vhu_payload *sent,
 		   struct vhu_msg *reply)
 {
@@ -270,7 +300,10 @@ int vhu_front_recv(struct vhu_front *f, uint32_t request, const union vhu_payloa
 	if (f->broken)
 		return fail(f, -ENOTCONN, true, request, "connection already broken");
 	reply = reply ? reply : &local;
-	rc = vhu_wire_recv(f->sock, reply, f->timeout_ms, werr, sizeof(werr));
+	if ((rc = wait_reply(f, request)) < 0)
+		return rc;
+	rc = vhu_wire_recv(f->sock, reply, f->breq_sock >= 0 ? rc : f->timeout_ms, werr,
+			   sizeof(werr));
 	if (rc)
 		return fail(f, rc, true, request, "%s", werr);
 	rc = validate_reply(f, info, sent ? sent : &empty, reply);

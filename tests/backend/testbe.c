@@ -37,7 +37,7 @@
 #define TBE_USAGE \
 	"usage: vhm-testbe --socket PATH [--client] [--once] [--queues N]\n" \
 	"       [--features HEX] [--protocol HEX] [--drop-proto NAME[,NAME]]\n" \
-	"       [--log-reply-size 0|8] [--record FILE] [--breq-test]\n" \
+	"       [--log-reply-size 0|8] [--record FILE] [--breq-test] [--breq-wait REQUEST]\n" \
 	"       [--misbehave MODE[:REQUEST]] [--loopback] [--skip-log PERCENT]\n" \
 	"  modes: wrong-size wrong-echo bad-flags no-reply hang close-mid extra-fds\n" \
 	"         refuse huge-size (REQUEST default GET_FEATURES)\n" \
@@ -1009,6 +1009,26 @@ static bool msg_valid(struct tbe *t, const struct vhu_req_info *info, const stru
 	return true;
 }
 
+static int breq_send(struct tbe *t, uint32_t request, uint32_t size);
+static void breq_read(struct tbe *t);
+
+/* --breq-wait: ask the frontend something on the backend channel and wait
+ * for its answer before replying, as a backend resolving an IOTLB miss does.
+ * A frontend that does not serve the channel while it waits for our reply
+ * times out. */
+static void breq_ask_and_wait(struct tbe *t)
+{
+	struct pollfd p = { .fd = t->breq, .events = POLLIN };
+
+	if (t->breq < 0 || breq_send(t, VHU_B_CONFIG_CHANGE_MSG, 0))
+		return;
+	if (poll(&p, 1, TBE_IO_TIMEOUT_MS) == 1)
+		breq_read(t);
+	else
+		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
+			TBE_IO_TIMEOUT_MS);
+}
+
 /* Handle one message. 0 keep serving, -1 drop the connection. */
 static int handle_msg(struct tbe *t, struct vhu_msg *m)
 {
@@ -1035,6 +1055,8 @@ static int handle_msg(struct tbe *t, struct vhu_msg *m)
 		vhu_msg_close_fds(&r);
 		return -1;
 	}
+	if (info->num == t->opt.breq_wait)
+		breq_ask_and_wait(t);
 	record_write(t);   /* before the reply: a frontend that got it sees the record */
 	switch (info->reply) {
 	case VHU_RR_ALWAYS:
@@ -1382,6 +1404,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ "record", required_argument, NULL, 'r' },
 		{ "misbehave", required_argument, NULL, 'm' },
 		{ "breq-test", no_argument, NULL, 'b' },
+		{ "breq-wait", required_argument, NULL, 'W' },
 		{ "loopback", no_argument, NULL, 'L' },
 		{ "skip-log", required_argument, NULL, 'S' },
 		{ "drop-frames", required_argument, NULL, 'D' },
@@ -1401,6 +1424,10 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		case 'c': o->client = true; break;
 		case '1': o->once = true; break;
 		case 'b': o->breq_test = true; break;
+		case 'W':
+			if (parse_request_name(optarg, &o->breq_wait))
+				return usage_error("--breq-wait '%s': expected a request name", optarg);
+			break;
 		case 'L': o->loopback = true; break;
 		case 'S':
 			if (vhm_parse_u64(optarg, &v) || v > 100)

@@ -48,6 +48,8 @@ enum tbe_mis {
 struct tbe_opts {
 	const char *socket;
 	bool client, once, breq_test;
+	uint32_t breq_wait;       /* --breq-wait REQ: before replying to REQ, send
+				   * CONFIG_CHANGE_MSG and wait for its ack (0 off) */
 	uint64_t queues;          /* queue pairs (2 * queues rings); GET_QUEUE_NUM answers
 				   * it, as DPDK >= 23.07 answers its queues= devarg */
 	uint64_t features;        /* offered virtio features */

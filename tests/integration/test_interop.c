@@ -359,3 +359,26 @@ Test(interop, packed_restart_and_completed_bases)
 	cr_assert(eq(u32, vring_full_base(&v, 7), 7u));
 	cr_assert(eq(u32, vring_initial_base(&v), 0u));
 }
+
+/* ---- the backend channel while a reply is awaited ------------------------------- */
+
+/* A backend that asks us something on its channel before it replies (an IOTLB
+ * miss in real life; CONFIG_CHANGE_MSG with NEED_REPLY here) gets its answer
+ * while vhm waits for the reply, and the reply comes. */
+Test(interop, backend_request_served_while_waiting_for_a_reply)
+{
+	const char *extra[] = { "--breq-wait", "GET_STATUS", NULL };
+	uint64_t v = 99;
+	json_t *r;
+
+	start_be(extra);
+	cr_assert(eq(int, vhu_front_connect(&f, sock, 500), 0), "%s", f.err);
+	cr_assert(eq(int, vhu_front_negotiate(&f, vhu_front_default_protocol()), 0), "%s", f.err);
+	cr_assert(eq(int, vhu_get_u64(&f, VHU_GET_STATUS, &v), 0), "%s", f.err);
+	cr_assert(eq(u64, v, 0));
+	cr_assert(eq(u64, f.breq_config_changes, 1));
+	r = record_load();
+	cr_assert(eq(int, (int)json_integer_value(json_object_get(json_object_get(r, "breq_acks"),
+								 "CONFIG_CHANGE_MSG")), 0));
+	json_decref(r);
+}
