@@ -674,7 +674,7 @@ static void expect_state_events(const char *misbehave, const char *last_reason)
 	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
 	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(dst, misbehave ? bad : plain)));
-	start_run_opts(src, "st", "60s", "1", "auto", "3000");
+	start_run_opts(src, "st", "60s", "1", "auto", "3s");
 	sub = dt_connect("st");
 	json_decref(dt_call(sub, "subscribe", json_pack("{s:[s]}", "events", "state")));
 	c = dt_connect("st");
