@@ -9,8 +9,12 @@
 #   make deps     install the Debian packages (scripts/deps.sh)
 #
 # BUILD=dir puts the build elsewhere (several builds may coexist).
+# V=1 prints the compiler command lines (one short line per file otherwise).
 
 BUILD    ?= build
+# V=1 prints every compiler command line; otherwise one line per file.
+V        ?= 0
+Q        := $(if $(filter 1,$(V)),,@)
 CC       ?= cc
 SAN      ?=
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
@@ -67,7 +71,8 @@ binaries: $(VHM) $(TESTBE)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Test-only headers (the test backend, the integration helpers) are seen by
 # the tests, the test backend and the benchmarks alone.
@@ -75,20 +80,24 @@ $(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: CPPFLAGS += $(TEST_CPPFLAGS)
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(VHM): $(BUILD)/obj/orchestrator/cli/main.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTBE): $(TBE_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTS): $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 # Benchmarks start backends and devices with the same helpers as the tests.
 $(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/integration/support.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests find the binaries under test through VHM_BUILD.
 test-plain: $(VHM) $(TESTBE) $(TESTS)
@@ -131,7 +140,7 @@ test-tsan: $(TESTS)
 	    VHM_BUILD=$(TSAN_BUILD) $(TSAN_NOASLR) $(TESTS) --jobs 1 --quiet --filter "$$f" $(TEST_ARGS) \
 	    || failed="$$failed $$f"; \
 	done; \
-	if [ -n "$$failed" ]; then echo "tsan: failing tests under TSan (see above):$$failed"; fi
+	if [ -n "$$failed" ]; then echo "tsan: patterns with a test failing under TSan's slowdown (the plain and ASan passes judge tests):$$failed"; fi
 	@if ls $(TSAN_LOGS)/tsan* >/dev/null 2>&1; then \
 	  cat $(TSAN_LOGS)/tsan*; echo "tsan: reports above ($(TSAN_LOGS))"; exit 1; fi
 	@echo "tsan: no reports"
