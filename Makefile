@@ -12,7 +12,6 @@
 # V=1 prints the compiler command lines (one short line per file otherwise).
 
 BUILD    ?= build
-# V=1 prints every compiler command line; otherwise one line per file.
 V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
 CC       ?= cc
