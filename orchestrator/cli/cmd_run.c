@@ -77,6 +77,8 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "reconnect", no_argument, NULL, 'c' },
 		{ "listen", no_argument, NULL, 'L' },
 		{ "trace-backend", optional_argument, NULL, 'B' },
+		{ "buffers", required_argument, NULL, 'u' },
+		{ "seed", required_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "run", .shortopts = "", .longopts = opts };
@@ -135,6 +137,16 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 				return vhm_usage_error("run", "--timeout '%s': expected a duration, "
 						       "1ms..10m", optarg);
 			c->timeout_ms = (int)v;
+			break;
+		case 'u':
+			if (netdrv_parse_buffers(optarg, &c->buffers))
+				return vhm_usage_error("run", "--buffers '%s': expected spread or compact",
+						       optarg);
+			break;
+		case 'e':
+			if (vhm_parse_u64(optarg, &c->seed) || !c->seed)
+				return vhm_usage_error("run", "--seed '%s': expected a number >= 1",
+						       optarg);
 			break;
 		case 'R': r->run_dir = optarg; break;
 		case 'Q': r->quiet = true; break;

@@ -10,12 +10,16 @@
 	"               [--dirty PAGES_PER_S[:uniform|hotset|sequential]] [--mac MAC]\n" \
 	"               [--interval DUR] [--duration DUR] [--timeout DUR] [--reconnect] [--listen]\n" \
 	"               [--run-dir DIR] [--quiet] [--trace-backend[=PROBES]]\n" \
+	"               [--buffers spread|compact] [--seed N]\n" \
 	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
 	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
 	"  that the backend loops back, and dirties guest pages at the given rate.\n" \
 	"  Steered over <run-dir>/NAME.sock (default /run/vhm/vhm0.sock): see\n" \
 	"  `vhm status`, `vhm stop`, `vhm list`. SIGINT/SIGTERM stop it cleanly.\n" \
 	"  --mem defaults to 256M; --ring auto takes packed when the backend offers it.\n" \
+	"  --buffers spread (default): packet buffers on pages spread over guest RAM,\n" \
+	"  recycled in a shuffled order (--seed N, default 1, makes it reproducible);\n" \
+	"  compact: all in the device area after the rings, used in ring order.\n" \
 	"  DUR: 250ms, 5s, 2m (a bare number is seconds). --interval: stats events\n" \
 	"  (default 1s); --duration: stop after (default: when stopped); --timeout: the\n" \
 	"  wait for each vhost-user reply (default 5s).\n" \

@@ -75,6 +75,8 @@ void dev_config_defaults(struct dev_config *c)
 	c->ring = DEV_RING_AUTO;
 	c->frame_size = 64;
 	c->pattern = GW_UNIFORM;
+	c->buffers = ND_BUFFERS_SPREAD;
+	c->seed = 1;
 	c->timeout_ms = VHU_DEFAULT_TIMEOUT_MS;
 	memcpy(c->mac, mac, 6);
 }
@@ -360,24 +362,37 @@ void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p)
 
 uint64_t dev_area_end(const struct device *d)
 {
-	uint64_t area = netdrv_area_bytes(d->cfg.queues, d->packed);
+	uint64_t area = netdrv_area_bytes(d->cfg.queues, d->packed, d->cfg.buffers);
 
 	return (DEV_AREA_GPA + area + (2ull << 20) - 1) & ~((2ull << 20) - 1);
 }
 
+/* The driver and the writer: rings at DEV_AREA_GPA, the writer's RAM after
+ * the area but off the driver's spread buffer pages, and the driver's own
+ * writes marked in the writer's bitmap (the guest side's one dirty set). */
 static int open_guest(struct device *d, char *err, size_t errlen)
 {
-	uint64_t skip = dev_area_end(d);
+	struct nd_config nc = {
+		.nq = d->cfg.queues, .packed = d->packed, .event_idx = d->event_idx,
+		.mrg_rxbuf = has(d->features, VHU_NET_F_MRG_RXBUF), .buffers = d->cfg.buffers,
+		.seed = d->cfg.seed, .area_gpa = DEV_AREA_GPA, .ram_skip = dev_area_end(d),
+	};
+	uint64_t stride, offset, count;
 	int rc;
 
-	rc = netdrv_init(&d->drv, &d->mem, DEV_AREA_GPA, d->cfg.queues, d->packed, d->event_idx,
-			 has(d->features, VHU_NET_F_MRG_RXBUF), d->cfg.mac, err, errlen);
+	memcpy(nc.mac, d->cfg.mac, 6);
+	rc = netdrv_init(&d->drv, &d->mem, &nc, err, errlen);
 	if (rc)
 		return rc;
-	rc = gw_init(&d->gw, &d->mem, skip, err, errlen);
-	if (rc)
+	rc = gw_init(&d->gw, &d->mem, nc.ram_skip, err, errlen);
+	if (rc) {
 		netdrv_destroy(&d->drv);
-	return rc;
+		return rc;
+	}
+	if (netdrv_spread(&d->drv, &stride, &offset, &count))
+		gw_reserve(&d->gw, stride, offset, count);
+	netdrv_track(&d->drv, d->gw.dirty_words);
+	return 0;
 }
 
 /* The listening socket is removed only while it is still the file vhm

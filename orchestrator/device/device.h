@@ -70,7 +70,7 @@
 #include "netdrv.h"
 #include "vhu_front.h"
 
-#define DEV_AREA_GPA   (1ull << 20)       /* rings and buffers start at 1 MiB */
+#define DEV_AREA_GPA   (1ull << 20)       /* rings (and compact buffers) start at 1 MiB */
 #define DEV_MAX_RINGS  (2 * ND_MAX_QUEUES)
 #define DEV_PATH_MAX   108                /* a backend socket path, as sun_path */
 
@@ -90,6 +90,8 @@ struct dev_config {
 	uint32_t frame_size;
 	uint64_t dirty_rate;       /* page writes/s */
 	enum gw_pattern pattern;
+	enum nd_buffers buffers;   /* packet buffers spread over RAM (default) or compact */
+	uint64_t seed;             /* the driver's buffer recycling order (spread) */
 	uint8_t mac[6];
 	int timeout_ms;
 	bool listen;               /* vhm listens at `backend`; the backend connects */
@@ -207,8 +209,9 @@ void dev_guest_pause(struct device *d, bool pause);
  * took. */
 double dev_quiesce(struct device *d, unsigned timeout_ms);
 
-/* End of the device area (rings and buffers, from DEV_AREA_GPA, rounded up to
- * 2 MiB): guest-physical; the guest writer's RAM starts here. */
+/* End of the device area (rings, and compact buffers, from DEV_AREA_GPA,
+ * rounded up to 2 MiB): guest-physical; the guest writer's RAM and the
+ * spread buffers start here. */
 uint64_t dev_area_end(const struct device *d);
 
 /* Datapath loop passes since start, and how many of them found no work. */

@@ -211,3 +211,16 @@ uint64_t gmem_digest(const struct gmem *m, uint64_t skip_lo, uint64_t skip_hi)
 		gmem_for_data(&m->r[i], digest_extent, &dg);
 	return dg.h;
 }
+
+uint64_t gmem_ram_pfn(const struct gmem *m, uint64_t skip_bytes, uint64_t k)
+{
+	k += skip_bytes / GMEM_PAGE_SIZE;
+	for (int i = 0; i < m->n; i++) {
+		uint64_t pages = m->r[i].size / GMEM_PAGE_SIZE;
+
+		if (k < pages)
+			return m->r[i].gpa / GMEM_PAGE_SIZE + k;
+		k -= pages;
+	}
+	return 0;
+}

@@ -78,6 +78,11 @@ void gmem_copy_racy(void *dst, const void *src, size_t len);
 /* Whether len bytes of guest memory at p are all zero. */
 bool gmem_zero_racy(const void *p, size_t len);
 
+/* Guest-physical page number of RAM page k counted from byte skip_bytes of
+ * RAM (RAM pages in GPA order, the hole left out); 0 when k is past the end.
+ * The writer's pages and the driver's spread buffers are numbered this way. */
+uint64_t gmem_ram_pfn(const struct gmem *m, uint64_t skip_bytes, uint64_t k);
+
 /* Number of guest pages (RAM only, the hole excluded). */
 static inline uint64_t gmem_pages(const struct gmem *m) { return m->total / GMEM_PAGE_SIZE; }
 

@@ -55,17 +55,24 @@ int gw_init(struct gwriter *w, const struct gmem *mem, uint64_t skip_bytes, char
 
 uint64_t gw_page_gpfn(const struct gwriter *w, uint64_t k)
 {
-	uint64_t skip = w->skip_bytes / GMEM_PAGE_SIZE;
+	return gmem_ram_pfn(w->mem, w->skip_bytes, k);
+}
 
-	k += skip;
-	for (int i = 0; i < w->mem->n; i++) {
-		uint64_t pages = w->mem->r[i].size / GMEM_PAGE_SIZE;
+void gw_reserve(struct gwriter *w, uint64_t stride, uint64_t offset, uint64_t count)
+{
+	w->res_stride = stride;
+	w->res_offset = offset;
+	w->res_count = count;
+}
 
-		if (k < pages)
-			return w->mem->r[i].gpa / GMEM_PAGE_SIZE + k;
-		k -= pages;
-	}
-	return 0;   /* unreachable for k < npages */
+/* Writer page k, or the next one when k is one of the driver's (gw_reserve:
+ * a stride of 2 or more means the next page never is). */
+static uint64_t unreserved(const struct gwriter *w, uint64_t k)
+{
+	if (w->res_stride < 2 || k % w->res_stride != w->res_offset ||
+	    k / w->res_stride >= w->res_count)
+		return k;
+	return k + 1 < w->npages ? k + 1 : k - 1;
 }
 
 static uint64_t next_rand(struct gwriter *w)
@@ -97,7 +104,7 @@ static uint64_t pick(struct gwriter *w)
 
 static void write_page(struct gwriter *w)
 {
-	uint64_t gpfn = gw_page_gpfn(w, pick(w));
+	uint64_t gpfn = gw_page_gpfn(w, unreserved(w, pick(w)));
 	uint64_t n = __atomic_add_fetch(&w->writes, 1, __ATOMIC_RELAXED);
 	volatile uint64_t *p = gmem_hva(w->mem, gpfn * GMEM_PAGE_SIZE, GMEM_PAGE_SIZE);
 

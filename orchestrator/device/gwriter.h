@@ -6,7 +6,10 @@
  * ground truth logtrack is judged against and the set of guest writes a
  * migration must copy; its consumer syncs it with lt_log_sync.
  *
- * The writer never touches the device area (rings and packet buffers).
+ * The writer never touches the device area (rings, and packet buffers with
+ * --buffers compact), nor the driver's spread packet-buffer pages
+ * (gw_reserve): a guest's page allocator gives buffers and other data
+ * disjoint pages.
  *
  * Threads: the writer's own thread, and the device's owner (or a migration's
  * thread) calling gw_set / gw_pause / gw_rebase. `lock` guards mem, rate,
@@ -35,6 +38,7 @@ struct gwriter {
 	uint64_t rate;                 /* page writes per second (0: idle) */
 	enum gw_pattern pattern;
 	uint64_t writes;               /* total page writes (atomic) */
+	uint64_t res_stride, res_offset, res_count;  /* gw_reserve; set before gw_start */
 	uint64_t cursor, rng;
 	uint64_t rate_start_ns, rate_done;
 	bool paused, stop;
@@ -57,6 +61,11 @@ void gw_pause(struct gwriter *w, bool paused);
 /* Switch to another copy of guest memory (after a migration). */
 void gw_rebase(struct gwriter *w, const struct gmem *mem);
 uint64_t gw_writes(const struct gwriter *w);
+
+/* Writer pages k with k % stride == offset and k / stride < count belong to
+ * the driver (its spread buffers, netdrv.h): the writer leaves them alone.
+ * stride >= 2; call before gw_start. */
+void gw_reserve(struct gwriter *w, uint64_t stride, uint64_t offset, uint64_t count);
 
 /* Map writer page index k (0..npages) to a guest-physical page number. */
 uint64_t gw_page_gpfn(const struct gwriter *w, uint64_t k);

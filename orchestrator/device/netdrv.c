@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The built-in virtio-net guest driver: queue layout in the device area,
- * RX buffers posted, numbered frames built and transmitted at the set rate
+ * buffer pools (spread over guest RAM or compact, netdrv.h), RX buffers
+ * posted, numbered frames built and transmitted at the set rate
  * with flow control, both used rings reaped and every frame accounted (back,
  * lost, duplicated, RARP). Runs on the datapath thread. */
 #include "netdrv.h"
@@ -11,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "lt_log.h"
 #include "util.h"
 
 #define FRAME_MAGIC 0x314d4856u  /* "VHM1" */
@@ -29,67 +31,190 @@ static void add64(uint64_t *c, uint64_t v)
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
-uint64_t netdrv_area_bytes(int nq, bool packed)
+int netdrv_parse_buffers(const char *s, enum nd_buffers *out)
 {
-	uint64_t per_q = 2 * (vring_bytes(packed, ND_RING_SIZE) +
-			      (uint64_t)ND_RING_SIZE * ND_BUF_SIZE);
+	if (!strcmp(s, "spread"))
+		*out = ND_BUFFERS_SPREAD;
+	else if (!strcmp(s, "compact"))
+		*out = ND_BUFFERS_COMPACT;
+	else
+		return -EINVAL;
+	return 0;
+}
 
+const char *netdrv_buffers_name(enum nd_buffers b)
+{
+	return b == ND_BUFFERS_COMPACT ? "compact" : "spread";
+}
+
+static uint64_t pool_bytes(void)
+{
+	return (uint64_t)ND_RING_SIZE * ND_BUF_SIZE;
+}
+
+uint64_t netdrv_area_bytes(int nq, bool packed, enum nd_buffers buffers)
+{
+	uint64_t per_q = 2 * vring_bytes(packed, ND_RING_SIZE);
+
+	if (buffers == ND_BUFFERS_COMPACT)
+		per_q += 2 * pool_bytes();
 	return per_q * (uint64_t)nq;
 }
 
-static void *buf(const struct netdrv *d, uint64_t base_gpa, uint16_t id)
+/* xorshift64: the spread buffers' recycling order. */
+static uint64_t next_rand(struct netdrv *d)
 {
-	return gmem_hva(d->mem, base_gpa + (uint64_t)id * ND_BUF_SIZE, ND_BUF_SIZE);
+	uint64_t x = d->rng;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return d->rng = x;
 }
 
-/* Lay out one queue pair at *gpa, advancing it. */
-static void queue_layout(struct netdrv *d, struct nd_queue *q, uint64_t *gpa, bool packed,
-			 bool event_idx)
+/* Buffer pages of all spread pools (two buffers each). */
+static uint64_t spread_pages(int nq)
 {
-	size_t rb = vring_bytes(packed, ND_RING_SIZE);
+	return (uint64_t)nq * 2 * ND_POOL_BUFS / ND_PAGE_BUFS;
+}
 
-	vring_init(&q->rx, packed, event_idx, ND_RING_SIZE, gmem_hva(d->mem, *gpa, rb), *gpa);
+bool netdrv_spread(const struct netdrv *d, uint64_t *stride, uint64_t *offset,
+		   uint64_t *count)
+{
+	if (d->buffers != ND_BUFFERS_SPREAD)
+		return false;
+	*stride = d->stride;
+	*offset = d->stride / 2;
+	*count = spread_pages(d->nq);
+	return true;
+}
+
+/* Guest-physical address of buffer b of pool p. */
+static uint64_t buf_gpa(const struct netdrv *d, const struct nd_pool *p, uint16_t b)
+{
+	uint64_t s = p->slot0 + (uint64_t)b, k;
+
+	if (d->buffers == ND_BUFFERS_COMPACT)
+		return p->gpa0 + (uint64_t)b * ND_BUF_SIZE;
+	k = s / ND_PAGE_BUFS * d->stride + d->stride / 2;
+	return gmem_ram_pfn(d->mem, d->ram_skip, k) * GMEM_PAGE_SIZE +
+	       s % ND_PAGE_BUFS * ND_BUF_SIZE;
+}
+
+static void *buf(const struct netdrv *d, const struct nd_pool *p, uint16_t b)
+{
+	return gmem_hva(d->mem, buf_gpa(d, p, b), ND_BUF_SIZE);
+}
+
+static void pool_init(struct nd_pool *p, uint16_t nbufs, uint32_t slot0, uint64_t gpa0)
+{
+	p->nbufs = nbufs;
+	p->slot0 = slot0;
+	p->gpa0 = gpa0;
+	p->nfree = nbufs;
+	for (uint16_t i = 0; i < nbufs; i++)
+		p->free[i] = (uint16_t)(nbufs - 1 - i);
+}
+
+/* A buffer for descriptor id: compact, buffer id itself (ring order);
+ * spread, a free one picked at random. */
+static uint16_t pool_take(struct netdrv *d, struct nd_pool *p, uint16_t id)
+{
+	uint16_t b = id;
+
+	if (d->buffers == ND_BUFFERS_SPREAD) {
+		uint32_t r = (uint32_t)(next_rand(d) % p->nfree);
+
+		b = p->free[r];
+		p->free[r] = p->free[--p->nfree];
+	}
+	p->of_id[id] = b;
+	return b;
+}
+
+/* Descriptor id came back used: its buffer is free again. */
+static void pool_give(struct netdrv *d, struct nd_pool *p, uint16_t id)
+{
+	if (d->buffers == ND_BUFFERS_SPREAD)
+		p->free[p->nfree++] = p->of_id[id];
+}
+
+/* Lay out one queue pair's rings at *gpa (and its compact buffers),
+ * advancing it. */
+static void queue_layout(struct netdrv *d, int qi, uint64_t *gpa, const struct nd_config *c)
+{
+	struct nd_queue *q = &d->q[qi];
+	size_t rb = vring_bytes(c->packed, ND_RING_SIZE);
+	uint32_t slot = (uint32_t)qi * 2 * ND_POOL_BUFS;
+
+	vring_init(&q->rx, c->packed, c->event_idx, ND_RING_SIZE, gmem_hva(d->mem, *gpa, rb), *gpa);
 	*gpa += rb;
-	vring_init(&q->tx, packed, event_idx, ND_RING_SIZE, gmem_hva(d->mem, *gpa, rb), *gpa);
+	vring_init(&q->tx, c->packed, c->event_idx, ND_RING_SIZE, gmem_hva(d->mem, *gpa, rb), *gpa);
 	*gpa += rb;
-	q->rx_buf_gpa = *gpa;
-	*gpa += (uint64_t)ND_RING_SIZE * ND_BUF_SIZE;
-	q->tx_buf_gpa = *gpa;
-	*gpa += (uint64_t)ND_RING_SIZE * ND_BUF_SIZE;
+	if (c->buffers == ND_BUFFERS_COMPACT) {
+		pool_init(&q->rxp, ND_RING_SIZE, 0, *gpa);
+		*gpa += pool_bytes();
+		pool_init(&q->txp, ND_RING_SIZE, 0, *gpa);
+		*gpa += pool_bytes();
+	} else {
+		pool_init(&q->rxp, ND_POOL_BUFS, slot, 0);
+		pool_init(&q->txp, ND_POOL_BUFS, slot + ND_POOL_BUFS, 0);
+	}
 	for (int i = 0; i < ND_RING_SIZE; i++)
 		q->tx_free[i] = (uint16_t)(ND_RING_SIZE - 1 - i);
 	q->tx_nfree = ND_RING_SIZE;
 }
 
-int netdrv_init(struct netdrv *d, const struct gmem *mem, uint64_t area_gpa, int nq,
-		bool packed, bool event_idx, bool mrg_rxbuf, const uint8_t mac[6], char *err,
+/* Spread buffers: one buffer page every d->stride RAM pages after ram_skip. */
+static int spread_layout(struct netdrv *d, const struct nd_config *c, char *err, size_t errlen)
+{
+	uint64_t skip = c->ram_skip / GMEM_PAGE_SIZE, pages = spread_pages(c->nq);
+	uint64_t avail = gmem_pages(d->mem) > skip ? gmem_pages(d->mem) - skip : 0;
+
+	d->ram_skip = c->ram_skip;
+	d->stride = avail / pages;
+	d->rng = c->seed ? c->seed : 1;   /* xorshift never leaves 0 */
+	if (d->stride < 2)
+		return vhm_err(err, errlen, -ENOMEM,
+			       "spread buffers of %d queue pairs need %llu MiB of guest RAM after "
+			       "the device area, %llu MiB there (use --buffers compact, or more --mem)",
+			       c->nq, (unsigned long long)(2 * pages * GMEM_PAGE_SIZE >> 20),
+			       (unsigned long long)(avail * GMEM_PAGE_SIZE >> 20));
+	return 0;
+}
+
+int netdrv_init(struct netdrv *d, const struct gmem *mem, const struct nd_config *c, char *err,
 		size_t errlen)
 {
-	uint64_t gpa = area_gpa;
+	uint64_t gpa = c->area_gpa;
+	int rc;
 
 	memset(d, 0, sizeof(*d));
-	if (nq < 1 || nq > ND_MAX_QUEUES)
-		return vhm_err(err, errlen, -EINVAL, "%d queue pairs: 1..%d supported", nq,
+	if (c->nq < 1 || c->nq > ND_MAX_QUEUES)
+		return vhm_err(err, errlen, -EINVAL, "%d queue pairs: 1..%d supported", c->nq,
 			       ND_MAX_QUEUES);
-	if (!gmem_hva(mem, area_gpa, netdrv_area_bytes(nq, packed)))
+	if (!gmem_hva(mem, c->area_gpa, netdrv_area_bytes(c->nq, c->packed, c->buffers)))
 		return vhm_err(err, errlen, -ENOMEM,
 			       "device area at 0x%llx does not fit guest memory",
-			       (unsigned long long)area_gpa);
+			       (unsigned long long)c->area_gpa);
 	d->mem = mem;
-	d->nq = nq;
-	d->mrg_rxbuf = mrg_rxbuf;
+	d->nq = c->nq;
+	d->mrg_rxbuf = c->mrg_rxbuf;
+	d->buffers = c->buffers;
 	d->frame_size = 64;
-	memcpy(d->mac, mac, 6);
-	for (int i = 0; i < nq; i++) {
+	memcpy(d->mac, c->mac, 6);
+	if (c->buffers == ND_BUFFERS_SPREAD && (rc = spread_layout(d, c, err, errlen)))
+		return rc;
+	for (int i = 0; i < c->nq; i++) {
 		struct nd_queue *q = &d->q[i];
 
-		queue_layout(d, q, &gpa, packed, event_idx);
+		queue_layout(d, i, &gpa, c);
 		for (int k = 0; k < 2; k++) {
 			q->kick_fd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 			q->call_fd[k] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 			if (q->kick_fd[k] < 0 || q->call_fd[k] < 0) {
 				/* errno before netdrv_destroy()'s close() can change it */
-				int rc = vhm_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
+				rc = vhm_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
 
 				d->nq = i + 1;
 				netdrv_destroy(d);
@@ -98,6 +223,15 @@ int netdrv_init(struct netdrv *d, const struct gmem *mem, uint64_t area_gpa, int
 		}
 	}
 	return 0;
+}
+
+void netdrv_track(struct netdrv *d, uint64_t *dirty)
+{
+	d->dirty = dirty;
+	for (int i = 0; i < d->nq; i++) {
+		vring_track(&d->q[i].rx, dirty);
+		vring_track(&d->q[i].tx, dirty);
+	}
 }
 
 void netdrv_destroy(struct netdrv *d)
@@ -140,14 +274,21 @@ static void kick(struct nd_queue *q, struct vring *v, int which)
 		add64(&q->c.kicks, 1);
 }
 
+/* Offer descriptor id on the RX ring with a buffer from the pool. */
+static int post_rx(struct netdrv *d, struct nd_queue *q, uint16_t id)
+{
+	uint16_t b = pool_take(d, &q->rxp, id);
+
+	return vring_add(&q->rx, buf_gpa(d, &q->rxp, b), ND_BUF_SIZE, true, id);
+}
+
 void netdrv_fill_rx(struct netdrv *d)
 {
 	for (int i = 0; i < d->nq; i++) {
 		struct nd_queue *q = &d->q[i];
 
 		for (uint16_t id = 0; id < ND_RING_SIZE; id++)
-			if (vring_add(&q->rx, q->rx_buf_gpa + (uint64_t)id * ND_BUF_SIZE,
-				      ND_BUF_SIZE, true, id))
+			if (post_rx(d, q, id))
 				break;
 		vring_publish(&q->rx);
 	}
@@ -240,8 +381,9 @@ static int reap_rx(struct netdrv *d, struct nd_queue *q)
 		if (q->rx_merge_left)
 			q->rx_merge_left--;
 		else
-			rx_frame(d, q, buf(d, q->rx_buf_gpa, id), len);
-		vring_add(&q->rx, q->rx_buf_gpa + (uint64_t)id * ND_BUF_SIZE, ND_BUF_SIZE, true, id);
+			rx_frame(d, q, buf(d, &q->rxp, q->rxp.of_id[id]), len);
+		pool_give(d, &q->rxp, id);
+		post_rx(d, q, id);
 		n++;
 	}
 	if (n)
@@ -249,13 +391,14 @@ static int reap_rx(struct netdrv *d, struct nd_queue *q)
 	return n;
 }
 
-static int reap_tx(struct nd_queue *q)
+static int reap_tx(struct netdrv *d, struct nd_queue *q)
 {
 	uint16_t id;
 	uint32_t len;
 	int n = 0;
 
 	while (vring_get_used(&q->tx, &id, &len) == 1) {
+		pool_give(d, &q->txp, id);
 		q->tx_free[q->tx_nfree++] = id;
 		n++;
 	}
@@ -333,11 +476,12 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 		due = room - in_flight(q);
 	while (due-- && q->tx_nfree && n < TX_BATCH) {
 		uint16_t id = q->tx_free[--q->tx_nfree];
-		uint8_t *b = buf(d, q->tx_buf_gpa, id);
+		uint64_t gpa = buf_gpa(d, &q->txp, pool_take(d, &q->txp, id));
 
-		build_frame(d, qi, q, b);
-		vring_add(&q->tx, q->tx_buf_gpa + (uint64_t)id * ND_BUF_SIZE,
-			  ND_HDR_SIZE + d->frame_size, false, id);
+		build_frame(d, qi, q, gmem_hva(d->mem, gpa, ND_BUF_SIZE));
+		if (d->dirty)
+			lt_log_mark(d->dirty, gpa / GMEM_PAGE_SIZE);
+		vring_add(&q->tx, gpa, ND_HDR_SIZE + d->frame_size, false, id);
 		q->tx_seq++;
 		q->tx_credit_sent++;
 		add64(&q->c.tx_frames, 1);
@@ -365,7 +509,7 @@ int netdrv_poll(struct netdrv *d, uint64_t now_ns)
 		struct nd_queue *q = &d->q[i];
 
 		work += reap_rx(d, q);
-		work += reap_tx(q);
+		work += reap_tx(d, q);
 		work += transmit(d, i, q, now_ns);
 	}
 	return work;
@@ -399,4 +543,58 @@ void netdrv_totals(const struct netdrv *d, struct nd_counters *out)
 	memset(out, 0, sizeof(*out));
 	for (int i = 0; i < d->nq; i++)
 		add_queue(d, i, out);
+}
+
+/* Ring pages of ring `ring`: what lives at pfn, if anything. A page the
+ * device writes into is named for that (it shares a page with a part only
+ * the driver writes). */
+static bool ring_what(const struct vring *v, int ring, uint64_t pfn, char *what, size_t len,
+		      bool *backend)
+{
+	uint64_t lo = v->desc_gpa / GMEM_PAGE_SIZE;
+	uint64_t hi = (v->desc_gpa + vring_bytes(v->packed, v->num) - 1) / GMEM_PAGE_SIZE;
+	uint64_t used = v->used_gpa / GMEM_PAGE_SIZE, avail = v->avail_gpa / GMEM_PAGE_SIZE;
+
+	if (pfn < lo || pfn > hi)
+		return false;
+	*backend = true;
+	if (v->packed)
+		snprintf(what, len, "packed descriptors of ring %d", ring);
+	else if (pfn >= used)
+		snprintf(what, len, "used ring of ring %d", ring);
+	else {
+		*backend = false;
+		snprintf(what, len, "%s of ring %d", pfn >= avail ? "avail ring" : "descriptors",
+			 ring);
+	}
+	return true;
+}
+
+/* Buffer pages: which pool and buffers, if any. */
+static bool buf_what(const struct netdrv *d, uint64_t pfn, char *what, size_t len, bool *backend)
+{
+	for (int qi = 0; qi < d->nq; qi++)
+		for (int dir = 0; dir < 2; dir++) {
+			const struct nd_pool *p = dir ? &d->q[qi].txp : &d->q[qi].rxp;
+
+			for (uint16_t b = 0; b < p->nbufs; b += ND_PAGE_BUFS) {
+				if (buf_gpa(d, p, b) / GMEM_PAGE_SIZE != pfn)
+					continue;
+				*backend = dir == 0;
+				snprintf(what, len, "queue %d %s buffers #%u-#%u", qi,
+					 dir ? "TX" : "RX", b, b + ND_PAGE_BUFS - 1);
+				return true;
+			}
+		}
+	return false;
+}
+
+bool netdrv_page_what(const struct netdrv *d, uint64_t pfn, char *what, size_t len,
+		      bool *backend_writes)
+{
+	for (int qi = 0; qi < d->nq; qi++)
+		if (ring_what(&d->q[qi].rx, 2 * qi, pfn, what, len, backend_writes) ||
+		    ring_what(&d->q[qi].tx, 2 * qi + 1, pfn, what, len, backend_writes))
+			return true;
+	return buf_what(d, pfn, what, len, backend_writes);
 }

@@ -3,10 +3,31 @@
  * keeps the RX ring full of 2 KiB buffers, transmits numbered test frames on
  * TX at a configured rate, and reaps both used rings, counting per queue what
  * went out, what came back, and any frame lost or duplicated (by sequence
- * number). Rings and buffers live in guest memory in the device area that
- * the caller reserves; the driver only ever touches guest memory through
- * guest-physical addresses translated by gmem, so that after a migration it
- * continues on the destination's copy (netdrv_rebase).
+ * number). Rings live in guest memory in the device area that the caller
+ * reserves; the driver only ever touches guest memory through guest-physical
+ * addresses translated by gmem, so that after a migration it continues on
+ * the destination's copy (netdrv_rebase).
+ *
+ * Packet buffers (2 KiB, two to a page) come from a pool per queue and
+ * direction, placed one of two ways (enum nd_buffers):
+ *   spread   (default) ND_POOL_BUFS buffers per pool, their pages spread
+ *            over the whole guest RAM after the device area — one buffer
+ *            page every `stride` RAM pages, as a guest kernel's page
+ *            allocator hands out pages from anywhere — and recycled in a
+ *            shuffled order (xorshift seeded with the device's seed, so a
+ *            run is reproducible): the backend's writes land all over
+ *            memory, as in a VM. The memory writer keeps off these pages
+ *            (gw_reserve with netdrv_spread).
+ *   compact  ND_RING_SIZE buffers per pool in the device area after the
+ *            rings, used in ring order: the layout before spreading, kept
+ *            for comparison.
+ *
+ * Dirty marking: every write the driver makes to guest memory — ring
+ * descriptors, avail rings (vring_track), TX frames — is marked right after
+ * it in the guest-side bitmap given to netdrv_track (atomic OR, bit n =
+ * guest page n), the way KVM's dirty log records a vCPU's writes; the
+ * backend's writes (RX buffers, used rings, used packed descriptors) are its
+ * own log's to mark.
  *
  * Threading: netdrv_poll runs on one datapath thread, under the caller's
  * lock (device.h, "Threads"), and so does every other call that changes the
@@ -25,6 +46,8 @@
 #define ND_MAX_QUEUES 8
 #define ND_RING_SIZE  1024
 #define ND_BUF_SIZE   2048
+#define ND_POOL_BUFS  2048        /* spread: buffers per pool (queue and direction) */
+#define ND_PAGE_BUFS  2           /* 2 KiB buffers per 4 KiB page */
 #define ND_HDR_SIZE   12          /* virtio_net_hdr with num_buffers (VERSION_1) */
 #define ND_MIN_FRAME  60
 #define ND_MAX_FRAME  1514
@@ -46,9 +69,22 @@ struct nd_counters {
 	uint64_t kicks;
 };
 
+enum nd_buffers { ND_BUFFERS_SPREAD, ND_BUFFERS_COMPACT };
+
+/* The buffers of one queue and direction: free ones, and which buffer each
+ * descriptor id holds while the device has it. */
+struct nd_pool {
+	uint32_t slot0;                   /* spread: global buffer number of buffer 0 */
+	uint64_t gpa0;                    /* compact: GPA of buffer 0 */
+	uint16_t nbufs;                   /* ND_POOL_BUFS spread, ND_RING_SIZE compact */
+	uint16_t nfree;
+	uint16_t free[ND_POOL_BUFS];
+	uint16_t of_id[ND_RING_SIZE];     /* descriptor id -> buffer index */
+};
+
 struct nd_queue {
 	struct vring rx, tx;
-	uint64_t rx_buf_gpa, tx_buf_gpa;  /* ND_RING_SIZE buffers each */
+	struct nd_pool rxp, txp;
 	uint16_t tx_free[ND_RING_SIZE];
 	int tx_nfree;
 	uint16_t rx_merge_left;           /* MRG_RXBUF continuation buffers */
@@ -63,10 +99,27 @@ struct nd_queue {
 	struct nd_counters c;
 };
 
+/* What netdrv_init lays out. */
+struct nd_config {
+	int nq;                           /* queue pairs, 1..ND_MAX_QUEUES */
+	bool packed, event_idx, mrg_rxbuf;
+	uint8_t mac[6];
+	enum nd_buffers buffers;
+	uint64_t seed;                    /* recycling order (spread) */
+	uint64_t area_gpa;                /* rings (and compact buffers) from here */
+	uint64_t ram_skip;                /* spread: RAM bytes before the first buffer page
+					   * may go (the device area's end) */
+};
+
 struct netdrv {
 	const struct gmem *mem;
 	int nq;
 	bool mrg_rxbuf;
+	enum nd_buffers buffers;
+	uint64_t ram_skip;                /* spread: buffer pages numbered from here (gmem_ram_pfn) */
+	uint64_t stride;                  /* spread: a buffer page every stride RAM pages */
+	uint64_t rng;                     /* recycling order (xorshift) */
+	uint64_t *dirty;                  /* netdrv_track's bitmap, or NULL (not owned) */
 	uint8_t mac[6];
 	uint32_t frame_size;              /* bytes on the wire, without virtio hdr (atomic) */
 	uint64_t pps;                     /* frames/s over all queues; 0 = none (atomic) */
@@ -75,12 +128,29 @@ struct netdrv {
 	struct nd_queue q[ND_MAX_QUEUES];
 };
 
-/* Guest memory the driver needs for nq queue pairs (bytes). */
-uint64_t netdrv_area_bytes(int nq, bool packed);
-/* Lay rings and buffers out at area_gpa; create kick/call eventfds. */
-int netdrv_init(struct netdrv *d, const struct gmem *mem, uint64_t area_gpa, int nq,
-		bool packed, bool event_idx, bool mrg_rxbuf, const uint8_t mac[6], char *err,
+/* Parse "spread" or "compact"; -EINVAL otherwise. */
+int netdrv_parse_buffers(const char *s, enum nd_buffers *out);
+const char *netdrv_buffers_name(enum nd_buffers b);
+/* Device-area bytes the driver needs for nq queue pairs: rings, and with
+ * compact buffers the buffers too. */
+uint64_t netdrv_area_bytes(int nq, bool packed, enum nd_buffers buffers);
+/* Lay rings and buffers out; create kick/call eventfds. -ENOMEM with err
+ * when spread buffers do not fit (a stride of at least 2 RAM pages per
+ * buffer page is needed, so the writer keeps pages of its own). */
+int netdrv_init(struct netdrv *d, const struct gmem *mem, const struct nd_config *c, char *err,
 		size_t errlen);
+/* Spread buffers: writer pages (gmem_ram_pfn numbering from ram_skip) k with
+ * k % stride == offset and k / stride < count are buffer pages. false when
+ * the buffers are compact. */
+bool netdrv_spread(const struct netdrv *d, uint64_t *stride, uint64_t *offset,
+		   uint64_t *count);
+/* Mark the driver's writes in `dirty` (bitmap in the log's layout). */
+void netdrv_track(struct netdrv *d, uint64_t *dirty);
+/* What lives at guest page pfn, for a report ("queue 0 RX buffer #17",
+ * "used ring of ring 2", ...), and whether the backend writes it (else
+ * only the driver does). false: none of the driver's memory. */
+bool netdrv_page_what(const struct netdrv *d, uint64_t pfn, char *what, size_t len,
+		      bool *backend_writes);
 void netdrv_destroy(struct netdrv *d);
 
 /* Post every free RX buffer (call before the device starts the ring). */

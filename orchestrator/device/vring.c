@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lt_log.h"
+
 #define DESC_F_WRITE        2u
 #define AVAIL_F_NO_INTERRUPT 1u
 #define USED_F_NO_NOTIFY    1u
@@ -108,6 +110,18 @@ uint32_t vring_restart_base(const struct vring *v)
 	return v->last_used;
 }
 
+void vring_track(struct vring *v, uint64_t *dirty)
+{
+	v->dirty = dirty;
+}
+
+/* A driver write to guest-physical gpa is done: mark its page. */
+static void mark(const struct vring *v, uint64_t gpa)
+{
+	if (v->dirty)
+		lt_log_mark(v->dirty, gpa / LT_PAGE_SIZE);
+}
+
 static uint16_t *avail_idx(struct vring *v) { return (uint16_t *)(v->avail + 2); }
 static uint16_t *avail_ring(struct vring *v) { return (uint16_t *)(v->avail + 4); }
 static uint16_t *used_idx(struct vring *v) { return (uint16_t *)(v->used + 2); }
@@ -121,7 +135,9 @@ static int split_add(struct vring *v, uint64_t gpa, uint32_t len, bool wr, uint1
 	d->len = len;
 	d->flags = wr ? DESC_F_WRITE : 0;
 	d->next = 0;
+	mark(v, v->desc_gpa + 16ull * id);
 	avail_ring(v)[v->next_avail & (v->num - 1)] = id;
+	mark(v, v->avail_gpa + 4 + 2ull * (v->next_avail & (v->num - 1)));
 	v->next_avail++;
 	return 0;
 }
@@ -136,6 +152,7 @@ static int packed_add(struct vring *v, uint64_t gpa, uint32_t len, bool wr, uint
 	d->len = len;
 	d->id = id;
 	__atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+	mark(v, v->desc_gpa + 16ull * v->next_avail);
 	if (++v->next_avail == v->num) {
 		v->next_avail = 0;
 		v->avail_wrap = !v->avail_wrap;
@@ -156,8 +173,10 @@ int vring_add(struct vring *v, uint64_t buf_gpa, uint32_t len, bool device_write
 
 void vring_publish(struct vring *v)
 {
-	if (!v->packed)
-		__atomic_store_n(avail_idx(v), v->next_avail, __ATOMIC_RELEASE);
+	if (v->packed)
+		return;
+	__atomic_store_n(avail_idx(v), v->next_avail, __ATOMIC_RELEASE);
+	mark(v, v->avail_gpa + 2);
 }
 
 /* virtio's vring_need_event: has `event` been passed going from old to new? */
@@ -209,8 +228,10 @@ static int split_get_used(struct vring *v, uint16_t *id, uint32_t *len)
 		return 0;
 	e = used_ring(v)[v->last_used & (v->num - 1)];
 	v->last_used++;
-	if (v->event_idx) /* used_event: we poll; keep it current anyway */
+	if (v->event_idx) { /* used_event: we poll; keep it current anyway */
 		avail_ring(v)[v->num] = v->last_used;
+		mark(v, v->avail_gpa + 4 + 2ull * v->num);
+	}
 	*id = (uint16_t)e.id;
 	*len = e.len;
 	return 1;

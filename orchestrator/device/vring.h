@@ -5,7 +5,14 @@
  * Buffers are single descriptors named by a 16-bit id that the caller picks
  * (the device hands the id back in the used entry). vhm polls used rings, so
  * it asks the device not to interrupt; it still passes call eventfds, which
- * the device may signal and the owner drains. */
+ * the device may signal and the owner drains.
+ *
+ * The driver's writes to a ring (descriptors, the avail ring and its index,
+ * used_event) are marked in `dirty` when set (vring_track): a bitmap in the
+ * vhost log's layout, bit n = guest page n, set with atomic OR right after
+ * the write — what KVM's dirty log does for a vCPU's writes, so that a
+ * migration copies them. The device's writes (used ring, used descriptors)
+ * are its backend's to log. */
 #ifndef VHM_VRING_H
 #define VHM_VRING_H
 
@@ -29,6 +36,7 @@ struct vring {
 	bool avail_wrap, used_wrap; /* packed wrap counters */
 	uint16_t added;            /* buffers added since the last kick check */
 	uint16_t in_flight;        /* added and not yet used */
+	uint64_t *dirty;           /* guest-side dirty bitmap, or NULL (not owned) */
 };
 
 /* Bytes of guest memory a ring of `num` entries needs (rounded to 4 KiB). */
@@ -36,6 +44,9 @@ size_t vring_bytes(bool packed, uint16_t num);
 /* Lay out a ring in zeroed guest memory at (hva, gpa). */
 void vring_init(struct vring *v, bool packed, bool event_idx, uint16_t num, void *hva,
 		uint64_t gpa);
+
+/* Mark the driver's writes to this ring in `dirty` (NULL: stop marking). */
+void vring_track(struct vring *v, uint64_t *dirty);
 
 /* Offer one buffer; -ENOSPC when the ring is full. Visible to the device
  * at once (packed) or at vring_publish (split). */

@@ -8,12 +8,16 @@
  *     and all-zero pages are skipped: the destination's fresh memfd reads
  *     zero there anyway);
  *   - iterations: the pages set in the backend's log (RX buffers, used
- *     rings) OR the guest writer's bitmap (the vCPU writes), merged into one
- *     bitmap by lt_log_sync;
- *   - switchover: the last merged bitmap, plus the whole device area (the
- *     guest driver's own writes to descriptors, avail rings and TX buffers
- *     are tracked by nobody, like vCPU writes to rings in a VM without
- *     KVM's dirty log; the area is a few MiB). */
+ *     rings, used packed descriptors) OR the guest-side bitmap (the memory
+ *     writer's pages and the driver's own writes: descriptors, avail rings,
+ *     TX frames — what KVM's dirty log tracks for a VM's vCPUs), merged into
+ *     one bitmap by lt_log_sync;
+ *   - switchover: the last merged bitmap, and nothing else. What the
+ *     backend wrote reaches the destination only through its log, so the
+ *     digests of both memories, compared before the destination starts,
+ *     prove the backend's log: a write it did not log leaves the copies
+ *     different, the migration rolls back and the report names the pages
+ *     (mig_diff.h). */
 #include "migrate.h"
 
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include "lt_log.h"
+#include "mig_diff.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
 #include "util.h"
@@ -217,18 +222,6 @@ static uint64_t copy_dirty(struct mig *m, bool capped)
 		if (capped && n != before)
 			throttle(m, (n - before) * PAGE);
 	}
-	return n;
-}
-
-/* The device area: the driver's writes nobody logs. Pages copied. */
-static uint64_t copy_area(struct mig *m)
-{
-	uint64_t bytes = netdrv_area_bytes(m->d->cfg.queues, m->d->packed);
-	uint64_t first = DEV_AREA_GPA / PAGE, last = (DEV_AREA_GPA + bytes + PAGE - 1) / PAGE;
-	uint64_t n = 0;
-
-	for (uint64_t p = first; p < last; p++)
-		n += copy_page(m, p);
 	return n;
 }
 
@@ -481,6 +474,18 @@ static void both_digests(const struct gmem *src, const struct gmem *dst, uint64_
 	*hd = j.h;
 }
 
+/* The log missed a write: name the pages, fail (rollback follows, before
+ * the destination ever starts). */
+static int digests_differ(struct mig *m)
+{
+	char what[160];
+
+	mig_diff_pages(m->d, &m->d->mem, &m->dst_mem, &m->rep->diff);
+	mig_diff_summary(&m->rep->diff, what, sizeof(what));
+	return fail(m, "switchover", -EIO, "digests differ (source %s, destination %s): %s",
+		    m->rep->digest_src, m->rep->digest_dst, what);
+}
+
 static int switchover(struct mig *m)
 {
 	struct device *d = m->d;
@@ -509,7 +514,7 @@ static int switchover(struct mig *m)
 	t = vhm_now_ns();
 	sync_dirty(m);
 	/* The bandwidth cap holds to the end, as the prediction assumes. */
-	rep->last_pages = copy_dirty(m, m->p->bandwidth != 0) + copy_area(m);
+	rep->last_pages = copy_dirty(m, m->p->bandwidth != 0);
 	rep->bytes_copied += rep->last_pages * PAGE;
 	rep->downtime_copy_ms += ms_since(t);
 	t = vhm_now_ns();
@@ -518,8 +523,7 @@ static int switchover(struct mig *m)
 	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
 	rep->downtime_verify_ms = ms_since(t);
 	if (hs != hd)
-		return fail(m, "switchover", -EIO, "digests differ: source %s, destination %s",
-			    rep->digest_src, rep->digest_dst);
+		return digests_differ(m);
 
 	if ((rc = check_cancel(m, "switchover")))
 		return rc;
@@ -645,6 +649,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 {
 	struct mig m = { .d = d, .p = p, .rep = rep, .progress = progress, .ctx = ctx };
 	uint64_t t0 = vhm_now_ns();
+	json_t *fail_data;
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));
@@ -683,20 +688,23 @@ fail:
 		dev_set_state(d, DEV_RUNNING, "migration failed, rolled back");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);
-	emit(&m, "failed", json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result));
+	fail_data = json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result);
+	if (rep->diff.count)
+		json_object_set_new(fail_data, "differing_pages", mig_diff_json(&rep->diff));
+	emit(&m, "failed", fail_data);
 	return rc;
 }
 
 json_t *mig_report_json(const struct mig_report *rep)
 {
-	json_t *it = json_array();
+	json_t *it = json_array(), *o;
 
 	for (int i = 0; i < rep->niter; i++)
 		json_array_append_new(it, json_pack("{s:I, s:I, s:f}", "dirtied",
 						    (json_int_t)rep->iter[i].dirtied, "copied",
 						    (json_int_t)rep->iter[i].copied, "ms",
 						    rep->iter[i].ms));
-	return json_pack("{s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
+	o = json_pack("{s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
 			 " s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
 			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
 			 "total_ms", rep->total_ms, "quiesce_ms", rep->quiesce_ms,
@@ -714,4 +722,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 (json_int_t)rep->before.rx_frames,
 			 "after", "tx_frames", (json_int_t)rep->after.tx_frames, "rx_frames",
 			 (json_int_t)rep->after.rx_frames);
+	if (o && rep->diff.count)
+		json_object_set_new(o, "differing_pages", mig_diff_json(&rep->diff));
+	return o;
 }

@@ -5,8 +5,10 @@
  * into a second, independent copy (the destination's), iterations copying
  * what the backend log and the guest writer's bitmap say was dirtied, then a
  * switchover: guest paused, source rings stopped (GET_VRING_BASE), last
- * copy, digests of both copies compared, destination rings started from the
- * returned bases, guest resumed on the new copy, RARP announced.
+ * copy (the merged dirty bitmap alone), digests of both copies compared,
+ * destination rings started from the returned bases, guest resumed on the
+ * new copy, RARP announced. Digests that differ mean a dirty log missed a
+ * write: the migration rolls back and rep->diff names the pages.
  *
  * Any failure before the guest resumes on the destination rolls back: the
  * source restarts from its own bases, logging goes off, the destination and
@@ -26,6 +28,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "mig_diff.h"
 
 #define MIG_MAX_ITER 1000
 
@@ -65,6 +68,7 @@ struct mig_report {
 	uint64_t last_pages;       /* copied during the switchover */
 	double bandwidth_mbps;     /* MB/s the pre-copy achieved */
 	char digest_src[17], digest_dst[17];
+	struct mig_diff diff;      /* when the digests differ: the pages, named */
 	struct nd_counters before, after;
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */

@@ -18,7 +18,6 @@
 
 #define RUN_TRACK_HEAT_TOP     8
 #define RUN_TRACK_NEW_MAX      256     /* findings listed in one event */
-#define RUN_TRACK_MAX_EXCL     (4 * ND_MAX_QUEUES)
 #define RUN_TRACK_PREDICT_ROUNDS 31    /* the first copy + migrate's 30 iterations */
 
 /* The working-set curve a prediction reads (wss_arg: its first member), and
@@ -27,12 +26,6 @@ struct track_curve {
 	struct lt_curve c;      /* (span, pages) points, spans ascending */
 	double ms[LT_WSS_NWINDOWS], pages[LT_WSS_NWINDOWS];
 	double window_ms[LT_WSS_NWINDOWS], span_ms[LT_WSS_NWINDOWS], window_pages[LT_WSS_NWINDOWS];
-};
-
-/* Guest-physical byte range with a reason (verify's exclusions). */
-struct track_excl {
-	uint64_t gpa, bytes;
-	char what[32];
 };
 
 struct run_track {
@@ -54,8 +47,6 @@ struct run_track {
 	struct lt_verify ver;
 	struct lt_region regions[LT_TRACK_MAX_REGIONS];
 	size_t nregions;
-	struct track_excl excl[RUN_TRACK_MAX_EXCL];
-	size_t nexcl;
 
 	json_t *latest;         /* the last event's data */
 	json_t *new_findings;   /* this interval's */
@@ -125,49 +116,6 @@ static size_t used_ranges(const struct vring *v, struct lt_range *out)
 	out[0] = (struct lt_range){ pg_first(v->desc_gpa), pg_count(v->desc_gpa, 16ull * v->num) };
 	out[1] = (struct lt_range){ pg_first(v->used_gpa), pg_count(v->used_gpa, 4) };
 	return 2;
-}
-
-static void add_excl(struct run_track *t, uint64_t gpa, uint64_t bytes, const char *what, int q)
-{
-	struct track_excl *e;
-
-	if (t->nexcl == RUN_TRACK_MAX_EXCL)
-		return;
-	e = &t->excl[t->nexcl++];
-	e->gpa = gpa;
-	e->bytes = bytes;
-	snprintf(e->what, sizeof(e->what), "%s q%d", what, q);
-	lt_verify_exclude(&t->ver, pg_first(gpa), pg_count(gpa, bytes));
-}
-
-/* What the guest driver itself writes, which no log tracks (vCPU writes to
- * device memory): split rings' descriptor tables and avail rings (with
- * used_event), whole packed rings (the driver writes descriptors and its
- * event area; the device writes used descriptors into the same table), and
- * the TX buffers (frames). Pages, so a used-ring page that shares a page
- * with the avail ring is excluded too. RX buffers and the rest of split used
- * rings are the device's alone and are checked. */
-static void exclude_driver_writes(struct run_track *t)
-{
-	const struct netdrv *drv = &t->d->drv;
-
-	t->nexcl = 0;
-	for (int q = 0; q < drv->nq; q++) {
-		const struct vring *rings[2] = { &drv->q[q].rx, &drv->q[q].tx };
-
-		for (int k = 0; k < 2; k++) {
-			const struct vring *v = rings[k];
-
-			if (v->packed)
-				add_excl(t, v->desc_gpa, vring_bytes(true, v->num),
-					 k ? "tx packed ring" : "rx packed ring", q);
-			else
-				add_excl(t, v->desc_gpa, v->avail_gpa + 4 + 2ull * v->num + 2 -
-					 v->desc_gpa, k ? "tx desc+avail" : "rx desc+avail", q);
-		}
-		add_excl(t, drv->q[q].tx_buf_gpa, (uint64_t)ND_RING_SIZE * ND_BUF_SIZE,
-			 "tx buffers", q);
-	}
 }
 
 /* ---- session ---------------------------------------------------------------------- */
@@ -247,11 +195,12 @@ static int session_start(struct run_track *t, uint64_t interval_ms, bool verify,
 		goto fail;
 	}
 	if (verify) {
+		/* Nothing excluded: the driver marks its own writes (rings, TX
+		 * frames) in the guest-side bitmap, which the marks include. */
 		if ((rc = lt_verify_init(&t->ver, t->log.npages))) {
 			snprintf(err, errlen, "verify: %s", strerror(-rc));
 			goto fail;
 		}
-		exclude_driver_writes(t);
 	}
 	t->findings = json_array();
 	t->new_findings = json_array();
@@ -303,6 +252,16 @@ static const char *region_name(const struct run_track *t, uint64_t page)
 	return g >= 0 ? t->regions[g].name : "outside";
 }
 
+/* What lives at a page the backend's log missed (netdrv's name, or the
+ * region's). */
+static void what_at(const struct run_track *t, uint64_t page, char *what, size_t len)
+{
+	bool backend;
+
+	if (!netdrv_page_what(&t->d->drv, page, what, len, &backend))
+		snprintf(what, len, "%s", region_name(t, page));
+}
+
 /* A finding: into this interval's list, and into the per-page list (first
  * and last time seen, in how many passes) that `dirty` returns. */
 static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
@@ -310,14 +269,16 @@ static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
 	struct run_track *t = arg;
 	json_int_t gpa = (json_int_t)(page * LT_PAGE_SIZE);
 	double ts = (double)(seen_ms - t->start_ms) / 1000.0;
+	char what[48];
 	size_t i;
 	json_t *f;
 
+	what_at(t, page, what, sizeof(what));
 	t->findings_total++;
 	if (json_array_size(t->new_findings) < RUN_TRACK_NEW_MAX)
-		json_array_append_new(t->new_findings, json_pack("{s:I, s:s, s:f}", "gpa", gpa,
+		json_array_append_new(t->new_findings, json_pack("{s:I, s:s, s:s, s:f}", "gpa", gpa,
 								 "region", region_name(t, page),
-								 "t_s", ts));
+								 "what", what, "t_s", ts));
 	json_array_foreach(t->findings, i, f)
 		if (json_integer_value(json_object_get(f, "gpa")) == gpa) {
 			json_object_set_new(f, "last_t_s", json_real(ts));
@@ -326,8 +287,9 @@ static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
 			return;
 		}
 	if (json_array_size(t->findings) < RUN_TRACK_MAX_FINDINGS)
-		json_array_append_new(t->findings, json_pack("{s:I, s:s, s:f, s:f, s:i}", "gpa", gpa,
-							     "region", region_name(t, page),
+		json_array_append_new(t->findings, json_pack("{s:I, s:s, s:s, s:f, s:f, s:i}", "gpa",
+							     gpa, "region", region_name(t, page),
+							     "what", what,
 							     "first_t_s", ts, "last_t_s", ts,
 							     "count", 1));
 }
@@ -376,34 +338,39 @@ static json_t *heat_json(const struct lt_track *lt)
 	return a;
 }
 
-static json_t *verify_json(const struct run_track *t)
+/* The RX buffers the backend writes, where they are one range per queue
+ * (--buffers compact); spread buffers are named per page by netdrv. */
+static json_t *device_written_json(const struct run_track *t)
 {
-	const struct lt_verify *v = &t->ver;
-	json_t *excl = json_array(), *checked = json_array();
+	const struct netdrv *drv = &t->d->drv;
+	json_t *a = json_array();
 
-	if (!t->verify)
-		return json_pack("{s:b}", "enabled", 0);
-	for (int q = 0; q < t->d->drv.nq; q++) {
+	for (int q = 0; drv->buffers == ND_BUFFERS_COMPACT && q < drv->nq; q++) {
 		char what[32];
 
 		snprintf(what, sizeof(what), "rx buffers q%d", q);
-		json_array_append_new(checked, json_pack("{s:I, s:I, s:s}", "gpa",
-			(json_int_t)t->d->drv.q[q].rx_buf_gpa, "bytes",
-			(json_int_t)ND_RING_SIZE * ND_BUF_SIZE, "what", what));
+		json_array_append_new(a, json_pack("{s:I, s:I, s:s}", "gpa",
+			(json_int_t)drv->q[q].rxp.gpa0, "bytes",
+			(json_int_t)drv->q[q].rxp.nbufs * ND_BUF_SIZE, "what", what));
 	}
-	for (size_t i = 0; i < t->nexcl; i++)
-		json_array_append_new(excl, json_pack("{s:I, s:I, s:s}", "gpa",
-						      (json_int_t)t->excl[i].gpa, "bytes",
-						      (json_int_t)t->excl[i].bytes, "what",
-						      t->excl[i].what));
-	return json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:O, s:o, s:o}",
+	return a;
+}
+
+static json_t *verify_json(const struct run_track *t)
+{
+	const struct lt_verify *v = &t->ver;
+
+	if (!t->verify)
+		return json_pack("{s:b}", "enabled", 0);
+	return json_pack("{s:b, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:O, s:o}",
 			 "enabled", 1, "hash", lt_verify_hash_name(),
+			 "buffers", netdrv_buffers_name(t->d->drv.buffers),
 			 "passes", (json_int_t)v->passes, "pages_hashed", (json_int_t)v->pages_hashed,
 			 "changed", (json_int_t)v->changed, "dismissed", (json_int_t)v->dismissed,
 			 "findings", (json_int_t)t->findings_total,
 			 "candidates_dropped", (json_int_t)v->cand_dropped,
 			 "last_pass_ms", v->last_pass_ms, "new", t->new_findings,
-			 "excluded", excl, "device_written", checked);
+			 "device_written", device_written_json(t));
 }
 
 static json_t *event_json(struct run_track *t, uint64_t now)
