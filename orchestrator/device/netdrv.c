@@ -17,6 +17,12 @@
 
 #define FRAME_MAGIC 0x314d4856u  /* "VHM1" */
 #define TX_BATCH 32
+/* Spread: RX descriptor ids held back, so that a random one is posted next,
+ * a quarter of the ring: the driver then posts a page of descriptors (256
+ * packed ones) away from where the device writes its used ones, as a guest
+ * that refills its ring in batches does, so a packed ring's used
+ * descriptors are not all covered by the driver's own marks of the page. */
+#define RX_SPARE (ND_RING_SIZE / 4)
 
 /* The payload after the Ethernet header of every test frame. */
 struct nd_payload {
@@ -274,6 +280,12 @@ static void kick(struct nd_queue *q, struct vring *v, int which)
 		add64(&q->c.kicks, 1);
 }
 
+/* RX buffers the driver keeps posted. */
+static uint16_t rx_posted(const struct netdrv *d)
+{
+	return d->buffers == ND_BUFFERS_SPREAD ? ND_RING_SIZE - RX_SPARE : ND_RING_SIZE;
+}
+
 /* Offer descriptor id on the RX ring with a buffer from the pool. */
 static int post_rx(struct netdrv *d, struct nd_queue *q, uint16_t id)
 {
@@ -282,12 +294,42 @@ static int post_rx(struct netdrv *d, struct nd_queue *q, uint16_t id)
 	return vring_add(&q->rx, buf_gpa(d, &q->rxp, b), ND_BUF_SIZE, true, id);
 }
 
+/* Take one of n ids in ids[]: the last (compact: ring order kept), or a
+ * random one (spread). */
+static uint16_t id_take(struct netdrv *d, uint16_t *ids, int *n)
+{
+	int i = *n - 1;
+	uint16_t id;
+
+	if (d->buffers == ND_BUFFERS_SPREAD)
+		i = (int)(next_rand(d) % (uint64_t)*n);
+	id = ids[i];
+	ids[i] = ids[--*n];
+	return id;
+}
+
+/* Descriptor id came back from the RX ring: post it, or (spread) a random
+ * held-back one in its place. */
+static void repost_rx(struct netdrv *d, struct nd_queue *q, uint16_t id)
+{
+	if (d->buffers == ND_BUFFERS_SPREAD) {
+		q->rx_free[q->rx_nfree++] = id;
+		id = id_take(d, q->rx_free, &q->rx_nfree);
+	}
+	post_rx(d, q, id);
+}
+
 void netdrv_fill_rx(struct netdrv *d)
 {
 	for (int i = 0; i < d->nq; i++) {
 		struct nd_queue *q = &d->q[i];
 
-		for (uint16_t id = 0; id < ND_RING_SIZE; id++)
+		uint16_t posted = rx_posted(d);
+
+		q->rx_nfree = 0;
+		for (uint16_t id = posted; id < ND_RING_SIZE; id++)
+			q->rx_free[q->rx_nfree++] = id;
+		for (uint16_t id = 0; id < posted; id++)
 			if (post_rx(d, q, id))
 				break;
 		vring_publish(&q->rx);
@@ -335,12 +377,10 @@ static void write_off(struct nd_queue *q, uint64_t in_flight_now)
 static void rx_frame(struct netdrv *d, struct nd_queue *q, const uint8_t *b, uint32_t len)
 {
 	const uint8_t *eth = b + ND_HDR_SIZE;
-	uint16_t type, nbufs;
+	uint16_t type;
 	struct nd_payload p;
 
-	memcpy(&nbufs, b + 10, 2);
-	if (d->mrg_rxbuf && nbufs > 1)
-		q->rx_merge_left = (uint16_t)(nbufs - 1);
+	(void)d;
 	if (len < ND_HDR_SIZE + 14) {
 		add64(&q->c.rx_other, 1);
 		return;
@@ -371,6 +411,42 @@ static void rx_frame(struct netdrv *d, struct nd_queue *q, const uint8_t *b, uin
 	}
 }
 
+/* Append part of a frame to the queue's reassembly buffer. */
+static void rx_gather(struct nd_queue *q, const uint8_t *b, uint32_t len)
+{
+	uint32_t room = (uint32_t)sizeof(q->rx_asm) - q->rx_asm_len;
+
+	if (len > room)
+		len = room;
+	memcpy(q->rx_asm + q->rx_asm_len, b, len);
+	q->rx_asm_len += len;
+}
+
+/* One used RX buffer: a whole frame, or (MRG_RXBUF, num_buffers > 1) the
+ * first part of one or a continuation, gathered until the frame is whole. */
+static void rx_buffer(struct netdrv *d, struct nd_queue *q, const uint8_t *b, uint32_t len)
+{
+	uint16_t nbufs;
+
+	if (len > ND_BUF_SIZE)
+		len = ND_BUF_SIZE;
+	if (q->rx_merge_left) {
+		rx_gather(q, b, len);
+		if (--q->rx_merge_left == 0)
+			rx_frame(d, q, q->rx_asm, q->rx_asm_len);
+		return;
+	}
+	if (len >= ND_HDR_SIZE)
+		memcpy(&nbufs, b + 10, 2);
+	if (!d->mrg_rxbuf || len < ND_HDR_SIZE || nbufs <= 1) {
+		rx_frame(d, q, b, len);
+		return;
+	}
+	q->rx_asm_len = 0;
+	rx_gather(q, b, len);
+	q->rx_merge_left = (uint16_t)(nbufs - 1);
+}
+
 static int reap_rx(struct netdrv *d, struct nd_queue *q)
 {
 	uint16_t id;
@@ -378,12 +454,9 @@ static int reap_rx(struct netdrv *d, struct nd_queue *q)
 	int n = 0;
 
 	while (vring_get_used(&q->rx, &id, &len) == 1) {
-		if (q->rx_merge_left)
-			q->rx_merge_left--;
-		else
-			rx_frame(d, q, buf(d, &q->rxp, q->rxp.of_id[id]), len);
+		rx_buffer(d, q, buf(d, &q->rxp, q->rxp.of_id[id]), len);
 		pool_give(d, &q->rxp, id);
-		post_rx(d, q, id);
+		repost_rx(d, q, id);
 		n++;
 	}
 	if (n)
@@ -468,14 +541,14 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 	 * a loopback backend always has a buffer for each frame it returns (a
 	 * guest starved of CPU would otherwise make the backend drop). What is
 	 * not sent now stays due and goes out when frames come back. */
-	room = ND_RING_SIZE - TX_BATCH;
+	room = (uint64_t)rx_posted(d) - TX_BATCH;
 	if (in_flight(q) >= room && !window_timed_out(q, now))
 		return 0;
 	due = tx_due(d, q, now);
 	if (due > room - in_flight(q))
 		due = room - in_flight(q);
 	while (due-- && q->tx_nfree && n < TX_BATCH) {
-		uint16_t id = q->tx_free[--q->tx_nfree];
+		uint16_t id = id_take(d, q->tx_free, &q->tx_nfree);
 		uint64_t gpa = buf_gpa(d, &q->txp, pool_take(d, &q->txp, id));
 
 		build_frame(d, qi, q, gmem_hva(d->mem, gpa, ND_BUF_SIZE));

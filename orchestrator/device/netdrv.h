@@ -85,9 +85,13 @@ struct nd_pool {
 struct nd_queue {
 	struct vring rx, tx;
 	struct nd_pool rxp, txp;
-	uint16_t tx_free[ND_RING_SIZE];
+	uint16_t tx_free[ND_RING_SIZE];   /* TX descriptor ids not in use */
 	int tx_nfree;
-	uint16_t rx_merge_left;           /* MRG_RXBUF continuation buffers */
+	uint16_t rx_free[ND_RING_SIZE];   /* spread: RX descriptor ids held back */
+	int rx_nfree;
+	uint16_t rx_merge_left;           /* MRG_RXBUF continuation buffers still to come */
+	uint32_t rx_asm_len;              /* bytes of the frame gathered so far */
+	uint8_t rx_asm[ND_HDR_SIZE + ND_MAX_FRAME];  /* a frame over several buffers */
 	uint64_t tx_seq, rx_expect;
 	uint64_t tx_credit_start_ns;
 	uint64_t tx_credit_sent;

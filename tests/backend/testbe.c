@@ -42,7 +42,9 @@
 	"  modes: wrong-size wrong-echo bad-flags no-reply hang close-mid extra-fds\n" \
 	"         refuse huge-size (REQUEST default GET_FEATURES)\n" \
 	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
-	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n"
+	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n" \
+	"  --log-fault FAULT: log wrongly in one way (implies --loopback): nothing,\n" \
+	"         used, off-by-one, late, mrg, packed-desc\n"
 
 /* What a handler decided; the dispatcher owns replying. */
 enum tbe_res {
@@ -1299,6 +1301,22 @@ static uint64_t bits_of(const unsigned *bits, size_t n)
 	return v;
 }
 
+static int parse_log_fault(const char *s, enum tbe_log_fault *out)
+{
+	static const char *const names[] = {
+#define TBE_LF_NAME(str, name) str,
+		TBE_LOG_FAULTS(TBE_LF_NAME)
+#undef TBE_LF_NAME
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum tbe_log_fault)(i + 1);
+			return 0;
+		}
+	return -1;
+}
+
 static uint64_t default_features(void)
 {
 	static const unsigned bits[] = {
@@ -1408,6 +1426,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ "loopback", no_argument, NULL, 'L' },
 		{ "skip-log", required_argument, NULL, 'S' },
 		{ "drop-frames", required_argument, NULL, 'D' },
+		{ "log-fault", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1434,6 +1453,12 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 				return usage_error("--skip-log '%s': expected a percentage 0..100",
 						   optarg);
 			o->skip_log = (unsigned)v;
+			o->loopback = true;
+			break;
+		case 'F':
+			if (parse_log_fault(optarg, &o->log_fault))
+				return usage_error("--log-fault '%s': expected nothing, used, off-by-one, "
+						   "late, mrg or packed-desc", optarg);
 			o->loopback = true;
 			break;
 		case 'D':

@@ -38,6 +38,25 @@
 	X("refuse",     REFUSE)       /* REPLY_ACK with ack 1 (ack'd requests only) */ \
 	X("huge-size",  HUGE_SIZE)    /* header size above the payload bound */
 
+/* Logging faults (--log-fault FAULT, --loopback implied): one way each for
+ * a backend's dirty logging to be wrong (testbe_dp.c). */
+#define TBE_LOG_FAULTS(X) \
+	X("nothing",     NOTHING)     /* log no write at all */ \
+	X("used",        USED)        /* leave split used-ring writes unlogged */ \
+	X("off-by-one",  OFF_BY_ONE)  /* log the page after the one written */ \
+	X("late",        LATE)        /* hold marks until more traffic comes, or until \
+				       * 100 ms after a ring stopped (GET_VRING_BASE replied) */ \
+	X("mrg",         MRG)         /* MRG_RXBUF: each frame in two RX buffers, the \
+				       * second (continuation) left unlogged */ \
+	X("packed-desc", PACKED_DESC) /* leave used packed descriptors unlogged */
+
+enum tbe_log_fault {
+	TBE_LF_NONE,
+#define TBE_LF_ENUM(str, name) TBE_LF_##name,
+	TBE_LOG_FAULTS(TBE_LF_ENUM)
+#undef TBE_LF_ENUM
+};
+
 enum tbe_mis {
 	TBE_MIS_NONE,
 #define TBE_MIS_ENUM(str, name) TBE_MIS_##name,
@@ -60,6 +79,7 @@ struct tbe_opts {
 	uint32_t mis_request;
 	bool loopback;            /* --loopback: run the datapath (testbe_dp.c) */
 	unsigned skip_log;        /* --skip-log PERCENT: pages whose writes go unlogged */
+	enum tbe_log_fault log_fault; /* --log-fault FAULT */
 	uint64_t drop_frames;     /* --drop-frames N: the first N frames vanish */
 };
 

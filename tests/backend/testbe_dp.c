@@ -21,7 +21,20 @@
  * (the page's guest-physical address).
  *
  * --drop-frames N takes the first N frames off the TX rings and returns them
- * used without forwarding them, as a vswitch does before its flows exist. */
+ * used without forwarding them, as a vswitch does before its flows exist.
+ *
+ * --log-fault FAULT (testbe.h, TBE_LOG_FAULTS) logs wrongly in one way:
+ *   nothing      no write is logged;
+ *   used         split used-ring entries and idx are not logged;
+ *   off-by-one   each write marks the page after its own;
+ *   late         marks are held back (DP_LATE_MS) and logged only when more
+ *                traffic comes after that, or DP_LATE_MS after a ring stopped —
+ *                after GET_VRING_BASE was answered, so the frontend's last
+ *                sync misses the writes made just before the stop;
+ *   mrg          with MRG_RXBUF, every frame goes into two RX buffers
+ *                (num_buffers 2: the first DP_MRG_FIRST bytes, then the
+ *                rest), and the continuation buffer is not logged;
+ *   packed-desc  used packed descriptors are not logged. */
 #include "testbe.h"
 
 #include <errno.h>
@@ -39,6 +52,13 @@
 #define PACKED_F_AVAIL   (1u << 7)
 #define PACKED_F_USED    (1u << 15)
 #define NET_HDR_NUM_BUFS 10          /* offset of num_buffers in virtio_net_hdr */
+#define DP_LATE_MS       100         /* --log-fault late: how long marks are held */
+#define DP_LATE_MAX      65536       /* pages held at most (then logged at once) */
+#define DP_MRG_FIRST     30          /* --log-fault mrg: bytes in the first buffer */
+#define DP_FRAME_MAX     4096        /* a frame gathered from a TX chain */
+
+/* What a guest-memory write is, for --log-fault. */
+enum dp_write { DP_W_BUF, DP_W_USED, DP_W_PDESC, DP_W_MRG };
 
 struct dp_split_desc {
 	uint64_t addr;
@@ -71,7 +91,19 @@ struct tbe_dp {
 	struct dp_ring r[TBE_MAX_RINGS];
 	uint8_t *skip_seen;               /* bitmap: skipped pages already printed */
 	uint64_t dropped;                 /* frames --drop-frames took so far */
+	uint64_t *late;                   /* --log-fault late: pages held back */
+	size_t nlate;
+	uint64_t late_ns;                 /* when the oldest held mark was made */
+	uint64_t stopped_ns;              /* when a running ring last stopped */
 };
+
+static uint64_t dp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t mix(uint64_t x)
 {
@@ -86,24 +118,73 @@ static bool page_skipped(const struct tbe *t, uint64_t page)
 	return t->opt.skip_log && mix(page) % 100 < t->opt.skip_log;
 }
 
-/* Log guest-physical [gpa, gpa + len) page by page, leaving out skipped pages. */
-static void dp_log(struct tbe *t, uint64_t gpa, uint64_t len)
+/* Does --log-fault leave this kind of write unlogged? */
+static bool fault_skips(const struct tbe *t, enum dp_write w)
 {
-	if (!len || !t->log || !(t->features & (1ull << VHU_F_LOG_ALL)))
-		return;
-	/* the data is visible before the bit that says it changed */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	for (uint64_t p = gpa / DP_PAGE; p <= (gpa + len - 1) / DP_PAGE; p++) {
-		if (!page_skipped(t, p)) {
-			tbe_log_write(t, p * DP_PAGE, 1);
-			continue;
-		}
+	switch (t->opt.log_fault) {
+	case TBE_LF_NOTHING:     return true;
+	case TBE_LF_USED:        return w == DP_W_USED;
+	case TBE_LF_MRG:         return w == DP_W_MRG;
+	case TBE_LF_PACKED_DESC: return w == DP_W_PDESC;
+	default:                 return false;
+	}
+}
+
+/* Log the held marks (--log-fault late). */
+static void late_flush(struct tbe *t)
+{
+	for (size_t i = 0; i < t->dp->nlate; i++)
+		tbe_log_write(t, t->dp->late[i] * DP_PAGE, 1);
+	t->dp->nlate = 0;
+}
+
+/* Log one page, or hold it back (late), or print it skipped (--skip-log). */
+static void log_page(struct tbe *t, uint64_t p)
+{
+	if (t->opt.log_fault == TBE_LF_OFF_BY_ONE)
+		p++;
+	if (page_skipped(t, p)) {
 		if (p < DP_SKIP_PAGES && !(t->dp->skip_seen[p / 8] & (1u << (p % 8)))) {
 			t->dp->skip_seen[p / 8] |= (uint8_t)(1u << (p % 8));
 			fprintf(stderr, "vhm-testbe: skip-log gpa 0x%llx\n",
 				(unsigned long long)(p * DP_PAGE));
 		}
+		return;
 	}
+	if (t->opt.log_fault != TBE_LF_LATE) {
+		tbe_log_write(t, p * DP_PAGE, 1);
+		return;
+	}
+	if (t->dp->nlate == DP_LATE_MAX)
+		late_flush(t);
+	if (!t->dp->nlate)
+		t->dp->late_ns = dp_now_ns();
+	t->dp->late[t->dp->nlate++] = p;
+}
+
+/* Log guest-physical [gpa, gpa + len) page by page, as the options say. */
+static void dp_log(struct tbe *t, uint64_t gpa, uint64_t len, enum dp_write w)
+{
+	if (!len || !t->log || !(t->features & (1ull << VHU_F_LOG_ALL)) || fault_skips(t, w))
+		return;
+	/* the data is visible before the bit that says it changed */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (uint64_t p = gpa / DP_PAGE; p <= (gpa + len - 1) / DP_PAGE; p++)
+		log_page(t, p);
+}
+
+/* --log-fault late: held marks go out once traffic continues DP_LATE_MS
+ * after the first of them, or DP_LATE_MS after a ring stopped. */
+static void late_tick(struct tbe *t, int work)
+{
+	uint64_t now, hold = DP_LATE_MS * 1000000ull;
+
+	if (!t->dp->nlate)
+		return;
+	now = dp_now_ns();
+	if ((work && now - t->dp->late_ns >= hold) ||
+	    (t->dp->stopped_ns && now - t->dp->stopped_ns >= hold && t->dp->stopped_ns > t->dp->late_ns))
+		late_flush(t);
 }
 
 /* Guest-physical address of the frontend virtual address uva, or 0. */
@@ -146,6 +227,8 @@ void tbe_dp_refresh(struct tbe *t)
 			  ring_map(t, q, d, packed);
 
 		if (!ok) {
+			if (d->running)
+				t->dp->stopped_ns = dp_now_ns();
 			d->running = false;
 			continue;
 		}
@@ -180,7 +263,7 @@ static void split_used(struct tbe *t, struct dp_ring *d, uint32_t id, uint32_t l
 
 	memcpy(d->used + off, e, sizeof(e));
 	if (d->log_used)
-		dp_log(t, d->used_log + off, sizeof(e));
+		dp_log(t, d->used_log + off, sizeof(e), DP_W_USED);
 	d->last_used++;
 }
 
@@ -188,7 +271,7 @@ static void split_publish(struct tbe *t, struct dp_ring *d)
 {
 	__atomic_store_n((uint16_t *)(d->used + 2), d->last_used, __ATOMIC_RELEASE);
 	if (d->log_used)
-		dp_log(t, d->used_log + 2, 2);
+		dp_log(t, d->used_log + 2, 2, DP_W_USED);
 }
 
 /* Copy the TX chain at head into dst (room bytes). Bytes copied, or -1. */
@@ -241,7 +324,7 @@ static void packed_used(struct tbe *t, struct dp_ring *d, uint16_t id, uint32_t 
 	e->len = len;
 	__atomic_store_n(&e->flags, flags, __ATOMIC_RELEASE);
 	if (d->desc_gpa)
-		dp_log(t, d->desc_gpa + 16ull * d->last_used, 16);
+		dp_log(t, d->desc_gpa + 16ull * d->last_used, 16, DP_W_PDESC);
 	if (++d->last_used == d->num) {
 		d->last_used = 0;
 		d->used_wrap = !d->used_wrap;
@@ -267,6 +350,68 @@ static bool drop_next(struct tbe *t)
 	return true;
 }
 
+/* --log-fault mrg with MRG_RXBUF negotiated: frames take two RX buffers. */
+static bool mrg_split(const struct tbe *t)
+{
+	return t->opt.log_fault == TBE_LF_MRG && ((t->features >> VHU_NET_F_MRG_RXBUF) & 1);
+}
+
+/* Write frame[0, n) into two RX buffers (dst[k], room[k] bytes; NULL: a bad
+ * buffer), num_buffers 2 in the first; the continuation is logged as a
+ * DP_W_MRG write. Bytes written into each into len[]. */
+static void mrg_write(struct tbe *t, const uint8_t *frame, uint32_t n, uint8_t *dst[2],
+		      const uint32_t room[2], const uint64_t gpa[2], uint32_t len[2])
+{
+	uint16_t two = 2;
+
+	len[0] = n < DP_MRG_FIRST ? n : DP_MRG_FIRST;
+	len[1] = n - len[0];
+	for (int k = 0; k < 2; k++) {
+		if (!dst[k] || len[k] > room[k]) {
+			len[k] = 0;         /* a bad buffer: handed back empty */
+			continue;
+		}
+		if (len[k])
+			memcpy(dst[k], frame + (k ? len[0] : 0), len[k]);
+	}
+	if (len[0] >= NET_HDR_NUM_BUFS + 2)
+		memcpy(dst[0] + NET_HDR_NUM_BUFS, &two, 2);
+	dp_log(t, gpa[0], len[0], DP_W_BUF);
+	dp_log(t, gpa[1], len[1], DP_W_MRG);
+}
+
+/* Split: a frame from the TX chain at th into the next two RX buffers. */
+static int forward_split_mrg(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx, int th)
+{
+	const struct dp_split_desc *desc = (const struct dp_split_desc *)rx->desc;
+	uint16_t idx = __atomic_load_n((uint16_t *)(rx->avail + 2), __ATOMIC_ACQUIRE);
+	uint8_t frame[DP_FRAME_MAX], *dst[2];
+	uint32_t room[2], len[2];
+	uint64_t gpa[2];
+	int heads[2], n;
+
+	if ((uint16_t)(idx - rx->last_avail) < 2)
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		const struct dp_split_desc *e;
+
+		heads[k] = ((uint16_t *)(rx->avail + 4))[(uint16_t)(rx->last_avail + k) % rx->num] %
+			   rx->num;
+		e = &desc[heads[k]];
+		gpa[k] = e->addr;
+		room[k] = e->len;
+		dst[k] = e->flags & DESC_F_WRITE ? tbe_gpa_to_va(t, e->addr, e->len) : NULL;
+	}
+	n = split_gather(t, tx, th, frame, sizeof(frame));
+	mrg_write(t, frame, n < 0 ? 0 : (uint32_t)n, dst, room, gpa, len);
+	tx->last_avail++;
+	rx->last_avail += 2;
+	split_used(t, rx, (uint32_t)heads[0], len[0]);
+	split_used(t, rx, (uint32_t)heads[1], len[1]);
+	split_used(t, tx, (uint32_t)th, 0);
+	return 1;
+}
+
 /* One frame from tx to rx. 1 forwarded, 0 nothing to do (or no RX room). */
 static int forward_split(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 {
@@ -282,17 +427,54 @@ static int forward_split(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 	}
 	if (th < 0 || (rh = split_next(rx)) < 0)
 		return 0;
+	if (mrg_split(t))
+		return forward_split_mrg(t, tx, rx, th);
 	rd = (const struct dp_split_desc *)rx->desc + rh;
 	dst = tbe_gpa_to_va(t, rd->addr, rd->len);
 	n = dst && (rd->flags & DESC_F_WRITE) ? split_gather(t, tx, th, dst, rd->len) : -1;
 	if (n < 0)
 		n = 0;              /* a bad buffer: hand both back empty */
 	set_num_buffers(t, dst, (uint32_t)n);
-	dp_log(t, rd->addr, (uint64_t)n);
+	dp_log(t, rd->addr, (uint64_t)n, DP_W_BUF);
 	tx->last_avail++;
 	rx->last_avail++;
 	split_used(t, rx, (uint32_t)rh, (uint32_t)n);
 	split_used(t, tx, (uint32_t)th, 0);
+	return 1;
+}
+
+/* Packed: the TX descriptor te into the next two RX descriptors. */
+static int forward_packed_mrg(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx,
+			      struct dp_packed_desc *te)
+{
+	uint16_t save = rx->last_avail, rid[2], tid = te->id;
+	bool save_wrap = rx->avail_wrap;
+	uint8_t *dst[2];
+	const uint8_t *src = tbe_gpa_to_va(t, te->addr, te->len);
+	uint32_t room[2], len[2], n = 0;
+	uint64_t gpa[2];
+
+	for (int k = 0; k < 2; k++) {
+		struct dp_packed_desc *re = packed_next(rx);
+
+		if (!re) {
+			rx->last_avail = save;   /* not two free: wait for them */
+			rx->avail_wrap = save_wrap;
+			return 0;
+		}
+		rid[k] = re->id;
+		gpa[k] = re->addr;
+		room[k] = re->len;
+		dst[k] = re->flags & DESC_F_WRITE ? tbe_gpa_to_va(t, re->addr, re->len) : NULL;
+		packed_take(rx);
+	}
+	if (src)
+		n = te->len < DP_FRAME_MAX ? te->len : DP_FRAME_MAX;
+	mrg_write(t, src, n, dst, room, gpa, len);
+	packed_take(tx);
+	packed_used(t, rx, rid[0], len[0]);
+	packed_used(t, rx, rid[1], len[1]);
+	packed_used(t, tx, tid, 0);
 	return 1;
 }
 
@@ -312,6 +494,8 @@ static int forward_packed(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 	}
 	if (!te || !(re = packed_next(rx)))
 		return 0;
+	if (mrg_split(t))
+		return forward_packed_mrg(t, tx, rx, te);
 	tid = te->id;
 	rid = re->id;
 	dst = tbe_gpa_to_va(t, re->addr, re->len);
@@ -320,7 +504,7 @@ static int forward_packed(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 		n = te->len < re->len ? te->len : re->len;
 		memcpy(dst, src, n);
 		set_num_buffers(t, dst, n);
-		dp_log(t, re->addr, n);
+		dp_log(t, re->addr, n, DP_W_BUF);
 	}
 	packed_take(tx);
 	packed_take(rx);
@@ -375,6 +559,7 @@ static void *dp_main(void *arg)
 
 		tbe_dp_lock(t);
 		work = pass(t);
+		late_tick(t, work);
 		tbe_dp_unlock(t);
 		if (!work)
 			nanosleep(&idle, NULL);
@@ -400,7 +585,8 @@ int tbe_dp_start(struct tbe *t)
 	if (!t->opt.loopback)
 		return 0;
 	t->dp = calloc(1, sizeof(*t->dp));
-	if (!t->dp || !(t->dp->skip_seen = calloc(DP_SKIP_PAGES / 8, 1))) {
+	if (!t->dp || !(t->dp->skip_seen = calloc(DP_SKIP_PAGES / 8, 1)) ||
+	    !(t->dp->late = calloc(DP_LATE_MAX, sizeof(uint64_t)))) {
 		fprintf(stderr, "vhm-testbe: datapath: out of memory\n");
 		return -ENOMEM;
 	}
