@@ -127,7 +127,12 @@ void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_
 		.desc = (uint64_t)(uintptr_t)v->desc,
 		.avail = (uint64_t)(uintptr_t)v->avail,
 		.used = (uint64_t)(uintptr_t)v->used,
-		.log_guest_addr = v->used_gpa,
+		/* Packed: the descriptor table, where the device writes its used
+		 * descriptors and where DPDK logs them (log_guest_addr + slot * 16).
+		 * QEMU sends the device event area here; DPDK 22.11's used
+		 * descriptor marks then land on the wrong pages, which only the
+		 * guest's own rewrites of the same pages hide (docs/migration.md). */
+		.log_guest_addr = v->packed ? v->desc_gpa : v->used_gpa,
 	};
 }
 

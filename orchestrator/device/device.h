@@ -53,7 +53,11 @@
  *             anyone with netdrv_traffic.
  *   gw        its own lock (gwriter.h); writes counted atomically (gw_writes);
  *             rate and pattern are written by the owner only (dev_set_dirty),
- *             who may read them without the lock.
+ *             who may read them without the lock. Its dirty bitmap is the
+ *             guest side's: gwriter and vhm-dp (the driver's own writes,
+ *             netdrv_track) set bits with atomic OR; whoever syncs it (the
+ *             owner's tracking, or the migration thread) reads and clears
+ *             words with atomic exchange (lt_log_sync).
  *   dp_stop   under dp_lock. dp_thread, dp_started: the owner.
  *   dp_polls, dp_idle_polls
  *             vhm-dp only, relaxed atomics; read with dev_datapath_polls. */
@@ -177,7 +181,8 @@ int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t fe
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
- * the memory the driver runs on now; log_guest_addr = the used ring's GPA). */
+ * the memory the driver runs on now; log_guest_addr = the used ring's GPA,
+ * for a packed ring its descriptor table's, where used descriptors go). */
 void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_vring_addr *a);
 /* Dirty logging on backend f, as QEMU turns it on for a migration:
  * SET_LOG_BASE (the whole of log's memfd), SET_FEATURES with LOG_ALL, then
