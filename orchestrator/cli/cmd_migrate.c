@@ -81,6 +81,24 @@ static void print_report(const json_t *r)
 	       json_is_true(json_object_get(r, "announced_ifname")) ? "RARP on interface" : "none");
 }
 
+/* The pages a failed digest check named, one per line (stderr). */
+static void print_differing(const json_t *df)
+{
+	size_t i;
+	json_t *p;
+
+	if (!df)
+		return;
+	json_array_foreach(json_object_get(df, "pages"), i, p)
+		fprintf(stderr, "  0x%-12llx %s (%s's log should have marked it)\n",
+			(unsigned long long)json_integer_value(json_object_get(p, "gpa")),
+			json_string_value(json_object_get(p, "what")),
+			json_string_value(json_object_get(p, "log")));
+	if (json_integer_value(json_object_get(df, "count")) > (json_int_t)i)
+		fprintf(stderr, "  ... %lld pages differ in all\n",
+			(long long)json_integer_value(json_object_get(df, "count")));
+}
+
 static int parse(int argc, char **argv, struct migrate_opts *o)
 {
 	static const struct option opts[] = {
@@ -258,6 +276,7 @@ int cmd_migrate(int argc, char **argv)
 	} else if (final) {
 		fprintf(stderr, "vhm migrate: %s\n",
 			json_string_value(json_object_get(final, "error")));
+		print_differing(json_object_get(final, "differing_pages"));
 	}
 	json_decref(final);
 	return rc;

@@ -224,3 +224,21 @@ uint64_t gmem_ram_pfn(const struct gmem *m, uint64_t skip_bytes, uint64_t k)
 	}
 	return 0;
 }
+
+bool gmem_ram_index(const struct gmem *m, uint64_t skip_bytes, uint64_t pfn, uint64_t *k)
+{
+	uint64_t before = 0, skip = skip_bytes / GMEM_PAGE_SIZE;
+
+	for (int i = 0; i < m->n; i++) {
+		uint64_t first = m->r[i].gpa / GMEM_PAGE_SIZE, pages = m->r[i].size / GMEM_PAGE_SIZE;
+
+		if (pfn >= first && pfn - first < pages) {
+			if (before + (pfn - first) < skip)
+				return false;
+			*k = before + (pfn - first) - skip;
+			return true;
+		}
+		before += pages;
+	}
+	return false;
+}

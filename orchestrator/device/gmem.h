@@ -82,6 +82,9 @@ bool gmem_zero_racy(const void *p, size_t len);
  * RAM (RAM pages in GPA order, the hole left out); 0 when k is past the end.
  * The writer's pages and the driver's spread buffers are numbered this way. */
 uint64_t gmem_ram_pfn(const struct gmem *m, uint64_t skip_bytes, uint64_t k);
+/* The inverse: *k for guest page pfn; false when pfn is not RAM after
+ * skip_bytes. */
+bool gmem_ram_index(const struct gmem *m, uint64_t skip_bytes, uint64_t pfn, uint64_t *k);
 
 /* Number of guest pages (RAM only, the hole excluded). */
 static inline uint64_t gmem_pages(const struct gmem *m) { return m->total / GMEM_PAGE_SIZE; }

@@ -643,21 +643,36 @@ static bool ring_what(const struct vring *v, int ring, uint64_t pfn, char *what,
 	return true;
 }
 
-/* Buffer pages: which pool and buffers, if any. */
+/* Name buffers b, b+1 of queue qi's RX (dir 0) or TX pool. */
+static bool buf_name(int qi, int dir, uint64_t b, char *what, size_t len, bool *backend)
+{
+	*backend = dir == 0;
+	snprintf(what, len, "queue %d %s buffers #%llu-#%llu", qi, dir ? "TX" : "RX",
+		 (unsigned long long)b, (unsigned long long)(b + ND_PAGE_BUFS - 1));
+	return true;
+}
+
+/* Buffer pages: which pool and buffers, if any. Spread: the inverse of
+ * buf_gpa's placement; compact: each pool's range. */
 static bool buf_what(const struct netdrv *d, uint64_t pfn, char *what, size_t len, bool *backend)
 {
+	uint64_t k, s;
+
+	if (d->buffers == ND_BUFFERS_SPREAD) {
+		if (!gmem_ram_index(d->mem, d->ram_skip, pfn, &k) || k % d->stride != d->stride / 2 ||
+		    k / d->stride >= spread_pages(d->nq))
+			return false;
+		s = k / d->stride * ND_PAGE_BUFS;
+		return buf_name((int)(s / ND_POOL_BUFS / 2), (int)(s / ND_POOL_BUFS % 2),
+				s % ND_POOL_BUFS, what, len, backend);
+	}
 	for (int qi = 0; qi < d->nq; qi++)
 		for (int dir = 0; dir < 2; dir++) {
 			const struct nd_pool *p = dir ? &d->q[qi].txp : &d->q[qi].rxp;
+			uint64_t lo = p->gpa0 / GMEM_PAGE_SIZE;
 
-			for (uint16_t b = 0; b < p->nbufs; b += ND_PAGE_BUFS) {
-				if (buf_gpa(d, p, b) / GMEM_PAGE_SIZE != pfn)
-					continue;
-				*backend = dir == 0;
-				snprintf(what, len, "queue %d %s buffers #%u-#%u", qi,
-					 dir ? "TX" : "RX", b, b + ND_PAGE_BUFS - 1);
-				return true;
-			}
+			if (pfn >= lo && pfn - lo < (uint64_t)p->nbufs / ND_PAGE_BUFS)
+				return buf_name(qi, dir, (pfn - lo) * ND_PAGE_BUFS, what, len, backend);
 		}
 	return false;
 }
