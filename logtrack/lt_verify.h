@@ -22,8 +22,9 @@
  * pass, by a logged write to the same page is not reported (and is harmless
  * to a migration, which re-copies the page for the second write).
  *
- * Pages marked excluded are never reported (the driver's own writes to its
- * rings and TX buffers, which no log tracks). Single-threaded. */
+ * Pages marked excluded are never reported (for writes no dirty set can
+ * track; vhm's tracking excludes none: its guest driver marks its own
+ * writes in the guest-side set). Single-threaded. */
 #ifndef VHM_LT_VERIFY_H
 #define VHM_LT_VERIFY_H
 

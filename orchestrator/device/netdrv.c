@@ -374,13 +374,12 @@ static void write_off(struct nd_queue *q, uint64_t in_flight_now)
 	q->blocked_since_ns = 0;
 }
 
-static void rx_frame(struct netdrv *d, struct nd_queue *q, const uint8_t *b, uint32_t len)
+static void rx_frame(struct nd_queue *q, const uint8_t *b, uint32_t len)
 {
 	const uint8_t *eth = b + ND_HDR_SIZE;
 	uint16_t type;
 	struct nd_payload p;
 
-	(void)d;
 	if (len < ND_HDR_SIZE + 14) {
 		add64(&q->c.rx_other, 1);
 		return;
@@ -433,13 +432,13 @@ static void rx_buffer(struct netdrv *d, struct nd_queue *q, const uint8_t *b, ui
 	if (q->rx_merge_left) {
 		rx_gather(q, b, len);
 		if (--q->rx_merge_left == 0)
-			rx_frame(d, q, q->rx_asm, q->rx_asm_len);
+			rx_frame(q, q->rx_asm, q->rx_asm_len);
 		return;
 	}
 	if (len >= ND_HDR_SIZE)
 		memcpy(&nbufs, b + 10, 2);
 	if (!d->mrg_rxbuf || len < ND_HDR_SIZE || nbufs <= 1) {
-		rx_frame(d, q, b, len);
+		rx_frame(q, b, len);
 		return;
 	}
 	q->rx_asm_len = 0;

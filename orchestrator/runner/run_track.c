@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Dirty tracking inside `vhm run`: a session turns the backend's logging on,
- * names the guest's regions and the driver's own writes, syncs every
+ * names the guest's regions and the driver's pages, syncs every
  * RUN_TRACK_SYNC_MS into logtrack, and emits a "dirty" event per interval;
  * it yields to a migration and resumes on whatever backend follows. */
 #include "run_track.h"
@@ -88,8 +88,9 @@ static void add_region(struct run_track *t, uint64_t gpa, uint64_t end, const ch
 		t->regions[t->nregions++] = (struct lt_region){ gpa, end - gpa, name };
 }
 
-/* Guest memory by use: [0, 1 MiB) below the device, the device area (rings
- * and packet buffers), the writer's RAM in low memory, RAM above 4 GiB. */
+/* Guest memory by use: [0, 1 MiB) below the device, the device area (rings,
+ * and packet buffers with --buffers compact), RAM in low memory (the
+ * writer's, and spread packet buffers), RAM above 4 GiB. */
 static void make_regions(struct run_track *t)
 {
 	const struct gmem *m = &t->d->mem;
