@@ -17,7 +17,11 @@
  *            shuffled order (xorshift seeded with the device's seed, so a
  *            run is reproducible): the backend's writes land all over
  *            memory, as in a VM. The memory writer keeps off these pages
- *            (gw_reserve with netdrv_spread).
+ *            (gw_reserve with netdrv_spread). A quarter of the RX
+ *            descriptors is kept back (netdrv.c, RX_SPARE): used-ring
+ *            entries change from one lap of the ring to the next, and the
+ *            device's used packed descriptors lie a page away from the
+ *            driver's new ones.
  *   compact  ND_RING_SIZE buffers per pool in the device area after the
  *            rings, used in ring order: the layout before spreading, kept
  *            for comparison.
@@ -87,8 +91,6 @@ struct nd_queue {
 	struct nd_pool rxp, txp;
 	uint16_t tx_free[ND_RING_SIZE];   /* TX descriptor ids not in use */
 	int tx_nfree;
-	uint16_t rx_free[ND_RING_SIZE];   /* spread: RX descriptor ids held back */
-	int rx_nfree;
 	uint16_t rx_merge_left;           /* MRG_RXBUF continuation buffers still to come */
 	uint32_t rx_asm_len;              /* bytes of the frame gathered so far */
 	uint8_t rx_asm[ND_HDR_SIZE + ND_MAX_FRAME];  /* a frame over several buffers */
