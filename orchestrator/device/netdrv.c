@@ -17,15 +17,16 @@
 
 #define FRAME_MAGIC 0x314d4856u  /* "VHM1" */
 #define TX_BATCH 32
-/* Spread: RX descriptors the driver keeps back, a quarter of the ring. The
- * driver then posts a page of descriptors (256 packed ones) away from where
- * the device writes its used ones, as a guest refilling in batches does, so
- * a packed ring's used descriptors are not all covered by the driver's own
- * marks of their page; and the used ring's 1024 entries cycle through 768
- * ids, so they change from one lap to the next. (Shuffling the ids instead
- * made DPDK 22.11 testpmd lose frames whenever SET_VRING_ADDR came while
- * the rings ran: logging on for a migration or tracking, split rings.) */
-#define RX_SPARE (ND_RING_SIZE / 4)
+/* Spread: RX descriptors the driver keeps back. Split rings: one, so the
+ * used ring's 1024 entries cycle through 1023 ids and change from one lap
+ * to the next. Packed rings: a quarter of the ring, so the driver posts new
+ * descriptors a page (256 descriptors) away from where the device writes
+ * its used ones, as a guest refilling in batches does, and a used
+ * descriptor is not always covered by the driver's own mark of its page.
+ * (Shuffling the ids instead made DPDK 22.11 testpmd lose frames whenever
+ * SET_VRING_ADDR came while split rings ran, as when logging goes on.) */
+#define RX_SPARE_SPLIT  1
+#define RX_SPARE_PACKED (ND_RING_SIZE / 4)
 
 /* The payload after the Ethernet header of every test frame. */
 struct nd_payload {
@@ -286,7 +287,9 @@ static void kick(struct nd_queue *q, struct vring *v, int which)
 /* RX buffers the driver keeps posted. */
 static uint16_t rx_posted(const struct netdrv *d)
 {
-	return d->buffers == ND_BUFFERS_SPREAD ? ND_RING_SIZE - RX_SPARE : ND_RING_SIZE;
+	if (d->buffers != ND_BUFFERS_SPREAD)
+		return ND_RING_SIZE;
+	return ND_RING_SIZE - (d->q[0].rx.packed ? RX_SPARE_PACKED : RX_SPARE_SPLIT);
 }
 
 /* Offer descriptor id on the RX ring with a buffer from the pool. */
