@@ -17,11 +17,11 @@
  *            shuffled order (xorshift seeded with the device's seed, so a
  *            run is reproducible): the backend's writes land all over
  *            memory, as in a VM. The memory writer keeps off these pages
- *            (gw_reserve with netdrv_spread). A quarter of the RX
- *            descriptors is kept back (netdrv.c, RX_SPARE): used-ring
- *            entries change from one lap of the ring to the next, and the
- *            device's used packed descriptors lie a page away from the
- *            driver's new ones.
+ *            (gw_reserve with netdrv_spread). A few RX descriptors are
+ *            kept back (netdrv.c, RX_SPARE_*): split used-ring entries
+ *            change from one lap of the ring to the next, and the device's
+ *            used packed descriptors lie a page away from the driver's new
+ *            ones.
  *   compact  ND_RING_SIZE buffers per pool in the device area after the
  *            rings, used in ring order: the layout before spreading, kept
  *            for comparison.
