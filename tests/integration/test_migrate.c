@@ -312,6 +312,27 @@ static void set_traffic(struct ctl_client *c, int pps, int dirty)
 	json_decref(dt_call(c, "set-dirty", json_pack("{s:i}", "rate", dirty)));
 }
 
+/* Traffic is off: wait (up to 10 s) until every frame sent came back or was
+ * written off, so no RX buffer — spread over RAM — changes after this. */
+static void wait_all_back(struct ctl_client *c)
+{
+	long end = ts_now_ms() + 10000;
+
+	while (ts_now_ms() < end) {
+		json_t *st = dt_call(c, "status", NULL);
+		json_t *t = json_object_get(json_object_get(st, "traffic"), "total");
+		json_int_t tx = json_integer_value(json_object_get(t, "tx_frames"));
+		json_int_t back = json_integer_value(json_object_get(t, "rx_frames")) +
+				  json_integer_value(json_object_get(t, "rx_lost"));
+
+		json_decref(st);
+		if (back >= tx)
+			break;
+		usleep(50000);
+	}
+	usleep(100000);   /* a frame counted lost may still land */
+}
+
 /* Digest of the guest's RAM outside the device area, guest paused. */
 static void ram_digest(struct ctl_client *c, char *out, size_t len)
 {
@@ -470,7 +491,7 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = dt_fini,
 	sleep(1);
 	c = dt_connect("rb");
 	set_traffic(c, 0, 0);
-	usleep(300000);
+	wait_all_back(c);
 	ram_digest(c, before, sizeof(before));
 
 	rc = migrate(c, dst, &rep, err, sizeof(err));
