@@ -10,7 +10,7 @@
  *
  * Packet buffers (2 KiB, two to a page) come from a pool per queue and
  * direction, placed one of two ways (enum nd_buffers):
- *   spread   (default) ND_POOL_BUFS buffers per pool, their pages spread
+ *   spread   ND_POOL_BUFS buffers per pool, their pages spread
  *            over the whole guest RAM after the device area — one buffer
  *            page every `stride` RAM pages, as a guest kernel's page
  *            allocator hands out pages from anywhere — and recycled in a
@@ -22,7 +22,7 @@
  *            change from one lap of the ring to the next, and the device's
  *            used packed descriptors lie a page away from the driver's new
  *            ones.
- *   compact  ND_RING_SIZE buffers per pool in the device area after the
+ *   compact  (default) ND_RING_SIZE buffers per pool in the device area after the
  *            rings, used in ring order: the layout before spreading, kept
  *            for comparison.
  *

@@ -31,14 +31,15 @@
 /* `vhm run` on sock with traffic and dirtying on; waits for its control socket.
  * The vhost-user timeout is generous (20 s): a testpmd sharing a busy CPU can
  * take seconds to take its queue locks for SET_LOG_BASE. */
-static pid_t start_run_opts(const char *sock, const char *name, const char *duration,
-			    const char *queues, const char *ring, const char *timeout)
+static pid_t start_run_layout(const char *sock, const char *name, const char *duration,
+			      const char *queues, const char *ring, const char *timeout,
+			      const char *buffers)
 {
 	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
 	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--traffic", "20000",
 			       "--dirty", "5000", "--run-dir", ts_dir(), "--duration", duration,
 			       "--interval", "200ms", "--queues", queues, "--ring", ring,
-			       "--timeout", timeout, NULL };
+			       "--timeout", timeout, "--buffers", buffers, NULL };
 	pid_t pid;
 
 	ts_bin("vhm", bin, sizeof(bin));
@@ -48,6 +49,13 @@ static pid_t start_run_opts(const char *sock, const char *name, const char *dura
 	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
 	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "control socket %s never appeared", ctl);
 	return pid;
+}
+
+/* start_run_layout with the default (compact) buffers. */
+static pid_t start_run_opts(const char *sock, const char *name, const char *duration,
+			    const char *queues, const char *ring, const char *timeout)
+{
+	return start_run_layout(sock, name, duration, queues, ring, timeout, "compact");
 }
 
 static pid_t start_run(const char *sock, const char *name, const char *duration)
@@ -782,8 +790,9 @@ Test(migrate, state_events_on_rollback, .fini = dt_fini, .timeout = 120)
  * differ: the migration rolls back before the destination starts, the
  * failure names the pages — among them one of the kind the fault leaves
  * unlogged, blamed on the backend's log ("" = any kind) — and the device
- * runs on on its source, frames conserved. The lowest 16 GPAs are named:
- * rings sit at 1 MiB, below the spread buffers.
+ * runs on on its source, frames conserved. The guest's buffers are spread
+ * over its RAM (--buffers spread). The lowest 16 GPAs are named: rings sit
+ * at 1 MiB, below the spread buffers.
  *
  * A packed ring's used descriptors share pages with the descriptors the
  * driver writes: a page the driver rewrote after the device's write is
@@ -847,7 +856,7 @@ ParameterizedTest(struct fault_case *fc, migrate, log_faults, .fini = dt_fini, .
 	cr_assert(eq(int, ts_path("tb-dst.sock", b, sizeof(b)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(a, src_extra)));
 	cr_assert(lt(int, 0, ts_testbe_start(b, dst_extra)));
-	run = start_run_opts(a, "lf", "60s", "1", fc->ring, "20s");
+	run = start_run_layout(a, "lf", "60s", "1", fc->ring, "20s", "spread");
 	c = dt_connect("lf");
 	set_traffic(c, fc->pps, 5000);
 	sleep(2);
