@@ -253,6 +253,22 @@ static bool sh_quotable(const char *s)
 	return s && !strchr(s, '\'') && !strchr(s, '\n');
 }
 
+/* Is the file at path a wrapper `vhm hook --install` wrote? 1 yes, 0 no,
+ * -errno when it cannot be read (-ENOENT: there is none). */
+static int is_vhm_wrapper(const char *path)
+{
+	char head[256] = "";
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(head, 1, sizeof(head) - 1, f);
+	head[n] = '\0';
+	fclose(f);
+	return strstr(head, WRAPPER_MARK) != NULL;
+}
+
 static int install_hook(const struct hook_opts *o)
 {
 	char self[PATH_MAX], tmp[PATH_MAX + 8], dir[PATH_MAX];
@@ -275,6 +291,12 @@ static int install_hook(const struct hook_opts *o)
 		{
 		fprintf(stderr, "vhm hook: paths must not contain quotes or newlines\n");
 		return VHM_EXIT_USAGE;
+	}
+	/* Replace an older wrapper, never someone else's hook. */
+	if (is_vhm_wrapper(o->target) == 0) {
+		fprintf(stderr, "vhm hook: %s exists and is not a vhm hook wrapper; left alone\n",
+			o->target);
+		return VHM_EXIT_FAIL;
 	}
 	snprintf(dir, sizeof(dir), "%s", o->target);
 	slash = strrchr(dir, '/');
@@ -317,20 +339,15 @@ static int install_hook(const struct hook_opts *o)
 
 static int uninstall_hook(const struct hook_opts *o)
 {
-	char head[256] = "";
-	FILE *f = fopen(o->target, "re");
-	size_t n;
+	int rc = is_vhm_wrapper(o->target);
 
-	if (!f) {
-		if (errno == ENOENT)
-			return VHM_EXIT_OK;
-		fprintf(stderr, "vhm hook: %s: %s\n", o->target, strerror(errno));
+	if (rc == -ENOENT)
+		return VHM_EXIT_OK;
+	if (rc < 0) {
+		fprintf(stderr, "vhm hook: %s: %s\n", o->target, strerror(-rc));
 		return VHM_EXIT_FAIL;
 	}
-	n = fread(head, 1, sizeof(head) - 1, f);
-	head[n] = '\0';
-	fclose(f);
-	if (!strstr(head, WRAPPER_MARK)) {
+	if (!rc) {
 		fprintf(stderr, "vhm hook: %s is not a vhm hook wrapper; left alone\n", o->target);
 		return VHM_EXIT_FAIL;
 	}

@@ -388,4 +388,19 @@ Test(libvirt_hook, install_writes_a_wrapper_that_runs_and_uninstall_removes_it, 
 	cr_assert(eq(int, tr.status, 1));
 	ts_run_free(&tr);
 	cr_assert(eq(int, access(foreign, F_OK), 0));
+
+	/* ... and never replaced by an install. */
+	const char *inst2[] = { vhm, "hook", "--install", "--target", foreign, NULL };
+	char buf[64] = "";
+	FILE *f;
+
+	cr_assert(eq(int, ts_run_cmd(inst2, 5000, &tr), 0));
+	cr_assert(eq(int, tr.status, 1), "install over a foreign hook: %s", tr.err);
+	cr_assert(ne(ptr, strstr(tr.err, "not a vhm hook wrapper"), NULL), "%s", tr.err);
+	ts_run_free(&tr);
+	f = fopen(foreign, "re");
+	cr_assert(ne(ptr, f, NULL));
+	cr_assert(eq(int, (int)fread(buf, 1, sizeof(buf) - 1, f) > 0, 1));
+	fclose(f);
+	cr_assert(eq(str, buf, "#!/bin/sh\nexit 0\n"), "the foreign hook is unchanged");
 }
