@@ -5,7 +5,8 @@
 # Everything is asked of the vhm being completed, so completion never drifts
 # from the binary: the commands from `vhm help`, each command's options from
 # `vhm CMD --help`, and, where a command's usage starts with NAME, the running
-# instances from `vhm list`. After an option, and anywhere else, file names.
+# instances from `vhm list` (those that answer). After an option, and
+# anywhere else, file names.
 
 # The commands `vhm help` lists, one a line.
 _vhm_commands()
@@ -39,7 +40,7 @@ _vhm()
 	case "${help%%$'\n'*}" in
 	"usage: vhm $cmd NAME"*)
 		mapfile -t COMPREPLY < <(compgen -W "$("$vhm" list 2>/dev/null |
-			awk 'NR > 1 { print $1 }')" -- "$cur") ;;
+			awk 'NR > 1 && $3 !~ /^(stale|denied|untrusted)$/ { print $1 }')" -- "$cur") ;;
 	esac
 }
 
