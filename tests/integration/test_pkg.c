@@ -249,8 +249,13 @@ Test(pkg_man, vhm_1_lists_every_command, .fini = fini)
 
 /* ---- pkg_complete ------------------------------------------------------------ */
 
+/* What `complete -p vhm` prints once the completion file is sourced. */
+#define PKG_COMPLETE_SPEC "complete -o default -F _vhm vhm\n"
+#define PKG_SPEC_LEN (sizeof(PKG_COMPLETE_SPEC) - 1)
+
 /* What bash completes for the words (the last one being completed), one
- * candidate a line; `complete -p vhm` first. */
+ * candidate a line, after PKG_COMPLETE_SPEC (asserted): the candidates are at
+ * r->out + PKG_SPEC_LEN. */
 static void complete(const char *words, struct ts_run *r)
 {
 	char script[PATH_MAX], vhm[PATH_MAX], code[2 * PATH_MAX + 512];
@@ -265,7 +270,7 @@ static void complete(const char *words, struct ts_run *r)
 
 	run(argv, r);
 	cr_assert(eq(int, r->status, 0), "bash: %s", r->err);
-	cr_assert(eq(int, strncmp(r->out, "complete -o default -F _vhm vhm\n", 32), 0),
+	cr_assert(eq(int, strncmp(r->out, PKG_COMPLETE_SPEC, PKG_SPEC_LEN), 0),
 		  "complete -p vhm: %s", r->out);
 }
 
@@ -275,7 +280,7 @@ static void expect_completion(const char *words, const char *want)
 	struct ts_run r;
 
 	complete(words, &r);
-	cr_assert(eq(str, r.out + 32, (char *)want), "completing [%s]", words);
+	cr_assert(eq(str, r.out + PKG_SPEC_LEN, (char *)want), "completing [%s]", words);
 	ts_run_free(&r);
 }
 
@@ -311,7 +316,7 @@ Test(pkg_complete, every_option_of_every_command, .fini = fini)
 		snprintf(words, sizeof(words), "%s --", names[i]);
 		complete(words, &c);
 		nh = long_options(h.out, hopts);
-		nc = long_options(c.out + 32, copts);
+		nc = long_options(c.out + PKG_SPEC_LEN, copts);
 		miss = first_missing(hopts, nh, copts, nc);
 		cr_assert(eq(ptr, (void *)miss, NULL), "'vhm %s %s<TAB>' lacks %s", names[i],
 			  "--", miss);
@@ -340,14 +345,14 @@ Test(pkg_complete, names_of_running_instances, .fini = fini, .timeout = 60)
 	/* `vhm list` reads $VHM_RUN_DIR, as the operator's shell would set it. */
 	setenv("VHM_RUN_DIR", run_dir, 1);
 	complete("status pk", &r);
-	cr_assert(eq(str, r.out + 32, "pkgdev\n"));
+	cr_assert(eq(str, r.out + PKG_SPEC_LEN, "pkgdev\n"));
 	ts_run_free(&r);
 	complete("stop ''", &r);
-	cr_assert(eq(str, r.out + 32, "pkgdev\n"));
+	cr_assert(eq(str, r.out + PKG_SPEC_LEN, "pkgdev\n"));
 	ts_run_free(&r);
 	/* probe takes a SOCKET, not an instance: files. */
 	complete("probe ''", &r);
-	cr_assert(eq(str, r.out + 32, "\n"));
+	cr_assert(eq(str, r.out + PKG_SPEC_LEN, "\n"));
 	ts_run_free(&r);
 }
 
@@ -370,9 +375,9 @@ static int tree_add(const char *path, const struct stat *st, int type, struct FT
 	return 0;
 }
 
-/* Every file (not directory) under root, one path a line relative to it,
- * sorted as nftw walks; "" when none. Directories are returned by
- * count_dirs. */
+/* Every file (not directory) under root, one path a line relative to it
+ * (starting with '/'), in nftw's order; "" when none. The directories are
+ * count_dirs'. nftw's callbacks take no context, hence the statics. */
 static const char *files_under(const char *root)
 {
 	tree[0] = '\0';
