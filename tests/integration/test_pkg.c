@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Packaging, as an operator meets it (issue 18 items 4 and 5):
  *   pkg_version   `vhm --version` is "vhm VERSION (git COMMIT)", VERSION the
- *                 file's;
+ *                 file's; `make dist` names its tarball so and puts COMMIT in it;
+ *   pkg_deps      a plain make's check names missing build packages and
+ *                 installs nothing;
  *   pkg_man       every command `vhm help` lists has its page, whose options
  *                 are exactly those of its --help, and vhm(1) lists them all;
  *   pkg_complete  bash completion, driven in bash as readline would: commands,
@@ -176,6 +178,88 @@ Test(pkg_version, is_the_release_and_the_commit, .fini = fini)
 	/* In a checkout the commit is there; a tarball carries it in GIT_REVISION. */
 	if (access(".git", F_OK) == 0)
 		cr_assert(ne(ptr, strstr(r.out, " (git "), NULL), "in a checkout: %s", r.out);
+	ts_run_free(&r);
+}
+
+Test(pkg_version, make_dist_names_the_tarball_and_carries_the_commit, .fini = fini,
+     .timeout = 60)
+{
+	char path[PATH_MAX], version[64], build[PATH_MAX + 8], tarball[PATH_MAX + 32];
+	struct ts_run r, head;
+
+	if (access(".git", F_OK))
+		cr_skip_test("not a git checkout: make dist archives the committed tree");
+	need_program("git", "git");
+	src_path("VERSION", path);
+	read_text(path, version, sizeof(version));
+	version[strcspn(version, "\n")] = '\0';
+	/* BUILD in the test's dir: nothing of the tree under test is rebuilt. */
+	snprintf(build, sizeof(build), "BUILD=%s", ts_dir());
+	const char *dist[] = { "make", "--no-print-directory", "-s", build, "dist", NULL };
+
+	run(dist, &r);
+	cr_assert(eq(int, r.status, 0), "make dist: %s", r.err);
+	ts_run_free(&r);
+	snprintf(tarball, sizeof(tarball), "%s/vhm-%s.tar.gz", ts_dir(), version);
+	snprintf(path, sizeof(path), "vhm-%s/GIT_REVISION", version);
+	const char *rev[] = { "tar", "-xzOf", tarball, path, NULL };
+	const char *git[] = { "git", "rev-parse", "--short=7", "HEAD", NULL };
+
+	run(rev, &r);
+	cr_assert(eq(int, r.status, 0), "%s in %s: %s", path, tarball, r.err);
+	run(git, &head);
+	cr_assert(eq(str, r.out, head.out), "GIT_REVISION is the commit archived");
+	ts_run_free(&r);
+	ts_run_free(&head);
+}
+
+/* ---- pkg_deps ---------------------------------------------------------------- */
+
+/* scripts/deps.sh --check-build with a stand-in dpkg-query that reports
+ * `absent` not installed (and every other package installed), and an apt-get
+ * that leaves a mark if anything runs it. */
+static void check_build(const char *absent, struct ts_run *r)
+{
+	char script[PATH_MAX], fake[TS_PATH_MAX], mark[TS_PATH_MAX], code[4 * PATH_MAX];
+
+	src_path("scripts/deps.sh", script);
+	cr_assert(eq(int, ts_path("bin", fake, sizeof(fake)), 0));
+	cr_assert(eq(int, ts_path("apt-get-ran", mark, sizeof(mark)), 0));
+	snprintf(code, sizeof(code),
+		 "mkdir -p '%s' && printf '#!/bin/sh\\ntouch %s\\n' > '%s/apt-get' && "
+		 "printf '#!/bin/sh\\nfor p; do :; done\\n[ \"$p\" = \"%s\" ] && exit 1\\n"
+		 "printf \"install ok installed\"\\n' > '%s/dpkg-query' && "
+		 "chmod +x '%s/apt-get' '%s/dpkg-query' && PATH='%s':$PATH '%s' --check-build",
+		 fake, mark, fake, absent, fake, fake, fake, fake, script);
+	const char *argv[] = { "sh", "-c", code, NULL };
+
+	run(argv, r);
+	cr_assert(eq(int, access(mark, F_OK), -1), "apt-get ran");
+}
+
+Test(pkg_deps, a_missing_build_package_is_named_and_nothing_installed, .fini = fini)
+{
+	struct ts_run r;
+
+	check_build("libsystemd-dev", &r);
+	cr_assert(eq(int, r.status, 1), "%s", r.err);
+	cr_assert(eq(str, r.out, ""));
+	cr_assert(eq(int, ts_count_lines(r.err), 1), "one line: %s", r.err);
+	cr_assert(ne(ptr, strstr(r.err, "missing build packages: libsystemd-dev;"), NULL), "%s",
+		  r.err);
+	cr_assert(ne(ptr, strstr(r.err, "make deps"), NULL), "%s", r.err);
+	ts_run_free(&r);
+}
+
+Test(pkg_deps, test_packages_are_not_needed_to_build, .fini = fini)
+{
+	struct ts_run r;
+
+	/* dpdk-dev is for the tests and the demo: a plain make does not ask for it. */
+	check_build("dpdk-dev", &r);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_assert(eq(str, r.err, ""));
+	cr_assert(eq(str, r.out, ""));
 	ts_run_free(&r);
 }
 
