@@ -193,9 +193,12 @@ Test(pkg_version, make_dist_names_the_tarball_and_carries_the_commit, .fini = fi
 	src_path("VERSION", path);
 	read_text(path, version, sizeof(version));
 	version[strcspn(version, "\n")] = '\0';
-	/* BUILD in the test's dir: nothing of the tree under test is rebuilt. */
+	/* BUILD in the test's dir: nothing of the tree under test is rebuilt. A
+	 * make running the tests passes its own variables (BUILD, SAN) in the
+	 * environment: not to this one. */
 	snprintf(build, sizeof(build), "BUILD=%s", ts_dir());
-	const char *dist[] = { "make", "--no-print-directory", "-s", build, "dist", NULL };
+	const char *dist[] = { "env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "make",
+			       "--no-print-directory", "-s", build, "dist", NULL };
 
 	run(dist, &r);
 	cr_assert(eq(int, r.status, 0), "make dist: %s", r.err);
