@@ -969,6 +969,7 @@ int cmd_libvirt_watch(int argc, char **argv)
 	rc = lvd_open(&d, &o, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "vhm libvirt-watch: %s\n", err);
+		lvd_notify_failed(err, rc);
 		return VHM_EXIT_PEER;
 	}
 	signal_target = d;

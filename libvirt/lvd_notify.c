@@ -18,6 +18,11 @@ void lvd_notify_stopping(void)
 	sd_notify(0, "STOPPING=1");
 }
 
+void lvd_notify_failed(const char *err, int rc)
+{
+	sd_notifyf(0, "STATUS=%s\nERRNO=%d", err, rc < 0 ? -rc : rc);
+}
+
 void lvd_watchdog_init(struct lvd_watchdog *w)
 {
 	uint64_t usec = 0;

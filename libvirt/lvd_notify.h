@@ -3,7 +3,8 @@
  * `vhm libvirt-watch` (the unit is Type=notify, contrib/vhm-libvirt-watch.service):
  * READY=1 once the control socket listens, WATCHDOG=1 at half the unit's
  * WatchdogSec from the main loop (a loop stuck for a whole WatchdogSec gets
- * the daemon restarted), STOPPING=1 on the way out. Through libsystemd's
+ * the daemon restarted), STOPPING=1 on the way out, and why it could not
+ * start when it could not. Through libsystemd's
  * sd_notify(): without $NOTIFY_SOCKET (not started by systemd, or a test)
  * every call does nothing, and without $WATCHDOG_USEC there are no pings.
  *
@@ -17,6 +18,9 @@
 void lvd_notify_ready(const char *status);
 /* STOPPING=1. */
 void lvd_notify_stopping(void);
+/* Why the daemon could not start (err: one line; rc: -errno), for
+ * `systemctl status`: STATUS= and ERRNO=. */
+void lvd_notify_failed(const char *err, int rc);
 
 struct lvd_watchdog {
 	uint64_t period_ns;   /* between pings: half of $WATCHDOG_USEC; 0: off */

@@ -15,7 +15,8 @@
  *                 at most 4.0, `systemd-analyze verify` clean;
  *   pkg_notify    `vhm libvirt-watch` under systemd's notify protocol: READY=1
  *                 once its control socket answers, WATCHDOG=1 at half
- *                 $WATCHDOG_USEC, none without it, STOPPING=1 on SIGTERM.
+ *                 $WATCHDOG_USEC, none without it, STOPPING=1 on SIGTERM;
+ *                 a failed start sends STATUS= and ERRNO=, never READY=1.
  * They run from the repository root (as make's test targets do) and use the
  * binaries and man pages of $VHM_BUILD. */
 #include <criterion/criterion.h>
@@ -786,5 +787,32 @@ Test(pkg_notify, no_watchdog_pings_without_watchdog_usec, .fini = fini, .timeout
 	cr_assert(eq(int, strncmp(msg, "READY=1\n", 8), 0), "first message: %s", msg);
 	cr_assert(not(next_message(fd, 1000, msg, sizeof(msg))), "then, within 1 s: %s", msg);
 	cr_assert(eq(int, ts_kill(pid), 0));
+	close(fd);
+}
+
+Test(pkg_notify, a_failed_start_says_why_and_is_never_ready, .fini = fini, .timeout = 60)
+{
+	char path[TS_PATH_MAX], msg[512], vhm[PATH_MAX];
+	struct ts_run r;
+	int fd;
+
+	cr_assert(eq(int, ts_path("notify", path, sizeof(path)), 0));
+	fd = notify_socket(path);
+	ts_bin("vhm", vhm, sizeof(vhm));
+	/* libvirt's test driver on a file that does not exist: no connection. */
+	const char *argv[] = { vhm, "libvirt-watch", "-c", "test:///no/such/file.xml", "-d",
+			       ts_dir(), NULL };
+
+	setenv("NOTIFY_SOCKET", path, 1);
+	run(argv, &r);
+	unsetenv("NOTIFY_SOCKET");
+	cr_assert(eq(int, r.status, 3), "%s", r.err);
+	cr_assert(next_message(fd, 1000, msg, sizeof(msg)), "no notification");
+	const char *want = "STATUS=cannot connect to test:///no/such/file.xml: ";
+
+	cr_assert(eq(int, strncmp(msg, want, strlen(want)), 0), "%s", msg);
+	cr_assert(ne(ptr, strstr(msg, "\nERRNO="), NULL), "%s", msg);
+	cr_assert(not(next_message(fd, 200, msg, sizeof(msg))), "then: %s", msg);
+	ts_run_free(&r);
 	close(fd);
 }
