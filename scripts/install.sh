@@ -26,7 +26,7 @@ PREFIX=${PREFIX:-/usr/local}
 DESTDIR=${DESTDIR:-}
 MANIFEST=$PREFIX/share/vhm/installed
 HOOK=/etc/libvirt/hooks/qemu.d/50-vhm
-UNIT=vhm-libvirt-watch.service
+UNIT="vhm-libvirt-watch.service"
 SRC=$(dirname "$0")/..
 
 case "$PREFIX" in
