@@ -69,12 +69,20 @@ check_ours() {
 	fi
 }
 
+# The manifest is rewritten after every file, so an install that stops half
+# way can still be uninstalled (or run again).
+save_manifest() {
+	sort -u "$LIST" > "$DESTDIR$MANIFEST"
+	chmod 0644 "$DESTDIR$MANIFEST"
+}
+
 # put SRC MODE DST: install one file.
 put() {
 	check_ours "$3"
 	make_dirs "$(dirname "$3")"
 	install -m "$2" "$1" "$DESTDIR$3"
 	echo "f $3" >> "$LIST"
+	save_manifest
 }
 
 do_install() {
@@ -93,6 +101,9 @@ do_install() {
 		check_ours "$PREFIX/share/man/man1/$(basename "$m")"
 	done
 
+	make_dirs "$(dirname "$MANIFEST")"
+	echo "f $MANIFEST" >> "$LIST"
+	save_manifest
 	put "$BUILD/vhm" 0755 "$PREFIX/bin/vhm"
 	for m in "$BUILD"/man/*.1; do
 		put "$m" 0644 "$PREFIX/share/man/man1/$(basename "$m")"
@@ -103,10 +114,7 @@ do_install() {
 	make_dirs "$(dirname "$HOOK")"
 	"$BUILD/vhm" hook --install --vhm "$PREFIX/bin/vhm" --target "$DESTDIR$HOOK" >/dev/null
 	echo "f $HOOK" >> "$LIST"
-	make_dirs "$(dirname "$MANIFEST")"
-	echo "f $MANIFEST" >> "$LIST"
-	sort -u "$LIST" > "$DESTDIR$MANIFEST"
-	chmod 0644 "$DESTDIR$MANIFEST"
+	save_manifest
 	echo "installed under ${DESTDIR:-/}: $(grep -c '^f ' "$DESTDIR$MANIFEST") files" \
 	     "(listed in $DESTDIR$MANIFEST)"
 }
