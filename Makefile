@@ -187,10 +187,11 @@ clean:
 	rm -rf $(BUILD)
 
 # Man pages: vhm(1) from man/vhm.1.in, one vhm-CMD(1) per command from its
-# --help (scripts/mkman.sh), so a page never disagrees with the command.
+# --help (scripts/mkman.sh), so a page never disagrees with the command, and
+# the hand-written examples of man/vhm-CMD.examples.
 MAN_DIR := $(BUILD)/man
 man: $(MAN_DIR)/.stamp
-$(MAN_DIR)/.stamp: $(VHM) man/vhm.1.in scripts/mkman.sh
+$(MAN_DIR)/.stamp: $(VHM) man/vhm.1.in $(wildcard man/*.examples) scripts/mkman.sh
 	@$(if $(Q),echo "  MAN     $(MAN_DIR)")
 	$(Q)scripts/mkman.sh $(VHM) $(MAN_DIR) '$(VERSION)'
 	@touch $@

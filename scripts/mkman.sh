@@ -4,8 +4,9 @@
 # the binary: vhm(1) from the hand-written man/vhm.1.in with its list of
 # commands filled in from `vhm help`, and one vhm-CMD(1) per command from
 # `vhm CMD --help` (SYNOPSIS: its usage lines; DESCRIPTION: the rest, as
-# written). A command added to the table in main.c gets its page with no
-# change here.
+# written), followed by the hand-written EXAMPLES of man/vhm-CMD.examples
+# when there are some. A command added to the table in main.c gets its page
+# with no change here.
 #
 #   scripts/mkman.sh VHM OUTDIR VERSION
 set -eu
@@ -13,7 +14,8 @@ set -eu
 VHM=$1
 OUT=$2
 VERSION=$3
-SRC=$(dirname "$0")/../man/vhm.1.in
+MAN_SRC=$(dirname "$0")/../man
+SRC=$MAN_SRC/vhm.1.in
 
 # "name<TAB>summary" for every command `vhm help` lists.
 commands() {
@@ -49,7 +51,11 @@ command_page() {
 		!body && /^    / { next }
 		!body && /^$/ { next }
 		{ body = 1; print }' | roff_escape
-	printf '.fi\n.SH SEE ALSO\n\\fBvhm\\fR(1), the vhm guides: docs/operator\\-guide.md,\n'
+	printf '.fi\n'
+	if [ -f "$MAN_SRC/vhm-$1.examples" ]; then
+		cat "$MAN_SRC/vhm-$1.examples"
+	fi
+	printf '.SH SEE ALSO\n\\fBvhm\\fR(1), the vhm guides: docs/operator\\-guide.md,\n'
 	printf 'docs/backend\\-guide.md\n'
 }
 

@@ -5,7 +5,8 @@
  *   pkg_deps      a plain make's check names missing build packages and
  *                 installs nothing;
  *   pkg_man       every command `vhm help` lists has its page, whose options
- *                 are exactly those of its --help, and vhm(1) lists them all;
+ *                 (hand-written examples included) are exactly those of its
+ *                 --help, and vhm(1) lists them all;
  *   pkg_complete  bash completion, driven in bash as readline would: commands,
  *                 each command's options, running instances' names;
  *   pkg_install   scripts/install.sh (make install / uninstall) with PREFIX and
