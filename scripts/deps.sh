@@ -4,7 +4,7 @@
 # Root, non-interactive, idempotent: does nothing when everything is present.
 set -eu
 
-PKGS="build-essential pkg-config clang llvm libbpf-dev bpftool
+PKGS="build-essential pkg-config clang libclang-rt-14-dev llvm libbpf-dev bpftool
 libncurses-dev libcriterion-dev libvirt-dev libxml2-dev libjansson-dev
 dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
