@@ -349,17 +349,13 @@ ParameterizedTestParameters(migrate, layouts)
 ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = dt_fini, .timeout = 120)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
-	char reason[256];
 	struct ctl_client *c;
 	json_t *rep = NULL, *dg;
 	long long a, b;
 	pid_t run;
 
-	if (ts_testpmd_start_named("tp-a", atoi(lc->queues), src, sizeof(src), reason,
-				   sizeof(reason)) < 0 ||
-	    ts_testpmd_start_named("tp-b", atoi(lc->queues), dst, sizeof(dst), reason,
-				   sizeof(reason)) < 0)
-		cr_skip_test("%s", reason);
+	dt_testpmd_or_skip("tp-a", atoi(lc->queues), src, sizeof(src));
+	dt_testpmd_or_skip("tp-b", atoi(lc->queues), dst, sizeof(dst));
 	run = start_run_opts(src, "lay", "60s", lc->queues, lc->ring, "20s");
 	sleep(2);
 	c = dt_connect("lay");
