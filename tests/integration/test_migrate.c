@@ -436,6 +436,77 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = dt_fini,
 	expect_clean_end(run, "rb");
 }
 
+/* What the setup phase refuses, before a byte moves: a source that cannot
+ * log (no LOG_SHMFD, no LOG_ALL), a destination that does not offer a feature
+ * the device acked, or has fewer queue pairs. The error names the phase and
+ * the reason; the device keeps running on its source, frames flowing. */
+struct setup_case {
+	char src_args[48];   /* the source test backend's extra flags, "" none */
+	char dst_args[48];   /* the destination's */
+	char queues[4];      /* the device's queue pairs */
+	char says[48];
+};
+
+static struct setup_case setups[] = {
+	{ "--drop-proto LOG_SHMFD", "", "1", "lacks LOG_SHMFD" },
+	{ "--features 0x560608028", "", "1", "lacks LOG_ALL" },        /* default - LOG_ALL */
+	{ "", "--features 0x164608028", "1", "lacks RING_PACKED" },     /* default - RING_PACKED */
+	{ "--queues 2", "--queues 1", "2", "the backend at most 1" },
+};
+
+ParameterizedTestParameters(migrate, setup_refusal)
+{
+	return cr_make_param_array(struct setup_case, setups, sizeof(setups) / sizeof(setups[0]));
+}
+
+/* "--a b" -> { "--a", "b", NULL } in words (at most 2 words). */
+static void split_args(char *s, const char *out[3])
+{
+	char *save = NULL;
+
+	out[0] = strtok_r(s, " ", &save);
+	out[1] = out[0] ? strtok_r(NULL, " ", &save) : NULL;
+	out[2] = NULL;
+}
+
+ParameterizedTest(struct setup_case *sc, migrate, setup_refusal, .fini = dt_fini, .timeout = 60)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
+	char sa[48], da[48];
+	const char *src_extra[4] = { "--loopback" }, *dst_extra[3];
+	struct ctl_client *c;
+	json_t *rep = NULL;
+	long long a, b;
+	pid_t run;
+	int rc;
+
+	snprintf(sa, sizeof(sa), "%s", sc->src_args);
+	snprintf(da, sizeof(da), "%s", sc->dst_args);
+	split_args(sa, src_extra + 1);
+	split_args(da, dst_extra);
+	cr_assert(eq(int, ts_path("src.sock", src, sizeof(src)), 0));
+	cr_assert(eq(int, ts_path("dst.sock", dst, sizeof(dst)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(src, src_extra)));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, dst_extra)));
+	run = start_run_opts(src, "su", "60s", sc->queues, "auto", "3s");
+	c = dt_connect("su");
+
+	rc = migrate(c, dst, &rep, err, sizeof(err));
+	cr_assert(eq(int, rc, -EREMOTEIO), "migrate returned %d (%s)", rc, err);
+	cr_assert(eq(int, strncmp(err, "setup", 5), 0), "error '%s' does not name setup", err);
+	cr_assert(not(eq(ptr, strstr(err, sc->says), NULL)), "error '%s' does not say '%s'", err,
+		  sc->says);
+
+	a = rx_frames(c, backend, sizeof(backend));
+	cr_assert(eq(str, backend, src), "device left its source: %s", backend);
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the refusal", a, b);
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	expect_clean_end(run, "su");
+}
+
 /* Open fds and resident memory of a process. */
 static int proc_fds(pid_t pid)
 {
