@@ -9,6 +9,7 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,6 +506,91 @@ ParameterizedTest(struct setup_case *sc, migrate, setup_refusal, .fini = dt_fini
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "su");
+}
+
+/* The source backend hangs (SIGSTOP) during pre-copy: the stop's
+ * GET_VRING_BASE times out, the source cannot be restarted, and the device
+ * says so -- state backend-lost, as a "state" event -- instead of claiming to
+ * run on a dead connection. Once the backend resumes, --reconnect restores
+ * the rings from the driver and frames flow again, none duplicated. */
+Test(migrate, source_hung_at_switchover_is_lost_then_reconnected, .fini = dt_fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], err[512];
+	const char *argv[] = { bin, "run", "--backend", src, "--name", "hs", "--traffic", "20000",
+			       "--dirty", "40000", "--run-dir", ts_dir(), "--duration", "100s",
+			       "--timeout", "2s", "--reconnect", NULL };
+	const char *plain[] = { "--loopback", NULL };
+	bool stopped = false, failed = false, lost = false;
+	long end = ts_now_ms() + 60000;
+	struct ctl_client *c;
+	long long a, b;
+	pid_t tp;
+
+	tp = dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
+	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, plain)));
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/hs.log", ts_dir());
+	cr_assert(lt(int, 0, ts_spawn(argv, log)));
+	dt_wait_ctl("hs");
+	c = dt_connect("hs");
+	sleep(1);
+	json_decref(dt_call(c, "subscribe", json_pack("{s:[s, s]}", "events", "migration", "state")));
+	json_decref(dt_call(c, "migrate", json_pack("{s:s, s:I, s:i}", "to", dst, "bandwidth",
+						    (json_int_t)50 << 20, "max_iterations", 1)));
+	while (!(failed && lost) && ts_now_ms() < end) {
+		json_t *ev = NULL, *data;
+		const char *name, *phase, *state;
+
+		if (ctl_client_next_event(c, &ev, 1000))
+			continue;
+		name = json_string_value(json_object_get(ev, "event"));
+		data = json_object_get(ev, "data");
+		phase = json_string_value(json_object_get(data, "phase"));
+		state = json_string_value(json_object_get(data, "state"));
+		if (!stopped && phase && !strcmp(phase, "pre-copy")) {
+			cr_assert(eq(int, kill(tp, SIGSTOP), 0));
+			stopped = true;
+		}
+		cr_assert(not(phase && !strcmp(phase, "done")), "migrated from a hung source");
+		if (phase && !strcmp(phase, "failed")) {
+			snprintf(err, sizeof(err), "%s", json_string_value(json_object_get(data, "error")));
+			failed = true;
+		}
+		if (name && !strcmp(name, "state") && state) {
+			cr_assert(not(eq(str, (char *)state, "running")),
+				  "the device claims to run on a hung source (after: %s)", err);
+			lost |= !strcmp(state, "backend-lost");
+		}
+		json_decref(ev);
+	}
+	kill(tp, SIGCONT);
+	cr_assert(stopped, "no pre-copy event");
+	cr_assert(failed, "the migration did not fail");
+	cr_assert(lost, "no backend-lost state event (migration failed: %s)", err);
+	cr_assert(not(eq(ptr, strstr(err, "switchover"), NULL)), "failed where: %s", err);
+
+	/* --reconnect: back on the source once it answers again */
+	end = ts_now_ms() + 30000;
+	while (ts_now_ms() < end) {
+		char backend[TS_PATH_MAX];
+		json_t *st = dt_call(c, "status", NULL);
+		bool running = !strcmp(json_string_value(json_object_get(st, "state")), "running");
+
+		snprintf(backend, sizeof(backend), "%s", json_string_value(json_object_get(st, "backend")));
+		json_decref(st);
+		if (running) {
+			cr_assert(eq(str, backend, src));
+			break;
+		}
+		usleep(200000);
+	}
+	a = rx_frames(c, NULL, 0);
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after reconnecting", a, b);
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
 }
 
 /* Open fds and resident memory of a process. */
