@@ -7,6 +7,8 @@
 #   make check    every test, plain, under ASan+UBSan, and the threaded
 #                 suites under ThreadSanitizer (installs what it needs)
 #   make bench    benchmarks, each printed as a ratio to a baseline of the same run
+#   make soak     1000 migrations back and forth, nothing may grow or be lost
+#   make fuzz     libFuzzer harnesses, FUZZ_S seconds each (tests/fuzz/fuzz.mk)
 #   make deps     install the Debian packages (scripts/deps.sh)
 #   make install, make uninstall   PREFIX=/usr/local DESTDIR= (scripts/install.sh)
 #   make dist     build/vhm-$(cat VERSION).tar.gz
@@ -64,7 +66,7 @@ BENCH     := $(BUILD)/vhm-bench
 LIB       := $(BUILD)/libvhm.a
 
 .PHONY: all deps deps-auto deps-build binaries demo check check-layers test test-plain test-asan \
-        test-tsan bench clean man dist install uninstall FORCE
+        test-tsan bench soak clean man dist install uninstall FORCE
 # A plain `make` installs nothing: it names what is missing and stops.
 all: deps-build
 	@$(MAKE) --no-print-directory binaries man
@@ -169,6 +171,7 @@ check-layers:
 
 check: deps-auto
 	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory test-plain
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-tsan
@@ -178,6 +181,13 @@ test: check
 demo: deps-auto
 	@$(MAKE) --no-print-directory binaries
 	scripts/demo.sh $(BUILD)
+
+# make soak [SOAK_N=1000]: migrations back and forth between two testpmds,
+# failing on any growth of fds, threads or memory after the 10th, any lost
+# frame or failed migration (scripts/soak.sh). Not part of make check.
+soak: deps-auto
+	@$(MAKE) --no-print-directory binaries
+	SOAK_N=$(or $(SOAK_N),1000) scripts/soak.sh $(BUILD)
 
 bench: deps-auto
 	@$(MAKE) --no-print-directory $(VHM) $(TESTBE) $(BENCH)
@@ -218,5 +228,6 @@ dist:
 
 # Per-area build rules (BPF objects and skeletons).
 -include bpf/bpf.mk
+-include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

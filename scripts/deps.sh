@@ -13,7 +13,7 @@ set -eu
 BUILD_PKGS="build-essential pkg-config clang llvm libbpf-dev bpftool
 libncurses-dev libvirt-dev libxml2-dev libjansson-dev libsystemd-dev"
 # What the tests, the demo and the benchmarks need besides.
-TEST_PKGS="libcriterion-dev dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc
+TEST_PKGS="libcriterion-dev libclang-rt-14-dev dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
 busybox-static cpio man-db systemd"
 

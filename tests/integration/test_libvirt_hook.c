@@ -327,6 +327,31 @@ Test(libvirt_hook, daemon_that_never_reads_costs_no_time, .fini = fini, .timeout
 	close(lfd);
 }
 
+/* The hook runs as root: a daemon socket in a run dir others may write to
+ * could be anyone's, so it is never connected to (as every vhm client
+ * refuses such a dir), and --verbose says why. */
+Test(libvirt_hook, daemon_socket_in_an_open_run_dir_is_not_told, .fini = fini)
+{
+	char xml[TS_PATH_MAX], dir[TS_PATH_MAX];
+	const char *args[] = { "-d", dir, "--verbose", "--", "vm1", "started", "begin", "-", NULL };
+	struct pollfd p;
+	struct hook_run r;
+	int lfd;
+
+	cr_assert(eq(int, ts_path("open", dir, sizeof(dir)), 0));
+	cr_assert(eq(int, mkdir(dir, 0700), 0));
+	cr_assert(eq(int, chmod(dir, 0777), 0));
+	lfd = listen_daemon(dir);
+	domain_xml("/x.sock", xml, sizeof(xml));
+	run_hook(NULL, args, xml, &r);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, "not told"), NULL)), "%s", r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, "writable by group or others"), NULL)), "%s", r.err);
+	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	cr_assert(eq(int, poll(&p, 1, 300), 0), "the hook connected to a planted socket");
+	close(lfd);
+}
+
 Test(libvirt_hook, no_daemon_is_fine_and_quiet, .fini = fini)
 {
 	char xml[TS_PATH_MAX];
