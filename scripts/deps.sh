@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config clang llvm libbpf-dev bpftool
 libncurses-dev libcriterion-dev libvirt-dev libxml2-dev libjansson-dev
 dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-busybox-static cpio"
+busybox-static cpio prometheus python3-prometheus-client"
 
 missing=""
 for p in $PKGS; do
