@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -223,6 +224,97 @@ void metrics_hist_samples(struct metrics_buf *b, const char *name, const char *c
 	sample_head(b, name, "_sum", labels, NULL);
 	buf_num(b, h->sum);
 	buf_str(b, "\n");
+}
+
+/* ---- the families both embedders publish --------------------------------------------------- */
+
+/* Live migration's scales: downtime from a millisecond to seconds, the
+ * whole migration from 100 ms to ten minutes. */
+static const double mig_downtime_le[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+					  0.25, 0.5, 1, 2.5, 5, 10 };
+static const double mig_total_le[] = { 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600 };
+static const char *const mig_result_names[METRICS_MIG_NRESULTS] = {
+	[METRICS_MIG_OK] = "ok", [METRICS_MIG_FAILED] = "failed",
+	[METRICS_MIG_CANCELLED] = "cancelled",
+};
+
+void metrics_migs_init(struct metrics_migs *m)
+{
+	memset(m, 0, sizeof(*m));
+	metrics_hist_init(&m->downtime, mig_downtime_le, sizeof(mig_downtime_le) /
+			  sizeof(mig_downtime_le[0]));
+	metrics_hist_init(&m->total, mig_total_le, sizeof(mig_total_le) / sizeof(mig_total_le[0]));
+	m->last = -1;
+}
+
+void metrics_migs_ended(struct metrics_migs *m, enum metrics_mig_result r, double total_s,
+			double downtime_s)
+{
+	struct timespec ts;
+
+	if (r >= METRICS_MIG_NRESULTS)
+		r = METRICS_MIG_FAILED;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->results[r]++;
+	m->last = (int)r;
+	m->last_end_s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (total_s >= 0)
+		metrics_hist_observe(&m->total, total_s);
+	if (downtime_s >= 0)
+		metrics_hist_observe(&m->downtime, downtime_s);
+}
+
+void metrics_migs_write(struct metrics_buf *b, const char *key, const char *const names[],
+			const struct metrics_migs *const m[], size_t n)
+{
+	bool any_last = false;
+
+	metrics_family(b, "vhm_migrations", METRICS_COUNTER, NULL,
+		       "Live migrations that ended, by result");
+	for (size_t i = 0; i < n; i++)
+		for (int r = 0; r < METRICS_MIG_NRESULTS; r++) {
+			const char *l[] = { key, names[i], "result", mig_result_names[r], NULL };
+
+			metrics_sample(b, "vhm_migrations", METRICS_COUNTER, l,
+				       (double)m[i]->results[r]);
+		}
+	metrics_family(b, "vhm_migration_downtime_seconds", METRICS_HISTOGRAM, "seconds",
+		       "Downtime of live migrations that switched over: the guest stopped on the "
+		       "source until it resumed on the destination");
+	for (size_t i = 0; i < n; i++)
+		metrics_hist_samples(b, "vhm_migration_downtime_seconds",
+				     (const char *[]){ key, names[i], NULL }, &m[i]->downtime);
+	metrics_family(b, "vhm_migration_total_time_seconds", METRICS_HISTOGRAM, "seconds",
+		       "Duration of live migrations that ended, whatever the result");
+	for (size_t i = 0; i < n; i++)
+		metrics_hist_samples(b, "vhm_migration_total_time_seconds",
+				     (const char *[]){ key, names[i], NULL }, &m[i]->total);
+	for (size_t i = 0; i < n; i++)
+		any_last |= m[i]->last >= 0;
+	if (!any_last)
+		return;
+	metrics_family(b, "vhm_migration_last_result", METRICS_GAUGE, NULL,
+		       "1 for the result of the last live migration, 0 for the others");
+	for (size_t i = 0; i < n; i++)
+		for (int r = 0; r < METRICS_MIG_NRESULTS && m[i]->last >= 0; r++) {
+			const char *l[] = { key, names[i], "result", mig_result_names[r], NULL };
+
+			metrics_sample(b, "vhm_migration_last_result", METRICS_GAUGE, l,
+				       r == m[i]->last);
+		}
+	metrics_family(b, "vhm_migration_last_end_timestamp_seconds", METRICS_GAUGE, "seconds",
+		       "When the last live migration ended (Unix time)");
+	for (size_t i = 0; i < n; i++)
+		if (m[i]->last >= 0)
+			metrics_sample(b, "vhm_migration_last_end_timestamp_seconds",
+				       METRICS_GAUGE, (const char *[]){ key, names[i], NULL },
+				       m[i]->last_end_s);
+}
+
+void metrics_dirty_rate_family(struct metrics_buf *b)
+{
+	metrics_family(b, METRICS_DIRTY_RATE, METRICS_GAUGE, "bytes_per_second",
+		       "Guest memory dirtied per second over the last measurement, by source");
 }
 
 /* ---- the responder -------------------------------------------------------------------- */

@@ -84,6 +84,39 @@ void metrics_hist_observe(struct metrics_hist *h, double v);
 void metrics_hist_samples(struct metrics_buf *b, const char *name, const char *const labels[],
 			  const struct metrics_hist *h);
 
+/* ---- what vhm run and vhm libvirt-watch both publish ---- */
+
+/* Live migrations that ended, of one device or domain: the families
+ * vhm_migrations_total {result}, vhm_migration_downtime_seconds and
+ * vhm_migration_total_time_seconds (histograms), vhm_migration_last_result
+ * {result} and vhm_migration_last_end_timestamp_seconds. */
+enum metrics_mig_result {
+	METRICS_MIG_OK, METRICS_MIG_FAILED, METRICS_MIG_CANCELLED, METRICS_MIG_NRESULTS
+};
+
+struct metrics_migs {
+	unsigned long results[METRICS_MIG_NRESULTS];
+	struct metrics_hist downtime;   /* of those that switched over */
+	struct metrics_hist total;      /* of all */
+	int last;                       /* enum metrics_mig_result, -1 before any */
+	double last_end_s;              /* Unix time */
+};
+
+void metrics_migs_init(struct metrics_migs *m);
+/* One ended now: its result, duration and downtime (< 0: none, e.g. it
+ * failed before the switchover). */
+void metrics_migs_ended(struct metrics_migs *m, enum metrics_mig_result r, double total_s,
+			double downtime_s);
+/* The five families for n subjects, each labelled key="names[i]" (key:
+ * "device" or "domain", as Prometheus' exporters label them). */
+void metrics_migs_write(struct metrics_buf *b, const char *key, const char *const names[],
+			const struct metrics_migs *const m[], size_t n);
+
+/* The family header of vhm_dirty_rate_bytes_per_second {source}: guest
+ * memory dirtied per second; its samples are the caller's. */
+#define METRICS_DIRTY_RATE "vhm_dirty_rate_bytes_per_second"
+void metrics_dirty_rate_family(struct metrics_buf *b);
+
 /* ---- the HTTP responder ---- */
 
 /* Called for each GET /metrics: append the families to b (metrics_end is

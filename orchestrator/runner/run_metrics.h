@@ -6,13 +6,9 @@
  *   vhm_dirty_tracking                  1 while a tracker runs (track-start)
  *   vhm_dirty_rate_bytes_per_second     {source}: logtrack's rates by source
  *                                       over its last interval (tracking only)
- *   vhm_dirty_working_set_bytes         {window_seconds}: distinct pages dirtied
- *                                       within the window (tracking only)
- *   vhm_migrations_total                {result="ok|failed|cancelled"}
- *   vhm_migration_downtime_seconds      histogram of migrations that switched over
- *   vhm_migration_total_time_seconds    histogram of every migration that ended
- *   vhm_migration_last_result           {result}: 1 for the last one's, 0 else
- *   vhm_migration_last_end_timestamp_seconds
+ *   vhm_dirty_working_set_bytes         {window_seconds}: distinct memory
+ *                                       dirtied within the window (tracking only)
+ *   the migration families of metrics_migs_write (metrics.h)
  *
  * Threads: everything here belongs to the run loop's thread; the fill runs
  * there too (metrics_srv_handle), reading the tracker as its commands do. */
@@ -20,22 +16,16 @@
 #define VHM_RUN_METRICS_H
 
 #include <jansson.h>
-#include <poll.h>
 #include <stddef.h>
 
 #include "metrics.h"
 #include "run_track.h"
 
-enum run_mig_result { RUN_MIG_OK, RUN_MIG_FAILED, RUN_MIG_CANCELLED, RUN_MIG_NRESULTS };
-
 struct run_metrics {
 	struct metrics_srv *srv;        /* NULL: --metrics not given */
 	char device[64];
 	struct run_track *trk;          /* borrowed, may be NULL */
-	struct metrics_hist downtime, total;
-	unsigned long results[RUN_MIG_NRESULTS];
-	int last;                       /* enum run_mig_result, -1 before any */
-	double last_end_s;              /* wall clock */
+	struct metrics_migs migs;
 };
 
 /* Listen on spec for device `device`; trk borrowed (may be NULL, and set
@@ -47,7 +37,8 @@ void run_metrics_close(struct run_metrics *m);
 /* A migration ended with this report (mig_report_json: "result",
  * "total_ms", "downtime": {"ms"}). */
 void run_metrics_migration(struct run_metrics *m, const json_t *report);
-/* Which result a report's "result" line means. */
-enum run_mig_result run_metrics_classify(const char *result);
+/* Which result a report's "result" line means: "ok..." is ok, a line
+ * naming a cancel is cancelled, anything else failed. */
+enum metrics_mig_result run_metrics_classify(const char *result);
 
 #endif

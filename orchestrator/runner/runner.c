@@ -447,7 +447,7 @@ static int run_loop(struct runner *r)
 			metrics_srv_handle(r->met.srv, fds + mine, nm);
 		was_migrating = r->job.active;
 		mig_job_poll(&r->job, r->ctl);
-		if (was_migrating && !r->job.active && r->job.last)
+		if (r->met.srv && was_migrating && !r->job.active && r->job.last)
 			run_metrics_migration(&r->met, r->job.last);
 		busy |= r->job.active;     /* a migration may have started just now */
 		if (!busy && dev_state(&r->dev) == DEV_RUNNING)
