@@ -273,7 +273,7 @@ static void track_done(struct ui_sampler *s, struct ui_slot *sl, const struct co
 
 /* A connection is back: a device that restarted (another pid) no longer
  * holds our track-start. */
-static void slot_connected(struct ui_sampler *s, struct ui_slot *sl, struct conn_result *r)
+static void slot_connected(struct ui_slot *sl, struct conn_result *r)
 {
 	long pid = sl->inst->pid;
 
@@ -291,7 +291,6 @@ static void slot_connected(struct ui_sampler *s, struct ui_slot *sl, struct conn
 	sl->inst->why[0] = '\0';
 	sl->backoff_ns = 0;
 	sl->track_tried = false;
-	(void)s;
 }
 
 /* Take what the connector finished. */
@@ -320,7 +319,7 @@ static void collect(struct ui_sampler *s, uint64_t now)
 			sl->connecting = false;
 			slot_disconnect(sl, r->why, now);
 		} else {
-			slot_connected(s, sl, r);
+			slot_connected(sl, r);
 		}
 		json_decref(r->status);
 		json_decref(r->dirty);
