@@ -702,6 +702,8 @@ static void layout(const struct ui_inst *i, int y, int end, int w, int ht[NPANEL
 		int want = panels[p].rows(i), left = end - y;
 
 		ht[p] = 0;
+		if (want && panels[p].most && panels[p].most(i, w) < want)
+			want = panels[p].most(i, w);   /* no blank rows below a small map */
 		if (!want || left < panels[p].min)
 			continue;
 		ht[p] = want < left ? want : left;
