@@ -572,13 +572,14 @@ static char *wait_cell(const char *name, const char *col, const char *want, int 
 	return NULL;
 }
 
-/* q, and top's exit status 0 (read from the file the tmux command writes). */
-static void quit_top(void)
+/* key (q, C-c), and top's exit status 0 (read from the file the tmux
+ * command writes). */
+static void quit_top_with(const char *key)
 {
 	char path[TS_PATH_MAX + 16], buf[64] = "";
 	FILE *f = NULL;
 
-	free(tmux("send-keys", "-t", "top", "q", NULL));
+	free(tmux("send-keys", "-t", "top", key, NULL));
 	snprintf(path, sizeof(path), "%s/top.exit", ts_dir());
 	for (long end = ts_now_ms() + 15000; !f && ts_now_ms() < end; usleep(100000))
 		f = fopen(path, "r");
@@ -586,6 +587,11 @@ static void quit_top(void)
 	cr_assert(not(eq(ptr, fgets(buf, sizeof(buf), f), NULL)));
 	fclose(f);
 	cr_assert(eq(str, buf, "EXIT=0\n"));
+}
+
+static void quit_top(void)
+{
+	quit_top_with("q");
 }
 
 /* t on the selected instance: the device starts tracking, the row is marked
@@ -650,6 +656,26 @@ Test(top, track_flag_leaves_others_tracking, .fini = fini, .timeout = 120)
 		  "top left a share behind: users %d",
 		  (int)json_integer_value(json_object_get(r, "users")));
 	json_decref(r);
+}
+
+/* SIGINT (C-c in the terminal) is a way out too: what --track started is
+ * stopped on it as on q. */
+Test(top, track_stopped_on_sigint, .fini = fini, .timeout = 120)
+{
+	char backend[TS_PATH_MAX];
+	char *s;
+
+	if (!have_tmux())
+		cr_skip_test("tmux is not installed");
+	testpmd_or_skip("tp-a", backend, sizeof(backend));
+	start_run(backend, "vm1");
+	start_top_args("", "--track");
+	s = wait_cell("vm1", "TRK", "top", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "--track: no 'top' mark within 15 s");
+	free(s);
+	cr_assert(device_tracking("vm1"));
+	quit_top_with("C-c");
+	cr_assert(not(device_tracking("vm1")), "tracking top started survived its SIGINT");
 }
 
 /* The first row of the screen (0-based) holding `text`, or -1. */
