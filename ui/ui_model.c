@@ -399,6 +399,9 @@ void ui_inst_apply_dirty(struct ui_inst *inst, const json_t *data)
 
 	if (!json_is_object(data))
 		return;
+	/* replies say whether a tracker runs; an event means one does */
+	v = json_object_get(data, "active");
+	inst->tracking = v ? json_is_true(v) : true;
 	dirty_rates(d, data);
 	if ((v = json_object_get(data, "wss")) || (v = json_object_get(data, "working_set")))
 		dirty_wss(d, v);

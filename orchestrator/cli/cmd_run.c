@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "device.h"
+#include "metrics.h"
 #include "runner.h"
 #include "util.h"
 #include "vbpf.h"
@@ -77,9 +78,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "reconnect", no_argument, NULL, 'c' },
 		{ "listen", no_argument, NULL, 'L' },
 		{ "trace-backend", optional_argument, NULL, 'B' },
+		{ "metrics", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "run", .shortopts = "", .longopts = opts };
+	char host[64], err[160];
+	uint16_t port;
 	uint64_t v;
 	int o;
 
@@ -140,6 +144,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		case 'Q': r->quiet = true; break;
 		case 'c': r->reconnect = true; break;
 		case 'L': c->listen = true; break;
+		case 'P':
+			if (metrics_parse_listen(optarg, host, sizeof(host), &port, err,
+						 sizeof(err)))
+				return vhm_usage_error("run", "%s", err);
+			r->metrics = optarg;
+			break;
 		case 'B':
 			if (vbpf_parse_probes(optarg ? optarg : VBPF_DEV_DEFAULT_PROBES,
 					      &r->trace_probes))

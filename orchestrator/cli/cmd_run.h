@@ -10,6 +10,7 @@
 	"               [--dirty PAGES_PER_S[:uniform|hotset|sequential]] [--mac MAC]\n" \
 	"               [--interval DUR] [--duration DUR] [--timeout DUR] [--reconnect] [--listen]\n" \
 	"               [--run-dir DIR] [--quiet] [--trace-backend[=PROBES]]\n" \
+	"               [--metrics [ADDR:]PORT]\n" \
 	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
 	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
 	"  that the backend loops back, and dirties guest pages at the given rate.\n" \
@@ -23,7 +24,10 @@
 	"  client=1). --reconnect: when the backend goes away, get it back (connect\n" \
 	"  again, or accept its new connection) and restore every ring.\n" \
 	"  --trace-backend attaches vhm trace's probes (default ctl,kick,uprobe) to the\n" \
-	"  backend's pid and adds their counters as \"bpf\" to status and stats events.\n"
+	"  backend's pid and adds their counters as \"bpf\" to status and stats events.\n" \
+	"  --metrics serves OpenMetrics at http://ADDR:PORT/metrics (ADDR default\n" \
+	"  127.0.0.1; PORT 0: any free port, shown in status): dirty rates, working\n" \
+	"  set, migrations (docs/metrics.md).\n"
 
 int cmd_run(int argc, char **argv);
 

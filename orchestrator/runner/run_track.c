@@ -379,10 +379,12 @@ static json_t *heat_json(const struct lt_track *lt)
 static json_t *verify_json(const struct run_track *t)
 {
 	const struct lt_verify *v = &t->ver;
-	json_t *excl = json_array(), *checked = json_array();
+	json_t *excl, *checked;
 
 	if (!t->verify)
 		return json_pack("{s:b}", "enabled", 0);
+	excl = json_array();
+	checked = json_array();
 	for (int q = 0; q < t->d->drv.nq; q++) {
 		char what[32];
 
