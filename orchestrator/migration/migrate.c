@@ -49,6 +49,7 @@ struct mig {
 	uint64_t *bm;              /* merged dirty bitmap, log.nwords words */
 	uint32_t bases[DEV_MAX_RINGS];
 	uint64_t tb_start_ns, tb_bytes;   /* bandwidth cap accounting */
+	struct mig_progress prog;  /* what each event's "progress" says (emit) */
 	bool dst_open, dst_mem_made, log_made, logging, paused, src_stopped, rebased;
 };
 
@@ -57,12 +58,68 @@ static double ms_since(uint64_t t0)
 	return (double)(vhm_now_ns() - t0) / 1e6;
 }
 
+/* Pages dirtied since the last sync and not yet copied: the bits set in the
+ * backend's log, the writer's bitmap and the merge bitmap, read without
+ * clearing (a racy read: a bit set meanwhile shows in the next event). */
+static uint64_t peek_dirty(const struct mig *m)
+{
+	const struct lt_log *gw = &m->d->gw.dirty;
+	uint64_t n = 0;
+
+	for (size_t i = 0; m->bm && i < m->log.nwords; i++) {
+		uint64_t w = __atomic_load_n(&m->log.words[i], __ATOMIC_RELAXED) | m->bm[i];
+
+		if (i < gw->nwords)
+			w |= __atomic_load_n(&gw->words[i], __ATOMIC_RELAXED);
+		n += (uint64_t)__builtin_popcountll(w);
+	}
+	return n;
+}
+
+/* Bring m->prog up to date as `phase` is reported. The rate is the pre-copy's
+ * average since logging started; the expected downtime is what is left at
+ * that rate (QEMU's expected-downtime); remaining is the guest memory until
+ * the first pass is done, then the dirty pages waiting for the next pass. */
+static void progress_update(struct mig *m, const char *phase)
+{
+	struct mig_progress *g = &m->prog;
+	uint64_t now = vhm_now_ns(), dirty;
+	double copy_s;
+
+	g->total_bytes = m->d->mem.total;
+	g->sent_bytes = m->rep->bytes_copied;
+	g->zero_pages = m->rep->zero_pages;
+	g->elapsed_ms = (double)(now - g->start_ns) / 1e6;
+	if (!strcmp(phase, "log-start")) {
+		g->setup_ms = g->elapsed_ms;
+		g->copy_start_ns = now;
+		g->remaining_bytes = g->total_bytes;
+	}
+	if (!strcmp(phase, "pre-copy")) {
+		g->pass++;
+		dirty = peek_dirty(m);
+		g->remaining_bytes = dirty * PAGE;
+		g->dirty_pages_rate = (double)dirty * 1e9 / (double)(now - g->sync_ns + 1);
+	}
+	if (!strcmp(phase, "switchover") || !strcmp(phase, "done"))
+		g->remaining_bytes = 0;
+	g->sync_ns = now;
+	copy_s = g->copy_start_ns ? (double)(now - g->copy_start_ns) / 1e9 : 0;
+	g->rate = copy_s > 0 ? (double)g->sent_bytes / copy_s : 0;
+	g->expected_downtime_ms = g->rate > 0 ? (double)g->remaining_bytes * 1000.0 / g->rate : 0;
+}
+
 static void emit(struct mig *m, const char *phase, json_t *data)
 {
-	if (m->progress)
-		m->progress(m->ctx, phase, data ? data : json_object());
-	else
+	if (!m->progress) {
 		json_decref(data);
+		return;
+	}
+	if (!data)
+		data = json_object();
+	progress_update(m, phase);
+	json_object_set_new(data, "progress", mig_progress_json(&m->prog));
+	m->progress(m->ctx, phase, data);
 }
 
 static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
@@ -645,6 +702,8 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 {
 	struct mig m = { .d = d, .p = p, .rep = rep, .progress = progress, .ctx = ctx };
 	uint64_t t0 = vhm_now_ns();
+
+	m.prog.start_ns = m.prog.sync_ns = t0;
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));
@@ -683,8 +742,16 @@ fail:
 		dev_set_state(d, DEV_RUNNING, "migration failed, rolled back");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);
-	emit(&m, "failed", json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result));
+	rep->cancelled = rc == -ECANCELED;
+	emit(&m, rep->cancelled ? "cancelled" : "failed",
+	     json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result));
 	return rc;
+}
+
+/* QMP's MigrationStatus for how it ended. */
+static const char *report_status(const struct mig_report *rep)
+{
+	return rep->ok ? "completed" : rep->cancelled ? "cancelled" : "failed";
 }
 
 json_t *mig_report_json(const struct mig_report *rep)
@@ -696,8 +763,9 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    (json_int_t)rep->iter[i].dirtied, "copied",
 						    (json_int_t)rep->iter[i].copied, "ms",
 						    rep->iter[i].ms));
-	return json_pack("{s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
-			 " s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
+	return json_pack("{s:s, s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I,"
+			 " s:I, s:f, s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
+			 "status", report_status(rep),
 			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
 			 "total_ms", rep->total_ms, "quiesce_ms", rep->quiesce_ms,
 			 "downtime", "ms", rep->downtime_ms, "control_ms", rep->downtime_ctl_ms,
@@ -714,4 +782,16 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 (json_int_t)rep->before.rx_frames,
 			 "after", "tx_frames", (json_int_t)rep->after.tx_frames, "rx_frames",
 			 (json_int_t)rep->after.rx_frames);
+}
+
+json_t *mig_progress_json(const struct mig_progress *g)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f, s:f, s:f}",
+			 "total_bytes", (json_int_t)g->total_bytes,
+			 "sent_bytes", (json_int_t)g->sent_bytes,
+			 "remaining_bytes", (json_int_t)g->remaining_bytes,
+			 "zero_pages", (json_int_t)g->zero_pages, "pass", g->pass,
+			 "rate_bytes_per_s", g->rate, "dirty_pages_per_s", g->dirty_pages_rate,
+			 "expected_downtime_ms", g->expected_downtime_ms,
+			 "elapsed_ms", g->elapsed_ms, "setup_ms", g->setup_ms);
 }
