@@ -99,7 +99,8 @@ static json_t *migrate_with(struct ctl_client *c, json_t *args)
 		json_t *data = json_object_get(ev, "data");
 		const char *phase = json_string_value(json_object_get(data, "phase"));
 
-		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed") ||
+				  !strcmp(phase, "cancelled"))) {
 			json_t *rep = strcmp(phase, "done") ? NULL : json_incref(data);
 
 			if (!rep)
@@ -215,10 +216,10 @@ static void print_prediction_detail(const json_t *rep)
 	const json_t *v;
 	size_t i;
 
-	printf("    outcome: converged %d, last_pages %.0f, zero_pages %.0f, bandwidth %.1f MB/s,"
+	printf("    outcome: converged %d, last_pages %.0f, zero_pages %.0f, bandwidth %.1f MiB/s,"
 	       " quiesce %.1f ms, downtime: stop %.1f, copy %.1f, control %.1f, verify %.1f ms\n",
 	       json_is_true(json_object_get(rep, "converged")), num(rep, "last_pages", NULL),
-	       num(rep, "zero_pages", NULL), num(rep, "bandwidth_mbps", NULL),
+	       num(rep, "zero_pages", NULL), num(rep, "bandwidth_mib_s", NULL),
 	       num(rep, "quiesce_ms", NULL), num(rep, "downtime", "stop_ms"),
 	       num(rep, "downtime", "copy_ms"), num(rep, "downtime", "control_ms"),
 	       num(rep, "downtime", "verify_ms"));

@@ -426,7 +426,7 @@ static int precopy(struct mig *m)
 					      (json_int_t)n, "ms", rep->iter[rep->niter].ms));
 		rep->niter++;
 	}
-	rep->bandwidth_mbps = bw * 1000.0 / 1e6;
+	rep->bandwidth_mib_s = bw * 1000.0 / (1024.0 * 1024.0);
 	return 0;
 }
 
@@ -775,7 +775,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 "iterations", it, "bytes_copied", (json_int_t)rep->bytes_copied,
 			 "zero_pages", (json_int_t)rep->zero_pages,
 			 "last_pages", (json_int_t)rep->last_pages,
-			 "bandwidth_mbps", rep->bandwidth_mbps,
+			 "bandwidth_mib_s", rep->bandwidth_mib_s,
 			 "digest", "source", rep->digest_src, "destination", rep->digest_dst,
 			 "rarp", rep->rarp_sent, "announced_ifname", rep->announced_ifname,
 			 "before", "tx_frames", (json_int_t)rep->before.tx_frames, "rx_frames",

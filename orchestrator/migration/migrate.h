@@ -64,7 +64,7 @@ struct mig_report {
 	uint64_t bytes_copied;
 	uint64_t zero_pages;       /* skipped by the first copy (holes or zeros) */
 	uint64_t last_pages;       /* copied during the switchover */
-	double bandwidth_mbps;     /* MB/s the pre-copy achieved */
+	double bandwidth_mib_s;    /* MiB/s the pre-copy achieved */
 	char digest_src[17], digest_dst[17];
 	struct nd_counters before, after;
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
