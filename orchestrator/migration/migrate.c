@@ -90,10 +90,11 @@ static void progress_update(struct mig *m, const char *phase)
 	g->sent_bytes = m->rep->bytes_copied;
 	g->zero_pages = m->rep->zero_pages;
 	g->elapsed_ms = (double)(now - g->start_ns) / 1e6;
+	if (!g->pass)
+		g->remaining_bytes = g->total_bytes;
 	if (!strcmp(phase, "log-start")) {
 		g->setup_ms = g->elapsed_ms;
 		g->copy_start_ns = now;
-		g->remaining_bytes = g->total_bytes;
 	}
 	if (!strcmp(phase, "pre-copy")) {
 		g->pass++;
