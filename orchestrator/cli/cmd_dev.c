@@ -447,12 +447,15 @@ int cmd_predict(int argc, char **argv)
 	struct ctl_opts o = { .cmd = "predict", .timeout_ms = DEV_TIMEOUT_MS };
 	struct vhm_cli p = { .cmd = "predict", .shortopts = "d:jt:b:", .longopts = opts };
 	struct ctl_client *c = NULL;
-	json_t *args = json_object(), *ret = NULL;
+	json_t *args = json_pack("{s:i}", "downtime_ms", 50), *ret = NULL;   /* migrate's */
 	int rc, n;
 
 	if ((rc = parse_options(&o, &p, argc, argv, predict_opt, args)))
 		rc = vhm_cli_status(rc);
-	else if (!(rc = parse_operands(&o, argc, argv, "NAME", 0, 0, NULL, &n)))
+	else if (!(rc = parse_operands(&o, argc, argv, "NAME", 0, 0, NULL, &n)) &&
+		 !json_object_get(args, "bandwidth"))
+		rc = vhm_usage_error("predict", "--bandwidth RATE is required");
+	else if (!rc)
 		rc = open_and_call(&o, &c, "predict", args, &ret);
 	if (!rc && o.json)
 		cmd_ctl_print_json(stdout, ret);

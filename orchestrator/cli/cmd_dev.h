@@ -65,7 +65,7 @@
 	"or a connection problem.\n"
 
 #define PREDICT_USAGE \
-	"usage: vhm predict NAME [--bandwidth RATE] [--downtime-ms MS] [--max-rounds N]\n" \
+	"usage: vhm predict NAME --bandwidth RATE [--downtime-ms MS] [--max-rounds N]\n" \
 	"                   [--json] [--run-dir DIR] [--timeout T]\n" \
 	"\n" \
 	"Will a migration of device NAME converge? logtrack's forecast from the\n" \
@@ -73,9 +73,8 @@
 	"track-start): rounds, total time, downtime. Without tracking the device\n" \
 	"says so (exit 1).\n" \
 	"\n" \
-	"  -b, --bandwidth RATE   the link, e.g. 500M = 500 MiB/s (default: the\n" \
-	"                         device's)\n" \
-	"      --downtime-ms MS   allowed downtime\n" \
+	"  -b, --bandwidth RATE   the link, e.g. 500M = 500 MiB/s\n" \
+	"      --downtime-ms MS   allowed downtime (default 50, as vhm migrate's)\n" \
 	"      --max-rounds N     pre-copy rounds at most, 1..1000\n" \
 	"  -j, --json             the forecast as one JSON line\n" \
 	CTL_RUN_DIR_HELP \
