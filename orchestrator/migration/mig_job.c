@@ -36,6 +36,12 @@ void mig_job_post(struct mig_job *j, const char *name, json_t *data)
 	pthread_mutex_unlock(&j->lock);
 }
 
+/* The phases a migration ends with. */
+static bool is_final(const char *phase)
+{
+	return !strcmp(phase, "done") || !strcmp(phase, "failed") || !strcmp(phase, "cancelled");
+}
+
 /* Progress from the migration thread: queue it for the loop. */
 static void progress(void *ctx, const char *phase, json_t *data)
 {
@@ -49,6 +55,10 @@ static void progress(void *ctx, const char *phase, json_t *data)
 	if (json_object_get(data, "progress")) {
 		json_decref(j->progress);
 		j->progress = json_incref(json_object_get(data, "progress"));
+	}
+	if (is_final(phase)) {     /* rep is complete: the report answers queries now */
+		json_decref(j->final);
+		j->final = mig_report_json(j->rep);
 	}
 	queue(j, "migration", data);
 	pthread_mutex_unlock(&j->lock);
@@ -155,7 +165,7 @@ static const char *status_locked(struct mig_job *j)
 {
 	if (!j->phase[0])
 		return "none";
-	if (j->active && !j->finished && atomic_load(&j->cancel))
+	if (j->active && !is_final(j->phase) && atomic_load(&j->cancel))
 		return "cancelling";
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(qmp_statuses); i++)
 		if (!strcmp(qmp_statuses[i].phase, j->phase))
@@ -181,7 +191,7 @@ json_t *mig_job_status(struct mig_job *j)
 	o = json_pack("{s:b, s:s, s:s, s:O, s:O}", "active", j->active, "phase", j->phase,
 		      "status", status_locked(j), "progress",
 		      j->progress ? j->progress : json_null(),
-		      "last", j->last ? j->last : json_null());
+		      "last", j->final ? j->final : j->last ? j->last : json_null());
 	pthread_mutex_unlock(&j->lock);
 	return o;
 }
@@ -216,13 +226,14 @@ static json_t *qmp_ram(const json_t *pr, const json_t *rep)
 
 json_t *mig_job_query_migrate(struct mig_job *j)
 {
-	const json_t *rep = j->active ? NULL : j->last;   /* last: loop thread's */
-	json_t *o = json_object(), *pr;
+	json_t *o = json_object(), *pr, *rep;
 	const char *status;
 
 	pthread_mutex_lock(&j->lock);
 	status = status_locked(j);
 	pr = json_incref(j->progress);
+	/* over: the report, reaped (last, the loop thread's) or not yet (final) */
+	rep = json_incref(!is_final(j->phase) ? NULL : j->final ? j->final : j->last);
 	pthread_mutex_unlock(&j->lock);
 	if (!strcmp(status, "none"))
 		goto out;
@@ -244,6 +255,7 @@ json_t *mig_job_query_migrate(struct mig_job *j)
 		json_object_set(o, "error-desc", json_object_get(rep, "result"));
 out:
 	json_decref(pr);
+	json_decref(rep);
 	return o;
 }
 
@@ -278,8 +290,9 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 	pthread_join(j->thread, NULL);
 	flush_events(j, srv);
 	json_decref(j->last);
-	j->last = mig_report_json(j->rep);
 	pthread_mutex_lock(&j->lock);
+	j->last = j->final ? j->final : mig_report_json(j->rep);
+	j->final = NULL;
 	if (j->prediction)
 		json_object_set_new(j->last, "prediction", j->prediction);
 	j->prediction = NULL;
@@ -312,5 +325,6 @@ void mig_job_destroy(struct mig_job *j, struct ctl_server *srv)
 	json_decref(j->last);
 	json_decref(j->prediction);
 	json_decref(j->progress);
+	json_decref(j->final);
 	pthread_mutex_destroy(&j->lock);
 }

@@ -14,7 +14,7 @@
  *                       before the job thread starts and not while it runs.
  *   rep, rc             the job thread while it runs, the loop thread after
  *                       pthread_join.
- *   events, phase, finished, prediction, progress
+ *   events, phase, finished, prediction, progress, final
  *                       under `lock`.
  *   cancel              atomic: set by the loop thread, read by the job's. */
 #ifndef VHM_MIG_JOB_H
@@ -44,6 +44,7 @@ struct mig_job {
 	json_t *last;              /* the last finished migration's report */
 	json_t *prediction;        /* logtrack's prediction for the running one, or NULL */
 	json_t *progress;          /* the latest event's "progress", or NULL (none yet) */
+	json_t *final;             /* the report, from the final event until reaped */
 	bool quiet;
 };
 
