@@ -450,17 +450,23 @@ int cmd_predict(int argc, char **argv)
 	json_t *args = json_pack("{s:i}", "downtime_ms", 50), *ret = NULL;   /* migrate's */
 	int rc, n;
 
-	if ((rc = parse_options(&o, &p, argc, argv, predict_opt, args)))
+	if ((rc = parse_options(&o, &p, argc, argv, predict_opt, args))) {
 		rc = vhm_cli_status(rc);
-	else if (!(rc = parse_operands(&o, argc, argv, "NAME", 0, 0, NULL, &n)) &&
-		 !json_object_get(args, "bandwidth"))
+		goto out;
+	}
+	if ((rc = parse_operands(&o, argc, argv, "NAME", 0, 0, NULL, &n)))
+		goto out;
+	if (!json_object_get(args, "bandwidth")) {
 		rc = vhm_usage_error("predict", "--bandwidth RATE is required");
-	else if (!rc)
-		rc = open_and_call(&o, &c, "predict", args, &ret);
-	if (!rc && o.json)
+		goto out;
+	}
+	if ((rc = open_and_call(&o, &c, "predict", args, &ret)))
+		goto out;
+	if (o.json)
 		cmd_ctl_print_json(stdout, ret);
-	else if (!rc)
+	else
 		cmd_ctl_print_human(stdout, ret);
+out:
 	json_decref(args);
 	json_decref(ret);
 	ctl_client_close(c);
