@@ -514,8 +514,9 @@ static int call_run(struct ctl_opts *o, const char *cmd, json_t *args, bool pret
 	} else if (rc) {
 		rc = cmd_ctl_failed(o, rc, err);
 	} else {
-		json_dumpf(ret ? ret : json_object(), stdout,
-			   pretty ? JSON_INDENT(2) : JSON_COMPACT);
+		if (!ret)       /* a command that returned nothing: {} */
+			ret = json_object();
+		json_dumpf(ret, stdout, pretty ? JSON_INDENT(2) : JSON_COMPACT);
 		putchar('\n');
 	}
 	json_decref(ret);

@@ -703,10 +703,9 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 {
 	struct mig m = { .d = d, .p = p, .rep = rep, .progress = progress, .ctx = ctx };
 	uint64_t t0 = vhm_now_ns();
-
-	m.prog.start_ns = m.prog.sync_ns = t0;
 	int rc;
 
+	m.prog.start_ns = m.prog.sync_ns = t0;
 	memset(rep, 0, sizeof(*rep));
 	m.dst.sock = m.dst.breq_sock = -1;
 	netdrv_totals(&d->drv, &rep->before);

@@ -313,12 +313,15 @@ Test(qmp, cancelled_migration_is_cancelled, .fini = dt_fini, .timeout = 120)
 						     (json_int_t)(8 << 20))));
 	end = ts_now_ms() + 30000;
 	do {            /* until the pre-copy runs */
+		bool active;
+
 		mi = qmp_ok(&q, "query-migrate", NULL);
 		st = check_migration_info(mi);
 		cr_assert(eq(int, in_enum(st, (const char *const[]){ "setup", "active" }, 2), 1),
 			  "status %s before the cancel", st);
+		active = !strcmp(st, "active");
 		json_decref(mi);
-		if (!strcmp(st, "active"))
+		if (active)
 			break;
 		usleep(10000);
 	} while (ts_now_ms() < end);
