@@ -52,9 +52,9 @@ static void progress(void *ctx, const char *phase, json_t *data)
 	if (j->prediction && !strcmp(phase, "done"))
 		json_object_set(data, "prediction", j->prediction);
 	snprintf(j->phase, sizeof(j->phase), "%s", phase);
-	if (json_object_get(data, "progress")) {
+	if (json_object_get(data, "progress")) {   /* a copy: data goes to the loop */
 		json_decref(j->progress);
-		j->progress = json_incref(json_object_get(data, "progress"));
+		j->progress = json_deep_copy(json_object_get(data, "progress"));
 	}
 	if (is_final(phase)) {     /* rep is complete: the report answers queries now */
 		json_decref(j->final);
@@ -183,15 +183,29 @@ const char *mig_job_qmp_status(struct mig_job *j)
 	return s;
 }
 
+/* Copies of what the job's thread may still replace (progress, final),
+ * taken under the lock: a jansson object's reference count is not for two
+ * threads to change. Callers hold the lock. */
+static json_t *progress_copy(struct mig_job *j)
+{
+	return j->progress ? json_deep_copy(j->progress) : NULL;
+}
+
+static json_t *report_copy(struct mig_job *j)
+{
+	return j->final ? json_deep_copy(j->final) : json_incref(j->last);
+}
+
 json_t *mig_job_status(struct mig_job *j)
 {
-	json_t *o;
+	json_t *o, *pr, *last;
 
 	pthread_mutex_lock(&j->lock);
-	o = json_pack("{s:b, s:s, s:s, s:O, s:O}", "active", j->active, "phase", j->phase,
-		      "status", status_locked(j), "progress",
-		      j->progress ? j->progress : json_null(),
-		      "last", j->final ? j->final : j->last ? j->last : json_null());
+	pr = progress_copy(j);
+	last = report_copy(j);
+	o = json_pack("{s:b, s:s, s:s, s:o, s:o}", "active", j->active, "phase", j->phase,
+		      "status", status_locked(j), "progress", pr ? pr : json_null(),
+		      "last", last ? last : json_null());
 	pthread_mutex_unlock(&j->lock);
 	return o;
 }
@@ -231,9 +245,9 @@ json_t *mig_job_query_migrate(struct mig_job *j)
 
 	pthread_mutex_lock(&j->lock);
 	status = status_locked(j);
-	pr = json_incref(j->progress);
+	pr = progress_copy(j);
 	/* over: the report, reaped (last, the loop thread's) or not yet (final) */
-	rep = json_incref(!is_final(j->phase) ? NULL : j->final ? j->final : j->last);
+	rep = is_final(j->phase) ? report_copy(j) : NULL;
 	pthread_mutex_unlock(&j->lock);
 	if (!strcmp(status, "none"))
 		goto out;

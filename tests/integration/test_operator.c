@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,16 +186,50 @@ Test(operator, jobinfo_shows_none_then_the_last_migration, .fini = dt_fini, .tim
 	ts_run_free(&r);
 }
 
+/* The whole of file `path` (malloc'd; "" when missing). */
+static char *slurp(const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f || getdelim(&text, &len, '\0', f) < 0) {
+		free(text);
+		text = strdup("");
+	}
+	if (f)
+		fclose(f);
+	return text;
+}
+
+/* Wait up to 20 s for `what` in file `path`. */
+static void wait_in_file(const char *path, const char *what)
+{
+	long end = ts_now_ms() + 20000;
+	bool found = false;
+
+	while (!found && ts_now_ms() < end) {
+		char *t = slurp(path);
+
+		found = strstr(t, what) != NULL;
+		free(t);
+		if (!found)
+			usleep(50000);
+	}
+	cr_assert(found, "no %s in %s", what, path);
+}
+
+/* `vhm events --json` with a filter sees the migration's events and the
+ * state changes, nothing else, and Ctrl-C ends it with exit 0. Its first
+ * stats event shows it has subscribed before the migration starts. */
 Test(operator, events_follow_a_migration_as_json_lines, .fini = dt_fini, .timeout = 120)
 {
-	char a[TS_PATH_MAX], b[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], *text, *lines[256];
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], *text, *lines[512];
 	const char *ev[] = { bin, "events", "e1", "--run-dir", ts_dir(), "--json", "--event",
-			     "migration", "--event", "state", "--timeout", "4s", NULL };
+			     "migration", "--event", "state", "--event", "stats", NULL };
 	bool done = false, state = false;
 	struct ts_run r;
-	size_t len = 0;
 	pid_t pid;
-	FILE *f;
 	int st, n;
 
 	dt_run_on_testbe("e1", "256M", a, b, sizeof(a));
@@ -202,20 +237,18 @@ Test(operator, events_follow_a_migration_as_json_lines, .fini = dt_fini, .timeou
 	snprintf(log, sizeof(log), "%s/events.out", ts_dir());
 	pid = ts_spawn(ev, log);
 	cr_assert(lt(int, 0, pid));
-	usleep(500000);     /* subscribed (a later start misses the first events) */
+	wait_in_file(log, "\"event\":\"stats\"");
 	migrate_cmd("e1", b, NULL, &r);
 	cr_assert(eq(int, r.status, 0), "migrate: %s", r.err);
 	ts_run_free(&r);
+	wait_in_file(log, "\"phase\":\"done\"");
+	kill(pid, SIGINT);
 	while (!ts_exited(pid, &st))
 		usleep(50000);
-	cr_assert(eq(int, WIFEXITED(st), 1), "vhm events killed by signal");
+	cr_assert(eq(int, WIFEXITED(st), 1), "vhm events killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm events exited %d", WEXITSTATUS(st));
-	f = fopen(log, "r");
-	cr_assert(not(eq(ptr, f, NULL)));
-	text = NULL;
-	cr_assert(lt(int, 0, (int)getdelim(&text, &len, '\0', f)), "vhm events printed nothing");
-	fclose(f);
-	n = split_lines(text, lines, 256);
+	text = slurp(log);
+	n = split_lines(text, lines, 512);
 	for (int i = 0; i < n; i++) {
 		json_t *e = json_loads(lines[i], 0, NULL);
 		const char *name = json_string_value(json_object_get(e, "event"));
@@ -223,8 +256,8 @@ Test(operator, events_follow_a_migration_as_json_lines, .fini = dt_fini, .timeou
 								      "phase"));
 
 		cr_assert(not(eq(ptr, e, NULL)), "not a JSON line: %s", lines[i]);
-		cr_assert(eq(int, !strcmp(name, "migration") || !strcmp(name, "state"), 1),
-			  "event %s was not asked for", name);
+		cr_assert(eq(int, !strcmp(name, "migration") || !strcmp(name, "state") ||
+			      !strcmp(name, "stats"), 1), "event %s was not asked for", name);
 		done |= !strcmp(name, "migration") && phase && !strcmp(phase, "done");
 		state |= !strcmp(name, "state");
 		json_decref(e);
