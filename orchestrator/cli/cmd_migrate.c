@@ -131,10 +131,39 @@ static json_t *migrate_args(const struct migrate_opts *o)
 	return a;
 }
 
+#define REFRESH_NS 500000000ull   /* the terminal's line between events */
+
+/* On a terminal, between events: the line redrawn from migrate-status's
+ * progress, which the device updates during the first pass (a pass sends
+ * its event only when it ends). Best effort: a failed call changes nothing. */
+static void refresh_line(struct ctl_client *c, uint64_t *last_ns)
+{
+	uint64_t now = vhm_now_ns();
+	json_t *st = NULL, *line;
+	char err[256], text[512];
+
+	if (now - *last_ns < REFRESH_NS)
+		return;
+	*last_ns = now;
+	if (ctl_client_call(c, "migrate-status", NULL, &st, err, sizeof(err), CALL_TIMEOUT_MS))
+		return;
+	if (!strcmp(json_string_value(json_object_get(st, "status")) ?: "", "active") &&
+	    json_is_object(json_object_get(st, "progress"))) {
+		line = json_pack("{s:s, s:O}", "phase", "pre-copy", "progress",
+				 json_object_get(st, "progress"));
+		migp_event_text(line, text, sizeof(text));
+		printf("\r\033[K%s", text);
+		fflush(stdout);
+		json_decref(line);
+	}
+	json_decref(st);
+}
+
 /* Follow events until the migration is done or failed; Ctrl-C cancels. */
 static int follow(struct ctl_client *c, const struct migrate_opts *o, json_t **final)
 {
 	bool cancel_sent = false;
+	uint64_t refreshed = vhm_now_ns();
 	char err[256];
 
 	for (;;) {
@@ -150,6 +179,8 @@ static int follow(struct ctl_client *c, const struct migrate_opts *o, json_t **f
 			cancel_sent = true;
 		}
 		rc = ctl_client_next_event(c, &ev, 200);
+		if (rc == -ETIMEDOUT && o->out == OUT_LINE)
+			refresh_line(c, &refreshed);
 		if (rc == -ETIMEDOUT)
 			continue;
 		if (rc) {

@@ -47,6 +47,14 @@ static void progress(void *ctx, const char *phase, json_t *data)
 {
 	struct mig_job *j = ctx;
 
+	if (!strcmp(phase, "progress")) {  /* a tick: kept for queries, no event */
+		pthread_mutex_lock(&j->lock);
+		json_decref(j->progress);
+		j->progress = json_incref(json_object_get(data, "progress"));
+		pthread_mutex_unlock(&j->lock);
+		json_decref(data);
+		return;
+	}
 	json_object_set_new(data, "phase", json_string(phase));
 	pthread_mutex_lock(&j->lock);
 	if (j->prediction && !strcmp(phase, "done"))

@@ -86,12 +86,15 @@ static void progress_update(struct mig *m, const char *phase)
 	uint64_t now = vhm_now_ns(), dirty;
 	double copy_s;
 
+	if (!strcmp(phase, "pre-copy"))
+		g->pass_bytes = 0;         /* now in rep->bytes_copied */
 	g->total_bytes = m->d->mem.total;
-	g->sent_bytes = m->rep->bytes_copied;
+	g->sent_bytes = m->rep->bytes_copied + g->pass_bytes;
 	g->zero_pages = m->rep->zero_pages;
 	g->elapsed_ms = (double)(now - g->start_ns) / 1e6;
 	if (!g->pass)
-		g->remaining_bytes = g->total_bytes;
+		g->remaining_bytes = g->total_bytes - (g->sent_bytes < g->total_bytes ?
+						       g->sent_bytes : g->total_bytes);
 	if (!strcmp(phase, "log-start")) {
 		g->setup_ms = g->elapsed_ms;
 		g->copy_start_ns = now;
@@ -104,7 +107,8 @@ static void progress_update(struct mig *m, const char *phase)
 	}
 	if (!strcmp(phase, "switchover") || !strcmp(phase, "done"))
 		g->remaining_bytes = 0;
-	g->sync_ns = now;
+	if (strcmp(phase, "progress"))     /* a tick is no pass boundary */
+		g->sync_ns = now;
 	copy_s = g->copy_start_ns ? (double)(now - g->copy_start_ns) / 1e9 : 0;
 	g->rate = copy_s > 0 ? (double)g->sent_bytes / copy_s : 0;
 	g->expected_downtime_ms = g->rate > 0 ? (double)g->remaining_bytes * 1000.0 / g->rate : 0;
@@ -121,6 +125,27 @@ static void emit(struct mig *m, const char *phase, json_t *data)
 	progress_update(m, phase);
 	json_object_set_new(data, "progress", mig_progress_json(&m->prog));
 	m->progress(m->ctx, phase, data);
+}
+
+#define MIG_TICK_NS 250000000ull   /* live progress at most this often */
+
+/* Within a long copy (the first pass): bytes copied so far in it, passed on
+ * as a "progress" tick at most every MIG_TICK_NS -- no phase, no event:
+ * mig_job keeps it for migrate-status and query-migrate. */
+static void progress_tick(struct mig *m, uint64_t bytes)
+{
+	struct mig_progress *g = &m->prog;
+	uint64_t now;
+
+	g->pass_bytes += bytes;
+	if (!m->progress)
+		return;
+	now = vhm_now_ns();
+	if (now - g->tick_ns < MIG_TICK_NS)
+		return;
+	g->tick_ns = now;
+	progress_update(m, "progress");
+	m->progress(m->ctx, "progress", json_pack("{s:o}", "progress", mig_progress_json(g)));
 }
 
 static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
@@ -221,6 +246,7 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 		fc->copied++;
 		if (++batch == THROTTLE_PAGES) {
 			throttle(fc->m, THROTTLE_PAGES * PAGE);
+			progress_tick(fc->m, THROTTLE_PAGES * PAGE);
 			batch = 0;
 		}
 	}

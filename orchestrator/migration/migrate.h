@@ -85,7 +85,8 @@ struct mig_progress {
 	double dirty_pages_rate;   /* pages dirtied per s during the last pass */
 	double expected_downtime_ms;   /* remaining_bytes at `rate` */
 	double elapsed_ms, setup_ms;   /* since start; setup: until logging began */
-	uint64_t start_ns, copy_start_ns, sync_ns;   /* monotonic clock */
+	uint64_t pass_bytes;       /* copied by the pass running now (ticks) */
+	uint64_t start_ns, copy_start_ns, sync_ns, tick_ns;   /* monotonic clock */
 };
 
 /* The progress as JSON (new reference): total_bytes, sent_bytes,
@@ -97,7 +98,9 @@ typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);
 
 /* Migrate d to p->to. progress (may be NULL) gets each phase as it begins
  * or ends, data stolen, with a "progress" member (mig_progress_json); the
- * last one is "done", "failed", or "cancelled" (the operator's cancel). 0 on success (d now owns the destination backend
+ * last one is "done", "failed", or "cancelled" (the operator's cancel).
+ * Between phases, during the first pass, it also gets "progress" ticks
+ * ({"progress": ...} only, every 250 ms at most): no phase, not an event. 0 on success (d now owns the destination backend
  * and memory; d->backend names it), or -errno with rep->result naming the
  * phase and the cause. */
 int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,

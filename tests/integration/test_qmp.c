@@ -293,7 +293,8 @@ Test(qmp, answers_match_qemus_schema, .fini = dt_fini, .timeout = 120)
 
 /* A cancelled migration is "cancelled" (QEMU's word), with the reason in
  * error-desc; "cancelling" in between if the poll catches it. A 1 GiB guest
- * dirtied all over first and a bandwidth cap keep the pre-copy busy. */
+ * dirtied all over first and a bandwidth cap keep the pre-copy busy, and
+ * ram.transferred grows while its first pass runs. */
 Test(qmp, cancelled_migration_is_cancelled, .fini = dt_fini, .timeout = 120)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX];
@@ -325,6 +326,25 @@ Test(qmp, cancelled_migration_is_cancelled, .fini = dt_fini, .timeout = 120)
 			break;
 		usleep(10000);
 	} while (ts_now_ms() < end);
+	/* the first pass is long (1 GiB at 8 MiB/s) and reports as it goes */
+	{
+		json_int_t sent[2], syncs;
+
+		for (int i = 0; i < 2; i++) {
+			if (i)
+				usleep(800000);
+			mi = qmp_ok(&q, "query-migrate", NULL);
+			check_migration_info(mi);
+			sent[i] = json_integer_value(json_object_get(json_object_get(mi, "ram"),
+								     "transferred"));
+			syncs = json_integer_value(json_object_get(json_object_get(mi, "ram"),
+								   "dirty-sync-count"));
+			json_decref(mi);
+		}
+		cr_assert(eq(i64, syncs, 0), "the first pass ended already");
+		cr_assert(lt(i64, sent[0], sent[1]), "transferred stood still during the first "
+			  "pass: %lld", (long long)sent[1]);
+	}
 	json_decref(qmp_ok(&q, "migrate-cancel", NULL));
 	mi = poll_until_over(&q, seen);
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(mi, "status")), "cancelled"));
