@@ -1163,20 +1163,36 @@ static int client_check_peer(int fd, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
-			  char *err, size_t errlen)
+int ctl_connect(const char *run_dir, const char *target, int timeout_ms, char *err,
+		size_t errlen)
 {
-	int rc = usock_connect(path, timeout_ms, SOCK_NONBLOCK);
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int rc, fd;
 
-	if (rc == -EINVAL || rc == -ENAMETOOLONG)
-		return vhm_err(err, errlen, rc, "socket path %s: %s", path, strerror(-rc));
-	if (rc == -EACCES || rc == -EPERM)
+	if (strchr(target, '/'))
+		rc = snprintf(path, sizeof(path), "%s", target) >= (int)sizeof(path)
+		     ? -ENAMETOOLONG : 0;
+	else
+		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
+	if (rc)
+		return vhm_err(err, errlen, rc, "socket path for %s is too long", target);
+	if (!strchr(target, '/') && (rc = ctl_run_dir_check(run_dir, err, errlen)))
+		return rc;
+	if ((rc = client_check_socket(path, err, errlen)))
+		return rc;
+	fd = usock_connect(path, timeout_ms, SOCK_NONBLOCK);
+	if (fd == -EINVAL || fd == -ENAMETOOLONG)
+		return vhm_err(err, errlen, fd, "socket path %s: %s", path, strerror(-fd));
+	if (fd == -EACCES || fd == -EPERM)
 		return vhm_err(err, errlen, -EACCES, "permission denied: uid %u may not connect "
 			       "to %s", (unsigned)geteuid(), path);
-	if (rc < 0)
-		return vhm_err(err, errlen, rc, "connect %s: %s", path, strerror(-rc));
-	c->fd = rc;
-	return client_check_peer(c->fd, path, err, errlen);
+	if (fd < 0)
+		return vhm_err(err, errlen, fd, "connect %s: %s", path, strerror(-fd));
+	if ((rc = client_check_peer(fd, path, err, errlen))) {
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
 /* The greeting, or the refusal a server sends instead. */
@@ -1208,31 +1224,17 @@ int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *ta
 		    int timeout_ms, char *err, size_t errlen)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ctl_client *c;
 	int rc;
 
 	*out = NULL;
-	if (strchr(target, '/'))
-		rc = snprintf(path, sizeof(path), "%s", target) >= (int)sizeof(path)
-		     ? -ENAMETOOLONG : 0;
-	else
-		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
-	if (rc)
-		return vhm_err(err, errlen, rc, "socket path for %s is too long", target);
-	if (!strchr(target, '/') && (rc = ctl_run_dir_check(run_dir, err, errlen)))
-		return rc;
-	if ((rc = client_check_socket(path, err, errlen)))
-		return rc;
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->events = json_array())) {
 		free(c);
 		return vhm_err(err, errlen, -ENOMEM, "out of memory");
 	}
-	c->fd = -1;
-	rc = client_connect(c, path, timeout_ms, err, errlen);
-	if (!rc)
-		rc = client_greeting(c, path, deadline, err, errlen);
+	c->fd = ctl_connect(run_dir, target, timeout_ms, err, errlen);
+	rc = c->fd < 0 ? c->fd : client_greeting(c, target, deadline, err, errlen);
 	if (rc) {
 		ctl_client_close(c);
 		return rc;

@@ -136,6 +136,15 @@ void ctl_server_close(struct ctl_server *srv);
 
 struct ctl_client;
 
+/* The checked connect every client of a vhm socket makes: target is an
+ * instance name in run_dir, or a socket path if it contains a '/'.  run_dir
+ * must pass ctl_run_dir_check() (for a name), and the socket must be owned,
+ * and served, by our euid or root.  The connected socket (non-blocking,
+ * close-on-exec), or -errno with err: -EPERM (someone else's socket),
+ * -ENOENT / -ECONNREFUSED (nobody there), -EACCES (permission denied). */
+int ctl_connect(const char *run_dir, const char *target, int timeout_ms, char *err,
+		size_t errlen);
+
 /* Connect to instance `target` in run_dir, or to the socket path `target`
  * if it contains a '/', and read the greeting within timeout_ms (-1: wait
  * forever).  Before connecting, run_dir must pass ctl_run_dir_check() (for a

@@ -9,6 +9,7 @@
 #include "lvd_daemon.h"
 #include "cli.h"
 #include "ctl.h"
+#include "lvd_notify.h"
 #include "lvd_stats.h"
 #include "lvh_hook.h"
 #include "lvh_xml.h"
@@ -824,8 +825,10 @@ const char *lvd_socket_path(const struct lvd *d)
 int lvd_run(struct lvd *d)
 {
 	struct pollfd fds[CTL_CLIENTS_MAX + 4];
+	struct lvd_watchdog wd;
 	char buf[64];
 
+	lvd_watchdog_init(&wd);
 	while (!d->stop) {
 		uint64_t now = vhm_now_ns(), next;
 		int n, timeout;
@@ -840,6 +843,8 @@ int lvd_run(struct lvd *d)
 				next = d->doms[i].dirty_due_ns;
 		if (!d->connected && d->next_reconnect_ns < next)
 			next = d->next_reconnect_ns;
+		if (lvd_watchdog_due(&wd) < next)
+			next = lvd_watchdog_due(&wd);
 		timeout = next <= now ? 0 : (int)((next - now) / 1000000 + 1);
 		if (poll(fds, (nfds_t)n + 1, timeout) < 0 && errno != EINTR)
 			return -errno;
@@ -866,6 +871,7 @@ int lvd_run(struct lvd *d)
 		for (size_t i = 0; i < d->ndoms; i++)
 			check_dirty(d, &d->doms[i], now);
 		reap_announces(d, false);
+		lvd_watchdog_tick(&wd, vhm_now_ns());
 	}
 	return 0;
 }
@@ -963,15 +969,19 @@ int cmd_libvirt_watch(int argc, char **argv)
 	rc = lvd_open(&d, &o, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "vhm libvirt-watch: %s\n", err);
+		lvd_notify_failed(err, rc);
 		return VHM_EXIT_PEER;
 	}
 	signal_target = d;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "vhm libvirt-watch: watching %s, control socket %s%s%s\n", d->uri,
-		lvd_socket_path(d), d->uplink[0] ? ", announcing on " : "", d->uplink);
+	snprintf(err, sizeof(err), "watching %s, control socket %s%s%s", d->uri,
+		 lvd_socket_path(d), d->uplink[0] ? ", announcing on " : "", d->uplink);
+	fprintf(stderr, "vhm libvirt-watch: %s\n", err);
+	lvd_notify_ready(err);
 	rc = lvd_run(d);
+	lvd_notify_stopping();
 	signal_target = NULL;
 	lvd_close(d);
 	if (rc) {

@@ -20,6 +20,17 @@
 
 static int cmd_help(int argc, char **argv);
 
+/* "vhm 0.2.0 (git e08d4d0)"; the git part is missing when the build knew no
+ * commit (VHM_GIT is "" in a tree that is neither a checkout nor a tarball of
+ * `make dist`). */
+static void print_version(void)
+{
+	if (VHM_GIT[0])
+		printf("vhm %s (git %s)\n", VHM_VERSION, VHM_GIT);
+	else
+		printf("vhm %s\n", VHM_VERSION);
+}
+
 static const struct vhm_cmd commands[] = {
 	{ "probe", cmd_probe, "connect to a vhost-user backend and report what it offers",
 	  PROBE_USAGE },
@@ -97,7 +108,7 @@ int main(int argc, char **argv)
 		return VHM_EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("vhm %s\n", VHM_VERSION);
+		print_version();
 		return VHM_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))

@@ -763,8 +763,13 @@ fail:
 	if (m.log_made)
 		lt_log_destroy(&m.log);
 	free(m.bm);
-	/* only setup's check let us here: the device was running */
-	if (dev_state(d) == DEV_MIGRATING)
+	/* only setup's check let us here: the device was running -- unless the
+	 * source stopped answering (a timeout broke the connection): it could
+	 * not be restarted, and the device says it has lost its backend
+	 * (--reconnect gets it back) rather than run on a dead connection */
+	if (dev_state(d) == DEV_MIGRATING && d->front.broken)
+		dev_set_state(d, DEV_BACKEND_LOST, "source backend lost during the migration");
+	else if (dev_state(d) == DEV_MIGRATING)
 		dev_set_state(d, DEV_RUNNING, "migration failed, rolled back");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);

@@ -4,6 +4,8 @@
  * calls that must succeed. */
 #include "devtest.h"
 
+#include <errno.h>
+
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <stdio.h>
@@ -22,8 +24,12 @@ pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len)
 	char reason[256];
 	pid_t pid = ts_testpmd_start_named(name, queues, sock, len, reason, sizeof(reason));
 
-	if (pid < 0)
+	/* Skip only when testpmd is truly absent; one that is installed and
+	 * does not start is a broken test machine, not a reason to pass. */
+	if (pid == -ENOENT)
 		cr_skip_test("%s", reason);
+	if (pid < 0)
+		cr_fatal("%s", reason);
 	return pid;
 }
 

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "devtest.h"
 #include "support.h"
 #include "ui_lines.h"
 #include "ui_model.h"
@@ -91,14 +92,6 @@ static const char *run_dir(void)
 	snprintf(dir, sizeof(dir), "%s/run", ts_dir());
 	mkdir(dir, 0700);
 	return dir;
-}
-
-static void testpmd_or_skip(const char *name, char *sock, size_t len)
-{
-	char reason[256];
-
-	if (ts_testpmd_start_named(name, 1, sock, len, reason, sizeof(reason)) < 0)
-		cr_skip_test("%s", reason);
 }
 
 static void start_run(const char *backend, const char *name)
@@ -224,9 +217,9 @@ static void dashboard_or_skip(char *backend, size_t len, char *dst, size_t dstle
 {
 	if (!have_tmux())
 		cr_skip_test("tmux is not installed");
-	testpmd_or_skip("tp-a", backend, len);
+	dt_testpmd_or_skip("tp-a", 1, backend, len);
 	if (dst)
-		testpmd_or_skip("tp-b", dst, dstlen);
+		dt_testpmd_or_skip("tp-b", 1, dst, dstlen);
 	start_run(backend, "vm1");
 	start_top();
 }
@@ -452,7 +445,7 @@ Test(top, batch_lines_parse, .fini = fini, .timeout = 90)
 	struct ts_run r;
 	FILE *f;
 
-	testpmd_or_skip("tp-a", backend, sizeof(backend));
+	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
 	start_run(backend, "vm1");
 	sleep(1);
 	ts_bin("vhm", bin, sizeof(bin));
