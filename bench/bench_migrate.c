@@ -23,13 +23,14 @@
 #include "util.h"
 
 #define GUEST "1G"
+#define GIB (1024.0 * 1024.0 * 1024.0)
 
 /* memcpy of `bytes`, page by page, from filled memory into a destination,
- * best of three, GB/s. fresh: a new memfd mapping each time, as the
+ * best of three, GiB/s. fresh: a new memfd mapping each time, as the
  * migration's destination memory is (its pages are allocated as they are
  * first written); otherwise a buffer already resident (copying at its
  * cheapest). */
-static double memcpy_gbps(size_t bytes, bool fresh)
+static double memcpy_gibps(size_t bytes, bool fresh)
 {
 	char *src = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *dst = NULL;
@@ -59,7 +60,7 @@ static double memcpy_gbps(size_t bytes, bool fresh)
 		t0 = vhm_now_ns();
 		for (size_t off = 0; off < bytes; off += 4096)
 			memcpy(dst + off, src + off, 4096);
-		v = (double)bytes / ((double)(vhm_now_ns() - t0) / 1e9) / 1e9;
+		v = (double)bytes / ((double)(vhm_now_ns() - t0) / 1e9) / GIB;
 		best = v > best ? v : best;
 	}
 	if (dst && dst != MAP_FAILED)
@@ -99,7 +100,8 @@ static json_t *migrate_with(struct ctl_client *c, json_t *args)
 		json_t *data = json_object_get(ev, "data");
 		const char *phase = json_string_value(json_object_get(data, "phase"));
 
-		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed") ||
+				  !strcmp(phase, "cancelled"))) {
 			json_t *rep = strcmp(phase, "done") ? NULL : json_incref(data);
 
 			if (!rep)
@@ -215,10 +217,10 @@ static void print_prediction_detail(const json_t *rep)
 	const json_t *v;
 	size_t i;
 
-	printf("    outcome: converged %d, last_pages %.0f, zero_pages %.0f, bandwidth %.1f MB/s,"
+	printf("    outcome: converged %d, last_pages %.0f, zero_pages %.0f, bandwidth %.1f MiB/s,"
 	       " quiesce %.1f ms, downtime: stop %.1f, copy %.1f, control %.1f, verify %.1f ms\n",
 	       json_is_true(json_object_get(rep, "converged")), num(rep, "last_pages", NULL),
-	       num(rep, "zero_pages", NULL), num(rep, "bandwidth_mbps", NULL),
+	       num(rep, "zero_pages", NULL), num(rep, "bandwidth_mib_s", NULL),
 	       num(rep, "quiesce_ms", NULL), num(rep, "downtime", "stop_ms"),
 	       num(rep, "downtime", "copy_ms"), num(rep, "downtime", "control_ms"),
 	       num(rep, "downtime", "verify_ms"));
@@ -279,12 +281,12 @@ int bench_migrate(void)
 		json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
 		double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL);
 
-		double vhm = bytes / ms / 1e6, resident;
+		double vhm = bytes / ms * 1000.0 / GIB, resident;
 
-		bench_report("pre-copy vs memcpy to fresh memory", "GB/s", vhm,
-			     memcpy_gbps((size_t)bytes, true), ">=", 0.7);
-		resident = memcpy_gbps((size_t)bytes, false);
-		printf("%-34s vhm %12.3f GB/s  memcpy %9.3f GB/s  ratio %6.3f (for information)\n",
+		bench_report("pre-copy vs memcpy to fresh memory", "GiB/s", vhm,
+			     memcpy_gibps((size_t)bytes, true), ">=", 0.7);
+		resident = memcpy_gibps((size_t)bytes, false);
+		printf("%-34s vhm %12.3f GiB/s  memcpy %9.3f GiB/s  ratio %6.3f (for information)\n",
 		       "pre-copy vs memcpy, resident", vhm, resident, resident > 0 ? vhm / resident : 0);
 		json_decref(rep);
 	} else {

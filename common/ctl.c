@@ -292,6 +292,8 @@ static int builtin_help(struct ctl_server *srv, struct ctl_conn *c, json_t *args
 			json_t **ret, char *err, size_t errlen);
 static int builtin_subscribe(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
 			     json_t **ret, char *err, size_t errlen);
+static int builtin_qmp_capabilities(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+				    json_t **ret, char *err, size_t errlen);
 
 static const struct {
 	const char *name;
@@ -304,6 +306,8 @@ static const struct {
 	{ "commands", "", builtin_help, { NULL } },
 	{ "subscribe", "{\"events\": [NAME, ...]} (omit for all; [] for none)",
 	  builtin_subscribe, { "events" } },
+	{ "qmp_capabilities", "{\"enable\": []} -- accepted for QMP clients; no capability "
+	  "to enable", builtin_qmp_capabilities, { "enable" } },
 };
 
 static int help_add(json_t *list, const char *name, const char *doc)
@@ -332,6 +336,26 @@ static int builtin_help(struct ctl_server *srv, struct ctl_conn *c, json_t *args
 nomem:
 	json_decref(list);
 	return vhm_err(err, errlen, -ENOMEM, "out of memory");
+}
+
+/* QMP clients send this after the greeting. The server has no capability
+ * to negotiate (commands work without it), so only an empty "enable" list
+ * is accepted; asking for one (QEMU's "oob") is refused by name. */
+static int builtin_qmp_capabilities(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+				    json_t **ret, char *err, size_t errlen)
+{
+	json_t *enable = json_object_get(args, "enable");
+
+	(void)srv;
+	(void)c;
+	(void)ret;
+	if (enable && !json_is_array(enable))
+		return vhm_err(err, errlen, -EINVAL, "\"enable\" must be an array");
+	if (json_array_size(enable))
+		return vhm_err(err, errlen, -ENOTSUP, "capability %s not available",
+			       json_is_string(json_array_get(enable, 0)) ?
+			       json_string_value(json_array_get(enable, 0)) : "(not a string)");
+	return 0;
 }
 
 /* {"events": [...]} → a set of names; absent → all. */
@@ -897,9 +921,13 @@ int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errle
 
 static int make_greeting(struct ctl_server *srv, const char *name)
 {
-	json_t *g = json_pack("{s:{s:s,s:s,s:I},s:[s]}", "vhm", "version", VHM_VERSION,
-			      "name", name, "pid", (json_int_t)getpid(),
-			      "capabilities", "events");
+	/* "QMP" is the member QMP clients look for: no QEMU version (zeros),
+	 * vhm's in "package", and no capability to negotiate. */
+	json_t *g = json_pack("{s:{s:s,s:s,s:I},s:[s],s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}",
+			      "vhm", "version", VHM_VERSION, "name", name,
+			      "pid", (json_int_t)getpid(), "capabilities", "events",
+			      "QMP", "version", "qemu", "major", 0, "minor", 0, "micro", 0,
+			      "package", "vhm " VHM_VERSION, "capabilities");
 
 	srv->greeting = json_line(g, &srv->greeting_len);
 	return srv->greeting ? 0 : -ENOMEM;

@@ -12,7 +12,8 @@
  * line, lines end with '\n' (a '\r' before it is ignored, empty lines too):
  *
  *   server, on connect:
- *     {"vhm": {"version": V, "name": NAME, "pid": N}, "capabilities": ["events"]}
+ *     {"vhm": {"version": V, "name": NAME, "pid": N}, "capabilities": ["events"],
+ *      "QMP": {"version": {"qemu": {0, 0, 0}, "package": "vhm V"}, "capabilities": []}}
  *   client:
  *     {"execute": CMD, "arguments": {...}, "id": ANY}     arguments, id optional
  *   server, exactly one reply per line received, in order:
@@ -37,6 +38,8 @@
  *   subscribe        {"events": ["stats", ...]} or no arguments for all;
  *                    replies {"events": [...]} or {"events": "all"};
  *                    {"events": []} unsubscribes.
+ *   qmp_capabilities {} or {"enable": []}: what a QMP client sends after the
+ *                    greeting; replies {} (nothing to negotiate).
  *
  * Limits: a client whose unsent output exceeds CTL_OUT_MAX bytes (a subscriber
  * that does not read, or one pipelining commands without reading replies) is

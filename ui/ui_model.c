@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define PAGE_BYTES 4096.0
+#define MIB (1024.0 * 1024.0)
 
 void ui_series_push(struct ui_series *s, double v)
 {
@@ -483,8 +484,8 @@ static void mig_report(struct ui_migration *m, const json_t *r)
 	count_at(r, "bytes_copied", COUNT_MAX, &m->bytes_copied);
 	count_at(r, "zero_pages", COUNT_MAX, &m->zero_pages);
 	count_at(r, "last_pages", COUNT_MAX, &m->last_pages);
-	if (num_at(r, "bandwidth_mbps", &v))
-		m->bandwidth_mbps = v;
+	if (num_at(r, "bandwidth_mib_s", &v))
+		m->bandwidth_mib_s = v;
 	if (m->actual_downtime_ms < 0)
 		m->actual_downtime_ms = m->downtime_ms;
 }
@@ -495,7 +496,7 @@ static void mig_predict(struct ui_inst *inst)
 	struct ui_migration *m = &inst->mig;
 	const struct ui_pass *p = &m->pass[m->npass - 1];
 	double rate = ui_inst_dirty_rate(inst, NULL);
-	double bytes_per_ms = m->bandwidth_mbps * 1e6 / 1000.0;
+	double bytes_per_ms = m->bandwidth_mib_s * MIB / 1000.0;
 
 	if (rate < 0)
 		rate = 0;
@@ -537,7 +538,7 @@ static void apply_migration(struct ui_inst *inst, const json_t *d, double t)
 		num_at(d, "ms", &p.ms);
 		m->iteration = p.iteration;
 		if (p.copied && p.ms > 0.001)
-			m->bandwidth_mbps = (double)p.copied * PAGE_BYTES / (p.ms / 1000.0) / 1e6;
+			m->bandwidth_mib_s = (double)p.copied * PAGE_BYTES / (p.ms / 1000.0) / MIB;
 		if (m->npass < UI_PASSES_MAX)
 			m->pass[m->npass++] = p;
 		else
@@ -553,7 +554,7 @@ static void apply_migration(struct ui_inst *inst, const json_t *d, double t)
 		if (m->to[0])
 			snprintf(inst->backend, sizeof(inst->backend), "%s", m->to);
 		snprintf(inst->state, sizeof(inst->state), "running");
-	} else if (!strcmp(phase, "failed")) {
+	} else if (!strcmp(phase, "failed") || !strcmp(phase, "cancelled")) {
 		m->active = false;
 		m->have_report = true;
 		m->ok = false;

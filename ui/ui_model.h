@@ -103,7 +103,7 @@ struct ui_migration {
 	char from[UI_PATH_MAX], to[UI_PATH_MAX];
 	double t0;                      /* wall-clock s of "setup" */
 	int iteration;                  /* last pre-copy pass */
-	double bandwidth_mbps;          /* MB/s (10^6) of the last pass */
+	double bandwidth_mib_s;         /* MiB/s of the last pass */
 	double remaining_pages;         /* estimate: dirtied while the last pass ran */
 	double predicted_downtime_ms;   /* remaining at that bandwidth (or logtrack's) */
 	double actual_downtime_ms;      /* from "switchover"; < 0 until then */

@@ -439,8 +439,8 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 
 	title(y, w, m->active ? "migration (running)" : "migration (last)");
 	if (r < end)
-		putf(r++, 1, w, "phase %-10s pass %-3d remaining ~%.0f pages  bandwidth %.0f MB/s",
-		     m->phase, m->iteration, m->remaining_pages, m->bandwidth_mbps);
+		putf(r++, 1, w, "phase %-10s pass %-3d remaining ~%.0f pages  bandwidth %.0f MiB/s",
+		     m->phase, m->iteration, m->remaining_pages, m->bandwidth_mib_s);
 	if (r < end) {
 		snprintf(a, sizeof(a), m->predicted_downtime_ms >= 0 ? "%.2f ms" : "-",
 			 m->predicted_downtime_ms);
@@ -454,7 +454,8 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 		addnstr("timeline ", w - 1);
 		for (int s = 0; s < m->nsteps; s++) {
 			char step[48];
-			bool bad = !strcmp(m->steps[s].phase, "failed");
+			bool bad = !strcmp(m->steps[s].phase, "failed") ||
+				   !strcmp(m->steps[s].phase, "cancelled");
 
 			snprintf(step, sizeof(step), "%s%s +%.0fms", s ? " > " : "",
 				 m->steps[s].phase, m->steps[s].at_ms);

@@ -19,7 +19,7 @@
 /* ---- parsing ------------------------------------------------------------ */
 
 /* "PPS[:SIZE]" */
-static int parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
+int cmd_run_parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
 {
 	char buf[64], *colon;
 	uint64_t v;
@@ -41,7 +41,7 @@ static int parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
 }
 
 /* "RATE[:PATTERN]" */
-static int parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p)
+int cmd_run_parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p)
 {
 	char buf[64], *colon;
 
@@ -110,12 +110,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 						    optarg);
 			break;
 		case 't':
-			if (parse_traffic(optarg, &c->pps, &c->frame_size))
+			if (cmd_run_parse_traffic(optarg, &c->pps, &c->frame_size))
 				return vhm_usage_error("run", "--traffic '%s': expected PPS[:SIZE], "
 						       "SIZE %d..%d", optarg, ND_MIN_FRAME, ND_MAX_FRAME);
 			break;
 		case 'd':
-			if (parse_dirty(optarg, &c->dirty_rate, &c->pattern))
+			if (cmd_run_parse_dirty(optarg, &c->dirty_rate, &c->pattern))
 				return vhm_usage_error("run", "--dirty '%s': expected PAGES_PER_S"
 						       "[:uniform|hotset|sequential]", optarg);
 			break;

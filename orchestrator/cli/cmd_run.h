@@ -4,6 +4,10 @@
 #ifndef VHM_CMD_RUN_H
 #define VHM_CMD_RUN_H
 
+#include <stdint.h>
+
+#include "gwriter.h"
+
 #define RUN_USAGE \
 	"usage: vhm run --backend SOCKET [--name NAME] [--mem SIZE] [--queues N]\n" \
 	"               [--ring auto|split|packed] [--traffic PPS[:SIZE]]\n" \
@@ -30,5 +34,11 @@
 	"  set, migrations (docs/metrics.md).\n"
 
 int cmd_run(int argc, char **argv);
+
+/* The built-in guest's flags, shared with `vhm set`: "PPS[:SIZE]" (SIZE set
+ * only when given) and "PAGES_PER_S[:PATTERN]" (pattern set only when
+ * given). 0 or -EINVAL. */
+int cmd_run_parse_traffic(const char *s, uint64_t *pps, uint32_t *size);
+int cmd_run_parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p);
 
 #endif

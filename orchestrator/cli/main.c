@@ -11,6 +11,7 @@
 #include "cmd_migrate.h"
 #include "rarp_cmd.h"
 #include "cmd_ctl.h"
+#include "cmd_dev.h"
 #include "trace_cmd.h"
 #include "cmd_track.h"
 #include "lvh_hook.h"
@@ -51,6 +52,14 @@ static const struct vhm_cmd commands[] = {
 	{ "top", cmd_top, "live dashboard of running instances (traffic, dirty rates, migration)",
 	  TOP_USAGE },
 	{ "list", cmd_list, "list running instances with their pid and state", CTL_LIST_USAGE },
+	{ "jobinfo", cmd_jobinfo, "the running or last migration of a device (like domjobinfo)",
+	  JOBINFO_USAGE },
+	{ "events", cmd_events, "follow an instance's events as they come", EVENTS_USAGE },
+	{ "set", cmd_set, "change a running device's traffic and memory dirtying", SET_USAGE },
+	{ "predict", cmd_predict, "will a migration converge? logtrack's forecast", PREDICT_USAGE },
+	{ "call", cmd_call, "execute one control-socket command (QMP's among them)", CALL_USAGE },
+	{ "dirty-rate", cmd_dirty_rate, "measure a libvirt domain's dirty rate via libvirt-watch",
+	  DIRTY_RATE_USAGE },
 	{ "help", cmd_help, "show help for a command", "usage: vhm help [COMMAND]\n"
 	  "  Without COMMAND, list the commands; with it, print its usage.\n" },
 };

@@ -266,6 +266,35 @@ static int ctl_migrate_status(void *ctx, json_t *args, json_t **ret, char *err, 
 	return 0;
 }
 
+/* QMP's query-migrate: MigrationInfo of the running or last migration. */
+static int ctl_query_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+
+	(void)args; (void)err; (void)errlen;
+	*ret = mig_job_query_migrate(&r->job);
+	return 0;
+}
+
+/* QMP's RunState for each device state: the built-in guest runs while the
+ * device runs or migrates; with the backend gone its I/O stops (io-error). */
+static const char *const qmp_run_states[] = {
+	[DEV_STARTING] = "prelaunch", [DEV_RUNNING] = "running", [DEV_MIGRATING] = "running",
+	[DEV_BACKEND_LOST] = "io-error", [DEV_STOPPED] = "shutdown",
+};
+
+/* QMP's query-status: StatusInfo (qapi/run-state.json). */
+static int ctl_query_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	enum dev_state s = dev_state(&r->dev);
+	const char *st = qmp_run_states[s];
+
+	(void)args; (void)err; (void)errlen;
+	*ret = json_pack("{s:b, s:s}", "running", !strcmp(st, "running"), "status", st);
+	return 0;
+}
+
 /* Digests of guest memory taken with the guest paused: "memory" covers every
  * page, "ram" leaves out the device area (rings and packet buffers, which the
  * guest driver and the backend rewrite as a matter of course). */
@@ -320,6 +349,8 @@ static const struct ctl_cmd run_cmds[] = {
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
 	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },
+	{ "query-migrate", "{} -- QMP's MigrationInfo", ctl_query_migrate },
+	{ "query-status", "{} -- QMP's StatusInfo", ctl_query_status },
 	{ "status", "{}", ctl_status },
 	{ "stats", "{}", ctl_status },
 	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic, { "pps", "size" } },

@@ -360,6 +360,18 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	cr_assert(eq(int, json_is_integer(json_object_get(ev, "dirty_mib_s")), 1));
 	json_decref(ev);
 
+	/* The same from the shell: `vhm dirty-rate` through the watcher. */
+	const char *dr[] = { vhm, "dirty-rate", DOM_NAME, "--run-dir", run, "--json", NULL };
+
+	cr_assert(eq(int, ts_run_cmd(dr, 30000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm dirty-rate: exit %d: %s", r.status, r.err);
+	ev = json_loads(r.out, 0, NULL);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "status")), "measured"),
+		  "vhm dirty-rate: %s", r.out);
+	cr_assert(eq(int, json_is_integer(json_object_get(ev, "dirty_mib_s")), 1), "%s", r.out);
+	json_decref(ev);
+	ts_run_free(&r);
+
 	/* A save job, watched by the daemon while it runs. */
 	pthread_t tid;
 	void *save_rc;

@@ -69,9 +69,13 @@ static long long rx_frames(struct ctl_client *c, char *backend, size_t len)
 	return rx;
 }
 
+/* How the last migration_args() that did not succeed ended: "failed" or
+ * "cancelled" (the event's phase). */
+static char last_end[16];
+
 /* Start a migration (the command returns at once) and wait for its
- * "migration" event done (0, *ret = the report) or failed (-EREMOTEIO, err =
- * the error). */
+ * "migration" event done (0, *ret = the report) or failed or cancelled
+ * (-EREMOTEIO, err = the error, last_end = which). */
 static int migrate_args(struct ctl_client *c, json_t *args, json_t **ret, char *err, size_t len)
 {
 	json_t *sub = json_pack("{s:[s]}", "events", "migration"), *r = NULL;
@@ -101,7 +105,8 @@ static int migrate_args(struct ctl_client *c, json_t *args, json_t **ret, char *
 			json_decref(ev);
 			return 0;
 		}
-		if (phase && !strcmp(phase, "failed")) {
+		if (phase && (!strcmp(phase, "failed") || !strcmp(phase, "cancelled"))) {
+			snprintf(last_end, sizeof(last_end), "%s", phase);
 			snprintf(err, len, "%s", json_string_value(json_object_get(data, "error")));
 			json_decref(ev);
 			return -EREMOTEIO;
@@ -209,6 +214,7 @@ Test(migrate, rollback_no_destination, .fini = dt_fini, .timeout = 120)
 	c = dt_connect("mig1");
 	rc = migrate(c, nowhere, &rep, err, sizeof(err));
 	cr_assert(eq(int, rc, -EREMOTEIO), "migrate to nowhere: rc %d", rc);
+	cr_assert(eq(str, last_end, "failed"), "a failed migration ended '%s'", last_end);
 	cr_assert(not(eq(ptr, strstr(err, "setup"), NULL)), "error does not name the phase: %s",
 		  err);
 	a = rx_frames(c, backend, sizeof(backend));
@@ -746,6 +752,24 @@ Test(migrate, cancel_rolls_back, .fini = dt_fini, .timeout = 120)
 	waitpid(killer, NULL, 0);
 	cr_assert(eq(int, rc, -EREMOTEIO), "migrate returned %d (%s)", rc, err);
 	cr_assert(not(eq(ptr, strstr(err, "cancelled by the operator"), NULL)), "error: %s", err);
+	cr_assert(eq(str, last_end, "cancelled"), "a cancelled migration ended '%s'", last_end);
+	{       /* vhm's own status and QMP's say so too */
+		json_t *st = dt_call(c, "migrate-status", NULL);
+		json_t *qm = dt_call(c, "query-migrate", NULL);
+
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "phase")),
+			     "cancelled"));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "status")),
+			     "cancelled"));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(json_object_get(st,
+			     "last"), "status")), "cancelled"));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(qm, "status")),
+			     "cancelled"));
+		cr_assert(not(eq(ptr, strstr(json_string_value(json_object_get(qm, "error-desc")),
+					    "cancelled by the operator"), NULL)));
+		json_decref(st);
+		json_decref(qm);
+	}
 	/* normally mid pre-copy; on a slow machine it may still be setting up */
 	cr_assert(eq(int, !strncmp(err, "pre-copy", 8) || !strncmp(err, "log-start", 9) ||
 		      !strncmp(err, "setup", 5), 1), "error names no phase before switchover: %s",

@@ -370,7 +370,8 @@ Test(track, migration_while_tracking, .fini = dt_fini, .timeout = 90)
 		if (ctl_client_next_event(c, &e, 500))
 			continue;
 		phase = json_string_value(json_object_get(json_object_get(e, "data"), "phase"));
-		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed") ||
+				  !strcmp(phase, "cancelled"))) {
 			ev = e;
 			break;
 		}
