@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* migrate — what a live migration costs, against baselines of the same run:
  *  - pre-copy copy throughput (the first full pass of a 1 GiB guest whose
- *    RAM the writer has filled) vs memcpy of the same bytes into a fresh
- *    memfd mapping, as the destination's memory is (target >= 0.7);
- *  - the control-plane part of downtime with 1 and 4 queue pairs against
- *    testpmd (stopping the source rings, starting the destination's), vs the
- *    target (2 ms and 4 ms): printed as measured / target, <= 1;
- *  - a 1 GiB guest at three dirty rates: total time and downtime, with the
- *    iterations it took.
- * Devices are real `vhm run` instances between two testpmd backends. */
+ *    RAM the writer has filled) vs memcpy of the same bytes into memory that
+ *    is already resident (target >= 0.7, issue 16); memcpy into fresh memory
+ *    (a page fault per page inside the timed loop) is printed for
+ *    information only, never as the target's baseline;
+ *  - the control-plane part of downtime (stopping the source rings, starting
+ *    the destination's), median of CTL_SAMPLES migrations each: 4 queue
+ *    pairs vs 1 pair of the same run (target <= 1.5), and each against its
+ *    budget (2 ms and 4 ms, called budgets: no baseline exists);
+ *  - a 1 GiB guest at three dirty rates: measured total time and downtime
+ *    vs the prediction made before the migration, each within 20 %; a
+ *    migration without a prediction misses both.
+ * Devices are real `vhm run` instances between two testpmd backends; a
+ * testpmd that does not start fails the bench, one not installed makes its
+ * targets "not run". */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -23,9 +29,13 @@
 #include "util.h"
 
 #define GUEST "1G"
+#define CTL_SAMPLES 3
+/* Targets of this bench, for "not run" when testpmd is missing: copy, the
+ * control plane (4 vs 1, two budgets), total and downtime at three rates. */
+#define MIGRATE_TARGETS (1 + 3 + 2 * 3)
 
 /* memcpy of `bytes`, page by page, from filled memory into a destination,
- * best of three, GB/s. fresh: a new memfd mapping each time, as the
+ * median of three, GB/s. fresh: a new memfd mapping each time, as the
  * migration's destination memory is (its pages are allocated as they are
  * first written); otherwise a buffer already resident (copying at its
  * cheapest). */
@@ -33,14 +43,14 @@ static double memcpy_gbps(size_t bytes, bool fresh)
 {
 	char *src = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *dst = NULL;
-	double best = 0;
+	double v[3];
+	int n = 0;
 
 	if (src == MAP_FAILED)
 		return 0;
 	memset(src, 0x5a, bytes);
 	for (int i = 0; i < 3; i++) {
 		uint64_t t0;
-		double v;
 
 		if (!dst || fresh) {
 			int fd = memfd_create("bench-dst", MFD_CLOEXEC);
@@ -59,13 +69,12 @@ static double memcpy_gbps(size_t bytes, bool fresh)
 		t0 = vhm_now_ns();
 		for (size_t off = 0; off < bytes; off += 4096)
 			memcpy(dst + off, src + off, 4096);
-		v = (double)bytes / ((double)(vhm_now_ns() - t0) / 1e9) / 1e9;
-		best = v > best ? v : best;
+		v[n++] = (double)bytes / ((double)(vhm_now_ns() - t0) / 1e9) / 1e9;
 	}
 	if (dst && dst != MAP_FAILED)
 		munmap(dst, bytes);
 	munmap(src, bytes);
-	return best;
+	return n == 3 ? bench_median(v, 3) : 0;   /* 0: no baseline, the target misses */
 }
 
 static pid_t run_device(const char *sock, const char *name, const char *queues,
@@ -238,86 +247,129 @@ static void print_prediction_detail(const json_t *rep)
 	fflush(stdout);
 }
 
+/* Two targets: measured total and downtime (the transfer part, which the
+ * model predicts; the digest check is printed apart) each within 20 % of the
+ * prediction. No prediction, or no migration (rep NULL): both missed. */
 static void print_prediction(const char *rate, const json_t *rep)
 {
 	const json_t *p = json_object_get(rep, "prediction");
 	double dt = num(rep, "downtime", "transfer_ms"), pdt = num(p, "downtime_ms", NULL);
-	double ratio = pdt > 0 ? dt / pdt : 0;
+	double total = num(rep, "total_ms", NULL), ptotal = num(p, "total_ms", NULL);
+	char name[64], tname[64];
 
-	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: total %7.0f ms (predicted %7.0f), "
-	       "downtime %5.1f ms (predicted %5.1f; +%.0f ms digest check), rounds %zu "
-	       "(predicted %d), ratio %.2f %s\n", rate, num(rep, "total_ms", NULL),
-	       num(p, "total_ms", NULL), dt, pdt, num(rep, "downtime", "verify_ms"),
+	snprintf(name, sizeof(name), "  downtime, %s pages/s vs predicted", rate);
+	snprintf(tname, sizeof(tname), "  total, %s pages/s vs predicted", rate);
+	if (!rep) {
+		bench_missed(tname, "the migration failed");
+		bench_missed(name, "the migration failed");
+		return;
+	}
+	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: rounds %zu (predicted %d), "
+	       "+%.0f ms digest check in the downtime\n", rate,
 	       json_array_size(json_object_get(rep, "iterations")),
-	       (int)json_integer_value(json_object_get(p, "rounds")), ratio,
-	       !p ? "(no prediction)" : ratio >= 0.8 && ratio <= 1.2 ? "within 20 %" :
-	       "MISSED (target within 20 %)");
-	fflush(stdout);
-	if (!(ratio >= 0.8 && ratio <= 1.2) || getenv("VHM_BENCH_DETAIL"))
+	       (int)json_integer_value(json_object_get(p, "rounds")),
+	       num(rep, "downtime", "verify_ms"));
+	if (p)
+		bench_report(tname, "ms", total, ptotal, "within", 0.2);
+	else
+		bench_missed(tname, "total %.0f ms, no prediction in the report", total);
+	if (p)
+		bench_report(name, "ms", dt, pdt, "within", 0.2);
+	else
+		bench_missed(name, "downtime %.1f ms, no prediction in the report", dt);
+	if (!p || !(dt >= 0.8 * pdt && dt <= 1.2 * pdt) ||
+	    !(total >= 0.8 * ptotal && total <= 1.2 * ptotal) || getenv("VHM_BENCH_DETAIL"))
 		print_prediction_detail(rep);
+}
+
+/* The control-plane downtime of q queue pairs: median over CTL_SAMPLES
+ * migrations (a fresh device each, alternating direction). 0, or -1 when one
+ * failed (said so). */
+static int control_downtime(int q, const char *a, const char *b, double *ms)
+{
+	double v[CTL_SAMPLES];
+
+	for (int i = 0; i < CTL_SAMPLES; i++) {
+		char name[48], qs[4];
+		json_t *rep;
+
+		snprintf(name, sizeof(name), "bm-ctl%d-%d", q, i);
+		snprintf(qs, sizeof(qs), "%d", q);
+		rep = one_migration(name, qs, "1000", NULL, i % 2 ? b : a, i % 2 ? a : b);
+		if (!rep)
+			return -1;
+		v[i] = num(rep, "downtime", "control_ms");
+		json_decref(rep);
+	}
+	*ms = bench_median(v, CTL_SAMPLES);
+	return 0;
+}
+
+static int bench_copy(const char *a, const char *b)
+{
+	/* copy throughput: the writer touches ~all of RAM first */
+	json_t *rep = one_migration("bm-copy", "1", "0", "400000", a, b);
+	json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
+	double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL), vhm, fresh;
+
+	if (!rep) {
+		bench_missed("pre-copy vs memcpy, resident", "the migration failed");
+		return -1;
+	}
+	vhm = ms > 0 ? bytes / ms / 1e6 : 0;
+	bench_report("pre-copy vs memcpy, resident", "GB/s", vhm,
+		     memcpy_gbps((size_t)bytes, false), ">=", 0.7);
+	fresh = memcpy_gbps((size_t)bytes, true);
+	printf("%-40s vhm %12.3f GB/s  memcpy %9.3f GB/s  ratio %6.3f (information: a page "
+	       "fault per page in memcpy's loop)\n", "pre-copy vs memcpy, fresh memory", vhm,
+	       fresh, fresh > 0 ? vhm / fresh : 0);
+	json_decref(rep);
+	return 0;
+}
+
+static int bench_control(const char *a, const char *b)
+{
+	double ms1, ms4;
+
+	if (control_downtime(1, b, a, &ms1) || control_downtime(4, a, b, &ms4)) {
+		bench_missed("downtime control, 4 vs 1 queue pair", "a migration failed");
+		return -1;
+	}
+	bench_report("downtime control, 4 vs 1 queue pair", "ms", ms4, ms1, "<=", 1.5);
+	bench_budget("downtime control, 1 queue pair", "ms", ms1, "<=", 2.0);
+	bench_budget("downtime control, 4 queue pairs", "ms", ms4, "<=", 4.0);
+	return 0;
 }
 
 int bench_migrate(void)
 {
 	static const char *const rates[] = { "2000", "10000", "40000" };
-	char a[TS_PATH_MAX], b[TS_PATH_MAX], reason[256];
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	pid_t pa, pb;
 	json_t *rep;
-	int rc = 0;
+	int rc;
 
-	if (ts_testpmd_start_named("bench-a", 4, a, sizeof(a), reason, sizeof(reason)) < 0 ||
-	    ts_testpmd_start_named("bench-b", 4, b, sizeof(b), reason, sizeof(reason)) < 0) {
-		printf("migrate: skipped: %s\n", reason);
+	rc = bench_testpmd("migrate", "bench-a", 4, MIGRATE_TARGETS, a, sizeof(a), &pa);
+	if (!rc)
+		rc = bench_testpmd("migrate", "bench-b", 4, 0, b, sizeof(b), &pb);
+	if (rc) {
 		ts_cleanup();
-		return 0;
+		return rc < 0 ? -1 : 0;
 	}
 	/* VHM_BENCH_PREDICT_ONLY: only the prediction cases (diagnosing the model) */
-	if (getenv("VHM_BENCH_PREDICT_ONLY"))
-		goto predict;
-	/* copy throughput: the writer touches ~all of RAM first */
-	rep = one_migration("bm-copy", "1", "0", "400000", a, b);
-	if (rep) {
-		json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
-		double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL);
-
-		double vhm = bytes / ms / 1e6, resident;
-
-		bench_report("pre-copy vs memcpy to fresh memory", "GB/s", vhm,
-			     memcpy_gbps((size_t)bytes, true), ">=", 0.7);
-		resident = memcpy_gbps((size_t)bytes, false);
-		printf("%-34s vhm %12.3f GB/s  memcpy %9.3f GB/s  ratio %6.3f (for information)\n",
-		       "pre-copy vs memcpy, resident", vhm, resident, resident > 0 ? vhm / resident : 0);
-		json_decref(rep);
-	} else {
-		rc = -1;
+	if (!getenv("VHM_BENCH_PREDICT_ONLY")) {
+		rc |= bench_copy(a, b);
+		rc |= bench_control(a, b);
 	}
-	for (int q = 1; q <= 4; q += 3) {
-		char name[48], qs[4];
-
-		snprintf(name, sizeof(name), "bm-ctl%d", q);
-		snprintf(qs, sizeof(qs), "%d", q);
-		rep = one_migration(name, qs, "1000", NULL, q == 1 ? b : a, q == 1 ? a : b);
-		if (!rep) {
-			rc = -1;
-			continue;
-		}
-		snprintf(name, sizeof(name), "downtime control, %d queue%s", q, q > 1 ? "s" : "");
-		bench_report(name, "ms", num(rep, "downtime", "control_ms"), q == 1 ? 2.0 : 4.0,
-			     "<=", 1.0);
-		json_decref(rep);
-	}
-predict:
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(rates); i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "bm-rate%zu", i);
 		rep = predicted_migration(name, rates[i], i % 2 ? b : a, i % 2 ? a : b);
-		if (!rep) {
-			rc = -1;
-			continue;
-		}
+		rc |= !rep;
 		print_prediction(rates[i], rep);
 		json_decref(rep);
 	}
 	ts_cleanup();
-	return rc;
+	return rc ? -1 : 0;
 }

@@ -3,6 +3,8 @@
 #ifndef VHM_TRACE_CMD_H
 #define VHM_TRACE_CMD_H
 
+#include "vbpf.h"
+
 #define TRACE_USAGE \
 	"usage: vhm trace --pid PID [options]\n" \
 	"Count, from the kernel (eBPF), what a vhost-user backend process does.\n" \

@@ -22,7 +22,8 @@
 	"  --listen: vhm listens at SOCKET and the backend connects (e.g. testpmd with\n" \
 	"  client=1). --reconnect: when the backend goes away, get it back (connect\n" \
 	"  again, or accept its new connection) and restore every ring.\n" \
-	"  --trace-backend attaches vhm trace's probes (default ctl,kick,uprobe) to the\n" \
+	"  --trace-backend attaches vhm trace's probes (default ctl,kick; uprobe is\n" \
+	"  opt-in: it costs per burst) to the\n" \
 	"  backend's pid and adds their counters as \"bpf\" to status and stats events.\n"
 
 int cmd_run(int argc, char **argv);
