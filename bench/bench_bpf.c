@@ -17,7 +17,7 @@
  *     raw_tp fallback.
  *
  * Rounds alternate and the median of each side is kept, since these machines
- * are noisy. Needs root (skipped otherwise); the loopback part needs dpdk-testpmd
+ * are noisy. Needs root ("not run" otherwise); the loopback part needs dpdk-testpmd
  * (package dpdk-dev) and $VHM_BUILD/vhm. */
 #include <errno.h>
 #include <fcntl.h>
