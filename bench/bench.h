@@ -37,6 +37,9 @@ void bench_budget(const char *name, const char *unit, double vhm, const char *op
 /* A target whose measurement failed or is absent: counted as missed. */
 void bench_missed(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* n targets of a bench that could not run at all (testpmd did not start):
+ * one line, n counted as missed. */
+void bench_missed_n(const char *bench, unsigned n, const char *why);
 /* A target not measured because a tool is missing on this machine (not a
  * failure, counted apart). */
 void bench_not_run(const char *name, const char *fmt, ...)
@@ -48,7 +51,8 @@ double bench_median(double *v, size_t n);
 /* dpdk-testpmd for a bench (tests/integration/support.c, `queues` pairs,
  * socket into sock). 0 and *pid; 1 when dpdk-testpmd is not installed (the
  * bench's targets are not run: `targets` lines counted, reason printed); -1
- * when it is installed but failed to start (printed; the bench fails). */
+ * when it is installed but failed to start (printed; the caller counts its
+ * targets missed and fails). */
 int bench_testpmd(const char *bench, const char *name, int queues, unsigned targets,
 		  char *sock, size_t socklen, pid_t *pid);
 

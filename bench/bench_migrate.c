@@ -352,6 +352,8 @@ int bench_migrate(void)
 	rc = bench_testpmd("migrate", "bench-a", 4, MIGRATE_TARGETS, a, sizeof(a), &pa);
 	if (!rc)
 		rc = bench_testpmd("migrate", "bench-b", 4, 0, b, sizeof(b), &pb);
+	if (rc < 0)
+		bench_missed_n("migrate", MIGRATE_TARGETS, "a testpmd did not start");
 	if (rc) {
 		ts_cleanup();
 		return rc < 0 ? -1 : 0;

@@ -68,6 +68,14 @@ void bench_missed(const char *name, const char *fmt, ...)
 	fflush(stdout);
 }
 
+void bench_missed_n(const char *bench, unsigned n, const char *why)
+{
+	tally.targets += n;
+	tally.missed += n;
+	printf("%-40s %u targets not measured: %s MISSED\n", bench, n, why);
+	fflush(stdout);
+}
+
 void bench_not_run(const char *name, const char *fmt, ...)
 {
 	va_list ap;
