@@ -45,6 +45,10 @@ void bench_missed_n(const char *bench, unsigned n, const char *why);
 void bench_not_run(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* CPU time (utime + stime) in ns of a process (tid 0) or one of its threads,
+ * from /proc/PID[/task/TID]/stat. 0 or -errno. */
+int bench_cpu_ns(pid_t pid, pid_t tid, double *ns);
+
 /* Median of n samples (sorts v in place); 0 when n is 0. */
 double bench_median(double *v, size_t n);
 

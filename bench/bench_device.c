@@ -68,10 +68,9 @@ struct bd_result {
  * when the kernel keeps schedstat (else -1), in ns. */
 static int thread_times(pid_t pid, pid_t tid, struct bd_thread *t)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st, run, wait;
+	char path[64];
+	unsigned long long run, wait;
 	FILE *f;
-	size_t n;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid, (int)tid);
 	t->wait = -1;
@@ -80,20 +79,7 @@ static int thread_times(pid_t pid, pid_t tid, struct bd_thread *t)
 			t->wait = (double)wait;
 		fclose(f);
 	}
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	if (!(f = fopen(path, "r")))
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* comm may hold spaces and ')': fields restart after the last ')'.
-	 * From there: state (3) ... utime (14), stime (15). */
-	if (!(p = strrchr(buf, ')')) ||
-	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -EPROTO;
-	t->cpu = (double)(ut + st) * 1e9 / (double)sysconf(_SC_CLK_TCK);
-	return 0;
+	return bench_cpu_ns(pid, tid, &t->cpu);
 }
 
 /* The thread of pid named names[0], else names[1], ... (NULL-terminated);

@@ -5,10 +5,12 @@
  * this machine cannot run (not run). Also the helpers every bench shares:
  * the median, testpmd start-up (installed or not), one control call. The
  * tally is owned by the bench's main thread (benches run one at a time). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "ctl.h"
@@ -87,6 +89,31 @@ void bench_not_run(const char *name, const char *fmt, ...)
 	va_end(ap);
 	putchar('\n');
 	fflush(stdout);
+}
+
+int bench_cpu_ns(pid_t pid, pid_t tid, double *ns)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* comm may hold spaces and ')': fields restart after the last ')'.
+	 * From there: state (3) ... utime (14), stime (15). */
+	if (!(p = strrchr(buf, ')')) ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -EPROTO;
+	*ns = (double)(ut + st) * 1e9 / (double)sysconf(_SC_CLK_TCK);
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
