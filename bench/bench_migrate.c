@@ -27,6 +27,8 @@
 #include "ctl.h"
 #include "support.h"
 #include "util.h"
+#include "vbpf.h"
+#include "vbpf_json.h"
 
 #define GUEST "1G"
 #define CTL_SAMPLES 3
@@ -80,17 +82,21 @@ static double memcpy_gbps(size_t bytes, bool fresh)
 static pid_t run_device(const char *sock, const char *name, const char *queues,
 			const char *mem, const char *dirty)
 {
-	char bin[256], ctl[TS_PATH_MAX + 16];
+	char bin[256], ctl[TS_PATH_MAX + 16], log[TS_PATH_MAX + 16];
 	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--queues", queues,
 			       "--mem", mem, "--traffic", "20000", "--dirty", dirty, "--run-dir",
 			       ts_dir(), "--quiet", NULL };
 	pid_t pid;
 
 	ts_bin("vhm", bin, sizeof(bin));
-	pid = ts_spawn(argv, NULL);
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	pid = ts_spawn(argv, log);
 	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
-	if (pid < 0 || ts_wait_socket(ctl, 10000))
+	/* 30 s: set-up of a 1 GiB guest takes seconds on a loaded machine */
+	if (pid < 0 || ts_wait_socket(ctl, 30000)) {
+		fprintf(stderr, "bench migrate: %s: no control socket (log %s)\n", name, log);
 		return -1;
+	}
 	return pid;
 }
 
@@ -168,10 +174,72 @@ static void dev_down(struct bench_dev *d)
 		ts_kill(d->pid);
 }
 
-/* One device on a, migrated to b; the report, or NULL. */
-static json_t *one_migration(const char *name, const char *queues, const char *dirty,
-			     const char *prefill, const char *a, const char *b)
+/* The two testpmds (main thread only): socket path and pid, so that a
+ * migration can be traced on both. */
+static struct {
+	const char *sock;
+	pid_t pid;
+} backends[2];
+
+/* The ctl probe on each testpmd for the length of one migration: what each
+ * backend itself spent serving the requests of the stop and the restart
+ * (the service time `vhm trace` reports), for the downtime breakdown. */
+struct backend_probes {
+	struct vbpf *v[2];
+	struct vbpf_counters before[2];
+};
+
+static void probes_open(struct backend_probes *p)
 {
+	memset(p, 0, sizeof(*p));
+	if (!vbpf_privileged())
+		return;
+	for (int i = 0; i < 2; i++)
+		if (vbpf_open(&p->v[i], backends[i].pid, 1u << VBPF_PROBE_CTL, NULL) ||
+		    vbpf_read(p->v[i], &p->before[i])) {
+			vbpf_close(p->v[i]);
+			p->v[i] = NULL;
+		}
+}
+
+/* One line per backend: each request it served during the migration, with
+ * the count and mean service time. */
+static void probes_report(struct backend_probes *p, const char *src)
+{
+	for (int i = 0; i < 2; i++) {
+		struct vbpf_counters now;
+		json_t *reqs, *r;
+		size_t k;
+
+		if (!p->v[i] || vbpf_read(p->v[i], &now))
+			continue;
+		reqs = vbpf_json_requests(&now, &p->before[i]);
+		printf("    testpmd %s served:", strcmp(backends[i].sock, src) ? "destination" :
+		       "source");
+		json_array_foreach(reqs, k, r)
+			if (json_integer_value(json_object_get(r, "served")))
+				printf(" %s %lldx%.0fus",
+				       json_string_value(json_object_get(r, "name")),
+				       json_integer_value(json_object_get(r, "served")),
+				       json_real_value(json_object_get(r, "serve_us")));
+		putchar('\n');
+		json_decref(reqs);
+	}
+	fflush(stdout);
+}
+
+static void probes_close(struct backend_probes *p)
+{
+	vbpf_close(p->v[0]);
+	vbpf_close(p->v[1]);
+}
+
+/* One device on a, migrated to b; the report, or NULL. traced: print what
+ * each testpmd served during the migration (when BPF is allowed). */
+static json_t *one_migration(const char *name, const char *queues, const char *dirty,
+			     const char *prefill, const char *a, const char *b, bool traced)
+{
+	struct backend_probes probes = { 0 };
 	struct bench_dev d;
 	json_t *rep = NULL;
 
@@ -183,7 +251,12 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 			   NULL);
 	}
 	sleep(1);
+	if (traced)
+		probes_open(&probes);
 	rep = migrate(d.c, b);
+	if (traced && rep)
+		probes_report(&probes, a);
+	probes_close(&probes);
 out:
 	dev_down(&d);
 	return rep;
@@ -295,7 +368,9 @@ static int control_downtime(int q, const char *a, const char *b, double *ms)
 
 		snprintf(name, sizeof(name), "bm-ctl%d-%d", q, i);
 		snprintf(qs, sizeof(qs), "%d", q);
-		rep = one_migration(name, qs, "1000", NULL, i % 2 ? b : a, i % 2 ? a : b);
+		/* the last sample also says what the backends spent serving */
+		rep = one_migration(name, qs, "1000", NULL, i % 2 ? b : a, i % 2 ? a : b,
+				    i == CTL_SAMPLES - 1);
 		if (!rep)
 			return -1;
 		v[i] = num(rep, "downtime", "control_ms");
@@ -308,7 +383,7 @@ static int control_downtime(int q, const char *a, const char *b, double *ms)
 static int bench_copy(const char *a, const char *b)
 {
 	/* copy throughput: the writer touches ~all of RAM first */
-	json_t *rep = one_migration("bm-copy", "1", "0", "400000", a, b);
+	json_t *rep = one_migration("bm-copy", "1", "0", "400000", a, b, false);
 	json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
 	double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL), vhm, fresh;
 
@@ -332,7 +407,7 @@ static int bench_control(const char *a, const char *b)
 	double ms1, ms4;
 
 	if (control_downtime(1, b, a, &ms1) || control_downtime(4, a, b, &ms4)) {
-		bench_missed("downtime control, 4 vs 1 queue pair", "a migration failed");
+		bench_missed_n("downtime control", 3, "a migration failed");
 		return -1;
 	}
 	bench_report("downtime control, 4 vs 1 queue pair", "ms", ms4, ms1, "<=", 1.5);
@@ -354,6 +429,10 @@ int bench_migrate(void)
 		rc = bench_testpmd("migrate", "bench-b", 4, 0, b, sizeof(b), &pb);
 	if (rc < 0)
 		bench_missed_n("migrate", MIGRATE_TARGETS, "a testpmd did not start");
+	backends[0].sock = a;
+	backends[0].pid = pa;
+	backends[1].sock = b;
+	backends[1].pid = pb;
 	if (rc) {
 		ts_cleanup();
 		return rc < 0 ? -1 : 0;

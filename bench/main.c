@@ -8,6 +8,8 @@
 #include "bench.h"
 #include "ctl.h"
 #include "util.h"
+#include "vbpf.h"
+#include "vhu_proto.h"
 
 static const struct bench benches[] = {
 	{ "proto-rtt", "REPLY_ACK'd request round trip vs raw Unix-socket ping-pong with one fd",
@@ -30,6 +32,7 @@ int main(int argc, char **argv)
 	struct bench_tally t;
 	int rc = 0, failed = 0;
 
+	vbpf_set_req_names(vhu_req_name);
 	for (int a = 1; a < argc; a++) {
 		bool known = false;
 
