@@ -85,14 +85,15 @@ static pid_t run_device(const char *sock, const char *name, const char *queues,
 	char bin[256], ctl[TS_PATH_MAX + 16], log[TS_PATH_MAX + 16];
 	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--queues", queues,
 			       "--mem", mem, "--traffic", "20000", "--dirty", dirty, "--run-dir",
-			       ts_dir(), "--quiet", NULL };
+			       ts_dir(), "--quiet", "--timeout", "20s", NULL };
 	pid_t pid;
 
 	ts_bin("vhm", bin, sizeof(bin));
 	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
 	pid = ts_spawn(argv, log);
 	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
-	/* 30 s: set-up of a 1 GiB guest takes seconds on a loaded machine */
+	/* 30 s, and 20 s per reply: on a loaded machine testpmd takes seconds to
+	 * map a 1 GiB guest (SET_MEM_TABLE, seen at 3.6 s by `vhm trace`) */
 	if (pid < 0 || ts_wait_socket(ctl, 30000)) {
 		fprintf(stderr, "bench migrate: %s: no control socket (log %s)\n", name, log);
 		return -1;
