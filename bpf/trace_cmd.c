@@ -70,7 +70,7 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "trace", .shortopts = "+p:P:u:r:i:d:jv", .longopts = longopts };
-	bool have_pid = false;
+	bool have_pid = false, probes_given = false;
 	uint64_t u;
 	int c;
 
@@ -87,6 +87,7 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 			if (vbpf_parse_probes(optarg, &a->probes))
 				return vhm_usage_error("trace", "bad --probe '%s' (want %s)", optarg,
 						       "ctl,kick,pf,kvm,uprobe, default or all");
+			probes_given = true;
 			break;
 		case 'u':
 			if (a->n_uprobes == VBPF_MAX_UPROBES)
@@ -131,6 +132,9 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 		return vhm_usage_error("trace", "unexpected argument '%s'", argv[optind]);
 	if (!have_pid)
 		return vhm_usage_error("trace", "--pid is required");
+	/* --uprobe is the opt-in by itself when --probe left the default */
+	if (a->n_uprobes && !probes_given)
+		a->probes |= 1u << VBPF_PROBE_UPROBE;
 	if (a->n_uprobes && !(a->probes & (1u << VBPF_PROBE_UPROBE)))
 		return vhm_usage_error("trace", "--uprobe given but 'uprobe' not in --probe");
 	return 0;
