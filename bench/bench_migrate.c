@@ -205,9 +205,11 @@ static void probes_open(struct backend_probes *p)
 
 /* One line per backend: each request it served during the migration, with
  * the count and mean service time. */
-static void probes_report(struct backend_probes *p, const char *src)
+static void probes_report(struct backend_probes *p, const char *src, const char *queues)
 {
-	for (int i = 0; i < 2; i++) {
+	/* the source first, as the migration goes */
+	for (int n = 0; n < 2; n++) {
+		int i = n ^ !!strcmp(backends[0].sock, src);
 		struct vbpf_counters now;
 		json_t *reqs, *r;
 		size_t k;
@@ -215,8 +217,8 @@ static void probes_report(struct backend_probes *p, const char *src)
 		if (!p->v[i] || vbpf_read(p->v[i], &now))
 			continue;
 		reqs = vbpf_json_requests(&now, &p->before[i]);
-		printf("    testpmd %s served:", strcmp(backends[i].sock, src) ? "destination" :
-		       "source");
+		printf("    %s queue pair%s, testpmd %s served:", queues, strcmp(queues, "1") ? "s" : "",
+		       n ? "destination" : "source");
 		json_array_foreach(reqs, k, r)
 			if (json_integer_value(json_object_get(r, "served")))
 				printf(" %s %lldx%.0fus",
@@ -256,7 +258,7 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 		probes_open(&probes);
 	rep = migrate(d.c, b);
 	if (traced && rep)
-		probes_report(&probes, a);
+		probes_report(&probes, a, queues);
 	probes_close(&probes);
 out:
 	dev_down(&d);
