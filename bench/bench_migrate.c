@@ -102,9 +102,13 @@ static pid_t run_device(const char *sock, const char *name, const char *queues,
 }
 
 
+/* Called with each migration phase as its event arrives. */
+typedef void (*bench_phase_fn)(const char *phase, void *arg);
+
 /* Migrate with these arguments (stolen) and wait for the report (new
- * reference), NULL on failure. */
-static json_t *migrate_with(struct ctl_client *c, json_t *args)
+ * reference), NULL on failure. on_phase (may be NULL) sees every phase. */
+static json_t *migrate_with(struct ctl_client *c, json_t *args, bench_phase_fn on_phase,
+			    void *arg)
 {
 	json_t *ev;
 
@@ -115,6 +119,8 @@ static json_t *migrate_with(struct ctl_client *c, json_t *args)
 		json_t *data = json_object_get(ev, "data");
 		const char *phase = json_string_value(json_object_get(data, "phase"));
 
+		if (phase && on_phase)
+			on_phase(phase, arg);
 		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
 			json_t *rep = strcmp(phase, "done") ? NULL : json_incref(data);
 
@@ -127,11 +133,6 @@ static json_t *migrate_with(struct ctl_client *c, json_t *args)
 		json_decref(ev);
 	}
 	return NULL;
-}
-
-static json_t *migrate(struct ctl_client *c, const char *to)
-{
-	return migrate_with(c, json_pack("{s:s}", "to", to));
 }
 
 static double num(const json_t *o, const char *a, const char *b)
@@ -188,7 +189,24 @@ static struct {
 struct backend_probes {
 	struct vbpf *v[2];
 	struct vbpf_counters before[2];
+	bool since_log;         /* before[] re-read when logging had started */
 };
+
+/* At "log-start" (the destination set up and mapped, the source logging,
+ * round 0 about to copy for a second or so): count from here, so that what
+ * is reported is the switchover, the stop and the restart (pre-copy sends
+ * no requests), not the destination's set-up. */
+static void probes_on_phase(const char *phase, void *arg)
+{
+	struct backend_probes *p = arg;
+
+	if (strcmp(phase, "log-start") || p->since_log)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (p->v[i])
+			vbpf_read(p->v[i], &p->before[i]);
+	p->since_log = true;
+}
 
 static void probes_open(struct backend_probes *p)
 {
@@ -217,8 +235,9 @@ static void probes_report(struct backend_probes *p, const char *src, const char 
 		if (!p->v[i] || vbpf_read(p->v[i], &now))
 			continue;
 		reqs = vbpf_json_requests(&now, &p->before[i]);
-		printf("    %s queue pair%s, testpmd %s served:", queues, strcmp(queues, "1") ? "s" : "",
-		       n ? "destination" : "source");
+		printf("    %s queue pair%s, testpmd %s served %s:", queues,
+		       strcmp(queues, "1") ? "s" : "", n ? "destination" : "source",
+		       p->since_log ? "after log start" : "in the whole migration");
 		json_array_foreach(reqs, k, r)
 			if (json_integer_value(json_object_get(r, "served")))
 				printf(" %s %lldx%.0fus",
@@ -256,7 +275,8 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 	sleep(1);
 	if (traced)
 		probes_open(&probes);
-	rep = migrate(d.c, b);
+	rep = migrate_with(d.c, json_pack("{s:s}", "to", b), traced ? probes_on_phase : NULL,
+			   &probes);
 	if (traced && rep)
 		probes_report(&probes, a, queues);
 	probes_close(&probes);
@@ -286,7 +306,7 @@ static json_t *predicted_migration(const char *name, const char *rate, const cha
 	sleep(5);     /* working-set windows up to a few seconds */
 	rep = migrate_with(d.c, json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
 					  (json_int_t)PREDICT_BANDWIDTH, "downtime_ms", 50,
-					  "max_iterations", 30));
+					  "max_iterations", 30), NULL, NULL);
 out:
 	dev_down(&d);
 	return rep;
