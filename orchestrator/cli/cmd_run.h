@@ -27,8 +27,9 @@
 	"  --listen: vhm listens at SOCKET and the backend connects (e.g. testpmd with\n" \
 	"  client=1). --reconnect: when the backend goes away, get it back (connect\n" \
 	"  again, or accept its new connection) and restore every ring.\n" \
-	"  --trace-backend attaches vhm trace's probes (default ctl,kick,uprobe) to the\n" \
-	"  backend's pid and adds their counters as \"bpf\" to status and stats events.\n" \
+	"  --trace-backend attaches vhm trace's probes (default ctl,kick; uprobe is\n" \
+	"  opt-in: it costs per burst) to the backend's pid and adds their counters\n" \
+	"  as \"bpf\" to status and stats events.\n" \
 	"  --metrics serves OpenMetrics at http://ADDR:PORT/metrics (ADDR default\n" \
 	"  127.0.0.1; PORT 0: any free port, shown in status): dirty rates, working\n" \
 	"  set, migrations (docs/metrics.md).\n"

@@ -17,6 +17,7 @@
 #include "lvh_hook.h"
 #include "lvd_daemon.h"
 #include "ui_top.h"
+#include "vhu_proto.h"
 
 static int cmd_help(int argc, char **argv);
 
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
 	const struct vhm_cmd *c;
 
 	vhm_cli_register(commands, VHM_ARRAY_SIZE(commands));
+	vbpf_set_req_names(vhu_req_name);   /* bpf/ sits below the request table */
 	if (argc < 2) {
 		fprintf(stderr, "vhm: no command given; usage: vhm <command> [options] "
 				"(see 'vhm help')\n");

@@ -220,7 +220,7 @@ pid_t ts_testbe_start(const char *sock, const char *const extra[])
 }
 
 /* Is prog on PATH? */
-static bool on_path(const char *prog)
+bool ts_on_path(const char *prog)
 {
 	const char *path = getenv("PATH");
 	char buf[4096], *save = NULL;
@@ -254,7 +254,7 @@ pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t so
 	};
 	pid_t pid;
 
-	if (!on_path("dpdk-testpmd")) {
+	if (!ts_on_path("dpdk-testpmd")) {
 		snprintf(reason, reasonlen, "dpdk-testpmd not installed (Debian package dpdk-dev)");
 		return -ENOENT;
 	}

@@ -54,6 +54,9 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
+/* Whether prog is an executable in a folder of $PATH (the benches tell "not
+ * installed" from "failed to start"). */
+bool ts_on_path(const char *prog);
 
 /* A command's outcome. */
 struct ts_run {
