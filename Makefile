@@ -1,12 +1,17 @@
 # SPDX-License-Identifier: MIT
 # vhm — live migration of vhost-user devices, and live dirty-rate tracking.
 #
-#   make          build build/vhm (installs missing Debian packages first)
-#   make demo     a real run against DPDK testpmd
+#   make          build build/vhm and its man pages; only builds (a missing
+#                 build package is named, with the command installing it)
+#   make demo     a real run against DPDK testpmd (installs what it needs)
 #   make check    every test, plain, under ASan+UBSan, and the threaded
-#                 suites under ThreadSanitizer
+#                 suites under ThreadSanitizer (installs what it needs)
 #   make bench    benchmarks, each printed as a ratio to a baseline of the same run
+#   make soak     1000 migrations back and forth, nothing may grow or be lost
+#   make fuzz     libFuzzer harnesses, FUZZ_S seconds each (tests/fuzz/fuzz.mk)
 #   make deps     install the Debian packages (scripts/deps.sh)
+#   make install, make uninstall   PREFIX=/usr/local DESTDIR= (scripts/install.sh)
+#   make dist     build/vhm-$(cat VERSION).tar.gz
 #
 # BUILD=dir puts the build elsewhere (several builds may coexist).
 # V=1 prints the compiler command lines (one short line per file otherwise).
@@ -16,15 +21,20 @@ V        ?= 0
 Q        := $(if $(filter 1,$(V)),,@)
 CC       ?= cc
 SAN      ?=
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+# The release number is in VERSION; the commit comes from GIT_REVISION in a
+# tarball of `make dist`, else from git, else is left out.
+VERSION  := $(shell cat VERSION)
+GIT_REV  := $(shell cat GIT_REVISION 2>/dev/null || \
+              git describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null)
 
-PKGS     := jansson libxml-2.0 libvirt ncursesw
+PKGS     := jansson libxml-2.0 libvirt ncursesw libsystemd
 # Source folders, lowest layer first (README "Layout"; scripts/check-layers.sh
 # refuses an include that reaches up).
 VHM_DIRS := orchestrator/vhost orchestrator/device orchestrator/migration \
             orchestrator/runner orchestrator/cli
 DIRS     := common logtrack rarp bpf ui libvirt $(VHM_DIRS)
-CPPFLAGS += $(addprefix -I,$(DIRS)) -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"'
+CPPFLAGS += $(addprefix -I,$(DIRS)) -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"' \
+            -DVHM_GIT='"$(GIT_REV)"'
 TEST_CPPFLAGS := -Itests/backend -Itests/integration
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
@@ -55,10 +65,11 @@ TESTS     := $(BUILD)/vhm-tests
 BENCH     := $(BUILD)/vhm-bench
 LIB       := $(BUILD)/libvhm.a
 
-.PHONY: all deps deps-auto binaries demo check check-layers test test-plain test-asan test-tsan \
-        bench clean
-all: deps-auto
-	@$(MAKE) --no-print-directory binaries
+.PHONY: all deps deps-auto deps-build binaries demo check check-layers test test-plain test-asan \
+        test-tsan bench soak clean man dist install uninstall FORCE
+# A plain `make` installs nothing: it names what is missing and stops.
+all: deps-build
+	@$(MAKE) --no-print-directory binaries man
 
 deps:
 	scripts/deps.sh
@@ -66,7 +77,17 @@ deps:
 deps-auto:
 	@scripts/deps.sh >/dev/null || scripts/deps.sh
 
+deps-build:
+	@scripts/deps.sh --check-build
+
 binaries: $(VHM) $(TESTBE)
+
+# The objects that print the version are rebuilt when it changes.
+VERSION_STAMP := $(BUILD)/version.stamp
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION) $(GIT_REV)' | cmp -s - $@ || echo '$(VERSION) $(GIT_REV)' > $@
+$(BUILD)/obj/orchestrator/cli/main.o $(BUILD)/obj/common/ctl.o: $(VERSION_STAMP)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -99,7 +120,7 @@ $(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/integration/supp
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests find the binaries under test through VHM_BUILD.
-test-plain: $(VHM) $(TESTBE) $(TESTS)
+test-plain: $(VHM) $(TESTBE) $(TESTS) man
 	VHM_BUILD=$(BUILD) $(TESTS) --jobs 1 $(TEST_ARGS)
 
 test-asan:
@@ -120,9 +141,10 @@ test-asan:
 # the patterns with a failing test are named. tests/tsan.supp silences third-party
 # code only. Criterion takes one glob per run, hence one run per pattern.
 # The migrations chosen cover a switchover, a rollback, a cancel, the state
-# events and the test backend's datapath; layouts and back_and_forth_20 add
+# events, QMP's queries while the job's thread runs (qmp/*) and the test
+# backend's datapath; layouts and back_and_forth_20 add
 # minutes under TSan and no other thread interaction. About 5 min in all.
-TSAN_SUITES := device/* migrate/[cst]* migrate/between* track*/* ctl_*/* top*/*
+TSAN_SUITES := device/* migrate/[cst]* migrate/between* track*/* ctl_*/* top*/* qmp/*
 TSAN_BUILD   = $(BUILD)/tsan
 TSAN_LOGS    = $(TSAN_BUILD)/logs
 # Newer kernels map memory where TSan does not expect it ("unexpected memory
@@ -150,6 +172,7 @@ check-layers:
 
 check: deps-auto
 	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory fuzz-replay
 	@$(MAKE) --no-print-directory test-plain
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory test-tsan
@@ -160,6 +183,13 @@ demo: deps-auto
 	@$(MAKE) --no-print-directory binaries
 	scripts/demo.sh $(BUILD)
 
+# make soak [SOAK_N=1000]: migrations back and forth between two testpmds,
+# failing on any growth of fds, threads or memory after the 10th, any lost
+# frame or failed migration (scripts/soak.sh). Not part of make check.
+soak: deps-auto
+	@$(MAKE) --no-print-directory binaries
+	SOAK_N=$(or $(SOAK_N),1000) scripts/soak.sh $(BUILD)
+
 bench: deps-auto
 	@$(MAKE) --no-print-directory $(VHM) $(TESTBE) $(BENCH)
 	VHM_BUILD=$(BUILD) $(BENCH)
@@ -167,21 +197,38 @@ bench: deps-auto
 clean:
 	rm -rf $(BUILD)
 
-# make install [PREFIX=/usr/local] [DESTDIR=]: the vhm binary, libvirt's QEMU
-# hook (a wrapper script exec'ing $(PREFIX)/bin/vhm hook, see docs/libvirt.md)
-# and the libvirt-watch systemd unit.  libvirtd looks for hooks when it starts:
-# restart it (or SIGHUP) after installing.
+# Man pages: vhm(1) from man/vhm.1.in, one vhm-CMD(1) per command from its
+# --help (scripts/mkman.sh), so a page never disagrees with the command, and
+# the hand-written examples of man/vhm-CMD.examples.
+MAN_DIR := $(BUILD)/man
+man: $(MAN_DIR)/.stamp
+$(MAN_DIR)/.stamp: $(VHM) man/vhm.1.in $(wildcard man/*.examples) scripts/mkman.sh
+	@$(if $(Q),echo "  MAN     $(MAN_DIR)")
+	$(Q)scripts/mkman.sh $(VHM) $(MAN_DIR) '$(VERSION)'
+	@touch $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the man pages, bash
+# completion, libvirt's QEMU hook and the libvirt-watch unit, with a list of
+# what was installed that `make uninstall` removes, and nothing else
+# (scripts/install.sh). libvirtd looks for hooks when it starts: restart it
+# (or SIGHUP) after installing.
 PREFIX   ?= /usr/local
-install: $(VHM)
-	install -D -m 0755 $(VHM) $(DESTDIR)$(PREFIX)/bin/vhm
-	$(VHM) hook --install --vhm $(PREFIX)/bin/vhm \
-	  --target $(DESTDIR)/etc/libvirt/hooks/qemu.d/50-vhm
-	sed 's|/usr/local/bin/vhm|$(PREFIX)/bin/vhm|' contrib/vhm-libvirt-watch.service > $(BUILD)/vhm-libvirt-watch.service
-	install -D -m 0644 $(BUILD)/vhm-libvirt-watch.service \
-	  $(DESTDIR)$(PREFIX)/lib/systemd/system/vhm-libvirt-watch.service
-.PHONY: install
+install: $(VHM) man
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' scripts/install.sh install $(BUILD)
+uninstall:
+	PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' scripts/install.sh uninstall $(BUILD)
+
+# make dist: build/vhm-VERSION.tar.gz of the committed tree, with the commit
+# in GIT_REVISION (a tarball has no .git).
+DIST := vhm-$(VERSION)
+dist:
+	@mkdir -p $(BUILD)
+	@git rev-parse --short=7 HEAD > $(BUILD)/GIT_REVISION
+	git archive --prefix=$(DIST)/ --add-file=$(BUILD)/GIT_REVISION -o $(BUILD)/$(DIST).tar.gz HEAD
+	@echo "dist: $(BUILD)/$(DIST).tar.gz"
 
 # Per-area build rules (BPF objects and skeletons).
 -include bpf/bpf.mk
+-include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,24 +1,64 @@
 /* SPDX-License-Identifier: MIT */
-/* bench — the benchmark registry of `make bench`. Each benchmark measures
- * vhm beside a baseline taken in the same run and prints the ratio, since
- * these machines are noisy; absolute numbers alone mean little. */
+/* bench — the benchmark registry of `make bench` and the one place results
+ * are printed and counted. Each target line compares vhm with a baseline
+ * measured in the same run (bench_report), or, where no baseline exists,
+ * with a fixed budget that the line calls a budget (bench_budget). A target
+ * that could not be measured is MISSED (bench_missed); one whose tool is not
+ * installed is "not run" (bench_not_run). vhm-bench ends with one summary
+ * line and exits 1 when any target was missed or any benchmark failed.
+ * Everything here runs on the bench's main thread. docs/bench.md lists
+ * every line, what it compares and its target. */
 #ifndef VHM_BENCH_H
 #define VHM_BENCH_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 struct ctl_client;
 
 struct bench {
 	const char *name;
 	const char *what;           /* one line: what is compared to what */
-	int (*run)(void);           /* 0 ok, <0 could not run (reason printed) */
+	int (*run)(void);           /* 0 ran, <0 failed (reason printed) */
 };
 
-/* Print one result line: "name: vhm X unit, baseline Y unit, ratio R (target T)". */
+/* A target against a baseline of the same run: "name: vhm X unit, baseline
+ * Y unit, ratio R (target OP T) ok|MISSED". target_op is "<=", ">=", or
+ * "within" (the ratio within target of 1: 0.2 is 0.8..1.2). A baseline of 0
+ * (not measured) misses. */
 void bench_report(const char *name, const char *unit, double vhm, double baseline,
 		  const char *target_op, double target);
+/* A target against a fixed budget (no baseline exists): "name: vhm X unit,
+ * budget OP B unit ok|MISSED". */
+void bench_budget(const char *name, const char *unit, double vhm, const char *op,
+		  double budget);
+/* A target whose measurement failed or is absent: counted as missed. */
+void bench_missed(const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* n targets of a bench that could not run at all (testpmd did not start):
+ * one line, n counted as missed. */
+void bench_missed_n(const char *bench, unsigned n, const char *why);
+/* A target not measured because a tool is missing on this machine (not a
+ * failure, counted apart). */
+void bench_not_run(const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* CPU time (utime + stime) in ns of a process (tid 0) or one of its threads,
+ * from /proc/PID[/task/TID]/stat. 0 or -errno. */
+int bench_cpu_ns(pid_t pid, pid_t tid, double *ns);
+
+/* Median of n samples (sorts v in place); 0 when n is 0. */
+double bench_median(double *v, size_t n);
+
+/* dpdk-testpmd for a bench (tests/integration/support.c, `queues` pairs,
+ * socket into sock). 0 and *pid; 1 when dpdk-testpmd is not installed (the
+ * bench's targets are not run: `targets` lines counted, reason printed); -1
+ * when it is installed but failed to start (printed; the caller counts its
+ * targets missed and fails). */
+int bench_testpmd(const char *bench, const char *name, int queues, unsigned targets,
+		  char *sock, size_t socklen, pid_t *pid);
 
 /* One control command on a device; args stolen; *ret (if ret) gets the
  * reply. 0, or -errno with the error printed. */
@@ -31,5 +71,11 @@ int bench_migrate(void);
 int bench_bpf(void);
 int bench_top(void);
 int bench_device(void);
+
+/* The tally so far (main.c prints it at the end). */
+struct bench_tally {
+	unsigned targets, missed, not_run;
+};
+struct bench_tally bench_tally(void);
 
 #endif

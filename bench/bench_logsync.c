@@ -211,7 +211,8 @@ static void part_dense(uint64_t *words, uint64_t *ref)
 	}
 }
 
-/* For the record: each zero-skipping kernel on the sparse 1 TiB and 1 GiB logs. */
+/* For the record, not targets (the chosen kernel's lines above are): each
+ * zero-skipping kernel on the sparse 1 TiB and 1 GiB logs. */
 static void part_kernels(uint64_t *words, uint64_t *ref)
 {
 	static const char *const names[] = { "avx2", "sse2", "scalar" };
@@ -229,8 +230,9 @@ static void part_kernels(uint64_t *words, uint64_t *ref)
 			race(words, ref, nwords, &lt, &plain, &ns_lt, &ns_plain);
 			snprintf(name, sizeof(name), "  kernel %-6s %4llu GiB vs read", names[k],
 				 1ull << gl);
-			bench_report(name, "GiB/s", gib_per_s(nwords, ns_lt),
-				     gib_per_s(nwords, ns_plain), ">=", 0.8);
+			printf("%-40s vhm %12.3f GiB/s  read %12.3f GiB/s  ratio %6.3f "
+			       "(for information)\n", name, gib_per_s(nwords, ns_lt),
+			       gib_per_s(nwords, ns_plain), ns_lt ? (double)ns_plain / (double)ns_lt : 0);
 		}
 	}
 	lt_log_set_kernel(chosen);

@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* migrate — what a live migration costs, against baselines of the same run:
  *  - pre-copy copy throughput (the first full pass of a 1 GiB guest whose
- *    RAM the writer has filled) vs memcpy of the same bytes into a fresh
- *    memfd mapping, as the destination's memory is (target >= 0.7);
- *  - the control-plane part of downtime with 1 and 4 queue pairs against
- *    testpmd (stopping the source rings, starting the destination's), vs the
- *    target (2 ms and 4 ms): printed as measured / target, <= 1;
- *  - a 1 GiB guest at three dirty rates: total time and downtime, with the
- *    iterations it took.
- * Devices are real `vhm run` instances between two testpmd backends. */
+ *    RAM the writer has filled) vs memcpy of the same bytes into memory that
+ *    is already resident (target >= 0.7, issue 16); memcpy into fresh memory
+ *    (a page fault per page inside the timed loop) is printed for
+ *    information only, never as the target's baseline;
+ *  - the control-plane part of downtime (stopping the source rings, starting
+ *    the destination's), median of CTL_SAMPLES migrations each: 4 queue
+ *    pairs vs 1 pair of the same run (target <= 1.5), and each against its
+ *    budget (2 ms and 4 ms, called budgets: no baseline exists);
+ *  - a 1 GiB guest at three dirty rates: measured total time and downtime
+ *    vs the prediction made before the migration, each within 20 %; a
+ *    migration without a prediction misses both.
+ * Devices are real `vhm run` instances between two testpmd backends; a
+ * testpmd that does not start fails the bench, one not installed makes its
+ * targets "not run". */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -21,26 +27,33 @@
 #include "ctl.h"
 #include "support.h"
 #include "util.h"
+#include "vbpf.h"
+#include "vbpf_json.h"
 
 #define GUEST "1G"
+#define GIB (1024.0 * 1024.0 * 1024.0)
+#define CTL_SAMPLES 3
+/* Targets of this bench, for "not run" when testpmd is missing: copy, the
+ * control plane (4 vs 1, two budgets), total and downtime at three rates. */
+#define MIGRATE_TARGETS (1 + 3 + 2 * 3)
 
 /* memcpy of `bytes`, page by page, from filled memory into a destination,
- * best of three, GB/s. fresh: a new memfd mapping each time, as the
+ * median of three, GiB/s. fresh: a new memfd mapping each time, as the
  * migration's destination memory is (its pages are allocated as they are
  * first written); otherwise a buffer already resident (copying at its
  * cheapest). */
-static double memcpy_gbps(size_t bytes, bool fresh)
+static double memcpy_gibps(size_t bytes, bool fresh)
 {
 	char *src = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *dst = NULL;
-	double best = 0;
+	double v[3];
+	int n = 0;
 
 	if (src == MAP_FAILED)
 		return 0;
 	memset(src, 0x5a, bytes);
 	for (int i = 0; i < 3; i++) {
 		uint64_t t0;
-		double v;
 
 		if (!dst || fresh) {
 			int fd = memfd_create("bench-dst", MFD_CLOEXEC);
@@ -59,36 +72,44 @@ static double memcpy_gbps(size_t bytes, bool fresh)
 		t0 = vhm_now_ns();
 		for (size_t off = 0; off < bytes; off += 4096)
 			memcpy(dst + off, src + off, 4096);
-		v = (double)bytes / ((double)(vhm_now_ns() - t0) / 1e9) / 1e9;
-		best = v > best ? v : best;
+		v[n++] = (double)bytes / ((double)(vhm_now_ns() - t0) / 1e9) / GIB;
 	}
 	if (dst && dst != MAP_FAILED)
 		munmap(dst, bytes);
 	munmap(src, bytes);
-	return best;
+	return n == 3 ? bench_median(v, 3) : 0;   /* 0: no baseline, the target misses */
 }
 
 static pid_t run_device(const char *sock, const char *name, const char *queues,
 			const char *mem, const char *dirty)
 {
-	char bin[256], ctl[TS_PATH_MAX + 16];
+	char bin[256], ctl[TS_PATH_MAX + 16], log[TS_PATH_MAX + 16];
 	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--queues", queues,
 			       "--mem", mem, "--traffic", "20000", "--dirty", dirty, "--run-dir",
-			       ts_dir(), "--quiet", NULL };
+			       ts_dir(), "--quiet", "--timeout", "20s", NULL };
 	pid_t pid;
 
 	ts_bin("vhm", bin, sizeof(bin));
-	pid = ts_spawn(argv, NULL);
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	pid = ts_spawn(argv, log);
 	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
-	if (pid < 0 || ts_wait_socket(ctl, 10000))
+	/* 30 s, and 20 s per reply: on a loaded machine testpmd takes seconds to
+	 * map a 1 GiB guest (SET_MEM_TABLE, seen at 3.6 s by `vhm trace`) */
+	if (pid < 0 || ts_wait_socket(ctl, 30000)) {
+		fprintf(stderr, "bench migrate: %s: no control socket (log %s)\n", name, log);
 		return -1;
+	}
 	return pid;
 }
 
 
+/* Called with each migration phase as its event arrives. */
+typedef void (*bench_phase_fn)(const char *phase, void *arg);
+
 /* Migrate with these arguments (stolen) and wait for the report (new
- * reference), NULL on failure. */
-static json_t *migrate_with(struct ctl_client *c, json_t *args)
+ * reference), NULL on failure. on_phase (may be NULL) sees every phase. */
+static json_t *migrate_with(struct ctl_client *c, json_t *args, bench_phase_fn on_phase,
+			    void *arg)
 {
 	json_t *ev;
 
@@ -99,7 +120,10 @@ static json_t *migrate_with(struct ctl_client *c, json_t *args)
 		json_t *data = json_object_get(ev, "data");
 		const char *phase = json_string_value(json_object_get(data, "phase"));
 
-		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+		if (phase && on_phase)
+			on_phase(phase, arg);
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed") ||
+			      !strcmp(phase, "cancelled"))) {
 			json_t *rep = strcmp(phase, "done") ? NULL : json_incref(data);
 
 			if (!rep)
@@ -111,11 +135,6 @@ static json_t *migrate_with(struct ctl_client *c, json_t *args)
 		json_decref(ev);
 	}
 	return NULL;
-}
-
-static json_t *migrate(struct ctl_client *c, const char *to)
-{
-	return migrate_with(c, json_pack("{s:s}", "to", to));
 }
 
 static double num(const json_t *o, const char *a, const char *b)
@@ -159,10 +178,92 @@ static void dev_down(struct bench_dev *d)
 		ts_kill(d->pid);
 }
 
-/* One device on a, migrated to b; the report, or NULL. */
-static json_t *one_migration(const char *name, const char *queues, const char *dirty,
-			     const char *prefill, const char *a, const char *b)
+/* The two testpmds (main thread only): socket path and pid, so that a
+ * migration can be traced on both. */
+static struct {
+	const char *sock;
+	pid_t pid;
+} backends[2];
+
+/* The ctl probe on each testpmd for the length of one migration: what each
+ * backend itself spent serving the requests of the stop and the restart
+ * (the service time `vhm trace` reports), for the downtime breakdown. */
+struct backend_probes {
+	struct vbpf *v[2];
+	struct vbpf_counters before[2];
+	bool since_log;         /* before[] re-read when logging had started */
+};
+
+/* At "log-start" (the destination set up and mapped, the source logging,
+ * round 0 about to copy for a second or so): count from here, so that what
+ * is reported is the switchover, the stop and the restart (pre-copy sends
+ * no requests), not the destination's set-up. */
+static void probes_on_phase(const char *phase, void *arg)
 {
+	struct backend_probes *p = arg;
+
+	if (strcmp(phase, "log-start") || p->since_log)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (p->v[i])
+			vbpf_read(p->v[i], &p->before[i]);
+	p->since_log = true;
+}
+
+static void probes_open(struct backend_probes *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (!vbpf_privileged())
+		return;
+	for (int i = 0; i < 2; i++)
+		if (vbpf_open(&p->v[i], backends[i].pid, 1u << VBPF_PROBE_CTL, NULL) ||
+		    vbpf_read(p->v[i], &p->before[i])) {
+			vbpf_close(p->v[i]);
+			p->v[i] = NULL;
+		}
+}
+
+/* One line per backend: each request it served during the migration, with
+ * the count and mean service time. */
+static void probes_report(struct backend_probes *p, const char *src, const char *queues)
+{
+	/* the source first, as the migration goes */
+	for (int n = 0; n < 2; n++) {
+		int i = n ^ !!strcmp(backends[0].sock, src);
+		struct vbpf_counters now;
+		json_t *reqs, *r;
+		size_t k;
+
+		if (!p->v[i] || vbpf_read(p->v[i], &now))
+			continue;
+		reqs = vbpf_json_requests(&now, &p->before[i]);
+		printf("    %s queue pair%s, testpmd %s served %s:", queues,
+		       strcmp(queues, "1") ? "s" : "", n ? "destination" : "source",
+		       p->since_log ? "after log start" : "in the whole migration");
+		json_array_foreach(reqs, k, r)
+			if (json_integer_value(json_object_get(r, "served")))
+				printf(" %s %lldx%.0fus",
+				       json_string_value(json_object_get(r, "name")),
+				       json_integer_value(json_object_get(r, "served")),
+				       json_real_value(json_object_get(r, "serve_us")));
+		putchar('\n');
+		json_decref(reqs);
+	}
+	fflush(stdout);
+}
+
+static void probes_close(struct backend_probes *p)
+{
+	vbpf_close(p->v[0]);
+	vbpf_close(p->v[1]);
+}
+
+/* One device on a, migrated to b; the report, or NULL. traced: print what
+ * each testpmd served during the migration (when BPF is allowed). */
+static json_t *one_migration(const char *name, const char *queues, const char *dirty,
+			     const char *prefill, const char *a, const char *b, bool traced)
+{
+	struct backend_probes probes = { 0 };
 	struct bench_dev d;
 	json_t *rep = NULL;
 
@@ -174,7 +275,13 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 			   NULL);
 	}
 	sleep(1);
-	rep = migrate(d.c, b);
+	if (traced)
+		probes_open(&probes);
+	rep = migrate_with(d.c, json_pack("{s:s}", "to", b), traced ? probes_on_phase : NULL,
+			   &probes);
+	if (traced && rep)
+		probes_report(&probes, a, queues);
+	probes_close(&probes);
 out:
 	dev_down(&d);
 	return rep;
@@ -201,7 +308,7 @@ static json_t *predicted_migration(const char *name, const char *rate, const cha
 	sleep(5);     /* working-set windows up to a few seconds */
 	rep = migrate_with(d.c, json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
 					  (json_int_t)PREDICT_BANDWIDTH, "downtime_ms", 50,
-					  "max_iterations", 30));
+					  "max_iterations", 30), NULL, NULL);
 out:
 	dev_down(&d);
 	return rep;
@@ -215,10 +322,10 @@ static void print_prediction_detail(const json_t *rep)
 	const json_t *v;
 	size_t i;
 
-	printf("    outcome: converged %d, last_pages %.0f, zero_pages %.0f, bandwidth %.1f MB/s,"
+	printf("    outcome: converged %d, last_pages %.0f, zero_pages %.0f, bandwidth %.1f MiB/s,"
 	       " quiesce %.1f ms, downtime: stop %.1f, copy %.1f, control %.1f, verify %.1f ms\n",
 	       json_is_true(json_object_get(rep, "converged")), num(rep, "last_pages", NULL),
-	       num(rep, "zero_pages", NULL), num(rep, "bandwidth_mbps", NULL),
+	       num(rep, "zero_pages", NULL), num(rep, "bandwidth_mib_s", NULL),
 	       num(rep, "quiesce_ms", NULL), num(rep, "downtime", "stop_ms"),
 	       num(rep, "downtime", "copy_ms"), num(rep, "downtime", "control_ms"),
 	       num(rep, "downtime", "verify_ms"));
@@ -238,86 +345,137 @@ static void print_prediction_detail(const json_t *rep)
 	fflush(stdout);
 }
 
+/* Two targets: measured total and downtime (the transfer part, which the
+ * model predicts; the digest check is printed apart) each within 20 % of the
+ * prediction. No prediction, or no migration (rep NULL): both missed. */
 static void print_prediction(const char *rate, const json_t *rep)
 {
 	const json_t *p = json_object_get(rep, "prediction");
 	double dt = num(rep, "downtime", "transfer_ms"), pdt = num(p, "downtime_ms", NULL);
-	double ratio = pdt > 0 ? dt / pdt : 0;
+	double total = num(rep, "total_ms", NULL), ptotal = num(p, "total_ms", NULL);
+	char name[64], tname[64];
 
-	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: total %7.0f ms (predicted %7.0f), "
-	       "downtime %5.1f ms (predicted %5.1f; +%.0f ms digest check), rounds %zu "
-	       "(predicted %d), ratio %.2f %s\n", rate, num(rep, "total_ms", NULL),
-	       num(p, "total_ms", NULL), dt, pdt, num(rep, "downtime", "verify_ms"),
+	snprintf(name, sizeof(name), "  downtime, %s pages/s vs predicted", rate);
+	snprintf(tname, sizeof(tname), "  total, %s pages/s vs predicted", rate);
+	if (!rep) {
+		bench_missed(tname, "the migration failed");
+		bench_missed(name, "the migration failed");
+		return;
+	}
+	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: rounds %zu (predicted %d), "
+	       "+%.0f ms digest check in the downtime\n", rate,
 	       json_array_size(json_object_get(rep, "iterations")),
-	       (int)json_integer_value(json_object_get(p, "rounds")), ratio,
-	       !p ? "(no prediction)" : ratio >= 0.8 && ratio <= 1.2 ? "within 20 %" :
-	       "MISSED (target within 20 %)");
-	fflush(stdout);
-	if (!(ratio >= 0.8 && ratio <= 1.2) || getenv("VHM_BENCH_DETAIL"))
+	       (int)json_integer_value(json_object_get(p, "rounds")),
+	       num(rep, "downtime", "verify_ms"));
+	if (p)
+		bench_report(tname, "ms", total, ptotal, "within", 0.2);
+	else
+		bench_missed(tname, "total %.0f ms, no prediction in the report", total);
+	if (p)
+		bench_report(name, "ms", dt, pdt, "within", 0.2);
+	else
+		bench_missed(name, "downtime %.1f ms, no prediction in the report", dt);
+	if (!p || !(dt >= 0.8 * pdt && dt <= 1.2 * pdt) ||
+	    !(total >= 0.8 * ptotal && total <= 1.2 * ptotal) || getenv("VHM_BENCH_DETAIL"))
 		print_prediction_detail(rep);
+}
+
+/* The control-plane downtime of q queue pairs: median over CTL_SAMPLES
+ * migrations (a fresh device each, alternating direction). 0, or -1 when one
+ * failed (said so). */
+static int control_downtime(int q, const char *a, const char *b, double *ms)
+{
+	double v[CTL_SAMPLES];
+
+	for (int i = 0; i < CTL_SAMPLES; i++) {
+		char name[48], qs[4];
+		json_t *rep;
+
+		snprintf(name, sizeof(name), "bm-ctl%d-%d", q, i);
+		snprintf(qs, sizeof(qs), "%d", q);
+		/* the last sample also says what the backends spent serving */
+		rep = one_migration(name, qs, "1000", NULL, i % 2 ? b : a, i % 2 ? a : b,
+				    i == CTL_SAMPLES - 1);
+		if (!rep)
+			return -1;
+		v[i] = num(rep, "downtime", "control_ms");
+		json_decref(rep);
+	}
+	*ms = bench_median(v, CTL_SAMPLES);
+	return 0;
+}
+
+static int bench_copy(const char *a, const char *b)
+{
+	/* copy throughput: the writer touches ~all of RAM first */
+	json_t *rep = one_migration("bm-copy", "1", "0", "400000", a, b, false);
+	json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
+	double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL), vhm, fresh;
+
+	if (!rep) {
+		bench_missed("pre-copy vs memcpy, resident", "the migration failed");
+		return -1;
+	}
+	vhm = ms > 0 ? bytes / (ms / 1000.0) / GIB : 0;
+	bench_report("pre-copy vs memcpy, resident", "GiB/s", vhm,
+		     memcpy_gibps((size_t)bytes, false), ">=", 0.7);
+	fresh = memcpy_gibps((size_t)bytes, true);
+	printf("%-40s vhm %12.3f GiB/s  memcpy %9.3f GiB/s  ratio %6.3f (information: a page "
+	       "fault per page in memcpy's loop)\n", "pre-copy vs memcpy, fresh memory", vhm,
+	       fresh, fresh > 0 ? vhm / fresh : 0);
+	json_decref(rep);
+	return 0;
+}
+
+static int bench_control(const char *a, const char *b)
+{
+	double ms1, ms4;
+
+	if (control_downtime(1, b, a, &ms1) || control_downtime(4, a, b, &ms4)) {
+		bench_missed_n("downtime control", 3, "a migration failed");
+		return -1;
+	}
+	bench_report("downtime control, 4 vs 1 queue pair", "ms", ms4, ms1, "<=", 1.5);
+	bench_budget("downtime control, 1 queue pair", "ms", ms1, "<=", 2.0);
+	bench_budget("downtime control, 4 queue pairs", "ms", ms4, "<=", 4.0);
+	return 0;
 }
 
 int bench_migrate(void)
 {
 	static const char *const rates[] = { "2000", "10000", "40000" };
-	char a[TS_PATH_MAX], b[TS_PATH_MAX], reason[256];
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	pid_t pa, pb;
 	json_t *rep;
-	int rc = 0;
+	int rc;
 
-	if (ts_testpmd_start_named("bench-a", 4, a, sizeof(a), reason, sizeof(reason)) < 0 ||
-	    ts_testpmd_start_named("bench-b", 4, b, sizeof(b), reason, sizeof(reason)) < 0) {
-		printf("migrate: skipped: %s\n", reason);
+	rc = bench_testpmd("migrate", "bench-a", 4, MIGRATE_TARGETS, a, sizeof(a), &pa);
+	if (!rc)
+		rc = bench_testpmd("migrate", "bench-b", 4, 0, b, sizeof(b), &pb);
+	if (rc < 0)
+		bench_missed_n("migrate", MIGRATE_TARGETS, "a testpmd did not start");
+	backends[0].sock = a;
+	backends[0].pid = pa;
+	backends[1].sock = b;
+	backends[1].pid = pb;
+	if (rc) {
 		ts_cleanup();
-		return 0;
+		return rc < 0 ? -1 : 0;
 	}
 	/* VHM_BENCH_PREDICT_ONLY: only the prediction cases (diagnosing the model) */
-	if (getenv("VHM_BENCH_PREDICT_ONLY"))
-		goto predict;
-	/* copy throughput: the writer touches ~all of RAM first */
-	rep = one_migration("bm-copy", "1", "0", "400000", a, b);
-	if (rep) {
-		json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
-		double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL);
-
-		double vhm = bytes / ms / 1e6, resident;
-
-		bench_report("pre-copy vs memcpy to fresh memory", "GB/s", vhm,
-			     memcpy_gbps((size_t)bytes, true), ">=", 0.7);
-		resident = memcpy_gbps((size_t)bytes, false);
-		printf("%-34s vhm %12.3f GB/s  memcpy %9.3f GB/s  ratio %6.3f (for information)\n",
-		       "pre-copy vs memcpy, resident", vhm, resident, resident > 0 ? vhm / resident : 0);
-		json_decref(rep);
-	} else {
-		rc = -1;
+	if (!getenv("VHM_BENCH_PREDICT_ONLY")) {
+		rc |= bench_copy(a, b);
+		rc |= bench_control(a, b);
 	}
-	for (int q = 1; q <= 4; q += 3) {
-		char name[48], qs[4];
-
-		snprintf(name, sizeof(name), "bm-ctl%d", q);
-		snprintf(qs, sizeof(qs), "%d", q);
-		rep = one_migration(name, qs, "1000", NULL, q == 1 ? b : a, q == 1 ? a : b);
-		if (!rep) {
-			rc = -1;
-			continue;
-		}
-		snprintf(name, sizeof(name), "downtime control, %d queue%s", q, q > 1 ? "s" : "");
-		bench_report(name, "ms", num(rep, "downtime", "control_ms"), q == 1 ? 2.0 : 4.0,
-			     "<=", 1.0);
-		json_decref(rep);
-	}
-predict:
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(rates); i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "bm-rate%zu", i);
 		rep = predicted_migration(name, rates[i], i % 2 ? b : a, i % 2 ? a : b);
-		if (!rep) {
-			rc = -1;
-			continue;
-		}
+		rc |= !rep;
 		print_prediction(rates[i], rep);
 		json_decref(rep);
 	}
 	ts_cleanup();
-	return rc;
+	return rc ? -1 : 0;
 }

@@ -24,19 +24,6 @@
 #define ITERS  20000
 #define WARMUP 1000
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median_us(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
-
 /* ---- baseline: the raw peer --------------------------------------------------- */
 
 static void __attribute__((noreturn)) raw_peer(int s)
@@ -121,7 +108,7 @@ static int measure_raw(int efd, double *median)
 		free(v);
 		return -1;
 	}
-	*median = median_us(v, ITERS);
+	*median = bench_median(v, ITERS);
 	free(v);
 	return 0;
 }
@@ -178,7 +165,7 @@ static int measure_vhm(const char *sock, int efd, double *median)
 		if (i >= WARMUP)
 			v[i - WARMUP] = (double)(vhm_now_ns() - t0) / 1000.0;
 	}
-	*median = median_us(v, ITERS);
+	*median = bench_median(v, ITERS);
 	rc = 0;
 out:
 	if (rc)

@@ -4,11 +4,14 @@
  * batch mode for 10 s: its CPU time (user + system, from wait4's rusage)
  * over the wall time, as % of one core.
  *
- * Two lines:
- *   - against the budget, 2 % of a core: baseline = 2.0, target ratio <= 1;
- *   - against the cheapest poller that shows the same figures, measured in
- *     the same run: `vhm status NAME --json` for each of the 4 instances once
- *     a second for 10 s (CPU of those processes); target ratio <= 1. */
+ * Two targets:
+ *   - against the budget, 2 % of a core (a budget: no baseline exists);
+ *   - against the cheapest real poller of the same figures, measured in the
+ *     same run: one process holding one persistent control connection to
+ *     each of the 4 instances, asking each for `status` once a second for
+ *     10 s and parsing the reply (its CPU from wait4); target ratio <= 1, as
+ *     against the forked `vhm status` before: forking per poll was a
+ *     baseline that costs far more than any poller has to. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,25 +24,64 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "ctl.h"
 #include "../tests/integration/support.h"
 #include "util.h"
 
 #define NINST   4
 #define SECONDS 10
 
-/* Run argv to completion with output to /dev/null; its CPU seconds, or < 0. */
-static double run_cpu_s(const char *const argv[])
+/* The baseline poller, in a child: one connection per instance, `status`
+ * from each once a second for SECONDS. Exit 0, or 1 (said why). */
+static int poll_status(const char *run)
+{
+	struct ctl_client *c[NINST] = { 0 };
+	char err[256], name[16];
+	uint64_t t0 = vhm_now_ns();
+	int rc = 1;
+
+	for (int i = 0; i < NINST; i++) {
+		snprintf(name, sizeof(name), "vm%d", i);
+		if (ctl_client_open(&c[i], run, name, 10000, err, sizeof(err))) {
+			fprintf(stderr, "top: poller: %s: %s\n", name, err);
+			goto out;
+		}
+	}
+	for (int s = 0; s < SECONDS; s++) {
+		uint64_t next = t0 + (uint64_t)(s + 1) * 1000000000ull;
+
+		for (int i = 0; i < NINST; i++)
+			if (bench_call(c[i], "status", NULL, NULL))
+				goto out;
+		while (vhm_now_ns() < next)
+			usleep((useconds_t)((next - vhm_now_ns()) / 1000));
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < NINST; i++)
+		if (c[i])
+			ctl_client_close(c[i]);
+	return rc;
+}
+
+/* Run argv to completion with output to /dev/null (argv NULL: the status
+ * poller on run); its CPU seconds, or < 0. */
+static double run_cpu_s(const char *const argv[], const char *run)
 {
 	struct rusage ru;
 	int st;
-	pid_t pid = fork();
+	pid_t pid;
 
+	fflush(NULL);
+	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (!argv)
+			_exit(poll_status(run));
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
@@ -81,7 +123,7 @@ int bench_top(void)
 {
 	char bin[256], run[TS_PATH_MAX], n[16];
 	const char *top[] = { bin, "top", "-b", "-d", "1", "-n", n, "--run-dir", run, NULL };
-	double top_s, poll_s = 0, wall;
+	double top_s, poll_s, wall;
 	uint64_t t0;
 	int rc = -1;
 
@@ -94,37 +136,21 @@ int bench_top(void)
 	sleep(1);
 
 	t0 = vhm_now_ns();
-	top_s = run_cpu_s(top);
+	top_s = run_cpu_s(top, NULL);
 	wall = (double)(vhm_now_ns() - t0) / 1e9;
 	if (top_s < 0) {
 		fprintf(stderr, "top: vhm top -b failed\n");
 		goto out;
 	}
-
-	/* the baseline: one `vhm status` per instance per second */
+	/* the baseline: one persistent connection per instance, status once a second */
 	t0 = vhm_now_ns();
-	for (int s = 0; s < SECONDS; s++) {
-		uint64_t next = t0 + (uint64_t)(s + 1) * 1000000000ull;
-
-		for (int i = 0; i < NINST; i++) {
-			char name[16];
-			const char *st[] = { bin, "status", name, "--json", "--run-dir", run, NULL };
-			double c;
-
-			snprintf(name, sizeof(name), "vm%d", i);
-			c = run_cpu_s(st);
-			if (c < 0) {
-				fprintf(stderr, "top: vhm status %s failed\n", name);
-				goto out;
-			}
-			poll_s += c;
-		}
-		while (vhm_now_ns() < next)
-			usleep((useconds_t)((next - vhm_now_ns()) / 1000));
+	poll_s = run_cpu_s(NULL, run);
+	if (poll_s < 0) {
+		fprintf(stderr, "top: the status poller failed\n");
+		goto out;
 	}
-	bench_report("top cpu, 4 devices, -d 1 (vs 2% budget)", "%core", top_s / wall * 100.0,
-		     2.0, "<=", 1.0);
-	bench_report("top cpu vs vhm-status polling", "%core", top_s / wall * 100.0,
+	bench_budget("top cpu, 4 devices, -d 1", "%core", top_s / wall * 100.0, "<=", 2.0);
+	bench_report("top cpu vs persistent status poller", "%core", top_s / wall * 100.0,
 		     poll_s / ((double)(vhm_now_ns() - t0) / 1e9) * 100.0, "<=", 1.0);
 	rc = 0;
 out:

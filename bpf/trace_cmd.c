@@ -70,11 +70,11 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "trace", .shortopts = "+p:P:u:r:i:d:jv", .longopts = longopts };
-	bool have_pid = false;
+	bool have_pid = false, probes_given = false;
 	uint64_t u;
 	int c;
 
-	*a = (struct trace_args){ .probes = VBPF_PROBES_ALL, .interval_ms = 1000 };
+	*a = (struct trace_args){ .probes = VBPF_PROBES_DEFAULT, .interval_ms = 1000 };
 	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
 		switch (c) {
 		case 'p':
@@ -86,7 +86,8 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 		case 'P':
 			if (vbpf_parse_probes(optarg, &a->probes))
 				return vhm_usage_error("trace", "bad --probe '%s' (want %s)", optarg,
-						       "ctl,kick,pf,kvm,uprobe or all");
+						       "ctl,kick,pf,kvm,uprobe, default or all");
+			probes_given = true;
 			break;
 		case 'u':
 			if (a->n_uprobes == VBPF_MAX_UPROBES)
@@ -131,6 +132,9 @@ static int parse_args(int argc, char **argv, struct trace_args *a)
 		return vhm_usage_error("trace", "unexpected argument '%s'", argv[optind]);
 	if (!have_pid)
 		return vhm_usage_error("trace", "--pid is required");
+	/* --uprobe is the opt-in by itself when --probe left the default */
+	if (a->n_uprobes && !probes_given)
+		a->probes |= 1u << VBPF_PROBE_UPROBE;
 	if (a->n_uprobes && !(a->probes & (1u << VBPF_PROBE_UPROBE)))
 		return vhm_usage_error("trace", "--uprobe given but 'uprobe' not in --probe");
 	return 0;
@@ -197,6 +201,33 @@ static void print_attach_text(const struct vbpf *v)
 	fflush(stdout);
 }
 
+/* The vhost-user requests counted between prev (NULL: attach) and now, one
+ * line each: how many this process received and served (mean service time),
+ * sent and got answered (mean round trip). */
+static void print_requests(const struct vbpf_counters *now, const struct vbpf_counters *prev,
+			   const char *indent)
+{
+	json_t *reqs = vbpf_json_requests(now, prev), *r;
+	size_t i;
+
+	json_array_foreach(reqs, i, r) {
+		const char *name = json_string_value(json_object_get(r, "name"));
+		char num[16];
+
+		snprintf(num, sizeof(num), "%d", (int)json_integer_value(json_object_get(r,
+											"request")));
+		printf("%s%-24s recv %5lld served %5lld %9.1f us   sent %5lld answered %5lld "
+		       "%9.1f us\n", indent, name ? name : num,
+		       json_integer_value(json_object_get(r, "received")),
+		       json_integer_value(json_object_get(r, "served")),
+		       json_real_value(json_object_get(r, "serve_us")),
+		       json_integer_value(json_object_get(r, "sent")),
+		       json_integer_value(json_object_get(r, "answered")),
+		       json_real_value(json_object_get(r, "rtt_us")));
+	}
+	json_decref(reqs);
+}
+
 static void print_text(const struct interval *iv, bool header)
 {
 	const struct vbpf *v = iv->v;
@@ -233,6 +264,8 @@ static void print_text(const struct interval *iv, bool header)
 	if (vbpf_attached(v, VBPF_PROBE_KVM))
 		printf(" %10.1f", rate(DELTA(iv, kvm_dirty), iv->dt_s));
 	putchar('\n');
+	if (vbpf_attached(v, VBPF_PROBE_CTL))
+		print_requests(iv->now, iv->prev, "         ");
 	if (vbpf_attached(v, VBPF_PROBE_UPROBE))
 		for (size_t i = 0; i < vbpf_uprobe_count(v); i++) {
 			if (!vbpf_uprobe_attached(v, i))
@@ -244,6 +277,30 @@ static void print_text(const struct interval *iv, bool header)
 			putchar('\n');
 		}
 	fflush(stdout);
+}
+
+/* At the end: every request since attach, with the mean service time (the
+ * traced process's own, request received to reply sent). */
+static void print_summary(const struct vbpf *v, const struct vbpf_counters *now, bool json)
+{
+	json_t *o;
+
+	if (!vbpf_attached(v, VBPF_PROBE_CTL))
+		return;
+	if (!json) {
+		printf("vhost-user requests since attach (served: request received -> reply sent; "
+		       "answered: request sent -> reply received; mean times):\n");
+		print_requests(now, NULL, "  ");
+		fflush(stdout);
+		return;
+	}
+	o = json_pack("{s:s, s:i, s:o, s:I}", "type", "requests", "pid", (int)vbpf_pid(v),
+		      "requests", vbpf_json_requests(now, NULL), "other_requests",
+		      (json_int_t)now->req_other);
+	json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(o);
 }
 
 /* ---- the command ----------------------------------------------------------------- */
@@ -354,6 +411,8 @@ int cmd_trace(int argc, char **argv)
 	}
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	if (!rc)
+		print_summary(v, &c[cur], a.json);
 	vbpf_close(v);
 	if (rc) {
 		fprintf(stderr, "vhm trace: reading counters: %s\n", strerror(-rc));

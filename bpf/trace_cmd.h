@@ -3,6 +3,8 @@
 #ifndef VHM_TRACE_CMD_H
 #define VHM_TRACE_CMD_H
 
+#include "vbpf.h"
+
 #define TRACE_USAGE \
 	"usage: vhm trace --pid PID [options]\n" \
 	"Count, from the kernel (eBPF), what a vhost-user backend process does.\n" \
@@ -10,7 +12,8 @@
 	"  -P, --probe LIST       comma list of ctl,kick,pf,kvm,uprobe, or all (default)\n" \
 	"  -u, --uprobe BIN:SYM   trace calls of SYM in BIN (a path, or the start of the\n" \
 	"                         name of a library PID maps); repeatable, up to 16;\n" \
-	"                         default: librte_vhost's enqueue/dequeue/log functions\n" \
+	"                         default: librte_vhost's enqueue/dequeue/log functions;\n" \
+	"                         without --probe, --uprobe adds uprobe to the default\n" \
 	"  -r, --range START-END  page-fault probe range [START,END), host-virtual,\n" \
 	"                         0x hex or decimal (default: the whole address space)\n" \
 	"  -i, --interval DUR     print every DUR (default 1s)\n" \

@@ -6,7 +6,9 @@
  * alternative attach points, chosen by vbpf.c at run time before load (the
  * others get autoload=false):
  *   control plane  tracepoint syscalls:sys_{enter,exit}_{sendmsg,recvmsg}
- *                  | raw_tp sys_enter/sys_exit (filtered by syscall number)
+ *                  | raw_tp sys_enter/sys_exit (filtered by syscall number);
+ *                  the vhost-user header of each message is decoded at exit
+ *                  (request counts, service times: vbpf_abi.h)
  *   eventfd        tracepoint syscalls:sys_{enter,exit}_{write,read}
  *                  | the same raw_tp pair
  *   page faults    tracepoint exceptions:page_fault_user | tp_btf page_fault_user
@@ -50,6 +52,8 @@ enum call_kind { K_SEND = VBPF_SEND, K_RECV = VBPF_RECV, K_EVWRITE, K_EVREAD };
 struct call_start {
 	__u64 ts_ns;
 	long nr;       /* syscall number, to pair raw sys_enter with sys_exit */
+	__u64 msg;     /* ctl: the struct user_msghdr pointer (user memory) */
+	long fd;       /* ctl: the socket */
 	__u32 kind;
 };
 
@@ -60,6 +64,36 @@ struct {
 	__type(key, __u64);
 	__type(value, struct call_start);
 } inflight SEC(".maps");
+
+/* vhost-user header (docs/protocol.md): request, flags, payload size. */
+#define VHU_VERSION_MASK 0x3u
+#define VHU_VERSION      0x1u
+#define VHU_REPLY        0x4u
+#define VHU_MAX_PAYLOAD  0x10000u
+
+/* Requests of one number awaiting their replies on one socket of the
+ * target, oldest first: a frontend may send several before reading the
+ * first reply (one GET_VRING_BASE per ring, pipelined), and vhost-user
+ * answers in order. A ring of PENDING_MAX; an older request that never gets
+ * a reply is overwritten when it is full. */
+#define PENDING_MAX 8
+
+struct pending_key {
+	__u32 tgid, fd, request, pad;
+};
+
+struct pending_req {
+	__u64 ts_ns[PENDING_MAX];  /* received (recvmsg returned) or sent (sendmsg entered) */
+	__u32 head, tail;          /* oldest at head; free-running, mod PENDING_MAX */
+	__u32 out;                 /* 1: this process sent them, 0: received them */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct pending_key);
+	__type(value, struct pending_req);
+} pending SEC(".maps");
 
 /* Pages seen faulting (page-aligned host-virtual address); resized by the loader. */
 struct {
@@ -141,10 +175,12 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-/* Syscall entry: remember start time if it is a call we count. */
-static __always_inline void on_enter(long nr, enum call_kind kind, long fd, __u64 count)
+/* Syscall entry: remember start time if it is a call we count. For ctl,
+ * `arg` is the msghdr pointer; for kick, the byte count. */
+static __always_inline void on_enter(long nr, enum call_kind kind, long fd, __u64 arg)
 {
-	struct call_start st = { .nr = nr, .kind = kind };
+	struct call_start st = { .nr = nr, .kind = kind, .fd = fd, .msg = arg };
+	__u64 count = arg;
 	__u64 id = bpf_get_current_pid_tgid();
 
 	if (kind <= K_RECV) {
@@ -164,14 +200,93 @@ static __always_inline void on_enter(long nr, enum call_kind kind, long fd, __u6
 	bpf_map_update_elem(&inflight, &id, &st, BPF_ANY);
 }
 
+/* The first 12 bytes of the message a sendmsg/recvmsg moved: the first
+ * iovec's, when it holds a whole header and the call moved as much. */
+static __always_inline bool read_header(__u64 msg, long ret, __u32 hdr[3])
+{
+	struct user_msghdr mh;
+	struct iovec iov;
+
+	if (ret < 12 || bpf_probe_read_user(&mh, sizeof(mh), (void *)msg) ||
+	    !mh.msg_iov || !mh.msg_iovlen ||
+	    bpf_probe_read_user(&iov, sizeof(iov), mh.msg_iov) || iov.iov_len < 12 ||
+	    bpf_probe_read_user(hdr, 12, iov.iov_base))
+		return false;
+	return (hdr[1] & VHU_VERSION_MASK) == VHU_VERSION && hdr[2] <= VHU_MAX_PAYLOAD;
+}
+
+/* A vhost-user request the target moved: queue its time for the reply. */
+static __always_inline void request_seen(const struct pending_key *key, __u32 out, __u64 t_ns)
+{
+	struct pending_req *p = bpf_map_lookup_elem(&pending, key), np = {};
+
+	if (!p || p->out != out) {
+		np.ts_ns[0] = t_ns;
+		np.tail = 1;
+		np.out = out;
+		bpf_map_update_elem(&pending, key, &np, BPF_ANY);
+		return;
+	}
+	if (p->tail - p->head == PENDING_MAX)
+		p->head++;      /* full: drop the oldest */
+	p->ts_ns[p->tail & (PENDING_MAX - 1)] = t_ns;
+	p->tail++;
+}
+
+/* A reply the target moved: the oldest request of its number waiting the
+ * other way, its time taken off the ring; 0 when there is none. */
+static __always_inline __u64 reply_seen(const struct pending_key *key, __u32 out)
+{
+	struct pending_req *p = bpf_map_lookup_elem(&pending, key);
+	__u64 t;
+
+	if (!p || p->out == out || p->head == p->tail)
+		return 0;
+	t = p->ts_ns[p->head & (PENDING_MAX - 1)];
+	p->head++;
+	return t;
+}
+
+/* A vhost-user message the target moved on socket fd (kind: sent or
+ * received; t_ns: when, as the pairing rule in vbpf_abi.h says): a request
+ * is counted and queued, a reply pairs with the oldest request queued. */
+static __always_inline void count_request(struct vbpf_counters *c, long fd, __u32 kind,
+					  const __u32 hdr[3], __u64 t_ns)
+{
+	struct pending_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__u32)fd,
+				   .request = hdr[0] };
+	__u32 req = hdr[0], out = kind == K_SEND;
+	__u64 t0;
+
+	if (req >= VBPF_MAX_REQ) {
+		__sync_fetch_and_add(&c->req_other, 1);
+		return;
+	}
+	if (!(hdr[1] & VHU_REPLY)) {
+		__sync_fetch_and_add(out ? &c->req_out[req] : &c->req_in[req], 1);
+		request_seen(&key, out, t_ns);
+		return;
+	}
+	t0 = reply_seen(&key, out);
+	if (!t0 || t_ns < t0)
+		return;
+	if (out) {
+		__sync_fetch_and_add(&c->req_served[req], 1);
+		__sync_fetch_and_add(&c->req_serve_ns[req], t_ns - t0);
+	} else {
+		__sync_fetch_and_add(&c->req_answered[req], 1);
+		__sync_fetch_and_add(&c->req_rtt_ns[req], t_ns - t0);
+	}
+}
+
 /* Syscall exit: count the call begun in on_enter(), if any. */
 static __always_inline void on_exit(long nr, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
 	struct vbpf_counters *c;
 	struct call_start *st;
+	__u32 kind, slot, hdr[3];
 	__u64 us;
-	__u32 kind, slot;
 
 	st = bpf_map_lookup_elem(&inflight, &id);
 	if (!st)
@@ -195,7 +310,11 @@ static __always_inline void on_exit(long nr, long ret)
 	}
 	__sync_fetch_and_add(&c->ctl_msgs[kind], 1);
 	__sync_fetch_and_add(&c->ctl_bytes[kind], ret);
-	us = (bpf_ktime_get_ns() - st->ts_ns) / 1000;
+	/* A request sent counts from sendmsg's entry, one received from
+	 * recvmsg's return; a reply sent ends a service at sendmsg's entry. */
+	if (read_header(st->msg, ret, hdr))
+		count_request(c, st->fd, kind, hdr, kind == K_SEND ? st->ts_ns : now);
+	us = (now - st->ts_ns) / 1000;
 	slot = us ? log2_u64(us) : 0;
 	if (slot >= VBPF_HIST_SLOTS)
 		slot = VBPF_HIST_SLOTS - 1;
@@ -210,7 +329,7 @@ SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int tp_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (is_target())
-		on_enter(nr_sendmsg, K_SEND, ctx->args[0], 0);
+		on_enter(nr_sendmsg, K_SEND, ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
@@ -226,7 +345,7 @@ SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tp_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
 {
 	if (is_target())
-		on_enter(nr_recvmsg, K_RECV, ctx->args[0], 0);
+		on_enter(nr_recvmsg, K_RECV, ctx->args[0], ctx->args[1]);
 	return 0;
 }
 
@@ -282,7 +401,7 @@ int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (ctl_on && (nr == nr_sendmsg || nr == nr_recvmsg))
 		on_enter(nr, nr == nr_sendmsg ? K_SEND : K_RECV,
-			 PT_REGS_PARM1_CORE_SYSCALL(regs), 0);
+			 PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs));
 	else if (kick_on && (nr == nr_write || nr == nr_read))
 		on_enter(nr, nr == nr_write ? K_EVWRITE : K_EVREAD,
 			 PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM3_CORE_SYSCALL(regs));

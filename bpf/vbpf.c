@@ -105,8 +105,8 @@ int vbpf_parse_probes(const char *list, unsigned *mask)
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		unsigned i;
 
-		if (!strcmp(tok, "all")) {
-			m |= VBPF_PROBES_ALL;
+		if (!strcmp(tok, "all") || !strcmp(tok, "default")) {
+			m |= tok[0] == 'a' ? VBPF_PROBES_ALL : VBPF_PROBES_DEFAULT;
 			continue;
 		}
 		for (i = 0; i < VBPF_NPROBES; i++)
@@ -120,6 +120,19 @@ int vbpf_parse_probes(const char *list, unsigned *mask)
 		return -EINVAL;
 	*mask = m;
 	return 0;
+}
+
+/* Set once by main() before any thread starts; read-only afterwards. */
+static vbpf_req_name_fn req_names;
+
+void vbpf_set_req_names(vbpf_req_name_fn fn)
+{
+	req_names = fn;
+}
+
+const char *vbpf_req_name(uint32_t request)
+{
+	return req_names ? req_names(request) : NULL;
 }
 
 uint64_t vbpf_hist_slot_us(unsigned slot)

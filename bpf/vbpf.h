@@ -27,10 +27,17 @@ enum vbpf_probe {
 	VBPF_NPROBES
 };
 #define VBPF_PROBES_ALL ((1u << VBPF_NPROBES) - 1)
+/* What `vhm trace` attaches when given no --probe, and what the name
+ * "default" stands for: the probes that cost a saturated testpmd loopback
+ * at most 5 % (bench bpf, docs/bpf.md "What the probes cost"). uprobe (a
+ * trap on every call of a per-burst function) is opt-in. */
+#define VBPF_DEFAULT_PROBES "ctl,kick,pf,kvm"
+#define VBPF_PROBES_DEFAULT (1u << VBPF_PROBE_CTL | 1u << VBPF_PROBE_KICK | \
+			     1u << VBPF_PROBE_PF | 1u << VBPF_PROBE_KVM)
 
 const char *vbpf_probe_name(enum vbpf_probe p);
-/* "ctl,kick,pf" or "all" into a bit mask (1u << enum vbpf_probe). -EINVAL on
- * an unknown or empty name. */
+/* "ctl,kick,pf", "default" or "all" into a bit mask (1u << enum vbpf_probe).
+ * -EINVAL on an unknown or empty name. */
 int vbpf_parse_probes(const char *list, unsigned *mask);
 
 struct vbpf_opts {
@@ -71,6 +78,15 @@ bool vbpf_uprobe_attached(const struct vbpf *v, size_t i);
 const char *vbpf_uprobe_note(const struct vbpf *v, size_t i);
 /* True when the slot's uretprobe sums a packet count (rte_vhost bursts). */
 bool vbpf_uprobe_counts_packets(const struct vbpf *v, size_t i);
+
+/* Names of vhost-user request numbers, for the ctl probe's per-request
+ * counts. The request table belongs to the protocol layer above bpf/
+ * (orchestrator/vhost/vhu_proto.h), so main() hands its name function down
+ * once, before any thread starts; without one requests show by number. */
+typedef const char *(*vbpf_req_name_fn)(uint32_t request);
+void vbpf_set_req_names(vbpf_req_name_fn fn);
+/* The name of request number `request`, or NULL (no name function set). */
+const char *vbpf_req_name(uint32_t request);
 
 /* Whether this process may load tracing BPF: euid 0, or CAP_BPF+CAP_PERFMON,
  * or CAP_SYS_ADMIN in its effective set. */

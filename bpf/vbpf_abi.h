@@ -16,6 +16,10 @@
 /* Uprobe slots: one per BIN:SYM the caller asks for (the attach cookie). */
 #define VBPF_MAX_UPROBES 16
 
+/* vhost-user requests decoded by the "ctl" probe, by request number (the
+ * header's first u32); numbers at or above this go to req_other. */
+#define VBPF_MAX_REQ     64
+
 /* Direction index of the control-plane counters. */
 enum vbpf_dir { VBPF_SEND = 0, VBPF_RECV = 1 };
 
@@ -28,6 +32,21 @@ struct vbpf_counters {
 	__u64 ctl_bytes[2];     /* sum of the non-negative returns, bytes */
 	__u64 ctl_hist[2][VBPF_HIST_SLOTS]; /* entry-to-exit time, log2 µs */
 	__u64 ctl_other[2];     /* calls on sockets of other families, not above */
+	/* 1b. vhost-user messages among them (header version 1), by request
+	 * number. A request is a message without the reply flag; its reply is
+	 * the next message the other way on the same socket with the reply flag
+	 * and the same number (requests pipelined on one socket are answered in
+	 * order: the oldest waiting one). On a backend, req_in/served are the frontend's
+	 * requests and what serving them took (recvmsg returned -> reply's
+	 * sendmsg entered); on a frontend, req_out/answered its own requests and
+	 * their round trips (sendmsg entered -> reply's recvmsg returned). */
+	__u64 req_in[VBPF_MAX_REQ];        /* requests received */
+	__u64 req_served[VBPF_MAX_REQ];    /* ... whose reply this process sent */
+	__u64 req_serve_ns[VBPF_MAX_REQ];  /* sum of their service times, ns */
+	__u64 req_out[VBPF_MAX_REQ];       /* requests sent */
+	__u64 req_answered[VBPF_MAX_REQ];  /* ... whose reply this process received */
+	__u64 req_rtt_ns[VBPF_MAX_REQ];    /* sum of their round trips, ns */
+	__u64 req_other;                   /* vhost-user messages numbered >= VBPF_MAX_REQ */
 	/* 2. eventfd signalling: 8-byte write/read that returned 8. */
 	__u64 evfd_writes;      /* the process signalled an eventfd (call/kick) */
 	__u64 evfd_reads;       /* the process consumed an eventfd */

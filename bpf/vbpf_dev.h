@@ -13,8 +13,10 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-/* What --trace-backend traces when given no list. */
-#define VBPF_DEV_DEFAULT_PROBES "ctl,kick,uprobe"
+/* What --trace-backend traces when given no list: the control plane with its
+ * requests, and kicks. uprobe (a trap per burst call, costly at line rate:
+ * bench bpf) is opt-in, as for `vhm trace`. */
+#define VBPF_DEV_DEFAULT_PROBES "ctl,kick"
 
 struct vbpf_dev;
 

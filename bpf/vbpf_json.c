@@ -76,6 +76,45 @@ static json_t *hist_json(const struct sample *s, int dir)
 	return arr;
 }
 
+/* Mean of a sum of ns over n, in µs. */
+static double mean_us(uint64_t ns, uint64_t n)
+{
+	return n ? (double)ns / (double)n / 1000.0 : 0;
+}
+
+json_t *vbpf_json_requests(const struct vbpf_counters *now, const struct vbpf_counters *prev)
+{
+	static const struct vbpf_counters zero;
+	json_t *arr = json_array();
+
+	if (!prev)
+		prev = &zero;
+	for (uint32_t r = 0; r < VBPF_MAX_REQ; r++) {
+		uint64_t in = now->req_in[r] - prev->req_in[r];
+		uint64_t out = now->req_out[r] - prev->req_out[r];
+		uint64_t served = now->req_served[r] - prev->req_served[r];
+		uint64_t answered = now->req_answered[r] - prev->req_answered[r];
+		const char *name = vbpf_req_name(r);
+		json_t *o;
+
+		if (!in && !out && !served && !answered)
+			continue;
+		o = json_pack("{s:i, s:I, s:I, s:I, s:I}", "request", (int)r, "received",
+			      (json_int_t)in, "served", (json_int_t)served, "sent", (json_int_t)out,
+			      "answered", (json_int_t)answered);
+		if (name)
+			json_object_set_new(o, "name", json_string(name));
+		if (served)
+			json_object_set_new(o, "serve_us", json_real(mean_us(
+				now->req_serve_ns[r] - prev->req_serve_ns[r], served)));
+		if (answered)
+			json_object_set_new(o, "rtt_us", json_real(mean_us(
+				now->req_rtt_ns[r] - prev->req_rtt_ns[r], answered)));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 static json_t *ctl_json(const struct sample *s)
 {
 	const struct vbpf_counters *since = INTERVAL(s) ? s->prev : NULL;
@@ -98,6 +137,8 @@ static json_t *ctl_json(const struct sample *s)
 		json_object_set_new(o, "send_hist_log2_us", hist_json(s, VBPF_SEND));
 		json_object_set_new(o, "recv_hist_log2_us", hist_json(s, VBPF_RECV));
 	}
+	json_object_set_new(o, "requests", vbpf_json_requests(s->now, since));
+	COUNT(o, s, "other_requests", req_other);
 	return o;
 }
 

@@ -28,6 +28,12 @@ enum vbpf_json_kind {
 uint64_t vbpf_lat_quantile_us(const struct vbpf_counters *now,
 			      const struct vbpf_counters *prev, double q);
 
+/* The ctl probe's vhost-user requests counted between prev (NULL: attach)
+ * and now, one object per request number seen: {"request", "name" (when
+ * known), "received", "served", "serve_us" (mean, when served), "sent",
+ * "answered", "rtt_us" (mean, when answered)}; a new array. */
+json_t *vbpf_json_requests(const struct vbpf_counters *now, const struct vbpf_counters *prev);
+
 /* Set "ctl", "kick", "pf", "kvm" and "uprobes" in o for each probe of v that
  * is attached, from samples now and prev (both read by the caller, which
  * keeps them; o keeps its owner). */

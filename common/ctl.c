@@ -292,6 +292,8 @@ static int builtin_help(struct ctl_server *srv, struct ctl_conn *c, json_t *args
 			json_t **ret, char *err, size_t errlen);
 static int builtin_subscribe(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
 			     json_t **ret, char *err, size_t errlen);
+static int builtin_qmp_capabilities(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+				    json_t **ret, char *err, size_t errlen);
 
 static const struct {
 	const char *name;
@@ -304,6 +306,8 @@ static const struct {
 	{ "commands", "", builtin_help, { NULL } },
 	{ "subscribe", "{\"events\": [NAME, ...]} (omit for all; [] for none)",
 	  builtin_subscribe, { "events" } },
+	{ "qmp_capabilities", "{\"enable\": []} -- accepted for QMP clients; no capability "
+	  "to enable", builtin_qmp_capabilities, { "enable" } },
 };
 
 static int help_add(json_t *list, const char *name, const char *doc)
@@ -332,6 +336,26 @@ static int builtin_help(struct ctl_server *srv, struct ctl_conn *c, json_t *args
 nomem:
 	json_decref(list);
 	return vhm_err(err, errlen, -ENOMEM, "out of memory");
+}
+
+/* QMP clients send this after the greeting. The server has no capability
+ * to negotiate (commands work without it), so only an empty "enable" list
+ * is accepted; asking for one (QEMU's "oob") is refused by name. */
+static int builtin_qmp_capabilities(struct ctl_server *srv, struct ctl_conn *c, json_t *args,
+				    json_t **ret, char *err, size_t errlen)
+{
+	json_t *enable = json_object_get(args, "enable");
+
+	(void)srv;
+	(void)c;
+	(void)ret;
+	if (enable && !json_is_array(enable))
+		return vhm_err(err, errlen, -EINVAL, "\"enable\" must be an array");
+	if (json_array_size(enable))
+		return vhm_err(err, errlen, -ENOTSUP, "capability %s not available",
+			       json_is_string(json_array_get(enable, 0)) ?
+			       json_string_value(json_array_get(enable, 0)) : "(not a string)");
+	return 0;
 }
 
 /* {"events": [...]} → a set of names; absent → all. */
@@ -897,9 +921,13 @@ int ctl_name_free(const char *run_dir, const char *name, char *err, size_t errle
 
 static int make_greeting(struct ctl_server *srv, const char *name)
 {
-	json_t *g = json_pack("{s:{s:s,s:s,s:I},s:[s]}", "vhm", "version", VHM_VERSION,
-			      "name", name, "pid", (json_int_t)getpid(),
-			      "capabilities", "events");
+	/* "QMP" is the member QMP clients look for: no QEMU version (zeros),
+	 * vhm's in "package", and no capability to negotiate. */
+	json_t *g = json_pack("{s:{s:s,s:s,s:I},s:[s],s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}",
+			      "vhm", "version", VHM_VERSION, "name", name,
+			      "pid", (json_int_t)getpid(), "capabilities", "events",
+			      "QMP", "version", "qemu", "major", 0, "minor", 0, "micro", 0,
+			      "package", "vhm " VHM_VERSION, "capabilities");
 
 	srv->greeting = json_line(g, &srv->greeting_len);
 	return srv->greeting ? 0 : -ENOMEM;
@@ -1135,20 +1163,36 @@ static int client_check_peer(int fd, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static int client_connect(struct ctl_client *c, const char *path, int timeout_ms,
-			  char *err, size_t errlen)
+int ctl_connect(const char *run_dir, const char *target, int timeout_ms, char *err,
+		size_t errlen)
 {
-	int rc = usock_connect(path, timeout_ms, SOCK_NONBLOCK);
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int rc, fd;
 
-	if (rc == -EINVAL || rc == -ENAMETOOLONG)
-		return vhm_err(err, errlen, rc, "socket path %s: %s", path, strerror(-rc));
-	if (rc == -EACCES || rc == -EPERM)
+	if (strchr(target, '/'))
+		rc = snprintf(path, sizeof(path), "%s", target) >= (int)sizeof(path)
+		     ? -ENAMETOOLONG : 0;
+	else
+		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
+	if (rc)
+		return vhm_err(err, errlen, rc, "socket path for %s is too long", target);
+	if (!strchr(target, '/') && (rc = ctl_run_dir_check(run_dir, err, errlen)))
+		return rc;
+	if ((rc = client_check_socket(path, err, errlen)))
+		return rc;
+	fd = usock_connect(path, timeout_ms, SOCK_NONBLOCK);
+	if (fd == -EINVAL || fd == -ENAMETOOLONG)
+		return vhm_err(err, errlen, fd, "socket path %s: %s", path, strerror(-fd));
+	if (fd == -EACCES || fd == -EPERM)
 		return vhm_err(err, errlen, -EACCES, "permission denied: uid %u may not connect "
 			       "to %s", (unsigned)geteuid(), path);
-	if (rc < 0)
-		return vhm_err(err, errlen, rc, "connect %s: %s", path, strerror(-rc));
-	c->fd = rc;
-	return client_check_peer(c->fd, path, err, errlen);
+	if (fd < 0)
+		return vhm_err(err, errlen, fd, "connect %s: %s", path, strerror(-fd));
+	if ((rc = client_check_peer(fd, path, err, errlen))) {
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
 /* The greeting, or the refusal a server sends instead. */
@@ -1180,31 +1224,17 @@ int ctl_client_open(struct ctl_client **out, const char *run_dir, const char *ta
 		    int timeout_ms, char *err, size_t errlen)
 {
 	uint64_t deadline = deadline_after(timeout_ms);
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ctl_client *c;
 	int rc;
 
 	*out = NULL;
-	if (strchr(target, '/'))
-		rc = snprintf(path, sizeof(path), "%s", target) >= (int)sizeof(path)
-		     ? -ENAMETOOLONG : 0;
-	else
-		rc = vhm_sock_path(run_dir, target, path, sizeof(path));
-	if (rc)
-		return vhm_err(err, errlen, rc, "socket path for %s is too long", target);
-	if (!strchr(target, '/') && (rc = ctl_run_dir_check(run_dir, err, errlen)))
-		return rc;
-	if ((rc = client_check_socket(path, err, errlen)))
-		return rc;
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->events = json_array())) {
 		free(c);
 		return vhm_err(err, errlen, -ENOMEM, "out of memory");
 	}
-	c->fd = -1;
-	rc = client_connect(c, path, timeout_ms, err, errlen);
-	if (!rc)
-		rc = client_greeting(c, path, deadline, err, errlen);
+	c->fd = ctl_connect(run_dir, target, timeout_ms, err, errlen);
+	rc = c->fd < 0 ? c->fd : client_greeting(c, target, deadline, err, errlen);
 	if (rc) {
 		ctl_client_close(c);
 		return rc;

@@ -12,7 +12,8 @@
  * line, lines end with '\n' (a '\r' before it is ignored, empty lines too):
  *
  *   server, on connect:
- *     {"vhm": {"version": V, "name": NAME, "pid": N}, "capabilities": ["events"]}
+ *     {"vhm": {"version": V, "name": NAME, "pid": N}, "capabilities": ["events"],
+ *      "QMP": {"version": {"qemu": {0, 0, 0}, "package": "vhm V"}, "capabilities": []}}
  *   client:
  *     {"execute": CMD, "arguments": {...}, "id": ANY}     arguments, id optional
  *   server, exactly one reply per line received, in order:
@@ -37,6 +38,8 @@
  *   subscribe        {"events": ["stats", ...]} or no arguments for all;
  *                    replies {"events": [...]} or {"events": "all"};
  *                    {"events": []} unsubscribes.
+ *   qmp_capabilities {} or {"enable": []}: what a QMP client sends after the
+ *                    greeting; replies {} (nothing to negotiate).
  *
  * Limits: a client whose unsent output exceeds CTL_OUT_MAX bytes (a subscriber
  * that does not read, or one pipelining commands without reading replies) is
@@ -132,6 +135,15 @@ void ctl_server_close(struct ctl_server *srv);
 /* ---- client ---- */
 
 struct ctl_client;
+
+/* The checked connect every client of a vhm socket makes: target is an
+ * instance name in run_dir, or a socket path if it contains a '/'.  run_dir
+ * must pass ctl_run_dir_check() (for a name), and the socket must be owned,
+ * and served, by our euid or root.  The connected socket (non-blocking,
+ * close-on-exec), or -errno with err: -EPERM (someone else's socket),
+ * -ENOENT / -ECONNREFUSED (nobody there), -EACCES (permission denied). */
+int ctl_connect(const char *run_dir, const char *target, int timeout_ms, char *err,
+		size_t errlen);
 
 /* Connect to instance `target` in run_dir, or to the socket path `target`
  * if it contains a '/', and read the greeting within timeout_ms (-1: wait

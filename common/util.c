@@ -100,6 +100,21 @@ int vhm_parse_size(const char *s, uint64_t *bytes)
 	return -EINVAL;
 }
 
+void vhm_format_bytes(double bytes, char *out, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	double v = bytes;
+	size_t u = 0;
+
+	if (bytes < 1024) {
+		snprintf(out, len, "%.0f B", bytes);
+		return;
+	}
+	for (v /= 1024; v >= 1024 && u + 1 < VHM_ARRAY_SIZE(units); u++)
+		v /= 1024;
+	snprintf(out, len, v < 10 && u >= 2 ? "%.2f %s" : "%.1f %s", v, units[u]);
+}
+
 int vhm_parse_duration_ms(const char *s, uint64_t *ms)
 {
 	static const struct { const char *u; double mul; } units[] = {

@@ -34,6 +34,9 @@ int vhm_parse_size(const char *s, uint64_t *bytes);
 int vhm_parse_duration_ms(const char *s, uint64_t *ms);
 /* Rate in bytes/s: a size with an optional "/s" ("1G", "500M/s"). */
 int vhm_parse_rate(const char *s, uint64_t *bytes_per_s);
+/* Bytes for people, in IEC units: "512 B", "12.0 KiB", "256.0 MiB",
+ * "1.50 GiB" (the units the size flags take). out gets at most len bytes. */
+void vhm_format_bytes(double bytes, char *out, size_t len);
 /* "aa:bb:cc:dd:ee:ff" (':' or '-'). */
 int vhm_parse_mac(const char *s, uint8_t mac[6]);
 void vhm_format_mac(const uint8_t mac[6], char out[18]);

@@ -9,9 +9,12 @@
 #include "lvd_daemon.h"
 #include "cli.h"
 #include "ctl.h"
+#include "lvd_metrics.h"
+#include "lvd_notify.h"
 #include "lvd_stats.h"
 #include "lvh_hook.h"
 #include "lvh_xml.h"
+#include "metrics.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
 #include "util.h"
@@ -40,6 +43,8 @@ struct lvd_item {
 	json_t *data;         /* owned */
 	char domain[LVH_NAME_MAX];
 	int lc_event, lc_detail; /* lifecycle only, else -1 */
+	bool has_job;            /* job-completed only: its final statistics */
+	struct lvd_job job;
 };
 
 struct lvd_dom {
@@ -51,6 +56,8 @@ struct lvd_dom {
 	bool dirty_pending;
 	uint64_t dirty_due_ns, dirty_giveup_ns;
 	json_t *hook;             /* last hook event */
+	struct metrics_migs migs; /* outgoing migrations that ended (--metrics) */
+	double calc_mib_s;        /* last dirty-rate calculation, < 0: none */
 };
 
 struct lvd_announce {
@@ -71,6 +78,7 @@ struct lvd {
 	uint64_t next_poll_ns, next_reconnect_ns;
 
 	struct ctl_server *srv;
+	struct metrics_srv *msrv;  /* --metrics, NULL: none */
 	int wake[2];              /* self-pipe: queue items, stop requests */
 	volatile sig_atomic_t stop;
 
@@ -152,25 +160,40 @@ static void wake(struct lvd *d)
 	(void)!write(d->wake[1], "x", 1); /* full pipe: a wake-up is pending anyway */
 }
 
-static void queue_push(struct lvd *d, const char *event, json_t *data, const char *domain,
-		       int lc_event, int lc_detail)
+/* A new item (steals data); NULL when out of memory (data freed). */
+static struct lvd_item *item_new(const char *event, json_t *data, const char *domain,
+				 int lc_event, int lc_detail)
 {
 	struct lvd_item *it = calloc(1, sizeof(*it));
 
 	if (!it || !(it->event = strdup(event))) {
 		free(it);
 		json_decref(data);
-		return;
+		return NULL;
 	}
 	it->data = data;
 	snprintf(it->domain, sizeof(it->domain), "%s", domain ? domain : "");
 	it->lc_event = lc_event;
 	it->lc_detail = lc_detail;
+	return it;
+}
+
+/* Append it (NULL: nothing) and wake the main thread. */
+static void item_push(struct lvd *d, struct lvd_item *it)
+{
+	if (!it)
+		return;
 	pthread_mutex_lock(&d->qlock);
 	*d->qtail = it;
 	d->qtail = &it->next;
 	pthread_mutex_unlock(&d->qlock);
 	wake(d);
+}
+
+static void queue_push(struct lvd *d, const char *event, json_t *data, const char *domain,
+		       int lc_event, int lc_detail)
+{
+	item_push(d, item_new(event, data, domain, lc_event, lc_detail));
 }
 
 static struct lvd_item *queue_take_all(struct lvd *d)
@@ -183,6 +206,17 @@ static struct lvd_item *queue_take_all(struct lvd *d)
 	d->qtail = &d->qhead;
 	pthread_mutex_unlock(&d->qlock);
 	return all;
+}
+
+void lvd_inject_job_completed(struct lvd *d, const char *domain, const struct lvd_job *job)
+{
+	struct lvd_item *it = item_new("job-completed", lvd_job_json(job, domain), domain, -1, -1);
+
+	if (it) {
+		it->has_job = true;
+		it->job = *job;
+	}
+	item_push(d, it);
 }
 
 void lvd_inject_lifecycle(struct lvd *d, const char *domain, int event, int detail)
@@ -223,8 +257,7 @@ static void on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParam
 
 	(void)conn;
 	lvd_job_decode(&job, VIR_DOMAIN_JOB_COMPLETED, params, nparams);
-	queue_push(opaque, "job-completed", lvd_job_json(&job, virDomainGetName(dom)),
-		   virDomainGetName(dom), -1, -1);
+	lvd_inject_job_completed(opaque, virDomainGetName(dom), &job);
 }
 
 static void on_close(virConnectPtr conn, int reason, void *opaque)
@@ -290,6 +323,8 @@ static struct lvd_dom *dom_get(struct lvd *d, const char *name, bool create)
 	nd = &d->doms[d->ndoms++];
 	memset(nd, 0, sizeof(*nd));
 	snprintf(nd->name, sizeof(nd->name), "%s", name);
+	metrics_migs_init(&nd->migs);
+	nd->calc_mib_s = -1;
 	return nd;
 }
 
@@ -367,6 +402,10 @@ static void job_ended(struct lvd *d, struct lvd_dom *ld, virDomainPtr dom)
 	}
 	virTypedParamsFree(params, n);
 	ld->job_active = false;
+	/* A successful one is counted when its JOB_COMPLETED event comes, if
+	 * libvirt sends those; failed and cancelled ones only show here. */
+	if (final && (fin.type != VIR_DOMAIN_JOB_COMPLETED || d->cb_ids[2] < 0))
+		lvd_metrics_job_ended(&ld->migs, &fin);
 	rec = json_pack("{s:s,s:b,s:o}", "domain", ld->name, "final", final, "job",
 			lvd_job_json(&fin, ld->name));
 	if (!rec)
@@ -456,6 +495,7 @@ static void check_dirty(struct lvd *d, struct lvd_dom *ld, uint64_t now)
 	    dr.status == VIR_DOMAIN_DIRTYRATE_MEASURED) {
 		json_decref(ld->dirty);
 		ld->dirty = lvd_dirtyrate_json(&dr, ld->name);
+		ld->calc_mib_s = dr.have_rate ? (double)dr.mib_s : -1;
 		ld->dirty_pending = false;
 		ctl_server_emit(d->srv, "dirty-rate", json_incref(ld->dirty));
 	}
@@ -589,6 +629,8 @@ static void handle_items(struct lvd *d)
 			json_t *rec = json_pack("{s:s,s:b,s:O}", "domain", it->domain, "final", 1,
 						"job", it->data);
 
+			if (ld && it->has_job)
+				lvd_metrics_job_ended(&ld->migs, &it->job);
 			if (ld && rec) {
 				/* libvirt's own final figures end the job we were polling */
 				ld->job_active = false;
@@ -621,6 +663,8 @@ static int c_status(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 			 "connected", d->connected, "job_stats", !d->jobstats_unsupported,
 			 "domains", (int)d->ndoms, "jobs_active", (int)active,
 			 "uplink", d->uplink, "announce", lvh_announce_name(d->o.conf.announce));
+	if (*ret && d->msrv)
+		json_object_set_new(*ret, "metrics", json_string(metrics_srv_addr(d->msrv)));
 	return 0;
 }
 
@@ -762,6 +806,38 @@ static const struct ctl_cmd lvd_cmds[] = {
 	{ "stop", NULL, c_stop },
 };
 
+/* ---- metrics (main thread) ---- */
+
+#define MIB 1048576.0
+
+/* GET /metrics: one row per domain the watcher knows. */
+static void metrics_fill(void *ctx, struct metrics_buf *b)
+{
+	struct lvd *d = ctx;
+	struct lvd_mrow *rows = calloc(d->ndoms + 1, sizeof(*rows));
+
+	if (!rows) {
+		b->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < d->ndoms; i++) {
+		const struct lvd_dom *ld = &d->doms[i];
+		double job = ld->job_active ? lvd_job_dirty_mib_s(&ld->cur) : -1;
+
+		rows[i] = (struct lvd_mrow){ .domain = ld->name, .migs = &ld->migs,
+					     .job_dirty_bps = job >= 0 ? job * MIB : -1,
+					     .calc_dirty_bps = ld->calc_mib_s >= 0 ?
+						     ld->calc_mib_s * MIB : -1 };
+	}
+	lvd_metrics_write(b, d->connected, rows, d->ndoms);
+	free(rows);
+}
+
+const char *lvd_metrics_addr(const struct lvd *d)
+{
+	return d->msrv ? metrics_srv_addr(d->msrv) : NULL;
+}
+
 /* ---- open / run / close ---- */
 
 int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errlen)
@@ -809,6 +885,9 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 			     lvd_cmds, VHM_ARRAY_SIZE(lvd_cmds), d, err, errlen);
 	if (rc)
 		goto fail;
+	if (o->metrics && (rc = metrics_srv_open(&d->msrv, o->metrics, metrics_fill, d, err,
+						 errlen)))
+		goto fail;
 	*out = d;
 	return 0;
 fail:
@@ -823,27 +902,39 @@ const char *lvd_socket_path(const struct lvd *d)
 
 int lvd_run(struct lvd *d)
 {
-	struct pollfd fds[CTL_CLIENTS_MAX + 4];
+	struct pollfd fds[CTL_CLIENTS_MAX + METRICS_CLIENTS_MAX + 5];
+	struct lvd_watchdog wd;
 	char buf[64];
 
+	lvd_watchdog_init(&wd);
 	while (!d->stop) {
 		uint64_t now = vhm_now_ns(), next;
-		int n, timeout;
+		int n, nm = 0, timeout;
 
-		n = ctl_server_pollfds(d->srv, fds, (int)VHM_ARRAY_SIZE(fds) - 1);
+		n = ctl_server_pollfds(d->srv, fds, CTL_CLIENTS_MAX + 1);
 		if (n < 0)
 			return n;
 		fds[n] = (struct pollfd){ .fd = d->wake[0], .events = POLLIN };
+		if (d->msrv && (nm = metrics_srv_pollfds(d->msrv, fds + n + 1,
+							 METRICS_CLIENTS_MAX + 1)) < 0)
+			return nm;
 		next = d->next_poll_ns;
 		for (size_t i = 0; i < d->ndoms; i++)
 			if (d->doms[i].dirty_pending && d->doms[i].dirty_due_ns < next)
 				next = d->doms[i].dirty_due_ns;
 		if (!d->connected && d->next_reconnect_ns < next)
 			next = d->next_reconnect_ns;
+		if (lvd_watchdog_due(&wd) < next)
+			next = lvd_watchdog_due(&wd);
 		timeout = next <= now ? 0 : (int)((next - now) / 1000000 + 1);
-		if (poll(fds, (nfds_t)n + 1, timeout) < 0 && errno != EINTR)
+		if (d->msrv && metrics_srv_timeout_ms(d->msrv) >= 0 &&
+		    metrics_srv_timeout_ms(d->msrv) < timeout)
+			timeout = metrics_srv_timeout_ms(d->msrv);
+		if (poll(fds, (nfds_t)(n + 1 + nm), timeout) < 0 && errno != EINTR)
 			return -errno;
 		ctl_server_handle(d->srv, fds, n);
+		if (d->msrv)
+			metrics_srv_handle(d->msrv, fds + n + 1, nm);
 		while (read(d->wake[0], buf, sizeof(buf)) > 0)
 			;
 		handle_items(d);
@@ -866,6 +957,7 @@ int lvd_run(struct lvd *d)
 		for (size_t i = 0; i < d->ndoms; i++)
 			check_dirty(d, &d->doms[i], now);
 		reap_announces(d, false);
+		lvd_watchdog_tick(&wd, vhm_now_ns());
 	}
 	return 0;
 }
@@ -885,6 +977,7 @@ void lvd_close(struct lvd *d)
 		pthread_join(d->ev_tid, NULL);
 	}
 	ctl_server_close(d->srv);
+	metrics_srv_close(d->msrv);
 	for (it = queue_take_all(d); it; it = next) {
 		next = it->next;
 		json_decref(it->data);
@@ -926,14 +1019,16 @@ int cmd_libvirt_watch(int argc, char **argv)
 		{ "conf", required_argument, NULL, 'C' },
 		{ "poll-ms", required_argument, NULL, 'p' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "libvirt-watch", .shortopts = "c:u:d:", .longopts = lo };
 	struct lvd_opts o = { 0 };
 	const char *conf = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
-	char err[512];
+	char err[512], host[64];
 	struct lvd *d;
+	uint16_t port;
 	uint64_t v;
 	int c, rc;
 
@@ -944,6 +1039,12 @@ int cmd_libvirt_watch(int argc, char **argv)
 		case 'd': o.run_dir = optarg; break;
 		case 'C': conf = optarg; break;
 		case 'n': o.name = optarg; break;
+		case 'm':
+			if (metrics_parse_listen(optarg, host, sizeof(host), &port, err,
+						 sizeof(err)))
+				return vhm_usage_error("libvirt-watch", "%s", err);
+			o.metrics = optarg;
+			break;
 		case 'p':
 			if (vhm_parse_u64(optarg, &v) || v < 10 || v > 60000)
 				return vhm_usage_error("libvirt-watch",
@@ -963,15 +1064,21 @@ int cmd_libvirt_watch(int argc, char **argv)
 	rc = lvd_open(&d, &o, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "vhm libvirt-watch: %s\n", err);
+		lvd_notify_failed(err, rc);
 		return VHM_EXIT_PEER;
 	}
 	signal_target = d;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "vhm libvirt-watch: watching %s, control socket %s%s%s\n", d->uri,
-		lvd_socket_path(d), d->uplink[0] ? ", announcing on " : "", d->uplink);
+	snprintf(err, sizeof(err), "watching %s, control socket %s%s%s%s%s%s", d->uri,
+		 lvd_socket_path(d), d->uplink[0] ? ", announcing on " : "", d->uplink,
+		 d->msrv ? ", metrics on http://" : "", d->msrv ? metrics_srv_addr(d->msrv) : "",
+		 d->msrv ? "/metrics" : "");
+	fprintf(stderr, "vhm libvirt-watch: %s\n", err);
+	lvd_notify_ready(err);
 	rc = lvd_run(d);
+	lvd_notify_stopping();
 	signal_target = NULL;
 	lvd_close(d);
 	if (rc) {

@@ -24,6 +24,9 @@
  *   announce            {"domain", "uplink", "macs", "rounds", "error"?}
  *   connection          {"connected": bool, "reason"}
  *
+ * With --metrics, the main thread also serves GET /metrics (common/metrics,
+ * lvd_metrics.h) from the same poll loop, reading the per-domain table.
+ *
  * Commands: status, jobs, last-job {"domain"?}, dirty-rate {"domain",
  * "seconds"}, dirty-rate-result {"domain"}, hook-event {...}, stop. */
 #ifndef VHM_LVD_DAEMON_H
@@ -32,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lvd_stats.h"
 #include "lvh_conf.h"
 
 #define LVD_DEFAULT_URI       "qemu:///system"
@@ -48,6 +52,7 @@ struct lvd_opts {
 	unsigned poll_ms;      /* 0: LVD_POLL_MS */
 	unsigned idle_poll_ms; /* 0: LVD_IDLE_POLL_MS */
 	struct lvh_conf conf;  /* policy: who announces */
+	const char *metrics;   /* --metrics [ADDR:]PORT; NULL: no endpoint */
 };
 
 struct lvd;
@@ -73,6 +78,11 @@ const char *lvd_socket_path(const struct lvd *d);
  * For tests: libvirt's test driver cannot migrate, so a test stands in for
  * the RESUMED/MIGRATED it would see on a destination host. */
 void lvd_inject_lifecycle(struct lvd *d, const char *domain, int event, int detail);
+/* Queue a JOB_COMPLETED event with these final statistics, exactly as
+ * libvirt's callback does (thread-safe); for tests, as above. */
+void lvd_inject_job_completed(struct lvd *d, const char *domain, const struct lvd_job *job);
+/* "ADDR:PORT" of the metrics endpoint as bound, or NULL without one. */
+const char *lvd_metrics_addr(const struct lvd *d);
 
 /* Does this lifecycle event mean "this domain now runs here after an incoming
  * migration", and does the policy want vhm to announce it? */
@@ -84,7 +94,7 @@ const char *lvd_detail_name(int event, int detail);
 
 #define LVD_WATCH_USAGE \
 	"usage: vhm libvirt-watch [-c URI] [--uplink IF] [-d DIR] [--conf FILE]\n" \
-	"                         [--poll-ms N] [--name NAME]\n" \
+	"                         [--poll-ms N] [--name NAME] [--metrics [ADDR:]PORT]\n" \
 	"\n" \
 	"Watch libvirt's domains: lifecycle, migration-iteration and job-completed\n" \
 	"events, job statistics while a job runs (dirty rate normalised to MiB/s),\n" \
@@ -100,6 +110,9 @@ const char *lvd_detail_name(int event, int detail);
 	"      --conf FILE    policy (default $VHM_HOOK_CONF, else " LVH_CONF_DEFAULT ")\n" \
 	"      --poll-ms N    job stats period while a job runs (default 250)\n" \
 	"      --name NAME    control socket name (default libvirt)\n" \
+	"      --metrics [ADDR:]PORT  serve OpenMetrics at http://ADDR:PORT/metrics\n" \
+	"                     (ADDR default 127.0.0.1): dirty rates, migrations by\n" \
+	"                     domain (docs/metrics.md)\n" \
 	"\n" \
 	"Exit status: 0 stopped, 2 bad arguments, 3 libvirt or socket unavailable.\n"
 

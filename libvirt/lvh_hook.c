@@ -3,6 +3,7 @@
  * daemon without waiting, exit.  Nothing is ever written to stdout. */
 #include "lvh_hook.h"
 #include "cli.h"
+#include "ctl.h"
 #include "usock.h"
 #include "util.h"
 
@@ -125,14 +126,17 @@ static void courier(int fd)
 	_exit(0);
 }
 
-int lvh_send_line(const char *path, const char *line, size_t len, int deadline_ms)
+int lvh_send_line(const char *run_dir, const char *line, size_t len, int deadline_ms,
+		  char *err, size_t errlen)
 {
 	uint64_t deadline = vhm_now_ns() + (uint64_t)deadline_ms * 1000000;
 	size_t off = 0;
 	int fd, rc;
 
-	/* A full backlog is retried until the deadline. */
-	fd = usock_connect(path, deadline_ms, SOCK_NONBLOCK);
+	/* The run dir, the socket's owner and the daemon's uid are checked as
+	 * every client checks them; a full backlog is retried until the
+	 * deadline. */
+	fd = ctl_connect(run_dir, LVH_DAEMON_NAME, deadline_ms, err, errlen);
 	if (fd < 0)
 		return fd;
 	while (off < len) {
@@ -145,12 +149,13 @@ int lvh_send_line(const char *path, const char *line, size_t len, int deadline_m
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			rc = -errno;
+			rc = vhm_err(err, errlen, -errno, "sending to the daemon: %s", strerror(errno));
 			goto out;
 		}
 		left = remaining_ms(deadline);
 		if (!left || poll(&p, 1, left) == 0) {
-			rc = -ETIMEDOUT;
+			rc = vhm_err(err, errlen, -ETIMEDOUT, "the daemon took no line in %d ms",
+				     deadline_ms);
 			goto out;
 		}
 	}
@@ -253,6 +258,22 @@ static bool sh_quotable(const char *s)
 	return s && !strchr(s, '\'') && !strchr(s, '\n');
 }
 
+/* Is the file at path a wrapper `vhm hook --install` wrote? 1 yes, 0 no,
+ * -errno when it cannot be read (-ENOENT: there is none). */
+static int is_vhm_wrapper(const char *path)
+{
+	char head[256] = "";
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(head, 1, sizeof(head) - 1, f);
+	head[n] = '\0';
+	fclose(f);
+	return strstr(head, WRAPPER_MARK) != NULL;
+}
+
 static int install_hook(const struct hook_opts *o)
 {
 	char self[PATH_MAX], tmp[PATH_MAX + 8], dir[PATH_MAX];
@@ -275,6 +296,12 @@ static int install_hook(const struct hook_opts *o)
 		{
 		fprintf(stderr, "vhm hook: paths must not contain quotes or newlines\n");
 		return VHM_EXIT_USAGE;
+	}
+	/* Replace an older wrapper, never someone else's hook. */
+	if (is_vhm_wrapper(o->target) == 0) {
+		fprintf(stderr, "vhm hook: %s exists and is not a vhm hook wrapper; left alone\n",
+			o->target);
+		return VHM_EXIT_FAIL;
 	}
 	snprintf(dir, sizeof(dir), "%s", o->target);
 	slash = strrchr(dir, '/');
@@ -317,20 +344,15 @@ static int install_hook(const struct hook_opts *o)
 
 static int uninstall_hook(const struct hook_opts *o)
 {
-	char head[256] = "";
-	FILE *f = fopen(o->target, "re");
-	size_t n;
+	int rc = is_vhm_wrapper(o->target);
 
-	if (!f) {
-		if (errno == ENOENT)
-			return VHM_EXIT_OK;
-		fprintf(stderr, "vhm hook: %s: %s\n", o->target, strerror(errno));
+	if (rc == -ENOENT)
+		return VHM_EXIT_OK;
+	if (rc < 0) {
+		fprintf(stderr, "vhm hook: %s: %s\n", o->target, strerror(-rc));
 		return VHM_EXIT_FAIL;
 	}
-	n = fread(head, 1, sizeof(head) - 1, f);
-	head[n] = '\0';
-	fclose(f);
-	if (!strstr(head, WRAPPER_MARK)) {
+	if (!rc) {
 		fprintf(stderr, "vhm hook: %s is not a vhm hook wrapper; left alone\n", o->target);
 		return VHM_EXIT_FAIL;
 	}
@@ -345,17 +367,11 @@ static int uninstall_hook(const struct hook_opts *o)
 static void notify_daemon(const struct hook_opts *o, char *const args[4],
 			  const struct lvh_domain *dom, const char *xml_err, const char *refused)
 {
-	char path[LVH_PATH_MAX];
+	char err[256];
 	json_t *msg;
 	char *line;
 	int rc;
 
-	rc = vhm_sock_path(vhm_run_dir(o->run_dir), LVH_DAEMON_NAME, path, sizeof(path));
-	if (rc) {
-		if (o->verbose)
-			fprintf(stderr, "vhm hook: daemon socket path: %s\n", strerror(-rc));
-		return;
-	}
 	msg = json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:s,s:o,s:i}}", "execute", "hook-event",
 			"arguments", "domain", args[0], "operation", args[1],
 			"sub_operation", args[2], "extra", args[3], "uuid", dom->uuid,
@@ -380,10 +396,11 @@ static void notify_daemon(const struct hook_opts *o, char *const args[4],
 	if (nl) {
 		line = nl;
 		memcpy(line + len, "\n", 2);
-		rc = lvh_send_line(path, line, len + 1, LVH_SEND_DEADLINE_MS);
+		rc = lvh_send_line(vhm_run_dir(o->run_dir), line, len + 1, LVH_SEND_DEADLINE_MS,
+				   err, sizeof(err));
 		if (o->verbose)
 			fprintf(stderr, "vhm hook: %s %s: daemon %s%s\n", args[0], args[1],
-				rc ? "not told: " : "told", rc ? strerror(-rc) : "");
+				rc ? "not told: " : "told", rc ? err : "");
 	}
 	free(line);
 }

@@ -85,12 +85,15 @@ const char *lvh_op_name(enum lvh_op op);
 int lvh_policy_check(const struct lvh_conf *c, enum lvh_op op, const struct lvh_domain *dom,
 		     char *why, size_t whylen);
 
-/* Send one JSON line to the daemon socket at path: non-blocking connect and
- * send, at most deadline_ms in all.  The caller does not wait for the reply:
- * a detached child holds the connection until the daemon has answered (at
- * most LVH_COURIER_MS), so a daemon busy for a moment still gets the line.  0, or -errno
- * (-ENOENT/-ECONNREFUSED: no daemon, -ETIMEDOUT: the daemon's backlog or
- * buffer stayed full). */
-int lvh_send_line(const char *path, const char *line, size_t len, int deadline_ms);
+/* Send one JSON line to the daemon (libvirt-watch's socket in run_dir, after
+ * ctl_connect()'s checks: run dir, socket owner, daemon uid): non-blocking
+ * connect and send, at most deadline_ms in all.  The caller does not wait for
+ * the reply: a detached child holds the connection until the daemon has
+ * answered (at most LVH_COURIER_MS), so a daemon busy for a moment still
+ * gets the line.  0, or -errno with err (-ENOENT/-ECONNREFUSED: no daemon,
+ * -ETIMEDOUT: the daemon's backlog or buffer stayed full, -EPERM: a socket
+ * or run dir someone else controls). */
+int lvh_send_line(const char *run_dir, const char *line, size_t len, int deadline_ms,
+		  char *err, size_t errlen);
 
 #endif

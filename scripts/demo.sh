@@ -11,31 +11,15 @@ DIR=$(mktemp -d /tmp/vhm-demo-XXXXXX)
 SOCK="$DIR/a.sock"
 SOCK2="$DIR/b.sock"
 PIDS=""
+TESTPMD_PREFIX=vhmdemo$$
 
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	rm -rf "$DIR" "/var/run/dpdk/vhmdemo$$a" "/var/run/dpdk/vhmdemo$$b"
+	rm -rf "$DIR" "/var/run/dpdk/${TESTPMD_PREFIX}a" "/var/run/dpdk/${TESTPMD_PREFIX}b"
 }
 trap cleanup EXIT INT TERM
 
-# start_testpmd NAME CPU: a backend on $DIR/NAME.sock, its forwarding core on CPU
-start_testpmd() {
-	echo "== starting dpdk-testpmd $1 (net_vhost vdev, 1 queue pair) on $DIR/$1.sock"
-	dpdk-testpmd --lcores="0@$2,1@$2" --no-huge -m 1024 --no-pci --file-prefix="vhmdemo$$$1" \
-		--vdev "net_vhost0,iface=$DIR/$1.sock,queues=1" -- --auto-start --forward-mode=io \
-		--nb-cores=1 --total-num-mbufs=8192 --stats-period=1 >"$DIR/$1.log" 2>&1 &
-	PIDS="$PIDS $!"
-	i=0
-	while [ ! -S "$DIR/$1.sock" ]; do
-		i=$((i + 1))
-		if [ $i -gt 200 ]; then
-			echo "testpmd $1 did not create its socket; log:" >&2
-			cat "$DIR/$1.log" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-}
+. "$(dirname "$0")/testpmd.sh"
 start_testpmd a 0
 start_testpmd b 1
 

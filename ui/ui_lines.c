@@ -70,7 +70,7 @@ static void f_mig_iter(const struct ui_inst *i, double t, char *o, size_t l)
 static void f_mig_bw(const struct ui_inst *i, double t, char *o, size_t l)
 {
 	(void)t;
-	num0(o, l, i->mig.npass > 0, i->mig.bandwidth_mbps);
+	num0(o, l, i->mig.npass > 0, i->mig.bandwidth_mib_s);
 }
 
 static void f_mig_pred(const struct ui_inst *i, double t, char *o, size_t l)
@@ -119,7 +119,7 @@ static const struct field fields[] = {
 	NUM("dirty_pps", dirty.have, dirty.total),  /* logtrack total pages/s ("dirty"), if any */
 	{ "mig_phase", f_mig_phase },
 	{ "mig_iter", f_mig_iter },
-	{ "mig_bw_mbps", f_mig_bw },
+	{ "mig_bw_mib_s", f_mig_bw },
 	{ "mig_pred_ms", f_mig_pred },
 	{ "mig_downtime_ms", f_mig_down },
 	{ "mig_result", f_mig_result },

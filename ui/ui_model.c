@@ -3,11 +3,13 @@
  * and updates plain structs; nothing here touches a socket or the screen. */
 #include "ui_model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #define PAGE_BYTES 4096.0
+#define MIB (1024.0 * 1024.0)
 
 void ui_series_push(struct ui_series *s, double v)
 {
@@ -64,6 +66,20 @@ static bool num(const json_t *v, double *out)
 static bool num_at(const json_t *obj, const char *key, double *out)
 {
 	return num(json_object_get(obj, key), out);
+}
+
+/* A count or an address: a number in [0, max], else false (a hostile or
+ * broken peer's -100 or 1e300 is ignored, never converted). */
+#define COUNT_MAX 9007199254740992.0   /* 2^53: every integer below is exact */
+
+static bool count_at(const json_t *obj, const char *key, double max, uint64_t *out)
+{
+	double v;
+
+	if (!num_at(obj, key, &v) || v < 0 || v > max)
+		return false;
+	*out = (uint64_t)v;
+	return true;
 }
 
 static void str_at(const json_t *obj, const char *key, char *out, size_t len)
@@ -132,7 +148,7 @@ static void apply_kv(struct ui_kv *kv, const json_t *d)
 void ui_inst_apply_status(struct ui_inst *inst, const json_t *st)
 {
 	const json_t *dirty = json_object_get(st, "dirty");
-	double v;
+	uint64_t u;
 
 	if (!json_is_object(st))
 		return;
@@ -140,12 +156,11 @@ void ui_inst_apply_status(struct ui_inst *inst, const json_t *st)
 	str_at(st, "backend", inst->backend, sizeof(inst->backend));
 	str_at(st, "ring", inst->ring, sizeof(inst->ring));
 	str_at(st, "state", inst->state, sizeof(inst->state));
-	if (num_at(st, "queues", &v))
-		inst->queues = (int)v;
-	if (num_at(st, "pid", &v))
-		inst->pid = (long)v;
-	if (num_at(st, "mem_bytes", &v))
-		inst->mem_bytes = (uint64_t)v;
+	if (count_at(st, "queues", INT_MAX, &u))
+		inst->queues = (int)u;
+	if (count_at(st, "pid", INT_MAX, &u))
+		inst->pid = (long)u;
+	count_at(st, "mem_bytes", COUNT_MAX, &inst->mem_bytes);
 	apply_kv(&inst->bpf, json_object_get(st, "bpf"));
 	/* A status reply of a device with a tracker may carry its figures too. */
 	if (json_is_object(json_object_get(dirty, "rates")))
@@ -302,10 +317,10 @@ static void dirty_heat(struct ui_inst *inst, const json_t *heat)
 		top = json_array_size(counts) * HEAT_BLOCK;
 	} else if (json_is_array(heat)) {
 		json_array_foreach(heat, i, e) {
-			double g;
+			uint64_t g;
 
-			if (num_at(e, "gpa", &g) && (uint64_t)g + HEAT_BLOCK > top)
-				top = (uint64_t)g + HEAT_BLOCK;
+			if (count_at(e, "gpa", COUNT_MAX, &g) && g + HEAT_BLOCK > top)
+				top = g + HEAT_BLOCK;
 		}
 	} else {
 		return;
@@ -328,14 +343,15 @@ static void dirty_heat(struct ui_inst *inst, const json_t *heat)
 		return;
 	}
 	json_array_foreach(heat, i, e) {
-		double g, c;
+		uint64_t g;
+		double c;
 
-		if (!num_at(e, "gpa", &g) || !num_at(e, "count", &c))
+		if (!count_at(e, "gpa", COUNT_MAX, &g) || !num_at(e, "count", &c))
 			continue;
-		heat_add(d, per, (uint64_t)g, c);
+		heat_add(d, per, g, c);
 		if (c > d->hot_count) {
 			d->hot_count = c;
-			d->hot_gpa = (uint64_t)g;
+			d->hot_gpa = g;
 		}
 	}
 }
@@ -372,15 +388,12 @@ static void dirty_verify(struct ui_dirty *d, const json_t *v)
 	const json_t *all = json_object_get(v, "all"), *fresh = json_object_get(v, "new");
 	size_t i;
 	json_t *f;
-	double x;
 
 	if (!json_is_true(json_object_get(v, "enabled")))
 		return;
 	d->have_verify = true;
-	if (num_at(v, "pages_hashed", &x))
-		d->verify_checked = (uint64_t)x;
-	if (num_at(v, "findings", &x))
-		d->verify_bad = (uint64_t)x;
+	count_at(v, "pages_hashed", COUNT_MAX, &d->verify_checked);
+	count_at(v, "findings", COUNT_MAX, &d->verify_bad);
 	if (json_is_array(all)) {
 		d->nfindings = 0;
 		json_array_foreach(all, i, f)
@@ -399,6 +412,9 @@ void ui_inst_apply_dirty(struct ui_inst *inst, const json_t *data)
 
 	if (!json_is_object(data))
 		return;
+	/* replies say whether a tracker runs; an event means one does */
+	v = json_object_get(data, "active");
+	inst->tracking = v ? json_is_true(v) : true;
 	dirty_rates(d, data);
 	if ((v = json_object_get(data, "wss")) || (v = json_object_get(data, "working_set")))
 		dirty_wss(d, v);
@@ -465,14 +481,11 @@ static void mig_report(struct ui_migration *m, const json_t *r)
 	num_at(dt, "control_ms", &m->downtime_control_ms);
 	num_at(dt, "copy_ms", &m->downtime_copy_ms);
 	m->report_passes = (int)json_array_size(json_object_get(r, "iterations"));
-	if (num_at(r, "bytes_copied", &v))
-		m->bytes_copied = (uint64_t)v;
-	if (num_at(r, "zero_pages", &v))
-		m->zero_pages = (uint64_t)v;
-	if (num_at(r, "last_pages", &v))
-		m->last_pages = (uint64_t)v;
-	if (num_at(r, "bandwidth_mbps", &v))
-		m->bandwidth_mbps = v;
+	count_at(r, "bytes_copied", COUNT_MAX, &m->bytes_copied);
+	count_at(r, "zero_pages", COUNT_MAX, &m->zero_pages);
+	count_at(r, "last_pages", COUNT_MAX, &m->last_pages);
+	if (num_at(r, "bandwidth_mib_s", &v))
+		m->bandwidth_mib_s = v;
 	if (m->actual_downtime_ms < 0)
 		m->actual_downtime_ms = m->downtime_ms;
 }
@@ -483,7 +496,7 @@ static void mig_predict(struct ui_inst *inst)
 	struct ui_migration *m = &inst->mig;
 	const struct ui_pass *p = &m->pass[m->npass - 1];
 	double rate = ui_inst_dirty_rate(inst, NULL);
-	double bytes_per_ms = m->bandwidth_mbps * 1e6 / 1000.0;
+	double bytes_per_ms = m->bandwidth_mib_s * MIB / 1000.0;
 
 	if (rate < 0)
 		rate = 0;
@@ -498,7 +511,6 @@ static void apply_migration(struct ui_inst *inst, const json_t *d, double t)
 {
 	struct ui_migration *m = &inst->mig;
 	const char *phase = json_string_value(json_object_get(d, "phase"));
-	double v;
 
 	if (!phase)
 		return;
@@ -517,16 +529,16 @@ static void apply_migration(struct ui_inst *inst, const json_t *d, double t)
 	if (!strcmp(phase, "pre-copy")) {
 		struct ui_pass p = { 0 };
 
-		if (num_at(d, "iteration", &v))
-			p.iteration = (int)v;
-		if (num_at(d, "dirtied", &v))
-			p.dirtied = (uint64_t)v;
-		if (num_at(d, "copied", &v))
-			p.copied = (uint64_t)v;
+		uint64_t u;
+
+		if (count_at(d, "iteration", INT_MAX, &u))
+			p.iteration = (int)u;
+		count_at(d, "dirtied", COUNT_MAX, &p.dirtied);
+		count_at(d, "copied", COUNT_MAX, &p.copied);
 		num_at(d, "ms", &p.ms);
 		m->iteration = p.iteration;
 		if (p.copied && p.ms > 0.001)
-			m->bandwidth_mbps = (double)p.copied * PAGE_BYTES / (p.ms / 1000.0) / 1e6;
+			m->bandwidth_mib_s = (double)p.copied * PAGE_BYTES / (p.ms / 1000.0) / MIB;
 		if (m->npass < UI_PASSES_MAX)
 			m->pass[m->npass++] = p;
 		else
@@ -542,7 +554,7 @@ static void apply_migration(struct ui_inst *inst, const json_t *d, double t)
 		if (m->to[0])
 			snprintf(inst->backend, sizeof(inst->backend), "%s", m->to);
 		snprintf(inst->state, sizeof(inst->state), "running");
-	} else if (!strcmp(phase, "failed")) {
+	} else if (!strcmp(phase, "failed") || !strcmp(phase, "cancelled")) {
 		m->active = false;
 		m->have_report = true;
 		m->ok = false;

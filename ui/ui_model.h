@@ -103,7 +103,7 @@ struct ui_migration {
 	char from[UI_PATH_MAX], to[UI_PATH_MAX];
 	double t0;                      /* wall-clock s of "setup" */
 	int iteration;                  /* last pre-copy pass */
-	double bandwidth_mbps;          /* MB/s (10^6) of the last pass */
+	double bandwidth_mib_s;         /* MiB/s of the last pass */
 	double remaining_pages;         /* estimate: dirtied while the last pass ran */
 	double predicted_downtime_ms;   /* remaining at that bandwidth (or logtrack's) */
 	double actual_downtime_ms;      /* from "switchover"; < 0 until then */
@@ -156,6 +156,13 @@ struct ui_inst {
 	uint64_t nstats;
 	struct ui_series tx, rx, writes;
 	struct ui_dirty dirty;
+	/* Dirty tracking on the instance. tracking: a tracker runs (a "dirty"
+	 * event came, or a `dirty` / track-start / track-stop reply said
+	 * "active"); cleared by ui_sample when events stop coming. track_mine:
+	 * this dashboard holds one track-start on it (run_track counts users),
+	 * track_busy: a track-start or track-stop of ours is on its way. Both set
+	 * by ui_sample alone, on the loop's thread. */
+	bool tracking, track_mine, track_busy;
 	struct ui_migration mig;
 	struct ui_kv bpf, job;
 };

@@ -202,7 +202,8 @@ static void bar(int y, int x, int w, double frac)
 
 /* ---- the instance list ----------------------------------------------------------- */
 
-enum col_id { C_NAME, C_STATE, C_Q, C_TX, C_RX, C_WRITES, C_DIRTY, C_MIG, C_BACKEND, C_N };
+enum col_id { C_NAME, C_STATE, C_TRK, C_Q, C_TX, C_RX, C_WRITES, C_DIRTY, C_MIG, C_BACKEND,
+	      C_N };
 
 static const struct {
 	const char *head;
@@ -212,6 +213,7 @@ static const struct {
 } cols[C_N] = {
 	[C_NAME] = { "NAME", 12, 0, false },
 	[C_STATE] = { "STATE", 12, 0, false },
+	[C_TRK] = { "TRK", 3, 2, false },
 	[C_Q] = { "Q", 2, 6, true },
 	[C_TX] = { "TX/s", 8, 4, true },
 	[C_RX] = { "RX/s", 8, 5, true },
@@ -246,6 +248,10 @@ static void cell(const struct ui_inst *i, enum col_id c, char *out, size_t len)
 	case C_STATE:
 		snprintf(out, len, "%s", i->conn == UI_CONN_GONE ? "gone" :
 			 i->conn == UI_CONN_NEW ? "connecting" : i->state);
+		break;
+	case C_TRK:             /* ours is marked apart: it costs the backend */
+		snprintf(out, len, "%s", i->track_busy ? "..." : i->track_mine ? "top" :
+			 i->tracking ? "on" : "-");
 		break;
 	case C_Q:
 		if (i->have_status)
@@ -326,6 +332,8 @@ static int draw_list(int y, int h, int w, const struct ui_inst *const list[], in
 
 		if (i->conn != UI_CONN_LIVE)
 			a |= A_DIM | pair(PAIR_GONE);
+		else if (i->track_mine)
+			a |= A_BOLD;
 		if (first + r == sel)
 			a |= A_REVERSE;
 		attron(a);
@@ -347,6 +355,9 @@ struct panel {
 	int (*rows)(const struct ui_inst *i);   /* wanted, 0 = not drawn */
 	int min;                                 /* rows below which it is skipped */
 	void (*draw)(const struct ui_inst *i, int y, int h, int w);
+	/* NULL: fixed; else the most rows it can use at width w: it gets rows
+	 * left over at the bottom (it grows with the terminal; see layout()) */
+	int (*most)(const struct ui_inst *i, int w);
 };
 
 static const attr_t src_pair[UI_SRC_COUNT] = {
@@ -428,8 +439,8 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 
 	title(y, w, m->active ? "migration (running)" : "migration (last)");
 	if (r < end)
-		putf(r++, 1, w, "phase %-10s pass %-3d remaining ~%.0f pages  bandwidth %.0f MB/s",
-		     m->phase, m->iteration, m->remaining_pages, m->bandwidth_mbps);
+		putf(r++, 1, w, "phase %-10s pass %-3d remaining ~%.0f pages  bandwidth %.0f MiB/s",
+		     m->phase, m->iteration, m->remaining_pages, m->bandwidth_mib_s);
 	if (r < end) {
 		snprintf(a, sizeof(a), m->predicted_downtime_ms >= 0 ? "%.2f ms" : "-",
 			 m->predicted_downtime_ms);
@@ -443,7 +454,8 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 		addnstr("timeline ", w - 1);
 		for (int s = 0; s < m->nsteps; s++) {
 			char step[48];
-			bool bad = !strcmp(m->steps[s].phase, "failed");
+			bool bad = !strcmp(m->steps[s].phase, "failed") ||
+				   !strcmp(m->steps[s].phase, "cancelled");
 
 			snprintf(step, sizeof(step), "%s%s +%.0fms", s ? " > " : "",
 				 m->steps[s].phase, m->steps[s].at_ms);
@@ -499,10 +511,57 @@ static int wss_rows(const struct ui_inst *i)
 	return i->dirty.nwss ? 1 + i->dirty.nwss : 0;
 }
 
+static int wss_most(const struct ui_inst *i, int w)
+{
+	(void)i, (void)w;
+	return 1 << 20;                 /* any height: the chart takes it */
+}
+
+/* Window W as "50ms", "2s". */
+static void fmt_window(char *out, size_t len, double ms)
+{
+	if (ms < 1000)
+		snprintf(out, len, "%.0fms", ms);
+	else
+		snprintf(out, len, "%.4gs", ms / 1000);
+}
+
+/* The curve as columns, one per window, in rows [y, y + h): pages on the
+ * vertical axis (scaled to max), the windows under it. */
+static void wss_chart(const struct ui_dirty *d, double max, int y, int h, int w)
+{
+	int colw = (w - 12) / d->nwss, bars = h - 1;
+
+	if (colw < 1 || bars < 1 || max <= 0)
+		return;
+	putf(y, 1, w, "%9.0f", max);
+	putf(y + bars - 1, 1, w, "%9d", 0);
+	for (int k = 0; k < d->nwss; k++) {
+		double cellv = d->wss_pages[k] / max * bars;   /* bar height in rows */
+		int x = 12 + k * colw;
+		char lab[16];
+
+		attron(pair(PAIR_TOTAL));
+		for (int r = 0; r < bars; r++) {
+			double in = cellv - (bars - 1 - r);        /* row r's share, 0..1 */
+
+			for (int c = 0; c < colw - (colw > 2) && x + c < w; c++)
+				mvaddstr(y + r, x + c, level_glyph(in < 0 ? 0 : in > 1 ? 1 : in, 1));
+		}
+		attroff(pair(PAIR_TOTAL));
+		fmt_window(lab, sizeof(lab), d->wss_window_ms[k]);
+		if ((int)strlen(lab) < colw)
+			put(y + bars, x, w, lab);
+	}
+}
+
 static void wss_draw(const struct ui_inst *i, int y, int h, int w)
 {
 	const struct ui_dirty *d = &i->dirty;
 	double max = d->wss_pages[d->nwss - 1];
+
+	for (int k = 0; k < d->nwss; k++)
+		max = fmax(max, d->wss_pages[k]);
 
 	title(y, w, "working set: distinct pages dirtied within the last W ms");
 	for (int k = 0; k < d->nwss && 1 + k < h; k++) {
@@ -514,11 +573,22 @@ static void wss_draw(const struct ui_inst *i, int y, int h, int w)
 		if (w > 44)
 			bar(y + 1 + k, 42, w - 43, max > 0 ? d->wss_pages[k] / max : 0);
 	}
+	/* rows beyond the table (a taller terminal): the curve as a chart */
+	if (h - 1 - d->nwss >= 4)
+		wss_chart(d, max, y + 1 + d->nwss, h - 1 - d->nwss, w);
 }
 
 static int heat_rows(const struct ui_inst *i)
 {
 	return i->dirty.nheat ? 1 + 4 : 0;
+}
+
+/* One screen cell per 2 MiB block fits in this many rows. */
+static int heat_most(const struct ui_inst *i, int w)
+{
+	int gw = w - 2;
+
+	return gw < 4 ? 0 : 1 + (i->dirty.nheat + gw - 1) / gw;
 }
 
 static void heat_draw(const struct ui_inst *i, int y, int h, int w)
@@ -614,30 +684,90 @@ static void job_draw(const struct ui_inst *i, int y, int h, int w)
 static const struct panel panels[] = {
 	{ "rates", rates_rows, 3, rates_draw },
 	{ "migration", mig_rows, 3, mig_draw },
-	{ "working set", wss_rows, 3, wss_draw },
-	{ "heat map", heat_rows, 2, heat_draw },
+	{ "working set", wss_rows, 3, wss_draw, wss_most },
+	{ "heat map", heat_rows, 2, heat_draw, heat_most },
 	{ "verify", verify_rows, 2, verify_draw },
 	{ "bpf", bpf_rows, 2, bpf_draw },
 	{ "job", job_rows, 2, job_draw },
 };
 
+#define NPANELS (sizeof(panels) / sizeof(panels[0]))
+
+/* Rows of each panel in [y, end): each its wanted rows while they fit (one
+ * below its minimum is skipped), then what is left over to those that grow,
+ * from the bottom up: the heat map takes what shows one cell per 2 MiB
+ * block, the working set the rest. */
+static void layout(const struct ui_inst *i, int y, int end, int w, int ht[NPANELS])
+{
+	for (size_t p = 0; p < NPANELS; p++) {
+		int want = panels[p].rows(i), left = end - y;
+
+		ht[p] = 0;
+		if (want && panels[p].most && panels[p].most(i, w) < want)
+			want = panels[p].most(i, w);   /* no blank rows below a small map */
+		if (!want || left < panels[p].min)
+			continue;
+		ht[p] = want < left ? want : left;
+		y += ht[p];
+	}
+	for (size_t p = NPANELS; p-- > 0 && y < end;) {
+		int more;
+
+		if (!ht[p] || !panels[p].most)
+			continue;
+		more = panels[p].most(i, w) - ht[p];
+		if (more > end - y)
+			more = end - y;
+		if (more > 0) {
+			ht[p] += more;
+			y += more;
+		}
+	}
+}
+
+static void draw_panels(const struct ui_inst *i, int y, int end, int w)
+{
+	int ht[NPANELS];
+
+	layout(i, y, end, w, ht);
+	if (i->conn != UI_CONN_LIVE)
+		attron(A_DIM);
+	for (size_t p = 0; p < NPANELS; p++) {
+		if (!ht[p])
+			continue;
+		panels[p].draw(i, y, ht[p], w);
+		y += ht[p];
+	}
+	if (i->conn != UI_CONN_LIVE)
+		attroff(A_DIM);
+}
+
 /* ---- frame --------------------------------------------------------------------- */
 
-static void draw_header(const struct ui_view *v, int n, int w)
+static void draw_header(const struct ui_view *v, const struct ui_inst *const list[], int n,
+			int w)
 {
-	char clock[16];
+	char clock[16], trk[48] = "";
+	int on = 0, mine = 0;
 	time_t t = time(NULL);
 	struct tm tm;
 
+	for (int i = 0; i < n; i++) {
+		on += list[i]->tracking || list[i]->track_mine;
+		mine += list[i]->track_mine;
+	}
+	if (on)
+		snprintf(trk, sizeof(trk), "  tracking %d (%d by top)", on, mine);
 	localtime_r(&t, &tm);
 	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
 	attron(pair(PAIR_HEADER) | (use_color ? 0 : A_REVERSE));
 	move(0, 0);
 	for (int x = 0; x < w; x++)
 		addch(' ');
-	putf(0, 0, w, "vhm top %s  %d instance%s  every %.1fs  sort %s%s%s%s  %s", clock, n,
-	     n == 1 ? "" : "s", v->delay_s, ui_sort_name(v->sort), v->reverse ? " (rev)" : "",
-	     v->filter[0] ? "  filter " : "", v->filter, v->run_dir ? v->run_dir : "");
+	putf(0, 0, w, "vhm top %s  %d instance%s%s  every %.1fs  sort %s%s%s%s  %s", clock, n,
+	     n == 1 ? "" : "s", trk, v->delay_s, ui_sort_name(v->sort),
+	     v->reverse ? " (rev)" : "", v->filter[0] ? "  filter " : "", v->filter,
+	     v->run_dir ? v->run_dir : "");
 	attroff(pair(PAIR_HEADER) | (use_color ? 0 : A_REVERSE));
 }
 
@@ -657,7 +787,7 @@ static void draw_footer(const struct ui_view *v, int y, int w)
 	}
 	attron(A_DIM);
 	put(y, 0, w, "q quit  h help  space refresh  d delay  f filter  < > sort  r reverse  "
-		     "arrows/tab select");
+		     "arrows/tab select  t track");
 	attroff(A_DIM);
 }
 
@@ -675,6 +805,10 @@ static void draw_help(int h, int w)
 		"  N S T D       sort by name, state, tx rate, dirty rate",
 		"  r             reverse the sort",
 		"  up/down, j/k  select an instance; tab/shift-tab cycle",
+		"  t             start/stop dirty tracking of the selected",
+		"                instance (the backend logs meanwhile); TRK:",
+		"                top = started here (stopped on exit),",
+		"                on = someone else's",
 		"",
 		"Greyed rows: the instance does not answer (gone).",
 		"Panels without data (logtrack, bpf, libvirt) are not drawn.",
@@ -706,7 +840,7 @@ void ui_panels_draw(const struct ui_view *v, const struct ui_inst *const list[],
 		refresh();
 		return;
 	}
-	draw_header(v, n, w);
+	draw_header(v, list, n, w);
 	if (h < 3) {
 		refresh();
 		return;
@@ -720,24 +854,8 @@ void ui_panels_draw(const struct ui_view *v, const struct ui_inst *const list[],
 			cap = body / 3 > 4 ? body / 3 : 4;
 		y = 1 + draw_list(1, want < cap ? want : cap, w, list, n, sel);
 	}
-	if (sel >= 0 && sel < n) {
-		const struct ui_inst *i = list[sel];
-
-		for (size_t p = 0; p < sizeof(panels) / sizeof(panels[0]); p++) {
-			int want = panels[p].rows(i), left = h - 1 - y;
-
-			if (!want || left < panels[p].min)
-				continue;
-			if (want > left)
-				want = left;
-			if (i->conn != UI_CONN_LIVE)
-				attron(A_DIM);
-			panels[p].draw(i, y, want, w);
-			if (i->conn != UI_CONN_LIVE)
-				attroff(A_DIM);
-			y += want;
-		}
-	}
+	if (sel >= 0 && sel < n)
+		draw_panels(list[sel], y, h - 1, w);
 	draw_footer(v, h - 1, w);
 	if (v->help)
 		draw_help(h, w);

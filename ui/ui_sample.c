@@ -4,10 +4,17 @@
  *
  * Connecting is the one thing that waits (connect, greeting, subscribe,
  * status, dirty: up to UI_SAMPLE_CALL_MS each), so a connector thread does
- * it: the loop queues names, the thread hands back a subscribed client (or
- * the reason it failed) and wakes the loop through a pipe. A client belongs
- * to the thread until it is handed back, to the loop after; the queue and
- * the results are the only shared state (under `lock`). */
+ * it: the loop queues jobs (a name to connect, or a track-start / track-stop
+ * to send), the thread hands back a subscribed client (or the reason it
+ * failed) or the command's reply, and wakes the loop through a pipe. A client
+ * belongs to the thread until it is handed back, to the loop after; the queue
+ * and the results are the only shared state (under `lock`).
+ *
+ * Tracking: a track-start / track-stop goes on a connection of its own,
+ * opened and closed by the connector (the subscribed one belongs to the loop
+ * and must never wait). run_track counts its users, so our track-stop ends
+ * only our share: someone else's `vhm track` keeps its session. What the
+ * dashboard started is stopped in ui_sample_close, on the way out. */
 #include "ui_sample.h"
 
 #include <dirent.h>
@@ -26,6 +33,15 @@
 #define RETRY_MIN_NS   1000000000ull
 #define RETRY_MAX_NS   8000000000ull
 #define READ_MAX       10000          /* events read per connection per call */
+#define TRACK_STALE_NS 5000000000ull  /* no "dirty" event for this long: not tracking */
+
+/* What the connector is asked to do for an instance. */
+enum job_kind { JOB_CONNECT, JOB_TRACK_START, JOB_TRACK_STOP };
+
+struct job {
+	char name[UI_NAME_MAX];
+	enum job_kind kind;
+};
 
 struct ui_slot {
 	struct ui_inst *inst;           /* owned */
@@ -34,20 +50,25 @@ struct ui_slot {
 	uint64_t retry_ns;              /* next connection attempt */
 	uint64_t backoff_ns;
 	uint64_t vanished_ns;           /* socket gone since (0: present) */
+	uint64_t dirty_ns;              /* last "dirty" event */
 	bool named;                     /* given on the command line */
+	bool track_tried;               /* --track: asked once on this connection */
 };
 
 /* What the connector hands back. */
 struct conn_result {
-	char name[UI_NAME_MAX];
-	struct ctl_client *cli;         /* NULL: failed, see why */
-	json_t *status, *dirty;         /* replies (dirty may be NULL) */
+	struct job job;
+	int rc;                         /* 0, or -errno (see why) */
+	struct ctl_client *cli;         /* JOB_CONNECT: NULL when failed */
+	json_t *status, *dirty;         /* replies (dirty may be NULL); track jobs: dirty */
 	char why[96];
 };
 
 struct ui_sampler {
 	char run_dir[4096];
 	bool named_only;                /* names were given: the dir adds none */
+	bool track_all;                 /* --track: start tracking on every instance */
+	char msg[96];                   /* for the footer: how a track job ended */
 	int nslots;
 	struct ui_slot slot[UI_SAMPLE_MAX];
 
@@ -56,8 +77,8 @@ struct ui_sampler {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;                      /* under lock */
-	int ntodo;                      /* names to connect, under lock */
-	char todo[UI_SAMPLE_MAX][UI_NAME_MAX];
+	int ntodo;                      /* jobs, under lock */
+	struct job todo[UI_SAMPLE_MAX];
 	int ndone;                      /* results, under lock */
 	struct conn_result done[UI_SAMPLE_MAX];
 	int wake[2];                    /* pipe: connector -> loop */
@@ -73,7 +94,8 @@ static void connect_one(const char *run_dir, struct conn_result *r)
 	char err[256];
 	int rc;
 
-	rc = ctl_client_open(&r->cli, run_dir, r->name, UI_SAMPLE_CALL_MS, err, sizeof(err));
+	rc = ctl_client_open(&r->cli, run_dir, r->job.name, UI_SAMPLE_CALL_MS, err, sizeof(err));
+	r->rc = rc;
 	if (rc) {
 		r->cli = NULL;
 		snprintf(r->why, sizeof(r->why), "%s", rc == -ENOENT ? "no such instance" :
@@ -87,6 +109,7 @@ static void connect_one(const char *run_dir, struct conn_result *r)
 		rc = ctl_client_call(r->cli, "status", NULL, &r->status, err, sizeof(err),
 				     UI_SAMPLE_CALL_MS);
 	if (rc) {
+		r->rc = rc;
 		snprintf(r->why, sizeof(r->why), "%s", rc == -ETIMEDOUT ? "not answering" : err);
 		ctl_client_close(r->cli);
 		r->cli = NULL;
@@ -98,6 +121,25 @@ static void connect_one(const char *run_dir, struct conn_result *r)
 		json_decref(r->dirty);
 		r->dirty = NULL;
 	}
+}
+
+/* track-start or track-stop on a connection of its own; the reply (the
+ * tracker's configuration: "active", "users") goes to r->dirty. Runs on the
+ * connector thread, and in ui_sample_close once that thread is gone. */
+static void track_one(const char *run_dir, struct conn_result *r)
+{
+	const char *cmd = r->job.kind == JOB_TRACK_START ? "track-start" : "track-stop";
+	struct ctl_client *c = NULL;
+	char err[256];
+
+	r->rc = ctl_client_open(&c, run_dir, r->job.name, UI_SAMPLE_CALL_MS, err, sizeof(err));
+	if (!r->rc)
+		r->rc = ctl_client_call(c, cmd, NULL, &r->dirty, err, sizeof(err),
+					UI_SAMPLE_CALL_MS);
+	if (r->rc)
+		snprintf(r->why, sizeof(r->why), "%s %s: %s", cmd, r->job.name,
+			 r->rc == -ETIMEDOUT ? "not answering" : err);
+	ctl_client_close(c);
 }
 
 static void *connector(void *arg)
@@ -113,10 +155,13 @@ static void *connector(void *arg)
 			pthread_cond_wait(&s->cond, &s->lock);
 		if (s->stop)
 			break;
-		snprintf(r.name, sizeof(r.name), "%s", s->todo[0]);
-		memmove(s->todo[0], s->todo[1], sizeof(s->todo[0]) * (size_t)--s->ntodo);
+		r.job = s->todo[0];
+		memmove(&s->todo[0], &s->todo[1], sizeof(s->todo[0]) * (size_t)--s->ntodo);
 		pthread_mutex_unlock(&s->lock);
-		connect_one(s->run_dir, &r);
+		if (r.job.kind == JOB_CONNECT)
+			connect_one(s->run_dir, &r);
+		else
+			track_one(s->run_dir, &r);
 		pthread_mutex_lock(&s->lock);
 		s->done[s->ndone++] = r;      /* room: one todo gives one result */
 		if (write(s->wake[1], &one, 1) < 0) {
@@ -175,16 +220,77 @@ static struct ui_slot *slot_find(struct ui_sampler *s, const char *name)
 	return NULL;
 }
 
-/* Queue sl for the connector. */
-static void slot_connect(struct ui_sampler *s, struct ui_slot *sl)
+/* Queue a job for sl with the connector; false when the queue is full. */
+static bool slot_job(struct ui_sampler *s, struct ui_slot *sl, enum job_kind kind)
 {
+	bool ok;
+
 	pthread_mutex_lock(&s->lock);
-	if (s->ntodo < UI_SAMPLE_MAX && s->ntodo + s->ndone < UI_SAMPLE_MAX) {
-		snprintf(s->todo[s->ntodo++], UI_NAME_MAX, "%s", sl->inst->name);
-		sl->connecting = true;
+	ok = s->ntodo < UI_SAMPLE_MAX && s->ntodo + s->ndone < UI_SAMPLE_MAX;
+	if (ok) {
+		struct job *j = &s->todo[s->ntodo++];
+
+		snprintf(j->name, sizeof(j->name), "%s", sl->inst->name);
+		j->kind = kind;
 		pthread_cond_signal(&s->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+static void slot_connect(struct ui_sampler *s, struct ui_slot *sl)
+{
+	if (slot_job(s, sl, JOB_CONNECT))
+		sl->connecting = true;
+}
+
+static void slot_track(struct ui_sampler *s, struct ui_slot *sl, bool on)
+{
+	if (slot_job(s, sl, on ? JOB_TRACK_START : JOB_TRACK_STOP))
+		sl->inst->track_busy = true;
+}
+
+/* A track job's outcome: whose tracking it is now, and a footer line. */
+static void track_done(struct ui_sampler *s, struct ui_slot *sl, const struct conn_result *r)
+{
+	bool start = r->job.kind == JOB_TRACK_START;
+
+	if (!sl)
+		return;
+	sl->inst->track_busy = false;
+	if (r->rc) {
+		snprintf(s->msg, sizeof(s->msg), "%s", r->why);
+		return;
+	}
+	sl->inst->track_mine = start;
+	sl->inst->tracking = json_is_true(json_object_get(r->dirty, "active"));
+	if (sl->inst->tracking)
+		sl->dirty_ns = vhm_now_ns();
+	snprintf(s->msg, sizeof(s->msg), "%s: tracking %s%s", sl->inst->name,
+		 start ? "started (the backend now logs its writes)" : "stopped",
+		 !start && sl->inst->tracking ? "; it goes on for its other users" : "");
+}
+
+/* A connection is back: a device that restarted (another pid) no longer
+ * holds our track-start. */
+static void slot_connected(struct ui_slot *sl, struct conn_result *r)
+{
+	long pid = sl->inst->pid;
+
+	sl->connecting = false;
+	sl->cli = r->cli;
+	r->cli = NULL;
+	ui_inst_apply_status(sl->inst, r->status);
+	if (r->dirty)
+		ui_inst_apply_dirty(sl->inst, r->dirty);
+	if (sl->inst->track_mine && pid != sl->inst->pid)
+		sl->inst->track_mine = false;
+	if (sl->inst->tracking)
+		sl->dirty_ns = vhm_now_ns();
+	sl->inst->conn = UI_CONN_LIVE;
+	sl->inst->why[0] = '\0';
+	sl->backoff_ns = 0;
+	sl->track_tried = false;
 }
 
 /* Take what the connector finished. */
@@ -203,22 +309,17 @@ static void collect(struct ui_sampler *s, uint64_t now)
 	pthread_mutex_unlock(&s->lock);
 	for (int k = 0; k < n; k++) {
 		struct conn_result *r = &done[k];
-		struct ui_slot *sl = slot_find(s, r->name);
+		struct ui_slot *sl = slot_find(s, r->job.name);
 
-		if (!sl) {                      /* dropped meanwhile */
+		if (r->job.kind != JOB_CONNECT) {
+			track_done(s, sl, r);
+		} else if (!sl) {               /* dropped meanwhile */
 			ctl_client_close(r->cli);
 		} else if (!r->cli) {
 			sl->connecting = false;
 			slot_disconnect(sl, r->why, now);
 		} else {
-			sl->connecting = false;
-			sl->cli = r->cli;
-			ui_inst_apply_status(sl->inst, r->status);
-			if (r->dirty)
-				ui_inst_apply_dirty(sl->inst, r->dirty);
-			sl->inst->conn = UI_CONN_LIVE;
-			sl->inst->why[0] = '\0';
-			sl->backoff_ns = 0;
+			slot_connected(sl, r);
 		}
 		json_decref(r->status);
 		json_decref(r->dirty);
@@ -261,6 +362,26 @@ fail:
 	return rc;
 }
 
+/* On the way out: stop the tracking this dashboard started, and only that
+ * (one track-stop each: our share of run_track's users). The connector has
+ * stopped, so this thread waits itself (UI_SAMPLE_CALL_MS per call). */
+static void untrack_all(struct ui_sampler *s)
+{
+	for (int i = 0; i < s->nslots; i++) {
+		struct conn_result r = { .job.kind = JOB_TRACK_STOP };
+
+		if (!s->slot[i].inst->track_mine)
+			continue;
+		snprintf(r.job.name, sizeof(r.job.name), "%s", s->slot[i].inst->name);
+		track_one(s->run_dir, &r);
+		if (r.rc)
+			fprintf(stderr, "vhm top: %s\n", r.why);
+		else
+			s->slot[i].inst->track_mine = false;
+		json_decref(r.dirty);
+	}
+}
+
 void ui_sample_close(struct ui_sampler *s)
 {
 	if (!s)
@@ -271,12 +392,9 @@ void ui_sample_close(struct ui_sampler *s)
 		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
+		collect(s, vhm_now_ns());       /* a track-start that just ended */
 	}
-	for (int k = 0; k < s->ndone; k++) {
-		ctl_client_close(s->done[k].cli);
-		json_decref(s->done[k].status);
-		json_decref(s->done[k].dirty);
-	}
+	untrack_all(s);
 	while (s->nslots)
 		slot_remove(s, s->nslots - 1);
 	if (s->wake[0] >= 0)
@@ -331,6 +449,8 @@ static void slot_drain(struct ui_slot *sl, uint64_t now)
 			return;
 		}
 		ui_inst_apply_event(sl->inst, ev);
+		if (!strcmp(json_string_value(json_object_get(ev, "event")) ?: "", "dirty"))
+			sl->dirty_ns = now;
 		json_decref(ev);
 	}
 }
@@ -393,6 +513,23 @@ static void scan_dir(struct ui_sampler *s, uint64_t now)
 	}
 }
 
+/* Tracking bookkeeping at each tick: someone else's tracker that stopped
+ * sending "dirty" events has ended (track-stop announces nothing); with
+ * --track, a live instance without our share gets a track-start (once per
+ * connection, so a refusal is not repeated every tick). */
+static void track_due(struct ui_sampler *s, struct ui_slot *sl, uint64_t now)
+{
+	struct ui_inst *in = sl->inst;
+
+	if (in->tracking && !in->track_mine && !in->track_busy &&
+	    now - sl->dirty_ns > TRACK_STALE_NS)
+		in->tracking = false;
+	if (s->track_all && sl->cli && !in->track_mine && !in->track_busy && !sl->track_tried) {
+		sl->track_tried = true;
+		slot_track(s, sl, true);
+	}
+}
+
 void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns)
 {
 	collect(s, now_ns);
@@ -410,5 +547,34 @@ void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns)
 				slot_disconnect(sl, "socket removed", now_ns);
 		}
 		slot_drain(sl, now_ns);
+		track_due(s, sl, now_ns);
 	}
+}
+
+int ui_sample_track(struct ui_sampler *s, const char *name)
+{
+	struct ui_slot *sl = slot_find(s, name);
+
+	if (!sl)
+		return -ENOENT;
+	if (sl->inst->conn != UI_CONN_LIVE)
+		return -ENOTCONN;
+	if (sl->inst->track_busy)
+		return -EINPROGRESS;
+	slot_track(s, sl, !sl->inst->track_mine);
+	return sl->inst->track_busy ? 0 : -EAGAIN;
+}
+
+void ui_sample_track_all(struct ui_sampler *s, bool on)
+{
+	s->track_all = on;
+}
+
+bool ui_sample_take_msg(struct ui_sampler *s, char *buf, size_t len)
+{
+	if (!s->msg[0])
+		return false;
+	snprintf(buf, len, "%s", s->msg);
+	s->msg[0] = '\0';
+	return true;
 }

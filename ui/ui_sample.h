@@ -11,11 +11,14 @@
  * comes as events, read without waiting. The loop's thread owns the model. An instance whose connection breaks stays in the list, greyed
  * (UI_CONN_GONE), and is retried while its socket exists; one whose socket
  * is gone is dropped after UI_SAMPLE_GONE_KEEP_S (names given on the command
- * line are kept). */
+ * line are kept).
+ * ui_sample_close stops the dirty tracking this dashboard started. */
 #ifndef VHM_UI_SAMPLE_H
 #define VHM_UI_SAMPLE_H
 
 #include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ui_model.h"
@@ -46,5 +49,16 @@ void ui_sample_read(struct ui_sampler *s, const struct pollfd *fds, int n);
 /* Once per refresh: rescan the run dir, (re)connect instances that are due,
  * read every connection without waiting. now_ns: CLOCK_MONOTONIC. */
 void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns);
+
+/* Dirty tracking from the dashboard (docs/top.md, "Tracking"): start it on
+ * instance `name` if this dashboard holds no share of it, else stop our
+ * share (track-start / track-stop, sent by the connector; the outcome comes
+ * as a message). 0 (queued), -ENOENT, -ENOTCONN (not live), -EINPROGRESS
+ * (one of ours is on its way), -EAGAIN (queue full). */
+int ui_sample_track(struct ui_sampler *s, const char *name);
+/* --track: start tracking on every instance once it is live. */
+void ui_sample_track_all(struct ui_sampler *s, bool on);
+/* The latest message for the footer (how a track job ended), once. */
+bool ui_sample_take_msg(struct ui_sampler *s, char *buf, size_t len);
 
 #endif

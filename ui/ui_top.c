@@ -44,6 +44,7 @@ struct top {
 	double delay_s;
 	long iterations;               /* 0: until q */
 	bool batch, curses;
+	bool track;                    /* --track: track every instance shown */
 	SCREEN *scr;                   /* ours to delscreen after endwin */
 	const char *csv_path;
 	FILE *csv;
@@ -74,6 +75,7 @@ static int parse_args(struct top *t, int argc, char **argv, const char **run_dir
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ "no-color", no_argument, NULL, 'N' },
 		{ "no-colour", no_argument, NULL, 'N' },
+		{ "track", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "top", .shortopts = "d:n:b", .longopts = opts };
@@ -96,6 +98,7 @@ static int parse_args(struct top *t, int argc, char **argv, const char **run_dir
 		case 'C': t->csv_path = optarg; break;
 		case 'R': *run_dir = optarg; break;
 		case 'N': t->view.color = false; break;
+		case 'K': t->track = true; break;
 		}
 	}
 	return o == VHM_CLI_END ? 0 : o;
@@ -236,6 +239,24 @@ static void prompt_key(struct top *t, int ch)
 		v->prompt[len] = (char)ch, v->prompt[len + 1] = '\0';
 }
 
+/* t: start or stop (our share of) dirty tracking on the selected instance. */
+static void toggle_track(struct top *t)
+{
+	struct ui_view *v = &t->view;
+	int rc;
+
+	if (!v->sel_name[0])
+		return;
+	rc = ui_sample_track(t->smp, v->sel_name);
+	if (rc == -ENOTCONN)
+		snprintf(v->msg, sizeof(v->msg), "%s: not connected, cannot track", v->sel_name);
+	else if (rc == -EINPROGRESS)
+		snprintf(v->msg, sizeof(v->msg), "%s: a tracking request is on its way",
+			 v->sel_name);
+	else if (rc)
+		snprintf(v->msg, sizeof(v->msg), "%s: tracking: %s", v->sel_name, strerror(-rc));
+}
+
 /* Returns true when the key asks for a sample now (space). */
 static bool key(struct top *t, int ch)
 {
@@ -269,6 +290,7 @@ static bool key(struct top *t, int ch)
 	case 'T': v->sort = UI_SORT_TX; break;
 	case 'D': v->sort = UI_SORT_DIRTY; break;
 	case 'r': case 'R': v->reverse = !v->reverse; break;
+	case 't': toggle_track(t); break;
 	case KEY_UP: case 'k': move_sel(t, -1); break;
 	case KEY_DOWN: case 'j': case '\t': move_sel(t, 1); break;
 	case KEY_BTAB: move_sel(t, -1); break;
@@ -301,6 +323,7 @@ static int loop(struct top *t)
 		ui_sample_read(t->smp, fds + (t->curses ? 1 : 0), n - (t->curses ? 1 : 0));
 		if (!t->curses)
 			continue;
+		redraw = ui_sample_take_msg(t->smp, t->view.msg, sizeof(t->view.msg));
 		/* keys, and KEY_RESIZE after a SIGWINCH interrupted poll() */
 		while ((ch = getch()) != ERR) {
 			now_tick |= key(t, ch);
@@ -368,6 +391,7 @@ int cmd_top(int argc, char **argv)
 		rc = VHM_EXIT_FAIL;
 		goto out;
 	}
+	ui_sample_track_all(t.smp, t.track);
 	setlocale(LC_ALL, "");
 	signal(SIGPIPE, SIG_IGN);
 	if (!t.batch && curses_start(&t, err, sizeof(err))) {

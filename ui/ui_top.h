@@ -7,11 +7,11 @@
 
 #define TOP_USAGE \
 	"usage: vhm top [NAME ...] [-d DUR] [-n ITERATIONS] [-b] [--csv FILE]\n" \
-	"               [--run-dir DIR] [--no-color]\n" \
+	"               [--run-dir DIR] [--no-color] [--track]\n" \
 	"\n" \
 	"A live dashboard of running instances (every socket in the run dir, or\n" \
 	"the NAMEs given): traffic, dirty rates by source, working set, heat map,\n" \
-	"migration progress. Keys: q quit, h help. See docs/top.md.\n" \
+	"migration progress. Keys: q quit, t track, h help. See docs/top.md.\n" \
 	"\n" \
 	"  -d, --delay DUR       refresh every DUR (default 1s, e.g. 500ms; 100ms..1h)\n" \
 	"  -n, --iterations N    stop after N refreshes (default: run until q)\n" \
@@ -21,6 +21,8 @@
 	"      --run-dir DIR     where instances' sockets are (default\n" \
 	"                        $VHM_RUN_DIR, else /run/vhm)\n" \
 	"      --no-color        draw without colours (as do NO_COLOR=1 and TERM=dumb)\n" \
+	"      --track           start dirty tracking on every instance shown (the\n" \
+	"                        backend logs its writes meanwhile); stopped on exit\n" \
 	"\n" \
 	"Exit status: 0 ok, 1 the terminal could not be used, 2 bad arguments.\n"
 

@@ -16,16 +16,6 @@
 
 #define CTL_LIST_TIMEOUT_MS 1000 /* per instance: a hung one must not hang list */
 
-enum { OPT_JSON = 1, OPT_TIMEOUT = 2 }; /* options beyond --run-dir */
-
-struct ctl_opts {
-	const char *cmd;      /* "status", for messages */
-	const char *run_dir;  /* resolved */
-	const char *name;
-	bool json;
-	uint64_t timeout_ms;
-};
-
 static const struct option long_opts[] = {
 	{ "run-dir", required_argument, NULL, 'd' },
 	{ "json", no_argument, NULL, 'j' },
@@ -33,8 +23,7 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* One option (of those allowed_opts() gave getopt); 0 or VHM_EXIT_USAGE. */
-static int apply_opt(struct ctl_opts *o, int c)
+int cmd_ctl_opt(struct ctl_opts *o, int c)
 {
 	switch (c) {
 	case 'd':
@@ -59,11 +48,11 @@ static void allowed_opts(int allow, char *shorts, struct option *longs)
 
 	strcpy(shorts, "d:");
 	longs[n++] = long_opts[0];
-	if (allow & OPT_JSON) {
+	if (allow & CMD_CTL_JSON) {
 		strcat(shorts, "j");
 		longs[n++] = long_opts[1];
 	}
-	if (allow & OPT_TIMEOUT) {
+	if (allow & CMD_CTL_TIMEOUT) {
 		strcat(shorts, "t:");
 		longs[n++] = long_opts[2];
 	}
@@ -81,7 +70,7 @@ static int parse_args(struct ctl_opts *o, int argc, char **argv, int allow, bool
 
 	allowed_opts(allow, shorts, longs);
 	while ((c = vhm_cli_next(&p, argc, argv)) > 0) {
-		rc = apply_opt(o, c);
+		rc = cmd_ctl_opt(o, c);
 		if (rc)
 			return rc;
 	}
@@ -99,8 +88,7 @@ static int parse_args(struct ctl_opts *o, int argc, char **argv, int allow, bool
 	return 0;
 }
 
-/* Connect, or say why not: "no instance" for a missing or dead socket. */
-static int open_instance(const struct ctl_opts *o, struct ctl_client **c)
+int cmd_ctl_open(const struct ctl_opts *o, struct ctl_client **c)
 {
 	char err[256];
 	int rc = ctl_client_open(c, o->run_dir, o->name, (int)o->timeout_ms, err, sizeof(err));
@@ -120,8 +108,7 @@ static int open_instance(const struct ctl_opts *o, struct ctl_client **c)
 	return VHM_EXIT_PEER;
 }
 
-/* A reply error is the instance saying no (1); anything else is the link (3). */
-static int call_failed(const struct ctl_opts *o, int rc, const char *err)
+int cmd_ctl_failed(const struct ctl_opts *o, int rc, const char *err)
 {
 	fprintf(stderr, "vhm %s: %s: %s\n", o->cmd, o->name, err);
 	return rc == -EREMOTEIO ? VHM_EXIT_FAIL : VHM_EXIT_PEER;
@@ -190,7 +177,7 @@ static void print_kv(FILE *out, const char *key, const json_t *v, int indent)
 	fputc('\n', out);
 }
 
-static void print_human(FILE *out, const json_t *ret)
+void cmd_ctl_print_human(FILE *out, const json_t *ret)
 {
 	const char *k;
 	json_t *v;
@@ -204,7 +191,7 @@ static void print_human(FILE *out, const json_t *ret)
 		print_kv(out, k, v, 0);
 }
 
-static int print_json_line(FILE *out, json_t *v)
+int cmd_ctl_print_json(FILE *out, const json_t *v)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 
@@ -223,21 +210,21 @@ int cmd_status(int argc, char **argv)
 	char err[512];
 	int rc;
 
-	rc = parse_args(&o, argc, argv, OPT_JSON | OPT_TIMEOUT, true);
+	rc = parse_args(&o, argc, argv, CMD_CTL_JSON | CMD_CTL_TIMEOUT, true);
 	if (rc)
 		return vhm_cli_status(rc);
-	rc = open_instance(&o, &c);
+	rc = cmd_ctl_open(&o, &c);
 	if (rc)
 		return rc;
 	rc = ctl_client_call(c, "status", NULL, &ret, err, sizeof(err), (int)o.timeout_ms);
 	if (rc) {
-		rc = call_failed(&o, rc, err);
+		rc = cmd_ctl_failed(&o, rc, err);
 		goto out;
 	}
 	if (o.json)
-		print_json_line(stdout, ret);
+		cmd_ctl_print_json(stdout, ret);
 	else
-		print_human(stdout, ret);
+		cmd_ctl_print_human(stdout, ret);
 	rc = VHM_EXIT_OK;
 out:
 	json_decref(ret);
@@ -256,16 +243,16 @@ int cmd_stop(int argc, char **argv)
 	char err[512];
 	int rc, left;
 
-	rc = parse_args(&o, argc, argv, OPT_TIMEOUT, true);
+	rc = parse_args(&o, argc, argv, CMD_CTL_TIMEOUT, true);
 	if (rc)
 		return vhm_cli_status(rc);
-	rc = open_instance(&o, &c);
+	rc = cmd_ctl_open(&o, &c);
 	if (rc)
 		return rc;
 	rc = ctl_client_call(c, "stop", NULL, &ret, err, sizeof(err), (int)o.timeout_ms);
 	json_decref(ret);
 	if (rc && rc != -ECONNRESET) { /* closing before replying is stopping too */
-		rc = call_failed(&o, rc, err);
+		rc = cmd_ctl_failed(&o, rc, err);
 		goto out;
 	}
 	left = (int)o.timeout_ms - (int)((vhm_now_ns() - start) / 1000000);
@@ -381,7 +368,7 @@ int cmd_list(int argc, char **argv)
 	size_t i;
 	int rc;
 
-	rc = parse_args(&o, argc, argv, OPT_JSON, false);
+	rc = parse_args(&o, argc, argv, CMD_CTL_JSON, false);
 	if (rc)
 		return vhm_cli_status(rc);
 	rc = ctl_run_dir_check(o.run_dir, err, sizeof(err));
@@ -400,7 +387,7 @@ int cmd_list(int argc, char **argv)
 	json_array_foreach(names, i, name)
 		json_array_append_new(rows, ask_instance(o.run_dir, json_string_value(name)));
 	if (o.json)
-		print_json_line(stdout, rows);
+		cmd_ctl_print_json(stdout, rows);
 	else
 		print_table(rows);
 	rc = VHM_EXIT_OK;

@@ -1,8 +1,42 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd_ctl — `vhm status`, `vhm stop`, `vhm list`: thin clients of the
- * control socket of running instances (control.h). */
+ * control socket of running instances (ctl.h), and what every such client
+ * shares (cmd_ctl_*): the --run-dir/--json/--timeout options, connecting
+ * with one clear line when nobody is there, the exit status of a failed
+ * call, and printing a reply as "key: value" lines or one JSON line. */
 #ifndef VHM_CMD_CTL_H
 #define VHM_CMD_CTL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct ctl_client;
+
+enum { CMD_CTL_JSON = 1, CMD_CTL_TIMEOUT = 2 }; /* options beyond --run-dir */
+
+struct ctl_opts {
+	const char *cmd;      /* "status", for messages */
+	const char *run_dir;  /* resolved */
+	const char *name;
+	bool json;
+	uint64_t timeout_ms;
+};
+
+/* Apply option c as getopt returned it: 'd' (--run-dir), 'j' (--json), 't'
+ * (--timeout T, optarg). 0, VHM_EXIT_USAGE after a bad value, 0 for others. */
+int cmd_ctl_opt(struct ctl_opts *o, int c);
+/* Connect to o->name in o->run_dir; VHM_EXIT_PEER with one line on stderr
+ * ("no instance NAME in DIR") when that fails. */
+int cmd_ctl_open(const struct ctl_opts *o, struct ctl_client **c);
+/* One line "vhm CMD: NAME: err"; the exit status: 1 for an error reply
+ * (-EREMOTEIO, the instance said no), 3 for anything else (the link). */
+int cmd_ctl_failed(const struct ctl_opts *o, int rc, const char *err);
+/* A reply as "key: value" lines, nested objects indented by two. */
+void cmd_ctl_print_human(FILE *out, const json_t *ret);
+/* A reply as one compact JSON line. 0 or -ENOMEM. */
+int cmd_ctl_print_json(FILE *out, const json_t *v);
 
 #define CTL_RUN_DIR_HELP \
 	"  -d, --run-dir DIR  where instances' sockets are (default $VHM_RUN_DIR,\n" \

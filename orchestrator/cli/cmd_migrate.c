@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* `vhm migrate`, the client. The device runs the migration; this
  * client starts it, follows its "migration" events, and cancels it on
- * Ctrl-C. */
+ * Ctrl-C. On a terminal it shows one progress line rewritten in place
+ * (like `virsh migrate --verbose`), elsewhere a line per phase, and with
+ * --json every event as a JSON line; then the report (mig_print). */
 #include "cmd_migrate.h"
 
 #include <errno.h>
@@ -10,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "ctl.h"
+#include "mig_print.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 10000
@@ -25,60 +29,32 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
+/* How events are shown: one progress line rewritten in place (a terminal),
+ * a line per event (anything else), or each event as a JSON line (--json). */
+enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
+
 struct migrate_opts {
 	const char *name, *to, *run_dir, *mac, *ifname;
 	uint64_t downtime_ms, iterations, bandwidth;
 	bool json, cancel;
+	enum migrate_out out;
 };
 
-static double num(const json_t *o, const char *key)
+/* One event's data. On a terminal the line is rewritten with \r and cleared
+ * to its end; the caller ends it with a newline when the migration ends. */
+static void print_event(enum migrate_out how, const json_t *ev)
 {
-	return json_number_value(json_object_get(o, key));
-}
+	const json_t *data = json_object_get(ev, "data");
+	char line[512];
 
-static void print_event(const json_t *data)
-{
-	const char *phase = json_string_value(json_object_get(data, "phase"));
-	char *s;
-
-	if (phase && !strcmp(phase, "done"))
-		return;     /* the report follows */
-	s = json_dumps(data, JSON_COMPACT);
-	printf("  %-12s %s\n", phase ? phase : "?", s ? s : "");
-	free(s);
-	fflush(stdout);
-}
-
-static void print_report(const json_t *r)
-{
-	const json_t *dt = json_object_get(r, "downtime"), *it = json_object_get(r, "iterations");
-	const json_t *dg = json_object_get(r, "digest");
-	size_t i;
-	json_t *v;
-
-	printf("result         %s\n", json_string_value(json_object_get(r, "result")));
-	printf("total          %.1f ms\n", num(r, "total_ms"));
-	printf("downtime       %.1f ms (control plane %.1f ms, copy %.1f ms, digest check %.1f ms)"
-	       "\n", num(dt, "ms"), num(dt, "control_ms"), num(dt, "copy_ms"), num(dt, "verify_ms"));
-	if (json_is_object(json_object_get(r, "prediction"))) {
-		const json_t *p = json_object_get(r, "prediction");
-
-		printf("predicted      downtime %.1f ms (actual without the digest check %.1f ms), "
-		       "total %.1f ms, %s\n", num(p, "downtime_ms"), num(dt, "transfer_ms"),
-		       num(p, "total_ms"),
-		       json_is_true(json_object_get(p, "converges")) ? "converges" : "will not converge");
+	if (how == OUT_JSON) {
+		json_dumpf(ev, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		migp_event_text(data, line, sizeof(line));
+		printf(how == OUT_LINE ? "\r\033[K%s" : "%s\n", line);
 	}
-	printf("copied         %.0f bytes at %.0f MB/s; %.0f zero pages skipped\n",
-	       num(r, "bytes_copied"), num(r, "bandwidth_mbps"), num(r, "zero_pages"));
-	printf("iterations     %-8s %12s %12s %10s\n", "#", "dirtied", "copied", "ms");
-	json_array_foreach(it, i, v)
-		printf("               %-8zu %12.0f %12.0f %10.1f\n", i, num(v, "dirtied"),
-		       num(v, "copied"), num(v, "ms"));
-	printf("digest         source %s, destination %s\n",
-	       json_string_value(json_object_get(dg, "source")),
-	       json_string_value(json_object_get(dg, "destination")));
-	printf("announce       %s\n", json_is_true(json_object_get(r, "rarp")) ? "SEND_RARP" :
-	       json_is_true(json_object_get(r, "announced_ifname")) ? "RARP on interface" : "none");
+	fflush(stdout);
 }
 
 /* The pages a failed digest check named, one per line (stderr). */
@@ -134,7 +110,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		case 'b':
 			if (vhm_parse_rate(optarg, &o->bandwidth) || o->bandwidth < 1024 * 1024)
 				return vhm_usage_error("migrate", "--bandwidth '%s': expected a rate of at "
-						       "least 1M (bytes/s, e.g. 500M)", optarg);
+						       "least 1M (MiB/s: 500M is 500 MiB/s)", optarg);
 			break;
 		case 'm':
 			if (vhm_parse_mac(optarg, mac) || (mac[0] & 1))
@@ -173,10 +149,39 @@ static json_t *migrate_args(const struct migrate_opts *o)
 	return a;
 }
 
+#define REFRESH_NS 500000000ull   /* the terminal's line between events */
+
+/* On a terminal, between events: the line redrawn from migrate-status's
+ * progress, which the device updates during the first pass (a pass sends
+ * its event only when it ends). Best effort: a failed call changes nothing. */
+static void refresh_line(struct ctl_client *c, uint64_t *last_ns)
+{
+	uint64_t now = vhm_now_ns();
+	json_t *st = NULL, *line;
+	char err[256], text[512];
+
+	if (now - *last_ns < REFRESH_NS)
+		return;
+	*last_ns = now;
+	if (ctl_client_call(c, "migrate-status", NULL, &st, err, sizeof(err), CALL_TIMEOUT_MS))
+		return;
+	if (!strcmp(json_string_value(json_object_get(st, "status")) ?: "", "active") &&
+	    json_is_object(json_object_get(st, "progress"))) {
+		line = json_pack("{s:s, s:O}", "phase", "pre-copy", "progress",
+				 json_object_get(st, "progress"));
+		migp_event_text(line, text, sizeof(text));
+		printf("\r\033[K%s", text);
+		fflush(stdout);
+		json_decref(line);
+	}
+	json_decref(st);
+}
+
 /* Follow events until the migration is done or failed; Ctrl-C cancels. */
 static int follow(struct ctl_client *c, const struct migrate_opts *o, json_t **final)
 {
 	bool cancel_sent = false;
+	uint64_t refreshed = vhm_now_ns();
 	char err[256];
 
 	for (;;) {
@@ -192,6 +197,8 @@ static int follow(struct ctl_client *c, const struct migrate_opts *o, json_t **f
 			cancel_sent = true;
 		}
 		rc = ctl_client_next_event(c, &ev, 200);
+		if (rc == -ETIMEDOUT && o->out == OUT_LINE)
+			refresh_line(c, &refreshed);
 		if (rc == -ETIMEDOUT)
 			continue;
 		if (rc) {
@@ -201,11 +208,13 @@ static int follow(struct ctl_client *c, const struct migrate_opts *o, json_t **f
 		}
 		data = json_object_get(ev, "data");
 		phase = json_string_value(json_object_get(data, "phase"));
-		if (!o->json)
-			print_event(data);
-		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+		print_event(o->out, ev);
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed") ||
+			      !strcmp(phase, "cancelled"))) {
 			*final = json_incref(data);
 			json_decref(ev);
+			if (o->out == OUT_LINE)
+				putchar('\n');
 			return strcmp(phase, "done") ? VHM_EXIT_FAIL : VHM_EXIT_OK;
 		}
 		json_decref(ev);
@@ -264,6 +273,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	json_decref(ret);
 	sigaction(SIGINT, &sa, NULL);
+	o.out = o.json ? OUT_JSON : isatty(STDOUT_FILENO) ? OUT_LINE : OUT_LINES;
 	if (!o.json)
 		printf("migrating %s to %s\n", o.name, o.to);
 	rc = follow(c, &o, &final);
@@ -272,7 +282,7 @@ int cmd_migrate(int argc, char **argv)
 		json_dumpf(final, stdout, JSON_COMPACT);
 		printf("\n");
 	} else if (final && rc == VHM_EXIT_OK) {
-		print_report(final);
+		migp_report(stdout, final);
 	} else if (final) {
 		fprintf(stderr, "vhm migrate: %s\n",
 			json_string_value(json_object_get(final, "error")));

@@ -11,12 +11,17 @@
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
 	"  dirty logging, pre-copy, stop with GET_VRING_BASE, restart on the destination,\n" \
-	"  RARP. Prints each phase as it happens and the report. Any failure before the\n" \
+	"  RARP. On a terminal one progress line shows the pass, percent of guest memory\n" \
+	"  sent, bytes remaining, rate and expected downtime; elsewhere each phase is a\n" \
+	"  line; with --json every event is a JSON line, the last one the report (or the\n" \
+	"  error). Then the report. Any failure before the\n" \
 	"  destination resumes -- or Ctrl-C, or --cancel from elsewhere -- leaves the\n" \
-	"  device running on its source. RATE caps the pre-copy (e.g. 500M = 500 MiB/s).\n" \
+	"  device running on its source. RATE caps the pre-copy (e.g. 500M = 500 MiB/s;\n" \
+	"  sizes and rates are binary: K, M, G = KiB, MiB, GiB).\n" \
 	"  --announce-ifname: where to send RARP frames when the destination backend\n" \
 	"  cannot (no RARP protocol feature).\n" \
-	"  exit: 0 migrated, 1 migration failed (rolled back), 2 usage, 3 no such device\n"
+	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back), 2 usage,\n" \
+	"  3 no such device\n"
 
 int cmd_migrate(int argc, char **argv);
 

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "device.h"
+#include "metrics.h"
 #include "runner.h"
 #include "util.h"
 #include "vbpf.h"
@@ -18,7 +19,7 @@
 /* ---- parsing ------------------------------------------------------------ */
 
 /* "PPS[:SIZE]" */
-static int parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
+int cmd_run_parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
 {
 	char buf[64], *colon;
 	uint64_t v;
@@ -40,7 +41,7 @@ static int parse_traffic(const char *s, uint64_t *pps, uint32_t *size)
 }
 
 /* "RATE[:PATTERN]" */
-static int parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p)
+int cmd_run_parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p)
 {
 	char buf[64], *colon;
 
@@ -79,9 +80,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "trace-backend", optional_argument, NULL, 'B' },
 		{ "buffers", required_argument, NULL, 'u' },
 		{ "seed", required_argument, NULL, 'e' },
+		{ "metrics", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "run", .shortopts = "", .longopts = opts };
+	char host[64], err[160];
+	uint16_t port;
 	uint64_t v;
 	int o;
 
@@ -108,12 +112,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 						    optarg);
 			break;
 		case 't':
-			if (parse_traffic(optarg, &c->pps, &c->frame_size))
+			if (cmd_run_parse_traffic(optarg, &c->pps, &c->frame_size))
 				return vhm_usage_error("run", "--traffic '%s': expected PPS[:SIZE], "
 						       "SIZE %d..%d", optarg, ND_MIN_FRAME, ND_MAX_FRAME);
 			break;
 		case 'd':
-			if (parse_dirty(optarg, &c->dirty_rate, &c->pattern))
+			if (cmd_run_parse_dirty(optarg, &c->dirty_rate, &c->pattern))
 				return vhm_usage_error("run", "--dirty '%s': expected PAGES_PER_S"
 						       "[:uniform|hotset|sequential]", optarg);
 			break;
@@ -152,6 +156,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		case 'Q': r->quiet = true; break;
 		case 'c': r->reconnect = true; break;
 		case 'L': c->listen = true; break;
+		case 'P':
+			if (metrics_parse_listen(optarg, host, sizeof(host), &port, err,
+						 sizeof(err)))
+				return vhm_usage_error("run", "%s", err);
+			r->metrics = optarg;
+			break;
 		case 'B':
 			if (vbpf_parse_probes(optarg ? optarg : VBPF_DEV_DEFAULT_PROBES,
 					      &r->trace_probes))

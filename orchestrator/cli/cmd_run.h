@@ -4,6 +4,10 @@
 #ifndef VHM_CMD_RUN_H
 #define VHM_CMD_RUN_H
 
+#include <stdint.h>
+
+#include "gwriter.h"
+
 #define RUN_USAGE \
 	"usage: vhm run --backend SOCKET [--name NAME] [--mem SIZE] [--queues N]\n" \
 	"               [--ring auto|split|packed] [--traffic PPS[:SIZE]]\n" \
@@ -11,6 +15,7 @@
 	"               [--interval DUR] [--duration DUR] [--timeout DUR] [--reconnect] [--listen]\n" \
 	"               [--run-dir DIR] [--quiet] [--trace-backend[=PROBES]]\n" \
 	"               [--buffers spread|compact] [--seed N]\n" \
+	"               [--metrics [ADDR:]PORT]\n" \
 	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
 	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
 	"  that the backend loops back, and dirties guest pages at the given rate.\n" \
@@ -26,9 +31,19 @@
 	"  --listen: vhm listens at SOCKET and the backend connects (e.g. testpmd with\n" \
 	"  client=1). --reconnect: when the backend goes away, get it back (connect\n" \
 	"  again, or accept its new connection) and restore every ring.\n" \
-	"  --trace-backend attaches vhm trace's probes (default ctl,kick,uprobe) to the\n" \
-	"  backend's pid and adds their counters as \"bpf\" to status and stats events.\n"
+	"  --trace-backend attaches vhm trace's probes (default ctl,kick; uprobe is\n" \
+	"  opt-in: it costs per burst) to the backend's pid and adds their counters\n" \
+	"  as \"bpf\" to status and stats events.\n" \
+	"  --metrics serves OpenMetrics at http://ADDR:PORT/metrics (ADDR default\n" \
+	"  127.0.0.1; PORT 0: any free port, shown in status): dirty rates, working\n" \
+	"  set, migrations (docs/metrics.md).\n"
 
 int cmd_run(int argc, char **argv);
+
+/* The built-in guest's flags, shared with `vhm set`: "PPS[:SIZE]" (SIZE set
+ * only when given) and "PAGES_PER_S[:PATTERN]" (pattern set only when
+ * given). 0 or -EINVAL. */
+int cmd_run_parse_traffic(const char *s, uint64_t *pps, uint32_t *size);
+int cmd_run_parse_dirty(const char *s, uint64_t *rate, enum gw_pattern *p);
 
 #endif

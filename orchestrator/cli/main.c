@@ -11,13 +11,26 @@
 #include "cmd_migrate.h"
 #include "rarp_cmd.h"
 #include "cmd_ctl.h"
+#include "cmd_dev.h"
 #include "trace_cmd.h"
 #include "cmd_track.h"
 #include "lvh_hook.h"
 #include "lvd_daemon.h"
 #include "ui_top.h"
+#include "vhu_proto.h"
 
 static int cmd_help(int argc, char **argv);
+
+/* "vhm 0.2.0 (git e08d4d0)"; the git part is missing when the build knew no
+ * commit (VHM_GIT is "" in a tree that is neither a checkout nor a tarball of
+ * `make dist`). */
+static void print_version(void)
+{
+	if (VHM_GIT[0])
+		printf("vhm %s (git %s)\n", VHM_VERSION, VHM_GIT);
+	else
+		printf("vhm %s\n", VHM_VERSION);
+}
 
 static const struct vhm_cmd commands[] = {
 	{ "probe", cmd_probe, "connect to a vhost-user backend and report what it offers",
@@ -40,6 +53,14 @@ static const struct vhm_cmd commands[] = {
 	{ "top", cmd_top, "live dashboard of running instances (traffic, dirty rates, migration)",
 	  TOP_USAGE },
 	{ "list", cmd_list, "list running instances with their pid and state", CTL_LIST_USAGE },
+	{ "jobinfo", cmd_jobinfo, "the running or last migration of a device (like domjobinfo)",
+	  JOBINFO_USAGE },
+	{ "events", cmd_events, "follow an instance's events as they come", EVENTS_USAGE },
+	{ "set", cmd_set, "change a running device's traffic and memory dirtying", SET_USAGE },
+	{ "predict", cmd_predict, "will a migration converge? logtrack's forecast", PREDICT_USAGE },
+	{ "call", cmd_call, "execute one control-socket command (QMP's among them)", CALL_USAGE },
+	{ "dirty-rate", cmd_dirty_rate, "measure a libvirt domain's dirty rate via libvirt-watch",
+	  DIRTY_RATE_USAGE },
 	{ "help", cmd_help, "show help for a command", "usage: vhm help [COMMAND]\n"
 	  "  Without COMMAND, list the commands; with it, print its usage.\n" },
 };
@@ -82,13 +103,14 @@ int main(int argc, char **argv)
 	const struct vhm_cmd *c;
 
 	vhm_cli_register(commands, VHM_ARRAY_SIZE(commands));
+	vbpf_set_req_names(vhu_req_name);   /* bpf/ sits below the request table */
 	if (argc < 2) {
 		fprintf(stderr, "vhm: no command given; usage: vhm <command> [options] "
 				"(see 'vhm help')\n");
 		return VHM_EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("vhm %s\n", VHM_VERSION);
+		print_version();
 		return VHM_EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))

@@ -5,7 +5,6 @@
  * flag, and the status of the running or last migration. The threads' rules
  * are in mig_job.h. */
 #include "mig_job.h"
-#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,16 +36,38 @@ void mig_job_post(struct mig_job *j, const char *name, json_t *data)
 	pthread_mutex_unlock(&j->lock);
 }
 
+/* The phases a migration ends with. */
+static bool is_final(const char *phase)
+{
+	return !strcmp(phase, "done") || !strcmp(phase, "failed") || !strcmp(phase, "cancelled");
+}
+
 /* Progress from the migration thread: queue it for the loop. */
 static void progress(void *ctx, const char *phase, json_t *data)
 {
 	struct mig_job *j = ctx;
 
+	if (!strcmp(phase, "progress")) {  /* a tick: kept for queries, no event */
+		pthread_mutex_lock(&j->lock);
+		json_decref(j->progress);
+		j->progress = json_incref(json_object_get(data, "progress"));
+		pthread_mutex_unlock(&j->lock);
+		json_decref(data);
+		return;
+	}
 	json_object_set_new(data, "phase", json_string(phase));
 	pthread_mutex_lock(&j->lock);
 	if (j->prediction && !strcmp(phase, "done"))
 		json_object_set(data, "prediction", j->prediction);
 	snprintf(j->phase, sizeof(j->phase), "%s", phase);
+	if (json_object_get(data, "progress")) {   /* a copy: data goes to the loop */
+		json_decref(j->progress);
+		j->progress = json_deep_copy(json_object_get(data, "progress"));
+	}
+	if (is_final(phase)) {     /* rep is complete: the report answers queries now */
+		json_decref(j->final);
+		j->final = mig_report_json(j->rep);
+	}
 	queue(j, "migration", data);
 	pthread_mutex_unlock(&j->lock);
 }
@@ -91,6 +112,8 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 	j->p.cancel = &j->cancel;
 	pthread_mutex_lock(&j->lock);
 	j->finished = false;
+	json_decref(j->progress);
+	j->progress = NULL;
 	snprintf(j->phase, sizeof(j->phase), "starting");
 	pthread_mutex_unlock(&j->lock);
 	rc = vhm_thread_start(&j->thread, job_main, j);
@@ -136,14 +159,125 @@ int mig_job_cancel(struct mig_job *j, char *err, size_t errlen)
 	return 0;
 }
 
-json_t *mig_job_status(struct mig_job *j)
+/* QMP's status for each of vhm's phases (the latest event's). */
+static const struct {
+	const char *phase, *status;
+} qmp_statuses[] = {
+	{ "starting", "setup" }, { "setup", "setup" }, { "log-start", "active" },
+	{ "pre-copy", "active" }, { "switchover", "device" }, { "announce", "device" },
+	{ "done", "completed" }, { "failed", "failed" }, { "cancelled", "cancelled" },
+};
+
+/* Callers hold the lock. */
+static const char *status_locked(struct mig_job *j)
 {
-	json_t *o;
+	if (!j->phase[0])
+		return "none";
+	if (j->active && !is_final(j->phase) && atomic_load(&j->cancel))
+		return "cancelling";
+	for (size_t i = 0; i < VHM_ARRAY_SIZE(qmp_statuses); i++)
+		if (!strcmp(qmp_statuses[i].phase, j->phase))
+			return qmp_statuses[i].status;
+	return "active";
+}
+
+const char *mig_job_qmp_status(struct mig_job *j)
+{
+	const char *s;
 
 	pthread_mutex_lock(&j->lock);
-	o = json_pack("{s:b, s:s, s:O}", "active", j->active, "phase", j->phase,
-		      "last", j->last ? j->last : json_null());
+	s = status_locked(j);
 	pthread_mutex_unlock(&j->lock);
+	return s;
+}
+
+/* Copies of what the job's thread may still replace (progress, final),
+ * taken under the lock: a jansson object's reference count is not for two
+ * threads to change. Callers hold the lock. */
+static json_t *progress_copy(struct mig_job *j)
+{
+	return j->progress ? json_deep_copy(j->progress) : NULL;
+}
+
+static json_t *report_copy(struct mig_job *j)
+{
+	return j->final ? json_deep_copy(j->final) : json_incref(j->last);
+}
+
+json_t *mig_job_status(struct mig_job *j)
+{
+	json_t *o, *pr, *last;
+
+	pthread_mutex_lock(&j->lock);
+	pr = progress_copy(j);
+	last = report_copy(j);
+	o = json_pack("{s:b, s:s, s:s, s:o, s:o}", "active", j->active, "phase", j->phase,
+		      "status", status_locked(j), "progress", pr ? pr : json_null(),
+		      "last", last ? last : json_null());
+	pthread_mutex_unlock(&j->lock);
+	return o;
+}
+
+static json_int_t ival(const json_t *o, const char *key)
+{
+	return (json_int_t)json_number_value(json_object_get(o, key));
+}
+
+/* MigrationStats from vhm's progress (pr) and, once over, its report (rep:
+ * the bytes copied while the guest was paused). Members vhm has no use for
+ * (postcopy, multifd, zero-copy) are 0, as QEMU reports them unused. */
+static json_t *qmp_ram(const json_t *pr, const json_t *rep)
+{
+	json_int_t sent = ival(pr, "sent_bytes");
+	json_int_t down = rep ? ival(rep, "last_pages") * (json_int_t)GMEM_PAGE_SIZE : 0;
+	double rate = json_number_value(json_object_get(pr, "rate_bytes_per_s"));
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:i, s:i, s:i, s:I,"
+			 " s:I, s:I, s:i, s:i}",
+			 "transferred", sent, "remaining", ival(pr, "remaining_bytes"),
+			 "total", ival(pr, "total_bytes"), "duplicate", ival(pr, "zero_pages"),
+			 "normal", sent / (json_int_t)GMEM_PAGE_SIZE, "normal-bytes", sent,
+			 "dirty-pages-rate", ival(pr, "dirty_pages_per_s"),
+			 "mbps", rate * 8 / 1e6,             /* megabits/s, as QEMU's */
+			 "dirty-sync-count", ival(pr, "pass"), "postcopy-requests", 0,
+			 "page-size", (int)GMEM_PAGE_SIZE, "multifd-bytes", 0,
+			 "pages-per-second", (json_int_t)(rate / (double)GMEM_PAGE_SIZE),
+			 "precopy-bytes", sent - down, "downtime-bytes", down,
+			 "postcopy-bytes", 0, "dirty-sync-missed-zero-copy", 0);
+}
+
+json_t *mig_job_query_migrate(struct mig_job *j)
+{
+	json_t *o = json_object(), *pr, *rep;
+	const char *status;
+
+	pthread_mutex_lock(&j->lock);
+	status = status_locked(j);
+	pr = progress_copy(j);
+	/* over: the report, reaped (last, the loop thread's) or not yet (final) */
+	rep = is_final(j->phase) ? report_copy(j) : NULL;
+	pthread_mutex_unlock(&j->lock);
+	if (!strcmp(status, "none"))
+		goto out;
+	json_object_set_new(o, "status", json_string(status));
+	if (pr) {
+		json_object_set_new(o, "ram", qmp_ram(pr, rep));
+		json_object_set_new(o, "setup-time", json_integer(ival(pr, "setup_ms")));
+		json_object_set_new(o, "total-time", json_integer(ival(pr, "elapsed_ms")));
+	}
+	if (rep)
+		json_object_set_new(o, "total-time", json_integer(ival(rep, "total_ms")));
+	if (pr && !rep)
+		json_object_set_new(o, "expected-downtime",
+				    json_integer(ival(pr, "expected_downtime_ms")));
+	if (rep && !strcmp(status, "completed"))
+		json_object_set_new(o, "downtime", json_integer(
+			ival(json_object_get(rep, "downtime"), "ms")));
+	if (rep && strcmp(status, "completed"))
+		json_object_set(o, "error-desc", json_object_get(rep, "result"));
+out:
+	json_decref(pr);
+	json_decref(rep);
 	return o;
 }
 
@@ -178,8 +312,9 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 	pthread_join(j->thread, NULL);
 	flush_events(j, srv);
 	json_decref(j->last);
-	j->last = mig_report_json(j->rep);
 	pthread_mutex_lock(&j->lock);
+	j->last = j->final ? j->final : mig_report_json(j->rep);
+	j->final = NULL;
 	if (j->prediction)
 		json_object_set_new(j->last, "prediction", j->prediction);
 	j->prediction = NULL;
@@ -211,5 +346,7 @@ void mig_job_destroy(struct mig_job *j, struct ctl_server *srv)
 	json_decref(j->events);
 	json_decref(j->last);
 	json_decref(j->prediction);
+	json_decref(j->progress);
+	json_decref(j->final);
 	pthread_mutex_destroy(&j->lock);
 }

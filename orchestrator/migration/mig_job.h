@@ -14,7 +14,7 @@
  *                       before the job thread starts and not while it runs.
  *   rep, rc             the job thread while it runs, the loop thread after
  *                       pthread_join.
- *   events, phase, finished, prediction
+ *   events, phase, finished, prediction, progress, final
  *                       under `lock`.
  *   cancel              atomic: set by the loop thread, read by the job's. */
 #ifndef VHM_MIG_JOB_H
@@ -43,6 +43,8 @@ struct mig_job {
 	char phase[16];            /* the latest phase seen */
 	json_t *last;              /* the last finished migration's report */
 	json_t *prediction;        /* logtrack's prediction for the running one, or NULL */
+	json_t *progress;          /* the latest event's "progress", or NULL (none yet) */
+	json_t *final;             /* the report, from the final event until reaped */
 	bool quiet;
 };
 
@@ -55,8 +57,21 @@ int mig_job_start(struct mig_job *j, const struct mig_params *p, json_t *predict
 		  size_t errlen);
 /* Ask the running migration to stop; -ESRCH if none. */
 int mig_job_cancel(struct mig_job *j, char *err, size_t errlen);
-/* {"active": B, "phase": P, "last": REPORT-or-null} (new reference). */
+/* {"active": B, "phase": P, "status": S, "progress": P-or-null,
+ * "last": REPORT-or-null} (new reference). phase is the latest event's
+ * ("done", "failed", "cancelled" once over); status is QMP's
+ * MigrationStatus for it (mig_job_qmp_status). */
 json_t *mig_job_status(struct mig_job *j);
+/* QMP's MigrationStatus of the running or last migration: "none" (never
+ * started), "setup", "active" (logging and pre-copy), "device" (switched
+ * over, announcing), "cancelling", "completed", "failed", "cancelled".
+ * Loop thread. */
+const char *mig_job_qmp_status(struct mig_job *j);
+/* QMP's query-migrate answer, MigrationInfo (qapi/migration.json): status,
+ * ram (MigrationStats), total-time, setup-time, expected-downtime while it
+ * runs, downtime once completed, error-desc once failed or cancelled; {}
+ * before any migration. Loop thread; new reference. */
+json_t *mig_job_query_migrate(struct mig_job *j);
 /* From the job's thread: queue event `name` with data (stolen), for the
  * loop thread to emit in order with the migration's own events (the device's
  * state changes made by the migration travel this way). */

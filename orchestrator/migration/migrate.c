@@ -54,6 +54,7 @@ struct mig {
 	uint64_t *bm;              /* merged dirty bitmap, log.nwords words */
 	uint32_t bases[DEV_MAX_RINGS];
 	uint64_t tb_start_ns, tb_bytes;   /* bandwidth cap accounting */
+	struct mig_progress prog;  /* what each event's "progress" says (emit) */
 	bool dst_open, dst_mem_made, log_made, logging, paused, src_stopped, rebased;
 };
 
@@ -62,12 +63,94 @@ static double ms_since(uint64_t t0)
 	return (double)(vhm_now_ns() - t0) / 1e6;
 }
 
+/* Pages dirtied since the last sync and not yet copied: the bits set in the
+ * backend's log, the writer's bitmap and the merge bitmap, read without
+ * clearing (a racy read: a bit set meanwhile shows in the next event). */
+static uint64_t peek_dirty(const struct mig *m)
+{
+	const struct lt_log *gw = &m->d->gw.dirty;
+	uint64_t n = 0;
+
+	for (size_t i = 0; m->bm && i < m->log.nwords; i++) {
+		uint64_t w = __atomic_load_n(&m->log.words[i], __ATOMIC_RELAXED) | m->bm[i];
+
+		if (i < gw->nwords)
+			w |= __atomic_load_n(&gw->words[i], __ATOMIC_RELAXED);
+		n += (uint64_t)__builtin_popcountll(w);
+	}
+	return n;
+}
+
+/* Bring m->prog up to date as `phase` is reported. The rate is the pre-copy's
+ * average since logging started; the expected downtime is what is left at
+ * that rate (QEMU's expected-downtime); remaining is the guest memory until
+ * the first pass is done, then the dirty pages waiting for the next pass. */
+static void progress_update(struct mig *m, const char *phase)
+{
+	struct mig_progress *g = &m->prog;
+	uint64_t now = vhm_now_ns(), dirty;
+	double copy_s;
+
+	if (!strcmp(phase, "pre-copy"))
+		g->pass_bytes = 0;         /* now in rep->bytes_copied */
+	g->total_bytes = m->d->mem.total;
+	g->sent_bytes = m->rep->bytes_copied + g->pass_bytes;
+	g->zero_pages = m->rep->zero_pages;
+	g->elapsed_ms = (double)(now - g->start_ns) / 1e6;
+	if (!g->pass)
+		g->remaining_bytes = g->total_bytes - (g->sent_bytes < g->total_bytes ?
+						       g->sent_bytes : g->total_bytes);
+	if (!strcmp(phase, "log-start")) {
+		g->setup_ms = g->elapsed_ms;
+		g->copy_start_ns = now;
+	}
+	if (!strcmp(phase, "pre-copy")) {
+		g->pass++;
+		dirty = peek_dirty(m);
+		g->remaining_bytes = dirty * PAGE;
+		g->dirty_pages_rate = (double)dirty * 1e9 / (double)(now - g->sync_ns + 1);
+	}
+	if (!strcmp(phase, "switchover") || !strcmp(phase, "done"))
+		g->remaining_bytes = 0;
+	if (strcmp(phase, "progress"))     /* a tick is no pass boundary */
+		g->sync_ns = now;
+	copy_s = g->copy_start_ns ? (double)(now - g->copy_start_ns) / 1e9 : 0;
+	g->rate = copy_s > 0 ? (double)g->sent_bytes / copy_s : 0;
+	g->expected_downtime_ms = g->rate > 0 ? (double)g->remaining_bytes * 1000.0 / g->rate : 0;
+}
+
 static void emit(struct mig *m, const char *phase, json_t *data)
 {
-	if (m->progress)
-		m->progress(m->ctx, phase, data ? data : json_object());
-	else
+	if (!m->progress) {
 		json_decref(data);
+		return;
+	}
+	if (!data)
+		data = json_object();
+	progress_update(m, phase);
+	json_object_set_new(data, "progress", mig_progress_json(&m->prog));
+	m->progress(m->ctx, phase, data);
+}
+
+#define MIG_TICK_NS 250000000ull   /* live progress at most this often */
+
+/* Within a long copy (the first pass): bytes copied so far in it, passed on
+ * as a "progress" tick at most every MIG_TICK_NS -- no phase, no event:
+ * mig_job keeps it for migrate-status and query-migrate. */
+static void progress_tick(struct mig *m, uint64_t bytes)
+{
+	struct mig_progress *g = &m->prog;
+	uint64_t now;
+
+	g->pass_bytes += bytes;
+	if (!m->progress)
+		return;
+	now = vhm_now_ns();
+	if (now - g->tick_ns < MIG_TICK_NS)
+		return;
+	g->tick_ns = now;
+	progress_update(m, "progress");
+	m->progress(m->ctx, "progress", json_pack("{s:o}", "progress", mig_progress_json(g)));
 }
 
 static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
@@ -168,6 +251,7 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 		fc->copied++;
 		if (++batch == THROTTLE_PAGES) {
 			throttle(fc->m, THROTTLE_PAGES * PAGE);
+			progress_tick(fc->m, THROTTLE_PAGES * PAGE);
 			batch = 0;
 		}
 	}
@@ -362,7 +446,7 @@ static int precopy(struct mig *m)
 					      (json_int_t)n, "ms", rep->iter[rep->niter].ms));
 		rep->niter++;
 	}
-	rep->bandwidth_mbps = bw * 1000.0 / 1e6;
+	rep->bandwidth_mib_s = bw * 1000.0 / (1024.0 * 1024.0);
 	return 0;
 }
 
@@ -652,6 +736,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	json_t *fail_data;
 	int rc;
 
+	m.prog.start_ns = m.prog.sync_ns = t0;
 	memset(rep, 0, sizeof(*rep));
 	m.dst.sock = m.dst.breq_sock = -1;
 	netdrv_totals(&d->drv, &rep->before);
@@ -683,16 +768,28 @@ fail:
 	if (m.log_made)
 		lt_log_destroy(&m.log);
 	free(m.bm);
-	/* only setup's check let us here: the device was running */
-	if (dev_state(d) == DEV_MIGRATING)
+	/* only setup's check let us here: the device was running -- unless the
+	 * source stopped answering (a timeout broke the connection): it could
+	 * not be restarted, and the device says it has lost its backend
+	 * (--reconnect gets it back) rather than run on a dead connection */
+	if (dev_state(d) == DEV_MIGRATING && d->front.broken)
+		dev_set_state(d, DEV_BACKEND_LOST, "source backend lost during the migration");
+	else if (dev_state(d) == DEV_MIGRATING)
 		dev_set_state(d, DEV_RUNNING, "migration failed, rolled back");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);
+	rep->cancelled = rc == -ECANCELED;
 	fail_data = json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result);
 	if (rep->diff.count)
 		json_object_set_new(fail_data, "differing_pages", mig_diff_json(&rep->diff));
-	emit(&m, "failed", fail_data);
+	emit(&m, rep->cancelled ? "cancelled" : "failed", fail_data);
 	return rc;
+}
+
+/* QMP's MigrationStatus for how it ended. */
+static const char *report_status(const struct mig_report *rep)
+{
+	return rep->ok ? "completed" : rep->cancelled ? "cancelled" : "failed";
 }
 
 json_t *mig_report_json(const struct mig_report *rep)
@@ -704,8 +801,9 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    (json_int_t)rep->iter[i].dirtied, "copied",
 						    (json_int_t)rep->iter[i].copied, "ms",
 						    rep->iter[i].ms));
-	o = json_pack("{s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I, s:I, s:f,"
-			 " s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
+	o = json_pack("{s:s, s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I,"
+			 " s:I, s:f, s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
+			 "status", report_status(rep),
 			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
 			 "total_ms", rep->total_ms, "quiesce_ms", rep->quiesce_ms,
 			 "downtime", "ms", rep->downtime_ms, "control_ms", rep->downtime_ctl_ms,
@@ -715,7 +813,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 "iterations", it, "bytes_copied", (json_int_t)rep->bytes_copied,
 			 "zero_pages", (json_int_t)rep->zero_pages,
 			 "last_pages", (json_int_t)rep->last_pages,
-			 "bandwidth_mbps", rep->bandwidth_mbps,
+			 "bandwidth_mib_s", rep->bandwidth_mib_s,
 			 "digest", "source", rep->digest_src, "destination", rep->digest_dst,
 			 "rarp", rep->rarp_sent, "announced_ifname", rep->announced_ifname,
 			 "before", "tx_frames", (json_int_t)rep->before.tx_frames, "rx_frames",
@@ -725,4 +823,16 @@ json_t *mig_report_json(const struct mig_report *rep)
 	if (o && rep->diff.count)
 		json_object_set_new(o, "differing_pages", mig_diff_json(&rep->diff));
 	return o;
+}
+
+json_t *mig_progress_json(const struct mig_progress *g)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f, s:f, s:f}",
+			 "total_bytes", (json_int_t)g->total_bytes,
+			 "sent_bytes", (json_int_t)g->sent_bytes,
+			 "remaining_bytes", (json_int_t)g->remaining_bytes,
+			 "zero_pages", (json_int_t)g->zero_pages, "pass", g->pass,
+			 "rate_bytes_per_s", g->rate, "dirty_pages_per_s", g->dirty_pages_rate,
+			 "expected_downtime_ms", g->expected_downtime_ms,
+			 "elapsed_ms", g->elapsed_ms, "setup_ms", g->setup_ms);
 }

@@ -51,6 +51,7 @@ struct mig_iter {
 
 struct mig_report {
 	bool ok;
+	bool cancelled;            /* ended by the operator's cancel (-ECANCELED) */
 	bool converged;
 	char phase[16];            /* where it ended: "done" or the failing phase */
 	char result[256];          /* "ok", "ok (did not converge)", or "PHASE: cause" */
@@ -66,7 +67,7 @@ struct mig_report {
 	uint64_t bytes_copied;
 	uint64_t zero_pages;       /* skipped by the first copy (holes or zeros) */
 	uint64_t last_pages;       /* copied during the switchover */
-	double bandwidth_mbps;     /* MB/s the pre-copy achieved */
+	double bandwidth_mib_s;    /* MiB/s the pre-copy achieved */
 	char digest_src[17], digest_dst[17];
 	struct mig_diff diff;      /* when the digests differ: the pages, named */
 	struct nd_counters before, after;
@@ -74,16 +75,43 @@ struct mig_report {
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
 };
 
+/* Where a migration stands, carried as "progress" in each of its events
+ * (mig_progress_json): what a progress line and QMP's query-migrate show.
+ * Sizes in bytes, rates per second, times in ms since mig_run began. */
+struct mig_progress {
+	uint64_t total_bytes;      /* guest memory */
+	uint64_t sent_bytes;       /* copied to the destination so far */
+	uint64_t remaining_bytes;  /* left to copy: the guest memory before the
+				    * first pass, then the pages dirty now */
+	uint64_t zero_pages;       /* skipped by the first pass */
+	int pass;                  /* pre-copy passes done (0 before the first) */
+	double rate;               /* bytes/s, average since logging started */
+	double dirty_pages_rate;   /* pages dirtied per s during the last pass */
+	double expected_downtime_ms;   /* remaining_bytes at `rate` */
+	double elapsed_ms, setup_ms;   /* since start; setup: until logging began */
+	uint64_t pass_bytes;       /* copied by the pass running now (ticks) */
+	uint64_t start_ns, copy_start_ns, sync_ns, tick_ns;   /* monotonic clock */
+};
+
+/* The progress as JSON (new reference): total_bytes, sent_bytes,
+ * remaining_bytes, zero_pages, pass, rate_bytes_per_s, dirty_pages_per_s,
+ * expected_downtime_ms, elapsed_ms, setup_ms. */
+json_t *mig_progress_json(const struct mig_progress *g);
+
 typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);
 
 /* Migrate d to p->to. progress (may be NULL) gets each phase as it begins
- * or ends, data stolen. 0 on success (d now owns the destination backend
+ * or ends, data stolen, with a "progress" member (mig_progress_json); the
+ * last one is "done", "failed", or "cancelled" (the operator's cancel).
+ * Between phases, during the first pass, it also gets "progress" ticks
+ * ({"progress": ...} only, every 250 ms at most): no phase, not an event. 0 on success (d now owns the destination backend
  * and memory; d->backend names it), or -errno with rep->result naming the
  * phase and the cause. */
 int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
 	    mig_progress_fn progress, void *ctx);
 
-/* The report as a JSON object (new reference). */
+/* The report as a JSON object (new reference); "status" is QMP's word for
+ * how it ended: "completed", "failed" or "cancelled". */
 json_t *mig_report_json(const struct mig_report *rep);
 
 #endif

@@ -28,12 +28,13 @@
 #include "ctl.h"
 #include "device.h"
 #include "mig_job.h"
+#include "run_metrics.h"
 #include "run_track.h"
 #include "util.h"
 #include "vbpf.h"
 #include "vbpf_dev.h"
 
-#define MAX_POLL (CTL_CLIENTS_MAX + 8)
+#define MAX_POLL (CTL_CLIENTS_MAX + METRICS_CLIENTS_MAX + 9)
 
 struct runner {
 	struct device dev;
@@ -49,6 +50,7 @@ struct runner {
 	unsigned trace_probes;     /* --trace-backend: vbpf probe mask, 0 off */
 	struct vbpf_dev *trace;    /* the backend's probes (or why they failed) */
 	struct run_track *trk;         /* dirty tracking: track-start, "dirty" events */
+	struct run_metrics met;    /* --metrics: the HTTP endpoint and its counts */
 	pthread_t loop_thread;     /* the thread running runner_run */
 };
 
@@ -119,6 +121,8 @@ static int ctl_status(void *ctx, json_t *args, json_t **ret, char *err, size_t e
 	*ret = status_json(r);
 	if (*ret && r->trace)   /* --trace-backend */
 		json_object_set_new(*ret, "bpf", vbpf_dev_json(r->trace, false));
+	if (*ret && r->met.srv)   /* --metrics, as bound */
+		json_object_set_new(*ret, "metrics", json_string(metrics_srv_addr(r->met.srv)));
 	return 0;
 }
 
@@ -262,6 +266,35 @@ static int ctl_migrate_status(void *ctx, json_t *args, json_t **ret, char *err, 
 	return 0;
 }
 
+/* QMP's query-migrate: MigrationInfo of the running or last migration. */
+static int ctl_query_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+
+	(void)args; (void)err; (void)errlen;
+	*ret = mig_job_query_migrate(&r->job);
+	return 0;
+}
+
+/* QMP's RunState for each device state: the built-in guest runs while the
+ * device runs or migrates; with the backend gone its I/O stops (io-error). */
+static const char *const qmp_run_states[] = {
+	[DEV_STARTING] = "prelaunch", [DEV_RUNNING] = "running", [DEV_MIGRATING] = "running",
+	[DEV_BACKEND_LOST] = "io-error", [DEV_STOPPED] = "shutdown",
+};
+
+/* QMP's query-status: StatusInfo (qapi/run-state.json). */
+static int ctl_query_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	enum dev_state s = dev_state(&r->dev);
+	const char *st = qmp_run_states[s];
+
+	(void)args; (void)err; (void)errlen;
+	*ret = json_pack("{s:b, s:s}", "running", !strcmp(st, "running"), "status", st);
+	return 0;
+}
+
 /* Digests of guest memory taken with the guest paused: "memory" covers every
  * page, "ram" leaves out the device area (rings and packet buffers, which the
  * guest driver and the backend rewrite as a matter of course). */
@@ -316,6 +349,8 @@ static const struct ctl_cmd run_cmds[] = {
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
 	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },
+	{ "query-migrate", "{} -- QMP's MigrationInfo", ctl_query_migrate },
+	{ "query-status", "{} -- QMP's StatusInfo", ctl_query_status },
 	{ "status", "{}", ctl_status },
 	{ "stats", "{}", ctl_status },
 	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic, { "pps", "size" } },
@@ -413,12 +448,14 @@ static int run_loop(struct runner *r)
 
 	r->last_stats_ns = vhm_now_ns();
 	while (!r->stop && !got_signal) {
-		int n = ctl_server_pollfds(r->ctl, fds, MAX_POLL - 2), mine = n;
-		bool busy;
+		int n = ctl_server_pollfds(r->ctl, fds, MAX_POLL - 2 - METRICS_CLIENTS_MAX - 1);
+		int mine, nm = 0, timeout;
+		bool busy, was_migrating;
 		uint64_t now;
 
 		if (n < 0)
-			n = mine = 0;
+			n = 0;
+		mine = n;
 		/* while a migration runs, its thread owns the backend connections:
 		 * test busy before touching r->dev.front */
 		busy = r->job.active;
@@ -426,10 +463,23 @@ static int run_loop(struct runner *r)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.sock, .events = POLLIN };
 		if (!busy && r->dev.front.breq_sock >= 0)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.breq_sock, .events = POLLIN };
-		if (poll(fds, (nfds_t)mine, run_track_timeout_ms(r->trk, 100)) < 0 && errno != EINTR)
+		timeout = run_track_timeout_ms(r->trk, 100);
+		if (r->met.srv) {
+			int mt = metrics_srv_timeout_ms(r->met.srv);
+
+			nm = metrics_srv_pollfds(r->met.srv, fds + mine, MAX_POLL - mine);
+			nm = nm < 0 ? 0 : nm;
+			timeout = mt >= 0 && mt < timeout ? mt : timeout;
+		}
+		if (poll(fds, (nfds_t)(mine + nm), timeout) < 0 && errno != EINTR)
 			return -errno;
 		ctl_server_handle(r->ctl, fds, n);
+		if (r->met.srv)
+			metrics_srv_handle(r->met.srv, fds + mine, nm);
+		was_migrating = r->job.active;
 		mig_job_poll(&r->job, r->ctl);
+		if (r->met.srv && was_migrating && !r->job.active && r->job.last)
+			run_metrics_migration(&r->met, r->job.last);
 		busy |= r->job.active;     /* a migration may have started just now */
 		if (!busy && dev_state(&r->dev) == DEV_RUNNING)
 			check_backend(r, fds[n].revents);
@@ -507,6 +557,12 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 		rc = VHM_EXIT_USAGE;
 		goto out;
 	}
+	/* the port before the device: a port in use fails before anything starts */
+	if (o->metrics && run_metrics_open(&r->met, o->metrics, c.name, NULL, err, sizeof(err))) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		rc = VHM_EXIT_USAGE;
+		goto out;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -535,6 +591,10 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	dev_on_state(&r->dev, on_dev_state, r);
 	if (run_track_create(&r->trk, &r->dev, r->ctl))
 		fprintf(stderr, "vhm run %s: no dirty tracking: out of memory\n", c.name);
+	r->met.trk = r->trk;
+	if (r->met.srv && !r->quiet)
+		fprintf(stderr, "vhm run %s: metrics on http://%s/metrics\n", c.name,
+			metrics_srv_addr(r->met.srv));
 	rc = run_loop(r) ? VHM_EXIT_FAIL : VHM_EXIT_OK;
 	mig_job_destroy(&r->job, r->ctl);   /* a running migration is cancelled */
 	run_track_destroy(r->trk);              /* logging off while the rings still run */
@@ -545,6 +605,7 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	vbpf_dev_close(r->trace);
 	ctl_server_close(r->ctl);
 out:
+	run_metrics_close(&r->met);
 	free(r);
 	return rc;
 }

@@ -24,6 +24,7 @@ struct runner_opts {
 	bool quiet;                /* no progress lines on stderr */
 	bool reconnect;            /* get a lost backend back and restore the rings */
 	unsigned trace_probes;     /* --trace-backend: vbpf probe mask, 0 off */
+	const char *metrics;       /* --metrics [ADDR:]PORT, NULL: off */
 };
 
 /* Run the device described by cfg until stopped. Returns a VHM_EXIT_* status

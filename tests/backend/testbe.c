@@ -1201,6 +1201,8 @@ out:
 	return rc;
 }
 
+/* Sockets: main's part (the fuzz harness builds without them). */
+#ifndef TBE_NO_MAIN
 /* Listen on path. The socket is bound under a temporary name and renamed
  * into place once listening, so whoever sees the path can connect at once. */
 static int listen_on(const char *path)
@@ -1278,6 +1280,7 @@ static int run_server(struct tbe *t)
 	unlink(t->opt.socket);
 	return rc;
 }
+#endif
 
 /* ---- options ---------------------------------------------------------------- */
 
@@ -1508,6 +1511,19 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 	return 0;
 }
 
+/* For the fuzz harness (tests/fuzz/fuzz_testbe.c), which builds this file
+ * with TBE_NO_MAIN and feeds connections itself. */
+int tbe_opts_parse(int argc, char **argv, struct tbe_opts *o)
+{
+	return parse_opts(argc, argv, o);
+}
+
+int tbe_serve(struct tbe *t, int conn)
+{
+	return serve(t, conn);
+}
+
+#ifndef TBE_NO_MAIN
 int main(int argc, char **argv)
 {
 	static struct tbe t;   /* large: ring table */
@@ -1526,3 +1542,4 @@ int main(int argc, char **argv)
 	}
 	return run_server(&t);
 }
+#endif

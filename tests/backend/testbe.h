@@ -157,4 +157,11 @@ void tbe_dp_lock(struct tbe *t);
 void tbe_dp_unlock(struct tbe *t);
 void tbe_dp_refresh(struct tbe *t);
 
+/* What testbe.c's main does, exported for the fuzz harness: options from a
+ * command line (0, or -EINVAL after printing the usage error), and one
+ * frontend connection served until it closes (0, or -1: it dropped the
+ * peer). */
+int tbe_opts_parse(int argc, char **argv, struct tbe_opts *o);
+int tbe_serve(struct tbe *t, int conn);
+
 #endif

@@ -29,6 +29,12 @@ struct ctl_client *dt_connect(const char *name);
 /* cmd with args (stolen), asserting success; the reply (new reference). */
 json_t *dt_call(struct ctl_client *c, const char *cmd, json_t *args);
 
+/* Two vhm-testbe --loopback backends, <ts_dir>/NAME-a.sock and NAME-b.sock
+ * (their paths into a and b), and device NAME running on a with `mem`
+ * bytes of guest memory ("256M"), 20000 frames/s and 5000 page writes/s for
+ * up to 120 s; its control socket is up when this returns. Its pid. */
+pid_t dt_run_on_testbe(const char *name, const char *mem, char *a, char *b, size_t len);
+
 /* `vhm` with args (NULL-terminated, without "vhm"; at most 14), asserted to
  * start and to finish within DT_VHM_TIMEOUT_MS. Free r with ts_run_free. */
 void dt_vhm(const char *const args[], struct ts_run *r);

@@ -220,7 +220,7 @@ pid_t ts_testbe_start(const char *sock, const char *const extra[])
 }
 
 /* Is prog on PATH? */
-static bool on_path(const char *prog)
+bool ts_on_path(const char *prog)
 {
 	const char *path = getenv("PATH");
 	char buf[4096], *save = NULL;
@@ -254,20 +254,20 @@ pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t so
 	};
 	pid_t pid;
 
-	if (!on_path("dpdk-testpmd")) {
+	if (!ts_on_path("dpdk-testpmd")) {
 		snprintf(reason, reasonlen, "dpdk-testpmd not installed (Debian package dpdk-dev)");
-		return -1;
+		return -ENOENT;
 	}
 	snprintf(sockname, sizeof(sockname), "%s.sock", name);
 	if (ts_path(sockname, sock, socklen)) {
 		snprintf(reason, reasonlen, "socket path too long");
-		return -1;
+		return -EIO;
 	}
 	for (slot = 0; slot < TS_MAX_TESTPMD && testpmd_prefix[slot][0]; slot++)
 		;
 	if (slot == TS_MAX_TESTPMD) {
 		snprintf(reason, reasonlen, "more than %d testpmd instances", TS_MAX_TESTPMD);
-		return -1;
+		return -EIO;
 	}
 	pfx = testpmd_prefix[slot];
 	/* one file prefix per instance: "vhmt<pid>" for the first, as before */
@@ -284,13 +284,13 @@ pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t so
 	pid = ts_spawn(argv, log);
 	if (pid < 0) {
 		snprintf(reason, reasonlen, "cannot start dpdk-testpmd: %s", strerror((int)-pid));
-		return -1;
+		return -EIO;
 	}
 	if (ts_wait_socket(sock, 15000)) {
 		int st = ts_kill(pid);
 		snprintf(reason, reasonlen, "dpdk-testpmd made no socket in 15 s (status %d; log %s)",
 			 st, log);
-		return -1;
+		return -EIO;
 	}
 	return pid;
 }

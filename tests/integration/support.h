@@ -45,14 +45,18 @@ int ts_wait_socket(const char *path, int timeout_ms);
 pid_t ts_testbe_start(const char *sock, const char *const extra[]);
 
 /* dpdk-testpmd serving `queues` queue pairs on a socket in ts_dir(). Its path
- * goes to sock. pid, or -1 with a reason (e.g. dpdk-testpmd not installed:
- * callers cr_skip with it). */
+ * goes to sock. pid, or with a reason: -ENOENT when dpdk-testpmd is not
+ * installed (the one case callers skip for), -EIO when it is but did not
+ * start (a failure: dt_testpmd_or_skip() tells them apart). */
 pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, size_t reasonlen);
 /* The same with socket <ts_dir>/<name>.sock, log <ts_dir>/<name>.log and a
  * file prefix of its own, so a test can run several (up to 4). */
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
+/* Whether prog is an executable in a folder of $PATH (the benches tell "not
+ * installed" from "failed to start"). */
+bool ts_on_path(const char *prog);
 
 /* A command's outcome. */
 struct ts_run {

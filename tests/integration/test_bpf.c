@@ -635,7 +635,7 @@ Test(bpf_trace_cli, json_lines_have_the_keys, .init = need_root, .fini = teardow
 	char pidbuf[16];
 	char *argv[] = { "vhm", "trace", "--pid", pidbuf, "--duration", "2s", "--json", NULL };
 	char *line, *save = NULL;
-	int rc, intervals = 0, attach = 0;
+	int rc, intervals = 0, attach = 0, summaries = 0;
 	json_int_t kicks = 0;
 
 	start_worker(kick_forever, NULL);
@@ -659,6 +659,9 @@ Test(bpf_trace_cli, json_lines_have_the_keys, .init = need_root, .fini = teardow
 			cr_assert(has(o, "uprobes", JSON_ARRAY), "%s", line);
 			for (int p = 0; p < VBPF_NPROBES; p++)
 				cr_assert(has(probes, vbpf_probe_name(p), JSON_OBJECT), "%s", line);
+		} else if (!strcmp(json_string_value(t), "requests")) {
+			summaries++;
+			cr_assert(has(o, "requests", JSON_ARRAY), "%s", line);
 		} else {
 			cr_assert(eq(str, (char *)json_string_value(t), "interval"));
 			intervals++;
@@ -676,8 +679,15 @@ Test(bpf_trace_cli, json_lines_have_the_keys, .init = need_root, .fini = teardow
 		json_decref(o);
 	}
 	cr_assert(eq(int, attach, 1));
+	cr_assert(eq(int, summaries, 1), "one requests line at the end (ctl is a default probe)");
 	cr_assert(ge(int, intervals, 2), "%d interval lines in 2 s", intervals);
-	cr_assert(ge(i64, (int64_t)kicks, 1), "a worker kicking every 10 ms showed no kicks");
+	/* usleep never returns early: at most ~100 kicks a second of the 2 s
+	 * (250 allows the intervals' edges); a loaded machine may make the
+	 * worker late, not the probe lose writes: 40 allows 50 ms sleeps. */
+	cr_assert(ge(i64, (int64_t)kicks, 40), "a worker kicking every 10 ms for 2 s: %lld kicks",
+		  (long long)kicks);
+	cr_assert(le(i64, (int64_t)kicks, 250), "a worker kicking every 10 ms for 2 s: %lld kicks",
+		  (long long)kicks);
 }
 
 /* ---- 7. against the real device: vhm run on testpmd ------------------------------ */
@@ -912,6 +922,146 @@ Test(bpf_device, setup_messages_reach_testpmd, .init = need_testpmd, .fini = tea
 		  SETUP_REPLIES + STOP_MSGS);
 }
 
+/* vhost-user request numbers these tests name (vhu_proto.h's table). */
+enum { REQ_GET_FEATURES = 1, REQ_GET_VRING_BASE = 11, REQ_SET_PROTOCOL_FEATURES = 16 };
+
+static uint64_t sum_req(const __u64 *a)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < VBPF_MAX_REQ; i++)
+		n += a[i];
+	return n;
+}
+
+/* The ctl probe decodes each message's vhost-user header on testpmd: one
+ * received request per message testpmd logged reading, each reply it sent
+ * paired with its request, and the service time of each (request read ->
+ * reply sent) inside the run. On the other side, vhm (gated: probed from
+ * exec) sent the same requests and timed the round trips. */
+Test(bpf_device, requests_decoded_with_service_time, .init = need_testpmd, .fini = teardown,
+     .timeout = 60)
+{
+	const char *args[] = { "run", "--backend", NULL, "--name", "d4", "--run-dir", NULL,
+			       "--timeout", "20s",
+			       "--ring", "split", "--traffic", "1000", "--duration", "2s", NULL };
+	struct vbpf_counters c, f;
+	uint64_t in, served, t0;
+	int logged, gate, rc;
+	pid_t vhm;
+
+	start_testpmd("--log-level=lib.vhost.config:debug");
+	open_on(&F.v, F.testpmd, 1u << VBPF_PROBE_CTL);
+	args[2] = F.sock;
+	args[6] = F.tmpdir;
+	vhm = spawn_vhm(0, args, "d4.log", true, &gate);
+	open_on(&F.v2, vhm, 1u << VBPF_PROBE_CTL);
+	t0 = vhm_now_ns();
+	cr_assert(eq(int, (int)write(gate, "g", 1), 1));
+	close(gate);
+	rc = wait_vhm(0, 20000);
+	cr_assert(eq(int, rc, 0), "vhm run exited %d (see %s/d4.log)", rc, F.tmpdir);
+	usleep(300000); /* testpmd reads the EOF */
+	c = read_counters();
+	cr_assert(eq(int, vbpf_read(F.v2, &f), 0));
+	logged = count_lines_in("testpmd.log", "read message VHOST_USER_", NULL);
+	in = sum_req(c.req_in);
+	served = sum_req(c.req_served);
+	cr_log_info("testpmd: %llu requests in, %llu served (sendmsg %llu), logged %d; "
+		    "GET_VRING_BASE served in %.1f us on average",
+		    (unsigned long long)in, (unsigned long long)served,
+		    (unsigned long long)c.ctl_msgs[VBPF_SEND], logged,
+		    c.req_served[REQ_GET_VRING_BASE] ?
+		    (double)c.req_serve_ns[REQ_GET_VRING_BASE] /
+		    (double)c.req_served[REQ_GET_VRING_BASE] / 1e3 : 0.0);
+	/* Every request testpmd read, decoded; every sendmsg a reply to one. */
+	cr_assert(eq(u64, in, (uint64_t)logged), "decoded %llu requests, testpmd logged %d",
+		  (unsigned long long)in, logged);
+	cr_assert(eq(u64, served, c.ctl_msgs[VBPF_SEND]), "paired %llu replies of %llu sendmsg",
+		  (unsigned long long)served, (unsigned long long)c.ctl_msgs[VBPF_SEND]);
+	cr_assert(eq(u64, c.req_other, 0));
+	cr_assert(eq(u64, c.req_in[REQ_GET_FEATURES], 1));
+	cr_assert(eq(u64, c.req_served[REQ_GET_FEATURES], 1));
+	cr_assert(eq(u64, c.req_in[REQ_SET_PROTOCOL_FEATURES], 1));
+	cr_assert(eq(u64, c.req_served[REQ_SET_PROTOCOL_FEATURES], 0), "a reply that has none");
+	cr_assert(eq(u64, c.req_in[REQ_GET_VRING_BASE], SETUP_RINGS));
+	cr_assert(eq(u64, c.req_served[REQ_GET_VRING_BASE], SETUP_RINGS));
+	/* Service times are real and inside the run. */
+	cr_assert(lt(u64, 0, c.req_serve_ns[REQ_GET_VRING_BASE]));
+	cr_assert(lt(u64, c.req_serve_ns[REQ_GET_VRING_BASE], vhm_now_ns() - t0));
+	/* The frontend's view: the same requests sent, each reply answered, and a
+	 * round trip no shorter than the backend's service of it. */
+	cr_assert(eq(u64, sum_req(f.req_out), in), "vhm sent %llu requests, testpmd read %llu",
+		  (unsigned long long)sum_req(f.req_out), (unsigned long long)in);
+	for (int r = 0; r < VBPF_MAX_REQ; r++)
+		if (f.req_answered[r] != c.req_served[r])
+			cr_log_info("request %d: testpmd served %llu, vhm got %llu replies", r,
+				    (unsigned long long)c.req_served[r],
+				    (unsigned long long)f.req_answered[r]);
+	cr_assert(eq(u64, sum_req(f.req_answered), served));
+	cr_assert(eq(u64, f.req_answered[REQ_GET_VRING_BASE], SETUP_RINGS));
+	cr_assert(le(u64, c.req_serve_ns[REQ_GET_VRING_BASE], f.req_rtt_ns[REQ_GET_VRING_BASE]),
+		  "served in %llu ns, but the round trip took %llu ns",
+		  (unsigned long long)c.req_serve_ns[REQ_GET_VRING_BASE],
+		  (unsigned long long)f.req_rtt_ns[REQ_GET_VRING_BASE]);
+}
+
+/* `vhm trace --json` ends with a "requests" line naming each request with
+ * its counts and mean service time: here the device's stop on testpmd
+ * (GET_VRING_BASE per ring), which comes after the probes attached, and
+ * every request seen has a name. */
+Test(bpf_trace_cli, requests_line_names_each_request, .init = need_testpmd, .fini = teardown,
+     .timeout = 60)
+{
+	const char *args[] = { "run", "--backend", NULL, "--name", "d5", "--run-dir", NULL,
+			       "--timeout", "20s", "--traffic", "1000", "--duration", "2s", NULL };
+	char pidbuf[16];
+	/* Long enough for a set-up that takes seconds on a loaded machine (testpmd
+	 * maps the guest's memory in SET_MEM_TABLE), the run and the stop. */
+	char *argv[] = { "vhm", "trace", "--pid", pidbuf, "--probe", "ctl", "--duration", "15s",
+			 "--json", NULL };
+	char *line, *save = NULL;
+	json_t *reqs = NULL, *last = NULL, *r;
+	size_t i;
+	int rc;
+
+	start_testpmd(NULL);
+	args[2] = F.sock;
+	args[6] = F.tmpdir;
+	spawn_vhm(0, args, "d5.log", false, NULL);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)F.testpmd);
+	rc = run_vhm(argv, 0, out_buf, sizeof(out_buf), err_buf, sizeof(err_buf));
+	cr_assert(eq(int, rc, 0), "exit %d, stderr: %s", rc, err_buf);
+	cr_assert(eq(int, wait_vhm(0, 20000), 0));
+	for (line = strtok_r(out_buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_decref(last);
+		last = json_loads(line, 0, NULL);
+		cr_assert(ne(ptr, last, NULL), "not JSON: %s", line);
+	}
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(last, "type")), "requests"),
+		  "last line is not the requests summary");
+	reqs = json_object_get(last, "requests");
+	cr_assert(lt(sz, 0, json_array_size(reqs)), "no request in the summary");
+	json_array_foreach(reqs, i, r) {
+		const char *name = json_string_value(json_object_get(r, "name"));
+
+		cr_assert(ne(ptr, (void *)name, NULL), "request %lld has no name",
+			  json_integer_value(json_object_get(r, "request")));
+		if (strcmp(name, "GET_VRING_BASE"))
+			continue;
+		cr_assert(eq(int, (int)json_integer_value(json_object_get(r, "request")),
+			     REQ_GET_VRING_BASE));
+		cr_assert(eq(int, (int)json_integer_value(json_object_get(r, "received")), 2));
+		cr_assert(eq(int, (int)json_integer_value(json_object_get(r, "served")), 2));
+		cr_assert(is_real(json_object_get(r, "serve_us")));
+		cr_assert(lt(dbl, 0.0, json_real_value(json_object_get(r, "serve_us"))));
+		json_decref(last);
+		return;
+	}
+	cr_assert(false, "no GET_VRING_BASE in the requests line: %s",
+		  json_dumps(last, JSON_COMPACT));
+}
+
 static uint64_t queue_kicks(json_t *status)
 {
 	return total_of(status, "kicks");
@@ -1119,7 +1269,7 @@ Test(bpf_device, trace_backend_publishes_bpf, .init = need_testpmd, .fini = tear
 	const char *args[] = { "run", "--backend", NULL, "--name", "d3", "--run-dir", NULL,
 			       "--timeout", "20s",
 			       "--traffic", "5000", "--duration", "6s", "--interval", "200ms",
-			       "--trace-backend", NULL };
+			       "--trace-backend=ctl,kick,uprobe", NULL };
 	const char sub[] = "{\"execute\":\"subscribe\",\"arguments\":{\"events\":[\"stats\"]}}\n";
 	json_t *s, *b, *ups, *ev;
 	uint64_t rx, enq;

@@ -41,6 +41,12 @@ static struct cmd_case cmd_cases[] = {
 	{ "stop", "", "", "--timeout", "5x" },
 	{ "top", "-n", "0x10", "-d", "1d" },
 	{ "list", "", "", "", "" },
+	{ "jobinfo", "", "", "--timeout", "1d" },
+	{ "events", "", "", "--timeout", "5x" },
+	{ "set", "--traffic", "0x10", "--timeout", "1d" },
+	{ "predict", "--max-rounds", "1O", "--timeout", "5x" },
+	{ "call", "", "", "--timeout", "1d" },
+	{ "dirty-rate", "--seconds", "0x10", "", "" },
 	{ "help", "", "", "", "" },
 };
 

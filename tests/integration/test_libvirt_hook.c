@@ -327,6 +327,31 @@ Test(libvirt_hook, daemon_that_never_reads_costs_no_time, .fini = fini, .timeout
 	close(lfd);
 }
 
+/* The hook runs as root: a daemon socket in a run dir others may write to
+ * could be anyone's, so it is never connected to (as every vhm client
+ * refuses such a dir), and --verbose says why. */
+Test(libvirt_hook, daemon_socket_in_an_open_run_dir_is_not_told, .fini = fini)
+{
+	char xml[TS_PATH_MAX], dir[TS_PATH_MAX];
+	const char *args[] = { "-d", dir, "--verbose", "--", "vm1", "started", "begin", "-", NULL };
+	struct pollfd p;
+	struct hook_run r;
+	int lfd;
+
+	cr_assert(eq(int, ts_path("open", dir, sizeof(dir)), 0));
+	cr_assert(eq(int, mkdir(dir, 0700), 0));
+	cr_assert(eq(int, chmod(dir, 0777), 0));
+	lfd = listen_daemon(dir);
+	domain_xml("/x.sock", xml, sizeof(xml));
+	run_hook(NULL, args, xml, &r);
+	cr_assert(eq(int, r.status, 0), "%s", r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, "not told"), NULL)), "%s", r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, "writable by group or others"), NULL)), "%s", r.err);
+	p = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	cr_assert(eq(int, poll(&p, 1, 300), 0), "the hook connected to a planted socket");
+	close(lfd);
+}
+
 Test(libvirt_hook, no_daemon_is_fine_and_quiet, .fini = fini)
 {
 	char xml[TS_PATH_MAX];
@@ -388,4 +413,19 @@ Test(libvirt_hook, install_writes_a_wrapper_that_runs_and_uninstall_removes_it, 
 	cr_assert(eq(int, tr.status, 1));
 	ts_run_free(&tr);
 	cr_assert(eq(int, access(foreign, F_OK), 0));
+
+	/* ... and never replaced by an install. */
+	const char *inst2[] = { vhm, "hook", "--install", "--target", foreign, NULL };
+	char buf[64] = "";
+	FILE *f;
+
+	cr_assert(eq(int, ts_run_cmd(inst2, 5000, &tr), 0));
+	cr_assert(eq(int, tr.status, 1), "install over a foreign hook: %s", tr.err);
+	cr_assert(ne(ptr, strstr(tr.err, "not a vhm hook wrapper"), NULL), "%s", tr.err);
+	ts_run_free(&tr);
+	f = fopen(foreign, "re");
+	cr_assert(ne(ptr, f, NULL));
+	cr_assert(eq(int, (int)fread(buf, 1, sizeof(buf) - 1, f) > 0, 1));
+	fclose(f);
+	cr_assert(eq(str, buf, "#!/bin/sh\nexit 0\n"), "the foreign hook is unchanged");
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "devtest.h"
 #include "support.h"
 #include "util.h"
 
@@ -181,7 +182,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
      .timeout = 240)
 {
 	char guest[PATH_MAX], script[PATH_MAX], run[TS_PATH_MAX], sock[TS_PATH_MAX];
-	char reason[256], err[256], console[TS_PATH_MAX], save[TS_PATH_MAX], xml[4096];
+	char err[256], console[TS_PATH_MAX], save[TS_PATH_MAX], xml[4096];
 	char lvlog[TS_PATH_MAX], vllog[TS_PATH_MAX], dlog[TS_PATH_MAX], vhm_rel[TS_PATH_MAX];
 	struct ts_run r;
 	json_t *ev, *ret = NULL;
@@ -259,9 +260,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	if (!conn)
 		cr_skip("libvirtd does not answer: %s (log %s)", virGetLastErrorMessage(), lvlog);
 
-	pmd = ts_testpmd_start(1, sock, sizeof(sock), reason, sizeof(reason));
-	if (pmd < 0)
-		cr_skip("%s", reason);
+	pmd = dt_testpmd_or_skip("testpmd", 1, sock, sizeof(sock));
 
 	/* The daemon, polling jobs every 50 ms. */
 	ts_path("watch.log", dlog, sizeof(dlog));
@@ -360,6 +359,18 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "mode")), "page-sampling"));
 	cr_assert(eq(int, json_is_integer(json_object_get(ev, "dirty_mib_s")), 1));
 	json_decref(ev);
+
+	/* The same from the shell: `vhm dirty-rate` through the watcher. */
+	const char *dr[] = { vhm, "dirty-rate", DOM_NAME, "--run-dir", run, "--json", NULL };
+
+	cr_assert(eq(int, ts_run_cmd(dr, 30000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm dirty-rate: exit %d: %s", r.status, r.err);
+	ev = json_loads(r.out, 0, NULL);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "status")), "measured"),
+		  "vhm dirty-rate: %s", r.out);
+	cr_assert(eq(int, json_is_integer(json_object_get(ev, "dirty_mib_s")), 1), "%s", r.out);
+	json_decref(ev);
+	ts_run_free(&r);
 
 	/* A save job, watched by the daemon while it runs. */
 	pthread_t tid;

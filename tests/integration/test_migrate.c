@@ -16,6 +16,7 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +84,14 @@ static long long rx_frames(struct ctl_client *c, char *backend, size_t len)
 	return rx;
 }
 
+/* How the last migration_args() that did not succeed ended: "failed" or
+ * "cancelled" (the event's phase). */
+static char last_end[16];
+
 /* Start a migration (the command returns at once) and wait for its
- * "migration" event done (0, *ret = the report) or failed (-EREMOTEIO, err =
- * the error, *failed = the event's data when failed is not NULL). */
+ * "migration" event done (0, *ret = the report) or failed or cancelled
+ * (-EREMOTEIO, err = the error, last_end = which, *failed = the event's data
+ * when failed is not NULL). */
 static int migrate_args(struct ctl_client *c, json_t *args, json_t **ret, json_t **failed,
 			char *err, size_t len)
 {
@@ -116,7 +122,8 @@ static int migrate_args(struct ctl_client *c, json_t *args, json_t **ret, json_t
 			json_decref(ev);
 			return 0;
 		}
-		if (phase && !strcmp(phase, "failed")) {
+		if (phase && (!strcmp(phase, "failed") || !strcmp(phase, "cancelled"))) {
+			snprintf(last_end, sizeof(last_end), "%s", phase);
 			snprintf(err, len, "%s", json_string_value(json_object_get(data, "error")));
 			if (failed)
 				*failed = json_incref(data);
@@ -226,6 +233,7 @@ Test(migrate, rollback_no_destination, .fini = dt_fini, .timeout = 120)
 	c = dt_connect("mig1");
 	rc = migrate(c, nowhere, &rep, err, sizeof(err));
 	cr_assert(eq(int, rc, -EREMOTEIO), "migrate to nowhere: rc %d", rc);
+	cr_assert(eq(str, last_end, "failed"), "a failed migration ended '%s'", last_end);
 	cr_assert(not(eq(ptr, strstr(err, "setup"), NULL)), "error does not name the phase: %s",
 		  err);
 	a = rx_frames(c, backend, sizeof(backend));
@@ -427,17 +435,14 @@ static void soak_verify_clean(struct ctl_client *c, const struct layout_case *lc
 ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = dt_fini, .timeout = 720)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
-	char reason[256], dur[16];
+	char dur[16];
 	struct ctl_client *c;
 	json_t *rep = NULL, *dg;
 	long long a, b;
 	pid_t run;
 
-	if (ts_testpmd_start_named("tp-a", atoi(lc->queues), src, sizeof(src), reason,
-				   sizeof(reason)) < 0 ||
-	    ts_testpmd_start_named("tp-b", atoi(lc->queues), dst, sizeof(dst), reason,
-				   sizeof(reason)) < 0)
-		cr_skip_test("%s", reason);
+	dt_testpmd_or_skip("tp-a", atoi(lc->queues), src, sizeof(src));
+	dt_testpmd_or_skip("tp-b", atoi(lc->queues), dst, sizeof(dst));
 	snprintf(dur, sizeof(dur), "%us", soak_seconds() + 60);
 	run = start_run_opts(src, "lay", dur, lc->queues, lc->ring, "20s");
 	sleep(2);
@@ -457,6 +462,25 @@ ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = dt_fini, .ti
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "lay");
+}
+
+/* After a migration's end: the device runs on `backend` and frames flow
+ * (over 10000 back in 1 s at 20000/s); then it stops cleanly, nothing lost
+ * or duplicated. Closes c. */
+static void expect_flowing_then_end(struct ctl_client *c, pid_t run, const char *name,
+				    const char *backend, const char *after)
+{
+	char on[TS_PATH_MAX];
+	long long a, b;
+
+	a = rx_frames(c, on, sizeof(on));
+	cr_assert(eq(str, on, (char *)backend), "after %s the device is on %s", after, on);
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after %s", a, b, after);
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	expect_clean_end(run, name);
 }
 
 /* The destination misbehaves in one phase; the migration rolls back: the
@@ -483,12 +507,11 @@ ParameterizedTestParameters(migrate, rollback)
 
 ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = dt_fini, .timeout = 120)
 {
-	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512], backend[TS_PATH_MAX];
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512];
 	char before[24], after[24];
 	const char *extra[] = { "--misbehave", rc_->misbehave, NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL;
-	long long a, b;
 	pid_t run;
 	int rc;
 
@@ -510,14 +533,155 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = dt_fini,
 	cr_assert(eq(str, after, before), "guest RAM changed by a failed migration");
 
 	set_traffic(c, 20000, 5000);
-	a = rx_frames(c, backend, sizeof(backend));
-	cr_assert(eq(str, backend, src), "device left its source: %s", backend);
+	expect_flowing_then_end(c, run, "rb", src, "the rollback");
+}
+
+/* What the setup phase refuses, before a byte moves: a source that cannot
+ * log (no LOG_SHMFD, no LOG_ALL), a destination that does not offer a feature
+ * the device acked, or has fewer queue pairs. The error names the phase and
+ * the reason; the device keeps running on its source, frames flowing. */
+struct setup_case {
+	char src_args[48];   /* the source test backend's extra flags, "" none */
+	char dst_args[48];   /* the destination's */
+	char queues[4];      /* the device's queue pairs */
+	char says[48];
+};
+
+static struct setup_case setups[] = {
+	{ "--drop-proto LOG_SHMFD", "", "1", "lacks LOG_SHMFD" },
+	{ "--features 0x560608028", "", "1", "lacks LOG_ALL" },        /* default - LOG_ALL */
+	{ "", "--features 0x164608028", "1", "lacks RING_PACKED" },     /* default - RING_PACKED */
+	{ "--queues 2", "--queues 1", "2", "the backend at most 1" },
+};
+
+ParameterizedTestParameters(migrate, setup_refusal)
+{
+	return cr_make_param_array(struct setup_case, setups, sizeof(setups) / sizeof(setups[0]));
+}
+
+/* "--a b" -> { "--a", "b", NULL } in words (at most 2 words). */
+static void split_args(char *s, const char *out[3])
+{
+	char *save = NULL;
+
+	out[0] = strtok_r(s, " ", &save);
+	out[1] = out[0] ? strtok_r(NULL, " ", &save) : NULL;
+	out[2] = NULL;
+}
+
+ParameterizedTest(struct setup_case *sc, migrate, setup_refusal, .fini = dt_fini, .timeout = 60)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512];
+	char sa[48], da[48];
+	const char *src_extra[4] = { "--loopback" }, *dst_extra[3];
+	struct ctl_client *c;
+	json_t *rep = NULL;
+	pid_t run;
+	int rc;
+
+	snprintf(sa, sizeof(sa), "%s", sc->src_args);
+	snprintf(da, sizeof(da), "%s", sc->dst_args);
+	split_args(sa, src_extra + 1);
+	split_args(da, dst_extra);
+	cr_assert(eq(int, ts_path("src.sock", src, sizeof(src)), 0));
+	cr_assert(eq(int, ts_path("dst.sock", dst, sizeof(dst)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(src, src_extra)));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, dst_extra)));
+	run = start_run_opts(src, "su", "60s", sc->queues, "auto", "3s");
+	c = dt_connect("su");
+
+	rc = migrate(c, dst, &rep, err, sizeof(err));
+	cr_assert(eq(int, rc, -EREMOTEIO), "migrate returned %d (%s)", rc, err);
+	cr_assert(eq(int, strncmp(err, "setup", 5), 0), "error '%s' does not name setup", err);
+	cr_assert(not(eq(ptr, strstr(err, sc->says), NULL)), "error '%s' does not say '%s'", err,
+		  sc->says);
+
+	expect_flowing_then_end(c, run, "su", src, "the refusal");
+}
+
+/* The source backend hangs (SIGSTOP) during pre-copy: the stop's
+ * GET_VRING_BASE times out, the source cannot be restarted, and the device
+ * says so -- state backend-lost, as a "state" event -- instead of claiming to
+ * run on a dead connection. Once the backend resumes, --reconnect restores
+ * the rings from the driver and frames flow again, none duplicated. */
+Test(migrate, source_hung_at_switchover_is_lost_then_reconnected, .fini = dt_fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], err[512];
+	const char *argv[] = { bin, "run", "--backend", src, "--name", "hs", "--traffic", "20000",
+			       "--dirty", "40000", "--run-dir", ts_dir(), "--duration", "100s",
+			       "--timeout", "2s", "--reconnect", NULL };
+	const char *plain[] = { "--loopback", NULL };
+	bool stopped = false, failed = false, lost = false;
+	long end = ts_now_ms() + 60000;
+	struct ctl_client *c;
+	long long a, b;
+	pid_t tp;
+
+	tp = dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
+	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(dst, plain)));
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/hs.log", ts_dir());
+	cr_assert(lt(int, 0, ts_spawn(argv, log)));
+	dt_wait_ctl("hs");
+	c = dt_connect("hs");
+	sleep(1);
+	json_decref(dt_call(c, "subscribe", json_pack("{s:[s, s]}", "events", "migration", "state")));
+	json_decref(dt_call(c, "migrate", json_pack("{s:s, s:I, s:i}", "to", dst, "bandwidth",
+						    (json_int_t)50 << 20, "max_iterations", 1)));
+	while (!(failed && lost) && ts_now_ms() < end) {
+		json_t *ev = NULL, *data;
+		const char *name, *phase, *state;
+
+		if (ctl_client_next_event(c, &ev, 1000))
+			continue;
+		name = json_string_value(json_object_get(ev, "event"));
+		data = json_object_get(ev, "data");
+		phase = json_string_value(json_object_get(data, "phase"));
+		state = json_string_value(json_object_get(data, "state"));
+		if (!stopped && phase && !strcmp(phase, "pre-copy")) {
+			cr_assert(eq(int, kill(tp, SIGSTOP), 0));
+			stopped = true;
+		}
+		cr_assert(not(phase && !strcmp(phase, "done")), "migrated from a hung source");
+		if (phase && !strcmp(phase, "failed")) {
+			snprintf(err, sizeof(err), "%s", json_string_value(json_object_get(data, "error")));
+			failed = true;
+		}
+		if (name && !strcmp(name, "state") && state) {
+			cr_assert(not(eq(str, (char *)state, "running")),
+				  "the device claims to run on a hung source (after: %s)", err);
+			lost |= !strcmp(state, "backend-lost");
+		}
+		json_decref(ev);
+	}
+	kill(tp, SIGCONT);
+	cr_assert(stopped, "no pre-copy event");
+	cr_assert(failed, "the migration did not fail");
+	cr_assert(lost, "no backend-lost state event (migration failed: %s)", err);
+	cr_assert(not(eq(ptr, strstr(err, "switchover"), NULL)), "failed where: %s", err);
+
+	/* --reconnect: back on the source once it answers again */
+	end = ts_now_ms() + 30000;
+	while (ts_now_ms() < end) {
+		char backend[TS_PATH_MAX];
+		json_t *st = dt_call(c, "status", NULL);
+		bool running = !strcmp(json_string_value(json_object_get(st, "state")), "running");
+
+		snprintf(backend, sizeof(backend), "%s", json_string_value(json_object_get(st, "backend")));
+		json_decref(st);
+		if (running) {
+			cr_assert(eq(str, backend, src));
+			break;
+		}
+		usleep(200000);
+	}
+	a = rx_frames(c, NULL, 0);
 	sleep(1);
 	b = rx_frames(c, NULL, 0);
-	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the rollback", a, b);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after reconnecting", a, b);
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
-	expect_clean_end(run, "rb");
 }
 
 /* Open fds and resident memory of a process. */
@@ -670,6 +834,24 @@ Test(migrate, cancel_rolls_back, .fini = dt_fini, .timeout = 120)
 	waitpid(killer, NULL, 0);
 	cr_assert(eq(int, rc, -EREMOTEIO), "migrate returned %d (%s)", rc, err);
 	cr_assert(not(eq(ptr, strstr(err, "cancelled by the operator"), NULL)), "error: %s", err);
+	cr_assert(eq(str, last_end, "cancelled"), "a cancelled migration ended '%s'", last_end);
+	{       /* vhm's own status and QMP's say so too */
+		json_t *st = dt_call(c, "migrate-status", NULL);
+		json_t *qm = dt_call(c, "query-migrate", NULL);
+
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "phase")),
+			     "cancelled"));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "status")),
+			     "cancelled"));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(json_object_get(st,
+			     "last"), "status")), "cancelled"));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(qm, "status")),
+			     "cancelled"));
+		cr_assert(not(eq(ptr, strstr(json_string_value(json_object_get(qm, "error-desc")),
+					    "cancelled by the operator"), NULL)));
+		json_decref(st);
+		json_decref(qm);
+	}
 	/* normally mid pre-copy; on a slow machine it may still be setting up */
 	cr_assert(eq(int, !strncmp(err, "pre-copy", 8) || !strncmp(err, "log-start", 9) ||
 		      !strncmp(err, "setup", 5), 1), "error names no phase before switchover: %s",

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "devtest.h"
 #include "support.h"
 #include "usock.h"
 
@@ -107,16 +108,14 @@ static uint64_t json_hex(json_t *o, const char *key)
 
 Test(vhu_testpmd, probe_json_equals_raw_requests)
 {
-	char sock[TS_PATH_MAX], reason[256], bin[256];
+	char sock[TS_PATH_MAX], bin[256];
 	const char *argv[] = { bin, "probe", sock, "--json", NULL };
 	uint64_t features, protocol, queues, mq;
 	struct ts_run r;
 	json_error_t je;
 	json_t *o;
 
-	testpmd = ts_testpmd_start(1, sock, sizeof(sock), reason, sizeof(reason));
-	if (testpmd < 0)
-		cr_skip("testpmd unavailable: %s", reason);
+	testpmd = dt_testpmd_or_skip("testpmd", 1, sock, sizeof(sock));
 	ts_bin("vhm", bin, sizeof(bin));
 	cr_assert(eq(int, ts_run_cmd(argv, 20000, &r), 0));
 	cr_assert(eq(int, r.status, 0), "vhm probe exit %d: %s", r.status, r.err);

@@ -4,7 +4,9 @@
  * with capture-pane and checked against the device itself: the instance row
  * and state, the writes/s figure against `vhm status --json`, a migration's
  * phases in order, a resize to 40x12 and back, `q` with exit status 0;
- * NO_COLOR turning colours off.
+ * NO_COLOR turning colours off; dirty tracking started and stopped from
+ * the dashboard (key t, --track) checked against the device's own `dirty`
+ * answer, and the working-set panel growing with the terminal.
  * Also, without any peer: the model fed with the events the device sends
  * (suite top_model), and the batch line formats.
  *
@@ -21,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl.h"
+#include "devtest.h"
 #include "support.h"
 #include "ui_lines.h"
 #include "ui_model.h"
@@ -93,14 +97,6 @@ static const char *run_dir(void)
 	return dir;
 }
 
-static void testpmd_or_skip(const char *name, char *sock, size_t len)
-{
-	char reason[256];
-
-	if (ts_testpmd_start_named(name, 1, sock, len, reason, sizeof(reason)) < 0)
-		cr_skip_test("%s", reason);
-}
-
 static void start_run(const char *backend, const char *name)
 {
 	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
@@ -115,9 +111,9 @@ static void start_run(const char *backend, const char *name)
 	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "control socket %s never appeared", ctl);
 }
 
-/* `vhm top -d 0.5` in a detached 120x40 tmux session "top", with NO_COLOR
- * set to no_color; its exit status goes to <ts_dir>/top.exit. */
-static void start_top_env(const char *no_color)
+/* `vhm top -d 0.5 EXTRA` in a detached 120x40 tmux session "top", with
+ * NO_COLOR set to no_color; its exit status goes to <ts_dir>/top.exit. */
+static void start_top_args(const char *no_color, const char *extra)
 {
 	char cmd[1024], bin[256];
 
@@ -125,10 +121,15 @@ static void start_top_env(const char *no_color)
 	ts_bin("vhm", bin, sizeof(bin));
 	/* bounded, should .fini not run (a crash of the test process) */
 	snprintf(cmd, sizeof(cmd), "env LANG=C.UTF-8 NO_COLOR=%s timeout --foreground 300 %s top "
-		 "-d 0.5 --run-dir %s; echo EXIT=$? > %s/top.exit; sleep 30", no_color, bin,
-		 run_dir(), ts_dir());
+		 "-d 0.5 --run-dir %s %s; echo EXIT=$? > %s/top.exit; sleep 30", no_color, bin,
+		 run_dir(), extra, ts_dir());
 	/* the pane outlives top (sleep) so that the last screen can be read */
 	free(tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd, NULL));
+}
+
+static void start_top_env(const char *no_color)
+{
+	start_top_args(no_color, "");
 }
 
 static void start_top(void)
@@ -168,26 +169,39 @@ static char *wait_row(const char *name, const char *state, int ms)
 	return NULL;
 }
 
-/* The value under column `col` in the row of `name` ("5.00M" -> 5e6). */
-static double column(const char *screen, const char *name, const char *col)
+/* The text under column `col` in the row of `name` (every column has a
+ * one-word value); false when there is no such row or column. */
+static bool column_text(const char *screen, const char *name, const char *col, char *out,
+			size_t len)
 {
 	char head[512], row[512], want[128], *save, *tok;
 	int idx = -1, k = 0;
-	double v;
 
 	snprintf(want, sizeof(want), "%s ", name);
 	if (!screen_line(screen, "NAME ", head, sizeof(head)) ||
 	    !screen_line(screen, want, row, sizeof(row)))
-		return -1;
+		return false;
 	for (tok = strtok_r(head, " ", &save); tok; tok = strtok_r(NULL, " ", &save), k++)
 		if (!strcmp(tok, col))
 			idx = k;
 	if (idx < 0)
-		return -1;
+		return false;
 	tok = strtok_r(row, " ", &save);
 	for (k = 0; tok && k < idx; k++)
 		tok = strtok_r(NULL, " ", &save);
-	if (!tok || sscanf(tok, "%lf", &v) != 1)
+	if (!tok)
+		return false;
+	snprintf(out, len, "%s", tok);
+	return true;
+}
+
+/* The value under column `col` in the row of `name` ("5.00M" -> 5e6). */
+static double column(const char *screen, const char *name, const char *col)
+{
+	char tok[64];
+	double v;
+
+	if (!column_text(screen, name, col, tok, sizeof(tok)) || sscanf(tok, "%lf", &v) != 1)
 		return -1;
 	if (strchr(tok, 'M'))
 		v *= 1e6;
@@ -224,9 +238,9 @@ static void dashboard_or_skip(char *backend, size_t len, char *dst, size_t dstle
 {
 	if (!have_tmux())
 		cr_skip_test("tmux is not installed");
-	testpmd_or_skip("tp-a", backend, len);
+	dt_testpmd_or_skip("tp-a", 1, backend, len);
 	if (dst)
-		testpmd_or_skip("tp-b", dst, dstlen);
+		dt_testpmd_or_skip("tp-b", 1, dst, dstlen);
 	start_run(backend, "vm1");
 	start_top();
 }
@@ -452,7 +466,7 @@ Test(top, batch_lines_parse, .fini = fini, .timeout = 90)
 	struct ts_run r;
 	FILE *f;
 
-	testpmd_or_skip("tp-a", backend, sizeof(backend));
+	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
 	start_run(backend, "vm1");
 	sleep(1);
 	ts_bin("vhm", bin, sizeof(bin));
@@ -504,6 +518,214 @@ Test(top, batch_lines_parse, .fini = fini, .timeout = 90)
 	}
 	fclose(f);
 	cr_assert(eq(int, rows, 3));
+}
+
+/* ---- dirty tracking from the dashboard ----------------------------------------------- */
+
+/* cmd on instance name's control socket (asserts it answers); its reply. */
+static json_t *ctl_call(const char *name, const char *cmd)
+{
+	struct ctl_client *c = NULL;
+	json_t *ret = NULL;
+	char err[256];
+
+	cr_assert(eq(int, ctl_client_open(&c, run_dir(), name, 5000, err, sizeof(err)), 0),
+		  "connect %s: %s", name, err);
+	cr_assert(eq(int, ctl_client_call(c, cmd, NULL, &ret, err, sizeof(err), 5000), 0),
+		  "%s on %s: %s", cmd, name, err);
+	ctl_client_close(c);
+	return ret;
+}
+
+/* Does the device say a tracker runs (its `dirty` reply's "active")? */
+static bool device_tracking(const char *name)
+{
+	json_t *r = ctl_call(name, "dirty");
+	bool on = json_is_true(json_object_get(r, "active"));
+
+	json_decref(r);
+	return on;
+}
+
+/* Wait up to ms for the row of `name` to show `want` under column `col`;
+ * the screen (caller frees) or NULL. */
+static char *wait_cell(const char *name, const char *col, const char *want, int ms)
+{
+	long end = ts_now_ms() + ms;
+	char v[64];
+
+	do {
+		char *s = capture();
+
+		if (s && column_text(s, name, col, v, sizeof(v)) && !strcmp(v, want))
+			return s;
+		free(s);
+		usleep(100000);
+	} while (ts_now_ms() < end);
+	return NULL;
+}
+
+/* key (q, C-c), and top's exit status 0 (read from the file the tmux
+ * command writes). */
+static void quit_top_with(const char *key)
+{
+	char path[TS_PATH_MAX + 16], buf[64] = "";
+	FILE *f = NULL;
+
+	free(tmux("send-keys", "-t", "top", key, NULL));
+	snprintf(path, sizeof(path), "%s/top.exit", ts_dir());
+	for (long end = ts_now_ms() + 15000; !f && ts_now_ms() < end; usleep(100000))
+		f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)), "top did not exit after q");
+	cr_assert(not(eq(ptr, fgets(buf, sizeof(buf), f), NULL)));
+	fclose(f);
+	cr_assert(eq(str, buf, "EXIT=0\n"));
+}
+
+static void quit_top(void)
+{
+	quit_top_with("q");
+}
+
+/* t on the selected instance: the device starts tracking, the row is marked
+ * "top" and DIRTY/s fills; q stops the tracking top started. */
+Test(top, track_key_starts_and_quit_stops, .fini = fini, .timeout = 120)
+{
+	char backend[TS_PATH_MAX], v[64];
+	char *s;
+
+	dashboard_or_skip(backend, sizeof(backend), NULL, 0);
+	s = wait_row("vm1", "running", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
+	cr_assert(column_text(s, "vm1", "TRK", v, sizeof(v)), "no TRK column:\n%s", s);
+	cr_assert(eq(str, v, "-"), "tracked before anyone asked:\n%s", s);
+	cr_assert(eq(ptr, strstr(s, "DIRTY/s"), NULL), "DIRTY/s without a tracker:\n%s", s);
+	free(s);
+	cr_assert(not(device_tracking("vm1")));
+	free(tmux("send-keys", "-t", "top", "t", NULL));
+	s = wait_cell("vm1", "TRK", "top", 10000);
+	cr_assert(not(eq(ptr, s, NULL)), "no 'top' mark within 10 s after t");
+	free(s);
+	cr_assert(device_tracking("vm1"), "top marks vm1 tracked, the device says no");
+	/* DIRTY/s fills: the writer dirties 5000 pages/s (hotset) */
+	s = NULL;
+	for (long end = ts_now_ms() + 10000; ts_now_ms() < end; usleep(200000)) {
+		free(s);
+		s = capture();
+		if (column(s, "vm1", "DIRTY/s") > 0)
+			break;
+	}
+	cr_assert(lt(dbl, 0.0, column(s, "vm1", "DIRTY/s")), "DIRTY/s did not fill:\n%s", s);
+	cr_assert(not(eq(ptr, strstr(s, "working set"), NULL)), "no working set panel:\n%s", s);
+	free(s);
+	quit_top();
+	cr_assert(not(device_tracking("vm1")), "tracking top started survived its exit");
+}
+
+/* --track joins someone else's tracking; on exit top ends its own share
+ * only: the other user's session goes on, and its track-stop is the last. */
+Test(top, track_flag_leaves_others_tracking, .fini = fini, .timeout = 120)
+{
+	char backend[TS_PATH_MAX];
+	json_t *r;
+	char *s;
+
+	if (!have_tmux())
+		cr_skip_test("tmux is not installed");
+	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
+	start_run(backend, "vm1");
+	r = ctl_call("vm1", "track-start");           /* the other user */
+	cr_assert(eq(int, (int)json_integer_value(json_object_get(r, "users")), 1));
+	json_decref(r);
+	start_top_args("", "--track");
+	s = wait_cell("vm1", "TRK", "top", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "--track: no 'top' mark within 15 s");
+	cr_assert(not(eq(ptr, strstr(s, "tracking 1 (1 by top)"), NULL)), "header:\n%s", s);
+	free(s);
+	quit_top();
+	cr_assert(device_tracking("vm1"), "top stopped a tracking it did not start alone");
+	r = ctl_call("vm1", "track-stop");
+	cr_assert(eq(int, json_is_true(json_object_get(r, "active")), 0),
+		  "top left a share behind: users %d",
+		  (int)json_integer_value(json_object_get(r, "users")));
+	json_decref(r);
+}
+
+/* SIGINT (C-c in the terminal) is a way out too: what --track started is
+ * stopped on it as on q. */
+Test(top, track_stopped_on_sigint, .fini = fini, .timeout = 120)
+{
+	char backend[TS_PATH_MAX];
+	char *s;
+
+	if (!have_tmux())
+		cr_skip_test("tmux is not installed");
+	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
+	start_run(backend, "vm1");
+	start_top_args("", "--track");
+	s = wait_cell("vm1", "TRK", "top", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "--track: no 'top' mark within 15 s");
+	free(s);
+	cr_assert(device_tracking("vm1"));
+	quit_top_with("C-c");
+	cr_assert(not(device_tracking("vm1")), "tracking top started survived its SIGINT");
+}
+
+/* The first row of the screen (0-based) holding `text`, or -1. */
+static int row_of(const char *screen, const char *text)
+{
+	int row = 0;
+
+	for (const char *l = screen; l && *l; row++) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (memmem(l, n, text, strlen(text)))
+			return row;
+		l = nl ? nl + 1 : NULL;
+	}
+	return -1;
+}
+
+/* Rows between the working-set title and the next panel's title. */
+static int wss_height(const char *s)
+{
+	int a = row_of(s, "working set:"), b = row_of(s, "heat map of");
+
+	return a >= 0 && b > a ? b - a : -1;
+}
+
+/* With tracking on, a taller terminal gives the working-set panel its rows
+ * (a chart of the curve under the table). */
+Test(top, panels_grow_with_terminal, .fini = fini, .timeout = 120)
+{
+	char backend[TS_PATH_MAX];
+	int h40 = -1, h60 = -1;
+	char *s = NULL;
+
+	if (!have_tmux())
+		cr_skip_test("tmux is not installed");
+	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
+	start_run(backend, "vm1");
+	start_top_args("", "--track");
+	for (long end = ts_now_ms() + 15000; h40 < 0 && ts_now_ms() < end; usleep(200000)) {
+		free(s);
+		s = capture();
+		h40 = wss_height(s);
+	}
+	cr_assert(lt(int, 0, h40), "no working set and heat map panels at 120x40:\n%s", s);
+	free(s);
+	free(tmux("resize-window", "-t", "top", "-x", "120", "-y", "60", NULL));
+	s = NULL;
+	for (long end = ts_now_ms() + 5000; h60 <= h40 && ts_now_ms() < end; usleep(200000)) {
+		free(s);
+		s = capture();
+		h60 = wss_height(s);
+	}
+	cr_assert(eq(int, h60, h40 + 20), "working set %d rows at 40 lines, %d at 60:\n%s", h40,
+		  h60, s);
+	free(s);
+	quit_top();
 }
 
 /* ---- the model, without peers ------------------------------------------------------- */
@@ -605,7 +827,7 @@ Test(top_model, migration_events)
 		  i->mig.steps[4].at_ms);
 	cr_assert(eq(int, i->mig.npass, 2));
 	cr_assert(eq(int, i->mig.iteration, 1));
-	/* 1000 pages of 4 KiB in 4.096 ms = 1000 MB/s; then 50 in 0.2 ms */
+	/* 1000 pages of 4 KiB in 4.096 ms = 953.7 MiB/s; then 50 in 0.2 ms */
 	cr_assert(eq(dbl, i->mig.pass[0].ms, 4.096));
 	cr_assert(eq(dbl, i->mig.actual_downtime_ms, 3.5));
 	cr_assert(i->mig.have_report && i->mig.ok && i->mig.rarp);

@@ -207,3 +207,37 @@ Test(cli_rules, sizes_are_decimal_too)
 	cr_assert(eq(int, vhm_parse_size("0x10M", &v), -EINVAL));
 	cr_assert(eq(int, vhm_parse_size("1e3", &v), -EINVAL));
 }
+
+/* Sizes are printed in the units the size flags take (IEC): what --mem 256M
+ * gives prints as 256.0 MiB, and the printed figure parses back. */
+struct bytes_case {
+	double bytes;
+	char want[16];
+};
+
+static struct bytes_case bytes_cases[] = {
+	{ 0, "0 B" }, { 1023, "1023 B" }, { 1024, "1.0 KiB" }, { 1536, "1.5 KiB" },
+	{ 848.0 * 1024, "848.0 KiB" }, { 256.0 * 1048576, "256.0 MiB" },
+	{ 1.5 * 1073741824, "1.50 GiB" }, { 64.0 * 1073741824, "64.0 GiB" },
+	{ 2.0 * 1099511627776, "2.00 TiB" },
+};
+
+ParameterizedTestParameters(cli_rules, sizes_print_in_iec_units)
+{
+	return cr_make_param_array(struct bytes_case, bytes_cases, VHM_ARRAY_SIZE(bytes_cases));
+}
+
+ParameterizedTest(struct bytes_case *c, cli_rules, sizes_print_in_iec_units)
+{
+	char out[24], flag[24], *sp;
+	uint64_t back;
+
+	vhm_format_bytes(c->bytes, out, sizeof(out));
+	cr_assert(eq(str, out, c->want));
+	/* "256.0 MiB" is what --mem 256.0MiB means */
+	snprintf(flag, sizeof(flag), "%s", out);
+	sp = strchr(flag, ' ');
+	memmove(sp, sp + 1, strlen(sp));
+	cr_assert(eq(int, vhm_parse_size(flag, &back), 0), "%s does not parse", flag);
+	cr_assert(eq(dbl, (double)back, c->bytes));
+}

@@ -215,3 +215,36 @@ Test(libvirt_xml, more_interfaces_than_the_cap_is_refused)
 	cr_assert(eq(int, lvh_xml_parse(xml, len, &dom, err, sizeof(err)), -E2BIG), "%s", err);
 	free(xml);
 }
+
+/* The document is read as a stream (no tree of it is built): a 3.8 MiB
+ * domain with 24 000 other interfaces yields its two vhostuser ones, and a
+ * document is refused at its 65th vhostuser interface without being read
+ * further -- the garbage 1 MiB after it is never reached (a tree parser would
+ * report it as not well-formed instead). */
+Test(libvirt_xml, large_documents_are_read_as_a_stream)
+{
+	const char net[] = "<interface type='network'><mac address='52:54:00:00:00:01'/>"
+			   "<source network='default'/><model type='virtio'/></interface>\n";
+	const char vu[] = "<interface type='vhostuser'><source type='unix' path='/run/v.sock' "
+			  "mode='server'/></interface>";
+	size_t cap = 4 * 1024 * 1024, len = 0;
+	char *xml = malloc(cap);
+
+	cr_assert(not(eq(ptr, xml, 0)));
+	len += (size_t)sprintf(xml, "<domain><name>big</name><devices>%s", vu);
+	while (len + 2 * sizeof(net) + sizeof(vu) + 64 < 3800 * 1024)
+		len += (size_t)sprintf(xml + len, "%s", net);
+	len += (size_t)sprintf(xml + len, "%s</devices></domain>", vu);
+	cr_assert(eq(int, lvh_xml_parse(xml, len, &dom, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(sz, dom.nifaces, 2));
+	cr_assert(eq(str, dom.name, "big"));
+
+	len = (size_t)sprintf(xml, "<domain><devices>");
+	for (int i = 0; i <= LVH_IFACES_MAX; i++)
+		len += (size_t)sprintf(xml + len, "%s", vu);
+	while (len < 1024 * 1024)   /* far past what the parser reads ahead */
+		len += (size_t)sprintf(xml + len, "%s", net);
+	len += (size_t)sprintf(xml + len, "<<<& not xml");
+	cr_assert(eq(int, lvh_xml_parse(xml, len, &dom, err, sizeof(err)), -E2BIG), "%s", err);
+	free(xml);
+}
