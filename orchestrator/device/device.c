@@ -600,6 +600,17 @@ void dev_close(struct device *d)
 	dev_set_state(d, DEV_STOPPED, "closed");
 }
 
+void dev_driver_bases(struct device *d, uint32_t *bases)
+{
+	d->drv.tx_paused = true;
+	netdrv_poll(&d->drv, vhm_now_ns());
+	for (int r = 0; r < d->nrings; r++) {
+		struct nd_queue *q = &d->drv.q[r / 2];
+
+		bases[r] = vring_restart_base(r % 2 ? &q->tx : &q->rx);
+	}
+}
+
 int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 {
 	uint32_t bases[DEV_MAX_RINGS];
@@ -623,16 +634,8 @@ int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 			     (unsigned long long)feat, (unsigned long long)d->features);
 		goto fail;
 	}
-	/* The guest stops; the driver reaps what the old backend completed, so
-	 * each ring restarts where the driver stands. */
 	dev_guest_pause(d, true);
-	d->drv.tx_paused = true;
-	netdrv_poll(&d->drv, vhm_now_ns());
-	for (int r = 0; r < d->nrings; r++) {
-		struct nd_queue *q = &d->drv.q[r / 2];
-
-		bases[r] = vring_restart_base(r % 2 ? &q->tx : &q->rx);
-	}
+	dev_driver_bases(d, bases);
 	rc = dev_backend_start(d, &f, &d->mem, d->features, bases);
 	if (rc) {
 		snprintf(err, errlen, "%s", f.err);

@@ -207,6 +207,12 @@ int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen);
 /* Pause / resume the guest (driver and writer); pause returns once the
  * driver is out of the rings. */
 void dev_guest_pause(struct device *d, bool pause);
+/* A backend is gone without telling where its rings stood (no
+ * GET_VRING_BASE): with the guest paused, the driver reaps what the backend
+ * completed and each ring's base is where the driver stands -- what a new
+ * backend restarts from (reconnect; a migration whose source died). TX stays
+ * paused until dev_guest_pause(d, false). */
+void dev_driver_bases(struct device *d, uint32_t *bases);
 /* Stop the guest transmitting, keep it receiving, and wait (up to
  * timeout_ms) until every frame it sent is back and every TX buffer is
  * returned: nothing is then in flight inside the backend, where stopping its

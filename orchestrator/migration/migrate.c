@@ -21,11 +21,13 @@
 #include "migrate.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lt_log.h"
@@ -39,6 +41,8 @@
 #define MIG_SETTLE_STEP_US 250    /* RX settle check period */
 #define MIG_SETTLE_QUIET   4      /* unchanged checks in a row: settled */
 #define MIG_SETTLE_MAX_US  20000  /* give up waiting after this */
+#define MIG_LIVE_NS  (250 * 1000000ull)  /* pre-copy checks both backends this often */
+#define MIG_SOURCE_LOST    1      /* precopy's return: hand the device over now */
 
 /* Everything one migration holds; undone by rollback / cleanup. */
 struct mig {
@@ -56,6 +60,11 @@ struct mig {
 	uint64_t tb_start_ns, tb_bytes;   /* bandwidth cap accounting */
 	struct mig_progress prog;  /* what each event's "progress" says (emit) */
 	bool dst_open, dst_mem_made, log_made, logging, paused, src_stopped, rebased;
+	/* Liveness, checked during pre-copy only (the requests of the other
+	 * phases find a dead peer by their replies). */
+	bool live;                 /* pre-copy is running: check */
+	uint64_t live_next_ns;
+	bool src_lost, dst_lost;
 };
 
 static double ms_since(uint64_t t0)
@@ -182,6 +191,73 @@ static int check_cancel(struct mig *m, const char *phase)
 	return fail(m, phase, -ECANCELED, "cancelled by the operator");
 }
 
+/* A backend connection at end of file or in error: its process died or
+ * closed it. (Between requests a backend sends nothing on it; data would be
+ * a protocol break, found by the next request.) */
+static bool conn_dead(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	char c;
+
+	if (sock < 0)
+		return true;
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLERR))
+		return true;
+	return (p.revents & POLLIN) && recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/* During pre-copy, at most every MIG_LIVE_NS: are both backends there?
+ * Records m->src_lost and m->dst_lost. */
+static void check_live(struct mig *m)
+{
+	uint64_t now;
+
+	if (!m->live)
+		return;
+	now = vhm_now_ns();
+	if (now < m->live_next_ns)
+		return;
+	m->live_next_ns = now + MIG_LIVE_NS;
+	m->src_lost |= conn_dead(m->d->front.sock);
+	m->dst_lost |= conn_dead(m->dst.sock);
+}
+
+/* Stop the first pass (the whole memory): cancelled, or the destination
+ * gone -- a pass to a dead destination stops within MIG_LIVE_NS instead of
+ * running to its end. A dead source does not stop it: the destination needs
+ * the whole of it to take the device over. */
+static bool stopping(struct mig *m)
+{
+	check_live(m);
+	return cancelled(m) || m->dst_lost;
+}
+
+/* Stop a later pass: a backend gone. What the pass did not copy stays in
+ * m->bm, for the hand-over's last copy. */
+static bool lost(struct mig *m)
+{
+	check_live(m);
+	return m->src_lost || m->dst_lost;
+}
+
+/* After a pre-copy pass: the destination lost fails the migration (the
+ * device stays on its source); the source lost hands the device over to the
+ * destination at once (MIG_SOURCE_LOST), which is ready: its memory holds
+ * the copy, the log holds what the source wrote before it died. */
+static int check_peers(struct mig *m)
+{
+	if (m->dst_lost)
+		return fail(m, "pre-copy", -ECONNRESET, "destination %s closed the connection",
+			    m->p->to);
+	if (m->src_lost) {
+		m->d->front.broken = true;
+		return MIG_SOURCE_LOST;
+	}
+	return 0;
+}
+
 /* The cap counts from the start of each copy pass: time spent between
  * passes (syncs, the switchover's quiesce and stop) carries no credit, or
  * the next pass would burst past the cap to catch up with it, which a link
@@ -243,7 +319,7 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 	 * instead of a page fault per page (best effort; older kernels lack it). */
 	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
 
-	for (; off < end && !cancelled(fc->m); off += PAGE) {
+	for (; off < end && !stopping(fc->m); off += PAGE) {
 		/* the guest may be writing these pages (gmem.h) */
 		if (gmem_zero_racy(r->hva + off, PAGE))
 			continue;
@@ -293,7 +369,7 @@ static uint64_t copy_dirty(struct mig *m, bool capped)
 	uint64_t n = 0;
 
 	throttle_restart(m);
-	for (size_t i = 0; i < m->log.nwords; i++) {
+	for (size_t i = 0; i < m->log.nwords && !(m->live && lost(m)); i++) {
 		uint64_t w = m->bm[i], before = n;
 
 		m->bm[i] = 0;
@@ -410,9 +486,10 @@ static int precopy(struct mig *m)
 	uint64_t t0, n;
 	int rc;
 
+	m->live = true;
 	t0 = vhm_now_ns();
 	n = copy_all(m);
-	if ((rc = check_cancel(m, "pre-copy")))
+	if ((rc = check_cancel(m, "pre-copy")) || (rc = check_peers(m)))
 		return rc;
 	rep->iter[0] = (struct mig_iter){ gmem_pages(&d->mem), n, ms_since(t0) };
 	rep->niter = 1;
@@ -433,10 +510,12 @@ static int precopy(struct mig *m)
 		}
 		if (rep->niter > m->p->max_iterations || rep->niter >= MIG_MAX_ITER)
 			break;
-		if ((rc = check_cancel(m, "pre-copy")))
+		if ((rc = check_cancel(m, "pre-copy")) || (rc = check_peers(m)))
 			return rc;
 		t0 = vhm_now_ns();
 		n = copy_dirty(m, true);
+		if ((rc = check_peers(m)))
+			return rc;
 		rep->iter[rep->niter] = (struct mig_iter){ dirty, n, ms_since(t0) };
 		rep->bytes_copied += n * PAGE;
 		if (rep->iter[rep->niter].ms > 0.001 && n)
@@ -447,6 +526,7 @@ static int precopy(struct mig *m)
 		rep->niter++;
 	}
 	rep->bandwidth_mib_s = bw * 1000.0 / (1024.0 * 1024.0);
+	m->live = false;
 	return 0;
 }
 
@@ -570,30 +650,14 @@ static int digests_differ(struct mig *m)
 		    m->rep->digest_src, m->rep->digest_dst, what);
 }
 
-static int switchover(struct mig *m)
+/* From the stopped (or lost) source to the running destination: the last
+ * dirty pages, the digests, the destination's rings started from m->bases. */
+static int switch_to_destination(struct mig *m, uint64_t t_down)
 {
 	struct device *d = m->d;
 	struct mig_report *rep = m->rep;
-	uint64_t t_down, t, hs, hd;
+	uint64_t t, hs, hd;
 	int rc;
-
-	rep->quiesce_ms = dev_quiesce(d, MIG_QUIESCE_MS);
-	netdrv_totals(&d->drv, &rep->before);
-	dev_guest_pause(d, true);
-	m->paused = true;
-	t_down = vhm_now_ns();
-	rc = stop_source(m);
-	m->src_stopped = true;     /* even half-stopped: restart them all on rollback */
-	/* QEMU's vhost_dev_stop would now reset the source's status (SET_STATUS
-	 * 0). vhm does not: with it, testpmd 22.11 as the destination on the
-	 * same host intermittently forwarded nothing after the switch
-	 * (migrate/layouts, 4 of ~40 runs; none of 32 without), also when sent
-	 * after the destination started. The source is closed right after the
-	 * switch, or restarted from ACKNOWLEDGE on rollback. */
-	rep->downtime_stop_ms = ms_since(t_down);
-	rep->downtime_ctl_ms += rep->downtime_stop_ms;
-	if (rc)
-		return fail(m, "switchover", rc, "stopping the source: %s", d->front.err);
 
 	t = vhm_now_ns();
 	sync_dirty(m);
@@ -621,6 +685,52 @@ static int switchover(struct mig *m)
 		return fail(m, "switchover", rc, "starting the destination: %s", m->dst.err);
 	rep->downtime_ms = ms_since(t_down);
 	return 0;
+}
+
+static int switchover(struct mig *m)
+{
+	struct device *d = m->d;
+	struct mig_report *rep = m->rep;
+	uint64_t t_down;
+	int rc;
+
+	rep->quiesce_ms = dev_quiesce(d, MIG_QUIESCE_MS);
+	netdrv_totals(&d->drv, &rep->before);
+	dev_guest_pause(d, true);
+	m->paused = true;
+	t_down = vhm_now_ns();
+	rc = stop_source(m);
+	m->src_stopped = true;     /* even half-stopped: restart them all on rollback */
+	/* QEMU's vhost_dev_stop would now reset the source's status (SET_STATUS
+	 * 0). vhm does not: with it, testpmd 22.11 as the destination on the
+	 * same host intermittently forwarded nothing after the switch
+	 * (migrate/layouts, 4 of ~40 runs; none of 32 without), also when sent
+	 * after the destination started. The source is closed right after the
+	 * switch, or restarted from ACKNOWLEDGE on rollback. */
+	rep->downtime_stop_ms = ms_since(t_down);
+	rep->downtime_ctl_ms += rep->downtime_stop_ms;
+	if (rc)
+		return fail(m, "switchover", rc, "stopping the source: %s", d->front.err);
+	return switch_to_destination(m, t_down);
+}
+
+/* The source died during pre-copy: the destination, ready, takes the device
+ * over. No GET_VRING_BASE can be asked: each ring restarts where the driver
+ * stands (as a reconnect does), and what the source wrote before it died is
+ * in the log, copied with the last dirty pages. */
+static int handover(struct mig *m)
+{
+	struct device *d = m->d;
+	uint64_t t_down;
+
+	m->live = false;           /* from here on, the copy must not stop */
+	netdrv_totals(&d->drv, &m->rep->before);
+	dev_guest_pause(d, true);
+	m->paused = true;
+	t_down = vhm_now_ns();
+	dev_driver_bases(d, m->bases);
+	emit(m, "source-lost", json_pack("{s:s}", "from", d->backend));
+	return switch_to_destination(m, t_down);
 }
 
 /* Undo whatever was done, in reverse; best effort. */
@@ -743,13 +853,17 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;
 	dev_set_state(d, DEV_MIGRATING, "migration started");
-	if ((rc = dst_prepare(&m)) || (rc = log_start(&m)) || (rc = check_cancel(&m, "log-start")) ||
-	    (rc = precopy(&m)) || (rc = switchover(&m)))
+	if ((rc = dst_prepare(&m)) || (rc = log_start(&m)) || (rc = check_cancel(&m, "log-start")))
+		goto fail;
+	rc = precopy(&m);
+	rc = rc == MIG_SOURCE_LOST ? handover(&m) : rc ? rc : switchover(&m);
+	if (rc)
 		goto fail;
 	emit(&m, "switchover", json_pack("{s:f, s:s}", "downtime_ms", rep->downtime_ms,
 					  "digest", rep->digest_src));
 	adopt(&m);
-	dev_set_state(d, DEV_RUNNING, "migrated");
+	dev_set_state(d, DEV_RUNNING, m.src_lost ? "migrated: the source backend died, the "
+		      "destination took over" : "migrated");
 
 	announce(&m);
 
@@ -758,6 +872,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	rep->ok = true;
 	snprintf(rep->phase, sizeof(rep->phase), "done");
 	snprintf(rep->result, sizeof(rep->result), "%s",
+		 m.src_lost ? "ok (the source backend died during pre-copy; handed over)" :
 		 rep->converged ? "ok" : "ok (did not converge)");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);

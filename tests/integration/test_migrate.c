@@ -684,6 +684,97 @@ Test(migrate, source_hung_at_switchover_is_lost_then_reconnected, .fini = dt_fin
 	ctl_client_close(c);
 }
 
+/* A backend killed during pre-copy is noticed within MIG_LIVE_NS (250 ms),
+ * not at the switchover minutes later: the destination's death fails the
+ * migration (the device stays on its source, frames flowing); the source's
+ * hands the device to the ready destination, rings restarted from the
+ * driver, no frame duplicated. */
+struct killed_case {
+	int source;          /* kill the source (else the destination) */
+};
+
+static struct killed_case killed[] = { { 0 }, { 1 } };
+
+ParameterizedTestParameters(migrate, backend_killed_during_precopy)
+{
+	return cr_make_param_array(struct killed_case, killed, sizeof(killed) / sizeof(killed[0]));
+}
+
+ParameterizedTest(struct killed_case *kc, migrate, backend_killed_during_precopy,
+		  .fini = dt_fini, .timeout = 120)
+{
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512] = "", result[256] = "", backend[TS_PATH_MAX];
+	struct ctl_client *c;
+	long end = ts_now_ms() + 60000, killed_at = 0, noticed_at = 0;
+	long long a, b;
+	bool done = false, failed = false;
+	pid_t tps, tpd, run;
+	json_t *st;
+
+	tps = dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
+	tpd = dt_testpmd_or_skip("tp-dst", 1, dst, sizeof(dst));
+	run = start_run_opts(src, "kd", "100s", "1", "auto", "20s");
+	c = dt_connect("kd");
+	json_decref(dt_call(c, "set-dirty", json_pack("{s:i}", "rate", 40000)));
+	sleep(1);
+	json_decref(dt_call(c, "subscribe", json_pack("{s:[s]}", "events", "migration")));
+	json_decref(dt_call(c, "migrate", json_pack("{s:s, s:I, s:i}", "to", dst, "bandwidth",
+						    (json_int_t)50 << 20, "max_iterations", 30)));
+	while (!done && !failed && ts_now_ms() < end) {
+		json_t *ev = NULL, *data;
+		const char *phase;
+
+		if (ctl_client_next_event(c, &ev, 1000))
+			continue;
+		data = json_object_get(ev, "data");
+		phase = json_string_value(json_object_get(data, "phase"));
+		if (!killed_at && phase && !strcmp(phase, "pre-copy")) {
+			cr_assert(eq(int, kill(kc->source ? tps : tpd, SIGKILL), 0));
+			killed_at = ts_now_ms();
+		}
+		if (phase && !strcmp(phase, "source-lost"))
+			noticed_at = ts_now_ms();
+		if (phase && !strcmp(phase, "done")) {
+			snprintf(result, sizeof(result), "%s",
+				 json_string_value(json_object_get(data, "result")));
+			done = true;
+		}
+		if (phase && !strcmp(phase, "failed")) {
+			snprintf(err, sizeof(err), "%s", json_string_value(json_object_get(data, "error")));
+			failed = true;
+			noticed_at = ts_now_ms();
+		}
+		json_decref(ev);
+	}
+	cr_assert(not(eq(long, killed_at, 0)), "no pre-copy event (failed: %s; result: %s)", err,
+		  result);
+	/* 250 ms between checks, plus a throttle sleep and the event's way: the
+	 * destination's death ends the migration, the source's starts the
+	 * hand-over ("source-lost") */
+	cr_assert(not(eq(long, noticed_at, 0)), "the loss was never noticed");
+	cr_assert(lt(long, noticed_at - killed_at, 2000), "noticed %ld ms after the kill",
+		  noticed_at - killed_at);
+	if (kc->source) {
+		cr_assert(eq(int, done ? 1 : 0, 1), "no hand-over (failed: %s)", err);
+		cr_assert(not(eq(ptr, strstr(result, "handed over"), NULL)), "result: %s", result);
+	} else {
+		cr_assert(eq(int, failed ? 1 : 0, 1), "not failed (%s)", result);
+		cr_assert(not(eq(ptr, strstr(err, "closed the connection"), NULL)), "error: %s", err);
+	}
+	a = rx_frames(c, backend, sizeof(backend));
+	cr_assert(eq(str, backend, kc->source ? dst : src), "device on %s", backend);
+	sleep(1);
+	b = rx_frames(c, NULL, 0);
+	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the migration", a, b);
+	st = dt_call(c, "status", NULL);
+	cr_assert(eq(i64, (int64_t)json_integer_value(json_object_get(json_object_get(
+		json_object_get(st, "traffic"), "total"), "rx_dup")), 0), "frames duplicated");
+	json_decref(st);
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	expect_clean_end(run, "kd");
+}
+
 /* Open fds and resident memory of a process. */
 static int proc_fds(pid_t pid)
 {
