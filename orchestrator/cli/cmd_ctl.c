@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `vhm status`, `vhm stop`, `vhm list`.  Each opens the control
  * socket, runs one or two commands, and prints; all the protocol is in
- * control.c. */
+ * common/ctl.c. */
 #include "cmd_ctl.h"
 #include "cli.h"
 #include "ctl.h"

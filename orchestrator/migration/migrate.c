@@ -305,6 +305,8 @@ struct full_copy {
 	struct mig *m;
 	int region;
 	uint64_t copied;
+	unsigned batch;         /* pages since the last throttle: counted across
+				 * extents, or short runs of data escape the cap */
 };
 
 #define THROTTLE_PAGES 64   /* pages between bandwidth/cancel checks */
@@ -313,7 +315,6 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 {
 	struct full_copy *fc = arg;
 	uint8_t *dst = fc->m->dst_mem.r[fc->region].hva;
-	unsigned batch = 0;
 
 	/* Fault the destination in for the whole extent at once: one call
 	 * instead of a page fault per page (best effort; older kernels lack it). */
@@ -325,10 +326,10 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 			continue;
 		gmem_copy_racy(dst + off, r->hva + off, PAGE);
 		fc->copied++;
-		if (++batch == THROTTLE_PAGES) {
+		if (++fc->batch == THROTTLE_PAGES) {
 			throttle(fc->m, THROTTLE_PAGES * PAGE);
 			progress_tick(fc->m, THROTTLE_PAGES * PAGE);
-			batch = 0;
+			fc->batch = 0;
 		}
 	}
 }
