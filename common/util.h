@@ -44,6 +44,19 @@ void vhm_format_mac(const uint8_t mac[6], char out[18]);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t vhm_now_ns(void);
 
+/* xorshift64: the next of a cheap, reproducible sequence kept in *state
+ * (never 0: a 0 state stays 0). For test patterns, not for secrets; inline,
+ * as the guest writer draws one per page write. */
+static inline uint64_t vhm_xorshift64(uint64_t *state)
+{
+	uint64_t x = *state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
 /* Where control sockets live: --run-dir, else $VHM_RUN_DIR, else /run/vhm. */
 const char *vhm_run_dir(const char *override);
 /* "<dir>/<name>.sock"; -ENAMETOOLONG if it does not fit a sockaddr_un. */

@@ -75,16 +75,6 @@ static uint64_t unreserved(const struct gwriter *w, uint64_t k)
 	return k + 1 < w->npages ? k + 1 : k - 1;
 }
 
-static uint64_t next_rand(struct gwriter *w)
-{
-	uint64_t x = w->rng;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return w->rng = x;
-}
-
 static uint64_t pick(struct gwriter *w)
 {
 	uint64_t hot = w->npages * HOT_PERCENT / 100;
@@ -93,12 +83,12 @@ static uint64_t pick(struct gwriter *w)
 	case GW_SEQUENTIAL:
 		return w->cursor++ % w->npages;
 	case GW_HOTSET:
-		if (hot && next_rand(w) % 100 < 90)
-			return next_rand(w) % hot;
-		return next_rand(w) % w->npages;
+		if (hot && vhm_xorshift64(&w->rng) % 100 < 90)
+			return vhm_xorshift64(&w->rng) % hot;
+		return vhm_xorshift64(&w->rng) % w->npages;
 	case GW_UNIFORM:
 	default:
-		return next_rand(w) % w->npages;
+		return vhm_xorshift64(&w->rng) % w->npages;
 	}
 }
 

@@ -71,17 +71,6 @@ uint64_t netdrv_area_bytes(int nq, bool packed, enum nd_buffers buffers)
 	return per_q * (uint64_t)nq;
 }
 
-/* xorshift64: the spread buffers' recycling order. */
-static uint64_t next_rand(struct netdrv *d)
-{
-	uint64_t x = d->rng;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return d->rng = x;
-}
-
 /* Buffer pages of all spread pools (two buffers each). */
 static uint64_t spread_pages(int nq)
 {
@@ -133,7 +122,7 @@ static uint16_t pool_take(struct netdrv *d, struct nd_pool *p, uint16_t id)
 	uint16_t b = id;
 
 	if (d->buffers == ND_BUFFERS_SPREAD) {
-		uint32_t r = (uint32_t)(next_rand(d) % p->nfree);
+		uint32_t r = (uint32_t)(vhm_xorshift64(&d->rng) % p->nfree);
 
 		b = p->free[r];
 		p->free[r] = p->free[--p->nfree];
