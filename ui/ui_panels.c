@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
+
 enum {
 	PAIR_HEADER = 1,
 	PAIR_TITLE,
@@ -136,16 +138,6 @@ static void fmt_rate(char *out, size_t len, double v)
 		snprintf(out, len, "%.2fM", v / 1e6);
 	else
 		snprintf(out, len, "%.2fG", v / 1e9);
-}
-
-static void fmt_bytes(char *out, size_t len, double b)
-{
-	if (b >= 1024.0 * 1024 * 1024)
-		snprintf(out, len, "%.1f GiB", b / (1024.0 * 1024 * 1024));
-	else if (b >= 1024.0 * 1024)
-		snprintf(out, len, "%.1f MiB", b / (1024.0 * 1024));
-	else
-		snprintf(out, len, "%.0f KiB", b / 1024.0);
 }
 
 /* A title line "── text ──────". */
@@ -493,7 +485,7 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 		if (m->ok) {
 			char by[32];
 
-			fmt_bytes(by, sizeof(by), (double)m->bytes_copied);
+			vhm_format_bytes((double)m->bytes_copied, by, sizeof(by));
 			putf(r, 1, w, "report   %s: total %.0f ms, downtime %.2f ms (control %.2f, "
 			     "copy %.2f), %d passes, %s copied, %llu zero pages, rarp %s",
 			     m->result, m->total_ms, m->downtime_ms, m->downtime_control_ms,
@@ -567,7 +559,7 @@ static void wss_draw(const struct ui_inst *i, int y, int h, int w)
 	for (int k = 0; k < d->nwss && 1 + k < h; k++) {
 		char by[32];
 
-		fmt_bytes(by, sizeof(by), d->wss_pages[k] * 4096.0);
+		vhm_format_bytes(d->wss_pages[k] * 4096.0, by, sizeof(by));
 		putf(y + 1 + k, 1, w, "%7.0f ms %10.0f pages %10s", d->wss_window_ms[k],
 		     d->wss_pages[k], by);
 		if (w > 44)
@@ -612,7 +604,7 @@ static void heat_draw(const struct ui_inst *i, int y, int h, int w)
 			s += d->heat[k];
 		max = fmax(max, s);
 	}
-	fmt_bytes(by, sizeof(by), (double)d->heat_cell_bytes * per);
+	vhm_format_bytes((double)d->heat_cell_bytes * per, by, sizeof(by));
 	snprintf(t, sizeof(t), "heat map of guest-physical memory: one cell = %s from GPA 0, "
 		 "taller = more page-dirtyings; hottest 2 MiB at 0x%llx", by,
 		 (unsigned long long)d->hot_gpa);
