@@ -34,6 +34,7 @@
 
 #include "ctl.h"
 #include "devtest.h"
+#include "lvtest.h"
 #include "support.h"
 #include "util.h"
 
@@ -49,37 +50,6 @@ static virConnectPtr conn;
 static virDomainPtr dom;
 static struct ctl_client *cli;
 static char vhm[PATH_MAX];
-
-static bool on_path(const char *prog)
-{
-	const char *dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
-	char p[256];
-
-	for (size_t i = 0; i < VHM_ARRAY_SIZE(dirs); i++) {
-		snprintf(p, sizeof(p), "%s/%s", dirs[i], prog);
-		if (!access(p, X_OK))
-			return true;
-	}
-	return false;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!f)
-		return NULL;
-	FILE *m = open_memstream(&buf, &len);
-	int c;
-
-	while ((c = fgetc(f)) != EOF)
-		fputc(c, m);
-	fclose(m);
-	fclose(f);
-	return buf;
-}
 
 static void quiet(void *ud, virErrorPtr e)
 {
@@ -124,7 +94,7 @@ static void fini(void)
 /* user/group root: the guest's memfd and the testpmd socket are root's. */
 static void setup_qemu_conf(void)
 {
-	char *cur = slurp(QEMU_CONF);
+	char *cur = lvt_slurp(QEMU_CONF);
 	FILE *f;
 
 	if (cur && strstr(cur, "\nuser = \"root\"") && strstr(cur, "\ngroup = \"root\"")) {
@@ -138,29 +108,6 @@ static void setup_qemu_conf(void)
 	fputs("\n# added by vhm's test_libvirt_real, removed when it ends\n"
 	      "user = \"root\"\ngroup = \"root\"\n", f);
 	fclose(f);
-}
-
-static json_t *wait_event(const char *name, const char *key, const char *value, int timeout_ms)
-{
-	long end = ts_now_ms() + timeout_ms;
-
-	for (;;) {
-		long left = end - ts_now_ms();
-		json_t *ev = NULL;
-
-		if (left <= 0 || ctl_client_next_event(cli, &ev, (int)left))
-			return NULL;
-		const char *n = json_string_value(json_object_get(ev, "event"));
-		json_t *data = json_object_get(ev, "data");
-		const char *v = key ? json_string_value(json_object_get(data, key)) : NULL;
-
-		if (n && !strcmp(n, name) && (!key || (v && !strcmp(v, value)))) {
-			json_incref(data);
-			json_decref(ev);
-			return data;
-		}
-		json_decref(ev);
-	}
 }
 
 static int save_done;
@@ -208,19 +155,10 @@ static size_t ping_while_saving(const char *run, long *ms)
 	return n;
 }
 
-static bool console_has(const char *path, const char *word)
-{
-	char *s = slurp(path);
-	bool yes = s && strstr(s, word);
-
-	free(s);
-	return yes;
-}
-
 Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = fini,
      .timeout = 240)
 {
-	char guest[PATH_MAX], script[PATH_MAX], run[TS_PATH_MAX], sock[TS_PATH_MAX];
+	char run[TS_PATH_MAX], sock[TS_PATH_MAX];
 	char err[256], console[TS_PATH_MAX], save[TS_PATH_MAX], xml[4096];
 	char lvlog[TS_PATH_MAX], vllog[TS_PATH_MAX], dlog[TS_PATH_MAX], vhm_rel[TS_PATH_MAX];
 	struct ts_run r;
@@ -229,9 +167,9 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 
 	if (geteuid() != 0)
 		cr_skip("needs root (libvirtd, /etc/libvirt)");
-	if (!on_path("libvirtd") || !on_path("virtlogd"))
+	if (!lvt_on_path("libvirtd") || !lvt_on_path("virtlogd"))
 		cr_skip("libvirtd/virtlogd not installed (libvirt-daemon-system)");
-	if (!on_path("qemu-system-x86_64"))
+	if (!lvt_on_path("qemu-system-x86_64"))
 		cr_skip("qemu-system-x86_64 not installed (qemu-system-x86)");
 	if (!access(LIBVIRT_SOCK, F_OK) && ts_wait_socket(LIBVIRT_SOCK, 0) == 0) {
 		virConnectPtr c = virConnectOpen("qemu:///system");
@@ -243,7 +181,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 		}
 	}
 	if (!access(HOOK_TARGET, F_OK)) {
-		char *h = slurp(HOOK_TARGET);
+		char *h = lvt_slurp(HOOK_TARGET);
 		bool ours = h && strstr(h, "# vhm libvirt hook");
 
 		free(h);
@@ -252,23 +190,11 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	}
 
 	/* The guest, cached under the build dir. */
+	char kernel[PATH_MAX], initrd[PATH_MAX];
+
 	ts_bin("vhm", vhm_rel, sizeof(vhm_rel));
 	cr_assert(not(eq(ptr, realpath(vhm_rel, vhm), 0)), "%s not built", vhm_rel);
-	snprintf(guest, sizeof(guest), "%s/guest", ts_build_dir());
-	if (!realpath("scripts/mkguest.sh", script))
-		cr_skip("scripts/mkguest.sh not found (run from the repository root)");
-	const char *mk[] = { script, guest, NULL };
-
-	cr_assert(eq(int, ts_run_cmd(mk, 120000, &r), 0));
-	if (r.status)
-		cr_skip("cannot build the test guest: %s", r.err);
-	ts_run_free(&r);
-	char kernel[PATH_MAX], initrd[PATH_MAX], rel[PATH_MAX + 16];
-
-	snprintf(rel, sizeof(rel), "%s/vmlinuz", guest);
-	cr_assert(not(eq(ptr, realpath(rel, kernel), 0)));
-	snprintf(rel, sizeof(rel), "%s/initrd.img", guest);
-	cr_assert(not(eq(ptr, realpath(rel, initrd), 0)));
+	lvt_guest(kernel, initrd, sizeof(kernel));
 
 	/* qemu.conf and the hook before libvirtd starts. */
 	setup_qemu_conf();
@@ -317,23 +243,8 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 
 	/* A persistent domain (it stays defined after the save). */
 	ts_path("console.log", console, sizeof(console));
-	snprintf(xml, sizeof(xml),
-		 "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
-		 "<name>" DOM_NAME "</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>"
-		 "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
-		 "<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s</kernel>"
-		 "<initrd>%s</initrd><cmdline>console=ttyS0 quiet</cmdline></os>"
-		 "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
-		 "<interface type='vhostuser'><mac address='52:54:00:71:00:01'/>"
-		 "<source type='unix' path='%s' mode='client'/><model type='virtio'/>"
-		 "<alias name='ua-net0'/></interface>"
-		 "<serial type='file'><source path='%s'/><target port='0'/></serial>"
-		 "<video><model type='none'/></video><memballoon model='none'/></devices>"
-		 /* QEMU 7.2 under TCG crashes in vhost_net_start with MSI-X */
-		 "<qemu:override><qemu:device alias='ua-net0'><qemu:frontend>"
-		 "<qemu:property name='vectors' type='unsigned' value='0'/>"
-		 "</qemu:frontend></qemu:device></qemu:override></domain>",
-		 kernel, initrd, sock, console);
+	lvt_domain_xml(xml, sizeof(xml), DOM_NAME, 256, "52:54:00:71:00:01", kernel, initrd, sock,
+		       console);
 	dom = virDomainDefineXML(conn, xml);
 	cr_assert(not(eq(ptr, dom, 0)), "define: %s", virGetLastErrorMessage());
 	cr_assert(eq(int, virDomainCreate(dom), 0), "start: %s (log %s)",
@@ -380,9 +291,9 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 		  nops);
 	cr_assert(eq(int, booted, 1), "no lifecycle event started/booted");
 
-	for (int i = 0; i < 600 && !console_has(console, "VHM-GUEST-UP"); i++)
+	for (int i = 0; i < 600 && !lvt_file_has(console, "VHM-GUEST-UP"); i++)
 		usleep(100000);
-	cr_assert(eq(int, console_has(console, "VHM-GUEST-UP"), 1), "the guest did not boot (%s)", console);
+	cr_assert(eq(int, lvt_file_has(console, "VHM-GUEST-UP"), 1), "the guest did not boot (%s)", console);
 
 	/* A dirty-rate calculation of the running guest. */
 	json_t *args = json_pack("{s:s,s:i}", "domain", DOM_NAME, "seconds", 1);
@@ -391,7 +302,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	json_decref(args); /* borrowed by the call */
 	cr_assert(eq(int, rc, 0), "dirty-rate: %s", err);
 	json_decref(ret);
-	ev = wait_event("dirty-rate", "domain", DOM_NAME, 15000);
+	ev = lvt_wait_event(cli, "dirty-rate", "domain", DOM_NAME, 15000);
 	cr_assert(not(eq(ptr, ev, 0)), "no dirty-rate result");
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "status")), "measured"),
 		  "%s", json_string_value(json_object_get(ev, "error")));
@@ -421,7 +332,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 
 	cr_assert(eq(int, pthread_create(&tid, NULL, save_thread, save), 0));
 	npings = ping_while_saving(run, ping_ms);
-	ev = wait_event("job", "operation", "save", 30000);
+	ev = lvt_wait_event(cli, "job", "operation", "save", 30000);
 	pthread_join(tid, &save_rc);
 	printf("libvirt_real: %zu status calls during the save: median %ld ms, 90th %ld ms, "
 	       "max %ld ms\n", npings, npings ? ping_ms[npings / 2] : -1,
@@ -440,7 +351,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "type")), "unbounded"));
 	cr_assert(eq(int, json_is_integer(json_object_get(ev, "time_elapsed_ms")), 1));
 	json_decref(ev);
-	ev = wait_event("job-ended", "domain", DOM_NAME, 10000);
+	ev = lvt_wait_event(cli, "job-ended", "domain", DOM_NAME, 10000);
 	cr_assert(not(eq(ptr, ev, 0)), "no job-ended event");
 	json_decref(ev);
 	args = json_pack("{s:s}", "domain", DOM_NAME);
@@ -452,7 +363,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	json_decref(ret);
 
 	/* Stopping (by the save) runs the hook again. */
-	ev = wait_event("hook", "operation", "release", 10000);
+	ev = lvt_wait_event(cli, "hook", "operation", "release", 10000);
 	cr_assert(not(eq(ptr, ev, 0)), "no 'release' hook event after the save");
 	json_decref(ev);
 	ts_testpmd_stop(pmd);
