@@ -9,6 +9,7 @@
 #include "lvd_daemon.h"
 #include "cli.h"
 #include "ctl.h"
+#include "lv_event.h"
 #include "lvd_jobs.h"
 #include "lvd_metrics.h"
 #include "lvd_notify.h"
@@ -86,9 +87,7 @@ struct lvd {
 	int wake[2];              /* self-pipe: queue items, stop requests */
 	volatile sig_atomic_t stop;
 
-	pthread_t ev_tid;
-	bool ev_started;
-	volatile int ev_quit;     /* read by the event thread */
+	struct lv_event_loop ev;  /* libvirt's event loop thread */
 
 	pthread_mutex_t qlock;
 	struct lvd_item *qhead, **qtail;
@@ -274,40 +273,6 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 		   json_pack("{s:b,s:s}", "connected", 0, "reason",
 			     reason >= 0 && reason < 4 ? why[reason] : "unknown"),
 		   NULL, -1, -1);
-}
-
-static void quiet_libvirt(void *ud, virErrorPtr e)
-{
-	(void)ud, (void)e; /* errors are read with virGetLastErrorMessage where they matter */
-}
-
-static void *event_thread(void *arg)
-{
-	struct lvd *d = arg;
-
-	while (!__atomic_load_n(&d->ev_quit, __ATOMIC_ACQUIRE))
-		if (virEventRunDefaultImpl() < 0)
-			break;
-	return NULL;
-}
-
-static void wake_event_loop(int timer, void *opaque)
-{
-	(void)opaque;
-	virEventRemoveTimeout(timer);
-}
-
-static pthread_once_t event_impl_once = PTHREAD_ONCE_INIT;
-static int event_impl_rc;
-
-static void register_event_impl(void)
-{
-	if (virInitialize() < 0) {
-		event_impl_rc = -1;
-		return;
-	}
-	virSetErrorFunc(NULL, quiet_libvirt);
-	event_impl_rc = virEventRegisterDefaultImpl();
 }
 
 /* ---- domain table (main thread) ---- */
@@ -802,8 +767,7 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 	struct lvd *d;
 	int rc;
 
-	pthread_once(&event_impl_once, register_event_impl);
-	if (event_impl_rc < 0)
+	if (lv_event_init())
 		return vhm_err(err, errlen, -EIO, "cannot register libvirt's event loop");
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -830,11 +794,10 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 		goto fail;
 	}
 	/* The event thread first: keepalive and callbacks need a running loop. */
-	if (pthread_create(&d->ev_tid, NULL, event_thread, d)) {
+	if (lv_event_start(&d->ev)) {
 		rc = vhm_err(err, errlen, -EAGAIN, "cannot start the event thread");
 		goto fail;
 	}
-	d->ev_started = true;
 	rc = connect_libvirt(d, err, errlen);
 	if (rc)
 		goto fail;
@@ -929,12 +892,7 @@ void lvd_close(struct lvd *d)
 	reap_announces(d, true);
 	lvd_jobs_stop(d->jobs); /* before the queue it reports into goes */
 	disconnect(d);
-	if (d->ev_started) {
-		__atomic_store_n(&d->ev_quit, 1, __ATOMIC_RELEASE);
-		/* A timer that fires at once makes virEventRunDefaultImpl return. */
-		virEventAddTimeout(0, wake_event_loop, NULL, NULL);
-		pthread_join(d->ev_tid, NULL);
-	}
+	lv_event_stop(&d->ev);
 	ctl_server_close(d->srv);
 	metrics_srv_close(d->msrv);
 	for (it = queue_take_all(d); it; it = next) {

@@ -8,19 +8,21 @@
  * runs beside each, the one beside b announcing on a veth whose peer sits in
  * a network namespace of the test, where tcpdump listens.  A QEMU (TCG) guest
  * of 128 MiB with a vhostuser interface on testpmd A boots under a, then
- * migrates live, peer to peer, to b with destination XML that puts the
- * interface on testpmd B.
+ * `vhm migrate --domain` (item 1) moves it live, peer to peer, to b with
+ * destination XML that puts the interface on testpmd B.
  *
- * Asserted: the migration completes and the guest runs under b; the watcher
+ * Asserted: `vhm migrate --domain` refuses a destination XML whose socket is
+ * not there before anything moves; with testpmd B it probes it (LOG_SHMFD,
+ * LOG_ALL), measures libvirt's dirty rate, predicts, shows the progress line
+ * and the report beside the prediction, and the guest runs under b; the watcher
  * beside a published job statistics of the outgoing migration while it ran
  * (data remaining, iteration, expected downtime) and libvirt's completed
  * ones as job-ended and last-job; libvirtd b ran the hook's "migrate"
  * operation; the watcher beside b saw the incoming migration (lifecycle
  * resumed/migrated) and, by the policy "announce = vhm", sent RARP for the
  * guest's MAC on the uplink, which tcpdump captured; testpmd B served the
- * guest's rings after the move (its vhost-user log).  Whether the guest sends
- * frames after the move is printed, not asserted: the busybox guest has no
- * address and may send nothing. */
+ * guest's rings after the move (its vhost-user log) and counts frames from
+ * it (the guest announces itself when QEMU asks: GUEST_ANNOUNCE). */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <libvirt/libvirt.h>
@@ -168,6 +170,15 @@ static char *dest_xml(virDomainPtr dom, const char *from, const char *to)
 	return out;
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert(not(eq(ptr, f, 0)), "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
 /* What the watcher beside a published for the outgoing migration. */
 struct src_seen {
 	int jobs;                   /* "job" events of operation migration-out */
@@ -253,12 +264,13 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	char vhm_rel[TS_PATH_MAX], vhm[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
 	char sock_a[TS_PATH_MAX], sock_b[TS_PATH_MAX], console[TS_PATH_MAX], conf[TS_PATH_MAX];
 	char uri_a[TS_PATH_MAX + 64], uri_b[TS_PATH_MAX + 64], uplink[16], tdlog[TS_PATH_MAX];
-	char log_b[TS_PATH_MAX], xml[4096], err[256];
+	char log_b[TS_PATH_MAX], xml[4096], err[256], dxml_path[TS_PATH_MAX], bxml_path[TS_PATH_MAX];
 	struct src_seen src = { 0 };
 	struct dst_seen dst = { 0 };
 	virDomainPtr dom;
 	struct ts_run r;
 	json_t *ret = NULL;
+	int rc;
 
 	if (geteuid() != 0)
 		cr_skip("needs root (libvirtd, mount and network namespaces)");
@@ -291,12 +303,10 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 
 	ts_path("tcpdump.log", tdlog, sizeof(tdlog));
 	start_uplink(uplink, sizeof(uplink), tdlog);
+	ts_path("dest.xml", dxml_path, sizeof(dxml_path));
+	ts_path("bad-dest.xml", bxml_path, sizeof(bxml_path));
 	ts_path("hook.conf", conf, sizeof(conf));
-	FILE *f = fopen(conf, "w");
-
-	cr_assert(not(eq(ptr, f, 0)));
-	fputs("announce = vhm\n", f);
-	fclose(f);
+	write_file(conf, "announce = vhm\n");
 	wa = start_watch(vhm, "a", conf, NULL);
 	wb = start_watch(vhm, "b", conf, uplink);
 
@@ -312,24 +322,57 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	cr_assert(eq(int, lvt_file_has(console, "VHM-GUEST-ETH0-UP"), 1),
 		  "the guest did not bring eth0 up (%s)", console);
 
-	/* Live, peer to peer, to b on testpmd B. */
-	char *dxml = dest_xml(dom, sock_a, sock_b);
-	virTypedParameterPtr params = NULL;
-	int np = 0, maxp = 0, rc;
+	/* Refused before anything moves: a destination socket that is not there. */
+	char *dxml = dest_xml(dom, sock_a, sock_b), bad_sock[TS_PATH_MAX + 8];
+
+	snprintf(bad_sock, sizeof(bad_sock), "%s.none", sock_b);
+	char *bxml = dest_xml(dom, sock_a, bad_sock);
+
+	virDomainFree(dom);
+	write_file(dxml_path, dxml);
+	write_file(bxml_path, bxml);
+	free(dxml);
+	free(bxml);
+	const char *refused[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_a, "--to-uri",
+				  uri_b, "--dest-xml", bxml_path, NULL };
+
+	cr_assert(eq(int, ts_run_cmd(refused, 30000, &r), 0));
+	cr_assert(eq(int, r.status, 1), "vhm migrate to a missing backend: exit %d: %s%s",
+		  r.status, r.out, r.err);
+	cr_assert(not(eq(ptr, strstr(r.out, "FAIL: no socket there"), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.err, "pre-flight failed: nothing moved"), 0)), "%s", r.err);
+	ts_run_free(&r);
+
+	/* Live, peer to peer, to b on testpmd B, by `vhm migrate --domain`. */
+	const char *mig[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_a, "--to-uri", uri_b,
+			      "--dest-xml", dxml_path, "--migrate-uri", MIG_URI,
+			      "--listen-address", "127.0.0.1", NULL };
 	long t0 = ts_now_ms();
 
-	virTypedParamsAddString(&params, &np, &maxp, VIR_MIGRATE_PARAM_URI, MIG_URI);
-	virTypedParamsAddString(&params, &np, &maxp, VIR_MIGRATE_PARAM_LISTEN_ADDRESS,
-				"127.0.0.1");
-	virTypedParamsAddString(&params, &np, &maxp, VIR_MIGRATE_PARAM_DEST_XML, dxml);
-	rc = virDomainMigrateToURI3(dom, uri_b, params, (unsigned)np,
-				    VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER);
-	snprintf(err, sizeof(err), "%s", rc ? virGetLastErrorMessage() : "");
-	virTypedParamsFree(params, np);
-	free(dxml);
-	virDomainFree(dom);
-	cr_assert(eq(int, rc, 0), "migration a -> b: %s", err);
-	printf("libvirt_pair: migration took %ld ms\n", ts_now_ms() - t0);
+	cr_assert(eq(int, ts_run_cmd(mig, 120000, &r), 0));
+	printf("libvirt_pair: vhm migrate --domain took %ld ms:\n%s", ts_now_ms() - t0, r.out);
+	cr_assert(eq(int, r.status, 0), "vhm migrate --domain: exit %d: %s", r.status, r.err);
+	/* Its pre-flight probed testpmd B, libvirt measured the dirty rate,
+	 * logtrack predicted, the progress line showed, the report compared. */
+	cr_assert(not(eq(ptr, strstr(r.out, "ok (LOG_SHMFD, LOG_ALL)"), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "MiB/s (libvirt page-sampling"), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "prediction   at 128.0 MiB/s"), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "pre-copy     pass "), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "% of 128."), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "libvirt    predicted"), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "downtime"), 0)), "%s", r.out);
+	ts_run_free(&r);
+	virConnectPtr conn_b = virConnectOpen(uri_b);
+	virDomainPtr moved = conn_b ? virDomainLookupByName(conn_b, DOM_NAME) : NULL;
+	int state = -1, reason;
+
+	if (moved) {
+		virDomainGetState(moved, &state, &reason, 0);
+		virDomainFree(moved);
+	}
+	if (conn_b)
+		virConnectClose(conn_b);
+	cr_assert(eq(int, state, VIR_DOMAIN_RUNNING), "the guest does not run under b");
 
 	/* The source's watcher: statistics while it ran, libvirt's final ones. */
 	read_source(&src);
@@ -383,6 +426,12 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	/* testpmd B serves the guest now: QEMU under b started its rings. */
 	cr_assert(eq(int, lvt_file_has(log_b, "virtio is now ready for processing"), 1),
 		  "testpmd B never started the guest's rings (%s)", log_b);
-	sleep(2);
-	printf("libvirt_pair: testpmd B RX-packets after the move: %ld\n", testpmd_rx(log_b));
+	/* The guest's frames after the move (QEMU has it announce itself:
+	 * GUEST_ANNOUNCE) reach testpmd B, the only peer of its socket. */
+	long rx = 0;
+
+	for (int i = 0; i < 50 && (rx = testpmd_rx(log_b)) <= 0; i++)
+		usleep(100000);
+	printf("libvirt_pair: testpmd B RX-packets after the move: %ld\n", rx);
+	cr_assert(lt(long, 0, rx), "testpmd B received nothing from the guest (%s)", log_b);
 }
