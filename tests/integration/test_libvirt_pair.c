@@ -14,7 +14,9 @@
  * Asserted: `vhm migrate --domain` refuses a destination XML whose socket is
  * not there before anything moves; with testpmd B it probes it (LOG_SHMFD,
  * LOG_ALL), measures libvirt's dirty rate, predicts, shows the progress line
- * and the report beside the prediction, and the guest runs under b; the watcher
+ * and the report beside the prediction, and the guest runs under b; a
+ * migration back, cancelled with SIGINT, ends with exit 1 and the guest
+ * running under b; the watcher
  * beside a published job statistics of the outgoing migration while it ran
  * (data remaining, iteration, expected downtime) and libvirt's completed
  * ones as job-ended and last-job; libvirtd b ran the hook's "migrate"
@@ -33,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -426,6 +429,45 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	/* testpmd B serves the guest now: QEMU under b started its rings. */
 	cr_assert(eq(int, lvt_file_has(log_b, "virtio is now ready for processing"), 1),
 		  "testpmd B never started the guest's rings (%s)", log_b);
+	/* Back towards a, slowly, cancelled with Ctrl-C: libvirt aborts the job
+	 * and the guest stays under b. */
+	char back_path[TS_PATH_MAX], mlog[TS_PATH_MAX];
+	virConnectPtr cb = virConnectOpen(uri_b);
+	virDomainPtr under_b = cb ? virDomainLookupByName(cb, DOM_NAME) : NULL;
+
+	cr_assert(not(eq(ptr, under_b, 0)), "no %s under b: %s", DOM_NAME,
+		  virGetLastErrorMessage());
+	char *back = dest_xml(under_b, sock_b, sock_a);
+
+	ts_path("back.xml", back_path, sizeof(back_path));
+	write_file(back_path, back);
+	free(back);
+	ts_path("migrate-back.log", mlog, sizeof(mlog));
+	const char *slow[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_b, "--to-uri", uri_a,
+			       "--dest-xml", back_path, "--migrate-uri", "tcp:127.0.0.1:49310",
+			       "--listen-address", "127.0.0.1", "--bandwidth", "1M", "--force",
+			       NULL };
+	pid_t mp = ts_spawn(slow, mlog);
+	int st = -1;
+
+	cr_assert(lt(int, 0, mp));
+	for (int i = 0; i < 300 && !lvt_file_has(mlog, "pre-copy     pass"); i++)
+		usleep(100000);
+	cr_assert(eq(int, lvt_file_has(mlog, "pre-copy     pass"), 1), "no progress (%s)", mlog);
+	kill(mp, SIGINT);
+	for (int i = 0; i < 300 && !ts_exited(mp, &st); i++)
+		usleep(100000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "vhm migrate did not end after SIGINT (%s)", mlog);
+	cr_assert(eq(int, WEXITSTATUS(st), 1), "vhm migrate after SIGINT: exit %d (%s)",
+		  WEXITSTATUS(st), mlog);
+	cr_assert(eq(int, lvt_file_has(mlog, "(cancelled)"), 1), "%s", mlog);
+	state = -1;
+	virDomainGetState(under_b, &state, &reason, 0);
+	virDomainFree(under_b);
+	virConnectClose(cb);
+	cr_assert(eq(int, state, VIR_DOMAIN_RUNNING), "the guest does not run under b after the "
+		  "cancel");
+
 	/* The guest's frames after the move (QEMU has it announce itself:
 	 * GUEST_ANNOUNCE) reach testpmd B, the only peer of its socket. */
 	long rx = 0;
