@@ -86,6 +86,7 @@ prepare() {
 # keep the namespaces alive.
 launch() {
 	base=$1/$2
+	# shellcheck disable=SC2016 # expanded by the inner shell, from its arguments
 	unshare -m -u --propagation private sh -euc '
 		base=$1
 		hostname "vhm-$2"
@@ -156,7 +157,10 @@ stop() {
 [ $# -ge 2 ] || usage
 case "$1" in
 start) [ $# -le 3 ] || usage; start "$2" "${3:-}" ;;
-uri)   [ $# -eq 3 ] || usage; case "$3" in a | b) uri "$(cd "$2" && pwd)/$3" ;; *) usage ;; esac ;;
+uri)
+	[ $# -eq 3 ] || usage
+	[ -d "$2/$3" ] || die "$2/$3: no such instance (start the pair first)"
+	case "$3" in a | b) uri "$(cd "$2" && pwd)/$3" ;; *) usage ;; esac ;;
 stop)  [ $# -eq 2 ] || usage; stop "$2" ;;
 *)     usage ;;
 esac
