@@ -9,6 +9,8 @@
 #include "lvd_daemon.h"
 #include "cli.h"
 #include "ctl.h"
+#include "lv_event.h"
+#include "lvd_jobs.h"
 #include "lvd_metrics.h"
 #include "lvd_notify.h"
 #include "lvd_stats.h"
@@ -43,7 +45,9 @@ struct lvd_item {
 	json_t *data;         /* owned */
 	char domain[LVH_NAME_MAX];
 	int lc_event, lc_detail; /* lifecycle only, else -1 */
-	bool has_job;            /* job-completed only: its final statistics */
+	bool has_job;            /* job-completed and the poller's reports: their statistics */
+	bool final;              /* poller's job-ended: libvirt's completed statistics */
+	int poll_kind;           /* enum lvd_jobs_kind of a poller's report, else -1 */
 	struct lvd_job job;
 };
 
@@ -74,17 +78,16 @@ struct lvd {
 	char uri[256], uplink[IFNAMSIZ];
 	virConnectPtr conn;
 	int cb_ids[3];
-	bool connected, jobstats_unsupported;
-	uint64_t next_poll_ns, next_reconnect_ns;
+	bool connected;
+	uint64_t next_reconnect_ns;
+	struct lvd_jobs *jobs;    /* the job-stats poller thread (lvd_jobs.h) */
 
 	struct ctl_server *srv;
 	struct metrics_srv *msrv;  /* --metrics, NULL: none */
 	int wake[2];              /* self-pipe: queue items, stop requests */
 	volatile sig_atomic_t stop;
 
-	pthread_t ev_tid;
-	bool ev_started;
-	volatile int ev_quit;     /* read by the event thread */
+	struct lv_event_loop ev;  /* libvirt's event loop thread */
 
 	pthread_mutex_t qlock;
 	struct lvd_item *qhead, **qtail;
@@ -175,6 +178,7 @@ static struct lvd_item *item_new(const char *event, json_t *data, const char *do
 	snprintf(it->domain, sizeof(it->domain), "%s", domain ? domain : "");
 	it->lc_event = lc_event;
 	it->lc_detail = lc_detail;
+	it->poll_kind = -1;
 	return it;
 }
 
@@ -271,40 +275,6 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 		   NULL, -1, -1);
 }
 
-static void quiet_libvirt(void *ud, virErrorPtr e)
-{
-	(void)ud, (void)e; /* errors are read with virGetLastErrorMessage where they matter */
-}
-
-static void *event_thread(void *arg)
-{
-	struct lvd *d = arg;
-
-	while (!__atomic_load_n(&d->ev_quit, __ATOMIC_ACQUIRE))
-		if (virEventRunDefaultImpl() < 0)
-			break;
-	return NULL;
-}
-
-static void wake_event_loop(int timer, void *opaque)
-{
-	(void)opaque;
-	virEventRemoveTimeout(timer);
-}
-
-static pthread_once_t event_impl_once = PTHREAD_ONCE_INIT;
-static int event_impl_rc;
-
-static void register_event_impl(void)
-{
-	if (virInitialize() < 0) {
-		event_impl_rc = -1;
-		return;
-	}
-	virSetErrorFunc(NULL, quiet_libvirt);
-	event_impl_rc = virEventRegisterDefaultImpl();
-}
-
 /* ---- domain table (main thread) ---- */
 
 static struct lvd_dom *dom_get(struct lvd *d, const char *name, bool create)
@@ -375,105 +345,52 @@ static int connect_libvirt(struct lvd *d, char *err, size_t errlen)
 		return -ENOTSUP;
 	}
 	d->connected = true;
-	d->jobstats_unsupported = false;
 	return 0;
 }
 
-/* ---- job polling (main thread) ---- */
+/* ---- job statistics (poller thread → queue) ---- */
 
-/* A job that was running is gone: keep libvirt's completed stats (KEEP_COMPLETED,
- * so `virsh domjobinfo --completed` still shows them), else the last poll. */
-static void job_ended(struct lvd *d, struct lvd_dom *ld, virDomainPtr dom)
+/* The poller's report, queued as the event it becomes (lvd_jobs.h). */
+static void on_jobs_report(void *ctx, const struct lvd_jobs_report *r)
 {
-	virTypedParameterPtr params = NULL;
-	int type = VIR_DOMAIN_JOB_NONE, n = 0;
-	struct lvd_job fin;
-	bool final = false;
-	json_t *rec;
+	struct lvd_item *it;
+	json_t *data = lvd_job_json(&r->job, r->domain);
 
-	if (dom && !virDomainGetJobStats(dom, &type, &params, &n,
-					 VIR_DOMAIN_JOB_STATS_COMPLETED |
-					 VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED) &&
-	    type != VIR_DOMAIN_JOB_NONE) {
-		lvd_job_decode(&fin, type, params, n);
-		final = true;
-	} else {
-		fin = ld->cur;
+	if (r->kind == LVD_JOBS_ENDED)
+		data = json_pack("{s:s,s:b,s:o}", "domain", r->domain, "final", r->final, "job",
+				 data);
+	it = item_new(r->kind == LVD_JOBS_ENDED ? "job-ended" : "job", data, r->domain, -1, -1);
+	if (it) {
+		it->poll_kind = (int)r->kind;
+		it->has_job = true;
+		it->job = r->job;
+		it->final = r->final;
 	}
-	virTypedParamsFree(params, n);
+	item_push(ctx, it);
+}
+
+/* A report of the poller (main thread): false when the item is not to be
+ * published (a job whose end JOB_COMPLETED told first). */
+static bool take_jobs_report(struct lvd *d, struct lvd_item *it)
+{
+	struct lvd_dom *ld = dom_get(d, it->domain, true);
+
+	if (!ld)
+		return true;
+	if (it->poll_kind == LVD_JOBS_RUNNING) {
+		ld->cur = it->job;
+		ld->job_active = true;
+		return true;
+	}
+	if (!ld->job_active)
+		return false;
 	ld->job_active = false;
 	/* A successful one is counted when its JOB_COMPLETED event comes, if
 	 * libvirt sends those; failed and cancelled ones only show here. */
-	if (final && (fin.type != VIR_DOMAIN_JOB_COMPLETED || d->cb_ids[2] < 0))
-		lvd_metrics_job_ended(&ld->migs, &fin);
-	rec = json_pack("{s:s,s:b,s:o}", "domain", ld->name, "final", final, "job",
-			lvd_job_json(&fin, ld->name));
-	if (!rec)
-		return;
-	ctl_server_emit(d->srv, "job-ended", json_incref(rec));
-	set_last_job(d, ld, rec);
-}
-
-static void poll_jobs(struct lvd *d)
-{
-	virDomainPtr *doms = NULL;
-	int n;
-
-	if (!d->connected || d->jobstats_unsupported)
-		return;
-	n = virConnectListAllDomains(d->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-	if (n < 0)
-		return;
-	/* seen[i]: domain i is active now (at most n rows are added below). */
-	bool *seen = calloc(d->ndoms + (size_t)n + 1, sizeof(bool));
-
-	for (int i = 0; i < n; i++) {
-		virTypedParameterPtr params = NULL;
-		int type = VIR_DOMAIN_JOB_NONE, np = 0;
-		const char *name = virDomainGetName(doms[i]);
-		struct lvd_dom *ld;
-
-		if (virDomainGetJobStats(doms[i], &type, &params, &np, 0) < 0) {
-			virErrorPtr e = virGetLastError();
-
-			if (e && e->code == VIR_ERR_NO_SUPPORT)
-				d->jobstats_unsupported = true;
-			continue;
-		}
-		ld = dom_get(d, name, type != VIR_DOMAIN_JOB_NONE);
-		if (ld && seen)
-			seen[ld - d->doms] = true;
-		if (ld && type != VIR_DOMAIN_JOB_NONE) {
-			lvd_job_decode(&ld->cur, type, params, np);
-			ld->job_active = true;
-			ctl_server_emit(d->srv, "job", lvd_job_json(&ld->cur, name));
-		} else if (ld && ld->job_active) {
-			job_ended(d, ld, doms[i]);
-		}
-		virTypedParamsFree(params, np);
-	}
-	/* Active jobs of domains that stopped (a save ends with the domain off). */
-	for (size_t i = 0; i < d->ndoms; i++) {
-		if (!d->doms[i].job_active || (seen && seen[i]))
-			continue;
-		virDomainPtr dom = virDomainLookupByName(d->conn, d->doms[i].name);
-
-		job_ended(d, &d->doms[i], dom);
-		if (dom)
-			virDomainFree(dom);
-	}
-	free(seen);
-	for (int i = 0; i < n; i++)
-		virDomainFree(doms[i]);
-	free(doms);
-}
-
-static bool any_job_active(const struct lvd *d)
-{
-	for (size_t i = 0; i < d->ndoms; i++)
-		if (d->doms[i].job_active)
-			return true;
-	return false;
+	if (it->final && (it->job.type != VIR_DOMAIN_JOB_COMPLETED || d->cb_ids[2] < 0))
+		lvd_metrics_job_ended(&ld->migs, &it->job);
+	set_last_job(d, ld, json_incref(it->data));
+	return true;
 }
 
 /* ---- dirty rate (main thread) ---- */
@@ -622,8 +539,13 @@ static void handle_items(struct lvd *d)
 			struct lvd_dom *ld = dom_get(d, it->domain, true);
 
 			if (ld)
-				ld->job_active = true; /* poll fast from now on */
-			d->next_poll_ns = 0;
+				ld->job_active = true;
+			lvd_jobs_kick(d->jobs); /* poll now, and fast from now on */
+		} else if (it->poll_kind >= 0 && !take_jobs_report(d, it)) {
+			json_decref(it->data);
+			free(it->event);
+			free(it);
+			continue;
 		} else if (!strcmp(it->event, "job-completed")) {
 			struct lvd_dom *ld = dom_get(d, it->domain, true);
 			json_t *rec = json_pack("{s:s,s:b,s:O}", "domain", it->domain, "final", 1,
@@ -660,7 +582,7 @@ static int c_status(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 	for (size_t i = 0; i < d->ndoms; i++)
 		active += d->doms[i].job_active;
 	*ret = json_pack("{s:s,s:s,s:b,s:b,s:i,s:i,s:s,s:s}", "state", "running", "uri", d->uri,
-			 "connected", d->connected, "job_stats", !d->jobstats_unsupported,
+			 "connected", d->connected, "job_stats", !lvd_jobs_unsupported(d->jobs),
 			 "domains", (int)d->ndoms, "jobs_active", (int)active,
 			 "uplink", d->uplink, "announce", lvh_announce_name(d->o.conf.announce));
 	if (*ret && d->msrv)
@@ -845,8 +767,7 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 	struct lvd *d;
 	int rc;
 
-	pthread_once(&event_impl_once, register_event_impl);
-	if (event_impl_rc < 0)
+	if (lv_event_init())
 		return vhm_err(err, errlen, -EIO, "cannot register libvirt's event loop");
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -873,12 +794,17 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 		goto fail;
 	}
 	/* The event thread first: keepalive and callbacks need a running loop. */
-	if (pthread_create(&d->ev_tid, NULL, event_thread, d)) {
+	if (lv_event_start(&d->ev)) {
 		rc = vhm_err(err, errlen, -EAGAIN, "cannot start the event thread");
 		goto fail;
 	}
-	d->ev_started = true;
 	rc = connect_libvirt(d, err, errlen);
+	if (rc)
+		goto fail;
+	rc = lvd_jobs_start(&d->jobs, &(struct lvd_jobs_opts){ .uri = d->uri,
+			    .poll_ms = d->o.poll_ms, .idle_poll_ms = d->o.idle_poll_ms,
+			    .reconnect_ms = LVD_RECONNECT_MS, .report = on_jobs_report, .ctx = d },
+			    err, errlen);
 	if (rc)
 		goto fail;
 	rc = ctl_server_open(&d->srv, vhm_run_dir(o->run_dir), o->name ? o->name : LVH_DAEMON_NAME,
@@ -918,7 +844,7 @@ int lvd_run(struct lvd *d)
 		if (d->msrv && (nm = metrics_srv_pollfds(d->msrv, fds + n + 1,
 							 METRICS_CLIENTS_MAX + 1)) < 0)
 			return nm;
-		next = d->next_poll_ns;
+		next = now + d->o.idle_poll_ms * 1000000ULL;
 		for (size_t i = 0; i < d->ndoms; i++)
 			if (d->doms[i].dirty_pending && d->doms[i].dirty_due_ns < next)
 				next = d->doms[i].dirty_due_ns;
@@ -949,11 +875,6 @@ int lvd_run(struct lvd *d)
 						json_pack("{s:b,s:s}", "connected", 1, "reason",
 							  "reconnected"));
 		}
-		if (now >= d->next_poll_ns) {
-			poll_jobs(d);
-			d->next_poll_ns = vhm_now_ns() + (any_job_active(d) ? d->o.poll_ms :
-							  d->o.idle_poll_ms) * 1000000ULL;
-		}
 		for (size_t i = 0; i < d->ndoms; i++)
 			check_dirty(d, &d->doms[i], now);
 		reap_announces(d, false);
@@ -969,13 +890,9 @@ void lvd_close(struct lvd *d)
 	if (!d)
 		return;
 	reap_announces(d, true);
+	lvd_jobs_stop(d->jobs); /* before the queue it reports into goes */
 	disconnect(d);
-	if (d->ev_started) {
-		__atomic_store_n(&d->ev_quit, 1, __ATOMIC_RELEASE);
-		/* A timer that fires at once makes virEventRunDefaultImpl return. */
-		virEventAddTimeout(0, wake_event_loop, NULL, NULL);
-		pthread_join(d->ev_tid, NULL);
-	}
+	lv_event_stop(&d->ev);
 	ctl_server_close(d->srv);
 	metrics_srv_close(d->msrv);
 	for (it = queue_take_all(d); it; it = next) {

@@ -4,13 +4,17 @@
  *
  * Threads: libvirt's default event loop runs in a thread of its own
  * (virEventRunDefaultImpl); its callbacks only queue what happened and wake
- * the main thread.  The main thread owns everything else: the control socket
- * (control.h, name "libvirt" in the run dir), the per-domain table, job-stats
- * polling, dirty-rate calculations and the decision to announce.  Announces
- * run in short-lived threads (a QEMU schedule takes ~800 ms) that queue their
- * result the same way, so the control socket never waits for libvirt events,
- * announces, or the event loop.  Calls into libvirt from the main thread
- * (job stats, XML) are short QMP round trips.
+ * the main thread.  Job statistics are polled by a thread of their own with
+ * its own connection (lvd_jobs.h): virDomainGetJobStats waits for QEMU's
+ * monitor while a job runs (~1 s under TCG), and its reports are queued the
+ * same way.  The main thread owns everything else: the control socket
+ * (control.h, name "libvirt" in the run dir), the per-domain table (fed by
+ * the queue), dirty-rate calculations and the decision to announce.
+ * Announces run in short-lived threads (a QEMU schedule takes ~800 ms) that
+ * queue their result the same way, so the control socket never waits for
+ * libvirt events, job statistics, announces, or the event loop.  Calls into
+ * libvirt left on the main thread: starting and reading a dirty-rate
+ * calculation, the domain XML before an announce.
  *
  * Events on the control socket (subscribe to them by name):
  *   lifecycle           {"domain", "event", "detail"}  libvirt's names, lower case

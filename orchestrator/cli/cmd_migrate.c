@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_migdom.h"
 #include "ctl.h"
 #include "mig_print.h"
 #include "util.h"
@@ -245,6 +246,9 @@ int cmd_migrate(int argc, char **argv)
 	json_t *args, *ret = NULL, *final = NULL, *sub;
 	char err[256];
 	int rc;
+
+	if (cmd_migdom_wanted(argc, argv)) /* a libvirt domain: cmd_migdom.c */
+		return cmd_migrate_domain(argc, argv);
 
 	if ((rc = parse(argc, argv, &o)))
 		return vhm_cli_status(rc);

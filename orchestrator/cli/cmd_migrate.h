@@ -4,11 +4,14 @@
 #ifndef VHM_CMD_MIGRATE_H
 #define VHM_CMD_MIGRATE_H
 
+#include "cmd_migdom.h"
+
 #define MIGRATE_USAGE \
 	"usage: vhm migrate NAME --to DST_SOCKET [--downtime-ms MS] [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
 	"                   [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
+MIGDOM_USAGE \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
 	"  dirty logging, pre-copy, stop with GET_VRING_BASE, restart on the destination,\n" \
 	"  RARP. On a terminal one progress line shows the pass, percent of guest memory\n" \

@@ -106,6 +106,31 @@ static int print_json(const struct vhu_front *f, const struct vhu_probe_verdict 
 	return 0;
 }
 
+/* Connect, negotiate, judge; f stays open for the caller to print and close. */
+static int probe_open(struct vhu_front *f, const char *path, int timeout_ms,
+		      struct vhu_probe_verdict *v)
+{
+	int rc = vhu_front_connect(f, path, timeout_ms);
+
+	if (!rc)
+		rc = vhu_front_negotiate(f, vhu_front_default_protocol());
+	if (!rc)
+		vhu_probe_judge(f, v);
+	return rc;
+}
+
+int cmd_probe_socket(const char *path, int timeout_ms, struct vhu_probe_verdict *v, char *err,
+		     size_t errlen)
+{
+	struct vhu_front f;
+	int rc = probe_open(&f, path, timeout_ms, v);
+
+	if (rc)
+		snprintf(err, errlen, "%s", f.err);
+	vhu_front_close(&f);
+	return rc;
+}
+
 int cmd_probe(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -138,15 +163,12 @@ int cmd_probe(int argc, char **argv)
 	if (optind != argc - 1)
 		return vhm_usage_error("probe", "expected exactly one SOCKET");
 
-	rc = vhu_front_connect(&f, argv[optind], (int)timeout);
-	if (!rc)
-		rc = vhu_front_negotiate(&f, vhu_front_default_protocol());
+	rc = probe_open(&f, argv[optind], (int)timeout, &v);
 	if (rc) {
 		fprintf(stderr, "vhm probe: %s\n", f.err);
 		vhu_front_close(&f);
 		return VHM_EXIT_PEER;
 	}
-	vhu_probe_judge(&f, &v);
 	if (json)
 		print_json(&f, &v);
 	else

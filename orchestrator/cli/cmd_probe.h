@@ -4,6 +4,10 @@
 #ifndef VHM_CMD_PROBE_H
 #define VHM_CMD_PROBE_H
 
+#include <stddef.h>
+
+#include "vhu_probe.h"
+
 #define PROBE_USAGE \
 	"usage: vhm probe SOCKET [--json] [--timeout DUR]\n" \
 	"  Connect to the vhost-user backend listening on SOCKET, negotiate, and print\n" \
@@ -14,5 +18,10 @@
 	"        or protocol error\n"
 
 int cmd_probe(int argc, char **argv);
+
+/* Probe the backend at path (what `vhm probe` does, printing nothing): 0 with
+ * the verdict in *v, or -errno with the reason in err. */
+int cmd_probe_socket(const char *path, int timeout_ms, struct vhu_probe_verdict *v, char *err,
+		     size_t errlen);
 
 #endif

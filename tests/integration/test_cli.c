@@ -239,3 +239,19 @@ ParameterizedTest(struct ok_case *c, cli, decimal_and_durations_are_accepted, .f
 		  r.status, r.err);
 	ts_run_free(&r);
 }
+
+/* `vhm migrate --domain` has options of its own, checked by the same rules
+ * before anything connects to libvirt. */
+Test(cli, migrate_domain_usage_errors, .fini = fini)
+{
+	const char *bw[] = { "migrate", "--domain", "d", "--to-uri", "u", "--bandwidth", "1O", NULL };
+	const char *ds[] = { "migrate", "--domain", "d", "--to-uri", "u", "--dirty-seconds", "0x10",
+			     NULL };
+	const char *to[] = { "migrate", "--domain", "d", NULL };
+	const char *extra[] = { "migrate", "--domain", "d", "--to-uri", "u", "dev", NULL };
+
+	expect_usage_error("migrate", bw, "--bandwidth");
+	expect_usage_error("migrate", ds, "--dirty-seconds");
+	expect_usage_error("migrate", to, "--to-uri");
+	expect_usage_error("migrate", extra, "'dev'");
+}
