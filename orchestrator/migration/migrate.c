@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "lt_log.h"
+#include "mig_dest.h"
 #include "mig_diff.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
@@ -53,6 +54,9 @@ struct mig {
 	void *ctx;
 
 	struct vhu_front dst;
+	const char *to_path;       /* p->to without "listen:" */
+	bool to_listen;            /* vhm listens there: dst_lis */
+	struct dev_listener dst_lis;
 	struct gmem dst_mem;
 	struct lt_log log;
 	uint64_t *bm;              /* merged dirty bitmap, log.nwords words */
@@ -250,7 +254,7 @@ static int check_peers(struct mig *m)
 {
 	if (m->dst_lost)
 		return fail(m, "pre-copy", -ECONNRESET, "destination %s closed the connection",
-			    m->p->to);
+			    m->to_path);
 	if (m->src_lost) {
 		m->d->front.broken = true;
 		return MIG_SOURCE_LOST;
@@ -398,18 +402,19 @@ static int setup(struct mig *m)
 	if (dev_state(d) != DEV_RUNNING)
 		return fail(m, "setup", -EBUSY, "device is %s, not running",
 			    dev_state_name(dev_state(d)));
-	if (strlen(m->p->to) >= sizeof(d->backend))
+	if (strlen(m->to_path) >= sizeof(d->backend))
 		return fail(m, "setup", -ENAMETOOLONG, "destination path too long");
 	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_SHMFD", d->front.path);
 	if (!((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_ALL", d->front.path);
-	if (!strcmp(m->p->to, d->backend))
-		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->p->to);
+	if (!strcmp(m->to_path, d->backend))
+		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->to_path);
 	m->dst.sock = m->dst.breq_sock = -1;
-	rc = vhu_front_connect(&m->dst, m->p->to, d->cfg.timeout_ms);
+	rc = mig_dest_connect(&m->dst, &m->dst_lis, m->p->to, d->cfg.timeout_ms, m->p->cancel,
+			      err, sizeof(err));
 	if (rc)
-		return fail(m, "setup", rc, "%s", m->dst.err[0] ? m->dst.err : strerror(-rc));
+		return fail(m, "setup", rc, "%s", err);
 	m->dst_open = true;
 	if ((rc = vhu_front_negotiate(&m->dst, vhu_front_default_protocol())))
 		return fail(m, "setup", rc, "%s", m->dst.err);
@@ -764,6 +769,7 @@ static void rollback(struct mig *m)
 			m->dst.err);
 	if (m->dst_open)
 		vhu_front_close(&m->dst);
+	dev_listener_close(&m->dst_lis);   /* a destination vhm listened for */
 	if (m->dst_mem_made)
 		gmem_destroy(&m->dst_mem);
 }
@@ -775,18 +781,26 @@ static void adopt(struct mig *m)
 {
 	struct device *d = m->d;
 	struct vhu_front old_front;
+	struct dev_listener old_lis;
 	struct gmem old_mem;
 
 	pthread_mutex_lock(&d->lock);
 	old_front = d->front;
 	old_mem = d->mem;
+	old_lis = d->lis;
 	d->front = m->dst;
 	d->mem = m->dst_mem;
-	snprintf(d->backend, sizeof(d->backend), "%s", m->p->to);   /* length checked in setup */
+	d->lis = m->dst_lis;       /* none when the destination listened itself */
+	d->listening = m->to_listen;
+	snprintf(d->backend, sizeof(d->backend), "%s", m->to_path);   /* length checked in setup */
 	pthread_mutex_unlock(&d->lock);
+	/* The source's listener, if the device had one, goes with the source:
+	 * its backend must not reconnect into a device that left it. */
+	dev_listener_close(&old_lis);
 	netdrv_rebase(&d->drv, &d->mem);
 	gw_rebase(&d->gw, &d->mem);
 	m->dst_open = m->dst_mem_made = false;
+	dev_listener_init(&m->dst_lis);   /* the device's now */
 	/* the guest runs on the new copy from here */
 	dev_guest_pause(d, false);
 	m->paused = false;
@@ -850,6 +864,8 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	m.prog.start_ns = m.prog.sync_ns = t0;
 	memset(rep, 0, sizeof(*rep));
 	m.dst.sock = m.dst.breq_sock = -1;
+	m.to_path = mig_dest_path(p->to, &m.to_listen);
+	dev_listener_init(&m.dst_lis);
 	netdrv_totals(&d->drv, &rep->before);
 	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;
