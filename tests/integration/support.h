@@ -53,6 +53,10 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
  * file prefix of its own, so a test can run several (up to 4). */
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen);
+/* ts_testpmd_start_named, or with client: testpmd connects to sock
+ * (client=1, reconnecting every second until someone listens there). */
+pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *sock,
+			    size_t socklen, char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
 /* Whether prog is an executable in a folder of $PATH (the benches tell "not
  * installed" from "failed to start"). */

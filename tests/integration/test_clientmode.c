@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* Migration to and from backends that connect to vhm (client mode: testpmd
+ * client=1, vhm-testbe --client; OVS dpdkvhostuserclient is the same
+ * wire): `vhm migrate --to listen:PATH` listens at PATH, the backend
+ * connects, the switchover proceeds with nothing lost and equal digests. A
+ * device that listened (--listen, or a listen: destination) closes its
+ * listener when it migrates away and removes the socket file it made; no
+ * stop removes a socket vhm did not make (a server-mode destination's). */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "devtest.h"
+#include "support.h"
+#include "usock.h"
+
+#define CM_MIGRATE_MS 60000   /* a migrate command, the backend's connect included */
+
+/* A socket file is at path. */
+static bool is_socket(const char *path)
+{
+	struct stat st;
+
+	return !lstat(path, &st) && S_ISSOCK(st.st_mode);
+}
+
+/* `vhm run NAME` on backend `sock` (--listen if listen), 64 MiB, traffic and
+ * dirtying; returns once its control socket is up. */
+static pid_t run_device(const char *name, const char *sock, bool listen)
+{
+	char bin[256], log[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--mem", "64M",
+			       "--traffic", "20000", "--dirty", "2000", "--run-dir", ts_dir(),
+			       "--duration", "120s", "--timeout", "20s",
+			       listen ? "--listen" : NULL, NULL };
+	pid_t pid;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	pid = ts_spawn(argv, log);
+	cr_assert(lt(int, 0, pid), "cannot start vhm run");
+	if (listen)
+		cr_assert(eq(int, ts_wait_socket(sock, 10000), 0), "vhm did not listen at %s", sock);
+	return pid;
+}
+
+/* `vhm migrate NAME --to to --json`: asserted to succeed with equal digests. */
+static void migrate_ok(const char *name, const char *to)
+{
+	char bin[256];
+	const char *argv[] = { bin, "migrate", name, "--to", to, "--run-dir", ts_dir(), "--json",
+			       NULL };
+	const char *src = NULL, *dst = NULL;
+	struct ts_run r;
+	json_t *done = NULL;
+	char *line, *save = NULL;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_run_cmd(argv, CM_MIGRATE_MS, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm migrate %s --to %s: exit %d: %s%s", name, to,
+		  r.status, r.out, r.err);
+	for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *ev = json_loads(line, 0, NULL), *data = json_object_get(ev, "data");
+		const char *phase = json_string_value(json_object_get(data, "phase"));
+
+		if (phase && !strcmp(phase, "done")) {
+			json_decref(done);
+			done = json_incref(data);
+		}
+		json_decref(ev);
+	}
+	ts_run_free(&r);
+	cr_assert(not(eq(ptr, done, NULL)), "vhm migrate --to %s: no done event", to);
+	src = json_string_value(json_object_get(json_object_get(done, "digest"), "source"));
+	dst = json_string_value(json_object_get(json_object_get(done, "digest"), "destination"));
+	cr_assert(not(eq(ptr, (void *)src, NULL)));
+	cr_assert(eq(str, (char *)src, (char *)dst), "--to %s: digests differ", to);
+	json_decref(done);
+}
+
+/* status.traffic.total of device c. */
+static void totals(struct ctl_client *c, long long *tx, long long *rx, long long *lost,
+		   long long *dup, char *backend, size_t len)
+{
+	json_t *st = dt_call(c, "status", NULL);
+	json_t *t = json_object_get(json_object_get(st, "traffic"), "total");
+
+	*tx = json_integer_value(json_object_get(t, "tx_frames"));
+	*rx = json_integer_value(json_object_get(t, "rx_frames"));
+	*lost = json_integer_value(json_object_get(t, "rx_lost"));
+	*dup = json_integer_value(json_object_get(t, "rx_dup"));
+	snprintf(backend, len, "%s", json_string_value(json_object_get(st, "backend")));
+	json_decref(st);
+}
+
+/* Frames flow on `backend` now; then, traffic off, every frame sent came
+ * back exactly once. */
+static void flows_then_balances(struct ctl_client *c, const char *backend)
+{
+	long long tx, rx, lost, dup, rx2;
+	char on[TS_PATH_MAX];
+	long end;
+
+	totals(c, &tx, &rx, &lost, &dup, on, sizeof(on));
+	cr_assert(eq(str, on, (char *)backend), "the device runs on %s", on);
+	usleep(500000);
+	totals(c, &tx, &rx2, &lost, &dup, on, sizeof(on));
+	cr_assert(lt(i64, rx + 1000, rx2), "on %s: rx %lld -> %lld in 0.5 s", backend, rx, rx2);
+	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", 0)));
+	end = ts_now_ms() + 10000;
+	do {
+		usleep(50000);
+		totals(c, &tx, &rx, &lost, &dup, on, sizeof(on));
+	} while (rx + lost < tx && ts_now_ms() < end);
+	cr_assert(eq(i64, lost, 0), "%lld frames lost (sent %lld, back %lld)", lost, tx, rx);
+	cr_assert(eq(i64, dup, 0), "%lld frames duplicated", dup);
+	cr_assert(eq(i64, rx, tx), "sent %lld, back %lld", tx, rx);
+}
+
+/* Stop the device over its control socket; it exits 0. */
+static void stop_device(struct ctl_client *c, pid_t run)
+{
+	long end = ts_now_ms() + 20000;
+	int st = 0;
+
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	while (!ts_exited(run, &st) && ts_now_ms() < end)
+		usleep(50000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "vhm run did not exit cleanly (status 0x%x)", st);
+	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
+}
+
+TestSuite(clientmode, .fini = dt_fini, .timeout = 120);
+
+/* Server-mode test backend -> a client-mode one (listen:) -> a server-mode
+ * one: digests equal at each switchover, frames flow on each destination,
+ * nothing lost; the listener vhm made is gone once the device left it, and
+ * stopping leaves the server-mode backend's socket where it was. */
+Test(clientmode, testbe_server_to_client_to_server)
+{
+	const char *client[] = { "--client", "--loopback", NULL };
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], c_sock[TS_PATH_MAX], to[TS_PATH_MAX + 8];
+	struct ctl_client *c;
+	pid_t run;
+
+	run = dt_run_on_testbe("cm", "64M", a, b, sizeof(a));
+	cr_assert(eq(int, ts_path("cm-c.sock", c_sock, sizeof(c_sock)), 0));
+	c = dt_connect("cm");
+	/* the client starts first and retries until vhm listens */
+	cr_assert(lt(int, 0, ts_testbe_start(c_sock, client)));
+	snprintf(to, sizeof(to), "listen:%s", c_sock);
+	migrate_ok("cm", to);
+	cr_assert(is_socket(c_sock), "no listener at %s after migrating there", c_sock);
+	flows_then_balances(c, c_sock);
+	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", 20000)));
+
+	migrate_ok("cm", b);
+	cr_assert(not(is_socket(c_sock)), "the listener at %s outlived the migration", c_sock);
+	cr_assert(eq(int, usock_probe(c_sock), 0), "%s still answers", c_sock);
+	flows_then_balances(c, b);
+	stop_device(c, run);
+	cr_assert(is_socket(b), "stopping removed the destination's socket %s", b);
+	cr_assert(is_socket(a), "stopping removed the source's socket %s", a);
+}
+
+/* A device started with --listen (the backend connected to it) migrates to
+ * a server-mode backend: its listener closes and its socket file goes, so
+ * the old backend cannot reconnect into a device that left; stopping keeps
+ * the destination's socket. */
+Test(clientmode, listen_device_hands_its_listener_over)
+{
+	const char *client[] = { "--client", "--loopback", NULL };
+	const char *server[] = { "--loopback", NULL };
+	char l[TS_PATH_MAX], s[TS_PATH_MAX];
+	struct ctl_client *c;
+	pid_t run;
+
+	cr_assert(eq(int, ts_path("hl-l.sock", l, sizeof(l)), 0));
+	cr_assert(eq(int, ts_path("hl-s.sock", s, sizeof(s)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(s, server)));
+	run = run_device("hl", l, true);
+	cr_assert(lt(int, 0, ts_testbe_start(l, client)));
+	dt_wait_ctl("hl");
+	c = dt_connect("hl");
+	usleep(500000);
+	migrate_ok("hl", s);
+	cr_assert(not(is_socket(l)), "the --listen socket %s outlived the migration", l);
+	flows_then_balances(c, s);
+	stop_device(c, run);
+	cr_assert(is_socket(s), "stopping removed the destination's socket %s", s);
+}
+
+/* listen: refuses a path it did not make, before anything changes: a
+ * regular file stays, and the device runs on its source. */
+Test(clientmode, listen_destination_never_replaces_a_file)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], f[TS_PATH_MAX], to[TS_PATH_MAX + 8], bin[256];
+	const char *argv[] = { bin, "migrate", "lf", "--to", to, "--run-dir", ts_dir(), NULL };
+	struct ts_run r;
+	struct stat st;
+	struct ctl_client *c;
+	pid_t run;
+	FILE *fp;
+
+	run = dt_run_on_testbe("lf", "64M", a, b, sizeof(a));
+	cr_assert(eq(int, ts_path("not-a-socket", f, sizeof(f)), 0));
+	fp = fopen(f, "w");
+	cr_assert(not(eq(ptr, fp, NULL)));
+	fputs("keep me\n", fp);
+	fclose(fp);
+	snprintf(to, sizeof(to), "listen:%s", f);
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_run_cmd(argv, CM_MIGRATE_MS, &r), 0));
+	cr_assert(eq(int, r.status, 1), "exit %d: %s%s", r.status, r.out, r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, "not a socket"), NULL)), "stderr: %s", r.err);
+	ts_run_free(&r);
+	cr_assert(eq(int, lstat(f, &st), 0));
+	cr_assert(eq(int, S_ISREG(st.st_mode) ? 1 : 0, 1), "%s was replaced", f);
+	c = dt_connect("lf");
+	flows_then_balances(c, a);
+	stop_device(c, run);
+}
+
+/* The same against DPDK: testpmd (server) -> testpmd client=1 (listen:) ->
+ * back to the first; nothing lost, digests equal, the listener gone after,
+ * the server testpmd's socket kept after stop. */
+Test(clientmode, testpmd_server_to_client_and_back)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[TS_PATH_MAX + 8];
+	struct ctl_client *c;
+	pid_t run;
+
+	dt_testpmd_or_skip("cmpa", 1, a, sizeof(a));
+	run = run_device("cmp", a, false);
+	dt_wait_ctl("cmp");
+	c = dt_connect("cmp");
+	dt_testpmd_mode_or_skip("cmpb", 1, true, b, sizeof(b));
+	usleep(500000);
+	snprintf(to, sizeof(to), "listen:%s", b);
+	migrate_ok("cmp", to);
+	flows_then_balances(c, b);
+	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", 20000)));
+	migrate_ok("cmp", a);
+	cr_assert(not(is_socket(b)), "the listener at %s outlived the migration", b);
+	flows_then_balances(c, a);
+	stop_device(c, run);
+	cr_assert(is_socket(a), "stopping removed testpmd's socket %s", a);
+}
