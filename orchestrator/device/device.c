@@ -342,6 +342,9 @@ double dev_quiesce(struct device *d, unsigned timeout_ms)
 		netdrv_totals(&d->drv, &c);
 		if (c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames)
 			break;
+		/* a backend waiting for an answer may hold the frames back */
+		if (!d->front.broken)
+			vhu_front_serve_backend(&d->front);
 		usleep(200);
 	} while (vhm_now_ns() < end);
 	return (double)(vhm_now_ns() - t0) / 1e6;

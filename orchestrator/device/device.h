@@ -237,8 +237,9 @@ void dev_driver_bases(struct device *d, uint32_t *bases);
 /* Stop the guest transmitting, keep it receiving, and wait (up to
  * timeout_ms) until every frame it sent is back and every TX buffer is
  * returned: nothing is then in flight inside the backend, where stopping its
- * rings would drop it. dev_guest_pause(d, false) lifts it. Returns the ms it
- * took. */
+ * rings would drop it. dev_guest_pause(d, false) lifts it. Meanwhile it
+ * serves the backend channel of d->front: call it from the thread that owns
+ * the connection (Threads). Returns the ms it took. */
 double dev_quiesce(struct device *d, unsigned timeout_ms);
 
 /* End of the device area (rings, and compact buffers, from DEV_AREA_GPA,

@@ -44,6 +44,7 @@
 #define MIG_SETTLE_MAX_US  20000  /* give up waiting after this */
 #define MIG_LIVE_NS  (250 * 1000000ull)  /* pre-copy checks both backends this often */
 #define MIG_SOURCE_LOST    1      /* precopy's return: hand the device over now */
+#define MIG_SERVE_NS (10 * 1000000ull)   /* backend channels served this often in pre-copy */
 
 /* Everything one migration holds; undone by rollback / cleanup. */
 struct mig {
@@ -69,6 +70,7 @@ struct mig {
 	bool live;                 /* pre-copy is running: check */
 	uint64_t live_next_ns;
 	bool src_lost, dst_lost;
+	uint64_t serve_next_ns;    /* serve_channels */
 };
 
 static double ms_since(uint64_t t0)
@@ -228,12 +230,31 @@ static void check_live(struct mig *m)
 	m->dst_lost |= conn_dead(m->dst.sock);
 }
 
+/* Between requests -- a pre-copy, or a capped last copy, sends none for
+ * seconds -- a backend may ask something on its backend channel and wait
+ * for the answer with its message loop blocked (DPDK does): both backends'
+ * channels are served every MIG_SERVE_NS. (While vhm waits for a reply,
+ * vhu_front serves them.) */
+static void serve_channels(struct mig *m)
+{
+	uint64_t now = vhm_now_ns();
+
+	if (now < m->serve_next_ns)
+		return;
+	m->serve_next_ns = now + MIG_SERVE_NS;
+	if (!m->d->front.broken)
+		vhu_front_serve_backend(&m->d->front);
+	if (m->dst_open && !m->dst.broken)
+		vhu_front_serve_backend(&m->dst);
+}
+
 /* Stop the first pass (the whole memory): cancelled, or the destination
  * gone -- a pass to a dead destination stops within MIG_LIVE_NS instead of
  * running to its end. A dead source does not stop it: the destination needs
  * the whole of it to take the device over. */
 static bool stopping(struct mig *m)
 {
+	serve_channels(m);
 	check_live(m);
 	return cancelled(m) || m->dst_lost;
 }
@@ -242,6 +263,7 @@ static bool stopping(struct mig *m)
  * m->bm, for the hand-over's last copy. */
 static bool lost(struct mig *m)
 {
+	serve_channels(m);
 	check_live(m);
 	return m->src_lost || m->dst_lost;
 }
@@ -377,6 +399,7 @@ static uint64_t copy_dirty(struct mig *m, bool capped)
 	for (size_t i = 0; i < m->log.nwords && !(m->live && lost(m)); i++) {
 		uint64_t w = m->bm[i], before = n;
 
+		serve_channels(m);   /* the switchover's copy too, when capped */
 		m->bm[i] = 0;
 		while (w) {
 			unsigned b = (unsigned)__builtin_ctzll(w);

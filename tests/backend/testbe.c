@@ -38,11 +38,15 @@
 	"usage: vhm-testbe --socket PATH [--client] [--once] [--queues N]\n" \
 	"       [--features HEX] [--protocol HEX] [--drop-proto NAME[,NAME]]\n" \
 	"       [--log-reply-size 0|8] [--record FILE] [--breq-test] [--breq-wait REQUEST]\n" \
+	"       [--breq-every DUR]\n" \
 	"       [--misbehave MODE[:REQUEST]] [--loopback] [--skip-log PERCENT]\n" \
 	"  modes: wrong-size wrong-echo bad-flags no-reply hang close-mid extra-fds\n" \
 	"         refuse huge-size (REQUEST default GET_FEATURES)\n" \
 	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
 	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n" \
+	"  --breq-every DUR: ask CONFIG_CHANGE_MSG (NEED_REPLY) this often and handle\n" \
+	"         nothing else until answered, as DPDK blocks; the record's breq_every\n" \
+	"         says how long the longest answer took\n" \
 	"  --log-fault FAULT: log wrongly in one way (implies --loopback): nothing,\n" \
 	"         used, off-by-one, late, mrg, packed-desc\n"
 
@@ -891,6 +895,9 @@ static void record_write(const struct tbe *t)
 		      "has_breq", json_boolean(t->breq >= 0),
 		      "log_all", json_boolean((t->features >> VHU_F_LOG_ALL) & 1));
 	if (o) {
+		json_object_set_new(o, "breq_every", json_pack("{s:o, s:o, s:f}", "asked",
+			json_u64(t->breq_asked), "answered", json_u64(t->breq_answered),
+			"max_wait_ms", t->breq_max_wait_ms));
 		json_object_set_new(o, "sequence", record_sequence(t));
 		json_object_set_new(o, "statuses", record_statuses(t));
 	}
@@ -1031,6 +1038,41 @@ static void breq_ask_and_wait(struct tbe *t)
 			TBE_IO_TIMEOUT_MS);
 }
 
+/* --breq-every: when due, ask CONFIG_CHANGE_MSG and handle nothing else
+ * until the answer (DPDK's backend requests block the same way), up to
+ * TBE_BREQ_ANSWER_MS; the wait is recorded. The ms until the next ask. */
+#define TBE_BREQ_ANSWER_MS 30000
+static int breq_every(struct tbe *t)
+{
+	struct pollfd p = { .fd = t->breq, .events = POLLIN };
+	uint64_t now = vhm_now_ns(), t0;
+	double ms;
+
+	if (!t->opt.breq_every_ms || t->breq < 0)
+		return -1;
+	if (now < t->breq_next_ns)
+		return (int)((t->breq_next_ns - now) / 1000000) + 1;
+	t0 = now;
+	if (breq_send(t, VHU_B_CONFIG_CHANGE_MSG, 0)) {
+		close_fd(&t->breq);
+		return -1;
+	}
+	t->breq_asked++;
+	if (poll(&p, 1, TBE_BREQ_ANSWER_MS) == 1) {
+		breq_read(t);
+		t->breq_answered += t->breq >= 0;
+	} else {
+		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
+			TBE_BREQ_ANSWER_MS);
+	}
+	ms = (double)(vhm_now_ns() - t0) / 1e6;
+	if (ms > t->breq_max_wait_ms)
+		t->breq_max_wait_ms = ms;
+	record_write(t);
+	t->breq_next_ns = vhm_now_ns() + t->opt.breq_every_ms * 1000000ull;
+	return (int)t->opt.breq_every_ms;
+}
+
 /* Handle one message. 0 keep serving, -1 drop the connection. */
 static int handle_msg(struct tbe *t, struct vhu_msg *m)
 {
@@ -1161,10 +1203,13 @@ static int serve(struct tbe *t, int conn)
 		struct pollfd p[2] = { { .fd = conn, .events = POLLIN },
 				       { .fd = t->breq, .events = POLLIN } };
 		struct vhu_msg m;
+		int wait_ms;
 
 		if (t->breq_pending)
 			breq_start(t);
-		if (poll(p, t->breq >= 0 ? 2 : 1, -1) < 0) {
+		wait_ms = breq_every(t);
+		p[1].fd = t->breq;
+		if (poll(p, t->breq >= 0 ? 2 : 1, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = -1;
@@ -1426,6 +1471,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ "misbehave", required_argument, NULL, 'm' },
 		{ "breq-test", no_argument, NULL, 'b' },
 		{ "breq-wait", required_argument, NULL, 'W' },
+		{ "breq-every", required_argument, NULL, 'E' },
 		{ "loopback", no_argument, NULL, 'L' },
 		{ "skip-log", required_argument, NULL, 'S' },
 		{ "drop-frames", required_argument, NULL, 'D' },
@@ -1449,6 +1495,11 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		case 'W':
 			if (parse_request_name(optarg, &o->breq_wait))
 				return usage_error("--breq-wait '%s': expected a request name", optarg);
+			break;
+		case 'E':
+			if (vhm_parse_duration_ms(optarg, &o->breq_every_ms) || !o->breq_every_ms)
+				return usage_error("--breq-every '%s': expected a duration (100ms)",
+						   optarg);
 			break;
 		case 'L': o->loopback = true; break;
 		case 'S':

@@ -81,6 +81,8 @@ struct tbe_opts {
 	unsigned skip_log;        /* --skip-log PERCENT: pages whose writes go unlogged */
 	enum tbe_log_fault log_fault; /* --log-fault FAULT */
 	uint64_t drop_frames;     /* --drop-frames N: the first N frames vanish */
+	uint64_t breq_every_ms;   /* --breq-every DUR: ask CONFIG_CHANGE_MSG this often,
+				   * blocking until answered (0 off) */
 };
 
 struct tbe_ring {
@@ -132,6 +134,9 @@ struct tbe {
 	bool state_ok;
 	uint64_t resets;
 	int64_t breq_ack[16];         /* ack per backend request number, -1 none yet */
+	/* --breq-every: asks sent, answers read, the longest wait for one (ms) */
+	uint64_t breq_asked, breq_answered, breq_next_ns;
+	double breq_max_wait_ms;
 	uint64_t need_reply;          /* messages that came with NEED_REPLY */
 	uint64_t counts[64];          /* messages by request number */
 

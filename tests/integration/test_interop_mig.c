@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Migration to and from backends that connect to vhm (client mode: testpmd
- * client=1, vhm-testbe --client; OVS dpdkvhostuserclient is the same
- * wire): `vhm migrate --to listen:PATH` listens at PATH, the backend
+/* Migration as backends other than testpmd's defaults need it.
+ *
+ * clientmode: to and from backends that connect to vhm (client mode:
+ * testpmd client=1, vhm-testbe --client; OVS dpdkvhostuserclient is the
+ * same wire): `vhm migrate --to listen:PATH` listens at PATH, the backend
  * connects, the switchover proceeds with nothing lost and equal digests. A
  * device that listened (--listen, or a listen: destination) closes its
  * listener when it migrates away and removes the socket file it made; no
- * stop removes a socket vhm did not make (a server-mode destination's). */
+ * stop removes a socket vhm did not make (a server-mode destination's).
+ *
+ * breq_migrate: backends that ask something on their backend channel and
+ * block until answered (DPDK's way), all through a migration: the answer
+ * never waits for vhm's next request. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -52,12 +58,13 @@ static pid_t run_device(const char *name, const char *sock, bool listen)
 	return pid;
 }
 
-/* `vhm migrate NAME --to to --json`: asserted to succeed with equal digests. */
-static void migrate_ok(const char *name, const char *to)
+/* `vhm migrate NAME --to to --json` (with --bandwidth bw --max-iterations 0
+ * unless bw is NULL: one capped pass, then the switchover): asserted to succeed with equal digests; the report. */
+static json_t *migrate_report(const char *name, const char *to, const char *bw)
 {
 	char bin[256];
 	const char *argv[] = { bin, "migrate", name, "--to", to, "--run-dir", ts_dir(), "--json",
-			       NULL };
+			       bw ? "--bandwidth" : NULL, bw, "--max-iterations", "0", NULL };
 	const char *src = NULL, *dst = NULL;
 	struct ts_run r;
 	json_t *done = NULL;
@@ -83,7 +90,12 @@ static void migrate_ok(const char *name, const char *to)
 	dst = json_string_value(json_object_get(json_object_get(done, "digest"), "destination"));
 	cr_assert(not(eq(ptr, (void *)src, NULL)));
 	cr_assert(eq(str, (char *)src, (char *)dst), "--to %s: digests differ", to);
-	json_decref(done);
+	return done;
+}
+
+static void migrate_ok(const char *name, const char *to)
+{
+	json_decref(migrate_report(name, to, NULL));
 }
 
 /* status.traffic.total of device c. */
@@ -254,4 +266,75 @@ Test(clientmode, testpmd_server_to_client_and_back)
 	flows_then_balances(c, a);
 	stop_device(c, run);
 	cr_assert(is_socket(a), "stopping removed testpmd's socket %s", a);
+}
+
+/* ---- the backend channel through a migration ------------------------------------ */
+
+/* <sock>.json's breq_every: asks sent and answered, the longest wait. */
+static void breq_record(const char *sock, long long *asked, long long *answered, double *max_ms)
+{
+	char path[TS_PATH_MAX + 8];
+	json_t *r, *b;
+
+	snprintf(path, sizeof(path), "%s.json", sock);
+	r = json_load_file(path, 0, NULL);
+	cr_assert(not(eq(ptr, r, NULL)), "no record %s", path);
+	b = json_object_get(r, "breq_every");
+	*asked = json_integer_value(json_object_get(b, "asked"));
+	*answered = json_integer_value(json_object_get(b, "answered"));
+	*max_ms = json_real_value(json_object_get(b, "max_wait_ms"));
+	json_decref(r);
+}
+
+TestSuite(breq_migrate, .fini = dt_fini, .timeout = 120);
+
+/* Both test backends ask CONFIG_CHANGE_MSG every 50 ms and block until
+ * answered, through setup, log start, a pre-copy kept busy for seconds by a
+ * bandwidth cap (no request goes to either backend then), the stop and the
+ * destination's start. Every ask is answered within BREQ_MAX_WAIT_MS, far
+ * below the pre-copy's length -- what an unserved ask would wait. */
+#define BREQ_MAX_WAIT_MS 1000.0
+#define BREQ_MIN_PRECOPY_MS 2000.0
+
+Test(breq_migrate, asks_answered_in_every_phase)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], ra[TS_PATH_MAX + 8], rb[TS_PATH_MAX + 8];
+	const char *ea[] = { "--loopback", "--breq-every", "50ms", "--record", ra, NULL };
+	const char *eb[] = { "--loopback", "--breq-every", "50ms", "--record", rb, NULL };
+	long long asked, answered;
+	struct ctl_client *c;
+	json_t *rep;
+	double max_ms, precopy_ms;
+	pid_t run;
+
+	cr_assert(eq(int, ts_path("bq-a.sock", a, sizeof(a)), 0));
+	cr_assert(eq(int, ts_path("bq-b.sock", b, sizeof(b)), 0));
+	snprintf(ra, sizeof(ra), "%s.json", a);
+	snprintf(rb, sizeof(rb), "%s.json", b);
+	cr_assert(lt(int, 0, ts_testbe_start(a, ea)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, eb)));
+	run = run_device("bq", a, false);
+	dt_wait_ctl("bq");
+	c = dt_connect("bq");
+	sleep(2);   /* guest RAM written: the capped pre-copy has data to copy */
+	rep = migrate_report("bq", b, "8M");
+	precopy_ms = json_real_value(json_object_get(json_array_get(
+		json_object_get(rep, "iterations"), 0), "ms"));
+	json_decref(rep);
+	cr_assert(lt(dbl, BREQ_MIN_PRECOPY_MS, precopy_ms),
+		  "the pre-copy took %.0f ms: too short to tell", precopy_ms);
+	flows_then_balances(c, b);
+	stop_device(c, run);
+	breq_record(a, &asked, &answered, &max_ms);
+	cr_assert(lt(i64, 20, asked), "the source asked %lld times", asked);
+	cr_assert(eq(i64, answered, asked), "the source: %lld asked, %lld answered", asked,
+		  answered);
+	cr_assert(lt(dbl, max_ms, BREQ_MAX_WAIT_MS), "the source waited %.0f ms for an answer",
+		  max_ms);
+	breq_record(b, &asked, &answered, &max_ms);
+	cr_assert(lt(i64, 20, asked), "the destination asked %lld times", asked);
+	cr_assert(eq(i64, answered, asked), "the destination: %lld asked, %lld answered", asked,
+		  answered);
+	cr_assert(lt(dbl, max_ms, BREQ_MAX_WAIT_MS),
+		  "the destination waited %.0f ms for an answer", max_ms);
 }
