@@ -730,12 +730,9 @@ static int switchover(struct mig *m)
 	t_down = vhm_now_ns();
 	rc = stop_source(m);
 	m->src_stopped = true;     /* even half-stopped: restart them all on rollback */
-	/* QEMU's vhost_dev_stop would now reset the source's status (SET_STATUS
-	 * 0). vhm does not: with it, testpmd 22.11 as the destination on the
-	 * same host intermittently forwarded nothing after the switch
-	 * (migrate/layouts, 4 of ~40 runs; none of 32 without), also when sent
-	 * after the destination started. The source is closed right after the
-	 * switch, or restarted from ACKNOWLEDGE on rollback. */
+	/* QEMU's vhost_dev_stop resets the status now (SET_STATUS 0); vhm does
+	 * it once the guest runs on the destination (adopt): outside the
+	 * downtime, and a rollback restarts the source from ACKNOWLEDGE anyway. */
 	rep->downtime_stop_ms = ms_since(t_down);
 	rep->downtime_ctl_ms += rep->downtime_stop_ms;
 	if (rc)
@@ -827,8 +824,11 @@ static void adopt(struct mig *m)
 	/* the guest runs on the new copy from here */
 	dev_guest_pause(d, false);
 	m->paused = false;
-	if (!old_front.broken)
-		vhu_set_features(&old_front, d->features);   /* logging off, best effort */
+	/* Logging off, then the stopped source's status reset as QEMU's
+	 * vhost_dev_stop does (DPDK 22.11 only records it: GET_VRING_BASE
+	 * already destroyed the device there); best effort. */
+	if (!old_front.broken && !vhu_set_features(&old_front, d->features))
+		dev_backend_reset_status(&old_front);
 	vhu_front_close(&old_front);
 	gmem_destroy(&old_mem);
 }

@@ -338,3 +338,55 @@ Test(breq_migrate, asks_answered_in_every_phase)
 	cr_assert(lt(dbl, max_ms, BREQ_MAX_WAIT_MS),
 		  "the destination waited %.0f ms for an answer", max_ms);
 }
+
+/* ---- the stopped source's status ------------------------------------------------- */
+
+/* <sock>.json's "statuses" (SET_STATUS values in order) as "3 b f 0". */
+static void statuses(const char *sock, char *out, size_t len)
+{
+	char path[TS_PATH_MAX + 8];
+	size_t used = 0;
+	json_t *r, *v;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s.json", sock);
+	r = json_load_file(path, 0, NULL);
+	cr_assert(not(eq(ptr, r, NULL)), "no record %s", path);
+	out[0] = '\0';
+	json_array_foreach(json_object_get(r, "statuses"), i, v)
+		used += (size_t)snprintf(out + used, used < len ? len - used : 0, "%s%llx",
+					 i ? " " : "", (unsigned long long)json_integer_value(v));
+	json_decref(r);
+}
+
+TestSuite(source_status, .fini = dt_fini, .timeout = 60);
+
+/* After the switchover the source, its rings stopped, gets SET_STATUS 0 as
+ * QEMU's vhost_dev_stop sends it; the destination runs with DRIVER_OK. */
+Test(source_status, reset_after_the_switchover)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], ra[TS_PATH_MAX + 8], rb[TS_PATH_MAX + 8];
+	char sa[256], sb[256];
+	const char *ea[] = { "--loopback", "--record", ra, NULL };
+	const char *eb[] = { "--loopback", "--record", rb, NULL };
+	struct ctl_client *c;
+	pid_t run;
+
+	cr_assert(eq(int, ts_path("st-a.sock", a, sizeof(a)), 0));
+	cr_assert(eq(int, ts_path("st-b.sock", b, sizeof(b)), 0));
+	snprintf(ra, sizeof(ra), "%s.json", a);
+	snprintf(rb, sizeof(rb), "%s.json", b);
+	cr_assert(lt(int, 0, ts_testbe_start(a, ea)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, eb)));
+	run = run_device("st", a, false);
+	dt_wait_ctl("st");
+	c = dt_connect("st");
+	usleep(500000);
+	migrate_ok("st", b);
+	statuses(a, sa, sizeof(sa));
+	statuses(b, sb, sizeof(sb));
+	cr_assert(eq(str, sa, "3 b f 0"), "the source's statuses: %s", sa);
+	cr_assert(eq(str, sb, "3 b f"), "the destination's statuses: %s", sb);
+	flows_then_balances(c, b);
+	stop_device(c, run);
+}
