@@ -11,7 +11,13 @@
  *
  * breq_migrate: backends that ask something on their backend channel and
  * block until answered (DPDK's way), all through a migration: the answer
- * never waits for vhm's next request. */
+ * never waits for vhm's next request.
+ *
+ * source_status: the stopped source's SET_STATUS 0.
+ *
+ * ovs: Open vSwitch with DPDK (ovstest.h) -- migrations between its
+ * server- and client-mode ports with traffic, its ports usable after vhm
+ * stops, devices back after ovs-vswitchd restarts. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -25,6 +31,7 @@
 
 #include "ctl.h"
 #include "devtest.h"
+#include "ovstest.h"
 #include "support.h"
 #include "usock.h"
 
@@ -38,24 +45,41 @@ static bool is_socket(const char *path)
 	return !lstat(path, &st) && S_ISSOCK(st.st_mode);
 }
 
-/* `vhm run NAME` on backend `sock` (--listen if listen), 64 MiB, traffic and
- * dirtying; returns once its control socket is up. */
-static pid_t run_device(const char *name, const char *sock, bool listen)
+enum run_flags {
+	RUN_LISTEN = 1,            /* --listen: the backend connects */
+	RUN_RECONNECT = 2,         /* --reconnect */
+	RUN_IDLE = 4,              /* no traffic until set-traffic */
+};
+
+/* `vhm run NAME` on backend `sock`, 64 MiB, 20000 frames/s (unless
+ * RUN_IDLE) and 2000 page writes/s; with RUN_LISTEN returns once vhm
+ * listens. */
+static pid_t run_device_flags(const char *name, const char *sock, unsigned flags)
 {
 	char bin[256], log[TS_PATH_MAX + 16];
-	const char *argv[] = { bin, "run", "--backend", sock, "--name", name, "--mem", "64M",
-			       "--traffic", "20000", "--dirty", "2000", "--run-dir", ts_dir(),
-			       "--duration", "120s", "--timeout", "20s",
-			       listen ? "--listen" : NULL, NULL };
+	const char *argv[24] = { bin, "run", "--backend", sock, "--name", name, "--mem", "64M",
+				 "--traffic", flags & RUN_IDLE ? "0" : "20000", "--dirty", "2000",
+				 "--run-dir", ts_dir(), "--duration", "120s", "--timeout", "20s" };
+	int n = 18;
 	pid_t pid;
 
+	if (flags & RUN_LISTEN)
+		argv[n++] = "--listen";
+	if (flags & RUN_RECONNECT)
+		argv[n++] = "--reconnect";
+	argv[n] = NULL;
 	ts_bin("vhm", bin, sizeof(bin));
 	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
 	pid = ts_spawn(argv, log);
 	cr_assert(lt(int, 0, pid), "cannot start vhm run");
-	if (listen)
+	if (flags & RUN_LISTEN)
 		cr_assert(eq(int, ts_wait_socket(sock, 10000), 0), "vhm did not listen at %s", sock);
 	return pid;
+}
+
+static pid_t run_device(const char *name, const char *sock, bool listen)
+{
+	return run_device_flags(name, sock, listen ? RUN_LISTEN : 0);
 }
 
 /* `vhm migrate NAME --to to --json` (with --bandwidth bw --max-iterations 0
@@ -123,9 +147,9 @@ static void flows_then_balances(struct ctl_client *c, const char *backend)
 
 	totals(c, &tx, &rx, &lost, &dup, on, sizeof(on));
 	cr_assert(eq(str, on, (char *)backend), "the device runs on %s", on);
-	usleep(500000);
+	sleep(1);
 	totals(c, &tx, &rx2, &lost, &dup, on, sizeof(on));
-	cr_assert(lt(i64, rx + 1000, rx2), "on %s: rx %lld -> %lld in 0.5 s", backend, rx, rx2);
+	cr_assert(lt(i64, rx + 1000, rx2), "on %s: rx %lld -> %lld in 1 s", backend, rx, rx2);
 	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", 0)));
 	end = ts_now_ms() + 10000;
 	do {
@@ -389,4 +413,119 @@ Test(source_status, reset_after_the_switchover)
 	cr_assert(eq(str, sb, "3 b f"), "the destination's statuses: %s", sb);
 	flows_then_balances(c, b);
 	stop_device(c, run);
+}
+
+/* ---- Open vSwitch with DPDK ---------------------------------------------------- */
+
+static void ovs_fini(void)
+{
+	ovt_fini();
+	dt_fini();
+}
+
+TestSuite(ovs, .fini = ovs_fini, .timeout = 240);
+
+/* rx_frames of c grows by more than 1000 within timeout_ms (frames flow
+ * again after a restart). */
+static void wait_flowing(struct ctl_client *c, const char *what, int timeout_ms)
+{
+	long long tx, rx0, rx, lost, dup;
+	char on[TS_PATH_MAX];
+	long end = ts_now_ms() + timeout_ms;
+	json_t *st;
+
+	totals(c, &tx, &rx0, &lost, &dup, on, sizeof(on));
+	do {
+		usleep(100000);
+		st = dt_call(c, "status", NULL);
+		totals(c, &tx, &rx, &lost, &dup, on, sizeof(on));
+		if (rx > rx0 + 1000 &&
+		    !strcmp(json_string_value(json_object_get(st, "state")), "running")) {
+			json_decref(st);
+			return;
+		}
+		json_decref(st);
+	} while (ts_now_ms() < end);
+	cr_fatal("%s: frames did not flow again within %d ms (rx %lld -> %lld)", what,
+		       timeout_ms, rx0, rx);
+}
+
+/* A device on OVS port `sock` (a client-mode port: vhm listens there)
+ * forwards and balances, then stops: the port works for a new frontend. */
+static void port_usable(const char *name, const char *sock, bool client)
+{
+	struct ctl_client *c;
+	pid_t run;
+
+	run = run_device_flags(name, sock, client ? RUN_LISTEN : 0);
+	dt_wait_ctl(name);
+	c = dt_connect(name);
+	wait_flowing(c, name, 60000);
+	flows_then_balances(c, sock);
+	stop_device(c, run);
+}
+
+/* server -> server -> client (listen:) -> server between OVS's ports with
+ * traffic: digests equal, nothing lost; vhm's listener is gone after, OVS's
+ * sockets stay after vhm stops, and both kinds of port take a new device. */
+Test(ovs, migrate_between_server_and_client_ports)
+{
+	char s1[TS_PATH_MAX], s2[TS_PATH_MAX], c1[TS_PATH_MAX], to[TS_PATH_MAX + 8];
+	struct ctl_client *c;
+	pid_t run;
+
+	ovt_start_or_skip();
+	ovt_add_port("s1", false, s1, sizeof(s1));
+	ovt_add_port("s2", false, s2, sizeof(s2));
+	ovt_add_port("c1", true, c1, sizeof(c1));
+	/* no frames until OVS has its mbuf pool (seconds, at the first port) */
+	run = run_device_flags("ov", s1, RUN_IDLE);
+	dt_wait_ctl("ov");
+	c = dt_connect("ov");
+	ovt_wait_added(s1, 0, 60000);
+	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", 20000)));
+	wait_flowing(c, "ov on s1", 30000);
+
+	migrate_ok("ov", s2);
+	snprintf(to, sizeof(to), "listen:%s", c1);
+	migrate_ok("ov", to);
+	cr_assert(is_socket(c1), "vhm does not listen at %s", c1);
+	migrate_ok("ov", s1);
+	cr_assert(not(is_socket(c1)), "vhm's listener at %s outlived the migration", c1);
+	flows_then_balances(c, s1);
+	stop_device(c, run);
+	cr_assert(is_socket(s1), "OVS's socket %s is gone after vhm stopped", s1);
+	cr_assert(is_socket(s2), "OVS's socket %s is gone after vhm stopped", s2);
+
+	port_usable("ov-s2", s2, false);
+	port_usable("ov-c1", c1, true);
+}
+
+/* ovs-vswitchd restarts under two running devices, one on a server-mode
+ * port (vhm reconnects) and one on a client-mode port (OVS reconnects to
+ * vhm's listener): both run and forward again. */
+Test(ovs, devices_come_back_when_vswitchd_restarts)
+{
+	char s1[TS_PATH_MAX], c1[TS_PATH_MAX];
+	struct ctl_client *ca, *cb;
+	pid_t ra, rb;
+
+	ovt_start_or_skip();
+	ovt_add_port("s1", false, s1, sizeof(s1));
+	ovt_add_port("c1", true, c1, sizeof(c1));
+	ra = run_device_flags("rs", s1, RUN_RECONNECT);
+	rb = run_device_flags("rc", c1, RUN_LISTEN | RUN_RECONNECT);
+	dt_wait_ctl("rs");
+	dt_wait_ctl("rc");
+	ca = dt_connect("rs");
+	cb = dt_connect("rc");
+	wait_flowing(ca, "rs before the restart", 60000);
+	wait_flowing(cb, "rc before the restart", 60000);
+
+	ovt_restart_vswitchd();
+	wait_flowing(ca, "rs (server-mode port) after the restart", 60000);
+	wait_flowing(cb, "rc (client-mode port) after the restart", 60000);
+	stop_device(ca, ra);
+	stop_device(cb, rb);
+	cr_assert(is_socket(s1), "OVS's socket %s is gone after vhm stopped", s1);
 }
