@@ -529,3 +529,11 @@ Test(ovs, devices_come_back_when_vswitchd_restarts)
 	stop_device(cb, rb);
 	cr_assert(is_socket(s1), "OVS's socket %s is gone after vhm stopped", s1);
 }
+
+/* `--to listen:` without a path is a usage error, before any device is asked. */
+Test(clientmode, listen_without_a_path_is_a_usage_error)
+{
+	const char *args[] = { "migrate", "nodev", "--to", "listen:", "--run-dir", ts_dir(), NULL };
+
+	dt_vhm_refuses(args, 2, "listen:");
+}
