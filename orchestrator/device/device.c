@@ -434,13 +434,13 @@ static int listen_path_state(const char *path, char *err, size_t errlen)
 	if (rc == -ECONNREFUSED)
 		return 1;
 	if (rc == -ENOTSOCK)
-		return vhm_err(err, errlen, rc, "--listen %s: exists and is not a socket; not "
-			       "replacing it", path);
+		return vhm_err(err, errlen, rc, "cannot listen at %s: it exists and is not a socket; "
+			       "not replacing it", path);
 	if (rc == -EADDRINUSE)
-		return vhm_err(err, errlen, rc, "--listen %s: something is listening there; not "
-			       "replacing it", path);
+		return vhm_err(err, errlen, rc, "cannot listen at %s: something is listening there; "
+			       "not replacing it", path);
 	if (rc)
-		return vhm_err(err, errlen, rc, "--listen %s: %s", path, strerror(-rc));
+		return vhm_err(err, errlen, rc, "cannot listen at %s: %s", path, strerror(-rc));
 	return 0;
 }
 
@@ -463,8 +463,8 @@ int dev_listener_open(struct dev_listener *l, const char *path, char *err, size_
 	if (rc < 0)
 		return rc;
 	if (rc == 1 && unlink(path) && errno != ENOENT)
-		return vhm_err(err, errlen, -errno, "--listen %s: cannot remove the stale socket: "
-			       "%s", path, strerror(errno));
+		return vhm_err(err, errlen, -errno, "cannot listen at %s: cannot remove the "
+			       "stale socket: %s", path, strerror(errno));
 	rc = usock_listen(path, 1, SOCK_NONBLOCK, 0);
 	if (rc == -ENAMETOOLONG || rc == -EINVAL)
 		return vhm_err(err, errlen, rc, "%s: socket path too long", path);

@@ -24,13 +24,15 @@ const char *mig_dest_path(const char *to, bool *listen)
 
 /* The first backend to connect to l within MIG_ACCEPT_MS, unless cancelled. */
 static int accept_dest(struct vhu_front *f, struct dev_listener *l, int timeout_ms,
-		       const atomic_bool *cancel, char *err, size_t errlen)
+		       const struct mig_dest_wait *w, char *err, size_t errlen)
 {
 	uint64_t end = vhm_now_ns() + MIG_ACCEPT_MS * 1000000ull;
 	int rc;
 
 	for (;;) {
-		if (cancel && atomic_load(cancel))
+		if (w->idle)
+			w->idle(w->ctx);
+		if (w->cancel && atomic_load(w->cancel))
 			return vhm_err(err, errlen, -ECANCELED, "cancelled by the operator while "
 				       "waiting for a backend to connect to %s", l->path);
 		rc = dev_listener_accept(l, f, ACCEPT_SLICE_MS, timeout_ms, err, errlen);
@@ -43,7 +45,7 @@ static int accept_dest(struct vhu_front *f, struct dev_listener *l, int timeout_
 }
 
 int mig_dest_connect(struct vhu_front *f, struct dev_listener *l, const char *to,
-		     int timeout_ms, const atomic_bool *cancel, char *err, size_t errlen)
+		     int timeout_ms, const struct mig_dest_wait *w, char *err, size_t errlen)
 {
 	bool listen;
 	const char *path = mig_dest_path(to, &listen);
@@ -59,5 +61,5 @@ int mig_dest_connect(struct vhu_front *f, struct dev_listener *l, const char *to
 	}
 	if ((rc = dev_listener_open(l, path, err, errlen)))
 		return rc;
-	return accept_dest(f, l, timeout_ms, cancel, err, errlen);
+	return accept_dest(f, l, timeout_ms, w, err, errlen);
 }

@@ -27,12 +27,20 @@
  * there ("listen:PATH"). */
 const char *mig_dest_path(const char *to, bool *listen);
 
+/* While a listening destination is awaited: *cancel (may be NULL) is read
+ * every 100 ms (-ECANCELED), and idle(ctx) (may be NULL) runs as often --
+ * the migration serves its source's backend channel there. */
+struct mig_dest_wait {
+	const atomic_bool *cancel;
+	void (*idle)(void *ctx);
+	void *ctx;
+};
+
 /* f connected to the destination `to` (vhost-user timeout timeout_ms): by
  * connecting, or, for "listen:PATH", by listening at PATH (into l, which the
  * caller closes with dev_listener_close unless the device takes it over)
- * until a backend connects, at most MIG_ACCEPT_MS; *cancel (may be NULL) is
- * read every 100 ms: -ECANCELED. 0 or -errno with err. */
+ * until a backend connects, at most MIG_ACCEPT_MS. 0 or -errno with err. */
 int mig_dest_connect(struct vhu_front *f, struct dev_listener *l, const char *to,
-		     int timeout_ms, const atomic_bool *cancel, char *err, size_t errlen);
+		     int timeout_ms, const struct mig_dest_wait *w, char *err, size_t errlen);
 
 #endif

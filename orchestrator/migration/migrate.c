@@ -44,7 +44,7 @@
 #define MIG_SETTLE_MAX_US  20000  /* give up waiting after this */
 #define MIG_LIVE_NS  (250 * 1000000ull)  /* pre-copy checks both backends this often */
 #define MIG_SOURCE_LOST    1      /* precopy's return: hand the device over now */
-#define MIG_SERVE_NS (10 * 1000000ull)   /* backend channels served this often in pre-copy */
+#define MIG_SERVE_NS (10 * 1000000ull)   /* backend channels served this often between requests */
 
 /* Everything one migration holds; undone by rollback / cleanup. */
 struct mig {
@@ -248,6 +248,11 @@ static void serve_channels(struct mig *m)
 		vhu_front_serve_backend(&m->dst);
 }
 
+static void serve_idle(void *m)
+{
+	serve_channels(m);
+}
+
 /* Stop the first pass (the whole memory): cancelled, or the destination
  * gone -- a pass to a dead destination stops within MIG_LIVE_NS instead of
  * running to its end. A dead source does not stop it: the destination needs
@@ -418,6 +423,8 @@ static uint64_t copy_dirty(struct mig *m, bool capped)
 static int setup(struct mig *m)
 {
 	struct device *d = m->d;
+	/* a listening destination may take seconds to connect */
+	const struct mig_dest_wait wait = { .cancel = m->p->cancel, .idle = serve_idle, .ctx = m };
 	uint64_t feat;
 	char err[256];
 	int rc;
@@ -434,8 +441,8 @@ static int setup(struct mig *m)
 	if (!strcmp(m->to_path, d->backend))
 		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->to_path);
 	m->dst.sock = m->dst.breq_sock = -1;
-	rc = mig_dest_connect(&m->dst, &m->dst_lis, m->p->to, d->cfg.timeout_ms, m->p->cancel,
-			      err, sizeof(err));
+	rc = mig_dest_connect(&m->dst, &m->dst_lis, m->p->to, d->cfg.timeout_ms, &wait, err,
+			      sizeof(err));
 	if (rc)
 		return fail(m, "setup", rc, "%s", err);
 	m->dst_open = true;

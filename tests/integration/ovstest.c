@@ -206,15 +206,13 @@ void ovt_restart_vswitchd(void)
 
 void ovt_fini(void)
 {
-	char run[128], cmd[160];
+	char run[128];
 
 	if (!prefix[0])
 		return;
 	ts_kill(vswitchd);   /* before its DPDK run dir goes */
 	vswitchd = -1;
 	snprintf(run, sizeof(run), "/var/run/dpdk/%s", prefix);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", run);
-	if (system(cmd))
-		fprintf(stderr, "ovstest: could not remove %s\n", run);
+	ts_rm_tree(run);
 	prefix[0] = '\0';
 }

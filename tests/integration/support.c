@@ -153,7 +153,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
-static void rm_tree(const char *path)
+void ts_rm_tree(const char *path)
 {
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -168,11 +168,11 @@ void ts_cleanup(void)
 			char run[128];
 
 			snprintf(run, sizeof(run), "/var/run/dpdk/%s", testpmd_prefix[i]);
-			rm_tree(run);
+			ts_rm_tree(run);
 			testpmd_prefix[i][0] = '\0';
 		}
 	if (tmpdir[0])
-		rm_tree(tmpdir);
+		ts_rm_tree(tmpdir);
 	tmpdir[0] = '\0';
 }
 

@@ -34,6 +34,8 @@ pid_t ts_spawn(const char *const argv[], const char *log);
 int ts_kill(pid_t pid);
 /* Has the child exited? If so its wait status goes to *status and it is reaped. */
 bool ts_exited(pid_t pid, int *status);
+/* Remove path and everything under it (a DPDK run dir, the temp dir). */
+void ts_rm_tree(const char *path);
 /* Kill every registered child and remove the temp dir. */
 void ts_cleanup(void);
 

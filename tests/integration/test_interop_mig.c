@@ -83,7 +83,8 @@ static pid_t run_device(const char *name, const char *sock, bool listen)
 }
 
 /* `vhm migrate NAME --to to --json` (with --bandwidth bw --max-iterations 0
- * unless bw is NULL: one capped pass, then the switchover): asserted to succeed with equal digests; the report. */
+ * unless bw is NULL: one capped pass, then the switchover): asserted to
+ * succeed with equal digests; the report. */
 static json_t *migrate_report(const char *name, const char *to, const char *bw)
 {
 	char bin[256];
