@@ -44,6 +44,8 @@
 	"         refuse huge-size (REQUEST default GET_FEATURES)\n" \
 	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
 	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n" \
+	"  --breq-wait REQUEST (repeatable): before replying to REQUEST, ask\n" \
+	"         CONFIG_CHANGE_MSG (NEED_REPLY) and wait up to 2 s for the answer\n" \
 	"  --breq-every DUR: ask CONFIG_CHANGE_MSG (NEED_REPLY) this often and handle\n" \
 	"         nothing else until answered, as DPDK blocks; the record's breq_every\n" \
 	"         says how long the longest answer took\n" \
@@ -1021,54 +1023,55 @@ static bool msg_valid(struct tbe *t, const struct vhu_req_info *info, const stru
 static int breq_send(struct tbe *t, uint32_t request, uint32_t size);
 static void breq_read(struct tbe *t);
 
+/* Ask CONFIG_CHANGE_MSG with NEED_REPLY and handle nothing else until the
+ * answer, up to wait_ms; asks, answers and the longest wait are recorded. */
+static void breq_ask(struct tbe *t, int wait_ms)
+{
+	struct pollfd p = { .fd = t->breq, .events = POLLIN };
+	uint64_t t0 = vhm_now_ns();
+	double ms;
+
+	if (t->breq < 0)
+		return;
+	if (breq_send(t, VHU_B_CONFIG_CHANGE_MSG, 0)) {
+		close_fd(&t->breq);
+		return;
+	}
+	t->breq_asked++;
+	if (poll(&p, 1, wait_ms) == 1) {
+		breq_read(t);
+		t->breq_answered += t->breq >= 0;
+	} else {
+		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
+			wait_ms);
+	}
+	ms = (double)(vhm_now_ns() - t0) / 1e6;
+	if (ms > t->breq_max_wait_ms)
+		t->breq_max_wait_ms = ms;
+	record_write(t);
+}
+
 /* --breq-wait: ask the frontend something on the backend channel and wait
  * for its answer before replying, as a backend resolving an IOTLB miss does.
  * A frontend that does not serve the channel while it waits for our reply
  * times out. */
 static void breq_ask_and_wait(struct tbe *t)
 {
-	struct pollfd p = { .fd = t->breq, .events = POLLIN };
-
-	if (t->breq < 0 || breq_send(t, VHU_B_CONFIG_CHANGE_MSG, 0))
-		return;
-	if (poll(&p, 1, TBE_IO_TIMEOUT_MS) == 1)
-		breq_read(t);
-	else
-		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
-			TBE_IO_TIMEOUT_MS);
+	breq_ask(t, TBE_IO_TIMEOUT_MS);
 }
 
-/* --breq-every: when due, ask CONFIG_CHANGE_MSG and handle nothing else
- * until the answer (DPDK's backend requests block the same way), up to
- * TBE_BREQ_ANSWER_MS; the wait is recorded. The ms until the next ask. */
+/* --breq-every: when due, ask (and block, as DPDK's backend requests do)
+ * for up to TBE_BREQ_ANSWER_MS. The ms until the next ask. */
 #define TBE_BREQ_ANSWER_MS 30000
 static int breq_every(struct tbe *t)
 {
-	struct pollfd p = { .fd = t->breq, .events = POLLIN };
-	uint64_t now = vhm_now_ns(), t0;
-	double ms;
+	uint64_t now = vhm_now_ns();
 
 	if (!t->opt.breq_every_ms || t->breq < 0)
 		return -1;
 	if (now < t->breq_next_ns)
 		return (int)((t->breq_next_ns - now) / 1000000) + 1;
-	t0 = now;
-	if (breq_send(t, VHU_B_CONFIG_CHANGE_MSG, 0)) {
-		close_fd(&t->breq);
-		return -1;
-	}
-	t->breq_asked++;
-	if (poll(&p, 1, TBE_BREQ_ANSWER_MS) == 1) {
-		breq_read(t);
-		t->breq_answered += t->breq >= 0;
-	} else {
-		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
-			TBE_BREQ_ANSWER_MS);
-	}
-	ms = (double)(vhm_now_ns() - t0) / 1e6;
-	if (ms > t->breq_max_wait_ms)
-		t->breq_max_wait_ms = ms;
-	record_write(t);
+	breq_ask(t, TBE_BREQ_ANSWER_MS);
 	t->breq_next_ns = vhm_now_ns() + t->opt.breq_every_ms * 1000000ull;
 	return (int)t->opt.breq_every_ms;
 }
@@ -1099,7 +1102,7 @@ static int handle_msg(struct tbe *t, struct vhu_msg *m)
 		vhu_msg_close_fds(&r);
 		return -1;
 	}
-	if (info->num == t->opt.breq_wait)
+	if ((t->opt.breq_wait >> info->num) & 1)   /* info->num < 64 (vhu_req_info) */
 		breq_ask_and_wait(t);
 	record_write(t);   /* before the reply: a frontend that got it sees the record */
 	switch (info->reply) {
@@ -1480,6 +1483,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t drop = 0, v;
+	uint32_t v32;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -1493,8 +1497,9 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		case '1': o->once = true; break;
 		case 'b': o->breq_test = true; break;
 		case 'W':
-			if (parse_request_name(optarg, &o->breq_wait))
+			if (parse_request_name(optarg, &v32))
 				return usage_error("--breq-wait '%s': expected a request name", optarg);
+			o->breq_wait |= 1ull << v32;
 			break;
 		case 'E':
 			if (vhm_parse_duration_ms(optarg, &o->breq_every_ms) || !o->breq_every_ms)

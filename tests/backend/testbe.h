@@ -67,8 +67,9 @@ enum tbe_mis {
 struct tbe_opts {
 	const char *socket;
 	bool client, once, breq_test;
-	uint32_t breq_wait;       /* --breq-wait REQ: before replying to REQ, send
-				   * CONFIG_CHANGE_MSG and wait for its ack (0 off) */
+	uint64_t breq_wait;       /* --breq-wait REQ (repeatable): bit REQ set: before
+				   * replying to REQ, send CONFIG_CHANGE_MSG and wait
+				   * for its ack (0 off) */
 	uint64_t queues;          /* queue pairs (2 * queues rings); GET_QUEUE_NUM answers
 				   * it, as DPDK >= 23.07 answers its queues= devarg */
 	uint64_t features;        /* offered virtio features */
@@ -134,7 +135,8 @@ struct tbe {
 	bool state_ok;
 	uint64_t resets;
 	int64_t breq_ack[16];         /* ack per backend request number, -1 none yet */
-	/* --breq-every: asks sent, answers read, the longest wait for one (ms) */
+	/* --breq-every and --breq-wait: asks sent, answers read, the longest wait
+	 * for one (ms) */
 	uint64_t breq_asked, breq_answered, breq_next_ns;
 	double breq_max_wait_ms;
 	uint64_t need_reply;          /* messages that came with NEED_REPLY */

@@ -316,16 +316,24 @@ TestSuite(breq_migrate, .fini = dt_fini, .timeout = 120);
 /* Both test backends ask CONFIG_CHANGE_MSG every 50 ms and block until
  * answered, through setup, log start, a pre-copy kept busy for seconds by a
  * bandwidth cap (no request goes to either backend then), the stop and the
- * destination's start. Every ask is answered within BREQ_MAX_WAIT_MS, far
- * below the pre-copy's length -- what an unserved ask would wait. */
+ * destination's start; and they ask in the middle of each phase's requests,
+ * before replying (--breq-wait: the source at SET_LOG_BASE and
+ * GET_VRING_BASE, the destination at SET_OWNER, SET_MEM_TABLE and
+ * SET_VRING_ENABLE, each waiting 2 s at most). Every ask is answered within
+ * BREQ_MAX_WAIT_MS, far below the pre-copy's length -- what an unserved ask
+ * between requests would wait -- and the 2 s of an unserved one inside a
+ * request. */
 #define BREQ_MAX_WAIT_MS 1000.0
 #define BREQ_MIN_PRECOPY_MS 2000.0
 
 Test(breq_migrate, asks_answered_in_every_phase)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], ra[TS_PATH_MAX + 8], rb[TS_PATH_MAX + 8];
-	const char *ea[] = { "--loopback", "--breq-every", "50ms", "--record", ra, NULL };
-	const char *eb[] = { "--loopback", "--breq-every", "50ms", "--record", rb, NULL };
+	const char *ea[] = { "--loopback", "--breq-every", "50ms", "--record", ra,
+			     "--breq-wait", "SET_LOG_BASE", "--breq-wait", "GET_VRING_BASE", NULL };
+	const char *eb[] = { "--loopback", "--breq-every", "50ms", "--record", rb,
+			     "--breq-wait", "SET_OWNER", "--breq-wait", "SET_MEM_TABLE",
+			     "--breq-wait", "SET_VRING_ENABLE", NULL };
 	long long asked, answered;
 	struct ctl_client *c;
 	json_t *rep;
