@@ -910,6 +910,15 @@ static void record_write(const struct tbe *t)
 	json_decref(o);
 }
 
+/* The record, from outside handle_msg: under the datapath's lock, as the
+ * record reads the rings the datapath moves. */
+static void record_write_locked(struct tbe *t)
+{
+	tbe_dp_lock(t);
+	record_write(t);
+	tbe_dp_unlock(t);
+}
+
 /* ---- replies and misbehaviour ---------------------------------------------- */
 
 /* Write raw bytes (for replies that break framing on purpose). */
@@ -1024,7 +1033,8 @@ static int breq_send(struct tbe *t, uint32_t request, uint32_t size);
 static void breq_read(struct tbe *t);
 
 /* Ask CONFIG_CHANGE_MSG with NEED_REPLY and handle nothing else until the
- * answer, up to wait_ms; asks, answers and the longest wait are recorded. */
+ * answer, up to wait_ms; asks, answers and the longest wait are counted
+ * (for the caller's record). */
 static void breq_ask(struct tbe *t, int wait_ms)
 {
 	struct pollfd p = { .fd = t->breq, .events = POLLIN };
@@ -1048,7 +1058,6 @@ static void breq_ask(struct tbe *t, int wait_ms)
 	ms = (double)(vhm_now_ns() - t0) / 1e6;
 	if (ms > t->breq_max_wait_ms)
 		t->breq_max_wait_ms = ms;
-	record_write(t);
 }
 
 /* --breq-wait: ask the frontend something on the backend channel and wait
@@ -1072,6 +1081,7 @@ static int breq_every(struct tbe *t)
 	if (now < t->breq_next_ns)
 		return (int)((t->breq_next_ns - now) / 1000000) + 1;
 	breq_ask(t, TBE_BREQ_ANSWER_MS);
+	record_write_locked(t);
 	t->breq_next_ns = vhm_now_ns() + t->opt.breq_every_ms * 1000000ull;
 	return (int)t->opt.breq_every_ms;
 }
@@ -1179,8 +1189,7 @@ static void breq_read(struct tbe *t)
 		close_fd(&t->breq);
 		return;
 	}
-	t->breq_ack[m.hdr.request] = (int64_t)m.u.u64;
-	record_write(t);
+	t->breq_ack[m.hdr.request] = (int64_t)m.u.u64;   /* the caller writes the record */
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -1218,8 +1227,10 @@ static int serve(struct tbe *t, int conn)
 			rc = -1;
 			break;
 		}
-		if (t->breq >= 0 && p[1].revents)
+		if (t->breq >= 0 && p[1].revents) {
 			breq_read(t);
+			record_write_locked(t);
+		}
 		if (!p[0].revents)
 			continue;
 		if (vhu_wire_recv(conn, &m, TBE_IO_TIMEOUT_MS, err, sizeof(err))) {
