@@ -15,7 +15,8 @@ libncurses-dev libvirt-dev libxml2-dev libjansson-dev libsystemd-dev"
 # What the tests, the demo and the benchmarks need besides.
 TEST_PKGS="libcriterion-dev libclang-rt-14-dev dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-busybox-static cpio man-db systemd prometheus python3-prometheus-client"
+busybox-static cpio man-db systemd prometheus python3-prometheus-client
+openvswitch-switch-dpdk"
 
 # The packages of $* that are not installed.
 missing_of() {

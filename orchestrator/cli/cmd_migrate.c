@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "cmd_migdom.h"
 #include "ctl.h"
+#include "mig_dest.h"
 #include "mig_print.h"
 #include "util.h"
 
@@ -134,6 +135,8 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		return vhm_usage_error("migrate", "--to DST_SOCKET is required");
 	if (o->to && o->cancel)
 		return vhm_usage_error("migrate", "--cancel takes no --to");
+	if (o->to && !strcmp(o->to, MIG_TO_LISTEN))
+		return vhm_usage_error("migrate", "--to listen: needs a socket path after it");
 	return 0;
 }
 

@@ -7,14 +7,18 @@
 #include "cmd_migdom.h"
 
 #define MIGRATE_USAGE \
-	"usage: vhm migrate NAME --to DST_SOCKET [--downtime-ms MS] [--max-iterations N]\n" \
+	"usage: vhm migrate NAME --to DST_SOCKET|listen:PATH [--downtime-ms MS]\n" \
+	"                   [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
 	"                   [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 MIGDOM_USAGE \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
 	"  dirty logging, pre-copy, stop with GET_VRING_BASE, restart on the destination,\n" \
-	"  RARP. On a terminal one progress line shows the pass, percent of guest memory\n" \
+	"  RARP. --to listen:PATH: vhm listens at PATH and waits up to 30 s for the\n" \
+	"  destination backend to connect (client-mode ports: testpmd client=1, OVS\n" \
+	"  dpdkvhostuserclient); it never replaces a file it did not create there.\n" \
+	"  On a terminal one progress line shows the pass, percent of guest memory\n" \
 	"  sent, bytes remaining, rate and expected downtime; elsewhere each phase is a\n" \
 	"  line; with --json every event is a JSON line, the last one the report (or the\n" \
 	"  error). Then the report. Any failure before the\n" \

@@ -342,6 +342,9 @@ double dev_quiesce(struct device *d, unsigned timeout_ms)
 		netdrv_totals(&d->drv, &c);
 		if (c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames)
 			break;
+		/* a backend waiting for an answer may hold the frames back */
+		if (!d->front.broken)
+			vhu_front_serve_backend(&d->front);
 		usleep(200);
 	} while (vhm_now_ns() < end);
 	return (double)(vhm_now_ns() - t0) / 1e6;
@@ -400,19 +403,27 @@ static int open_guest(struct device *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* The listening socket is removed only while it is still the file vhm
- * bound: whatever replaced it meanwhile is someone else's. */
-static void close_listener(struct device *d)
+/* ---- listening for a backend that connects ---------------------------------- */
+
+void dev_listener_init(struct dev_listener *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+}
+
+/* The socket is removed only while it is still the file vhm bound:
+ * whatever replaced it meanwhile is someone else's. */
+void dev_listener_close(struct dev_listener *l)
 {
 	struct stat st;
 
-	if (d->listen_fd < 0)
+	if (l->fd < 0)
 		return;
-	close(d->listen_fd);
-	if (!lstat(d->backend, &st) && S_ISSOCK(st.st_mode) && st.st_dev == d->listen_dev &&
-	    st.st_ino == d->listen_ino)
-		unlink(d->backend);
-	d->listen_fd = -1;
+	close(l->fd);
+	if (l->ino && !lstat(l->path, &st) && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
+	    st.st_ino == l->ino)
+		unlink(l->path);
+	dev_listener_init(l);
 }
 
 /* 0: nothing at path; 1: a stale socket, to be removed; else -errno, err. */
@@ -423,13 +434,13 @@ static int listen_path_state(const char *path, char *err, size_t errlen)
 	if (rc == -ECONNREFUSED)
 		return 1;
 	if (rc == -ENOTSOCK)
-		return vhm_err(err, errlen, rc, "--listen %s: exists and is not a socket; not "
-			       "replacing it", path);
+		return vhm_err(err, errlen, rc, "cannot listen at %s: it exists and is not a socket; "
+			       "not replacing it", path);
 	if (rc == -EADDRINUSE)
-		return vhm_err(err, errlen, rc, "--listen %s: something is listening there; not "
-			       "replacing it", path);
+		return vhm_err(err, errlen, rc, "cannot listen at %s: something is listening there; "
+			       "not replacing it", path);
 	if (rc)
-		return vhm_err(err, errlen, rc, "--listen %s: %s", path, strerror(-rc));
+		return vhm_err(err, errlen, rc, "cannot listen at %s: %s", path, strerror(-rc));
 	return 0;
 }
 
@@ -440,63 +451,66 @@ int dev_listen_check(const char *path, char *err, size_t errlen)
 	return rc < 0 ? rc : 0;
 }
 
-/* Listening mode: the socket the backend connects to, made once, in place
- * of nothing or of a stale socket only. */
-static int listen_backend(struct device *d, char *err, size_t errlen)
+int dev_listener_open(struct dev_listener *l, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	int rc;
 
-	if (d->listen_fd >= 0)
-		return 0;
-	rc = listen_path_state(d->backend, err, errlen);
+	dev_listener_init(l);
+	if (strlen(path) >= sizeof(l->path))
+		return vhm_err(err, errlen, -ENAMETOOLONG, "%s: socket path too long", path);
+	rc = listen_path_state(path, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (rc == 1 && unlink(d->backend) && errno != ENOENT)
-		return vhm_err(err, errlen, -errno, "--listen %s: cannot remove the stale socket: "
-			       "%s", d->backend, strerror(errno));
-	rc = usock_listen(d->backend, 1, SOCK_NONBLOCK, 0);
+	if (rc == 1 && unlink(path) && errno != ENOENT)
+		return vhm_err(err, errlen, -errno, "cannot listen at %s: cannot remove the "
+			       "stale socket: %s", path, strerror(errno));
+	rc = usock_listen(path, 1, SOCK_NONBLOCK, 0);
 	if (rc == -ENAMETOOLONG || rc == -EINVAL)
-		return vhm_err(err, errlen, rc, "%s: socket path too long", d->backend);
+		return vhm_err(err, errlen, rc, "%s: socket path too long", path);
 	if (rc < 0)
-		return vhm_err(err, errlen, rc, "listening on %s: %s", d->backend,
-			       strerror(-rc));
-	d->listen_fd = rc;
-	if (lstat(d->backend, &st)) { /* cannot tell it later: never remove it */
-		d->listen_dev = 0;
-		d->listen_ino = 0;
-		return 0;
+		return vhm_err(err, errlen, rc, "listening on %s: %s", path, strerror(-rc));
+	l->fd = rc;
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	if (!lstat(path, &st)) {   /* else it cannot be told later: never removed */
+		l->dev = st.st_dev;
+		l->ino = st.st_ino;
 	}
-	d->listen_dev = st.st_dev;
-	d->listen_ino = st.st_ino;
 	return 0;
 }
 
+int dev_listener_accept(struct dev_listener *l, struct vhu_front *f, int wait_ms,
+			int timeout_ms, char *err, size_t errlen)
+{
+	int rc, fd = usock_accept(l->fd, wait_ms, 0);
+
+	if (fd == -ETIMEDOUT)
+		return vhm_err(err, errlen, -EAGAIN, "no backend connected to %s within %d ms",
+			       l->path, wait_ms);
+	if (fd < 0)
+		return vhm_err(err, errlen, fd, "accept on %s: %s", l->path, strerror(-fd));
+	rc = vhu_front_adopt(f, fd, l->path, timeout_ms);
+	if (rc)
+		snprintf(err, errlen, "%s", f->err);
+	return rc;
+}
+
 /* A connection to the backend in f: connect, or accept one (waiting up to
- * wait_ms) when listening. */
+ * wait_ms) when listening -- on the listener made at first use. */
 static int connect_backend(struct device *d, struct vhu_front *f, int wait_ms, char *err,
 			   size_t errlen)
 {
-	int rc, fd;
+	int rc;
 
-	if (!d->cfg.listen) {
+	if (!d->listening) {
 		rc = vhu_front_connect(f, d->backend, d->cfg.timeout_ms);
 		if (rc)
 			snprintf(err, errlen, "%s", f->err);
 		return rc;
 	}
-	if ((rc = listen_backend(d, err, errlen)))
+	if (d->lis.fd < 0 && (rc = dev_listener_open(&d->lis, d->backend, err, errlen)))
 		return rc;
-	fd = usock_accept(d->listen_fd, wait_ms, 0);
-	if (fd == -ETIMEDOUT)
-		return vhm_err(err, errlen, -EAGAIN, "no backend connected to %s within %d ms",
-			       d->backend, wait_ms);
-	if (fd < 0)
-		return vhm_err(err, errlen, fd, "accept on %s: %s", d->backend, strerror(-fd));
-	rc = vhu_front_adopt(f, fd, d->backend, d->cfg.timeout_ms);
-	if (rc)
-		snprintf(err, errlen, "%s", f->err);
-	return rc;
+	return dev_listener_accept(&d->lis, f, wait_ms, d->cfg.timeout_ms, err, errlen);
 }
 
 #define LISTEN_START_WAIT_MS 30000   /* the backend's first connection */
@@ -529,7 +543,8 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	d->cfg.backend = NULL;     /* d->backend from here (Threads) */
 	snprintf(d->backend, sizeof(d->backend), "%s", c->backend);
 	d->front.sock = d->front.breq_sock = -1;
-	d->listen_fd = -1;
+	dev_listener_init(&d->lis);
+	d->listening = c->listen;
 	d->nrings = 2 * c->queues;
 	d->atomic_state = DEV_STARTING;
 	pthread_mutex_init(&d->lock, NULL);
@@ -568,7 +583,7 @@ fail_guest:
 	netdrv_destroy(&d->drv);
 fail_front:
 	vhu_front_close(&d->front);
-	close_listener(d);
+	dev_listener_close(&d->lis);
 	gmem_destroy(&d->mem);
 fail_mutex:
 	pthread_mutex_destroy(&d->dp_lock);
@@ -592,7 +607,7 @@ void dev_close(struct device *d)
 	if (!d->front.broken)
 		dev_backend_stop(d, &d->front, bases);
 	vhu_front_close(&d->front);
-	close_listener(d);
+	dev_listener_close(&d->lis);
 	netdrv_destroy(&d->drv);
 	gmem_destroy(&d->mem);
 	pthread_mutex_destroy(&d->dp_lock);

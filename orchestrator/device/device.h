@@ -22,11 +22,12 @@
  * All but the owner start with vhm_thread_start (util.h): signals reach the
  * owner's thread alone, whose handlers set the flag its loop reads.
  * Field by field (who writes; how the others read):
- *   cfg, features, packed, event_idx, nrings, started_ns, listen_fd
+ *   cfg, features, packed, event_idx, nrings, started_ns
  *             set by dev_open before any other thread exists; read-only
- *             after, except listen_fd (owner only). cfg.backend is NULL once
- *             open: the path lives in `backend`.
- *   front, mem, backend
+ *             after. cfg.backend is NULL once open: the path lives in
+ *             `backend`, and whether vhm listens there in `listening`
+ *             (cfg.listen says only how the device started).
+ *   front, mem, backend, listening, lis
  *             the owner, or the migration thread while a migration runs (the
  *             owner keeps off them then: mig_job.active); every replacement
  *             happens under `lock`. Another thread reads them under `lock`
@@ -101,6 +102,27 @@ struct dev_config {
 	bool listen;               /* vhm listens at `backend`; the backend connects */
 };
 
+/* A socket vhm listens on for a backend that connects (client mode: testpmd
+ * client=1, OVS dpdkvhostuserclient). It owns the socket file it bound and
+ * removes it on close only while that file is still the one it bound. */
+struct dev_listener {
+	int fd;                    /* -1: none */
+	dev_t dev;                 /* the socket file bound at path; ino 0: */
+	ino_t ino;                 /* unknown, never removed */
+	char path[DEV_PATH_MAX];
+};
+
+void dev_listener_init(struct dev_listener *l);
+/* Listen at path, in place of nothing or of a stale socket only (as
+ * dev_listen_check). 0 or -errno with err. */
+int dev_listener_open(struct dev_listener *l, const char *path, char *err, size_t errlen);
+/* The next backend to connect, waiting up to wait_ms (-EAGAIN after), as
+ * f's connection with vhost-user timeout timeout_ms. 0 or -errno, err. */
+int dev_listener_accept(struct dev_listener *l, struct vhu_front *f, int wait_ms,
+			int timeout_ms, char *err, size_t errlen);
+/* Stop listening; the socket file goes if it is still vhm's. */
+void dev_listener_close(struct dev_listener *l);
+
 /* A state change (dev_set_state), on the thread that made it. */
 typedef void (*dev_state_fn)(void *ctx, enum dev_state s, const char *why);
 
@@ -120,9 +142,8 @@ struct device {
 	void *on_state_ctx;
 	uint64_t started_ns;
 
-	int listen_fd;             /* with cfg.listen; owned */
-	dev_t listen_dev;          /* the socket file vhm bound at cfg.backend: */
-	ino_t listen_ino;          /* unlinked on close only if still this one */
+	bool listening;            /* the backend connects to vhm at `backend` */
+	struct dev_listener lis;   /* with listening: where it connects (owned) */
 	pthread_t dp_thread;       /* named "vhm-dp" */
 	pthread_mutex_t dp_lock;   /* held while the guest driver touches rings */
 	bool dp_stop, dp_started;
@@ -216,8 +237,9 @@ void dev_driver_bases(struct device *d, uint32_t *bases);
 /* Stop the guest transmitting, keep it receiving, and wait (up to
  * timeout_ms) until every frame it sent is back and every TX buffer is
  * returned: nothing is then in flight inside the backend, where stopping its
- * rings would drop it. dev_guest_pause(d, false) lifts it. Returns the ms it
- * took. */
+ * rings would drop it. dev_guest_pause(d, false) lifts it. Meanwhile it
+ * serves the backend channel of d->front: call it from the thread that owns
+ * the connection (Threads). Returns the ms it took. */
 double dev_quiesce(struct device *d, unsigned timeout_ms);
 
 /* End of the device area (rings, and compact buffers, from DEV_AREA_GPA,

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 
 #include "ctl.h"
+#include "mig_dest.h"
 #include "migrate.h"
 
 struct mig_job {
@@ -36,7 +37,7 @@ struct mig_job {
 	bool active;               /* a thread exists (running or not yet joined) */
 	bool finished;             /* the thread is done; join it */
 	atomic_bool cancel;
-	char to[108], ifname[16];
+	char to[MIG_TO_MAX], ifname[16];
 	struct mig_params p;
 	struct mig_report *rep;
 	int rc;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "lt_log.h"
+#include "mig_dest.h"
 #include "mig_diff.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
@@ -43,6 +44,7 @@
 #define MIG_SETTLE_MAX_US  20000  /* give up waiting after this */
 #define MIG_LIVE_NS  (250 * 1000000ull)  /* pre-copy checks both backends this often */
 #define MIG_SOURCE_LOST    1      /* precopy's return: hand the device over now */
+#define MIG_SERVE_NS (10 * 1000000ull)   /* backend channels served this often between requests */
 
 /* Everything one migration holds; undone by rollback / cleanup. */
 struct mig {
@@ -53,6 +55,9 @@ struct mig {
 	void *ctx;
 
 	struct vhu_front dst;
+	const char *to_path;       /* p->to without "listen:" */
+	bool to_listen;            /* vhm listens there: dst_lis */
+	struct dev_listener dst_lis;
 	struct gmem dst_mem;
 	struct lt_log log;
 	uint64_t *bm;              /* merged dirty bitmap, log.nwords words */
@@ -65,6 +70,7 @@ struct mig {
 	bool live;                 /* pre-copy is running: check */
 	uint64_t live_next_ns;
 	bool src_lost, dst_lost;
+	uint64_t serve_next_ns;    /* serve_channels */
 };
 
 static double ms_since(uint64_t t0)
@@ -224,12 +230,36 @@ static void check_live(struct mig *m)
 	m->dst_lost |= conn_dead(m->dst.sock);
 }
 
+/* Between requests -- a pre-copy, or a capped last copy, sends none for
+ * seconds -- a backend may ask something on its backend channel and wait
+ * for the answer with its message loop blocked (DPDK does): both backends'
+ * channels are served every MIG_SERVE_NS. (While vhm waits for a reply,
+ * vhu_front serves them.) */
+static void serve_channels(struct mig *m)
+{
+	uint64_t now = vhm_now_ns();
+
+	if (now < m->serve_next_ns)
+		return;
+	m->serve_next_ns = now + MIG_SERVE_NS;
+	if (!m->d->front.broken)
+		vhu_front_serve_backend(&m->d->front);
+	if (m->dst_open && !m->dst.broken)
+		vhu_front_serve_backend(&m->dst);
+}
+
+static void serve_idle(void *m)
+{
+	serve_channels(m);
+}
+
 /* Stop the first pass (the whole memory): cancelled, or the destination
  * gone -- a pass to a dead destination stops within MIG_LIVE_NS instead of
  * running to its end. A dead source does not stop it: the destination needs
  * the whole of it to take the device over. */
 static bool stopping(struct mig *m)
 {
+	serve_channels(m);
 	check_live(m);
 	return cancelled(m) || m->dst_lost;
 }
@@ -238,6 +268,7 @@ static bool stopping(struct mig *m)
  * m->bm, for the hand-over's last copy. */
 static bool lost(struct mig *m)
 {
+	serve_channels(m);
 	check_live(m);
 	return m->src_lost || m->dst_lost;
 }
@@ -250,7 +281,7 @@ static int check_peers(struct mig *m)
 {
 	if (m->dst_lost)
 		return fail(m, "pre-copy", -ECONNRESET, "destination %s closed the connection",
-			    m->p->to);
+			    m->to_path);
 	if (m->src_lost) {
 		m->d->front.broken = true;
 		return MIG_SOURCE_LOST;
@@ -373,6 +404,7 @@ static uint64_t copy_dirty(struct mig *m, bool capped)
 	for (size_t i = 0; i < m->log.nwords && !(m->live && lost(m)); i++) {
 		uint64_t w = m->bm[i], before = n;
 
+		serve_channels(m);   /* the switchover's copy too, when capped */
 		m->bm[i] = 0;
 		while (w) {
 			unsigned b = (unsigned)__builtin_ctzll(w);
@@ -391,6 +423,8 @@ static uint64_t copy_dirty(struct mig *m, bool capped)
 static int setup(struct mig *m)
 {
 	struct device *d = m->d;
+	/* a listening destination may take seconds to connect */
+	const struct mig_dest_wait wait = { .cancel = m->p->cancel, .idle = serve_idle, .ctx = m };
 	uint64_t feat;
 	char err[256];
 	int rc;
@@ -398,18 +432,19 @@ static int setup(struct mig *m)
 	if (dev_state(d) != DEV_RUNNING)
 		return fail(m, "setup", -EBUSY, "device is %s, not running",
 			    dev_state_name(dev_state(d)));
-	if (strlen(m->p->to) >= sizeof(d->backend))
+	if (strlen(m->to_path) >= sizeof(d->backend))
 		return fail(m, "setup", -ENAMETOOLONG, "destination path too long");
 	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_SHMFD", d->front.path);
 	if (!((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_ALL", d->front.path);
-	if (!strcmp(m->p->to, d->backend))
-		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->p->to);
+	if (!strcmp(m->to_path, d->backend))
+		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->to_path);
 	m->dst.sock = m->dst.breq_sock = -1;
-	rc = vhu_front_connect(&m->dst, m->p->to, d->cfg.timeout_ms);
+	rc = mig_dest_connect(&m->dst, &m->dst_lis, m->p->to, d->cfg.timeout_ms, &wait, err,
+			      sizeof(err));
 	if (rc)
-		return fail(m, "setup", rc, "%s", m->dst.err[0] ? m->dst.err : strerror(-rc));
+		return fail(m, "setup", rc, "%s", err);
 	m->dst_open = true;
 	if ((rc = vhu_front_negotiate(&m->dst, vhu_front_default_protocol())))
 		return fail(m, "setup", rc, "%s", m->dst.err);
@@ -702,12 +737,9 @@ static int switchover(struct mig *m)
 	t_down = vhm_now_ns();
 	rc = stop_source(m);
 	m->src_stopped = true;     /* even half-stopped: restart them all on rollback */
-	/* QEMU's vhost_dev_stop would now reset the source's status (SET_STATUS
-	 * 0). vhm does not: with it, testpmd 22.11 as the destination on the
-	 * same host intermittently forwarded nothing after the switch
-	 * (migrate/layouts, 4 of ~40 runs; none of 32 without), also when sent
-	 * after the destination started. The source is closed right after the
-	 * switch, or restarted from ACKNOWLEDGE on rollback. */
+	/* QEMU's vhost_dev_stop resets the status now (SET_STATUS 0); vhm does
+	 * it once the guest runs on the destination (adopt): outside the
+	 * downtime, and a rollback restarts the source from ACKNOWLEDGE anyway. */
 	rep->downtime_stop_ms = ms_since(t_down);
 	rep->downtime_ctl_ms += rep->downtime_stop_ms;
 	if (rc)
@@ -764,6 +796,7 @@ static void rollback(struct mig *m)
 			m->dst.err);
 	if (m->dst_open)
 		vhu_front_close(&m->dst);
+	dev_listener_close(&m->dst_lis);   /* a destination vhm listened for */
 	if (m->dst_mem_made)
 		gmem_destroy(&m->dst_mem);
 }
@@ -775,23 +808,34 @@ static void adopt(struct mig *m)
 {
 	struct device *d = m->d;
 	struct vhu_front old_front;
+	struct dev_listener old_lis;
 	struct gmem old_mem;
 
 	pthread_mutex_lock(&d->lock);
 	old_front = d->front;
 	old_mem = d->mem;
+	old_lis = d->lis;
 	d->front = m->dst;
 	d->mem = m->dst_mem;
-	snprintf(d->backend, sizeof(d->backend), "%s", m->p->to);   /* length checked in setup */
+	d->lis = m->dst_lis;       /* none when the destination listened itself */
+	d->listening = m->to_listen;
+	snprintf(d->backend, sizeof(d->backend), "%s", m->to_path);   /* length checked in setup */
 	pthread_mutex_unlock(&d->lock);
+	/* The source's listener, if the device had one, goes with the source:
+	 * its backend must not reconnect into a device that left it. */
+	dev_listener_close(&old_lis);
 	netdrv_rebase(&d->drv, &d->mem);
 	gw_rebase(&d->gw, &d->mem);
 	m->dst_open = m->dst_mem_made = false;
+	dev_listener_init(&m->dst_lis);   /* the device's now */
 	/* the guest runs on the new copy from here */
 	dev_guest_pause(d, false);
 	m->paused = false;
-	if (!old_front.broken)
-		vhu_set_features(&old_front, d->features);   /* logging off, best effort */
+	/* Logging off, then the stopped source's status reset as QEMU's
+	 * vhost_dev_stop does (DPDK 22.11 only records it: GET_VRING_BASE
+	 * already destroyed the device there); best effort. */
+	if (!old_front.broken && !vhu_set_features(&old_front, d->features))
+		dev_backend_reset_status(&old_front);
 	vhu_front_close(&old_front);
 	gmem_destroy(&old_mem);
 }
@@ -850,6 +894,8 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	m.prog.start_ns = m.prog.sync_ns = t0;
 	memset(rep, 0, sizeof(*rep));
 	m.dst.sock = m.dst.breq_sock = -1;
+	m.to_path = mig_dest_path(p->to, &m.to_listen);
+	dev_listener_init(&m.dst_lis);
 	netdrv_totals(&d->drv, &rep->before);
 	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;

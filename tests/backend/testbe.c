@@ -38,11 +38,17 @@
 	"usage: vhm-testbe --socket PATH [--client] [--once] [--queues N]\n" \
 	"       [--features HEX] [--protocol HEX] [--drop-proto NAME[,NAME]]\n" \
 	"       [--log-reply-size 0|8] [--record FILE] [--breq-test] [--breq-wait REQUEST]\n" \
+	"       [--breq-every DUR]\n" \
 	"       [--misbehave MODE[:REQUEST]] [--loopback] [--skip-log PERCENT]\n" \
 	"  modes: wrong-size wrong-echo bad-flags no-reply hang close-mid extra-fds\n" \
 	"         refuse huge-size (REQUEST default GET_FEATURES)\n" \
 	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
 	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n" \
+	"  --breq-wait REQUEST (repeatable): before replying to REQUEST, ask\n" \
+	"         CONFIG_CHANGE_MSG (NEED_REPLY) and wait up to 2 s for the answer\n" \
+	"  --breq-every DUR: ask CONFIG_CHANGE_MSG (NEED_REPLY) this often and handle\n" \
+	"         nothing else until answered, as DPDK blocks; the record's breq_every\n" \
+	"         says how long the longest answer took\n" \
 	"  --log-fault FAULT: log wrongly in one way (implies --loopback): nothing,\n" \
 	"         used, off-by-one, late, mrg, packed-desc\n"
 
@@ -891,6 +897,9 @@ static void record_write(const struct tbe *t)
 		      "has_breq", json_boolean(t->breq >= 0),
 		      "log_all", json_boolean((t->features >> VHU_F_LOG_ALL) & 1));
 	if (o) {
+		json_object_set_new(o, "breq_every", json_pack("{s:o, s:o, s:f}", "asked",
+			json_u64(t->breq_asked), "answered", json_u64(t->breq_answered),
+			"max_wait_ms", t->breq_max_wait_ms));
 		json_object_set_new(o, "sequence", record_sequence(t));
 		json_object_set_new(o, "statuses", record_statuses(t));
 	}
@@ -899,6 +908,15 @@ static void record_write(const struct tbe *t)
 		fprintf(stderr, "vhm-testbe: cannot write record %s: %s\n", t->opt.record,
 			o ? strerror(errno) : "json_pack failed");
 	json_decref(o);
+}
+
+/* The record, from outside handle_msg: under the datapath's lock, as the
+ * record reads the rings the datapath moves. */
+static void record_write_locked(struct tbe *t)
+{
+	tbe_dp_lock(t);
+	record_write(t);
+	tbe_dp_unlock(t);
 }
 
 /* ---- replies and misbehaviour ---------------------------------------------- */
@@ -1014,21 +1032,58 @@ static bool msg_valid(struct tbe *t, const struct vhu_req_info *info, const stru
 static int breq_send(struct tbe *t, uint32_t request, uint32_t size);
 static void breq_read(struct tbe *t);
 
+/* Ask CONFIG_CHANGE_MSG with NEED_REPLY and handle nothing else until the
+ * answer, up to wait_ms; asks, answers and the longest wait are counted
+ * (for the caller's record). */
+static void breq_ask(struct tbe *t, int wait_ms)
+{
+	struct pollfd p = { .fd = t->breq, .events = POLLIN };
+	uint64_t t0 = vhm_now_ns();
+	double ms;
+
+	if (t->breq < 0)
+		return;
+	if (breq_send(t, VHU_B_CONFIG_CHANGE_MSG, 0)) {
+		close_fd(&t->breq);
+		return;
+	}
+	t->breq_asked++;
+	if (poll(&p, 1, wait_ms) == 1) {
+		breq_read(t);
+		t->breq_answered += t->breq >= 0;
+	} else {
+		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
+			wait_ms);
+	}
+	ms = (double)(vhm_now_ns() - t0) / 1e6;
+	if (ms > t->breq_max_wait_ms)
+		t->breq_max_wait_ms = ms;
+}
+
 /* --breq-wait: ask the frontend something on the backend channel and wait
  * for its answer before replying, as a backend resolving an IOTLB miss does.
  * A frontend that does not serve the channel while it waits for our reply
  * times out. */
 static void breq_ask_and_wait(struct tbe *t)
 {
-	struct pollfd p = { .fd = t->breq, .events = POLLIN };
+	breq_ask(t, TBE_IO_TIMEOUT_MS);
+}
 
-	if (t->breq < 0 || breq_send(t, VHU_B_CONFIG_CHANGE_MSG, 0))
-		return;
-	if (poll(&p, 1, TBE_IO_TIMEOUT_MS) == 1)
-		breq_read(t);
-	else
-		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
-			TBE_IO_TIMEOUT_MS);
+/* --breq-every: when due, ask (and block, as DPDK's backend requests do)
+ * for up to TBE_BREQ_ANSWER_MS. The ms until the next ask. */
+#define TBE_BREQ_ANSWER_MS 30000
+static int breq_every(struct tbe *t)
+{
+	uint64_t now = vhm_now_ns();
+
+	if (!t->opt.breq_every_ms || t->breq < 0)
+		return -1;
+	if (now < t->breq_next_ns)
+		return (int)((t->breq_next_ns - now) / 1000000) + 1;
+	breq_ask(t, TBE_BREQ_ANSWER_MS);
+	record_write_locked(t);
+	t->breq_next_ns = vhm_now_ns() + t->opt.breq_every_ms * 1000000ull;
+	return (int)t->opt.breq_every_ms;
 }
 
 /* Handle one message. 0 keep serving, -1 drop the connection. */
@@ -1057,7 +1112,7 @@ static int handle_msg(struct tbe *t, struct vhu_msg *m)
 		vhu_msg_close_fds(&r);
 		return -1;
 	}
-	if (info->num == t->opt.breq_wait)
+	if ((t->opt.breq_wait >> info->num) & 1)   /* info->num < 64 (vhu_req_info) */
 		breq_ask_and_wait(t);
 	record_write(t);   /* before the reply: a frontend that got it sees the record */
 	switch (info->reply) {
@@ -1134,8 +1189,7 @@ static void breq_read(struct tbe *t)
 		close_fd(&t->breq);
 		return;
 	}
-	t->breq_ack[m.hdr.request] = (int64_t)m.u.u64;
-	record_write(t);
+	t->breq_ack[m.hdr.request] = (int64_t)m.u.u64;   /* the caller writes the record */
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -1161,17 +1215,22 @@ static int serve(struct tbe *t, int conn)
 		struct pollfd p[2] = { { .fd = conn, .events = POLLIN },
 				       { .fd = t->breq, .events = POLLIN } };
 		struct vhu_msg m;
+		int wait_ms;
 
 		if (t->breq_pending)
 			breq_start(t);
-		if (poll(p, t->breq >= 0 ? 2 : 1, -1) < 0) {
+		wait_ms = breq_every(t);
+		p[1].fd = t->breq;
+		if (poll(p, t->breq >= 0 ? 2 : 1, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = -1;
 			break;
 		}
-		if (t->breq >= 0 && p[1].revents)
+		if (t->breq >= 0 && p[1].revents) {
 			breq_read(t);
+			record_write_locked(t);
+		}
 		if (!p[0].revents)
 			continue;
 		if (vhu_wire_recv(conn, &m, TBE_IO_TIMEOUT_MS, err, sizeof(err))) {
@@ -1426,6 +1485,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ "misbehave", required_argument, NULL, 'm' },
 		{ "breq-test", no_argument, NULL, 'b' },
 		{ "breq-wait", required_argument, NULL, 'W' },
+		{ "breq-every", required_argument, NULL, 'E' },
 		{ "loopback", no_argument, NULL, 'L' },
 		{ "skip-log", required_argument, NULL, 'S' },
 		{ "drop-frames", required_argument, NULL, 'D' },
@@ -1434,6 +1494,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t drop = 0, v;
+	uint32_t v32;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -1447,8 +1508,14 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		case '1': o->once = true; break;
 		case 'b': o->breq_test = true; break;
 		case 'W':
-			if (parse_request_name(optarg, &o->breq_wait))
+			if (parse_request_name(optarg, &v32))
 				return usage_error("--breq-wait '%s': expected a request name", optarg);
+			o->breq_wait |= 1ull << v32;
+			break;
+		case 'E':
+			if (vhm_parse_duration_ms(optarg, &o->breq_every_ms) || !o->breq_every_ms)
+				return usage_error("--breq-every '%s': expected a duration (100ms)",
+						   optarg);
 			break;
 		case 'L': o->loopback = true; break;
 		case 'S':

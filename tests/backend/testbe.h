@@ -67,8 +67,9 @@ enum tbe_mis {
 struct tbe_opts {
 	const char *socket;
 	bool client, once, breq_test;
-	uint32_t breq_wait;       /* --breq-wait REQ: before replying to REQ, send
-				   * CONFIG_CHANGE_MSG and wait for its ack (0 off) */
+	uint64_t breq_wait;       /* --breq-wait REQ (repeatable): bit REQ set: before
+				   * replying to REQ, send CONFIG_CHANGE_MSG and wait
+				   * for its ack (0 off) */
 	uint64_t queues;          /* queue pairs (2 * queues rings); GET_QUEUE_NUM answers
 				   * it, as DPDK >= 23.07 answers its queues= devarg */
 	uint64_t features;        /* offered virtio features */
@@ -81,6 +82,8 @@ struct tbe_opts {
 	unsigned skip_log;        /* --skip-log PERCENT: pages whose writes go unlogged */
 	enum tbe_log_fault log_fault; /* --log-fault FAULT */
 	uint64_t drop_frames;     /* --drop-frames N: the first N frames vanish */
+	uint64_t breq_every_ms;   /* --breq-every DUR: ask CONFIG_CHANGE_MSG this often,
+				   * blocking until answered (0 off) */
 };
 
 struct tbe_ring {
@@ -132,6 +135,10 @@ struct tbe {
 	bool state_ok;
 	uint64_t resets;
 	int64_t breq_ack[16];         /* ack per backend request number, -1 none yet */
+	/* --breq-every and --breq-wait: asks sent, answers read, the longest wait
+	 * for one (ms) */
+	uint64_t breq_asked, breq_answered, breq_next_ns;
+	double breq_max_wait_ms;
 	uint64_t need_reply;          /* messages that came with NEED_REPLY */
 	uint64_t counts[64];          /* messages by request number */
 

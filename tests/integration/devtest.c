@@ -21,8 +21,14 @@ void dt_fini(void)
 
 pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len)
 {
+	return dt_testpmd_mode_or_skip(name, queues, false, sock, len);
+}
+
+pid_t dt_testpmd_mode_or_skip(const char *name, int queues, bool client, char *sock, size_t len)
+{
 	char reason[256];
-	pid_t pid = ts_testpmd_start_named(name, queues, sock, len, reason, sizeof(reason));
+	pid_t pid = ts_testpmd_start_mode(name, queues, client, sock, len, reason,
+					  sizeof(reason));
 
 	/* Skip only when testpmd is truly absent; one that is installed and
 	 * does not start is a broken test machine, not a reason to pass. */

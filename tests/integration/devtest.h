@@ -9,6 +9,7 @@
 #define VHM_DEVTEST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,6 +23,8 @@ void dt_fini(void);
 /* testpmd `name` with `queues` queue pairs (its log: <ts_dir>/<name>.log);
  * its socket into sock; its pid (ts_cleanup() kills it); or skip the test. */
 pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len);
+/* The same; with client, testpmd connects to sock (client=1) instead. */
+pid_t dt_testpmd_mode_or_skip(const char *name, int queues, bool client, char *sock, size_t len);
 /* Device `name`'s control socket appears in ts_dir() within 10 s, asserted. */
 void dt_wait_ctl(const char *name);
 /* A control connection to device `name` in ts_dir(), asserted. */

@@ -153,7 +153,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
-static void rm_tree(const char *path)
+void ts_rm_tree(const char *path)
 {
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -168,11 +168,11 @@ void ts_cleanup(void)
 			char run[128];
 
 			snprintf(run, sizeof(run), "/var/run/dpdk/%s", testpmd_prefix[i]);
-			rm_tree(run);
+			ts_rm_tree(run);
 			testpmd_prefix[i][0] = '\0';
 		}
 	if (tmpdir[0])
-		rm_tree(tmpdir);
+		ts_rm_tree(tmpdir);
 	tmpdir[0] = '\0';
 }
 
@@ -244,6 +244,12 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen)
 {
+	return ts_testpmd_start_mode(name, queues, false, sock, socklen, reason, reasonlen);
+}
+
+pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *sock,
+			    size_t socklen, char *reason, size_t reasonlen)
+{
 	char sockname[64], *pfx;
 	int slot;
 	char vdev[256], prefix[80], log[TS_PATH_MAX + 8], rxq[32], txq[32];
@@ -276,7 +282,8 @@ pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t so
 	else
 		snprintf(pfx, sizeof(testpmd_prefix[0]), "vhmt%d-%d", (int)getpid(), slot);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", pfx);
-	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=%d", sock, queues);
+	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=%d%s", sock, queues,
+		 client ? ",client=1" : "");
 	/* testpmd forwards each of its queues to the same queue of the port */
 	snprintf(rxq, sizeof(rxq), "--rxq=%d", queues);
 	snprintf(txq, sizeof(txq), "--txq=%d", queues);
@@ -286,6 +293,8 @@ pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t so
 		snprintf(reason, reasonlen, "cannot start dpdk-testpmd: %s", strerror((int)-pid));
 		return -EIO;
 	}
+	if (client)
+		return pid;   /* it connects (and reconnects) to sock: nothing to wait for */
 	if (ts_wait_socket(sock, 15000)) {
 		int st = ts_kill(pid);
 		snprintf(reason, reasonlen, "dpdk-testpmd made no socket in 15 s (status %d; log %s)",

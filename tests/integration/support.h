@@ -34,6 +34,8 @@ pid_t ts_spawn(const char *const argv[], const char *log);
 int ts_kill(pid_t pid);
 /* Has the child exited? If so its wait status goes to *status and it is reaped. */
 bool ts_exited(pid_t pid, int *status);
+/* Remove path and everything under it (a DPDK run dir, the temp dir). */
+void ts_rm_tree(const char *path);
 /* Kill every registered child and remove the temp dir. */
 void ts_cleanup(void);
 
@@ -53,6 +55,10 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
  * file prefix of its own, so a test can run several (up to 4). */
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen);
+/* ts_testpmd_start_named, or with client: testpmd connects to sock
+ * (client=1, reconnecting every second until someone listens there). */
+pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *sock,
+			    size_t socklen, char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
 /* Whether prog is an executable in a folder of $PATH (the benches tell "not
  * installed" from "failed to start"). */
