@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+/* The fault matrix (issue 17): every migration phase x {source, destination}
+ * x {connection closed, process killed, hung, error reply, malformed reply},
+ * one table, one row per cell, each with the outcome it must have:
+ *
+ *   source     the migration fails naming the phase, the device runs on its
+ *              source (frames flowing, none lost or duplicated at the end);
+ *   lost       the migration fails, the device says backend-lost (a "state"
+ *              event), and once the backend answers again --reconnect puts
+ *              it back on its source;
+ *   dest       the migration succeeds (equal digests), the device runs on
+ *              the destination -- a source that dies hands the device over;
+ *   dest-lost  the migration succeeded (the commit point is behind), then the
+ *              destination is lost: backend-lost, and back on the destination
+ *              once it answers again;
+ *   dest-dead  as dest-lost, but the destination is gone: backend-lost stays.
+ *
+ * In every cell `vhm migrate`'s exit code (0 done, 1 failed), its last JSON
+ * line, the "state" events and `status` must agree with the outcome.
+ *
+ * Faults are injected by vhm-testbe: `--misbehave MODE:REQUEST@N` for the
+ * phases that send requests (close, exit, stop on the request's arrival;
+ * refuse, wrong-size on its reply), and signals at a migration event for
+ * the pre-copy passes, which send none (SIGUSR1: testbe closes the
+ * connection; SIGKILL; SIGSTOP). A cell that cannot exist (no request to
+ * answer wrongly, no request at all to that side in that phase) is an n/a
+ * row: it is skipped with its reason printed, never left out. */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "devtest.h"
+#include "support.h"
+
+/* Default testbe features without GUEST_ANNOUNCE: the destination then
+ * announces with SEND_RARP, which the announce rows need. */
+#define FX_NO_GUEST_ANNOUNCE "0x564408028"
+#define FX_TIMEOUT "1s"          /* vhm run --timeout: what a hung peer costs */
+
+/* No pointers: Criterion copies the rows into the test process. */
+struct fx_cell {
+	char phase[12];      /* setup log-start pass-0 pass-2 stop final-copy dst-start announce */
+	char side[4];        /* src | dst */
+	char fault[12];      /* close kill hang error malformed */
+	char inject[40];     /* --misbehave spec, or "sig:EVENT" (signal at that event) */
+	char outcome[12];    /* source lost dest dest-lost dest-dead, "" n/a */
+	char says[128];       /* the failure's phase (source, lost), or the n/a reason */
+};
+
+#define NA(ph, sd, fl, why) { ph, sd, fl, "", "", why }
+#define NA5(ph, sd, why) NA(ph, sd, "close", why), NA(ph, sd, "kill", why), \
+	NA(ph, sd, "hang", why), NA(ph, sd, "error", why), NA(ph, sd, "malformed", why)
+#define NO_REQ "no request in pre-copy: nothing to answer wrongly"
+
+static struct fx_cell cells[] = {
+	/* setup: the destination's handshake */
+	{ "setup", "dst", "close", "close:GET_FEATURES@1", "source", "setup" },
+	{ "setup", "dst", "kill", "exit:GET_FEATURES@1", "source", "setup" },
+	{ "setup", "dst", "hang", "stop:GET_FEATURES@1", "source", "setup" },
+	{ "setup", "dst", "error", "refuse:SET_OWNER@1", "source", "setup" },
+	{ "setup", "dst", "malformed", "wrong-size:GET_FEATURES@1", "source", "setup" },
+	NA5("setup", "src", "setup asks the source nothing (its refusals: migrate/setup_refusal)"),
+	/* log start: the source's SET_LOG_BASE, SET_FEATURES(LOG_ALL), ring addresses */
+	{ "log-start", "src", "close", "close:SET_LOG_BASE@1", "dest", "" },
+	{ "log-start", "src", "kill", "exit:SET_LOG_BASE@1", "dest", "" },
+	{ "log-start", "src", "hang", "stop:SET_LOG_BASE@1", "lost", "log-start" },
+	{ "log-start", "src", "error", "refuse:SET_FEATURES@2", "source", "log-start" },
+	{ "log-start", "src", "malformed", "wrong-size:SET_LOG_BASE@1", "lost", "log-start" },
+	NA5("log-start", "dst", "log start asks the destination nothing"),
+	/* the first pass (the whole memory), and the third */
+	{ "pass-0", "src", "close", "sig:log-start", "dest", "" },
+	{ "pass-0", "src", "kill", "sig:log-start", "dest", "" },
+	{ "pass-0", "src", "hang", "sig:log-start", "lost", "switchover" },
+	NA("pass-0", "src", "error", NO_REQ), NA("pass-0", "src", "malformed", NO_REQ),
+	{ "pass-0", "dst", "close", "sig:log-start", "source", "pre-copy" },
+	{ "pass-0", "dst", "kill", "sig:log-start", "source", "pre-copy" },
+	{ "pass-0", "dst", "hang", "sig:log-start", "source", "switchover" },
+	NA("pass-0", "dst", "error", NO_REQ), NA("pass-0", "dst", "malformed", NO_REQ),
+	{ "pass-2", "src", "close", "sig:pre-copy", "dest", "" },
+	{ "pass-2", "src", "kill", "sig:pre-copy", "dest", "" },
+	{ "pass-2", "src", "hang", "sig:pre-copy", "lost", "switchover" },
+	NA("pass-2", "src", "error", NO_REQ), NA("pass-2", "src", "malformed", NO_REQ),
+	{ "pass-2", "dst", "close", "sig:pre-copy", "source", "pre-copy" },
+	{ "pass-2", "dst", "kill", "sig:pre-copy", "source", "pre-copy" },
+	{ "pass-2", "dst", "hang", "sig:pre-copy", "source", "switchover" },
+	NA("pass-2", "dst", "error", NO_REQ), NA("pass-2", "dst", "malformed", NO_REQ),
+	/* the stop: GET_VRING_BASE to the source (ring 1 first) */
+	{ "stop", "src", "close", "close:GET_VRING_BASE@1", "dest", "" },
+	{ "stop", "src", "kill", "exit:GET_VRING_BASE@1", "dest", "" },
+	{ "stop", "src", "hang", "stop:GET_VRING_BASE@1", "lost", "switchover" },
+	NA("stop", "src", "error", "GET_VRING_BASE's reply is the ring's base: it has no error code"),
+	{ "stop", "src", "malformed", "wrong-size:GET_VRING_BASE@1", "lost", "switchover" },
+	NA5("stop", "dst", "the stop asks the destination nothing"),
+	NA5("final-copy", "src", "the last copy is vhm's own memcpy from a stopped source: "
+	    "no request; a source lost now is not asked again"),
+	NA5("final-copy", "dst", "the last copy asks nothing; a destination lost now fails "
+	    "its start (dst-start rows)"),
+	/* the destination's start: its rings from the source's bases */
+	{ "dst-start", "dst", "close", "close:SET_VRING_BASE@1", "source", "switchover" },
+	{ "dst-start", "dst", "kill", "exit:SET_VRING_BASE@1", "source", "switchover" },
+	{ "dst-start", "dst", "hang", "stop:SET_VRING_BASE@1", "source", "switchover" },
+	{ "dst-start", "dst", "error", "refuse:SET_VRING_BASE@1", "source", "switchover" },
+	{ "dst-start", "dst", "malformed", "wrong-size:SET_VRING_BASE@1", "source", "switchover" },
+	NA5("dst-start", "src", "the destination's start asks the source nothing"),
+	/* after the commit point: SEND_RARP to the destination */
+	{ "announce", "dst", "close", "close:SEND_RARP@1", "dest-lost", "" },
+	{ "announce", "dst", "kill", "exit:SEND_RARP@1", "dest-dead", "" },
+	{ "announce", "dst", "hang", "stop:SEND_RARP@1", "dest-lost", "" },
+	{ "announce", "dst", "error", "refuse:SEND_RARP@1", "dest", "" },
+	{ "announce", "dst", "malformed", "wrong-size:SEND_RARP@1", "dest-lost", "" },
+	NA5("announce", "src", "after the commit point the source is closed: asked nothing"),
+};
+
+ParameterizedTestParameters(faults, matrix)
+{
+	return cr_make_param_array(struct fx_cell, cells, sizeof(cells) / sizeof(cells[0]));
+}
+
+/* One cell's running parts. */
+struct fx {
+	const struct fx_cell *c;
+	char src[TS_PATH_MAX], dst[TS_PATH_MAX], out[TS_PATH_MAX + 16];
+	pid_t be_src, be_dst, run, mig;
+	pid_t faulty;              /* the backend the fault is in */
+	bool pass;                 /* a pre-copy row: slow passes that never converge */
+	bool injected, lost_seen, running_after_lost;
+	struct ctl_client *ev;     /* subscribed to migration and state events */
+};
+
+static bool is(const char *a, const char *b)
+{
+	return !strcmp(a, b);
+}
+
+static void start_backends(struct fx *x)
+{
+	const char *c = x->c->inject;
+	bool on_src = is(x->c->side, "src"), ann = is(x->c->phase, "announce"), sig = !strncmp(c, "sig:", 4);
+	const char *plain[] = { "--loopback", ann ? "--features" : NULL, FX_NO_GUEST_ANNOUNCE, NULL };
+	const char *faulty[] = { "--loopback", "--misbehave", c, ann ? "--features" : NULL,
+				 FX_NO_GUEST_ANNOUNCE, NULL };
+
+	cr_assert(eq(int, ts_path("fx-src.sock", x->src, sizeof(x->src)), 0));
+	cr_assert(eq(int, ts_path("fx-dst.sock", x->dst, sizeof(x->dst)), 0));
+	x->be_src = ts_testbe_start(x->src, on_src && !sig ? faulty : plain);
+	x->be_dst = ts_testbe_start(x->dst, !on_src && !sig ? faulty : plain);
+	cr_assert(lt(int, 0, x->be_src));
+	cr_assert(lt(int, 0, x->be_dst));
+	x->faulty = on_src ? x->be_src : x->be_dst;
+}
+
+/* vhm run on the source: small guest, traffic and dirtying, short vhost-user
+ * timeout, --reconnect. */
+static void start_run(struct fx *x)
+{
+	char bin[256], log[TS_PATH_MAX + 16];
+	const char *argv[] = { bin, "run", "--backend", x->src, "--name", "fx", "--mem", "32M",
+			       "--traffic", "5000", "--dirty", "20000", "--run-dir", ts_dir(),
+			       "--duration", "60s", "--interval", "200ms", "--timeout", FX_TIMEOUT,
+			       "--reconnect", NULL };
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/fx.log", ts_dir());
+	x->run = ts_spawn(argv, log);
+	cr_assert(lt(int, 0, x->run));
+	dt_wait_ctl("fx");
+	x->ev = dt_connect("fx");
+	json_decref(dt_call(x->ev, "subscribe", json_pack("{s:[s, s]}", "events", "migration",
+							  "state")));
+}
+
+/* `vhm migrate fx --to DST --json`: slow capped passes for the pre-copy rows
+ * (32 MiB at 64 MiB/s, dirtied faster than that: it never converges). */
+static void start_migrate(struct fx *x)
+{
+	char bin[256];
+	const char *argv[] = { bin, "migrate", "fx", "--to", x->dst, "--run-dir", ts_dir(),
+			       "--json", "--max-iterations", x->pass ? "4" : "1",
+			       x->pass ? "--bandwidth" : NULL, "64M", NULL };
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(x->out, sizeof(x->out), "%s/fx-migrate.out", ts_dir());
+	x->mig = ts_spawn(argv, x->out);
+	cr_assert(lt(int, 0, x->mig));
+}
+
+static void inject_signal(struct fx *x)
+{
+	int sig = is(x->c->fault, "close") ? SIGUSR1 : is(x->c->fault, "kill") ? SIGKILL : SIGSTOP;
+
+	cr_assert(eq(int, kill(x->faulty, sig), 0));
+	x->injected = true;
+}
+
+/* One event: a signal row's trigger, and the state changes. */
+static void on_event(struct fx *x, json_t *ev)
+{
+	const char *name = json_string_value(json_object_get(ev, "event"));
+	json_t *data = json_object_get(ev, "data");
+	const char *phase = json_string_value(json_object_get(data, "phase"));
+	const char *state = json_string_value(json_object_get(data, "state"));
+	const char *trig = x->c->inject + 4;
+
+	if (name && is(name, "state") && state) {
+		x->lost_seen |= is(state, "backend-lost");
+		x->running_after_lost |= x->lost_seen && is(state, "running");
+	}
+	if (x->injected || strncmp(x->c->inject, "sig:", 4) || !phase || !is(phase, trig))
+		return;
+	/* pass-2: at the event of pass 1, so during the pass after it */
+	if (is(trig, "pre-copy") && json_integer_value(json_object_get(data, "iteration")) != 1)
+		return;
+	inject_signal(x);
+}
+
+/* Follow events until `vhm migrate` exits (asserted within 40 s); its
+ * wait status into *st. */
+static void follow(struct fx *x, int *st)
+{
+	long end = ts_now_ms() + 40000;
+
+	while (ts_now_ms() < end) {
+		json_t *ev = NULL;
+
+		if (ts_exited(x->mig, st))
+			return;
+		if (ctl_client_next_event(x->ev, &ev, 100))
+			continue;
+		on_event(x, ev);
+		json_decref(ev);
+	}
+	cr_fatal("vhm migrate still running after 40 s");
+}
+
+/* Events that came meanwhile (a state change after the migration). */
+static void drain_events(struct fx *x, int ms)
+{
+	long end = ts_now_ms() + ms;
+
+	while (ts_now_ms() < end) {
+		json_t *ev = NULL;
+
+		if (ctl_client_next_event(x->ev, &ev, 50))
+			continue;
+		on_event(x, ev);
+		json_decref(ev);
+	}
+}
+
+/* The last JSON line `vhm migrate --json` printed: the report or the
+ * failure (new reference, asserted). */
+static json_t *final_line(const struct fx *x)
+{
+	char line[16384];
+	json_t *last = NULL;
+	FILE *f = fopen(x->out, "r");
+
+	cr_assert(not(eq(ptr, f, NULL)), "no output of vhm migrate");
+	while (fgets(line, sizeof(line), f)) {
+		json_t *j = line[0] == '{' ? json_loads(line, 0, NULL) : NULL;
+
+		if (j) {
+			json_decref(last);
+			last = j;
+		}
+	}
+	fclose(f);
+	cr_assert(not(eq(ptr, last, NULL)), "vhm migrate printed no JSON line");
+	return last;
+}
+
+/* status: state and backend. */
+static void status(struct fx *x, char *state, char *backend, size_t len)
+{
+	json_t *st = dt_call(x->ev, "status", NULL);
+
+	snprintf(state, len, "%s", json_string_value(json_object_get(st, "state")));
+	snprintf(backend, len, "%s", json_string_value(json_object_get(st, "backend")));
+	json_decref(st);
+}
+
+/* Within ms: status says state on backend (asserted). */
+static void expect_status(struct fx *x, const char *want, const char *on, int ms)
+{
+	char state[TS_PATH_MAX], backend[TS_PATH_MAX];
+	long end = ts_now_ms() + ms;
+
+	do {
+		drain_events(x, 100);
+		status(x, state, backend, sizeof(state));
+		if (is(state, want) && is(backend, on))
+			return;
+	} while (ts_now_ms() < end);
+	cr_fatal("%s/%s/%s: status %s on %s, expected %s on %s", x->c->phase, x->c->side,
+		       x->c->fault, state, backend, want, on);
+}
+
+static long long rx_frames(struct fx *x)
+{
+	json_t *st = dt_call(x->ev, "status", NULL);
+	long long rx = json_integer_value(json_object_get(
+		json_object_get(json_object_get(st, "traffic"), "total"), "rx_frames"));
+
+	json_decref(st);
+	return rx;
+}
+
+/* Frames come back: over 300 in 400 ms at 5000/s (2000 expected). */
+static void expect_flowing(struct fx *x)
+{
+	long long a = rx_frames(x), b;
+
+	usleep(400000);
+	b = rx_frames(x);
+	cr_assert(lt(i64, a + 300, b), "%s/%s/%s: rx_frames %lld -> %lld in 400 ms", x->c->phase,
+		  x->c->side, x->c->fault, a, b);
+}
+
+/* The run's summary line: lost and dup. */
+static void summary(unsigned long long *lost, unsigned long long *dup)
+{
+	char path[TS_PATH_MAX + 16], line[512];
+	unsigned long long tx, rx, rarp;
+	FILE *f;
+
+	*lost = *dup = ~0ull;
+	snprintf(path, sizeof(path), "%s/fx.log", ts_dir());
+	f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "fx: tx %llu frames, rx %llu back (lost %llu, dup %llu, rarp %llu)",
+		       &tx, &rx, lost, dup, &rarp);
+	fclose(f);
+}
+
+/* Stop the run; it exits 0 and its frames balance: none duplicated ever,
+ * none lost when every backend lived (frames a dead backend held are gone,
+ * as they would be with a NIC's). */
+static void expect_clean_end(struct fx *x, bool none_lost)
+{
+	unsigned long long lost, dup;
+	int st;
+
+	json_decref(dt_call(x->ev, "stop", NULL));
+	ctl_client_close(x->ev);
+	x->ev = NULL;
+	while (!ts_exited(x->run, &st))
+		usleep(20000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "vhm run killed by signal %d", WTERMSIG(st));
+	summary(&lost, &dup);
+	cr_assert(not(eq(u64, lost, ~0ull)), "no summary line");
+	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
+	if (none_lost)
+		cr_assert(eq(u64, lost, 0), "%llu frames lost", lost);
+	else if (lost)
+		cr_log_info("%s/%s/%s: %llu frames lost with the dead backend", x->c->phase,
+			    x->c->side, x->c->fault, lost);
+}
+
+/* What `vhm migrate` said, against the row's outcome. */
+static void expect_result(struct fx *x, int st, bool done)
+{
+	json_t *fin = final_line(x);
+	const char *err = json_string_value(json_object_get(fin, "error"));
+	const char *status_ = json_string_value(json_object_get(fin, "status"));
+	json_t *dg = json_object_get(fin, "digest");
+
+	cr_assert(eq(int, WIFEXITED(st), 1), "vhm migrate killed by signal %d", WTERMSIG(st));
+	cr_assert(eq(int, WEXITSTATUS(st), done ? 0 : 1), "%s/%s/%s: vhm migrate exited %d (%s)",
+		  x->c->phase, x->c->side, x->c->fault, WEXITSTATUS(st), err ? err : status_);
+	if (done) {
+		cr_assert(eq(str, (char *)status_, "completed"));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
+			     (char *)json_string_value(json_object_get(dg, "destination"))));
+	} else {
+		cr_assert(not(eq(ptr, (void *)err, NULL)), "no error in the failure");
+		cr_assert(eq(int, strncmp(err, x->c->says, strlen(x->c->says)), 0),
+			  "%s/%s/%s: error '%s' does not name phase %s", x->c->phase, x->c->side,
+			  x->c->fault, err, x->c->says);
+	}
+	json_decref(fin);
+}
+
+ParameterizedTest(struct fx_cell *c, faults, matrix, .fini = dt_fini, .timeout = 90)
+{
+	struct fx x = { .c = c };
+	const char *o = c->outcome;
+	bool hang = is(c->fault, "hang"), to_dst = !strncmp(o, "dest", 4);
+	int st;
+
+	if (!*o)
+		cr_skip_test("n/a: %s/%s/%s: %s", c->phase, c->side, c->fault, c->says);
+	x.pass = !strncmp(c->phase, "pass", 4);
+	start_backends(&x);
+	start_run(&x);
+	usleep(x.pass ? 1000000 : 300000);   /* the pre-copy rows: every page written */
+	start_migrate(&x);
+	follow(&x, &st);
+	if (!strncmp(c->inject, "sig:", 4))
+		cr_assert(x.injected, "the trigger event %s never came", c->inject + 4);
+	expect_result(&x, st, to_dst);
+	if (hang)
+		kill(x.faulty, SIGCONT);
+	if (is(o, "source")) {
+		expect_status(&x, "running", x.src, 3000);
+		cr_assert(not(x.lost_seen), "backend-lost on a rollback that kept the source");
+	} else if (is(o, "lost") || is(o, "dest-lost")) {
+		expect_status(&x, "running", is(o, "lost") ? x.src : x.dst, 8000);
+		cr_assert(x.lost_seen, "no backend-lost state event before the reconnect");
+	} else if (is(o, "dest")) {
+		expect_status(&x, "running", x.dst, 3000);
+	} else {
+		drain_events(&x, 1500);
+		expect_status(&x, "backend-lost", x.dst, 3000);
+		cr_assert(x.lost_seen);
+		expect_clean_end(&x, false);
+		return;
+	}
+	expect_flowing(&x);
+	expect_clean_end(&x, is(o, "source") || (is(o, "dest") && !strcmp(c->side, "dst")));
+}
