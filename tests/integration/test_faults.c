@@ -24,7 +24,8 @@
  * the pre-copy passes, which send none (SIGUSR1: testbe closes the
  * connection; SIGKILL; SIGSTOP). A cell that cannot exist (no request to
  * answer wrongly, no request at all to that side in that phase) is an n/a
- * row: it is skipped with its reason printed, never left out. */
+ * row: faults/not_applicable prints it with its reason and checks that every
+ * cell is in the table once; nothing is left out silently. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
@@ -119,9 +120,51 @@ static struct fx_cell cells[] = {
 	NA5("announce", "src", "after the commit point the source is closed: asked nothing"),
 };
 
+#define NCELLS (sizeof(cells) / sizeof(cells[0]))
+
+/* The rows with an outcome, in table order (an n/a row costs no process). */
 ParameterizedTestParameters(faults, matrix)
 {
-	return cr_make_param_array(struct fx_cell, cells, sizeof(cells) / sizeof(cells[0]));
+	static struct fx_cell run[NCELLS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < NCELLS; i++)
+		if (cells[i].outcome[0])
+			run[n++] = cells[i];
+	return cr_make_param_array(struct fx_cell, run, n);
+}
+
+/* The n/a rows, printed with their reasons; each row is one cell, every
+ * cell of phase x side x fault is in the table exactly once. */
+Test(faults, not_applicable)
+{
+	static const char *const phases[] = { "setup", "log-start", "pass-0", "pass-2", "stop",
+					      "final-copy", "dst-start", "announce" };
+	static const char *const sides[] = { "src", "dst" };
+	static const char *const kinds[] = { "close", "kill", "hang", "error", "malformed" };
+	size_t na = 0;
+
+	for (size_t p = 0; p < 8; p++)
+		for (size_t s = 0; s < 2; s++)
+			for (size_t k = 0; k < 5; k++) {
+				int seen = 0;
+
+				for (size_t i = 0; i < NCELLS; i++)
+					seen += !strcmp(cells[i].phase, phases[p]) &&
+						!strcmp(cells[i].side, sides[s]) &&
+						!strcmp(cells[i].fault, kinds[k]);
+				cr_assert(eq(int, seen, 1), "cell %s/%s/%s is in the table %d times",
+					  phases[p], sides[s], kinds[k], seen);
+			}
+	for (size_t i = 0; i < NCELLS; i++) {
+		if (cells[i].outcome[0])
+			continue;
+		cr_assert(lt(sz, 10, strlen(cells[i].says)), "n/a row without a reason");
+		cr_log_info("n/a: %s/%s/%s: %s", cells[i].phase, cells[i].side, cells[i].fault,
+			    cells[i].says);
+		na++;
+	}
+	cr_log_info("%zu cells run (faults/matrix), %zu n/a", NCELLS - na, na);
 }
 
 /* One cell's running parts. */
@@ -132,6 +175,7 @@ struct fx {
 	pid_t faulty;              /* the backend the fault is in */
 	bool pass;                 /* a pre-copy row: slow passes that never converge */
 	bool injected, lost_seen, running_after_lost;
+	long injected_ms, noticed_ms;  /* a signal sent; its "source-lost" or "failed" event */
 	struct ctl_client *ev;     /* subscribed to migration and state events */
 };
 
@@ -183,7 +227,7 @@ static void start_migrate(struct fx *x)
 {
 	char bin[256];
 	const char *argv[] = { bin, "migrate", "fx", "--to", x->dst, "--run-dir", ts_dir(),
-			       "--json", "--max-iterations", x->pass ? "4" : "1",
+			       "--json", "--max-iterations", x->pass ? "3" : "1",
 			       x->pass ? "--bandwidth" : NULL, "64M", NULL };
 
 	ts_bin("vhm", bin, sizeof(bin));
@@ -198,6 +242,7 @@ static void inject_signal(struct fx *x)
 
 	cr_assert(eq(int, kill(x->faulty, sig), 0));
 	x->injected = true;
+	x->injected_ms = ts_now_ms();
 }
 
 /* One event: a signal row's trigger, and the state changes. */
@@ -209,6 +254,9 @@ static void on_event(struct fx *x, json_t *ev)
 	const char *state = json_string_value(json_object_get(data, "state"));
 	const char *trig = x->c->inject + 4;
 
+	if (x->injected && !x->noticed_ms && phase &&
+	    (is(phase, "source-lost") || is(phase, "failed")))
+		x->noticed_ms = ts_now_ms();
 	if (name && is(name, "state") && state) {
 		x->lost_seen |= is(state, "backend-lost");
 		x->running_after_lost |= x->lost_seen && is(state, "running");
@@ -219,25 +267,6 @@ static void on_event(struct fx *x, json_t *ev)
 	if (is(trig, "pre-copy") && json_integer_value(json_object_get(data, "iteration")) != 1)
 		return;
 	inject_signal(x);
-}
-
-/* Follow events until `vhm migrate` exits (asserted within 40 s); its
- * wait status into *st. */
-static void follow(struct fx *x, int *st)
-{
-	long end = ts_now_ms() + 40000;
-
-	while (ts_now_ms() < end) {
-		json_t *ev = NULL;
-
-		if (ts_exited(x->mig, st))
-			return;
-		if (ctl_client_next_event(x->ev, &ev, 100))
-			continue;
-		on_event(x, ev);
-		json_decref(ev);
-	}
-	cr_fatal("vhm migrate still running after 40 s");
 }
 
 /* Events that came meanwhile (a state change after the migration). */
@@ -253,6 +282,27 @@ static void drain_events(struct fx *x, int ms)
 		on_event(x, ev);
 		json_decref(ev);
 	}
+}
+
+/* Follow events until `vhm migrate` exits (asserted within 40 s); its
+ * wait status into *st. */
+static void follow(struct fx *x, int *st)
+{
+	long end = ts_now_ms() + 40000;
+
+	while (ts_now_ms() < end) {
+		json_t *ev = NULL;
+
+		if (ts_exited(x->mig, st)) {
+			drain_events(x, 100);   /* what vhm migrate saw, we see too */
+			return;
+		}
+		if (ctl_client_next_event(x->ev, &ev, 100))
+			continue;
+		on_event(x, ev);
+		json_decref(ev);
+	}
+	cr_fatal("vhm migrate still running after 40 s");
 }
 
 /* The last JSON line `vhm migrate --json` printed: the report or the
@@ -313,14 +363,18 @@ static long long rx_frames(struct fx *x)
 	return rx;
 }
 
-/* Frames come back: over 300 in 400 ms at 5000/s (2000 expected). */
+/* Frames come back: over 200 more within 2 s (at 5000/s: 40 ms; a loaded
+ * machine may be late, never early). */
 static void expect_flowing(struct fx *x)
 {
 	long long a = rx_frames(x), b;
+	long end = ts_now_ms() + 2000;
 
-	usleep(400000);
-	b = rx_frames(x);
-	cr_assert(lt(i64, a + 300, b), "%s/%s/%s: rx_frames %lld -> %lld in 400 ms", x->c->phase,
+	do {
+		usleep(50000);
+		b = rx_frames(x);
+	} while (b <= a + 200 && ts_now_ms() < end);
+	cr_assert(lt(i64, a + 200, b), "%s/%s/%s: rx_frames %lld -> %lld in 2 s", x->c->phase,
 		  x->c->side, x->c->fault, a, b);
 }
 
@@ -396,16 +450,21 @@ ParameterizedTest(struct fx_cell *c, faults, matrix, .fini = dt_fini, .timeout =
 	bool hang = is(c->fault, "hang"), to_dst = !strncmp(o, "dest", 4);
 	int st;
 
-	if (!*o)
-		cr_skip_test("n/a: %s/%s/%s: %s", c->phase, c->side, c->fault, c->says);
 	x.pass = !strncmp(c->phase, "pass", 4);
 	start_backends(&x);
 	start_run(&x);
-	usleep(x.pass ? 1000000 : 300000);   /* the pre-copy rows: every page written */
+	usleep(x.pass ? 500000 : 200000);   /* the pre-copy rows: every page written */
 	start_migrate(&x);
 	follow(&x, &st);
 	if (!strncmp(c->inject, "sig:", 4))
 		cr_assert(x.injected, "the trigger event %s never came", c->inject + 4);
+	/* liveness: a peer dead in pre-copy is noticed within MIG_LIVE_NS (250 ms)
+	 * plus a throttle sleep and the event's way, not at the switchover */
+	if (x.injected && !hang) {
+		cr_assert(not(eq(long, x.noticed_ms, 0)), "the loss was never noticed");
+		cr_assert(lt(long, x.noticed_ms - x.injected_ms, 2000), "noticed %ld ms after the %s",
+			  x.noticed_ms - x.injected_ms, c->fault);
+	}
 	expect_result(&x, st, to_dst);
 	if (hang)
 		kill(x.faulty, SIGCONT);
