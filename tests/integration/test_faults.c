@@ -5,6 +5,8 @@
  *
  *   source     the migration fails naming the phase, the device runs on its
  *              source (frames flowing, none lost or duplicated at the end);
+ *              a request fault's rollback leaves the quiet guest's RAM as it
+ *              was (digest before and after, traffic and dirtying off);
  *   lost       the migration fails, the device says backend-lost (a "state"
  *              event), and once the backend answers again --reconnect puts
  *              it back on its source;
@@ -419,6 +421,38 @@ static void expect_clean_end(struct fx *x, bool none_lost)
 			    x->c->side, x->c->fault, lost);
 }
 
+/* Traffic and dirtying to pps and pages/s. */
+static void set_load(struct fx *x, int pps, int dirty)
+{
+	json_decref(dt_call(x->ev, "set-traffic", json_pack("{s:i}", "pps", pps)));
+	json_decref(dt_call(x->ev, "set-dirty", json_pack("{s:i}", "rate", dirty)));
+}
+
+/* Traffic off: every frame back (or written off) within 5 s, so that no RX
+ * buffer changes after this; then the digest of the guest's RAM. */
+static void quiet_digest(struct fx *x, char *out, size_t len)
+{
+	long end = ts_now_ms() + 5000;
+	json_t *d;
+
+	while (ts_now_ms() < end) {
+		json_t *st = dt_call(x->ev, "status", NULL);
+		json_t *t = json_object_get(json_object_get(st, "traffic"), "total");
+		bool back = json_integer_value(json_object_get(t, "rx_frames")) +
+			    json_integer_value(json_object_get(t, "rx_lost")) >=
+			    json_integer_value(json_object_get(t, "tx_frames"));
+
+		json_decref(st);
+		if (back)
+			break;
+		usleep(20000);
+	}
+	usleep(50000);   /* a frame counted lost may still land */
+	d = dt_call(x->ev, "digest", NULL);
+	snprintf(out, len, "%s", json_string_value(json_object_get(d, "ram")));
+	json_decref(d);
+}
+
 /* What `vhm migrate` said, against the row's outcome. */
 static void expect_result(struct fx *x, int st, bool done)
 {
@@ -448,12 +482,19 @@ ParameterizedTest(struct fx_cell *c, faults, matrix, .fini = dt_fini, .timeout =
 	struct fx x = { .c = c };
 	const char *o = c->outcome;
 	bool hang = is(c->fault, "hang"), to_dst = !strncmp(o, "dest", 4);
+	/* a request fault rolled back: the guest's RAM, quiet, is what it was */
+	bool same_ram = is(o, "source") && strncmp(c->inject, "sig:", 4);
+	char before[24] = "", after[24] = "";
 	int st;
 
 	x.pass = !strncmp(c->phase, "pass", 4);
 	start_backends(&x);
 	start_run(&x);
 	usleep(x.pass ? 500000 : 200000);   /* the pre-copy rows: every page written */
+	if (same_ram) {
+		set_load(&x, 0, 0);
+		quiet_digest(&x, before, sizeof(before));
+	}
 	start_migrate(&x);
 	follow(&x, &st);
 	if (!strncmp(c->inject, "sig:", 4))
@@ -471,6 +512,11 @@ ParameterizedTest(struct fx_cell *c, faults, matrix, .fini = dt_fini, .timeout =
 	if (is(o, "source")) {
 		expect_status(&x, "running", x.src, 3000);
 		cr_assert(not(x.lost_seen), "backend-lost on a rollback that kept the source");
+		if (same_ram) {
+			quiet_digest(&x, after, sizeof(after));
+			cr_assert(eq(str, after, before), "guest RAM changed by a failed migration");
+			set_load(&x, 5000, 20000);
+		}
 	} else if (is(o, "lost") || is(o, "dest-lost")) {
 		expect_status(&x, "running", is(o, "lost") ? x.src : x.dst, 8000);
 		cr_assert(x.lost_seen, "no backend-lost state event before the reconnect");
