@@ -411,6 +411,7 @@ static void expect_clean_end(struct fx *x, bool none_lost)
 	while (!ts_exited(x->run, &st))
 		usleep(20000);
 	cr_assert(eq(int, WIFEXITED(st), 1), "vhm run killed by signal %d", WTERMSIG(st));
+	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited %d", WEXITSTATUS(st));
 	summary(&lost, &dup);
 	cr_assert(not(eq(u64, lost, ~0ull)), "no summary line");
 	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
