@@ -9,7 +9,7 @@ import re
 import sys
 
 FAULTS = ["close", "kill", "hang", "error", "malformed"]
-PHASES = ["setup", "log-start", "pass-0", "pass-2", "stop", "final-copy", "dst-start", "announce"]
+PHASES = ["setup", "dst-prepare", "log-start", "pass-0", "pass-2", "stop", "final-copy", "dst-start", "announce"]
 
 
 def cells(text):

@@ -42,6 +42,7 @@
 #include "ctl.h"
 #include "devtest.h"
 #include "support.h"
+#include "util.h"
 
 /* Default testbe features without GUEST_ANNOUNCE: the destination then
  * announces with SEND_RARP, which the announce rows need. */
@@ -50,7 +51,8 @@
 
 /* No pointers: Criterion copies the rows into the test process. */
 struct fx_cell {
-	char phase[12];      /* setup log-start pass-0 pass-2 stop final-copy dst-start announce */
+	char phase[12];      /* setup dst-prepare log-start pass-0 pass-2 stop final-copy
+			      * dst-start announce */
 	char side[4];        /* src | dst */
 	char fault[12];      /* close kill hang error malformed */
 	char inject[40];     /* --misbehave spec, or "sig:EVENT" (signal at that event) */
@@ -71,6 +73,14 @@ static struct fx_cell cells[] = {
 	{ "setup", "dst", "error", "refuse:SET_OWNER@1", "source", "setup" },
 	{ "setup", "dst", "malformed", "wrong-size:GET_FEATURES@1", "source", "setup" },
 	NA5("setup", "src", "setup asks the source nothing (its refusals: migrate/setup_refusal)"),
+	/* the destination's memory and memory table, before logging starts (vhm
+	 * names its failures "pre-copy", as before) */
+	{ "dst-prepare", "dst", "close", "close:SET_MEM_TABLE@1", "source", "pre-copy" },
+	{ "dst-prepare", "dst", "kill", "exit:SET_MEM_TABLE@1", "source", "pre-copy" },
+	{ "dst-prepare", "dst", "hang", "stop:SET_MEM_TABLE@1", "source", "pre-copy" },
+	{ "dst-prepare", "dst", "error", "refuse:SET_MEM_TABLE@1", "source", "pre-copy" },
+	{ "dst-prepare", "dst", "malformed", "wrong-size:SET_MEM_TABLE@1", "source", "pre-copy" },
+	NA5("dst-prepare", "src", "preparing the destination asks the source nothing"),
 	/* log start: the source's SET_LOG_BASE, SET_FEATURES(LOG_ALL), ring addresses */
 	{ "log-start", "src", "close", "close:SET_LOG_BASE@1", "dest", "" },
 	{ "log-start", "src", "kill", "exit:SET_LOG_BASE@1", "dest", "" },
@@ -140,13 +150,14 @@ ParameterizedTestParameters(faults, matrix)
  * cell of phase x side x fault is in the table exactly once. */
 Test(faults, not_applicable)
 {
-	static const char *const phases[] = { "setup", "log-start", "pass-0", "pass-2", "stop",
-					      "final-copy", "dst-start", "announce" };
+	static const char *const phases[] = { "setup", "dst-prepare", "log-start", "pass-0",
+					      "pass-2", "stop", "final-copy", "dst-start",
+					      "announce" };
 	static const char *const sides[] = { "src", "dst" };
 	static const char *const kinds[] = { "close", "kill", "hang", "error", "malformed" };
 	size_t na = 0;
 
-	for (size_t p = 0; p < 8; p++)
+	for (size_t p = 0; p < VHM_ARRAY_SIZE(phases); p++)
 		for (size_t s = 0; s < 2; s++)
 			for (size_t k = 0; k < 5; k++) {
 				int seen = 0;
