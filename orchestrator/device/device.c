@@ -635,6 +635,14 @@ int dev_reconnect(struct device *d, int wait_ms, char *err, size_t errlen)
 
 	memset(&f, 0, sizeof(f));
 	f.sock = f.breq_sock = -1;
+	/* A broken connection serves nothing: close it first, so that a backend
+	 * serving one frontend at a time (libvhost-user's kind, vhm-testbe) sees
+	 * the old one end and accepts the new one. */
+	if (d->front.broken) {
+		pthread_mutex_lock(&d->lock);
+		vhu_front_close(&d->front);
+		pthread_mutex_unlock(&d->lock);
+	}
 	if ((rc = connect_backend(d, &f, wait_ms, err, errlen)))
 		goto fail;
 	if ((rc = vhu_front_negotiate(&f, vhu_front_default_protocol()))) {

@@ -723,6 +723,31 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	return 0;
 }
 
+/* The source's connection failed at end of file: the process died or closed
+ * it, and will answer nothing more (a timeout or a malformed reply is not
+ * this: that source may still be there, and --reconnect gets it back).
+ * Records m->src_lost. */
+static bool source_gone(struct mig *m)
+{
+	if (m->d->front.broken && conn_dead(m->d->front.sock))
+		m->src_lost = true;
+	return m->src_lost;
+}
+
+/* The source is gone and the guest paused since t_down: the destination,
+ * ready, takes the device over. No GET_VRING_BASE can be asked: each ring
+ * restarts where the driver stands (as a reconnect does), and what the
+ * source wrote before it died is in the log, copied with the last dirty
+ * pages. */
+static int take_over(struct mig *m, uint64_t t_down)
+{
+	struct device *d = m->d;
+
+	dev_driver_bases(d, m->bases);
+	emit(m, "source-lost", json_pack("{s:s}", "from", d->backend));
+	return switch_to_destination(m, t_down);
+}
+
 static int switchover(struct mig *m)
 {
 	struct device *d = m->d;
@@ -742,15 +767,15 @@ static int switchover(struct mig *m)
 	 * downtime, and a rollback restarts the source from ACKNOWLEDGE anyway. */
 	rep->downtime_stop_ms = ms_since(t_down);
 	rep->downtime_ctl_ms += rep->downtime_stop_ms;
+	if (rc && source_gone(m))
+		return take_over(m, t_down);
 	if (rc)
 		return fail(m, "switchover", rc, "stopping the source: %s", d->front.err);
 	return switch_to_destination(m, t_down);
 }
 
 /* The source died during pre-copy: the destination, ready, takes the device
- * over. No GET_VRING_BASE can be asked: each ring restarts where the driver
- * stands (as a reconnect does), and what the source wrote before it died is
- * in the log, copied with the last dirty pages. */
+ * over (take_over). */
 static int handover(struct mig *m)
 {
 	struct device *d = m->d;
@@ -761,9 +786,7 @@ static int handover(struct mig *m)
 	dev_guest_pause(d, true);
 	m->paused = true;
 	t_down = vhm_now_ns();
-	dev_driver_bases(d, m->bases);
-	emit(m, "source-lost", json_pack("{s:s}", "from", d->backend));
-	return switch_to_destination(m, t_down);
+	return take_over(m, t_down);
 }
 
 /* Undo whatever was done, in reverse; best effort. */
@@ -900,7 +923,13 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;
 	dev_set_state(d, DEV_MIGRATING, "migration started");
-	if ((rc = dst_prepare(&m)) || (rc = log_start(&m)) || (rc = check_cancel(&m, "log-start")))
+	if ((rc = dst_prepare(&m)))
+		goto fail;
+	/* A source gone at log start: the first pass copies all, then the
+	 * destination takes over (precopy returns MIG_SOURCE_LOST). */
+	if ((rc = log_start(&m)) && source_gone(&m))
+		rc = 0;
+	if (rc || (rc = check_cancel(&m, "log-start")))
 		goto fail;
 	rc = precopy(&m);
 	rc = rc == MIG_SOURCE_LOST ? handover(&m) : rc ? rc : switchover(&m);
@@ -913,13 +942,17 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 		      "destination took over" : "migrated");
 
 	announce(&m);
+	/* past the commit point: a destination lost at the announce leaves the
+	 * device without a backend, not running on a dead connection */
+	if (d->front.broken)
+		dev_set_state(d, DEV_BACKEND_LOST, "destination backend lost at the announce");
 
 	lt_log_destroy(&m.log);
 	free(m.bm);
 	rep->ok = true;
 	snprintf(rep->phase, sizeof(rep->phase), "done");
 	snprintf(rep->result, sizeof(rep->result), "%s",
-		 m.src_lost ? "ok (the source backend died during pre-copy; handed over)" :
+		 m.src_lost ? "ok (the source backend died during the migration; handed over)" :
 		 rep->converged ? "ok" : "ok (did not converge)");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);

@@ -39,9 +39,11 @@
 	"       [--features HEX] [--protocol HEX] [--drop-proto NAME[,NAME]]\n" \
 	"       [--log-reply-size 0|8] [--record FILE] [--breq-test] [--breq-wait REQUEST]\n" \
 	"       [--breq-every DUR]\n" \
-	"       [--misbehave MODE[:REQUEST]] [--loopback] [--skip-log PERCENT]\n" \
-	"  modes: wrong-size wrong-echo bad-flags no-reply hang close-mid extra-fds\n" \
-	"         refuse huge-size (REQUEST default GET_FEATURES)\n" \
+	"       [--misbehave MODE[:REQUEST[@N]]] [--loopback] [--skip-log PERCENT]\n" \
+	"  modes: close exit stop (on arrival), wrong-size wrong-echo bad-flags\n" \
+	"         no-reply hang close-mid extra-fds refuse huge-size (on the reply);\n" \
+	"         REQUEST default GET_FEATURES; @N: only its Nth occurrence\n" \
+	"  SIGUSR1 closes the frontend's connection\n" \
 	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
 	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n" \
 	"  --breq-wait REQUEST (repeatable): before replying to REQUEST, ask\n" \
@@ -933,15 +935,52 @@ static void __attribute__((noreturn)) hang_forever(void)
 		pause();
 }
 
+/* Is this occurrence of request info the one --misbehave names? (counts
+ * already holds it.) */
+static bool mis_now(const struct tbe *t, const struct vhu_req_info *info)
+{
+	return t->opt.mis != TBE_MIS_NONE && t->opt.mis_request == info->num &&
+	       (!t->opt.mis_nth || t->counts[info->num] == t->opt.mis_nth);
+}
+
+/* The modes that act as the request arrives: -1 drop the connection (close),
+ * 0 carry on (stop, once continued). exit does not return. */
+static int misbehave_on_arrival(struct tbe *t, const struct vhu_req_info *info)
+{
+	if (!mis_now(t, info))
+		return 0;
+	switch (t->opt.mis) {
+	case TBE_MIS_CLOSE:
+		tbe_log(t, "%s: closing the connection (--misbehave close)", info->name);
+		return -1;
+	case TBE_MIS_EXIT:
+		tbe_log(t, "%s: dying (--misbehave exit)", info->name);
+		raise(SIGKILL);
+		break;
+	case TBE_MIS_STOP:
+		tbe_log(t, "%s: stopping (--misbehave stop)", info->name);
+		raise(SIGSTOP);
+		tbe_log(t, "%s: continued", info->name);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
 /* Send r for request info (the only place replies leave), misbehaving if asked.
  * 0 keep serving, -1 drop the connection. Closes r's fds. */
 static int send_reply(struct tbe *t, const struct vhu_req_info *info, struct vhu_msg *r)
 {
 	char err[TBE_ERR_LEN];
-	enum tbe_mis mis = t->opt.mis_request == info->num ? t->opt.mis : TBE_MIS_NONE;
+	enum tbe_mis mis = mis_now(t, info) ? t->opt.mis : TBE_MIS_NONE;
 	int rc = 0;
 
 	switch (mis) {
+	case TBE_MIS_CLOSE:
+	case TBE_MIS_EXIT:
+	case TBE_MIS_STOP:
+		break;   /* acted on arrival */
 	case TBE_MIS_WRONG_SIZE:
 		r->hdr.size += 4;
 		break;
@@ -1104,6 +1143,8 @@ static int handle_msg(struct tbe *t, struct vhu_msg *m)
 	if (t->nseq < TBE_MAX_SEQ)
 		t->seq[t->nseq++] = (uint8_t)info->num;
 	t->need_reply += need_reply;
+	if (misbehave_on_arrival(t, info))
+		return -1;
 	memset(&r, 0, sizeof(r));
 	r.hdr.request = info->num;
 	r.hdr.flags = VHU_VERSION | VHU_FLAG_REPLY;
@@ -1194,6 +1235,9 @@ static void breq_read(struct tbe *t)
 
 /* ---- connections ------------------------------------------------------------ */
 
+/* The connection SIGUSR1 shuts down (-1: none); set by serve. */
+static volatile sig_atomic_t tbe_usr1_conn = -1;
+
 /* Serve one frontend until it closes or misbehaves. 0 clean close, -1 dropped. */
 static int serve(struct tbe *t, int conn)
 {
@@ -1211,6 +1255,7 @@ static int serve(struct tbe *t, int conn)
 		goto out;
 	}
 	record_write(t);
+	tbe_usr1_conn = conn;
 	for (;;) {
 		struct pollfd p[2] = { { .fd = conn, .events = POLLIN },
 				       { .fd = t->breq, .events = POLLIN } };
@@ -1251,6 +1296,7 @@ static int serve(struct tbe *t, int conn)
 		}
 	}
 out:
+	tbe_usr1_conn = -1;
 	close(conn);
 	t->conn = -1;
 	tbe_dp_lock(t);
@@ -1445,6 +1491,7 @@ static int parse_misbehave(const char *arg, struct tbe_opts *o)
 	};
 	const char *colon = strchr(arg, ':');
 	size_t len = colon ? (size_t)(colon - arg) : strlen(arg);
+	char req[64], *at;
 
 	o->mis = TBE_MIS_NONE;
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(modes); i++)
@@ -1455,8 +1502,21 @@ static int parse_misbehave(const char *arg, struct tbe_opts *o)
 		return -EINVAL;
 	}
 	o->mis_request = VHU_GET_FEATURES;
-	if (colon && parse_request_name(colon + 1, &o->mis_request)) {
-		fprintf(stderr, "vhm-testbe: --misbehave '%s': unknown request '%s'\n", arg, colon + 1);
+	o->mis_nth = 0;
+	if (!colon)
+		return 0;
+	if (snprintf(req, sizeof(req), "%s", colon + 1) >= (int)sizeof(req))
+		req[0] = '\0';
+	if ((at = strchr(req, '@'))) {
+		*at++ = '\0';
+		if (vhm_parse_u64(at, &o->mis_nth) || !o->mis_nth) {
+			fprintf(stderr, "vhm-testbe: --misbehave '%s': '@%s', expected a count "
+				"from 1\n", arg, at);
+			return -EINVAL;
+		}
+	}
+	if (parse_request_name(req, &o->mis_request)) {
+		fprintf(stderr, "vhm-testbe: --misbehave '%s': unknown request '%s'\n", arg, req);
 		return -EINVAL;
 	}
 	return 0;
@@ -1591,13 +1651,26 @@ int tbe_serve(struct tbe *t, int conn)
 }
 
 #ifndef TBE_NO_MAIN
+/* SIGUSR1: the frontend's connection shut down now (shutdown() is
+ * async-signal-safe); serve then reads end of file and returns. */
+static void on_usr1(int sig)
+{
+	int fd = tbe_usr1_conn;
+
+	(void)sig;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
 int main(int argc, char **argv)
 {
 	static struct tbe t;   /* large: ring table */
+	struct sigaction sa = { .sa_handler = on_usr1 };
 
 	if (parse_opts(argc, argv, &t.opt))
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGUSR1, &sa, NULL);
 	t.conn = t.breq = t.inflight_fd = t.state_fd = -1;
 	rings_reset(&t);
 	if (tbe_dp_start(&t))

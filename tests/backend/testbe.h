@@ -26,8 +26,17 @@
 #define TBE_MAX_SEQ     4096  /* requests remembered in order (the first ones) */
 #define TBE_MAX_STATUS  64    /* SET_STATUS values remembered in order */
 
-/* Misbehaviour modes (--misbehave MODE[:REQUEST]): option name, enum. */
+/* Misbehaviour modes (--misbehave MODE[:REQUEST[@N]]): option name, enum.
+ * REQUEST defaults to GET_FEATURES; with @N only its Nth occurrence on a
+ * connection (1 = the first) misbehaves, else every one. The first three
+ * act when the request arrives, before it is handled; the others on its
+ * reply. SIGUSR1 closes the frontend's connection at any moment (a backend
+ * closing it between requests, e.g. during pre-copy). */
 #define TBE_MISBEHAVIOURS(X) \
+	X("close",      CLOSE)        /* close the connection, no reply */ \
+	X("exit",       EXIT)         /* the process dies (SIGKILL to itself) */ \
+	X("stop",       STOP)         /* the process stops (SIGSTOP to itself); once \
+				       * continued (SIGCONT) it carries on serving */ \
 	X("wrong-size", WRONG_SIZE)   /* reply 4 bytes longer than the table says */ \
 	X("wrong-echo", WRONG_ECHO)   /* reply names another request */ \
 	X("bad-flags",  BAD_FLAGS)    /* reply without the REPLY bit */ \
@@ -78,6 +87,7 @@ struct tbe_opts {
 	const char *record;       /* JSON state file, or NULL */
 	enum tbe_mis mis;
 	uint32_t mis_request;
+	uint64_t mis_nth;         /* only the Nth occurrence of mis_request (0: all) */
 	bool loopback;            /* --loopback: run the datapath (testbe_dp.c) */
 	unsigned skip_log;        /* --skip-log PERCENT: pages whose writes go unlogged */
 	enum tbe_log_fault log_fault; /* --log-fault FAULT */

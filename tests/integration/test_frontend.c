@@ -877,6 +877,8 @@ Test(vhu_testbe, bad_options_exit_2)
 {
 	const char *cases[][4] = {
 		{ "--socket", "x", "--misbehave", "explode" },
+		{ "--socket", "x", "--misbehave", "close:SET_OWNER@0" },
+		{ "--socket", "x", "--misbehave", "exit:SET_OWNER@x" },
 		{ "--socket", "x", "--drop-proto", "NOPE" },
 		{ "--socket", "x", "--log-reply-size", "4" },
 		{ "--socket", "x", "--features", "xyz" },

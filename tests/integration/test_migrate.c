@@ -491,8 +491,8 @@ struct rollback_case {
 	char phase[16];
 };
 
+/* (setup: faults/matrix's setup rows; nothing of the source is touched) */
 static struct rollback_case rollbacks[] = {
-	{ "wrong-size:GET_FEATURES", "setup" },
 	{ "refuse:SET_MEM_TABLE", "pre-copy" },
 	{ "hang:SET_VRING_BASE", "switchover" },
 	{ "close-mid:SET_VRING_KICK", "switchover" },
@@ -599,181 +599,10 @@ ParameterizedTest(struct setup_case *sc, migrate, setup_refusal, .fini = dt_fini
 	expect_flowing_then_end(c, run, "su", src, "the refusal");
 }
 
-/* The source backend hangs (SIGSTOP) during pre-copy: the stop's
- * GET_VRING_BASE times out, the source cannot be restarted, and the device
- * says so -- state backend-lost, as a "state" event -- instead of claiming to
- * run on a dead connection. Once the backend resumes, --reconnect restores
- * the rings from the driver and frames flow again, none duplicated. */
-Test(migrate, source_hung_at_switchover_is_lost_then_reconnected, .fini = dt_fini, .timeout = 120)
-{
-	char src[TS_PATH_MAX], dst[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], err[512];
-	const char *argv[] = { bin, "run", "--backend", src, "--name", "hs", "--traffic", "20000",
-			       "--dirty", "40000", "--run-dir", ts_dir(), "--duration", "100s",
-			       "--timeout", "2s", "--reconnect", NULL };
-	const char *plain[] = { "--loopback", NULL };
-	bool stopped = false, failed = false, lost = false;
-	long end = ts_now_ms() + 60000;
-	struct ctl_client *c;
-	long long a, b;
-	pid_t tp;
-
-	tp = dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
-	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
-	cr_assert(lt(int, 0, ts_testbe_start(dst, plain)));
-	ts_bin("vhm", bin, sizeof(bin));
-	snprintf(log, sizeof(log), "%s/hs.log", ts_dir());
-	cr_assert(lt(int, 0, ts_spawn(argv, log)));
-	dt_wait_ctl("hs");
-	c = dt_connect("hs");
-	sleep(1);
-	json_decref(dt_call(c, "subscribe", json_pack("{s:[s, s]}", "events", "migration", "state")));
-	json_decref(dt_call(c, "migrate", json_pack("{s:s, s:I, s:i}", "to", dst, "bandwidth",
-						    (json_int_t)50 << 20, "max_iterations", 1)));
-	while (!(failed && lost) && ts_now_ms() < end) {
-		json_t *ev = NULL, *data;
-		const char *name, *phase, *state;
-
-		if (ctl_client_next_event(c, &ev, 1000))
-			continue;
-		name = json_string_value(json_object_get(ev, "event"));
-		data = json_object_get(ev, "data");
-		phase = json_string_value(json_object_get(data, "phase"));
-		state = json_string_value(json_object_get(data, "state"));
-		if (!stopped && phase && !strcmp(phase, "pre-copy")) {
-			cr_assert(eq(int, kill(tp, SIGSTOP), 0));
-			stopped = true;
-		}
-		cr_assert(not(phase && !strcmp(phase, "done")), "migrated from a hung source");
-		if (phase && !strcmp(phase, "failed")) {
-			snprintf(err, sizeof(err), "%s", json_string_value(json_object_get(data, "error")));
-			failed = true;
-		}
-		if (name && !strcmp(name, "state") && state) {
-			cr_assert(not(eq(str, (char *)state, "running")),
-				  "the device claims to run on a hung source (after: %s)", err);
-			lost |= !strcmp(state, "backend-lost");
-		}
-		json_decref(ev);
-	}
-	kill(tp, SIGCONT);
-	cr_assert(stopped, "no pre-copy event");
-	cr_assert(failed, "the migration did not fail");
-	cr_assert(lost, "no backend-lost state event (migration failed: %s)", err);
-	cr_assert(not(eq(ptr, strstr(err, "switchover"), NULL)), "failed where: %s", err);
-
-	/* --reconnect: back on the source once it answers again */
-	end = ts_now_ms() + 30000;
-	while (ts_now_ms() < end) {
-		char backend[TS_PATH_MAX];
-		json_t *st = dt_call(c, "status", NULL);
-		bool running = !strcmp(json_string_value(json_object_get(st, "state")), "running");
-
-		snprintf(backend, sizeof(backend), "%s", json_string_value(json_object_get(st, "backend")));
-		json_decref(st);
-		if (running) {
-			cr_assert(eq(str, backend, src));
-			break;
-		}
-		usleep(200000);
-	}
-	a = rx_frames(c, NULL, 0);
-	sleep(1);
-	b = rx_frames(c, NULL, 0);
-	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after reconnecting", a, b);
-	json_decref(dt_call(c, "stop", NULL));
-	ctl_client_close(c);
-}
-
-/* A backend killed during pre-copy is noticed within MIG_LIVE_NS (250 ms),
- * not at the switchover minutes later: the destination's death fails the
- * migration (the device stays on its source, frames flowing); the source's
- * hands the device to the ready destination, rings restarted from the
- * driver, no frame duplicated. */
-struct killed_case {
-	int source;          /* kill the source (else the destination) */
-};
-
-static struct killed_case killed[] = { { 0 }, { 1 } };
-
-ParameterizedTestParameters(migrate, backend_killed_during_precopy)
-{
-	return cr_make_param_array(struct killed_case, killed, sizeof(killed) / sizeof(killed[0]));
-}
-
-ParameterizedTest(struct killed_case *kc, migrate, backend_killed_during_precopy,
-		  .fini = dt_fini, .timeout = 120)
-{
-	char src[TS_PATH_MAX], dst[TS_PATH_MAX], err[512] = "", result[256] = "", backend[TS_PATH_MAX];
-	struct ctl_client *c;
-	long end = ts_now_ms() + 60000, killed_at = 0, noticed_at = 0;
-	long long a, b;
-	bool done = false, failed = false;
-	pid_t tps, tpd, run;
-	json_t *st;
-
-	tps = dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
-	tpd = dt_testpmd_or_skip("tp-dst", 1, dst, sizeof(dst));
-	run = start_run_opts(src, "kd", "100s", "1", "auto", "20s");
-	c = dt_connect("kd");
-	json_decref(dt_call(c, "set-dirty", json_pack("{s:i}", "rate", 40000)));
-	sleep(1);
-	json_decref(dt_call(c, "subscribe", json_pack("{s:[s]}", "events", "migration")));
-	json_decref(dt_call(c, "migrate", json_pack("{s:s, s:I, s:i}", "to", dst, "bandwidth",
-						    (json_int_t)50 << 20, "max_iterations", 30)));
-	while (!done && !failed && ts_now_ms() < end) {
-		json_t *ev = NULL, *data;
-		const char *phase;
-
-		if (ctl_client_next_event(c, &ev, 1000))
-			continue;
-		data = json_object_get(ev, "data");
-		phase = json_string_value(json_object_get(data, "phase"));
-		if (!killed_at && phase && !strcmp(phase, "pre-copy")) {
-			cr_assert(eq(int, kill(kc->source ? tps : tpd, SIGKILL), 0));
-			killed_at = ts_now_ms();
-		}
-		if (phase && !strcmp(phase, "source-lost"))
-			noticed_at = ts_now_ms();
-		if (phase && !strcmp(phase, "done")) {
-			snprintf(result, sizeof(result), "%s",
-				 json_string_value(json_object_get(data, "result")));
-			done = true;
-		}
-		if (phase && !strcmp(phase, "failed")) {
-			snprintf(err, sizeof(err), "%s", json_string_value(json_object_get(data, "error")));
-			failed = true;
-			noticed_at = ts_now_ms();
-		}
-		json_decref(ev);
-	}
-	cr_assert(not(eq(long, killed_at, 0)), "no pre-copy event (failed: %s; result: %s)", err,
-		  result);
-	/* 250 ms between checks, plus a throttle sleep and the event's way: the
-	 * destination's death ends the migration, the source's starts the
-	 * hand-over ("source-lost") */
-	cr_assert(not(eq(long, noticed_at, 0)), "the loss was never noticed");
-	cr_assert(lt(long, noticed_at - killed_at, 2000), "noticed %ld ms after the kill",
-		  noticed_at - killed_at);
-	if (kc->source) {
-		cr_assert(eq(int, done ? 1 : 0, 1), "no hand-over (failed: %s)", err);
-		cr_assert(not(eq(ptr, strstr(result, "handed over"), NULL)), "result: %s", result);
-	} else {
-		cr_assert(eq(int, failed ? 1 : 0, 1), "not failed (%s)", result);
-		cr_assert(not(eq(ptr, strstr(err, "closed the connection"), NULL)), "error: %s", err);
-	}
-	a = rx_frames(c, backend, sizeof(backend));
-	cr_assert(eq(str, backend, kc->source ? dst : src), "device on %s", backend);
-	sleep(1);
-	b = rx_frames(c, NULL, 0);
-	cr_assert(lt(i64, a + 10000, b), "rx_frames %lld -> %lld in 1 s after the migration", a, b);
-	st = dt_call(c, "status", NULL);
-	cr_assert(eq(i64, (int64_t)json_integer_value(json_object_get(json_object_get(
-		json_object_get(st, "traffic"), "total"), "rx_dup")), 0), "frames duplicated");
-	json_decref(st);
-	json_decref(dt_call(c, "stop", NULL));
-	ctl_client_close(c);
-	expect_clean_end(run, "kd");
-}
+/* A source hung at the switchover (backend-lost, then --reconnect) and a
+ * backend killed during pre-copy (noticed within a second; a dead source
+ * hands the device over) are rows of the fault matrix: faults/matrix
+ * (test_faults.c). */
 
 /* The bandwidth cap holds in every pass, the first one included, whose data
  * a uniformly dirtying guest leaves in many short runs: a pass may take
