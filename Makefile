@@ -31,7 +31,7 @@ PKGS     := jansson libxml-2.0 libvirt ncursesw libsystemd
 # Source folders, lowest layer first (README "Layout"; scripts/check-layers.sh
 # refuses an include that reaches up).
 VHM_DIRS := orchestrator/vhost orchestrator/device orchestrator/migration \
-            orchestrator/runner orchestrator/cli
+            orchestrator/certify orchestrator/runner orchestrator/cli
 DIRS     := common logtrack rarp bpf ui libvirt $(VHM_DIRS)
 CPPFLAGS += $(addprefix -I,$(DIRS)) -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"' \
             -DVHM_GIT='"$(GIT_REV)"'
