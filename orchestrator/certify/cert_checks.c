@@ -197,11 +197,14 @@ static bool log_layout(struct cert_result *r, const char *name, const struct cer
 					  "result", m->result, "digest_src", m->digest_src,
 					  "digest_dst", m->digest_dst));
 	if (m->verify_findings)
-		cert_add(r, "%s: verify mode saw %llu pages change unlogged, first %s", name,
+		json_object_set_new(fig, "verify_first", json_string(m->verify_first));
+	if (m->digests_differ)
+		json_object_set_new(fig, "differing", json_string(m->differing));
+	if (m->verify_findings)
+		cert_add(r, "%s: verify: %llu pages changed unlogged, first %s", name,
 			 (unsigned long long)m->verify_findings, m->verify_first);
 	if (m->digests_differ)
-		cert_add(r, "%s: the migration's digests differ (%s != %s): %s", name,
-			 m->digest_src, m->digest_dst, m->differing);
+		cert_add(r, "%s: digests differ: %s", name, m->differing);
 	else if (!m->ok)
 		cert_add(r, "%s: the migration failed: %s", name, m->result);
 	return m->ok && !m->verify_findings;

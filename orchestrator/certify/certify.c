@@ -279,20 +279,15 @@ out:
 
 /* ---- the migration of a layout --------------------------------------------- */
 
-/* The first pages a failed digest check named, with whose log missed them. */
+/* The first page a failed digest check named, with whose log missed it, and
+ * how many differ (the report's figures list them all). */
 static void differing(struct cert_mig *m, const struct mig_diff *df)
 {
-	size_t used = 0;
-
-	m->differing[0] = '\0';
-	for (int i = 0; i < df->n && i < 3 && used < sizeof(m->differing); i++)
-		used += (size_t)snprintf(m->differing + used, sizeof(m->differing) - used,
-					 "%s0x%llx %s (%s's log)", i ? ", " : "",
-					 (unsigned long long)df->page[i].gpa, df->page[i].what,
-					 df->page[i].log);
-	if (df->count > 3 && used < sizeof(m->differing))
-		snprintf(m->differing + used, sizeof(m->differing) - used, " and %llu more",
-			 (unsigned long long)(df->count - 3));
+	if (!df->n)
+		return;
+	snprintf(m->differing, sizeof(m->differing), "%llu pages, first 0x%llx %s (%s's log)",
+		 (unsigned long long)df->count, (unsigned long long)df->page[0].gpa,
+		 df->page[0].what, df->page[0].log);
 }
 
 static void migrate_layout(struct cert_ctx *c, struct cert_mig *m, struct device *d)

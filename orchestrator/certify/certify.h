@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define CERT_NCHECKS  8
-#define CERT_EVID_LEN 768
+#define CERT_EVID_LEN 2048
 
 enum cert_status { CERT_PASS, CERT_FAIL, CERT_SKIP };
 
