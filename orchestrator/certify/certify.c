@@ -18,9 +18,9 @@
 #include "util.h"
 
 #define MEM_BASE_MIB     64        /* guest memory of a check's device */
-#define VERIFY_WINDOW_MS 1000      /* verify mode before each migration */
+#define VERIFY_WINDOW_MS 600       /* verify mode before each migration */
 #define VERIFY_PASS_MS   100
-#define AFTER_MIG_MS     500       /* traffic on SOCKET2 after the switchover */
+#define AFTER_MIG_MS     300       /* traffic on SOCKET2 after the switchover */
 #define QUIESCE_MS       2000
 #define DIRTY_RATE       2000      /* the guest writer's page writes/s */
 
@@ -338,7 +338,7 @@ const struct cert_mig *cert_mig_get(struct cert_ctx *c, int i)
 		free(d);
 		return m;
 	}
-	cert_sleep_ms(200);   /* traffic flowing before logging starts */
+	cert_sleep_ms(100);   /* traffic flowing before logging starts */
 	if (!verify_window(m, d, m->err, sizeof(m->err)))
 		migrate_layout(c, m, d);
 	dev_close(d);
