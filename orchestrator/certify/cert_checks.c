@@ -6,6 +6,7 @@
 #include "cert_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,13 @@
 static bool has(uint64_t f, unsigned bit)
 {
 	return (f >> bit) & 1;
+}
+
+/* The checks that run one device in one layout use a split ring, unless
+ * only packed rings were asked for and the backend has them. */
+static bool one_ring_packed(const struct cert_ctx *c)
+{
+	return !(c->o->rings & CERT_RING_SPLIT) && c->packed;
 }
 
 /* ---- 1. features and the handshake ---------------------------------------- */
@@ -89,11 +97,44 @@ static void learn(struct cert_ctx *c, const struct vhu_front *f)
 		c->queues = c->mq && c->queue_num ? (int)c->queue_num : 1;
 }
 
+/* Something a migration needs is missing: the check fails, and says what. */
+static void __attribute__((format(printf, 2, 3))) lacks(struct cert_result *r, const char *fmt,
+							 ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (r->status != CERT_FAIL)
+		r->evidence[0] = '\0';
+	r->status = CERT_FAIL;
+	cert_add(r, "%s", what);
+}
+
+/* What the backend offered, as check 1's figures. */
+static void offered_figures(const struct cert_ctx *c, const struct vhu_front *f,
+			    struct cert_result *r)
+{
+	char feat[24], proto[24];
+
+	snprintf(feat, sizeof(feat), "0x%llx", (unsigned long long)f->dev_features);
+	snprintf(proto, sizeof(proto), "0x%llx", (unsigned long long)f->dev_protocol);
+	cert_fig(r->figures, json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:f}", "features", feat,
+				       "protocol_features", proto, "queue_pairs",
+				       (int)c->queue_num, "mem_slots", (int)c->mem_slots,
+				       "reply_ack", has(f->dev_protocol, VHU_PF_REPLY_ACK),
+				       "rarp", c->rarp, "round_trip_ms", c->rtt_ms));
+}
+
+/* Runs first, always (certify.c): what it learns (c->handshake_ok, what is
+ * offered, the layouts) every other check reads. */
 void cert_check_features(struct cert_ctx *c, struct cert_result *r)
 {
 	uint64_t no_ack = vhu_front_default_protocol() & ~(1ull << VHU_PF_REPLY_ACK);
-	struct vhu_front f;
-	char err[CERT_ERR_LEN], hex[2][24];
+	struct vhu_front f, again;
+	char err[CERT_ERR_LEN];
 	int rc;
 
 	rc = handshake(c, vhu_front_default_protocol(), &f, c->handshake_err,
@@ -107,29 +148,22 @@ void cert_check_features(struct cert_ctx *c, struct cert_result *r)
 	if (rc)
 		return cert_set(r, CERT_FAIL, "handshake in QEMU's order with REPLY_ACK asked: %s",
 				c->handshake_err);
-	snprintf(hex[0], sizeof(hex[0]), "0x%llx", (unsigned long long)f.dev_features);
-	snprintf(hex[1], sizeof(hex[1]), "0x%llx", (unsigned long long)f.dev_protocol);
-	cert_fig(r->figures, json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:f}", "features",
-						 hex[0], "protocol_features", hex[1], "queue_pairs",
-						 (int)c->queue_num, "mem_slots", (int)c->mem_slots,
-						 "reply_ack", has(f.dev_protocol, VHU_PF_REPLY_ACK),
-						 "rarp", c->rarp, "round_trip_ms", c->rtt_ms));
+	offered_figures(c, &f, r);
 	r->status = CERT_PASS;
-	if ((rc = handshake(c, no_ack, &f, err, sizeof(err))))
-		cert_set(r, CERT_FAIL, "handshake without REPLY_ACK: %s", err);
-	vhu_front_close(&f);
+	if (handshake(c, no_ack, &again, err, sizeof(err)))
+		lacks(r, "handshake without REPLY_ACK: %s", err);
+	vhu_front_close(&again);
 	if (!has(f.dev_protocol, VHU_PF_LOG_SHMFD))
-		cert_add(r, "LOG_SHMFD not offered: no shared dirty log, no migration"),
-			r->status = CERT_FAIL;
+		lacks(r, "LOG_SHMFD not offered: no shared dirty log, no migration");
 	if (!has(f.dev_features, VHU_F_LOG_ALL))
-		cert_add(r, "LOG_ALL not offered: logging cannot be turned on"),
-			r->status = CERT_FAIL;
-	if (c->o->queues_given && c->o->queues > 1 && (!c->mq || c->queue_num < (uint32_t)c->o->queues))
-		cert_add(r, "%d queue pairs asked (--queues), the backend offers %u", c->o->queues,
-			 c->mq ? c->queue_num : 1), r->status = CERT_FAIL;
+		lacks(r, "LOG_ALL not offered: logging cannot be turned on");
+	if (c->o->queues_given && c->o->queues > 1 &&
+	    (!c->mq || c->queue_num < (uint32_t)c->o->queues))
+		lacks(r, "%d queue pairs asked (--queues), the backend offers %u", c->o->queues,
+		      c->mq ? c->queue_num : 1);
 	if (c->mem_slots < VHU_MAX_REGIONS)
-		cert_add(r, "%u memory slots, fewer than the %d of SET_MEM_TABLE", c->mem_slots,
-			 VHU_MAX_REGIONS), r->status = CERT_FAIL;
+		lacks(r, "%u memory slots, fewer than the %d of SET_MEM_TABLE", c->mem_slots,
+		      VHU_MAX_REGIONS);
 	if (r->status == CERT_PASS)
 		cert_set(r, CERT_PASS, "LOG_SHMFD, LOG_ALL, %u queue pairs, %u memory slots; "
 			 "handshake taken with and without REPLY_ACK", c->mq ? c->queue_num : 1,
@@ -332,8 +366,12 @@ static bool stop_one(struct cert_ctx *c, bool packed, struct cert_result *r, jso
 		return false;
 	}
 	cert_sleep_ms(200);
-	if ((rc = lt_log_create(&log, d->mem.top)) || (rc = dev_log_start(d, &d->front, &log))) {
-		cert_add(r, "%s: logging on: %s", kind, rc == -ENOMEM ? "no memory" : d->front.err);
+	if ((rc = lt_log_create(&log, d->mem.top))) {
+		cert_add(r, "%s: dirty log: %s", kind, strerror(-rc));
+		goto out;
+	}
+	if ((rc = dev_log_start(d, &d->front, &log))) {
+		cert_add(r, "%s: logging on: %s", kind, d->front.err);
 		goto out;
 	}
 	cert_sleep_ms(200);
@@ -444,7 +482,7 @@ static int reconnect(struct device *d, char *err, size_t errlen)
 
 void cert_check_reconnect(struct cert_ctx *c, struct cert_result *r)
 {
-	struct cert_layout l = { !(c->o->rings & CERT_RING_SPLIT), 1, c->mrg, 64, 2000 };
+	struct cert_layout l = { one_ring_packed(c), 1, c->mrg, 64, 2000 };
 	struct nd_counters a, b;
 	struct device *d;
 	char err[CERT_ERR_LEN];
@@ -487,7 +525,7 @@ out:
 
 void cert_check_rarp(struct cert_ctx *c, struct cert_result *r)
 {
-	struct cert_layout l = { !(c->o->rings & CERT_RING_SPLIT), 1, c->mrg, 64, 200 };
+	struct cert_layout l = { one_ring_packed(c), 1, c->mrg, 64, 200 };
 	struct nd_counters a;
 	struct device *d;
 	uint8_t mac[6];
@@ -574,7 +612,7 @@ void cert_check_timing(struct cert_ctx *c, struct cert_result *r)
  * does when memory is hot-plugged: the backend's marks move to the new log. */
 static bool log_resize(struct cert_ctx *c, struct cert_result *r, json_t *fig)
 {
-	struct cert_layout l = { !(c->o->rings & CERT_RING_SPLIT), 1, c->mrg, 1514, 20000 };
+	struct cert_layout l = { one_ring_packed(c), 1, c->mrg, 1514, 20000 };
 	struct lt_log a = { .fd = -1 }, b = { .fd = -1 };
 	struct lt_sync_stats sa = { 0 }, sb = { 0 };
 	struct device *d = calloc(1, sizeof(*d));
@@ -587,9 +625,12 @@ static bool log_resize(struct cert_ctx *c, struct cert_result *r, json_t *fig)
 		free(d);
 		return false;
 	}
-	if ((rc = lt_log_create(&a, d->mem.top)) || (rc = lt_log_create(&b, 2 * d->mem.top)) ||
-	    (rc = dev_log_start(d, &d->front, &a))) {
-		cert_add(r, "log resize: logging on: %s", rc == -ENOMEM ? "no memory" : d->front.err);
+	if ((rc = lt_log_create(&a, d->mem.top)) || (rc = lt_log_create(&b, 2 * d->mem.top))) {
+		cert_add(r, "log resize: dirty log: %s", strerror(-rc));
+		goto out;
+	}
+	if ((rc = dev_log_start(d, &d->front, &a))) {
+		cert_add(r, "log resize: logging on: %s", d->front.err);
 		goto out;
 	}
 	cert_sleep_ms(200);

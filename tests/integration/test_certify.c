@@ -138,6 +138,8 @@ static struct fault_row rows[] = {
 	{ "no LOG_SHMFD", "--loopback --drop-proto LOG_SHMFD", "split",
 	  "features,log,stop,restart,rarp,timing,hostile", "features",
 	  "log,stop,restart,timing,hostile", "5s" },
+	{ "bad reply in the handshake", "--loopback --misbehave wrong-size:GET_MAX_MEM_SLOTS",
+	  "split", "features,log,stop,rarp,hostile", "features", "log,stop,rarp,hostile", "5s" },
 	{ "no REPLY_ACK", "--loopback --drop-proto REPLY_ACK", "split", "features,stop,rarp", "", "",
 	  "5s" },
 	{ "SEND_RARP refused", "--loopback --misbehave refuse:SEND_RARP", "split", "features,rarp",
