@@ -20,7 +20,7 @@
 
 #define STOP_WATCH_MS     200    /* memory and log watched after GET_VRING_BASE */
 #define RARP_WAIT_MS      2000
-#define RECONNECT_WAIT_MS 10000
+#define RECONNECT_WAIT_MS 30000
 #define TIMING_BUDGET_MS  1000   /* GET_VRING_BASE of every ring; restart on SOCKET2 */
 #define HOSTILE_REGION    (2u << 20)
 
@@ -323,9 +323,9 @@ static bool bases_agree(struct device *d, const uint32_t *got, struct cert_resul
 		const struct vring *v = i % 2 ? &q->tx : &q->rx;
 		uint32_t full = vring_full_base(v, got[i]);
 
-		json_array_append_new(arr, json_pack("{s:i, s:I, s:I}", "ring", i, "backend",
-						     (json_int_t)got[i], "driver",
-						     (json_int_t)drv[i]));
+		json_array_append_new(arr, json_pack("{s:i, s:I, s:I, s:I}", "ring", i, "backend",
+						     (json_int_t)got[i], "backend_full",
+						     (json_int_t)full, "driver", (json_int_t)drv[i]));
 		if (full == drv[i])
 			continue;
 		ok = false;

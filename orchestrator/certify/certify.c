@@ -285,8 +285,9 @@ static void differing(struct cert_mig *m, const struct mig_diff *df)
 {
 	if (!df->n)
 		return;
-	snprintf(m->differing, sizeof(m->differing), "%llu pages, first 0x%llx %s (%s's log)",
-		 (unsigned long long)df->count, (unsigned long long)df->page[0].gpa,
+	snprintf(m->differing, sizeof(m->differing), "%llu page%s, first 0x%llx %s (%s's log)",
+		 (unsigned long long)df->count, df->count == 1 ? "" : "s",
+		 (unsigned long long)df->page[0].gpa,
 		 df->page[0].what, df->page[0].log);
 }
 

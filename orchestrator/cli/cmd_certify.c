@@ -113,8 +113,9 @@ static void print_table(const struct cert_opts *o, const struct cert_result *res
 	int n[3] = { 0, 0, 0 };
 	size_t nck;
 
-	printf("vhm certify %s%s%s: %d queue pairs, %s\n", o->sock, o->sock2 ? " -> " : "",
-	       o->sock2 ? o->sock2 : "", o->queues, rings[o->rings & 3]);
+	printf("vhm certify %s%s%s: up to %d queue pair%s, %s\n", o->sock, o->sock2 ? " -> " : "",
+	       o->sock2 ? o->sock2 : "", o->queues, o->queues == 1 ? "" : "s",
+	       rings[o->rings & 3]);
 	ck = cert_checks(&nck);
 	for (size_t i = 0; i < nck; i++) {
 		const struct cert_result *r = &res[i];
