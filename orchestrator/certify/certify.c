@@ -320,7 +320,7 @@ static void migrate_layout(struct cert_ctx *c, struct cert_mig *m, struct device
 	netdrv_totals(&d->drv, &m->c2);
 	m->quiesced = m->c2.rx_frames + m->c2.rx_lost >= m->c2.tx_frames &&
 		      m->c2.tx_done >= m->c2.tx_frames;
-	dev_guest_pause(d, false);
+	/* TX stays stopped: the caller closes the device next. */
 }
 
 const struct cert_mig *cert_mig_get(struct cert_ctx *c, int i)
