@@ -18,7 +18,7 @@
 #include "util.h"
 
 #define MEM_BASE_MIB     64        /* guest memory of a check's device */
-#define VERIFY_WINDOW_MS 600       /* verify mode before each migration */
+#define VERIFY_WINDOW_MS 500       /* verify mode before each migration */
 #define VERIFY_PASS_MS   100
 #define AFTER_MIG_MS     300       /* traffic on SOCKET2 after the switchover */
 #define QUIESCE_MS       2000
