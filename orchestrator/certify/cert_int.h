@@ -43,6 +43,7 @@ struct cert_mig {
 	bool quiesced;             /* every frame back after the last traffic */
 };
 
+/* One run's state: made, read and written by cert_run's thread alone. */
 struct cert_ctx {
 	const struct cert_opts *o;
 	/* what the handshake found (check 1 fills it before any other runs) */
