@@ -103,6 +103,9 @@ static int parse(int argc, char **argv, struct cert_opts *o, bool *json)
 		return vhm_usage_error("certify", "expected SOCKET and at most a SOCKET2");
 	o->sock = argv[optind];
 	o->sock2 = argc - optind == 2 ? argv[optind + 1] : NULL;
+	if (o->sock2 && !strcmp(o->sock, o->sock2))
+		return vhm_usage_error("certify", "SOCKET2 '%s' is SOCKET: the checks that migrate "
+				       "need a second instance of the backend", o->sock2);
 	return 0;
 }
 

@@ -217,6 +217,7 @@ struct flag_case {
 static struct flag_case flags[] = {
 	{ { "" }, "expected SOCKET" },
 	{ { "a.sock", "b.sock", "c.sock" }, "expected SOCKET and at most a SOCKET2" },
+	{ { "a.sock", "a.sock" }, "SOCKET2 'a.sock' is SOCKET" },
 	{ { "a.sock", "--ring", "round" }, "--ring 'round'" },
 	{ { "a.sock", "--queues", "0" }, "--queues '0'" },
 	{ { "a.sock", "--queues", "9" }, "--queues '9'" },
