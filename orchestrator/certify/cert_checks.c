@@ -172,15 +172,18 @@ void cert_check_features(struct cert_ctx *c, struct cert_result *r)
 
 /* ---- 2. log completeness ---------------------------------------------------- */
 
-/* Every layout's migration, made now if no check made it before: its name
- * into the caller's callback with the migration. */
-typedef bool (*layout_fn)(struct cert_result *r, const char *name, const struct cert_mig *m,
-			  json_t *fig);
+/* What a check made of one layout's migration. */
+enum layout_verdict { LAYOUT_OK, LAYOUT_FAIL, LAYOUT_NONE /* nothing to judge */ };
 
-/* Run fn over the layouts that could run; fail if any fn said so, skip if
- * none could run (evidence `none`), else pass with `ok`. */
+/* Judges a layout's migration (made now if no check made it before), adding
+ * to r's evidence when it fails and to fig. */
+typedef enum layout_verdict (*layout_fn)(struct cert_result *r, const char *name,
+					 const struct cert_mig *m, json_t *fig);
+
+/* Run fn over the layouts that could run; fail if any failed, skip if none
+ * was judged, else pass with `ok`. */
 static void over_layouts(struct cert_ctx *c, struct cert_result *r, layout_fn fn,
-			 const char *ok)
+			 const char *ok, const char *none)
 {
 	json_t *arr = json_array();
 	int tested = 0, failed = 0;
@@ -203,10 +206,11 @@ static void over_layouts(struct cert_ctx *c, struct cert_result *r, layout_fn fn
 			cert_add(r, "%s: %s", name, m->err);
 			json_object_set_new(fig, "error", json_string(m->err));
 			failed++;
-		} else if (fn(r, name, m, fig)) {
-			tested++;
 		} else {
-			failed++;
+			enum layout_verdict v = fn(r, name, m, fig);
+
+			tested += v == LAYOUT_OK;
+			failed += v == LAYOUT_FAIL;
 		}
 		json_array_append_new(arr, fig);
 	}
@@ -214,7 +218,7 @@ static void over_layouts(struct cert_ctx *c, struct cert_result *r, layout_fn fn
 	if (failed)
 		r->status = CERT_FAIL;
 	else if (!tested)
-		cert_set(r, CERT_SKIP, "no layout could run%s%s", skipped[0] ? ": " : "", skipped);
+		cert_set(r, CERT_SKIP, "%s%s%s", none, skipped[0] ? "; skipped " : "", skipped);
 	else
 		cert_set(r, CERT_PASS, "%d layouts: %s", tested, ok);
 	if (failed || tested)
@@ -222,14 +226,14 @@ static void over_layouts(struct cert_ctx *c, struct cert_result *r, layout_fn fn
 			cert_add(r, "skipped %s", skipped);
 }
 
-static bool log_layout(struct cert_result *r, const char *name, const struct cert_mig *m,
-		       json_t *fig)
+static enum layout_verdict log_layout(struct cert_result *r, const char *name,
+				      const struct cert_mig *m, json_t *fig)
 {
 	cert_fig(fig, json_pack("{s:I, s:I, s:b, s:s, s:s, s:s}", "verify_passes",
-					  (json_int_t)m->verify_passes, "verify_findings",
-					  (json_int_t)m->verify_findings, "migrated", m->ok,
-					  "result", m->result, "digest_src", m->digest_src,
-					  "digest_dst", m->digest_dst));
+				(json_int_t)m->verify_passes, "verify_findings",
+				(json_int_t)m->verify_findings, "migrated", m->ok,
+				"result", m->result, "digest_src", m->digest_src,
+				"digest_dst", m->digest_dst));
 	if (m->verify_findings)
 		json_object_set_new(fig, "verify_first", json_string(m->verify_first));
 	if (m->digests_differ)
@@ -241,7 +245,7 @@ static bool log_layout(struct cert_result *r, const char *name, const struct cer
 		cert_add(r, "%s: digests differ: %s", name, m->differing);
 	else if (!m->ok)
 		cert_add(r, "%s: the migration failed: %s", name, m->result);
-	return m->ok && !m->verify_findings;
+	return m->ok && !m->verify_findings ? LAYOUT_OK : LAYOUT_FAIL;
 }
 
 void cert_check_log(struct cert_ctx *c, struct cert_result *r)
@@ -250,27 +254,28 @@ void cert_check_log(struct cert_ctx *c, struct cert_result *r)
 
 	if (why)
 		return cert_set(r, CERT_SKIP, "%s", why);
-	over_layouts(c, r, log_layout, "no unlogged write in verify mode, equal digests");
+	over_layouts(c, r, log_layout, "no unlogged write in verify mode, equal digests",
+		     "no layout could run");
 }
 
 /* ---- 4. restart on SOCKET2 --------------------------------------------------- */
 
-static bool restart_layout(struct cert_result *r, const char *name, const struct cert_mig *m,
-			   json_t *fig)
+static enum layout_verdict restart_layout(struct cert_result *r, const char *name,
+					  const struct cert_mig *m, json_t *fig)
 {
 	const struct nd_counters *a = &m->c1, *b = &m->c2;
 	bool ok;
 
 	if (!m->ok) {
 		json_object_set_new(fig, "skipped", json_string("the migration failed (check 2)"));
-		return true;
+		return LAYOUT_NONE;
 	}
 	cert_fig(fig, json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "tx_frames",
-					  (json_int_t)b->tx_frames, "rx_frames",
-					  (json_int_t)b->rx_frames, "rx_lost", (json_int_t)b->rx_lost,
-					  "rx_dup", (json_int_t)b->rx_dup, "rx_after_switchover",
-					  (json_int_t)(b->rx_frames - a->rx_frames), "all_back",
-					  m->quiesced));
+				(json_int_t)b->tx_frames, "rx_frames",
+				(json_int_t)b->rx_frames, "rx_lost", (json_int_t)b->rx_lost,
+				"rx_dup", (json_int_t)b->rx_dup, "rx_after_switchover",
+				(json_int_t)(b->rx_frames - a->rx_frames), "all_back",
+				m->quiesced));
 	ok = !b->rx_lost && !b->rx_dup && !b->rx_late && m->quiesced && b->rx_frames > a->rx_frames;
 	if (!ok)
 		cert_add(r, "%s: %llu frames lost, %llu duplicated, %llu late (%llu lost and %llu "
@@ -280,21 +285,17 @@ static bool restart_layout(struct cert_result *r, const char *name, const struct
 			 (unsigned long long)a->rx_dup,
 			 (unsigned long long)(b->rx_frames - a->rx_frames),
 			 m->quiesced ? "every frame back" : "frames still missing after 2 s");
-	return ok;
+	return ok ? LAYOUT_OK : LAYOUT_FAIL;
 }
 
 void cert_check_restart(struct cert_ctx *c, struct cert_result *r)
 {
 	const char *why = cert_cannot_migrate(c);
-	bool any = false;
 
 	if (why)
 		return cert_set(r, CERT_SKIP, "%s", why);
-	over_layouts(c, r, restart_layout, "rings continued on SOCKET2, no frame lost or duplicated");
-	for (int i = 0; i < c->nmig; i++)
-		any |= c->mig[i].ok;
-	if (r->status == CERT_PASS && !any)
-		cert_set(r, CERT_SKIP, "no migration succeeded (check 2): nothing restarted");
+	over_layouts(c, r, restart_layout, "rings continued on SOCKET2, no frame lost or duplicated",
+		     "no migration succeeded (check 2): nothing restarted");
 }
 
 /* ---- 3. GET_VRING_BASE semantics -------------------------------------------- */
@@ -507,8 +508,8 @@ void cert_check_reconnect(struct cert_ctx *c, struct cert_result *r)
 	cert_sleep_ms(1000);
 	netdrv_totals(&d->drv, &b);
 	cert_fig(r->figures, json_pack("{s:I, s:I, s:I}", "rx_after_reconnect",
-						 (json_int_t)(b.rx_frames - a.rx_frames), "rx_lost",
-						 (json_int_t)b.rx_lost, "rx_dup", (json_int_t)b.rx_dup));
+				       (json_int_t)(b.rx_frames - a.rx_frames), "rx_lost",
+				       (json_int_t)b.rx_lost, "rx_dup", (json_int_t)b.rx_dup));
 	if (b.rx_frames > a.rx_frames)
 		cert_set(r, CERT_PASS, "rings restored from the driver's state; %llu frames "
 			 "received in the second after the reconnect",
@@ -595,9 +596,9 @@ void cert_check_timing(struct cert_ctx *c, struct cert_result *r)
 	if (!n)
 		return cert_set(r, CERT_SKIP, "no migration succeeded (check 2): nothing to time");
 	cert_fig(r->figures, json_pack("{s:f, s:f, s:f, s:f, s:i}", "round_trip_ms",
-						 c->rtt_ms, "get_vring_base_ms", stop, "restart_ms",
-						 restart, "log_sync_ms_per_gib", sync, "budget_ms",
-						 TIMING_BUDGET_MS));
+				       c->rtt_ms, "get_vring_base_ms", stop, "restart_ms",
+				       restart, "log_sync_ms_per_gib", sync, "budget_ms",
+				       TIMING_BUDGET_MS));
 	cert_set(r, stop <= TIMING_BUDGET_MS && restart <= TIMING_BUDGET_MS ? CERT_PASS : CERT_FAIL,
 		 "worst of %d migrations: GET_VRING_BASE (all rings, RX settle included) %.1f ms = "
 		 "%.0fx a GET_FEATURES round trip (%.3f ms), restart on SOCKET2 %.1f ms = %.0fx; "
@@ -643,7 +644,7 @@ static bool log_resize(struct cert_ctx *c, struct cert_result *r, json_t *fig)
 	lt_log_sync(&a, NULL, &sa);
 	lt_log_sync(&b, NULL, &sb);
 	cert_fig(fig, json_pack("{s:I, s:I}", "old_log_pages_after", (json_int_t)sa.pages,
-					  "new_log_pages", (json_int_t)sb.pages));
+				"new_log_pages", (json_int_t)sb.pages));
 	ok = !sa.pages && sb.pages;
 	if (sa.pages)
 		cert_add(r, "log resize: %llu pages still marked in the old log after the new "
