@@ -276,12 +276,16 @@ static enum layout_verdict restart_layout(struct cert_result *r, const char *nam
 				"rx_dup", (json_int_t)b->rx_dup, "rx_after_switchover",
 				(json_int_t)(b->rx_frames - a->rx_frames), "all_back",
 				m->quiesced));
-	ok = !b->rx_lost && !b->rx_dup && !b->rx_late && m->quiesced && b->rx_frames > a->rx_frames;
+	/* A frame back after the driver wrote it off (rx_late: nothing came back
+	 * for ND_LOSS_TIMEOUT_MS, e.g. a backend starved of CPU) was not lost:
+	 * a figure, not a failure. */
+	json_object_set_new(fig, "rx_late", json_integer((json_int_t)b->rx_late));
+	ok = !b->rx_lost && !b->rx_dup && m->quiesced && b->rx_frames > a->rx_frames;
 	if (!ok)
-		cert_add(r, "%s: %llu frames lost, %llu duplicated, %llu late (%llu lost and %llu "
-			 "duplicated before the switchover), %llu received after it, %s", name,
+		cert_add(r, "%s: %llu frames lost, %llu duplicated (%llu lost and %llu duplicated "
+			 "before the switchover), %llu received after it, %s", name,
 			 (unsigned long long)b->rx_lost, (unsigned long long)b->rx_dup,
-			 (unsigned long long)b->rx_late, (unsigned long long)a->rx_lost,
+			 (unsigned long long)a->rx_lost,
 			 (unsigned long long)a->rx_dup,
 			 (unsigned long long)(b->rx_frames - a->rx_frames),
 			 m->quiesced ? "every frame back" : "frames still missing after 2 s");

@@ -19,6 +19,21 @@
 
 #define CERT_TIMEOUT_MS 150000
 
+/* "name status: evidence" of every check that did not pass, for a message. */
+static void not_passed(const json_t *rep, char *out, size_t len)
+{
+	const json_t *c;
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	json_array_foreach(json_object_get(rep, "checks"), i, c)
+		if (strcmp(json_string_value(json_object_get(c, "status")), "pass") && used < len)
+			used += (size_t)snprintf(out + used, len - used, "[%s %s: %s] ",
+						 json_string_value(json_object_get(c, "name")),
+						 json_string_value(json_object_get(c, "status")),
+						 json_string_value(json_object_get(c, "evidence")));
+}
+
 /* The checks a run reported, by name: status and evidence; asserted to be a
  * JSON object with a "checks" array. New reference. */
 static json_t *certify_json(const char *const args[], int want_status, const char *row)
@@ -26,7 +41,7 @@ static json_t *certify_json(const char *const args[], int want_status, const cha
 	struct ts_run r;
 	json_error_t je;
 	json_t *rep;
-	char bin[256];
+	char bin[256], seen[4096];
 	const char *argv[24] = { bin, "certify" };
 	int n = 2;
 
@@ -38,11 +53,13 @@ static json_t *certify_json(const char *const args[], int want_status, const cha
 	cr_assert(eq(int, ts_run_cmd(argv, CERT_TIMEOUT_MS, &r), 0), "%s: vhm did not start", row);
 	cr_assert(not(r.timed_out), "%s: vhm certify still ran after %d ms", row, CERT_TIMEOUT_MS);
 	cr_log_info("%s: exit %d in %d ms\n%s%s", row, r.status, r.elapsed_ms, r.out, r.err);
-	cr_assert(eq(int, r.status, want_status), "%s: exit %d, want %d; stderr: %s; stdout: %s",
-		  row, r.status, want_status, r.err, r.out);
 	rep = json_loads(r.out, 0, &je);
-	cr_assert(not(eq(ptr, rep, NULL)), "%s: stdout is not JSON (%s): %s", row, je.text, r.out);
+	cr_assert(not(eq(ptr, rep, NULL)), "%s: exit %d, stdout is not JSON (%s): %s; stderr: %s",
+		  row, r.status, je.text, r.out, r.err);
 	cr_assert(not(eq(ptr, json_object_get(rep, "checks"), NULL)), "%s: no checks array", row);
+	not_passed(rep, seen, sizeof(seen));
+	cr_assert(eq(int, r.status, want_status), "%s: exit %d, want %d; %s", row, r.status,
+		  want_status, seen);
 	ts_run_free(&r);
 	return rep;
 }
