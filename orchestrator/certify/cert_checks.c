@@ -580,10 +580,29 @@ out:
 
 /* ---- 7. timings ------------------------------------------------------------- */
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median (the upper one of an even count) and the largest of v[0..n). */
+static void median_max(double *v, int n, double *med, double *max)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	*med = v[n / 2];
+	*max = v[n - 1];
+}
+
+/* Judged on the medians over the layouts' migrations: one migration slowed
+ * by a busy machine (a busy-polling backend whose core was taken) is a
+ * figure (the worst), a backend slow every time fails. */
 void cert_check_timing(struct cert_ctx *c, struct cert_result *r)
 {
 	const char *why = cert_cannot_migrate(c);
-	double stop = 0, restart = 0, sync = 0;
+	double stop[CERT_MAX_LAYOUTS], restart[CERT_MAX_LAYOUTS], sync[CERT_MAX_LAYOUTS];
+	double st, st_max, rs, rs_max, sy, sy_max, rtt = c->rtt_ms > 0 ? c->rtt_ms : 0;
 	int n = 0;
 
 	if (why)
@@ -593,23 +612,26 @@ void cert_check_timing(struct cert_ctx *c, struct cert_result *r)
 
 		if (!m->ok)
 			continue;
-		n++;
-		stop = stop > m->stop_ms ? stop : m->stop_ms;
-		restart = restart > m->restart_ms ? restart : m->restart_ms;
-		sync = sync > m->sync_ms_per_gib ? sync : m->sync_ms_per_gib;
+		stop[n] = m->stop_ms;
+		restart[n] = m->restart_ms;
+		sync[n++] = m->sync_ms_per_gib;
 	}
 	if (!n)
 		return cert_set(r, CERT_SKIP, "no migration succeeded (check 2): nothing to time");
-	cert_fig(r->figures, json_pack("{s:f, s:f, s:f, s:f, s:i}", "round_trip_ms",
-				       c->rtt_ms, "get_vring_base_ms", stop, "restart_ms",
-				       restart, "log_sync_ms_per_gib", sync, "budget_ms",
-				       TIMING_BUDGET_MS));
-	cert_set(r, stop <= TIMING_BUDGET_MS && restart <= TIMING_BUDGET_MS ? CERT_PASS : CERT_FAIL,
-		 "worst of %d migrations: GET_VRING_BASE (all rings, RX settle included) %.1f ms = "
-		 "%.0fx a GET_FEATURES round trip (%.3f ms), restart on SOCKET2 %.1f ms = %.0fx; "
-		 "log sync %.2f ms/GiB; budget %d ms each", n, stop,
-		 c->rtt_ms > 0 ? stop / c->rtt_ms : 0, c->rtt_ms, restart,
-		 c->rtt_ms > 0 ? restart / c->rtt_ms : 0, sync, TIMING_BUDGET_MS);
+	median_max(stop, n, &st, &st_max);
+	median_max(restart, n, &rs, &rs_max);
+	median_max(sync, n, &sy, &sy_max);
+	cert_fig(r->figures, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:i}", "migrations", n,
+				       "round_trip_ms", rtt, "get_vring_base_ms", st,
+				       "get_vring_base_worst_ms", st_max, "restart_ms", rs,
+				       "restart_worst_ms", rs_max, "log_sync_ms_per_gib", sy,
+				       "budget_ms", TIMING_BUDGET_MS));
+	cert_set(r, st <= TIMING_BUDGET_MS && rs <= TIMING_BUDGET_MS ? CERT_PASS : CERT_FAIL,
+		 "median of %d migrations: GET_VRING_BASE (all rings) %.1f ms = %.0fx a "
+		 "GET_FEATURES round trip (%.3f ms), worst %.1f ms; restart on SOCKET2 %.1f ms = "
+		 "%.0fx, worst %.1f ms; log sync %.2f ms/GiB; budget %d ms each", n, st,
+		 rtt > 0 ? st / rtt : 0, rtt, st_max, rs, rtt > 0 ? rs / rtt : 0, rs_max, sy,
+		 TIMING_BUDGET_MS);
 }
 
 /* ---- 8. hostile but legal ----------------------------------------------------- */
