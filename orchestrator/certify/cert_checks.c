@@ -269,7 +269,10 @@ static enum layout_verdict restart_layout(struct cert_result *r, const char *nam
 					  const struct cert_mig *m, json_t *fig)
 {
 	const struct nd_counters *s = &m->c0, *a = &m->c1, *b = &m->c2;
-	uint64_t lost = b->rx_lost - s->rx_lost, dup = b->rx_dup - s->rx_dup;
+	/* rx_lost goes down again when a written-off frame comes back late:
+	 * fewer lost now than at the start is none lost since. */
+	uint64_t lost = b->rx_lost > s->rx_lost ? b->rx_lost - s->rx_lost : 0;
+	uint64_t dup = b->rx_dup > s->rx_dup ? b->rx_dup - s->rx_dup : 0;
 	bool ok;
 
 	if (!m->ok) {
