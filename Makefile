@@ -31,7 +31,7 @@ PKGS     := jansson libxml-2.0 libvirt ncursesw libsystemd
 # Source folders, lowest layer first (README "Layout"; scripts/check-layers.sh
 # refuses an include that reaches up).
 VHM_DIRS := orchestrator/vhost orchestrator/device orchestrator/migration \
-            orchestrator/runner orchestrator/cli
+            orchestrator/certify orchestrator/runner orchestrator/cli
 DIRS     := common logtrack rarp bpf ui libvirt $(VHM_DIRS)
 CPPFLAGS += $(addprefix -I,$(DIRS)) -D_GNU_SOURCE -DVHM_VERSION='"$(VERSION)"' \
             -DVHM_GIT='"$(GIT_REV)"'
@@ -141,10 +141,12 @@ test-asan:
 # the patterns with a failing test are named. tests/tsan.supp silences third-party
 # code only. Criterion takes one glob per run, hence one run per pattern.
 # The migrations chosen cover a switchover, a rollback, a cancel, the state
-# events, QMP's queries while the job's thread runs (qmp/*) and the test
+# events, QMP's queries while the job's thread runs (qmp/*), vhm certify's own
+# device through a backend restart (certify/reconnect*) and the test
 # backend's datapath; layouts and back_and_forth_20 add
 # minutes under TSan and no other thread interaction. About 5 min in all.
-TSAN_SUITES := device/* migrate/[cst]* migrate/between* track*/* ctl_*/* top*/* qmp/*
+TSAN_SUITES := device/* migrate/[cst]* migrate/between* track*/* ctl_*/* top*/* qmp/* \
+               certify/reconnect*
 TSAN_BUILD   = $(BUILD)/tsan
 TSAN_LOGS    = $(TSAN_BUILD)/logs
 # Newer kernels map memory where TSan does not expect it ("unexpected memory

@@ -22,14 +22,15 @@ allowed() {
 	orchestrator/vhost)      echo "common vhost" ;;
 	orchestrator/device)     echo "common logtrack vhost device" ;;
 	orchestrator/migration)  echo "common logtrack rarp vhost device migration" ;;
+	orchestrator/certify)    echo "common logtrack rarp vhost device migration certify" ;;
 	orchestrator/runner)     echo "common logtrack rarp bpf vhost device migration runner" ;;
-	orchestrator/cli)        echo "common logtrack rarp bpf ui libvirt vhost device migration runner cli" ;;
+	orchestrator/cli)        echo "common logtrack rarp bpf ui libvirt vhost device migration certify runner cli" ;;
 	*)                       echo "" ;;
 	esac
 }
 
 DIRS="common logtrack rarp bpf ui libvirt orchestrator/vhost orchestrator/device
-orchestrator/migration orchestrator/runner orchestrator/cli"
+orchestrator/migration orchestrator/certify orchestrator/runner orchestrator/cli"
 
 # The folder (short name) holding header $1, or nothing.
 owner() {

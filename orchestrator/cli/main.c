@@ -9,6 +9,7 @@
 #include "cmd_probe.h"
 #include "cmd_run.h"
 #include "cmd_migrate.h"
+#include "cmd_certify.h"
 #include "rarp_cmd.h"
 #include "cmd_ctl.h"
 #include "cmd_dev.h"
@@ -39,6 +40,8 @@ static const struct vhm_cmd commands[] = {
 	  RUN_USAGE },
 	{ "migrate", cmd_migrate, "live-migrate a running device to another backend",
 	  MIGRATE_USAGE },
+	{ "certify", cmd_certify, "check that a vhost-user backend can be live-migrated",
+	  CERTIFY_USAGE },
 	{ "announce", cmd_announce, "send RARP frames announcing guest MACs on an interface",
 	  RARP_ANNOUNCE_USAGE },
 	{ "trace", cmd_trace, "count a backend's syscalls, kicks, faults and calls with eBPF",

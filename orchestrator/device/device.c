@@ -104,8 +104,9 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
 		return vhm_err(err, errlen, -ENOTSUP,
 			       "%s: the device has %d queue pairs, the backend at most %u "
 			       "(GET_QUEUE_NUM)", f->path, d->cfg.queues, f->queue_num);
-	want = 1ull << VHU_F_VERSION_1 | 1ull << VHU_NET_F_MRG_RXBUF |
-	       1ull << VHU_F_PROTOCOL_FEATURES;
+	want = 1ull << VHU_F_VERSION_1 | 1ull << VHU_F_PROTOCOL_FEATURES;
+	if (!d->cfg.no_mrg_rxbuf)
+		want |= 1ull << VHU_NET_F_MRG_RXBUF;
 	if (d->event_idx)
 		want |= 1ull << VHU_F_EVENT_IDX;
 	if (d->packed)

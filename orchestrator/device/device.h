@@ -100,6 +100,7 @@ struct dev_config {
 	uint8_t mac[6];
 	int timeout_ms;
 	bool listen;               /* vhm listens at `backend`; the backend connects */
+	bool no_mrg_rxbuf;         /* do not ack MRG_RXBUF even when offered */
 };
 
 /* A socket vhm listens on for a backend that connects (client mode: testpmd

@@ -353,6 +353,11 @@ static void rx_frame(struct nd_queue *q, const uint8_t *b, uint32_t len)
 	}
 	type = (uint16_t)(eth[12] << 8 | eth[13]);
 	if (type == 0x8035) {
+		uint64_t mac = 0;
+
+		for (int i = 6; i < 12; i++)
+			mac = mac << 8 | eth[i];
+		__atomic_store_n(&q->rarp_mac, mac | 1ull << 63, __ATOMIC_RELAXED);
 		add64(&q->c.rx_rarp, 1);
 		return;
 	}
@@ -575,6 +580,20 @@ void netdrv_queue_counters(const struct netdrv *d, int qi, struct nd_counters *o
 {
 	memset(out, 0, sizeof(*out));
 	add_queue(d, qi, out);
+}
+
+bool netdrv_rarp_mac(const struct netdrv *d, uint8_t mac[6])
+{
+	for (int i = 0; i < d->nq; i++) {
+		uint64_t m = __atomic_load_n(&d->q[i].rarp_mac, __ATOMIC_RELAXED);
+
+		if (!(m >> 63))
+			continue;
+		for (int k = 5; k >= 0; k--, m >>= 8)
+			mac[k] = (uint8_t)m;
+		return true;
+	}
+	return false;
 }
 
 void netdrv_totals(const struct netdrv *d, struct nd_counters *out)

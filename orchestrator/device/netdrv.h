@@ -102,6 +102,8 @@ struct nd_queue {
 	uint64_t off_seen[ND_RING_SIZE / 64]; /* bit: that written-off frame came back */
 	bool off_valid;
 	int kick_fd[2], call_fd[2];       /* [0] rx, [1] tx; owned */
+	uint64_t rarp_mac;                /* source MAC of the last RARP received in the low
+					   * 48 bits, bit 63 once one came (relaxed atomic) */
 	struct nd_counters c;
 };
 
@@ -172,6 +174,9 @@ void netdrv_traffic(const struct netdrv *d, uint64_t *pps, uint32_t *frame_size)
 void netdrv_totals(const struct netdrv *d, struct nd_counters *out);
 /* Queue qi's counters (relaxed atomics, field by field; any thread). */
 void netdrv_queue_counters(const struct netdrv *d, int qi, struct nd_counters *out);
+/* The source MAC of the last RARP frame any queue received: false when none
+ * came (any thread). */
+bool netdrv_rarp_mac(const struct netdrv *d, uint8_t mac[6]);
 /* After guest memory moved (migration): re-point rings at the new copy. */
 void netdrv_rebase(struct netdrv *d, const struct gmem *mem);
 

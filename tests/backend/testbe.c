@@ -501,6 +501,7 @@ static enum tbe_res h_SEND_RARP(struct tbe *t, struct vhu_msg *m, struct vhu_msg
 		t->nrarp--;
 	}
 	memcpy(t->rarp[t->nrarp++], &m->u.u64, 6);
+	t->rarp_pending = t->dp != NULL;
 	return TBE_OK;
 }
 

@@ -130,6 +130,9 @@ struct tbe {
 	uint64_t log_size;            /* bytes */
 	uint8_t rarp[TBE_MAX_RARP][6];
 	int nrarp;
+	bool rarp_pending;            /* --loopback: the last SEND_RARP's frame is still to
+				       * reach RX ring 0 (as DPDK puts it among the guest's
+				       * TX, which io forwarding returns); under dp_lock */
 	uint64_t mtu, status;
 	bool features_failed;         /* SET_FEATURES refused: FEATURES_OK will not stick (DPDK) */
 	uint64_t statuses[TBE_MAX_STATUS];   /* SET_STATUS values in order */

@@ -36,6 +36,7 @@
  *                rest), and the continuation buffer is not logged;
  *   packed-desc  used packed descriptors are not logged. */
 #include "testbe.h"
+#include "rarp_frame.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@
 #define PACKED_F_AVAIL   (1u << 7)
 #define PACKED_F_USED    (1u << 15)
 #define NET_HDR_NUM_BUFS 10          /* offset of num_buffers in virtio_net_hdr */
+#define TBE_NET_HDR      12          /* virtio_net_hdr with num_buffers (VERSION_1) */
 #define DP_LATE_MS       100         /* --log-fault late: how long marks are held */
 #define DP_LATE_MAX      65536       /* pages held at most (then logged at once) */
 #define DP_MRG_FIRST     30          /* --log-fault mrg: bytes in the first buffer */
@@ -513,6 +515,52 @@ static int forward_packed(struct tbe *t, struct dp_ring *tx, struct dp_ring *rx)
 	return 1;
 }
 
+/* The last SEND_RARP's announce into the next RX buffer of rx (one buffer,
+ * logged like any frame). false when no buffer is free yet. */
+static bool deliver_rarp(struct tbe *t, struct dp_ring *rx)
+{
+	uint8_t frame[RARP_FRAME_LEN], *dst;
+	uint32_t n = TBE_NET_HDR + RARP_FRAME_LEN;
+	uint64_t gpa;
+	uint32_t room;
+	uint16_t id;
+	int rh;
+
+	if (rx->packed) {
+		struct dp_packed_desc *re = packed_next(rx);
+
+		if (!re)
+			return false;
+		id = re->id, gpa = re->addr, room = re->len;
+		packed_take(rx);
+	} else {
+		const struct dp_split_desc *rd;
+
+		if ((rh = split_next(rx)) < 0)
+			return false;
+		rd = (const struct dp_split_desc *)rx->desc + rh;
+		id = (uint16_t)rh, gpa = rd->addr, room = rd->len;
+		rx->last_avail++;
+	}
+	dst = room >= n ? tbe_gpa_to_va(t, gpa, n) : NULL;
+	if (dst && rarp_frame_build(frame, sizeof(frame), t->rarp[t->nrarp - 1],
+				    RARP_VLAN_NONE) == RARP_FRAME_LEN) {
+		memset(dst, 0, TBE_NET_HDR);
+		memcpy(dst + TBE_NET_HDR, frame, RARP_FRAME_LEN);
+		set_num_buffers(t, dst, n);
+		dp_log(t, gpa, n, DP_W_BUF);
+	} else {
+		n = 0;
+	}
+	if (rx->packed) {
+		packed_used(t, rx, id, n);
+	} else {
+		split_used(t, rx, id, n);
+		split_publish(t, rx);
+	}
+	return true;
+}
+
 /* What GET_VRING_BASE answers: split, the avail index; packed, avail index
  * and wrap counter in bits 0-15, used index and wrap counter in bits 16-31. */
 static uint32_t dp_base(const struct dp_ring *d)
@@ -534,6 +582,10 @@ static int pass(struct tbe *t)
 
 		if (!rx->running || !tx->running)
 			continue;
+		if (q == 0 && t->rarp_pending && deliver_rarp(t, rx)) {
+			t->rarp_pending = false;
+			n++;
+		}
 		while (n < DP_BURST && (rx->packed ? forward_packed(t, tx, rx) :
 					forward_split(t, tx, rx)))
 			n++;

@@ -32,6 +32,7 @@ static struct cmd_case cmd_cases[] = {
 	{ "probe", "", "", "--timeout", "5x" },
 	{ "run", "--queues", "0x10", "--interval", "1d" },
 	{ "migrate", "--downtime-ms", "5ms", "", "" },
+	{ "certify", "--queues", "0x10", "--timeout", "1d" },
 	{ "announce", "--rounds", "1O", "--initial", "5x" },
 	{ "trace", "--pid", "0x10", "--duration", "1d" },
 	{ "hook", "", "", "", "" },
