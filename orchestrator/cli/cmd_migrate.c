@@ -34,7 +34,7 @@ static void on_sigint(int sig)
 enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
 
 struct migrate_opts {
-	const char *name, *to, *run_dir, *mac, *ifname;
+	const char *name, *to, *run_dir, *mac, *ifname, *verify;
 	uint64_t downtime_ms, iterations, bandwidth;
 	bool json, cancel;
 	enum migrate_out out;
@@ -84,6 +84,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "bandwidth", required_argument, NULL, 'b' },
 		{ "mac", required_argument, NULL, 'm' },
 		{ "announce-ifname", required_argument, NULL, 'a' },
+		{ "verify", required_argument, NULL, 'v' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "run-dir", required_argument, NULL, 'R' },
@@ -119,6 +120,12 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 			o->mac = optarg;
 			break;
 		case 'a': o->ifname = optarg; break;
+		case 'v':
+			if (strcmp(optarg, "after-resume") && strcmp(optarg, "sync"))
+				return vhm_usage_error("migrate", "--verify '%s': expected after-resume "
+						       "or sync", optarg);
+			o->verify = optarg;
+			break;
 		case 'c': o->cancel = true; break;
 		case 'j': o->json = true; break;
 		case 'R': o->run_dir = optarg; break;
@@ -146,6 +153,8 @@ static json_t *migrate_args(const struct migrate_opts *o)
 		json_object_set_new(a, "mac", json_string(o->mac));
 	if (o->ifname)
 		json_object_set_new(a, "announce_ifname", json_string(o->ifname));
+	if (o->verify)
+		json_object_set_new(a, "verify", json_string(o->verify));
 	return a;
 }
 
@@ -283,7 +292,14 @@ int cmd_migrate(int argc, char **argv)
 		printf("\n");
 	} else if (final && rc == VHM_EXIT_OK) {
 		migp_report(stdout, final);
-	} else if (final) {
+	}
+	if (final && rc == VHM_EXIT_OK && json_is_false(json_object_get(final, "verified"))) {
+		/* past the commit point: the guest runs on a copy not proved */
+		fprintf(stderr, "vhm migrate: %s moved, but its memory differs from the source's "
+			"after the resume (verify after-resume):\n", o.name);
+		print_differing(json_object_get(final, "differing_pages"));
+		rc = VHM_EXIT_FAIL;
+	} else if (final && rc != VHM_EXIT_OK) {
 		fprintf(stderr, "vhm migrate: %s\n",
 			json_string_value(json_object_get(final, "error")));
 		print_differing(json_object_get(final, "differing_pages"));

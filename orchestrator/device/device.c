@@ -136,14 +136,15 @@ void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_
 	};
 }
 
-static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t base)
+static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t base,
+		      uint32_t addr_flags)
 {
 	struct nd_queue *q = &d->drv.q[ring / 2];
 	struct vring *v = ring % 2 ? &q->tx : &q->rx;
 	struct vhu_vring_addr a;
 	int rc;
 
-	dev_ring_addr(d, ring, 0, &a);
+	dev_ring_addr(d, ring, addr_flags, &a);
 
 	if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_NUM, (uint32_t)ring, v->num)) ||
 	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring,
@@ -219,7 +220,9 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 		struct nd_queue *q = &d->drv.q[r / 2];
 		uint32_t base = bases ? bases[r] : vring_initial_base(r % 2 ? &q->tx : &q->rx);
 
-		if ((rc = start_ring(d, f, r, base)))
+		/* with LOG_ALL, the used ring is logged from the start */
+		if ((rc = start_ring(d, f, r, base,
+				     has(features, VHU_F_LOG_ALL) ? VHU_VRING_F_LOG : 0)))
 			return rc;
 	}
 	if (has(features, VHU_F_PROTOCOL_FEATURES))

@@ -177,7 +177,9 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
  * clears it), SET_MEM_TABLE (a migration
  * sends them to the destination ahead of the switchover), then the rings. */
 int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features);
-/* ... then every ring, SET_VRING_ENABLE, and status DRIVER_OK. */
+/* ... then every ring, SET_VRING_ENABLE, and status DRIVER_OK. With LOG_ALL
+ * in `features` the rings start logged (VHU_VRING_F_LOG in SET_VRING_ADDR):
+ * the backend logs from its first write (SET_LOG_BASE sent before). */
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of

@@ -13,11 +13,13 @@
  *     TX frames — what KVM's dirty log tracks for a VM's vCPUs), merged into
  *     one bitmap by lt_log_sync;
  *   - switchover: the last merged bitmap, and nothing else. What the
- *     backend wrote reaches the destination only through its log, so the
- *     digests of both memories, compared before the destination starts,
- *     prove the backend's log: a write it did not log leaves the copies
- *     different, the migration rolls back and the report names the pages
- *     (mig_diff.h). */
+ *     backend wrote reaches the destination only through its log, so
+ *     comparing both memories proves the backend's log: a write it did not
+ *     log leaves the copies different and the report names the pages
+ *     (mig_diff.h). With --verify=sync the digests are compared before the
+ *     destination starts and a difference rolls back; by default the ring
+ *     pages are compared there and the rest after the guest resumed on the
+ *     destination, which logs from its start (mig_verify.h). */
 #include "migrate.h"
 
 #include <errno.h>
@@ -32,6 +34,7 @@
 
 #include "lt_log.h"
 #include "mig_diff.h"
+#include "mig_verify.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
 #include "util.h"
@@ -65,6 +68,10 @@ struct mig {
 	bool live;                 /* pre-copy is running: check */
 	uint64_t live_next_ns;
 	bool src_lost, dst_lost;
+	/* after-resume proof (mig_verify.h) */
+	struct lt_log dst_log;     /* the destination's log, from its start */
+	struct gmem src_kept;      /* the source's memory, frozen, until proved */
+	bool dst_log_made;
 };
 
 static double ms_since(uint64_t t0)
@@ -454,6 +461,44 @@ static int log_start(struct mig *m)
 	return 0;
 }
 
+/* The proof this migration makes: the one asked for, or sync when the
+ * destination cannot keep a dirty log of its own. */
+static enum mig_verify_mode verify_mode(const struct mig *m)
+{
+	if (m->p->verify == MIG_VERIFY_SYNC)
+		return MIG_VERIFY_SYNC;
+	if (!vhu_front_has_pf(&m->dst, VHU_PF_LOG_SHMFD) ||
+	    !((m->dst.dev_features >> VHU_F_LOG_ALL) & 1))
+		return MIG_VERIFY_SYNC;
+	return MIG_VERIFY_AFTER_RESUME;
+}
+
+/* The destination's features: logging from its start when the proof is
+ * made after the resume (its rings then start with the log flag). */
+static uint64_t dst_features(const struct mig *m)
+{
+	bool log = m->rep->verify == MIG_VERIFY_AFTER_RESUME;
+
+	return m->d->features | (log ? 1ull << VHU_F_LOG_ALL : 0);
+}
+
+/* Decide the proof; after-resume needs the destination's own log, made
+ * now, outside the downtime. */
+static int dst_log_prepare(struct mig *m)
+{
+	int rc;
+
+	m->rep->verify = verify_mode(m);
+	if (m->rep->verify != MIG_VERIFY_AFTER_RESUME)
+		return 0;
+	if ((rc = lt_log_create(&m->dst_log, m->d->mem.top))) {
+		snprintf(m->dst.err, sizeof(m->dst.err), "dirty log: %s", strerror(-rc));
+		return rc;
+	}
+	m->dst_log_made = true;
+	return 0;
+}
+
 /* The destination's memory and memory table, before logging starts: the
  * backend maps (and may fault in) all of it, ~1 s for 1 GiB against
  * testpmd, which inside the dirty window would lengthen round 0's window
@@ -474,7 +519,11 @@ static int dst_prepare(struct mig *m)
 		return fail(m, "pre-copy", -EINVAL, "destination memory has %d regions, not %d",
 			    m->dst_mem.n, d->mem.n);
 	/* The destination maps its memory now, not during the downtime. */
-	if ((rc = dev_backend_prepare(&m->dst, &m->dst_mem, d->features)))
+	if ((rc = dst_log_prepare(m)) ||
+	    (rc = dev_backend_prepare(&m->dst, &m->dst_mem, dst_features(m))))
+		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
+	if (m->dst_log_made &&
+	    (rc = vhu_set_log_base(&m->dst, m->dst_log.fd, m->dst_log.nwords * 8, 0)))
 		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
 	return 0;
 }
@@ -651,13 +700,44 @@ static int digests_differ(struct mig *m)
 		    m->rep->digest_src, m->rep->digest_dst, what);
 }
 
+/* --verify=sync: the digests of both memories, compared. */
+static int check_digests(struct mig *m)
+{
+	struct mig_report *rep = m->rep;
+	uint64_t hs, hd;
+
+	both_digests(&m->d->mem, &m->dst_mem, &hs, &hd);
+	snprintf(rep->digest_src, sizeof(rep->digest_src), "%016llx", (unsigned long long)hs);
+	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
+	if (hs != hd)
+		return digests_differ(m);
+	rep->verified = true;
+	return 0;
+}
+
+/* The check made inside the downtime, before the commit point: the
+ * digests (sync) or the ring pages alone (after-resume). */
+static int check_in_window(struct mig *m)
+{
+	char what[160];
+
+	if (m->rep->verify == MIG_VERIFY_SYNC)
+		return check_digests(m);
+	mig_verify_rings(m->d, &m->d->mem, &m->dst_mem, &m->rep->diff);
+	if (!m->rep->diff.count)
+		return 0;
+	mig_diff_summary(&m->rep->diff, what, sizeof(what));
+	return fail(m, "switchover", -EIO, "ring pages differ: %s", what);
+}
+
 /* From the stopped (or lost) source to the running destination: the last
- * dirty pages, the digests, the destination's rings started from m->bases. */
+ * dirty pages, the check in the window (check_in_window), the
+ * destination's rings started from m->bases (logging, for after-resume). */
 static int switch_to_destination(struct mig *m, uint64_t t_down)
 {
 	struct device *d = m->d;
 	struct mig_report *rep = m->rep;
-	uint64_t t, hs, hd;
+	uint64_t t;
 	int rc;
 
 	t = vhm_now_ns();
@@ -667,12 +747,10 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	rep->bytes_copied += rep->last_pages * PAGE;
 	rep->downtime_copy_ms += ms_since(t);
 	t = vhm_now_ns();
-	both_digests(&d->mem, &m->dst_mem, &hs, &hd);
-	snprintf(rep->digest_src, sizeof(rep->digest_src), "%016llx", (unsigned long long)hs);
-	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
+	rc = check_in_window(m);
 	rep->downtime_verify_ms = ms_since(t);
-	if (hs != hd)
-		return digests_differ(m);
+	if (rc)
+		return rc;
 
 	if ((rc = check_cancel(m, "switchover")))
 		return rc;
@@ -680,7 +758,7 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	netdrv_rebase(&d->drv, &m->dst_mem);
 	gw_rebase(&d->gw, &m->dst_mem);
 	m->rebased = true;
-	rc = dev_backend_start_rings(d, &m->dst, d->features, m->bases);
+	rc = dev_backend_start_rings(d, &m->dst, dst_features(m), m->bases);
 	rep->downtime_ctl_ms += ms_since(t);
 	if (rc)
 		return fail(m, "switchover", rc, "starting the destination: %s", m->dst.err);
@@ -766,6 +844,9 @@ static void rollback(struct mig *m)
 		vhu_front_close(&m->dst);
 	if (m->dst_mem_made)
 		gmem_destroy(&m->dst_mem);
+	if (m->dst_log_made)
+		lt_log_destroy(&m->dst_log);
+	m->dst_log_made = false;
 }
 
 /* The device takes the destination over; the guest is still paused. The
@@ -793,7 +874,61 @@ static void adopt(struct mig *m)
 	if (!old_front.broken)
 		vhu_set_features(&old_front, d->features);   /* logging off, best effort */
 	vhu_front_close(&old_front);
-	gmem_destroy(&old_mem);
+	if (m->rep->verify == MIG_VERIFY_AFTER_RESUME) {
+		m->src_kept = old_mem;     /* frozen: nothing maps it for writing now */
+	} else {
+		gmem_destroy(&old_mem);
+	}
+}
+
+/* The "verify" event: the after-resume check's outcome. */
+static void emit_verify(struct mig *m, const struct mig_verify_after *va)
+{
+	json_t *data = json_pack("{s:s, s:b, s:f, s:I, s:I}", "mode",
+				 mig_verify_name(m->rep->verify), "verified", m->rep->verified,
+				 "ms", va->ms, "compared_pages", (json_int_t)va->compared,
+				 "excluded_pages", (json_int_t)va->excluded);
+
+	if (va->diff.count)
+		json_object_set_new(data, "differing_pages", mig_diff_json(&va->diff));
+	emit(m, "verify", data);
+}
+
+/* After the resume: compare the kept source memory with the running
+ * destination, then end the destination's logging and drop both. Past the
+ * commit point a difference is reported, never rolled back: rep->verified
+ * false, rep->diff, the result line, the event, and a line on stderr. */
+static void check_after_resume(struct mig *m)
+{
+	struct device *d = m->d;
+	struct mig_report *rep = m->rep;
+	struct lt_log *logs[2] = { &m->dst_log, &d->gw.dirty };
+	struct mig_verify_after va;
+	char what[160];
+	int rc;
+
+	if (rep->verify != MIG_VERIFY_AFTER_RESUME)
+		return;
+	rc = mig_verify_after_resume(d, &m->src_kept, &d->mem, logs, 2, &va);
+	if (!d->front.broken && dev_log_stop(d, &d->front))
+		fprintf(stderr, "vhm migrate: logging off on %s: %s\n", d->backend, d->front.err);
+	gmem_destroy(&m->src_kept);
+	lt_log_destroy(&m->dst_log);
+	m->dst_log_made = false;
+	rep->verified = !rc && !va.diff.count;
+	rep->verify_after_ms = va.ms;
+	rep->verify_compared = va.compared;
+	rep->verify_excluded = va.excluded;
+	rep->diff = va.diff;
+	emit_verify(m, &va);
+	if (rep->verified)
+		return;
+	if (rc)
+		snprintf(what, sizeof(what), "check not made: %s", strerror(-rc));
+	else
+		mig_diff_summary(&va.diff, what, sizeof(what));
+	fprintf(stderr, "vhm migrate: VERIFY FAILED after the resume on %s: %s\n", d->backend,
+		what);
 }
 
 /* AF_PACKET announcement with QEMU's schedule on p->announce_ifname. */
@@ -867,14 +1002,16 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 		      "destination took over" : "migrated");
 
 	announce(&m);
+	check_after_resume(&m);
 
 	lt_log_destroy(&m.log);
 	free(m.bm);
 	rep->ok = true;
 	snprintf(rep->phase, sizeof(rep->phase), "done");
-	snprintf(rep->result, sizeof(rep->result), "%s",
+	snprintf(rep->result, sizeof(rep->result), "%s%s",
 		 m.src_lost ? "ok (the source backend died during pre-copy; handed over)" :
-		 rep->converged ? "ok" : "ok (did not converge)");
+		 rep->converged ? "ok" : "ok (did not converge)",
+		 rep->verified ? "" : ", but NOT VERIFIED: pages differ after the resume");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);
 	emit(&m, "done", mig_report_json(rep));
@@ -938,6 +1075,14 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 (json_int_t)rep->after.rx_frames);
 	if (o && rep->diff.count)
 		json_object_set_new(o, "differing_pages", mig_diff_json(&rep->diff));
+	if (o)
+		json_object_update_new(o, json_pack("{s:s, s:b, s:{s:f, s:I, s:I}}", "verify",
+						    mig_verify_name(rep->verify), "verified",
+						    rep->verified, "verify_after", "ms",
+						    rep->verify_after_ms, "compared_pages",
+						    (json_int_t)rep->verify_compared,
+						    "excluded_pages",
+						    (json_int_t)rep->verify_excluded));
 	return o;
 }
 
