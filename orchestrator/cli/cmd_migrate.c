@@ -35,7 +35,7 @@ enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
 
 struct migrate_opts {
 	const char *name, *to, *run_dir, *mac, *ifname, *verify;
-	uint64_t downtime_ms, iterations, bandwidth;
+	uint64_t downtime_ms, iterations, bandwidth, copy_threads;
 	bool json, cancel;
 	enum migrate_out out;
 };
@@ -85,6 +85,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "mac", required_argument, NULL, 'm' },
 		{ "announce-ifname", required_argument, NULL, 'a' },
 		{ "verify", required_argument, NULL, 'v' },
+		{ "copy-threads", required_argument, NULL, 'T' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "run-dir", required_argument, NULL, 'R' },
@@ -120,6 +121,12 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 			o->mac = optarg;
 			break;
 		case 'a': o->ifname = optarg; break;
+		case 'T':
+			if (vhm_parse_u64(optarg, &o->copy_threads) || o->copy_threads < 1 ||
+			    o->copy_threads > 2)
+				return vhm_usage_error("migrate", "--copy-threads '%s': expected 1 or 2",
+						       optarg);
+			break;
 		case 'v':
 			if (strcmp(optarg, "after-resume") && strcmp(optarg, "sync"))
 				return vhm_usage_error("migrate", "--verify '%s': expected after-resume "
@@ -155,6 +162,8 @@ static json_t *migrate_args(const struct migrate_opts *o)
 		json_object_set_new(a, "announce_ifname", json_string(o->ifname));
 	if (o->verify)
 		json_object_set_new(a, "verify", json_string(o->verify));
+	if (o->copy_threads)
+		json_object_set_new(a, "copy_threads", json_integer((json_int_t)o->copy_threads));
 	return a;
 }
 

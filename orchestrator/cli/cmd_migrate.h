@@ -7,7 +7,7 @@
 #define MIGRATE_USAGE \
 	"usage: vhm migrate NAME --to DST_SOCKET [--downtime-ms MS] [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
-	"                   [--verify after-resume|sync] [--run-dir DIR]\n" \
+	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
 	"  dirty logging, pre-copy, stop with GET_VRING_BASE, restart on the destination,\n" \
@@ -27,6 +27,8 @@
 	"  is reported (exit 1, pages named). sync: digests of both memories inside\n" \
 	"  the downtime, a difference rolls back. A destination without LOG_SHMFD or\n" \
 	"  LOG_ALL gets sync.\n" \
+	"  --copy-threads 2: the first pass copies with a second thread (the upper half\n" \
+	"  of guest memory), when no --bandwidth caps it; default 1.\n" \
 	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back) or migrated\n" \
 	"  with memory not verified, 2 usage,\n" \
 	"  3 no such device\n"

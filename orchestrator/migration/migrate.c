@@ -308,9 +308,18 @@ static bool copy_page(struct mig *m, uint64_t pfn)
 	return true;
 }
 
+/* One copy thread's share of the first pass: the data pages whose GPA lies
+ * in [lo, hi). The migration thread owns the lower share and everything
+ * else (throttle, progress, liveness: it sets *halt when the pass must
+ * stop); a helper thread (p->copy_threads 2, no bandwidth cap) owns the
+ * upper share and reads only the two memories' maps, which stay fixed while
+ * the pass runs, and *halt. */
 struct full_copy {
 	struct mig *m;
 	int region;
+	uint64_t lo, hi;        /* guest-physical */
+	bool helper;
+	atomic_bool *halt;
 	uint64_t copied;
 	unsigned batch;         /* pages since the last throttle: counted across
 				 * extents, or short runs of data escape the cap */
@@ -318,38 +327,96 @@ struct full_copy {
 
 #define THROTTLE_PAGES 64   /* pages between bandwidth/cancel checks */
 
+/* Should this share stop now? The owner decides for both. */
+static bool copy_stops(struct full_copy *fc)
+{
+	if (fc->helper)
+		return atomic_load_explicit(fc->halt, memory_order_relaxed);
+	if (!stopping(fc->m))
+		return false;
+	atomic_store(fc->halt, true);
+	return true;
+}
+
+/* Every 64 pages copied: the cap and the progress (the owner's share). */
+static void copy_batch(struct full_copy *fc)
+{
+	if (++fc->batch < THROTTLE_PAGES)
+		return;
+	fc->batch = 0;
+	if (fc->helper)
+		return;
+	throttle(fc->m, THROTTLE_PAGES * PAGE);
+	progress_tick(fc->m, THROTTLE_PAGES * PAGE);
+}
+
 static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
 {
 	struct full_copy *fc = arg;
 	uint8_t *dst = fc->m->dst_mem.r[fc->region].hva;
 
-	/* Fault the destination in for the whole extent at once: one call
-	 * instead of a page fault per page (best effort; older kernels lack it). */
-	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
-
-	for (; off < end && !stopping(fc->m); off += PAGE) {
+	/* this share's part of the extent */
+	if (r->gpa + off < fc->lo)
+		off = fc->lo > r->gpa + end ? end : fc->lo - r->gpa;
+	if (r->gpa + end > fc->hi)
+		end = fc->hi < r->gpa + off ? off : fc->hi - r->gpa;
+	for (; off < end && !copy_stops(fc); off += PAGE) {
 		/* the guest may be writing these pages (gmem.h) */
 		if (gmem_zero_racy(r->hva + off, PAGE))
 			continue;
 		gmem_copy_racy(dst + off, r->hva + off, PAGE);
 		fc->copied++;
-		if (++fc->batch == THROTTLE_PAGES) {
-			throttle(fc->m, THROTTLE_PAGES * PAGE);
-			progress_tick(fc->m, THROTTLE_PAGES * PAGE);
-			fc->batch = 0;
-		}
+		copy_batch(fc);
 	}
 }
 
-/* Pages copied. */
+/* Copy the share fc->lo..hi: every region's data extents. */
+static void copy_share(struct full_copy *fc)
+{
+	for (fc->region = 0; fc->region < fc->m->d->mem.n; fc->region++)
+		gmem_for_data(&fc->m->d->mem.r[fc->region], copy_extent, fc);
+}
+
+static void *copy_helper_main(void *arg)
+{
+	copy_share(arg);
+	return NULL;
+}
+
+/* The GPA that splits guest memory's pages in two equal halves. */
+static uint64_t half_gpa(const struct gmem *mem)
+{
+	uint64_t left = mem->total / 2;
+
+	for (int i = 0; i < mem->n; i++) {
+		if (left < mem->r[i].size)
+			return mem->r[i].gpa + (left & ~(uint64_t)(PAGE - 1));
+		left -= mem->r[i].size;
+	}
+	return mem->top;
+}
+
+/* The first pass: pages copied. With two copy threads (and no cap, which
+ * one thread meets) a helper takes the upper half of guest memory. */
 static uint64_t copy_all(struct mig *m)
 {
-	struct full_copy fc = { .m = m };
+	atomic_bool halt = false;
+	struct full_copy fc = { .m = m, .hi = UINT64_MAX, .halt = &halt };
+	struct full_copy hc = { .m = m, .hi = UINT64_MAX, .helper = true, .halt = &halt };
+	bool two = m->p->copy_threads > 1 && !m->p->bandwidth;
+	pthread_t t;
 
 	throttle_restart(m);
-	for (fc.region = 0; fc.region < m->d->mem.n; fc.region++)
-		gmem_for_data(&m->d->mem.r[fc.region], copy_extent, &fc);
-	return fc.copied;
+	if (two) {
+		fc.hi = hc.lo = half_gpa(&m->d->mem);
+		two = vhm_thread_start(&t, copy_helper_main, &hc) == 0;
+		if (!two)
+			fc.hi = UINT64_MAX;   /* no helper: this thread copies it all */
+	}
+	copy_share(&fc);
+	if (two)
+		pthread_join(t, NULL);
+	return fc.copied + hc.copied;
 }
 
 /* Sync the backend's log and the writer's bitmap into m->bm. */
@@ -499,6 +566,24 @@ static int dst_log_prepare(struct mig *m)
 	return 0;
 }
 
+static void prefault_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	uint8_t *dst = arg;
+
+	(void)r;
+	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
+}
+
+/* Fault the destination in where the source holds data, before logging
+ * starts: the first pass then copies into resident memory instead of taking
+ * a fault per page inside the dirty window (best effort: kernels before 5.14
+ * lack MADV_POPULATE_WRITE, and the copy faults the pages in as before). */
+static void dst_prefault(struct mig *m)
+{
+	for (int i = 0; i < m->d->mem.n; i++)
+		gmem_for_data(&m->d->mem.r[i], prefault_extent, m->dst_mem.r[i].hva);
+}
+
 /* The destination's memory and memory table, before logging starts: the
  * backend maps (and may fault in) all of it, ~1 s for 1 GiB against
  * testpmd, which inside the dirty window would lengthen round 0's window
@@ -518,6 +603,7 @@ static int dst_prepare(struct mig *m)
 	if (m->dst_mem.n != d->mem.n)
 		return fail(m, "pre-copy", -EINVAL, "destination memory has %d regions, not %d",
 			    m->dst_mem.n, d->mem.n);
+	dst_prefault(m);
 	/* The destination maps its memory now, not during the downtime. */
 	if ((rc = dst_log_prepare(m)) ||
 	    (rc = dev_backend_prepare(&m->dst, &m->dst_mem, dst_features(m))))

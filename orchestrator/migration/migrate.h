@@ -46,6 +46,8 @@ struct mig_params {
 	const char *announce_ifname; /* AF_PACKET path when the backend cannot announce */
 	const atomic_bool *cancel;   /* set true (any thread) to abort; may be NULL */
 	enum mig_verify_mode verify; /* how the copy is proved (mig_verify.h) */
+	int copy_threads;          /* first pass: 1, or 2 (a helper thread takes the
+				    * upper half of memory; without a bandwidth cap) */
 };
 
 struct mig_iter {

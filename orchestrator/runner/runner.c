@@ -212,10 +212,11 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 	struct mig_params p = { .downtime_ms = 50, .max_iterations = 30 };
 	const char *mac = NULL, *verify = NULL;
 	json_t *pred = NULL;
-	uint64_t iters = 30;
+	uint64_t iters = 30, threads = 1;
 	int rc;
 
 	if ((rc = arg_str(args, "to", &p.to, err, errlen)) ||
+	    (rc = arg_u64(args, "copy_threads", 1, 2, &threads, false, err, errlen)) ||
 	    (rc = arg_u64(args, "downtime_ms", 1, 60000, &p.downtime_ms, false, err, errlen)) ||
 	    (rc = arg_u64(args, "max_iterations", 0, MIG_MAX_ITER - 1, &iters, false, err,
 			  errlen)) ||
@@ -234,6 +235,7 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p.has_mac = mac != NULL;
 	p.max_iterations = (int)iters;
+	p.copy_threads = (int)threads;
 	/* With a bandwidth to model and tracking on, the report carries
 	 * logtrack's prediction beside the outcome. */
 	if (p.bandwidth && r->trk) {
@@ -348,9 +350,9 @@ static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 static const struct ctl_cmd run_cmds[] = {
 	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
 	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF, \"verify\": \"after-resume\"|"
-	  "\"sync\"} -- starts; \"migration\" events follow", ctl_migrate,
+	  "\"sync\", \"copy_threads\": 1|2} -- starts; \"migration\" events follow", ctl_migrate,
 	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname",
-	    "verify" } },
+	    "verify", "copy_threads" } },
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
 	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },
