@@ -967,6 +967,30 @@ static void adopt(struct mig *m)
 	}
 }
 
+#define MIG_FIRST_FRAME_MAX_NS (200 * 1000000ull)
+
+/* After the resume, with traffic on: ms from t_resume until the first frame
+ * back through the destination (rx_frames above rx0), or -1 when none came
+ * within MIG_FIRST_FRAME_MAX_NS. Where the operator's downtime ends. */
+static double first_frame_ms(struct mig *m, uint64_t t_resume, uint64_t rx0)
+{
+	struct nd_counters c;
+	uint32_t size;
+	uint64_t pps;
+
+	netdrv_traffic(&m->d->drv, &pps, &size);
+	if (!pps)
+		return -1;
+	for (;;) {
+		netdrv_totals(&m->d->drv, &c);
+		if (c.rx_frames > rx0)
+			return ms_since(t_resume);
+		if (vhm_now_ns() - t_resume > MIG_FIRST_FRAME_MAX_NS)
+			return -1;
+		usleep(50);
+	}
+}
+
 /* The "verify" event: the after-resume check's outcome. */
 static void emit_verify(struct mig *m, const struct mig_verify_after *va)
 {
@@ -1064,7 +1088,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	    mig_progress_fn progress, void *ctx)
 {
 	struct mig m = { .d = d, .p = p, .rep = rep, .progress = progress, .ctx = ctx };
-	uint64_t t0 = vhm_now_ns();
+	uint64_t t0 = vhm_now_ns(), t_resume;
 	json_t *fail_data;
 	int rc;
 
@@ -1083,7 +1107,10 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 		goto fail;
 	emit(&m, "switchover", json_pack("{s:f, s:s}", "downtime_ms", rep->downtime_ms,
 					  "digest", rep->digest_src));
+	netdrv_totals(&d->drv, &rep->at_resume);
+	t_resume = vhm_now_ns();
 	adopt(&m);
+	rep->first_frame_ms = first_frame_ms(&m, t_resume, rep->at_resume.rx_frames);
 	dev_set_state(d, DEV_RUNNING, m.src_lost ? "migrated: the source backend died, the "
 		      "destination took over" : "migrated");
 
@@ -1162,7 +1189,8 @@ json_t *mig_report_json(const struct mig_report *rep)
 	if (o && rep->diff.count)
 		json_object_set_new(o, "differing_pages", mig_diff_json(&rep->diff));
 	if (o)
-		json_object_update_new(o, json_pack("{s:s, s:b, s:{s:f, s:I, s:I}}", "verify",
+		json_object_update_new(o, json_pack("{s:f, s:s, s:b, s:{s:f, s:I, s:I}}",
+						    "first_frame_ms", rep->first_frame_ms, "verify",
 						    mig_verify_name(rep->verify), "verified",
 						    rep->verified, "verify_after", "ms",
 						    rep->verify_after_ms, "compared_pages",

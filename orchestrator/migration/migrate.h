@@ -84,7 +84,9 @@ struct mig_report {
 	double bandwidth_mib_s;    /* MiB/s the pre-copy achieved */
 	char digest_src[17], digest_dst[17];
 	struct mig_diff diff;      /* when the digests differ: the pages, named */
-	struct nd_counters before, after;
+	struct nd_counters before, after, at_resume;
+	double first_frame_ms;     /* resume on the destination .. first frame back
+				    * through it; -1: no traffic, or none in 200 ms */
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
 };

@@ -1127,12 +1127,11 @@ Test(migrate, state_events_on_rollback, .fini = dt_fini, .timeout = 120)
 
 /* The backend's log alone carries its writes to the destination (the
  * switchover copies the dirty bitmap and nothing else), so a source backend
- * that logs wrongly in one way (vhm-testbe --log-fault) makes the digests of
- * --verify=sync
- * differ: the migration rolls back before the destination starts, the
- * failure names the pages — among them one of the kind the fault leaves
- * unlogged, blamed on the backend's log ("" = any kind) — and the device
- * runs on on its source, frames conserved. The guest's buffers are spread
+ * that logs wrongly in one way (vhm-testbe --log-fault) makes the digests
+ * (--verify=sync) differ: the migration rolls back before the destination
+ * starts, the failure names the pages — among them one of the kind the fault
+ * leaves unlogged, blamed on the backend's log ("" = any kind) — and the
+ * device runs on on its source, frames conserved. The guest's buffers are spread
  * over its RAM (--buffers spread). The lowest 16 GPAs are named: rings sit
  * at 1 MiB, below the spread buffers.
  *
