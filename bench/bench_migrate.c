@@ -372,11 +372,15 @@ static void print_prediction(const char *rate, const json_t *rep)
 		bench_missed(name, "the migration failed");
 		return;
 	}
-	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: rounds %zu (predicted %d), "
-	       "+%.0f ms digest check in the downtime\n", rate,
+	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: rounds %zu (predicted %d); setup %.0f ms "
+	       "(modelled %.0f); proof (%s) %.0f ms (modelled %.0f)\n", rate,
 	       json_array_size(json_object_get(rep, "iterations")),
 	       (int)json_integer_value(json_object_get(p, "rounds")),
-	       num(rep, "downtime", "verify_ms"));
+	       num(json_object_get(rep, "progress"), "setup_ms", NULL),
+	       num(json_object_get(p, "inputs"), "setup_ms", NULL),
+	       json_string_value(json_object_get(rep, "verify")),
+	       num(rep, "downtime", "verify_ms") + num(rep, "verify_after", "ms"),
+	       num(json_object_get(p, "inputs"), "check_ms", NULL));
 	if (p)
 		bench_report(tname, "ms", total, ptotal, "within", 0.2);
 	else

@@ -554,7 +554,9 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	if ((rc = open_guest(d, err, errlen)))
 		goto fail_front;
 	netdrv_fill_rx(&d->drv);
+	d->backend_start_ms = (double)vhm_now_ns();
 	rc = dev_backend_start(d, &d->front, &d->mem, d->features, NULL);
+	d->backend_start_ms = ((double)vhm_now_ns() - d->backend_start_ms) / 1e6;
 	if (rc) {
 		snprintf(err, errlen, "%s", d->front.err);
 		goto fail_guest;

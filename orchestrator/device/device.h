@@ -119,6 +119,8 @@ struct device {
 	dev_state_fn on_state;
 	void *on_state_ctx;
 	uint64_t started_ns;
+	double backend_start_ms;   /* dev_open's set-up of its backend (memory table,
+				    * rings): what a destination's costs (mig_cost) */
 
 	int listen_fd;             /* with cfg.listen; owned */
 	dev_t listen_dev;          /* the socket file vhm bound at cfg.backend: */

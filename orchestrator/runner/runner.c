@@ -243,7 +243,7 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 		struct lt_predict_out out;
 
 		if (!run_track_predict(r->trk, (double)p.bandwidth, (double)p.downtime_ms,
-				   (unsigned)p.max_iterations + 1, &in, &out))
+				       (unsigned)p.max_iterations + 1, p.verify, &in, &out))
 			pred = run_track_predict_json(&in, &out);
 	}
 	if ((rc = mig_job_start(&r->job, &p, pred, err, errlen)))
