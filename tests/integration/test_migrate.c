@@ -911,14 +911,18 @@ Test(migrate, back_and_forth_20, .fini = dt_fini, .timeout = 180)
 
 /* Between two test backends forwarding like testpmd (vhm-testbe --loopback),
  * split and packed: the migration works with any spec-following backend, not
- * only DPDK's; frames conserved, digests equal. */
+ * only DPDK's; frames conserved, the copy proved in each verify mode (the
+ * destination logging after the resume, or the digests), also with two
+ * copy threads. */
 struct testbe_case {
 	char ring[8];
 	char verify[16];           /* --verify */
+	int copy_threads;          /* --copy-threads */
 };
 
 static struct testbe_case testbe_rings[] = {
-	{ "split", "after-resume" }, { "packed", "after-resume" }, { "split", "sync" },
+	{ "split", "after-resume", 1 }, { "packed", "after-resume", 1 }, { "split", "sync", 1 },
+	{ "split", "after-resume", 2 },
 };
 
 ParameterizedTestParameters(migrate, between_test_backends)
@@ -946,7 +950,8 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	c = dt_connect("tb");
 	x = rx_frames(c, NULL, 0);
 	cr_assert(lt(i64, 1000, x), "%s: the test backend forwarded only %lld frames", tc->ring, x);
-	cr_assert(eq(int, migrate_args(c, json_pack("{s:s, s:s}", "to", b, "verify", tc->verify),
+	cr_assert(eq(int, migrate_args(c, json_pack("{s:s, s:s, s:i}", "to", b, "verify",
+						    tc->verify, "copy_threads", tc->copy_threads),
 				       &rep, NULL, err, sizeof(err)), 0), "migrate: %s", err);
 	expect_proved(rep);
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(rep, "verify")), tc->verify));
