@@ -66,7 +66,8 @@ int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_
 
 	memset(out, 0, sizeof(*out));
 	out->populate_ns = out->compare_ns = out->digest_ns = 1e18;
-	if ((rc = gmem_create(&m, MIG_COST_SAMPLE_BYTES, "mig-cost", err, sizeof(err))))
+	/* the smallest guest memory; only the sample's bytes get data */
+	if ((rc = gmem_create(&m, MIG_COST_MEM_BYTES, "mig-cost", err, sizeof(err))))
 		return rc;
 	for (int i = 0; i < TRIES; i++) {
 		out->populate_ns = min2(out->populate_ns, sample_populate(&m));

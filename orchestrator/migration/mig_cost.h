@@ -22,6 +22,7 @@
 #include "mig_verify.h"
 
 #define MIG_COST_SAMPLE_BYTES (8u << 20)
+#define MIG_COST_MEM_BYTES    (32u << 20)   /* gmem's smallest memory: sparse */
 
 struct mig_cost {
 	double setup_ms;           /* before the first pass */
