@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The fixed costs of a migration, read mig_cost.h first. Each per-page cost
- * is the best of three timings on a sample memory (the least disturbed by
- * other threads); the sample is a gmem, as the destination's memory is. */
+ * is the median of three timings on a sample memory larger than the caches
+ * (the best one, on a cache-sized sample, came out 8x below what the
+ * migration then took on a loaded machine); the sample is a gmem, as the
+ * destination's memory is. */
 #include "mig_cost.h"
 
 #include <string.h>
@@ -19,9 +21,11 @@ static double ns_since(uint64_t t0)
 	return (double)(vhm_now_ns() - t0);
 }
 
-static double min2(double a, double b)
+static double median3(const double v[3])
 {
-	return a < b ? a : b;
+	double lo = v[0] < v[1] ? v[0] : v[1], hi = v[0] < v[1] ? v[1] : v[0];
+
+	return v[2] < lo ? lo : v[2] > hi ? hi : v[2];
 }
 
 /* ns per page to prefault fresh memory (MADV_POPULATE_WRITE). */
@@ -60,23 +64,25 @@ static double sample_digest(const struct gmem *m)
 int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_t data_pages,
 		      struct mig_cost *out)
 {
+	double pop[TRIES], cmp[TRIES], dig[TRIES];
 	struct gmem m;
 	char err[200];
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	out->populate_ns = out->compare_ns = out->digest_ns = 1e18;
-	/* the smallest guest memory; only the sample's bytes get data */
-	if ((rc = gmem_create(&m, MIG_COST_MEM_BYTES, "mig-cost", err, sizeof(err))))
+	if ((rc = gmem_create(&m, MIG_COST_SAMPLE_BYTES, "mig-cost", err, sizeof(err))))
 		return rc;
 	for (int i = 0; i < TRIES; i++) {
-		out->populate_ns = min2(out->populate_ns, sample_populate(&m));
+		pop[i] = sample_populate(&m);
 		/* the same bytes in both halves: a compare reads every byte */
-		memset(m.r[0].hva, 0x5a, MIG_COST_SAMPLE_BYTES);
-		out->compare_ns = min2(out->compare_ns, sample_compare(&m));
-		out->digest_ns = min2(out->digest_ns, sample_digest(&m));
+		memset(m.r[0].hva, 0x5a + i, MIG_COST_SAMPLE_BYTES);
+		cmp[i] = sample_compare(&m);
+		dig[i] = sample_digest(&m);
 	}
 	gmem_destroy(&m);
+	out->populate_ns = median3(pop);
+	out->compare_ns = median3(cmp);
+	out->digest_ns = median3(dig);
 	out->setup_ms = d->backend_start_ms + (double)data_pages * out->populate_ns / 1e6;
 	if (mode == MIG_VERIFY_SYNC)
 		out->check_ms = (double)data_pages * out->digest_ns / 1e6;

@@ -9,10 +9,11 @@
  *     (migrate.c), at a per-page cost sampled here;
  *   - the proof: after-resume compares both memories page by page once the
  *     guest runs (plus its 2 ms grace), sync takes the digests of both in
- *     parallel inside the downtime; per-page costs sampled here on a small
- *     memory of the same kind (sealed memfd), MIG_COST_SAMPLE_BYTES.
+ *     parallel inside the downtime; per-page costs sampled here on a memory
+ *     of the same kind (sealed memfd) larger than the caches,
+ *     MIG_COST_SAMPLE_BYTES, the median of three.
  * Runs on the caller's thread (the loop's: `migrate`, `predict`); takes a few
- * milliseconds. */
+ * tens of milliseconds. */
 #ifndef VHM_MIG_COST_H
 #define VHM_MIG_COST_H
 
@@ -21,8 +22,7 @@
 #include "device.h"
 #include "mig_verify.h"
 
-#define MIG_COST_SAMPLE_BYTES (8u << 20)
-#define MIG_COST_MEM_BYTES    (32u << 20)   /* gmem's smallest memory: sparse */
+#define MIG_COST_SAMPLE_BYTES (32u << 20)   /* gmem's smallest memory */
 
 struct mig_cost {
 	double setup_ms;           /* before the first pass */
