@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* migrate — what a live migration costs, against baselines of the same run:
  *  - pre-copy copy throughput (the first full pass of a 1 GiB guest whose
- *    RAM the writer has filled) vs memcpy of the same bytes into memory that
- *    is already resident (target >= 0.7, issue 16); memcpy into fresh memory
+ *    RAM the writer has filled, the destination prefaulted at setup), with 1
+ *    and with 2 copy threads, each vs memcpy of the same bytes by one thread
+ *    into memory that is already resident (target >= 0.7, issue 16); memcpy
+ *    into fresh memory
  *    (a page fault per page inside the timed loop) is printed for
  *    information only, never as the target's baseline;
  *  - the control-plane part of downtime (stopping the source rings, starting
@@ -14,7 +16,9 @@
  *    migration without a prediction misses both.
  * Devices are real `vhm run` instances between two testpmd backends; a
  * testpmd that does not start fails the bench, one not installed makes its
- * targets "not run". */
+ * targets "not run". VHM_BENCH_MIGRATE=copy,control,predict runs some parts
+ * only (each part's lines are whole: a ratio and its baseline come from the
+ * same run). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -35,7 +39,7 @@
 #define CTL_SAMPLES 3
 /* Targets of this bench, for "not run" when testpmd is missing: copy, the
  * control plane (4 vs 1, two budgets), total and downtime at three rates. */
-#define MIGRATE_TARGETS (1 + 3 + 2 * 3)
+#define MIGRATE_TARGETS (2 + 3 + 2 * 3)
 
 /* memcpy of `bytes`, page by page, from filled memory into a destination,
  * median of three, GiB/s. fresh: a new memfd mapping each time, as the
@@ -258,11 +262,15 @@ static void probes_close(struct backend_probes *p)
 	vbpf_close(p->v[1]);
 }
 
-/* One device on a, migrated to b; the report, or NULL. traced: print what
- * each testpmd served during the migration (when BPF is allowed). */
+/* One device on a, migrated to b with copy_threads (0: the default); the
+ * report, or NULL. traced: print what each testpmd served during the
+ * migration (when BPF is allowed). */
 static json_t *one_migration(const char *name, const char *queues, const char *dirty,
-			     const char *prefill, const char *a, const char *b, bool traced)
+			     const char *prefill, const char *a, const char *b, bool traced,
+			     int copy_threads)
 {
+	json_t *args = json_pack("{s:s}", "to", b);
+
 	struct backend_probes probes = { 0 };
 	struct bench_dev d;
 	json_t *rep = NULL;
@@ -277,12 +285,14 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 	sleep(1);
 	if (traced)
 		probes_open(&probes);
-	rep = migrate_with(d.c, json_pack("{s:s}", "to", b), traced ? probes_on_phase : NULL,
-			   &probes);
+	if (copy_threads)
+		json_object_set_new(args, "copy_threads", json_integer(copy_threads));
+	rep = migrate_with(d.c, json_incref(args), traced ? probes_on_phase : NULL, &probes);
 	if (traced && rep)
 		probes_report(&probes, a, queues);
 	probes_close(&probes);
 out:
+	json_decref(args);
 	dev_down(&d);
 	return rep;
 }
@@ -362,11 +372,15 @@ static void print_prediction(const char *rate, const json_t *rep)
 		bench_missed(name, "the migration failed");
 		return;
 	}
-	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: rounds %zu (predicted %d), "
-	       "+%.0f ms digest check in the downtime\n", rate,
+	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: rounds %zu (predicted %d); setup %.0f ms "
+	       "(modelled %.0f); proof (%s) %.0f ms (modelled %.0f)\n", rate,
 	       json_array_size(json_object_get(rep, "iterations")),
 	       (int)json_integer_value(json_object_get(p, "rounds")),
-	       num(rep, "downtime", "verify_ms"));
+	       num(json_object_get(rep, "progress"), "setup_ms", NULL),
+	       num(json_object_get(p, "inputs"), "setup_ms", NULL),
+	       json_string_value(json_object_get(rep, "verify")),
+	       num(rep, "downtime", "verify_ms") + num(rep, "verify_after", "ms"),
+	       num(json_object_get(p, "inputs"), "check_ms", NULL));
 	if (p)
 		bench_report(tname, "ms", total, ptotal, "within", 0.2);
 	else
@@ -395,7 +409,7 @@ static int control_downtime(int q, const char *a, const char *b, double *ms)
 		snprintf(qs, sizeof(qs), "%d", q);
 		/* the last sample also says what the backends spent serving */
 		rep = one_migration(name, qs, "1000", NULL, i % 2 ? b : a, i % 2 ? a : b,
-				    i == CTL_SAMPLES - 1);
+				    i == CTL_SAMPLES - 1, 0);
 		if (!rep)
 			return -1;
 		v[i] = num(rep, "downtime", "control_ms");
@@ -405,26 +419,38 @@ static int control_downtime(int q, const char *a, const char *b, double *ms)
 	return 0;
 }
 
-static int bench_copy(const char *a, const char *b)
+/* The first pass of a filled 1 GiB guest with `threads` copy threads vs
+ * memcpy into resident memory by one thread (and, for information, into
+ * fresh memory). */
+static int bench_copy_threads(const char *a, const char *b, int threads)
 {
 	/* copy throughput: the writer touches ~all of RAM first */
-	json_t *rep = one_migration("bm-copy", "1", "0", "400000", a, b, false);
+	json_t *rep = one_migration("bm-copy", "1", "0", "400000", a, b, false, threads);
 	json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
 	double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL), vhm, fresh;
+	char line[64];
 
+	snprintf(line, sizeof(line), "pre-copy vs memcpy, resident, %d thread%s", threads,
+		 threads > 1 ? "s" : "");
 	if (!rep) {
-		bench_missed("pre-copy vs memcpy, resident", "the migration failed");
+		bench_missed(line, "the migration failed");
 		return -1;
 	}
 	vhm = ms > 0 ? bytes / (ms / 1000.0) / GIB : 0;
-	bench_report("pre-copy vs memcpy, resident", "GiB/s", vhm,
-		     memcpy_gibps((size_t)bytes, false), ">=", 0.7);
+	bench_report(line, "GiB/s", vhm, memcpy_gibps((size_t)bytes, false), ">=", 0.7);
 	fresh = memcpy_gibps((size_t)bytes, true);
 	printf("%-40s vhm %12.3f GiB/s  memcpy %9.3f GiB/s  ratio %6.3f (information: a page "
-	       "fault per page in memcpy's loop)\n", "pre-copy vs memcpy, fresh memory", vhm,
-	       fresh, fresh > 0 ? vhm / fresh : 0);
+	       "fault per page in memcpy's loop)\n", "  vs memcpy, fresh memory", vhm, fresh,
+	       fresh > 0 ? vhm / fresh : 0);
+	printf("    setup %.0f ms (destination created, mapped by the backend, prefaulted)\n",
+	       num(json_object_get(rep, "progress"), "setup_ms", NULL));
 	json_decref(rep);
 	return 0;
+}
+
+static int bench_copy(const char *a, const char *b)
+{
+	return bench_copy_threads(a, b, 1) | bench_copy_threads(b, a, 2);
 }
 
 static int bench_control(const char *a, const char *b)
@@ -439,6 +465,18 @@ static int bench_control(const char *a, const char *b)
 	bench_budget("downtime control, 1 queue pair", "ms", ms1, "<=", 2.0);
 	bench_budget("downtime control, 4 queue pairs", "ms", ms4, "<=", 4.0);
 	return 0;
+}
+
+/* Is this part of the bench to run? VHM_BENCH_MIGRATE lists the parts
+ * (copy, control, predict; all when unset); VHM_BENCH_PREDICT_ONLY, as
+ * before, means predict alone. */
+static bool part(const char *name)
+{
+	const char *want = getenv("VHM_BENCH_MIGRATE");
+
+	if (getenv("VHM_BENCH_PREDICT_ONLY"))
+		return !strcmp(name, "predict");
+	return !want || strstr(want, name);
 }
 
 int bench_migrate(void)
@@ -462,12 +500,11 @@ int bench_migrate(void)
 		ts_cleanup();
 		return rc < 0 ? -1 : 0;
 	}
-	/* VHM_BENCH_PREDICT_ONLY: only the prediction cases (diagnosing the model) */
-	if (!getenv("VHM_BENCH_PREDICT_ONLY")) {
+	if (part("copy"))
 		rc |= bench_copy(a, b);
+	if (part("control"))
 		rc |= bench_control(a, b);
-	}
-	for (size_t i = 0; i < VHM_ARRAY_SIZE(rates); i++) {
+	for (size_t i = 0; part("predict") && i < VHM_ARRAY_SIZE(rates); i++) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "bm-rate%zu", i);

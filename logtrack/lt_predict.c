@@ -99,7 +99,7 @@ static bool simulate(const struct lt_predict_in *in, double bw, double downtime_
 	out->precopy_ms = elapsed_ms;
 	out->final_pages = remaining;
 	out->downtime_ms = remaining * ps / bw * 1000.0;
-	out->total_ms = elapsed_ms + out->downtime_ms;
+	out->total_ms = in->setup_ms + elapsed_ms + out->downtime_ms + in->check_ms;
 	return out->converges;
 }
 

@@ -50,6 +50,9 @@ struct lt_predict_in {
 	unsigned max_rounds;    /* pre-copy rounds allowed (round 0 included), >= 1 */
 	lt_wss_fn wss;          /* capped at total_pages by the model */
 	const void *wss_arg;
+	/* Fixed costs around the rounds, in the total only (0: none): */
+	double setup_ms;        /* before round 0 (the destination set up) */
+	double check_ms;        /* after the copy (the migration's own proof) */
 };
 
 struct lt_predict_out {
@@ -57,7 +60,7 @@ struct lt_predict_out {
 	unsigned rounds;        /* pre-copy rounds run before the stop (round 0 included) */
 	double precopy_ms;      /* time of those rounds */
 	double downtime_ms;     /* expected: the final copy while the guest is stopped */
-	double total_ms;        /* precopy_ms + downtime_ms */
+	double total_ms;        /* setup_ms + precopy_ms + downtime_ms + check_ms */
 	double final_pages;     /* pages sent while stopped */
 	/* When !converges, each alone would make it converge: */
 	double bandwidth_needed;        /* bytes/s */

@@ -13,3 +13,8 @@ for f in docs/src/*.msc; do
 	mscgen -T png -o "$out" "$f"
 	echo "docs: $out"
 done
+# One switchover, drawn from the reports of a real run (docs/migration.md,
+# "Where the downtime goes").
+scripts/downtime-timeline.py docs/downtime-timeline.png \
+	"after-resume (default)=docs/src/downtime-after-resume.json" \
+	"sync=docs/src/downtime-sync.json"

@@ -356,6 +356,37 @@ static const attr_t src_pair[UI_SRC_COUNT] = {
 	[UI_SRC_GUEST] = PAIR_GUEST, [UI_SRC_BACKEND] = PAIR_BACKEND, [UI_SRC_USED] = PAIR_USED,
 };
 
+/* Timeline step s as drawn (ms since the start, under the "timeline (ms)"
+ * heading): " > " before all but the first. */
+static void step_text(const struct ui_migration *m, int s, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s %.0f", s ? " > " : "", m->steps[s].phase, m->steps[s].at_ms);
+}
+
+/* The first step to draw in `room` columns: all when they fit, else the
+ * latest ones after "..." -- the end of a migration (done, failed) is what
+ * must show. */
+static int timeline_first(const struct ui_migration *m, int room)
+{
+	int used = 0, s;
+	char step[48];
+
+	for (s = 0; s < m->nsteps; s++) {
+		step_text(m, s, step, sizeof(step));
+		used += (int)strlen(step);
+	}
+	if (used < room)
+		return 0;
+	used = 3;                  /* "..." */
+	for (s = m->nsteps - 1; s > 0; s--) {
+		step_text(m, s, step, sizeof(step));
+		if (used + (int)strlen(step) >= room)
+			break;
+		used += (int)strlen(step);
+	}
+	return s + 1 < m->nsteps ? s + 1 : m->nsteps - 1;
+}
+
 /* One sparkline row: label, line, latest value with unit. */
 static void rate_row(int y, int w, const char *label, attr_t a, const struct ui_series *s,
 		     double now, const char *unit)
@@ -442,15 +473,18 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 		     m->from[0] ? m->from : "?", m->to[0] ? m->to : "?");
 	}
 	if (r < end) {
+		int s0 = timeline_first(m, w - 1 - (int)strlen("timeline (ms) "));
+
 		move(r, 1);
-		addnstr("timeline ", w - 1);
-		for (int s = 0; s < m->nsteps; s++) {
+		addnstr("timeline (ms) ", w - 1);
+		if (s0)
+			addstr("...");
+		for (int s = s0; s < m->nsteps; s++) {
 			char step[48];
 			bool bad = !strcmp(m->steps[s].phase, "failed") ||
 				   !strcmp(m->steps[s].phase, "cancelled");
 
-			snprintf(step, sizeof(step), "%s%s +%.0fms", s ? " > " : "",
-				 m->steps[s].phase, m->steps[s].at_ms);
+			step_text(m, s, step, sizeof(step));
 			getyx(stdscr, r, x);
 			if (x + (int)strlen(step) >= w)
 				break;

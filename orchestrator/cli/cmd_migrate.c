@@ -36,8 +36,8 @@ static void on_sigint(int sig)
 enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
 
 struct migrate_opts {
-	const char *name, *to, *run_dir, *mac, *ifname;
-	uint64_t downtime_ms, iterations, bandwidth;
+	const char *name, *to, *run_dir, *mac, *ifname, *verify;
+	uint64_t downtime_ms, iterations, bandwidth, copy_threads;
 	bool json, cancel;
 	enum migrate_out out;
 };
@@ -86,6 +86,8 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "bandwidth", required_argument, NULL, 'b' },
 		{ "mac", required_argument, NULL, 'm' },
 		{ "announce-ifname", required_argument, NULL, 'a' },
+		{ "verify", required_argument, NULL, 'v' },
+		{ "copy-threads", required_argument, NULL, 'T' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "run-dir", required_argument, NULL, 'R' },
@@ -121,6 +123,18 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 			o->mac = optarg;
 			break;
 		case 'a': o->ifname = optarg; break;
+		case 'T':
+			if (vhm_parse_u64(optarg, &o->copy_threads) || o->copy_threads < 1 ||
+			    o->copy_threads > 2)
+				return vhm_usage_error("migrate", "--copy-threads '%s': expected 1 or 2",
+						       optarg);
+			break;
+		case 'v':
+			if (strcmp(optarg, "after-resume") && strcmp(optarg, "sync"))
+				return vhm_usage_error("migrate", "--verify '%s': expected after-resume "
+						       "or sync", optarg);
+			o->verify = optarg;
+			break;
 		case 'c': o->cancel = true; break;
 		case 'j': o->json = true; break;
 		case 'R': o->run_dir = optarg; break;
@@ -150,6 +164,10 @@ static json_t *migrate_args(const struct migrate_opts *o)
 		json_object_set_new(a, "mac", json_string(o->mac));
 	if (o->ifname)
 		json_object_set_new(a, "announce_ifname", json_string(o->ifname));
+	if (o->verify)
+		json_object_set_new(a, "verify", json_string(o->verify));
+	if (o->copy_threads)
+		json_object_set_new(a, "copy_threads", json_integer((json_int_t)o->copy_threads));
 	return a;
 }
 
@@ -290,7 +308,14 @@ int cmd_migrate(int argc, char **argv)
 		printf("\n");
 	} else if (final && rc == VHM_EXIT_OK) {
 		migp_report(stdout, final);
-	} else if (final) {
+	}
+	if (final && rc == VHM_EXIT_OK && json_is_false(json_object_get(final, "verified"))) {
+		/* past the commit point: the guest runs on a copy not proved */
+		fprintf(stderr, "vhm migrate: %s moved, but its memory differs from the source's "
+			"after the resume (verify after-resume):\n", o.name);
+		print_differing(json_object_get(final, "differing_pages"));
+		rc = VHM_EXIT_FAIL;
+	} else if (final && rc != VHM_EXIT_OK) {
 		fprintf(stderr, "vhm migrate: %s\n",
 			json_string_value(json_object_get(final, "error")));
 		print_differing(json_object_get(final, "differing_pages"));

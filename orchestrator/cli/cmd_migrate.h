@@ -10,7 +10,7 @@
 	"usage: vhm migrate NAME --to DST_SOCKET|listen:PATH [--downtime-ms MS]\n" \
 	"                   [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
-	"                   [--run-dir DIR]\n" \
+	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 MIGDOM_USAGE \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
@@ -27,7 +27,17 @@ MIGDOM_USAGE \
 	"  sizes and rates are binary: K, M, G = KiB, MiB, GiB).\n" \
 	"  --announce-ifname: where to send RARP frames when the destination backend\n" \
 	"  cannot (no RARP protocol feature).\n" \
-	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back), 2 usage,\n" \
+	"  --verify: how the copy is proved. after-resume (default): the ring pages in\n" \
+	"  the downtime, the rest of memory once the guest runs on the destination,\n" \
+	"  which logs its writes meanwhile (pages written since the resume are not\n" \
+	"  proved; they are counted); a difference found then cannot be rolled back and\n" \
+	"  is reported (exit 1, pages named). sync: digests of both memories inside\n" \
+	"  the downtime, a difference rolls back. A destination without LOG_SHMFD or\n" \
+	"  LOG_ALL gets sync.\n" \
+	"  --copy-threads 2: the first pass copies with a second thread (the upper half\n" \
+	"  of guest memory), when no --bandwidth caps it; default 1.\n" \
+	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back) or migrated\n" \
+	"  with memory not verified, 2 usage,\n" \
 	"  3 no such device\n"
 
 int cmd_migrate(int argc, char **argv);

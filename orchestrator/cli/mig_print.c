@@ -68,6 +68,14 @@ static void text_announce(const json_t *d, char *out, size_t len)
 		 json_is_true(json_object_get(d, "ifname")) ? "RARP on the interface" : "none");
 }
 
+static void text_verify(const json_t *d, char *out, size_t len)
+{
+	snprintf(out, len, "%s after the resume: %.0f pages compared, %.0f dirtied since "
+		 "(not proved), %.1f ms", json_is_true(json_object_get(d, "verified")) ?
+		 "proved" : "FAILED", num(d, "compared_pages"), num(d, "excluded_pages"),
+		 num(d, "ms"));
+}
+
 static void text_done(const json_t *d, char *out, size_t len)
 {
 	snprintf(out, len, "%s in %.1f ms", str(d, "result"), num(d, "total_ms"));
@@ -83,7 +91,8 @@ static const struct {
 	void (*text)(const json_t *d, char *out, size_t len);
 } phase_texts[] = {
 	{ "setup", text_setup }, { "log-start", text_log_start }, { "pre-copy", text_pre_copy },
-	{ "switchover", text_switchover }, { "announce", text_announce }, { "done", text_done },
+	{ "switchover", text_switchover }, { "announce", text_announce }, { "verify", text_verify },
+	{ "done", text_done },
 	{ "failed", text_error }, { "cancelled", text_error },
 };
 
@@ -102,6 +111,7 @@ void migp_report(FILE *out, const json_t *r)
 {
 	const json_t *dt = json_object_get(r, "downtime"), *it = json_object_get(r, "iterations");
 	const json_t *dg = json_object_get(r, "digest"), *p = json_object_get(r, "prediction");
+	const json_t *va = json_object_get(r, "verify_after");
 	char copied[24], rate[24];
 	size_t i;
 	json_t *v;
@@ -110,9 +120,9 @@ void migp_report(FILE *out, const json_t *r)
 	vhm_format_bytes(num(r, "bandwidth_mib_s") * 1048576.0, rate, sizeof(rate));
 	fprintf(out, "result         %s\n", str(r, "result"));
 	fprintf(out, "total          %.1f ms\n", num(r, "total_ms"));
-	fprintf(out, "downtime       %.1f ms (control plane %.1f ms, copy %.1f ms, digest check "
+	fprintf(out, "downtime       %.1f ms (control plane %.1f ms, copy %.1f ms, %s check "
 		"%.1f ms)\n", num(dt, "ms"), num(dt, "control_ms"), num(dt, "copy_ms"),
-		num(dt, "verify_ms"));
+		strcmp(str(r, "verify"), "sync") ? "ring-page" : "digest", num(dt, "verify_ms"));
 	if (json_is_object(p))
 		fprintf(out, "predicted      downtime %.1f ms (actual without the digest check "
 			"%.1f ms), total %.1f ms, %s\n", num(p, "downtime_ms"),
@@ -125,8 +135,14 @@ void migp_report(FILE *out, const json_t *r)
 	json_array_foreach(it, i, v)
 		fprintf(out, "               %-8zu %12.0f %12.0f %10.1f\n", i, num(v, "dirtied"),
 			num(v, "copied"), num(v, "ms"));
-	fprintf(out, "digest         source %s, destination %s\n", str(dg, "source"),
-		str(dg, "destination"));
+	if (!strcmp(str(r, "verify"), "sync"))
+		fprintf(out, "verify         sync: digests source %s, destination %s\n",
+			str(dg, "source"), str(dg, "destination"));
+	else
+		fprintf(out, "verify         after the resume: %s, %.0f pages compared, %.0f dirtied "
+			"since (not proved), %.1f ms outside the downtime\n",
+			json_is_true(json_object_get(r, "verified")) ? "proved" : "FAILED",
+			num(va, "compared_pages"), num(va, "excluded_pages"), num(va, "ms"));
 	fprintf(out, "announce       %s\n", json_is_true(json_object_get(r, "rarp")) ?
 		"SEND_RARP" : json_is_true(json_object_get(r, "announced_ifname")) ?
 		"RARP on interface" : "none");

@@ -137,23 +137,32 @@ void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_
 	};
 }
 
-static int start_ring(struct device *d, struct vhu_front *f, int ring, uint32_t base)
+/* Append one request of a pipeline to r[*n]. */
+static void req_state(struct vhu_pipe_req *r, int *n, uint32_t request, uint32_t index, uint32_t num)
+{
+	r[(*n)++] = (struct vhu_pipe_req){ .request = request, .fd = -1,
+				      .p.state = { .index = index, .num = num } };
+}
+
+static void req_fd(struct vhu_pipe_req *r, int *n, uint32_t request, uint32_t index, int fd)
+{
+	r[(*n)++] = (struct vhu_pipe_req){ .request = request, .fd = fd,
+				      .p.u64 = index | (fd < 0 ? VHU_VRING_NOFD : 0) };
+}
+
+/* The five requests that start ring `ring` at `base`, appended to r[*n]. */
+static void start_ring(struct device *d, int ring, uint32_t base, uint32_t addr_flags,
+		       struct vhu_pipe_req *r, int *n)
 {
 	struct nd_queue *q = &d->drv.q[ring / 2];
 	struct vring *v = ring % 2 ? &q->tx : &q->rx;
-	struct vhu_vring_addr a;
-	int rc;
 
-	dev_ring_addr(d, ring, 0, &a);
-
-	if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_NUM, (uint32_t)ring, v->num)) ||
-	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, (uint32_t)ring,
-				      vring_full_base(v, base))) ||
-	    (rc = vhu_set_vring_addr(f, &a)) ||
-	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_KICK, (uint32_t)ring, q->kick_fd[ring % 2])) ||
-	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2])))
-		return rc;
-	return 0;
+	req_state(r, n, VHU_SET_VRING_NUM, (uint32_t)ring, v->num);
+	req_state(r, n, VHU_SET_VRING_BASE, (uint32_t)ring, vring_full_base(v, base));
+	r[*n] = (struct vhu_pipe_req){ .request = VHU_SET_VRING_ADDR, .fd = -1 };
+	dev_ring_addr(d, ring, addr_flags, &r[(*n)++].p.addr);
+	req_fd(r, n, VHU_SET_VRING_KICK, (uint32_t)ring, q->kick_fd[ring % 2]);
+	req_fd(r, n, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2]);
 }
 
 /* SET_STATUS where the backend takes it (protocol feature STATUS). */
@@ -211,38 +220,42 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
 	return rc ? rc : dev_backend_start_rings(d, f, features, bases);
 }
 
+/* Every ring's set-up, then every enable, then DRIVER_OK, sent back to back
+ * with one wait for all their acks (vhu_front_pipeline): with 4 queue pairs
+ * that is 49 requests and one round trip instead of 49. */
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases)
 {
-	int rc;
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 6 + 1];
+	int n = 0;
 
-	for (int r = 0; r < d->nrings; r++) {
-		struct nd_queue *q = &d->drv.q[r / 2];
-		uint32_t base = bases ? bases[r] : vring_initial_base(r % 2 ? &q->tx : &q->rx);
+	for (int i = 0; i < d->nrings; i++) {
+		struct nd_queue *q = &d->drv.q[i / 2];
+		uint32_t base = bases ? bases[i] : vring_initial_base(i % 2 ? &q->tx : &q->rx);
 
-		if ((rc = start_ring(d, f, r, base)))
-			return rc;
+		/* with LOG_ALL, the used ring is logged from the start */
+		start_ring(d, i, base, has(features, VHU_F_LOG_ALL) ? VHU_VRING_F_LOG : 0, r, &n);
 	}
 	if (has(features, VHU_F_PROTOCOL_FEATURES))
-		for (int r = 0; r < d->nrings; r++)
-			if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_ENABLE, (uint32_t)r, 1)))
-				return rc;
-	return status_set(f, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+		for (int i = 0; i < d->nrings; i++)
+			req_state(r, &n, VHU_SET_VRING_ENABLE, (uint32_t)i, 1);
+	if (vhu_front_has_pf(f, VHU_PF_STATUS))
+		r[n++] = (struct vhu_pipe_req){ .request = VHU_SET_STATUS, .fd = -1,
+					   .p.u64 = ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK |
+						    ST_DRIVER_OK };
+	return vhu_front_pipeline(f, r, n);
 }
 
-/* Every ring's address again, with or without the log flag. */
+/* Every ring's address again, with or without the log flag, pipelined. */
 static int rings_set_log(struct device *d, struct vhu_front *f, uint32_t flags)
 {
-	int rc;
+	struct vhu_pipe_req r[DEV_MAX_RINGS];
 
-	for (int r = 0; r < d->nrings; r++) {
-		struct vhu_vring_addr a;
-
-		dev_ring_addr(d, r, flags, &a);
-		if ((rc = vhu_set_vring_addr(f, &a)))
-			return rc;
+	for (int i = 0; i < d->nrings; i++) {
+		r[i] = (struct vhu_pipe_req){ .request = VHU_SET_VRING_ADDR, .fd = -1 };
+		dev_ring_addr(d, i, flags, &r[i].p.addr);
 	}
-	return 0;
+	return vhu_front_pipeline(f, r, d->nrings);
 }
 
 int dev_log_start(struct device *d, struct vhu_front *f, const struct lt_log *log)
@@ -557,7 +570,9 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	if ((rc = open_guest(d, err, errlen)))
 		goto fail_front;
 	netdrv_fill_rx(&d->drv);
+	d->backend_start_ms = (double)vhm_now_ns();
 	rc = dev_backend_start(d, &d->front, &d->mem, d->features, NULL);
+	d->backend_start_ms = ((double)vhm_now_ns() - d->backend_start_ms) / 1e6;
 	if (rc) {
 		snprintf(err, errlen, "%s", d->front.err);
 		goto fail_guest;

@@ -142,6 +142,8 @@ struct device {
 	dev_state_fn on_state;
 	void *on_state_ctx;
 	uint64_t started_ns;
+	double backend_start_ms;   /* dev_open's set-up of its backend (memory table,
+				    * rings): what a destination's costs (mig_cost) */
 
 	bool listening;            /* the backend connects to vhm at `backend` */
 	struct dev_listener lis;   /* with listening: where it connects (owned) */
@@ -199,7 +201,9 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
  * clears it), SET_MEM_TABLE (a migration
  * sends them to the destination ahead of the switchover), then the rings. */
 int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features);
-/* ... then every ring, SET_VRING_ENABLE, and status DRIVER_OK. */
+/* ... then every ring, SET_VRING_ENABLE, and status DRIVER_OK. With LOG_ALL
+ * in `features` the rings start logged (VHU_VRING_F_LOG in SET_VRING_ADDR):
+ * the backend logs from its first write (SET_LOG_BASE sent before). */
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of

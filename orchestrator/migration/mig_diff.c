@@ -26,6 +26,13 @@ static void name_page(const struct device *d, uint64_t pfn, struct mig_diff_page
 	snprintf(p->log, sizeof(p->log), "guest");
 }
 
+void mig_diff_add(const struct device *d, uint64_t pfn, struct mig_diff *out)
+{
+	if (out->n < MIG_DIFF_MAX)
+		name_page(d, pfn, &out->page[out->n++]);
+	out->count++;
+}
+
 void mig_diff_pages(const struct device *d, const struct gmem *src, const struct gmem *dst,
 		    struct mig_diff *out)
 {
@@ -34,11 +41,8 @@ void mig_diff_pages(const struct device *d, const struct gmem *src, const struct
 		const struct gmem_region *s = &src->r[i], *t = &dst->r[i];
 
 		for (uint64_t off = 0; off < s->size && off < t->size; off += PAGE) {
-			if (!memcmp(s->hva + off, t->hva + off, PAGE))
-				continue;
-			if (out->n < MIG_DIFF_MAX)
-				name_page(d, (s->gpa + off) / PAGE, &out->page[out->n++]);
-			out->count++;
+			if (memcmp(s->hva + off, t->hva + off, PAGE))
+				mig_diff_add(d, (s->gpa + off) / PAGE, out);
 		}
 	}
 }

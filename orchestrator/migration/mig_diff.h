@@ -38,6 +38,9 @@ struct mig_diff {
 /* Compare src and dst (same layout) page by page; d names the pages. */
 void mig_diff_pages(const struct device *d, const struct gmem *src, const struct gmem *dst,
 		    struct mig_diff *out);
+/* Count page pfn as differing, naming it if fewer than MIG_DIFF_MAX are
+ * named (pages added in increasing order name the lowest GPAs). */
+void mig_diff_add(const struct device *d, uint64_t pfn, struct mig_diff *out);
 /* "N pages differ, first 0x...: WHAT (LOG's log)" into buf. */
 void mig_diff_summary(const struct mig_diff *df, char *buf, size_t len);
 /* {"count": N, "pages": [{"gpa", "what", "log"}...]} (new reference). */

@@ -165,6 +165,9 @@ static const struct {
 } qmp_statuses[] = {
 	{ "starting", "setup" }, { "setup", "setup" }, { "log-start", "active" },
 	{ "pre-copy", "active" }, { "switchover", "device" }, { "announce", "device" },
+	/* the after-resume proof: the guest runs on the destination, the job is
+	 * not complete yet; "device" keeps QMP's statuses moving forward */
+	{ "verify", "device" },
 	{ "done", "completed" }, { "failed", "failed" }, { "cancelled", "cancelled" },
 };
 

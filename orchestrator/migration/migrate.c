@@ -13,11 +13,13 @@
  *     TX frames — what KVM's dirty log tracks for a VM's vCPUs), merged into
  *     one bitmap by lt_log_sync;
  *   - switchover: the last merged bitmap, and nothing else. What the
- *     backend wrote reaches the destination only through its log, so the
- *     digests of both memories, compared before the destination starts,
- *     prove the backend's log: a write it did not log leaves the copies
- *     different, the migration rolls back and the report names the pages
- *     (mig_diff.h). */
+ *     backend wrote reaches the destination only through its log, so
+ *     comparing both memories proves the backend's log: a write it did not
+ *     log leaves the copies different and the report names the pages
+ *     (mig_diff.h). With --verify=sync the digests are compared before the
+ *     destination starts and a difference rolls back; by default the ring
+ *     pages are compared there and the rest after the guest resumed on the
+ *     destination, which logs from its start (mig_verify.h). */
 #include "migrate.h"
 
 #include <errno.h>
@@ -33,6 +35,7 @@
 #include "lt_log.h"
 #include "mig_dest.h"
 #include "mig_diff.h"
+#include "mig_verify.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
 #include "util.h"
@@ -71,6 +74,10 @@ struct mig {
 	uint64_t live_next_ns;
 	bool src_lost, dst_lost;
 	uint64_t serve_next_ns;    /* serve_channels */
+	/* after-resume proof (mig_verify.h) */
+	struct lt_log dst_log;     /* the destination's log, from its start */
+	struct gmem src_kept;      /* the source's memory, frozen, until proved */
+	bool dst_log_made;
 };
 
 static double ms_since(uint64_t t0)
@@ -332,9 +339,18 @@ static bool copy_page(struct mig *m, uint64_t pfn)
 	return true;
 }
 
+/* One copy thread's share of the first pass: the data pages whose GPA lies
+ * in [lo, hi). The migration thread owns the lower share and everything
+ * else (throttle, progress, liveness: it sets *halt when the pass must
+ * stop); a helper thread (p->copy_threads 2, no bandwidth cap) owns the
+ * upper share and reads only the two memories' maps, which stay fixed while
+ * the pass runs, and *halt. */
 struct full_copy {
 	struct mig *m;
 	int region;
+	uint64_t lo, hi;        /* guest-physical */
+	bool helper;
+	atomic_bool *halt;
 	uint64_t copied;
 	unsigned batch;         /* pages since the last throttle: counted across
 				 * extents, or short runs of data escape the cap */
@@ -342,38 +358,96 @@ struct full_copy {
 
 #define THROTTLE_PAGES 64   /* pages between bandwidth/cancel checks */
 
+/* Should this share stop now? The owner decides for both. */
+static bool copy_stops(struct full_copy *fc)
+{
+	if (fc->helper)
+		return atomic_load_explicit(fc->halt, memory_order_relaxed);
+	if (!stopping(fc->m))
+		return false;
+	atomic_store(fc->halt, true);
+	return true;
+}
+
+/* Every 64 pages copied: the cap and the progress (the owner's share). */
+static void copy_batch(struct full_copy *fc)
+{
+	if (++fc->batch < THROTTLE_PAGES)
+		return;
+	fc->batch = 0;
+	if (fc->helper)
+		return;
+	throttle(fc->m, THROTTLE_PAGES * PAGE);
+	progress_tick(fc->m, THROTTLE_PAGES * PAGE);
+}
+
 static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
 {
 	struct full_copy *fc = arg;
 	uint8_t *dst = fc->m->dst_mem.r[fc->region].hva;
 
-	/* Fault the destination in for the whole extent at once: one call
-	 * instead of a page fault per page (best effort; older kernels lack it). */
-	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
-
-	for (; off < end && !stopping(fc->m); off += PAGE) {
+	/* this share's part of the extent */
+	if (r->gpa + off < fc->lo)
+		off = fc->lo > r->gpa + end ? end : fc->lo - r->gpa;
+	if (r->gpa + end > fc->hi)
+		end = fc->hi < r->gpa + off ? off : fc->hi - r->gpa;
+	for (; off < end && !copy_stops(fc); off += PAGE) {
 		/* the guest may be writing these pages (gmem.h) */
 		if (gmem_zero_racy(r->hva + off, PAGE))
 			continue;
 		gmem_copy_racy(dst + off, r->hva + off, PAGE);
 		fc->copied++;
-		if (++fc->batch == THROTTLE_PAGES) {
-			throttle(fc->m, THROTTLE_PAGES * PAGE);
-			progress_tick(fc->m, THROTTLE_PAGES * PAGE);
-			fc->batch = 0;
-		}
+		copy_batch(fc);
 	}
 }
 
-/* Pages copied. */
+/* Copy the share fc->lo..hi: every region's data extents. */
+static void copy_share(struct full_copy *fc)
+{
+	for (fc->region = 0; fc->region < fc->m->d->mem.n; fc->region++)
+		gmem_for_data(&fc->m->d->mem.r[fc->region], copy_extent, fc);
+}
+
+static void *copy_helper_main(void *arg)
+{
+	copy_share(arg);
+	return NULL;
+}
+
+/* The GPA that splits guest memory's pages in two equal halves. */
+static uint64_t half_gpa(const struct gmem *mem)
+{
+	uint64_t left = mem->total / 2;
+
+	for (int i = 0; i < mem->n; i++) {
+		if (left < mem->r[i].size)
+			return mem->r[i].gpa + (left & ~(uint64_t)(PAGE - 1));
+		left -= mem->r[i].size;
+	}
+	return mem->top;
+}
+
+/* The first pass: pages copied. With two copy threads (and no cap, which
+ * one thread meets) a helper takes the upper half of guest memory. */
 static uint64_t copy_all(struct mig *m)
 {
-	struct full_copy fc = { .m = m };
+	atomic_bool halt = false;
+	struct full_copy fc = { .m = m, .hi = UINT64_MAX, .halt = &halt };
+	struct full_copy hc = { .m = m, .hi = UINT64_MAX, .helper = true, .halt = &halt };
+	bool two = m->p->copy_threads > 1 && !m->p->bandwidth;
+	pthread_t t;
 
 	throttle_restart(m);
-	for (fc.region = 0; fc.region < m->d->mem.n; fc.region++)
-		gmem_for_data(&m->d->mem.r[fc.region], copy_extent, &fc);
-	return fc.copied;
+	if (two) {
+		fc.hi = hc.lo = half_gpa(&m->d->mem);
+		two = vhm_thread_start(&t, copy_helper_main, &hc) == 0;
+		if (!two)
+			fc.hi = UINT64_MAX;   /* no helper: this thread copies it all */
+	}
+	copy_share(&fc);
+	if (two)
+		pthread_join(t, NULL);
+	return fc.copied + hc.copied;
 }
 
 /* Sync the backend's log and the writer's bitmap into m->bm. */
@@ -489,6 +563,62 @@ static int log_start(struct mig *m)
 	return 0;
 }
 
+/* The proof this migration makes: the one asked for, or sync when the
+ * destination cannot keep a dirty log of its own. */
+static enum mig_verify_mode verify_mode(const struct mig *m)
+{
+	if (m->p->verify == MIG_VERIFY_SYNC)
+		return MIG_VERIFY_SYNC;
+	if (!vhu_front_has_pf(&m->dst, VHU_PF_LOG_SHMFD) ||
+	    !((m->dst.dev_features >> VHU_F_LOG_ALL) & 1))
+		return MIG_VERIFY_SYNC;
+	return MIG_VERIFY_AFTER_RESUME;
+}
+
+/* The destination's features: logging from its start when the proof is
+ * made after the resume (its rings then start with the log flag). */
+static uint64_t dst_features(const struct mig *m)
+{
+	bool log = m->rep->verify == MIG_VERIFY_AFTER_RESUME;
+
+	return m->d->features | (log ? 1ull << VHU_F_LOG_ALL : 0);
+}
+
+/* Decide the proof; after-resume needs the destination's own log, made
+ * now, outside the downtime. */
+static int dst_log_prepare(struct mig *m)
+{
+	int rc;
+
+	m->rep->verify = verify_mode(m);
+	if (m->rep->verify != MIG_VERIFY_AFTER_RESUME)
+		return 0;
+	if ((rc = lt_log_create(&m->dst_log, m->d->mem.top))) {
+		snprintf(m->dst.err, sizeof(m->dst.err), "dirty log: %s", strerror(-rc));
+		return rc;
+	}
+	m->dst_log_made = true;
+	return 0;
+}
+
+static void prefault_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	uint8_t *dst = arg;
+
+	(void)r;
+	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
+}
+
+/* Fault the destination in where the source holds data, before logging
+ * starts: the first pass then copies into resident memory instead of taking
+ * a fault per page inside the dirty window (best effort: kernels before 5.14
+ * lack MADV_POPULATE_WRITE, and the copy faults the pages in as before). */
+static void dst_prefault(struct mig *m)
+{
+	for (int i = 0; i < m->d->mem.n; i++)
+		gmem_for_data(&m->d->mem.r[i], prefault_extent, m->dst_mem.r[i].hva);
+}
+
 /* The destination's memory and memory table, before logging starts: the
  * backend maps (and may fault in) all of it, ~1 s for 1 GiB against
  * testpmd, which inside the dirty window would lengthen round 0's window
@@ -508,8 +638,13 @@ static int dst_prepare(struct mig *m)
 	if (m->dst_mem.n != d->mem.n)
 		return fail(m, "pre-copy", -EINVAL, "destination memory has %d regions, not %d",
 			    m->dst_mem.n, d->mem.n);
+	dst_prefault(m);
 	/* The destination maps its memory now, not during the downtime. */
-	if ((rc = dev_backend_prepare(&m->dst, &m->dst_mem, d->features)))
+	if ((rc = dst_log_prepare(m)) ||
+	    (rc = dev_backend_prepare(&m->dst, &m->dst_mem, dst_features(m))))
+		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
+	if (m->dst_log_made &&
+	    (rc = vhu_set_log_base(&m->dst, m->dst_log.fd, m->dst_log.nwords * 8, 0)))
 		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
 	return 0;
 }
@@ -686,13 +821,44 @@ static int digests_differ(struct mig *m)
 		    m->rep->digest_src, m->rep->digest_dst, what);
 }
 
+/* --verify=sync: the digests of both memories, compared. */
+static int check_digests(struct mig *m)
+{
+	struct mig_report *rep = m->rep;
+	uint64_t hs, hd;
+
+	both_digests(&m->d->mem, &m->dst_mem, &hs, &hd);
+	snprintf(rep->digest_src, sizeof(rep->digest_src), "%016llx", (unsigned long long)hs);
+	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
+	if (hs != hd)
+		return digests_differ(m);
+	rep->verified = true;
+	return 0;
+}
+
+/* The check made inside the downtime, before the commit point: the
+ * digests (sync) or the ring pages alone (after-resume). */
+static int check_in_window(struct mig *m)
+{
+	char what[160];
+
+	if (m->rep->verify == MIG_VERIFY_SYNC)
+		return check_digests(m);
+	mig_verify_rings(m->d, &m->d->mem, &m->dst_mem, &m->rep->diff);
+	if (!m->rep->diff.count)
+		return 0;
+	mig_diff_summary(&m->rep->diff, what, sizeof(what));
+	return fail(m, "switchover", -EIO, "ring pages differ: %s", what);
+}
+
 /* From the stopped (or lost) source to the running destination: the last
- * dirty pages, the digests, the destination's rings started from m->bases. */
+ * dirty pages, the check in the window (check_in_window), the
+ * destination's rings started from m->bases (logging, for after-resume). */
 static int switch_to_destination(struct mig *m, uint64_t t_down)
 {
 	struct device *d = m->d;
 	struct mig_report *rep = m->rep;
-	uint64_t t, hs, hd;
+	uint64_t t;
 	int rc;
 
 	t = vhm_now_ns();
@@ -702,12 +868,10 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	rep->bytes_copied += rep->last_pages * PAGE;
 	rep->downtime_copy_ms += ms_since(t);
 	t = vhm_now_ns();
-	both_digests(&d->mem, &m->dst_mem, &hs, &hd);
-	snprintf(rep->digest_src, sizeof(rep->digest_src), "%016llx", (unsigned long long)hs);
-	snprintf(rep->digest_dst, sizeof(rep->digest_dst), "%016llx", (unsigned long long)hd);
+	rc = check_in_window(m);
 	rep->downtime_verify_ms = ms_since(t);
-	if (hs != hd)
-		return digests_differ(m);
+	if (rc)
+		return rc;
 
 	if ((rc = check_cancel(m, "switchover")))
 		return rc;
@@ -715,7 +879,7 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	netdrv_rebase(&d->drv, &m->dst_mem);
 	gw_rebase(&d->gw, &m->dst_mem);
 	m->rebased = true;
-	rc = dev_backend_start_rings(d, &m->dst, d->features, m->bases);
+	rc = dev_backend_start_rings(d, &m->dst, dst_features(m), m->bases);
 	rep->downtime_ctl_ms += ms_since(t);
 	if (rc)
 		return fail(m, "switchover", rc, "starting the destination: %s", m->dst.err);
@@ -822,6 +986,9 @@ static void rollback(struct mig *m)
 	dev_listener_close(&m->dst_lis);   /* a destination vhm listened for */
 	if (m->dst_mem_made)
 		gmem_destroy(&m->dst_mem);
+	if (m->dst_log_made)
+		lt_log_destroy(&m->dst_log);
+	m->dst_log_made = false;
 }
 
 /* The device takes the destination over; the guest is still paused. The
@@ -860,7 +1027,90 @@ static void adopt(struct mig *m)
 	if (!old_front.broken && !vhu_set_features(&old_front, d->features))
 		dev_backend_reset_status(&old_front);
 	vhu_front_close(&old_front);
-	gmem_destroy(&old_mem);
+	if (m->rep->verify == MIG_VERIFY_AFTER_RESUME) {
+		m->src_kept = old_mem;     /* frozen: nothing maps it for writing now */
+	} else {
+		gmem_destroy(&old_mem);
+	}
+}
+
+#define MIG_FIRST_FRAME_MAX_NS (200 * 1000000ull)
+
+/* After the resume, with traffic on: ms from t_resume until the first frame
+ * back through the destination (rx_frames above rx0), or -1 when none came
+ * within MIG_FIRST_FRAME_MAX_NS. Where the operator's downtime ends. */
+static double first_frame_ms(struct mig *m, uint64_t t_resume, uint64_t rx0)
+{
+	struct nd_counters c;
+	uint32_t size;
+	uint64_t pps;
+
+	netdrv_traffic(&m->d->drv, &pps, &size);
+	if (!pps)
+		return -1;
+	for (;;) {
+		netdrv_totals(&m->d->drv, &c);
+		if (c.rx_frames > rx0)
+			return ms_since(t_resume);
+		if (vhm_now_ns() - t_resume > MIG_FIRST_FRAME_MAX_NS)
+			return -1;
+		usleep(50);
+	}
+}
+
+/* The "verify" event: the after-resume check's outcome. */
+static void emit_verify(struct mig *m, const struct mig_verify_after *va)
+{
+	json_t *data = json_pack("{s:s, s:b, s:f, s:I, s:I}", "mode",
+				 mig_verify_name(m->rep->verify), "verified", m->rep->verified,
+				 "ms", va->ms, "compared_pages", (json_int_t)va->compared,
+				 "excluded_pages", (json_int_t)va->excluded);
+
+	if (va->diff.count)
+		json_object_set_new(data, "differing_pages", mig_diff_json(&va->diff));
+	emit(m, "verify", data);
+}
+
+/* After the resume: compare the kept source memory with the running
+ * destination, then end the destination's logging and drop both. Past the
+ * commit point a difference is reported, never rolled back: rep->verified
+ * false, rep->diff, the result line, the event, and a line on stderr. */
+static void check_after_resume(struct mig *m)
+{
+	struct device *d = m->d;
+	struct mig_report *rep = m->rep;
+	struct lt_log *logs[2] = { &m->dst_log, &d->gw.dirty };
+	struct mig_verify_after va;
+	char what[160];
+	int rc;
+
+	if (rep->verify != MIG_VERIFY_AFTER_RESUME)
+		return;
+	rc = mig_verify_after_resume(d, &m->src_kept, &d->mem, logs, 2, &va);
+	/* Logging off by SET_FEATURES alone, as for the source in adopt(): a
+	 * backend logs only under LOG_ALL. The rings keep their log flag: the
+	 * SET_VRING_ADDR a full dev_log_stop sends would reach testpmd's
+	 * running rings, where one burst was lost now and then
+	 * (migrate/back_and_forth_20). */
+	if (!d->front.broken && vhu_set_features(&d->front, d->features))
+		fprintf(stderr, "vhm migrate: logging off on %s: %s\n", d->backend, d->front.err);
+	gmem_destroy(&m->src_kept);
+	lt_log_destroy(&m->dst_log);
+	m->dst_log_made = false;
+	rep->verified = !rc && !va.diff.count;
+	rep->verify_after_ms = va.ms;
+	rep->verify_compared = va.compared;
+	rep->verify_excluded = va.excluded;
+	rep->diff = va.diff;
+	emit_verify(m, &va);
+	if (rep->verified)
+		return;
+	if (rc)
+		snprintf(what, sizeof(what), "check not made: %s", strerror(-rc));
+	else
+		mig_diff_summary(&va.diff, what, sizeof(what));
+	fprintf(stderr, "vhm migrate: VERIFY FAILED after the resume on %s: %s\n", d->backend,
+		what);
 }
 
 /* AF_PACKET announcement with QEMU's schedule on p->announce_ifname. */
@@ -910,7 +1160,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	    mig_progress_fn progress, void *ctx)
 {
 	struct mig m = { .d = d, .p = p, .rep = rep, .progress = progress, .ctx = ctx };
-	uint64_t t0 = vhm_now_ns();
+	uint64_t t0 = vhm_now_ns(), t_resume;
 	json_t *fail_data;
 	int rc;
 
@@ -937,7 +1187,10 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 		goto fail;
 	emit(&m, "switchover", json_pack("{s:f, s:s}", "downtime_ms", rep->downtime_ms,
 					  "digest", rep->digest_src));
+	netdrv_totals(&d->drv, &rep->at_resume);
+	t_resume = vhm_now_ns();
 	adopt(&m);
+	rep->first_frame_ms = first_frame_ms(&m, t_resume, rep->at_resume.rx_frames);
 	dev_set_state(d, DEV_RUNNING, m.src_lost ? "migrated: the source backend died, the "
 		      "destination took over" : "migrated");
 
@@ -946,14 +1199,16 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	 * device without a backend, not running on a dead connection */
 	if (d->front.broken)
 		dev_set_state(d, DEV_BACKEND_LOST, "destination backend lost at the announce");
+	check_after_resume(&m);
 
 	lt_log_destroy(&m.log);
 	free(m.bm);
 	rep->ok = true;
 	snprintf(rep->phase, sizeof(rep->phase), "done");
-	snprintf(rep->result, sizeof(rep->result), "%s",
+	snprintf(rep->result, sizeof(rep->result), "%s%s",
 		 m.src_lost ? "ok (the source backend died during the migration; handed over)" :
-		 rep->converged ? "ok" : "ok (did not converge)");
+		 rep->converged ? "ok" : "ok (did not converge)",
+		 rep->verified ? "" : ", but NOT VERIFIED: pages differ after the resume");
 	netdrv_totals(&d->drv, &rep->after);
 	rep->total_ms = ms_since(t0);
 	emit(&m, "done", mig_report_json(rep));
@@ -1017,6 +1272,15 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 (json_int_t)rep->after.rx_frames);
 	if (o && rep->diff.count)
 		json_object_set_new(o, "differing_pages", mig_diff_json(&rep->diff));
+	if (o)
+		json_object_update_new(o, json_pack("{s:f, s:s, s:b, s:{s:f, s:I, s:I}}",
+						    "first_frame_ms", rep->first_frame_ms, "verify",
+						    mig_verify_name(rep->verify), "verified",
+						    rep->verified, "verify_after", "ms",
+						    rep->verify_after_ms, "compared_pages",
+						    (json_int_t)rep->verify_compared,
+						    "excluded_pages",
+						    (json_int_t)rep->verify_excluded));
 	return o;
 }
 

@@ -7,8 +7,11 @@
  * switchover: guest paused, source rings stopped (GET_VRING_BASE), last
  * copy (the merged dirty bitmap alone), digests of both copies compared,
  * destination rings started from the returned bases, guest resumed on the
- * new copy, RARP announced. Digests that differ mean a dirty log missed a
- * write: the migration rolls back and rep->diff names the pages.
+ * new copy, RARP announced. With --verify=sync, digests that differ mean a
+ * dirty log missed a write: the migration rolls back and rep->diff names
+ * the pages. By default the proof is made after the resume instead
+ * (mig_verify.h): a difference found then cannot be rolled back and is
+ * reported (rep->verified false, rep->diff, a "verify" event).
  *
  * Any failure before the guest resumes on the destination rolls back: the
  * source restarts from its own bases, logging goes off, the destination and
@@ -29,6 +32,7 @@
 
 #include "device.h"
 #include "mig_diff.h"
+#include "mig_verify.h"
 
 #define MIG_MAX_ITER 1000
 
@@ -41,6 +45,9 @@ struct mig_params {
 	uint8_t mac[6];
 	const char *announce_ifname; /* AF_PACKET path when the backend cannot announce */
 	const atomic_bool *cancel;   /* set true (any thread) to abort; may be NULL */
+	enum mig_verify_mode verify; /* how the copy is proved (mig_verify.h) */
+	int copy_threads;          /* first pass: 1, or 2 (a helper thread takes the
+				    * upper half of memory; without a bandwidth cap) */
 };
 
 struct mig_iter {
@@ -61,7 +68,14 @@ struct mig_report {
 	double downtime_ctl_ms;    /* of which: vhost-user requests */
 	double downtime_stop_ms;   /* of those: stopping the source (with the RX settle) */
 	double downtime_copy_ms;   /* of which: the last copy */
-	double downtime_verify_ms; /* of which: vhm's digest check of both memories */
+	double downtime_verify_ms; /* of which: vhm's check inside the window (the
+				    * digests when sync, the ring pages when after-resume) */
+	enum mig_verify_mode verify;   /* the proof made: p->verify, or sync when the
+					* destination cannot log (no LOG_SHMFD/LOG_ALL) */
+	bool verified;             /* the proof held (false: rep->diff names the pages) */
+	double verify_after_ms;    /* after-resume: the check, outside the downtime */
+	uint64_t verify_compared, verify_excluded;   /* after-resume: pages compared,
+						      * dirtied since the resume */
 	int niter;
 	struct mig_iter iter[MIG_MAX_ITER];
 	uint64_t bytes_copied;
@@ -70,7 +84,9 @@ struct mig_report {
 	double bandwidth_mib_s;    /* MiB/s the pre-copy achieved */
 	char digest_src[17], digest_dst[17];
 	struct mig_diff diff;      /* when the digests differ: the pages, named */
-	struct nd_counters before, after;
+	struct nd_counters before, after, at_resume;
+	double first_frame_ms;     /* resume on the destination .. first frame back
+				    * through it; -1: no traffic, or none in 200 ms */
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
 };

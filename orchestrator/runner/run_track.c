@@ -14,6 +14,7 @@
 
 #include "lt_track.h"
 #include "lt_verify.h"
+#include "mig_cost.h"
 #include "util.h"
 
 #define RUN_TRACK_HEAT_TOP     8
@@ -582,10 +583,12 @@ static void count_pages(struct device *d, uint64_t *all, uint64_t *data)
 	*data = dc.pages;
 }
 
-int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms, unsigned max_rounds,
-		  struct lt_predict_in *in, struct lt_predict_out *out)
+int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
+		      unsigned max_rounds, enum mig_verify_mode verify, struct lt_predict_in *in,
+		      struct lt_predict_out *out)
 {
 	struct lt_predict_in local, *pin = in ? in : &local;
+	struct mig_cost cost;
 	uint64_t pages[LT_WSS_NWINDOWS];
 	double span[LT_WSS_NWINDOWS];
 	uint64_t all, data;
@@ -626,6 +629,10 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		.max_rounds = max_rounds ? max_rounds : RUN_TRACK_PREDICT_ROUNDS,
 		.wss = lt_curve_wss, .wss_arg = &t->curve.c,
 	};
+	if (mig_cost_estimate(t->d, verify, data, &cost) == 0) {
+		pin->setup_ms = cost.setup_ms;
+		pin->check_ms = cost.check_ms;
+	}
 	return lt_predict(pin, out);
 }
 
@@ -640,13 +647,14 @@ json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_p
 		json_array_append_new(curve, json_pack("{s:f, s:f, s:f}", "window_ms",
 						       c->window_ms[i], "span_ms", c->span_ms[i],
 						       "pages", c->window_pages[i]));
-	o = json_pack("{s:b, s:i, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:f, s:f, s:i, s:o}}",
+	o = json_pack("{s:b, s:i, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:f, s:f, s:i, s:o, s:f, s:f}}",
 		      "converges", out->converges, "rounds", (int)out->rounds,
 		      "precopy_ms", out->precopy_ms, "downtime_ms", out->downtime_ms,
 		      "total_ms", out->total_ms, "final_pages", out->final_pages,
 		      "inputs", "total_pages", (json_int_t)in->total_pages, "page_size",
 		      (json_int_t)in->page_size, "bandwidth", in->bandwidth, "downtime_ms",
-		      in->downtime_ms, "max_rounds", (int)in->max_rounds, "wss", curve);
+		      in->downtime_ms, "max_rounds", (int)in->max_rounds, "wss", curve,
+		      "setup_ms", in->setup_ms, "check_ms", in->check_ms);
 	if (!out->converges) {
 		json_object_set_new(o, "bandwidth_needed", json_real(out->bandwidth_needed));
 		json_object_set_new(o, "downtime_needed_ms", json_real(out->downtime_needed_ms));
@@ -673,7 +681,8 @@ int run_track_ctl_predict(struct run_track *t, json_t *args, json_t **ret, char 
 		return vhm_err(err, errlen, -EINVAL,
 			       "argument 'max_rounds': expected an integer 1..1000");
 	rc = run_track_predict(t, json_number_value(bw), json_number_value(dt),
-			   mr ? (unsigned)json_integer_value(mr) : 0, &in, &out);
+			   mr ? (unsigned)json_integer_value(mr) : 0, MIG_VERIFY_AFTER_RESUME, &in,
+			   &out);
 	if (rc == -ENODATA)
 		return vhm_err(err, errlen, rc,
 			       "not tracking: the working-set curve comes from track-start");

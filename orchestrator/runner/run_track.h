@@ -29,6 +29,7 @@
 #include "ctl.h"
 #include "device.h"
 #include "lt_predict.h"
+#include "mig_verify.h"
 
 #define RUN_TRACK_SYNC_MS        50      /* sync period, and the shortest wss window */
 #define RUN_TRACK_INTERVAL_MS    1000    /* default event interval */
@@ -57,10 +58,12 @@ int run_track_ctl_predict(struct run_track *t, json_t *args, json_t **ret, char 
 /* Would a pre-copy migration of the device converge now, at bandwidth
  * (bytes/s) with a downtime limit (ms) in max_rounds rounds (0: 31, the
  * migration's default 30 iterations after the first copy)? Runs lt_predict
- * on the current working-set curve and the guest's data pages. in (may be
+ * on the current working-set curve and the guest's data pages, its total
+ * with the set-up and the proof `verify` makes (mig_cost). in (may be
  * NULL) gets the inputs used. 0, -ENODATA (not tracking), -EINVAL. */
 int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
-		  unsigned max_rounds, struct lt_predict_in *in, struct lt_predict_out *out);
+		      unsigned max_rounds, enum mig_verify_mode verify, struct lt_predict_in *in,
+		      struct lt_predict_out *out);
 /* The prediction as JSON (new reference), inputs included. */
 json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out);
 

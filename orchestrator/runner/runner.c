@@ -210,26 +210,32 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 {
 	struct runner *r = ctx;
 	struct mig_params p = { .downtime_ms = 50, .max_iterations = 30 };
-	const char *mac = NULL;
+	const char *mac = NULL, *verify = NULL;
 	json_t *pred = NULL;
-	uint64_t iters = 30;
+	uint64_t iters = 30, threads = 1;
 	int rc;
 
 	if ((rc = arg_str(args, "to", &p.to, err, errlen)) ||
+	    (rc = arg_u64(args, "copy_threads", 1, 2, &threads, false, err, errlen)) ||
 	    (rc = arg_u64(args, "downtime_ms", 1, 60000, &p.downtime_ms, false, err, errlen)) ||
 	    (rc = arg_u64(args, "max_iterations", 0, MIG_MAX_ITER - 1, &iters, false, err,
 			  errlen)) ||
 	    (rc = arg_u64(args, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth, false, err,
 			  errlen)) ||
 	    (rc = arg_str(args, "mac", &mac, err, errlen)) ||
-	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)))
+	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)) ||
+	    (rc = arg_str(args, "verify", &verify, err, errlen)))
 		return rc;
+	if (verify && mig_verify_parse(verify, &p.verify))
+		return vhm_err(err, errlen, -EINVAL, "argument 'verify': expected after-resume or sync, "
+			       "not '%s'", verify);
 	if (!p.to)
 		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
 	if (mac && (vhm_parse_mac(mac, p.mac) || (p.mac[0] & 1)))
 		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p.has_mac = mac != NULL;
 	p.max_iterations = (int)iters;
+	p.copy_threads = (int)threads;
 	/* With a bandwidth to model and tracking on, the report carries
 	 * logtrack's prediction beside the outcome. */
 	if (p.bandwidth && r->trk) {
@@ -237,7 +243,7 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 		struct lt_predict_out out;
 
 		if (!run_track_predict(r->trk, (double)p.bandwidth, (double)p.downtime_ms,
-				   (unsigned)p.max_iterations + 1, &in, &out))
+				       (unsigned)p.max_iterations + 1, p.verify, &in, &out))
 			pred = run_track_predict_json(&in, &out);
 	}
 	if ((rc = mig_job_start(&r->job, &p, pred, err, errlen)))
@@ -343,9 +349,10 @@ static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 /* Each row lists the argument keys its command reads; ctl refuses others. */
 static const struct ctl_cmd run_cmds[] = {
 	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
-	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF} -- starts; \"migration\" events "
-	  "follow", ctl_migrate,
-	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname" } },
+	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF, \"verify\": \"after-resume\"|"
+	  "\"sync\", \"copy_threads\": 1|2} -- starts; \"migration\" events follow", ctl_migrate,
+	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname",
+	    "verify", "copy_threads" } },
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
 	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },

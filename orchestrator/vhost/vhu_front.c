@@ -351,6 +351,49 @@ int vhu_front_request(struct vhu_front *f, uint32_t request, const union vhu_pay
 	return 0;
 }
 
+#define VHU_PIPELINE_MAX 256
+
+/* Collect the replies of the requests marked in expect[], in order. The
+ * first error, or 0; a broken connection stops the collection. */
+static int pipeline_collect(struct vhu_front *f, const struct vhu_pipe_req *r, const bool *expect,
+			    int n)
+{
+	int first = 0;
+
+	for (int i = 0; i < n && !f->broken; i++) {
+		int rc;
+
+		if (!expect[i])
+			continue;
+		rc = vhu_front_recv(f, r[i].request, &r[i].p, NULL);
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
+}
+
+int vhu_front_pipeline(struct vhu_front *f, const struct vhu_pipe_req *r, int n)
+{
+	bool expect[VHU_PIPELINE_MAX], sync = false;
+	int sent, rc = 0;
+
+	if (n > VHU_PIPELINE_MAX)
+		return fail(f, -E2BIG, false, r[0].request, "%d requests in one pipeline, at most %d",
+			    n, VHU_PIPELINE_MAX);
+	for (sent = 0; sent < n && !rc; sent++) {
+		rc = vhu_front_send(f, r[sent].request, &r[sent].p, &r[sent].fd,
+				    r[sent].fd >= 0 ? 1 : 0, &expect[sent]);
+		sync |= !rc && !expect[sent] && vhu_needs_sync(vhu_req_info(r[sent].request),
+							       &r[sent].p);
+	}
+	if (rc)
+		sent--;            /* the failed one went nowhere */
+	rc = pipeline_collect(f, r, expect, sent) ?: rc;
+	if (!rc && sync)
+		rc = sync_point(f, r[n - 1].request);
+	return rc;
+}
+
 /* ---- typed requests ---------------------------------------------------- */
 
 int vhu_get_u64(struct vhu_front *f, uint32_t request, uint64_t *out)

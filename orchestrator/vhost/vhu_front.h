@@ -78,6 +78,21 @@ int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payloa
 int vhu_front_recv(struct vhu_front *f, uint32_t request, const union vhu_payload *sent,
 		   struct vhu_msg *reply);
 
+/* One request of a pipeline: its payload and at most one fd (-1: none). */
+struct vhu_pipe_req {
+	uint32_t request;
+	union vhu_payload p;
+	int fd;
+};
+/* Send requests r[0..n) back to back, then collect the replies they ask
+ * for (REPLY_ACK acks), in order: one wait for the whole batch. Requests
+ * that need their effect in place but get no ack (REPLY_ACK not negotiated)
+ * share one sync point (GET_FEATURES) after the last. Payload replies are
+ * not returned: for SET_* requests only. A refusal (ack != 0) still
+ * collects the replies after it, so the stream stays in step; the first
+ * error is returned (f->err names its request). */
+int vhu_front_pipeline(struct vhu_front *f, const struct vhu_pipe_req *r, int n);
+
 /* Typed requests. */
 int vhu_get_u64(struct vhu_front *f, uint32_t request, uint64_t *out);
 int vhu_set_u64(struct vhu_front *f, uint32_t request, uint64_t v);

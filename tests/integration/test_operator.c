@@ -54,7 +54,7 @@ Test(operator, migrate_off_a_terminal_prints_readable_phase_lines, .fini = dt_fi
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX];
 	static const char *const phases[] = { "setup ", "log-start ", "pre-copy ", "switchover ",
-					      "announce ", "done ", "result ", "copied " };
+					      "announce ", "verify ", "done ", "result ", "copied " };
 	const char *pc;
 	struct ts_run r;
 
@@ -81,7 +81,7 @@ Test(operator, migrate_json_streams_every_event_then_the_report, .fini = dt_fini
      .timeout = 120)
 {
 	static const char *const order[] = { "setup", "log-start", "pre-copy", "switchover",
-					     "announce", "done" };
+					     "announce", "verify", "done" };
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], *lines[256];
 	size_t next = 0;
 	struct ts_run r;

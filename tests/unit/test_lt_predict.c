@@ -62,6 +62,24 @@ Test(lt_predict, converges_in_rounds_computed_by_hand)
 	assert_close(out.total_ms, 1937.5, "total ms");
 }
 
+/* The same with fixed costs around the rounds: the set-up before round 0
+ * and the proof after the copy count in the total, never in the rounds or
+ * the downtime. */
+Test(lt_predict, setup_and_check_in_the_total_only)
+{
+	struct linear_wss l = { .rate = 131.072, .cap = 1e18, .factor = 1 };
+	struct lt_predict_in in = base_in(&l);
+	struct lt_predict_out out;
+
+	in.setup_ms = 900;
+	in.check_ms = 120;
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(eq(u32, out.rounds, 4));
+	assert_close(out.precopy_ms, 1875, "pre-copy ms");
+	assert_close(out.downtime_ms, 62.5, "downtime ms");
+	assert_close(out.total_ms, 900 + 1937.5 + 120, "total ms");
+}
+
 /* The same with max_rounds 3: round 3 would be needed, so no. */
 Test(lt_predict, round_limit_stops_it)
 {
