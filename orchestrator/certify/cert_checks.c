@@ -246,7 +246,7 @@ static enum layout_verdict log_layout(struct cert_result *r, const char *name,
 		cert_add(r, "%s: digests differ: %s", name, m->differing);
 	else if (!m->ok)
 		cert_add(r, "%s: the migration failed: %s", name, m->result);
-	return m->ok && !m->verify_findings ? LAYOUT_OK : LAYOUT_FAIL;
+	return m->ok && !m->verify_findings && !m->digests_differ ? LAYOUT_OK : LAYOUT_FAIL;
 }
 
 void cert_check_log(struct cert_ctx *c, struct cert_result *r)

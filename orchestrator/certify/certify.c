@@ -14,6 +14,7 @@
 
 #include "lt_log.h"
 #include "lt_verify.h"
+#include "mig_verify.h"
 #include "migrate.h"
 #include "util.h"
 
@@ -293,7 +294,10 @@ static void differing(struct cert_mig *m, const struct mig_diff *df)
 
 static void migrate_layout(struct cert_ctx *c, struct cert_mig *m, struct device *d)
 {
-	struct mig_params p = { .to = c->o->sock2, .downtime_ms = 50, .max_iterations = 30 };
+	/* The whole memory compared at the stop (--verify=sync): a certificate
+	 * wants every page proved, none excluded as dirtied after a resume. */
+	struct mig_params p = { .to = c->o->sock2, .downtime_ms = 50, .max_iterations = 30,
+				.verify = MIG_VERIFY_SYNC };
 	struct mig_report *rep = calloc(1, sizeof(*rep));
 
 	if (!rep) {
