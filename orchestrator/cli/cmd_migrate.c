@@ -36,7 +36,7 @@ enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
 struct migrate_opts {
 	const char *name, *to, *run_dir, *mac, *ifname;
 	uint64_t downtime_ms, iterations, bandwidth;
-	bool json, cancel;
+	bool json, cancel, shared_memory;
 	enum migrate_out out;
 };
 
@@ -85,6 +85,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "mac", required_argument, NULL, 'm' },
 		{ "announce-ifname", required_argument, NULL, 'a' },
 		{ "cancel", no_argument, NULL, 'c' },
+		{ "shared-memory", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
@@ -120,6 +121,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 			break;
 		case 'a': o->ifname = optarg; break;
 		case 'c': o->cancel = true; break;
+		case 's': o->shared_memory = true; break;
 		case 'j': o->json = true; break;
 		case 'R': o->run_dir = optarg; break;
 		}
@@ -146,6 +148,8 @@ static json_t *migrate_args(const struct migrate_opts *o)
 		json_object_set_new(a, "mac", json_string(o->mac));
 	if (o->ifname)
 		json_object_set_new(a, "announce_ifname", json_string(o->ifname));
+	if (o->shared_memory)
+		json_object_set_new(a, "shared_memory", json_true());
 	return a;
 }
 

@@ -7,7 +7,7 @@
 #define MIGRATE_USAGE \
 	"usage: vhm migrate NAME --to DST_SOCKET [--downtime-ms MS] [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
-	"                   [--run-dir DIR]\n" \
+	"                   [--shared-memory] [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
 	"  dirty logging, pre-copy, stop with GET_VRING_BASE, restart on the destination,\n" \
@@ -20,6 +20,8 @@
 	"  sizes and rates are binary: K, M, G = KiB, MiB, GiB).\n" \
 	"  --announce-ifname: where to send RARP frames when the destination backend\n" \
 	"  cannot (no RARP protocol feature).\n" \
+	"  --shared-memory: a hot swap on this host: the destination maps the device's\n" \
+	"  own memory; nothing is logged or copied, the downtime is the control plane.\n" \
 	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back), 2 usage,\n" \
 	"  3 no such device\n"
 

@@ -119,14 +119,20 @@ void migp_report(FILE *out, const json_t *r)
 			num(dt, "transfer_ms"), num(p, "total_ms"),
 			json_is_true(json_object_get(p, "converges")) ? "converges" :
 			"will not converge");
-	fprintf(out, "copied         %s at %s/s; %.0f zero pages skipped\n", copied, rate,
-		num(r, "zero_pages"));
-	fprintf(out, "iterations     %-8s %12s %12s %10s\n", "#", "dirtied", "copied", "ms");
-	json_array_foreach(it, i, v)
-		fprintf(out, "               %-8zu %12.0f %12.0f %10.1f\n", i, num(v, "dirtied"),
-			num(v, "copied"), num(v, "ms"));
-	fprintf(out, "digest         source %s, destination %s\n", str(dg, "source"),
-		str(dg, "destination"));
+	if (json_is_true(json_object_get(r, "shared_memory"))) {
+		fprintf(out, "memory         shared with the destination (hot swap): nothing "
+			"logged or copied\n");
+	} else {
+		fprintf(out, "copied         %s at %s/s; %.0f zero pages skipped\n", copied, rate,
+			num(r, "zero_pages"));
+		fprintf(out, "iterations     %-8s %12s %12s %10s\n", "#", "dirtied", "copied",
+			"ms");
+		json_array_foreach(it, i, v)
+			fprintf(out, "               %-8zu %12.0f %12.0f %10.1f\n", i,
+				num(v, "dirtied"), num(v, "copied"), num(v, "ms"));
+		fprintf(out, "digest         source %s, destination %s\n", str(dg, "source"),
+			str(dg, "destination"));
+	}
 	fprintf(out, "announce       %s\n", json_is_true(json_object_get(r, "rarp")) ?
 		"SEND_RARP" : json_is_true(json_object_get(r, "announced_ifname")) ?
 		"RARP on interface" : "none");

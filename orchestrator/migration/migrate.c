@@ -67,6 +67,20 @@ struct mig {
 	bool src_lost, dst_lost;
 };
 
+/* Is guest memory copied to the destination (a migration), or does the
+ * destination map the device's own memfds (a hot swap, p->shared_memory)?
+ * Logging, pre-copy, the last copy and the digests exist only when copied. */
+static bool copying(const struct mig *m)
+{
+	return !m->p->shared_memory;
+}
+
+/* The memory the destination runs on. */
+static struct gmem *dst_memory(struct mig *m)
+{
+	return copying(m) ? &m->dst_mem : &m->d->mem;
+}
+
 static double ms_since(uint64_t t0)
 {
 	return (double)(vhm_now_ns() - t0) / 1e6;
@@ -400,9 +414,9 @@ static int setup(struct mig *m)
 			    dev_state_name(dev_state(d)));
 	if (strlen(m->p->to) >= sizeof(d->backend))
 		return fail(m, "setup", -ENAMETOOLONG, "destination path too long");
-	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
+	if (copying(m) && !vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_SHMFD", d->front.path);
-	if (!((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
+	if (copying(m) && !((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_ALL", d->front.path);
 	if (!strcmp(m->p->to, d->backend))
 		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->p->to);
@@ -421,7 +435,8 @@ static int setup(struct mig *m)
 	if (m->dst.queue_num < (uint32_t)d->cfg.queues)
 		return fail(m, "setup", -ENOTSUP, "%s: at most %u queue pairs, the device has %d",
 			    m->p->to, m->dst.queue_num, d->cfg.queues);
-	emit(m, "setup", json_pack("{s:s, s:s}", "from", d->backend, "to", m->p->to));
+	emit(m, "setup", json_pack("{s:s, s:s, s:b}", "from", d->backend, "to", m->p->to,
+				   "shared_memory", !copying(m)));
 	return 0;
 }
 
@@ -459,13 +474,19 @@ static int log_start(struct mig *m)
  * testpmd, which inside the dirty window would lengthen round 0's window
  * past its copy and make round 1 resend pages dirtied while no byte moved
  * (a real destination is set up before the migration begins). Errors are
- * reported as pre-copy's, as before. */
+ * reported as pre-copy's, as before; a hot swap's as setup's (it has no
+ * pre-copy): its destination gets the device's own memory table. */
 static int dst_prepare(struct mig *m)
 {
 	struct device *d = m->d;
 	char err[256];
 	int rc;
 
+	if (!copying(m)) {
+		if ((rc = dev_backend_prepare(&m->dst, &d->mem, d->features)))
+			return fail(m, "setup", rc, "destination: %s", m->dst.err);
+		return 0;
+	}
 	rc = gmem_create(&m->dst_mem, d->mem.total, "migrate", err, sizeof(err));
 	if (rc)
 		return fail(m, "pre-copy", rc, "destination memory: %s", err);
@@ -651,15 +672,16 @@ static int digests_differ(struct mig *m)
 		    m->rep->digest_src, m->rep->digest_dst, what);
 }
 
-/* From the stopped (or lost) source to the running destination: the last
- * dirty pages, the digests, the destination's rings started from m->bases. */
-static int switch_to_destination(struct mig *m, uint64_t t_down)
+/* The last dirty pages and the digests of both memories (none in a hot
+ * swap: one memory). 0, or -EIO when the digests differ. */
+static int last_copy(struct mig *m)
 {
 	struct device *d = m->d;
 	struct mig_report *rep = m->rep;
 	uint64_t t, hs, hd;
-	int rc;
 
+	if (!copying(m))
+		return 0;
 	t = vhm_now_ns();
 	sync_dirty(m);
 	/* The bandwidth cap holds to the end, as the prediction assumes. */
@@ -673,13 +695,26 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	rep->downtime_verify_ms = ms_since(t);
 	if (hs != hd)
 		return digests_differ(m);
+	return 0;
+}
 
-	if ((rc = check_cancel(m, "switchover")))
+/* From the stopped (or lost) source to the running destination: the last
+ * copy, the destination's rings started from m->bases. */
+static int switch_to_destination(struct mig *m, uint64_t t_down)
+{
+	struct device *d = m->d;
+	struct mig_report *rep = m->rep;
+	uint64_t t;
+	int rc;
+
+	if ((rc = last_copy(m)) || (rc = check_cancel(m, "switchover")))
 		return rc;
 	t = vhm_now_ns();
-	netdrv_rebase(&d->drv, &m->dst_mem);
-	gw_rebase(&d->gw, &m->dst_mem);
-	m->rebased = true;
+	if (copying(m)) {
+		netdrv_rebase(&d->drv, &m->dst_mem);
+		gw_rebase(&d->gw, &m->dst_mem);
+		m->rebased = true;
+	}
 	rc = dev_backend_start_rings(d, &m->dst, d->features, m->bases);
 	rep->downtime_ctl_ms += ms_since(t);
 	if (rc)
@@ -781,19 +816,20 @@ static void adopt(struct mig *m)
 	old_front = d->front;
 	old_mem = d->mem;
 	d->front = m->dst;
-	d->mem = m->dst_mem;
+	d->mem = *dst_memory(m);
 	snprintf(d->backend, sizeof(d->backend), "%s", m->p->to);   /* length checked in setup */
 	pthread_mutex_unlock(&d->lock);
 	netdrv_rebase(&d->drv, &d->mem);
 	gw_rebase(&d->gw, &d->mem);
 	m->dst_open = m->dst_mem_made = false;
-	/* the guest runs on the new copy from here */
+	/* the guest runs on the new copy (or, hot swapped, its own memory) from here */
 	dev_guest_pause(d, false);
 	m->paused = false;
-	if (!old_front.broken)
+	if (!old_front.broken && copying(m))
 		vhu_set_features(&old_front, d->features);   /* logging off, best effort */
 	vhu_front_close(&old_front);
-	gmem_destroy(&old_mem);
+	if (copying(m))
+		gmem_destroy(&old_mem);
 }
 
 /* AF_PACKET announcement with QEMU's schedule on p->announce_ifname. */
@@ -849,14 +885,16 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 
 	m.prog.start_ns = m.prog.sync_ns = t0;
 	memset(rep, 0, sizeof(*rep));
+	rep->shared_memory = rep->converged = p->shared_memory;   /* nothing to converge */
 	m.dst.sock = m.dst.breq_sock = -1;
 	netdrv_totals(&d->drv, &rep->before);
 	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;
 	dev_set_state(d, DEV_MIGRATING, "migration started");
-	if ((rc = dst_prepare(&m)) || (rc = log_start(&m)) || (rc = check_cancel(&m, "log-start")))
+	if ((rc = dst_prepare(&m)) || (copying(&m) && (rc = log_start(&m))) ||
+	    (rc = check_cancel(&m, copying(&m) ? "log-start" : "setup")))
 		goto fail;
-	rc = precopy(&m);
+	rc = copying(&m) ? precopy(&m) : 0;
 	rc = rc == MIG_SOURCE_LOST ? handover(&m) : rc ? rc : switchover(&m);
 	if (rc)
 		goto fail;
@@ -938,6 +976,8 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 (json_int_t)rep->after.rx_frames);
 	if (o && rep->diff.count)
 		json_object_set_new(o, "differing_pages", mig_diff_json(&rep->diff));
+	if (o)
+		json_object_set_new(o, "shared_memory", json_boolean(rep->shared_memory));
 	return o;
 }
 

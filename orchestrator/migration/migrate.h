@@ -10,6 +10,11 @@
  * new copy, RARP announced. Digests that differ mean a dirty log missed a
  * write: the migration rolls back and rep->diff names the pages.
  *
+ * With p->shared_memory (a hot swap on one host) the destination maps the
+ * very memfds the source runs on: no log, no pre-copy, no last copy, no
+ * digests; the switchover is the control plane alone (stop the source's
+ * rings, start the destination's from their bases).
+ *
  * Any failure before the guest resumes on the destination rolls back: the
  * source restarts from its own bases, logging goes off, the destination and
  * its memory are dropped, the guest resumes where it was.
@@ -41,6 +46,8 @@ struct mig_params {
 	uint8_t mac[6];
 	const char *announce_ifname; /* AF_PACKET path when the backend cannot announce */
 	const atomic_bool *cancel;   /* set true (any thread) to abort; may be NULL */
+	bool shared_memory;        /* hot swap: the destination maps the device's own
+				    * memfds; no dirty log, no copy, no digests */
 };
 
 struct mig_iter {
@@ -73,6 +80,7 @@ struct mig_report {
 	struct nd_counters before, after;
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
+	bool shared_memory;        /* a hot swap: nothing copied (mig_params) */
 };
 
 /* Where a migration stands, carried as "progress" in each of its events

@@ -206,6 +206,19 @@ static int arg_str(json_t *args, const char *key, const char **out, char *err, s
 	return 0;
 }
 
+/* The optional boolean argument `key`; -EINVAL if present and not a boolean. */
+static int arg_bool(json_t *args, const char *key, bool *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(args, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return vhm_err(err, errlen, -EINVAL, "argument '%s': expected true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
 static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
@@ -222,7 +235,8 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 	    (rc = arg_u64(args, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth, false, err,
 			  errlen)) ||
 	    (rc = arg_str(args, "mac", &mac, err, errlen)) ||
-	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)))
+	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)) ||
+	    (rc = arg_bool(args, "shared_memory", &p.shared_memory, err, errlen)))
 		return rc;
 	if (!p.to)
 		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
@@ -343,9 +357,10 @@ static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 /* Each row lists the argument keys its command reads; ctl refuses others. */
 static const struct ctl_cmd run_cmds[] = {
 	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
-	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF} -- starts; \"migration\" events "
-	  "follow", ctl_migrate,
-	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname" } },
+	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF, \"shared_memory\": BOOL} -- "
+	  "starts; \"migration\" events follow", ctl_migrate,
+	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname",
+	    "shared_memory" } },
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
 	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },
