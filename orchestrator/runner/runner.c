@@ -28,6 +28,7 @@
 #include "ctl.h"
 #include "device.h"
 #include "mig_job.h"
+#include "mig_snet.h"
 #include "run_metrics.h"
 #include "run_track.h"
 #include "util.h"
@@ -240,6 +241,10 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 		return rc;
 	if (!p.to)
 		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
+	if (mig_snet_is_addr(p.to))
+		return vhm_err(err, errlen, -ENOTSUP, "argument 'to': migration over a TCP stream "
+			       "(%s) is not available yet; give the destination backend's socket "
+			       "path", p.to);
 	if (mac && (vhm_parse_mac(mac, p.mac) || (p.mac[0] & 1)))
 		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p.has_mac = mac != NULL;
