@@ -144,7 +144,7 @@ test-asan:
 # events, QMP's queries while the job's thread runs (qmp/*) and the test
 # backend's datapath; layouts and back_and_forth_20 add
 # minutes under TSan and no other thread interaction. About 5 min in all.
-TSAN_SUITES := device/* migrate/[cst]* migrate/between* track*/* ctl_*/* top*/* qmp/*
+TSAN_SUITES := device/* migrate/[cst]* migrate/between* migrate/hot_swap_test* track*/* ctl_*/* top*/* qmp/*
 TSAN_BUILD   = $(BUILD)/tsan
 TSAN_LOGS    = $(TSAN_BUILD)/logs
 # Newer kernels map memory where TSan does not expect it ("unexpected memory
