@@ -965,12 +965,21 @@ static void expect_hot_swap_report(json_t *rep)
 		     json_real_value(json_object_get(dt, "ms"))), "control plane beyond the downtime");
 }
 
-/* Two test backends: the destination maps the same memfds; frames flow on
- * it at once, nothing lost or duplicated across the swap. */
-Test(migrate, hot_swap_test_backends, .fini = dt_fini, .timeout = 60)
+/* Two test backends, split and packed rings with 2 queue pairs: the
+ * destination maps the same memfds and starts every ring from the base the
+ * source returned (packed: with its wrap counters); frames flow on it at
+ * once, nothing lost or duplicated across the swap. */
+ParameterizedTestParameters(migrate, hot_swap_test_backends)
+{
+	return cr_make_param_array(struct testbe_case, testbe_rings,
+				   sizeof(testbe_rings) / sizeof(testbe_rings[0]));
+}
+
+ParameterizedTest(struct testbe_case *tc, migrate, hot_swap_test_backends, .fini = dt_fini,
+		  .timeout = 60)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
-	const char *extra[] = { "--loopback", NULL };
+	const char *extra[] = { "--loopback", "--queues", "2", NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL;
 	pid_t run;
@@ -979,7 +988,7 @@ Test(migrate, hot_swap_test_backends, .fini = dt_fini, .timeout = 60)
 	cr_assert(eq(int, ts_path("hs-b.sock", b, sizeof(b)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
 	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
-	run = start_run_opts(a, "hs", "60s", "1", "auto", "20s");
+	run = start_run_opts(a, "hs", "60s", "2", tc->ring, "20s");
 	sleep(1);
 	c = dt_connect("hs");
 	cr_assert(lt(i64, 1000, rx_frames(c, NULL, 0)), "the test backend forwarded nothing");
