@@ -3,7 +3,10 @@
  * dirty pass from one gmem, read back into a fresh one, leave both with the
  * same digest; zero pages and holes travel as ZERO runs (no page bytes), a
  * page zeroed after the first pass is cleared on the destination, and a
- * destination whose memory is laid out differently refuses the stream. */
+ * destination whose memory is laid out differently refuses the stream.
+ * The destination's whole receive (mig_sin): the device state comes out,
+ * the digests are compared on the destination, sections out of order and a
+ * digest that differs are refused by name. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include "gmem.h"
+#include "mig_sin.h"
 #include "mig_smem.h"
 
 #define PAGE GMEM_PAGE_SIZE
@@ -139,6 +143,100 @@ Test(mig_smem, other_layout_is_refused)
 	cr_assert(eq(int, receive(&s, &b, err, sizeof(err)), -EPROTO));
 	cr_assert(not(eq(ptr, strstr(err, "--mem differs"), NULL)), "error: %s", err);
 	mig_smem_tx_destroy(&t);
+	gmem_destroy(&a);
+	gmem_destroy(&b);
+	free(s.p);
+}
+
+/* ---- the destination's whole receive (mig_sin) --------------------------- */
+
+static const uint8_t state[] = "netdrv+gwriter";
+
+/* A stream of a's memory: layout, whole pass, a PASS, then per `how`:
+ * 'o' device + switchover with a's digest (well formed), 'd' a wrong digest,
+ * 'n' no device section before the switchover. */
+static void stream_of(struct gmem *a, struct buf *s, char how)
+{
+	struct mig_senc e;
+	struct mig_smem_tx t;
+	struct mig_stream_device dev = { .features = 1ull << 32, .nrings = 2, .bases = { 3, 9 },
+					 .blob_len = sizeof(state), .blob = state };
+
+	mig_senc_init(&e, buf_out, s);
+	cr_assert(eq(int, mig_smem_tx_init(&t, &e, a), 0));
+	mig_senc_header(&e);
+	mig_smem_send_layout(&t);
+	mig_smem_send_all(&t);
+	mig_senc_pass(&e, 0);
+	if (how != 'n')
+		mig_senc_device(&e, &dev);
+	mig_senc_switchover(&e, gmem_digest(a, 0, 0) ^ (how == 'd'));
+	mig_senc_end(&e);
+	mig_smem_tx_destroy(&t);
+}
+
+static int sin_receive(struct buf *s, struct gmem *b, struct mig_sin_result *res, char *err,
+		       size_t len)
+{
+	struct mig_sdec d;
+	int rc;
+
+	s->pos = 0;
+	cr_assert(eq(int, mig_sdec_init(&d, buf_in, s), 0));
+	rc = mig_sin_receive(&d, b, res, NULL, NULL, err, len);
+	mig_sdec_destroy(&d);
+	return rc;
+}
+
+Test(mig_sin, whole_stream_gives_device_state_and_equal_digests)
+{
+	struct gmem a, b;
+	struct buf s = { 0 };
+	struct mig_sin_result res;
+	char err[256] = "";
+
+	cr_assert(eq(int, gmem_create(&a, MEM, "sin-a", err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, gmem_create(&b, MEM, "sin-b", err, sizeof(err)), 0), "%s", err);
+	for (uint64_t p = 10; p < 50; p++)
+		fill(&a, p, (uint8_t)p);
+	stream_of(&a, &s, 'o');
+	cr_assert(eq(int, sin_receive(&s, &b, &res, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(u64, res.digest, gmem_digest(&a, 0, 0)));
+	cr_assert(eq(u64, gmem_digest(&b, 0, 0), gmem_digest(&a, 0, 0)));
+	cr_assert(eq(u64, res.data_pages, 40));
+	cr_assert(eq(u32, res.passes, 1));
+	cr_assert(eq(u32, res.device.nrings, 2));
+	cr_assert(eq(u32, res.device.bases[1], 9));
+	cr_assert(eq(u32, res.device.blob_len, sizeof(state)));
+	cr_assert(eq(int, memcmp(res.device.blob, state, sizeof(state)), 0));
+	mig_sin_result_free(&res);
+	gmem_destroy(&a);
+	gmem_destroy(&b);
+	free(s.p);
+}
+
+Test(mig_sin, wrong_digest_and_missing_device_are_refused)
+{
+	struct gmem a, b;
+	struct buf s = { 0 };
+	struct mig_sin_result res;
+	char err[256] = "";
+
+	cr_assert(eq(int, gmem_create(&a, MEM, "sin-a", err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, gmem_create(&b, MEM, "sin-b", err, sizeof(err)), 0), "%s", err);
+	fill(&a, 20, 3);
+	stream_of(&a, &s, 'd');
+	cr_assert(eq(int, sin_receive(&s, &b, &res, err, sizeof(err)), -EIO), "%s", err);
+	cr_assert(not(eq(ptr, strstr(err, "digests differ"), NULL)), "error: %s", err);
+	cr_assert(eq(ptr, res.blob, NULL), "device state kept after a refusal");
+
+	s.len = 0;
+	err[0] = 0;
+	stream_of(&a, &s, 'n');
+	cr_assert(eq(int, sin_receive(&s, &b, &res, err, sizeof(err)), -EPROTO), "%s", err);
+	cr_assert(not(eq(ptr, strstr(err, "SWITCHOVER section at byte"), NULL)), "error: %s",
+		  err);
+	cr_assert(not(eq(ptr, strstr(err, "DEVICE was expected"), NULL)), "error: %s", err);
 	gmem_destroy(&a);
 	gmem_destroy(&b);
 	free(s.p);
