@@ -34,7 +34,7 @@
 #define MIG_STREAM_RUN_MAX   256u      /* pages in one PAGES section (1 MiB) */
 #define MIG_STREAM_REGIONS   8         /* guest memory regions a stream may list */
 #define MIG_STREAM_RINGS     32        /* rings a DEVICE section may carry */
-#define MIG_STREAM_BLOB_MAX  65536u    /* driver and writer state, bytes */
+#define MIG_STREAM_BLOB_MAX  262144u   /* driver and writer state, bytes */
 #define MIG_STREAM_ERR_LEN   200
 
 /* Section types (u32 on the wire). */
