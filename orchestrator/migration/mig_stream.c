@@ -497,3 +497,73 @@ int mig_sdec_data(struct mig_sdec *d, void *p, size_t n)
 		d->cur = 0;
 	return 0;
 }
+
+/* ---- answers ----------------------------------------------------------------- */
+
+#define ACK_MAGIC "VHMA"
+#define ACK_FIXED 12u
+
+const char *mig_ack_name(uint32_t code)
+{
+	switch (code) {
+	case MIG_ACK_READY: return "READY";
+	case MIG_ACK_RUNNING: return "RUNNING";
+	case MIG_ACK_FAILED: return "FAILED";
+	}
+	return "unknown";
+}
+
+int mig_ack_send(mig_stream_out_fn out, void *ctx, uint32_t code, const char *text)
+{
+	uint8_t b[ACK_FIXED + MIG_ACK_TEXT_MAX];
+	size_t n = text ? strlen(text) : 0;
+
+	if (n > MIG_ACK_TEXT_MAX)
+		return -EINVAL;
+	memcpy(b, ACK_MAGIC, 4);
+	le32(b + 4, code);
+	le32(b + 8, (uint32_t)n);
+	if (n)
+		memcpy(b + ACK_FIXED, text, n);
+	return out(ctx, b, ACK_FIXED + n);
+}
+
+/* Exactly n bytes of an answer: 0, -EPIPE at the peer's close, or -errno. */
+static int ack_get(mig_stream_in_fn in, void *ctx, uint8_t *p, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		long r = in(ctx, p + got, n - got);
+
+		if (r <= 0)
+			return r ? (int)r : -EPIPE;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int mig_ack_recv(mig_stream_in_fn in, void *ctx, uint32_t *code, char *text, size_t textlen,
+		 char *err, size_t errlen)
+{
+	uint8_t b[ACK_FIXED + MIG_ACK_TEXT_MAX];
+	uint32_t n;
+	int rc;
+
+	if ((rc = ack_get(in, ctx, b, ACK_FIXED)))
+		goto io;
+	n = get32(b + 8);
+	*code = get32(b + 4);
+	if (memcmp(b, ACK_MAGIC, 4) || n > MIG_ACK_TEXT_MAX || !strcmp(mig_ack_name(*code),
+								       "unknown")) {
+		snprintf(err, errlen, "the destination's answer is not one (code %u, %u bytes)",
+			 *code, n);
+		return -EPROTO;
+	}
+	if ((rc = ack_get(in, ctx, b + ACK_FIXED, n)))
+		goto io;
+	snprintf(text, textlen, "%.*s", (int)n, (const char *)b + ACK_FIXED);
+	return 0;
+io:
+	snprintf(err, errlen, rc == -EPIPE ? "the destination closed the connection" :
+		 "reading the destination's answer: %s", strerror(-rc));
+	return rc;
+}

@@ -140,4 +140,27 @@ int mig_sdec_next(struct mig_sdec *d, struct mig_ssec *s);
 /* n bytes of the current PAGES section's pages into p. 0 or -errno. */
 int mig_sdec_data(struct mig_sdec *d, void *p, size_t n);
 
+/* ---- the destination's answers (the other direction of the connection) --
+ * Each: "VHMA", u32 code, u32 text length (at most MIG_ACK_TEXT_MAX), text.
+ * READY: the layout is this destination's and its backend has the memory
+ * table; RUNNING: its rings run from the stream's bases -- the commit
+ * point: from here the device is the destination's; FAILED: text says why
+ * (the source rolls back). */
+#define MIG_ACK_TEXT_MAX 200
+
+enum mig_ack {
+	MIG_ACK_READY = 1,
+	MIG_ACK_RUNNING = 2,
+	MIG_ACK_FAILED = 3,
+};
+
+/* The answer's name ("RUNNING"), or "unknown". */
+const char *mig_ack_name(uint32_t code);
+/* 0, -EINVAL (text too long), or the transport's -errno. */
+int mig_ack_send(mig_stream_out_fn out, void *ctx, uint32_t code, const char *text);
+/* One answer: 0 with *code and text (NUL-terminated), or -errno with err
+ * (-EPIPE: the destination closed first; -EPROTO: not an answer). */
+int mig_ack_recv(mig_stream_in_fn in, void *ctx, uint32_t *code, char *text, size_t textlen,
+		 char *err, size_t errlen);
+
 #endif

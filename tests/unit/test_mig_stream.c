@@ -279,3 +279,38 @@ Test(mig_stream, encoder_refuses_what_the_format_cannot_carry)
 	cr_assert(eq(sz, b.len, 0), "a refused piece wrote bytes");
 	free(b.p);
 }
+
+Test(mig_stream, answers_round_trip_and_refusals)
+{
+	struct buf b = { 0 };
+	uint32_t code;
+	char text[MIG_ACK_TEXT_MAX + 1], err[200], big[MIG_ACK_TEXT_MAX + 2];
+
+	cr_assert(eq(int, mig_ack_send(buf_out, &b, MIG_ACK_READY, NULL), 0));
+	cr_assert(eq(int, mig_ack_send(buf_out, &b, MIG_ACK_FAILED, "backend refused"), 0));
+	cr_assert(eq(int, mig_ack_send(buf_out, &b, MIG_ACK_RUNNING, ""), 0));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	cr_assert(eq(int, mig_ack_send(buf_out, &b, MIG_ACK_FAILED, big), -EINVAL));
+	b.chunk = 3;
+	cr_assert(eq(int, mig_ack_recv(buf_in, &b, &code, text, sizeof(text), err, sizeof(err)),
+		     0), "%s", err);
+	cr_assert(eq(u32, code, MIG_ACK_READY));
+	cr_assert(eq(int, mig_ack_recv(buf_in, &b, &code, text, sizeof(text), err, sizeof(err)),
+		     0), "%s", err);
+	cr_assert(eq(str, text, "backend refused"));
+	cr_assert(eq(int, mig_ack_recv(buf_in, &b, &code, text, sizeof(text), err, sizeof(err)),
+		     0), "%s", err);
+	cr_assert(eq(str, (char *)mig_ack_name(code), "RUNNING"));
+	/* nothing more: the destination closed */
+	cr_assert(eq(int, mig_ack_recv(buf_in, &b, &code, text, sizeof(text), err, sizeof(err)),
+		     -EPIPE));
+	cr_assert(not(eq(ptr, strstr(err, "closed the connection"), NULL)), "error: %s", err);
+	/* a stream header where an answer belongs */
+	b.len = b.pos = 0;
+	write_stream(&b);
+	cr_assert(eq(int, mig_ack_recv(buf_in, &b, &code, text, sizeof(text), err, sizeof(err)),
+		     -EPROTO));
+	cr_assert(not(eq(ptr, strstr(err, "is not one"), NULL)), "error: %s", err);
+	free(b.p);
+}
