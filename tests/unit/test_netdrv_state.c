@@ -3,7 +3,8 @@
  * _load): a driver that posted its RX buffers and set a rate, loaded into a
  * second driver laid out alike on another memory, stands where the first
  * stood (ring shadows, pools, rate) while keeping its own eventfds and ring
- * pointers; a state of another shape is refused by name. */
+ * pointers; a state of another shape is refused by name. The memory
+ * writer's state (gw_state_save / _load) likewise. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "gmem.h"
+#include "gwriter.h"
 #include "netdrv.h"
 
 #define MEM (64ull << 20)
@@ -101,4 +103,31 @@ Test(netdrv_state, other_shapes_are_refused, .init = mems, .fini = mems_free)
 	netdrv_destroy(&packed);
 	netdrv_destroy(&a);
 	free(st);
+}
+
+Test(gw_state, loaded_writer_continues_the_saved_one, .init = mems, .fini = mems_free)
+{
+	static struct gwriter a, b;
+	uint8_t st[GW_STATE_SIZE];
+	char err[256];
+
+	cr_assert(eq(int, gw_init(&a, &ma, 1 << 20, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, gw_init(&b, &mb, 1 << 20, err, sizeof(err)), 0), "%s", err);
+	gw_set(&a, 1234, GW_HOTSET);
+	a.cursor = 77;
+	a.rng = 0x1234567890abcdefull;
+	a.writes = 999;
+	gw_state_save(&a, st);
+	cr_assert(eq(int, gw_state_load(&b, st, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(u64, b.rate, 1234));
+	cr_assert(eq(int, (int)b.pattern, (int)GW_HOTSET));
+	cr_assert(eq(u64, b.cursor, 77));
+	cr_assert(eq(u64, b.rng, 0x1234567890abcdefull));
+	cr_assert(eq(u64, gw_writes(&b), 999));
+	cr_assert(eq(ptr, (void *)b.mem, &mb), "the writer moved to the other memory");
+	st[8] = 9;                 /* pattern 9 */
+	cr_assert(eq(int, gw_state_load(&b, st, err, sizeof(err)), -EINVAL));
+	cr_assert(not(eq(ptr, strstr(err, "pattern 9 unknown"), NULL)), "error: %s", err);
+	gw_destroy(&a);
+	gw_destroy(&b);
 }
