@@ -145,8 +145,8 @@ test-asan:
 # device through a backend restart (certify/reconnect*) and the test
 # backend's datapath; layouts and back_and_forth_20 add
 # minutes under TSan and no other thread interaction. About 5 min in all.
-TSAN_SUITES := device/* migrate/[cst]* migrate/between* track*/* ctl_*/* top*/* qmp/* \
-               certify/reconnect*
+TSAN_SUITES := device/* migrate/[cst]* migrate/between* migrate/hot_swap_test* track*/* ctl_*/* \
+               top*/* qmp/* certify/reconnect*
 TSAN_BUILD   = $(BUILD)/tsan
 TSAN_LOGS    = $(TSAN_BUILD)/logs
 # Newer kernels map memory where TSan does not expect it ("unexpected memory

@@ -11,6 +11,9 @@
  *    the destination's), median of CTL_SAMPLES migrations each: 4 queue
  *    pairs vs 1 pair of the same run (target <= 1.5), and each against its
  *    budget (2 ms and 4 ms, called budgets: no baseline exists);
+ *  - the downtime of a hot swap (--shared-memory: the destination maps the
+ *    same memfds, nothing copied) vs a copying migration's, medians of
+ *    CTL_SAMPLES each (target <= 0.5: the control plane alone);
  *  - a 1 GiB guest at three dirty rates: measured total time and downtime
  *    vs the prediction made before the migration, each within 20 %; a
  *    migration without a prediction misses both.
@@ -38,8 +41,9 @@
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define CTL_SAMPLES 3
 /* Targets of this bench, for "not run" when testpmd is missing: copy, the
- * control plane (4 vs 1, two budgets), total and downtime at three rates. */
-#define MIGRATE_TARGETS (2 + 3 + 2 * 3)
+ * control plane (4 vs 1, two budgets), hot swap vs copying, total and downtime
+ * at three rates. */
+#define MIGRATE_TARGETS (2 + 3 + 1 + 2 * 3)
 
 /* memcpy of `bytes`, page by page, from filled memory into a destination,
  * median of three, GiB/s. fresh: a new memfd mapping each time, as the
@@ -468,7 +472,7 @@ static int bench_control(const char *a, const char *b)
 }
 
 /* Is this part of the bench to run? VHM_BENCH_MIGRATE lists the parts
- * (copy, control, predict; all when unset); VHM_BENCH_PREDICT_ONLY, as
+ * (copy, control, swap, predict; all when unset); VHM_BENCH_PREDICT_ONLY, as
  * before, means predict alone. */
 static bool part(const char *name)
 {
@@ -477,6 +481,44 @@ static bool part(const char *name)
 	if (getenv("VHM_BENCH_PREDICT_ONLY"))
 		return !strcmp(name, "predict");
 	return !want || strstr(want, name);
+}
+
+/* The downtime of one migration of a fresh device from a to b, copying or
+ * hot swapped (shared); 0, or -1 when it failed (said so). */
+static int swap_sample(const char *name, const char *a, const char *b, bool shared, double *ms)
+{
+	struct bench_dev d;
+	json_t *rep = NULL;
+
+	if (!dev_up(&d, name, a, "1", "1000")) {
+		sleep(1);
+		rep = migrate_with(d.c, json_pack("{s:s, s:b}", "to", b, "shared_memory", shared),
+				   NULL, NULL);
+	}
+	dev_down(&d);
+	*ms = num(rep, "downtime", "ms");
+	json_decref(rep);
+	return rep ? 0 : -1;
+}
+
+static int bench_hot_swap(const char *a, const char *b)
+{
+	double swap[CTL_SAMPLES], copy[CTL_SAMPLES];
+
+	for (int i = 0; i < CTL_SAMPLES; i++) {
+		char n1[32], n2[32];
+
+		snprintf(n1, sizeof(n1), "bm-swap%d", i);
+		snprintf(n2, sizeof(n2), "bm-swapcp%d", i);
+		if (swap_sample(n1, i % 2 ? b : a, i % 2 ? a : b, true, &swap[i]) ||
+		    swap_sample(n2, i % 2 ? b : a, i % 2 ? a : b, false, &copy[i])) {
+			bench_missed("downtime hot swap vs copying migration", "a migration failed");
+			return -1;
+		}
+	}
+	bench_report("downtime hot swap vs copying migration", "ms",
+		     bench_median(swap, CTL_SAMPLES), bench_median(copy, CTL_SAMPLES), "<=", 0.5);
+	return 0;
 }
 
 int bench_migrate(void)
@@ -504,6 +546,8 @@ int bench_migrate(void)
 		rc |= bench_copy(a, b);
 	if (part("control"))
 		rc |= bench_control(a, b);
+	if (part("swap"))
+		rc |= bench_hot_swap(a, b);
 	for (size_t i = 0; part("predict") && i < VHM_ARRAY_SIZE(rates); i++) {
 		char name[16];
 

@@ -38,7 +38,7 @@ enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
 struct migrate_opts {
 	const char *name, *to, *run_dir, *mac, *ifname, *verify;
 	uint64_t downtime_ms, iterations, bandwidth, copy_threads;
-	bool json, cancel;
+	bool json, cancel, shared_memory;
 	enum migrate_out out;
 };
 
@@ -89,6 +89,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "verify", required_argument, NULL, 'v' },
 		{ "copy-threads", required_argument, NULL, 'T' },
 		{ "cancel", no_argument, NULL, 'c' },
+		{ "shared-memory", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
@@ -136,6 +137,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 			o->verify = optarg;
 			break;
 		case 'c': o->cancel = true; break;
+		case 's': o->shared_memory = true; break;
 		case 'j': o->json = true; break;
 		case 'R': o->run_dir = optarg; break;
 		}
@@ -168,6 +170,8 @@ static json_t *migrate_args(const struct migrate_opts *o)
 		json_object_set_new(a, "verify", json_string(o->verify));
 	if (o->copy_threads)
 		json_object_set_new(a, "copy_threads", json_integer((json_int_t)o->copy_threads));
+	if (o->shared_memory)
+		json_object_set_new(a, "shared_memory", json_true());
 	return a;
 }
 

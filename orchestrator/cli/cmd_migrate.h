@@ -10,7 +10,8 @@
 	"usage: vhm migrate NAME --to DST_SOCKET|listen:PATH [--downtime-ms MS]\n" \
 	"                   [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
-	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--run-dir DIR]\n" \
+	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--shared-memory]\n" \
+	"                   [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 MIGDOM_USAGE \
 	"  Live-migrate the running device NAME to the vhost-user backend at DST_SOCKET:\n" \
@@ -36,6 +37,9 @@ MIGDOM_USAGE \
 	"  LOG_ALL gets sync.\n" \
 	"  --copy-threads 2: the first pass copies with a second thread (the upper half\n" \
 	"  of guest memory), when no --bandwidth caps it; default 1.\n" \
+	"  --shared-memory: a hot swap on this host: the destination maps the device's\n" \
+	"  own memory; nothing is logged, copied or proved, the downtime is the control\n" \
+	"  plane.\n" \
 	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back) or migrated\n" \
 	"  with memory not verified, 2 usage,\n" \
 	"  3 no such device\n"

@@ -107,28 +107,14 @@ void migp_event_text(const json_t *d, char *out, size_t len)
 	snprintf(out, len, "%-11s %s", phase, what);
 }
 
-void migp_report(FILE *out, const json_t *r)
+/* The report's copy: bytes and rate, each pass, and how the copy was proved. */
+static void migp_copy(FILE *out, const json_t *r, const char *copied, const char *rate)
 {
-	const json_t *dt = json_object_get(r, "downtime"), *it = json_object_get(r, "iterations");
-	const json_t *dg = json_object_get(r, "digest"), *p = json_object_get(r, "prediction");
+	const json_t *it = json_object_get(r, "iterations"), *dg = json_object_get(r, "digest");
 	const json_t *va = json_object_get(r, "verify_after");
-	char copied[24], rate[24];
 	size_t i;
 	json_t *v;
 
-	vhm_format_bytes(num(r, "bytes_copied"), copied, sizeof(copied));
-	vhm_format_bytes(num(r, "bandwidth_mib_s") * 1048576.0, rate, sizeof(rate));
-	fprintf(out, "result         %s\n", str(r, "result"));
-	fprintf(out, "total          %.1f ms\n", num(r, "total_ms"));
-	fprintf(out, "downtime       %.1f ms (control plane %.1f ms, copy %.1f ms, %s check "
-		"%.1f ms)\n", num(dt, "ms"), num(dt, "control_ms"), num(dt, "copy_ms"),
-		strcmp(str(r, "verify"), "sync") ? "ring-page" : "digest", num(dt, "verify_ms"));
-	if (json_is_object(p))
-		fprintf(out, "predicted      downtime %.1f ms (actual without the digest check "
-			"%.1f ms), total %.1f ms, %s\n", num(p, "downtime_ms"),
-			num(dt, "transfer_ms"), num(p, "total_ms"),
-			json_is_true(json_object_get(p, "converges")) ? "converges" :
-			"will not converge");
 	fprintf(out, "copied         %s at %s/s; %.0f zero pages skipped\n", copied, rate,
 		num(r, "zero_pages"));
 	fprintf(out, "iterations     %-8s %12s %12s %10s\n", "#", "dirtied", "copied", "ms");
@@ -143,6 +129,32 @@ void migp_report(FILE *out, const json_t *r)
 			"since (not proved), %.1f ms outside the downtime\n",
 			json_is_true(json_object_get(r, "verified")) ? "proved" : "FAILED",
 			num(va, "compared_pages"), num(va, "excluded_pages"), num(va, "ms"));
+}
+
+void migp_report(FILE *out, const json_t *r)
+{
+	const json_t *dt = json_object_get(r, "downtime"), *p = json_object_get(r, "prediction");
+	char copied[24], rate[24];
+
+	vhm_format_bytes(num(r, "bytes_copied"), copied, sizeof(copied));
+	vhm_format_bytes(num(r, "bandwidth_mib_s") * 1048576.0, rate, sizeof(rate));
+	fprintf(out, "result         %s\n", str(r, "result"));
+	fprintf(out, "total          %.1f ms\n", num(r, "total_ms"));
+	fprintf(out, "downtime       %.1f ms (control plane %.1f ms, copy %.1f ms, %s check "
+		"%.1f ms)\n", num(dt, "ms"), num(dt, "control_ms"), num(dt, "copy_ms"),
+		!strcmp(str(r, "verify"), "sync") ? "digest" : !strcmp(str(r, "verify"), "none") ?
+		"no" : "ring-page", num(dt, "verify_ms"));
+	if (json_is_object(p))
+		fprintf(out, "predicted      downtime %.1f ms (actual without the digest check "
+			"%.1f ms), total %.1f ms, %s\n", num(p, "downtime_ms"),
+			num(dt, "transfer_ms"), num(p, "total_ms"),
+			json_is_true(json_object_get(p, "converges")) ? "converges" :
+			"will not converge");
+	if (json_is_true(json_object_get(r, "shared_memory")))
+		fprintf(out, "memory         shared with the destination (hot swap): nothing "
+			"logged, copied or proved\n");
+	else
+		migp_copy(out, r, copied, rate);
 	fprintf(out, "announce       %s\n", json_is_true(json_object_get(r, "rarp")) ?
 		"SEND_RARP" : json_is_true(json_object_get(r, "announced_ifname")) ?
 		"RARP on interface" : "none");

@@ -194,3 +194,49 @@ uint64_t gw_writes(const struct gwriter *w)
 {
 	return __atomic_load_n(&w->writes, __ATOMIC_RELAXED);
 }
+
+/* ---- state for a migration stream ---------------------------------------- */
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void gw_state_save(struct gwriter *w, uint8_t out[GW_STATE_SIZE])
+{
+	pthread_mutex_lock(&w->lock);
+	put_le64(out, w->rate);
+	put_le64(out + 8, (uint64_t)w->pattern);
+	put_le64(out + 16, gw_writes(w));
+	put_le64(out + 24, w->cursor);
+	put_le64(out + 32, w->rng);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int gw_state_load(struct gwriter *w, const uint8_t in[GW_STATE_SIZE], char *err, size_t errlen)
+{
+	uint64_t pattern = get_le64(in + 8);
+
+	if (pattern > GW_SEQUENTIAL)
+		return vhm_err(err, errlen, -EINVAL, "writer state: pattern %llu unknown",
+			       (unsigned long long)pattern);
+	pthread_mutex_lock(&w->lock);
+	w->rate = get_le64(in);
+	w->pattern = (enum gw_pattern)pattern;
+	__atomic_store_n(&w->writes, get_le64(in + 16), __ATOMIC_RELAXED);
+	w->cursor = get_le64(in + 24);
+	w->rng = get_le64(in + 32);
+	rate_reset(w);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}

@@ -60,6 +60,14 @@ void gw_set(struct gwriter *w, uint64_t rate, enum gw_pattern pattern);
 void gw_pause(struct gwriter *w, bool paused);
 /* Switch to another copy of guest memory (after a migration). */
 void gw_rebase(struct gwriter *w, const struct gmem *mem);
+
+/* The writer's state for a migration stream (the DEVICE section): rate,
+ * pattern, write count, cursor and random state, GW_STATE_SIZE bytes,
+ * little-endian. Load refuses (-EINVAL with err) a state whose pattern is
+ * unknown. Either call takes w->lock. */
+#define GW_STATE_SIZE 40
+void gw_state_save(struct gwriter *w, uint8_t out[GW_STATE_SIZE]);
+int gw_state_load(struct gwriter *w, const uint8_t in[GW_STATE_SIZE], char *err, size_t errlen);
 uint64_t gw_writes(const struct gwriter *w);
 
 /* Writer pages k with k % stride == offset and k / stride < count belong to

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -670,4 +671,99 @@ bool netdrv_page_what(const struct netdrv *d, uint64_t pfn, char *what, size_t l
 		    ring_what(&d->q[qi].tx, 2 * qi + 1, pfn, what, len, backend_writes))
 			return true;
 	return buf_what(d, pfn, what, len, backend_writes);
+}
+
+/* ---- state for a migration stream ---------------------------------------- */
+
+#define ND_STATE_MAGIC 0x3153444eu   /* "NDS1" */
+
+/* What precedes the queues: the check, then the netdrv's own state. */
+struct nd_state_hdr {
+	uint32_t magic, nq, queue_size, tx_paused;
+	uint64_t rng, pps;
+	uint32_t frame_size, pad;
+};
+
+size_t netdrv_state_size(const struct netdrv *d)
+{
+	return sizeof(struct nd_state_hdr) + (size_t)d->nq * sizeof(struct nd_queue);
+}
+
+void netdrv_state_save(const struct netdrv *d, uint8_t *out)
+{
+	struct nd_state_hdr h = {
+		.magic = ND_STATE_MAGIC, .nq = (uint32_t)d->nq,
+		.queue_size = sizeof(struct nd_queue), .tx_paused = d->tx_paused,
+		.rng = d->rng, .pps = __atomic_load_n(&d->pps, __ATOMIC_RELAXED),
+		.frame_size = __atomic_load_n(&d->frame_size, __ATOMIC_RELAXED),
+	};
+
+	memcpy(out, &h, sizeof(h));
+	memcpy(out + sizeof(h), d->q, (size_t)d->nq * sizeof(struct nd_queue));
+}
+
+/* Do both rings of the saved queue lie where d's do? */
+static bool same_place(const struct nd_queue *mine, const struct nd_queue *saved)
+{
+	const struct vring *a[2] = { &mine->rx, &mine->tx }, *b[2] = { &saved->rx, &saved->tx };
+
+	for (int k = 0; k < 2; k++)
+		if (a[k]->packed != b[k]->packed || a[k]->num != b[k]->num ||
+		    a[k]->desc_gpa != b[k]->desc_gpa || a[k]->used_gpa != b[k]->used_gpa)
+			return false;
+	return true;
+}
+
+/* One saved queue into q, keeping q's eventfds, ring pointers and bitmap. */
+static void load_queue(struct nd_queue *q, const struct nd_queue *saved)
+{
+	struct vring rx = q->rx, tx = q->tx;
+	int kick[2], call[2];
+
+	memcpy(kick, q->kick_fd, sizeof(kick));
+	memcpy(call, q->call_fd, sizeof(call));
+	*q = *saved;
+	memcpy(q->kick_fd, kick, sizeof(kick));
+	memcpy(q->call_fd, call, sizeof(call));
+	q->rx.desc = rx.desc, q->rx.avail = rx.avail, q->rx.used = rx.used, q->rx.dirty = rx.dirty;
+	q->tx.desc = tx.desc, q->tx.avail = tx.avail, q->tx.used = tx.used, q->tx.dirty = tx.dirty;
+	q->blocked_since_ns = 0;
+	q->tx_credit_start_ns = vhm_now_ns();
+	q->tx_credit_sent = 0;
+}
+
+int netdrv_state_load(struct netdrv *d, const uint8_t *in, size_t len, char *err,
+		      size_t errlen)
+{
+	struct nd_queue *sq = NULL;   /* the saved queues, aligned */
+	struct nd_state_hdr h;
+	int rc = 0;
+
+	if (len < sizeof(h))
+		return vhm_err(err, errlen, -EINVAL, "driver state of %zu bytes: too short", len);
+	memcpy(&h, in, sizeof(h));
+	if (h.magic != ND_STATE_MAGIC || h.queue_size != sizeof(struct nd_queue))
+		return vhm_err(err, errlen, -EINVAL, "driver state from another vhm build");
+	if (h.nq != (uint32_t)d->nq || len != netdrv_state_size(d))
+		return vhm_err(err, errlen, -EINVAL, "driver state for %u queue pairs in %zu bytes, "
+			       "this device has %d", h.nq, len, d->nq);
+	sq = malloc((size_t)d->nq * sizeof(*sq));
+	if (!sq)
+		return vhm_err(err, errlen, -ENOMEM, "driver state: out of memory");
+	memcpy(sq, in + sizeof(h), (size_t)d->nq * sizeof(*sq));
+	for (int i = 0; i < d->nq && !rc; i++)
+		if (!same_place(&d->q[i], &sq[i]))
+			rc = vhm_err(err, errlen, -EINVAL, "driver state: queue %d's rings lie "
+				     "elsewhere (another --ring or --buffers)", i);
+	for (int i = 0; i < d->nq && !rc; i++)
+		load_queue(&d->q[i], &sq[i]);
+	free(sq);
+	if (rc)
+		return rc;
+	d->rng = h.rng;
+	d->tx_paused = h.tx_paused;
+	d->last_poll_ns = 0;
+	__atomic_store_n(&d->pps, h.pps, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->frame_size, h.frame_size, __ATOMIC_RELAXED);
+	return 0;
 }

@@ -180,4 +180,21 @@ bool netdrv_rarp_mac(const struct netdrv *d, uint8_t mac[6]);
 /* After guest memory moved (migration): re-point rings at the new copy. */
 void netdrv_rebase(struct netdrv *d, const struct gmem *mem);
 
+/* The driver's state outside guest memory, for a migration between two vhm
+ * processes (the DEVICE section of the stream, docs/stream.md): ring
+ * shadows and wrap counters, buffer pools, sequence numbers, written-off
+ * windows, counters, traffic settings. Each queue's raw struct bytes behind
+ * a small header (magic, queue pairs, struct size, rng, rate): both ends
+ * must be the same vhm build, which the stream's version and the size
+ * check stand for (about 17 KiB a queue pair).
+ * netdrv_state_size: bytes netdrv_state_save writes. Save with the guest
+ * paused (datapath out of the rings). */
+size_t netdrv_state_size(const struct netdrv *d);
+void netdrv_state_save(const struct netdrv *d, uint8_t *out);
+/* Load into d, made by netdrv_init with the same configuration on the
+ * destination's memory: the rings' places must match; d keeps its own
+ * eventfds and ring pointers; timers restart. 0, or -EINVAL with err. */
+int netdrv_state_load(struct netdrv *d, const uint8_t *in, size_t len, char *err,
+		      size_t errlen);
+
 #endif

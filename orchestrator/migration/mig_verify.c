@@ -21,7 +21,7 @@
 
 const char *mig_verify_name(enum mig_verify_mode m)
 {
-	return m == MIG_VERIFY_SYNC ? "sync" : "after-resume";
+	return m == MIG_VERIFY_SYNC ? "sync" : m == MIG_VERIFY_NONE ? "none" : "after-resume";
 }
 
 int mig_verify_parse(const char *s, enum mig_verify_mode *out)

@@ -37,9 +37,10 @@
 enum mig_verify_mode {
 	MIG_VERIFY_AFTER_RESUME = 0,   /* the default */
 	MIG_VERIFY_SYNC,
+	MIG_VERIFY_NONE,               /* a hot swap: one memory, nothing to prove */
 };
 
-/* "after-resume" or "sync". */
+/* "after-resume", "sync" or "none". */
 const char *mig_verify_name(enum mig_verify_mode m);
 /* The mode named s; -EINVAL for anything else. */
 int mig_verify_parse(const char *s, enum mig_verify_mode *out);

@@ -80,6 +80,20 @@ struct mig {
 	bool dst_log_made;
 };
 
+/* Is guest memory copied to the destination (a migration), or does the
+ * destination map the device's own memfds (a hot swap, p->shared_memory)?
+ * Logging, pre-copy, the last copy and the digests exist only when copied. */
+static bool copying(const struct mig *m)
+{
+	return !m->p->shared_memory;
+}
+
+/* The memory the destination runs on. */
+static struct gmem *dst_memory(struct mig *m)
+{
+	return copying(m) ? &m->dst_mem : &m->d->mem;
+}
+
 static double ms_since(uint64_t t0)
 {
 	return (double)(vhm_now_ns() - t0) / 1e6;
@@ -508,9 +522,9 @@ static int setup(struct mig *m)
 			    dev_state_name(dev_state(d)));
 	if (strlen(m->to_path) >= sizeof(d->backend))
 		return fail(m, "setup", -ENAMETOOLONG, "destination path too long");
-	if (!vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
+	if (copying(m) && !vhu_front_has_pf(&d->front, VHU_PF_LOG_SHMFD))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_SHMFD", d->front.path);
-	if (!((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
+	if (copying(m) && !((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_ALL", d->front.path);
 	if (!strcmp(m->to_path, d->backend))
 		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->to_path);
@@ -530,7 +544,8 @@ static int setup(struct mig *m)
 	if (m->dst.queue_num < (uint32_t)d->cfg.queues)
 		return fail(m, "setup", -ENOTSUP, "%s: at most %u queue pairs, the device has %d",
 			    m->p->to, m->dst.queue_num, d->cfg.queues);
-	emit(m, "setup", json_pack("{s:s, s:s}", "from", d->backend, "to", m->p->to));
+	emit(m, "setup", json_pack("{s:s, s:s, s:b}", "from", d->backend, "to", m->p->to,
+				   "shared_memory", !copying(m)));
 	return 0;
 }
 
@@ -624,13 +639,19 @@ static void dst_prefault(struct mig *m)
  * testpmd, which inside the dirty window would lengthen round 0's window
  * past its copy and make round 1 resend pages dirtied while no byte moved
  * (a real destination is set up before the migration begins). Errors are
- * reported as pre-copy's, as before. */
+ * reported as pre-copy's, as before; a hot swap's as setup's (it has no
+ * pre-copy): its destination gets the device's own memory table. */
 static int dst_prepare(struct mig *m)
 {
 	struct device *d = m->d;
 	char err[256];
 	int rc;
 
+	if (!copying(m)) {
+		if ((rc = dev_backend_prepare(&m->dst, &d->mem, d->features)))
+			return fail(m, "setup", rc, "destination: %s", m->dst.err);
+		return 0;
+	}
 	rc = gmem_create(&m->dst_mem, d->mem.total, "migrate", err, sizeof(err));
 	if (rc)
 		return fail(m, "pre-copy", rc, "destination memory: %s", err);
@@ -851,16 +872,17 @@ static int check_in_window(struct mig *m)
 	return fail(m, "switchover", -EIO, "ring pages differ: %s", what);
 }
 
-/* From the stopped (or lost) source to the running destination: the last
- * dirty pages, the check in the window (check_in_window), the
- * destination's rings started from m->bases (logging, for after-resume). */
-static int switch_to_destination(struct mig *m, uint64_t t_down)
+/* The last dirty pages and the check in the window (check_in_window); none
+ * in a hot swap: one memory. 0, or -EIO when the copies differ. */
+static int last_copy(struct mig *m)
 {
 	struct device *d = m->d;
 	struct mig_report *rep = m->rep;
 	uint64_t t;
 	int rc;
 
+	if (!copying(m))
+		return 0;
 	t = vhm_now_ns();
 	sync_dirty(m);
 	/* The bandwidth cap holds to the end, as the prediction assumes. */
@@ -870,15 +892,27 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	t = vhm_now_ns();
 	rc = check_in_window(m);
 	rep->downtime_verify_ms = ms_since(t);
-	if (rc)
-		return rc;
+	return rc;
+}
 
-	if ((rc = check_cancel(m, "switchover")))
+/* From the stopped (or lost) source to the running destination: the last
+ * copy, the destination's rings started from m->bases (logging, for
+ * after-resume). */
+static int switch_to_destination(struct mig *m, uint64_t t_down)
+{
+	struct device *d = m->d;
+	struct mig_report *rep = m->rep;
+	uint64_t t;
+	int rc;
+
+	if ((rc = last_copy(m)) || (rc = check_cancel(m, "switchover")))
 		return rc;
 	t = vhm_now_ns();
-	netdrv_rebase(&d->drv, &m->dst_mem);
-	gw_rebase(&d->gw, &m->dst_mem);
-	m->rebased = true;
+	if (copying(m)) {
+		netdrv_rebase(&d->drv, &m->dst_mem);
+		gw_rebase(&d->gw, &m->dst_mem);
+		m->rebased = true;
+	}
 	rc = dev_backend_start_rings(d, &m->dst, dst_features(m), m->bases);
 	rep->downtime_ctl_ms += ms_since(t);
 	if (rc)
@@ -1006,7 +1040,7 @@ static void adopt(struct mig *m)
 	old_mem = d->mem;
 	old_lis = d->lis;
 	d->front = m->dst;
-	d->mem = m->dst_mem;
+	d->mem = *dst_memory(m);
 	d->lis = m->dst_lis;       /* none when the destination listened itself */
 	d->listening = m->to_listen;
 	snprintf(d->backend, sizeof(d->backend), "%s", m->to_path);   /* length checked in setup */
@@ -1018,7 +1052,7 @@ static void adopt(struct mig *m)
 	gw_rebase(&d->gw, &d->mem);
 	m->dst_open = m->dst_mem_made = false;
 	dev_listener_init(&m->dst_lis);   /* the device's now */
-	/* the guest runs on the new copy from here */
+	/* the guest runs on the new copy (or, hot swapped, its own memory) from here */
 	dev_guest_pause(d, false);
 	m->paused = false;
 	/* Logging off, then the stopped source's status reset as QEMU's
@@ -1027,11 +1061,12 @@ static void adopt(struct mig *m)
 	if (!old_front.broken && !vhu_set_features(&old_front, d->features))
 		dev_backend_reset_status(&old_front);
 	vhu_front_close(&old_front);
-	if (m->rep->verify == MIG_VERIFY_AFTER_RESUME) {
+	if (!copying(m))
+		return;            /* one memory: the device's own, still in use */
+	if (m->rep->verify == MIG_VERIFY_AFTER_RESUME)
 		m->src_kept = old_mem;     /* frozen: nothing maps it for writing now */
-	} else {
+	else
 		gmem_destroy(&old_mem);
-	}
 }
 
 #define MIG_FIRST_FRAME_MAX_NS (200 * 1000000ull)
@@ -1166,6 +1201,11 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 
 	m.prog.start_ns = m.prog.sync_ns = t0;
 	memset(rep, 0, sizeof(*rep));
+	rep->shared_memory = rep->converged = p->shared_memory;   /* nothing to converge */
+	if (p->shared_memory) {    /* one memory: nothing to prove */
+		rep->verify = MIG_VERIFY_NONE;
+		rep->verified = true;
+	}
 	m.dst.sock = m.dst.breq_sock = -1;
 	m.to_path = mig_dest_path(p->to, &m.to_listen);
 	dev_listener_init(&m.dst_lis);
@@ -1177,11 +1217,11 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 		goto fail;
 	/* A source gone at log start: the first pass copies all, then the
 	 * destination takes over (precopy returns MIG_SOURCE_LOST). */
-	if ((rc = log_start(&m)) && source_gone(&m))
+	if (copying(&m) && (rc = log_start(&m)) && source_gone(&m))
 		rc = 0;
-	if (rc || (rc = check_cancel(&m, "log-start")))
+	if (rc || (rc = check_cancel(&m, copying(&m) ? "log-start" : "setup")))
 		goto fail;
-	rc = precopy(&m);
+	rc = copying(&m) ? precopy(&m) : 0;
 	rc = rc == MIG_SOURCE_LOST ? handover(&m) : rc ? rc : switchover(&m);
 	if (rc)
 		goto fail;
@@ -1281,6 +1321,8 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    (json_int_t)rep->verify_compared,
 						    "excluded_pages",
 						    (json_int_t)rep->verify_excluded));
+	if (o)
+		json_object_set_new(o, "shared_memory", json_boolean(rep->shared_memory));
 	return o;
 }
 

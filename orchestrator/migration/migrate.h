@@ -13,6 +13,11 @@
  * (mig_verify.h): a difference found then cannot be rolled back and is
  * reported (rep->verified false, rep->diff, a "verify" event).
  *
+ * With p->shared_memory (a hot swap on one host) the destination maps the
+ * very memfds the source runs on: no log, no pre-copy, no last copy, no
+ * digests; the switchover is the control plane alone (stop the source's
+ * rings, start the destination's from their bases).
+ *
  * Any failure before the guest resumes on the destination rolls back: the
  * source restarts from its own bases, logging goes off, the destination and
  * its memory are dropped, the guest resumes where it was.
@@ -48,6 +53,8 @@ struct mig_params {
 	enum mig_verify_mode verify; /* how the copy is proved (mig_verify.h) */
 	int copy_threads;          /* first pass: 1, or 2 (a helper thread takes the
 				    * upper half of memory; without a bandwidth cap) */
+	bool shared_memory;        /* hot swap: the destination maps the device's own
+				    * memfds; no dirty log, no copy, no digests */
 };
 
 struct mig_iter {
@@ -89,6 +96,7 @@ struct mig_report {
 				    * through it; -1: no traffic, or none in 200 ms */
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
+	bool shared_memory;        /* a hot swap: nothing copied (mig_params) */
 };
 
 /* Where a migration stands, carried as "progress" in each of its events

@@ -28,6 +28,7 @@
 #include "ctl.h"
 #include "device.h"
 #include "mig_job.h"
+#include "mig_snet.h"
 #include "run_metrics.h"
 #include "run_track.h"
 #include "util.h"
@@ -206,6 +207,19 @@ static int arg_str(json_t *args, const char *key, const char **out, char *err, s
 	return 0;
 }
 
+/* The optional boolean argument `key`; -EINVAL if present and not a boolean. */
+static int arg_bool(json_t *args, const char *key, bool *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(args, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return vhm_err(err, errlen, -EINVAL, "argument '%s': expected true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
 static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
@@ -224,13 +238,18 @@ static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 			  errlen)) ||
 	    (rc = arg_str(args, "mac", &mac, err, errlen)) ||
 	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)) ||
-	    (rc = arg_str(args, "verify", &verify, err, errlen)))
+	    (rc = arg_str(args, "verify", &verify, err, errlen)) ||
+	    (rc = arg_bool(args, "shared_memory", &p.shared_memory, err, errlen)))
 		return rc;
 	if (verify && mig_verify_parse(verify, &p.verify))
 		return vhm_err(err, errlen, -EINVAL, "argument 'verify': expected after-resume or sync, "
 			       "not '%s'", verify);
 	if (!p.to)
 		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
+	if (mig_snet_is_addr(p.to))
+		return vhm_err(err, errlen, -ENOTSUP, "argument 'to': migration over a TCP stream "
+			       "(%s) is not available yet; give the destination backend's socket "
+			       "path", p.to);
 	if (mac && (vhm_parse_mac(mac, p.mac) || (p.mac[0] & 1)))
 		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p.has_mac = mac != NULL;
@@ -350,9 +369,10 @@ static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 static const struct ctl_cmd run_cmds[] = {
 	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
 	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF, \"verify\": \"after-resume\"|"
-	  "\"sync\", \"copy_threads\": 1|2} -- starts; \"migration\" events follow", ctl_migrate,
+	  "\"sync\", \"copy_threads\": 1|2, \"shared_memory\": BOOL} -- starts; \"migration\" "
+	  "events follow", ctl_migrate,
 	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname",
-	    "verify", "copy_threads" } },
+	    "verify", "copy_threads", "shared_memory" } },
 	{ "migrate-cancel", "{}", ctl_migrate_cancel },
 	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
 	{ "migrate-status", "{}", ctl_migrate_status },

@@ -8,8 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,4 +416,45 @@ int ts_count_fds(void)
 			n++;
 	closedir(d);
 	return n - 1;   /* the directory's own fd */
+}
+
+/* Run a command line quietly; its exit status, or -1. */
+int ts_sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int n, st;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd) - 20, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd) - 20)
+		return -1;
+	strcat(cmd, " >/dev/null 2>&1");
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run fn with this thread in namespace ns; fn's result, or -errno. */
+int ts_in_netns(const char *ns, int (*fn)(void *), void *arg)
+{
+	char path[PATH_MAX];
+	int self, target, rc;
+
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	target = open(path, O_RDONLY | O_CLOEXEC);
+	if (self < 0 || target < 0 || setns(target, CLONE_NEWNET) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = fn(arg);
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort(); /* the rest of the test would run in the wrong namespace */
+out:
+	if (self >= 0)
+		close(self);
+	if (target >= 0)
+		close(target);
+	return rc;
 }

@@ -84,4 +84,10 @@ int ts_count_fds(void);
 /* Milliseconds on the monotonic clock. */
 long ts_now_ms(void);
 
+/* Run a command line through the shell, quietly; its exit status, or -1. */
+int ts_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run fn with this thread in network namespace ns (/run/netns/NS); fn's
+ * result, or -errno. A socket fn creates stays in ns. */
+int ts_in_netns(const char *ns, int (*fn)(void *), void *arg);
+
 #endif

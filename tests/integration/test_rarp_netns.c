@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support.h"
 #include "util.h"
 
 extern char **environ;
@@ -106,23 +107,6 @@ static const uint8_t frame_mac1_vlan100[64] = {
 
 /* ---- shell-level helpers ------------------------------------------------ */
 
-/* Run a command line quietly; its exit status, or -1. */
-static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int n, st;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd) - 20, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(cmd) - 20)
-		return -1;
-	strcat(cmd, " >/dev/null 2>&1");
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Delete namespaces left by runs that were killed before their .fini. */
 static void sweep_stale_namespaces(void)
 {
@@ -137,33 +121,9 @@ static void sweep_stale_namespaces(void)
 		     sscanf(e->d_name, NS_PREFIX_B "%d", &pid) != 1) || pid <= 0)
 			continue;
 		if (kill(pid, 0) < 0 && errno == ESRCH)
-			sh("ip netns del %s", e->d_name);
+			ts_sh("ip netns del %s", e->d_name);
 	}
 	closedir(d);
-}
-
-/* Run fn with this thread in namespace ns; fn's result, or -errno. */
-static int in_netns(const char *ns, int (*fn)(void *), void *arg)
-{
-	char path[PATH_MAX];
-	int self, target, rc;
-
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	target = open(path, O_RDONLY | O_CLOEXEC);
-	if (self < 0 || target < 0 || setns(target, CLONE_NEWNET) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = fn(arg);
-	if (setns(self, CLONE_NEWNET) < 0)
-		abort(); /* the rest of the test would run in the wrong namespace */
-out:
-	if (self >= 0)
-		close(self);
-	if (target >= 0)
-		close(target);
-	return rc;
 }
 
 /* veth carrier and operstate follow `ip link set up` asynchronously. */
@@ -210,11 +170,11 @@ static bool build_links(void)
 {
 	const char *a = env.ns_a, *b = env.ns_b;
 
-	if (sh("ip link add %s netns %s type veth peer name %s netns %s", IF_A, a, IF_B, b) ||
-	    sh("ip -n %s link add %s type veth peer name %s-p", a, IF_DOWN, IF_DOWN) ||
-	    sh("ip -n %s link set %s up", a, IF_A) || sh("ip -n %s link set %s up", b, IF_B))
+	if (ts_sh("ip link add %s netns %s type veth peer name %s netns %s", IF_A, a, IF_B, b) ||
+	    ts_sh("ip -n %s link add %s type veth peer name %s-p", a, IF_DOWN, IF_DOWN) ||
+	    ts_sh("ip -n %s link set %s up", a, IF_A) || ts_sh("ip -n %s link set %s up", b, IF_B))
 		snprintf(env.failed, sizeof(env.failed), "creating the veths with ip link failed");
-	else if (in_netns(a, wait_running, IF_A))
+	else if (ts_in_netns(a, wait_running, IF_A))
 		snprintf(env.failed, sizeof(env.failed), IF_A " did not come up within 3 s");
 	return !env.failed[0];
 }
@@ -233,14 +193,14 @@ static void netns_setup(void)
 		return;
 	}
 	sweep_stale_namespaces();
-	if (sh("ip netns add %s", env.ns_a)) {
+	if (ts_sh("ip netns add %s", env.ns_a)) {
 		env.skip = "cannot create network namespaces here ('ip netns add' failed: "
 			   "needs root or CAP_SYS_ADMIN)";
 		return;
 	}
-	if (sh("ip netns add %s", env.ns_b) || !build_links())
+	if (ts_sh("ip netns add %s", env.ns_b) || !build_links())
 		return;
-	env.cap_fd = in_netns(env.ns_b, open_capture, NULL);
+	env.cap_fd = ts_in_netns(env.ns_b, open_capture, NULL);
 	if (env.cap_fd < 0)
 		snprintf(env.failed, sizeof(env.failed), "cannot open the capture socket in %s: %s",
 			 env.ns_b, strerror(-env.cap_fd));
@@ -253,8 +213,8 @@ static void netns_teardown(void)
 	env.cap_fd = -1;
 	if (env.skip)
 		return;
-	sh("ip netns del %s", env.ns_a);
-	sh("ip netns del %s", env.ns_b);
+	ts_sh("ip netns del %s", env.ns_a);
+	ts_sh("ip netns del %s", env.ns_b);
 }
 
 static void require_netns(void)

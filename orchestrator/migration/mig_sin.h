@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* mig_sin — the destination's reading of a whole migration stream, in the
+ * order the format prescribes (docs/stream.md): MEMORY first (this
+ * destination's own layout), then pages and zero runs with PASS markers,
+ * then DEVICE once, SWITCHOVER, END. Pages land in the destination's gmem;
+ * at SWITCHOVER its digest is computed and must equal the source's (the
+ * digest proof on both sides); END's checksum must match. What comes out is
+ * the device state the destination starts its rings from.
+ *
+ * Pure like mig_stream: the decoder's transport is the caller's; runs on
+ * the caller's thread; no device is touched. */
+#ifndef VHM_MIG_SIN_H
+#define VHM_MIG_SIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmem.h"
+#include "mig_stream.h"
+
+struct mig_sin_result {
+	struct mig_stream_device device;   /* .blob points at blob below */
+	uint8_t *blob;           /* owned: mig_sin_result_free */
+	uint32_t passes;         /* PASS sections seen */
+	uint64_t data_pages, zero_pages;
+	uint64_t digest;         /* the source's, equal to the destination's */
+};
+
+/* Called at each PASS section (progress); may be NULL. */
+typedef void (*mig_sin_pass_fn)(void *ctx, uint32_t pass, const struct mig_sin_result *sofar);
+
+/* Read the stream on d (header included) into mem. 0 with *res filled, or
+ * -errno with err naming what was wrong: the decoder's refusals, a section
+ * out of order, a DEVICE section missing or twice, digests that differ
+ * (-EIO). */
+int mig_sin_receive(struct mig_sdec *d, struct gmem *mem, struct mig_sin_result *res,
+		    mig_sin_pass_fn on_pass, void *ctx, char *err, size_t errlen);
+void mig_sin_result_free(struct mig_sin_result *res);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* mig_smem — guest memory through the migration stream: the sending side
+ * turns a gmem's pages (all of them, or those set in a dirty bitmap) into
+ * PAGES runs and ZERO runs (mig_stream.h); the receiving side applies each
+ * PAGES or ZERO section to its own gmem and checks that the stream's
+ * MEMORY layout is its own.
+ *
+ * Sending reads guest memory the guest may be writing (gmem.h, "racy"):
+ * each run is copied into a staging buffer first, so that the bytes sent
+ * and the bytes the checksum covers are the same bytes; a page written
+ * meanwhile is the dirty log's to send again. Receiving writes the
+ * destination's memory, which no guest runs on yet. One mig_smem_tx
+ * belongs to one thread. */
+#ifndef VHM_MIG_SMEM_H
+#define VHM_MIG_SMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmem.h"
+#include "mig_stream.h"
+
+struct mig_smem_tx {
+	struct mig_senc *e;
+	const struct gmem *mem;
+	uint8_t *stage;          /* MIG_STREAM_RUN_MAX pages */
+	uint64_t data_pfn, zero_pfn, nzero;
+	uint32_t ndata;
+	uint64_t data_pages, zero_pages;   /* sent so far, by kind */
+	int rc;                  /* first transport error, sticky */
+};
+
+/* 0 or -ENOMEM. */
+int mig_smem_tx_init(struct mig_smem_tx *t, struct mig_senc *e, const struct gmem *mem);
+void mig_smem_tx_destroy(struct mig_smem_tx *t);
+/* The MEMORY section: mem's regions. */
+int mig_smem_send_layout(struct mig_smem_tx *t);
+/* Every page of guest memory: data as PAGES, zero pages and never-written
+ * holes as ZERO runs, so the destination needs no assumption about what
+ * its memory held. 0 or the transport's -errno. */
+int mig_smem_send_all(struct mig_smem_tx *t);
+/* The pages set in bm (bit n = guest page n, nwords words), clearing each
+ * bit as its page goes. 0 or -errno. */
+int mig_smem_send_dirty(struct mig_smem_tx *t, uint64_t *bm, size_t nwords);
+
+/* Apply section s, just read by d, to mem: MEMORY must describe mem's
+ * layout; PAGES are read into it; ZERO runs are cleared (a hole punched in
+ * the memfd: nothing allocated). Other sections are the caller's: 0.
+ * 0, or -errno with err naming what did not fit. */
+int mig_smem_apply(struct mig_sdec *d, const struct mig_ssec *s, struct gmem *mem, char *err,
+		   size_t errlen);
+
+#endif
