@@ -876,7 +876,6 @@ static int check_in_window(struct mig *m)
  * in a hot swap: one memory. 0, or -EIO when the copies differ. */
 static int last_copy(struct mig *m)
 {
-	struct device *d = m->d;
 	struct mig_report *rep = m->rep;
 	uint64_t t;
 	int rc;
