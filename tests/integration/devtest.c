@@ -155,3 +155,29 @@ pid_t dt_run_on_testbe(const char *name, const char *mem, char *a, char *b, size
 	dt_wait_ctl(name);
 	return pid;
 }
+
+/* The copy was proved: by default after the resume (pages compared, none
+ * differing), with --verify=sync (or a destination that cannot log) by
+ * equal digests, taken inside the downtime. */
+void dt_expect_proved(const json_t *rep)
+{
+	const char *how = json_string_value(json_object_get(rep, "verify"));
+	const json_t *dg = json_object_get(rep, "digest");
+	const json_t *va = json_object_get(rep, "verify_after");
+
+	bool verified = json_is_true(json_object_get(rep, "verified"));
+
+	cr_assert(how != NULL, "the report says no verify mode");
+	cr_assert(verified, "not verified: %s", json_string_value(json_object_get(rep, "result")));
+	if (!strcmp(how, "sync")) {
+		cr_assert(eq(int, (int)strlen(json_string_value(json_object_get(dg, "source"))), 16));
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
+			     (char *)json_string_value(json_object_get(dg, "destination"))));
+		return;
+	}
+	cr_assert(eq(str, (char *)how, "after-resume"));
+	cr_assert(lt(i64, 0, json_integer_value(json_object_get(va, "compared_pages"))));
+	cr_assert(lt(dbl, 0.0, json_number_value(json_object_get(va, "ms"))));
+	/* no digest was taken: the downtime could not have held one */
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")), ""));
+}

@@ -45,4 +45,8 @@ void dt_vhm(const char *const args[], struct ts_run *r);
  * on stderr that starts "vhm" and contains `says` (NULL: anything). */
 void dt_vhm_refuses(const char *const args[], int status, const char *says);
 
+/* A migration report (the "done" event's data) whose copy was proved: after
+ * the resume (pages compared, none differing) or, with sync, equal digests. */
+void dt_expect_proved(const json_t *rep);
+
 #endif

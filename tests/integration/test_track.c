@@ -361,7 +361,7 @@ Test(track, verify_clean_against_testpmd, .fini = dt_fini, .timeout = 120)
 	ctl_client_close(c);
 }
 
-/* A migration while tracking: it succeeds (digests agree, so no page was
+/* A migration while tracking: it succeeds (the copy proved, so no page was
  * lost to the tracker), and tracking goes on on the destination (backend
  * pages keep coming), with the interval that spanned it flagged. */
 Test(track, migration_while_tracking, .fini = dt_fini, .timeout = 90)
@@ -402,6 +402,7 @@ Test(track, migration_while_tracking, .fini = dt_fini, .timeout = 90)
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(json_object_get(ev, "data"),
 								 "phase")), "done"),
 		  "migration: %s", json_dumps(json_object_get(ev, "data"), JSON_COMPACT));
+	dt_expect_proved(json_object_get(ev, "data"));
 	json_decref(ev);
 	st = dt_call(c, "status", NULL);
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), dst));
