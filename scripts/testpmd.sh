@@ -7,7 +7,8 @@ TESTPMD_PREFIX=${TESTPMD_PREFIX:-vhm$$}
 
 # start_testpmd NAME CPU: a backend on $DIR/NAME.sock (net_vhost vdev, 1 queue
 # pair, io forwarding, no hugepages), its forwarding core pinned to CPU; waits
-# up to 20 s for the socket, and exits printing testpmd's log if none comes.
+# up to 20 s for the socket, then up to 20 s for forwarding to begin, and exits
+# printing testpmd's log if either does not come.
 start_testpmd() {
 	echo "== starting dpdk-testpmd $1 (net_vhost vdev, 1 queue pair) on $DIR/$1.sock"
 	dpdk-testpmd --lcores="0@$2,1@$2" --no-huge -m 1024 --no-pci \
@@ -20,6 +21,18 @@ start_testpmd() {
 		i=$((i + 1))
 		if [ $i -gt 200 ]; then
 			echo "testpmd $1 did not create its socket; log:" >&2
+			cat "$DIR/$1.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	# On --auto-start testpmd flushes its queues when forwarding begins:
+	# frames a frontend queued before that would be dropped.
+	i=0
+	while ! grep -q "packet forwarding - ports=" "$DIR/$1.log"; do
+		i=$((i + 1))
+		if [ $i -gt 200 ]; then
+			echo "testpmd $1 did not start forwarding; log:" >&2
 			cat "$DIR/$1.log" >&2
 			exit 1
 		fi

@@ -250,6 +250,36 @@ pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t so
 	return ts_testpmd_start_mode(name, queues, false, sock, socklen, reason, reasonlen);
 }
 
+/* Does the file at path hold the text what? */
+static bool file_has(const char *path, const char *what)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* testpmd forwards: its log says so. Before that, on --auto-start, it
+ * flushes its RX queues (flush_fwd_rx_queues): frames a frontend had queued
+ * in the meantime are dropped, up to a whole window of the built-in guest. */
+static int testpmd_wait_forwarding(const char *log, int timeout_ms)
+{
+	long deadline = ts_now_ms() + timeout_ms;
+
+	while (!file_has(log, "packet forwarding - ports=")) {
+		if (ts_now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
+}
+
 pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *sock,
 			    size_t socklen, char *reason, size_t reasonlen)
 {
@@ -296,12 +326,17 @@ pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *soc
 		snprintf(reason, reasonlen, "cannot start dpdk-testpmd: %s", strerror((int)-pid));
 		return -EIO;
 	}
-	if (client)
-		return pid;   /* it connects (and reconnects) to sock: nothing to wait for */
-	if (ts_wait_socket(sock, 15000)) {
+	/* a client connects (and reconnects) to sock: no socket to wait for */
+	if (!client && ts_wait_socket(sock, 15000)) {
 		int st = ts_kill(pid);
 		snprintf(reason, reasonlen, "dpdk-testpmd made no socket in 15 s (status %d; log %s)",
 			 st, log);
+		return -EIO;
+	}
+	if (testpmd_wait_forwarding(log, 15000)) {
+		int st = ts_kill(pid);
+		snprintf(reason, reasonlen, "dpdk-testpmd did not start forwarding in 15 s (status "
+			 "%d; log %s)", st, log);
 		return -EIO;
 	}
 	return pid;

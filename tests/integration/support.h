@@ -56,7 +56,9 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen);
 /* ts_testpmd_start_named, or with client: testpmd connects to sock
- * (client=1, reconnecting every second until someone listens there). */
+ * (client=1, reconnecting every second until someone listens there).
+ * Either returns once testpmd forwards (its log says so): it flushes its
+ * queues when forwarding starts, dropping what a frontend queued before. */
 pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *sock,
 			    size_t socklen, char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
