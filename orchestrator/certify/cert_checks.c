@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,13 @@
 #define RECONNECT_WAIT_MS 30000
 #define TIMING_BUDGET_MS  1000   /* GET_VRING_BASE of every ring; restart on SOCKET2 */
 #define HOSTILE_REGION    (2u << 20)
+#define HOSTILE_MAX_SLOTS 512    /* QEMU's VHOST_USER_MAX_RAM_SLOTS */
+#define RING_MAX          32768u /* the virtio spec's largest queue size */
+#define RING_AREA         (1u << 20) /* guest memory a ring of RING_MAX takes, rounded */
+#define RING_SPLIT_BASE   40000u /* a free-running index past the ring's size */
+#define RING_PACKED_BASE  0xfffefffeu /* avail and used at slot 32766, wrap counters 1 */
+#define BARE_MEM          (32ull << 20) /* guest memory of a connection without a device */
+#define STATUS_ALL        0xfu   /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
 
 static bool has(uint64_t f, unsigned bit)
 {
@@ -39,6 +47,31 @@ static bool one_ring_packed(const struct cert_ctx *c)
 
 /* ---- 1. features and the handshake ---------------------------------------- */
 
+/* Connect, negotiate `protocol`, then the driver's part up to the memory
+ * table: `extra` features (if offered) besides VERSION_1 and
+ * PROTOCOL_FEATURES, and `bytes` of guest memory in mem. 0 or -errno with
+ * err; on an error mem is not left created (f is open: close it). */
+static int bare_open(const struct cert_ctx *c, uint64_t protocol, uint64_t extra,
+		     uint64_t bytes, struct vhu_front *f, struct gmem *mem, char *err,
+		     size_t errlen)
+{
+	uint64_t feat;
+	int rc;
+
+	if ((rc = vhu_front_connect(f, c->o->sock, c->o->timeout_ms)) ||
+	    (rc = vhu_front_negotiate(f, protocol)))
+		return vhm_err(err, errlen, rc, "%s", f->err);
+	if ((rc = gmem_create(mem, bytes, "certify", err, errlen)))
+		return rc;
+	feat = f->dev_features &
+	       (1ull << VHU_F_VERSION_1 | 1ull << VHU_F_PROTOCOL_FEATURES | extra);
+	if ((rc = dev_backend_prepare(f, mem, feat))) {
+		vhm_err(err, errlen, rc, "%s", f->err);
+		gmem_destroy(mem);
+	}
+	return rc;
+}
+
 /* The opening QEMU makes (vhu_front_negotiate), then the driver's part up to
  * the memory table (dev_backend_prepare), with the protocol features asked
  * for; 0 or -errno with err. */
@@ -46,19 +79,11 @@ static int handshake(const struct cert_ctx *c, uint64_t protocol, struct vhu_fro
 		     size_t errlen)
 {
 	struct gmem mem;
-	uint64_t feat;
 	int rc;
 
-	if ((rc = vhu_front_connect(f, c->o->sock, c->o->timeout_ms)) ||
-	    (rc = vhu_front_negotiate(f, protocol)))
-		return vhm_err(err, errlen, rc, "%s", f->err);
-	if ((rc = gmem_create(&mem, 32ull << 20, "certify", err, errlen)))
+	if ((rc = bare_open(c, protocol, 0, BARE_MEM, f, &mem, err, errlen)))
 		return rc;
-	feat = f->dev_features & (1ull << VHU_F_VERSION_1 | 1ull << VHU_F_PROTOCOL_FEATURES);
-	rc = dev_backend_prepare(f, &mem, feat);
-	if (rc)
-		vhm_err(err, errlen, rc, "%s", f->err);
-	else if ((rc = dev_backend_reset_status(f)))
+	if ((rc = dev_backend_reset_status(f)))
 		vhm_err(err, errlen, rc, "%s", f->err);
 	gmem_destroy(&mem);
 	return rc;
@@ -699,6 +724,145 @@ out:
 	return ok;
 }
 
+/* One part of check 8: it passed, failed (evidence added), or could not run
+ * because the backend does not offer what it needs (the reason in skip). */
+enum sub_verdict { SUB_PASS, SUB_FAIL, SUB_SKIP };
+
+/* Ring k of max_ring in mem: its addresses, and its indices at the base
+ * (split: avail and used idx; a zeroed packed ring is empty at any base with
+ * wrap counters 1). */
+static int ring_lay(struct gmem *mem, uint32_t k, bool packed, struct vhu_vring_addr *a)
+{
+	uint64_t gpa = (uint64_t)k * RING_AREA;
+	uint8_t *p = gmem_hva(mem, gpa, RING_AREA);
+
+	if (!p)
+		return -EFAULT;
+	*a = (struct vhu_vring_addr){ .index = k, .desc = (uintptr_t)p,
+				      .avail = (uintptr_t)p + RING_AREA / 2,
+				      .used = (uintptr_t)p + RING_AREA / 2 + (128u << 10),
+				      .log_guest_addr = gpa + RING_AREA / 2 + (128u << 10) };
+	if (!packed) {
+		uint16_t idx = (uint16_t)RING_SPLIT_BASE;
+
+		memcpy(p + RING_AREA / 2 + 2, &idx, 2);                 /* avail->idx */
+		memcpy(p + RING_AREA / 2 + (128u << 10) + 2, &idx, 2);  /* used->idx */
+	}
+	return 0;
+}
+
+/* Ring k set up with RING_MAX entries, as QEMU orders it; kick and call are
+ * eventfds in fds[2k], fds[2k + 1]. */
+static int ring_start(struct vhu_front *f, struct gmem *mem, uint32_t k, bool packed, int *fds)
+{
+	struct vhu_vring_addr a;
+	int rc;
+
+	if ((rc = ring_lay(mem, k, packed, &a)))
+		return vhm_err(f->err, sizeof(f->err), rc, "ring %u outside guest memory", k);
+	if ((fds[2 * k] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (fds[2 * k + 1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return vhm_err(f->err, sizeof(f->err), -errno, "eventfd: %s", strerror(errno));
+	if ((rc = vhu_set_vring_state(f, VHU_SET_VRING_NUM, k, RING_MAX)) ||
+	    (rc = vhu_set_vring_state(f, VHU_SET_VRING_BASE, k,
+				      packed ? RING_PACKED_BASE : RING_SPLIT_BASE)) ||
+	    (rc = vhu_set_vring_addr(f, &a)) ||
+	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_KICK, k, fds[2 * k])) ||
+	    (rc = vhu_set_vring_fd(f, VHU_SET_VRING_CALL, k, fds[2 * k + 1])))
+		return rc;
+	if (has(f->acked_features, VHU_F_PROTOCOL_FEATURES))
+		rc = vhu_set_vring_state(f, VHU_SET_VRING_ENABLE, k, 1);
+	return rc;
+}
+
+/* A base as sent, from what GET_VRING_BASE gave: a packed base without its
+ * used half (DPDK) has the used half equal to the avail half. */
+static uint32_t base_full(bool packed, uint32_t b)
+{
+	return packed && !(b >> 16) ? b | b << 16 : b;
+}
+
+/* One queue pair of the largest size the virtio spec allows (32768), at
+ * bases near the end of the ring, started (enabled, DRIVER_OK) and stopped
+ * with nothing offered: the backend takes the size and gives the bases back
+ * unchanged. */
+static enum sub_verdict max_ring(struct cert_ctx *c, bool packed, struct cert_result *r,
+				 json_t *fig)
+{
+	const char *kind = packed ? "packed" : "split";
+	uint32_t idx[2] = { 0, 1 }, got[2] = { 0, 0 };
+	uint32_t want = packed ? RING_PACKED_BASE : RING_SPLIT_BASE;
+	uint64_t extra = packed ? 1ull << VHU_F_RING_PACKED : 0, v;
+	int fds[4] = { -1, -1, -1, -1 }, rc;
+	char err[CERT_ERR_LEN];
+	struct vhu_front f;
+	struct gmem mem;
+
+	if ((rc = bare_open(c, vhu_front_default_protocol(), extra, BARE_MEM, &f, &mem, err,
+			    sizeof(err)))) {
+		cert_add(r, "%s ring of %u: %s", kind, RING_MAX, err);
+		vhu_front_close(&f);
+		return SUB_FAIL;
+	}
+	if ((rc = ring_start(&f, &mem, 0, packed, fds)) ||
+	    (rc = ring_start(&f, &mem, 1, packed, fds)) ||
+	    (vhu_front_has_pf(&f, VHU_PF_STATUS) &&
+	     (rc = vhu_set_u64(&f, VHU_SET_STATUS, STATUS_ALL))))
+		goto out;
+	cert_sleep_ms(100);
+	if ((rc = vhu_get_vring_bases(&f, idx, got, 2)))
+		goto out;
+	rc = vhu_get_u64(&f, VHU_GET_FEATURES, &v);
+out:
+	json_object_set_new(fig, packed ? "ring_max_packed_bases" : "ring_max_split_bases",
+			    json_pack("[I, I]", (json_int_t)got[0], (json_int_t)got[1]));
+	if (rc)
+		cert_add(r, "%s ring of %u at base 0x%x: %s", kind, RING_MAX, want, f.err);
+	for (int i = 0; !rc && i < 2; i++)
+		if (base_full(packed, got[i]) != want) {
+			cert_add(r, "%s ring of %u: GET_VRING_BASE of ring %d gave 0x%x, 0x%x was "
+				 "set and nothing offered", kind, RING_MAX, i, got[i], want);
+			rc = -EPROTO;
+		}
+	vhu_front_close(&f);
+	gmem_destroy(&mem);
+	for (int i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return rc ? SUB_FAIL : SUB_PASS;
+}
+
+/* GET_CONFIG of the whole config space the spec allows (256 bytes, offset
+ * 0), where the backend offers PROTOCOL_F_CONFIG: answered in full, and the
+ * connection healthy after. */
+static enum sub_verdict full_config(struct cert_ctx *c, struct cert_result *r, char *skip,
+				    size_t len)
+{
+	uint8_t cfg[VHU_MAX_CONFIG];
+	char err[CERT_ERR_LEN];
+	struct vhu_front f;
+	struct gmem mem;
+	uint64_t v;
+	int rc;
+
+	if ((rc = bare_open(c, vhu_front_default_protocol(), 0, BARE_MEM, &f, &mem, err,
+			    sizeof(err)))) {
+		cert_add(r, "config space: %s", err);
+		vhu_front_close(&f);
+		return SUB_FAIL;
+	}
+	if (!vhu_front_has_pf(&f, VHU_PF_CONFIG)) {
+		snprintf(skip, len, "config space: skipped: no PROTOCOL_F_CONFIG");
+	} else if ((rc = vhu_get_config(&f, 0, VHU_MAX_CONFIG, cfg)) ||
+		   (rc = vhu_get_u64(&f, VHU_GET_FEATURES, &v))) {
+		cert_add(r, "config space: GET_CONFIG of %d bytes at offset 0: %s", VHU_MAX_CONFIG,
+			 f.err);
+	}
+	vhu_front_close(&f);
+	gmem_destroy(&mem);
+	return rc ? SUB_FAIL : skip[0] ? SUB_SKIP : SUB_PASS;
+}
+
 /* Region k of all_slots: 2 MiB less a page at guest 4 GiB + k * 3 MiB + 4 KiB,
  * backed at offset k * 2 MiB + 4 KiB of one memfd: neither aligned to a huge
  * page nor starting at a region's first page. */
@@ -713,11 +877,13 @@ static struct vhu_mem_region odd_region(uint32_t k)
 }
 
 /* SET_MEM_TABLE with VHU_MAX_REGIONS odd regions, then every further slot
- * the backend offers (CONFIGURE_MEM_SLOTS) with ADD_MEM_REG, up to 64; the
- * connection must stay healthy (a GET_FEATURES answered after). */
-static bool all_slots(struct cert_ctx *c, struct cert_result *r, json_t *fig)
+ * the backend offers (GET_MAX_MEM_SLOTS, with CONFIGURE_MEM_SLOTS) with
+ * ADD_MEM_REG, up to QEMU's 512; the connection must stay healthy (a
+ * GET_FEATURES answered after). */
+static enum sub_verdict all_slots(struct cert_ctx *c, struct cert_result *r, json_t *fig,
+				  char *skip, size_t len)
 {
-	uint32_t slots = c->mem_slots > 64 ? 64 : c->mem_slots, n = 0;
+	uint32_t slots = c->mem_slots > HOSTILE_MAX_SLOTS ? HOSTILE_MAX_SLOTS : c->mem_slots, n = 0;
 	uint32_t nt = slots < VHU_MAX_REGIONS ? slots : VHU_MAX_REGIONS;
 	struct vhu_mem_region reg[VHU_MAX_REGIONS];
 	int fds[VHU_MAX_REGIONS], fd = -1, rc;
@@ -742,7 +908,9 @@ static bool all_slots(struct cert_ctx *c, struct cert_result *r, json_t *fig)
 	if ((rc = vhu_set_mem_table(&f, reg, fds, (int)nt)))
 		goto out;
 	n = nt;
-	for (uint32_t k = nt; k < slots && vhu_front_has_pf(&f, VHU_PF_CONFIGURE_MEM_SLOTS); k++) {
+	if (!vhu_front_has_pf(&f, VHU_PF_CONFIGURE_MEM_SLOTS))
+		snprintf(skip, len, "slots past %u: skipped: no PROTOCOL_F_CONFIGURE_MEM_SLOTS", nt);
+	for (uint32_t k = nt; k < slots && !skip[0]; k++) {
 		struct vhu_mem_region m = odd_region(k);
 
 		if ((rc = vhu_add_mem_reg(&f, &m, fd)))
@@ -757,27 +925,58 @@ out:
 	if (rc)
 		cert_add(r, "memory slots: after %u regions: %s", n, f.err);
 	vhu_front_close(&f);
-	return !rc;
+	return rc ? SUB_FAIL : SUB_PASS;
 }
 
+/* A sub-check's skip reason added to the list of them. */
+static void skipped(char *list, size_t len, const char *why)
+{
+	size_t n = strlen(list);
+
+	if (why[0] && n < len)
+		snprintf(list + n, len - n, "; %s", why);
+}
+
+/* The rings of 32768 last: a backend busy tearing down such a device (a
+ * testpmd sharing its core) must not cost the log resize its traffic. */
 void cert_check_hostile(struct cert_ctx *c, struct cert_result *r)
 {
 	const char *why = cert_cannot_log(c);
+	char skips[CERT_EVID_LEN / 2] = "", one[160] = "", cfg[160] = "", rings[128] = "";
 	json_t *fig = json_object();
-	bool ok;
+	bool ok = true, packed = (c->o->rings & CERT_RING_PACKED) && c->packed;
 
 	if (why) {
 		json_decref(fig);
 		return cert_set(r, CERT_SKIP, "%s", why);
 	}
 	r->evidence[0] = '\0';
-	ok = log_resize(c, r, fig);
-	ok &= all_slots(c, r, fig);
+	ok &= log_resize(c, r, fig);
+	ok &= all_slots(c, r, fig, one, sizeof(one)) != SUB_FAIL;
+	skipped(skips, sizeof(skips), one);
+	ok &= full_config(c, r, cfg, sizeof(cfg)) != SUB_FAIL;
+	skipped(skips, sizeof(skips), cfg);
+	if (c->o->rings & CERT_RING_SPLIT)
+		ok &= max_ring(c, false, r, fig) != SUB_FAIL;
+	if (packed)
+		ok &= max_ring(c, true, r, fig) != SUB_FAIL;
+	else if (c->o->rings & CERT_RING_PACKED)
+		skipped(skips, sizeof(skips), "packed ring of 32768: skipped: no RING_PACKED");
 	json_object_update(r->figures, fig);
 	json_decref(fig);
-	if (ok)
-		cert_set(r, CERT_PASS, "log base doubled mid-run: marks moved to the new log; "
-			 "%u memory slots at unaligned addresses and offsets taken", c->mem_slots);
-	else
+	if (!ok) {
 		r->status = CERT_FAIL;
+		return;
+	}
+	if (c->o->rings & CERT_RING_SPLIT || packed)
+		snprintf(rings, sizeof(rings), "; %s%s%s rings of %u at bases near the wrap taken "
+			 "and given back", c->o->rings & CERT_RING_SPLIT ? "split" : "",
+			 (c->o->rings & CERT_RING_SPLIT) && packed ? " and " : "",
+			 packed ? "packed" : "", RING_MAX);
+	cert_set(r, CERT_PASS, "log base doubled mid-run: marks moved to the new log; %u memory "
+		 "slots at unaligned addresses and offsets taken%s%s",
+		 c->mem_slots > HOSTILE_MAX_SLOTS ? HOSTILE_MAX_SLOTS : c->mem_slots,
+		 cfg[0] ? "" : "; config space read whole (256 bytes)", rings);
+	if (skips[0])
+		cert_add(r, "%s", skips + 2);
 }
