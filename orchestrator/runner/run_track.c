@@ -15,6 +15,7 @@
 #include "lt_track.h"
 #include "lt_verify.h"
 #include "mig_cost.h"
+#include "run_args.h"
 #include "util.h"
 
 #define RUN_TRACK_HEAT_TOP     8
@@ -490,19 +491,11 @@ static json_t *config_json(const struct run_track *t)
 int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **ret, char *err,
 		    size_t errlen)
 {
-	json_t *iv = json_object_get(args, "interval_ms"), *vf = json_object_get(args, "verify");
-	uint64_t interval = RUN_TRACK_INTERVAL_MS;
+	struct run_args_track a;
 	int rc;
 
-	if (iv && (!json_is_integer(iv) || json_integer_value(iv) < RUN_TRACK_SYNC_MS ||
-		   json_integer_value(iv) > 3600000))
-		return vhm_err(err, errlen, -EINVAL,
-			       "argument 'interval_ms': expected an integer %d..3600000",
-			       RUN_TRACK_SYNC_MS);
-	if (vf && !json_is_boolean(vf))
-		return vhm_err(err, errlen, -EINVAL, "argument 'verify': expected true or false");
-	if (iv)
-		interval = (uint64_t)json_integer_value(iv);
+	if ((rc = run_args_track_start(args, &a, err, errlen)))
+		return rc;
 	if (!t)
 		return -ENOMEM;
 	if (!t->active) {
@@ -511,9 +504,9 @@ int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **r
 		if (dev_state(t->d) != DEV_RUNNING)
 			return vhm_err(err, errlen, -EBUSY, "device is %s, not running",
 				       dev_state_name(dev_state(t->d)));
-		if ((rc = session_start(t, interval, json_is_true(vf), err, errlen)))
+		if ((rc = session_start(t, a.interval_ms, a.verify, err, errlen)))
 			return rc;
-	} else if (json_is_true(vf) && !t->verify) {
+	} else if (a.verify && !t->verify) {
 		return vhm_err(err, errlen, -EBUSY,
 			       "tracking runs without verify; track-stop it first");
 	}
@@ -526,12 +519,14 @@ int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **r
 int run_track_ctl_stop(struct run_track *t, bool busy, json_t *args, json_t **ret, char *err,
 		   size_t errlen)
 {
-	json_t *force = json_object_get(args, "force");
+	bool force;
+	int rc;
 
-	(void)err, (void)errlen;
+	if ((rc = run_args_track_stop(args, &force, err, errlen)))
+		return rc;
 	if (!t)
 		return -ENOMEM;
-	if (t->active && (json_is_true(force) || --t->users == 0)) {
+	if (t->active && (force || --t->users == 0)) {
 		logging_off(t, busy);
 		session_free(t);
 	}
@@ -666,23 +661,15 @@ json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_p
 
 int run_track_ctl_predict(struct run_track *t, json_t *args, json_t **ret, char *err, size_t errlen)
 {
-	json_t *bw = json_object_get(args, "bandwidth"), *dt = json_object_get(args, "downtime_ms");
-	json_t *mr = json_object_get(args, "max_rounds");
+	struct run_args_predict a;
 	struct lt_predict_in in;
 	struct lt_predict_out out;
 	int rc;
 
-	if (!json_is_number(bw) || !(json_number_value(bw) > 0))
-		return vhm_err(err, errlen, -EINVAL, "argument 'bandwidth': expected bytes/s > 0");
-	if (!json_is_number(dt) || !(json_number_value(dt) > 0))
-		return vhm_err(err, errlen, -EINVAL, "argument 'downtime_ms': expected ms > 0");
-	if (mr && (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
-		   json_integer_value(mr) > 1000))
-		return vhm_err(err, errlen, -EINVAL,
-			       "argument 'max_rounds': expected an integer 1..1000");
-	rc = run_track_predict(t, json_number_value(bw), json_number_value(dt),
-			   mr ? (unsigned)json_integer_value(mr) : 0, MIG_VERIFY_AFTER_RESUME, &in,
-			   &out);
+	if ((rc = run_args_predict(args, &a, err, errlen)))
+		return rc;
+	rc = run_track_predict(t, a.bandwidth, a.downtime_ms, a.max_rounds,
+			       MIG_VERIFY_AFTER_RESUME, &in, &out);
 	if (rc == -ENODATA)
 		return vhm_err(err, errlen, rc,
 			       "not tracking: the working-set curve comes from track-start");

@@ -3,7 +3,8 @@
  * watches the backend connection, reconnects it with --reconnect, ticks
  * dirty tracking and emits "stats" and "state" events; the guest runs on the
  * device's threads and a migration on its job's thread (migration/mig_job).
- * The control commands a running device answers are the table run_cmds.
+ * The control commands a running device answers are the table run_cmds;
+ * their argument checks are run_args.c's, apart from the device.
  *
  * Threads: struct runner belongs to the loop thread. The one exception is
  * on_dev_state, the device's state callback, which runs on whichever thread
@@ -28,7 +29,7 @@
 #include "ctl.h"
 #include "device.h"
 #include "mig_job.h"
-#include "mig_snet.h"
+#include "run_args.h"
 #include "run_metrics.h"
 #include "run_track.h"
 #include "util.h"
@@ -129,57 +130,34 @@ static int ctl_status(void *ctx, json_t *args, json_t **ret, char *err, size_t e
 
 /* ---- steering ------------------------------------------------------------ */
 
-static int arg_u64(json_t *args, const char *key, uint64_t lo, uint64_t hi, uint64_t *out,
-		   bool required, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(args, key);
-
-	if (!v) {
-		if (required)
-			snprintf(err, errlen, "missing argument '%s'", key);
-		return required ? -EINVAL : 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    (uint64_t)json_integer_value(v) < lo || (uint64_t)json_integer_value(v) > hi)
-		return vhm_err(err, errlen, -EINVAL,
-			       "argument '%s': expected an integer %llu..%llu", key,
-			       (unsigned long long)lo, (unsigned long long)hi);
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
 static int ctl_set_traffic(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
-	uint64_t pps = 0, was_pps, size;
+	struct run_args_traffic a = { 0 };
+	uint64_t was_pps;
 	uint32_t was_size;
 	int rc;
 
 	netdrv_traffic(&r->dev.drv, &was_pps, &was_size);
-	size = was_size;   /* unchanged unless given */
-	if ((rc = arg_u64(args, "pps", 0, 10000000, &pps, true, err, errlen)) ||
-	    (rc = arg_u64(args, "size", ND_MIN_FRAME, ND_MAX_FRAME, &size, false, err, errlen)))
+	a.size = was_size;   /* unchanged unless given */
+	if ((rc = run_args_set_traffic(args, &a, err, errlen)))
 		return rc;
-	dev_set_traffic(&r->dev, pps, (uint32_t)size);
-	*ret = json_pack("{s:I, s:I}", "pps", (json_int_t)pps, "size", (json_int_t)size);
+	dev_set_traffic(&r->dev, a.pps, (uint32_t)a.size);
+	*ret = json_pack("{s:I, s:I}", "pps", (json_int_t)a.pps, "size", (json_int_t)a.size);
 	return 0;
 }
 
 static int ctl_set_dirty(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
-	enum gw_pattern p = r->dev.gw.pattern;
-	json_t *pat = json_object_get(args, "pattern");
-	uint64_t rate = 0;
+	struct run_args_dirty a = { .pattern = r->dev.gw.pattern };
 	int rc;
 
-	if ((rc = arg_u64(args, "rate", 0, 100000000, &rate, true, err, errlen)))
+	if ((rc = run_args_set_dirty(args, &a, err, errlen)))
 		return rc;
-	if (pat && (!json_is_string(pat) || gw_parse_pattern(json_string_value(pat), &p)))
-		return vhm_err(err, errlen, -EINVAL,
-			       "argument 'pattern': expected uniform, hotset or sequential");
-	dev_set_dirty(&r->dev, rate, p);
-	*ret = json_pack("{s:I, s:s}", "rate", (json_int_t)rate, "pattern", gw_pattern_name(p));
+	dev_set_dirty(&r->dev, a.rate, a.pattern);
+	*ret = json_pack("{s:I, s:s}", "rate", (json_int_t)a.rate, "pattern",
+			 gw_pattern_name(a.pattern));
 	return 0;
 }
 
@@ -193,68 +171,15 @@ static int ctl_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 	return 0;
 }
 
-/* The optional string argument `key`; -EINVAL if present and not a string. */
-static int arg_str(json_t *args, const char *key, const char **out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(args, key);
-
-	if (!v)
-		return 0;
-	if (!json_is_string(v) || !json_string_length(v))
-		return vhm_err(err, errlen, -EINVAL, "argument '%s': expected a non-empty string",
-			       key);
-	*out = json_string_value(v);
-	return 0;
-}
-
-/* The optional boolean argument `key`; -EINVAL if present and not a boolean. */
-static int arg_bool(json_t *args, const char *key, bool *out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(args, key);
-
-	if (!v)
-		return 0;
-	if (!json_is_boolean(v))
-		return vhm_err(err, errlen, -EINVAL, "argument '%s': expected true or false", key);
-	*out = json_is_true(v);
-	return 0;
-}
-
 static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
-	struct mig_params p = { .downtime_ms = 50, .max_iterations = 30 };
-	const char *mac = NULL, *verify = NULL;
+	struct mig_params p;
 	json_t *pred = NULL;
-	uint64_t iters = 30, threads = 1;
 	int rc;
 
-	if ((rc = arg_str(args, "to", &p.to, err, errlen)) ||
-	    (rc = arg_u64(args, "copy_threads", 1, 2, &threads, false, err, errlen)) ||
-	    (rc = arg_u64(args, "downtime_ms", 1, 60000, &p.downtime_ms, false, err, errlen)) ||
-	    (rc = arg_u64(args, "max_iterations", 0, MIG_MAX_ITER - 1, &iters, false, err,
-			  errlen)) ||
-	    (rc = arg_u64(args, "bandwidth", 0, UINT64_MAX >> 1, &p.bandwidth, false, err,
-			  errlen)) ||
-	    (rc = arg_str(args, "mac", &mac, err, errlen)) ||
-	    (rc = arg_str(args, "announce_ifname", &p.announce_ifname, err, errlen)) ||
-	    (rc = arg_str(args, "verify", &verify, err, errlen)) ||
-	    (rc = arg_bool(args, "shared_memory", &p.shared_memory, err, errlen)))
+	if ((rc = run_args_migrate(args, &p, err, errlen)))
 		return rc;
-	if (verify && mig_verify_parse(verify, &p.verify))
-		return vhm_err(err, errlen, -EINVAL, "argument 'verify': expected after-resume or sync, "
-			       "not '%s'", verify);
-	if (!p.to)
-		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
-	if (mig_snet_is_addr(p.to))
-		return vhm_err(err, errlen, -ENOTSUP, "argument 'to': migration over a TCP stream "
-			       "(%s) is not available yet; give the destination backend's socket "
-			       "path", p.to);
-	if (mac && (vhm_parse_mac(mac, p.mac) || (p.mac[0] & 1)))
-		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
-	p.has_mac = mac != NULL;
-	p.max_iterations = (int)iters;
-	p.copy_threads = (int)threads;
 	/* With a bandwidth to model and tracking on, the report carries
 	 * logtrack's prediction beside the outcome. */
 	if (p.bandwidth && r->trk) {

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* run_args — the argument checks of `vhm run`'s control commands (runner.c's
+ * run_cmds, run_track.c's tracking commands), apart from the commands' work
+ * on the device: each function reads one command's "arguments" object into a
+ * plain struct, or refuses it with one line in err naming the argument and
+ * what it takes. They touch no device and keep no state, so that
+ * tests/fuzz/fuzz_run_args.c can feed them anything a client could send.
+ *
+ * The control server has already refused unknown keys (the ctl_cmd's keys);
+ * these check the values. Strings in the structs are borrowed from args and
+ * live as long as it. A member the arguments leave out keeps the value the
+ * caller put there, unless the function says it sets a default. */
+#ifndef VHM_RUN_ARGS_H
+#define VHM_RUN_ARGS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gwriter.h"
+#include "migrate.h"
+
+/* migrate: every member of *p set (defaults: downtime 50 ms, 30 iterations,
+ * one copy thread); "to" required, a socket path (a TCP address is refused
+ * with -ENOTSUP); "mac" unicast. */
+int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errlen);
+
+/* set-traffic: "pps" required, 0..10000000; "size" ND_MIN_FRAME..ND_MAX_FRAME
+ * bytes. */
+struct run_args_traffic {
+	uint64_t pps;
+	uint64_t size;
+};
+int run_args_set_traffic(json_t *args, struct run_args_traffic *a, char *err, size_t errlen);
+
+/* set-dirty: "rate" required, 0..100000000 pages/s; "pattern" a gwriter
+ * pattern's name. */
+struct run_args_dirty {
+	uint64_t rate;
+	enum gw_pattern pattern;
+};
+int run_args_set_dirty(json_t *args, struct run_args_dirty *a, char *err, size_t errlen);
+
+/* track-start: "interval_ms" RUN_TRACK_SYNC_MS..3600000 (default
+ * RUN_TRACK_INTERVAL_MS, set here); "verify" a boolean (default false). */
+struct run_args_track {
+	uint64_t interval_ms;
+	bool verify;
+};
+int run_args_track_start(json_t *args, struct run_args_track *a, char *err, size_t errlen);
+
+/* track-stop: "force" true forces; any other value does not (never fails). */
+int run_args_track_stop(json_t *args, bool *force, char *err, size_t errlen);
+
+/* predict: "bandwidth" (bytes/s) and "downtime_ms" numbers > 0, both
+ * required; "max_rounds" 1..1000 (0 when absent: the default, set here). */
+struct run_args_predict {
+	double bandwidth, downtime_ms;
+	unsigned max_rounds;
+};
+int run_args_predict(json_t *args, struct run_args_predict *a, char *err, size_t errlen);
+
+#endif
