@@ -22,10 +22,9 @@ FUZZ_CFLAGS  = -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-fie
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(FUZZ_SAN)
 FUZZ_DIRS   := common logtrack rarp libvirt ui orchestrator/vhost tests/backend
 # fuzz_run_args calls the runner's argument checks, which reach into the
-# device and migration layers (the archive keeps only what is linked;
-# mig_cost.c, not linked, trips clang's -Wunused-but-set-variable).
-FUZZ_XSRCS  := orchestrator/runner/run_args.c $(filter-out orchestrator/migration/mig_cost.c, \
-               $(wildcard orchestrator/device/*.c orchestrator/migration/*.c))
+# device and migration layers (the archive keeps only what is linked).
+FUZZ_XSRCS  := orchestrator/runner/run_args.c \
+               $(wildcard orchestrator/device/*.c orchestrator/migration/*.c)
 FUZZ_LSRCS  := $(wildcard $(addsuffix /*.c,$(FUZZ_DIRS))) $(FUZZ_XSRCS)
 FUZZ_LOBJS  := $(FUZZ_LSRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
