@@ -31,7 +31,6 @@
 #include <libvirt/virterror.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,22 +57,6 @@ static void quiet(void *ud, virErrorPtr e)
 	(void)ud, (void)e;
 }
 
-static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int n, st;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd) - 20, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(cmd) - 20)
-		return -1;
-	strcat(cmd, " >/dev/null 2>&1");
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void fini(void)
 {
 	const char *stop[] = { script, "stop", pair_dir, NULL };
@@ -92,7 +75,7 @@ static void fini(void)
 		ts_run_free(&r);
 	pair_started = false;
 	if (netns_made)
-		sh("ip netns del %s", netns);
+		ts_sh("ip netns del %s", netns);
 	netns_made = false;
 	ts_cleanup();
 }
@@ -138,13 +121,13 @@ static void start_uplink(char *uplink, size_t len, const char *log)
 	snprintf(netns, sizeof(netns), "vhmlvp%d", (int)getpid());
 	snprintf(uplink, len, "lvu%d", (int)getpid());
 	snprintf(peer, sizeof(peer), "lvp%d", (int)getpid());
-	if (sh("ip netns add %s", netns))
+	if (ts_sh("ip netns add %s", netns))
 		cr_skip("cannot create a network namespace ('ip netns add' failed)");
 	netns_made = true;
-	cr_assert(eq(int, sh("ip link add %s type veth peer name %s netns %s", uplink, peer, netns),
+	cr_assert(eq(int, ts_sh("ip link add %s type veth peer name %s netns %s", uplink, peer, netns),
 		     0), "ip link add veth");
-	cr_assert(eq(int, sh("ip link set %s up", uplink), 0));
-	cr_assert(eq(int, sh("ip -n %s link set %s up", netns, peer), 0));
+	cr_assert(eq(int, ts_sh("ip link set %s up", uplink), 0));
+	cr_assert(eq(int, ts_sh("ip -n %s link set %s up", netns, peer), 0));
 	const char *td[] = { "/usr/sbin/ip", "netns", "exec", netns, "tcpdump", "-l", "-n", "-e",
 			     "-i", peer, "ether", "proto", "0x8035", NULL };
 
