@@ -30,7 +30,7 @@
 const char *dev_state_name(enum dev_state s)
 {
 	static const char *const names[] = {
-		"starting", "running", "migrating", "backend-lost", "stopped",
+		"starting", "running", "migrating", "backend-lost", "stopped", "migrated",
 	};
 
 	return (unsigned)s < VHM_ARRAY_SIZE(names) ? names[s] : "?";

@@ -83,6 +83,7 @@ enum dev_ring_mode { DEV_RING_AUTO, DEV_RING_SPLIT, DEV_RING_PACKED };
 
 enum dev_state {
 	DEV_STARTING, DEV_RUNNING, DEV_MIGRATING, DEV_BACKEND_LOST, DEV_STOPPED,
+	DEV_MIGRATED,              /* runs in another vhm process now (a stream) */
 };
 
 struct dev_config {

@@ -36,6 +36,8 @@ static void flush_data(struct mig_smem_tx *t)
 		return;
 	if (!t->rc)
 		t->rc = mig_senc_pages(t->e, t->data_pfn, t->ndata, t->stage);
+	if (!t->rc && t->tick)
+		t->rc = t->tick(t->tick_ctx, t->ndata);
 	t->data_pages += t->ndata;
 	t->ndata = 0;
 }

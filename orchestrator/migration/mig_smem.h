@@ -28,6 +28,12 @@ struct mig_smem_tx {
 	uint32_t ndata;
 	uint64_t data_pages, zero_pages;   /* sent so far, by kind */
 	int rc;                  /* first transport error, sticky */
+	/* Called after each PAGES section went out with its page count (may be
+	 * NULL): the sender's progress, its other duties (a migration serves its
+	 * backend's channel there) and its way to stop a pass -- a non-zero
+	 * -errno return becomes rc and ends the pass. */
+	int (*tick)(void *ctx, uint32_t pages);
+	void *tick_ctx;
 };
 
 /* 0 or -ENOMEM. */

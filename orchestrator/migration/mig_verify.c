@@ -21,7 +21,8 @@
 
 const char *mig_verify_name(enum mig_verify_mode m)
 {
-	return m == MIG_VERIFY_SYNC ? "sync" : m == MIG_VERIFY_NONE ? "none" : "after-resume";
+	return m == MIG_VERIFY_SYNC ? "sync" : m == MIG_VERIFY_NONE ? "none" :
+	       m == MIG_VERIFY_STREAM ? "stream" : "after-resume";
 }
 
 int mig_verify_parse(const char *s, enum mig_verify_mode *out)

@@ -38,6 +38,8 @@ enum mig_verify_mode {
 	MIG_VERIFY_AFTER_RESUME = 0,   /* the default */
 	MIG_VERIFY_SYNC,
 	MIG_VERIFY_NONE,               /* a hot swap: one memory, nothing to prove */
+	MIG_VERIFY_STREAM,             /* a stream: the destination compares the
+					* source's digest with its own memory's */
 };
 
 /* "after-resume", "sync" or "none". */

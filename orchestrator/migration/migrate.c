@@ -35,6 +35,8 @@
 #include "lt_log.h"
 #include "mig_dest.h"
 #include "mig_diff.h"
+#include "mig_snet.h"
+#include "mig_sout.h"
 #include "mig_verify.h"
 #include "rarp_announce.h"
 #include "rarp_frame.h"
@@ -49,6 +51,29 @@
 #define MIG_SOURCE_LOST    1      /* precopy's return: hand the device over now */
 #define MIG_SERVE_NS (10 * 1000000ull)   /* backend channels served this often between requests */
 
+struct mig;
+
+/* The destination a migration copies to, behind one set of operations: a
+ * backend this process drives (local_ops: a copy of guest memory in this
+ * process, or in a hot swap the device's own memory; `--to SOCKET`,
+ * `listen:PATH`) or another vhm process reached by a migration stream
+ * (stream_ops, mig_sout.h: `--to tcp:HOST:PORT`). The phases below keep
+ * the source's part -- the dirty log, the passes, convergence, stopping the
+ * source's rings, the rollback -- and ask these for the destination's. */
+struct mig_dst_ops {
+	int (*open)(struct mig *m);             /* reach it; can it run the device? */
+	int (*prepare)(struct mig *m);          /* its memory, before logging starts */
+	uint64_t (*copy_all)(struct mig *m);    /* first pass: pages with data sent */
+	uint64_t (*copy_dirty)(struct mig *m, bool capped);   /* m->bm's pages, cleared */
+	int (*pass_end)(struct mig *m);         /* a pre-copy pass ended */
+	int (*proof)(struct mig *m);            /* source stopped, last copy made: the
+						 * device state and the check in the window */
+	int (*start)(struct mig *m);            /* run from m->bases: the commit point */
+	void (*adopt)(struct mig *m, uint64_t t_resume);   /* the device after the commit */
+	void (*drop)(struct mig *m);            /* rollback: let it go */
+	bool (*gone)(struct mig *m);            /* closed on us? (m->dst_why says how) */
+};
+
 /* Everything one migration holds; undone by rollback / cleanup. */
 struct mig {
 	struct device *d;
@@ -56,6 +81,10 @@ struct mig {
 	struct mig_report *rep;
 	mig_progress_fn progress;
 	void *ctx;
+	const struct mig_dst_ops *ops;
+	struct mig_sout out;       /* stream_ops: the connection */
+	char dst_why[320];         /* how the destination was lost (ops->gone) */
+	uint64_t stream_digest;    /* stream_ops: the source's, sent at SWITCHOVER */
 
 	struct vhu_front dst;
 	const char *to_path;       /* p->to without "listen:" */
@@ -248,7 +277,7 @@ static void check_live(struct mig *m)
 		return;
 	m->live_next_ns = now + MIG_LIVE_NS;
 	m->src_lost |= conn_dead(m->d->front.sock);
-	m->dst_lost |= conn_dead(m->dst.sock);
+	m->dst_lost |= m->ops->gone(m);
 }
 
 /* Between requests -- a pre-copy, or a capped last copy, sends none for
@@ -301,8 +330,7 @@ static bool lost(struct mig *m)
 static int check_peers(struct mig *m)
 {
 	if (m->dst_lost)
-		return fail(m, "pre-copy", -ECONNRESET, "destination %s closed the connection",
-			    m->to_path);
+		return fail(m, "pre-copy", -ECONNRESET, "%s", m->dst_why);
 	if (m->src_lost) {
 		m->d->front.broken = true;
 		return MIG_SOURCE_LOST;
@@ -511,10 +539,6 @@ static uint64_t copy_dirty(struct mig *m, bool capped)
 static int setup(struct mig *m)
 {
 	struct device *d = m->d;
-	/* a listening destination may take seconds to connect */
-	const struct mig_dest_wait wait = { .cancel = m->p->cancel, .idle = serve_idle, .ctx = m };
-	uint64_t feat;
-	char err[256];
 	int rc;
 
 	if (dev_state(d) != DEV_RUNNING)
@@ -526,6 +550,24 @@ static int setup(struct mig *m)
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_SHMFD", d->front.path);
 	if (copying(m) && !((d->front.dev_features >> VHU_F_LOG_ALL) & 1))
 		return fail(m, "setup", -ENOTSUP, "source %s lacks LOG_ALL", d->front.path);
+	if ((rc = m->ops->open(m)))
+		return rc;
+	emit(m, "setup", json_pack("{s:s, s:s, s:b}", "from", d->backend, "to", m->p->to,
+				   "shared_memory", !copying(m)));
+	return 0;
+}
+
+/* A backend of this process: connected, negotiated, able to run the
+ * device with its features and queue pairs. */
+static int local_open(struct mig *m)
+{
+	struct device *d = m->d;
+	/* a listening destination may take seconds to connect */
+	const struct mig_dest_wait wait = { .cancel = m->p->cancel, .idle = serve_idle, .ctx = m };
+	uint64_t feat;
+	char err[256];
+	int rc;
+
 	if (!strcmp(m->to_path, d->backend))
 		return fail(m, "setup", -EINVAL, "destination is the source (%s)", m->to_path);
 	m->dst.sock = m->dst.breq_sock = -1;
@@ -544,8 +586,6 @@ static int setup(struct mig *m)
 	if (m->dst.queue_num < (uint32_t)d->cfg.queues)
 		return fail(m, "setup", -ENOTSUP, "%s: at most %u queue pairs, the device has %d",
 			    m->p->to, m->dst.queue_num, d->cfg.queues);
-	emit(m, "setup", json_pack("{s:s, s:s, s:b}", "from", d->backend, "to", m->p->to,
-				   "shared_memory", !copying(m)));
 	return 0;
 }
 
@@ -641,7 +681,7 @@ static void dst_prefault(struct mig *m)
  * (a real destination is set up before the migration begins). Errors are
  * reported as pre-copy's, as before; a hot swap's as setup's (it has no
  * pre-copy): its destination gets the device's own memory table. */
-static int dst_prepare(struct mig *m)
+static int local_prepare(struct mig *m)
 {
 	struct device *d = m->d;
 	char err[256];
@@ -680,8 +720,9 @@ static int precopy(struct mig *m)
 
 	m->live = true;
 	t0 = vhm_now_ns();
-	n = copy_all(m);
-	if ((rc = check_cancel(m, "pre-copy")) || (rc = check_peers(m)))
+	n = m->ops->copy_all(m);
+	if ((rc = check_cancel(m, "pre-copy")) || (rc = check_peers(m)) ||
+	    (rc = m->ops->pass_end(m)))
 		return rc;
 	rep->iter[0] = (struct mig_iter){ gmem_pages(&d->mem), n, ms_since(t0) };
 	rep->niter = 1;
@@ -705,8 +746,8 @@ static int precopy(struct mig *m)
 		if ((rc = check_cancel(m, "pre-copy")) || (rc = check_peers(m)))
 			return rc;
 		t0 = vhm_now_ns();
-		n = copy_dirty(m, true);
-		if ((rc = check_peers(m)))
+		n = m->ops->copy_dirty(m, true);
+		if ((rc = check_peers(m)) || (rc = m->ops->pass_end(m)))
 			return rc;
 		rep->iter[rep->niter] = (struct mig_iter){ dirty, n, ms_since(t0) };
 		rep->bytes_copied += n * PAGE;
@@ -885,21 +926,37 @@ static int last_copy(struct mig *m)
 	t = vhm_now_ns();
 	sync_dirty(m);
 	/* The bandwidth cap holds to the end, as the prediction assumes. */
-	rep->last_pages = copy_dirty(m, m->p->bandwidth != 0);
+	rep->last_pages = m->ops->copy_dirty(m, m->p->bandwidth != 0);
 	rep->bytes_copied += rep->last_pages * PAGE;
 	rep->downtime_copy_ms += ms_since(t);
 	t = vhm_now_ns();
-	rc = check_in_window(m);
+	rc = m->ops->proof(m);
 	rep->downtime_verify_ms = ms_since(t);
 	return rc;
 }
 
-/* From the stopped (or lost) source to the running destination: the last
- * copy, the destination's rings started from m->bases (logging, for
- * after-resume). */
-static int switch_to_destination(struct mig *m, uint64_t t_down)
+/* The destination's rings started from m->bases (logging, for
+ * after-resume), the guest's view moved to its memory. */
+static int local_start(struct mig *m)
 {
 	struct device *d = m->d;
+	int rc;
+
+	if (copying(m)) {
+		netdrv_rebase(&d->drv, &m->dst_mem);
+		gw_rebase(&d->gw, &m->dst_mem);
+		m->rebased = true;
+	}
+	rc = dev_backend_start_rings(d, &m->dst, dst_features(m), m->bases);
+	if (rc)
+		return fail(m, "switchover", rc, "starting the destination: %s", m->dst.err);
+	return 0;
+}
+
+/* From the stopped (or lost) source to the running destination: the last
+ * copy and the proof, then the destination started: the commit point. */
+static int switch_to_destination(struct mig *m, uint64_t t_down)
+{
 	struct mig_report *rep = m->rep;
 	uint64_t t;
 	int rc;
@@ -907,15 +964,10 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	if ((rc = last_copy(m)) || (rc = check_cancel(m, "switchover")))
 		return rc;
 	t = vhm_now_ns();
-	if (copying(m)) {
-		netdrv_rebase(&d->drv, &m->dst_mem);
-		gw_rebase(&d->gw, &m->dst_mem);
-		m->rebased = true;
-	}
-	rc = dev_backend_start_rings(d, &m->dst, dst_features(m), m->bases);
+	rc = m->ops->start(m);
 	rep->downtime_ctl_ms += ms_since(t);
 	if (rc)
-		return fail(m, "switchover", rc, "starting the destination: %s", m->dst.err);
+		return rc;
 	rep->downtime_ms = ms_since(t_down);
 	return 0;
 }
@@ -1011,6 +1063,13 @@ static void rollback(struct mig *m)
 	}
 	if (m->paused)
 		dev_guest_pause(d, false);
+	m->ops->drop(m);
+}
+
+/* A backend of this process let go: its status reset, its connection and
+ * listener closed, the memory made for it dropped. */
+static void local_drop(struct mig *m)
+{
 	if (m->dst_open && !m->dst.broken && dev_backend_reset_status(&m->dst))
 		fprintf(stderr, "vhm migrate: rollback: resetting the destination: %s\n",
 			m->dst.err);
@@ -1022,6 +1081,16 @@ static void rollback(struct mig *m)
 	if (m->dst_log_made)
 		lt_log_destroy(&m->dst_log);
 	m->dst_log_made = false;
+}
+
+/* The stopped source's connection let go: logging off, then its status
+ * reset as QEMU's vhost_dev_stop does (DPDK 22.11 only records it:
+ * GET_VRING_BASE already destroyed the device there); best effort. */
+static void release_source(struct vhu_front *old, uint64_t features)
+{
+	if (!old->broken && !vhu_set_features(old, features))
+		dev_backend_reset_status(old);
+	vhu_front_close(old);
 }
 
 /* The device takes the destination over; the guest is still paused. The
@@ -1054,12 +1123,7 @@ static void adopt(struct mig *m)
 	/* the guest runs on the new copy (or, hot swapped, its own memory) from here */
 	dev_guest_pause(d, false);
 	m->paused = false;
-	/* Logging off, then the stopped source's status reset as QEMU's
-	 * vhost_dev_stop does (DPDK 22.11 only records it: GET_VRING_BASE
-	 * already destroyed the device there); best effort. */
-	if (!old_front.broken && !vhu_set_features(&old_front, d->features))
-		dev_backend_reset_status(&old_front);
-	vhu_front_close(&old_front);
+	release_source(&old_front, d->features);
 	if (!copying(m))
 		return;            /* one memory: the device's own, still in use */
 	if (m->rep->verify == MIG_VERIFY_AFTER_RESUME)
@@ -1190,6 +1254,217 @@ static void announce(struct mig *m)
 				      m->rep->announced_ifname));
 }
 
+/* The device runs on the destination backend from here: the first frame
+ * back timed, the state, the announcement, the proof after the resume. */
+static void local_adopt(struct mig *m, uint64_t t_resume)
+{
+	struct device *d = m->d;
+
+	adopt(m);
+	m->rep->first_frame_ms = first_frame_ms(m, t_resume, m->rep->at_resume.rx_frames);
+	dev_set_state(d, DEV_RUNNING, m->src_lost ? "migrated: the source backend died, the "
+		      "destination took over" : "migrated");
+	announce(m);
+	/* past the commit point: a destination lost at the announce leaves the
+	 * device without a backend, not running on a dead connection */
+	if (d->front.broken)
+		dev_set_state(d, DEV_BACKEND_LOST, "destination backend lost at the announce");
+	check_after_resume(m);
+}
+
+static int local_pass_end(struct mig *m)
+{
+	(void)m;
+	return 0;
+}
+
+static bool local_gone(struct mig *m)
+{
+	if (!conn_dead(m->dst.sock))
+		return false;
+	snprintf(m->dst_why, sizeof(m->dst_why), "destination %s closed the connection",
+		 m->to_path);
+	return true;
+}
+
+static const struct mig_dst_ops local_ops = {
+	.open = local_open, .prepare = local_prepare, .copy_all = copy_all,
+	.copy_dirty = copy_dirty, .pass_end = local_pass_end, .proof = check_in_window,
+	.start = local_start, .adopt = local_adopt, .drop = local_drop, .gone = local_gone,
+};
+
+/* ---- the stream destination (mig_sout.h) ----------------------------------
+ * Another vhm process: pages go out as the stream's runs, the device state
+ * and the source's digest after the last copy, RUNNING is the commit point.
+ * A stream error marks the destination lost (m->dst_lost, m->dst_why), as
+ * a dead local backend would be; the phases fail on it. */
+
+/* mig_smem's callback after each run: progress, the source's channel, and
+ * a pre-copy pass stopped by a cancel or a destination gone. */
+static int stream_tick(void *ctx, uint32_t pages)
+{
+	struct mig *m = ctx;
+
+	progress_tick(m, (uint64_t)pages * PAGE);
+	if (m->live && stopping(m))
+		return -ECANCELED;
+	serve_channels(m);
+	return 0;
+}
+
+/* A stream call failed with rc: the destination is lost, unless the pass
+ * was stopped for a cancel (check_cancel reports that). */
+static void stream_failed(struct mig *m, int rc)
+{
+	if (rc == -ECANCELED && !m->dst_lost)
+		return;
+	if (!m->dst_lost)
+		snprintf(m->dst_why, sizeof(m->dst_why), "%s", m->out.err);
+	m->dst_lost = true;
+}
+
+static int stream_open(struct mig *m)
+{
+	struct device *d = m->d;
+	int rc;
+
+	if (m->p->shared_memory)
+		return fail(m, "setup", -EINVAL, "a hot swap (--shared-memory) shares memory on "
+			    "one host; %s is another process", m->p->to);
+	if (strlen(m->p->to) >= sizeof(d->backend))
+		return fail(m, "setup", -ENAMETOOLONG, "destination %s too long", m->p->to);
+	m->rep->verify = MIG_VERIFY_STREAM;
+	rc = mig_sout_open(&m->out, m->p->to, &d->mem, m->p->bandwidth, d->cfg.timeout_ms,
+			   stream_tick, m);
+	if (rc)
+		return fail(m, "setup", rc, "%s", m->out.err);
+	return 0;
+}
+
+static int stream_prepare(struct mig *m)
+{
+	(void)m;
+	return 0;                  /* READY, in stream_open: memory and table set */
+}
+
+static uint64_t stream_copy_all(struct mig *m)
+{
+	uint64_t n = 0;
+	int rc = mig_sout_all(&m->out, &n);
+
+	if (rc)
+		stream_failed(m, rc);
+	return n;
+}
+
+static uint64_t stream_copy_dirty(struct mig *m, bool capped)
+{
+	uint64_t n = 0;
+	int rc;
+
+	(void)capped;              /* the connection's own cap, always */
+	if (m->dst_lost)
+		return 0;
+	rc = mig_sout_dirty(&m->out, m->bm, m->log.nwords, &n);
+	if (rc)
+		stream_failed(m, rc);
+	return n;
+}
+
+static int stream_pass_end(struct mig *m)
+{
+	int rc = mig_sout_pass(&m->out);
+
+	if (rc)
+		return fail(m, "pre-copy", rc, "%s", m->out.err);
+	return 0;
+}
+
+/* DEVICE (features, bases, driver and writer state, MAC) and the digest
+ * the destination must find in its own memory. */
+static int stream_proof(struct mig *m)
+{
+	struct device *d = m->d;
+	const uint8_t *mac = m->p->has_mac ? m->p->mac : d->cfg.mac;
+	uint64_t h;
+	int rc;
+
+	if (m->dst_lost)
+		return fail(m, "switchover", -ECONNRESET, "%s", m->dst_why);
+	if ((rc = mig_sout_device(&m->out, d, m->bases, mac)))
+		return fail(m, "switchover", rc, "%s", m->out.err);
+	h = gmem_digest(&d->mem, 0, 0);
+	snprintf(m->rep->digest_src, sizeof(m->rep->digest_src), "%016llx",
+		 (unsigned long long)h);
+	m->stream_digest = h;
+	return 0;
+}
+
+/* SWITCHOVER, then RUNNING: the destination runs the device. */
+static int stream_start(struct mig *m)
+{
+	int rc = mig_sout_switchover(&m->out, m->stream_digest);
+
+	if (rc)
+		return fail(m, "switchover", rc, "%s", m->out.err);
+	m->rep->verified = true;   /* the destination found the source's digest */
+	snprintf(m->rep->digest_dst, sizeof(m->rep->digest_dst), "%s", m->rep->digest_src);
+	return 0;
+}
+
+/* Past RUNNING the guest is the destination's: here it stays still (no
+ * traffic, no writes), the source backend is let go, the stream ends, and
+ * the device says where it went (state migrated, backend the address). */
+static void stream_adopt(struct mig *m, uint64_t t_resume)
+{
+	struct device *d = m->d;
+	struct vhu_front old_front;
+	struct dev_listener old_lis;
+
+	(void)t_resume;
+	netdrv_set_traffic(&d->drv, 0, d->drv.frame_size);   /* paused: dp_lock held */
+	gw_set(&d->gw, 0, d->gw.pattern);
+	pthread_mutex_lock(&d->lock);
+	old_front = d->front;
+	old_lis = d->lis;
+	d->front.sock = d->front.breq_sock = -1;
+	d->front.broken = true;
+	dev_listener_init(&d->lis);
+	d->listening = false;
+	snprintf(d->backend, sizeof(d->backend), "%s", m->p->to);   /* length checked */
+	pthread_mutex_unlock(&d->lock);
+	dev_listener_close(&old_lis);
+	dev_guest_pause(d, false);
+	m->paused = false;
+	release_source(&old_front, d->features);
+	if (mig_sout_end(&m->out))
+		fprintf(stderr, "vhm migrate: %s\n", m->out.err);
+	m->rep->stream_bytes = mig_sout_bytes(&m->out);
+	mig_sout_close(&m->out);
+	dev_set_state(d, DEV_MIGRATED, m->src_lost ? "migrated (the source backend died; the "
+		      "destination took over)" : "migrated");
+}
+
+static void stream_drop(struct mig *m)
+{
+	m->rep->stream_bytes = mig_sout_bytes(&m->out);
+	mig_sout_close(&m->out);
+}
+
+static bool stream_gone(struct mig *m)
+{
+	if (!mig_sout_gone(&m->out))
+		return false;
+	snprintf(m->dst_why, sizeof(m->dst_why), "%s", m->out.err);
+	return true;
+}
+
+static const struct mig_dst_ops stream_ops = {
+	.open = stream_open, .prepare = stream_prepare, .copy_all = stream_copy_all,
+	.copy_dirty = stream_copy_dirty, .pass_end = stream_pass_end, .proof = stream_proof,
+	.start = stream_start, .adopt = stream_adopt, .drop = stream_drop, .gone = stream_gone,
+};
+
 int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
 	    mig_progress_fn progress, void *ctx)
 {
@@ -1205,6 +1480,8 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 		rep->verify = MIG_VERIFY_NONE;
 		rep->verified = true;
 	}
+	m.ops = mig_snet_is_addr(p->to) ? &stream_ops : &local_ops;
+	snprintf(rep->destination, sizeof(rep->destination), "%s", p->to);
 	m.dst.sock = m.dst.breq_sock = -1;
 	m.to_path = mig_dest_path(p->to, &m.to_listen);
 	dev_listener_init(&m.dst_lis);
@@ -1212,7 +1489,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 	if ((rc = setup(&m)) || (rc = check_cancel(&m, "setup")))
 		goto fail;
 	dev_set_state(d, DEV_MIGRATING, "migration started");
-	if ((rc = dst_prepare(&m)))
+	if ((rc = m.ops->prepare(&m)))
 		goto fail;
 	/* A source gone at log start: the first pass copies all, then the
 	 * destination takes over (precopy returns MIG_SOURCE_LOST). */
@@ -1228,17 +1505,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 					  "digest", rep->digest_src));
 	netdrv_totals(&d->drv, &rep->at_resume);
 	t_resume = vhm_now_ns();
-	adopt(&m);
-	rep->first_frame_ms = first_frame_ms(&m, t_resume, rep->at_resume.rx_frames);
-	dev_set_state(d, DEV_RUNNING, m.src_lost ? "migrated: the source backend died, the "
-		      "destination took over" : "migrated");
-
-	announce(&m);
-	/* past the commit point: a destination lost at the announce leaves the
-	 * device without a backend, not running on a dead connection */
-	if (d->front.broken)
-		dev_set_state(d, DEV_BACKEND_LOST, "destination backend lost at the announce");
-	check_after_resume(&m);
+	m.ops->adopt(&m, t_resume);
 
 	lt_log_destroy(&m.log);
 	free(m.bm);
@@ -1281,6 +1548,13 @@ static const char *report_status(const struct mig_report *rep)
 	return rep->ok ? "completed" : rep->cancelled ? "cancelled" : "failed";
 }
 
+/* MiB/s on the wire over the whole migration. */
+static double stream_rate(const struct mig_report *rep)
+{
+	return rep->total_ms > 0 ? (double)rep->stream_bytes / (1024.0 * 1024.0) /
+				   (rep->total_ms / 1000.0) : 0;
+}
+
 json_t *mig_report_json(const struct mig_report *rep)
 {
 	json_t *it = json_array(), *o;
@@ -1321,7 +1595,13 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    "excluded_pages",
 						    (json_int_t)rep->verify_excluded));
 	if (o)
-		json_object_set_new(o, "shared_memory", json_boolean(rep->shared_memory));
+		json_object_update_new(o, json_pack("{s:b, s:s}", "shared_memory",
+						    rep->shared_memory, "destination",
+						    rep->destination));
+	if (o && rep->verify == MIG_VERIFY_STREAM)
+		json_object_set_new(o, "stream", json_pack("{s:I, s:f}", "bytes",
+							   (json_int_t)rep->stream_bytes,
+							   "rate_mib_s", stream_rate(rep)));
 	return o;
 }
 

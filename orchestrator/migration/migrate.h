@@ -18,6 +18,14 @@
  * digests; the switchover is the control plane alone (stop the source's
  * rings, start the destination's from their bases).
  *
+ * With p->to "tcp:HOST:PORT" the destination is another vhm process (`vhm
+ * run --incoming`) reached by a migration stream (docs/stream.md,
+ * mig_sout.h): the same log and passes, pages sent as the stream's runs,
+ * the device state and the source's digest after the last copy (the
+ * destination compares it: verify "stream"), and its RUNNING answer as the
+ * commit point; after it the device here stays stopped in state
+ * "migrated", its backend named as the address it went to.
+ *
  * Any failure before the guest resumes on the destination rolls back: the
  * source restarts from its own bases, logging goes off, the destination and
  * its memory are dropped, the guest resumes where it was.
@@ -42,7 +50,8 @@
 #define MIG_MAX_ITER 1000
 
 struct mig_params {
-	const char *to;            /* destination backend socket path */
+	const char *to;            /* destination: a backend socket path, "listen:PATH",
+				    * or "tcp:HOST:PORT" (a `vhm run --incoming`) */
 	uint64_t downtime_ms;      /* allowed downtime, decides convergence */
 	int max_iterations;        /* pre-copy iterations after the first full copy */
 	uint64_t bandwidth;        /* pre-copy cap in bytes/s; 0 = as fast as it goes */
@@ -97,6 +106,8 @@ struct mig_report {
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
 	bool shared_memory;        /* a hot swap: nothing copied (mig_params) */
+	char destination[320];     /* p->to: a socket path, listen:PATH, tcp:HOST:PORT */
+	uint64_t stream_bytes;     /* a stream destination: bytes written to it */
 };
 
 /* Where a migration stands, carried as "progress" in each of its events

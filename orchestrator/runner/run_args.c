@@ -86,10 +86,10 @@ int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errle
 			       "not '%s'", verify);
 	if (!p->to)
 		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
-	if (mig_snet_is_addr(p->to))
-		return vhm_err(err, errlen, -ENOTSUP, "argument 'to': migration over a TCP stream "
-			       "(%s) is not available yet; give the destination backend's socket "
-			       "path", p->to);
+	if (mig_snet_is_addr(p->to) && p->shared_memory)
+		return vhm_err(err, errlen, -EINVAL, "argument 'shared_memory': a hot swap maps "
+			       "the same memory on one host; %s is another vhm process with its "
+			       "own", p->to);
 	if (mac && (vhm_parse_mac(mac, p->mac) || (p->mac[0] & 1)))
 		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p->has_mac = mac != NULL;

@@ -833,9 +833,9 @@ ParameterizedTest(struct testbe_case *tc, migrate, hot_swap_test_backends, .fini
 	sleep(1);
 	c = dt_connect("hs");
 	cr_assert(lt(i64, 1000, rx_frames(c, NULL, 0)), "the test backend forwarded nothing");
-	/* a stream destination is refused, named, before anything starts */
+	/* a stream destination nothing listens at fails at setup, named */
 	cr_assert(eq(int, migrate(c, "tcp:127.0.0.1:1", &rep, err, sizeof(err)), -EREMOTEIO));
-	cr_assert(not(eq(ptr, strstr(err, "TCP stream"), NULL)), "error: %s", err);
+	cr_assert(not(eq(ptr, strstr(err, "127.0.0.1"), NULL)), "error: %s", err);
 	cr_assert(eq(int, hot_swap(c, b, &rep, err, sizeof(err)), 0), "hot swap: %s", err);
 	expect_hot_swap_report(rep);
 	json_decref(rep);

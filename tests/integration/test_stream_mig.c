@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/* The source's side of a migration over a stream (`vhm migrate --to
+ * tcp:HOST:PORT`, mig_sout): a real `vhm run` on a vhm-testbe backend, with
+ * traffic and page writes, migrates to a destination scripted here on a
+ * thread (mig_snet + mig_stream + mig_smem, the way docs/stream.md says a
+ * destination reads): READY after MEMORY, pages into its own memory,
+ * DEVICE, SWITCHOVER whose digest it compares with its memory's, RUNNING,
+ * END. The script can also refuse (FAILED) after MEMORY or at the
+ * switchover, or close mid pre-copy (a destination process killed); the
+ * source must then roll back and keep running with nothing lost.
+ * Suite stream_migrate; the same against a real `vhm run --incoming` is
+ * stream_e2e (test_stream_e2e.c). */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "devtest.h"
+#include "gmem.h"
+#include "mig_smem.h"
+#include "mig_snet.h"
+#include "mig_stream.h"
+#include "support.h"
+#include "vhu_proto.h"
+
+#define MEM_BYTES (64ull << 20)
+
+enum script {
+	SCRIPT_ACCEPT,           /* a good destination */
+	SCRIPT_REFUSE_MEMORY,    /* FAILED after MEMORY (its backend refused) */
+	SCRIPT_CLOSE_PRECOPY,    /* closes after some pages (killed) */
+	SCRIPT_REFUSE_DIGEST,    /* FAILED at SWITCHOVER (digests differ) */
+};
+
+struct dest {
+	enum script script;
+	int lfd;
+	char spec[96];
+	pthread_t t;
+	/* what it saw */
+	int rc;
+	char err[256];
+	bool memory, device, switchover, end;
+	uint32_t passes, nrings, blob_len;
+	uint64_t features, data_pages, digest_src, digest_dst;
+};
+
+static int answer(struct mig_snet *c, uint32_t code, const char *text)
+{
+	return mig_ack_send(mig_snet_out, c, code, text);
+}
+
+/* One section, as a destination handles it; 1 when the script ends here. */
+static int on_section(struct dest *t, struct mig_snet *c, struct mig_sdec *d,
+		      struct mig_ssec *s, struct gmem *mem)
+{
+	int rc = mig_smem_apply(d, s, mem, t->err, sizeof(t->err));
+
+	if (rc)
+		return rc;
+	switch (s->type) {
+	case MIG_SEC_MEMORY:
+		t->memory = true;
+		if (t->script == SCRIPT_REFUSE_MEMORY)
+			return answer(c, MIG_ACK_FAILED, "backend refused the memory table") ?: 1;
+		return answer(c, MIG_ACK_READY, "");
+	case MIG_SEC_PAGES:
+		t->data_pages += s->npages;
+		return t->script == SCRIPT_CLOSE_PRECOPY && t->data_pages > 512;
+	case MIG_SEC_PASS:
+		t->passes++;
+		return 0;
+	case MIG_SEC_DEVICE:
+		t->device = true;
+		t->nrings = s->device.nrings;
+		t->features = s->device.features;
+		t->blob_len = s->device.blob_len;
+		return 0;
+	case MIG_SEC_SWITCHOVER:
+		t->switchover = true;
+		t->digest_src = s->digest;
+		t->digest_dst = gmem_digest(mem, 0, 0);
+		if (t->script == SCRIPT_REFUSE_DIGEST || t->digest_src != t->digest_dst)
+			return answer(c, MIG_ACK_FAILED, "digests differ") ?: 1;
+		return answer(c, MIG_ACK_RUNNING, "");
+	case MIG_SEC_END:
+		t->end = true;
+		return 1;
+	}
+	return 0;
+}
+
+static void *dest_main(void *arg)
+{
+	struct dest *t = arg;
+	struct mig_snet c = { .fd = -1 };
+	struct mig_sdec d;
+	struct mig_ssec s;
+	struct gmem mem;
+
+	if ((t->rc = gmem_create(&mem, MEM_BYTES, "dest", t->err, sizeof(t->err))))
+		return NULL;
+	if ((t->rc = mig_snet_accept(t->lfd, &c, 20000, t->err, sizeof(t->err))) ||
+	    (t->rc = mig_sdec_init(&d, mig_snet_in, &c)))
+		goto out;
+	c.timeout_ms = 10000;
+	t->rc = mig_sdec_header(&d);
+	while (!t->rc && !(t->rc = mig_sdec_next(&d, &s)))
+		t->rc = on_section(t, &c, &d, &s, &mem);
+	if (t->rc < 0 && !t->err[0])
+		snprintf(t->err, sizeof(t->err), "%s", d.err);
+	t->rc = t->rc > 0 ? 0 : t->rc;
+	mig_sdec_destroy(&d);
+out:
+	mig_snet_close(&c);
+	gmem_destroy(&mem);
+	return NULL;
+}
+
+static void dest_start(struct dest *t, enum script script)
+{
+	char bound[80], err[256];
+
+	*t = (struct dest){ .script = script };
+	cr_assert(eq(int, mig_snet_listen("tcp:127.0.0.1:0", &t->lfd, bound, sizeof(bound), err,
+					  sizeof(err)), 0), "listen: %s", err);
+	snprintf(t->spec, sizeof(t->spec), "tcp:%s", bound);
+	cr_assert(eq(int, pthread_create(&t->t, NULL, dest_main, t), 0));
+}
+
+static void dest_join(struct dest *t)
+{
+	pthread_join(t->t, NULL);
+	close(t->lfd);
+}
+
+/* `migrate` to `to`, waiting for the migration's end event: its data (new
+ * reference) and whether it was "done". */
+static json_t *migrate_to(struct ctl_client *c, const char *to, bool *done)
+{
+	json_t *sub = json_pack("{s:[s]}", "events", "migration"), *r = NULL;
+	long end = ts_now_ms() + 60000;
+	char err[256];
+
+	cr_assert(eq(int, ctl_client_call(c, "subscribe", sub, &r, err, sizeof(err), 5000), 0));
+	json_decref(sub);
+	json_decref(r);
+	json_decref(dt_call(c, "migrate", json_pack("{s:s, s:i}", "to", to, "downtime_ms", 50)));
+	while (ts_now_ms() < end) {
+		json_t *ev = NULL, *data;
+		const char *phase;
+
+		if (ctl_client_next_event(c, &ev, 1000))
+			continue;
+		data = json_object_get(ev, "data");
+		phase = json_string_value(json_object_get(data, "phase"));
+		if (phase && (!strcmp(phase, "done") || !strcmp(phase, "failed"))) {
+			*done = !strcmp(phase, "done");
+			json_incref(data);
+			json_decref(ev);
+			return data;
+		}
+		json_decref(ev);
+	}
+	cr_fail("no done/failed migration event within 60 s");
+	return NULL;
+}
+
+static json_t *status(struct ctl_client *c)
+{
+	return dt_call(c, "status", NULL);
+}
+
+static long long rx_total(const json_t *st)
+{
+	return json_integer_value(json_object_get(
+		json_object_get(json_object_get(st, "traffic"), "total"), "rx_frames"));
+}
+
+/* The run's last summary line: frames lost and duplicated (asserted there). */
+static void expect_nothing_lost(const char *name)
+{
+	char path[TS_PATH_MAX + 16], line[512], fmt[160];
+	unsigned long long tx = 0, rx = 0, lost = ~0ull, dup = ~0ull, rarp, writes;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
+	snprintf(fmt, sizeof(fmt), "%s: tx %%llu frames, rx %%llu back (lost %%llu, dup %%llu, "
+		 "rarp %%llu), %%llu page writes", name);
+	f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)), "no log %s", path);
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, fmt, &tx, &rx, &lost, &dup, &rarp, &writes);
+	fclose(f);
+	cr_assert(lt(u64, 10000, tx), "%s sent %llu frames", name, tx);
+	cr_assert(eq(u64, lost, 0), "%s lost %llu frames", name, lost);
+	cr_assert(eq(u64, dup, 0), "%s duplicated %llu frames", name, dup);
+}
+
+/* Stop the run (its summary line written) and check it. */
+static void stop_and_check(struct ctl_client *c, pid_t run, const char *name)
+{
+	int st;
+
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	for (int i = 0; i < 100 && !ts_exited(run, &st); i++)
+		usleep(100000);
+	expect_nothing_lost(name);
+}
+
+/* A good destination: done, proved by the stream's digest, the source's
+ * device stopped ("migrated", its backend the address). */
+Test(stream_migrate, to_scripted_destination, .fini = dt_fini, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	struct ctl_client *c;
+	struct dest t;
+	json_t *rep, *st;
+	bool done, verified;
+	pid_t run;
+
+	run = dt_run_on_testbe("sm-ok", "64M", a, b, sizeof(a));
+	c = dt_connect("sm-ok");
+	sleep(1);
+	dest_start(&t, SCRIPT_ACCEPT);
+	rep = migrate_to(c, t.spec, &done);
+	dest_join(&t);
+	cr_assert(done, "migration failed: %s", json_string_value(json_object_get(rep, "error")));
+	cr_assert(eq(int, t.rc, 0), "destination: %s", t.err);
+	cr_assert(t.memory && t.device && t.switchover && t.end, "sections seen: %d %d %d %d", t.memory, t.device, t.switchover, t.end);
+	cr_assert(eq(u64, t.digest_src, t.digest_dst));
+	cr_assert(eq(u32, t.nrings, 2));
+	cr_assert(eq(u64, (t.features >> VHU_F_LOG_ALL) & 1, 0), "DEVICE carries LOG_ALL");
+	cr_assert(lt(u32, 40, t.blob_len), "state %u bytes", t.blob_len);
+	/* one PASS after each pre-copy pass, the first included */
+	cr_assert(eq(sz, (size_t)t.passes, json_array_size(json_object_get(rep, "iterations"))),
+		  "%u PASS sections", t.passes);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(rep, "verify")), "stream"));
+	verified = json_is_true(json_object_get(rep, "verified"));
+	cr_assert(verified, "not verified");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(rep, "destination")), t.spec));
+	cr_assert(lt(i64, (json_int_t)(1 << 20), json_integer_value(json_object_get(
+			json_object_get(rep, "stream"), "bytes"))), "stream bytes");
+	json_decref(rep);
+	st = status(c);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")), "migrated"));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), t.spec));
+	json_decref(st);
+	stop_and_check(c, run, "sm-ok");
+}
+
+/* The destination fails the migration at `script`: it fails naming `says`,
+ * the device still runs on its source and frames keep coming back. */
+static void expect_rollback(const char *name, enum script script, const char *says)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	struct ctl_client *c;
+	struct dest t;
+	json_t *rep, *st;
+	long long rx0, rx1;
+	bool done = true;
+	pid_t run;
+
+	run = dt_run_on_testbe(name, "64M", a, b, sizeof(a));
+	c = dt_connect(name);
+	sleep(1);
+	dest_start(&t, script);
+	rep = migrate_to(c, t.spec, &done);
+	dest_join(&t);
+	cr_assert(not(done), "the migration succeeded");
+	cr_log_info("%s: %s\n", name, json_string_value(json_object_get(rep, "error")));
+	cr_assert(not(eq(ptr, strstr(json_string_value(json_object_get(rep, "error")), says),
+			 NULL)), "error: %s", json_string_value(json_object_get(rep, "error")));
+	json_decref(rep);
+	st = status(c);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")), "running"));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), a));
+	rx0 = rx_total(st);
+	json_decref(st);
+	sleep(1);
+	st = status(c);
+	rx1 = rx_total(st);
+	json_decref(st);
+	cr_assert(lt(i64, rx0 + 5000, rx1), "rx %lld -> %lld in 1 s after the rollback", rx0, rx1);
+	stop_and_check(c, run, name);
+}
+
+Test(stream_migrate, destination_refuses_memory, .fini = dt_fini, .timeout = 90)
+{
+	expect_rollback("sm-rm", SCRIPT_REFUSE_MEMORY, "backend refused the memory table");
+}
+
+Test(stream_migrate, destination_gone_in_precopy, .fini = dt_fini, .timeout = 90)
+{
+	expect_rollback("sm-cl", SCRIPT_CLOSE_PRECOPY, "pre-copy");
+}
+
+/* Refused after the source's rings stopped: restarted from their bases. */
+Test(stream_migrate, destination_refuses_digest, .fini = dt_fini, .timeout = 90)
+{
+	expect_rollback("sm-dg", SCRIPT_REFUSE_DIGEST, "digests differ");
+}
+
+/* Nothing listens there: refused at setup, naming the address. */
+Test(stream_migrate, unreachable, .fini = dt_fini, .timeout = 60)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	struct ctl_client *c;
+	json_t *rep;
+	bool done = true;
+	pid_t run;
+
+	run = dt_run_on_testbe("sm-un", "64M", a, b, sizeof(a));
+	c = dt_connect("sm-un");
+	rep = migrate_to(c, "tcp:127.0.0.1:1", &done);
+	cr_assert(not(done), "migrated to nothing");
+	cr_assert(not(eq(ptr, strstr(json_string_value(json_object_get(rep, "error")),
+				     "127.0.0.1"), NULL)),
+		  "error: %s", json_string_value(json_object_get(rep, "error")));
+	json_decref(rep);
+	(void)run;
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+}
