@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "mig_dest.h"
 #include "mig_print.h"
+#include "mig_snet.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 10000
@@ -75,6 +76,22 @@ static void print_differing(const json_t *df)
 	if (json_integer_value(json_object_get(df, "count")) > (json_int_t)i)
 		fprintf(stderr, "  ... %lld pages differ in all\n",
 			(long long)json_integer_value(json_object_get(df, "count")));
+}
+
+/* --to tcp:HOST:PORT: a well-formed address, and no hot swap. */
+static int check_stream_to(const struct migrate_opts *o)
+{
+	char host[MIG_SNET_HOST_MAX], err[200];
+	uint16_t port;
+
+	if (o->shared_memory)
+		return vhm_usage_error("migrate", "--shared-memory maps the device's memory on this "
+				       "host; --to %s is another vhm process with its own", o->to);
+	if (mig_snet_parse(o->to, host, sizeof(host), &port, err, sizeof(err)))
+		return vhm_usage_error("migrate", "--to %s: %s", o->to, err);
+	if (!port)
+		return vhm_usage_error("migrate", "--to %s: a destination needs a port", o->to);
+	return 0;
 }
 
 static int parse(int argc, char **argv, struct migrate_opts *o)
@@ -153,6 +170,8 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		return vhm_usage_error("migrate", "--cancel takes no --to");
 	if (o->to && !strcmp(o->to, MIG_TO_LISTEN))
 		return vhm_usage_error("migrate", "--to listen: needs a socket path after it");
+	if (o->to && mig_snet_is_addr(o->to))
+		return check_stream_to(o);
 	return 0;
 }
 

@@ -7,7 +7,7 @@
 #include "cmd_migdom.h"
 
 #define MIGRATE_USAGE \
-	"usage: vhm migrate NAME --to DST_SOCKET|listen:PATH [--downtime-ms MS]\n" \
+	"usage: vhm migrate NAME --to DST_SOCKET|listen:PATH|tcp:HOST:PORT [--downtime-ms MS]\n" \
 	"                   [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
 	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--shared-memory]\n" \
@@ -40,6 +40,10 @@ MIGDOM_USAGE \
 	"  --shared-memory: a hot swap on this host: the destination maps the device's\n" \
 	"  own memory; nothing is logged, copied or proved, the downtime is the control\n" \
 	"  plane.\n" \
+	"  --to tcp:HOST:PORT: to another vhm process (`vhm run --incoming tcp:...`,\n" \
+	"  on this host or another) over a migration stream (docs/stream.md); RATE caps\n" \
+	"  the stream; the destination compares the source's digest with its memory\n" \
+	"  (verify \"stream\"); once it answers RUNNING the device here is \"migrated\".\n" \
 	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back) or migrated\n" \
 	"  with memory not verified, 2 usage,\n" \
 	"  3 no such device\n"

@@ -134,7 +134,8 @@ static void migp_copy(FILE *out, const json_t *r, const char *copied, const char
 void migp_report(FILE *out, const json_t *r)
 {
 	const json_t *dt = json_object_get(r, "downtime"), *p = json_object_get(r, "prediction");
-	char copied[24], rate[24];
+	const json_t *st = json_object_get(r, "stream");
+	char copied[24], rate[24], wire[24];
 
 	vhm_format_bytes(num(r, "bytes_copied"), copied, sizeof(copied));
 	vhm_format_bytes(num(r, "bandwidth_mib_s") * 1048576.0, rate, sizeof(rate));
@@ -143,7 +144,8 @@ void migp_report(FILE *out, const json_t *r)
 	fprintf(out, "downtime       %.1f ms (control plane %.1f ms, copy %.1f ms, %s check "
 		"%.1f ms)\n", num(dt, "ms"), num(dt, "control_ms"), num(dt, "copy_ms"),
 		!strcmp(str(r, "verify"), "sync") ? "digest" : !strcmp(str(r, "verify"), "none") ?
-		"no" : "ring-page", num(dt, "verify_ms"));
+		"no" : !strcmp(str(r, "verify"), "stream") ? "source digest" : "ring-page",
+		num(dt, "verify_ms"));
 	if (json_is_object(p))
 		fprintf(out, "predicted      downtime %.1f ms (actual without the digest check "
 			"%.1f ms), total %.1f ms, %s\n", num(p, "downtime_ms"),
@@ -155,6 +157,13 @@ void migp_report(FILE *out, const json_t *r)
 			"logged, copied or proved\n");
 	else
 		migp_copy(out, r, copied, rate);
+	if (json_is_object(st)) {
+		vhm_format_bytes(num(st, "bytes"), wire, sizeof(wire));
+		fprintf(out, "stream         %s: %s on the wire, %.1f MiB/s; digests compared by "
+			"the destination\n", str(r, "destination"), wire, num(st, "rate_mib_s"));
+		fprintf(out, "announce       by the destination\n");
+		return;
+	}
 	fprintf(out, "announce       %s\n", json_is_true(json_object_get(r, "rarp")) ?
 		"SEND_RARP" : json_is_true(json_object_get(r, "announced_ifname")) ?
 		"RARP on interface" : "none");
