@@ -131,8 +131,8 @@ int mig_sout_device(struct mig_sout *s, struct device *d, const uint32_t *bases,
 		    const uint8_t mac[6])
 {
 	struct mig_stream_device dev = { .features = d->features, .nrings = (uint32_t)d->nrings };
-	size_t nd = netdrv_state_size(&d->drv);
-	uint8_t *blob = malloc(nd + GW_STATE_SIZE);
+	size_t len = dev_state_size(d);
+	uint8_t *blob = malloc(len);
 	int rc;
 
 	if (!blob)
@@ -142,12 +142,11 @@ int mig_sout_device(struct mig_sout *s, struct device *d, const uint32_t *bases,
 		return vhm_err(s->err, sizeof(s->err), -ENOTSUP, "%d rings: a stream carries at "
 			       "most %d", d->nrings, MIG_STREAM_RINGS);
 	}
-	netdrv_state_save(&d->drv, blob);
-	gw_state_save(&d->gw, blob + nd);
+	dev_state_save(d, blob);
 	memcpy(dev.bases, bases, sizeof(uint32_t) * (size_t)d->nrings);
 	memcpy(dev.mac, mac, 6);
 	dev.blob = blob;
-	dev.blob_len = (uint32_t)(nd + GW_STATE_SIZE);
+	dev.blob_len = (uint32_t)len;
 	rc = mig_senc_device(&s->enc, &dev);
 	free(blob);
 	return rc ? failed(s, rc, "the DEVICE section") : 0;

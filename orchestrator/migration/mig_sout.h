@@ -9,7 +9,7 @@
  *              PAGES and ZERO runs (mig_smem), PASS after each pass;
  *   device     the DEVICE section once the source's rings are stopped:
  *              features, ring bases, MAC, and the guest driver's and
- *              writer's state (netdrv_state_save, then gw_state_save);
+ *              writer's state (dev_state_save);
  *   switchover SWITCHOVER with the source memory's digest, then wait for
  *              RUNNING -- the commit point: before it the device is the
  *              source's, after it the destination's;
