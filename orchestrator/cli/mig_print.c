@@ -124,6 +124,9 @@ static void migp_copy(FILE *out, const json_t *r, const char *copied, const char
 	if (!strcmp(str(r, "verify"), "sync"))
 		fprintf(out, "verify         sync: digests source %s, destination %s\n",
 			str(dg, "source"), str(dg, "destination"));
+	else if (!strcmp(str(r, "verify"), "stream"))
+		fprintf(out, "verify         stream: the destination found the source's digest %s "
+			"in its memory\n", str(dg, "source"));
 	else
 		fprintf(out, "verify         after the resume: %s, %.0f pages compared, %.0f dirtied "
 			"since (not proved), %.1f ms outside the downtime\n",
