@@ -402,3 +402,34 @@ Test(stream_incoming, device_not_the_destinations_fails, .fini = dt_fini, .timeo
 	expect_failed_exit(&d, "acked features");
 	gmem_destroy(&m);
 }
+
+/* ---- before any source ------------------------------------------------------ */
+
+Test(stream_incoming, waiting_answers_status_refuses_the_rest_and_stops, .fini = dt_fini,
+     .timeout = 30)
+{
+	const char *bad[] = { "run", "--incoming", "tcp:127.0.0.1", "--backend", "x.sock", NULL };
+	struct ctl_client *c;
+	json_t *ret = NULL, *qs;
+	char err[256];
+	int status = 0, rc;
+	bool stopped;
+	struct dst d;
+
+	dt_vhm_refuses(bad, 2, "--incoming");
+	dst_start(&d, "sin-wait", NULL);
+	c = dt_connect(d.name);
+	qs = dt_call(c, "query-status", NULL);
+	cr_assert(eq(str, (char *)str_at(qs, "status", NULL), "inmigrate"));
+	json_decref(qs);
+	rc = ctl_client_call(c, "set-traffic", json_pack("{s:i}", "pps", 10), &ret, err,
+			     sizeof(err), 5000);
+	cr_assert(lt(int, rc, 0), "set-traffic answered without a device");
+	cr_assert(not(eq(ptr, strstr(err, "no device yet"), NULL)), "refusal says: %s", err);
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	for (long end = ts_now_ms() + 10000; !ts_exited(d.pid, &status) && ts_now_ms() < end;)
+		usleep(20000);
+	stopped = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	cr_assert(stopped, "stopped while waiting: status 0x%x", status);
+}
