@@ -493,3 +493,26 @@ out:
 		close(target);
 	return rc;
 }
+
+int ts_netns_pair(const char *a, const char *b, const char *if_a, const char *if_b,
+		  const char *ip_a, const char *ip_b, const char **why)
+{
+	if (ts_sh("ip netns add %s", a)) {
+		*why = "cannot create network namespaces here ('ip netns add' failed: needs root "
+		       "or CAP_SYS_ADMIN)";
+		return 1;
+	}
+	if (ts_sh("ip netns add %s", b) ||
+	    ts_sh("ip link add %s netns %s type veth peer name %s netns %s", if_a, a, if_b, b) ||
+	    ts_sh("ip -n %s addr add %s/24 dev %s", a, ip_a, if_a) ||
+	    ts_sh("ip -n %s addr add %s/24 dev %s", b, ip_b, if_b) ||
+	    ts_sh("ip -n %s link set %s up", a, if_a) || ts_sh("ip -n %s link set %s up", b, if_b))
+		return -1;
+	return 0;
+}
+
+void ts_netns_pair_del(const char *a, const char *b)
+{
+	ts_sh("ip netns del %s", a);
+	ts_sh("ip netns del %s", b);
+}

@@ -7,7 +7,8 @@
  * stream, show nothing lost or duplicated over its whole life. Failures
  * before the commit point leave the device on A with nothing lost: the
  * destination process killed mid pre-copy, its backend refusing the
- * memory table or the rings. Suite stream_e2e. */
+ * memory table or the rings; and, between two network namespaces joined by
+ * a veth pair (two "hosts"), the link cut mid pre-copy. Suite stream_e2e. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
@@ -23,12 +24,31 @@
 #include "devtest.h"
 #include "support.h"
 
-/* `vhm run --incoming tcp:127.0.0.1:0 --backend B --name NAME`; its
- * stream address ("tcp:127.0.0.1:PORT", as its status shows) into to. */
-static pid_t start_incoming(const char *name, const char *backend, char *to, size_t len)
+/* argv (NULL-terminated) spawned in network namespace ns (NULL: this one),
+ * logging to <ts_dir>/NAME.log; its pid. */
+static pid_t spawn_in(const char *ns, const char *const argv[], const char *name)
 {
-	char bin[256], log[TS_PATH_MAX + 16];
-	const char *argv[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", backend,
+	const char *full[24] = { "ip", "netns", "exec", ns };
+	char log[TS_PATH_MAX + 16];
+	int n = ns ? 4 : 0;
+	pid_t pid;
+
+	for (int i = 0; argv[i] && n < 23; i++)
+		full[n++] = argv[i];
+	full[n] = NULL;
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	pid = ts_spawn(full, log);
+	cr_assert(lt(int, 0, pid), "cannot start %s", argv[0]);
+	return pid;
+}
+
+/* `vhm run --incoming LISTEN --backend B --name NAME` (in ns, may be NULL);
+ * its stream address ("tcp:ADDR:PORT", as its status shows) into to. */
+static pid_t start_incoming_at(const char *ns, const char *listen, const char *name,
+			       const char *backend, char *to, size_t len)
+{
+	char bin[256];
+	const char *argv[] = { bin, "run", "--incoming", listen, "--backend", backend,
 			       "--name", name, "--run-dir", ts_dir(), "--interval", "200ms",
 			       "--duration", "120s", NULL };
 	struct ctl_client *c;
@@ -36,9 +56,7 @@ static pid_t start_incoming(const char *name, const char *backend, char *to, siz
 	pid_t pid;
 
 	ts_bin("vhm", bin, sizeof(bin));
-	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
-	pid = ts_spawn(argv, log);
-	cr_assert(lt(int, 0, pid), "cannot start vhm run --incoming");
+	pid = spawn_in(ns, argv, name);
 	dt_wait_ctl(name);
 	c = dt_connect(name);
 	st = dt_call(c, "status", NULL);
@@ -48,6 +66,11 @@ static pid_t start_incoming(const char *name, const char *backend, char *to, siz
 	json_decref(st);
 	ctl_client_close(c);
 	return pid;
+}
+
+static pid_t start_incoming(const char *name, const char *backend, char *to, size_t len)
+{
+	return start_incoming_at(NULL, "tcp:127.0.0.1:0", name, backend, to, len);
 }
 
 /* `vhm migrate NAME --to TO [--bandwidth RATE]` run to its end: exit code. */
@@ -234,4 +257,76 @@ ParameterizedTest(struct refuse_case *rc, stream_e2e, destination_backend_refuse
 	cr_assert(eq(int, exit_code(st), 1), "the destination: status 0x%x", st);
 	expect_running_on("se-r", a);
 	stop_expect_whole("se-r", src);
+}
+
+/* ---- two hosts ------------------------------------------------------------- */
+
+static struct {
+	char a[32], b[32];
+	const char *skip;
+} hosts;
+
+static void hosts_up(void)
+{
+	int rc;
+
+	snprintf(hosts.a, sizeof(hosts.a), "vhmeA-%d", (int)getpid());
+	snprintf(hosts.b, sizeof(hosts.b), "vhmeB-%d", (int)getpid());
+	rc = ts_netns_pair(hosts.a, hosts.b, "se-a", "se-b", "10.79.0.1", "10.79.0.2",
+			   &hosts.skip);
+	if (rc == 1)
+		return;
+	cr_assert(eq(int, rc, 0), "the veth pair between %s and %s", hosts.a, hosts.b);
+}
+
+static void hosts_down(void)
+{
+	dt_fini();                 /* the processes in them first */
+	if (!hosts.skip)
+		ts_netns_pair_del(hosts.a, hosts.b);
+}
+
+/* The source in namespace A, the destination in B; a capped pre-copy; A's
+ * end of the link goes down: the source's write times out (the device's
+ * 5 s vhost-user timeout bounds each wait, TCP_USER_TIMEOUT the unacked
+ * data) and it rolls back, whole. (The destination, idle in its read,
+ * notices at its own 30 s timeout; not awaited here.) */
+Test(stream_e2e, two_hosts_link_cut, .init = hosts_up, .fini = hosts_down, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96], bin[256], log[TS_PATH_MAX + 16];
+	const char *extra[] = { "--loopback", NULL };
+	const char *run[] = { bin, "run", "--backend", a, "--name", "se-h", "--mem", "64M",
+			      "--traffic", "20000", "--dirty", "5000", "--run-dir", ts_dir(),
+			      "--duration", "120s", "--interval", "200ms", NULL };
+	const char *mig[] = { bin, "migrate", "se-h", "--to", to, "--run-dir", ts_dir(),
+			      "--bandwidth", "2M", NULL };
+	pid_t src, m;
+	long t_cut;
+	int st = 0;
+
+	if (hosts.skip)
+		cr_skip_test("%s", hosts.skip);
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_path("se-h-a.sock", a, sizeof(a)), 0));
+	cr_assert(eq(int, ts_path("se-h-b.sock", b, sizeof(b)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
+	src = spawn_in(hosts.a, run, "se-h");
+	dt_wait_ctl("se-h");
+	start_incoming_at(hosts.b, "tcp:10.79.0.2:0", "se-hd", b, to, sizeof(to));
+	sleep(1);
+	snprintf(log, sizeof(log), "%s/migrate-h.log", ts_dir());
+	m = spawn_in(hosts.a, mig, "migrate-h");
+	sleep(2);
+	cr_assert(not(ts_exited(m, &st)), "the capped migration ended within 2 s");
+	cr_assert(eq(int, ts_sh("ip -n %s link set se-a down", hosts.a), 0));
+	t_cut = ts_now_ms();
+	while (!ts_exited(m, &st) && ts_now_ms() - t_cut < 20000)
+		usleep(50000);
+	cr_assert(eq(int, exit_code(st), 1), "vhm migrate: status 0x%x (log %s)", st, log);
+	cr_assert(le(i64, ts_now_ms() - t_cut, 12000), "the cut noticed after %ld ms",
+		  ts_now_ms() - t_cut);
+	cr_log_info("link cut: migrate ended %ld ms after it", ts_now_ms() - t_cut);
+	expect_running_on("se-h", a);
+	stop_expect_whole("se-h", src);
 }

@@ -237,28 +237,20 @@ Test(stream_net, bad_addresses_are_refused_in_one_line)
 
 static void ns_up(void)
 {
+	int rc;
+
 	snprintf(ns.a, sizeof(ns.a), NS_A "%d", (int)getpid());
 	snprintf(ns.b, sizeof(ns.b), NS_B "%d", (int)getpid());
-	if (ts_sh("ip netns add %s", ns.a)) {
-		ns.skip = "cannot create network namespaces here ('ip netns add' failed: needs "
-			  "root or CAP_SYS_ADMIN)";
+	rc = ts_netns_pair(ns.a, ns.b, IF_A, IF_B, "10.78.0.1", "10.78.0.2", &ns.skip);
+	if (rc == 1)
 		return;
-	}
-	cr_assert(eq(int, ts_sh("ip netns add %s", ns.b), 0));
-	cr_assert(eq(int, ts_sh("ip link add %s netns %s type veth peer name %s netns %s", IF_A,
-				ns.a, IF_B, ns.b), 0));
-	cr_assert(eq(int, ts_sh("ip -n %s addr add 10.78.0.1/24 dev %s", ns.a, IF_A), 0));
-	cr_assert(eq(int, ts_sh("ip -n %s addr add 10.78.0.2/24 dev %s", ns.b, IF_B), 0));
-	cr_assert(eq(int, ts_sh("ip -n %s link set %s up", ns.a, IF_A), 0));
-	cr_assert(eq(int, ts_sh("ip -n %s link set %s up", ns.b, IF_B), 0));
+	cr_assert(eq(int, rc, 0), "the veth pair between %s and %s", ns.a, ns.b);
 }
 
 static void ns_down(void)
 {
-	if (ns.skip)
-		return;
-	ts_sh("ip netns del %s", ns.a);
-	ts_sh("ip netns del %s", ns.b);
+	if (!ns.skip)
+		ts_netns_pair_del(ns.a, ns.b);
 }
 
 /* The qdisc `spec` on A's side of the link, or the test skips saying why. */
