@@ -214,9 +214,10 @@ json_t *mig_job_status(struct mig_job *j)
 	pthread_mutex_lock(&j->lock);
 	pr = progress_copy(j);
 	last = report_copy(j);
-	o = json_pack("{s:b, s:s, s:s, s:o, s:o}", "active", j->active, "phase", j->phase,
-		      "status", status_locked(j), "progress", pr ? pr : json_null(),
-		      "last", last ? last : json_null());
+	/* to: written by start() on this (the loop) thread, before the job's */
+	o = json_pack("{s:b, s:s, s:s, s:s, s:o, s:o}", "active", j->active, "phase", j->phase,
+		      "status", status_locked(j), "destination", j->to,
+		      "progress", pr ? pr : json_null(), "last", last ? last : json_null());
 	pthread_mutex_unlock(&j->lock);
 	return o;
 }

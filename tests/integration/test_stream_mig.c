@@ -248,6 +248,9 @@ Test(stream_migrate, to_scripted_destination, .fini = dt_fini, .timeout = 90)
 	cr_assert(lt(i64, (json_int_t)(1 << 20), json_integer_value(json_object_get(
 			json_object_get(rep, "stream"), "bytes"))), "stream bytes");
 	json_decref(rep);
+	st = dt_call(c, "migrate-status", NULL);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "destination")), t.spec));
+	json_decref(st);
 	st = status(c);
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")), "migrated"));
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), t.spec));
