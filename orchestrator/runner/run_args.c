@@ -62,6 +62,23 @@ static int arg_bool(json_t *args, const char *key, bool *out, char *err, size_t 
 	return 0;
 }
 
+/* A stream destination ("tcp:HOST:PORT"): well-formed, a port, no hot swap. */
+static int stream_to(const struct mig_params *p, char *err, size_t errlen)
+{
+	char host[MIG_SNET_HOST_MAX], why[200];
+	uint16_t port;
+
+	if (p->shared_memory)
+		return vhm_err(err, errlen, -EINVAL, "argument 'shared_memory': a hot swap maps "
+			       "the same memory on one host; %s is another vhm process with its "
+			       "own", p->to);
+	if (mig_snet_parse(p->to, host, sizeof(host), &port, why, sizeof(why)))
+		return vhm_err(err, errlen, -EINVAL, "argument 'to': %s", why);
+	if (!port)
+		return vhm_err(err, errlen, -EINVAL, "argument 'to': %s needs a port", p->to);
+	return 0;
+}
+
 int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errlen)
 {
 	const char *mac = NULL, *verify = NULL;
@@ -86,10 +103,8 @@ int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errle
 			       "not '%s'", verify);
 	if (!p->to)
 		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
-	if (mig_snet_is_addr(p->to) && p->shared_memory)
-		return vhm_err(err, errlen, -EINVAL, "argument 'shared_memory': a hot swap maps "
-			       "the same memory on one host; %s is another vhm process with its "
-			       "own", p->to);
+	if (mig_snet_is_addr(p->to) && (rc = stream_to(p, err, errlen)))
+		return rc;
 	if (mac && (vhm_parse_mac(mac, p->mac) || (p->mac[0] & 1)))
 		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p->has_mac = mac != NULL;

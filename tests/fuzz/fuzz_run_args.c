@@ -44,7 +44,8 @@ static int do_migrate(json_t *args, char *err, size_t errlen)
 
 	if (rc)
 		return rc;
-	FZ_CHECK(p.to && p.to[0] && !mig_snet_is_addr(p.to));
+	FZ_CHECK(p.to && p.to[0]);
+	FZ_CHECK(!mig_snet_is_addr(p.to) || !p.shared_memory);
 	FZ_CHECK(p.downtime_ms >= 1 && p.downtime_ms <= 60000);
 	FZ_CHECK(p.max_iterations >= 0 && p.max_iterations < MIG_MAX_ITER);
 	FZ_CHECK(p.copy_threads == 1 || p.copy_threads == 2);

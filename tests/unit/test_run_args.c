@@ -90,7 +90,9 @@ ParameterizedTestParameters(run_args, migrate_refuses)
 	static struct refusal r[] = {
 		{ "{}", -EINVAL, "'to': expected a socket path" },
 		{ "{\"to\": \"\"}", -EINVAL, "'to': expected a non-empty string" },
-		{ "{\"to\": \"tcp:h:1\"}", -ENOTSUP, "TCP stream" },
+		{ "{\"to\": \"tcp:h:1\", \"shared_memory\": true}", -EINVAL, "another vhm" },
+		{ "{\"to\": \"tcp:h\"}", -EINVAL, "tcp:h" },
+		{ "{\"to\": \"tcp:h:0\"}", -EINVAL, "needs a port" },
 		{ "{\"to\": \"/b\", \"downtime_ms\": 0}", -EINVAL, "'downtime_ms'" },
 		{ "{\"to\": \"/b\", \"downtime_ms\": 60001}", -EINVAL, "1..60000" },
 		{ "{\"to\": \"/b\", \"max_iterations\": 1000}", -EINVAL, "0..999" },
