@@ -1422,6 +1422,7 @@ static void stream_adopt(struct mig *m, uint64_t t_resume)
 	struct dev_listener old_lis;
 
 	(void)t_resume;
+	m->rep->first_frame_ms = -1;   /* the frames come back on the destination's side */
 	netdrv_set_traffic(&d->drv, 0, d->drv.frame_size);   /* paused: dp_lock held */
 	gw_set(&d->gw, 0, d->gw.pattern);
 	pthread_mutex_lock(&d->lock);
