@@ -257,7 +257,6 @@ static int ctl_query_migrate(void *ctx, json_t *args, json_t **ret, char *err, s
 static const char *const qmp_run_states[] = {
 	[DEV_STARTING] = "prelaunch", [DEV_RUNNING] = "running", [DEV_MIGRATING] = "running",
 	[DEV_BACKEND_LOST] = "io-error", [DEV_STOPPED] = "shutdown",
-	[DEV_INCOMING] = "inmigrate",
 };
 
 /* QMP's query-status: StatusInfo (qapi/run-state.json). */
