@@ -703,7 +703,9 @@ int dev_state_load(struct device *d, const uint8_t *in, size_t len, char *err, s
 
 bool dev_send_rarp(struct device *d, const uint8_t mac[6])
 {
-	if ((d->features >> VHU_NET_F_GUEST_ANNOUNCE) & 1 || !vhu_front_has_pf(&d->front, VHU_PF_RARP))
+	bool guest_does = (d->features >> VHU_NET_F_GUEST_ANNOUNCE) & 1;
+
+	if (guest_does || !vhu_front_has_pf(&d->front, VHU_PF_RARP))
 		return false;
 	return vhu_send_rarp(&d->front, mac) == 0;
 }

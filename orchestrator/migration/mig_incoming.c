@@ -42,6 +42,11 @@ static enum mig_in_phase phase(const struct mig_incoming *in)
 	return (enum mig_in_phase)__atomic_load_n(&in->phase, __ATOMIC_ACQUIRE);
 }
 
+enum mig_in_phase mig_incoming_phase(const struct mig_incoming *in)
+{
+	return phase(in);
+}
+
 static bool cancelled(const struct mig_incoming *in)
 {
 	return __atomic_load_n(&in->cancel, __ATOMIC_ACQUIRE);
@@ -94,8 +99,8 @@ static int same_device(const struct device *d, const struct mig_stream_device *s
 		       size_t errlen)
 {
 	if (s->nrings != (uint32_t)d->nrings)
-		return vhm_err(err, errlen, -EINVAL, "the source's device has %u rings, this one %d "
-			       "(another --queues)", s->nrings, d->nrings);
+		return vhm_err(err, errlen, -EINVAL, "the source's device has %u rings, this one "
+			       "%d (another --queues)", s->nrings, d->nrings);
 	if (s->features != d->features)
 		return vhm_err(err, errlen, -EINVAL, "the source's device acked features 0x%llx, "
 			       "this one 0x%llx with its backend %s (another --ring, --queues or "
@@ -140,7 +145,8 @@ static int accept_source(struct mig_incoming *in, char *err, size_t errlen)
 
 	do {
 		if (cancelled(in))
-			return vhm_err(err, errlen, -ECANCELED, "stopped before a source connected");
+			return vhm_err(err, errlen, -ECANCELED,
+				       "stopped before a source connected");
 		rc = mig_snet_accept(in->lfd, &in->conn, ACCEPT_SLICE_MS, err, errlen);
 	} while (rc == -ETIMEDOUT);
 	if (rc)

@@ -79,5 +79,7 @@ int mig_incoming_finish(struct mig_incoming *in, char *err, size_t errlen);
  *  "zero_pages", "elapsed_ms", "error"?}: any thread but the incoming one. */
 json_t *mig_incoming_json(struct mig_incoming *in);
 const char *mig_in_phase_name(enum mig_in_phase p);
+/* The phase now (any thread). */
+enum mig_in_phase mig_incoming_phase(const struct mig_incoming *in);
 
 #endif

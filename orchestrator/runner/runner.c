@@ -12,7 +12,10 @@
  * migration's thread (the only other one that changes it) it queues the
  * event on the job (mig_job_post), which the loop emits — the control server
  * is touched by the loop thread alone. What the device's other threads own
- * and how the loop reads it is device.h's "Threads". */
+ * and how the loop reads it is device.h's "Threads". With --incoming the
+ * device is first the incoming thread's (migration/mig_incoming): while
+ * r->incoming the loop serves the control socket without touching r->dev,
+ * and takes the device once mig_incoming_finish has joined that thread. */
 #include "runner.h"
 
 #include <errno.h>
@@ -261,8 +264,8 @@ static const char *const qmp_run_states[] = {
 static int ctl_query_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
-	enum dev_state s = dev_state(&r->dev);
-	const char *st = r->incoming ? "inmigrate" : qmp_run_states[s];
+	/* no device to read while it comes in (its thread is filling it) */
+	const char *st = r->incoming ? "inmigrate" : qmp_run_states[dev_state(&r->dev)];
 
 	(void)args; (void)err; (void)errlen;
 	*ret = json_pack("{s:b, s:s}", "running", !strcmp(st, "running"), "status", st);
@@ -349,7 +352,8 @@ static int ctl_not_yet(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 
 	(void)args; (void)ret;
 	return vhm_err(err, errlen, -EAGAIN, "%s is waiting for an incoming migration (%s): no "
-		       "device yet", r->in.cfg.name, mig_in_phase_name(r->in.phase));
+		       "device yet", r->in.cfg.name,
+		       mig_in_phase_name(mig_incoming_phase(&r->in)));
 }
 
 static void ctl_incoming_cmds(struct runner *r)

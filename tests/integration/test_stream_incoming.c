@@ -410,7 +410,7 @@ Test(stream_incoming, waiting_answers_status_refuses_the_rest_and_stops, .fini =
 {
 	const char *bad[] = { "run", "--incoming", "tcp:127.0.0.1", "--backend", "x.sock", NULL };
 	struct ctl_client *c;
-	json_t *ret = NULL, *qs;
+	json_t *ret = NULL, *qs, *args;
 	char err[256];
 	int status = 0, rc;
 	bool stopped;
@@ -422,8 +422,9 @@ Test(stream_incoming, waiting_answers_status_refuses_the_rest_and_stops, .fini =
 	qs = dt_call(c, "query-status", NULL);
 	cr_assert(eq(str, (char *)str_at(qs, "status", NULL), "inmigrate"));
 	json_decref(qs);
-	rc = ctl_client_call(c, "set-traffic", json_pack("{s:i}", "pps", 10), &ret, err,
-			     sizeof(err), 5000);
+	args = json_pack("{s:i}", "pps", 10);
+	rc = ctl_client_call(c, "set-traffic", args, &ret, err, sizeof(err), 5000);
+	json_decref(args);
 	cr_assert(lt(int, rc, 0), "set-traffic answered without a device");
 	cr_assert(not(eq(ptr, strstr(err, "no device yet"), NULL)), "refusal says: %s", err);
 	json_decref(dt_call(c, "stop", NULL));
