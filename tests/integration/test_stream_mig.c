@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -200,17 +201,21 @@ static void expect_nothing_lost(const char *name)
 	cr_assert(lt(u64, 10000, tx), "%s sent %llu frames", name, tx);
 	cr_assert(eq(u64, lost, 0), "%s lost %llu frames", name, lost);
 	cr_assert(eq(u64, dup, 0), "%s duplicated %llu frames", name, dup);
+	cr_assert(eq(u64, rx, tx), "%s sent %llu, received back %llu", name, tx, rx);
 }
 
 /* Stop the run (its summary line written) and check it. */
 static void stop_and_check(struct ctl_client *c, pid_t run, const char *name)
 {
-	int st;
+	int st = -1;
+	bool exited_0;
 
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	for (int i = 0; i < 100 && !ts_exited(run, &st); i++)
 		usleep(100000);
+	exited_0 = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	cr_assert(exited_0, "%s: status 0x%x", name, st);
 	expect_nothing_lost(name);
 }
 
