@@ -134,6 +134,8 @@ static void print_jobinfo(const json_t *st)
 		return;
 	printf("%-19s%s (phase %s)\n", "Status:", status,
 	       json_string_value(json_object_get(st, "phase")) ?: "?");
+	printf("%-19s%s\n", "Destination:",
+	       json_string_value(json_object_get(st, "destination")) ?: "?");
 	if (json_is_object(pr)) {
 		printf("%-19s%.0f ms\n", "Time elapsed:", !active && json_is_object(last) ?
 		       num(last, "total_ms") : num(pr, "elapsed_ms"));
@@ -151,6 +153,9 @@ static void print_jobinfo(const json_t *st)
 		return;
 	if (!strcmp(status, "completed"))
 		printf("%-19s%.1f ms\n", "Downtime:", num(json_object_get(last, "downtime"), "ms"));
+	if (json_is_object(json_object_get(last, "stream")))
+		print_bytes_line("Stream sent:", num(json_object_get(last, "stream"), "bytes"),
+				 " on the wire");
 	printf("%-19s%s\n", "Result:", json_string_value(json_object_get(last, "result")) ?: "?");
 }
 

@@ -161,6 +161,21 @@ static void stop_expect_whole(const char *name, pid_t pid)
 	cr_assert(eq(u64, rx, tx), "%s sent %llu, received back %llu", name, tx, rx);
 }
 
+/* `vhm jobinfo NAME` names the stream's address and its bytes. */
+static void expect_jobinfo(const char *name, const char *to)
+{
+	char bin[256], want[160];
+	const char *argv[] = { bin, "jobinfo", name, "--run-dir", ts_dir(), NULL };
+	struct ts_run r;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_run_cmd(argv, 10000, &r), 0));
+	snprintf(want, sizeof(want), "Destination:       %s\n", to);
+	cr_assert(not(eq(ptr, strstr(r.out, want), NULL)), "jobinfo: %s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "Stream sent:"), NULL)), "jobinfo: %s", r.out);
+	ts_run_free(&r);
+}
+
 Test(stream_e2e, two_processes, .fini = dt_fini, .timeout = 90)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96];
@@ -181,6 +196,7 @@ Test(stream_e2e, two_processes, .fini = dt_fini, .timeout = 90)
 	cr_assert(eq(str, (char *)field(st, "state"), "migrated"));
 	cr_assert(eq(str, (char *)field(st, "backend"), to));
 	json_decref(st);
+	expect_jobinfo("se-src", to);
 	expect_running_on("se-dst", b);
 	stop_expect_whole("se-dst", dst);
 	stop_expect_whole("se-src", src);
