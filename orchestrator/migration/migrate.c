@@ -1305,7 +1305,8 @@ static int stream_tick(void *ctx, uint32_t pages)
 {
 	struct mig *m = ctx;
 
-	progress_tick(m, (uint64_t)pages * PAGE);
+	if (m->live)               /* pre-copy: the switchover's copy is no pass */
+		progress_tick(m, (uint64_t)pages * PAGE);
 	if (m->live && stopping(m))
 		return -ECANCELED;
 	serve_channels(m);

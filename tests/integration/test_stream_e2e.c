@@ -28,13 +28,15 @@
  * logging to <ts_dir>/NAME.log; its pid. */
 static pid_t spawn_in(const char *ns, const char *const argv[], const char *name)
 {
-	const char *full[24] = { "ip", "netns", "exec", ns };
+	const char *full[40] = { "ip", "netns", "exec", ns };
 	char log[TS_PATH_MAX + 16];
 	int n = ns ? 4 : 0;
 	pid_t pid;
 
-	for (int i = 0; argv[i] && n < 23; i++)
+	for (int i = 0; argv[i]; i++) {
+		cr_assert(lt(int, n, 39), "too many arguments");
 		full[n++] = argv[i];
+	}
 	full[n] = NULL;
 	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
 	pid = ts_spawn(full, log);
@@ -71,6 +73,59 @@ static pid_t start_incoming_at(const char *ns, const char *listen, const char *n
 static pid_t start_incoming(const char *name, const char *backend, char *to, size_t len)
 {
 	return start_incoming_at(NULL, "tcp:127.0.0.1:0", name, backend, to, len);
+}
+
+/* `vhm run` NAME on backend a (in ns, may be NULL) with traffic and page
+ * writes, a 2 s vhost-user timeout (each wait for a peer, the stream's
+ * included); its control socket is up when this returns. */
+static pid_t start_source(const char *ns, const char *name, const char *a)
+{
+	char bin[256];
+	const char *run[] = { bin, "run", "--backend", a, "--name", name, "--mem", "64M",
+			      "--traffic", "20000", "--dirty", "5000", "--run-dir", ts_dir(),
+			      "--duration", "120s", "--interval", "200ms", "--timeout", "2s",
+			      NULL };
+	pid_t pid;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	pid = spawn_in(ns, run, name);
+	dt_wait_ctl(name);
+	return pid;
+}
+
+/* `vhm migrate NAME --to TO --bandwidth BW` started in ns (may be NULL): its
+ * pid (its output in <ts_dir>/migrate-NAME.log). */
+static pid_t start_migration(const char *ns, const char *name, const char *to, const char *bw)
+{
+	char bin[256], log[64];
+	const char *mig[] = { bin, "migrate", name, "--to", to, "--run-dir", ts_dir(),
+			      "--bandwidth", bw, NULL };
+
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "migrate-%s", name);
+	return spawn_in(ns, mig, log);
+}
+
+/* The same capped at 2 MiB/s, a pre-copy of seconds: still running 1 s on. */
+static pid_t start_slow_migration(const char *ns, const char *name, const char *to)
+{
+	pid_t m = start_migration(ns, name, to, "2M");
+	int st;
+
+	sleep(1);
+	cr_assert(not(ts_exited(m, &st)), "the capped migration ended within 1 s");
+	return m;
+}
+
+/* The wait status of pid, waiting up to ms. */
+static int wait_exit(pid_t pid, long ms)
+{
+	long t0 = ts_now_ms();
+	int st = -1;
+
+	while (!ts_exited(pid, &st) && ts_now_ms() - t0 < ms)
+		usleep(50000);
+	return st;
 }
 
 /* `vhm migrate NAME --to TO [--bandwidth RATE]` run to its end: exit code. */
@@ -206,29 +261,49 @@ Test(stream_e2e, two_processes, .fini = dt_fini, .timeout = 90)
  * last seconds): the migration fails, the device runs on A, whole. */
 Test(stream_e2e, destination_killed_in_precopy, .fini = dt_fini, .timeout = 90)
 {
-	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96], bin[256], log[TS_PATH_MAX + 16];
-	const char *argv[] = { bin, "migrate", "se-k", "--to", to, "--run-dir", ts_dir(),
-			       "--bandwidth", "2M", NULL };
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96];
 	pid_t src, dst, mig;
-	long t0;
-	int st = 0;
 
 	src = dt_run_on_testbe("se-k", "64M", a, b, sizeof(a));
 	dst = start_incoming("se-kd", b, to, sizeof(to));
-	sleep(1);
-	ts_bin("vhm", bin, sizeof(bin));
-	snprintf(log, sizeof(log), "%s/migrate-k.log", ts_dir());
-	mig = ts_spawn(argv, log);
-	cr_assert(lt(int, 0, mig));
-	sleep(2);
-	cr_assert(not(ts_exited(mig, &st)), "the capped migration ended within 2 s");
+	mig = start_slow_migration(NULL, "se-k", to);
 	kill(dst, SIGKILL);
-	t0 = ts_now_ms();
-	while (!ts_exited(mig, &st) && ts_now_ms() - t0 < 20000)
-		usleep(50000);
-	cr_assert(eq(int, exit_code(st), 1), "vhm migrate: status 0x%x", st);
+	cr_assert(eq(int, exit_code(wait_exit(mig, 20000)), 1), "vhm migrate did not fail");
 	expect_running_on("se-k", a);
 	stop_expect_whole("se-k", src);
+}
+
+/* The source's backend dies during pre-copy: the destination, ready, takes
+ * the device over (the rings restart where the driver stands); the device
+ * runs there and frames flow. (Frames the dead backend held are lost.) */
+Test(stream_e2e, source_backend_dies_in_precopy, .fini = dt_fini, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96];
+	const char *extra[] = { "--loopback", NULL };
+	pid_t tbe_a, src, dst, mig;
+	json_t *st;
+	int ex;
+
+	cr_assert(eq(int, ts_path("se-s-a.sock", a, sizeof(a)), 0));
+	cr_assert(eq(int, ts_path("se-s-b.sock", b, sizeof(b)), 0));
+	tbe_a = ts_testbe_start(a, extra);
+	cr_assert(lt(int, 0, tbe_a));
+	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
+	src = start_source(NULL, "se-s", a);
+	dst = start_incoming("se-sd", b, to, sizeof(to));
+	mig = start_migration(NULL, "se-s", to, "32M");
+	usleep(300000);
+	kill(tbe_a, SIGKILL);
+	ex = exit_code(wait_exit(mig, 30000));
+	cr_assert(eq(int, ex, 0), "vhm migrate exit %d (log %s/migrate-se-s.log)", ex, ts_dir());
+	cr_assert(eq(int, ts_sh("grep -q 'source backend died' %s/migrate-se-s.log", ts_dir()), 0),
+		  "the report does not say the source died");
+	st = status_of("se-s");
+	cr_assert(eq(str, (char *)field(st, "state"), "migrated"));
+	json_decref(st);
+	expect_running_on("se-sd", b);
+	(void)src;
+	(void)dst;
 }
 
 /* The destination's backend refuses (vhm-testbe --misbehave): before
@@ -306,43 +381,32 @@ static void hosts_down(void)
 
 /* The source in namespace A, the destination in B; a capped pre-copy; A's
  * end of the link goes down: the source's write times out (the device's
- * 5 s vhost-user timeout bounds each wait, TCP_USER_TIMEOUT the unacked
+ * 2 s vhost-user timeout bounds each wait, TCP_USER_TIMEOUT the unacked
  * data) and it rolls back, whole. (The destination, idle in its read,
  * notices at its own 30 s timeout; not awaited here.) */
 Test(stream_e2e, two_hosts_link_cut, .init = hosts_up, .fini = hosts_down, .timeout = 90)
 {
-	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96], bin[256], log[TS_PATH_MAX + 16];
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96];
 	const char *extra[] = { "--loopback", NULL };
-	const char *run[] = { bin, "run", "--backend", a, "--name", "se-h", "--mem", "64M",
-			      "--traffic", "20000", "--dirty", "5000", "--run-dir", ts_dir(),
-			      "--duration", "120s", "--interval", "200ms", NULL };
-	const char *mig[] = { bin, "migrate", "se-h", "--to", to, "--run-dir", ts_dir(),
-			      "--bandwidth", "2M", NULL };
 	pid_t src, m;
 	long t_cut;
-	int st = 0;
+	int st;
 
 	if (hosts.skip)
 		cr_skip_test("%s", hosts.skip);
-	ts_bin("vhm", bin, sizeof(bin));
 	cr_assert(eq(int, ts_path("se-h-a.sock", a, sizeof(a)), 0));
 	cr_assert(eq(int, ts_path("se-h-b.sock", b, sizeof(b)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
 	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
-	src = spawn_in(hosts.a, run, "se-h");
-	dt_wait_ctl("se-h");
+	src = start_source(hosts.a, "se-h", a);
 	start_incoming_at(hosts.b, "tcp:10.79.0.2:0", "se-hd", b, to, sizeof(to));
-	sleep(1);
-	snprintf(log, sizeof(log), "%s/migrate-h.log", ts_dir());
-	m = spawn_in(hosts.a, mig, "migrate-h");
-	sleep(2);
-	cr_assert(not(ts_exited(m, &st)), "the capped migration ended within 2 s");
+	m = start_slow_migration(hosts.a, "se-h", to);
 	cr_assert(eq(int, ts_sh("ip -n %s link set se-a down", hosts.a), 0));
 	t_cut = ts_now_ms();
-	while (!ts_exited(m, &st) && ts_now_ms() - t_cut < 20000)
-		usleep(50000);
-	cr_assert(eq(int, exit_code(st), 1), "vhm migrate: status 0x%x (log %s)", st, log);
-	cr_assert(le(i64, ts_now_ms() - t_cut, 12000), "the cut noticed after %ld ms",
+	st = wait_exit(m, 20000);
+	cr_assert(eq(int, exit_code(st), 1), "vhm migrate: status 0x%x", st);
+	/* the source's 2 s timeout, and a write already waiting when it came */
+	cr_assert(le(i64, ts_now_ms() - t_cut, 6000), "the cut noticed after %ld ms",
 		  ts_now_ms() - t_cut);
 	cr_log_info("link cut: migrate ended %ld ms after it", ts_now_ms() - t_cut);
 	expect_running_on("se-h", a);
