@@ -19,7 +19,15 @@
  *     (mig_diff.h). With --verify=sync the digests are compared before the
  *     destination starts and a difference rolls back; by default the ring
  *     pages are compared there and the rest after the guest resumed on the
- *     destination, which logs from its start (mig_verify.h). */
+ *     destination, which logs from its start (mig_verify.h).
+ *
+ * The destination's part of each phase goes through struct mig_dst_ops:
+ * local_ops (a backend of this process: the copies above, a hot swap, a
+ * `listen:` destination) or stream_ops (another vhm process behind a
+ * migration stream, mig_sout.h: the "copies" are the stream's runs, the
+ * proof the destination's digest check, RUNNING the commit point). The
+ * local operations (local_*) sit beside the phases they came from; the
+ * stream's (stream_*) are together, before mig_run. */
 #include "migrate.h"
 
 #include <errno.h>
