@@ -63,6 +63,11 @@ static int on_memory(void *ctx, const struct mig_stream_memory *m, struct gmem *
 	char why[MIG_IN_ERR_LEN];
 	int rc;
 
+	if (c.mem_bytes && c.mem_bytes != m->total)
+		return vhm_err(err, errlen, -EINVAL, "the source's guest has %llu MiB of memory, "
+			       "this destination's --mem says %llu MiB",
+			       (unsigned long long)(m->total >> 20),
+			       (unsigned long long)(c.mem_bytes >> 20));
 	c.mem_bytes = m->total;
 	if ((rc = dev_open_incoming(in->dev, &c, why, sizeof(why))))
 		return vhm_err(err, errlen, rc, "the destination's device: %s", why);

@@ -12,7 +12,8 @@
  * source's did at the switchover. Failures before the commit -- a stream
  * cut inside a section, a connection closed before DEVICE, a digest that is
  * not the destination's, a device whose features are not the destination's,
- * a backend that refuses the memory table -- are
+ * memory of another size than its --mem, a backend that refuses the memory
+ * table -- are
  * answered FAILED when the connection still carries it, and the process
  * exits 1 with one line saying why: no device runs. */
 #include <criterion/criterion.h>
@@ -72,14 +73,16 @@ static long long int_at(const json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
-/* testbe B (--loopback and `extra`), then the destination listening on a
- * free port of 127.0.0.1, found in its status. */
-static void dst_start(struct dst *d, const char *name, const char *be_extra)
+/* testbe B (--loopback and `be_extra`), then the destination (with --mem
+ * `mem` unless NULL) listening on a free port of 127.0.0.1, found in its
+ * status. */
+static void dst_start_mem(struct dst *d, const char *name, const char *be_extra, const char *mem)
 {
 	const char *extra[] = { "--loopback", be_extra, NULL };
 	char bin[256], sock[64];
 	const char *argv[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", d->b,
-			       "--name", name, "--run-dir", ts_dir(), "--interval", "200ms", NULL };
+			       "--name", name, "--run-dir", ts_dir(), "--interval", "200ms",
+			       mem ? "--mem" : NULL, mem, NULL };
 	json_t *st;
 
 	snprintf(d->name, sizeof(d->name), "%s", name);
@@ -96,6 +99,11 @@ static void dst_start(struct dst *d, const char *name, const char *be_extra)
 	cr_assert(eq(str, (char *)str_at(st, "incoming", "phase"), "waiting"));
 	snprintf(d->spec, sizeof(d->spec), "tcp:%s", str_at(st, "incoming", "listen"));
 	json_decref(st);
+}
+
+static void dst_start(struct dst *d, const char *name, const char *be_extra)
+{
+	dst_start_mem(d, name, be_extra, NULL);
 }
 
 /* Connected, header and MEMORY (mem's layout) sent. */
@@ -400,6 +408,23 @@ Test(stream_incoming, device_not_the_destinations_fails, .fini = dt_fini, .timeo
 		  text);
 	src_end(&s);
 	expect_failed_exit(&d, "acked features");
+	gmem_destroy(&m);
+}
+
+Test(stream_incoming, memory_not_the_destinations_mem_fails, .fini = dt_fini, .timeout = 30)
+{
+	static struct gmem m;
+	char text[MIG_ACK_TEXT_MAX + 1];
+	struct dst d;
+	struct src s;
+
+	dst_start_mem(&d, "sin-mem", NULL, "128M");
+	some_memory(&m);
+	src_begin(&s, &d, &m);
+	expect_answer(&s, MIG_ACK_FAILED, text, sizeof(text));
+	cr_assert(not(eq(ptr, strstr(text, "64 MiB"), NULL)), "FAILED says: %s", text);
+	src_end(&s);
+	expect_failed_exit(&d, "--mem says 128 MiB");
 	gmem_destroy(&m);
 }
 
