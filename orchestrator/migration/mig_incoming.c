@@ -230,7 +230,8 @@ static void *incoming_main(void *arg)
 	mig_snet_close(&in->conn);
 	pthread_mutex_lock(&in->lock);
 	in->rc = rc;
-	snprintf(in->err, sizeof(in->err), "%s", err);
+	if (rc)   /* else err may hold an accept slice's timeout: nothing wrong */
+		snprintf(in->err, sizeof(in->err), "%s", err);
 	pthread_mutex_unlock(&in->lock);
 	if (rc)
 		set_phase(in, MIG_IN_FAILED);

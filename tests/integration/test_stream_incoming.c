@@ -277,6 +277,8 @@ Test(stream_incoming, whole_stream_runs_the_device_on_the_destination, .fini = d
 
 	st = running_status(d.name);
 	cr_assert(eq(str, (char *)str_at(st, "incoming", "phase"), "running"));
+	cr_assert(eq(ptr, (void *)str_at(st, "incoming", "error"), NULL), "error: %s",
+		  str_at(st, "incoming", "error"));
 	rarp = json_is_true(json_object_get(json_object_get(st, "incoming"), "rarp"));
 	cr_assert(rarp, "no RARP sent");
 	json_decref(st);
