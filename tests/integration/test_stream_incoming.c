@@ -5,7 +5,7 @@
  * device of the test's own on a second testbe (or by bare guest memory
  * where the stream is to fail before any device state).
  *
- * A whole stream: READY, then RUNNING; the destination's status goes from
+ * A whole stream (one queue pair, and two): READY, then RUNNING; the destination's status goes from
  * "incoming" to "running"; frames flow through its backend from where the
  * source stopped (counters carried over, none lost or duplicated), the RARP
  * came back, the writer's state came over, and its RAM digests as the
@@ -13,11 +13,12 @@
  * cut inside a section, a connection closed before DEVICE, a digest that is
  * not the destination's, a device whose features are not the destination's,
  * memory of another size than its --mem, a backend that refuses the memory
- * table -- are
+ * table or the rings -- are
  * answered FAILED when the connection still carries it, and the process
  * exits 1 with one line saying why: no device runs. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -73,18 +74,20 @@ static long long int_at(const json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
-/* testbe B (--loopback and `be_extra`), then the destination (with --mem
- * `mem` unless NULL) listening on a free port of 127.0.0.1, found in its
- * status. */
-static void dst_start_mem(struct dst *d, const char *name, const char *be_extra, const char *mem)
+/* testbe B (--loopback, `queues` queue pairs and `be_extra`), then the
+ * destination (with --mem `mem` unless NULL) listening on a free port of
+ * 127.0.0.1, found in its status. */
+static void dst_start_full(struct dst *d, const char *name, const char *be_extra,
+			   const char *mem, int queues)
 {
-	const char *extra[] = { "--loopback", be_extra, NULL };
-	char bin[256], sock[64];
+	char bin[256], sock[64], qs[8];
+	const char *extra[] = { "--loopback", "--queues", qs, be_extra, NULL };
 	const char *argv[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", d->b,
 			       "--name", name, "--run-dir", ts_dir(), "--interval", "200ms",
-			       mem ? "--mem" : NULL, mem, NULL };
+			       "--queues", qs, mem ? "--mem" : NULL, mem, NULL };
 	json_t *st;
 
+	snprintf(qs, sizeof(qs), "%d", queues);
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(sock, sizeof(sock), "%s-b.sock", name);
 	cr_assert(eq(int, ts_path(sock, d->b, sizeof(d->b)), 0));
@@ -103,7 +106,7 @@ static void dst_start_mem(struct dst *d, const char *name, const char *be_extra,
 
 static void dst_start(struct dst *d, const char *name, const char *be_extra)
 {
-	dst_start_mem(d, name, be_extra, NULL);
+	dst_start_full(d, name, be_extra, NULL, 1);
 }
 
 /* Connected, header and MEMORY (mem's layout) sent. */
@@ -174,20 +177,24 @@ static void some_memory(struct gmem *m)
 
 /* ---- a whole stream ------------------------------------------------------ */
 
-/* The test's source device on testbe A: 2000 frames/s, 2000 page writes/s. */
-static void src_device(struct device *sd)
+/* The test's source device on testbe A: `queues` queue pairs, 2000 frames/s,
+ * 2000 page writes/s. */
+static void src_device(struct device *sd, int queues)
 {
-	const char *extra[] = { "--loopback", NULL };
+	char qs[8];
+	const char *extra[] = { "--loopback", "--queues", qs, NULL };
 	static char a[TS_PATH_MAX];
 	struct dev_config c;
 	char err[256];
 
+	snprintf(qs, sizeof(qs), "%d", queues);
 	cr_assert(eq(int, ts_path("sin-a.sock", a, sizeof(a)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(a, extra)), "vhm-testbe on %s did not start", a);
 	dev_config_defaults(&c);
 	c.backend = a;
 	c.name = "sin-src";
 	c.mem_bytes = MEM_BYTES;
+	c.queues = queues;
 	c.pps = 2000;
 	c.dirty_rate = 2000;
 	cr_assert(eq(int, dev_open(sd, &c, err, sizeof(err)), 0), "%s", err);
@@ -199,8 +206,8 @@ struct handover {
 	uint64_t writes, ram;
 };
 
-/* Pre-copy, stop, last copy, DEVICE, SWITCHOVER, RUNNING, END. */
-static void migrate_by_hand(struct src *s, struct device *sd, struct handover *h)
+/* Pre-copy, stop, last copy, DEVICE, SWITCHOVER: the answer is the caller's. */
+static void switch_by_hand(struct src *s, struct device *sd, struct handover *h)
 {
 	uint32_t bases[DEV_MAX_RINGS];
 	struct mig_stream_device dev = { .features = sd->features, .nrings = (uint32_t)sd->nrings };
@@ -227,9 +234,14 @@ static void migrate_by_hand(struct src *s, struct device *sd, struct handover *h
 	netdrv_totals(&sd->drv, &h->tot);
 	h->writes = gw_writes(&sd->gw);
 	h->ram = gmem_digest(&sd->mem, DEV_AREA_GPA, dev_area_end(sd));
-	expect_answer(s, MIG_ACK_RUNNING, text, sizeof(text));
-	cr_assert(eq(int, mig_senc_end(&s->e), 0));
 	free(blob);
+}
+
+/* The source device let go (its rings stopped by switch_by_hand). */
+static void src_device_close(struct device *sd)
+{
+	dev_guest_pause(sd, false);
+	dev_close(sd);
 }
 
 /* The destination's status once "running" (within 5 s). */
@@ -249,10 +261,22 @@ static json_t *running_status(const char *name)
 	return NULL;
 }
 
-Test(stream_incoming, whole_stream_runs_the_device_on_the_destination, .fini = dt_fini,
-     .timeout = 60)
+struct whole_case {
+	int queues;
+};
+
+ParameterizedTestParameters(stream_incoming, whole_stream_runs_the_device_on_the_destination)
+{
+	static struct whole_case cases[] = { { .queues = 1 }, { .queues = 2 } };
+
+	return cr_make_param_array(struct whole_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct whole_case *wc, stream_incoming,
+		  whole_stream_runs_the_device_on_the_destination, .fini = dt_fini, .timeout = 60)
 {
 	static struct device sd;
+	char text[MIG_ACK_TEXT_MAX + 1];
 	struct handover h;
 	struct dst d;
 	struct src s;
@@ -262,14 +286,15 @@ Test(stream_incoming, whole_stream_runs_the_device_on_the_destination, .fini = d
 	int status = 0;
 	bool rarp, stopped;
 
-	dst_start(&d, "sin-good", NULL);
-	src_device(&sd);
+	dst_start_full(&d, "sin-good", NULL, NULL, wc->queues);
+	src_device(&sd, wc->queues);
 	usleep(300000);           /* traffic and page writes under way */
 	src_begin(&s, &d, &sd.mem);
-	migrate_by_hand(&s, &sd, &h);
+	switch_by_hand(&s, &sd, &h);
+	expect_answer(&s, MIG_ACK_RUNNING, text, sizeof(text));
+	cr_assert(eq(int, mig_senc_end(&s.e), 0));
 	src_end(&s);
-	dev_guest_pause(&sd, false);
-	dev_close(&sd);
+	src_device_close(&sd);
 	cr_assert(lt(u64, 100, h.tot.tx_frames), "the source sent %llu frames",
 		  (unsigned long long)h.tot.tx_frames);
 	cr_assert(lt(u64, 100, h.writes), "the source wrote %llu pages",
@@ -420,7 +445,7 @@ Test(stream_incoming, memory_not_the_destinations_mem_fails, .fini = dt_fini, .t
 	struct dst d;
 	struct src s;
 
-	dst_start_mem(&d, "sin-mem", NULL, "128M");
+	dst_start_full(&d, "sin-mem", NULL, "128M", 1);
 	some_memory(&m);
 	src_begin(&s, &d, &m);
 	expect_answer(&s, MIG_ACK_FAILED, text, sizeof(text));
@@ -428,6 +453,25 @@ Test(stream_incoming, memory_not_the_destinations_mem_fails, .fini = dt_fini, .t
 	src_end(&s);
 	expect_failed_exit(&d, "--mem says 128 MiB");
 	gmem_destroy(&m);
+}
+
+Test(stream_incoming, backend_refusing_the_rings_fails, .fini = dt_fini, .timeout = 60)
+{
+	static struct device sd;
+	char text[MIG_ACK_TEXT_MAX + 1];
+	struct handover h;
+	struct dst d;
+	struct src s;
+
+	dst_start(&d, "sin-rings", "--misbehave=refuse:SET_VRING_BASE@1");
+	src_device(&sd, 1);
+	src_begin(&s, &d, &sd.mem);
+	switch_by_hand(&s, &sd, &h);
+	expect_answer(&s, MIG_ACK_FAILED, text, sizeof(text));
+	cr_assert(not(eq(ptr, strstr(text, "SET_VRING_BASE"), NULL)), "FAILED says: %s", text);
+	src_end(&s);
+	src_device_close(&sd);
+	expect_failed_exit(&d, "starting the rings");
 }
 
 /* ---- before any source ------------------------------------------------------ */
