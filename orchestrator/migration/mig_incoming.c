@@ -137,6 +137,8 @@ static int on_switchover(void *ctx, const struct mig_sin_result *res, char *err,
 			       strerror(-rc));
 	__atomic_store_n(&in->running_ns, vhm_now_ns(), __ATOMIC_RELAXED);
 	set_phase(in, MIG_IN_RUNNING);
+	/* the device runs: END, which only checks the bytes, is not waited for long */
+	in->conn.timeout_ms = MIG_IN_END_WAIT_MS;
 	__atomic_store_n(&in->rarp_sent, dev_send_rarp(d, s->mac), __ATOMIC_RELAXED);
 	return 0;
 }

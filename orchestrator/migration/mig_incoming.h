@@ -28,6 +28,7 @@
 #include "mig_snet.h"
 
 #define MIG_IN_TIMEOUT_MS 30000   /* each wait for the source once it connected */
+#define MIG_IN_END_WAIT_MS 2000   /* the wait for END once the device runs */
 #define MIG_IN_ERR_LEN    256
 
 enum mig_in_phase {

@@ -334,6 +334,36 @@ ParameterizedTest(struct whole_case *wc, stream_incoming,
 	cr_assert(stopped, "the destination's stop failed: status 0x%x", status);
 }
 
+/* After RUNNING the device is the destination's: a source that sends no END
+ * (hung, or gone) does not keep it from running, nor the status from saying
+ * so; the missing END is reported once. */
+Test(stream_incoming, no_end_after_running_keeps_the_device, .fini = dt_fini, .timeout = 60)
+{
+	static struct device sd;
+	char text[MIG_ACK_TEXT_MAX + 1], line[512];
+	struct handover h;
+	struct dst d;
+	struct src s;
+	json_t *st;
+	int n = 0;
+	FILE *f;
+
+	dst_start(&d, "sin-noend", NULL);
+	src_device(&sd, 1);
+	src_begin(&s, &d, &sd.mem);
+	switch_by_hand(&s, &sd, &h);
+	expect_answer(&s, MIG_ACK_RUNNING, text, sizeof(text));
+	src_device_close(&sd);
+	st = running_status(d.name);   /* within 5 s, the connection still open */
+	json_decref(st);
+	src_end(&s);
+	cr_assert(not(eq(ptr, f = fopen(d.log, "r"), NULL)));
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "after the commit") != NULL;
+	fclose(f);
+	cr_assert(eq(int, n, 1), "%d lines report the missing END", n);
+}
+
 /* ---- failures before the commit -------------------------------------------- */
 
 Test(stream_incoming, stream_cut_inside_a_section_fails, .fini = dt_fini, .timeout = 30)
