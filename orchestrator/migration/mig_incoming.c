@@ -200,9 +200,11 @@ static int receive(struct mig_incoming *in, char *err, size_t errlen)
 	rc = mig_sin_run(&dec, &hooks, in, &res, &switched, err, errlen);
 	if (cancelled(in) && !switched)
 		rc = vhm_err(err, errlen, -ECANCELED, "stopped while receiving from %s", in->peer);
-	if (!rc) {
+	if (!rc || switched) {   /* the counters outlive a failed reading */
 		__atomic_store_n(&in->data_pages, res.data_pages, __ATOMIC_RELAXED);
 		__atomic_store_n(&in->zero_pages, res.zero_pages, __ATOMIC_RELAXED);
+	}
+	if (!rc) {
 		mig_sin_result_free(&res);
 	} else if (switched) {
 		fprintf(stderr, "vhm run %s: after the commit: %s; the device runs\n",
