@@ -562,10 +562,24 @@ static int open_device(struct runner *r, const struct dev_config *c)
 	return rc;
 }
 
+/* An "incoming" event when the phase changed since *last (as the loop sees
+ * it: a phase shorter than a pass of the loop may go unseen, the last one
+ * never does). */
+static void emit_incoming(struct runner *r, enum mig_in_phase *last)
+{
+	enum mig_in_phase p = mig_incoming_phase(&r->in);
+
+	if (p == *last)
+		return;
+	*last = p;
+	ctl_server_emit(r->ctl, "incoming", mig_incoming_json(&r->in));
+}
+
 /* Serve the control socket until the incoming migration is done, asking it
  * to give up on `stop` or a signal. */
 static void incoming_loop(struct runner *r)
 {
+	enum mig_in_phase last = MIG_IN_WAITING;
 	struct pollfd fds[CTL_CLIENTS_MAX + 2];
 	bool asked = false;
 
@@ -581,7 +595,9 @@ static void incoming_loop(struct runner *r)
 			mig_incoming_cancel(&r->in);
 			asked = true;
 		}
+		emit_incoming(r, &last);
 	}
+	emit_incoming(r, &last);   /* the thread is done: its last phase */
 }
 
 /* --incoming: the control socket first (status says "incoming"), then the

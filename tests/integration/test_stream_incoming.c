@@ -261,6 +261,24 @@ static json_t *running_status(const char *name)
 	return NULL;
 }
 
+/* An "incoming" event with phase `phase` comes to subscriber c within 5 s. */
+static void expect_incoming_event(struct ctl_client *c, const char *phase)
+{
+	long end = ts_now_ms() + 5000;
+	json_t *ev = NULL;
+	bool seen = false;
+
+	while (!seen && ts_now_ms() < end &&
+	       !ctl_client_next_event(c, &ev, (int)(end - ts_now_ms()))) {
+		const char *name = str_at(ev, "event", NULL);
+		const char *p = str_at(json_object_get(ev, "data"), "phase", NULL);
+
+		seen = name && p && !strcmp(name, "incoming") && !strcmp(p, phase);
+		json_decref(ev);
+	}
+	cr_assert(seen, "no \"incoming\" event with phase %s", phase);
+}
+
 struct whole_case {
 	int queues;
 };
@@ -280,13 +298,15 @@ ParameterizedTest(struct whole_case *wc, stream_incoming,
 	struct handover h;
 	struct dst d;
 	struct src s;
-	struct ctl_client *c;
+	struct ctl_client *c, *ev;
 	json_t *st, *dg, *tot;
 	char ram[17];
 	int status = 0;
 	bool rarp, stopped;
 
 	dst_start_full(&d, "sin-good", NULL, NULL, wc->queues);
+	ev = dt_connect(d.name);
+	json_decref(dt_call(ev, "subscribe", json_pack("{s:[s]}", "events", "incoming")));
 	src_device(&sd, wc->queues);
 	usleep(300000);           /* traffic and page writes under way */
 	src_begin(&s, &d, &sd.mem);
@@ -307,6 +327,8 @@ ParameterizedTest(struct whole_case *wc, stream_incoming,
 	rarp = json_is_true(json_object_get(json_object_get(st, "incoming"), "rarp"));
 	cr_assert(rarp, "no RARP sent");
 	json_decref(st);
+	expect_incoming_event(ev, "running");
+	ctl_client_close(ev);
 	usleep(1000000);          /* 2000 frames/s through testbe B */
 	st = status_of(d.name);
 	tot = json_object_get(json_object_get(st, "traffic"), "total");
