@@ -87,6 +87,7 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 	};
 	struct vhm_cli p = { .cmd = "run", .shortopts = "", .longopts = opts };
 	char host[MIG_SNET_HOST_MAX], err[160];
+	bool mem_given = false;
 	uint16_t port;
 	uint64_t v;
 	int o;
@@ -99,6 +100,7 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 			if (vhm_parse_size(optarg, &c->mem_bytes))
 				return vhm_usage_error("run", "--mem '%s': expected a size like 256M",
 						       optarg);
+			mem_given = true;
 			break;
 		case 'q':
 			if (vhm_parse_u64(optarg, &v) || v < 1 || v > ND_MAX_QUEUES)
@@ -183,6 +185,8 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		return vhm_usage_error("run", "unexpected argument '%s'", argv[optind]);
 	if (!c->backend)
 		return vhm_usage_error("run", "--backend SOCKET is required");
+	if (r->incoming && !mem_given)   /* the stream's size (mig_incoming) */
+		c->mem_bytes = 0;
 	return 0;
 }
 

@@ -41,7 +41,8 @@
 	"  port, shown in status) for `vhm migrate NAME --to tcp:HOST:PORT` from\n" \
 	"  another vhm, makes guest memory of the size the stream says, and runs the\n" \
 	"  device on SOCKET from where the source stopped (docs/stream.md). Give it\n" \
-	"  the source's --queues and --ring. A failed migration exits 1.\n"
+	"  the source's --queues and --ring (and --mem, or none). A failed migration\n" \
+	"  exits 1.\n"
 
 int cmd_run(int argc, char **argv);
 

@@ -19,6 +19,12 @@
  *             backend connection and guest memory while it runs, and its
  *             short-lived digest thread (reads guest memory only);
  *   vbpf      the eBPF loader (bpf/vbpf_dev), which never sees the device.
+ *   incoming  a migration's destination (migration/mig_incoming) opens the
+ *             device with dev_open_incoming and starts it with
+ *             dev_incoming_start on its own thread, and is its owner until
+ *             the runner's loop joins that thread and takes it over; no
+ *             other thread touches the device before (the loop answers
+ *             `status` from the migration's own atomics).
  * All but the owner start with vhm_thread_start (util.h): signals reach the
  * owner's thread alone, whose handlers set the flag its loop reads.
  * Field by field (who writes; how the others read):

@@ -63,6 +63,11 @@ static int on_memory(void *ctx, const struct mig_stream_memory *m, struct gmem *
 	char why[MIG_IN_ERR_LEN];
 	int rc;
 
+	if (c.mem_bytes && c.mem_bytes != m->total)
+		return vhm_err(err, errlen, -EINVAL, "the source's guest has %llu MiB of memory, "
+			       "this destination's --mem says %llu MiB",
+			       (unsigned long long)(m->total >> 20),
+			       (unsigned long long)(c.mem_bytes >> 20));
 	c.mem_bytes = m->total;
 	if ((rc = dev_open_incoming(in->dev, &c, why, sizeof(why))))
 		return vhm_err(err, errlen, rc, "the destination's device: %s", why);
@@ -132,6 +137,8 @@ static int on_switchover(void *ctx, const struct mig_sin_result *res, char *err,
 			       strerror(-rc));
 	__atomic_store_n(&in->running_ns, vhm_now_ns(), __ATOMIC_RELAXED);
 	set_phase(in, MIG_IN_RUNNING);
+	/* the device runs: END, which only checks the bytes, is not waited for long */
+	in->conn.timeout_ms = MIG_IN_END_WAIT_MS;
 	__atomic_store_n(&in->rarp_sent, dev_send_rarp(d, s->mac), __ATOMIC_RELAXED);
 	return 0;
 }
@@ -193,9 +200,11 @@ static int receive(struct mig_incoming *in, char *err, size_t errlen)
 	rc = mig_sin_run(&dec, &hooks, in, &res, &switched, err, errlen);
 	if (cancelled(in) && !switched)
 		rc = vhm_err(err, errlen, -ECANCELED, "stopped while receiving from %s", in->peer);
-	if (!rc) {
+	if (!rc || switched) {   /* the counters outlive a failed reading */
 		__atomic_store_n(&in->data_pages, res.data_pages, __ATOMIC_RELAXED);
 		__atomic_store_n(&in->zero_pages, res.zero_pages, __ATOMIC_RELAXED);
+	}
+	if (!rc) {
 		mig_sin_result_free(&res);
 	} else if (switched) {
 		fprintf(stderr, "vhm run %s: after the commit: %s; the device runs\n",
@@ -225,7 +234,8 @@ static void *incoming_main(void *arg)
 	mig_snet_close(&in->conn);
 	pthread_mutex_lock(&in->lock);
 	in->rc = rc;
-	snprintf(in->err, sizeof(in->err), "%s", err);
+	if (rc)   /* else err may hold an accept slice's timeout: nothing wrong */
+		snprintf(in->err, sizeof(in->err), "%s", err);
 	pthread_mutex_unlock(&in->lock);
 	if (rc)
 		set_phase(in, MIG_IN_FAILED);

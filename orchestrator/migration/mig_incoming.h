@@ -28,6 +28,7 @@
 #include "mig_snet.h"
 
 #define MIG_IN_TIMEOUT_MS 30000   /* each wait for the source once it connected */
+#define MIG_IN_END_WAIT_MS 2000   /* the wait for END once the device runs */
 #define MIG_IN_ERR_LEN    256
 
 enum mig_in_phase {
@@ -62,8 +63,9 @@ struct mig_incoming {
 };
 
 /* Listen on spec ("tcp:ADDR:PORT"; port 0: any) and start the incoming
- * thread, which will open dev with cfg (its mem_bytes replaced by the
- * stream's). 0, or -errno with err (bad address, port in use). */
+ * thread, which will open dev with cfg and the stream's memory size (a
+ * cfg->mem_bytes other than 0 must be that size). 0, or -errno with err
+ * (bad address, port in use). */
 int mig_incoming_start(struct mig_incoming *in, const char *spec, struct device *dev,
 		       const struct dev_config *cfg, char *err, size_t errlen);
 /* Readable (POLLIN) once the incoming thread is done. */

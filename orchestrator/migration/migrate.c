@@ -255,23 +255,6 @@ static int check_cancel(struct mig *m, const char *phase)
 	return fail(m, phase, -ECANCELED, "cancelled by the operator");
 }
 
-/* A backend connection at end of file or in error: its process died or
- * closed it. (Between requests a backend sends nothing on it; data would be
- * a protocol break, found by the next request.) */
-static bool conn_dead(int sock)
-{
-	struct pollfd p = { .fd = sock, .events = POLLIN };
-	char c;
-
-	if (sock < 0)
-		return true;
-	if (poll(&p, 1, 0) <= 0)
-		return false;
-	if (p.revents & (POLLHUP | POLLERR))
-		return true;
-	return (p.revents & POLLIN) && recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
 /* During pre-copy, at most every MIG_LIVE_NS: are both backends there?
  * Records m->src_lost and m->dst_lost. */
 static void check_live(struct mig *m)
@@ -284,7 +267,7 @@ static void check_live(struct mig *m)
 	if (now < m->live_next_ns)
 		return;
 	m->live_next_ns = now + MIG_LIVE_NS;
-	m->src_lost |= conn_dead(m->d->front.sock);
+	m->src_lost |= vhu_front_peer_gone(&m->d->front);
 	m->dst_lost |= m->ops->gone(m);
 }
 
@@ -986,7 +969,7 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
  * Records m->src_lost. */
 static bool source_gone(struct mig *m)
 {
-	if (m->d->front.broken && conn_dead(m->d->front.sock))
+	if (m->d->front.broken && vhu_front_peer_gone(&m->d->front))
 		m->src_lost = true;
 	return m->src_lost;
 }
@@ -1288,7 +1271,7 @@ static int local_pass_end(struct mig *m)
 
 static bool local_gone(struct mig *m)
 {
-	if (!conn_dead(m->dst.sock))
+	if (!vhu_front_peer_gone(&m->dst))
 		return false;
 	snprintf(m->dst_why, sizeof(m->dst_why), "destination %s closed the connection",
 		 m->to_path);

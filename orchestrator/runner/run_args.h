@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* run_args — the argument checks of `vhm run`'s control commands (runner.c's
- * run_cmds, run_track.c's tracking commands), apart from the commands' work
- * on the device: each function reads one command's "arguments" object into a
- * plain struct, or refuses it with one line in err naming the argument and
- * what it takes. They touch no device and keep no state, so that
+/* run_args — `vhm run`'s control commands: their list (RUN_ARGS_CMDS) and
+ * their argument checks (runner.c's commands, run_track.c's tracking
+ * commands), apart from the commands' work on the device: each function
+ * reads one command's "arguments" object into a plain struct, or refuses it
+ * with one line in err naming the argument and what it takes. They touch no device and keep no state, so that
  * tests/fuzz/fuzz_run_args.c can feed them anything a client could send.
  *
  * The control server has already refused unknown keys (the ctl_cmd's keys);
@@ -20,6 +20,36 @@
 
 #include "gwriter.h"
 #include "migrate.h"
+
+/* vhm run's control commands, one row each: X(handler, name, doc, keys...).
+ * The handler is runner.c's; doc is what `help` shows of the arguments; the
+ * keys are the argument members the control server lets through (it refuses
+ * any other, at most CTL_ARGS_MAX). runner.c expands the list into its
+ * ctl_cmd table, tests/fuzz/fuzz_ctl.c into one whose handlers echo: one
+ * list, so the harness never falls behind the commands. */
+#define RUN_ARGS_CMDS(X) \
+	X(ctl_migrate, "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, " \
+	  "\"bandwidth\": BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF, \"verify\": " \
+	  "\"after-resume\"|\"sync\", \"copy_threads\": 1|2, \"shared_memory\": BOOL} -- starts; " \
+	  "\"migration\" events follow", \
+	  "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname", "verify", \
+	  "copy_threads", "shared_memory") \
+	X(ctl_migrate_cancel, "migrate-cancel", "{}") \
+	X(ctl_digest, "digest", "{} -- digests of guest memory, guest paused") \
+	X(ctl_migrate_status, "migrate-status", "{}") \
+	X(ctl_query_migrate, "query-migrate", "{} -- QMP's MigrationInfo") \
+	X(ctl_query_status, "query-status", "{} -- QMP's StatusInfo") \
+	X(ctl_status, "status", "{}") \
+	X(ctl_status, "stats", "{}") \
+	X(ctl_set_traffic, "set-traffic", "{\"pps\": N, \"size\": BYTES}", "pps", "size") \
+	X(ctl_set_dirty, "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", "rate", "pattern") \
+	X(ctl_stop, "stop", "{}") \
+	X(ctl_track_start, "track-start", "{\"interval_ms\": N, \"verify\": B} -- \"dirty\" events " \
+	  "follow", "interval_ms", "verify") \
+	X(ctl_track_stop, "track-stop", "{\"force\": B}", "force") \
+	X(ctl_dirty, "dirty", "{} -- the latest \"dirty\" event") \
+	X(ctl_predict, "predict", "{\"bandwidth\": BYTES_PER_S, \"downtime_ms\": N, " \
+	  "\"max_rounds\": N}", "bandwidth", "downtime_ms", "max_rounds")
 
 /* migrate: every member of *p set (defaults: downtime 50 ms, 30 iterations,
  * one copy thread); "to" required, a socket path (a TCP address is refused

@@ -3,8 +3,10 @@
  * watches the backend connection, reconnects it with --reconnect, ticks
  * dirty tracking and emits "stats" and "state" events; the guest runs on the
  * device's threads and a migration on its job's thread (migration/mig_job).
- * The control commands a running device answers are the table run_cmds;
- * their argument checks are run_args.c's, apart from the device.
+ * The control commands a running device answers are the table run_cmds,
+ * made of run_args.h's RUN_ARGS_CMDS (names, argument keys) and the ctl_*
+ * handlers here; their argument checks are run_args.c's, apart from the
+ * device.
  *
  * Threads: struct runner belongs to the loop thread. The one exception is
  * on_dev_state, the device's state callback, which runs on whichever thread
@@ -41,7 +43,8 @@
 #include "vbpf_dev.h"
 
 #define MAX_POLL (CTL_CLIENTS_MAX + METRICS_CLIENTS_MAX + 9)
-#define RUN_NCMDS 15               /* entries of run_cmds (checked below) */
+#define RUN_CMD_ONE(fn, name, ...) + 1
+#define RUN_NCMDS (0 RUN_ARGS_CMDS(RUN_CMD_ONE))   /* entries of run_cmds */
 
 struct runner {
 	struct device dev;
@@ -317,33 +320,10 @@ static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 	return run_track_ctl_predict(((struct runner *)ctx)->trk, args, ret, err, errlen);
 }
 
-/* Each row lists the argument keys its command reads; ctl refuses others. */
-static const struct ctl_cmd run_cmds[] = {
-	{ "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, \"bandwidth\": "
-	  "BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF, \"verify\": \"after-resume\"|"
-	  "\"sync\", \"copy_threads\": 1|2, \"shared_memory\": BOOL} -- starts; \"migration\" "
-	  "events follow", ctl_migrate,
-	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname",
-	    "verify", "copy_threads", "shared_memory" } },
-	{ "migrate-cancel", "{}", ctl_migrate_cancel },
-	{ "digest", "{} -- digests of guest memory, guest paused", ctl_digest },
-	{ "migrate-status", "{}", ctl_migrate_status },
-	{ "query-migrate", "{} -- QMP's MigrationInfo", ctl_query_migrate },
-	{ "query-status", "{} -- QMP's StatusInfo", ctl_query_status },
-	{ "status", "{}", ctl_status },
-	{ "stats", "{}", ctl_status },
-	{ "set-traffic", "{\"pps\": N, \"size\": BYTES}", ctl_set_traffic, { "pps", "size" } },
-	{ "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", ctl_set_dirty,
-	  { "rate", "pattern" } },
-	{ "stop", "{}", ctl_stop },
-	{ "track-start", "{\"interval_ms\": N, \"verify\": B} -- \"dirty\" events follow",
-	  ctl_track_start, { "interval_ms", "verify" } },
-	{ "track-stop", "{\"force\": B}", ctl_track_stop, { "force" } },
-	{ "dirty", "{} -- the latest \"dirty\" event", ctl_dirty },
-	{ "predict", "{\"bandwidth\": BYTES_PER_S, \"downtime_ms\": N, \"max_rounds\": N}",
-	  ctl_predict, { "bandwidth", "downtime_ms", "max_rounds" } },
-};
-_Static_assert(VHM_ARRAY_SIZE(run_cmds) == RUN_NCMDS, "RUN_NCMDS is run_cmds' size");
+/* run_args.h's RUN_ARGS_CMDS, each row with its handler above. */
+#define RUN_CMD(fn, name, doc, ...) { name, doc, fn, { __VA_ARGS__ } },
+static const struct ctl_cmd run_cmds[] = { RUN_ARGS_CMDS(RUN_CMD) };
+#undef RUN_CMD
 
 /* --incoming, before the device runs: every command but these is refused. */
 static int ctl_not_yet(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
@@ -411,19 +391,14 @@ static void emit_stats(struct runner *r, uint64_t now)
 	r->last_stats_ns = now;
 }
 
-/* The backend's socket should be silent between requests: data or EOF there
- * means it went away (or broke the protocol). */
+/* The backend's socket should be silent between requests: when the loop's
+ * poll sees it stir, has the backend gone? */
 static void check_backend(struct runner *r, short revents)
 {
-	char byte;
-
-	if (!revents)
+	if (!revents || !vhu_front_peer_gone(&r->dev.front))
 		return;
-	if (recv(r->dev.front.sock, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0 ||
-	    (revents & (POLLHUP | POLLERR))) {
-		r->dev.front.broken = true;
-		dev_set_state(&r->dev, DEV_BACKEND_LOST, "backend closed the connection");
-	}
+	r->dev.front.broken = true;
+	dev_set_state(&r->dev, DEV_BACKEND_LOST, "backend closed the connection");
 }
 
 #define RECONNECT_EVERY_NS 1000000000ull
@@ -563,10 +538,24 @@ static int open_device(struct runner *r, const struct dev_config *c)
 	return rc;
 }
 
+/* An "incoming" event when the phase changed since *last (as the loop sees
+ * it: a phase shorter than a pass of the loop may go unseen, the last one
+ * never does). */
+static void emit_incoming(struct runner *r, enum mig_in_phase *last)
+{
+	enum mig_in_phase p = mig_incoming_phase(&r->in);
+
+	if (p == *last)
+		return;
+	*last = p;
+	ctl_server_emit(r->ctl, "incoming", mig_incoming_json(&r->in));
+}
+
 /* Serve the control socket until the incoming migration is done, asking it
  * to give up on `stop` or a signal. */
 static void incoming_loop(struct runner *r)
 {
+	enum mig_in_phase last = MIG_IN_WAITING;
 	struct pollfd fds[CTL_CLIENTS_MAX + 2];
 	bool asked = false;
 
@@ -582,7 +571,9 @@ static void incoming_loop(struct runner *r)
 			mig_incoming_cancel(&r->in);
 			asked = true;
 		}
+		emit_incoming(r, &last);
 	}
+	emit_incoming(r, &last);   /* the thread is done: its last phase */
 }
 
 /* --incoming: the control socket first (status says "incoming"), then the

@@ -107,6 +107,21 @@ int vhu_front_peer_pid(const struct vhu_front *f)
 	return cred.pid > 0 ? (int)cred.pid : -ESRCH;
 }
 
+bool vhu_front_peer_gone(const struct vhu_front *f)
+{
+	struct pollfd p = { .fd = f->sock, .events = POLLIN };
+	char c;
+
+	if (f->sock < 0)
+		return true;
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLERR))
+		return true;
+	/* readable: end of file, or a byte the next request will read */
+	return (p.revents & POLLIN) && recv(f->sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 uint64_t vhu_front_default_protocol(void)
 {
 	static const unsigned bits[] = {

@@ -64,6 +64,12 @@ bool vhu_front_has_pf(const struct vhu_front *f, unsigned bit);
 /* The pid of the backend process on the other end of the socket (SO_PEERCRED:
  * the process that listened, or connected to us), or -errno. */
 int vhu_front_peer_pid(const struct vhu_front *f);
+/* Has the backend closed its end (its process died or closed it)? True at
+ * end of file or a socket error, or with no socket at all; false while it
+ * is there. Between requests a backend sends nothing on the socket: data
+ * waiting there is not read (the next request finds the protocol break).
+ * Does not block; marks nothing (the caller decides what a loss means). */
+bool vhu_front_peer_gone(const struct vhu_front *f);
 
 /* One request, whole: check that it may be sent, send it with its fds, wait
  * for the reply the table promises, validate it. `reply` may be NULL when the

@@ -7,14 +7,15 @@
  * split it into separate writes), and the server runs until it has answered
  * everything and the client has gone.
  *
- * The command table mirrors the argument keys of vhm run's own commands
- * (runner.c); the handlers only echo, so the server's checks are what is
- * exercised.  What must hold: no crash, no leak, no sanitizer report, the
- * server never blocks, and a client that reads nothing is dropped, not
- * waited for. */
+ * The command table is vhm run's own (run_args.h's RUN_ARGS_CMDS: names and
+ * argument keys) with handlers that only echo, so the server's checks are
+ * what is exercised.  What must hold: no crash, no leak, no sanitizer
+ * report, the server never blocks, and a client that reads nothing is
+ * dropped, not waited for. */
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "ctl.h"
 #include "fuzz.h"
+#include "run_args.h"
 #include "util.h"
 
 #define ROUNDS_MAX 64   /* dispatch rounds per input: the server must be done by then */
@@ -32,28 +34,33 @@
 static struct ctl_server *srv;
 static char run_dir[] = "/tmp/vhm-fuzz-ctl.XXXXXX";
 
+/* Does any argument have the string value "fail"? */
+static bool asks_to_fail(json_t *args)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(args, key, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), "fail"))
+			return true;
+	return false;
+}
+
+/* Every command's handler: an error when asked (the server's error reply),
+ * else the arguments back, as the reply and as an event. */
 static int echo(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
-	json_t *v = json_object_get(args, "fail");
-
 	(void)ctx;
-	if (json_is_true(v))
+	if (asks_to_fail(args))
 		return vhm_err(err, errlen, -EINVAL, "asked to fail");
 	*ret = json_pack("{s:O}", "args", args);
 	ctl_server_emit(srv, "echo", json_incref(args));
 	return 0;
 }
 
-static const struct ctl_cmd cmds[] = {
-	{ "migrate", NULL, echo,
-	  { "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname" } },
-	{ "migrate-cancel", NULL, echo },
-	{ "status", NULL, echo },
-	{ "set-traffic", NULL, echo, { "pps", "size" } },
-	{ "set-dirty", NULL, echo, { "rate", "pattern", "fail" } },
-	{ "track-start", NULL, echo, { "interval_ms", "verify" } },
-	{ "predict", NULL, echo, { "bandwidth", "downtime_ms", "max_rounds" } },
-};
+#define FZ_CMD(fn, name, doc, ...) { name, doc, echo, { __VA_ARGS__ } },
+static const struct ctl_cmd cmds[] = { RUN_ARGS_CMDS(FZ_CMD) };
+#undef FZ_CMD
 
 static int client(void)
 {
@@ -123,8 +130,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		"{\"execute\":\"migrate\",\"arguments\":{\"to\":\"/run/b.sock\",\"downtime_ms\":50},"
 		"\"id\":\"x\"}\r\n"
 		"\n{\"execute\":\"set-dirty\",\"arguments\":{\"bogus\":1}}\n"
-		"{\"execute\":\"set-dirty\",\"arguments\":{\"fail\":true}}\n"
+		"{\"execute\":\"set-dirty\",\"arguments\":{\"pattern\":\"fail\"}}\n"
 		"[1,2]\n{\"execute\":7}\n{\"execute\":\"nope\"}\n";
+	/* the keys the harness's own copy of the table had missed */
+	static const char keys[] =
+		"{\"execute\":\"migrate\",\"arguments\":{\"to\":\"/run/b.sock\",\"verify\":"
+		"\"sync\",\"copy_threads\":2,\"shared_memory\":true}}\n"
+		"{\"execute\":\"track-stop\",\"arguments\":{\"force\":true}}\n"
+		"{\"execute\":\"track-stop\",\"arguments\":{\"force\":\"fail\"}}\n"
+		"{\"execute\":\"help\"}\n";
 	char err[256];
 	struct fz_seed s = { .b = { 0 }, .n = 0 };
 
@@ -134,6 +148,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fz_put(&s, "\xff", 1);
 		fz_put(&s, lines + 60, sizeof(lines) - 61);
 		fz_seed_save(&s, "session");
+		s.n = 0;
+		fz_put(&s, keys, sizeof(keys) - 1);
+		fz_seed_save(&s, "keys");
 		exit(0);
 	}
 	if (!mkdtemp(run_dir) || ctl_server_open(&srv, run_dir, "fuzz", cmds, VHM_ARRAY_SIZE(cmds),

@@ -24,19 +24,32 @@ pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len)
 	return dt_testpmd_mode_or_skip(name, queues, false, sock, len);
 }
 
+/* Skip only when testpmd is truly absent; one that is installed and does
+ * not start is a broken test machine, not a reason to pass. */
+static pid_t started_or_skip(pid_t pid, const char *reason)
+{
+	if (pid == -ENOENT)
+		cr_skip_test("%s", reason);
+	if (pid < 0)
+		cr_fatal("%s", reason);
+	return pid;
+}
+
 pid_t dt_testpmd_mode_or_skip(const char *name, int queues, bool client, char *sock, size_t len)
 {
 	char reason[256];
 	pid_t pid = ts_testpmd_start_mode(name, queues, client, sock, len, reason,
 					  sizeof(reason));
 
-	/* Skip only when testpmd is truly absent; one that is installed and
-	 * does not start is a broken test machine, not a reason to pass. */
-	if (pid == -ENOENT)
-		cr_skip_test("%s", reason);
-	if (pid < 0)
-		cr_fatal("%s", reason);
-	return pid;
+	return started_or_skip(pid, reason);
+}
+
+pid_t dt_testpmd_at_or_skip(const char *name, int queues, bool client, const char *sock)
+{
+	char reason[256];
+	pid_t pid = ts_testpmd_start_at(name, queues, client, sock, reason, sizeof(reason));
+
+	return started_or_skip(pid, reason);
 }
 
 void dt_wait_ctl(const char *name)

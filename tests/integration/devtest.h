@@ -25,6 +25,8 @@ void dt_fini(void);
 pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len);
 /* The same; with client, testpmd connects to sock (client=1) instead. */
 pid_t dt_testpmd_mode_or_skip(const char *name, int queues, bool client, char *sock, size_t len);
+/* The same with the socket at sock, a path of the caller's. */
+pid_t dt_testpmd_at_or_skip(const char *name, int queues, bool client, const char *sock);
 /* Device `name`'s control socket appears in ts_dir() within 10 s, asserted. */
 void dt_wait_ctl(const char *name);
 /* A control connection to device `name` in ts_dir(), asserted. */

@@ -283,7 +283,20 @@ static int testpmd_wait_forwarding(const char *log, int timeout_ms)
 pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *sock,
 			    size_t socklen, char *reason, size_t reasonlen)
 {
-	char sockname[64], *pfx;
+	char sockname[64];
+
+	snprintf(sockname, sizeof(sockname), "%s.sock", name);
+	if (ts_path(sockname, sock, socklen)) {
+		snprintf(reason, reasonlen, "socket path too long");
+		return -EIO;
+	}
+	return ts_testpmd_start_at(name, queues, client, sock, reason, reasonlen);
+}
+
+pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char *sock,
+			  char *reason, size_t reasonlen)
+{
+	char *pfx;
 	int slot;
 	char vdev[256], prefix[80], log[TS_PATH_MAX + 8], rxq[32], txq[32];
 	const char *argv[] = {
@@ -296,11 +309,6 @@ pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *soc
 	if (!ts_on_path("dpdk-testpmd")) {
 		snprintf(reason, reasonlen, "dpdk-testpmd not installed (Debian package dpdk-dev)");
 		return -ENOENT;
-	}
-	snprintf(sockname, sizeof(sockname), "%s.sock", name);
-	if (ts_path(sockname, sock, socklen)) {
-		snprintf(reason, reasonlen, "socket path too long");
-		return -EIO;
 	}
 	for (slot = 0; slot < TS_MAX_TESTPMD && testpmd_prefix[slot][0]; slot++)
 		;

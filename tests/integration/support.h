@@ -61,6 +61,11 @@ pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t so
  * queues when forwarding starts, dropping what a frontend queued before. */
 pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *sock,
 			    size_t socklen, char *reason, size_t reasonlen);
+/* ts_testpmd_start_mode with the socket at a path of the caller's (a
+ * second testpmd on the socket of a first one, or on one vhm listens at);
+ * its log is still <ts_dir>/<name>.log, its file prefix its own. */
+pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char *sock,
+			  char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
 /* Whether prog is an executable in a folder of $PATH (the benches tell "not
  * installed" from "failed to start"). */

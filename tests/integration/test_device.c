@@ -228,21 +228,6 @@ Test(device, control_and_stop, .fini = dt_fini, .timeout = 60)
 
 /* ---- backend loss and reconnection ---------------------------------------- */
 
-/* testpmd with its socket at `sock`; client=1 makes it connect to vhm. */
-static pid_t testpmd_at(const char *sock, const char *tag, bool client)
-{
-	char vdev[256], prefix[64], log[TS_PATH_MAX + 16];
-	const char *argv[] = { "dpdk-testpmd", "--lcores=0@0,1@0", "--no-huge", "-m", "1024",
-			       "--no-pci", prefix, "--vdev", vdev, "--", "--auto-start",
-			       "--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=8192",
-			       "--stats-period=1", NULL };
-
-	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=1%s", sock, client ? ",client=1" : "");
-	snprintf(prefix, sizeof(prefix), "--file-prefix=vhmrc%d%s", (int)getpid(), tag);
-	snprintf(log, sizeof(log), "%s/testpmd-%s.log", ts_dir(), tag);
-	return ts_spawn(argv, log);
-}
-
 static pid_t start_run_args(const char *sock, const char *name, const char *extra)
 {
 	char bin[256], log[TS_PATH_MAX + 16];
@@ -300,16 +285,13 @@ ParameterizedTest(struct reconnect_case *rc, device, backend_lost_and_back, .fin
 	long long a, b;
 	FILE *f;
 
-	if (system("command -v dpdk-testpmd >/dev/null"))
-		cr_skip_test("dpdk-testpmd not installed (Debian package dpdk-dev)");
 	cr_assert(eq(int, ts_path("be.sock", sock, sizeof(sock)), 0));
 	if (rc->listen) {
 		cr_assert(lt(int, 0, start_run_args(sock, "rc", "--listen")));
 		cr_assert(eq(int, ts_wait_socket(sock, 10000), 0), "vhm did not listen");
-		tp = testpmd_at(sock, "1", true);
+		tp = dt_testpmd_at_or_skip("testpmd-1", 1, true, sock);
 	} else {
-		tp = testpmd_at(sock, "1", false);
-		cr_assert(eq(int, ts_wait_socket(sock, 20000), 0), "testpmd made no socket");
+		tp = dt_testpmd_at_or_skip("testpmd-1", 1, false, sock);
 		cr_assert(lt(int, 0, start_run_args(sock, "rc", "--quiet")));
 	}
 	dt_wait_ctl("rc");
@@ -331,7 +313,7 @@ ParameterizedTest(struct reconnect_case *rc, device, backend_lost_and_back, .fin
 
 	if (!rc->listen)
 		unlink(sock);
-	testpmd_at(sock, "2", rc->listen);
+	dt_testpmd_at_or_skip("testpmd-2", 1, rc->listen, sock);
 	wait_state("rc", "running", 30000);
 	s = status("rc");
 	a = jget(s, "rx_frames");
@@ -339,7 +321,8 @@ ParameterizedTest(struct reconnect_case *rc, device, backend_lost_and_back, .fin
 	sleep(2);
 	s = status("rc");
 	b = jget(s, "rx_frames");
-	cr_assert(lt(i64, a + 20000, b), "rx_frames %lld -> %lld in 2 s after reconnecting", a, b);
+	cr_assert(lt(i64, a + 20000, b), "rx_frames %lld -> %lld in 2 s after reconnecting (%s)", a, b,
+		  rc->listen ? "vhm listening" : "vhm connecting");
 	cr_assert(eq(i64, jget(s, "rx_dup"), 0), "frames duplicated across the reconnection");
 	json_decref(s);
 }

@@ -5,18 +5,20 @@
  * device of the test's own on a second testbe (or by bare guest memory
  * where the stream is to fail before any device state).
  *
- * A whole stream: READY, then RUNNING; the destination's status goes from
+ * A whole stream (one queue pair, and two): READY, then RUNNING; the destination's status goes from
  * "incoming" to "running"; frames flow through its backend from where the
  * source stopped (counters carried over, none lost or duplicated), the RARP
  * came back, the writer's state came over, and its RAM digests as the
  * source's did at the switchover. Failures before the commit -- a stream
  * cut inside a section, a connection closed before DEVICE, a digest that is
  * not the destination's, a device whose features are not the destination's,
- * a backend that refuses the memory table -- are
+ * memory of another size than its --mem, a backend that refuses the memory
+ * table or the rings -- are
  * answered FAILED when the connection still carries it, and the process
  * exits 1 with one line saying why: no device runs. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -72,16 +74,20 @@ static long long int_at(const json_t *o, const char *k)
 	return json_integer_value(json_object_get(o, k));
 }
 
-/* testbe B (--loopback and `extra`), then the destination listening on a
- * free port of 127.0.0.1, found in its status. */
-static void dst_start(struct dst *d, const char *name, const char *be_extra)
+/* testbe B (--loopback, `queues` queue pairs and `be_extra`), then the
+ * destination (with --mem `mem` unless NULL) listening on a free port of
+ * 127.0.0.1, found in its status. */
+static void dst_start_full(struct dst *d, const char *name, const char *be_extra,
+			   const char *mem, int queues)
 {
-	const char *extra[] = { "--loopback", be_extra, NULL };
-	char bin[256], sock[64];
+	char bin[256], sock[64], qs[8];
+	const char *extra[] = { "--loopback", "--queues", qs, be_extra, NULL };
 	const char *argv[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", d->b,
-			       "--name", name, "--run-dir", ts_dir(), "--interval", "200ms", NULL };
+			       "--name", name, "--run-dir", ts_dir(), "--interval", "200ms",
+			       "--queues", qs, mem ? "--mem" : NULL, mem, NULL };
 	json_t *st;
 
+	snprintf(qs, sizeof(qs), "%d", queues);
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(sock, sizeof(sock), "%s-b.sock", name);
 	cr_assert(eq(int, ts_path(sock, d->b, sizeof(d->b)), 0));
@@ -96,6 +102,11 @@ static void dst_start(struct dst *d, const char *name, const char *be_extra)
 	cr_assert(eq(str, (char *)str_at(st, "incoming", "phase"), "waiting"));
 	snprintf(d->spec, sizeof(d->spec), "tcp:%s", str_at(st, "incoming", "listen"));
 	json_decref(st);
+}
+
+static void dst_start(struct dst *d, const char *name, const char *be_extra)
+{
+	dst_start_full(d, name, be_extra, NULL, 1);
 }
 
 /* Connected, header and MEMORY (mem's layout) sent. */
@@ -166,20 +177,24 @@ static void some_memory(struct gmem *m)
 
 /* ---- a whole stream ------------------------------------------------------ */
 
-/* The test's source device on testbe A: 2000 frames/s, 2000 page writes/s. */
-static void src_device(struct device *sd)
+/* The test's source device on testbe A: `queues` queue pairs, 2000 frames/s,
+ * 2000 page writes/s. */
+static void src_device(struct device *sd, int queues)
 {
-	const char *extra[] = { "--loopback", NULL };
+	char qs[8];
+	const char *extra[] = { "--loopback", "--queues", qs, NULL };
 	static char a[TS_PATH_MAX];
 	struct dev_config c;
 	char err[256];
 
+	snprintf(qs, sizeof(qs), "%d", queues);
 	cr_assert(eq(int, ts_path("sin-a.sock", a, sizeof(a)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(a, extra)), "vhm-testbe on %s did not start", a);
 	dev_config_defaults(&c);
 	c.backend = a;
 	c.name = "sin-src";
 	c.mem_bytes = MEM_BYTES;
+	c.queues = queues;
 	c.pps = 2000;
 	c.dirty_rate = 2000;
 	cr_assert(eq(int, dev_open(sd, &c, err, sizeof(err)), 0), "%s", err);
@@ -191,8 +206,8 @@ struct handover {
 	uint64_t writes, ram;
 };
 
-/* Pre-copy, stop, last copy, DEVICE, SWITCHOVER, RUNNING, END. */
-static void migrate_by_hand(struct src *s, struct device *sd, struct handover *h)
+/* Pre-copy, stop, last copy, DEVICE, SWITCHOVER: the answer is the caller's. */
+static void switch_by_hand(struct src *s, struct device *sd, struct handover *h)
 {
 	uint32_t bases[DEV_MAX_RINGS];
 	struct mig_stream_device dev = { .features = sd->features, .nrings = (uint32_t)sd->nrings };
@@ -219,9 +234,14 @@ static void migrate_by_hand(struct src *s, struct device *sd, struct handover *h
 	netdrv_totals(&sd->drv, &h->tot);
 	h->writes = gw_writes(&sd->gw);
 	h->ram = gmem_digest(&sd->mem, DEV_AREA_GPA, dev_area_end(sd));
-	expect_answer(s, MIG_ACK_RUNNING, text, sizeof(text));
-	cr_assert(eq(int, mig_senc_end(&s->e), 0));
 	free(blob);
+}
+
+/* The source device let go (its rings stopped by switch_by_hand). */
+static void src_device_close(struct device *sd)
+{
+	dev_guest_pause(sd, false);
+	dev_close(sd);
 }
 
 /* The destination's status once "running" (within 5 s). */
@@ -241,27 +261,60 @@ static json_t *running_status(const char *name)
 	return NULL;
 }
 
-Test(stream_incoming, whole_stream_runs_the_device_on_the_destination, .fini = dt_fini,
-     .timeout = 60)
+/* An "incoming" event with phase `phase` comes to subscriber c within 5 s. */
+static void expect_incoming_event(struct ctl_client *c, const char *phase)
+{
+	long end = ts_now_ms() + 5000;
+	json_t *ev = NULL;
+	bool seen = false;
+
+	while (!seen && ts_now_ms() < end &&
+	       !ctl_client_next_event(c, &ev, (int)(end - ts_now_ms()))) {
+		const char *name = str_at(ev, "event", NULL);
+		const char *p = str_at(json_object_get(ev, "data"), "phase", NULL);
+
+		seen = name && p && !strcmp(name, "incoming") && !strcmp(p, phase);
+		json_decref(ev);
+	}
+	cr_assert(seen, "no \"incoming\" event with phase %s", phase);
+}
+
+struct whole_case {
+	int queues;
+};
+
+ParameterizedTestParameters(stream_incoming, whole_stream_runs_the_device_on_the_destination)
+{
+	static struct whole_case cases[] = { { .queues = 1 }, { .queues = 2 } };
+
+	return cr_make_param_array(struct whole_case, cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+ParameterizedTest(struct whole_case *wc, stream_incoming,
+		  whole_stream_runs_the_device_on_the_destination, .fini = dt_fini, .timeout = 60)
 {
 	static struct device sd;
+	char text[MIG_ACK_TEXT_MAX + 1];
 	struct handover h;
 	struct dst d;
 	struct src s;
-	struct ctl_client *c;
+	struct ctl_client *c, *ev;
 	json_t *st, *dg, *tot;
 	char ram[17];
 	int status = 0;
 	bool rarp, stopped;
 
-	dst_start(&d, "sin-good", NULL);
-	src_device(&sd);
+	dst_start_full(&d, "sin-good", NULL, NULL, wc->queues);
+	ev = dt_connect(d.name);
+	json_decref(dt_call(ev, "subscribe", json_pack("{s:[s]}", "events", "incoming")));
+	src_device(&sd, wc->queues);
 	usleep(300000);           /* traffic and page writes under way */
 	src_begin(&s, &d, &sd.mem);
-	migrate_by_hand(&s, &sd, &h);
+	switch_by_hand(&s, &sd, &h);
+	expect_answer(&s, MIG_ACK_RUNNING, text, sizeof(text));
+	cr_assert(eq(int, mig_senc_end(&s.e), 0));
 	src_end(&s);
-	dev_guest_pause(&sd, false);
-	dev_close(&sd);
+	src_device_close(&sd);
 	cr_assert(lt(u64, 100, h.tot.tx_frames), "the source sent %llu frames",
 		  (unsigned long long)h.tot.tx_frames);
 	cr_assert(lt(u64, 100, h.writes), "the source wrote %llu pages",
@@ -269,9 +322,13 @@ Test(stream_incoming, whole_stream_runs_the_device_on_the_destination, .fini = d
 
 	st = running_status(d.name);
 	cr_assert(eq(str, (char *)str_at(st, "incoming", "phase"), "running"));
+	cr_assert(eq(ptr, (void *)str_at(st, "incoming", "error"), NULL), "error: %s",
+		  str_at(st, "incoming", "error"));
 	rarp = json_is_true(json_object_get(json_object_get(st, "incoming"), "rarp"));
 	cr_assert(rarp, "no RARP sent");
 	json_decref(st);
+	expect_incoming_event(ev, "running");
+	ctl_client_close(ev);
 	usleep(1000000);          /* 2000 frames/s through testbe B */
 	st = status_of(d.name);
 	tot = json_object_get(json_object_get(st, "traffic"), "total");
@@ -297,6 +354,36 @@ Test(stream_incoming, whole_stream_runs_the_device_on_the_destination, .fini = d
 		usleep(20000);
 	stopped = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	cr_assert(stopped, "the destination's stop failed: status 0x%x", status);
+}
+
+/* After RUNNING the device is the destination's: a source that sends no END
+ * (hung, or gone) does not keep it from running, nor the status from saying
+ * so; the missing END is reported once. */
+Test(stream_incoming, no_end_after_running_keeps_the_device, .fini = dt_fini, .timeout = 60)
+{
+	static struct device sd;
+	char text[MIG_ACK_TEXT_MAX + 1], line[512];
+	struct handover h;
+	struct dst d;
+	struct src s;
+	json_t *st;
+	int n = 0;
+	FILE *f;
+
+	dst_start(&d, "sin-noend", NULL);
+	src_device(&sd, 1);
+	src_begin(&s, &d, &sd.mem);
+	switch_by_hand(&s, &sd, &h);
+	expect_answer(&s, MIG_ACK_RUNNING, text, sizeof(text));
+	src_device_close(&sd);
+	st = running_status(d.name);   /* within 5 s, the connection still open */
+	json_decref(st);
+	src_end(&s);
+	cr_assert(not(eq(ptr, f = fopen(d.log, "r"), NULL)));
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "after the commit") != NULL;
+	fclose(f);
+	cr_assert(eq(int, n, 1), "%d lines report the missing END", n);
 }
 
 /* ---- failures before the commit -------------------------------------------- */
@@ -401,6 +488,42 @@ Test(stream_incoming, device_not_the_destinations_fails, .fini = dt_fini, .timeo
 	src_end(&s);
 	expect_failed_exit(&d, "acked features");
 	gmem_destroy(&m);
+}
+
+Test(stream_incoming, memory_not_the_destinations_mem_fails, .fini = dt_fini, .timeout = 30)
+{
+	static struct gmem m;
+	char text[MIG_ACK_TEXT_MAX + 1];
+	struct dst d;
+	struct src s;
+
+	dst_start_full(&d, "sin-mem", NULL, "128M", 1);
+	some_memory(&m);
+	src_begin(&s, &d, &m);
+	expect_answer(&s, MIG_ACK_FAILED, text, sizeof(text));
+	cr_assert(not(eq(ptr, strstr(text, "64 MiB"), NULL)), "FAILED says: %s", text);
+	src_end(&s);
+	expect_failed_exit(&d, "--mem says 128 MiB");
+	gmem_destroy(&m);
+}
+
+Test(stream_incoming, backend_refusing_the_rings_fails, .fini = dt_fini, .timeout = 60)
+{
+	static struct device sd;
+	char text[MIG_ACK_TEXT_MAX + 1];
+	struct handover h;
+	struct dst d;
+	struct src s;
+
+	dst_start(&d, "sin-rings", "--misbehave=refuse:SET_VRING_BASE@1");
+	src_device(&sd, 1);
+	src_begin(&s, &d, &sd.mem);
+	switch_by_hand(&s, &sd, &h);
+	expect_answer(&s, MIG_ACK_FAILED, text, sizeof(text));
+	cr_assert(not(eq(ptr, strstr(text, "SET_VRING_BASE"), NULL)), "FAILED says: %s", text);
+	src_end(&s);
+	src_device_close(&sd);
+	expect_failed_exit(&d, "starting the rings");
 }
 
 /* ---- before any source ------------------------------------------------------ */

@@ -104,6 +104,18 @@ static json_t *next_dirty(struct ctl_client *c, int timeout_ms, json_t **other)
 	return NULL;
 }
 
+/* A second into the run, verify tracking with passes of interval_ms;
+ * after `passes` "dirty" events (each within timeout_ms), the `dirty`
+ * command's reply (new reference; its "verify" is what the tests judge). */
+static json_t *verify_passes(struct ctl_client *c, int interval_ms, int passes, int timeout_ms)
+{
+	sleep(1);
+	track_start(c, interval_ms, true, NULL);
+	for (int i = 0; i < passes; i++)
+		json_decref(next_dirty(c, timeout_ms, NULL));
+	return dt_call(c, "dirty", NULL);
+}
+
 static double rate_of(const json_t *data, const char *src, const char *key)
 {
 	return json_number_value(json_object_get(json_object_get(json_object_get(data, "rates"),
@@ -290,11 +302,7 @@ Test(track, verify_reports_every_skipped_log, .fini = dt_fini, .timeout = 60)
 	testbe("be", extra, be, sizeof(be));
 	start_run_layout(be, "v0", "256M", "10000", "2000:uniform", "30s", "split", "compact");
 	c = dt_connect("v0");
-	sleep(1);
-	track_start(c, 500, true, NULL);
-	for (i = 0; i < 8; i++)
-		json_decref(next_dirty(c, 3000, NULL));
-	d = dt_call(c, "dirty", NULL);
+	d = verify_passes(c, 500, 8, 3000);
 	v = json_object_get(d, "verify");
 	all = json_object_get(v, "all");
 	rx = json_array_get(json_object_get(v, "device_written"), 0);
@@ -343,11 +351,7 @@ Test(track, verify_clean_against_testpmd, .fini = dt_fini, .timeout = 120)
 	dt_testpmd_or_skip("tp", 1, tp, sizeof(tp));
 	start_run(tp, "c0", "256M", "20000", "5000:uniform", "60s");
 	c = dt_connect("c0");
-	sleep(1);
-	track_start(c, 1000, true, NULL);
-	for (int i = 0; i < 30; i++)
-		json_decref(next_dirty(c, 5000, NULL));
-	d = dt_call(c, "dirty", NULL);
+	d = verify_passes(c, 1000, 30, 5000);
 	v = json_object_get(d, "verify");
 	dump = json_dumps(json_object_get(d, "verify"), JSON_COMPACT);
 	cr_log_info("verify: %s", dump);
@@ -564,11 +568,7 @@ ParameterizedTest(struct verify_fault *vf, track, verify_log_faults, .fini = dt_
 	testbe("be", extra, be, sizeof(be));
 	start_run_layout(be, "vf", "256M", vf->pps, "2000:uniform", "30s", vf->ring, "spread");
 	c = dt_connect("vf");
-	sleep(1);
-	track_start(c, vf->interval_ms, true, NULL);
-	for (i = 0; i < (size_t)(3000 / vf->interval_ms); i++)
-		json_decref(next_dirty(c, 3000, NULL));
-	d = dt_call(c, "dirty", NULL);
+	d = verify_passes(c, vf->interval_ms, 3000 / vf->interval_ms, 3000);
 	v = json_object_get(d, "verify");
 	dump = json_dumps(json_object_get(v, "all"), JSON_COMPACT);
 	cr_log_info("%s/%s: %.0f findings: %.300s", vf->fault, vf->ring, num(v, "findings"), dump);
