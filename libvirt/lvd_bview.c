@@ -218,12 +218,12 @@ json_t *lvd_bview_end(struct lvd_bview *bv)
 		put_figure(o, bv, c1, INTERNAL_SYMS, LVD_BVIEW_SYMS, secs, names);
 		return o;
 	}
-	snprintf(bv->why, sizeof(bv->why), "%s exports no symbol on its dirty-log write path "
-		 "(__vhost_log_cache_write, __vhost_log_write are internal and the library is "
-		 "stripped)%s%s%s", bv->binary[0] ? bv->binary : "the backend",
-		 names[0] ? "; " : "", names,
-		 names[0] ? " attached but saw no call (a datapath like DPDK's net_vhost PMD "
-			    "does not use them)" : "");
+	snprintf(bv->why, sizeof(bv->why), "%s is stripped: its datapath's log writes "
+		 "(__vhost_log_cache_write, __vhost_log_write) have no symbol to probe%s%s%s",
+		 bv->binary[0] ? bv->binary : "the backend's librte_vhost",
+		 names[0] ? "; the exported " : "", names,
+		 names[0] ? " attached but saw no call (DPDK's net_vhost PMD, testpmd's, never "
+			    "calls them)" : "");
 why:
 	json_object_set_new(o, "why", json_string(bv->why));
 	return o;

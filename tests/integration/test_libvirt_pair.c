@@ -22,7 +22,13 @@
  * ones as job-ended and last-job; libvirtd b ran the hook's "migrate"
  * operation; the watcher beside b saw the incoming migration (lifecycle
  * resumed/migrated) and, by the policy "announce = vhm", sent RARP for the
- * guest's MAC on the uplink, which tcpdump captured; testpmd B served the
+ * guest's MAC on the uplink, which tcpdump captured; `vhm top` (in tmux,
+ * beside a's watcher) drew the outgoing migration's job panel and the
+ * watcher's dirty-rate panel while it ran (with VHM_TOP_CAPTURE=FILE the
+ * screen, colours included, is kept there: scripts/top-png.py draws
+ * docs/libvirt-top.png from it); with a bandwidth and downtime limit that
+ * cannot converge, `vhm migrate --domain` refuses without --force and runs
+ * with it; testpmd B served the
  * guest's rings after the move (its vhost-user log) and counts frames from
  * it (the guest announces itself when QEMU asks: GUEST_ANNOUNCE). */
 #include <criterion/criterion.h>
@@ -110,6 +116,75 @@ static struct ctl_client *start_watch(const char *vhm, const char *inst, const c
 	cr_assert(eq(int, ctl_client_call(c, "subscribe", NULL, &ret, err, sizeof(err), 2000), 0));
 	json_decref(ret);
 	return c;
+}
+
+/* `vhm top` on a's watcher in a detached 120x40 tmux session "top" (false
+ * without tmux). */
+static bool start_top(const char *vhm)
+{
+	char cmd[1024];
+
+	if (!ts_have_tmux())
+		return false;
+	snprintf(cmd, sizeof(cmd), "env LANG=C.UTF-8 timeout --foreground 300 %s top -d 0.5 "
+		 "--run-dir %s/a/vhm; sleep 30", vhm, pair_dir);
+	free(ts_tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd, NULL));
+	return true;
+}
+
+/* a's watcher measures the guest's dirty rate (libvirt's and testpmd A's
+ * view); wait for it before `vhm migrate` starts a calculation of its own. */
+static void watcher_dirty_rate(void)
+{
+	json_t *args = json_pack("{s:s,s:i}", "domain", DOM_NAME, "seconds", 1), *ret = NULL, *ev;
+	char err[256];
+	int rc = ctl_client_call(wa, "dirty-rate", args, &ret, err, sizeof(err), 3000);
+
+	json_decref(args);
+	json_decref(ret);
+	cr_assert(eq(int, rc, 0), "dirty-rate: %s", err);
+	ev = lvt_wait_event(wa, "dirty-rate", "domain", DOM_NAME, 15000);
+	cr_assert(not(eq(ptr, ev, 0)), "no dirty-rate event from a's watcher");
+	cr_assert(eq(ptr, json_object_get(ev, "error"), 0), "dirty-rate: %s",
+		  json_string_value(json_object_get(ev, "error")));
+	cr_assert(eq(sz, json_array_size(json_object_get(ev, "backend")), 1));
+	json_decref(ev);
+}
+
+/* Run argv to its end (120 s at most), capturing top's screen meanwhile;
+ * its output (stdout and stderr, malloc'd), *status its exit status; the
+ * last screen that showed the job of the outgoing migration running (else
+ * ended) in *scr, and its colours in *ansi (NULL: none, or no tmux). */
+static char *run_watching_top(const char *const argv[], int *status, char **scr, char **ansi)
+{
+	char log[TS_PATH_MAX], *out;
+	long end = ts_now_ms() + 120000;
+	pid_t pid;
+	int st = -1;
+
+	*scr = *ansi = NULL;
+	ts_path("migrate.log", log, sizeof(log));
+	pid = ts_spawn(argv, log);
+	cr_assert(lt(int, 0, pid));
+	while (!ts_exited(pid, &st) && ts_now_ms() < end) {
+		char *s = ts_have_tmux() ? ts_tmux("capture-pane", "-p", "-t", "top", NULL) : NULL;
+
+		if (s && strstr(s, "operation=migration-out") &&
+		    (strstr(s, "type=unbounded") || !*scr || !strstr(*scr, "type=unbounded"))) {
+			free(*scr);
+			free(*ansi);
+			*scr = s;
+			*ansi = ts_tmux("capture-pane", "-e", "-p", "-t", "top", NULL);
+		} else {
+			free(s);
+		}
+		usleep(300000);
+	}
+	cr_assert(eq(int, WIFEXITED(st), 1), "vhm migrate --domain did not end in 120 s (%s)", log);
+	*status = WEXITSTATUS(st);
+	out = lvt_slurp(log);
+	cr_assert(not(eq(ptr, out, 0)), "%s", log);
+	return out;
 }
 
 /* The uplink: veth lvu<pid> here, its peer lvp<pid> in namespace netns,
@@ -329,25 +404,44 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	cr_assert(not(eq(ptr, strstr(r.err, "pre-flight failed: nothing moved"), 0)), "%s", r.err);
 	ts_run_free(&r);
 
-	/* Live, peer to peer, to b on testpmd B, by `vhm migrate --domain`. */
+	/* Live, peer to peer, to b on testpmd B, by `vhm migrate --domain`,
+	 * with `vhm top` watching a's watcher (its dirty-rate panel first). */
 	const char *mig[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_a, "--to-uri", uri_b,
 			      "--dest-xml", dxml_path, "--migrate-uri", MIG_URI,
 			      "--listen-address", "127.0.0.1", NULL };
-	long t0 = ts_now_ms();
+	bool top = start_top(vhm);
+	char *out, *scr, *ansi;
+	long t0;
 
-	cr_assert(eq(int, ts_run_cmd(mig, 120000, &r), 0));
-	printf("libvirt_pair: vhm migrate --domain took %ld ms:\n%s", ts_now_ms() - t0, r.out);
-	cr_assert(eq(int, r.status, 0), "vhm migrate --domain: exit %d: %s", r.status, r.err);
+	watcher_dirty_rate();
+	t0 = ts_now_ms();
+	out = run_watching_top(mig, &rc, &scr, &ansi);
+	printf("libvirt_pair: vhm migrate --domain took %ld ms:\n%s", ts_now_ms() - t0, out);
+	cr_assert(eq(int, rc, 0), "vhm migrate --domain: exit %d: %s", rc, out);
 	/* Its pre-flight probed testpmd B, libvirt measured the dirty rate,
 	 * logtrack predicted, the progress line showed, the report compared. */
-	cr_assert(not(eq(ptr, strstr(r.out, "ok (LOG_SHMFD, LOG_ALL)"), 0)), "%s", r.out);
-	cr_assert(not(eq(ptr, strstr(r.out, "MiB/s (libvirt page-sampling"), 0)), "%s", r.out);
-	cr_assert(not(eq(ptr, strstr(r.out, "prediction   at 128.0 MiB/s"), 0)), "%s", r.out);
-	cr_assert(not(eq(ptr, strstr(r.out, "pre-copy     pass "), 0)), "%s", r.out);
-	cr_assert(not(eq(ptr, strstr(r.out, "% of 128."), 0)), "%s", r.out);
-	cr_assert(not(eq(ptr, strstr(r.out, "libvirt    predicted"), 0)), "%s", r.out);
-	cr_assert(not(eq(ptr, strstr(r.out, "downtime"), 0)), "%s", r.out);
-	ts_run_free(&r);
+	cr_assert(not(eq(ptr, strstr(out, "ok (LOG_SHMFD, LOG_ALL)"), 0)), "%s", out);
+	cr_assert(not(eq(ptr, strstr(out, "MiB/s (libvirt page-sampling"), 0)), "%s", out);
+	cr_assert(not(eq(ptr, strstr(out, "prediction   at 128.0 MiB/s"), 0)), "%s", out);
+	cr_assert(not(eq(ptr, strstr(out, "pre-copy     pass "), 0)), "%s", out);
+	cr_assert(not(eq(ptr, strstr(out, "% of 128."), 0)), "%s", out);
+	cr_assert(not(eq(ptr, strstr(out, "libvirt    predicted"), 0)), "%s", out);
+	cr_assert(not(eq(ptr, strstr(out, "downtime"), 0)), "%s", out);
+	free(out);
+	/* top drew the migration from the job events, beside the dirty rate. */
+	if (top) {
+		cr_assert(not(eq(ptr, scr, 0)), "vhm top never showed the outgoing migration's job");
+		cr_assert(not(eq(ptr, strstr(scr, "libvirt job"), 0)), "%s", scr);
+		cr_assert(not(eq(ptr, strstr(scr, "libvirt dirty rate of " DOM_NAME), 0)), "%s", scr);
+		cr_assert(not(eq(ptr, strstr(scr, "data_remaining"), 0)), "%s", scr);
+		printf("libvirt_pair: vhm top during the migration:\n%s", scr);
+		if (getenv("VHM_TOP_CAPTURE") && ansi)
+			write_file(getenv("VHM_TOP_CAPTURE"), ansi);
+	} else {
+		printf("libvirt_pair: tmux not installed, top's screen not checked\n");
+	}
+	free(scr);
+	free(ansi);
 	virConnectPtr conn_b = virConnectOpen(uri_b);
 	virDomainPtr moved = conn_b ? virDomainLookupByName(conn_b, DOM_NAME) : NULL;
 	int state = -1, reason;
@@ -425,11 +519,34 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	ts_path("back.xml", back_path, sizeof(back_path));
 	write_file(back_path, back);
 	free(back);
+	/* 1 MiB/s and a 1 ms downtime limit cannot converge for a guest that
+	 * dirties memory: refused without --force (--dry-run: should it be
+	 * predicted to converge, nothing moves either), run with it. */
+	const char *nofrc[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_b, "--to-uri",
+				uri_a, "--dest-xml", back_path, "--bandwidth", "1M", "--downtime-ms",
+				"1", "--dry-run", NULL };
+
+	long tr = ts_now_ms();
+
+	cr_assert(eq(int, ts_run_cmd(nofrc, 60000, &r), 0));
+	printf("libvirt_pair: the refused migration took %ld ms\n", ts_now_ms() - tr);
+	printf("libvirt_pair: without --force:\n%s%s", r.out, r.err);
+	if (strstr(r.out, "dirty rate   0 MiB/s")) {
+		printf("libvirt_pair: libvirt sampled no dirtying (0 MiB/s): any limit converges, "
+		       "the refusal is not checked this run\n");
+	} else {
+		cr_assert(eq(int, r.status, 1), "not refused: exit %d: %s%s", r.status, r.out, r.err);
+		cr_assert(not(eq(ptr, strstr(r.out, "prediction   does not converge"), 0)), "%s",
+			  r.out);
+		cr_assert(not(eq(ptr, strstr(r.err, "refused: predicted not to converge"), 0)),
+			  "%s", r.err);
+	}
+	ts_run_free(&r);
 	ts_path("migrate-back.log", mlog, sizeof(mlog));
 	const char *slow[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_b, "--to-uri", uri_a,
 			       "--dest-xml", back_path, "--migrate-uri", "tcp:127.0.0.1:49310",
-			       "--listen-address", "127.0.0.1", "--bandwidth", "1M", "--force",
-			       NULL };
+			       "--listen-address", "127.0.0.1", "--bandwidth", "1M", "--downtime-ms",
+			       "1", "--force", NULL };
 	pid_t mp = ts_spawn(slow, mlog);
 	int st = -1;
 
