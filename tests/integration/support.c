@@ -199,15 +199,22 @@ char *ts_tmux(const char *a0, ...)
 	return out;
 }
 
+/* Kill this process's tmux server and remove its socket file, which a
+ * killed server leaves behind in /tmp/tmux-UID. */
 static void tmux_kill(void)
 {
 	const char *argv[] = { "tmux", "-L", tmux_label, "kill-server", NULL };
+	char *sock;
 	struct ts_run r;
 
 	if (!tmux_label[0])
 		return;
+	sock = ts_tmux("display-message", "-p", "#{socket_path}", NULL);
 	if (ts_run_cmd(argv, 5000, &r) == 0)
 		ts_run_free(&r);
+	if (sock && strtok(sock, "\n") && strstr(sock, tmux_label))
+		unlink(sock);
+	free(sock);
 	tmux_label[0] = '\0';
 }
 
