@@ -164,11 +164,10 @@ static size_t attached_names(const struct lvd_bview *bv, size_t from, size_t to,
 	size_t n = 0, used = 0;
 
 	out[0] = '\0';
-	for (size_t i = from; i < to; i++) {
+	for (size_t i = from; i < to && used < len; i++) {
 		if (!vbpf_uprobe_attached(bv->v, i))
 			continue;
-		used += (size_t)snprintf(out + used, used < len ? len - used : 0, "%s%s",
-					 n ? " + " : "", syms[i]);
+		used += (size_t)snprintf(out + used, len - used, "%s%s", n ? " + " : "", syms[i]);
 		n++;
 	}
 	return n;
