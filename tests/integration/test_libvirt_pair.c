@@ -28,7 +28,9 @@
  * screen, colours included, is kept there: scripts/top-png.py draws
  * docs/libvirt-top.png from it); with a bandwidth and downtime limit that
  * cannot converge, `vhm migrate --domain` refuses without --force and runs
- * with it; testpmd B served the
+ * with it; a second watcher beside b whose policy is "announce = backend"
+ * sees the incoming migration and sends nothing (no announce event, and the
+ * uplink carries one schedule's frames, not two); testpmd B served the
  * guest's rings after the move (its vhost-user log) and counts frames from
  * it (the guest announces itself when QEMU asks: GUEST_ANNOUNCE). */
 #include <criterion/criterion.h>
@@ -56,7 +58,7 @@
 static char pair_dir[TS_PATH_MAX], script[PATH_MAX], netns[32];
 static bool pair_started, netns_made;
 static virConnectPtr conn_a;
-static struct ctl_client *wa, *wb;
+static struct ctl_client *wa, *wb, *wb2; /* wb2: beside b, announce = backend */
 
 static void quiet(void *ud, virErrorPtr e)
 {
@@ -70,7 +72,8 @@ static void fini(void)
 
 	ctl_client_close(wa);
 	ctl_client_close(wb);
-	wa = wb = NULL;
+	ctl_client_close(wb2);
+	wa = wb = wb2 = NULL;
 	if (conn_a) {
 		virSetErrorFunc(NULL, quiet);
 		virConnectClose(conn_a);
@@ -91,27 +94,29 @@ static void pair_uri(const char *inst, char *out, size_t len)
 	snprintf(out, len, "qemu+unix:///system?socket=%s/%s/run/libvirt-sock", pair_dir, inst);
 }
 
-/* `vhm libvirt-watch` beside instance inst, subscribed; its client. */
-static struct ctl_client *start_watch(const char *vhm, const char *inst, const char *conf,
-				      const char *uplink)
+/* `vhm libvirt-watch` beside instance inst, its control socket called sname
+ * (the hook tells only "libvirt"), subscribed; its client. */
+static struct ctl_client *start_watch(const char *vhm, const char *inst, const char *sname,
+				      const char *conf, const char *uplink)
 {
 	char uri[TS_PATH_MAX + 64], run[TS_PATH_MAX], sock[TS_PATH_MAX + 16], log[TS_PATH_MAX];
-	char err[256], name[32];
+	char err[256], name[64];
 	struct ctl_client *c;
 	json_t *ret = NULL;
 
 	pair_uri(inst, uri, sizeof(uri));
 	snprintf(run, sizeof(run), "%s/%s/vhm", pair_dir, inst);
-	snprintf(name, sizeof(name), "watch-%s.log", inst);
+	snprintf(name, sizeof(name), "watch-%s-%s.log", inst, sname);
 	ts_path(name, log, sizeof(log));
 	const char *argv[] = { vhm, "libvirt-watch", "-c", uri, "-d", run, "--poll-ms", "50",
-			       "--conf", conf, uplink ? "--uplink" : NULL, uplink, NULL };
+			       "--name", sname, "--conf", conf, uplink ? "--uplink" : NULL, uplink,
+			       NULL };
 
 	cr_assert(lt(int, 0, ts_spawn(argv, log)));
-	snprintf(sock, sizeof(sock), "%s/libvirt.sock", run);
+	snprintf(sock, sizeof(sock), "%s/%s.sock", run, sname);
 	cr_assert(eq(int, ts_wait_socket(sock, 10000), 0), "libvirt-watch %s did not start (%s)",
 		  inst, log);
-	cr_assert(eq(int, ctl_client_open(&c, run, "libvirt", 2000, err, sizeof(err)), 0), "%s",
+	cr_assert(eq(int, ctl_client_open(&c, run, sname, 2000, err, sizeof(err)), 0), "%s",
 		  err);
 	cr_assert(eq(int, ctl_client_call(c, "subscribe", NULL, &ret, err, sizeof(err), 2000), 0));
 	json_decref(ret);
@@ -213,6 +218,19 @@ static void start_uplink(char *uplink, size_t len, const char *log)
 		  log);
 }
 
+/* Lines of the file at path holding word. */
+static int count_lines_with(const char *path, const char *word)
+{
+	char *all = lvt_slurp(path), *line, *save = NULL;
+	int n = 0;
+
+	for (line = all ? strtok_r(all, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		n += strstr(line, word) != NULL;
+	free(all);
+	return n;
+}
+
 /* The domain's migratable XML with its socket path from moved to to. */
 static char *dest_xml(virDomainPtr dom, const char *from, const char *to)
 {
@@ -279,14 +297,17 @@ struct dst_seen {
 	json_t *announce;
 };
 
-static void read_destination(struct dst_seen *s)
+/* Events of the watcher c until its announce (within 30 s); or, when
+ * announce_expected is false, until 2 s after it saw the incoming migration
+ * (an announce would come within its 800 ms schedule). */
+static void read_destination(struct ctl_client *c, struct dst_seen *s, bool announce_expected)
 {
 	long end = ts_now_ms() + 30000;
 
 	while (!s->announce && ts_now_ms() < end) {
 		json_t *ev = NULL;
 
-		if (ctl_client_next_event(wb, &ev, (int)(end - ts_now_ms())))
+		if (ctl_client_next_event(c, &ev, (int)(end - ts_now_ms())))
 			break;
 		const char *n = json_string_value(json_object_get(ev, "event"));
 		json_t *d = json_object_get(ev, "data");
@@ -297,9 +318,11 @@ static void read_destination(struct dst_seen *s)
 		if (n && !strcmp(n, "hook") && op && !strcmp(op, "migrate"))
 			s->hook_migrate = true;
 		else if (n && !strcmp(n, "lifecycle") && lc && det && !strcmp(lc, "resumed") &&
-			 !strcmp(det, "migrated"))
+			 !strcmp(det, "migrated")) {
 			s->resumed_migrated = true;
-		else if (n && !strcmp(n, "announce"))
+			if (!announce_expected && ts_now_ms() + 2000 < end)
+				end = ts_now_ms() + 2000;
+		} else if (n && !strcmp(n, "announce"))
 			s->announce = json_incref(d);
 		json_decref(ev);
 	}
@@ -368,8 +391,15 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	ts_path("bad-dest.xml", bxml_path, sizeof(bxml_path));
 	ts_path("hook.conf", conf, sizeof(conf));
 	write_file(conf, "announce = vhm\n");
-	wa = start_watch(vhm, "a", conf, NULL);
-	wb = start_watch(vhm, "b", conf, uplink);
+	wa = start_watch(vhm, "a", "libvirt", conf, NULL);
+	wb = start_watch(vhm, "b", "libvirt", conf, uplink);
+	/* A second watcher beside b on the same uplink, whose policy leaves the
+	 * announce to the backend or the guest. */
+	char conf_be[TS_PATH_MAX];
+
+	ts_path("hook-backend.conf", conf_be, sizeof(conf_be));
+	write_file(conf_be, "announce = backend\n");
+	wb2 = start_watch(vhm, "b", "libvirt-backend", conf_be, uplink);
 
 	/* The guest under a, on testpmd A. */
 	conn_a = virConnectOpen(uri_a);
@@ -486,7 +516,7 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	json_decref(ret);
 
 	/* The destination's watcher: the hook, the incoming migration, the announce. */
-	read_destination(&dst);
+	read_destination(wb, &dst, true);
 	cr_assert(eq(int, dst.hook_migrate, 1), "libvirtd b did not run the hook's 'migrate'");
 	cr_assert(eq(int, dst.resumed_migrated, 1), "no lifecycle resumed/migrated under b");
 	cr_assert(not(eq(ptr, dst.announce, 0)), "no announce event under b");
@@ -497,11 +527,25 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	cr_assert(eq(str, (char *)json_string_value(json_array_get(
 		json_object_get(dst.announce, "macs"), 0)), GUEST_MAC));
 	cr_assert(lt(int, 0, (int)json_integer_value(json_object_get(dst.announce, "rounds"))));
+	int rounds = (int)json_integer_value(json_object_get(dst.announce, "rounds"));
+
 	json_decref(dst.announce);
 	for (int i = 0; i < 50 && !lvt_file_has(tdlog, GUEST_MAC); i++)
 		usleep(100000);
 	cr_assert(eq(int, lvt_file_has(tdlog, GUEST_MAC), 1),
 		  "tcpdump on the uplink saw no RARP for " GUEST_MAC " (%s)", tdlog);
+	/* The watcher whose policy is "backend" saw the same incoming migration
+	 * and sent nothing: no announce event, and the uplink carried one
+	 * schedule's frames (the other watcher's), not two. */
+	struct dst_seen be = { 0 };
+
+	read_destination(wb2, &be, false);
+	cr_assert(eq(int, be.resumed_migrated, 1), "the backend-policy watcher saw no "
+		  "resumed/migrated");
+	cr_assert(eq(ptr, be.announce, 0), "announce = backend, yet the watcher announced");
+	usleep(300000); /* tcpdump -l prints each frame as it comes; let the last one land */
+	cr_assert(eq(int, count_lines_with(tdlog, GUEST_MAC), rounds), "RARP frames for "
+		  GUEST_MAC " on the uplink: want %d (one schedule, one MAC) (%s)", rounds, tdlog);
 
 	/* testpmd B serves the guest now: QEMU under b started its rings. */
 	cr_assert(eq(int, lvt_file_has(log_b, "virtio is now ready for processing"), 1),
