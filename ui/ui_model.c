@@ -577,7 +577,7 @@ static void apply_lvdirty(struct ui_lvdirty *l, const json_t *d)
 	str_at(d, "domain", l->domain, sizeof(l->domain));
 	str_at(d, "error", l->error, sizeof(l->error));
 	str_at(d, "mode", l->mode, sizeof(l->mode));
-	if (num(json_object_get(d, "period_s"), &period))
+	if (num(json_object_get(d, "period_s"), &period) && period >= 0 && period <= 3600)
 		l->period_s = (int)period;
 	if (!num(json_object_get(d, "dirty_mib_s"), &l->mib_s))
 		l->mib_s = -1;
@@ -587,8 +587,8 @@ static void apply_lvdirty(struct ui_lvdirty *l, const json_t *d)
 
 		if (l->nbackend == UI_LVBE_MAX)
 			break;
-		if (num(json_object_get(e, "pid"), &pid))
-			b->pid = (long)pid;
+		if (num(json_object_get(e, "pid"), &pid) && pid > 0 && pid < 1e9)
+			b->pid = (long)pid; /* else 0: not found (and no overflowing cast) */
 		b->have_rate = num(json_object_get(e, "log_calls_per_s"), &b->calls_per_s);
 		str_at(e, "source", b->source, sizeof(b->source));
 		str_at(e, "why", b->why, sizeof(b->why));
