@@ -105,10 +105,12 @@ const char *lvd_detail_name(int event, int detail);
 	"\n" \
 	"Watch libvirt's domains: lifecycle, migration-iteration and job-completed\n" \
 	"events, job statistics while a job runs (dirty rate normalised to MiB/s),\n" \
-	"dirty-rate calculations on request, events from `vhm hook`, and the RARP\n" \
-	"announce after an incoming migration of a domain with vhostuser\n" \
-	"interfaces.  Everything is published on the control socket NAME.sock\n" \
-	"(default libvirt) in the run dir; see docs/libvirt.md.\n" \
+	"dirty rates on request (libvirt's calculation beside each vhostuser\n" \
+	"backend's dirty-log writes counted by uprobes, when it has the symbols),\n" \
+	"events from `vhm hook`, and the RARP announce after an incoming\n" \
+	"migration of a domain with vhostuser interfaces.  Everything is\n" \
+	"published on the control socket NAME.sock (default libvirt) in the run\n" \
+	"dir; see docs/libvirt.md.\n" \
 	"\n" \
 	"  -c, --connect URI  libvirt URI (default " LVD_DEFAULT_URI ")\n" \
 	"  -u, --uplink IF    announce migrated guests' MACs on IF (needs\n" \
