@@ -31,6 +31,8 @@ struct lvd_dirty_m {
 	struct lvd_dirty *s;
 	pthread_t tid;
 	bool used;               /* main thread's */
+	bool measured;           /* set by the thread before it reports (atomic):
+				  * no longer busy once its result is queued */
 	bool done;               /* set by the thread when it returns (atomic) */
 	char domain[LVH_NAME_MAX];
 	int seconds;
@@ -151,6 +153,7 @@ static void *measure_thread(void *arg)
 		res = measure(m, dom, ldom, bv);
 	for (size_t i = 0; ldom && bv && i < ldom->nifaces; i++)
 		lvd_bview_close(&bv[i]);
+	__atomic_store_n(&m->measured, true, __ATOMIC_RELEASE);
 	if (res && !quitting(m->s))
 		m->s->report(m->s->ctx, m->domain, res);
 	else
@@ -180,7 +183,8 @@ struct lvd_dirty *lvd_dirty_new(const char *uri, lvd_dirty_report_fn report, voi
 bool lvd_dirty_busy(const struct lvd_dirty *s, const char *domain)
 {
 	for (size_t i = 0; i < LVD_DIRTY_MAX; i++)
-		if (s->m[i].used && !strcmp(s->m[i].domain, domain))
+		if (s->m[i].used && !__atomic_load_n(&s->m[i].measured, __ATOMIC_ACQUIRE) &&
+		    !strcmp(s->m[i].domain, domain))
 			return true;
 	return false;
 }

@@ -36,7 +36,7 @@ struct lvd_dirty *lvd_dirty_new(const char *uri, lvd_dirty_report_fn report, voi
  * domain already, or LVD_DIRTY_MAX do), -EAGAIN (no thread), with a reason. */
 int lvd_dirty_start(struct lvd_dirty *s, const char *domain, int seconds, char *err,
 		    size_t errlen);
-/* Is a measurement of domain running? */
+/* Is a measurement of domain running (its result not queued yet)? */
 bool lvd_dirty_busy(const struct lvd_dirty *s, const char *domain);
 /* Join the measurements that ended. */
 void lvd_dirty_reap(struct lvd_dirty *s);
