@@ -54,26 +54,44 @@ struct qmp {
 	FILE *f;
 };
 
+/* A connected socket to path, retrying while QEMU has bound it but not yet
+ * listens there (ECONNREFUSED) or not made it (ENOENT), up to timeout_ms;
+ * the fd, or -errno. */
+static int qmp_connect(const char *path, int timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 30 };
+	long end = ts_now_ms() + timeout_ms;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+		if (fd < 0)
+			return -errno;
+		if (!setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) &&
+		    !connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		err = errno;
+		close(fd);
+		if ((err != ECONNREFUSED && err != ENOENT) || ts_now_ms() > end)
+			return -err;
+		usleep(50000);
+	}
+}
+
 /* Connect to QMP at path (waiting up to timeout_ms for QEMU to make it),
  * read the greeting, leave capabilities negotiation. 0 or -errno (said). */
 static int qmp_open(struct qmp *q, const char *path, int timeout_ms)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 30 };
+	int fd = qmp_connect(path, timeout_ms);
 	char *line = NULL;
 	size_t cap = 0;
-	int fd;
 
 	q->f = NULL;
-	if (ts_wait_socket(path, timeout_ms)) {
-		fprintf(stderr, "bench qemu: no QMP socket %s in %d ms\n", path, timeout_ms);
-		return -ETIMEDOUT;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || !(q->f = fdopen(fd, "r+"))) {
-		fprintf(stderr, "bench qemu: QMP %s: %s\n", path, strerror(errno));
+	if (fd < 0 || !(q->f = fdopen(fd, "r+"))) {
+		fprintf(stderr, "bench qemu: QMP %s: %s\n", path,
+			strerror(fd < 0 ? -fd : errno));
 		if (fd >= 0)
 			close(fd);
 		return -EIO;
@@ -273,6 +291,23 @@ static void qemu_stop(struct qemu *vm)
 	vm->pid = 0;
 }
 
+/* QEMU's version ("7.2.22", from query-version; "?" when it does not say)
+ * into buf; buf. */
+static const char *qemu_version(struct qemu *vm, char *buf, size_t len)
+{
+	json_t *r = NULL, *q;
+
+	snprintf(buf, len, "?");
+	if (qmp_call(&vm->qmp, "query-version", NULL, &r))
+		return buf;
+	q = json_object_get(r, "qemu");
+	snprintf(buf, len, "%d.%d.%d", (int)json_integer_value(json_object_get(q, "major")),
+		 (int)json_integer_value(json_object_get(q, "minor")),
+		 (int)json_integer_value(json_object_get(q, "micro")));
+	json_decref(r);
+	return buf;
+}
+
 /* Poll query-migrate on src until it completes (0, *down and *total in ms)
  * or fails (-1, said). */
 static int qemu_wait_migrated(struct qemu *src, double *down, double *total, double *mb)
@@ -362,8 +397,9 @@ out:
 static int qemu_runs(const struct qemu_setup *s, double *down, double *total)
 {
 	struct qemu src = { 0 };
-	int rc = -1;
 	long t0 = ts_now_ms();
+	char ver[32];
+	int rc = -1;
 
 	if (qemu_start(&src, s, "qemu0", s->sock[0], 0))
 		goto out;
@@ -373,8 +409,8 @@ static int qemu_runs(const struct qemu_setup *s, double *down, double *total)
 			"(console %s, testpmd log %s)\n", BOOT_MS / 1000, src.console, s->log[0]);
 		goto out;
 	}
-	printf("    QEMU guest booted, eth0 up on testpmd A (device ready) in %.1f s\n",
-	       (double)(ts_now_ms() - t0) / 1000);
+	printf("    QEMU %s guest booted, eth0 up on testpmd A (device ready) in %.1f s\n",
+	       qemu_version(&src, ver, sizeof(ver)), (double)(ts_now_ms() - t0) / 1000);
 	for (int i = 0; i < QEMU_RUNS; i++)
 		if (qemu_migrate_once(&src, s, i % 2, i, &down[i], &total[i]))
 			goto out;
