@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The fixed costs of a migration, read mig_cost.h first. Each per-page cost
- * is the median of three timings on a sample memory (the best one came out
- * 8x below what the migration then took on a loaded machine), flushed from
- * the caches before each timed read (no sample that is quick to take is
- * larger than a 300 MiB L3); the sample is a gmem, as the destination's
- * memory is. */
+ * is the median of three timings on a sample memory larger than the caches
+ * (the best one, on a cache-sized sample, came out 8x below what the
+ * migration then took on a loaded machine); the sample is a gmem, as the
+ * destination's memory is. */
 #include "mig_cost.h"
 
 #include <string.h>
@@ -38,22 +37,6 @@ static double sample_populate(struct gmem *m)
 	t0 = vhm_now_ns();
 	madvise(m->r[0].hva, MIG_COST_SAMPLE_BYTES, MADV_POPULATE_WRITE);
 	return ns_since(t0) / SAMPLE_PAGES;
-}
-
-/* Push the sample out of the caches before a timed read: the proof reads
- * two memories of the guest's size, far past any cache, while the sample
- * fits one (the bench machine's L3 is 300 MiB): read cache-hot, the compare
- * came out 4x below the after-resume check it predicts (median of 18
- * migrations, bench migrate). */
-static void evict(const struct gmem *m)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	for (size_t off = 0; off < MIG_COST_SAMPLE_BYTES; off += 64)
-		__builtin_ia32_clflush(m->r[0].hva + off);
-	__builtin_ia32_mfence();
-#else
-	(void)m;
-#endif
 }
 
 /* ns per page to compare two resident pages (the halves of the sample). */
@@ -125,9 +108,7 @@ int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_
 		map[i] = sample_map_present(&m);
 		/* the same bytes in both halves: a compare reads every byte */
 		memset(m.r[0].hva, 0x5a + i, MIG_COST_SAMPLE_BYTES);
-		evict(&m);
 		cmp[i] = sample_compare(&m);
-		evict(&m);
 		dig[i] = sample_digest(&m);
 	}
 	gmem_destroy(&m);

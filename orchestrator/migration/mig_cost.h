@@ -13,9 +13,8 @@
  *   - the proof: after-resume compares both memories page by page once the
  *     guest runs (plus its 2 ms grace), sync takes the digests of both in
  *     parallel inside the downtime; per-page costs sampled here on a memory
- *     of the same kind (sealed memfd), MIG_COST_SAMPLE_BYTES, flushed from
- *     the caches first (the proof reads memories far larger than any
- *     cache), the median of three.
+ *     of the same kind (sealed memfd) larger than the caches,
+ *     MIG_COST_SAMPLE_BYTES, the median of three.
  * Runs on the caller's thread (the loop's: `migrate`, `predict`); takes a few
  * tens of milliseconds. */
 #ifndef VHM_MIG_COST_H
