@@ -40,8 +40,8 @@
 #include "util.h"
 
 #define QEMU_BIN "qemu-system-x86_64"
-#define QEMU_RUNS 3
-#define VHM_RUNS 3
+#define QEMU_RUNS 5
+#define VHM_RUNS 5
 #define GUEST_MEM "256M"
 #define LIMIT_MS 50
 #define LINE "downtime vs QEMU 7.2 (TCG), 256 MiB"
