@@ -17,9 +17,11 @@
  *    and the default proof (after-resume: the digest is out of the window);
  *    the report's downtime (source stopped → destination rings started);
  *  - one target: the median of QEMU_RUNS vs the median of VHM_RUNS, ratio
- *    <= 1/3. QEMU's downtime is its own figure (from before the source stops
- *    until the source completes); it leaves out nothing vhm's includes but
- *    the destination's device start, which QEMU does after the switch.
+ *    <= 1/3. QEMU's downtime is its own figure, from before the source stops
+ *    until the source has sent the last pages and the device state: the
+ *    destination's load of them and its device start come after it, where
+ *    vhm's figure includes the destination's start (so the comparison, if
+ *    anything, favours QEMU).
  * Everything runs on the bench's main thread; children go through support.c
  * (ts_spawn), so they die with the bench. Not installed (qemu-system-x86_64,
  * dpdk-testpmd) or no guest (no mirror for mkguest.sh): "not run". */
