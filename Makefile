@@ -143,11 +143,12 @@ test-asan:
 # code only. Criterion takes one glob per run, hence one run per pattern.
 # The migrations chosen cover a switchover, a rollback, a cancel, the state
 # events, QMP's queries while the job's thread runs (qmp/*), vhm certify's own
-# device through a backend restart (certify/reconnect*) and the test
-# backend's datapath; layouts and back_and_forth_20 add
+# device through a backend restart (certify/reconnect*), a device that
+# comes in by a migration stream on a thread of its own (stream_incoming/*)
+# and the test backend's datapath; layouts and back_and_forth_20 add
 # minutes under TSan and no other thread interaction. About 5 min in all.
 TSAN_SUITES := device/* migrate/[cst]* migrate/between* migrate/hot_swap_test* track*/* ctl_*/* \
-               top*/* qmp/* certify/reconnect*
+               top*/* qmp/* certify/reconnect* stream_incoming/*
 TSAN_BUILD   = $(BUILD)/tsan
 TSAN_LOGS    = $(TSAN_BUILD)/logs
 # Newer kernels map memory where TSan does not expect it ("unexpected memory

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "device.h"
 #include "metrics.h"
+#include "mig_snet.h"
 #include "runner.h"
 #include "util.h"
 #include "vbpf.h"
@@ -81,10 +82,12 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		{ "buffers", required_argument, NULL, 'u' },
 		{ "seed", required_argument, NULL, 'e' },
 		{ "metrics", required_argument, NULL, 'P' },
+		{ "incoming", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vhm_cli p = { .cmd = "run", .shortopts = "", .longopts = opts };
-	char host[64], err[160];
+	char host[MIG_SNET_HOST_MAX], err[160];
+	bool mem_given = false;
 	uint16_t port;
 	uint64_t v;
 	int o;
@@ -97,6 +100,7 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 			if (vhm_parse_size(optarg, &c->mem_bytes))
 				return vhm_usage_error("run", "--mem '%s': expected a size like 256M",
 						       optarg);
+			mem_given = true;
 			break;
 		case 'q':
 			if (vhm_parse_u64(optarg, &v) || v < 1 || v > ND_MAX_QUEUES)
@@ -152,6 +156,11 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 				return vhm_usage_error("run", "--seed '%s': expected a number >= 1",
 						       optarg);
 			break;
+		case 'I':
+			if (mig_snet_parse(optarg, host, sizeof(host), &port, err, sizeof(err)))
+				return vhm_usage_error("run", "--incoming %s", err);
+			r->incoming = optarg;
+			break;
 		case 'R': r->run_dir = optarg; break;
 		case 'Q': r->quiet = true; break;
 		case 'c': r->reconnect = true; break;
@@ -176,6 +185,8 @@ static int parse_args(int argc, char **argv, struct dev_config *c, struct runner
 		return vhm_usage_error("run", "unexpected argument '%s'", argv[optind]);
 	if (!c->backend)
 		return vhm_usage_error("run", "--backend SOCKET is required");
+	if (r->incoming && !mem_given)   /* the stream's size (mig_incoming) */
+		c->mem_bytes = 0;
 	return 0;
 }
 

@@ -15,7 +15,7 @@
 	"               [--interval DUR] [--duration DUR] [--timeout DUR] [--reconnect] [--listen]\n" \
 	"               [--run-dir DIR] [--quiet] [--trace-backend[=PROBES]]\n" \
 	"               [--buffers spread|compact] [--seed N]\n" \
-	"               [--metrics [ADDR:]PORT]\n" \
+	"               [--metrics [ADDR:]PORT] [--incoming tcp:ADDR:PORT]\n" \
 	"  Run a virtio-net device on the vhost-user backend at SOCKET with vhm's\n" \
 	"  built-in guest: it transmits PPS test frames/s of SIZE bytes (default 64)\n" \
 	"  that the backend loops back, and dirties guest pages at the given rate.\n" \
@@ -36,7 +36,13 @@
 	"  as \"bpf\" to status and stats events.\n" \
 	"  --metrics serves OpenMetrics at http://ADDR:PORT/metrics (ADDR default\n" \
 	"  127.0.0.1; PORT 0: any free port, shown in status): dirty rates, working\n" \
-	"  set, migrations (docs/metrics.md).\n"
+	"  set, migrations (docs/metrics.md).\n" \
+	"  --incoming: no guest starts here; vhm waits on ADDR:PORT (PORT 0: any free\n" \
+	"  port, shown in status) for `vhm migrate NAME --to tcp:HOST:PORT` from\n" \
+	"  another vhm, makes guest memory of the size the stream says, and runs the\n" \
+	"  device on SOCKET from where the source stopped (docs/stream.md). Give it\n" \
+	"  the source's --queues and --ring (and --mem, or none). A failed migration\n" \
+	"  exits 1.\n"
 
 int cmd_run(int argc, char **argv);
 

@@ -30,7 +30,7 @@
 const char *dev_state_name(enum dev_state s)
 {
 	static const char *const names[] = {
-		"starting", "running", "migrating", "backend-lost", "stopped",
+		"starting", "running", "migrating", "backend-lost", "stopped", "incoming",
 	};
 
 	return (unsigned)s < VHM_ARRAY_SIZE(names) ? names[s] : "?";
@@ -544,7 +544,10 @@ static int negotiate(struct device *d, char *err, size_t errlen)
 	return dev_choose_features(d, &d->front, &d->features, err, errlen);
 }
 
-int dev_open(struct device *d, const struct dev_config *c, char *err, size_t errlen)
+/* What dev_open and dev_open_incoming share: the fields, guest memory, the
+ * backend connected and negotiated, the guest driver and writer laid out.
+ * 0, or -errno with err and nothing left open. */
+static int open_common(struct device *d, const struct dev_config *c, char *err, size_t errlen)
 {
 	int rc;
 
@@ -565,38 +568,9 @@ int dev_open(struct device *d, const struct dev_config *c, char *err, size_t err
 	pthread_mutex_init(&d->dp_lock, NULL);
 	if ((rc = gmem_create(&d->mem, c->mem_bytes, c->name, err, errlen)))
 		goto fail_mutex;
-	if ((rc = negotiate(d, err, errlen)))
+	if ((rc = negotiate(d, err, errlen)) || (rc = open_guest(d, err, errlen)))
 		goto fail_front;
-	if ((rc = open_guest(d, err, errlen)))
-		goto fail_front;
-	netdrv_fill_rx(&d->drv);
-	d->backend_start_ms = (double)vhm_now_ns();
-	rc = dev_backend_start(d, &d->front, &d->mem, d->features, NULL);
-	d->backend_start_ms = ((double)vhm_now_ns() - d->backend_start_ms) / 1e6;
-	if (rc) {
-		snprintf(err, errlen, "%s", d->front.err);
-		goto fail_guest;
-	}
-	gw_set(&d->gw, c->dirty_rate, c->pattern);
-	netdrv_set_traffic(&d->drv, c->pps, c->frame_size);
-	if ((rc = -vhm_thread_start(&d->dp_thread, datapath_main, d)) ||
-	    (rc = gw_start(&d->gw))) {
-		snprintf(err, errlen, "starting guest threads: %s", strerror(-rc));
-		goto fail_threads;
-	}
-	d->dp_started = true;
-	pthread_setname_np(d->dp_thread, "vhm-dp");   /* for top -H, perf, vhm-bench */
-	d->atomic_state = DEV_RUNNING;   /* no callback yet: dev_open's caller knows */
-	d->started_ns = vhm_now_ns();
 	return 0;
-fail_threads:
-	if (d->dp_started) {
-		d->dp_stop = true;
-		pthread_join(d->dp_thread, NULL);
-	}
-fail_guest:
-	gw_destroy(&d->gw);
-	netdrv_destroy(&d->drv);
 fail_front:
 	vhu_front_close(&d->front);
 	dev_listener_close(&d->lis);
@@ -605,6 +579,134 @@ fail_mutex:
 	pthread_mutex_destroy(&d->dp_lock);
 	pthread_mutex_destroy(&d->lock);
 	return rc;
+}
+
+/* open_common undone (no guest thread runs). */
+static void close_common(struct device *d)
+{
+	gw_destroy(&d->gw);
+	netdrv_destroy(&d->drv);
+	vhu_front_close(&d->front);
+	dev_listener_close(&d->lis);
+	gmem_destroy(&d->mem);
+	pthread_mutex_destroy(&d->dp_lock);
+	pthread_mutex_destroy(&d->lock);
+}
+
+/* The guest's threads: the datapath and the writer. 0 or -errno with err;
+ * on failure neither runs. */
+static int start_guest(struct device *d, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = -vhm_thread_start(&d->dp_thread, datapath_main, d)))
+		return vhm_err(err, errlen, rc, "starting the datapath thread: %s", strerror(-rc));
+	d->dp_started = true;
+	pthread_setname_np(d->dp_thread, "vhm-dp");   /* for top -H, perf, vhm-bench */
+	if ((rc = gw_start(&d->gw))) {
+		pthread_mutex_lock(&d->dp_lock);
+		d->dp_stop = true;
+		pthread_mutex_unlock(&d->dp_lock);
+		pthread_join(d->dp_thread, NULL);
+		d->dp_started = false;
+		return vhm_err(err, errlen, rc, "starting the memory writer: %s", strerror(-rc));
+	}
+	d->started_ns = vhm_now_ns();
+	return 0;
+}
+
+int dev_open(struct device *d, const struct dev_config *c, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = open_common(d, c, err, errlen)))
+		return rc;
+	netdrv_fill_rx(&d->drv);
+	d->backend_start_ms = (double)vhm_now_ns();
+	rc = dev_backend_start(d, &d->front, &d->mem, d->features, NULL);
+	d->backend_start_ms = ((double)vhm_now_ns() - d->backend_start_ms) / 1e6;
+	if (rc) {
+		snprintf(err, errlen, "%s", d->front.err);
+		goto fail;
+	}
+	gw_set(&d->gw, c->dirty_rate, c->pattern);
+	netdrv_set_traffic(&d->drv, c->pps, c->frame_size);
+	if ((rc = start_guest(d, err, errlen)))
+		goto fail;
+	d->atomic_state = DEV_RUNNING;   /* no callback yet: dev_open's caller knows */
+	return 0;
+fail:
+	close_common(d);
+	return rc;
+}
+
+int dev_open_incoming(struct device *d, const struct dev_config *c, char *err, size_t errlen)
+{
+	int rc;
+
+	if ((rc = open_common(d, c, err, errlen)))
+		return rc;
+	d->backend_start_ms = (double)vhm_now_ns();
+	rc = dev_backend_prepare(&d->front, &d->mem, d->features);
+	d->backend_start_ms = ((double)vhm_now_ns() - d->backend_start_ms) / 1e6;
+	if (rc) {
+		snprintf(err, errlen, "%s", d->front.err);
+		close_common(d);
+		return rc;
+	}
+	d->atomic_state = DEV_INCOMING;
+	return 0;
+}
+
+int dev_incoming_start(struct device *d, const uint32_t *bases, const uint8_t mac[6], char *err,
+		       size_t errlen)
+{
+	int rc;
+
+	memcpy(d->cfg.mac, mac, 6);
+	memcpy(d->drv.mac, mac, 6);
+	/* the source paused its TX to quiesce: resumed here, as dev_guest_pause */
+	d->drv.tx_paused = false;
+	netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
+	if ((rc = dev_backend_start_rings(d, &d->front, d->features, bases)))
+		return vhm_err(err, errlen, rc, "%s", d->front.err);
+	if ((rc = start_guest(d, err, errlen)))
+		return rc;
+	d->atomic_state = DEV_RUNNING;   /* no callback: the caller knows */
+	return 0;
+}
+
+size_t dev_state_size(const struct device *d)
+{
+	return netdrv_state_size(&d->drv) + GW_STATE_SIZE;
+}
+
+void dev_state_save(struct device *d, uint8_t *out)
+{
+	netdrv_state_save(&d->drv, out);
+	gw_state_save(&d->gw, out + netdrv_state_size(&d->drv));
+}
+
+int dev_state_load(struct device *d, const uint8_t *in, size_t len, char *err, size_t errlen)
+{
+	size_t nd = netdrv_state_size(&d->drv);
+	int rc;
+
+	if (len != nd + GW_STATE_SIZE)
+		return vhm_err(err, errlen, -EINVAL, "device state of %zu bytes, this device's is "
+			       "%zu (%d queue pairs)", len, nd + GW_STATE_SIZE, d->drv.nq);
+	if ((rc = netdrv_state_load(&d->drv, in, nd, err, errlen)))
+		return rc;
+	return gw_state_load(&d->gw, in + nd, err, errlen);
+}
+
+bool dev_send_rarp(struct device *d, const uint8_t mac[6])
+{
+	bool guest_does = (d->features >> VHU_NET_F_GUEST_ANNOUNCE) & 1;
+
+	if (guest_does || !vhu_front_has_pf(&d->front, VHU_PF_RARP))
+		return false;
+	return vhu_send_rarp(&d->front, mac) == 0;
 }
 
 void dev_close(struct device *d)
@@ -619,8 +721,11 @@ void dev_close(struct device *d)
 		d->dp_started = false;
 	}
 	gw_destroy(&d->gw);
-	/* Stop the rings so the backend lets go of guest memory cleanly. */
-	if (!d->front.broken)
+	/* Stop the rings so the backend lets go of guest memory cleanly (an
+	 * incoming device never started them: its status goes back to 0). */
+	if (!d->front.broken && dev_state(d) == DEV_INCOMING)
+		dev_backend_reset_status(&d->front);
+	else if (!d->front.broken)
 		dev_backend_stop(d, &d->front, bases);
 	vhu_front_close(&d->front);
 	dev_listener_close(&d->lis);

@@ -19,6 +19,12 @@
  *             backend connection and guest memory while it runs, and its
  *             short-lived digest thread (reads guest memory only);
  *   vbpf      the eBPF loader (bpf/vbpf_dev), which never sees the device.
+ *   incoming  a migration's destination (migration/mig_incoming) opens the
+ *             device with dev_open_incoming and starts it with
+ *             dev_incoming_start on its own thread, and is its owner until
+ *             the runner's loop joins that thread and takes it over; no
+ *             other thread touches the device before (the loop answers
+ *             `status` from the migration's own atomics).
  * All but the owner start with vhm_thread_start (util.h): signals reach the
  * owner's thread alone, whose handlers set the flag its loop reads.
  * Field by field (who writes; how the others read):
@@ -83,6 +89,7 @@ enum dev_ring_mode { DEV_RING_AUTO, DEV_RING_SPLIT, DEV_RING_PACKED };
 
 enum dev_state {
 	DEV_STARTING, DEV_RUNNING, DEV_MIGRATING, DEV_BACKEND_LOST, DEV_STOPPED,
+	DEV_INCOMING,              /* dev_open_incoming: waiting for a migration's state */
 };
 
 struct dev_config {
@@ -187,6 +194,32 @@ void dev_snapshot(struct device *d, struct dev_snapshot *out);
  * and the guest. 0 or -errno with err set; on failure nothing is left open. */
 int dev_open(struct device *d, const struct dev_config *c, char *err, size_t errlen);
 void dev_close(struct device *d);
+
+/* A migration's destination in two steps (migration/mig_incoming). Open:
+ * memory of c->mem_bytes, the backend connected and negotiated as dev_open
+ * does, the guest driver and writer laid out, the memory table sent; no
+ * ring started, no guest thread: state DEV_INCOMING, the memory the
+ * stream's to fill. Then, once memory and state arrived (dev_state_load),
+ * start: every ring from `bases`, the guest resumed with `mac`, state
+ * DEV_RUNNING (no callback: the caller knows). dev_close undoes either. */
+int dev_open_incoming(struct device *d, const struct dev_config *c, char *err, size_t errlen);
+int dev_incoming_start(struct device *d, const uint32_t *bases, const uint8_t mac[6], char *err,
+		       size_t errlen);
+
+/* The guest's state outside its memory, as a migration stream's DEVICE
+ * section carries it (docs/stream.md): the driver's (netdrv_state_save)
+ * followed by the writer's (gw_state_save, GW_STATE_SIZE bytes). Save with
+ * the guest paused; load into a device opened alike (same queues, rings,
+ * buffers) before its guest starts: 0, or -EINVAL with err. */
+size_t dev_state_size(const struct device *d);
+void dev_state_save(struct device *d, uint8_t *out);
+int dev_state_load(struct device *d, const uint8_t *in, size_t len, char *err, size_t errlen);
+
+/* Announce the guest's location through the backend (SEND_RARP with mac),
+ * unless the guest announces itself (GUEST_ANNOUNCE) or the backend cannot
+ * (no RARP protocol feature): true when the RARP request was sent. A failed
+ * request leaves its reason in d->front.err. */
+bool dev_send_rarp(struct device *d, const uint8_t mac[6]);
 
 /* The features this device acks on a backend that offers `offered`; -ENOTSUP
  * with err naming what is missing. */

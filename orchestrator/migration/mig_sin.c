@@ -2,8 +2,11 @@
 /* The destination's receive loop: one state per stage of the stream
  * (expecting MEMORY, pages and passes, after DEVICE, after SWITCHOVER); a
  * section that does not belong to the stage is refused by name. Memory
- * sections go to mig_smem_apply; the device section's state blob is copied
- * out of the decoder (whose buffer the next section reuses). */
+ * sections go to mig_smem_apply, into the memory the MEMORY hook made; the
+ * device section's state blob is copied out of the decoder (whose buffer
+ * the next section reuses). The hooks (mig_sin.h) are where a destination
+ * makes its memory and starts its device; mig_sin_receive is the reading
+ * with the caller's memory and no device. */
 #include "mig_sin.h"
 
 #include <errno.h>
@@ -75,37 +78,72 @@ static bool fits(enum stage st, uint32_t t, enum stage *next)
 	return false;
 }
 
-static int one_section(struct mig_sdec *d, const struct mig_ssec *s, struct gmem *mem,
+/* The reading's state: the hooks, the memory MEMORY made. */
+struct sin {
+	const struct mig_sin_hooks *h;
+	void *ctx;
+	struct gmem *mem;
+	bool switched;
+};
+
+static int on_memory(struct sin *in, struct mig_sdec *d, const struct mig_ssec *s, char *err,
+		     size_t errlen)
+{
+	int rc = in->h->memory(in->ctx, &s->memory, &in->mem, err, errlen);
+
+	if (rc || (rc = mig_smem_apply(d, s, in->mem, err, errlen)))
+		return rc;
+	return in->h->ready ? in->h->ready(in->ctx, err, errlen) : 0;
+}
+
+static int on_switchover(struct sin *in, const struct mig_ssec *s, struct mig_sin_result *res,
+			 char *err, size_t errlen)
+{
+	int rc = check_digest(s, in->mem, res, err, errlen);
+
+	if (rc || !in->h->switchover)
+		return rc;
+	if ((rc = in->h->switchover(in->ctx, res, err, errlen)))
+		return rc;
+	in->switched = true;
+	return 0;
+}
+
+static int one_section(struct sin *in, struct mig_sdec *d, const struct mig_ssec *s,
 		       struct mig_sin_result *res, char *err, size_t errlen)
 {
 	switch (s->type) {
 	case MIG_SEC_MEMORY:
-		return mig_smem_apply(d, s, mem, err, errlen);
+		return on_memory(in, d, s, err, errlen);
 	case MIG_SEC_PAGES:
 		res->data_pages += s->npages;
-		return mig_smem_apply(d, s, mem, err, errlen);
+		return mig_smem_apply(d, s, in->mem, err, errlen);
 	case MIG_SEC_ZERO:
 		res->zero_pages += s->npages;
-		return mig_smem_apply(d, s, mem, err, errlen);
+		return mig_smem_apply(d, s, in->mem, err, errlen);
 	case MIG_SEC_PASS:
 		res->passes++;
+		if (in->h->pass)
+			in->h->pass(in->ctx, s->pass, res);
 		return 0;
 	case MIG_SEC_DEVICE:
 		return keep_device(s, res, err, errlen);
 	case MIG_SEC_SWITCHOVER:
-		return check_digest(s, mem, res, err, errlen);
+		return on_switchover(in, s, res, err, errlen);
 	}
 	return 0;
 }
 
-int mig_sin_receive(struct mig_sdec *d, struct gmem *mem, struct mig_sin_result *res,
-		    mig_sin_pass_fn on_pass, void *ctx, char *err, size_t errlen)
+int mig_sin_run(struct mig_sdec *d, const struct mig_sin_hooks *h, void *ctx,
+		struct mig_sin_result *res, bool *switched, char *err, size_t errlen)
 {
+	struct sin in = { .h = h, .ctx = ctx };
 	enum stage st = ST_MEMORY, next;
 	struct mig_ssec s;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	*switched = false;
 	if ((rc = mig_sdec_header(d)))
 		return vhm_err(err, errlen, rc, "%s", d->err);
 	while (!d->ended) {
@@ -117,10 +155,10 @@ int mig_sin_receive(struct mig_sdec *d, struct gmem *mem, struct mig_sin_result 
 				     (unsigned long long)s.offset, stage_wants[st]);
 			goto fail;
 		}
-		if ((rc = one_section(d, &s, mem, res, err, errlen)))
+		rc = one_section(&in, d, &s, res, err, errlen);
+		*switched = in.switched;
+		if (rc)
 			goto fail;
-		if (s.type == MIG_SEC_PASS && on_pass)
-			on_pass(ctx, s.pass, res);
 		st = next;
 	}
 	return 0;
@@ -129,4 +167,37 @@ fail_dec:
 fail:
 	mig_sin_result_free(res);
 	return rc;
+}
+
+/* mig_sin_receive's hooks: the caller's memory, its pass callback. */
+struct fixed {
+	struct gmem *mem;
+	mig_sin_pass_fn on_pass;
+	void *ctx;
+};
+
+static int fixed_memory(void *ctx, const struct mig_stream_memory *m, struct gmem **mem,
+			char *err, size_t errlen)
+{
+	(void)m; (void)err; (void)errlen;
+	*mem = ((struct fixed *)ctx)->mem;
+	return 0;
+}
+
+static void fixed_pass(void *ctx, uint32_t pass, const struct mig_sin_result *sofar)
+{
+	struct fixed *f = ctx;
+
+	if (f->on_pass)
+		f->on_pass(f->ctx, pass, sofar);
+}
+
+int mig_sin_receive(struct mig_sdec *d, struct gmem *mem, struct mig_sin_result *res,
+		    mig_sin_pass_fn on_pass, void *ctx, char *err, size_t errlen)
+{
+	static const struct mig_sin_hooks hooks = { .memory = fixed_memory, .pass = fixed_pass };
+	struct fixed f = { .mem = mem, .on_pass = on_pass, .ctx = ctx };
+	bool switched;
+
+	return mig_sin_run(d, &hooks, &f, res, &switched, err, errlen);
 }

@@ -12,6 +12,7 @@
 #ifndef VHM_MIG_SIN_H
 #define VHM_MIG_SIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,21 @@ struct mig_sin_result {
 /* Called at each PASS section (progress); may be NULL. */
 typedef void (*mig_sin_pass_fn)(void *ctx, uint32_t pass, const struct mig_sin_result *sofar);
 
+/* What a destination does at the stream's turning points, on the reading
+ * thread; each returns 0 or -errno with err (the reading stops there). */
+struct mig_sin_hooks {
+	/* MEMORY arrived: *mem = the memory the pages go to (made now, sized
+	 * by m; mig_smem_apply then checks its layout is m's). */
+	int (*memory)(void *ctx, const struct mig_stream_memory *m, struct gmem **mem, char *err,
+		      size_t errlen);
+	/* MEMORY applied: the layout is *mem's. May be NULL. */
+	int (*ready)(void *ctx, char *err, size_t errlen);
+	mig_sin_pass_fn pass;    /* may be NULL */
+	/* The digests agreed (res->device and res->digest filled): start the
+	 * device; END is read after. May be NULL. */
+	int (*switchover)(void *ctx, const struct mig_sin_result *res, char *err, size_t errlen);
+};
+
 /* Read the stream on d (header included) into mem. 0 with *res filled, or
  * -errno with err naming what was wrong: the decoder's refusals, a section
  * out of order, a DEVICE section missing or twice, digests that differ
@@ -36,5 +52,10 @@ typedef void (*mig_sin_pass_fn)(void *ctx, uint32_t pass, const struct mig_sin_r
 int mig_sin_receive(struct mig_sdec *d, struct gmem *mem, struct mig_sin_result *res,
 		    mig_sin_pass_fn on_pass, void *ctx, char *err, size_t errlen);
 void mig_sin_result_free(struct mig_sin_result *res);
+/* The same with hooks: MEMORY makes the memory, SWITCHOVER starts the
+ * device. *switched tells whether the switchover hook succeeded (then a
+ * later failure, a bad END, comes after the commit). */
+int mig_sin_run(struct mig_sdec *d, const struct mig_sin_hooks *h, void *ctx,
+		struct mig_sin_result *res, bool *switched, char *err, size_t errlen);
 
 #endif

@@ -14,7 +14,10 @@
  * migration's thread (the only other one that changes it) it queues the
  * event on the job (mig_job_post), which the loop emits — the control server
  * is touched by the loop thread alone. What the device's other threads own
- * and how the loop reads it is device.h's "Threads". */
+ * and how the loop reads it is device.h's "Threads". With --incoming the
+ * device is first the incoming thread's (migration/mig_incoming): while
+ * r->incoming the loop serves the control socket without touching r->dev,
+ * and takes the device once mig_incoming_finish has joined that thread. */
 #include "runner.h"
 
 #include <errno.h>
@@ -30,6 +33,7 @@
 
 #include "ctl.h"
 #include "device.h"
+#include "mig_incoming.h"
 #include "mig_job.h"
 #include "run_args.h"
 #include "run_metrics.h"
@@ -39,6 +43,8 @@
 #include "vbpf_dev.h"
 
 #define MAX_POLL (CTL_CLIENTS_MAX + METRICS_CLIENTS_MAX + 9)
+#define RUN_CMD_ONE(fn, name, ...) + 1
+#define RUN_NCMDS (0 RUN_ARGS_CMDS(RUN_CMD_ONE))   /* entries of run_cmds */
 
 struct runner {
 	struct device dev;
@@ -56,6 +62,13 @@ struct runner {
 	struct run_track *trk;         /* dirty tracking: track-start, "dirty" events */
 	struct run_metrics met;    /* --metrics: the HTTP endpoint and its counts */
 	pthread_t loop_thread;     /* the thread running runner_run */
+	/* --incoming: the migration bringing the device, and while it comes the
+	 * commands that answer without one (ctl_incoming_cmds); the server
+	 * serves cmds, run_cmds once the device runs. */
+	bool incoming;             /* waiting for or receiving the device */
+	struct mig_incoming in;
+	json_t *in_report;         /* the incoming migration, once done */
+	struct ctl_cmd cmds[RUN_NCMDS];
 };
 
 static volatile sig_atomic_t got_signal;
@@ -117,12 +130,26 @@ static json_t *status_json(struct runner *r)
 			 "datapath", "polls", (json_int_t)polls, "idle_polls", (json_int_t)idle_polls);
 }
 
+/* While the device comes in: what there is to say without one. */
+static json_t *incoming_status_json(struct runner *r)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:o}", "name", r->in.cfg.name, "state", "incoming",
+			 "backend", r->in.cfg.backend, "pid", (json_int_t)getpid(),
+			 "incoming", mig_incoming_json(&r->in));
+}
+
 static int ctl_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
 
 	(void)args; (void)err; (void)errlen;
+	if (r->incoming) {
+		*ret = incoming_status_json(r);
+		return 0;
+	}
 	*ret = status_json(r);
+	if (*ret && r->in_report)   /* the migration that brought the device */
+		json_object_set(*ret, "incoming", r->in_report);
 	if (*ret && r->trace)   /* --trace-backend */
 		json_object_set_new(*ret, "bpf", vbpf_dev_json(r->trace, false));
 	if (*ret && r->met.srv)   /* --metrics, as bound */
@@ -239,8 +266,8 @@ static const char *const qmp_run_states[] = {
 static int ctl_query_status(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
-	enum dev_state s = dev_state(&r->dev);
-	const char *st = qmp_run_states[s];
+	/* no device to read while it comes in (its thread is filling it) */
+	const char *st = r->incoming ? "inmigrate" : qmp_run_states[dev_state(&r->dev)];
 
 	(void)args; (void)err; (void)errlen;
 	*ret = json_pack("{s:b, s:s}", "running", !strcmp(st, "running"), "status", st);
@@ -296,6 +323,32 @@ static int ctl_predict(void *ctx, json_t *args, json_t **ret, char *err, size_t 
 #define RUN_CMD(fn, name, doc, ...) { name, doc, fn, { __VA_ARGS__ } },
 static const struct ctl_cmd run_cmds[] = { RUN_ARGS_CMDS(RUN_CMD) };
 #undef RUN_CMD
+
+/* --incoming, before the device runs: every command but these is refused. */
+static int ctl_not_yet(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+
+	(void)args; (void)ret;
+	return vhm_err(err, errlen, -EAGAIN, "%s is waiting for an incoming migration (%s): no "
+		       "device yet", r->in.cfg.name,
+		       mig_in_phase_name(mig_incoming_phase(&r->in)));
+}
+
+static void ctl_incoming_cmds(struct runner *r)
+{
+	static const char *const answer[] = { "status", "stats", "stop", "query-status" };
+
+	memcpy(r->cmds, run_cmds, sizeof(run_cmds));
+	for (size_t i = 0; i < RUN_NCMDS; i++) {
+		size_t k = 0;
+
+		while (k < VHM_ARRAY_SIZE(answer) && strcmp(answer[k], r->cmds[i].name))
+			k++;
+		if (k == VHM_ARRAY_SIZE(answer))
+			r->cmds[i].fn = ctl_not_yet;
+	}
+}
 
 /* ---- the loop -------------------------------------------------------------- */
 
@@ -456,6 +509,109 @@ static void print_summary(struct runner *r)
 	       (unsigned long long)gw_writes(&r->dev.gw));
 }
 
+/* The control socket, serving r->cmds. 0 or VHM_EXIT_USAGE (printed). */
+static int open_ctl(struct runner *r, const char *name)
+{
+	char err[256];
+
+	if (!ctl_server_open(&r->ctl, r->run_dir, name, r->cmds, RUN_NCMDS, r, err, sizeof(err)))
+		return 0;
+	fprintf(stderr, "vhm run: %s\n", err);
+	return VHM_EXIT_USAGE;
+}
+
+/* The device on its backend, then its control socket (so that a client
+ * finding the socket always finds a device). 0 or a VHM_EXIT_* (printed). */
+static int open_device(struct runner *r, const struct dev_config *c)
+{
+	char err[256];
+	int rc;
+
+	if (dev_open(&r->dev, c, err, sizeof(err))) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		return VHM_EXIT_PEER;
+	}
+	memcpy(r->cmds, run_cmds, sizeof(run_cmds));
+	if ((rc = open_ctl(r, c->name)))
+		dev_close(&r->dev);
+	return rc;
+}
+
+/* An "incoming" event when the phase changed since *last (as the loop sees
+ * it: a phase shorter than a pass of the loop may go unseen, the last one
+ * never does). */
+static void emit_incoming(struct runner *r, enum mig_in_phase *last)
+{
+	enum mig_in_phase p = mig_incoming_phase(&r->in);
+
+	if (p == *last)
+		return;
+	*last = p;
+	ctl_server_emit(r->ctl, "incoming", mig_incoming_json(&r->in));
+}
+
+/* Serve the control socket until the incoming migration is done, asking it
+ * to give up on `stop` or a signal. */
+static void incoming_loop(struct runner *r)
+{
+	enum mig_in_phase last = MIG_IN_WAITING;
+	struct pollfd fds[CTL_CLIENTS_MAX + 2];
+	bool asked = false;
+
+	while (!mig_incoming_done(&r->in)) {
+		int n = ctl_server_pollfds(r->ctl, fds, CTL_CLIENTS_MAX + 1);
+
+		n = n < 0 ? 0 : n;
+		fds[n] = (struct pollfd){ .fd = mig_incoming_fd(&r->in), .events = POLLIN };
+		if (poll(fds, (nfds_t)n + 1, 100) < 0 && errno != EINTR)
+			r->stop = true;
+		ctl_server_handle(r->ctl, fds, n);
+		if ((r->stop || got_signal) && !asked) {
+			mig_incoming_cancel(&r->in);
+			asked = true;
+		}
+		emit_incoming(r, &last);
+	}
+	emit_incoming(r, &last);   /* the thread is done: its last phase */
+}
+
+/* --incoming: the control socket first (status says "incoming"), then the
+ * device as the migration brings it. 0 once it runs; else a VHM_EXIT_*
+ * (printed): 1 when the migration failed -- nothing runs, as QEMU's
+ * -incoming exits -- 0 when stopped before it came. */
+static int receive_device(struct runner *r, const char *spec, const struct dev_config *c)
+{
+	char err[MIG_IN_ERR_LEN];
+	int rc;
+
+	if (mig_incoming_start(&r->in, spec, &r->dev, c, err, sizeof(err))) {
+		fprintf(stderr, "vhm run: %s\n", err);
+		return VHM_EXIT_USAGE;
+	}
+	r->incoming = true;
+	ctl_incoming_cmds(r);
+	if ((rc = open_ctl(r, c->name))) {
+		mig_incoming_cancel(&r->in);
+		mig_incoming_finish(&r->in, err, sizeof(err));
+		return rc;
+	}
+	if (!r->quiet)
+		fprintf(stderr, "vhm run %s: incoming on %s, backend %s, control %s\n", c->name,
+			r->in.bound, c->backend, ctl_server_path(r->ctl));
+	incoming_loop(r);
+	r->in_report = mig_incoming_json(&r->in);   /* the thread is done */
+	rc = mig_incoming_finish(&r->in, err, sizeof(err));
+	r->incoming = false;
+	memcpy(r->cmds, run_cmds, sizeof(run_cmds));
+	if (!rc)
+		return 0;
+	fprintf(stderr, "vhm run %s: %s%s\n", c->name,
+		rc == -ECANCELED ? "" : "incoming migration failed: ", err);
+	ctl_server_close(r->ctl);
+	r->ctl = NULL;
+	return rc == -ECANCELED ? VHM_EXIT_OK : VHM_EXIT_FAIL;
+}
+
 int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -493,19 +649,9 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (dev_open(&r->dev, &c, err, sizeof(err))) {
-		fprintf(stderr, "vhm run: %s\n", err);
-		rc = VHM_EXIT_PEER;
+	rc = o->incoming ? receive_device(r, o->incoming, &c) : open_device(r, &c);
+	if (rc || !r->ctl)   /* stopped before an incoming migration came: nothing ran */
 		goto out;
-	}
-	rc = ctl_server_open(&r->ctl, r->run_dir, c.name, run_cmds, VHM_ARRAY_SIZE(run_cmds), r,
-			     err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "vhm run: %s\n", err);
-		dev_close(&r->dev);
-		rc = VHM_EXIT_USAGE;
-		goto out;
-	}
 	if (!r->quiet)
 		fprintf(stderr, "vhm run %s: running on %s (%d queue pairs, %s rings), control %s\n",
 			c.name, r->dev.backend, c.queues, r->dev.packed ? "packed" : "split",
@@ -516,6 +662,8 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	mig_job_init(&r->job, &r->dev, r->quiet);
 	r->loop_thread = pthread_self();
 	dev_on_state(&r->dev, on_dev_state, r);
+	if (o->incoming)   /* the device started running on the incoming thread */
+		on_dev_state(r, DEV_RUNNING, "incoming migration committed");
 	if (run_track_create(&r->trk, &r->dev, r->ctl))
 		fprintf(stderr, "vhm run %s: no dirty tracking: out of memory\n", c.name);
 	r->met.trk = r->trk;
@@ -533,6 +681,7 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	ctl_server_close(r->ctl);
 out:
 	run_metrics_close(&r->met);
+	json_decref(r->in_report);
 	free(r);
 	return rc;
 }

@@ -25,6 +25,8 @@ struct runner_opts {
 	bool reconnect;            /* get a lost backend back and restore the rings */
 	unsigned trace_probes;     /* --trace-backend: vbpf probe mask, 0 off */
 	const char *metrics;       /* --metrics [ADDR:]PORT, NULL: off */
+	const char *incoming;      /* --incoming tcp:ADDR:PORT: the device comes by a
+				    * migration (migration/mig_incoming); NULL: off */
 };
 
 /* Run the device described by cfg until stopped. Returns a VHM_EXIT_* status
