@@ -64,6 +64,28 @@ int bench_testpmd(const char *bench, const char *name, int queues, unsigned targ
  * reply. 0, or -errno with the error printed. */
 int bench_call(struct ctl_client *c, const char *cmd, json_t *args, json_t **ret);
 
+/* A `vhm run` device on a testpmd, for the benches that migrate one
+ * (bench_migrate.c): its pid and the bench's control connection to it. */
+struct bench_dev {
+	pid_t pid;
+	struct ctl_client *c;
+};
+/* `vhm run` NAME on backend socket a with `queues` pairs, guest memory mem
+ * ("1G"), 20000 frames/s of traffic and `dirty` pages/s, connected; 0, or -1
+ * with a line on stderr (what did start is for bench_dev_down()). */
+int bench_dev_up(struct bench_dev *d, const char *name, const char *a, const char *queues,
+		 const char *mem, const char *dirty);
+void bench_dev_down(struct bench_dev *d);
+/* Called with each migration phase as its event arrives. */
+typedef void (*bench_phase_fn)(const char *phase, void *arg);
+/* Migrate with these arguments (stolen) and wait for the report (new
+ * reference), NULL on failure (the error printed). on_phase (may be NULL)
+ * sees every phase. */
+json_t *bench_migrate_with(struct ctl_client *c, json_t *args, bench_phase_fn on_phase,
+			   void *arg);
+/* o.a, or o.a.b when b is not NULL, as a number (0 when absent). */
+double bench_num(const json_t *o, const char *a, const char *b);
+
 /* Registered benchmarks (one line each in bench/main.c). */
 int bench_proto_rtt(void);
 int bench_logsync(void);
@@ -71,6 +93,7 @@ int bench_migrate(void);
 int bench_bpf(void);
 int bench_top(void);
 int bench_device(void);
+int bench_qemu(void);
 
 /* The tally so far (main.c prints it at the end). */
 struct bench_tally {

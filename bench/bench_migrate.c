@@ -8,15 +8,19 @@
  *    (a page fault per page inside the timed loop) is printed for
  *    information only, never as the target's baseline;
  *  - the control-plane part of downtime (stopping the source rings, starting
- *    the destination's), median of CTL_SAMPLES migrations each: 4 queue
- *    pairs vs 1 pair of the same run (target <= 1.5), and each against its
- *    budget (2 ms and 4 ms, called budgets: no baseline exists);
+ *    the destination's), median of CTL_SAMPLES migrations of 256 MiB guests
+ *    each, 1 and 4 pairs interleaved, every sample and the split into stop
+ *    and start printed: 4 queue pairs vs 1 pair of the same run (target <=
+ *    1.5), and each against its budget (2 ms and 4 ms, called budgets: no
+ *    baseline exists);
  *  - the downtime of a hot swap (--shared-memory: the destination maps the
  *    same memfds, nothing copied) vs a copying migration's, medians of
- *    CTL_SAMPLES each (target <= 0.5: the control plane alone);
- *  - a 1 GiB guest at three dirty rates: measured total time and downtime
- *    vs the prediction made before the migration, each within 20 %; a
- *    migration without a prediction misses both.
+ *    SWAP_SAMPLES each (target <= 0.5: the control plane alone);
+ *  - a 1 GiB guest at three dirty rates, PREDICT_RUNS migrations each
+ *    (rates interleaved): measured total time and downtime vs the
+ *    prediction made before the same migration, each within 20 %, for the
+ *    run whose ratio is the median; a migration without a prediction misses
+ *    both.
  * Devices are real `vhm run` instances between two testpmd backends; a
  * testpmd that does not start fails the bench, one not installed makes its
  * targets "not run". VHM_BENCH_MIGRATE=copy,control,predict runs some parts
@@ -39,7 +43,10 @@
 
 #define GUEST "1G"
 #define GIB (1024.0 * 1024.0 * 1024.0)
-#define CTL_SAMPLES 3
+#define CTL_SAMPLES 5     /* control-plane migrations per queue count */
+#define CTL_GUEST "256M"  /* their guests: the control plane moves no memory */
+#define SWAP_SAMPLES 3    /* hot swaps and copying migrations each */
+#define PREDICT_RUNS 3    /* predicted migrations per dirty rate */
 /* Targets of this bench, for "not run" when testpmd is missing: copy, the
  * control plane (4 vs 1, two budgets), hot swap vs copying, total and downtime
  * at three rates. */
@@ -110,14 +117,8 @@ static pid_t run_device(const char *sock, const char *name, const char *queues,
 	return pid;
 }
 
-
-/* Called with each migration phase as its event arrives. */
-typedef void (*bench_phase_fn)(const char *phase, void *arg);
-
-/* Migrate with these arguments (stolen) and wait for the report (new
- * reference), NULL on failure. on_phase (may be NULL) sees every phase. */
-static json_t *migrate_with(struct ctl_client *c, json_t *args, bench_phase_fn on_phase,
-			    void *arg)
+json_t *bench_migrate_with(struct ctl_client *c, json_t *args, bench_phase_fn on_phase,
+			   void *arg)
 {
 	json_t *ev;
 
@@ -145,28 +146,20 @@ static json_t *migrate_with(struct ctl_client *c, json_t *args, bench_phase_fn o
 	return NULL;
 }
 
-static double num(const json_t *o, const char *a, const char *b)
+double bench_num(const json_t *o, const char *a, const char *b)
 {
 	const json_t *v = json_object_get(o, a);
 
 	return json_number_value(b ? json_object_get(v, b) : v);
 }
 
-/* A device running on a backend, and the bench's control connection to it. */
-struct bench_dev {
-	pid_t pid;
-	struct ctl_client *c;
-};
-
-/* `vhm run` NAME on backend a, connected; 0, or -1 with a line on stderr (and
- * what did start is for dev_down()). */
-static int dev_up(struct bench_dev *d, const char *name, const char *a, const char *queues,
-		  const char *dirty)
+int bench_dev_up(struct bench_dev *d, const char *name, const char *a, const char *queues,
+		 const char *mem, const char *dirty)
 {
 	char err[256];
 
 	d->c = NULL;
-	d->pid = run_device(a, name, queues, GUEST, dirty);
+	d->pid = run_device(a, name, queues, mem, dirty);
 	if (d->pid < 0) {
 		fprintf(stderr, "bench migrate: %s: vhm run did not start on %s\n", name, a);
 		return -1;
@@ -178,7 +171,7 @@ static int dev_up(struct bench_dev *d, const char *name, const char *a, const ch
 	return 0;
 }
 
-static void dev_down(struct bench_dev *d)
+void bench_dev_down(struct bench_dev *d)
 {
 	if (d->c)
 		ctl_client_close(d->c);
@@ -269,7 +262,8 @@ static void probes_close(struct backend_probes *p)
 /* One device on a, migrated to b with copy_threads (0: the default); the
  * report, or NULL. traced: print what each testpmd served during the
  * migration (when BPF is allowed). */
-static json_t *one_migration(const char *name, const char *queues, const char *dirty,
+static json_t *one_migration(const char *name, const char *queues, const char *mem,
+			     const char *dirty,
 			     const char *prefill, const char *a, const char *b, bool traced,
 			     int copy_threads)
 {
@@ -279,7 +273,7 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 	struct bench_dev d;
 	json_t *rep = NULL;
 
-	if (dev_up(&d, name, a, queues, prefill ? prefill : dirty))
+	if (bench_dev_up(&d, name, a, queues, mem, prefill ? prefill : dirty))
 		goto out;
 	if (prefill) {          /* fill guest RAM so that the full copy moves data */
 		sleep(3);
@@ -291,13 +285,13 @@ static json_t *one_migration(const char *name, const char *queues, const char *d
 		probes_open(&probes);
 	if (copy_threads)
 		json_object_set_new(args, "copy_threads", json_integer(copy_threads));
-	rep = migrate_with(d.c, json_incref(args), traced ? probes_on_phase : NULL, &probes);
+	rep = bench_migrate_with(d.c, json_incref(args), traced ? probes_on_phase : NULL, &probes);
 	if (traced && rep)
 		probes_report(&probes, a, queues);
 	probes_close(&probes);
 out:
 	json_decref(args);
-	dev_down(&d);
+	bench_dev_down(&d);
 	return rep;
 }
 
@@ -312,7 +306,7 @@ static json_t *predicted_migration(const char *name, const char *rate, const cha
 	struct bench_dev d;
 	json_t *rep = NULL;
 
-	if (dev_up(&d, name, a, "1", "400000"))
+	if (bench_dev_up(&d, name, a, "1", GUEST, "400000"))
 		goto out;
 	sleep(3);     /* fill RAM so that the first pass moves data */
 	if (bench_call(d.c, "set-dirty", json_pack("{s:I, s:s}", "rate", (json_int_t)atoll(rate),
@@ -320,11 +314,11 @@ static json_t *predicted_migration(const char *name, const char *rate, const cha
 	    bench_call(d.c, "track-start", json_pack("{s:i}", "interval_ms", 200), NULL))
 		goto out;
 	sleep(5);     /* working-set windows up to a few seconds */
-	rep = migrate_with(d.c, json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
+	rep = bench_migrate_with(d.c, json_pack("{s:s, s:I, s:i, s:i}", "to", b, "bandwidth",
 					  (json_int_t)PREDICT_BANDWIDTH, "downtime_ms", 50,
 					  "max_iterations", 30), NULL, NULL);
 out:
-	dev_down(&d);
+	bench_dev_down(&d);
 	return rep;
 }
 
@@ -338,89 +332,154 @@ static void print_prediction_detail(const json_t *rep)
 
 	printf("    outcome: converged %d, last_pages %.0f, zero_pages %.0f, bandwidth %.1f MiB/s,"
 	       " quiesce %.1f ms, downtime: stop %.1f, copy %.1f, control %.1f, verify %.1f ms\n",
-	       json_is_true(json_object_get(rep, "converged")), num(rep, "last_pages", NULL),
-	       num(rep, "zero_pages", NULL), num(rep, "bandwidth_mib_s", NULL),
-	       num(rep, "quiesce_ms", NULL), num(rep, "downtime", "stop_ms"),
-	       num(rep, "downtime", "copy_ms"), num(rep, "downtime", "control_ms"),
-	       num(rep, "downtime", "verify_ms"));
+	       json_is_true(json_object_get(rep, "converged")), bench_num(rep, "last_pages", NULL),
+	       bench_num(rep, "zero_pages", NULL), bench_num(rep, "bandwidth_mib_s", NULL),
+	       bench_num(rep, "quiesce_ms", NULL), bench_num(rep, "downtime", "stop_ms"),
+	       bench_num(rep, "downtime", "copy_ms"), bench_num(rep, "downtime", "control_ms"),
+	       bench_num(rep, "downtime", "verify_ms"));
 	json_array_foreach(json_object_get(rep, "iterations"), i, v)
 		printf("    round %2zu: dirtied %7.0f copied %7.0f in %8.1f ms\n", i,
-		       num(v, "dirtied", NULL), num(v, "copied", NULL), num(v, "ms", NULL));
+		       bench_num(v, "dirtied", NULL), bench_num(v, "copied", NULL), bench_num(v, "ms", NULL));
 	if (!p)
 		return;
 	printf("    model: total_pages %.0f, bandwidth %.0f B/s, limit %.0f ms, max_rounds %.0f;"
-	       " final_pages %.0f, precopy %.1f ms\n", num(in, "total_pages", NULL),
-	       num(in, "bandwidth", NULL), num(in, "downtime_ms", NULL),
-	       num(in, "max_rounds", NULL), num(p, "final_pages", NULL),
-	       num(p, "precopy_ms", NULL));
+	       " final_pages %.0f, precopy %.1f ms\n", bench_num(in, "total_pages", NULL),
+	       bench_num(in, "bandwidth", NULL), bench_num(in, "downtime_ms", NULL),
+	       bench_num(in, "max_rounds", NULL), bench_num(p, "final_pages", NULL),
+	       bench_num(p, "precopy_ms", NULL));
 	json_array_foreach(json_object_get(in, "wss"), i, v)
-		printf("    wss(%6.0f ms) = %8.0f pages, over %7.1f ms\n", num(v, "window_ms", NULL),
-		       num(v, "pages", NULL), num(v, "span_ms", NULL));
+		printf("    wss(%6.0f ms) = %8.0f pages, over %7.1f ms\n", bench_num(v, "window_ms", NULL),
+		       bench_num(v, "pages", NULL), bench_num(v, "span_ms", NULL));
 	fflush(stdout);
 }
 
-/* Two targets: measured total and downtime (the transfer part, which the
- * model predicts; the digest check is printed apart) each within 20 % of the
- * prediction. No prediction, or no migration (rep NULL): both missed. */
-static void print_prediction(const char *rate, const json_t *rep)
+/* A run's measurement against its own prediction: total time, or the
+ * downtime's transfer part (the check inside the window is printed apart).
+ * 0 when the report has no prediction. */
+static double predict_ratio(const json_t *rep, bool downtime)
 {
 	const json_t *p = json_object_get(rep, "prediction");
-	double dt = num(rep, "downtime", "transfer_ms"), pdt = num(p, "downtime_ms", NULL);
-	double total = num(rep, "total_ms", NULL), ptotal = num(p, "total_ms", NULL);
+	double got = downtime ? bench_num(rep, "downtime", "transfer_ms")
+			      : bench_num(rep, "total_ms", NULL);
+	double want = bench_num(p, downtime ? "downtime_ms" : "total_ms", NULL);
+
+	return want > 0 ? got / want : 0;
+}
+
+/* The run whose ratio is the median of the PREDICT_RUNS. */
+static const json_t *median_run(json_t *const reps[], bool downtime)
+{
+	int idx[PREDICT_RUNS];
+
+	for (int i = 0; i < PREDICT_RUNS; i++) {
+		int j = i;
+
+		for (; j > 0 && predict_ratio(reps[idx[j - 1]], downtime) >
+				predict_ratio(reps[i], downtime); j--)
+			idx[j] = idx[j - 1];
+		idx[j] = i;
+	}
+	return reps[idx[PREDICT_RUNS / 2]];
+}
+
+/* One line per run: rounds, setup and proof measured beside modelled, both
+ * ratios. */
+static void print_prediction_run(const char *rate, int run, const json_t *rep)
+{
+	const json_t *p = json_object_get(rep, "prediction");
+
+	printf("1 GiB, dirty %6s pages/s at 256 MiB/s, run %d: rounds %zu (predicted %d); setup "
+	       "%.0f ms (modelled %.0f); proof (%s) %.0f ms (modelled %.0f); total %.2f, "
+	       "downtime %.2f of predicted\n", rate, run + 1,
+	       json_array_size(json_object_get(rep, "iterations")),
+	       (int)json_integer_value(json_object_get(p, "rounds")),
+	       bench_num(json_object_get(rep, "progress"), "setup_ms", NULL),
+	       bench_num(json_object_get(p, "inputs"), "setup_ms", NULL),
+	       json_string_value(json_object_get(rep, "verify")),
+	       bench_num(rep, "downtime", "verify_ms") + bench_num(rep, "verify_after", "ms"),
+	       bench_num(json_object_get(p, "inputs"), "check_ms", NULL),
+	       predict_ratio(rep, false), predict_ratio(rep, true));
+	if (getenv("VHM_BENCH_DETAIL"))
+		print_prediction_detail(rep);
+}
+
+/* Two targets at one rate: measured total and downtime each within 20 % of
+ * the prediction made before the same migration, for the run whose ratio is
+ * the median of PREDICT_RUNS (its figures printed). A failed migration or
+ * one without a prediction: both missed. */
+static void print_prediction(const char *rate, json_t *const reps[])
+{
 	char name[64], tname[64];
 
 	snprintf(name, sizeof(name), "  downtime, %s pages/s vs predicted", rate);
 	snprintf(tname, sizeof(tname), "  total, %s pages/s vs predicted", rate);
-	if (!rep) {
-		bench_missed(tname, "the migration failed");
-		bench_missed(name, "the migration failed");
-		return;
+	for (int i = 0; i < PREDICT_RUNS; i++) {
+		if (!reps[i] || !json_object_get(reps[i], "prediction")) {
+			bench_missed(tname, "run %d: %s", i + 1, reps[i] ? "no prediction in the "
+				     "report" : "the migration failed");
+			bench_missed(name, "run %d: %s", i + 1, reps[i] ? "no prediction in the "
+				     "report" : "the migration failed");
+			return;
+		}
+		print_prediction_run(rate, i, reps[i]);
 	}
-	printf("1 GiB, dirty %6s pages/s at 256 MiB/s: rounds %zu (predicted %d); setup %.0f ms "
-	       "(modelled %.0f); proof (%s) %.0f ms (modelled %.0f)\n", rate,
-	       json_array_size(json_object_get(rep, "iterations")),
-	       (int)json_integer_value(json_object_get(p, "rounds")),
-	       num(json_object_get(rep, "progress"), "setup_ms", NULL),
-	       num(json_object_get(p, "inputs"), "setup_ms", NULL),
-	       json_string_value(json_object_get(rep, "verify")),
-	       num(rep, "downtime", "verify_ms") + num(rep, "verify_after", "ms"),
-	       num(json_object_get(p, "inputs"), "check_ms", NULL));
-	if (p)
-		bench_report(tname, "ms", total, ptotal, "within", 0.2);
-	else
-		bench_missed(tname, "total %.0f ms, no prediction in the report", total);
-	if (p)
-		bench_report(name, "ms", dt, pdt, "within", 0.2);
-	else
-		bench_missed(name, "downtime %.1f ms, no prediction in the report", dt);
-	if (!p || !(dt >= 0.8 * pdt && dt <= 1.2 * pdt) ||
-	    !(total >= 0.8 * ptotal && total <= 1.2 * ptotal) || getenv("VHM_BENCH_DETAIL"))
-		print_prediction_detail(rep);
+	for (int dt = 0; dt < 2; dt++) {
+		const json_t *rep = median_run(reps, dt), *p = json_object_get(rep, "prediction");
+		double r = predict_ratio(rep, dt);
+
+		bench_report(dt ? name : tname, "ms",
+			     dt ? bench_num(rep, "downtime", "transfer_ms")
+				: bench_num(rep, "total_ms", NULL),
+			     bench_num(p, dt ? "downtime_ms" : "total_ms", NULL), "within", 0.2);
+		if (!(r >= 0.8 && r <= 1.2) && !getenv("VHM_BENCH_DETAIL"))
+			print_prediction_detail(rep);
+	}
 }
 
-/* The control-plane downtime of q queue pairs: median over CTL_SAMPLES
- * migrations (a fresh device each, alternating direction). 0, or -1 when one
- * failed (said so). */
-static int control_downtime(int q, const char *a, const char *b, double *ms)
+/* The control-plane samples of one queue count, in the order taken. */
+struct ctl_samples {
+	double ctl[CTL_SAMPLES];    /* the report's downtime.control_ms */
+	double stop[CTL_SAMPLES];   /* of which stopping the source (downtime.stop_ms) */
+};
+
+/* Sample i of q queue pairs: one migration of a fresh CTL_GUEST device from a
+ * to b; traced: also what the backends served. 0, or -1 when it failed. */
+static int control_sample(int q, int i, const char *a, const char *b, bool traced,
+			  struct ctl_samples *s)
 {
-	double v[CTL_SAMPLES];
+	char name[48], qs[4];
+	json_t *rep;
 
-	for (int i = 0; i < CTL_SAMPLES; i++) {
-		char name[48], qs[4];
-		json_t *rep;
-
-		snprintf(name, sizeof(name), "bm-ctl%d-%d", q, i);
-		snprintf(qs, sizeof(qs), "%d", q);
-		/* the last sample also says what the backends spent serving */
-		rep = one_migration(name, qs, "1000", NULL, i % 2 ? b : a, i % 2 ? a : b,
-				    i == CTL_SAMPLES - 1, 0);
-		if (!rep)
-			return -1;
-		v[i] = num(rep, "downtime", "control_ms");
-		json_decref(rep);
-	}
-	*ms = bench_median(v, CTL_SAMPLES);
+	snprintf(name, sizeof(name), "bm-ctl%d-%d", q, i);
+	snprintf(qs, sizeof(qs), "%d", q);
+	rep = one_migration(name, qs, CTL_GUEST, "1000", NULL, a, b, traced, 0);
+	if (!rep)
+		return -1;
+	s->ctl[i] = bench_num(rep, "downtime", "control_ms");
+	s->stop[i] = bench_num(rep, "downtime", "stop_ms");
+	json_decref(rep);
 	return 0;
+}
+
+/* "N queue pairs: control 1.2 1.4 ... ms (min-max), stop ..., start ...":
+ * every sample in the order taken, then the spread; the median of ctl into
+ * *median. */
+static void control_spread(const char *what, struct ctl_samples *s, double *median)
+{
+	double start[CTL_SAMPLES], lo = s->ctl[0], hi = s->ctl[0];
+
+	printf("    %s, control ms:", what);
+	for (int i = 0; i < CTL_SAMPLES; i++) {
+		printf(" %.2f", s->ctl[i]);
+		lo = s->ctl[i] < lo ? s->ctl[i] : lo;
+		hi = s->ctl[i] > hi ? s->ctl[i] : hi;
+		start[i] = s->ctl[i] - s->stop[i];
+	}
+	*median = bench_median(s->ctl, CTL_SAMPLES);
+	printf(" (spread %.2f-%.2f, median %.2f); medians: stopping the source %.2f, starting the"
+	       " destination %.2f\n", lo, hi, *median, bench_median(s->stop, CTL_SAMPLES),
+	       bench_median(start, CTL_SAMPLES));
+	fflush(stdout);
 }
 
 /* The first pass of a filled 1 GiB guest with `threads` copy threads vs
@@ -429,9 +488,9 @@ static int control_downtime(int q, const char *a, const char *b, double *ms)
 static int bench_copy_threads(const char *a, const char *b, int threads)
 {
 	/* copy throughput: the writer touches ~all of RAM first */
-	json_t *rep = one_migration("bm-copy", "1", "0", "400000", a, b, false, threads);
+	json_t *rep = one_migration("bm-copy", "1", GUEST, "0", "400000", a, b, false, threads);
 	json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
-	double bytes = num(it0, "copied", NULL) * 4096, ms = num(it0, "ms", NULL), vhm, fresh;
+	double bytes = bench_num(it0, "copied", NULL) * 4096, ms = bench_num(it0, "ms", NULL), vhm, fresh;
 	char line[64];
 
 	snprintf(line, sizeof(line), "pre-copy vs memcpy, resident, %d thread%s", threads,
@@ -447,7 +506,7 @@ static int bench_copy_threads(const char *a, const char *b, int threads)
 	       "fault per page in memcpy's loop)\n", "  vs memcpy, fresh memory", vhm, fresh,
 	       fresh > 0 ? vhm / fresh : 0);
 	printf("    setup %.0f ms (destination created, mapped by the backend, prefaulted)\n",
-	       num(json_object_get(rep, "progress"), "setup_ms", NULL));
+	       bench_num(json_object_get(rep, "progress"), "setup_ms", NULL));
 	json_decref(rep);
 	return 0;
 }
@@ -457,14 +516,26 @@ static int bench_copy(const char *a, const char *b)
 	return bench_copy_threads(a, b, 1) | bench_copy_threads(b, a, 2);
 }
 
+/* 1 and 4 queue pairs interleaved, CTL_SAMPLES each (load drift hits both
+ * alike), the same direction for both of a round, alternating by round; the
+ * last round also says what the backends served. */
 static int bench_control(const char *a, const char *b)
 {
+	struct ctl_samples s1, s4;
 	double ms1, ms4;
 
-	if (control_downtime(1, b, a, &ms1) || control_downtime(4, a, b, &ms4)) {
-		bench_missed_n("downtime control", 3, "a migration failed");
-		return -1;
+	for (int i = 0; i < CTL_SAMPLES; i++) {
+		const char *from = i % 2 ? a : b, *to = i % 2 ? b : a;
+		bool last = i == CTL_SAMPLES - 1;
+
+		if (control_sample(1, i, from, to, last, &s1) ||
+		    control_sample(4, i, from, to, last, &s4)) {
+			bench_missed_n("downtime control", 3, "a migration failed");
+			return -1;
+		}
 	}
+	control_spread("1 queue pair", &s1, &ms1);
+	control_spread("4 queue pairs", &s4, &ms4);
 	bench_report("downtime control, 4 vs 1 queue pair", "ms", ms4, ms1, "<=", 1.5);
 	bench_budget("downtime control, 1 queue pair", "ms", ms1, "<=", 2.0);
 	bench_budget("downtime control, 4 queue pairs", "ms", ms4, "<=", 4.0);
@@ -490,22 +561,22 @@ static int swap_sample(const char *name, const char *a, const char *b, bool shar
 	struct bench_dev d;
 	json_t *rep = NULL;
 
-	if (!dev_up(&d, name, a, "1", "1000")) {
+	if (!bench_dev_up(&d, name, a, "1", GUEST, "1000")) {
 		sleep(1);
-		rep = migrate_with(d.c, json_pack("{s:s, s:b}", "to", b, "shared_memory", shared),
+		rep = bench_migrate_with(d.c, json_pack("{s:s, s:b}", "to", b, "shared_memory", shared),
 				   NULL, NULL);
 	}
-	dev_down(&d);
-	*ms = num(rep, "downtime", "ms");
+	bench_dev_down(&d);
+	*ms = bench_num(rep, "downtime", "ms");
 	json_decref(rep);
 	return rep ? 0 : -1;
 }
 
 static int bench_hot_swap(const char *a, const char *b)
 {
-	double swap[CTL_SAMPLES], copy[CTL_SAMPLES];
+	double swap[SWAP_SAMPLES], copy[SWAP_SAMPLES];
 
-	for (int i = 0; i < CTL_SAMPLES; i++) {
+	for (int i = 0; i < SWAP_SAMPLES; i++) {
 		char n1[32], n2[32];
 
 		snprintf(n1, sizeof(n1), "bm-swap%d", i);
@@ -517,16 +588,16 @@ static int bench_hot_swap(const char *a, const char *b)
 		}
 	}
 	bench_report("downtime hot swap vs copying migration", "ms",
-		     bench_median(swap, CTL_SAMPLES), bench_median(copy, CTL_SAMPLES), "<=", 0.5);
+		     bench_median(swap, SWAP_SAMPLES), bench_median(copy, SWAP_SAMPLES), "<=", 0.5);
 	return 0;
 }
 
 int bench_migrate(void)
 {
 	static const char *const rates[] = { "2000", "10000", "40000" };
+	json_t *reps[VHM_ARRAY_SIZE(rates)][PREDICT_RUNS] = { { NULL } };
 	char a[TS_PATH_MAX], b[TS_PATH_MAX];
 	pid_t pa, pb;
-	json_t *rep;
 	int rc;
 
 	rc = bench_testpmd("migrate", "bench-a", 4, MIGRATE_TARGETS, a, sizeof(a), &pa);
@@ -548,14 +619,22 @@ int bench_migrate(void)
 		rc |= bench_control(a, b);
 	if (part("swap"))
 		rc |= bench_hot_swap(a, b);
-	for (size_t i = 0; part("predict") && i < VHM_ARRAY_SIZE(rates); i++) {
-		char name[16];
+	/* PREDICT_RUNS rounds of the three rates, interleaved (load drift hits
+	 * every rate), direction alternating */
+	for (int run = 0; part("predict") && run < PREDICT_RUNS; run++)
+		for (size_t i = 0; i < VHM_ARRAY_SIZE(rates); i++) {
+			char name[24];
+			int n = run * (int)VHM_ARRAY_SIZE(rates) + (int)i;
 
-		snprintf(name, sizeof(name), "bm-rate%zu", i);
-		rep = predicted_migration(name, rates[i], i % 2 ? b : a, i % 2 ? a : b);
-		rc |= !rep;
-		print_prediction(rates[i], rep);
-		json_decref(rep);
+			snprintf(name, sizeof(name), "bm-rate%zu-%d", i, run);
+			reps[i][run] = predicted_migration(name, rates[i], n % 2 ? b : a,
+							   n % 2 ? a : b);
+			rc |= !reps[i][run];
+		}
+	for (size_t i = 0; part("predict") && i < VHM_ARRAY_SIZE(rates); i++) {
+		print_prediction(rates[i], reps[i]);
+		for (int run = 0; run < PREDICT_RUNS; run++)
+			json_decref(reps[i][run]);
 	}
 	ts_cleanup();
 	return rc ? -1 : 0;

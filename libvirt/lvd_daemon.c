@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "ctl.h"
 #include "lv_event.h"
+#include "lvd_dirty.h"
 #include "lvd_jobs.h"
 #include "lvd_metrics.h"
 #include "lvd_notify.h"
@@ -36,7 +37,6 @@
 
 #define LVD_DOMAINS_MAX 1024
 #define LVD_ANNOUNCES_MAX 16
-#define LVD_DIRTY_GRACE_MS 10000 /* past the period, before a calculation is given up */
 
 /* What the event thread (or an announce thread) tells the main thread. */
 struct lvd_item {
@@ -57,8 +57,6 @@ struct lvd_dom {
 	struct lvd_job cur;       /* last poll while active */
 	json_t *last_job;         /* {"domain", "final", "job"} */
 	json_t *dirty;            /* last dirty-rate result */
-	bool dirty_pending;
-	uint64_t dirty_due_ns, dirty_giveup_ns;
 	json_t *hook;             /* last hook event */
 	struct metrics_migs migs; /* outgoing migrations that ended (--metrics) */
 	double calc_mib_s;        /* last dirty-rate calculation, < 0: none */
@@ -81,6 +79,7 @@ struct lvd {
 	bool connected;
 	uint64_t next_reconnect_ns;
 	struct lvd_jobs *jobs;    /* the job-stats poller thread (lvd_jobs.h) */
+	struct lvd_dirty *dirty;  /* dirty-rate measuring threads (lvd_dirty.h) */
 
 	struct ctl_server *srv;
 	struct metrics_srv *msrv;  /* --metrics, NULL: none */
@@ -393,42 +392,25 @@ static bool take_jobs_report(struct lvd *d, struct lvd_item *it)
 	return true;
 }
 
-/* ---- dirty rate (main thread) ---- */
+/* ---- dirty rate (measuring threads -> queue -> main thread) ---- */
 
-static void check_dirty(struct lvd *d, struct lvd_dom *ld, uint64_t now)
+static void on_dirty_report(void *ctx, const char *domain, json_t *data)
 {
-	virDomainStatsRecordPtr *recs = NULL;
-	virDomainPtr doms[2] = { NULL, NULL };
-	struct lvd_dirtyrate dr;
-	int n;
+	queue_push(ctx, "dirty-rate", data, domain, -1, -1);
+}
 
-	if (!ld->dirty_pending || now < ld->dirty_due_ns || !d->connected)
+/* A measurement's result, before it is published: keep it as the domain's
+ * (a failure is only published: it may name no domain of libvirt's). */
+static void take_dirty(struct lvd *d, const struct lvd_item *it)
+{
+	json_t *rate = json_object_get(it->data, "dirty_mib_s");
+	struct lvd_dom *ld;
+
+	if (json_object_get(it->data, "error") || !(ld = dom_get(d, it->domain, true)))
 		return;
-	doms[0] = virDomainLookupByName(d->conn, ld->name);
-	if (!doms[0])
-		goto give_up;
-	n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_DIRTYRATE, &recs, 0);
-	if (n >= 1 && !lvd_dirtyrate_decode(&dr, recs[0]->params, recs[0]->nparams) &&
-	    dr.status == VIR_DOMAIN_DIRTYRATE_MEASURED) {
-		json_decref(ld->dirty);
-		ld->dirty = lvd_dirtyrate_json(&dr, ld->name);
-		ld->calc_mib_s = dr.have_rate ? (double)dr.mib_s : -1;
-		ld->dirty_pending = false;
-		ctl_server_emit(d->srv, "dirty-rate", json_incref(ld->dirty));
-	}
-	virDomainStatsRecordListFree(recs);
-	virDomainFree(doms[0]);
-	if (!ld->dirty_pending)
-		return;
-	if (now < ld->dirty_giveup_ns) {
-		ld->dirty_due_ns = now + 250 * 1000000ULL;
-		return;
-	}
-give_up:
-	ld->dirty_pending = false;
-	ctl_server_emit(d->srv, "dirty-rate",
-			json_pack("{s:s,s:s}", "domain", ld->name, "error",
-				  "no measured result in time"));
+	json_decref(ld->dirty);
+	ld->dirty = json_incref(it->data);
+	ld->calc_mib_s = json_is_integer(rate) ? (double)json_integer_value(rate) : -1;
 }
 
 /* ---- announce ---- */
@@ -546,6 +528,8 @@ static void handle_items(struct lvd *d)
 			free(it->event);
 			free(it);
 			continue;
+		} else if (!strcmp(it->event, "dirty-rate")) {
+			take_dirty(d, it);
 		} else if (!strcmp(it->event, "job-completed")) {
 			struct lvd_dom *ld = dom_get(d, it->domain, true);
 			json_t *rec = json_pack("{s:s,s:b,s:O}", "domain", it->domain, "final", 1,
@@ -638,9 +622,7 @@ static int c_dirty_rate(void *ctx, json_t *args, json_t **ret, char *err, size_t
 	const char *name = NULL;
 	json_int_t secs = 1;
 	json_error_t je;
-	virDomainPtr dom;
-	struct lvd_dom *ld;
-	uint64_t now;
+	int rc;
 
 	if (json_unpack_ex(args, &je, JSON_STRICT, "{s:s,s?I}", "domain", &name, "seconds",
 			   &secs))
@@ -650,22 +632,11 @@ static int c_dirty_rate(void *ctx, json_t *args, json_t **ret, char *err, size_t
 			       LVD_DIRTY_SECONDS_MAX);
 	if (!d->connected)
 		return vhm_err(err, errlen, -ENOTCONN, "not connected to %s", d->uri);
-	dom = virDomainLookupByName(d->conn, name);
-	if (!dom)
-		return vhm_err(err, errlen, -ENOENT, "%s", virGetLastErrorMessage());
-	if (virDomainStartDirtyRateCalc(dom, (int)secs, 0) < 0) {
-		snprintf(err, errlen, "%s", virGetLastErrorMessage());
-		virDomainFree(dom);
-		return -ENOTSUP;
-	}
-	virDomainFree(dom);
-	ld = dom_get(d, name, true);
-	if (!ld)
-		return vhm_err(err, errlen, -ENOMEM, "too many domains");
-	now = vhm_now_ns();
-	ld->dirty_pending = true;
-	ld->dirty_due_ns = now + (uint64_t)secs * 1000000000ULL + 100 * 1000000ULL;
-	ld->dirty_giveup_ns = ld->dirty_due_ns + LVD_DIRTY_GRACE_MS * 1000000ULL;
+	/* Everything that talks to libvirt, the lookup included, runs on the
+	 * measuring thread: its errors come as the event's "error". */
+	rc = lvd_dirty_start(d->dirty, name, (int)secs, err, errlen);
+	if (rc)
+		return rc;
 	*ret = json_pack("{s:s,s:I,s:s}", "domain", name, "seconds", secs, "status", "measuring");
 	return 0;
 }
@@ -678,11 +649,11 @@ static int c_dirty_result(void *ctx, json_t *args, json_t **ret, char *err, size
 
 	if (arg_domain(args, false, &name, err, errlen))
 		return -EINVAL;
-	ld = dom_get(d, name, false);
-	if (ld && ld->dirty_pending) {
+	if (lvd_dirty_busy(d->dirty, name)) {
 		*ret = json_pack("{s:s,s:s}", "domain", name, "status", "measuring");
 		return 0;
 	}
+	ld = dom_get(d, name, false);
 	if (!ld || !ld->dirty)
 		return vhm_err(err, errlen, -ENOENT, "no dirty-rate result for %s", name);
 	*ret = json_incref(ld->dirty);
@@ -807,6 +778,11 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 			    err, errlen);
 	if (rc)
 		goto fail;
+	d->dirty = lvd_dirty_new(d->uri, on_dirty_report, d);
+	if (!d->dirty) {
+		rc = vhm_err(err, errlen, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	rc = ctl_server_open(&d->srv, vhm_run_dir(o->run_dir), o->name ? o->name : LVH_DAEMON_NAME,
 			     lvd_cmds, VHM_ARRAY_SIZE(lvd_cmds), d, err, errlen);
 	if (rc)
@@ -845,9 +821,6 @@ int lvd_run(struct lvd *d)
 							 METRICS_CLIENTS_MAX + 1)) < 0)
 			return nm;
 		next = now + d->o.idle_poll_ms * 1000000ULL;
-		for (size_t i = 0; i < d->ndoms; i++)
-			if (d->doms[i].dirty_pending && d->doms[i].dirty_due_ns < next)
-				next = d->doms[i].dirty_due_ns;
 		if (!d->connected && d->next_reconnect_ns < next)
 			next = d->next_reconnect_ns;
 		if (lvd_watchdog_due(&wd) < next)
@@ -875,8 +848,7 @@ int lvd_run(struct lvd *d)
 						json_pack("{s:b,s:s}", "connected", 1, "reason",
 							  "reconnected"));
 		}
-		for (size_t i = 0; i < d->ndoms; i++)
-			check_dirty(d, &d->doms[i], now);
+		lvd_dirty_reap(d->dirty);
 		reap_announces(d, false);
 		lvd_watchdog_tick(&wd, vhm_now_ns());
 	}
@@ -890,7 +862,8 @@ void lvd_close(struct lvd *d)
 	if (!d)
 		return;
 	reap_announces(d, true);
-	lvd_jobs_stop(d->jobs); /* before the queue it reports into goes */
+	lvd_jobs_stop(d->jobs); /* before the queue they report into goes */
+	lvd_dirty_stop(d->dirty);
 	disconnect(d);
 	lv_event_stop(&d->ev);
 	ctl_server_close(d->srv);

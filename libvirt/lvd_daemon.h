@@ -7,14 +7,16 @@
  * the main thread.  Job statistics are polled by a thread of their own with
  * its own connection (lvd_jobs.h): virDomainGetJobStats waits for QEMU's
  * monitor while a job runs (~1 s under TCG), and its reports are queued the
- * same way.  The main thread owns everything else: the control socket
- * (control.h, name "libvirt" in the run dir), the per-domain table (fed by
- * the queue), dirty-rate calculations and the decision to announce.
- * Announces run in short-lived threads (a QEMU schedule takes ~800 ms) that
- * queue their result the same way, so the control socket never waits for
- * libvirt events, job statistics, announces, or the event loop.  Calls into
- * libvirt left on the main thread: starting and reading a dirty-rate
- * calculation, the domain XML before an announce.
+ * same way.  Dirty-rate measurements run on threads of their own, one per
+ * request, each with its own connection (lvd_dirty.h: libvirt's calculation
+ * beside the backend's dirty-log writes counted by uprobes), and queue their
+ * result the same way.  The main thread owns everything else: the control
+ * socket (control.h, name "libvirt" in the run dir), the per-domain table
+ * (fed by the queue) and the decision to announce.  Announces run in
+ * short-lived threads (a QEMU schedule takes ~800 ms) that queue their result
+ * the same way, so the control socket never waits for libvirt events, job
+ * statistics, dirty rates, announces, or the event loop.  The one call into
+ * libvirt left on the main thread: the domain XML before an announce.
  *
  * Events on the control socket (subscribe to them by name):
  *   lifecycle           {"domain", "event", "detail"}  libvirt's names, lower case
@@ -23,7 +25,8 @@
  *   job-ended           {"domain", "final": bool, "job": {...}}  final: libvirt's
  *                       completed stats; else the last poll
  *   job-completed       libvirt's JOB_COMPLETED event, decoded
- *   dirty-rate          lvd_dirtyrate_json() when a calculation is measured
+ *   dirty-rate          a measurement's result (lvd_dirty.h): libvirt's figure
+ *                       and "backend": the eBPF view of each vhostuser interface
  *   hook                the arguments a `vhm hook` sent
  *   announce            {"domain", "uplink", "macs", "rounds", "error"?}
  *   connection          {"connected": bool, "reason"}
@@ -102,10 +105,12 @@ const char *lvd_detail_name(int event, int detail);
 	"\n" \
 	"Watch libvirt's domains: lifecycle, migration-iteration and job-completed\n" \
 	"events, job statistics while a job runs (dirty rate normalised to MiB/s),\n" \
-	"dirty-rate calculations on request, events from `vhm hook`, and the RARP\n" \
-	"announce after an incoming migration of a domain with vhostuser\n" \
-	"interfaces.  Everything is published on the control socket NAME.sock\n" \
-	"(default libvirt) in the run dir; see docs/libvirt.md.\n" \
+	"dirty rates on request (libvirt's calculation beside each vhostuser\n" \
+	"backend's dirty-log writes counted by uprobes, when it has the symbols),\n" \
+	"events from `vhm hook`, and the RARP announce after an incoming\n" \
+	"migration of a domain with vhostuser interfaces.  Everything is\n" \
+	"published on the control socket NAME.sock (default libvirt) in the run\n" \
+	"dir; see docs/libvirt.md.\n" \
 	"\n" \
 	"  -c, --connect URI  libvirt URI (default " LVD_DEFAULT_URI ")\n" \
 	"  -u, --uplink IF    announce migrated guests' MACs on IF (needs\n" \

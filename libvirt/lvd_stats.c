@@ -179,3 +179,15 @@ json_t *lvd_dirtyrate_json(const struct lvd_dirtyrate *dr, const char *domain)
 	}
 	return o;
 }
+
+int lvd_dirtyrate_fetch(virDomainPtr dom, struct lvd_dirtyrate *dr)
+{
+	virDomainPtr doms[2] = { dom, NULL };
+	virDomainStatsRecordPtr *recs = NULL;
+	int n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_DIRTYRATE, &recs, 0), rc = -EIO;
+
+	if (n >= 1 && !lvd_dirtyrate_decode(dr, recs[0]->params, recs[0]->nparams))
+		rc = dr->status == VIR_DOMAIN_DIRTYRATE_MEASURED ? 0 : -EAGAIN;
+	virDomainStatsRecordListFree(recs);
+	return rc;
+}

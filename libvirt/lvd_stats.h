@@ -94,5 +94,9 @@ struct lvd_dirtyrate {
 int lvd_dirtyrate_decode(struct lvd_dirtyrate *dr, const virTypedParameter *params, int nparams);
 const char *lvd_dirtyrate_status_name(int status);
 json_t *lvd_dirtyrate_json(const struct lvd_dirtyrate *dr, const char *domain);
+/* Read dom's dirty-rate calculation (virDomainListGetStats with
+ * VIR_DOMAIN_STATS_DIRTYRATE): 0 when measured, -EAGAIN while it is not
+ * (yet), -EIO when libvirt gave no record. */
+int lvd_dirtyrate_fetch(virDomainPtr dom, struct lvd_dirtyrate *dr);
 
 #endif

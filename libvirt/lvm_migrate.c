@@ -82,20 +82,12 @@ int lvm_plan_read(virDomainPtr dom, const char *dest_xml, struct lvm_plan *plan,
 int lvm_dirty_rate(virDomainPtr dom, int seconds, struct lvd_dirtyrate *dr, char *err,
 		   size_t errlen)
 {
-	virDomainPtr doms[2] = { dom, NULL };
-
 	if (virDomainStartDirtyRateCalc(dom, seconds, 0) < 0)
 		return vhm_err(err, errlen, -ENOTSUP, "domain %s: dirty-rate calculation: %s",
 			       virDomainGetName(dom), virGetLastErrorMessage());
 	usleep((useconds_t)seconds * 1000000 + 100000);
 	for (int i = 0; i < LVM_DIRTY_GRACE_S * 4; i++) {
-		virDomainStatsRecordPtr *recs = NULL;
-		int n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_DIRTYRATE, &recs, 0);
-		bool got = n >= 1 && !lvd_dirtyrate_decode(dr, recs[0]->params, recs[0]->nparams) &&
-			   dr->status == VIR_DOMAIN_DIRTYRATE_MEASURED;
-
-		virDomainStatsRecordListFree(recs);
-		if (got)
+		if (!lvd_dirtyrate_fetch(dom, dr))
 			return 0;
 		usleep(250000);
 	}

@@ -18,7 +18,7 @@ allowed() {
 	rarp)                    echo "common rarp" ;;
 	bpf)                     echo "common bpf" ;;
 	ui)                      echo "common ui" ;;
-	libvirt)                 echo "common rarp libvirt" ;;
+	libvirt)                 echo "common rarp bpf libvirt" ;;
 	orchestrator/vhost)      echo "common vhost" ;;
 	orchestrator/device)     echo "common logtrack vhost device" ;;
 	orchestrator/migration)  echo "common logtrack rarp vhost device migration" ;;

@@ -563,6 +563,39 @@ static void apply_migration(struct ui_inst *inst, const json_t *d, double t)
 	}
 }
 
+/* ---- libvirt dirty rate ------------------------------------------------------- */
+
+static void apply_lvdirty(struct ui_lvdirty *l, const json_t *d)
+{
+	const json_t *be = json_object_get(d, "backend"), *e;
+	double period;
+	size_t k;
+
+	memset(l, 0, sizeof(*l));
+	l->have = true;
+	l->mib_s = -1;
+	str_at(d, "domain", l->domain, sizeof(l->domain));
+	str_at(d, "error", l->error, sizeof(l->error));
+	str_at(d, "mode", l->mode, sizeof(l->mode));
+	if (num(json_object_get(d, "period_s"), &period) && period >= 0 && period <= 3600)
+		l->period_s = (int)period;
+	if (!num(json_object_get(d, "dirty_mib_s"), &l->mib_s))
+		l->mib_s = -1;
+	json_array_foreach(be, k, e) {
+		struct ui_lvbackend *b = &l->be[l->nbackend];
+		double pid;
+
+		if (l->nbackend == UI_LVBE_MAX)
+			break;
+		if (num(json_object_get(e, "pid"), &pid) && pid > 0 && pid < 1e9)
+			b->pid = (long)pid; /* else 0: not found (and no overflowing cast) */
+		b->have_rate = num(json_object_get(e, "log_calls_per_s"), &b->calls_per_s);
+		str_at(e, "source", b->source, sizeof(b->source));
+		str_at(e, "why", b->why, sizeof(b->why));
+		l->nbackend++;
+	}
+}
+
 void ui_inst_apply_event(struct ui_inst *inst, const json_t *ev)
 {
 	const char *name = json_string_value(json_object_get(ev, "event"));
@@ -582,4 +615,6 @@ void ui_inst_apply_event(struct ui_inst *inst, const json_t *ev)
 		apply_kv(&inst->job, d);
 	else if (!strcmp(name, "job-ended"))
 		apply_kv(&inst->job, json_object_get(d, "job"));
+	else if (!strcmp(name, "dirty-rate"))
+		apply_lvdirty(&inst->lvdirty, d);
 }

@@ -3,8 +3,8 @@
  * their control sockets' replies and events (docs/control.md): the `status`
  * reply, and the "stats", "state", "migration" and (when the device has a
  * dirty tracker) "dirty" events; "bpf" objects in `status` and "stats"
- * (vhm run --trace-backend); "job" / "job-ended" events (the libvirt
- * watcher's control socket).
+ * (vhm run --trace-backend); "job" / "job-ended" and "dirty-rate" events
+ * (the libvirt watcher's control socket).
  *
  * This file is pure data: applying a JSON object to an instance never does
  * I/O, so it can be tested without a device. ui_sample.c does the I/O (run
@@ -32,6 +32,7 @@
 #define UI_PASSES_MAX    64    /* pre-copy passes kept for the timeline */
 #define UI_STEPS_MAX     16    /* migration phase changes kept */
 #define UI_KV_MAX        32    /* counters in a bpf / job panel */
+#define UI_LVBE_MAX      4     /* backends shown beside a libvirt dirty rate */
 
 /* A ring of the last UI_HIST samples of one figure. */
 struct ui_series {
@@ -131,6 +132,27 @@ struct ui_kv {
 	char note[160];
 };
 
+/* The libvirt watcher's last "dirty-rate" event: libvirt's calculation and,
+ * side by side, each vhostuser backend's dirty-log writes from eBPF. */
+struct ui_lvbackend {
+	long pid;                       /* 0: not found */
+	bool have_rate;                 /* else why says why there is none */
+	double calls_per_s;             /* log-write calls/s (uprobes) */
+	char source[200];               /* what was counted, how */
+	char why[200];
+};
+
+struct ui_lvdirty {
+	bool have;
+	char domain[UI_NAME_MAX];
+	char error[160];                /* the measurement failed: why */
+	char mode[24];                  /* libvirt's: "page-sampling", ... */
+	int period_s;
+	double mib_s;                   /* libvirt's rate, MiB/s; < 0: none */
+	int nbackend;
+	struct ui_lvbackend be[UI_LVBE_MAX];
+};
+
 enum ui_conn {
 	UI_CONN_NEW,            /* not connected yet */
 	UI_CONN_LIVE,           /* subscribed, events flowing */
@@ -165,6 +187,7 @@ struct ui_inst {
 	bool tracking, track_mine, track_busy;
 	struct ui_migration mig;
 	struct ui_kv bpf, job;
+	struct ui_lvdirty lvdirty;
 };
 
 /* Apply one event object ({"event", "data", "timestamp"}) to inst.

@@ -679,6 +679,17 @@ static int kv_rows(const struct ui_kv *kv)
 	return kv->have ? 1 + !!kv->note[0] + (kv->n + 2) / 3 : 0;
 }
 
+/* %.12g of 41.666666666666664 takes 13 columns, and ran into the next
+ * cell: as many significant digits as fit UI_KV_VALW. */
+void ui_kv_value(char *out, size_t len, double v)
+{
+	for (int prec = UI_KV_VALW; prec > 0; prec--) {
+		snprintf(out, len, "%.*g", prec, v);
+		if (strlen(out) <= UI_KV_VALW)
+			return;
+	}
+}
+
 static void kv_draw(const struct ui_kv *kv, const char *name, int y, int h, int w)
 {
 	int colw = w / 3 > 38 ? w / 3 : 38, r0 = 1;
@@ -687,10 +698,14 @@ static void kv_draw(const struct ui_kv *kv, const char *name, int y, int h, int 
 	if (kv->note[0] && h > 1)
 		put(y + r0++, 1, w, kv->note);
 	for (int k = 0; k < kv->n; k++) {
-		int r = r0 + k / 3, c = k % 3;
+		int r = r0 + k / 3, c = k % 3, x = 1 + c * colw, end = x + colw - 1;
+		char val[32];
 
-		if (r < h && c * colw < w)
-			putf(y + r, 1 + c * colw, w, "%-24.24s %12.12g", kv->key[k], kv->val[k]);
+		if (r >= h || x >= w)
+			continue;
+		ui_kv_value(val, sizeof(val), kv->val[k]);
+		/* a cell never runs into the next one: cut at its own end */
+		putf(y + r, x, end < w ? end : w, "%-24.24s %*s", kv->key[k], UI_KV_VALW, val);
 	}
 }
 
@@ -707,6 +722,68 @@ static void job_draw(const struct ui_inst *i, int y, int h, int w)
 	kv_draw(&i->job, "libvirt job", y, h, w);
 }
 
+/* The libvirt watcher's last dirty-rate measurement: libvirt's figure and,
+ * beside it, each backend's (eBPF), then what was counted or why not. */
+static int lvdirty_rows(const struct ui_inst *i)
+{
+	const struct ui_lvdirty *l = &i->lvdirty;
+
+	if (!l->have)
+		return 0;
+	return l->error[0] ? 2 : 1 + (l->nbackend ? 2 * l->nbackend : 2);
+}
+
+static void lvdirty_backend(const struct ui_lvbackend *b, int y, int h, int r, int w, int x)
+{
+	char rate[16];
+
+	if (b->have_rate) {
+		fmt_rate(rate, sizeof(rate), b->calls_per_s);
+		putf(y + r, x, w, "| backend pid %ld: %s log writes/s (eBPF)", b->pid, rate);
+	} else {
+		attron(pair(PAIR_BAD));
+		putf(y + r, x, w, "| backend%s%.0ld: no eBPF figure", b->pid ? " pid " : "",
+		     b->pid);
+		attroff(pair(PAIR_BAD));
+	}
+	if (r + 1 < h)
+		putf(y + r + 1, 3, w, "%s", b->have_rate ? b->source : b->why);
+}
+
+static void lvdirty_draw(const struct ui_inst *i, int y, int h, int w)
+{
+	const struct ui_lvdirty *l = &i->lvdirty;
+	char t[160], lv[64];
+
+	snprintf(t, sizeof(t), "libvirt dirty rate of %s (vhm dirty-rate): libvirt | backend",
+		 l->domain);
+	title(y, w, t);
+	if (h < 2)
+		return;
+	if (l->error[0]) {
+		attron(pair(PAIR_BAD));
+		putf(y + 1, 1, w, "%s", l->error);
+		attroff(pair(PAIR_BAD));
+		return;
+	}
+	if (l->mib_s >= 0)
+		snprintf(lv, sizeof(lv), "libvirt: %.0f MiB/s (%s, %d s)", l->mib_s, l->mode,
+			 l->period_s);
+	else
+		snprintf(lv, sizeof(lv), "libvirt: no rate (%s)", l->mode);
+	attron(pair(PAIR_GUEST));
+	put(y + 1, 1, w, lv);
+	attroff(pair(PAIR_GUEST));
+	if (!l->nbackend && h > 2)
+		put(y + 2, 3, w, "no vhostuser interface: no backend to trace");
+	for (int k = 0; k < l->nbackend; k++) {
+		int r = 1 + 2 * k;
+
+		if (r < h)
+			lvdirty_backend(&l->be[k], y, h, r, w, r == 1 ? 40 : 1);
+	}
+}
+
 static const struct panel panels[] = {
 	{ "rates", rates_rows, 3, rates_draw },
 	{ "migration", mig_rows, 3, mig_draw },
@@ -715,6 +792,7 @@ static const struct panel panels[] = {
 	{ "verify", verify_rows, 2, verify_draw },
 	{ "bpf", bpf_rows, 2, bpf_draw },
 	{ "job", job_rows, 2, job_draw },
+	{ "libvirt dirty rate", lvdirty_rows, 2, lvdirty_draw },
 };
 
 #define NPANELS (sizeof(panels) / sizeof(panels[0]))

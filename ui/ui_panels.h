@@ -12,7 +12,9 @@
  *   migration   phase, pass, remaining, bandwidth, predicted vs actual
  *               downtime, timeline, passes, final report
  *   working set, heat map, verify    ("dirty" events only)
- *   bpf, libvirt job                 (events of those names only) */
+ *   bpf, libvirt job                 (events of those names only)
+ *   libvirt dirty rate               the watcher's "dirty-rate" event: libvirt's
+ *                                    figure beside each backend's (eBPF) */
 #ifndef VHM_UI_PANELS_H
 #define VHM_UI_PANELS_H
 
@@ -58,5 +60,9 @@ void ui_panels_init(struct ui_view *v);
  * = the index in list of the selected one (-1: none). Ends with refresh(). */
 void ui_panels_draw(const struct ui_view *v, const struct ui_inst *const list[], int n,
 		    int sel);
+
+/* A number of a bpf / libvirt job panel, in at most UI_KV_VALW columns. */
+#define UI_KV_VALW 12
+void ui_kv_value(char *out, size_t len, double v);
 
 #endif

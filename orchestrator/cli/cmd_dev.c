@@ -23,7 +23,8 @@
 
 #define DEV_TIMEOUT_MS 5000
 #define EVENTS_MAX 16             /* --event given this often at most */
-#define DIRTY_GRACE_MS 10000      /* past --seconds, for libvirt to report */
+#define DIRTY_GRACE_MS 15000      /* past --seconds: the watcher's uprobes, then libvirt's
+				   * 10 s (LVD_DIRTY_GRACE_S) to report */
 
 #define OPT_RUN_DIR { "run-dir", required_argument, NULL, 'd' }
 #define OPT_JSON { "json", no_argument, NULL, 'j' }

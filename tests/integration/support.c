@@ -161,8 +161,66 @@ void ts_rm_tree(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- tmux ---- */
+
+static char tmux_label[32];
+
+bool ts_have_tmux(void)
+{
+	const char *argv[] = { "tmux", "-V", NULL };
+	struct ts_run r;
+	bool ok = ts_run_cmd(argv, 5000, &r) == 0 && r.status == 0;
+
+	if (ok || r.out)
+		ts_run_free(&r);
+	return ok;
+}
+
+char *ts_tmux(const char *a0, ...)
+{
+	const char *argv[16] = { "tmux", "-L", tmux_label, a0 };
+	struct ts_run r;
+	char *out = NULL;
+	va_list ap;
+	int n = 4;
+
+	if (!tmux_label[0])
+		snprintf(tmux_label, sizeof(tmux_label), "vhmt-%d", (int)getpid());
+	va_start(ap, a0);
+	while (n < 15 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	if (ts_run_cmd(argv, 10000, &r))
+		return NULL;
+	if (r.status == 0)
+		out = strdup(r.out);
+	ts_run_free(&r);
+	return out;
+}
+
+/* Kill this process's tmux server and remove its socket file, which a
+ * killed server leaves behind in /tmp/tmux-UID. */
+static void tmux_kill(void)
+{
+	const char *argv[] = { "tmux", "-L", tmux_label, "kill-server", NULL };
+	char *sock;
+	struct ts_run r;
+
+	if (!tmux_label[0])
+		return;
+	sock = ts_tmux("display-message", "-p", "#{socket_path}", NULL);
+	if (ts_run_cmd(argv, 5000, &r) == 0)
+		ts_run_free(&r);
+	if (sock && strtok(sock, "\n") && strstr(sock, tmux_label))
+		unlink(sock);
+	free(sock);
+	tmux_label[0] = '\0';
+}
+
 void ts_cleanup(void)
 {
+	tmux_kill();
 	for (int i = 0; i < TS_MAX_CHILDREN; i++)
 		if (children[i] > 0)
 			ts_kill(children[i]);

@@ -91,6 +91,13 @@ int ts_count_fds(void);
 /* Milliseconds on the monotonic clock. */
 long ts_now_ms(void);
 
+/* tmux, on a server of this test process's own (-L vhmt-PID, killed by
+ * ts_cleanup). Is tmux installed? */
+bool ts_have_tmux(void);
+/* tmux -L LABEL args... (NULL-terminated, at most 12); its stdout (malloc'd,
+ * caller frees) or NULL if it failed. */
+char *ts_tmux(const char *a0, ...) __attribute__((sentinel));
+
 /* Run a command line through the shell, quietly; its exit status, or -1. */
 int ts_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run fn with this thread in network namespace ns (/run/netns/NS); fn's

@@ -14,7 +14,10 @@
  * start; stopped, release after the save), that the daemon saw the lifecycle
  * events, published the stats of a real save job while it ran and kept them
  * as last-job (its control socket answering within 50 ms all along), and
- * measured a dirty rate of the running guest.  Anything
+ * measured a dirty rate of the running guest on request: libvirt's figure
+ * beside testpmd's dirty-log writes from eBPF (or the reason there is none),
+ * the control socket answering while it measures, and `vhm top` (in tmux)
+ * drawing both side by side.  Anything
  * truly missing (no qemu-system-x86_64, libvirtd does not start, a libvirtd
  * already running) is a skip with the reason, never a pass. */
 #include <criterion/criterion.h>
@@ -111,6 +114,7 @@ static void setup_qemu_conf(void)
 }
 
 static int save_done;
+static char dlog[TS_PATH_MAX]; /* the watcher's stderr */
 
 static void *save_thread(void *arg)
 {
@@ -129,18 +133,19 @@ static int cmp_long(const void *a, const void *b)
 
 #define PINGS_MAX 4096
 
-/* The daemon's control socket while the save job runs: `status` round trips
- * (ms) on a connection of their own, one every 10 ms until the save ends.
- * Returns how many were measured, sorted. */
-static size_t ping_while_saving(const char *run, long *ms)
+/* The daemon's control socket while libvirt works: `status` round trips
+ * (ms) on a connection of their own, one every 10 ms until *done or for
+ * max_ms.  Returns how many were measured, sorted. */
+static size_t ping_until(const char *run, const int *done, long max_ms, long *ms)
 {
 	struct ctl_client *c;
 	char err[256];
 	size_t n = 0;
+	long end = ts_now_ms() + max_ms;
 
 	cr_assert(eq(int, ctl_client_open(&c, run, "libvirt", 2000, err, sizeof(err)), 0),
 		  "%s", err);
-	while (!__atomic_load_n(&save_done, __ATOMIC_ACQUIRE) && n < PINGS_MAX) {
+	while (!__atomic_load_n(done, __ATOMIC_ACQUIRE) && n < PINGS_MAX && ts_now_ms() < end) {
 		json_t *ret = NULL;
 		long t0 = ts_now_ms();
 
@@ -155,12 +160,132 @@ static size_t ping_while_saving(const char *run, long *ms)
 	return n;
 }
 
+/* The watcher's stderr, for a failure message. */
+static const char *watch_log(void)
+{
+	static char tail[2048];
+	char *all = lvt_slurp(dlog);
+	size_t len = all ? strlen(all) : 0;
+
+	snprintf(tail, sizeof(tail), "%s", all ? all + (len > 2000 ? len - 2000 : 0) : "(none)");
+	free(all);
+	return tail;
+}
+
+/* `vhm top` on the run dir in a detached 120x40 tmux session "top". */
+static void start_top(const char *run)
+{
+	char cmd[1024];
+
+	if (!ts_have_tmux())
+		return;
+	snprintf(cmd, sizeof(cmd), "env LANG=C.UTF-8 timeout --foreground 300 %s top -d 0.5 "
+		 "--run-dir %s; sleep 30", vhm, run);
+	free(ts_tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd, NULL));
+}
+
+/* tmux's screen once it shows text, within timeout_ms; NULL (none, or no
+ * tmux).  free() it. */
+static char *top_showing(const char *text, int timeout_ms)
+{
+	long end = ts_now_ms() + timeout_ms;
+	char *scr = NULL;
+
+	if (!ts_have_tmux())
+		return NULL;
+	do {
+		free(scr);
+		scr = ts_tmux("capture-pane", "-p", "-t", "top", NULL);
+		if (scr && strstr(scr, text))
+			return scr;
+		usleep(200000);
+	} while (ts_now_ms() < end);
+	cr_assert(0, "vhm top never showed '%s'; its screen:\n%s", text, scr ? scr : "(none)");
+	return NULL;
+}
+
+/* The backend's figure of a dirty-rate event: a rate with its source named,
+ * or a reason, never both or neither. */
+static void check_backend_view(const json_t *be, const char *sock, pid_t pmd)
+{
+	const json_t *rate = json_object_get(be, "log_calls_per_s");
+	const char *why = json_string_value(json_object_get(be, "why"));
+	const char *src = json_string_value(json_object_get(be, "source"));
+
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(be, "path")), (char *)sock));
+	cr_assert(eq(i64, json_integer_value(json_object_get(be, "pid")), pmd),
+		  "the backend found is not testpmd (pid %d)", (int)pmd);
+	printf("libvirt_real: backend view of testpmd: %s\n",
+	       rate ? src : why ? why : "(neither a rate nor a reason)");
+	if (rate) {
+		cr_assert(le(dbl, 0, json_number_value(rate)));
+		cr_assert(not(eq(ptr, strstr(src ? src : "", "uprobe calls to "), 0)), "%s", src);
+		cr_assert(eq(ptr, (void *)why, 0), "a rate and a reason: %s", why);
+		return;
+	}
+	cr_assert(not(eq(ptr, (void *)why, 0)), "no rate and no reason for the backend");
+	cr_assert(lt(sz, 20, strlen(why)), "a reason, not a word: %s", why);
+	/* Debian's librte_vhost is stripped and testpmd never calls its exported
+	 * log functions: the reason must say which symbols it looked for. */
+	cr_assert(strstr(why, "__vhost_log") || strstr(why, "BPF"), "%s", why);
+}
+
+/* dirty-rate through the control socket: answered at once, the socket
+ * answering while libvirt and the uprobes measure, then the event with
+ * libvirt's figure and testpmd's, and top drawing them. */
+static void check_dirty_rate(const char *run, const char *sock, pid_t pmd, long *ping_ms)
+{
+	json_t *args = json_pack("{s:s,s:i}", "domain", DOM_NAME, "seconds", 1), *ret = NULL;
+	json_t *ev, *be;
+	static const int never;
+	char err[256], want[64], *scr;
+	size_t n;
+	int rc = ctl_client_call(cli, "dirty-rate", args, &ret, err, sizeof(err), 3000);
+
+	json_decref(args);
+	cr_assert(eq(int, rc, 0), "dirty-rate: %s", err);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ret, "status")), "measuring"));
+	json_decref(ret);
+	n = ping_until(run, &never, 1000, ping_ms);
+	printf("libvirt_real: %zu status calls while measuring: median %ld ms, max %ld ms\n", n,
+	       ping_ms[n / 2], ping_ms[n - 1]);
+	cr_assert(le(sz, 10, n), "only %zu status calls while measuring", n);
+	cr_assert(lt(long, ping_ms[n * 98 / 100], 50), "control socket stalled: %ld ms",
+		  ping_ms[n * 98 / 100]);
+	ev = lvt_wait_event(cli, "dirty-rate", "domain", DOM_NAME, 15000);
+	cr_assert(not(eq(ptr, ev, 0)), "no dirty-rate result; the watcher said:\n%s", watch_log());
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "status")), "measured"),
+		  "%s", json_string_value(json_object_get(ev, "error")));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "mode")), "page-sampling"));
+	cr_assert(eq(int, json_is_integer(json_object_get(ev, "dirty_mib_s")), 1));
+	cr_assert(le(i64, 0, json_integer_value(json_object_get(ev, "dirty_mib_s"))));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "unit")), "MiB/s"));
+	be = json_object_get(ev, "backend");
+	cr_assert(eq(sz, json_array_size(be), 1), "one vhostuser interface, one backend view");
+	check_backend_view(json_array_get(be, 0), sock, pmd);
+
+	snprintf(want, sizeof(want), "libvirt: %lld MiB/s (page-sampling, 1 s)",
+		 (long long)json_integer_value(json_object_get(ev, "dirty_mib_s")));
+	scr = top_showing("libvirt dirty rate of " DOM_NAME, 10000);
+	if (scr) {
+		cr_assert(not(eq(ptr, strstr(scr, want), 0)), "'%s' not on top's screen:\n%s", want,
+			  scr);
+		cr_assert(not(eq(ptr, strstr(scr, json_object_get(json_array_get(be, 0), "why") ?
+					     "no eBPF figure" : "log writes/s (eBPF)"), 0)),
+			  "the backend's figure not on top's screen:\n%s", scr);
+		free(scr);
+	} else {
+		printf("libvirt_real: tmux not installed, top's screen not checked\n");
+	}
+	json_decref(ev);
+}
+
 Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = fini,
      .timeout = 240)
 {
 	char run[TS_PATH_MAX], sock[TS_PATH_MAX];
 	char err[256], console[TS_PATH_MAX], save[TS_PATH_MAX], xml[4096];
-	char lvlog[TS_PATH_MAX], vllog[TS_PATH_MAX], dlog[TS_PATH_MAX], vhm_rel[TS_PATH_MAX];
+	char lvlog[TS_PATH_MAX], vllog[TS_PATH_MAX], vhm_rel[TS_PATH_MAX];
 	struct ts_run r;
 	json_t *ev, *ret = NULL;
 	pid_t pmd;
@@ -295,22 +420,17 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 		usleep(100000);
 	cr_assert(eq(int, lvt_file_has(console, "VHM-GUEST-UP"), 1), "the guest did not boot (%s)", console);
 
-	/* A dirty-rate calculation of the running guest. */
-	json_t *args = json_pack("{s:s,s:i}", "domain", DOM_NAME, "seconds", 1);
-	int rc = ctl_client_call(cli, "dirty-rate", args, &ret, err, sizeof(err), 3000);
+	/* A dirty-rate measurement of the running guest, with `vhm top` watching. */
+	static long ping_ms[PINGS_MAX];
+	size_t npings;
 
-	json_decref(args); /* borrowed by the call */
-	cr_assert(eq(int, rc, 0), "dirty-rate: %s", err);
-	json_decref(ret);
-	ev = lvt_wait_event(cli, "dirty-rate", "domain", DOM_NAME, 15000);
-	cr_assert(not(eq(ptr, ev, 0)), "no dirty-rate result");
-	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "status")), "measured"),
-		  "%s", json_string_value(json_object_get(ev, "error")));
-	cr_assert(eq(str, (char *)json_string_value(json_object_get(ev, "mode")), "page-sampling"));
-	cr_assert(eq(int, json_is_integer(json_object_get(ev, "dirty_mib_s")), 1));
-	json_decref(ev);
+	start_top(run);
+	check_dirty_rate(run, sock, pmd, ping_ms);
 
 	/* The same from the shell: `vhm dirty-rate` through the watcher. */
+	json_t *args;
+	int rc;
+
 	const char *dr[] = { vhm, "dirty-rate", DOM_NAME, "--run-dir", run, "--json", NULL };
 
 	cr_assert(eq(int, ts_run_cmd(dr, 30000, &r), 0));
@@ -327,11 +447,9 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	void *save_rc;
 
 	ts_path("guest.save", save, sizeof(save));
-	static long ping_ms[PINGS_MAX];
-	size_t npings;
 
 	cr_assert(eq(int, pthread_create(&tid, NULL, save_thread, save), 0));
-	npings = ping_while_saving(run, ping_ms);
+	npings = ping_until(run, &save_done, 600000, ping_ms);
 	ev = lvt_wait_event(cli, "job", "operation", "save", 30000);
 	pthread_join(tid, &save_rc);
 	printf("libvirt_real: %zu status calls during the save: median %ld ms, 98th %ld ms, "

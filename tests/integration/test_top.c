@@ -10,7 +10,7 @@
  * Also, without any peer: the model fed with the events the device sends
  * (suite top_model), and the batch line formats.
  *
- * Each test runs its own tmux server (-L vhmtop-PID), killed in .fini. */
+ * Each test runs its own tmux server (support.h ts_tmux), killed in .fini. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <jansson.h>
@@ -30,60 +30,16 @@
 #include "ui_model.h"
 #include "ui_panels.h"
 
-static char tmux_label[32];
-
 static void fini(void)
 {
-	if (tmux_label[0]) {
-		const char *argv[] = { "tmux", "-L", tmux_label, "kill-server", NULL };
-		struct ts_run r;
-
-		if (ts_run_cmd(argv, 5000, &r) == 0)
-			ts_run_free(&r);
-		tmux_label[0] = '\0';
-	}
-	ts_cleanup();
+	ts_cleanup(); /* tmux's server too */
 }
 
 /* ---- helpers ----------------------------------------------------------------- */
 
-static bool have_tmux(void)
-{
-	const char *argv[] = { "tmux", "-V", NULL };
-	struct ts_run r;
-	bool ok = ts_run_cmd(argv, 5000, &r) == 0 && r.status == 0;
-
-	if (ok || r.out)
-		ts_run_free(&r);
-	return ok;
-}
-
-/* tmux -L LABEL args... (NULL-terminated, at most 12); its stdout
- * (malloc'd, caller frees) or NULL if it failed. */
-static char *tmux(const char *a0, ...)
-{
-	const char *argv[16] = { "tmux", "-L", tmux_label, a0 };
-	struct ts_run r;
-	char *out = NULL;
-	va_list ap;
-	int n = 4;
-
-	va_start(ap, a0);
-	while (n < 15 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	if (ts_run_cmd(argv, 10000, &r))
-		return NULL;
-	if (r.status == 0)
-		out = strdup(r.out);
-	ts_run_free(&r);
-	return out;
-}
-
 static char *capture(void)
 {
-	return tmux("capture-pane", "-p", "-t", "top", NULL);
+	return ts_tmux("capture-pane", "-p", "-t", "top", NULL);
 }
 
 /* The device on testpmd, its control socket in <ts_dir>/run (backends stay
@@ -117,14 +73,13 @@ static void start_top_args(const char *no_color, const char *extra)
 {
 	char cmd[1024], bin[256];
 
-	snprintf(tmux_label, sizeof(tmux_label), "vhmtop-%d", (int)getpid());
 	ts_bin("vhm", bin, sizeof(bin));
 	/* bounded, should .fini not run (a crash of the test process) */
 	snprintf(cmd, sizeof(cmd), "env LANG=C.UTF-8 NO_COLOR=%s timeout --foreground 300 %s top "
 		 "-d 0.5 --run-dir %s %s; echo EXIT=$? > %s/top.exit; sleep 30", no_color, bin,
 		 run_dir(), extra, ts_dir());
 	/* the pane outlives top (sleep) so that the last screen can be read */
-	free(tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd, NULL));
+	free(ts_tmux("new-session", "-d", "-s", "top", "-x", "120", "-y", "40", cmd, NULL));
 }
 
 static void start_top_env(const char *no_color)
@@ -236,7 +191,7 @@ static void status_writes(const char *name, double *writes, double *uptime)
  * the first, top in tmux; skips before anything of tmux runs. */
 static void dashboard_or_skip(char *backend, size_t len, char *dst, size_t dstlen)
 {
-	if (!have_tmux())
+	if (!ts_have_tmux())
 		cr_skip_test("tmux is not installed");
 	dt_testpmd_or_skip("tp-a", 1, backend, len);
 	if (dst)
@@ -273,12 +228,12 @@ static char *empty_screen(const char *no_color)
 {
 	char *s = NULL;
 
-	if (!have_tmux())
+	if (!ts_have_tmux())
 		cr_skip_test("tmux is not installed");
 	start_top_env(no_color);
 	for (long end = ts_now_ms() + 10000; ts_now_ms() < end; usleep(100000)) {
 		free(s);
-		s = tmux("capture-pane", "-e", "-p", "-t", "top", NULL);
+		s = ts_tmux("capture-pane", "-e", "-p", "-t", "top", NULL);
 		if (s && strstr(s, "no instances"))
 			return s;
 	}
@@ -410,14 +365,14 @@ Test(top, resize_small_and_back, .fini = fini, .timeout = 90)
 	s = wait_row("vm1", "running", 15000);
 	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
 	free(s);
-	free(tmux("resize-window", "-t", "top", "-x", "40", "-y", "12", NULL));
+	free(ts_tmux("resize-window", "-t", "top", "-x", "40", "-y", "12", NULL));
 	usleep(1500000);
 	s = wait_row("vm1", "running", 5000);
 	cr_assert(not(eq(ptr, s, NULL)), "no instance row at 40x12");
 	cr_assert(not(eq(ptr, strstr(s, "NAME"), NULL)));
 	cr_assert(eq(ptr, strstr(s, "BACKEND"), NULL), "BACKEND cannot fit 40 columns:\n%s", s);
 	free(s);
-	free(tmux("resize-window", "-t", "top", "-x", "120", "-y", "40", NULL));
+	free(ts_tmux("resize-window", "-t", "top", "-x", "120", "-y", "40", NULL));
 	usleep(1500000);
 	s = capture();
 	cr_assert(not(eq(ptr, strstr(s, "BACKEND"), NULL)), "not redrawn wide:\n%s", s);
@@ -438,10 +393,10 @@ Test(top, q_exits_zero, .fini = fini, .timeout = 60)
 	s = wait_row("vm1", "running", 15000);
 	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
 	free(s);
-	free(tmux("send-keys", "-t", "top", "h", NULL));    /* help... */
+	free(ts_tmux("send-keys", "-t", "top", "h", NULL));    /* help... */
 	usleep(300000);
-	free(tmux("send-keys", "-t", "top", "x", NULL));    /* ...closed by any key */
-	free(tmux("send-keys", "-t", "top", "q", NULL));
+	free(ts_tmux("send-keys", "-t", "top", "x", NULL));    /* ...closed by any key */
+	free(ts_tmux("send-keys", "-t", "top", "q", NULL));
 	snprintf(path, sizeof(path), "%s/top.exit", ts_dir());
 	for (long end = ts_now_ms() + 10000; !f && ts_now_ms() < end; usleep(100000))
 		f = fopen(path, "r");
@@ -572,7 +527,7 @@ static void quit_top_with(const char *key)
 	char path[TS_PATH_MAX + 16], buf[64] = "";
 	FILE *f = NULL;
 
-	free(tmux("send-keys", "-t", "top", key, NULL));
+	free(ts_tmux("send-keys", "-t", "top", key, NULL));
 	snprintf(path, sizeof(path), "%s/top.exit", ts_dir());
 	for (long end = ts_now_ms() + 15000; !f && ts_now_ms() < end; usleep(100000))
 		f = fopen(path, "r");
@@ -602,7 +557,7 @@ Test(top, track_key_starts_and_quit_stops, .fini = fini, .timeout = 120)
 	cr_assert(eq(ptr, strstr(s, "DIRTY/s"), NULL), "DIRTY/s without a tracker:\n%s", s);
 	free(s);
 	cr_assert(not(device_tracking("vm1")));
-	free(tmux("send-keys", "-t", "top", "t", NULL));
+	free(ts_tmux("send-keys", "-t", "top", "t", NULL));
 	s = wait_cell("vm1", "TRK", "top", 10000);
 	cr_assert(not(eq(ptr, s, NULL)), "no 'top' mark within 10 s after t");
 	free(s);
@@ -630,7 +585,7 @@ Test(top, track_flag_leaves_others_tracking, .fini = fini, .timeout = 120)
 	json_t *r;
 	char *s;
 
-	if (!have_tmux())
+	if (!ts_have_tmux())
 		cr_skip_test("tmux is not installed");
 	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
 	start_run(backend, "vm1");
@@ -658,7 +613,7 @@ Test(top, track_stopped_on_sigint, .fini = fini, .timeout = 120)
 	char backend[TS_PATH_MAX];
 	char *s;
 
-	if (!have_tmux())
+	if (!ts_have_tmux())
 		cr_skip_test("tmux is not installed");
 	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
 	start_run(backend, "vm1");
@@ -703,7 +658,7 @@ Test(top, panels_grow_with_terminal, .fini = fini, .timeout = 120)
 	int h40 = -1, h60 = -1;
 	char *s = NULL;
 
-	if (!have_tmux())
+	if (!ts_have_tmux())
 		cr_skip_test("tmux is not installed");
 	dt_testpmd_or_skip("tp-a", 1, backend, sizeof(backend));
 	start_run(backend, "vm1");
@@ -715,7 +670,7 @@ Test(top, panels_grow_with_terminal, .fini = fini, .timeout = 120)
 	}
 	cr_assert(lt(int, 0, h40), "no working set and heat map panels at 120x40:\n%s", s);
 	free(s);
-	free(tmux("resize-window", "-t", "top", "-x", "120", "-y", "60", NULL));
+	free(ts_tmux("resize-window", "-t", "top", "-x", "120", "-y", "60", NULL));
 	s = NULL;
 	for (long end = ts_now_ms() + 5000; h60 <= h40 && ts_now_ms() < end; usleep(200000)) {
 		free(s);
@@ -851,6 +806,58 @@ Test(top_model, bpf_in_stats)
 	cr_assert(eq(str, i->bpf.key[2], "kick.writes_per_s"));
 	json_decref(j);
 	free(i);
+}
+
+/* The libvirt watcher's "dirty-rate" event: libvirt's figure, and each
+ * backend's eBPF figure or the reason it has none. */
+Test(top_model, libvirt_dirty_rate_event)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	json_t *j = ev("{\"event\":\"dirty-rate\",\"data\":{\"domain\":\"vm1\","
+		       "\"status\":\"measured\",\"mode\":\"page-sampling\",\"period_s\":2,"
+		       "\"dirty_mib_s\":12,\"unit\":\"MiB/s\",\"backend\":[{\"path\":\"/a\","
+		       "\"pid\":42,\"log_calls_per_s\":250.5,\"source\":\"uprobe calls to X\"},"
+		       "{\"path\":\"/b\",\"pid\":43,\"why\":\"stripped\"}]}}");
+	json_t *bad = ev("{\"event\":\"dirty-rate\",\"data\":{\"domain\":\"vm2\","
+			 "\"error\":\"domain vm2: not found\"}}");
+
+	cr_assert(not(i->lvdirty.have), "no dirty-rate event yet: no panel");
+	ui_inst_apply_event(i, j);
+	cr_assert(i->lvdirty.have);
+	cr_assert(eq(str, i->lvdirty.domain, "vm1"));
+	cr_assert(eq(dbl, i->lvdirty.mib_s, 12.0));
+	cr_assert(eq(int, i->lvdirty.period_s, 2));
+	cr_assert(eq(int, i->lvdirty.nbackend, 2));
+	cr_assert(i->lvdirty.be[0].have_rate);
+	cr_assert(eq(dbl, i->lvdirty.be[0].calls_per_s, 250.5));
+	cr_assert(eq(str, i->lvdirty.be[0].source, "uprobe calls to X"));
+	cr_assert(not(i->lvdirty.be[1].have_rate), "a reason is not a zero");
+	cr_assert(eq(long, i->lvdirty.be[1].pid, 43));
+	cr_assert(eq(str, i->lvdirty.be[1].why, "stripped"));
+	ui_inst_apply_event(i, bad);
+	cr_assert(eq(str, i->lvdirty.error, "domain vm2: not found"));
+	cr_assert(eq(int, i->lvdirty.nbackend, 0), "a failed measurement replaces the last");
+	json_decref(j);
+	json_decref(bad);
+	free(i);
+}
+
+/* A kv panel's number never takes more than its column (a real with 12
+ * significant digits took 13 and ran into the next cell). */
+Test(top_model, kv_values_fit_their_column)
+{
+	static const double vals[] = { 41.666666666666664, 1e300, -1.2345678901234e-200,
+				       134217728, 0, 99999999999.5 };
+	char out[64];
+
+	for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
+		ui_kv_value(out, sizeof(out), vals[k]);
+		cr_assert(le(sz, strlen(out), UI_KV_VALW), "%g as '%s'", vals[k], out);
+		cr_assert(lt(dbl, fabs(strtod(out, NULL) - vals[k]), fabs(vals[k]) * 1e-3 + 1e-300),
+			  "%g as '%s'", vals[k], out);
+	}
+	ui_kv_value(out, sizeof(out), 134217728);
+	cr_assert(eq(str, out, "134217728"), "integers stay whole");
 }
 
 /* Batch lines: every field, "-" for unknowns, quoting of odd values. */
