@@ -502,6 +502,24 @@ static bool window_timed_out(struct nd_queue *q, uint64_t now)
 	return true;
 }
 
+/* Frames still on the TX ring, not yet taken by the device: whatever the
+ * loss bookkeeping says, the device (or the next one, vring_restart_base)
+ * will take and deliver each of them. */
+static uint64_t on_tx_ring(const struct nd_queue *q)
+{
+	return (uint64_t)(ND_RING_SIZE - q->tx_nfree);
+}
+
+/* Frames that may still come back on RX: those in flight, and at least
+ * every frame still on the TX ring, even after a loss timeout wrote them
+ * off. */
+static uint64_t outstanding(const struct nd_queue *q)
+{
+	uint64_t f = in_flight(q), r = on_tx_ring(q);
+
+	return f > r ? f : r;
+}
+
 static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 {
 	uint64_t due, room;
@@ -509,16 +527,24 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 
 	if (d->tx_paused || !d->pps)
 		return 0;
-	/* Flow control: never more frames in flight than RX buffers posted, so
-	 * a loopback backend always has a buffer for each frame it returns (a
-	 * guest starved of CPU would otherwise make the backend drop). What is
-	 * not sent now stays due and goes out when frames come back. */
+	/* Flow control: never more frames outstanding than RX buffers posted,
+	 * so a loopback backend always has a buffer for each frame it returns
+	 * (a guest starved of CPU would otherwise make the backend drop). What
+	 * is not sent now stays due and goes out when frames come back. A
+	 * loss timeout reopens the window for frames the device took and never
+	 * returned, not for frames it has not taken yet: a backend that stalls
+	 * past ND_LOSS_TIMEOUT_MS (starved of CPU) would otherwise find a
+	 * window's worth of late frames plus a new window on its TX ring, more
+	 * than the RX buffers posted (1023 split, 768 packed with spread
+	 * buffers), and drop the difference. */
 	room = (uint64_t)rx_posted(d) - TX_BATCH;
 	if (in_flight(q) >= room && !window_timed_out(q, now))
 		return 0;
+	if (outstanding(q) >= room)
+		return 0;
 	due = tx_due(d, q, now);
-	if (due > room - in_flight(q))
-		due = room - in_flight(q);
+	if (due > room - outstanding(q))
+		due = room - outstanding(q);
 	while (due-- && q->tx_nfree && n < TX_BATCH) {
 		uint16_t id = q->tx_free[--q->tx_nfree];
 		uint64_t gpa = buf_gpa(d, &q->txp, pool_take(d, &q->txp, id));

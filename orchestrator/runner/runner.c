@@ -100,14 +100,14 @@ static json_t *status_json(struct runner *r)
 	dev_datapath_polls(d, &polls, &idle_polls);
 	snprintf(feat, sizeof(feat), "0x%016llx", (unsigned long long)d->features);
 	vhm_format_mac(d->cfg.mac, mac);
-	return json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:s, s:s, s:s, s:I,"
+	return json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:s, s:s, s:s, s:s, s:I,"
 			 " s:{s:I, s:i, s:o, s:o},"
 			 " s:{s:I, s:s, s:I}, s:{s:I, s:I}}",
 			 "name", d->cfg.name, "state", dev_state_name(snap.state),
 			 "backend", snap.backend, "pid", (json_int_t)getpid(),
 			 "uptime_s", (double)(vhm_now_ns() - d->started_ns) / 1e9,
 			 "queues", d->cfg.queues, "ring", d->packed ? "packed" : "split",
-			 "features", feat, "mac", mac, "mem_bytes", (json_int_t)snap.mem_bytes,
+			 "buffers", netdrv_buffers_name(d->cfg.buffers), "features", feat, "mac", mac, "mem_bytes", (json_int_t)snap.mem_bytes,
 			 "traffic", "pps", (json_int_t)pps, "frame_size", (int)frame_size,
 			 "total", counters_json(&tot), "per_queue", queues,
 			 "dirty", "rate", (json_int_t)d->gw.rate, "pattern",
