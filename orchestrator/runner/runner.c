@@ -449,11 +449,15 @@ static int run_loop(struct runner *r)
 	return 0;
 }
 
-/* Stop transmitting and give frames in flight up to a second to come back,
- * so that the counters of a clean stop balance. */
+/* Stop transmitting and give frames in flight time to come back, so that
+ * the counters of a clean stop balance: until a second passed with nothing
+ * back and nothing left on the TX rings (the backend took every frame it
+ * will return), 5 s at most (a busy-polling backend starved of its core
+ * takes and returns a window late). */
 static void drain(struct runner *r)
 {
-	uint64_t end = vhm_now_ns() + 1000000000ull, pps;
+	uint64_t now = vhm_now_ns(), cap = now + 5000000000ull, idle_end = now + 1000000000ull;
+	uint64_t back = 0, pps;
 	struct nd_counters c;
 	uint32_t frame_size;
 
@@ -463,8 +467,12 @@ static void drain(struct runner *r)
 		netdrv_totals(&r->dev.drv, &c);
 		if (c.rx_frames + c.rx_lost >= c.tx_frames || dev_state(&r->dev) != DEV_RUNNING)
 			return;
+		now = vhm_now_ns();
+		if (c.rx_frames != back || c.tx_done < c.tx_frames)
+			idle_end = now + 1000000000ull;
+		back = c.rx_frames;
 		usleep(10000);
-	} while (vhm_now_ns() < end);
+	} while (now < idle_end && now < cap);
 }
 
 static void print_summary(struct runner *r)

@@ -52,11 +52,11 @@ static pid_t start_run_layout(const char *sock, const char *name, const char *du
 	return pid;
 }
 
-/* start_run_layout with the default (compact) buffers. */
+/* start_run_layout with the default (spread) buffers. */
 static pid_t start_run_opts(const char *sock, const char *name, const char *duration,
 			    const char *queues, const char *ring, const char *timeout)
 {
-	return start_run_layout(sock, name, duration, queues, ring, timeout, "compact");
+	return start_run_layout(sock, name, duration, queues, ring, timeout, "spread");
 }
 
 static pid_t start_run(const char *sock, const char *name, const char *duration)
