@@ -20,11 +20,10 @@
  *            lists in a shuffled order too (a guest's ids follow the order
  *            its buffers completed, not the ring's). The memory writer
  *            keeps off these pages (gw_reserve with netdrv_spread). A few
- *            RX descriptors are
- *            kept back (netdrv.c, RX_SPARE_*): split used-ring entries
- *            change from one lap of the ring to the next, and the device's
- *            used packed descriptors lie a page away from the driver's new
- *            ones.
+ *            RX descriptors are kept back (netdrv.c, RX_SPARE_*): split
+ *            used-ring entries change from one lap of the ring to the next,
+ *            and the device's used packed descriptors lie a page away from
+ *            the driver's new ones.
  *   compact  ND_RING_SIZE buffers per pool in the device area after the
  *            rings, used in ring order (descriptor id = buffer = ring
  *            slot): the layout before spreading, kept for comparison.
