@@ -190,7 +190,7 @@ void netdrv_rebase(struct netdrv *d, const struct gmem *mem);
  * windows, counters, traffic settings. Each queue's raw struct bytes behind
  * a small header (magic, queue pairs, struct size, rng, rate): both ends
  * must be the same vhm build, which the stream's version and the size
- * check stand for (about 17 KiB a queue pair).
+ * check stand for (about 18 KiB a queue pair).
  * netdrv_state_size: bytes netdrv_state_save writes. Save with the guest
  * paused (datapath out of the rings). */
 size_t netdrv_state_size(const struct netdrv *d);
