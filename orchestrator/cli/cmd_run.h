@@ -22,9 +22,9 @@
 	"  Steered over <run-dir>/NAME.sock (default /run/vhm/vhm0.sock): see\n" \
 	"  `vhm status`, `vhm stop`, `vhm list`. SIGINT/SIGTERM stop it cleanly.\n" \
 	"  --mem defaults to 256M; --ring auto takes packed when the backend offers it.\n" \
-	"  --buffers compact (default): packet buffers in the device area after the\n" \
-	"  rings, used in ring order; spread: on pages spread over guest RAM, recycled\n" \
-	"  in a shuffled order (--seed N, default 1, makes it reproducible).\n" \
+	"  --buffers spread (default): packet buffers on pages spread over guest RAM,\n" \
+	"  recycled in a shuffled order (--seed N, default 1, makes it reproducible);\n" \
+	"  compact: in the device area after the rings, used in ring order.\n" \
 	"  DUR: 250ms, 5s, 2m (a bare number is seconds). --interval: stats events\n" \
 	"  (default 1s); --duration: stop after (default: when stopped); --timeout: the\n" \
 	"  wait for each vhost-user reply (default 5s).\n" \

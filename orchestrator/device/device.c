@@ -76,7 +76,7 @@ void dev_config_defaults(struct dev_config *c)
 	c->ring = DEV_RING_AUTO;
 	c->frame_size = 64;
 	c->pattern = GW_UNIFORM;
-	c->buffers = ND_BUFFERS_COMPACT;
+	c->buffers = ND_BUFFERS_SPREAD;
 	c->seed = 1;
 	c->timeout_ms = VHU_DEFAULT_TIMEOUT_MS;
 	memcpy(c->mac, mac, 6);

@@ -103,7 +103,7 @@ struct dev_config {
 	uint32_t frame_size;
 	uint64_t dirty_rate;       /* page writes/s */
 	enum gw_pattern pattern;
-	enum nd_buffers buffers;   /* packet buffers compact (default) or spread over RAM */
+	enum nd_buffers buffers;   /* packet buffers spread over RAM (default) or compact */
 	uint64_t seed;             /* the driver's buffer recycling order (spread) */
 	uint8_t mac[6];
 	int timeout_ms;

@@ -23,9 +23,7 @@
  * to the next. Packed rings: a quarter of the ring, so the driver posts new
  * descriptors a page (256 descriptors) away from where the device writes
  * its used ones, as a guest refilling in batches does, and a used
- * descriptor is not always covered by the driver's own mark of its page.
- * (Shuffling the ids instead made DPDK 22.11 testpmd lose frames whenever
- * SET_VRING_ADDR came while split rings ran, as when logging goes on.) */
+ * descriptor is not always covered by the driver's own mark of its page. */
 #define RX_SPARE_SPLIT  1
 #define RX_SPARE_PACKED (ND_RING_SIZE / 4)
 
@@ -132,6 +130,20 @@ static uint16_t pool_take(struct netdrv *d, struct nd_pool *p, uint16_t id)
 	return b;
 }
 
+/* A free descriptor id from ids[0..*n): spread, one picked at random;
+ * compact, the last freed (ring order, as the ids were freed). */
+static uint16_t id_take(struct netdrv *d, uint16_t *ids, int *n)
+{
+	uint32_t r = (uint32_t)(*n - 1);
+	uint16_t id;
+
+	if (d->buffers == ND_BUFFERS_SPREAD)
+		r = (uint32_t)(vhm_xorshift64(&d->rng) % (uint32_t)*n);
+	id = ids[r];
+	ids[r] = ids[--*n];
+	return id;
+}
+
 /* Descriptor id came back used: its buffer is free again. */
 static void pool_give(struct netdrv *d, struct nd_pool *p, uint16_t id)
 {
@@ -160,9 +172,12 @@ static void queue_layout(struct netdrv *d, int qi, uint64_t *gpa, const struct n
 		pool_init(&q->rxp, ND_POOL_BUFS, slot, 0);
 		pool_init(&q->txp, ND_POOL_BUFS, slot + ND_POOL_BUFS, 0);
 	}
-	for (int i = 0; i < ND_RING_SIZE; i++)
+	for (int i = 0; i < ND_RING_SIZE; i++) {
 		q->tx_free[i] = (uint16_t)(ND_RING_SIZE - 1 - i);
+		q->rx_free[i] = (uint16_t)(ND_RING_SIZE - 1 - i);
+	}
 	q->tx_nfree = ND_RING_SIZE;
+	q->rx_nfree = ND_RING_SIZE;
 }
 
 /* Spread buffers: one buffer page every d->stride RAM pages after ram_skip. */
@@ -282,25 +297,27 @@ static uint16_t rx_posted(const struct netdrv *d)
 	return ND_RING_SIZE - (d->q[0].rx.packed ? RX_SPARE_PACKED : RX_SPARE_SPLIT);
 }
 
-/* Offer descriptor id on the RX ring with a buffer from the pool. */
-static int post_rx(struct netdrv *d, struct nd_queue *q, uint16_t id)
+/* Post free RX descriptors, each with a buffer from the pool, until
+ * rx_posted are on the ring. Compact: ids in ring order. */
+static void refill_rx(struct netdrv *d, struct nd_queue *q)
 {
-	uint16_t b = pool_take(d, &q->rxp, id);
+	while (ND_RING_SIZE - q->rx_nfree < rx_posted(d)) {
+		uint16_t id = id_take(d, q->rx_free, &q->rx_nfree);
+		uint16_t b = pool_take(d, &q->rxp, id);
 
-	return vring_add(&q->rx, buf_gpa(d, &q->rxp, b), ND_BUF_SIZE, true, id);
+		if (vring_add(&q->rx, buf_gpa(d, &q->rxp, b), ND_BUF_SIZE, true, id)) {
+			pool_give(d, &q->rxp, id);
+			q->rx_free[q->rx_nfree++] = id;
+			return;
+		}
+	}
 }
 
 void netdrv_fill_rx(struct netdrv *d)
 {
 	for (int i = 0; i < d->nq; i++) {
-		struct nd_queue *q = &d->q[i];
-
-		uint16_t posted = rx_posted(d);
-
-		for (uint16_t id = 0; id < posted; id++)
-			if (post_rx(d, q, id))
-				break;
-		vring_publish(&q->rx);
+		refill_rx(d, &d->q[i]);
+		vring_publish(&d->q[i].rx);
 	}
 }
 
@@ -428,11 +445,17 @@ static int reap_rx(struct netdrv *d, struct nd_queue *q)
 	while (vring_get_used(&q->rx, &id, &len) == 1) {
 		rx_buffer(d, q, buf(d, &q->rxp, q->rxp.of_id[id]), len);
 		pool_give(d, &q->rxp, id);
-		post_rx(d, q, id);
+		q->rx_free[q->rx_nfree++] = id;
 		n++;
+		/* compact: the same id back at once, ring order kept; spread:
+		 * the batch's ids and the spare ones shuffled together below */
+		if (d->buffers == ND_BUFFERS_COMPACT)
+			refill_rx(d, q);
 	}
-	if (n)
-		kick(q, &q->rx, 0);
+	if (!n)
+		return 0;
+	refill_rx(d, q);
+	kick(q, &q->rx, 0);
 	return n;
 }
 
@@ -502,6 +525,24 @@ static bool window_timed_out(struct nd_queue *q, uint64_t now)
 	return true;
 }
 
+/* Frames still on the TX ring, not yet taken by the device: whatever the
+ * loss bookkeeping says, the device (or the next one, vring_restart_base)
+ * will take and deliver each of them. */
+static uint64_t on_tx_ring(const struct nd_queue *q)
+{
+	return (uint64_t)(ND_RING_SIZE - q->tx_nfree);
+}
+
+/* Frames that may still come back on RX: those in flight, and at least
+ * every frame still on the TX ring, even after a loss timeout wrote them
+ * off. */
+static uint64_t outstanding(const struct nd_queue *q)
+{
+	uint64_t f = in_flight(q), r = on_tx_ring(q);
+
+	return f > r ? f : r;
+}
+
 static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 {
 	uint64_t due, room;
@@ -509,18 +550,26 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 
 	if (d->tx_paused || !d->pps)
 		return 0;
-	/* Flow control: never more frames in flight than RX buffers posted, so
-	 * a loopback backend always has a buffer for each frame it returns (a
-	 * guest starved of CPU would otherwise make the backend drop). What is
-	 * not sent now stays due and goes out when frames come back. */
+	/* Flow control: never more frames outstanding than RX buffers posted,
+	 * so a loopback backend always has a buffer for each frame it returns
+	 * (a guest starved of CPU would otherwise make the backend drop). What
+	 * is not sent now stays due and goes out when frames come back. A
+	 * loss timeout reopens the window for frames the device took and never
+	 * returned, not for frames it has not taken yet: a backend that stalls
+	 * past ND_LOSS_TIMEOUT_MS (starved of CPU) would otherwise find a
+	 * window's worth of late frames plus a new window on its TX ring, more
+	 * than the RX buffers posted (1023 split, 768 packed with spread
+	 * buffers), and drop the difference. */
 	room = (uint64_t)rx_posted(d) - TX_BATCH;
 	if (in_flight(q) >= room && !window_timed_out(q, now))
 		return 0;
+	if (outstanding(q) >= room)
+		return 0;
 	due = tx_due(d, q, now);
-	if (due > room - in_flight(q))
-		due = room - in_flight(q);
+	if (due > room - outstanding(q))
+		due = room - outstanding(q);
 	while (due-- && q->tx_nfree && n < TX_BATCH) {
-		uint16_t id = q->tx_free[--q->tx_nfree];
+		uint16_t id = id_take(d, q->tx_free, &q->tx_nfree);
 		uint64_t gpa = buf_gpa(d, &q->txp, pool_take(d, &q->txp, id));
 
 		build_frame(d, qi, q, gmem_hva(d->mem, gpa, ND_BUF_SIZE));

@@ -10,21 +10,23 @@
  *
  * Packet buffers (2 KiB, two to a page) come from a pool per queue and
  * direction, placed one of two ways (enum nd_buffers):
- *   spread   ND_POOL_BUFS buffers per pool, their pages spread
+ *   spread   (default) ND_POOL_BUFS buffers per pool, their pages spread
  *            over the whole guest RAM after the device area — one buffer
  *            page every `stride` RAM pages, as a guest kernel's page
  *            allocator hands out pages from anywhere — and recycled in a
  *            shuffled order (xorshift seeded with the device's seed, so a
  *            run is reproducible): the backend's writes land all over
- *            memory, as in a VM. The memory writer keeps off these pages
- *            (gw_reserve with netdrv_spread). A few RX descriptors are
- *            kept back (netdrv.c, RX_SPARE_*): split used-ring entries
- *            change from one lap of the ring to the next, and the device's
- *            used packed descriptors lie a page away from the driver's new
- *            ones.
- *   compact  (default) ND_RING_SIZE buffers per pool in the device area after the
- *            rings, used in ring order: the layout before spreading, kept
- *            for comparison.
+ *            memory, as in a VM. Descriptor ids are taken from their free
+ *            lists in a shuffled order too (a guest's ids follow the order
+ *            its buffers completed, not the ring's). The memory writer
+ *            keeps off these pages (gw_reserve with netdrv_spread). A few
+ *            RX descriptors are kept back (netdrv.c, RX_SPARE_*): split
+ *            used-ring entries change from one lap of the ring to the next,
+ *            and the device's used packed descriptors lie a page away from
+ *            the driver's new ones.
+ *   compact  ND_RING_SIZE buffers per pool in the device area after the
+ *            rings, used in ring order (descriptor id = buffer = ring
+ *            slot): the layout before spreading, kept for comparison.
  *
  * Dirty marking: every write the driver makes to guest memory — ring
  * descriptors, avail rings (vring_track), TX frames — is marked right after
@@ -91,6 +93,8 @@ struct nd_queue {
 	struct nd_pool rxp, txp;
 	uint16_t tx_free[ND_RING_SIZE];   /* TX descriptor ids not in use */
 	int tx_nfree;
+	uint16_t rx_free[ND_RING_SIZE];   /* RX descriptor ids not posted */
+	int rx_nfree;
 	uint16_t rx_merge_left;           /* MRG_RXBUF continuation buffers still to come */
 	uint32_t rx_asm_len;              /* bytes of the frame gathered so far */
 	uint8_t rx_asm[ND_HDR_SIZE + ND_MAX_FRAME];  /* a frame over several buffers */
@@ -186,7 +190,7 @@ void netdrv_rebase(struct netdrv *d, const struct gmem *mem);
  * windows, counters, traffic settings. Each queue's raw struct bytes behind
  * a small header (magic, queue pairs, struct size, rng, rate): both ends
  * must be the same vhm build, which the stream's version and the size
- * check stand for (about 17 KiB a queue pair).
+ * check stand for (about 18 KiB a queue pair).
  * netdrv_state_size: bytes netdrv_state_save writes. Save with the guest
  * paused (datapath out of the rings). */
 size_t netdrv_state_size(const struct netdrv *d);

@@ -115,14 +115,14 @@ static json_t *status_json(struct runner *r)
 	dev_datapath_polls(d, &polls, &idle_polls);
 	snprintf(feat, sizeof(feat), "0x%016llx", (unsigned long long)d->features);
 	vhm_format_mac(d->cfg.mac, mac);
-	return json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:s, s:s, s:s, s:I,"
+	return json_pack("{s:s, s:s, s:s, s:I, s:f, s:i, s:s, s:s, s:s, s:s, s:I,"
 			 " s:{s:I, s:i, s:o, s:o},"
 			 " s:{s:I, s:s, s:I}, s:{s:I, s:I}}",
 			 "name", d->cfg.name, "state", dev_state_name(snap.state),
 			 "backend", snap.backend, "pid", (json_int_t)getpid(),
 			 "uptime_s", (double)(vhm_now_ns() - d->started_ns) / 1e9,
 			 "queues", d->cfg.queues, "ring", d->packed ? "packed" : "split",
-			 "features", feat, "mac", mac, "mem_bytes", (json_int_t)snap.mem_bytes,
+			 "buffers", netdrv_buffers_name(d->cfg.buffers), "features", feat, "mac", mac, "mem_bytes", (json_int_t)snap.mem_bytes,
 			 "traffic", "pps", (json_int_t)pps, "frame_size", (int)frame_size,
 			 "total", counters_json(&tot), "per_queue", queues,
 			 "dirty", "rate", (json_int_t)d->gw.rate, "pattern",
@@ -478,11 +478,15 @@ static int run_loop(struct runner *r)
 	return 0;
 }
 
-/* Stop transmitting and give frames in flight up to a second to come back,
- * so that the counters of a clean stop balance. */
+/* Stop transmitting and give frames in flight time to come back, so that
+ * the counters of a clean stop balance: until a second passed with nothing
+ * back and nothing left on the TX rings (the backend took every frame it
+ * will return), 5 s at most (a busy-polling backend starved of its core
+ * takes and returns a window late). */
 static void drain(struct runner *r)
 {
-	uint64_t end = vhm_now_ns() + 1000000000ull, pps;
+	uint64_t now = vhm_now_ns(), cap = now + 5000000000ull, idle_end = now + 1000000000ull;
+	uint64_t back = 0, pps;
 	struct nd_counters c;
 	uint32_t frame_size;
 
@@ -490,10 +494,18 @@ static void drain(struct runner *r)
 	dev_set_traffic(&r->dev, 0, frame_size);
 	do {
 		netdrv_totals(&r->dev.drv, &c);
-		if (c.rx_frames + c.rx_lost >= c.tx_frames || dev_state(&r->dev) != DEV_RUNNING)
+		if (dev_state(&r->dev) != DEV_RUNNING)
 			return;
+		/* frames written off as lost that are still on a TX ring will
+		 * come back late: the balance alone does not end the wait */
+		if (c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames)
+			return;
+		now = vhm_now_ns();
+		if (c.rx_frames != back || c.tx_done < c.tx_frames)
+			idle_end = now + 1000000000ull;
+		back = c.rx_frames;
 		usleep(10000);
-	} while (vhm_now_ns() < end);
+	} while (now < idle_end && now < cap);
 }
 
 static void print_summary(struct runner *r)

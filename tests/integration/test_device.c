@@ -146,6 +146,67 @@ ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = dt_
 	}
 }
 
+/* A testpmd that stalls (stopped 1 s, as a busy-poller starved of its core
+ * is) past the loss timeout: the driver writes the window off, and the
+ * frames still on its TX ring come back late, not lost. The window must not
+ * reopen for frames testpmd has not taken yet, or testpmd finds more frames
+ * on the TX ring than RX buffers posted (spread buffers: 1023 split, 768
+ * packed) and drops the rest. */
+static const char stall_rings[][8] = { "split", "packed" };
+
+ParameterizedTestParameters(device, testpmd_stall_is_late_not_lost)
+{
+	return cr_make_param_array(char[8], (void *)stall_rings, 2);
+}
+
+ParameterizedTest(char (*ring)[8], device, testpmd_stall_is_late_not_lost, .fini = dt_fini,
+		  .timeout = 60)
+{
+	char sock[TS_PATH_MAX], path[TS_PATH_MAX + 16], line[512];
+	pid_t tp = dt_testpmd_or_skip("testpmd", 1, sock, sizeof(sock));
+	pid_t run = start_run(sock, "dev0", "1", *ring, "20000", "1000", "6s");
+	unsigned long long tx = 0, rx = 1, lost = 1, dup = 1, rarp, writes;
+	json_t *mid;
+	FILE *f;
+	int st;
+
+	cr_assert(lt(int, 0, run));
+	dt_wait_ctl("dev0");
+	sleep(2);
+	kill(tp, SIGSTOP);
+	usleep(1000 * 1000);
+	kill(tp, SIGCONT);
+	sleep(1);
+	mid = status("dev0");
+	cr_assert(not(eq(ptr, mid, NULL)), "vhm status dev0 --json failed while running");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(mid, "buffers")), "spread"),
+		  "the default layout is not spread");
+	cr_assert(lt(int, 0, (int)jget(mid, "loss_timeouts")),
+		  "a 1 s stall did not reach the loss timeout: the test proves nothing");
+	json_decref(mid);
+	while (!ts_exited(run, &st))
+		usleep(50000);
+	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
+	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
+	snprintf(path, sizeof(path), "%s/dev0.log", ts_dir());
+	f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)));
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "dev0: tx %llu frames, rx %llu back (lost %llu, dup %llu, rarp "
+		       "%llu), %llu page writes", &tx, &rx, &lost, &dup, &rarp, &writes);
+	fclose(f);
+	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
+	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
+	cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
+	kill(tp, SIGINT);
+	while (!ts_exited(tp, &st))
+		usleep(50000);
+	cr_assert(eq(i64, testpmd_counter("TX-dropped:"), 0), "testpmd dropped %lld frames",
+		  testpmd_counter("TX-dropped:"));
+	cr_assert(eq(i64, testpmd_counter("TX-packets:"), (long long)rx),
+		  "testpmd sent %lld, vhm received %llu", testpmd_counter("TX-packets:"), rx);
+}
+
 /* The writer writes what it is told: rate measured over 2 s within 1 %. */
 Test(device, writer_rate, .fini = dt_fini, .timeout = 60)
 {

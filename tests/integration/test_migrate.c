@@ -52,11 +52,11 @@ static pid_t start_run_layout(const char *sock, const char *name, const char *du
 	return pid;
 }
 
-/* start_run_layout with the default (compact) buffers. */
+/* start_run_layout with the default (spread) buffers. */
 static pid_t start_run_opts(const char *sock, const char *name, const char *duration,
 			    const char *queues, const char *ring, const char *timeout)
 {
-	return start_run_layout(sock, name, duration, queues, ring, timeout, "compact");
+	return start_run_layout(sock, name, duration, queues, ring, timeout, "spread");
 }
 
 static pid_t start_run(const char *sock, const char *name, const char *duration)
@@ -420,7 +420,9 @@ static void soak_verify_clean(struct ctl_client *c, const struct layout_case *lc
 	d = dt_call(c, "dirty", NULL);
 	v = json_object_get(d, "verify");
 	all = json_dumps(json_object_get(v, "all"), JSON_COMPACT);
-	cr_log_info("%s/%s: %u s, verify %s", lc->queues, lc->ring, soak, all);
+	cr_log_info("%s/%s: %u s, verify %.0f passes, %.0f changes, findings %s", lc->queues,
+		    lc->ring, soak, json_number_value(json_object_get(v, "passes")),
+		    json_number_value(json_object_get(v, "changed")), all);
 	cr_assert(le(dbl, (double)soak, json_number_value(json_object_get(v, "passes"))));
 	cr_assert(lt(dbl, 1000.0, json_number_value(json_object_get(v, "changed"))),
 		  "verify saw few changes");
@@ -453,6 +455,11 @@ ParameterizedTest(struct layout_case *lc, migrate, layouts, .fini = dt_fini, .ti
 	soak_verify_clean(c, lc);
 	cr_assert(eq(int, migrate(c, dst, &rep, err, sizeof(err)), 0), "migrate: %s", err);
 	dt_expect_proved(rep);
+	cr_log_info("%s/%s: migration %s, downtime %.1f ms, %lld pages compared after the resume",
+		    lc->queues, lc->ring, json_string_value(json_object_get(rep, "result")),
+		    json_number_value(json_object_get(json_object_get(rep, "downtime"), "ms")),
+		    (long long)json_integer_value(json_object_get(json_object_get(rep, "verify_after"),
+								  "compared_pages")));
 	json_decref(rep);
 	a = rx_frames(c, backend, sizeof(backend));
 	cr_assert(eq(str, backend, dst));

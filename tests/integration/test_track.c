@@ -59,11 +59,11 @@ static pid_t start_run_layout(const char *backend, const char *name, const char 
 	return pid;
 }
 
-/* Split rings, compact buffers (the default). */
+/* Split rings, spread buffers (the default). */
 static pid_t start_run(const char *backend, const char *name, const char *mem,
 		       const char *traffic, const char *dirty, const char *duration)
 {
-	return start_run_layout(backend, name, mem, traffic, dirty, duration, "split", "compact");
+	return start_run_layout(backend, name, mem, traffic, dirty, duration, "split", "spread");
 }
 
 
