@@ -390,6 +390,29 @@ uint64_t dev_area_end(const struct device *d)
 	return (DEV_AREA_GPA + area + (2ull << 20) - 1) & ~((2ull << 20) - 1);
 }
 
+struct ram_pages {
+	const struct device *d;
+	uint64_t area_end;
+};
+
+static bool ram_page(uint64_t gpa, void *arg)
+{
+	const struct ram_pages *rp = arg;
+	uint64_t k;
+
+	if (gpa >= DEV_AREA_GPA && gpa < rp->area_end)
+		return false;
+	return !gmem_ram_index(&rp->d->mem, rp->d->gw.skip_bytes, gpa / GMEM_PAGE_SIZE, &k) ||
+	       !gw_reserved(&rp->d->gw, k);
+}
+
+uint64_t dev_ram_digest(const struct device *d)
+{
+	struct ram_pages rp = { d, dev_area_end(d) };
+
+	return gmem_digest_where(&d->mem, ram_page, &rp);
+}
+
 /* The driver and the writer: rings at DEV_AREA_GPA, the writer's RAM after
  * the area but off the driver's spread buffer pages, and the driver's own
  * writes marked in the writer's bitmap (the guest side's one dirty set). */

@@ -286,6 +286,11 @@ double dev_quiesce(struct device *d, unsigned timeout_ms);
  * spread buffers start here. */
 uint64_t dev_area_end(const struct device *d);
 
+/* Digest (gmem_digest) of the guest's RAM: every page but the device area
+ * and the driver's spread packet buffers — what the guest driver and the
+ * backend rewrite as a matter of course. Take it with the guest paused. */
+uint64_t dev_ram_digest(const struct device *d);
+
 /* Datapath loop passes since start, and how many of them found no work. */
 void dev_datapath_polls(const struct device *d, uint64_t *polls, uint64_t *idle_polls);
 

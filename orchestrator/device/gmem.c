@@ -148,7 +148,8 @@ void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg)
 
 struct digest {
 	uint64_t h;
-	uint64_t skip_lo, skip_hi;   /* guest-physical */
+	gmem_keep_fn keep;           /* which pages count (guest-physical) */
+	void *arg;
 };
 
 /* FNV-1a of one page, four independent lanes (words i, i+1, i+2, i+3) so the
@@ -176,7 +177,7 @@ static void digest_extent(const struct gmem_region *r, uint64_t off, uint64_t en
 	for (; off < end; off += GMEM_PAGE_SIZE) {
 		uint64_t gpa = r->gpa + off, ph;
 
-		if (gpa >= dg->skip_lo && gpa < dg->skip_hi)
+		if (!dg->keep(gpa, dg->arg))
 			continue;
 		if (!page_hash((const uint64_t *)(r->hva + off), &ph))
 			continue;
@@ -203,13 +204,31 @@ bool gmem_zero_racy(const void *p, size_t len)
 	return zero;
 }
 
-uint64_t gmem_digest(const struct gmem *m, uint64_t skip_lo, uint64_t skip_hi)
+uint64_t gmem_digest_where(const struct gmem *m, gmem_keep_fn keep, void *arg)
 {
-	struct digest dg = { FNV_OFFSET, skip_lo, skip_hi };
+	struct digest dg = { FNV_OFFSET, keep, arg };
 
 	for (int i = 0; i < m->n; i++)
 		gmem_for_data(&m->r[i], digest_extent, &dg);
 	return dg.h;
+}
+
+struct skip_range {
+	uint64_t lo, hi;
+};
+
+static bool outside(uint64_t gpa, void *arg)
+{
+	const struct skip_range *s = arg;
+
+	return gpa < s->lo || gpa >= s->hi;
+}
+
+uint64_t gmem_digest(const struct gmem *m, uint64_t skip_lo, uint64_t skip_hi)
+{
+	struct skip_range s = { skip_lo, skip_hi };
+
+	return gmem_digest_where(m, outside, &s);
 }
 
 uint64_t gmem_ram_pfn(const struct gmem *m, uint64_t skip_bytes, uint64_t k)

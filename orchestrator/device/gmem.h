@@ -63,6 +63,9 @@ void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg);
  * guest-physical addresses digest alike however they were filled. Pages in
  * guest-physical [skip_lo, skip_hi) are left out (0, 0: none). */
 uint64_t gmem_digest(const struct gmem *m, uint64_t skip_lo, uint64_t skip_hi);
+/* The same digest over the pages keep(gpa, arg) says true for. */
+typedef bool (*gmem_keep_fn)(uint64_t gpa, void *arg);
+uint64_t gmem_digest_where(const struct gmem *m, gmem_keep_fn keep, void *arg);
 
 /* Reading guest memory while the guest writes it. A live migration's
  * pre-copy (and a verify pass of dirty tracking) reads pages that the guest

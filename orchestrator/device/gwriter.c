@@ -65,12 +65,17 @@ void gw_reserve(struct gwriter *w, uint64_t stride, uint64_t offset, uint64_t co
 	w->res_count = count;
 }
 
+bool gw_reserved(const struct gwriter *w, uint64_t k)
+{
+	return w->res_stride >= 2 && k % w->res_stride == w->res_offset &&
+	       k / w->res_stride < w->res_count;
+}
+
 /* Writer page k, or the next one when k is one of the driver's (gw_reserve:
  * a stride of 2 or more means the next page never is). */
 static uint64_t unreserved(const struct gwriter *w, uint64_t k)
 {
-	if (w->res_stride < 2 || k % w->res_stride != w->res_offset ||
-	    k / w->res_stride >= w->res_count)
+	if (!gw_reserved(w, k))
 		return k;
 	return k + 1 < w->npages ? k + 1 : k - 1;
 }

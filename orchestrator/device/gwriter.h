@@ -74,6 +74,8 @@ uint64_t gw_writes(const struct gwriter *w);
  * the driver (its spread buffers, netdrv.h): the writer leaves them alone.
  * stride >= 2; call before gw_start. */
 void gw_reserve(struct gwriter *w, uint64_t stride, uint64_t offset, uint64_t count);
+/* Is writer page k one of the driver's (gw_reserve)? */
+bool gw_reserved(const struct gwriter *w, uint64_t k);
 
 /* Map writer page index k (0..npages) to a guest-physical page number. */
 uint64_t gw_page_gpfn(const struct gwriter *w, uint64_t k);

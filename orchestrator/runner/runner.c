@@ -276,8 +276,8 @@ static int ctl_query_status(void *ctx, json_t *args, json_t **ret, char *err, si
 }
 
 /* Digests of guest memory taken with the guest paused: "memory" covers every
- * page, "ram" leaves out the device area (rings and packet buffers, which the
- * guest driver and the backend rewrite as a matter of course). */
+ * page, "ram" leaves out the device area and the spread packet buffers
+ * (dev_ram_digest). */
 static int ctl_digest(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;
@@ -288,8 +288,7 @@ static int ctl_digest(void *ctx, json_t *args, json_t **ret, char *err, size_t e
 		return vhm_err(err, errlen, -EBUSY, "a migration is running");
 	dev_guest_pause(&r->dev, true);
 	snprintf(all, sizeof(all), "%016llx", (unsigned long long)gmem_digest(&r->dev.mem, 0, 0));
-	snprintf(ram, sizeof(ram), "%016llx", (unsigned long long)gmem_digest(&r->dev.mem,
-		 DEV_AREA_GPA, dev_area_end(&r->dev)));
+	snprintf(ram, sizeof(ram), "%016llx", (unsigned long long)dev_ram_digest(&r->dev));
 	dev_guest_pause(&r->dev, false);
 	*ret = json_pack("{s:s, s:s}", "memory", all, "ram", ram);
 	return 0;

@@ -233,7 +233,7 @@ static void switch_by_hand(struct src *s, struct device *sd, struct handover *h)
 	cr_assert(eq(int, mig_senc_switchover(&s->e, gmem_digest(&sd->mem, 0, 0)), 0));
 	netdrv_totals(&sd->drv, &h->tot);
 	h->writes = gw_writes(&sd->gw);
-	h->ram = gmem_digest(&sd->mem, DEV_AREA_GPA, dev_area_end(sd));
+	h->ram = dev_ram_digest(sd);
 	free(blob);
 }
 
