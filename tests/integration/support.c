@@ -326,6 +326,39 @@ static bool file_has(const char *path, const char *what)
 /* testpmd forwards: its log says so. Before that, on --auto-start, it
  * flushes its RX queues (flush_fwd_rx_queues): frames a frontend had queued
  * in the meantime are dropped, up to a whole window of the built-in guest. */
+/* How long a testpmd may take to start (EAL, its mbuf pool, then the
+ * forwarding); a loaded machine has taken more than 15 s. */
+#define TESTPMD_START_MS 30000
+
+/* The last non-empty line of the file at path, into buf ("" if none). */
+static void last_line(const char *path, char *buf, size_t len)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '\n')
+			snprintf(buf, len, "%.*s", (int)strcspn(line, "\n"), line);
+	fclose(f);
+}
+
+/* A testpmd that did not come up: killed, and the reason says what it did
+ * last (its log goes with the test's directory). */
+static int testpmd_failed(pid_t pid, const char *what, const char *log, char *reason,
+			  size_t reasonlen)
+{
+	char last[256];
+	int st = ts_kill(pid);
+
+	last_line(log, last, sizeof(last));
+	snprintf(reason, reasonlen, "dpdk-testpmd %s in %d s (status %d; its last line: \"%s\")",
+		 what, TESTPMD_START_MS / 1000, st, last);
+	return -EIO;
+}
+
 static int testpmd_wait_forwarding(const char *log, int timeout_ms)
 {
 	long deadline = ts_now_ms() + timeout_ms;
@@ -393,18 +426,10 @@ pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char 
 		return -EIO;
 	}
 	/* a client connects (and reconnects) to sock: no socket to wait for */
-	if (!client && ts_wait_socket(sock, 15000)) {
-		int st = ts_kill(pid);
-		snprintf(reason, reasonlen, "dpdk-testpmd made no socket in 15 s (status %d; log %s)",
-			 st, log);
-		return -EIO;
-	}
-	if (testpmd_wait_forwarding(log, 15000)) {
-		int st = ts_kill(pid);
-		snprintf(reason, reasonlen, "dpdk-testpmd did not start forwarding in 15 s (status "
-			 "%d; log %s)", st, log);
-		return -EIO;
-	}
+	if (!client && ts_wait_socket(sock, TESTPMD_START_MS))
+		return testpmd_failed(pid, "made no socket", log, reason, reasonlen);
+	if (testpmd_wait_forwarding(log, TESTPMD_START_MS))
+		return testpmd_failed(pid, "did not start forwarding", log, reason, reasonlen);
 	return pid;
 }
 
