@@ -162,8 +162,10 @@ void migp_report(FILE *out, const json_t *r)
 		migp_copy(out, r, copied, rate);
 	if (json_is_object(st)) {
 		vhm_format_bytes(num(st, "bytes"), wire, sizeof(wire));
-		fprintf(out, "stream         %s: %s on the wire, %.1f MiB/s; digests compared by "
-			"the destination\n", str(r, "destination"), wire, num(st, "rate_mib_s"));
+		fprintf(out, "stream         %s: %s on the wire, %.1f MiB/s, %.0f connection%s; "
+			"digests compared by the destination\n", str(r, "destination"), wire,
+			num(st, "rate_mib_s"), num(st, "connections"),
+			num(st, "connections") == 1 ? "" : "s");
 		fprintf(out, "announce       by the destination\n");
 		return;
 	}

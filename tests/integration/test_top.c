@@ -793,6 +793,79 @@ Test(top_model, migration_events)
 	free(i);
 }
 
+/* A stream destination: each event's progress.stream updates the figures,
+ * the report's are the last word; a local migration has none. */
+Test(top_model, migration_stream_figures)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	json_t *setup = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"setup\","
+			   "\"to\":\"tcp:10.0.0.2:4444\"}}");
+	json_t *pass = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"pre-copy\","
+			  "\"iteration\":0,\"copied\":10,\"ms\":1.0,\"progress\":{\"pass\":1,"
+			  "\"stream\":{\"bytes\":3145728,\"rate_mib_s\":12.5,\"connections\":1}}}}");
+	json_t *done = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"done\","
+			  "\"result\":\"ok\",\"progress\":{\"pass\":2},\"stream\":{\"bytes\":"
+			  "4194304,\"rate_mib_s\":8.25,\"connections\":1}}}");
+	json_t *local = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"pre-copy\","
+			   "\"progress\":{\"pass\":1}}}");
+
+	ui_inst_apply_event(i, setup);
+	cr_assert(not(i->mig.have_stream), "no stream figures before any came");
+	ui_inst_apply_event(i, pass);
+	cr_assert(i->mig.have_stream);
+	cr_assert(eq(u64, i->mig.stream_bytes, 3145728));
+	cr_assert(eq(dbl, i->mig.stream_mib_s, 12.5));
+	cr_assert(eq(int, i->mig.stream_conns, 1));
+	ui_inst_apply_event(i, done);
+	cr_assert(eq(u64, i->mig.stream_bytes, 4194304), "the report's bytes");
+	cr_assert(eq(dbl, i->mig.stream_mib_s, 8.25));
+	cr_assert(not(i->mig.active));
+	ui_inst_apply_event(i, setup);   /* a new migration starts blank */
+	ui_inst_apply_event(i, local);
+	cr_assert(not(i->mig.have_stream), "a local migration has no stream");
+	json_decref(setup);
+	json_decref(pass);
+	json_decref(done);
+	json_decref(local);
+	free(i);
+}
+
+/* A destination: `status` while it waits, then "incoming" events with the
+ * bytes received; a failure's reason is kept; bad numbers are ignored. */
+Test(top_model, incoming_destination)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	json_t *st = ev("{\"name\":\"dst\",\"state\":\"incoming\",\"incoming\":{\"listen\":"
+			"\"127.0.0.1:4444\",\"phase\":\"waiting\",\"bytes\":0,\"passes\":0}}");
+	json_t *rx = ev("{\"event\":\"incoming\",\"data\":{\"listen\":\"127.0.0.1:4444\","
+			"\"phase\":\"receiving\",\"source\":\"127.0.0.1:5555\",\"bytes\":1048576,"
+			"\"passes\":2,\"data_pages\":200,\"zero_pages\":60000,\"elapsed_ms\":1500.0}}");
+	json_t *bad = ev("{\"event\":\"incoming\",\"data\":{\"phase\":\"failed\",\"bytes\":-5,"
+			 "\"error\":\"digests differ\"}}");
+
+	cr_assert(not(i->in.have), "not a destination: no panel");
+	ui_inst_apply_status(i, st);
+	cr_assert(i->in.have);
+	cr_assert(eq(str, i->state, "incoming"));
+	cr_assert(eq(str, i->in.phase, "waiting"));
+	cr_assert(eq(str, i->in.listen, "127.0.0.1:4444"));
+	ui_inst_apply_event(i, rx);
+	cr_assert(eq(str, i->in.phase, "receiving"));
+	cr_assert(eq(str, i->in.source, "127.0.0.1:5555"));
+	cr_assert(eq(u64, i->in.bytes, 1048576));
+	cr_assert(eq(u64, i->in.passes, 2));
+	cr_assert(eq(u64, i->in.zero_pages, 60000));
+	cr_assert(eq(dbl, i->in.elapsed_ms, 1500.0));
+	ui_inst_apply_event(i, bad);
+	cr_assert(eq(str, i->in.phase, "failed"));
+	cr_assert(eq(str, i->in.error, "digests differ"));
+	cr_assert(eq(u64, i->in.bytes, 1048576), "a negative count is ignored");
+	json_decref(st);
+	json_decref(rx);
+	json_decref(bad);
+	free(i);
+}
+
 /* A stats event carrying "bpf" (vhm run --trace-backend) fills the bpf panel. */
 Test(top_model, bpf_in_stats)
 {
