@@ -488,7 +488,7 @@ struct limit_case {
 };
 
 static struct limit_case limits[] = {
-	{ "200", "30", true, 100, 10 },
+	{ "200", "30", true, 100, 50 },
 	{ "5000", "1", false, 2500, 5000 },
 };
 
@@ -529,6 +529,7 @@ ParameterizedTest(struct limit_case *lc, stream_e2e, two_hosts_bandwidth_limit,
 	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
 	src = start_source_with(hosts.a, "se-l", a, "32M", lc->traffic, "100");
 	dst = start_incoming_at(hosts.b, "tcp:10.79.0.2:0", "se-ld", b, to, sizeof(to));
+	usleep(500000);            /* the guest runs a while on A */
 	ts_bin("vhm", bin, sizeof(bin));
 	cr_assert(eq(int, ts_run_cmd(mig, 20000, &r), 0), "vhm migrate did not run");
 	cr_assert(eq(int, r.status, 0), "vhm migrate exit %d: %s ... %s", r.status, r.err,
