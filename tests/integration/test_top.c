@@ -354,6 +354,79 @@ Test(top, migration_phases_in_order, .fini = fini, .timeout = 120)
 	free(s);
 }
 
+/* Until ms pass, a screen with a line starting with prefix and holding
+ * `has`; each capture without one moves the selection down (j), since the
+ * panels are the selected instance's. */
+static char *wait_panel_line(const char *prefix, const char *has, int ms, char *line,
+			     size_t len)
+{
+	for (long end = ts_now_ms() + ms; ts_now_ms() < end; usleep(300000)) {
+		char *s = capture();
+
+		if (s && screen_line(s, prefix, line, len) && strstr(line, has))
+			return s;
+		free(s);
+		free(ts_tmux("send-keys", "-t", "top", "j", NULL));
+	}
+	return NULL;
+}
+
+/* A stream migration between two instances on vhm-testbe, both watched: the
+ * source's migration panel ends with the stream's line (bytes on the wire,
+ * rate, one connection), the destination's incoming panel says it runs and
+ * what it received; its row said "incoming" before. */
+Test(top, stream_migration_on_both_ends, .fini = fini, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], to[96], line[512];
+	const char *extra[] = { "--loopback", NULL };
+	const char *in[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", b, "--name",
+			     "vm2", "--run-dir", run_dir(), "--duration", "120s", NULL };
+	const char *st[] = { bin, "status", "vm2", "--json", "--run-dir", run_dir(), NULL };
+	const char *mig[] = { bin, "migrate", "vm1", "--to", to, "--run-dir", run_dir(), NULL };
+	struct ts_run r;
+	json_t *j;
+	char *s;
+
+	if (!ts_have_tmux())
+		cr_skip_test("tmux is not installed");
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_path("tb-a.sock", a, sizeof(a)), 0));
+	cr_assert(eq(int, ts_path("tb-b.sock", b, sizeof(b)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
+	start_run(a, "vm1");
+	snprintf(log, sizeof(log), "%s/vm2.log", ts_dir());
+	cr_assert(lt(int, 0, ts_spawn(in, log)));
+	snprintf(line, sizeof(line), "%s/vm2.sock", run_dir());
+	cr_assert(eq(int, ts_wait_socket(line, 10000), 0), "control socket %s never appeared", line);
+	cr_assert(eq(int, ts_run_cmd(st, 10000, &r), 0));
+	j = json_loads(r.out, 0, NULL);
+	cr_assert(not(eq(ptr, j, NULL)), "vhm status vm2: %s%s", r.out, r.err);
+	snprintf(to, sizeof(to), "tcp:%s", json_string_value(json_object_get(json_object_get(
+		j, "incoming"), "listen")) ?: "?");
+	json_decref(j);
+	ts_run_free(&r);
+	start_top();
+	s = wait_row("vm2", "incoming", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm2 ... incoming' within 15 s");
+	free(s);
+	s = wait_row("vm1", "running", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
+	free(s);
+	cr_assert(eq(int, ts_run_cmd(mig, 60000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm migrate: exit %d: %s", r.status, r.err);
+	ts_run_free(&r);
+	s = wait_panel_line(" stream ", "on the wire", 10000, line, sizeof(line));
+	cr_assert(not(eq(ptr, s, NULL)), "no stream line in vm1's migration panel");
+	cr_assert(not(eq(ptr, strstr(line, "MiB/s, 1 connection"), NULL)), "%s", line);
+	free(s);
+	s = wait_panel_line(" phase ", "running", 10000, line, sizeof(line));
+	cr_assert(not(eq(ptr, s, NULL)), "no incoming panel saying running for vm2");
+	cr_assert(not(eq(ptr, strstr(line, " received, "), NULL)), "%s", line);
+	cr_assert(not(eq(ptr, strstr(s, "incoming migration"), NULL)), "%s", s);
+	free(s);
+}
+
 /* 40x12: the list is still there (name, state); back to 120x40: the wide
  * list (BACKEND column) and the panels are drawn again; top still runs. */
 Test(top, resize_small_and_back, .fini = fini, .timeout = 90)
