@@ -6,7 +6,8 @@
  * phases in order, a resize to 40x12 and back, `q` with exit status 0;
  * NO_COLOR turning colours off; dirty tracking started and stopped from
  * the dashboard (key t, --track) checked against the device's own `dirty`
- * answer, and the working-set panel growing with the terminal.
+ * answer, and the working-set panel growing with the terminal; a stream
+ * migration between two instances on vhm-testbe seen from both ends.
  * Also, without any peer: the model fed with the events the device sends
  * (suite top_model), and the batch line formats.
  *
