@@ -646,6 +646,8 @@ void ui_inst_apply_event(struct ui_inst *inst, const json_t *ev)
 		str_at(d, "state", inst->state, sizeof(inst->state));
 	else if (!strcmp(name, "migration"))
 		apply_migration(inst, d, ev_time(ev));
+	else if (!strcmp(name, "migration-progress") && inst->mig.active)
+		mig_stream(&inst->mig, json_object_get(json_object_get(d, "progress"), "stream"));
 	else if (!strcmp(name, "dirty"))
 		ui_inst_apply_dirty(inst, d);
 	else if (!strcmp(name, "job"))

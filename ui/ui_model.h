@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* ui_model — what `vhm top` knows about running instances, fed only from
  * their control sockets' replies and events (docs/control.md): the `status`
- * reply, and the "stats", "state", "migration", "incoming" (a destination,
+ * reply, and the "stats", "state", "migration" (and "migration-progress":
+ * a stream's figures within a pass), "incoming" (a destination,
  * vhm run --incoming) and (when the device has a dirty tracker) "dirty"
  * events; "bpf" objects in `status` and "stats"
  * (vhm run --trace-backend); "job" / "job-ended" and "dirty-rate" events
@@ -120,8 +121,8 @@ struct ui_migration {
 	double total_ms, downtime_ms, downtime_control_ms, downtime_copy_ms;
 	int report_passes;
 	uint64_t bytes_copied, zero_pages, last_pages;
-	/* a stream destination (--to tcp:): each event's progress.stream, then
-	 * the report's "stream" */
+	/* a stream destination (--to tcp:): each event's progress.stream (the
+	 * "migration-progress" ones' too), then the report's "stream" */
 	bool have_stream;
 	uint64_t stream_bytes;          /* written to the connections so far */
 	double stream_mib_s;            /* on the wire, average since "setup" */

@@ -230,8 +230,8 @@ static void event_time(const json_t *ev, char *out, size_t len)
 	snprintf(out, len, "%s.%03ld", hms, us / 1000);
 }
 
-/* One line: time, event name, what it says (a migration's as mig_print
- * says it, anything else as compact JSON). */
+/* One line: time, event name, what it says (a migration's and its
+ * progress as mig_print says them, anything else as compact JSON). */
 static void print_event_line(const json_t *ev, bool json)
 {
 	const char *name = json_string_value(json_object_get(ev, "event"));
@@ -243,6 +243,10 @@ static void print_event_line(const json_t *ev, bool json)
 	} else if (name && !strcmp(name, "migration")) {
 		event_time(ev, when, sizeof(when));
 		migp_event_text(data, line, sizeof(line));
+		printf("%s %-10s %s\n", when, name, line);
+	} else if (name && !strcmp(name, "migration-progress")) {
+		event_time(ev, when, sizeof(when));
+		migp_progress_text(json_object_get(data, "progress"), line, sizeof(line));
 		printf("%s %-10s %s\n", when, name, line);
 	} else {
 		event_time(ev, when, sizeof(when));

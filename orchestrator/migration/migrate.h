@@ -144,9 +144,11 @@ typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);
 /* Migrate d to p->to. progress (may be NULL) gets each phase as it begins
  * or ends, data stolen, with a "progress" member (mig_progress_json); the
  * last one is "done", "failed", or "cancelled" (the operator's cancel).
- * Between phases, during the first pass, it also gets "progress" ticks
- * ({"progress": ...} only, every 250 ms at most): no phase, not an event. 0 on success (d now owns the destination backend
- * and memory; d->backend names it), or -errno with rep->result naming the
+ * Between phases, during a pass, it also gets "progress" ticks
+ * ({"progress": ...} only, every 250 ms at most): no phase (mig_job emits
+ * them as "migration-progress" events). 0 on success (d now owns the
+ * destination backend and memory; d->backend names it), or -errno with
+ * rep->result naming the
  * phase and the cause. */
 int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
 	    mig_progress_fn progress, void *ctx);

@@ -867,8 +867,9 @@ Test(top_model, migration_events)
 	free(i);
 }
 
-/* A stream destination: each event's progress.stream updates the figures,
- * the report's are the last word; a local migration has none. */
+/* A stream destination: each event's progress.stream updates the figures
+ * ("migration-progress" ticks too, while it runs), the report's are the last
+ * word; a local migration has none. */
 Test(top_model, migration_stream_figures)
 {
 	struct ui_inst *i = calloc(1, sizeof(*i));
@@ -882,11 +883,16 @@ Test(top_model, migration_stream_figures)
 			  "4194304,\"rate_mib_s\":8.25,\"connections\":1}}}");
 	json_t *local = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"pre-copy\","
 			   "\"progress\":{\"pass\":1}}}");
+	json_t *tick = ev("{\"event\":\"migration-progress\",\"data\":{\"progress\":{"
+			  "\"pass\":0,\"stream\":{\"bytes\":1048576,\"rate_mib_s\":20.0,"
+			  "\"connections\":1}}}}");
 
 	ui_inst_apply_event(i, setup);
 	cr_assert(not(i->mig.have_stream), "no stream figures before any came");
+	ui_inst_apply_event(i, tick);
+	cr_assert(i->mig.have_stream, "a tick within the first pass");
+	cr_assert(eq(u64, i->mig.stream_bytes, 1048576));
 	ui_inst_apply_event(i, pass);
-	cr_assert(i->mig.have_stream);
 	cr_assert(eq(u64, i->mig.stream_bytes, 3145728));
 	cr_assert(eq(dbl, i->mig.stream_mib_s, 12.5));
 	cr_assert(eq(int, i->mig.stream_conns, 1));
@@ -894,6 +900,8 @@ Test(top_model, migration_stream_figures)
 	cr_assert(eq(u64, i->mig.stream_bytes, 4194304), "the report's bytes");
 	cr_assert(eq(dbl, i->mig.stream_mib_s, 8.25));
 	cr_assert(not(i->mig.active));
+	ui_inst_apply_event(i, tick);    /* late, after the report: ignored */
+	cr_assert(eq(u64, i->mig.stream_bytes, 4194304), "a tick after done changed the report");
 	ui_inst_apply_event(i, setup);   /* a new migration starts blank */
 	ui_inst_apply_event(i, local);
 	cr_assert(not(i->mig.have_stream), "a local migration has no stream");
@@ -901,6 +909,7 @@ Test(top_model, migration_stream_figures)
 	json_decref(pass);
 	json_decref(done);
 	json_decref(local);
+	json_decref(tick);
 	free(i);
 }
 
