@@ -143,6 +143,26 @@ static void apply_kv(struct ui_kv *kv, const json_t *d)
 	}
 }
 
+/* ---- a destination's incoming migration ------------------------------------ */
+
+/* An "incoming" event's data, or the `status` reply's "incoming" member:
+ * the same object (mig_incoming_json). */
+static void apply_incoming(struct ui_incoming *in, const json_t *d)
+{
+	if (!json_is_object(d))
+		return;
+	in->have = true;
+	str_at(d, "phase", in->phase, sizeof(in->phase));
+	str_at(d, "listen", in->listen, sizeof(in->listen));
+	str_at(d, "source", in->source, sizeof(in->source));
+	str_at(d, "error", in->error, sizeof(in->error));
+	count_at(d, "bytes", COUNT_MAX, &in->bytes);
+	count_at(d, "passes", COUNT_MAX, &in->passes);
+	count_at(d, "data_pages", COUNT_MAX, &in->data_pages);
+	count_at(d, "zero_pages", COUNT_MAX, &in->zero_pages);
+	num_at(d, "elapsed_ms", &in->elapsed_ms);
+}
+
 /* ---- status and stats ------------------------------------------------------ */
 
 void ui_inst_apply_status(struct ui_inst *inst, const json_t *st)
@@ -162,6 +182,7 @@ void ui_inst_apply_status(struct ui_inst *inst, const json_t *st)
 		inst->pid = (long)u;
 	count_at(st, "mem_bytes", COUNT_MAX, &inst->mem_bytes);
 	apply_kv(&inst->bpf, json_object_get(st, "bpf"));
+	apply_incoming(&inst->in, json_object_get(st, "incoming"));
 	/* A status reply of a device with a tracker may carry its figures too. */
 	if (json_is_object(json_object_get(dirty, "rates")))
 		ui_inst_apply_dirty(inst, dirty);
@@ -466,6 +487,20 @@ static void mig_step(struct ui_migration *m, const char *phase, double t)
 	st->at_ms = m->t0 > 0 && t >= m->t0 ? (t - m->t0) * 1000.0 : 0;
 }
 
+/* A stream's figures: progress.stream of an event, or the report's. */
+static void mig_stream(struct ui_migration *m, const json_t *st)
+{
+	uint64_t u;
+
+	if (!json_is_object(st))
+		return;
+	m->have_stream = true;
+	count_at(st, "bytes", COUNT_MAX, &m->stream_bytes);
+	num_at(st, "rate_mib_s", &m->stream_mib_s);
+	if (count_at(st, "connections", INT_MAX, &u))
+		m->stream_conns = (int)u;
+}
+
 static void mig_report(struct ui_migration *m, const json_t *r)
 {
 	const json_t *dt = json_object_get(r, "downtime");
@@ -488,6 +523,7 @@ static void mig_report(struct ui_migration *m, const json_t *r)
 		m->bandwidth_mib_s = v;
 	if (m->actual_downtime_ms < 0)
 		m->actual_downtime_ms = m->downtime_ms;
+	mig_stream(m, json_object_get(r, "stream"));
 }
 
 /* The pages the next sync will find: what was dirtied while this pass ran. */
@@ -526,6 +562,7 @@ static void apply_migration(struct ui_inst *inst, const json_t *d, double t)
 	}
 	m->seen = true;
 	mig_step(m, phase, t);
+	mig_stream(m, json_object_get(json_object_get(d, "progress"), "stream"));
 	if (!strcmp(phase, "pre-copy")) {
 		struct ui_pass p = { 0 };
 
@@ -609,6 +646,8 @@ void ui_inst_apply_event(struct ui_inst *inst, const json_t *ev)
 		str_at(d, "state", inst->state, sizeof(inst->state));
 	else if (!strcmp(name, "migration"))
 		apply_migration(inst, d, ev_time(ev));
+	else if (!strcmp(name, "migration-progress") && inst->mig.active)
+		mig_stream(&inst->mig, json_object_get(json_object_get(d, "progress"), "stream"));
 	else if (!strcmp(name, "dirty"))
 		ui_inst_apply_dirty(inst, d);
 	else if (!strcmp(name, "job"))
@@ -617,4 +656,6 @@ void ui_inst_apply_event(struct ui_inst *inst, const json_t *ev)
 		apply_kv(&inst->job, json_object_get(d, "job"));
 	else if (!strcmp(name, "dirty-rate"))
 		apply_lvdirty(&inst->lvdirty, d);
+	else if (!strcmp(name, "incoming"))
+		apply_incoming(&inst->in, d);
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* ui_model — what `vhm top` knows about running instances, fed only from
  * their control sockets' replies and events (docs/control.md): the `status`
- * reply, and the "stats", "state", "migration" and (when the device has a
- * dirty tracker) "dirty" events; "bpf" objects in `status` and "stats"
+ * reply, and the "stats", "state", "migration" (and "migration-progress":
+ * a stream's figures within a pass), "incoming" (a destination,
+ * vhm run --incoming) and (when the device has a dirty tracker) "dirty"
+ * events; "bpf" objects in `status` and "stats"
  * (vhm run --trace-backend); "job" / "job-ended" and "dirty-rate" events
  * (the libvirt watcher's control socket).
  *
@@ -119,6 +121,25 @@ struct ui_migration {
 	double total_ms, downtime_ms, downtime_control_ms, downtime_copy_ms;
 	int report_passes;
 	uint64_t bytes_copied, zero_pages, last_pages;
+	/* a stream destination (--to tcp:): each event's progress.stream (the
+	 * "migration-progress" ones' too), then the report's "stream" */
+	bool have_stream;
+	uint64_t stream_bytes;          /* written to the connections so far */
+	double stream_mib_s;            /* on the wire, average since "setup" */
+	int stream_conns;               /* connections (open now; the report: used) */
+};
+
+/* A destination's migration (vhm run --incoming): its "incoming" events and
+ * the "incoming" member of its `status` reply (docs/stream.md). */
+struct ui_incoming {
+	bool have;
+	char phase[16];                 /* waiting, receiving, switching, running, failed */
+	char listen[UI_PATH_MAX];       /* "ADDR:PORT" */
+	char source[UI_PATH_MAX];       /* the source's address, once connected */
+	uint64_t bytes;                 /* read from the stream so far */
+	uint64_t passes, data_pages, zero_pages;
+	double elapsed_ms;              /* since it began listening */
+	char error[160];
 };
 
 /* A panel of named numbers (bpf counters, libvirt job stats): numbers of an
@@ -186,6 +207,7 @@ struct ui_inst {
 	 * by ui_sample alone, on the loop's thread. */
 	bool tracking, track_mine, track_busy;
 	struct ui_migration mig;
+	struct ui_incoming in;
 	struct ui_kv bpf, job;
 	struct ui_lvdirty lvdirty;
 };

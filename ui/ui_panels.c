@@ -451,7 +451,18 @@ static void rates_draw(const struct ui_inst *i, int y, int h, int w)
 
 static int mig_rows(const struct ui_inst *i)
 {
-	return i->mig.seen ? 6 : 0;
+	return i->mig.seen ? 6 + i->mig.have_stream : 0;
+}
+
+/* A stream destination's figures: bytes on the wire, rate, connections. */
+static void mig_stream_row(const struct ui_migration *m, int r, int w)
+{
+	char by[32];
+
+	vhm_format_bytes((double)m->stream_bytes, by, sizeof(by));
+	putf(r, 1, w, "stream   %s on the wire, %.1f MiB/s, %d connection%s%s", by,
+	     m->stream_mib_s, m->stream_conns, m->stream_conns == 1 ? "" : "s",
+	     m->active ? "" : " (the migration's)");
 }
 
 static void mig_draw(const struct ui_inst *i, int y, int h, int w)
@@ -472,6 +483,8 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 		putf(r++, 1, w, "downtime predicted %s, actual %s   %s -> %s", a, b,
 		     m->from[0] ? m->from : "?", m->to[0] ? m->to : "?");
 	}
+	if (r < end && m->have_stream)
+		mig_stream_row(m, r++, w);
 	if (r < end) {
 		int s0 = timeline_first(m, w - 1 - (int)strlen("timeline (ms) "));
 
@@ -530,6 +543,36 @@ static void mig_draw(const struct ui_inst *i, int y, int h, int w)
 		}
 		attroff(pair(m->ok ? PAIR_GOOD : PAIR_BAD) | A_BOLD);
 	}
+}
+
+static int in_rows(const struct ui_inst *i)
+{
+	return i->in.have ? 3 : 0;
+}
+
+/* A destination (vhm run --incoming): where it listens, who sends, what came. */
+static void in_draw(const struct ui_inst *i, int y, int h, int w)
+{
+	const struct ui_incoming *in = &i->in;
+	int r = y + 1, end = y + h;
+	char by[32];
+	bool bad = !strcmp(in->phase, "failed");
+
+	title(y, w, "incoming migration");
+	vhm_format_bytes((double)in->bytes, by, sizeof(by));
+	if (r < end) {
+		if (bad)
+			attron(pair(PAIR_BAD) | A_BOLD);
+		putf(r++, 1, w, "phase %-10s %s received, %llu passes, %.1f s   %s <- %s", in->phase,
+		     by, (unsigned long long)in->passes, in->elapsed_ms / 1000.0, in->listen,
+		     in->source[0] ? in->source : "no source yet");
+		if (bad)
+			attroff(pair(PAIR_BAD) | A_BOLD);
+	}
+	if (r < end)
+		putf(r, 1, w, "pages    %llu with data, %llu zero%s%s",
+		     (unsigned long long)in->data_pages, (unsigned long long)in->zero_pages,
+		     in->error[0] ? "   error: " : "", in->error);
 }
 
 static int wss_rows(const struct ui_inst *i)
@@ -787,6 +830,7 @@ static void lvdirty_draw(const struct ui_inst *i, int y, int h, int w)
 static const struct panel panels[] = {
 	{ "rates", rates_rows, 3, rates_draw },
 	{ "migration", mig_rows, 3, mig_draw },
+	{ "incoming", in_rows, 2, in_draw },
 	{ "working set", wss_rows, 3, wss_draw, wss_most },
 	{ "heat map", heat_rows, 2, heat_draw, heat_most },
 	{ "verify", verify_rows, 2, verify_draw },

@@ -122,6 +122,20 @@ static void print_bytes_line(const char *label, double bytes, const char *suffix
 	printf("%-19s%s%s\n", label, b, suffix);
 }
 
+/* A stream destination's figures (progress.stream while it runs, the
+ * report's once over): bytes on the wire, their rate, the connections. */
+static void print_stream(const json_t *st)
+{
+	char b[24];
+	double n = num(st, "connections");
+
+	if (!json_is_object(st))
+		return;
+	vhm_format_bytes(num(st, "bytes"), b, sizeof(b));
+	printf("%-19s%s on the wire, %.1f MiB/s, %.0f connection%s\n", "Stream sent:", b,
+	       num(st, "rate_mib_s"), n, n == 1 ? "" : "s");
+}
+
 /* migrate-status as domjobinfo prints a job. */
 static void print_jobinfo(const json_t *st)
 {
@@ -149,14 +163,14 @@ static void print_jobinfo(const json_t *st)
 		printf("%-19s%.0f pages/s\n", "Dirty rate:", num(pr, "dirty_pages_per_s"));
 		if (active)
 			printf("%-19s%.0f ms\n", "Expected downtime:", num(pr, "expected_downtime_ms"));
+		if (active)
+			print_stream(json_object_get(pr, "stream"));
 	}
 	if (active || !json_is_object(last))
 		return;
 	if (!strcmp(status, "completed"))
 		printf("%-19s%.1f ms\n", "Downtime:", num(json_object_get(last, "downtime"), "ms"));
-	if (json_is_object(json_object_get(last, "stream")))
-		print_bytes_line("Stream sent:", num(json_object_get(last, "stream"), "bytes"),
-				 " on the wire");
+	print_stream(json_object_get(last, "stream"));
 	printf("%-19s%s\n", "Result:", json_string_value(json_object_get(last, "result")) ?: "?");
 }
 
@@ -216,8 +230,8 @@ static void event_time(const json_t *ev, char *out, size_t len)
 	snprintf(out, len, "%s.%03ld", hms, us / 1000);
 }
 
-/* One line: time, event name, what it says (a migration's as mig_print
- * says it, anything else as compact JSON). */
+/* One line: time, event name, what it says (a migration's and its
+ * progress as mig_print says them, anything else as compact JSON). */
 static void print_event_line(const json_t *ev, bool json)
 {
 	const char *name = json_string_value(json_object_get(ev, "event"));
@@ -229,6 +243,10 @@ static void print_event_line(const json_t *ev, bool json)
 	} else if (name && !strcmp(name, "migration")) {
 		event_time(ev, when, sizeof(when));
 		migp_event_text(data, line, sizeof(line));
+		printf("%s %-10s %s\n", when, name, line);
+	} else if (name && !strcmp(name, "migration-progress")) {
+		event_time(ev, when, sizeof(when));
+		migp_progress_text(json_object_get(data, "progress"), line, sizeof(line));
 		printf("%s %-10s %s\n", when, name, line);
 	} else {
 		event_time(ev, when, sizeof(when));

@@ -22,6 +22,19 @@ static const char *str(const json_t *o, const char *key)
 	return s ? s : "?";
 }
 
+/* A stream destination's figures appended to out: bytes written to the
+ * connections, their rate. */
+static void stream_text(const json_t *st, char *out, size_t len)
+{
+	size_t n = strlen(out);
+	char wire[24];
+
+	if (!json_is_object(st) || n >= len)
+		return;
+	vhm_format_bytes(num(st, "bytes"), wire, sizeof(wire));
+	snprintf(out + n, len - n, "; stream %s, %.1f MiB/s", wire, num(st, "rate_mib_s"));
+}
+
 void migp_progress_text(const json_t *pr, char *out, size_t len)
 {
 	char total[24], sent[24], left[24], rate[24];
@@ -37,6 +50,7 @@ void migp_progress_text(const json_t *pr, char *out, size_t len)
 	snprintf(out, len, "pass %.0f, %3.0f%% of %s (sent %s, %s remaining), %s/s, "
 		 "expected downtime %.0f ms", num(pr, "pass"), t > 0 ? (t - r) * 100 / t : 0,
 		 total, sent, left, rate, num(pr, "expected_downtime_ms"));
+	stream_text(json_object_get(pr, "stream"), out, len);
 }
 
 static void text_setup(const json_t *d, char *out, size_t len)
@@ -162,8 +176,10 @@ void migp_report(FILE *out, const json_t *r)
 		migp_copy(out, r, copied, rate);
 	if (json_is_object(st)) {
 		vhm_format_bytes(num(st, "bytes"), wire, sizeof(wire));
-		fprintf(out, "stream         %s: %s on the wire, %.1f MiB/s; digests compared by "
-			"the destination\n", str(r, "destination"), wire, num(st, "rate_mib_s"));
+		fprintf(out, "stream         %s: %s on the wire, %.1f MiB/s, %.0f connection%s; "
+			"digests compared by the destination\n", str(r, "destination"), wire,
+			num(st, "rate_mib_s"), num(st, "connections"),
+			num(st, "connections") == 1 ? "" : "s");
 		fprintf(out, "announce       by the destination\n");
 		return;
 	}

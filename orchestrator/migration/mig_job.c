@@ -47,12 +47,12 @@ static void progress(void *ctx, const char *phase, json_t *data)
 {
 	struct mig_job *j = ctx;
 
-	if (!strcmp(phase, "progress")) {  /* a tick: kept for queries, no event */
+	if (!strcmp(phase, "progress")) {  /* a tick: kept for queries, and an event of its own */
 		pthread_mutex_lock(&j->lock);
 		json_decref(j->progress);
-		j->progress = json_incref(json_object_get(data, "progress"));
+		j->progress = json_deep_copy(json_object_get(data, "progress"));
+		queue(j, "migration-progress", data);   /* a copy: data goes to the loop */
 		pthread_mutex_unlock(&j->lock);
-		json_decref(data);
 		return;
 	}
 	json_object_set_new(data, "phase", json_string(phase));

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* mig_job — a migration running beside the device's control loop, the way
  * QMP's `migrate` works: the command starts it and returns at once; phases
- * and the final report arrive as "migration" events; it can be cancelled
- * while it runs. The migration itself (migrate.c) runs on its own thread;
+ * and the final report arrive as "migration" events (and, within a long
+ * copy, "migration-progress" events: {"progress"} every 250 ms at most); it
+ * can be cancelled while it runs. The migration itself (migrate.c) runs on its own thread;
  * its progress is queued here and emitted by the control loop's thread, so
  * the control server is only ever touched from that thread.
  *

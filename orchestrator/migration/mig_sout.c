@@ -199,6 +199,11 @@ uint64_t mig_sout_bytes(const struct mig_sout *s)
 	return __atomic_load_n(&s->net.bytes_out, __ATOMIC_RELAXED);
 }
 
+int mig_sout_conns(const struct mig_sout *s)
+{
+	return s->connected ? 1 : 0;
+}
+
 void mig_sout_close(struct mig_sout *s)
 {
 	if (s->tx_made)

@@ -72,6 +72,9 @@ int mig_sout_end(struct mig_sout *s);
 bool mig_sout_gone(struct mig_sout *s);
 /* Bytes written to the connection so far. */
 uint64_t mig_sout_bytes(const struct mig_sout *s);
+/* Connections open to the destination: 1 once connected (one carries the
+ * whole stream today), 0 before and after. The migration's thread. */
+int mig_sout_conns(const struct mig_sout *s);
 void mig_sout_close(struct mig_sout *s);
 
 #endif

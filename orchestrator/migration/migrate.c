@@ -187,6 +187,11 @@ static void progress_update(struct mig *m, const char *phase)
 		g->remaining_bytes = 0;
 	if (strcmp(phase, "progress"))     /* a tick is no pass boundary */
 		g->sync_ns = now;
+	g->stream = m->rep->verify == MIG_VERIFY_STREAM;   /* set by stream_open */
+	if (g->stream) {
+		g->stream_bytes = mig_sout_bytes(&m->out);
+		g->stream_conns = mig_sout_conns(&m->out);
+	}
 	copy_s = g->copy_start_ns ? (double)(now - g->copy_start_ns) / 1e9 : 0;
 	g->rate = copy_s > 0 ? (double)g->sent_bytes / copy_s : 0;
 	g->expected_downtime_ms = g->rate > 0 ? (double)g->remaining_bytes * 1000.0 / g->rate : 0;
@@ -1330,6 +1335,7 @@ static int stream_open(struct mig *m)
 			   stream_tick, m);
 	if (rc)
 		return fail(m, "setup", rc, "%s", m->out.err);
+	m->rep->stream_conns = mig_sout_conns(&m->out);
 	return 0;
 }
 
@@ -1541,11 +1547,10 @@ static const char *report_status(const struct mig_report *rep)
 	return rep->ok ? "completed" : rep->cancelled ? "cancelled" : "failed";
 }
 
-/* MiB/s on the wire over the whole migration. */
-static double stream_rate(const struct mig_report *rep)
+/* MiB/s of bytes over ms (the stream's rate on the wire). */
+static double mib_per_s(uint64_t bytes, double ms)
 {
-	return rep->total_ms > 0 ? (double)rep->stream_bytes / (1024.0 * 1024.0) /
-				   (rep->total_ms / 1000.0) : 0;
+	return ms > 0 ? (double)bytes / (1024.0 * 1024.0) / (ms / 1000.0) : 0;
 }
 
 json_t *mig_report_json(const struct mig_report *rep)
@@ -1592,20 +1597,29 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    rep->shared_memory, "destination",
 						    rep->destination));
 	if (o && rep->verify == MIG_VERIFY_STREAM)
-		json_object_set_new(o, "stream", json_pack("{s:I, s:f}", "bytes",
-							   (json_int_t)rep->stream_bytes,
-							   "rate_mib_s", stream_rate(rep)));
+		json_object_set_new(o, "stream", json_pack("{s:I, s:f, s:i}", "bytes",
+							   (json_int_t)rep->stream_bytes, "rate_mib_s",
+							   mib_per_s(rep->stream_bytes, rep->total_ms),
+							   "connections", rep->stream_conns));
 	return o;
 }
 
 json_t *mig_progress_json(const struct mig_progress *g)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f, s:f, s:f}",
-			 "total_bytes", (json_int_t)g->total_bytes,
-			 "sent_bytes", (json_int_t)g->sent_bytes,
-			 "remaining_bytes", (json_int_t)g->remaining_bytes,
-			 "zero_pages", (json_int_t)g->zero_pages, "pass", g->pass,
-			 "rate_bytes_per_s", g->rate, "dirty_pages_per_s", g->dirty_pages_rate,
-			 "expected_downtime_ms", g->expected_downtime_ms,
-			 "elapsed_ms", g->elapsed_ms, "setup_ms", g->setup_ms);
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:i, s:f, s:f, s:f, s:f, s:f}",
+			      "total_bytes", (json_int_t)g->total_bytes,
+			      "sent_bytes", (json_int_t)g->sent_bytes,
+			      "remaining_bytes", (json_int_t)g->remaining_bytes,
+			      "zero_pages", (json_int_t)g->zero_pages, "pass", g->pass,
+			      "rate_bytes_per_s", g->rate,
+			      "dirty_pages_per_s", g->dirty_pages_rate,
+			      "expected_downtime_ms", g->expected_downtime_ms,
+			      "elapsed_ms", g->elapsed_ms, "setup_ms", g->setup_ms);
+
+	if (o && g->stream)
+		json_object_set_new(o, "stream", json_pack("{s:I, s:f, s:i}", "bytes",
+							   (json_int_t)g->stream_bytes, "rate_mib_s",
+							   mib_per_s(g->stream_bytes, g->elapsed_ms),
+							   "connections", g->stream_conns));
+	return o;
 }

@@ -108,6 +108,7 @@ struct mig_report {
 	bool shared_memory;        /* a hot swap: nothing copied (mig_params) */
 	char destination[320];     /* p->to: a socket path, listen:PATH, tcp:HOST:PORT */
 	uint64_t stream_bytes;     /* a stream destination: bytes written to it */
+	int stream_conns;          /* and the connections that carried them */
 };
 
 /* Where a migration stands, carried as "progress" in each of its events
@@ -125,12 +126,17 @@ struct mig_progress {
 	double expected_downtime_ms;   /* remaining_bytes at `rate` */
 	double elapsed_ms, setup_ms;   /* since start; setup: until logging began */
 	uint64_t pass_bytes;       /* copied by the pass running now (ticks) */
+	bool stream;               /* the destination is a stream (tcp:): */
+	uint64_t stream_bytes;     /*   bytes written to its connections so far */
+	int stream_conns;          /*   connections open now */
 	uint64_t start_ns, copy_start_ns, sync_ns, tick_ns;   /* monotonic clock */
 };
 
 /* The progress as JSON (new reference): total_bytes, sent_bytes,
  * remaining_bytes, zero_pages, pass, rate_bytes_per_s, dirty_pages_per_s,
- * expected_downtime_ms, elapsed_ms, setup_ms. */
+ * expected_downtime_ms, elapsed_ms, setup_ms; with a stream destination also
+ * "stream": {bytes, rate_mib_s (on the wire, average since mig_run began),
+ * connections}. */
 json_t *mig_progress_json(const struct mig_progress *g);
 
 typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);
@@ -138,9 +144,11 @@ typedef void (*mig_progress_fn)(void *ctx, const char *phase, json_t *data);
 /* Migrate d to p->to. progress (may be NULL) gets each phase as it begins
  * or ends, data stolen, with a "progress" member (mig_progress_json); the
  * last one is "done", "failed", or "cancelled" (the operator's cancel).
- * Between phases, during the first pass, it also gets "progress" ticks
- * ({"progress": ...} only, every 250 ms at most): no phase, not an event. 0 on success (d now owns the destination backend
- * and memory; d->backend names it), or -errno with rep->result naming the
+ * Between phases, during a pass, it also gets "progress" ticks
+ * ({"progress": ...} only, every 250 ms at most): no phase (mig_job emits
+ * them as "migration-progress" events). 0 on success (d now owns the
+ * destination backend and memory; d->backend names it), or -errno with
+ * rep->result naming the
  * phase and the cause. */
 int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep,
 	    mig_progress_fn progress, void *ctx);

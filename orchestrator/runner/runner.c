@@ -549,16 +549,21 @@ static int open_device(struct runner *r, const struct dev_config *c)
 	return rc;
 }
 
+#define INCOMING_EVERY_NS 1000000000ull   /* "incoming" while receiving: bytes so far */
+
 /* An "incoming" event when the phase changed since *last (as the loop sees
  * it: a phase shorter than a pass of the loop may go unseen, the last one
- * never does). */
-static void emit_incoming(struct runner *r, enum mig_in_phase *last)
+ * never does), and every INCOMING_EVERY_NS while receiving (*last_ns: the
+ * last one's time) so that `vhm top` follows the bytes received. */
+static void emit_incoming(struct runner *r, enum mig_in_phase *last, uint64_t *last_ns)
 {
 	enum mig_in_phase p = mig_incoming_phase(&r->in);
+	uint64_t now = vhm_now_ns();
 
-	if (p == *last)
+	if (p == *last && (p != MIG_IN_RECEIVING || now - *last_ns < INCOMING_EVERY_NS))
 		return;
 	*last = p;
+	*last_ns = now;
 	ctl_server_emit(r->ctl, "incoming", mig_incoming_json(&r->in));
 }
 
@@ -567,6 +572,7 @@ static void emit_incoming(struct runner *r, enum mig_in_phase *last)
 static void incoming_loop(struct runner *r)
 {
 	enum mig_in_phase last = MIG_IN_WAITING;
+	uint64_t last_ns = 0;
 	struct pollfd fds[CTL_CLIENTS_MAX + 2];
 	bool asked = false;
 
@@ -582,9 +588,9 @@ static void incoming_loop(struct runner *r)
 			mig_incoming_cancel(&r->in);
 			asked = true;
 		}
-		emit_incoming(r, &last);
+		emit_incoming(r, &last, &last_ns);
 	}
-	emit_incoming(r, &last);   /* the thread is done: its last phase */
+	emit_incoming(r, &last, &last_ns);   /* the thread is done: its last phase */
 }
 
 /* --incoming: the control socket first (status says "incoming"), then the

@@ -8,7 +8,9 @@
  * before the commit point leave the device on A with nothing lost: the
  * destination process killed mid pre-copy, its backend refusing the
  * memory table or the rings; and, between two network namespaces joined by
- * a veth pair (two "hosts"), the link cut mid pre-copy. Suite stream_e2e. */
+ * a veth pair (two "hosts"), the link cut mid pre-copy, and a link limited
+ * by tbf: the stream's rate, in its progress events and its report, stays
+ * under the link's. Suite stream_e2e. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
@@ -75,14 +77,16 @@ static pid_t start_incoming(const char *name, const char *backend, char *to, siz
 	return start_incoming_at(NULL, "tcp:127.0.0.1:0", name, backend, to, len);
 }
 
-/* `vhm run` NAME on backend a (in ns, may be NULL) with traffic and page
- * writes, a 2 s vhost-user timeout (each wait for a peer, the stream's
- * included); its control socket is up when this returns. */
-static pid_t start_source(const char *ns, const char *name, const char *a)
+/* `vhm run` NAME on backend a (in ns, may be NULL) with `mem` of memory,
+ * `traffic` frames/s and `dirty` page writes/s, a 2 s vhost-user timeout
+ * (each wait for a peer, the stream's included); its control socket is up
+ * when this returns. */
+static pid_t start_source_with(const char *ns, const char *name, const char *a,
+			       const char *mem, const char *traffic, const char *dirty)
 {
 	char bin[256];
-	const char *run[] = { bin, "run", "--backend", a, "--name", name, "--mem", "64M",
-			      "--traffic", "20000", "--dirty", "5000", "--run-dir", ts_dir(),
+	const char *run[] = { bin, "run", "--backend", a, "--name", name, "--mem", mem,
+			      "--traffic", traffic, "--dirty", dirty, "--run-dir", ts_dir(),
 			      "--duration", "120s", "--interval", "200ms", "--timeout", "2s",
 			      NULL };
 	pid_t pid;
@@ -91,6 +95,11 @@ static pid_t start_source(const char *ns, const char *name, const char *a)
 	pid = spawn_in(ns, run, name);
 	dt_wait_ctl(name);
 	return pid;
+}
+
+static pid_t start_source(const char *ns, const char *name, const char *a)
+{
+	return start_source_with(ns, name, a, "64M", "20000", "5000");
 }
 
 /* `vhm migrate NAME --to TO --bandwidth BW` started in ns (may be NULL): its
@@ -172,8 +181,9 @@ static long long rx_of(const char *name)
 	return rx;
 }
 
-/* Device `name` runs on `backend` and frames come back through it. */
-static void expect_running_on(const char *name, const char *backend)
+/* Device `name` runs on `backend` and over min frames a second come back
+ * through it. */
+static void expect_running_at(const char *name, const char *backend, long long min)
 {
 	json_t *st = status_of(name);
 	long long rx0, rx1;
@@ -185,11 +195,17 @@ static void expect_running_on(const char *name, const char *backend)
 	rx0 = rx_of(name);
 	sleep(1);
 	rx1 = rx_of(name);
-	cr_assert(lt(i64, rx0 + 5000, rx1), "%s: rx %lld -> %lld in 1 s", name, rx0, rx1);
+	cr_assert(lt(i64, rx0 + min, rx1), "%s: rx %lld -> %lld in 1 s", name, rx0, rx1);
 }
 
-/* Stop `name` and read its summary line: nothing lost or duplicated. */
-static void stop_expect_whole(const char *name, pid_t pid)
+static void expect_running_on(const char *name, const char *backend)
+{
+	expect_running_at(name, backend, 5000);
+}
+
+/* Stop `name` and read its summary line: over min_tx frames sent, nothing
+ * lost or duplicated. */
+static void stop_expect_whole_of(const char *name, pid_t pid, unsigned long long min_tx)
 {
 	char path[TS_PATH_MAX + 16], line[512], fmt[160];
 	unsigned long long tx = 0, rx = 0, lost = ~0ull, dup = ~0ull, rarp, writes;
@@ -210,10 +226,15 @@ static void stop_expect_whole(const char *name, pid_t pid)
 	while (fgets(line, sizeof(line), f))
 		sscanf(line, fmt, &tx, &rx, &lost, &dup, &rarp, &writes);
 	fclose(f);
-	cr_assert(lt(u64, 10000, tx), "%s sent %llu frames", name, tx);
+	cr_assert(lt(u64, min_tx, tx), "%s sent %llu frames", name, tx);
 	cr_assert(eq(u64, lost, 0), "%s lost %llu frames", name, lost);
 	cr_assert(eq(u64, dup, 0), "%s duplicated %llu frames", name, dup);
 	cr_assert(eq(u64, rx, tx), "%s sent %llu, received back %llu", name, tx, rx);
+}
+
+static void stop_expect_whole(const char *name, pid_t pid)
+{
+	stop_expect_whole_of(name, pid, 10000);
 }
 
 /* `vhm jobinfo NAME` names the stream's address and its bytes. */
@@ -228,6 +249,8 @@ static void expect_jobinfo(const char *name, const char *to)
 	snprintf(want, sizeof(want), "Destination:       %s\n", to);
 	cr_assert(not(eq(ptr, strstr(r.out, want), NULL)), "jobinfo: %s", r.out);
 	cr_assert(not(eq(ptr, strstr(r.out, "Stream sent:"), NULL)), "jobinfo: %s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, " MiB/s, 1 connection\n"), NULL)), "jobinfo: %s",
+		  r.out);
 	ts_run_free(&r);
 }
 
@@ -245,6 +268,7 @@ Test(stream_e2e, two_processes, .fini = dt_fini, .timeout = 90)
 	ex = migrate_cli("se-src", to, NULL, &r);
 	cr_assert(eq(int, ex, 0), "vhm migrate exit %d: %s%s", ex, r.out, r.err);
 	cr_assert(not(eq(ptr, strstr(r.out, "on the wire"), NULL)), "report: %s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.out, "MiB/s, 1 connection;"), NULL)), "report: %s", r.out);
 	cr_log_info("%s", r.out);
 	ts_run_free(&r);
 	st = status_of("se-src");
@@ -411,4 +435,143 @@ Test(stream_e2e, two_hosts_link_cut, .init = hosts_up, .fini = hosts_down, .time
 	cr_log_info("link cut: migrate ended %ld ms after it", ts_now_ms() - t_cut);
 	expect_running_on("se-h", a);
 	stop_expect_whole("se-h", src);
+}
+
+/* The "migration" events of `vhm migrate --json` output, in order. */
+static json_t *events_of(const char *out)
+{
+	json_t *evs = json_array();
+	const char *p = out;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		json_t *ev = json_loadb(p, n, 0, NULL);
+
+		if (ev && !strcmp(field(ev, "event"), "migration"))
+			json_array_append(evs, ev);
+		json_decref(ev);
+		p = nl ? nl + 1 : NULL;
+	}
+	return evs;
+}
+
+#define LINK_MBIT 64                                   /* the tbf rate */
+#define LINK_MIB_S (LINK_MBIT * 1e6 / 8 / 1048576.0)   /* 7.63 MiB/s */
+#define LINK_BURST 65536.0                             /* tbf's burst, bytes */
+
+/* The stream figures of one event: present, bytes only grow (*bytes: the
+ * previous event's), one connection while the stream is open. */
+static void check_stream_figures(const json_t *st, const char *phase, double *bytes)
+{
+	double b = json_number_value(json_object_get(st, "bytes"));
+
+	cr_assert(st && json_is_object(st), "a %s event without stream figures", phase);
+	cr_assert(le(dbl, *bytes, b), "%s: stream bytes went from %.0f to %.0f", phase, *bytes, b);
+	cr_log_info("%s: %.0f bytes, %.2f MiB/s", phase, b,
+		    json_number_value(json_object_get(st, "rate_mib_s")));
+	*bytes = b;
+}
+
+/* A guest on a link tbf holds to 64 Mbit/s (8 MB/s), 100 page writes/s.
+ * Each frame's RX buffer is a page of its own (spread buffers), so a guest
+ * dirties about 4 KiB a frame: 200 frames/s dirty well under 1 MB/s and
+ * the migration converges within the 50 ms downtime; 5000 frames/s cycle
+ * the RX buffers (about 2300 pages) in half a second, as much as the link
+ * carries: no pass gets under 50 ms (measured: 2000 frames/s neither), and
+ * after one pass the switchover copies the rest, "did not converge". */
+struct limit_case {
+	char traffic[8];
+	char iterations[4];
+	bool converges;
+	unsigned long long min_rx_per_s, min_tx;
+};
+
+static struct limit_case limits[] = {
+	{ "200", "30", true, 100, 50 },
+	{ "5000", "1", false, 2500, 5000 },
+};
+
+ParameterizedTestParameters(stream_e2e, two_hosts_bandwidth_limit)
+{
+	return cr_make_param_array(struct limit_case, limits, sizeof(limits) / sizeof(limits[0]));
+}
+
+/* Between two hosts whose link tbf limits: every pre-copy event carries the
+ * stream's bytes (growing) and its one connection; the report's rate stays
+ * under the link's and its total time is no shorter than the bytes at the
+ * link's rate; it converges or not as the case says; the device runs on B,
+ * nothing lost. */
+ParameterizedTest(struct limit_case *lc, stream_e2e, two_hosts_bandwidth_limit,
+		  .init = hosts_up, .fini = hosts_down, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96], bin[256];
+	const char *extra[] = { "--loopback", NULL };
+	const char *mig[] = { "ip", "netns", "exec", hosts.a, bin, "migrate", "se-l", "--to", to,
+			      "--run-dir", ts_dir(), "--max-iterations", lc->iterations, "--json",
+			      NULL };
+	json_t *evs, *ev, *st;
+	double bytes = 0, total_ms;
+	struct ts_run r;
+	size_t k, passes = 0;
+	pid_t src, dst;
+
+	if (hosts.skip)
+		cr_skip_test("%s", hosts.skip);
+	if (!ts_on_path("tc"))
+		cr_skip_test("tc (iproute2) is not installed");
+	if (ts_sh("ip netns exec %s tc qdisc add dev se-a root tbf rate %dmbit burst %.0f "
+		  "latency 200ms", hosts.a, LINK_MBIT, LINK_BURST))
+		cr_skip_test("tc qdisc tbf is refused here: this kernel lacks it");
+	cr_assert(eq(int, ts_path("se-l-a.sock", a, sizeof(a)), 0));
+	cr_assert(eq(int, ts_path("se-l-b.sock", b, sizeof(b)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
+	src = start_source_with(hosts.a, "se-l", a, "32M", lc->traffic, "100");
+	dst = start_incoming_at(hosts.b, "tcp:10.79.0.2:0", "se-ld", b, to, sizeof(to));
+	usleep(500000);            /* the guest runs a while on A */
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_run_cmd(mig, 20000, &r), 0), "vhm migrate did not run");
+	cr_assert(eq(int, r.status, 0), "vhm migrate exit %d: %s ... %s", r.status, r.err,
+		  strlen(r.out) > 1500 ? r.out + strlen(r.out) - 1500 : r.out);
+	evs = events_of(r.out);
+	json_array_foreach(evs, k, ev) {
+		const json_t *d = json_object_get(ev, "data");
+
+		if (strcmp(field(d, "phase"), "pre-copy"))
+			continue;
+		passes++;
+		check_stream_figures(json_object_get(json_object_get(d, "progress"), "stream"),
+				     "pre-copy", &bytes);
+		cr_assert(eq(int, (int)json_integer_value(json_object_get(json_object_get(
+			json_object_get(d, "progress"), "stream"), "connections")), 1));
+	}
+	cr_assert(lt(sz, 0, passes), "no pre-copy event: %s", r.out);
+	ev = json_array_get(evs, json_array_size(evs) - 1);
+	cr_assert(eq(str, (char *)field(json_object_get(ev, "data"), "phase"), "done"), "%s",
+		  r.out);
+	st = json_object_get(json_object_get(ev, "data"), "stream");
+	check_stream_figures(st, "done", &bytes);
+	total_ms = json_number_value(json_object_get(json_object_get(ev, "data"), "total_ms"));
+	/* Over the whole migration every byte crossed the link (RUNNING came
+	 * back after them): no faster than the link, less tbf's burst that
+	 * passes at once; the report's rate says the same (5 % for its clock,
+	 * which starts a little before the first byte). */
+	cr_assert(lt(dbl, LINK_BURST, bytes), "%.0f bytes: all within the burst", bytes);
+	cr_assert(le(dbl, (bytes - LINK_BURST) / (LINK_MBIT * 1e6 / 8) * 1000, total_ms),
+		  "%.0f bytes in %.1f ms through a %d Mbit/s link", bytes, total_ms, LINK_MBIT);
+	cr_assert(le(dbl, json_number_value(json_object_get(st, "rate_mib_s")),
+		     LINK_MIB_S * 1.05 * bytes / (bytes - LINK_BURST)),
+		  "the report: %.2f MiB/s on a %.2f MiB/s link, %.0f bytes",
+		  json_number_value(json_object_get(st, "rate_mib_s")), LINK_MIB_S, bytes);
+	cr_assert(eq(int, json_is_true(json_object_get(json_object_get(ev, "data"), "converged")),
+		     lc->converges), "%s frames/s on a %d Mbit/s link: converged is not %d: %s",
+		  lc->traffic, LINK_MBIT, lc->converges, r.out);
+	cr_log_info("tbf %d Mbit/s: %.0f bytes in %.0f ms, %.2f MiB/s, %zu passes", LINK_MBIT,
+		    bytes, total_ms, json_number_value(json_object_get(st, "rate_mib_s")), passes);
+	json_decref(evs);
+	ts_run_free(&r);
+	expect_running_at("se-ld", b, (long long)lc->min_rx_per_s);
+	stop_expect_whole_of("se-ld", dst, lc->min_tx);
+	stop_expect_whole_of("se-l", src, lc->min_tx);
 }

@@ -6,7 +6,8 @@
  * phases in order, a resize to 40x12 and back, `q` with exit status 0;
  * NO_COLOR turning colours off; dirty tracking started and stopped from
  * the dashboard (key t, --track) checked against the device's own `dirty`
- * answer, and the working-set panel growing with the terminal.
+ * answer, and the working-set panel growing with the terminal; a stream
+ * migration between two instances on vhm-testbe seen from both ends.
  * Also, without any peer: the model fed with the events the device sends
  * (suite top_model), and the batch line formats.
  *
@@ -351,6 +352,79 @@ Test(top, migration_phases_in_order, .fini = fini, .timeout = 120)
 	/* the row follows the device to its new backend */
 	cr_assert(screen_line(s, "vm1 ", line, sizeof(line)));
 	cr_assert(not(eq(ptr, strstr(line, dst), NULL)), "row still on the old backend: %s", line);
+	free(s);
+}
+
+/* Until ms pass, a screen with a line starting with prefix and holding
+ * `has`; each capture without one moves the selection down (j), since the
+ * panels are the selected instance's. */
+static char *wait_panel_line(const char *prefix, const char *has, int ms, char *line,
+			     size_t len)
+{
+	for (long end = ts_now_ms() + ms; ts_now_ms() < end; usleep(300000)) {
+		char *s = capture();
+
+		if (s && screen_line(s, prefix, line, len) && strstr(line, has))
+			return s;
+		free(s);
+		free(ts_tmux("send-keys", "-t", "top", "j", NULL));
+	}
+	return NULL;
+}
+
+/* A stream migration between two instances on vhm-testbe, both watched: the
+ * source's migration panel ends with the stream's line (bytes on the wire,
+ * rate, one connection), the destination's incoming panel says it runs and
+ * what it received; its row said "incoming" before. */
+Test(top, stream_migration_on_both_ends, .fini = fini, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], bin[256], log[TS_PATH_MAX + 16], to[96], line[512];
+	const char *extra[] = { "--loopback", NULL };
+	const char *in[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", b, "--name",
+			     "vm2", "--run-dir", run_dir(), "--duration", "120s", NULL };
+	const char *st[] = { bin, "status", "vm2", "--json", "--run-dir", run_dir(), NULL };
+	const char *mig[] = { bin, "migrate", "vm1", "--to", to, "--run-dir", run_dir(), NULL };
+	struct ts_run r;
+	json_t *j;
+	char *s;
+
+	if (!ts_have_tmux())
+		cr_skip_test("tmux is not installed");
+	ts_bin("vhm", bin, sizeof(bin));
+	cr_assert(eq(int, ts_path("tb-a.sock", a, sizeof(a)), 0));
+	cr_assert(eq(int, ts_path("tb-b.sock", b, sizeof(b)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
+	start_run(a, "vm1");
+	snprintf(log, sizeof(log), "%s/vm2.log", ts_dir());
+	cr_assert(lt(int, 0, ts_spawn(in, log)));
+	snprintf(line, sizeof(line), "%s/vm2.sock", run_dir());
+	cr_assert(eq(int, ts_wait_socket(line, 10000), 0), "control socket %s never appeared", line);
+	cr_assert(eq(int, ts_run_cmd(st, 10000, &r), 0));
+	j = json_loads(r.out, 0, NULL);
+	cr_assert(not(eq(ptr, j, NULL)), "vhm status vm2: %s%s", r.out, r.err);
+	snprintf(to, sizeof(to), "tcp:%s", json_string_value(json_object_get(json_object_get(
+		j, "incoming"), "listen")) ?: "?");
+	json_decref(j);
+	ts_run_free(&r);
+	start_top();
+	s = wait_row("vm2", "incoming", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm2 ... incoming' within 15 s");
+	free(s);
+	s = wait_row("vm1", "running", 15000);
+	cr_assert(not(eq(ptr, s, NULL)), "no row 'vm1 ... running' within 15 s");
+	free(s);
+	cr_assert(eq(int, ts_run_cmd(mig, 60000, &r), 0));
+	cr_assert(eq(int, r.status, 0), "vhm migrate: exit %d: %s", r.status, r.err);
+	ts_run_free(&r);
+	s = wait_panel_line(" stream ", "on the wire", 10000, line, sizeof(line));
+	cr_assert(not(eq(ptr, s, NULL)), "no stream line in vm1's migration panel");
+	cr_assert(not(eq(ptr, strstr(line, "MiB/s, 1 connection"), NULL)), "%s", line);
+	free(s);
+	s = wait_panel_line(" phase ", "running", 10000, line, sizeof(line));
+	cr_assert(not(eq(ptr, s, NULL)), "no incoming panel saying running for vm2");
+	cr_assert(not(eq(ptr, strstr(line, " received, "), NULL)), "%s", line);
+	cr_assert(not(eq(ptr, strstr(s, "incoming migration"), NULL)), "%s", s);
 	free(s);
 }
 
@@ -790,6 +864,88 @@ Test(top_model, migration_events)
 	cr_assert(not(i->mig.active));
 	cr_assert(eq(str, i->backend, "/b"));
 	cr_assert(eq(str, i->state, "running"));
+	free(i);
+}
+
+/* A stream destination: each event's progress.stream updates the figures
+ * ("migration-progress" ticks too, while it runs), the report's are the last
+ * word; a local migration has none. */
+Test(top_model, migration_stream_figures)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	json_t *setup = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"setup\","
+			   "\"to\":\"tcp:10.0.0.2:4444\"}}");
+	json_t *pass = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"pre-copy\","
+			  "\"iteration\":0,\"copied\":10,\"ms\":1.0,\"progress\":{\"pass\":1,"
+			  "\"stream\":{\"bytes\":3145728,\"rate_mib_s\":12.5,\"connections\":1}}}}");
+	json_t *done = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"done\","
+			  "\"result\":\"ok\",\"progress\":{\"pass\":2},\"stream\":{\"bytes\":"
+			  "4194304,\"rate_mib_s\":8.25,\"connections\":1}}}");
+	json_t *local = ev("{\"event\":\"migration\",\"data\":{\"phase\":\"pre-copy\","
+			   "\"progress\":{\"pass\":1}}}");
+	json_t *tick = ev("{\"event\":\"migration-progress\",\"data\":{\"progress\":{"
+			  "\"pass\":0,\"stream\":{\"bytes\":1048576,\"rate_mib_s\":20.0,"
+			  "\"connections\":1}}}}");
+
+	ui_inst_apply_event(i, setup);
+	cr_assert(not(i->mig.have_stream), "no stream figures before any came");
+	ui_inst_apply_event(i, tick);
+	cr_assert(i->mig.have_stream, "a tick within the first pass");
+	cr_assert(eq(u64, i->mig.stream_bytes, 1048576));
+	ui_inst_apply_event(i, pass);
+	cr_assert(eq(u64, i->mig.stream_bytes, 3145728));
+	cr_assert(eq(dbl, i->mig.stream_mib_s, 12.5));
+	cr_assert(eq(int, i->mig.stream_conns, 1));
+	ui_inst_apply_event(i, done);
+	cr_assert(eq(u64, i->mig.stream_bytes, 4194304), "the report's bytes");
+	cr_assert(eq(dbl, i->mig.stream_mib_s, 8.25));
+	cr_assert(not(i->mig.active));
+	ui_inst_apply_event(i, tick);    /* late, after the report: ignored */
+	cr_assert(eq(u64, i->mig.stream_bytes, 4194304), "a tick after done changed the report");
+	ui_inst_apply_event(i, setup);   /* a new migration starts blank */
+	ui_inst_apply_event(i, local);
+	cr_assert(not(i->mig.have_stream), "a local migration has no stream");
+	json_decref(setup);
+	json_decref(pass);
+	json_decref(done);
+	json_decref(local);
+	json_decref(tick);
+	free(i);
+}
+
+/* A destination: `status` while it waits, then "incoming" events with the
+ * bytes received; a failure's reason is kept; bad numbers are ignored. */
+Test(top_model, incoming_destination)
+{
+	struct ui_inst *i = calloc(1, sizeof(*i));
+	json_t *st = ev("{\"name\":\"dst\",\"state\":\"incoming\",\"incoming\":{\"listen\":"
+			"\"127.0.0.1:4444\",\"phase\":\"waiting\",\"bytes\":0,\"passes\":0}}");
+	json_t *rx = ev("{\"event\":\"incoming\",\"data\":{\"listen\":\"127.0.0.1:4444\","
+			"\"phase\":\"receiving\",\"source\":\"127.0.0.1:5555\",\"bytes\":1048576,"
+			"\"passes\":2,\"data_pages\":200,\"zero_pages\":60000,\"elapsed_ms\":1500.0}}");
+	json_t *bad = ev("{\"event\":\"incoming\",\"data\":{\"phase\":\"failed\",\"bytes\":-5,"
+			 "\"error\":\"digests differ\"}}");
+
+	cr_assert(not(i->in.have), "not a destination: no panel");
+	ui_inst_apply_status(i, st);
+	cr_assert(i->in.have);
+	cr_assert(eq(str, i->state, "incoming"));
+	cr_assert(eq(str, i->in.phase, "waiting"));
+	cr_assert(eq(str, i->in.listen, "127.0.0.1:4444"));
+	ui_inst_apply_event(i, rx);
+	cr_assert(eq(str, i->in.phase, "receiving"));
+	cr_assert(eq(str, i->in.source, "127.0.0.1:5555"));
+	cr_assert(eq(u64, i->in.bytes, 1048576));
+	cr_assert(eq(u64, i->in.passes, 2));
+	cr_assert(eq(u64, i->in.zero_pages, 60000));
+	cr_assert(eq(dbl, i->in.elapsed_ms, 1500.0));
+	ui_inst_apply_event(i, bad);
+	cr_assert(eq(str, i->in.phase, "failed"));
+	cr_assert(eq(str, i->in.error, "digests differ"));
+	cr_assert(eq(u64, i->in.bytes, 1048576), "a negative count is ignored");
+	json_decref(st);
+	json_decref(rx);
+	json_decref(bad);
 	free(i);
 }
 
