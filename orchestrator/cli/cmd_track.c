@@ -92,6 +92,8 @@ static int parse(int argc, char **argv, struct track_opts *o)
 		return c;
 	if (csv && json)
 		return vhm_usage_error("track", "--csv and --json exclude each other");
+	if (o->no_stop_check && !o->verify)
+		return vhm_usage_error("track", "--no-stop-check goes with --verify");
 	o->fmt = csv ? FMT_CSV : json ? FMT_JSON : FMT_TEXT;
 	if (optind != argc - 1)
 		return vhm_usage_error("track", optind >= argc ? "expected an instance NAME or SOCKET"

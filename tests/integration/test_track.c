@@ -439,6 +439,7 @@ static struct bad_case bad_cases[] = {
 	{ { "x", "--interval", "abc" }, 2 },
 	{ { "x", "--duration", "0" }, 2 },
 	{ { "x", "--csv", "--json" }, 2 },
+	{ { "x", "--no-stop-check" }, 2 },
 	{ { "x", "--plot", "out.jpg" }, 2 },
 	{ { "x", "--frobnicate" }, 2 },
 	{ { "x", "y" }, 2 },
@@ -698,4 +699,47 @@ ParameterizedTest(struct clean_case *cc, track, verify_stop_check_clean, .fini =
 	json_decref(sc);
 	json_decref(d);
 	ctl_client_close(c);
+}
+
+/* `vhm track --verify` reports the stop check at its duration's end: against
+ * the "late" backend its JSON summary holds pages logged after
+ * GET_VRING_BASE's reply; --no-stop-check leaves the stop out. */
+Test(track, cli_verify_stop_check, .fini = dt_fini, .timeout = 60)
+{
+	const char *extra[] = { "--log-fault", "late", NULL };
+	char be[TS_PATH_MAX], bin[256];
+	const char *argv[] = { bin, "track", "vl", "--run-dir", ts_dir(), "--duration", "1500ms",
+			       "--interval", "500ms", "--verify", "--json", NULL, NULL };
+	json_t *sum = NULL, *sc;
+	struct ts_run r;
+	char *line, *save = NULL;
+
+	ts_bin("vhm", bin, sizeof(bin));
+	testbe("be", extra, be, sizeof(be));
+	start_run_layout(be, "vl", "256M", "10000", "0", "30s", "split", "spread");
+	dt_wait_ctl("vl");
+	for (int k = 0; k < 2; k++) {
+		argv[11] = k ? "--no-stop-check" : NULL;
+		cr_assert(eq(int, ts_run_cmd(argv, 20000, &r), 0));
+		cr_assert(eq(int, r.status, 0), "vhm track: %s", r.err);
+		for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			if (strstr(line, "\"summary\"")) {
+				json_decref(sum);
+				sum = json_loads(line, 0, NULL);
+			}
+		cr_assert(sum != NULL, "no summary line: %.300s", r.out);
+		sc = json_object_get(json_object_get(json_object_get(sum, "summary"), "verify"),
+				     "stop_check");
+		if (k) {
+			cr_assert(sc == NULL, "--no-stop-check: a stop check ran");
+		} else {
+			cr_assert(sc != NULL, "no stop_check in the summary");
+			cr_assert(has_finding(json_object_get(sc, "findings"), "",
+					      "ms after GET_VRING_BASE's reply"),
+				  "late: the stop check found no late mark");
+		}
+		json_decref(sum);
+		sum = NULL;
+		ts_run_free(&r);
+	}
 }
