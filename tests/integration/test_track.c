@@ -127,6 +127,38 @@ static double num(const json_t *o, const char *key)
 	return json_number_value(json_object_get(o, key));
 }
 
+/* A finding of f (an array) whose "what" holds what and, unless NULL,
+ * whose "kind" holds kind. */
+static bool has_finding(const json_t *f, const char *what, const char *kind)
+{
+	const json_t *e;
+	size_t i;
+
+	json_array_foreach(f, i, e) {
+		const char *w = json_string_value(json_object_get(e, "what"));
+		const char *k = json_string_value(json_object_get(e, "kind"));
+
+		if (w && strstr(w, what) && (!kind || (k && strstr(k, kind))))
+			return true;
+	}
+	return false;
+}
+
+/* track-stop's stop check, which must have run (new reference). */
+static json_t *stop_check(struct ctl_client *c)
+{
+	json_t *r = dt_call(c, "track-stop", NULL), *sc = json_incref(json_object_get(r, "stop_check"));
+	char *dump = sc ? json_dumps(sc, JSON_COMPACT) : NULL;
+	bool ran = json_is_true(json_object_get(sc, "ran"));
+
+	cr_log_info("stop check: %.400s", dump ? dump : "none");
+	cr_assert(sc != NULL, "track-stop of a verify session: no stop_check");
+	cr_assert(ran, "stop check did not run: %s", dump);
+	free(dump);
+	json_decref(r);
+	return sc;
+}
+
 /* The writer dirties R = 20000 pages/s, uniformly over a 4 GiB guest
  * (N = 1048064 writer pages). A sync every 50 ms finds the distinct pages of
  * k = 1000 writes: N (1 - (1 - 1/N)^k) = k - k(k-1)/2N + ... = 999.52, so
@@ -340,13 +372,14 @@ Test(track, verify_reports_every_skipped_log, .fini = dt_fini, .timeout = 60)
 }
 
 /* testpmd logs every write it makes: 30 s of traffic and page writes,
- * verify reports nothing. */
+ * verify reports nothing, nor does the stop check at track-stop. */
 Test(track, verify_clean_against_testpmd, .fini = dt_fini, .timeout = 120)
 {
 	char tp[TS_PATH_MAX];
 	struct ctl_client *c;
-	json_t *d, *v;
+	json_t *d, *v, *sc;
 	char *dump;
+	double rx0;
 
 	dt_testpmd_or_skip("tp", 1, tp, sizeof(tp));
 	start_run(tp, "c0", "256M", "20000", "5000:uniform", "60s");
@@ -362,6 +395,15 @@ Test(track, verify_clean_against_testpmd, .fini = dt_fini, .timeout = 120)
 	cr_assert(eq(dbl, num(v, "findings"), 0.0), "unlogged writes against testpmd: %s",
 		  json_dumps(json_object_get(v, "all"), JSON_COMPACT));
 	json_decref(d);
+	/* The stop check stops and restarts testpmd's rings: nothing unlogged
+	 * at GET_VRING_BASE's reply, and frames flow again after it. */
+	rx0 = rx_frames(c);
+	sc = stop_check(c);
+	cr_assert(eq(sz, json_array_size(json_object_get(sc, "findings")), 0),
+		  "the stop check reported pages of testpmd");
+	json_decref(sc);
+	sleep(1);
+	cr_assert(lt(dbl, rx0 + 5000, rx_frames(c)), "frames do not flow after the stop check");
 	ctl_client_close(c);
 }
 
@@ -556,38 +598,6 @@ static struct verify_fault verify_faults[] = {
 	  "not logged by GET_VRING_BASE's reply" },
 };
 
-/* A finding of f (an array) whose "what" holds what and, unless NULL,
- * whose "kind" holds kind. */
-static bool has_finding(const json_t *f, const char *what, const char *kind)
-{
-	const json_t *e;
-	size_t i;
-
-	json_array_foreach(f, i, e) {
-		const char *w = json_string_value(json_object_get(e, "what"));
-		const char *k = json_string_value(json_object_get(e, "kind"));
-
-		if (w && strstr(w, what) && (!kind || (k && strstr(k, kind))))
-			return true;
-	}
-	return false;
-}
-
-/* track-stop's stop check, which must have run (new reference). */
-static json_t *stop_check(struct ctl_client *c)
-{
-	json_t *r = dt_call(c, "track-stop", NULL), *sc = json_incref(json_object_get(r, "stop_check"));
-	char *dump = sc ? json_dumps(sc, JSON_COMPACT) : NULL;
-	bool ran = json_is_true(json_object_get(sc, "ran"));
-
-	cr_log_info("stop check: %.400s", dump ? dump : "none");
-	cr_assert(sc != NULL, "track-stop of a verify session: no stop_check");
-	cr_assert(ran, "stop check did not run: %s", dump);
-	free(dump);
-	json_decref(r);
-	return sc;
-}
-
 ParameterizedTestParameters(track, verify_log_faults)
 {
 	return cr_make_param_array(struct verify_fault, verify_faults,
@@ -606,7 +616,7 @@ ParameterizedTest(struct verify_fault *vf, track, verify_log_faults, .fini = dt_
 	testbe("be", extra, be, sizeof(be));
 	start_run_layout(be, "vf", "256M", vf->pps, "2000:uniform", "30s", vf->ring, "spread");
 	c = dt_connect("vf");
-	d = verify_passes(c, vf->interval_ms, (vf->at_stop[0] ? 2000 : 3000) / vf->interval_ms,
+	d = verify_passes(c, vf->interval_ms, (vf->at_stop[0] ? 1500 : 3000) / vf->interval_ms,
 			  3000);
 	v = json_object_get(d, "verify");
 	dump = json_dumps(json_object_get(v, "all"), JSON_COMPACT);
@@ -672,7 +682,7 @@ ParameterizedTest(struct clean_case *cc, track, verify_stop_check_clean, .fini =
 	testbe("be", extra, be, sizeof(be));
 	start_run_layout(be, "vc", "256M", "10000", "2000:uniform", "30s", cc->ring, "spread");
 	c = dt_connect("vc");
-	d = verify_passes(c, 500, 4, 3000);
+	d = verify_passes(c, 500, 3, 3000);
 	cr_assert(eq(dbl, num(json_object_get(d, "verify"), "findings"), 0.0),
 		  "%s: verify's passes found unlogged pages on a clean backend", cc->ring);
 	rx0 = rx_frames(c);
@@ -681,13 +691,13 @@ ParameterizedTest(struct clean_case *cc, track, verify_stop_check_clean, .fini =
 		  "%s: the stop check reported pages of a clean backend", cc->ring);
 	cr_log_info("%s: rings stopped %.1f ms, quiesce %.1f ms", cc->ring, num(sc, "stopped_ms"),
 		    num(sc, "quiesce_ms"));
-	usleep(1000 * 1000);
+	usleep(500 * 1000);
 	t0 = totals(c);
-	cr_assert(lt(dbl, rx0 + 5000, num(t0, "rx_frames")),
+	cr_assert(lt(dbl, rx0 + 2500, num(t0, "rx_frames")),
 		  "%s: frames do not flow after the stop check (%.0f, then %.0f)", cc->ring, rx0,
 		  num(t0, "rx_frames"));
 	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", 0)));
-	usleep(500 * 1000);
+	usleep(300 * 1000);
 	t1 = totals(c);
 	cr_assert(eq(dbl, num(t1, "rx_lost"), 0.0), "%s: frames lost", cc->ring);
 	cr_assert(eq(dbl, num(t1, "rx_dup"), 0.0), "%s: frames duplicated", cc->ring);
@@ -708,7 +718,7 @@ Test(track, cli_verify_stop_check, .fini = dt_fini, .timeout = 60)
 {
 	const char *extra[] = { "--log-fault", "late", NULL };
 	char be[TS_PATH_MAX], bin[256];
-	const char *argv[] = { bin, "track", "vl", "--run-dir", ts_dir(), "--duration", "1500ms",
+	const char *argv[] = { bin, "track", "vl", "--run-dir", ts_dir(), "--duration", "1s",
 			       "--interval", "500ms", "--verify", "--json", NULL, NULL };
 	json_t *sum = NULL, *sc;
 	struct ts_run r;
