@@ -497,8 +497,8 @@ void run_track_tick(struct run_track *t, uint64_t now_ns, bool busy)
 
 /* ---- the stop check (run_stopchk.h) -------------------------------------------------- */
 
-/* The stop check's findings: the pages changed since the last verify pass
- * and unmarked once every GET_VRING_BASE was answered, each with the ms
+/* The stop check's findings: the pages changed since its snapshot and
+ * unmarked once every GET_VRING_BASE was answered, each with the ms
  * after the reply its mark came (-1: none within RUN_STOPCHK_WATCH_MS). */
 static json_t *stop_findings(struct run_track *t, const uint64_t *pages, const int *late,
 			     size_t n, uint64_t now)
@@ -531,34 +531,29 @@ static json_t *stop_findings(struct run_track *t, const uint64_t *pages, const i
  * marks. */
 static json_t *stop_compare(struct run_track *t, const struct run_stopchk *s, uint64_t *npages)
 {
-	uint64_t now = now_ms(), *pages;
+	uint64_t now = now_ms();
+	json_t *a = NULL;
 	int *late;
-	json_t *a;
 	size_t n;
 
 	sync_now(t, now);
 	verify_pass(t, now);
 	n = t->ver.ncand;
 	*npages = n;
-	pages = malloc((n ? n : 1) * sizeof(*pages));
 	late = malloc((n ? n : 1) * sizeof(*late));
-	if (!pages || !late || run_stopchk_watch(s, &t->log, t->ver.cand, n, late)) {
+	if (late && run_stopchk_watch(s, &t->log, t->ver.cand, n, late) == 0)
+		a = stop_findings(t, t->ver.cand, late, n, now);
+	else
 		fprintf(stderr, "vhm run %s: tracking: stop check: out of memory for %zu pages\n",
 			t->d->cfg.name, n);
-		free(pages);
-		free(late);
-		return json_array();
-	}
-	memcpy(pages, t->ver.cand, n * sizeof(*pages));
 	t->ver.ncand = 0;      /* settled here, not by a next pass */
-	a = stop_findings(t, pages, late, n, now);
-	free(pages);
 	free(late);
-	return a;
+	return a ? a : json_array();
 }
 
-/* Run the stop check if this session asked for it and the device can be
- * stopped now; its report (new reference), or NULL when it did not run. */
+/* Run the stop check if this session asked for it: its report (new
+ * reference; "ran" false with why when the device cannot be stopped now),
+ * or NULL when the session did not ask. */
 static json_t *stop_check_maybe(struct run_track *t, bool busy)
 {
 	struct device *d = t->d;
@@ -573,12 +568,11 @@ static json_t *stop_check_maybe(struct run_track *t, bool busy)
 	if (busy || !t->logging || d->front.broken || dev_state(d) != DEV_RUNNING)
 		return json_pack("{s:b, s:s}", "ran", 0, "why", "the device's rings are not ours "
 				 "to stop now (a migration, or logging off)");
-	if (!t->ver.primed)
-		return json_pack("{s:b, s:s}", "ran", 0, "why", "no verify pass yet");
 	/* A snapshot of its own, just before the quiesce: the window it opens
 	 * holds the backend's last writes before the stop and none of the
 	 * driver's TX rewrites (TX is paused), which would mark the packed
-	 * descriptor pages the backend leaves unmarked; its candidates are
+	 * descriptor pages the backend leaves unmarked (a session without a
+	 * pass yet gets its first hashes here); its candidates are
 	 * settled by the marks the stop collects, as a next pass would. */
 	sync_now(t, now_ms());
 	verify_pass(t, now_ms());
