@@ -27,6 +27,7 @@ struct track_opts {
 	uint64_t interval_ms, duration_ms;
 	enum track_fmt fmt;
 	bool verify;
+	bool no_stop_check;
 };
 
 /* The time series, one row per interval (pages/s). */
@@ -51,6 +52,7 @@ static int parse(int argc, char **argv, struct track_opts *o)
 		{ "csv", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "no-stop-check", no_argument, NULL, 'S' },
 		{ "plot", required_argument, NULL, 'p' },
 		{ "run-dir", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
@@ -76,6 +78,7 @@ static int parse(int argc, char **argv, struct track_opts *o)
 		case 'c': csv = true; break;
 		case 'j': json = true; break;
 		case 'v': o->verify = true; break;
+		case 'S': o->no_stop_check = true; break;
 		case 'p':
 			if (track_plot_check_path(optarg))
 				return vhm_usage_error("track", "--plot '%s': expected FILE.png or "
@@ -89,6 +92,8 @@ static int parse(int argc, char **argv, struct track_opts *o)
 		return c;
 	if (csv && json)
 		return vhm_usage_error("track", "--csv and --json exclude each other");
+	if (o->no_stop_check && !o->verify)
+		return vhm_usage_error("track", "--no-stop-check goes with --verify");
 	o->fmt = csv ? FMT_CSV : json ? FMT_JSON : FMT_TEXT;
 	if (optind != argc - 1)
 		return vhm_usage_error("track", optind >= argc ? "expected an instance NAME or SOCKET"
@@ -195,7 +200,7 @@ static void record(struct series *s, const json_t *data)
 
 /* The summary as JSON (new reference): averages over the series, and the
  * last `dirty` reply's curve, heat and verify. */
-static json_t *summary_json(const struct series *s, const json_t *last)
+static json_t *summary_json(const struct series *s, const json_t *last, const json_t *stop)
 {
 	json_t *avg = json_object(), *v = json_deep_copy(json_object_get(last, "verify"));
 	double secs = s->sum_dt_ms / 1000.0;
@@ -206,6 +211,8 @@ static json_t *summary_json(const struct series *s, const json_t *last)
 		json_object_set_new(avg, sources[k], json_pack("{s:f, s:f}", "pages_per_s", pps,
 							       "mib_per_s", pps / 256.0));
 	}
+	if (v && json_object_get(stop, "stop_check"))
+		json_object_set(v, "stop_check", json_object_get(stop, "stop_check"));
 	if (v) {
 		json_object_del(v, "new");
 		json_object_del(v, "excluded");
@@ -216,6 +223,30 @@ static json_t *summary_json(const struct series *s, const json_t *last)
 			 "wss", json_object_get(last, "wss") ? json_object_get(last, "wss") : json_null(),
 			 "heat", json_object_get(last, "heat") ? json_object_get(last, "heat") : json_null(),
 			 "verify", v ? v : json_null());
+}
+
+/* The stop check's line, and one line per page it found. */
+static void print_stop_check(FILE *out, const json_t *sc)
+{
+	const json_t *e;
+	size_t i;
+
+	if (!sc)
+		return;
+	if (!json_is_true(json_object_get(sc, "ran"))) {
+		fprintf(out, "  stop check: not run: %s\n",
+			json_string_value(json_object_get(sc, "why")) ?:
+			json_string_value(json_object_get(sc, "error")) ?: "?");
+		return;
+	}
+	fprintf(out, "  stop check: rings stopped %.1f ms (quiesce %.1f ms), %zu pages changed "
+		"and unlogged at GET_VRING_BASE's reply\n", num(sc, "stopped_ms"),
+		num(sc, "quiesce_ms"), json_array_size(json_object_get(sc, "findings")));
+	json_array_foreach(json_object_get(sc, "findings"), i, e)
+		fprintf(out, "    gpa 0x%09llx %-28s %s\n",
+			(unsigned long long)json_integer_value(json_object_get(e, "gpa")),
+			json_string_value(json_object_get(e, "what")),
+			json_string_value(json_object_get(e, "kind")));
 }
 
 static void print_summary(FILE *out, const char *name, const json_t *sum)
@@ -254,6 +285,7 @@ static void print_summary(FILE *out, const char *name, const json_t *sum)
 			(unsigned long long)json_integer_value(json_object_get(e, "gpa")),
 			json_string_value(json_object_get(e, "region")), num(e, "count"),
 			num(e, "first_t_s"), num(e, "last_t_s"));
+	print_stop_check(out, json_object_get(v, "stop_check"));
 }
 
 static int plot(const struct track_opts *o, const struct series *s, const json_t *last)
@@ -342,7 +374,8 @@ int cmd_track(int argc, char **argv)
 	json_decref(ret);
 	if (rc)
 		goto out_peer;
-	args = json_pack("{s:I, s:b}", "interval_ms", (json_int_t)o.interval_ms, "verify", o.verify);
+	args = json_pack("{s:I, s:b, s:b}", "interval_ms", (json_int_t)o.interval_ms, "verify",
+			 o.verify, "stop_check", !o.no_stop_check);
 	rc = call(c, "track-start", args, &ret);
 	json_decref(args);
 	if (rc)
@@ -351,6 +384,7 @@ int cmd_track(int argc, char **argv)
 		fprintf(stderr, "vhm track: %s is already tracked every %lld ms; using that\n",
 			o.target, (long long)json_integer_value(json_object_get(ret, "interval_ms")));
 	json_decref(ret);
+	ret = NULL;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	print_header(o.fmt);
@@ -359,10 +393,9 @@ int cmd_track(int argc, char **argv)
 		rc = call(c, "dirty", NULL, &last);
 	if (!rc)
 		rc = call(c, "track-stop", NULL, &ret);
-	json_decref(ret);
 	if (rc)
 		goto out_peer;
-	sum = summary_json(&s, last);
+	sum = summary_json(&s, last, ret);
 	if (o.fmt == FMT_JSON) {
 		json_t *w = json_pack("{s:O}", "summary", sum);
 
@@ -373,6 +406,7 @@ int cmd_track(int argc, char **argv)
 		print_summary(o.fmt == FMT_CSV ? stderr : stdout, o.target, sum);
 	}
 	json_decref(sum);
+	json_decref(ret);
 	rc = o.plot ? plot(&o, &s, last) : VHM_EXIT_OK;
 	json_decref(last);
 	ctl_client_close(c);

@@ -7,7 +7,8 @@
 
 #define TRACK_USAGE \
 	"usage: vhm track NAME|SOCKET [--interval DUR] [--duration DUR] [--csv|--json]\n" \
-	"                 [--verify] [--plot FILE.png|FILE.svg] [--run-dir DIR]\n" \
+	"                 [--verify [--no-stop-check]] [--plot FILE.png|FILE.svg]\n" \
+	"                 [--run-dir DIR]\n" \
 	"\n" \
 	"Track how fast running instance NAME dirties guest memory, by source:\n" \
 	"the guest's own writes, the backend's writes (RX buffers) and the used\n" \
@@ -21,7 +22,10 @@
 	"  --json           each interval's \"dirty\" event as one JSON line, then\n" \
 	"                   {\"summary\": ...}\n" \
 	"  --verify         hash guest pages each interval and report changed pages\n" \
-	"                   that no dirty log marked\n" \
+	"                   that no dirty log marked; at the end, stop the rings\n" \
+	"                   (~200 ms) and report pages not logged by\n" \
+	"                   GET_VRING_BASE's reply, or logged after it\n" \
+	"  --no-stop-check  with --verify, leave that stop out\n" \
 	"  --plot FILE      draw rates over time and the working-set curve with\n" \
 	"                   gnuplot, PNG or SVG by FILE's extension\n" \
 	"  --run-dir DIR    where instances' sockets are (default $VHM_RUN_DIR,\n" \

@@ -138,6 +138,7 @@ int run_args_set_dirty(json_t *args, struct run_args_dirty *a, char *err, size_t
 int run_args_track_start(json_t *args, struct run_args_track *a, char *err, size_t errlen)
 {
 	json_t *iv = json_object_get(args, "interval_ms"), *vf = json_object_get(args, "verify");
+	json_t *sc = json_object_get(args, "stop_check");
 
 	if (iv && (!json_is_integer(iv) || json_integer_value(iv) < RUN_TRACK_SYNC_MS ||
 		   json_integer_value(iv) > 3600000))
@@ -146,6 +147,10 @@ int run_args_track_start(json_t *args, struct run_args_track *a, char *err, size
 			       RUN_TRACK_SYNC_MS);
 	if (vf && !json_is_boolean(vf))
 		return vhm_err(err, errlen, -EINVAL, "argument 'verify': expected true or false");
+	if (sc && !json_is_boolean(sc))
+		return vhm_err(err, errlen, -EINVAL,
+			       "argument 'stop_check': expected true or false");
+	a->stop_check = !sc || json_is_true(sc);
 	a->interval_ms = iv ? (uint64_t)json_integer_value(iv) : RUN_TRACK_INTERVAL_MS;
 	a->verify = json_is_true(vf);
 	return 0;

@@ -44,8 +44,8 @@
 	X(ctl_set_traffic, "set-traffic", "{\"pps\": N, \"size\": BYTES}", "pps", "size") \
 	X(ctl_set_dirty, "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", "rate", "pattern") \
 	X(ctl_stop, "stop", "{}") \
-	X(ctl_track_start, "track-start", "{\"interval_ms\": N, \"verify\": B} -- \"dirty\" events " \
-	  "follow", "interval_ms", "verify") \
+	X(ctl_track_start, "track-start", "{\"interval_ms\": N, \"verify\": B, \"stop_check\": B} " \
+	  "-- \"dirty\" events follow", "interval_ms", "verify", "stop_check") \
 	X(ctl_track_stop, "track-stop", "{\"force\": B}", "force") \
 	X(ctl_dirty, "dirty", "{} -- the latest \"dirty\" event") \
 	X(ctl_predict, "predict", "{\"bandwidth\": BYTES_PER_S, \"downtime_ms\": N, " \
@@ -73,10 +73,13 @@ struct run_args_dirty {
 int run_args_set_dirty(json_t *args, struct run_args_dirty *a, char *err, size_t errlen);
 
 /* track-start: "interval_ms" RUN_TRACK_SYNC_MS..3600000 (default
- * RUN_TRACK_INTERVAL_MS, set here); "verify" a boolean (default false). */
+ * RUN_TRACK_INTERVAL_MS, set here); "verify" a boolean (default false);
+ * "stop_check" a boolean (default true: with verify, the session's end
+ * stops the rings and checks the log at GET_VRING_BASE's reply). */
 struct run_args_track {
 	uint64_t interval_ms;
 	bool verify;
+	bool stop_check;
 };
 int run_args_track_start(json_t *args, struct run_args_track *a, char *err, size_t errlen);
 

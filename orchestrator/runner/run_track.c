@@ -16,6 +16,7 @@
 #include "lt_verify.h"
 #include "mig_cost.h"
 #include "run_args.h"
+#include "run_stopchk.h"
 #include "util.h"
 
 #define RUN_TRACK_HEAT_TOP     8
@@ -38,6 +39,7 @@ struct run_track {
 	bool suspended;         /* a migration runs (or ran since the last tick) */
 	bool migrated;          /* the open interval spanned a migration */
 	bool verify;
+	bool stop_check;        /* with verify: the session's end stops the rings */
 	unsigned users;         /* track-start calls not yet stopped */
 	uint64_t interval_ms;
 	uint64_t start_ms, next_sync_ms, next_pub_ms;
@@ -133,7 +135,7 @@ static void session_free(struct run_track *t)
 	json_decref(t->new_findings);
 	json_decref(t->findings);
 	t->latest = t->new_findings = t->findings = NULL;
-	t->active = t->logging = t->suspended = t->migrated = t->verify = false;
+	t->active = t->logging = t->suspended = t->migrated = t->verify = t->stop_check = false;
 	t->users = 0;
 	t->intervals = t->findings_total = 0;
 	t->why_off[0] = '\0';
@@ -172,9 +174,10 @@ static int logging_on(struct run_track *t, char *err, size_t errlen)
 	return 0;
 }
 
-static int session_start(struct run_track *t, uint64_t interval_ms, bool verify, char *err,
+static int session_start(struct run_track *t, const struct run_args_track *a, char *err,
 			 size_t errlen)
 {
+	bool verify = a->verify;
 	struct device *d = t->d;
 	struct lt_range used[4 * ND_MAX_QUEUES];
 	struct lt_track_cfg cfg = { 0 };
@@ -213,10 +216,11 @@ static int session_start(struct run_track *t, uint64_t interval_ms, bool verify,
 	lt_log_sync(&d->gw.dirty, NULL, NULL);
 	t->active = true;
 	t->verify = verify;
-	t->interval_ms = interval_ms;
+	t->stop_check = verify && a->stop_check;
+	t->interval_ms = a->interval_ms;
 	t->start_ms = now;
 	t->next_sync_ms = now + RUN_TRACK_SYNC_MS;
-	t->next_pub_ms = now + interval_ms;
+	t->next_pub_ms = now + a->interval_ms;
 	return 0;
 fail:
 	session_free(t);
@@ -266,35 +270,47 @@ static void what_at(const struct run_track *t, uint64_t page, char *what, size_t
 }
 
 /* A finding: into this interval's list, and into the per-page list (first
- * and last time seen, in how many passes) that `dirty` returns. */
-static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
+ * and last time seen, in how many passes) that `dirty` returns. kind: NULL
+ * for a pass's finding, or what the stop check found (the latest kept). */
+static void add_finding(struct run_track *t, uint64_t page, uint64_t seen_ms, const char *kind)
 {
-	struct run_track *t = arg;
 	json_int_t gpa = (json_int_t)(page * LT_PAGE_SIZE);
 	double ts = (double)(seen_ms - t->start_ms) / 1000.0;
 	char what[48];
 	size_t i;
-	json_t *f;
+	json_t *f = NULL;
 
 	what_at(t, page, what, sizeof(what));
 	t->findings_total++;
-	if (json_array_size(t->new_findings) < RUN_TRACK_NEW_MAX)
-		json_array_append_new(t->new_findings, json_pack("{s:I, s:s, s:s, s:f}", "gpa", gpa,
-								 "region", region_name(t, page),
-								 "what", what, "t_s", ts));
+	if (json_array_size(t->new_findings) < RUN_TRACK_NEW_MAX) {
+		f = json_pack("{s:I, s:s, s:s, s:f}", "gpa", gpa, "region", region_name(t, page),
+			      "what", what, "t_s", ts);
+		if (kind)
+			json_object_set_new(f, "kind", json_string(kind));
+		json_array_append_new(t->new_findings, f);
+	}
 	json_array_foreach(t->findings, i, f)
-		if (json_integer_value(json_object_get(f, "gpa")) == gpa) {
-			json_object_set_new(f, "last_t_s", json_real(ts));
-			json_object_set_new(f, "count", json_integer(
-				json_integer_value(json_object_get(f, "count")) + 1));
-			return;
-		}
-	if (json_array_size(t->findings) < RUN_TRACK_MAX_FINDINGS)
-		json_array_append_new(t->findings, json_pack("{s:I, s:s, s:s, s:f, s:f, s:i}", "gpa",
-							     gpa, "region", region_name(t, page),
-							     "what", what,
-							     "first_t_s", ts, "last_t_s", ts,
-							     "count", 1));
+		if (json_integer_value(json_object_get(f, "gpa")) == gpa)
+			break;
+	if (i < json_array_size(t->findings)) {
+		json_object_set_new(f, "last_t_s", json_real(ts));
+		json_object_set_new(f, "count", json_integer(
+			json_integer_value(json_object_get(f, "count")) + 1));
+	} else if (json_array_size(t->findings) < RUN_TRACK_MAX_FINDINGS) {
+		f = json_pack("{s:I, s:s, s:s, s:f, s:f, s:i}", "gpa", gpa, "region",
+			      region_name(t, page), "what", what, "first_t_s", ts, "last_t_s", ts,
+			      "count", 1);
+		json_array_append_new(t->findings, f);
+	} else {
+		return;
+	}
+	if (kind)
+		json_object_set_new(f, "kind", json_string(kind));
+}
+
+static void on_finding(void *arg, uint64_t page, uint64_t seen_ms)
+{
+	add_finding(arg, page, seen_ms, NULL);
 }
 
 static void verify_pass(struct run_track *t, uint64_t now)
@@ -479,6 +495,105 @@ void run_track_tick(struct run_track *t, uint64_t now_ns, bool busy)
 		publish(t, now);
 }
 
+/* ---- the stop check (run_stopchk.h) -------------------------------------------------- */
+
+/* The stop check's findings: the pages changed since its snapshot and
+ * unmarked once every GET_VRING_BASE was answered, each with the ms
+ * after the reply its mark came (-1: none within RUN_STOPCHK_WATCH_MS). */
+static json_t *stop_findings(struct run_track *t, const uint64_t *pages, const int *late,
+			     size_t n, uint64_t now)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		char what[48], kind[64];
+
+		if (late[i] < 0)
+			snprintf(kind, sizeof(kind), "not logged by GET_VRING_BASE's reply");
+		else
+			snprintf(kind, sizeof(kind), "logged %d ms after GET_VRING_BASE's reply",
+				 late[i]);
+		add_finding(t, pages[i], now, kind);
+		if (json_array_size(a) >= RUN_TRACK_NEW_MAX)
+			continue;
+		what_at(t, pages[i], what, sizeof(what));
+		json_array_append_new(a, json_pack("{s:I, s:s, s:s, s:s, s:i}", "gpa",
+						   (json_int_t)(pages[i] * LT_PAGE_SIZE), "region",
+						   region_name(t, pages[i]), "what", what,
+						   "kind", kind, "late_ms", late[i]));
+	}
+	return a;
+}
+
+/* With the rings stopped: the log synced right after the last reply, a
+ * verify pass against the snapshot taken before the quiesce (it also
+ * settles that snapshot's candidates), its candidates watched for late
+ * marks. */
+static json_t *stop_compare(struct run_track *t, const struct run_stopchk *s, uint64_t *npages)
+{
+	uint64_t now = now_ms();
+	json_t *a = NULL;
+	int *late;
+	size_t n;
+
+	sync_now(t, now);
+	verify_pass(t, now);
+	n = t->ver.ncand;
+	*npages = n;
+	late = malloc((n ? n : 1) * sizeof(*late));
+	if (late && run_stopchk_watch(s, &t->log, t->ver.cand, n, late) == 0)
+		a = stop_findings(t, t->ver.cand, late, n, now);
+	else
+		fprintf(stderr, "vhm run %s: tracking: stop check: out of memory for %zu pages\n",
+			t->d->cfg.name, n);
+	t->ver.ncand = 0;      /* settled here, not by a next pass */
+	free(late);
+	return a ? a : json_array();
+}
+
+/* Run the stop check if this session asked for it: its report (new
+ * reference; "ran" false with why when the device cannot be stopped now),
+ * or NULL when the session did not ask. */
+static json_t *stop_check_maybe(struct run_track *t, bool busy)
+{
+	struct device *d = t->d;
+	struct run_stopchk s;
+	json_t *found = NULL;
+	char err[256] = "", err2[256] = "";
+	uint64_t n = 0;
+	int rc;
+
+	if (!t->stop_check)
+		return NULL;
+	if (busy || !t->logging || d->front.broken || dev_state(d) != DEV_RUNNING)
+		return json_pack("{s:b, s:s}", "ran", 0, "why", "the device's rings are not ours "
+				 "to stop now (a migration, or logging off)");
+	/* A snapshot of its own, just before the quiesce: the window it opens
+	 * holds the backend's last writes before the stop and none of the
+	 * driver's TX rewrites (TX is paused), which would mark the packed
+	 * descriptor pages the backend leaves unmarked (a session without a
+	 * pass yet gets its first hashes here); its candidates are
+	 * settled by the marks the stop collects, as a next pass would. */
+	sync_now(t, now_ms());
+	verify_pass(t, now_ms());
+	lt_track_marks_clear(&t->lt);
+	rc = run_stopchk_stop(&s, d, err, sizeof(err));
+	if (!rc)
+		found = stop_compare(t, &s, &n);
+	if (run_stopchk_restart(&s, d, err2, sizeof(err2)) && !rc) {
+		rc = -EIO;
+		snprintf(err, sizeof(err), "%s", err2);
+	}
+	/* dev_backend_start restarted the rings unlogged, with plain addresses. */
+	t->logging = false;
+	if (rc)
+		fprintf(stderr, "vhm run %s: tracking: stop check: %s\n", d->cfg.name, err);
+	return json_pack("{s:b, s:f, s:f, s:i, s:I, s:o, s:s*}", "ran", rc == 0, "quiesce_ms",
+			 s.quiesce_ms, "stopped_ms", s.stopped_ms, "watch_ms",
+			 RUN_STOPCHK_WATCH_MS, "candidates", (json_int_t)n,
+			 "findings", found ? found : json_array(), "error", rc ? err : NULL);
+}
+
 /* ---- commands ------------------------------------------------------------------------ */
 
 static json_t *config_json(const struct run_track *t)
@@ -504,7 +619,7 @@ int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **r
 		if (dev_state(t->d) != DEV_RUNNING)
 			return vhm_err(err, errlen, -EBUSY, "device is %s, not running",
 				       dev_state_name(dev_state(t->d)));
-		if ((rc = session_start(t, a.interval_ms, a.verify, err, errlen)))
+		if ((rc = session_start(t, &a, err, errlen)))
 			return rc;
 	} else if (a.verify && !t->verify) {
 		return vhm_err(err, errlen, -EBUSY,
@@ -519,6 +634,7 @@ int run_track_ctl_start(struct run_track *t, bool busy, json_t *args, json_t **r
 int run_track_ctl_stop(struct run_track *t, bool busy, json_t *args, json_t **ret, char *err,
 		   size_t errlen)
 {
+	json_t *sc = NULL;
 	bool force;
 	int rc;
 
@@ -527,10 +643,13 @@ int run_track_ctl_stop(struct run_track *t, bool busy, json_t *args, json_t **re
 	if (!t)
 		return -ENOMEM;
 	if (t->active && (force || --t->users == 0)) {
+		sc = stop_check_maybe(t, busy);
 		logging_off(t, busy);
 		session_free(t);
 	}
 	*ret = config_json(t);
+	if (sc)
+		json_object_set_new(*ret, "stop_check", sc);
 	return 0;
 }
 

@@ -183,6 +183,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	seed(2, "set-dirty-edges", "{\"rate\":100000000,\"pattern\":\"sequential\"}");
 	seed(2, "set-dirty-bad", "{\"rate\":1.5,\"pattern\":7}");
 	seed(3, "track-start", "{\"interval_ms\":1000,\"verify\":true}");
+	seed(3, "track-start-nostop", "{\"verify\":true,\"stop_check\":false}");
 	seed(3, "track-start-edges", "{\"interval_ms\":50}");
 	seed(3, "track-start-over", "{\"interval_ms\":3600001,\"verify\":1}");
 	seed(4, "track-stop", "{\"force\":true}");

@@ -407,11 +407,13 @@ static unsigned soak_seconds(void)
 
 /* testpmd logs every write it makes: tracking with verify over the soak
  * finds no unlogged write (the driver's own writes are in the guest-side
- * bitmap, nothing is excluded, packed rings included). */
+ * bitmap, nothing is excluded, packed rings included), nor does the stop
+ * check that ends it. */
 static void soak_verify_clean(struct ctl_client *c, const struct layout_case *lc)
 {
 	unsigned soak = soak_seconds();
 	json_t *d, *v;
+	bool clean;
 	char *all;
 
 	json_decref(dt_call(c, "track-start", json_pack("{s:i, s:b}", "interval_ms", 500,
@@ -430,7 +432,17 @@ static void soak_verify_clean(struct ctl_client *c, const struct layout_case *lc
 		  "%s/%s: unlogged writes against testpmd: %s", lc->queues, lc->ring, all);
 	free(all);
 	json_decref(d);
-	json_decref(dt_call(c, "track-stop", NULL));
+	/* track-stop ends verify with its stop check (rings stopped and
+	 * restarted): nothing unlogged at GET_VRING_BASE's reply either. */
+	d = dt_call(c, "track-stop", NULL);
+	v = json_object_get(d, "stop_check");
+	all = json_dumps(v, JSON_COMPACT);
+	cr_log_info("%s/%s: stop check %.300s", lc->queues, lc->ring, all);
+	clean = json_is_true(json_object_get(v, "ran")) &&
+		json_array_size(json_object_get(v, "findings")) == 0;
+	cr_assert(clean, "%s/%s: stop check against testpmd: %s", lc->queues, lc->ring, all);
+	free(all);
+	json_decref(d);
 }
 
 /* Every ring layout and queue count migrates with traffic and dirtying on:

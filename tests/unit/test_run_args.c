@@ -171,6 +171,7 @@ Test(run_args, track_start_and_stop)
 	cr_assert(eq(int, run_args_track_start(o, &a, err, sizeof(err)), 0));
 	cr_assert(eq(u64, a.interval_ms, RUN_TRACK_INTERVAL_MS));
 	cr_assert(not(a.verify));
+	cr_assert(a.stop_check, "the stop check is on unless asked off");
 	cr_assert(eq(int, run_args_track_stop(o, &force, err, sizeof(err)), 0));
 	cr_assert(not(force));
 	json_decref(o);
@@ -187,6 +188,14 @@ Test(run_args, track_start_and_stop)
 	json_decref(o);
 	o = obj("{\"verify\": \"yes\"}");
 	cr_assert(eq(int, run_args_track_start(o, &a, err, sizeof(err)), -EINVAL));
+	json_decref(o);
+	o = obj("{\"verify\": true, \"stop_check\": false}");
+	cr_assert(eq(int, run_args_track_start(o, &a, err, sizeof(err)), 0));
+	cr_assert(not(a.stop_check));
+	json_decref(o);
+	o = obj("{\"stop_check\": 0}");
+	cr_assert(eq(int, run_args_track_start(o, &a, err, sizeof(err)), -EINVAL));
+	cr_assert(not(eq(ptr, strstr(err, "stop_check"), NULL)), "%s", err);
 	json_decref(o);
 }
 
