@@ -285,19 +285,46 @@ out:
 	return o;
 }
 
-static void flush_events(struct mig_job *j, struct ctl_server *srv)
+/* Is ev (a queued [name, data] pair) the event that ends the migration? */
+static bool final_event(json_t *ev)
 {
-	json_t *evs;
-	size_t i;
-	json_t *ev;
+	const char *phase = json_string_value(json_object_get(json_array_get(ev, 1), "phase"));
+
+	return !strcmp(json_string_value(json_array_get(ev, 0)), "migration") && phase &&
+	       is_final(phase);
+}
+
+/* Emit the queued events. Unless the job has been reaped (reaped), the
+ * final one and what follows it wait in the queue: a client that acts on
+ * "done" or "failed" must find the job no longer active. */
+static void flush_events(struct mig_job *j, struct ctl_server *srv, bool reaped)
+{
+	json_t *evs, *ev;
+	size_t i, cut;
 
 	pthread_mutex_lock(&j->lock);
 	evs = j->events;
 	j->events = json_array();
 	pthread_mutex_unlock(&j->lock);
-	json_array_foreach(evs, i, ev)
+	for (cut = 0; cut < json_array_size(evs); cut++)
+		if (!reaped && final_event(json_array_get(evs, cut)))
+			break;
+	for (i = 0; i < cut; i++) {
+		ev = json_array_get(evs, i);
 		ctl_server_emit(srv, json_string_value(json_array_get(ev, 0)),
 				json_incref(json_array_get(ev, 1)));
+	}
+	if (cut < json_array_size(evs)) {       /* held back, ahead of newer ones */
+		json_t *held = json_array();
+
+		for (i = cut; i < json_array_size(evs); i++)
+			json_array_append(held, json_array_get(evs, i));
+		pthread_mutex_lock(&j->lock);
+		json_array_extend(held, j->events);
+		json_decref(j->events);
+		j->events = held;
+		pthread_mutex_unlock(&j->lock);
+	}
 	json_decref(evs);
 }
 
@@ -307,14 +334,13 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 
 	if (!j->active)
 		return;
-	flush_events(j, srv);
+	flush_events(j, srv, false);
 	pthread_mutex_lock(&j->lock);
 	done = j->finished;
 	pthread_mutex_unlock(&j->lock);
 	if (!done)
 		return;
 	pthread_join(j->thread, NULL);
-	flush_events(j, srv);
 	json_decref(j->last);
 	pthread_mutex_lock(&j->lock);
 	j->last = j->final ? j->final : mig_report_json(j->rep);
@@ -329,6 +355,7 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 	free(j->rep);
 	j->rep = NULL;
 	j->active = false;
+	flush_events(j, srv, true);
 }
 
 void mig_job_destroy(struct mig_job *j, struct ctl_server *srv)
