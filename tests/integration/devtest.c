@@ -194,3 +194,32 @@ void dt_expect_proved(const json_t *rep)
 	/* no digest was taken: the downtime could not have held one */
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")), ""));
 }
+
+void dt_run_summary(const char *name, unsigned long long *tx, unsigned long long *rx,
+		    unsigned long long *lost, unsigned long long *dup)
+{
+	char path[TS_PATH_MAX + 16], line[512], fmt[160];
+	unsigned long long rarp, writes;
+	FILE *f;
+
+	*tx = 0, *rx = *lost = *dup = ~0ull;
+	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
+	snprintf(fmt, sizeof(fmt), "%s: tx %%llu frames, rx %%llu back (lost %%llu, dup %%llu, "
+		 "rarp %%llu), %%llu page writes", name);
+	f = fopen(path, "r");
+	cr_assert(not(eq(ptr, f, NULL)), "no log %s", path);
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, fmt, tx, rx, lost, dup, &rarp, &writes);
+	fclose(f);
+}
+
+void dt_expect_whole_run(const char *name, unsigned long long min_tx)
+{
+	unsigned long long tx, rx, lost, dup;
+
+	dt_run_summary(name, &tx, &rx, &lost, &dup);
+	cr_assert(lt(u64, min_tx, tx), "%s sent %llu frames", name, tx);
+	cr_assert(eq(u64, lost, 0), "%s lost %llu frames", name, lost);
+	cr_assert(eq(u64, dup, 0), "%s duplicated %llu frames", name, dup);
+	cr_assert(eq(u64, rx, tx), "%s sent %llu, received back %llu", name, tx, rx);
+}

@@ -51,4 +51,12 @@ void dt_vhm_refuses(const char *const args[], int status, const char *says);
  * the resume (pages compared, none differing) or, with sync, equal digests. */
 void dt_expect_proved(const json_t *rep);
 
+/* The summary line a `vhm run NAME` writes to its log (ts_dir()/NAME.log)
+ * when it stops: "NAME: tx T frames, rx R back (lost L, dup D, ...". Its
+ * last one; tx 0 and the rest ~0 when there is none. */
+void dt_run_summary(const char *name, unsigned long long *tx, unsigned long long *rx,
+		    unsigned long long *lost, unsigned long long *dup);
+/* That summary says: over min_tx frames sent, every one back once. */
+void dt_expect_whole_run(const char *name, unsigned long long min_tx);
+
 #endif

@@ -148,25 +148,6 @@ static int migrate(struct ctl_client *c, const char *to, json_t **ret, char *err
 					 "max_iterations", 30), ret, NULL, err, len);
 }
 
-/* The run's summary line "NAME: tx T frames, rx R back (lost L, dup D, ...". */
-static void summary(const char *name, unsigned long long *tx, unsigned long long *rx,
-		    unsigned long long *lost, unsigned long long *dup)
-{
-	char path[TS_PATH_MAX + 16], line[512], fmt[128];
-	unsigned long long rarp, writes;
-	FILE *f;
-
-	*tx = 0, *rx = *lost = *dup = ~0ull;
-	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
-	snprintf(fmt, sizeof(fmt), "%s: tx %%llu frames, rx %%llu back (lost %%llu, dup %%llu, "
-		 "rarp %%llu), %%llu page writes", name);
-	f = fopen(path, "r");
-	cr_assert(not(eq(ptr, f, NULL)));
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, fmt, tx, rx, lost, dup, &rarp, &writes);
-	fclose(f);
-}
-
 /* Traffic and page writes running; migrate; the copy is proved; frames keep
  * coming back from the destination; nothing lost or duplicated. */
 Test(migrate, testpmd_to_testpmd, .fini = dt_fini, .timeout = 120)
@@ -212,7 +193,7 @@ Test(migrate, testpmd_to_testpmd, .fini = dt_fini, .timeout = 120)
 		usleep(50000);
 	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
-	summary("mig0", &tx, &rx, &lost, &dup);
+	dt_run_summary("mig0", &tx, &rx, &lost, &dup);
 	cr_assert(lt(u64, 60000, tx), "only %llu frames sent at 20000/s", tx);
 	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
 	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
@@ -364,18 +345,13 @@ static void ram_digest(struct ctl_client *c, char *out, size_t len)
 /* Wait for the run to end by itself; its summary must balance. */
 static void expect_clean_end(pid_t run, const char *name)
 {
-	unsigned long long tx, rx, lost, dup;
 	int st;
 
 	while (!ts_exited(run, &st))
 		usleep(50000);
 	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
-	summary(name, &tx, &rx, &lost, &dup);
-	cr_assert(lt(u64, 0, tx));
-	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
-	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
-	cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
+	dt_expect_whole_run(name, 0);
 }
 
 /* No pointers in parameters: Criterion copies them into the test process. */

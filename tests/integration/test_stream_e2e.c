@@ -207,29 +207,15 @@ static void expect_running_on(const char *name, const char *backend)
  * lost or duplicated. */
 static void stop_expect_whole_of(const char *name, pid_t pid, unsigned long long min_tx)
 {
-	char path[TS_PATH_MAX + 16], line[512], fmt[160];
-	unsigned long long tx = 0, rx = 0, lost = ~0ull, dup = ~0ull, rarp, writes;
 	struct ctl_client *c = dt_connect(name);
 	int st = -1;
-	FILE *f;
 
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	for (int i = 0; i < 100 && !ts_exited(pid, &st); i++)
 		usleep(100000);
 	cr_assert(eq(int, exit_code(st), 0), "%s: status 0x%x", name, st);
-	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
-	snprintf(fmt, sizeof(fmt), "%s: tx %%llu frames, rx %%llu back (lost %%llu, dup %%llu, "
-		 "rarp %%llu), %%llu page writes", name);
-	f = fopen(path, "r");
-	cr_assert(not(eq(ptr, f, NULL)), "no log %s", path);
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, fmt, &tx, &rx, &lost, &dup, &rarp, &writes);
-	fclose(f);
-	cr_assert(lt(u64, min_tx, tx), "%s sent %llu frames", name, tx);
-	cr_assert(eq(u64, lost, 0), "%s lost %llu frames", name, lost);
-	cr_assert(eq(u64, dup, 0), "%s duplicated %llu frames", name, dup);
-	cr_assert(eq(u64, rx, tx), "%s sent %llu, received back %llu", name, tx, rx);
+	dt_expect_whole_run(name, min_tx);
 }
 
 static void stop_expect_whole(const char *name, pid_t pid)

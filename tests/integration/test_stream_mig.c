@@ -186,22 +186,7 @@ static long long rx_total(const json_t *st)
 /* The run's last summary line: frames lost and duplicated (asserted there). */
 static void expect_nothing_lost(const char *name)
 {
-	char path[TS_PATH_MAX + 16], line[512], fmt[160];
-	unsigned long long tx = 0, rx = 0, lost = ~0ull, dup = ~0ull, rarp, writes;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s.log", ts_dir(), name);
-	snprintf(fmt, sizeof(fmt), "%s: tx %%llu frames, rx %%llu back (lost %%llu, dup %%llu, "
-		 "rarp %%llu), %%llu page writes", name);
-	f = fopen(path, "r");
-	cr_assert(not(eq(ptr, f, NULL)), "no log %s", path);
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, fmt, &tx, &rx, &lost, &dup, &rarp, &writes);
-	fclose(f);
-	cr_assert(lt(u64, 10000, tx), "%s sent %llu frames", name, tx);
-	cr_assert(eq(u64, lost, 0), "%s lost %llu frames", name, lost);
-	cr_assert(eq(u64, dup, 0), "%s duplicated %llu frames", name, dup);
-	cr_assert(eq(u64, rx, tx), "%s sent %llu, received back %llu", name, tx, rx);
+	dt_expect_whole_run(name, 10000);
 }
 
 /* Stop the run (its summary line written) and check it. */
