@@ -120,17 +120,9 @@ ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = dt_
 
 	/* The run's summary line has the final counters. */
 	{
-		char path[TS_PATH_MAX + 16], line[512];
-		unsigned long long tx = 0, rx = 1, lost = 1, dup = 1, rarp, writes;
-		FILE *f;
+		unsigned long long tx, rx, lost, dup;
 
-		snprintf(path, sizeof(path), "%s/dev0.log", ts_dir());
-		f = fopen(path, "r");
-		cr_assert(not(eq(ptr, f, NULL)));
-		while (fgets(line, sizeof(line), f))
-			sscanf(line, "dev0: tx %llu frames, rx %llu back (lost %llu, dup %llu, rarp "
-			       "%llu), %llu page writes", &tx, &rx, &lost, &dup, &rarp, &writes);
-		fclose(f);
+		dt_run_summary("dev0", &tx, &rx, &lost, &dup);
 		cr_assert(lt(int, 150000, (int)tx), "only %llu frames sent in 10 s at 20000/s", tx);
 		cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
 		cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
@@ -162,12 +154,11 @@ ParameterizedTestParameters(device, testpmd_stall_is_late_not_lost)
 ParameterizedTest(char (*ring)[8], device, testpmd_stall_is_late_not_lost, .fini = dt_fini,
 		  .timeout = 60)
 {
-	char sock[TS_PATH_MAX], path[TS_PATH_MAX + 16], line[512];
+	char sock[TS_PATH_MAX];
 	pid_t tp = dt_testpmd_or_skip("testpmd", 1, sock, sizeof(sock));
 	pid_t run = start_run(sock, "dev0", "1", *ring, "20000", "1000", "6s");
-	unsigned long long tx = 0, rx = 1, lost = 1, dup = 1, rarp, writes;
+	unsigned long long tx, rx, lost, dup;
 	json_t *mid;
-	FILE *f;
 	int st;
 
 	cr_assert(lt(int, 0, run));
@@ -188,13 +179,7 @@ ParameterizedTest(char (*ring)[8], device, testpmd_stall_is_late_not_lost, .fini
 		usleep(50000);
 	cr_assert(eq(int, WIFEXITED(st), 1), "killed by signal %d", WTERMSIG(st));
 	cr_assert(eq(int, WEXITSTATUS(st), 0), "vhm run exited with %d", WEXITSTATUS(st));
-	snprintf(path, sizeof(path), "%s/dev0.log", ts_dir());
-	f = fopen(path, "r");
-	cr_assert(not(eq(ptr, f, NULL)));
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, "dev0: tx %llu frames, rx %llu back (lost %llu, dup %llu, rarp "
-		       "%llu), %llu page writes", &tx, &rx, &lost, &dup, &rarp, &writes);
-	fclose(f);
+	dt_run_summary("dev0", &tx, &rx, &lost, &dup);
 	cr_assert(eq(u64, lost, 0), "%llu frames lost (sent %llu, back %llu)", lost, tx, rx);
 	cr_assert(eq(u64, dup, 0), "%llu frames duplicated", dup);
 	cr_assert(eq(u64, rx, tx), "sent %llu, received back %llu", tx, rx);
