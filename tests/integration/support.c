@@ -232,8 +232,11 @@ void ts_cleanup(void)
 			ts_rm_tree(run);
 			testpmd_prefix[i][0] = '\0';
 		}
-	if (tmpdir[0])
+	/* VHM_TEST_KEEP=1 keeps each test's directory (logs, sockets) to read after a failure */
+	if (tmpdir[0] && !getenv("VHM_TEST_KEEP"))
 		ts_rm_tree(tmpdir);
+	else if (tmpdir[0])
+		fprintf(stderr, "kept %s\n", tmpdir);
 	tmpdir[0] = '\0';
 }
 
