@@ -261,6 +261,7 @@ static const char *const qmp_run_states[] = {
 	[DEV_STARTING] = "prelaunch", [DEV_RUNNING] = "running", [DEV_MIGRATING] = "running",
 	[DEV_BACKEND_LOST] = "io-error", [DEV_STOPPED] = "shutdown",
 	[DEV_INCOMING] = "inmigrate", [DEV_MIGRATED] = "postmigrate",
+	[DEV_DST_UNKNOWN] = "paused",   /* stopped; where it runs is not known */
 };
 
 /* QMP's query-status: StatusInfo (qapi/run-state.json). */
