@@ -270,7 +270,7 @@ static void expect_rollback(const char *name, enum script script, const char *sa
 
 	run = dt_run_on_testbe(name, "64M", a, b, sizeof(a));
 	c = dt_connect(name);
-	sleep(1);
+	usleep(300000);           /* traffic under way */
 	dest_start(&t, script);
 	rep = migrate_to(c, t.spec, &done);
 	dest_join(&t);
