@@ -1575,6 +1575,8 @@ fail:
 	fail_data = json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result);
 	if (rep->diff.count)
 		json_object_set_new(fail_data, "differing_pages", mig_diff_json(&rep->diff));
+	if (rep->dst_unknown)
+		json_object_set_new(fail_data, "destination_state", json_string("unknown"));
 	emit(&m, rep->cancelled ? "cancelled" : "failed", fail_data);
 	return rc;
 }

@@ -332,18 +332,19 @@ Test(stream_migrate, unreachable, .fini = dt_fini, .timeout = 60)
 
 /* The destination answers READY to SWITCHOVER and dies: the source sent GO
  * (its commit point) and hears nothing back. It must not resume -- the
- * destination may be running the device -- and says so everywhere: the
- * report (result, "destination_state"), the device's state and backend,
- * and no frame moves here any more. */
+ * destination may be running the device -- and says so everywhere: `vhm
+ * migrate` (exit 4, one line with the address), the report (result,
+ * "destination_state"), the device's state and backend; and no frame moves
+ * here any more. */
 Test(stream_migrate, destination_dies_after_ready, .fini = dt_fini, .timeout = 90)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX];
 	struct ctl_client *c;
 	struct dest t;
 	json_t *rep, *st;
-	const char *err;
+	struct ts_run r;
 	long long rx0, rx1;
-	bool done = true, stopped;
+	bool stopped;
 	int ws = -1;
 	pid_t run;
 
@@ -351,14 +352,14 @@ Test(stream_migrate, destination_dies_after_ready, .fini = dt_fini, .timeout = 9
 	c = dt_connect("sm-go");
 	usleep(300000);           /* traffic under way */
 	dest_start(&t, SCRIPT_DIE_AFTER_READY);
-	rep = migrate_to(c, t.spec, &done);
+	dt_vhm((const char *[]){ "migrate", "sm-go", "--to", t.spec, "--run-dir", ts_dir(), NULL },
+	       &r);
 	dest_join(&t);
-	cr_assert(not(done), "the migration succeeded without RUNNING");
-	err = json_string_value(json_object_get(rep, "error"));
-	cr_log_info("sm-go: %s\n", err);
-	cr_assert(not(eq(ptr, strstr(err, "destination state unknown"), NULL)), "error: %s", err);
-	cr_assert(not(eq(ptr, strstr(err, t.spec), NULL)), "error lacks the address: %s", err);
-	json_decref(rep);
+	cr_log_info("sm-go: exit %d: %s\n", r.status, r.err);
+	cr_assert(eq(int, r.status, 4), "vhm migrate exit %d: %s", r.status, r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, "destination state unknown"), NULL)), "%s", r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, t.spec), NULL)), "error lacks the address: %s", r.err);
+	ts_run_free(&r);
 	st = dt_call(c, "migrate-status", NULL);
 	rep = json_object_get(st, "last");
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(rep, "destination_state")),
