@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The destination's side of a migration between two vhm processes. One
  * thread waits for the source (in slices, so that a cancel is seen), then
- * reads the stream with mig_sin_run, whose hooks are the three moments this
- * file exists for: MEMORY (open the device: memory sized by the stream,
- * backend and memory table), after MEMORY (READY), SWITCHOVER (the
- * device's state in, rings set up from the bases but not started, READY),
- * GO (rings started, guest resumed, RUNNING, RARP). What the stream's format refuses is mig_stream's and mig_sin's;
- * what this side refuses (features or rings other than its own) is here. */
+ * reads the stream with mig_sin_run, whose hooks are the moments this file
+ * exists for: MEMORY (open the device: memory sized by the stream, backend
+ * and memory table), after MEMORY (READY), SWITCHOVER (the device's state
+ * in, rings set up from the bases but not started, READY), GO (rings
+ * started, guest resumed, RUNNING, RARP). What the stream's format refuses
+ * is mig_stream's and mig_sin's; what this side refuses (features or rings
+ * other than its own) is here. */
 #include "mig_incoming.h"
 
 #include <errno.h>
