@@ -18,6 +18,8 @@ enum {
 	VHM_EXIT_FAIL = 1,      /* ran, but the answer is "no" (e.g. not migratable) */
 	VHM_EXIT_USAGE = 2,     /* bad command line */
 	VHM_EXIT_PEER = 3,      /* connection or protocol error */
+	VHM_EXIT_UNKNOWN = 4,   /* the outcome is not known (vhm migrate --to tcp: past
+				 * its commit point with no word from the destination) */
 };
 
 /* Whole decimal number ("08" is 8: never octal, never hex), no sign, no

@@ -343,6 +343,8 @@ int cmd_migrate(int argc, char **argv)
 			json_string_value(json_object_get(final, "error")));
 		print_differing(json_object_get(final, "differing_pages"));
 	}
+	if (final && json_object_get(final, "destination_state"))   /* past GO */
+		rc = VHM_EXIT_UNKNOWN;
 	json_decref(final);
 	return rc;
 }

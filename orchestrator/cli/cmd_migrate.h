@@ -43,10 +43,13 @@ MIGDOM_USAGE \
 	"  --to tcp:HOST:PORT: to another vhm process (`vhm run --incoming tcp:...`,\n" \
 	"  on this host or another) over a migration stream (docs/stream.md); RATE caps\n" \
 	"  the stream; the destination compares the source's digest with its memory\n" \
-	"  (verify \"stream\"); once it answers RUNNING the device here is \"migrated\".\n" \
+	"  (verify \"stream\") and answers READY; then GO is the commit point: from it\n" \
+	"  the device here never resumes; once RUNNING comes back it is \"migrated\";\n" \
+	"  without RUNNING it is \"destination-unknown\" (check the destination).\n" \
 	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back) or migrated\n" \
 	"  with memory not verified, 2 usage,\n" \
-	"  3 no such device\n"
+	"  3 no such device, 4 GO sent and no RUNNING: stopped here, the destination's\n" \
+	"  state unknown\n"
 
 int cmd_migrate(int argc, char **argv);
 

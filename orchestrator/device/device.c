@@ -31,7 +31,7 @@ const char *dev_state_name(enum dev_state s)
 {
 	static const char *const names[] = {
 		"starting", "running", "migrating", "backend-lost", "stopped", "incoming",
-		"migrated",
+		"migrated", "destination-unknown",
 	};
 
 	return (unsigned)s < VHM_ARRAY_SIZE(names) ? names[s] : "?";
@@ -151,19 +151,48 @@ static void req_fd(struct vhu_pipe_req *r, int *n, uint32_t request, uint32_t in
 				      .p.u64 = index | (fd < 0 ? VHU_VRING_NOFD : 0) };
 }
 
-/* The five requests that start ring `ring` at `base`, appended to r[*n]. */
-static void start_ring(struct device *d, int ring, uint32_t base, uint32_t addr_flags,
+/* Ring `ring`'s size, base and addresses, appended to r[*n]. */
+static void setup_ring(struct device *d, int ring, uint32_t base, uint32_t addr_flags,
 		       struct vhu_pipe_req *r, int *n)
 {
-	struct nd_queue *q = &d->drv.q[ring / 2];
-	struct vring *v = ring % 2 ? &q->tx : &q->rx;
+	struct vring *v = ring % 2 ? &d->drv.q[ring / 2].tx : &d->drv.q[ring / 2].rx;
 
 	req_state(r, n, VHU_SET_VRING_NUM, (uint32_t)ring, v->num);
 	req_state(r, n, VHU_SET_VRING_BASE, (uint32_t)ring, vring_full_base(v, base));
 	r[*n] = (struct vhu_pipe_req){ .request = VHU_SET_VRING_ADDR, .fd = -1 };
 	dev_ring_addr(d, ring, addr_flags, &r[(*n)++].p.addr);
-	req_fd(r, n, VHU_SET_VRING_KICK, (uint32_t)ring, q->kick_fd[ring % 2]);
-	req_fd(r, n, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2]);
+}
+
+/* Ring `ring`'s kick (KICK) or call (CALL) eventfd, appended to r[*n]. */
+static void ring_fd(struct device *d, int ring, uint32_t request, struct vhu_pipe_req *r,
+		    int *n)
+{
+	const struct nd_queue *q = &d->drv.q[ring / 2];
+
+	req_fd(r, n, request, (uint32_t)ring, request == VHU_SET_VRING_KICK ?
+	       q->kick_fd[ring % 2] : q->call_fd[ring % 2]);
+}
+
+/* The five requests that start ring `ring` at `base`, appended to r[*n]. */
+static void start_ring(struct device *d, int ring, uint32_t base, uint32_t addr_flags,
+		       struct vhu_pipe_req *r, int *n)
+{
+	setup_ring(d, ring, base, addr_flags, r, n);
+	ring_fd(d, ring, VHU_SET_VRING_KICK, r, n);
+	ring_fd(d, ring, VHU_SET_VRING_CALL, r, n);
+}
+
+/* Every ring enabled, then DRIVER_OK, appended to r[*n]. */
+static void enable_rings(struct device *d, struct vhu_front *f, uint64_t features,
+			 struct vhu_pipe_req *r, int *n)
+{
+	if (has(features, VHU_F_PROTOCOL_FEATURES))
+		for (int i = 0; i < d->nrings; i++)
+			req_state(r, n, VHU_SET_VRING_ENABLE, (uint32_t)i, 1);
+	if (vhu_front_has_pf(f, VHU_PF_STATUS))
+		r[(*n)++] = (struct vhu_pipe_req){ .request = VHU_SET_STATUS, .fd = -1,
+					      .p.u64 = ST_ACKNOWLEDGE | ST_DRIVER |
+						       ST_FEATURES_OK | ST_DRIVER_OK };
 }
 
 /* SET_STATUS where the backend takes it (protocol feature STATUS). */
@@ -237,13 +266,7 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 		/* with LOG_ALL, the used ring is logged from the start */
 		start_ring(d, i, base, has(features, VHU_F_LOG_ALL) ? VHU_VRING_F_LOG : 0, r, &n);
 	}
-	if (has(features, VHU_F_PROTOCOL_FEATURES))
-		for (int i = 0; i < d->nrings; i++)
-			req_state(r, &n, VHU_SET_VRING_ENABLE, (uint32_t)i, 1);
-	if (vhu_front_has_pf(f, VHU_PF_STATUS))
-		r[n++] = (struct vhu_pipe_req){ .request = VHU_SET_STATUS, .fd = -1,
-					   .p.u64 = ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK |
-						    ST_DRIVER_OK };
+	enable_rings(d, f, features, r, &n);
 	return vhu_front_pipeline(f, r, n);
 }
 
@@ -682,17 +705,34 @@ int dev_open_incoming(struct device *d, const struct dev_config *c, char *err, s
 	return 0;
 }
 
-int dev_incoming_start(struct device *d, const uint32_t *bases, const uint8_t mac[6], char *err,
-		       size_t errlen)
+int dev_incoming_prepare(struct device *d, const uint32_t *bases, char *err, size_t errlen)
 {
-	int rc;
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 4];
+	int n = 0, rc;
+
+	for (int i = 0; i < d->nrings; i++) {
+		setup_ring(d, i, bases[i], 0, r, &n);
+		ring_fd(d, i, VHU_SET_VRING_CALL, r, &n);
+	}
+	if ((rc = vhu_front_pipeline(&d->front, r, n)))
+		return vhm_err(err, errlen, rc, "%s", d->front.err);
+	return 0;
+}
+
+int dev_incoming_start(struct device *d, const uint8_t mac[6], char *err, size_t errlen)
+{
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 2 + 1];
+	int n = 0, rc;
 
 	memcpy(d->cfg.mac, mac, 6);
 	memcpy(d->drv.mac, mac, 6);
 	/* the source paused its TX to quiesce: resumed here, as dev_guest_pause */
 	d->drv.tx_paused = false;
 	netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
-	if ((rc = dev_backend_start_rings(d, &d->front, d->features, bases)))
+	for (int i = 0; i < d->nrings; i++)
+		ring_fd(d, i, VHU_SET_VRING_KICK, r, &n);
+	enable_rings(d, &d->front, d->features, r, &n);
+	if ((rc = vhu_front_pipeline(&d->front, r, n)))
 		return vhm_err(err, errlen, rc, "%s", d->front.err);
 	if ((rc = start_guest(d, err, errlen)))
 		return rc;

@@ -91,6 +91,8 @@ enum dev_state {
 	DEV_STARTING, DEV_RUNNING, DEV_MIGRATING, DEV_BACKEND_LOST, DEV_STOPPED,
 	DEV_INCOMING,              /* dev_open_incoming: waiting for a migration's state */
 	DEV_MIGRATED,              /* runs in another vhm process now (a stream) */
+	DEV_DST_UNKNOWN,           /* stopped here past a stream's commit point with no
+				    * word from the destination: it may run there */
 };
 
 struct dev_config {
@@ -196,16 +198,20 @@ void dev_snapshot(struct device *d, struct dev_snapshot *out);
 int dev_open(struct device *d, const struct dev_config *c, char *err, size_t errlen);
 void dev_close(struct device *d);
 
-/* A migration's destination in two steps (migration/mig_incoming). Open:
+/* A migration's destination in three steps (migration/mig_incoming). Open:
  * memory of c->mem_bytes, the backend connected and negotiated as dev_open
  * does, the guest driver and writer laid out, the memory table sent; no
  * ring started, no guest thread: state DEV_INCOMING, the memory the
- * stream's to fill. Then, once memory and state arrived (dev_state_load),
- * start: every ring from `bases`, the guest resumed with `mac`, state
- * DEV_RUNNING (no callback: the caller knows). dev_close undoes either. */
+ * stream's to fill. Prepare, once memory and state arrived
+ * (dev_state_load): every ring's size, base (`bases`), addresses and call
+ * fd -- what a backend may refuse -- but no kick fd, no enable, no
+ * DRIVER_OK: nothing runs yet, and dev_close still leaves nothing behind.
+ * Start: the kick fds, the rings enabled, DRIVER_OK, the guest resumed with
+ * `mac`, state DEV_RUNNING (no callback: the caller knows). dev_close
+ * undoes any of them. */
 int dev_open_incoming(struct device *d, const struct dev_config *c, char *err, size_t errlen);
-int dev_incoming_start(struct device *d, const uint32_t *bases, const uint8_t mac[6], char *err,
-		       size_t errlen);
+int dev_incoming_prepare(struct device *d, const uint32_t *bases, char *err, size_t errlen);
+int dev_incoming_start(struct device *d, const uint8_t mac[6], char *err, size_t errlen);
 
 /* The guest's state outside its memory, as a migration stream's DEVICE
  * section carries it (docs/stream.md): the driver's (netdrv_state_save)

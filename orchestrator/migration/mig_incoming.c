@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The destination's side of a migration between two vhm processes. One
  * thread waits for the source (in slices, so that a cancel is seen), then
- * reads the stream with mig_sin_run, whose hooks are the three moments this
- * file exists for: MEMORY (open the device: memory sized by the stream,
- * backend and memory table), after MEMORY (READY), SWITCHOVER (the
- * device's state in, rings started from the bases, guest resumed, RUNNING,
- * RARP). What the stream's format refuses is mig_stream's and mig_sin's;
- * what this side refuses (features or rings other than its own) is here. */
+ * reads the stream with mig_sin_run, whose hooks are the moments this file
+ * exists for: MEMORY (open the device: memory sized by the stream, backend
+ * and memory table), after MEMORY (READY), SWITCHOVER (the device's state
+ * in, rings set up from the bases but not started, READY), GO (rings
+ * started, guest resumed, RUNNING, RARP). What the stream's format refuses
+ * is mig_stream's and mig_sin's; what this side refuses (features or rings
+ * other than its own) is here. */
 #include "mig_incoming.h"
 
 #include <errno.h>
@@ -114,9 +115,11 @@ static int same_device(const struct device *d, const struct mig_stream_device *s
 	return 0;
 }
 
-/* SWITCHOVER, the digests equal: state in, rings started, RUNNING, RARP. A
- * RUNNING that cannot be sent is not a commit: the device is closed by the
- * caller and the source, which never read it, keeps the guest. */
+/* SWITCHOVER, the digests equal: the first phase of the switchover. Every
+ * check a destination can fail (features, rings, state, the backend taking
+ * the rings' bases and addresses) is made now, and nothing is started:
+ * READY says "I can run it, and do not". Then GO is waited for at most
+ * MIG_IN_GO_WAIT_MS; without it the device is closed, never started. */
 static int on_switchover(void *ctx, const struct mig_sin_result *res, char *err, size_t errlen)
 {
 	struct mig_incoming *in = ctx;
@@ -130,13 +133,35 @@ static int on_switchover(void *ctx, const struct mig_sin_result *res, char *err,
 		return rc;
 	if ((rc = dev_state_load(d, s->blob, s->blob_len, why, sizeof(why))))
 		return vhm_err(err, errlen, rc, "the source's device state: %s", why);
-	if ((rc = dev_incoming_start(d, s->bases, s->mac, why, sizeof(why))))
-		return vhm_err(err, errlen, rc, "starting the rings on %s: %s", d->backend, why);
-	if ((rc = mig_ack_send(mig_snet_out, &in->conn, MIG_ACK_RUNNING, "")))
-		return vhm_err(err, errlen, rc, "answering RUNNING to %s: %s", in->peer,
+	if ((rc = dev_incoming_prepare(d, s->bases, why, sizeof(why))))
+		return vhm_err(err, errlen, rc, "setting up the rings on %s: %s", d->backend, why);
+	if ((rc = mig_ack_send(mig_snet_out, &in->conn, MIG_ACK_READY, "")))
+		return vhm_err(err, errlen, rc, "answering READY to %s: %s", in->peer,
 			       strerror(-rc));
+	in->ready = true;
+	in->conn.timeout_ms = MIG_IN_GO_WAIT_MS;
+	return 0;
+}
+
+/* GO: the commit. The rings start, RUNNING, RARP. A RUNNING that cannot be
+ * sent leaves the device running all the same: the source, past GO, never
+ * resumes its own, and says it does not know this one's state. */
+static int on_go(void *ctx, const struct mig_sin_result *res, char *err, size_t errlen)
+{
+	struct mig_incoming *in = ctx;
+	const struct mig_stream_device *s = &res->device;
+	struct device *d = in->dev;
+	char why[MIG_IN_ERR_LEN];
+	int rc;
+
+	if ((rc = dev_incoming_start(d, s->mac, why, sizeof(why))))
+		return vhm_err(err, errlen, rc, "after GO, starting the rings on %s: %s",
+			       d->backend, why);
 	__atomic_store_n(&in->running_ns, vhm_now_ns(), __ATOMIC_RELAXED);
 	set_phase(in, MIG_IN_RUNNING);
+	if ((rc = mig_ack_send(mig_snet_out, &in->conn, MIG_ACK_RUNNING, "")))
+		fprintf(stderr, "vhm run %s: answering RUNNING to %s: %s; the device runs\n",
+			in->cfg.name, in->peer, strerror(-rc));
 	/* the device runs: END, which only checks the bytes, is not waited for long */
 	in->conn.timeout_ms = MIG_IN_END_WAIT_MS;
 	__atomic_store_n(&in->rarp_sent, dev_send_rarp(d, s->mac), __ATOMIC_RELAXED);
@@ -181,6 +206,23 @@ static void fail_back(struct mig_incoming *in, const char *why)
 	mig_ack_send(mig_snet_out, &in->conn, MIG_ACK_FAILED, text);
 }
 
+/* A read timed out before the commit: say what was waited for. The wait
+ * for GO after READY is MIG_IN_GO_WAIT_MS; any other read fails when the
+ * source's host stops answering (TCP keepalive, MIG_SNET_LIVE_MS) or, a host
+ * that answers but sends nothing, after MIG_IN_TIMEOUT_MS. */
+static void silent_source(struct mig_incoming *in, char *err, size_t errlen)
+{
+	double s = (double)(vhm_now_ns() - mig_snet_last_in_ns(&in->conn)) / 1e9;
+
+	if (in->ready)
+		vhm_err(err, errlen, -ETIMEDOUT, "no GO from the source %s within %d ms of READY: "
+			"nothing was started", in->peer, MIG_IN_GO_WAIT_MS);
+	else
+		vhm_err(err, errlen, -ETIMEDOUT, "no data from the source %s for %.0f s (%s)",
+			in->peer, s, s * 1000 < MIG_IN_TIMEOUT_MS ? "its host stopped answering: "
+			"link cut or host down" : "its host answers, the source sends nothing");
+}
+
 /* The whole stream into the device. 0 once the device runs (a bad END after
  * the commit is reported, not undone); else -errno with err, FAILED sent
  * when the connection still takes it, and the device closed. */
@@ -188,7 +230,7 @@ static int receive(struct mig_incoming *in, char *err, size_t errlen)
 {
 	static const struct mig_sin_hooks hooks = {
 		.memory = on_memory, .ready = on_ready, .pass = on_pass,
-		.switchover = on_switchover,
+		.switchover = on_switchover, .go = on_go,
 	};
 	struct mig_sin_result res;
 	struct mig_sdec dec;
@@ -200,6 +242,8 @@ static int receive(struct mig_incoming *in, char *err, size_t errlen)
 	rc = mig_sin_run(&dec, &hooks, in, &res, &switched, err, errlen);
 	if (cancelled(in) && !switched)
 		rc = vhm_err(err, errlen, -ECANCELED, "stopped while receiving from %s", in->peer);
+	else if (rc == -ETIMEDOUT && !switched)
+		silent_source(in, err, errlen);
 	if (!rc || switched) {   /* the counters outlive a failed reading */
 		__atomic_store_n(&in->data_pages, res.data_pages, __ATOMIC_RELAXED);
 		__atomic_store_n(&in->zero_pages, res.zero_pages, __ATOMIC_RELAXED);

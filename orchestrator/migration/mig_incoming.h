@@ -5,11 +5,13 @@
  * opens the device (dev_open_incoming: memory of the stream's size, its
  * backend connected, the memory table set) and answers READY; pages and
  * zero runs land straight in that memory; at SWITCHOVER, once the digests
- * agree, it loads the driver's and writer's state, starts the rings from
- * the stream's bases, resumes the guest, answers RUNNING (the commit point)
- * and announces the guest (SEND_RARP); then it reads END. Before RUNNING
- * any failure answers FAILED with its reason (when the connection still
- * takes it) and closes the device: nothing runs.
+ * agree, it loads the driver's and writer's state, sets the rings up from
+ * the stream's bases without starting them and answers READY; at GO (the
+ * commit point) it starts the rings, resumes the guest, answers RUNNING and
+ * announces the guest (SEND_RARP); then it reads END. Before GO any
+ * failure -- GO not coming within MIG_IN_GO_WAIT_MS of READY included --
+ * answers FAILED with its reason (when the connection still takes it) and
+ * closes the device: nothing ran.
  *
  * Threads: the caller's thread (the runner's loop) calls start, then status,
  * cancel and done while the incoming thread ("vhm-incoming") owns the device,
@@ -29,13 +31,15 @@
 
 #define MIG_IN_TIMEOUT_MS 30000   /* each wait for the source once it connected */
 #define MIG_IN_END_WAIT_MS 2000   /* the wait for END once the device runs */
+#define MIG_IN_GO_WAIT_MS  3000   /* the wait for GO after READY: then discard */
 #define MIG_IN_ERR_LEN    256
 
 enum mig_in_phase {
 	MIG_IN_WAITING,          /* listening, no source yet */
 	MIG_IN_RECEIVING,        /* a source connected: memory and passes */
-	MIG_IN_SWITCHING,        /* SWITCHOVER: state loaded, rings starting */
-	MIG_IN_RUNNING,          /* RUNNING answered: the device is this one's */
+	MIG_IN_SWITCHING,        /* SWITCHOVER: state loaded, rings set up, READY,
+				  * waiting for GO */
+	MIG_IN_RUNNING,          /* GO came, the rings run: the device is this one's */
 	MIG_IN_FAILED,           /* nothing runs; err says why */
 };
 
@@ -49,6 +53,7 @@ struct mig_incoming {
 	pthread_t thread;
 	bool started;            /* the thread runs (caller's thread) */
 	bool opened;             /* the device is open (incoming thread) */
+	bool ready;              /* READY answered to SWITCHOVER (incoming thread) */
 	int done_fd;             /* eventfd, readable once the thread is done */
 	int phase;               /* atomic: enum mig_in_phase */
 	bool cancel;             /* atomic: set by mig_incoming_cancel */

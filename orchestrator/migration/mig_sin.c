@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The destination's receive loop: one state per stage of the stream
- * (expecting MEMORY, pages and passes, after DEVICE, after SWITCHOVER); a
+ * (expecting MEMORY, pages and passes, after DEVICE, after SWITCHOVER, after
+ * GO); a
  * section that does not belong to the stage is refused by name. Memory
  * sections go to mig_smem_apply, into the memory the MEMORY hook made; the
  * device section's state blob is copied out of the decoder (whose buffer
@@ -16,12 +17,13 @@
 #include "mig_smem.h"
 #include "util.h"
 
-enum stage { ST_MEMORY, ST_PAGES, ST_DEVICE, ST_SWITCHED };
+enum stage { ST_MEMORY, ST_PAGES, ST_DEVICE, ST_READY, ST_SWITCHED };
 
 static const char *const stage_wants[] = {
 	[ST_MEMORY] = "MEMORY",
 	[ST_PAGES] = "PAGES, ZERO, PASS or DEVICE",
 	[ST_DEVICE] = "SWITCHOVER",
+	[ST_READY] = "GO",
 	[ST_SWITCHED] = "END",
 };
 
@@ -70,8 +72,11 @@ static bool fits(enum stage st, uint32_t t, enum stage *next)
 		return t == MIG_SEC_PAGES || t == MIG_SEC_ZERO || t == MIG_SEC_PASS ||
 		       t == MIG_SEC_DEVICE;
 	case ST_DEVICE:
-		*next = ST_SWITCHED;
+		*next = ST_READY;
 		return t == MIG_SEC_SWITCHOVER;
+	case ST_READY:
+		*next = ST_SWITCHED;
+		return t == MIG_SEC_GO;
 	case ST_SWITCHED:
 		return t == MIG_SEC_END;
 	}
@@ -103,10 +108,15 @@ static int on_switchover(struct sin *in, const struct mig_ssec *s, struct mig_si
 
 	if (rc || !in->h->switchover)
 		return rc;
-	if ((rc = in->h->switchover(in->ctx, res, err, errlen)))
-		return rc;
-	in->switched = true;
-	return 0;
+	return in->h->switchover(in->ctx, res, err, errlen);
+}
+
+static int on_go(struct sin *in, struct mig_sin_result *res, char *err, size_t errlen)
+{
+	int rc = in->h->go ? in->h->go(in->ctx, res, err, errlen) : 0;
+
+	in->switched = rc == 0;
+	return rc;
 }
 
 static int one_section(struct sin *in, struct mig_sdec *d, const struct mig_ssec *s,
@@ -130,6 +140,8 @@ static int one_section(struct sin *in, struct mig_sdec *d, const struct mig_ssec
 		return keep_device(s, res, err, errlen);
 	case MIG_SEC_SWITCHOVER:
 		return on_switchover(in, s, res, err, errlen);
+	case MIG_SEC_GO:
+		return on_go(in, res, err, errlen);
 	}
 	return 0;
 }

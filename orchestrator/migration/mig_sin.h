@@ -2,7 +2,7 @@
 /* mig_sin — the destination's reading of a whole migration stream, in the
  * order the format prescribes (docs/stream.md): MEMORY first (this
  * destination's own layout), then pages and zero runs with PASS markers,
- * then DEVICE once, SWITCHOVER, END. Pages land in the destination's gmem;
+ * then DEVICE once, SWITCHOVER, GO, END. Pages land in the destination's gmem;
  * at SWITCHOVER its digest is computed and must equal the source's (the
  * digest proof on both sides); END's checksum must match. What comes out is
  * the device state the destination starts its rings from.
@@ -40,9 +40,13 @@ struct mig_sin_hooks {
 	/* MEMORY applied: the layout is *mem's. May be NULL. */
 	int (*ready)(void *ctx, char *err, size_t errlen);
 	mig_sin_pass_fn pass;    /* may be NULL */
-	/* The digests agreed (res->device and res->digest filled): start the
-	 * device; END is read after. May be NULL. */
+	/* The digests agreed (res->device and res->digest filled): make ready
+	 * to start, without starting (answer READY); GO is read next. May be
+	 * NULL. */
 	int (*switchover)(void *ctx, const struct mig_sin_result *res, char *err, size_t errlen);
+	/* GO came: start the device (the commit); END is read after. May be
+	 * NULL. */
+	int (*go)(void *ctx, const struct mig_sin_result *res, char *err, size_t errlen);
 };
 
 /* Read the stream on d (header included) into mem. 0 with *res filled, or
@@ -52,9 +56,9 @@ struct mig_sin_hooks {
 int mig_sin_receive(struct mig_sdec *d, struct gmem *mem, struct mig_sin_result *res,
 		    mig_sin_pass_fn on_pass, void *ctx, char *err, size_t errlen);
 void mig_sin_result_free(struct mig_sin_result *res);
-/* The same with hooks: MEMORY makes the memory, SWITCHOVER starts the
- * device. *switched tells whether the switchover hook succeeded (then a
- * later failure, a bad END, comes after the commit). */
+/* The same with hooks: MEMORY makes the memory, SWITCHOVER prepares the
+ * device, GO starts it. *switched tells whether the go hook succeeded (then
+ * a later failure, a bad END, comes after the commit). */
 int mig_sin_run(struct mig_sdec *d, const struct mig_sin_hooks *h, void *ctx,
 		struct mig_sin_result *res, bool *switched, char *err, size_t errlen);
 

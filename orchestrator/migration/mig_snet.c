@@ -94,13 +94,20 @@ static void name_of(const struct sockaddr *sa, socklen_t sl, char *out, size_t l
 }
 
 /* A connected socket's options: no Nagle delay for the small sections,
- * and a dead link found within timeout_ms. */
-static void tune(int fd, int timeout_ms)
+ * and a peer host that answers nothing found within MIG_SNET_LIVE_MS (the
+ * header's "bounded time"): a keepalive probe after 1 s without a packet,
+ * then every second; with TCP_USER_TIMEOUT set, Linux drops the connection
+ * at the first probe unanswered MIG_SNET_LIVE_MS after the last packet
+ * (and drops one whose data stays unacknowledged that long). */
+static void tune(int fd)
 {
 	int one = 1;
-	unsigned t = (unsigned)timeout_ms;
+	unsigned t = MIG_SNET_LIVE_MS;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &t, sizeof(t));
 }
 
@@ -136,8 +143,8 @@ int mig_snet_listen(const char *spec, int *lfd, char *bound, size_t boundlen, ch
 
 static void snet_init(struct mig_snet *c, int fd, int timeout_ms)
 {
-	*c = (struct mig_snet){ .fd = fd, .timeout_ms = timeout_ms };
-	tune(fd, timeout_ms);
+	*c = (struct mig_snet){ .fd = fd, .timeout_ms = timeout_ms, .last_in_ns = vhm_now_ns() };
+	tune(fd);
 }
 
 int mig_snet_accept(int lfd, struct mig_snet *c, int timeout_ms, char *err, size_t errlen)
@@ -203,6 +210,11 @@ void mig_snet_close(struct mig_snet *c)
 	c->fd = -1;
 }
 
+uint64_t mig_snet_last_in_ns(const struct mig_snet *c)
+{
+	return c->last_in_ns;
+}
+
 /* Under the cap: sleep off any lead over bandwidth bytes/s. */
 static void throttle(struct mig_snet *c, size_t n)
 {
@@ -253,6 +265,7 @@ long mig_snet_in(void *ctx, void *p, size_t n)
 
 		if (r >= 0) {
 			__atomic_add_fetch(&c->bytes_in, (uint64_t)r, __ATOMIC_RELAXED);
+			c->last_in_ns = vhm_now_ns();
 			return r;
 		}
 		if (errno != EAGAIN && errno != EINTR)

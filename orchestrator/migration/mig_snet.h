@@ -6,9 +6,13 @@
  * a timeout on every wait and an optional bandwidth cap on writes.
  *
  * A peer that vanishes is found in bounded time: every poll waits at most
- * timeout_ms, and TCP_USER_TIMEOUT drops a connection whose sent data stays
- * unacknowledged that long (a cut link), so a write into a dead link fails
- * instead of filling the socket buffer forever. One connection belongs to
+ * timeout_ms; and a peer whose host stops answering (a cut link, a host
+ * down) within MIG_SNET_LIVE_MS whatever either side is doing: TCP
+ * keepalive probes an idle connection every second, and TCP_USER_TIMEOUT
+ * drops it once nothing (no data, no ACK, no probe answered) came back for
+ * that long. The peer's kernel answers the probes, so a peer that is merely
+ * slow (bandwidth-capped, paused between passes) is never taken for dead;
+ * one killed closes the connection at once. One connection belongs to
  * one thread; its counters may be read by others (relaxed atomics). */
 #ifndef VHM_MIG_SNET_H
 #define VHM_MIG_SNET_H
@@ -17,6 +21,7 @@
 #include <stdint.h>
 
 #define MIG_SNET_HOST_MAX 256
+#define MIG_SNET_LIVE_MS  5000   /* the peer's host silent this long: dead */
 
 /* Is spec a stream address ("tcp:...") rather than a backend socket path? */
 int mig_snet_is_addr(const char *spec);
@@ -32,6 +37,7 @@ struct mig_snet {
 	uint64_t bandwidth;      /* bytes/s written at most; 0: no cap */
 	uint64_t tb_start_ns, tb_bytes;
 	uint64_t bytes_out, bytes_in;   /* relaxed atomics */
+	uint64_t last_in_ns;     /* the last byte read (or the connection made) */
 	char peer[MIG_SNET_HOST_MAX + 8];
 };
 
@@ -45,6 +51,9 @@ int mig_snet_accept(int lfd, struct mig_snet *c, int timeout_ms, char *err, size
 int mig_snet_connect(const char *spec, struct mig_snet *c, int timeout_ms, char *err,
 		     size_t errlen);
 void mig_snet_close(struct mig_snet *c);
+/* When the last byte came in (monotonic ns; the connection's making before
+ * any): the connection's thread. */
+uint64_t mig_snet_last_in_ns(const struct mig_snet *c);
 
 /* mig_stream_out_fn / mig_stream_in_fn on a struct mig_snet (ctx). Out: 0,
  * -ETIMEDOUT (the peer took nothing for timeout_ms), or the socket's

@@ -158,7 +158,17 @@ int mig_sout_switchover(struct mig_sout *s, uint64_t digest)
 
 	if (rc)
 		return failed(s, rc, "SWITCHOVER");
-	return expect(s, MIG_ACK_RUNNING, "SWITCHOVER");
+	return expect(s, MIG_ACK_READY, "SWITCHOVER");
+}
+
+int mig_sout_go(struct mig_sout *s)
+{
+	int rc = mig_senc_go(&s->enc);
+
+	if (rc)
+		return vhm_err(s->err, sizeof(s->err), rc, "sending GO to %s: %s", s->net.peer,
+			       strerror(-rc));
+	return expect(s, MIG_ACK_RUNNING, "GO");
 }
 
 int mig_sout_end(struct mig_sout *s)

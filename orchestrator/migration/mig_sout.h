@@ -11,14 +11,17 @@
  *              features, ring bases, MAC, and the guest driver's and
  *              writer's state (dev_state_save);
  *   switchover SWITCHOVER with the source memory's digest, then wait for
- *              RUNNING -- the commit point: before it the device is the
- *              source's, after it the destination's;
+ *              READY: the destination checked everything and can start;
+ *   go         GO -- the commit point: before it the device is the
+ *              source's (any failure rolls back), from it the destination's;
+ *              then wait for RUNNING (without it, nobody knows: the source
+ *              must not resume);
  *   end        END (the checksum), after RUNNING.
  *
  * A FAILED answer, a closed or silent connection (every wait is bounded by
  * the connection's timeout) fail the call with err naming it; a FAILED
- * answer's text is read even when it is what broke a write. mig_migrate
- * rolls back on any failure before RUNNING.
+ * answer's text is read even when it is what broke a write. mig_run
+ * rolls back on any failure before GO, and never after it.
  *
  * Runs on the migration's thread, which owns the connection; the byte
  * counters (net.bytes_out) may be read by others (relaxed atomics). */
@@ -62,9 +65,13 @@ int mig_sout_pass(struct mig_sout *s);
  * and writer's state (guest paused). */
 int mig_sout_device(struct mig_sout *s, struct device *d, const uint32_t *bases,
 		    const uint8_t mac[6]);
-/* SWITCHOVER with digest, then the destination's answer: 0 on RUNNING (the
- * commit point), or -errno with s->err (FAILED: -EREMOTEIO and its text). */
+/* SWITCHOVER with digest, then the destination's answer: 0 on READY (it
+ * can start and has not), or -errno with s->err (FAILED: -EREMOTEIO and its
+ * text). */
 int mig_sout_switchover(struct mig_sout *s, uint64_t digest);
+/* GO (the commit point), then the answer: 0 on RUNNING, or -errno with
+ * s->err -- from here a failure means the destination's state is unknown. */
+int mig_sout_go(struct mig_sout *s);
 /* END: the stream's checksum. */
 int mig_sout_end(struct mig_sout *s);
 /* Has the destination closed the connection or said something (a FAILED

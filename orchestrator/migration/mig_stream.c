@@ -108,7 +108,7 @@ const char *mig_sec_name(uint32_t type)
 	static const char *const names[] = {
 		[MIG_SEC_MEMORY] = "MEMORY", [MIG_SEC_PAGES] = "PAGES", [MIG_SEC_ZERO] = "ZERO",
 		[MIG_SEC_PASS] = "PASS", [MIG_SEC_DEVICE] = "DEVICE",
-		[MIG_SEC_SWITCHOVER] = "SWITCHOVER", [MIG_SEC_END] = "END",
+		[MIG_SEC_SWITCHOVER] = "SWITCHOVER", [MIG_SEC_END] = "END", [MIG_SEC_GO] = "GO",
 	};
 
 	return type < sizeof(names) / sizeof(names[0]) && names[type] ? names[type] : "unknown";
@@ -234,6 +234,11 @@ int mig_senc_switchover(struct mig_senc *e, uint64_t digest)
 
 	le64(b, digest);
 	return put_section(e, MIG_SEC_SWITCHOVER, b, sizeof(b), sizeof(b));
+}
+
+int mig_senc_go(struct mig_senc *e)
+{
+	return put_section(e, MIG_SEC_GO, NULL, 0, 0);
 }
 
 int mig_senc_end(struct mig_senc *e)
@@ -478,6 +483,8 @@ int mig_sdec_next(struct mig_sdec *d, struct mig_ssec *s)
 			return rc;
 		s->digest = get64(b);
 		return 0;
+	case MIG_SEC_GO:
+		return dec_fixed(d, s->type, len, b, 0);
 	}
 	return derr(d, -EPROTO, "unknown section type %u at byte %llu", s->type,
 		    (unsigned long long)s->offset);

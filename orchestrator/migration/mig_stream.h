@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #define MIG_STREAM_MAGIC     "VHMSTRM\n"
-#define MIG_STREAM_VERSION   1u
+#define MIG_STREAM_VERSION   2u      /* 2: GO after SWITCHOVER (a two-phase switchover) */
 #define MIG_STREAM_PAGE      4096u
 #define MIG_STREAM_RUN_MAX   256u      /* pages in one PAGES section (1 MiB) */
 #define MIG_STREAM_REGIONS   8         /* guest memory regions a stream may list */
@@ -44,8 +44,9 @@ enum mig_sec {
 	MIG_SEC_ZERO = 3,        /* a run of zero pages: no bytes */
 	MIG_SEC_PASS = 4,        /* a pre-copy pass ended */
 	MIG_SEC_DEVICE = 5,      /* device state, sent once the source stopped */
-	MIG_SEC_SWITCHOVER = 6,  /* the source's digest: the destination may start */
+	MIG_SEC_SWITCHOVER = 6,  /* the source's digest: the destination prepares */
 	MIG_SEC_END = 7,         /* checksum; nothing follows */
+	MIG_SEC_GO = 8,          /* after READY: the destination starts (the commit) */
 };
 
 /* The name of a section type ("PAGES"), or "unknown". */
@@ -101,6 +102,9 @@ int mig_senc_zero(struct mig_senc *e, uint64_t pfn, uint64_t n);
 int mig_senc_pass(struct mig_senc *e, uint32_t pass);
 int mig_senc_device(struct mig_senc *e, const struct mig_stream_device *dev);
 int mig_senc_switchover(struct mig_senc *e, uint64_t digest);
+/* GO (no payload): sent once the destination answered READY to SWITCHOVER;
+ * from then on the source never resumes its device. */
+int mig_senc_go(struct mig_senc *e);
 int mig_senc_end(struct mig_senc *e);
 
 /* One section as read. For PAGES the page bytes are not read yet: the
@@ -142,10 +146,12 @@ int mig_sdec_data(struct mig_sdec *d, void *p, size_t n);
 
 /* ---- the destination's answers (the other direction of the connection) --
  * Each: "VHMA", u32 code, u32 text length (at most MIG_ACK_TEXT_MAX), text.
- * READY: the layout is this destination's and its backend has the memory
- * table; RUNNING: its rings run from the stream's bases -- the commit
- * point: from here the device is the destination's; FAILED: text says why
- * (the source rolls back). */
+ * READY, twice: after MEMORY (the layout is this destination's and its
+ * backend has the memory table), and after SWITCHOVER (digest, features and
+ * state checked, rings set up but not enabled: it can start, and has not);
+ * RUNNING: after GO, its rings run -- from GO on the device is no longer
+ * the source's; FAILED (before GO): text says why, the source rolls back.
+ * docs/stream.md, "The switchover", has the sequence and every failure. */
 #define MIG_ACK_TEXT_MAX 200
 
 enum mig_ack {

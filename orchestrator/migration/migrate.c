@@ -93,6 +93,7 @@ struct mig {
 	struct mig_sout out;       /* stream_ops: the connection */
 	char dst_why[320];         /* how the destination was lost (ops->gone) */
 	uint64_t stream_digest;    /* stream_ops: the source's, sent at SWITCHOVER */
+	bool past_go;              /* stream_ops: GO sent; the source never resumes */
 
 	struct vhu_front dst;
 	const char *to_path;       /* p->to without "listen:" */
@@ -236,7 +237,7 @@ static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
 
 static int fail(struct mig *m, const char *phase, int rc, const char *fmt, ...)
 {
-	char cause[200];
+	char cause[sizeof(m->rep->result) - 16];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -1034,10 +1035,16 @@ static int handover(struct mig *m)
 	return take_over(m, t_down);
 }
 
-/* Undo whatever was done, in reverse; best effort. */
+/* Undo whatever was done, in reverse; best effort. Past the stream's GO
+ * nothing is undone: the destination may run the device (stream_drop). */
 static void rollback(struct mig *m)
 {
 	struct device *d = m->d;
+
+	if (m->past_go) {
+		m->ops->drop(m);
+		return;
+	}
 
 	if (m->rebased) {
 		netdrv_rebase(&d->drv, &d->mem);
@@ -1398,29 +1405,38 @@ static int stream_proof(struct mig *m)
 	return 0;
 }
 
-/* SWITCHOVER, then RUNNING: the destination runs the device. */
+/* The two phases of the stream's switchover: SWITCHOVER, and READY back
+ * (the destination checked the digest, the device and its backend's rings,
+ * and started nothing: a failure up to here rolls back), then GO -- the
+ * commit point. From GO on this process never resumes the device
+ * (m->past_go: rollback lets it go instead); RUNNING says where it runs. */
 static int stream_start(struct mig *m)
 {
 	int rc = mig_sout_switchover(&m->out, m->stream_digest);
 
 	if (rc)
 		return fail(m, "switchover", rc, "%s", m->out.err);
+	m->past_go = true;
+	if ((rc = mig_sout_go(&m->out))) {
+		m->rep->dst_unknown = true;
+		return fail(m, "switchover", rc, "destination state unknown: GO sent to %s, no "
+			    "RUNNING (%s); the device stays stopped here: check the destination "
+			    "(vhm status there)", m->p->to, m->out.err);
+	}
 	m->rep->verified = true;   /* the destination found the source's digest */
 	snprintf(m->rep->digest_dst, sizeof(m->rep->digest_dst), "%s", m->rep->digest_src);
 	return 0;
 }
 
-/* Past RUNNING the guest is the destination's: here it stays still (no
- * traffic, no writes), the source backend is let go, the stream ends, and
- * the device says where it went (state migrated, backend the address). */
-static void stream_adopt(struct mig *m, uint64_t t_resume)
+/* The device leaves this process for the stream's destination: here it
+ * stays still (no traffic, no writes), the source backend is let go, and
+ * the device names the address it went to as its backend. */
+static void stream_leave(struct mig *m)
 {
 	struct device *d = m->d;
 	struct vhu_front old_front;
 	struct dev_listener old_lis;
 
-	(void)t_resume;
-	m->rep->first_frame_ms = -1;   /* the frames come back on the destination's side */
 	netdrv_set_traffic(&d->drv, 0, d->drv.frame_size);   /* paused: dp_lock held */
 	gw_set(&d->gw, 0, d->gw.pattern);
 	pthread_mutex_lock(&d->lock);
@@ -1436,6 +1452,17 @@ static void stream_adopt(struct mig *m, uint64_t t_resume)
 	dev_guest_pause(d, false);
 	m->paused = false;
 	release_source(&old_front, d->features);
+	m->rep->stream_bytes = mig_sout_bytes(&m->out);
+}
+
+/* Past RUNNING the guest is the destination's; the stream ends (END). */
+static void stream_adopt(struct mig *m, uint64_t t_resume)
+{
+	struct device *d = m->d;
+
+	(void)t_resume;
+	m->rep->first_frame_ms = -1;   /* the frames come back on the destination's side */
+	stream_leave(m);
 	if (mig_sout_end(&m->out))
 		fprintf(stderr, "vhm migrate: %s\n", m->out.err);
 	m->rep->stream_bytes = mig_sout_bytes(&m->out);
@@ -1444,8 +1471,19 @@ static void stream_adopt(struct mig *m, uint64_t t_resume)
 		      "destination took over)" : "migrated");
 }
 
+/* A rollback. Before GO: the connection closed (the destination, which
+ * started nothing, discards what it has). After GO: the device must not
+ * resume here, since the destination may run it: let go, and say so. */
 static void stream_drop(struct mig *m)
 {
+	char why[400];
+
+	if (m->past_go) {
+		stream_leave(m);
+		snprintf(why, sizeof(why), "destination state unknown: %s (GO sent, no RUNNING); "
+			 "this copy stays stopped", m->p->to);
+		dev_set_state(m->d, DEV_DST_UNKNOWN, why);
+	}
 	m->rep->stream_bytes = mig_sout_bytes(&m->out);
 	mig_sout_close(&m->out);
 }
@@ -1537,6 +1575,8 @@ fail:
 	fail_data = json_pack("{s:s, s:s}", "phase", rep->phase, "error", rep->result);
 	if (rep->diff.count)
 		json_object_set_new(fail_data, "differing_pages", mig_diff_json(&rep->diff));
+	if (rep->dst_unknown)
+		json_object_set_new(fail_data, "destination_state", json_string("unknown"));
 	emit(&m, rep->cancelled ? "cancelled" : "failed", fail_data);
 	return rc;
 }
@@ -1596,6 +1636,8 @@ json_t *mig_report_json(const struct mig_report *rep)
 		json_object_update_new(o, json_pack("{s:b, s:s}", "shared_memory",
 						    rep->shared_memory, "destination",
 						    rep->destination));
+	if (o && rep->dst_unknown)   /* past GO, no RUNNING: see "result" */
+		json_object_set_new(o, "destination_state", json_string("unknown"));
 	if (o && rep->verify == MIG_VERIFY_STREAM)
 		json_object_set_new(o, "stream", json_pack("{s:I, s:f, s:i}", "bytes",
 							   (json_int_t)rep->stream_bytes, "rate_mib_s",

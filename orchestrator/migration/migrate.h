@@ -24,7 +24,11 @@
  * the device state and the source's digest after the last copy (the
  * destination compares it: verify "stream"), and its RUNNING answer as the
  * commit point; after it the device here stays stopped in state
- * "migrated", its backend named as the address it went to.
+ * "migrated", its backend named as the address it went to. The commit
+ * point is GO, the second of the stream's two-phase switchover: a failure
+ * after it (no RUNNING) does not roll back -- the destination may run the
+ * device -- and leaves it stopped here in state "destination-unknown"
+ * (rep->dst_unknown; the report's "destination_state": "unknown").
  *
  * Any failure before the guest resumes on the destination rolls back: the
  * source restarts from its own bases, logging goes off, the destination and
@@ -77,7 +81,7 @@ struct mig_report {
 	bool cancelled;            /* ended by the operator's cancel (-ECANCELED) */
 	bool converged;
 	char phase[16];            /* where it ended: "done" or the failing phase */
-	char result[256];          /* "ok", "ok (did not converge)", or "PHASE: cause" */
+	char result[384];          /* "ok", "ok (did not converge)", or "PHASE: cause" */
 	double total_ms;
 	double quiesce_ms;         /* guest TX stopped, waiting for frames in flight */
 	double downtime_ms;        /* first GET_VRING_BASE .. destination resumed */
@@ -109,6 +113,8 @@ struct mig_report {
 	char destination[320];     /* p->to: a socket path, listen:PATH, tcp:HOST:PORT */
 	uint64_t stream_bytes;     /* a stream destination: bytes written to it */
 	int stream_conns;          /* and the connections that carried them */
+	bool dst_unknown;          /* a stream's GO sent and no RUNNING came: the device
+				    * stopped here, the destination's state unknown */
 };
 
 /* Where a migration stands, carried as "progress" in each of its events

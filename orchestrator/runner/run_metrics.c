@@ -70,13 +70,44 @@ static void fill_dirty(struct run_metrics *m, struct metrics_buf *b)
 	json_decref(d);
 }
 
+/* An incoming migration: its phase (one sample per phase, 1 for the
+ * current one: a state set), bytes and passes received so far. */
+static void fill_incoming(struct run_metrics *m, struct metrics_buf *b)
+{
+	const char *dev[] = { "device", m->device, NULL };
+	json_t *o = mig_incoming_json(m->in);
+	const char *now = json_string_value(json_object_get(o, "phase"));
+
+	metrics_family(b, "vhm_incoming_phase", METRICS_GAUGE, NULL,
+		       "1 for the incoming migration's phase now (vhm run --incoming)");
+	for (int p = MIG_IN_WAITING; p <= MIG_IN_FAILED; p++) {
+		const char *name = mig_in_phase_name(p);
+		const char *l[] = { "device", m->device, "phase", name, NULL };
+
+		metrics_sample(b, "vhm_incoming_phase", METRICS_GAUGE, l,
+			       now && !strcmp(now, name));
+	}
+	metrics_family(b, "vhm_incoming_received_bytes", METRICS_COUNTER, "bytes",
+		       "Bytes of the migration stream read from the source");
+	metrics_sample(b, "vhm_incoming_received_bytes", METRICS_COUNTER, dev,
+		       json_number_value(json_object_get(o, "bytes")));
+	metrics_family(b, "vhm_incoming_passes", METRICS_COUNTER, NULL,
+		       "Pre-copy passes received from the source");
+	metrics_sample(b, "vhm_incoming_passes", METRICS_COUNTER, dev,
+		       json_number_value(json_object_get(o, "passes")));
+	json_decref(o);
+}
+
 static void fill(void *ctx, struct metrics_buf *b)
 {
 	struct run_metrics *m = ctx;
 	const char *name = m->device;
 	const struct metrics_migs *migs = &m->migs;
 
-	fill_dirty(m, b);
+	if (m->in)     /* no device yet: what is coming */
+		fill_incoming(m, b);
+	else
+		fill_dirty(m, b);
 	metrics_migs_write(b, "device", &name, &migs, 1);
 }
 

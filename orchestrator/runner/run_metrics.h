@@ -9,9 +9,14 @@
  *   vhm_dirty_working_set_bytes         {window_seconds}: distinct memory
  *                                       dirtied within the window (tracking only)
  *   the migration families of metrics_migs_write (metrics.h)
+ * and, while a `vhm run --incoming` waits for or receives its device:
+ *   vhm_incoming_phase                  {phase}: 1 for the phase now, 0 others
+ *   vhm_incoming_received_bytes         counter: bytes read from the source
+ *   vhm_incoming_passes                 counter: pre-copy passes received
  *
  * Threads: everything here belongs to the run loop's thread; the fill runs
- * there too (metrics_srv_handle), reading the tracker as its commands do. */
+ * there too (metrics_srv_handle), reading the tracker as its commands do
+ * and the incoming migration through mig_incoming_json (any thread). */
 #ifndef VHM_RUN_METRICS_H
 #define VHM_RUN_METRICS_H
 
@@ -19,12 +24,14 @@
 #include <stddef.h>
 
 #include "metrics.h"
+#include "mig_incoming.h"
 #include "run_track.h"
 
 struct run_metrics {
 	struct metrics_srv *srv;        /* NULL: --metrics not given */
 	char device[64];
 	struct run_track *trk;          /* borrowed, may be NULL */
+	struct mig_incoming *in;        /* borrowed while it runs, else NULL */
 	struct metrics_migs migs;
 };
 

@@ -143,14 +143,10 @@ static int ctl_status(void *ctx, json_t *args, json_t **ret, char *err, size_t e
 	struct runner *r = ctx;
 
 	(void)args; (void)err; (void)errlen;
-	if (r->incoming) {
-		*ret = incoming_status_json(r);
-		return 0;
-	}
-	*ret = status_json(r);
-	if (*ret && r->in_report)   /* the migration that brought the device */
+	*ret = r->incoming ? incoming_status_json(r) : status_json(r);
+	if (*ret && !r->incoming && r->in_report)   /* the migration that brought the device */
 		json_object_set(*ret, "incoming", r->in_report);
-	if (*ret && r->trace)   /* --trace-backend */
+	if (*ret && !r->incoming && r->trace)   /* --trace-backend */
 		json_object_set_new(*ret, "bpf", vbpf_dev_json(r->trace, false));
 	if (*ret && r->met.srv)   /* --metrics, as bound */
 		json_object_set_new(*ret, "metrics", json_string(metrics_srv_addr(r->met.srv)));
@@ -261,6 +257,7 @@ static const char *const qmp_run_states[] = {
 	[DEV_STARTING] = "prelaunch", [DEV_RUNNING] = "running", [DEV_MIGRATING] = "running",
 	[DEV_BACKEND_LOST] = "io-error", [DEV_STOPPED] = "shutdown",
 	[DEV_INCOMING] = "inmigrate", [DEV_MIGRATED] = "postmigrate",
+	[DEV_DST_UNKNOWN] = "paused",   /* stopped; where it runs is not known */
 };
 
 /* QMP's query-status: StatusInfo (qapi/run-state.json). */
@@ -400,6 +397,20 @@ static void check_backend(struct runner *r, short revents)
 	dev_set_state(&r->dev, DEV_BACKEND_LOST, "backend closed the connection");
 }
 
+/* --metrics' fds into fds (at most max): how many; *timeout lowered to the
+ * server's next deadline. 0 without --metrics. */
+static int metrics_fds(struct runner *r, struct pollfd *fds, int max, int *timeout)
+{
+	int n, mt;
+
+	if (!r->met.srv)
+		return 0;
+	mt = metrics_srv_timeout_ms(r->met.srv);
+	n = metrics_srv_pollfds(r->met.srv, fds, max);
+	*timeout = mt >= 0 && mt < *timeout ? mt : *timeout;
+	return n < 0 ? 0 : n;
+}
+
 #define RECONNECT_EVERY_NS 1000000000ull
 
 /* With --reconnect: once a second, try to get the backend back. */
@@ -444,13 +455,7 @@ static int run_loop(struct runner *r)
 		if (!busy && r->dev.front.breq_sock >= 0)
 			fds[mine++] = (struct pollfd){ .fd = r->dev.front.breq_sock, .events = POLLIN };
 		timeout = run_track_timeout_ms(r->trk, 100);
-		if (r->met.srv) {
-			int mt = metrics_srv_timeout_ms(r->met.srv);
-
-			nm = metrics_srv_pollfds(r->met.srv, fds + mine, MAX_POLL - mine);
-			nm = nm < 0 ? 0 : nm;
-			timeout = mt >= 0 && mt < timeout ? mt : timeout;
-		}
+		nm = metrics_fds(r, fds + mine, MAX_POLL - mine, &timeout);
 		if (poll(fds, (nfds_t)(mine + nm), timeout) < 0 && errno != EINTR)
 			return -errno;
 		ctl_server_handle(r->ctl, fds, n);
@@ -573,17 +578,20 @@ static void incoming_loop(struct runner *r)
 {
 	enum mig_in_phase last = MIG_IN_WAITING;
 	uint64_t last_ns = 0;
-	struct pollfd fds[CTL_CLIENTS_MAX + 2];
+	struct pollfd fds[MAX_POLL];
 	bool asked = false;
 
 	while (!mig_incoming_done(&r->in)) {
-		int n = ctl_server_pollfds(r->ctl, fds, CTL_CLIENTS_MAX + 1);
+		int n = ctl_server_pollfds(r->ctl, fds, CTL_CLIENTS_MAX + 1), nm, timeout = 100;
 
 		n = n < 0 ? 0 : n;
 		fds[n] = (struct pollfd){ .fd = mig_incoming_fd(&r->in), .events = POLLIN };
-		if (poll(fds, (nfds_t)n + 1, 100) < 0 && errno != EINTR)
+		nm = metrics_fds(r, fds + n + 1, MAX_POLL - n - 1, &timeout);
+		if (poll(fds, (nfds_t)(n + 1 + nm), timeout) < 0 && errno != EINTR)
 			r->stop = true;
 		ctl_server_handle(r->ctl, fds, n);
+		if (nm)
+			metrics_srv_handle(r->met.srv, fds + n + 1, nm);
 		if ((r->stop || got_signal) && !asked) {
 			mig_incoming_cancel(&r->in);
 			asked = true;
@@ -616,7 +624,9 @@ static int receive_device(struct runner *r, const char *spec, const struct dev_c
 	if (!r->quiet)
 		fprintf(stderr, "vhm run %s: incoming on %s, backend %s, control %s\n", c->name,
 			r->in.bound, c->backend, ctl_server_path(r->ctl));
+	r->met.in = &r->in;        /* --metrics serves the incoming figures meanwhile */
 	incoming_loop(r);
+	r->met.in = NULL;
 	r->in_report = mig_incoming_json(&r->in);   /* the thread is done */
 	rc = mig_incoming_finish(&r->in, err, sizeof(err));
 	r->incoming = false;

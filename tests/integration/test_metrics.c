@@ -36,8 +36,12 @@
 
 #include "ctl.h"
 #include "devtest.h"
+#include "gmem.h"
 #include "lvd_daemon.h"
 #include "metrics.h"
+#include "mig_smem.h"
+#include "mig_snet.h"
+#include "mig_stream.h"
 #include "support.h"
 
 #define PY "/usr/bin/python3"
@@ -398,6 +402,76 @@ Test(metrics_run, scrape_valid_and_true, .fini = dt_fini, .timeout = 90)
 /* Not GET, another path, a request line over the limit, a client that says
  * nothing, and one client too many: each answered and closed, while the
  * device's control socket keeps answering. */
+/* `vhm run --incoming ... --metrics 0` serves while it has no device: the
+ * incoming phase (waiting, then receiving), bytes and passes received. The
+ * test's source sends MEMORY and a pass of an empty 64 MiB, then closes
+ * (the destination then fails: nothing to keep). */
+Test(metrics_run, incoming_serves_phase_bytes_and_passes, .fini = dt_fini, .timeout = 60)
+{
+	char bin[256], log[TS_PATH_MAX + 16], be[TS_PATH_MAX], err[256], spec[96];
+	const char *argv[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", be,
+			       "--name", "vmin", "--run-dir", ts_dir(), "--metrics", "0", NULL };
+	static struct gmem mem;
+	struct mig_snet net;
+	struct mig_senc e;
+	struct mig_smem_tx tx;
+	struct ctl_client *c;
+	json_t *st;
+	char *t;
+	uint32_t code;
+	int port;
+
+	testbe("be-in", be, sizeof(be));
+	ts_bin("vhm", bin, sizeof(bin));
+	snprintf(log, sizeof(log), "%s/vmin.log", ts_dir());
+	cr_assert(lt(int, 0, ts_spawn(argv, log)));
+	dt_wait_ctl("vmin");
+	c = dt_connect("vmin");
+	st = dt_call(c, "status", NULL);
+	port = atoi(strchr(json_string_value(json_object_get(st, "metrics")) ?: ":0", ':') + 1);
+	snprintf(spec, sizeof(spec), "tcp:%s", json_string_value(json_object_get(
+		json_object_get(st, "incoming"), "listen")));
+	json_decref(st);
+	ctl_client_close(c);
+	cr_assert(lt(int, 0, port), "status has no \"metrics\" address");
+	t = scrape_valid(port);
+	cr_assert(eq(dbl, sample(t, "vhm_incoming_phase{device=\"vmin\",phase=\"waiting\"}"), 1.0),
+		  "%s", t);
+	cr_assert(eq(dbl, sample(t, "vhm_incoming_phase{device=\"vmin\",phase=\"receiving\"}"),
+		     0.0), "%s", t);
+	cr_assert(eq(dbl, sample(t, "vhm_incoming_received_bytes_total{device=\"vmin\"}"), 0.0));
+	free(t);
+
+	cr_assert(eq(int, gmem_create(&mem, 64ull << 20, "vmin-src", err, sizeof(err)), 0), "%s",
+		  err);
+	cr_assert(eq(int, mig_snet_connect(spec, &net, 5000, err, sizeof(err)), 0), "%s", err);
+	mig_senc_init(&e, mig_snet_out, &net);
+	cr_assert(eq(int, mig_smem_tx_init(&tx, &e, &mem), 0));
+	cr_assert(eq(int, mig_senc_header(&e), 0));
+	cr_assert(eq(int, mig_smem_send_layout(&tx), 0));
+	cr_assert(eq(int, mig_ack_recv(mig_snet_in, &net, &code, err, sizeof(err), err,
+				       sizeof(err)), 0), "%s", err);
+	cr_assert(eq(u32, code, MIG_ACK_READY), "%s", mig_ack_name(code));
+	cr_assert(eq(int, mig_smem_send_all(&tx), 0));
+	cr_assert(eq(int, mig_senc_pass(&e, 0), 0));
+	for (long end = ts_now_ms() + 5000; ts_now_ms() < end; usleep(50000)) {
+		t = scrape(port, false);
+		if (sample(t, "vhm_incoming_passes_total{device=\"vmin\"}") == 1.0)
+			break;
+		free(t);
+		t = NULL;
+	}
+	cr_assert(not(eq(ptr, t, NULL)), "no pass counted within 5 s");
+	cr_assert(eq(dbl, sample(t, "vhm_incoming_phase{device=\"vmin\",phase=\"receiving\"}"),
+		     1.0), "%s", t);
+	cr_assert(le(dbl, (double)e.bytes, sample(t, "vhm_incoming_received_bytes_total{device="
+						       "\"vmin\"}")), "%s", t);
+	free(t);
+	mig_smem_tx_destroy(&tx);
+	mig_snet_close(&net);
+	gmem_destroy(&mem);
+}
+
 Test(metrics_run, hostile_clients_are_answered_and_closed, .fini = dt_fini, .timeout = 90)
 {
 	char backend[TS_PATH_MAX], *r, *big;

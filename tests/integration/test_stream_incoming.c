@@ -5,7 +5,8 @@
  * device of the test's own on a second testbe (or by bare guest memory
  * where the stream is to fail before any device state).
  *
- * A whole stream (one queue pair, and two): READY, then RUNNING; the destination's status goes from
+ * A whole stream (one queue pair, and two): READY after MEMORY, READY after
+ * SWITCHOVER, GO, RUNNING; the destination's status goes from
  * "incoming" to "running"; frames flow through its backend from where the
  * source stopped (counters carried over, none lost or duplicated), the RARP
  * came back, the writer's state came over, and its RAM digests as the
@@ -15,7 +16,10 @@
  * memory of another size than its --mem, a backend that refuses the memory
  * table or the rings -- are
  * answered FAILED when the connection still carries it, and the process
- * exits 1 with one line saying why: no device runs. */
+ * exits 1 with one line saying why: no device runs. So does a source that
+ * never sends GO after the destination's READY (the destination never
+ * starts), and a source whose host stops answering mid pre-copy (a link
+ * cut between two network namespaces: found by TCP keepalive in seconds). */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <criterion/parameterized.h>
@@ -75,16 +79,17 @@ static long long int_at(const json_t *o, const char *k)
 }
 
 /* testbe B (--loopback, `queues` queue pairs and `be_extra`), then the
- * destination (with --mem `mem` unless NULL) listening on a free port of
- * 127.0.0.1, found in its status. */
-static void dst_start_full(struct dst *d, const char *name, const char *be_extra,
-			   const char *mem, int queues)
+ * destination (with --mem `mem` unless NULL) listening at `listen` in
+ * network namespace ns (NULL: this one), its port found in its status. */
+static void dst_start_at(struct dst *d, const char *ns, const char *listen, const char *name,
+			 const char *be_extra, const char *mem, int queues)
 {
 	char bin[256], sock[64], qs[8];
 	const char *extra[] = { "--loopback", "--queues", qs, be_extra, NULL };
-	const char *argv[] = { bin, "run", "--incoming", "tcp:127.0.0.1:0", "--backend", d->b,
-			       "--name", name, "--run-dir", ts_dir(), "--interval", "200ms",
-			       "--queues", qs, mem ? "--mem" : NULL, mem, NULL };
+	const char *argv[] = { "ip", "netns", "exec", ns, bin, "run", "--incoming", listen,
+			       "--backend", d->b, "--name", name, "--run-dir", ts_dir(),
+			       "--interval", "200ms", "--queues", qs, mem ? "--mem" : NULL, mem,
+			       NULL };
 	json_t *st;
 
 	snprintf(qs, sizeof(qs), "%d", queues);
@@ -94,7 +99,7 @@ static void dst_start_full(struct dst *d, const char *name, const char *be_extra
 	cr_assert(lt(int, 0, ts_testbe_start(d->b, extra)), "vhm-testbe on %s did not start", d->b);
 	ts_bin("vhm", bin, sizeof(bin));
 	snprintf(d->log, sizeof(d->log), "%s/%s.log", ts_dir(), name);
-	d->pid = ts_spawn(argv, d->log);
+	d->pid = ts_spawn(ns ? argv : argv + 4, d->log);
 	cr_assert(lt(int, 0, d->pid), "cannot start vhm run --incoming");
 	dt_wait_ctl(name);
 	st = status_of(name);
@@ -104,22 +109,48 @@ static void dst_start_full(struct dst *d, const char *name, const char *be_extra
 	json_decref(st);
 }
 
+static void dst_start_full(struct dst *d, const char *name, const char *be_extra,
+			   const char *mem, int queues)
+{
+	dst_start_at(d, NULL, "tcp:127.0.0.1:0", name, be_extra, mem, queues);
+}
+
 static void dst_start(struct dst *d, const char *name, const char *be_extra)
 {
 	dst_start_full(d, name, be_extra, NULL, 1);
 }
 
-/* Connected, header and MEMORY (mem's layout) sent. */
-static void src_begin(struct src *s, const struct dst *d, const struct gmem *mem)
-{
+struct connect_arg {
+	const struct dst *d;
+	struct mig_snet *net;
 	char err[256];
+};
 
-	cr_assert(eq(int, mig_snet_connect(d->spec, &s->net, NET_TIMEOUT_MS, err, sizeof(err)), 0),
-		  "%s", err);
+static int do_connect(void *arg)
+{
+	struct connect_arg *k = arg;
+
+	return mig_snet_connect(k->d->spec, k->net, NET_TIMEOUT_MS, k->err, sizeof(k->err));
+}
+
+/* Connected from network namespace ns (NULL: this one), header and MEMORY
+ * (mem's layout) sent. */
+static void src_begin_in(struct src *s, const char *ns, const struct dst *d,
+			 const struct gmem *mem)
+{
+	struct connect_arg k = { .d = d, .net = &s->net };
+
+	cr_assert(eq(int, ns ? ts_in_netns(ns, do_connect, &k) : do_connect(&k), 0), "%s",
+		  k.err);
 	mig_senc_init(&s->e, mig_snet_out, &s->net);
 	cr_assert(eq(int, mig_smem_tx_init(&s->tx, &s->e, mem), 0));
 	cr_assert(eq(int, mig_senc_header(&s->e), 0));
 	cr_assert(eq(int, mig_smem_send_layout(&s->tx), 0));
+}
+
+static void src_begin(struct src *s, const struct dst *d, const struct gmem *mem)
+{
+	src_begin_in(s, NULL, d, mem);
 }
 
 static void src_end(struct src *s)
@@ -237,6 +268,17 @@ static void switch_by_hand(struct src *s, struct device *sd, struct handover *h)
 	free(blob);
 }
 
+/* The switchover's two phases as a source plays them: READY to SWITCHOVER,
+ * GO, RUNNING. */
+static void commit_by_hand(struct src *s)
+{
+	char text[MIG_ACK_TEXT_MAX + 1];
+
+	expect_answer(s, MIG_ACK_READY, text, sizeof(text));
+	cr_assert(eq(int, mig_senc_go(&s->e), 0));
+	expect_answer(s, MIG_ACK_RUNNING, text, sizeof(text));
+}
+
 /* The source device let go (its rings stopped by switch_by_hand). */
 static void src_device_close(struct device *sd)
 {
@@ -294,7 +336,6 @@ ParameterizedTest(struct whole_case *wc, stream_incoming,
 		  whole_stream_runs_the_device_on_the_destination, .fini = dt_fini, .timeout = 60)
 {
 	static struct device sd;
-	char text[MIG_ACK_TEXT_MAX + 1];
 	struct handover h;
 	struct dst d;
 	struct src s;
@@ -311,7 +352,7 @@ ParameterizedTest(struct whole_case *wc, stream_incoming,
 	usleep(300000);           /* traffic and page writes under way */
 	src_begin(&s, &d, &sd.mem);
 	switch_by_hand(&s, &sd, &h);
-	expect_answer(&s, MIG_ACK_RUNNING, text, sizeof(text));
+	commit_by_hand(&s);
 	cr_assert(eq(int, mig_senc_end(&s.e), 0));
 	src_end(&s);
 	src_device_close(&sd);
@@ -329,7 +370,7 @@ ParameterizedTest(struct whole_case *wc, stream_incoming,
 	json_decref(st);
 	expect_incoming_event(ev, "running");
 	ctl_client_close(ev);
-	usleep(1000000);          /* 2000 frames/s through testbe B */
+	usleep(600000);           /* 2000 frames/s through testbe B: ~1200 of the 500 asked */
 	st = status_of(d.name);
 	tot = json_object_get(json_object_get(st, "traffic"), "total");
 	cr_assert(lt(i64, (long long)h.tot.tx_frames + 500, int_at(tot, "tx_frames")),
@@ -362,7 +403,7 @@ ParameterizedTest(struct whole_case *wc, stream_incoming,
 Test(stream_incoming, no_end_after_running_keeps_the_device, .fini = dt_fini, .timeout = 60)
 {
 	static struct device sd;
-	char text[MIG_ACK_TEXT_MAX + 1], line[512];
+	char line[512];
 	struct handover h;
 	struct dst d;
 	struct src s;
@@ -374,7 +415,7 @@ Test(stream_incoming, no_end_after_running_keeps_the_device, .fini = dt_fini, .t
 	src_device(&sd, 1);
 	src_begin(&s, &d, &sd.mem);
 	switch_by_hand(&s, &sd, &h);
-	expect_answer(&s, MIG_ACK_RUNNING, text, sizeof(text));
+	commit_by_hand(&s);
 	src_device_close(&sd);
 	st = running_status(d.name);   /* within 5 s, the connection still open */
 	json_decref(st);
@@ -523,7 +564,91 @@ Test(stream_incoming, backend_refusing_the_rings_fails, .fini = dt_fini, .timeou
 	cr_assert(not(eq(ptr, strstr(text, "SET_VRING_BASE"), NULL)), "FAILED says: %s", text);
 	src_end(&s);
 	src_device_close(&sd);
-	expect_failed_exit(&d, "starting the rings");
+	expect_failed_exit(&d, "setting up the rings");
+}
+
+/* READY answered to SWITCHOVER, and no GO: the destination waits
+ * MIG_IN_GO_WAIT_MS (3 s) saying "switching", never "running", then
+ * answers FAILED, discards everything and exits 1 -- it never started. */
+Test(stream_incoming, ready_without_go_never_starts, .fini = dt_fini, .timeout = 60)
+{
+	static struct device sd;
+	char text[MIG_ACK_TEXT_MAX + 1];
+	struct handover h;
+	struct dst d;
+	struct src s;
+	json_t *st;
+	long t0;
+
+	dst_start(&d, "sin-nogo", NULL);
+	src_device(&sd, 1);
+	src_begin(&s, &d, &sd.mem);
+	switch_by_hand(&s, &sd, &h);
+	expect_answer(&s, MIG_ACK_READY, text, sizeof(text));
+	t0 = ts_now_ms();
+	st = status_of(d.name);
+	cr_assert(eq(str, (char *)str_at(st, "state", NULL), "incoming"));
+	cr_assert(eq(str, (char *)str_at(st, "incoming", "phase"), "switching"));
+	json_decref(st);
+	expect_answer(&s, MIG_ACK_FAILED, text, sizeof(text));
+	cr_assert(not(eq(ptr, strstr(text, "no GO"), NULL)), "FAILED says: %s", text);
+	/* it waited (t0 is a little after its wait began: a little under 3 s) */
+	cr_assert(le(i64, 2500, ts_now_ms() - t0), "FAILED %ld ms after READY",
+		  ts_now_ms() - t0);
+	src_end(&s);
+	src_device_close(&sd);
+	expect_failed_exit(&d, "nothing was started");
+}
+
+/* The source's host stops answering mid pre-copy (its side of a veth link
+ * between two network namespaces set down): the destination, which has
+ * nothing to send, finds it by TCP keepalive within MIG_SNET_LIVE_MS (5 s)
+ * plus a probe interval -- not at its 30 s read timeout -- and exits 1
+ * naming the silence. */
+static char ns_a[32], ns_b[32];   /* the two "hosts", while they exist */
+
+static void ns_fini(void)
+{
+	if (ns_a[0])
+		ts_netns_pair_del(ns_a, ns_b);
+	ns_a[0] = '\0';
+	dt_fini();
+}
+
+Test(stream_incoming, source_host_silent_mid_precopy_fails_in_seconds, .fini = ns_fini,
+     .timeout = 60)
+{
+	static struct gmem m;
+	char text[MIG_ACK_TEXT_MAX + 1];
+	const char *skip = NULL, *na = ns_a, *nb = ns_b;
+	struct dst d;
+	struct src s;
+	long cut;
+	int rc;
+
+	snprintf(ns_a, sizeof(ns_a), "vhmiA-%d", (int)getpid());
+	snprintf(ns_b, sizeof(ns_b), "vhmiB-%d", (int)getpid());
+	rc = ts_netns_pair(na, nb, "sin-a", "sin-b", "10.76.0.1", "10.76.0.2", &skip);
+	if (rc == 1) {
+		ns_a[0] = '\0';
+		cr_skip_test("%s", skip);
+	}
+	cr_assert(eq(int, rc, 0), "the veth pair between %s and %s", na, nb);
+	dst_start_at(&d, nb, "tcp:10.76.0.2:0", "sin-silent", NULL, NULL, 1);
+	some_memory(&m);
+	src_begin_in(&s, na, &d, &m);
+	expect_answer(&s, MIG_ACK_READY, text, sizeof(text));
+	cr_assert(eq(int, mig_smem_send_all(&s.tx), 0));
+	cr_assert(eq(int, mig_senc_pass(&s.e, 1), 0));
+	usleep(200000);           /* the pages arrived: the source is now only silent */
+	cut = ts_now_ms();
+	cr_assert(eq(int, ts_sh("ip -n %s link set sin-a down", na), 0));
+	expect_failed_exit(&d, "no data from the source");
+	cr_log_info("destination gone %ld ms after the cut", ts_now_ms() - cut);
+	cr_assert(le(i64, ts_now_ms() - cut, 9000), "the destination noticed the cut after "
+		  "%ld ms", ts_now_ms() - cut);
+	src_end(&s);
+	gmem_destroy(&m);
 }
 
 /* ---- before any source ------------------------------------------------------ */

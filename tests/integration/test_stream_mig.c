@@ -4,10 +4,13 @@
  * traffic and page writes, migrates to a destination scripted here on a
  * thread (mig_snet + mig_stream + mig_smem, the way docs/stream.md says a
  * destination reads): READY after MEMORY, pages into its own memory,
- * DEVICE, SWITCHOVER whose digest it compares with its memory's, RUNNING,
- * END. The script can also refuse (FAILED) after MEMORY or at the
+ * DEVICE, SWITCHOVER whose digest it compares with its memory's, READY, GO,
+ * RUNNING, END. The script can also refuse (FAILED) after MEMORY or at the
  * switchover, or close mid pre-copy (a destination process killed); the
- * source must then roll back and keep running with nothing lost.
+ * source must then roll back and keep running with nothing lost. A script
+ * that answers READY to SWITCHOVER and then dies leaves the source past
+ * its commit point (GO sent) with no word: it must not resume, and says
+ * the destination's state is unknown.
  * Suite stream_migrate; the same against a real `vhm run --incoming` is
  * stream_e2e (test_stream_e2e.c). */
 #include <criterion/criterion.h>
@@ -36,6 +39,7 @@ enum script {
 	SCRIPT_REFUSE_MEMORY,    /* FAILED after MEMORY (its backend refused) */
 	SCRIPT_CLOSE_PRECOPY,    /* closes after some pages (killed) */
 	SCRIPT_REFUSE_DIGEST,    /* FAILED at SWITCHOVER (digests differ) */
+	SCRIPT_DIE_AFTER_READY,  /* READY to SWITCHOVER, then closes (killed) */
 };
 
 struct dest {
@@ -46,7 +50,7 @@ struct dest {
 	/* what it saw */
 	int rc;
 	char err[256];
-	bool memory, device, switchover, end;
+	bool memory, device, switchover, go, end;
 	uint32_t passes, nrings, blob_len;
 	uint64_t features, data_pages, digest_src, digest_dst;
 };
@@ -88,6 +92,9 @@ static int on_section(struct dest *t, struct mig_snet *c, struct mig_sdec *d,
 		t->digest_dst = gmem_digest(mem, 0, 0);
 		if (t->script == SCRIPT_REFUSE_DIGEST || t->digest_src != t->digest_dst)
 			return answer(c, MIG_ACK_FAILED, "digests differ") ?: 1;
+		return answer(c, MIG_ACK_READY, "") ?: t->script == SCRIPT_DIE_AFTER_READY;
+	case MIG_SEC_GO:
+		t->go = true;
 		return answer(c, MIG_ACK_RUNNING, "");
 	case MIG_SEC_END:
 		t->end = true;
@@ -223,7 +230,8 @@ Test(stream_migrate, to_scripted_destination, .fini = dt_fini, .timeout = 90)
 	dest_join(&t);
 	cr_assert(done, "migration failed: %s", json_string_value(json_object_get(rep, "error")));
 	cr_assert(eq(int, t.rc, 0), "destination: %s", t.err);
-	cr_assert(t.memory && t.device && t.switchover && t.end, "sections seen: %d %d %d %d", t.memory, t.device, t.switchover, t.end);
+	cr_assert(t.memory && t.device && t.switchover && t.go && t.end,
+		  "sections seen: %d %d %d %d %d", t.memory, t.device, t.switchover, t.go, t.end);
 	cr_assert(eq(u64, t.digest_src, t.digest_dst));
 	cr_assert(eq(u32, t.nrings, 2));
 	cr_assert(eq(u64, (t.features >> VHU_F_LOG_ALL) & 1, 0), "DEVICE carries LOG_ALL");
@@ -262,7 +270,7 @@ static void expect_rollback(const char *name, enum script script, const char *sa
 
 	run = dt_run_on_testbe(name, "64M", a, b, sizeof(a));
 	c = dt_connect(name);
-	sleep(1);
+	usleep(300000);           /* traffic under way */
 	dest_start(&t, script);
 	rep = migrate_to(c, t.spec, &done);
 	dest_join(&t);
@@ -320,4 +328,60 @@ Test(stream_migrate, unreachable, .fini = dt_fini, .timeout = 60)
 	(void)run;
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
+}
+
+/* The destination answers READY to SWITCHOVER and dies: the source sent GO
+ * (its commit point) and hears nothing back. It must not resume -- the
+ * destination may be running the device -- and says so everywhere: `vhm
+ * migrate` (exit 4, one line with the address), the report (result,
+ * "destination_state"), the device's state and backend; and no frame moves
+ * here any more. */
+Test(stream_migrate, destination_dies_after_ready, .fini = dt_fini, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	struct ctl_client *c;
+	struct dest t;
+	json_t *rep, *st;
+	struct ts_run r;
+	long long rx0, rx1;
+	bool stopped;
+	int ws = -1;
+	pid_t run;
+
+	run = dt_run_on_testbe("sm-go", "64M", a, b, sizeof(a));
+	c = dt_connect("sm-go");
+	usleep(300000);           /* traffic under way */
+	dest_start(&t, SCRIPT_DIE_AFTER_READY);
+	dt_vhm((const char *[]){ "migrate", "sm-go", "--to", t.spec, "--run-dir", ts_dir(), NULL },
+	       &r);
+	dest_join(&t);
+	cr_log_info("sm-go: exit %d: %s\n", r.status, r.err);
+	cr_assert(eq(int, r.status, 4), "vhm migrate exit %d: %s", r.status, r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, "destination state unknown"), NULL)), "%s", r.err);
+	cr_assert(not(eq(ptr, strstr(r.err, t.spec), NULL)), "error lacks the address: %s", r.err);
+	ts_run_free(&r);
+	st = dt_call(c, "migrate-status", NULL);
+	rep = json_object_get(st, "last");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(rep, "destination_state")),
+		     "unknown"));
+	cr_assert(not(eq(ptr, strstr(json_string_value(json_object_get(rep, "result")),
+				     "destination state unknown"), NULL)));
+	json_decref(st);
+	st = status(c);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")),
+		     "destination-unknown"));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), t.spec));
+	rx0 = rx_total(st);
+	json_decref(st);
+	usleep(500000);
+	st = status(c);
+	rx1 = rx_total(st);
+	json_decref(st);
+	cr_assert(eq(i64, rx1, rx0), "frames move here after GO: rx %lld -> %lld", rx0, rx1);
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	for (int i = 0; i < 100 && !ts_exited(run, &ws); i++)
+		usleep(100000);
+	stopped = WIFEXITED(ws) && WEXITSTATUS(ws) == 0;
+	cr_assert(stopped, "sm-go: stop gave status 0x%x", ws);
 }

@@ -154,7 +154,7 @@ static const uint8_t state[] = "netdrv+gwriter";
 
 /* A stream of a's memory: layout, whole pass, a PASS, then per `how`:
  * 'o' device + switchover with a's digest (well formed), 'd' a wrong digest,
- * 'n' no device section before the switchover. */
+ * 'n' no device section before the switchover, 'g' no GO after it. */
 static void stream_of(struct gmem *a, struct buf *s, char how)
 {
 	struct mig_senc e;
@@ -171,6 +171,8 @@ static void stream_of(struct gmem *a, struct buf *s, char how)
 	if (how != 'n')
 		mig_senc_device(&e, &dev);
 	mig_senc_switchover(&e, gmem_digest(a, 0, 0) ^ (how == 'd'));
+	if (how != 'g')
+		mig_senc_go(&e);
 	mig_senc_end(&e);
 	mig_smem_tx_destroy(&t);
 }
@@ -215,7 +217,7 @@ Test(mig_sin, whole_stream_gives_device_state_and_equal_digests)
 	free(s.p);
 }
 
-Test(mig_sin, wrong_digest_and_missing_device_are_refused)
+Test(mig_sin, wrong_digest_missing_device_or_go_are_refused)
 {
 	struct gmem a, b;
 	struct buf s = { 0 };
@@ -237,6 +239,13 @@ Test(mig_sin, wrong_digest_and_missing_device_are_refused)
 	cr_assert(not(eq(ptr, strstr(err, "SWITCHOVER section at byte"), NULL)), "error: %s",
 		  err);
 	cr_assert(not(eq(ptr, strstr(err, "DEVICE was expected"), NULL)), "error: %s", err);
+
+	s.len = 0;   /* the switchover's second phase is not optional */
+	err[0] = 0;
+	stream_of(&a, &s, 'g');
+	cr_assert(eq(int, sin_receive(&s, &b, &res, err, sizeof(err)), -EPROTO), "%s", err);
+	cr_assert(not(eq(ptr, strstr(err, "END section at byte"), NULL)), "error: %s", err);
+	cr_assert(not(eq(ptr, strstr(err, "GO was expected"), NULL)), "error: %s", err);
 	gmem_destroy(&a);
 	gmem_destroy(&b);
 	free(s.p);

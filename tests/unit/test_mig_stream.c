@@ -54,7 +54,7 @@ static uint8_t pages[3 * PAGE];
 static const uint8_t blob[] = "driver and writer state";
 
 /* A whole stream: header, memory (two regions), 3 pages at pfn 5, a zero run,
- * a pass, the device, the switchover, the end. */
+ * a pass, the device, the switchover, GO, the end. */
 static void write_stream(struct buf *b)
 {
 	struct mig_senc e;
@@ -74,6 +74,7 @@ static void write_stream(struct buf *b)
 	cr_assert(eq(int, mig_senc_pass(&e, 1), 0));
 	cr_assert(eq(int, mig_senc_device(&e, &dev), 0));
 	cr_assert(eq(int, mig_senc_switchover(&e, 0x1122334455667788ull), 0));
+	cr_assert(eq(int, mig_senc_go(&e), 0));
 	cr_assert(eq(int, mig_senc_end(&e), 0));
 	cr_assert(eq(int, mig_senc_pass(&e, 2), -EINVAL), "a section after END was written");
 	cr_assert(eq(u64, e.bytes, b->len));
@@ -154,6 +155,10 @@ Test(mig_stream, round_trip_in_small_reads)
 	cr_assert(eq(u64, s.digest, 0x1122334455667788ull));
 
 	cr_assert(eq(int, mig_sdec_next(&d, &s), 0), "%s", d.err);
+	cr_assert(eq(u32, s.type, MIG_SEC_GO));
+	cr_assert(eq(str, (char *)mig_sec_name(s.type), "GO"));
+
+	cr_assert(eq(int, mig_sdec_next(&d, &s), 0), "%s", d.err);
 	cr_assert(eq(u32, s.type, MIG_SEC_END));
 	cr_assert(d.ended);
 	cr_assert(eq(u64, d.bytes, b.len));
@@ -231,8 +236,10 @@ Test(mig_stream, other_magic_and_version_are_refused)
 	b.p[0] = 'X';
 	expect_refused(&b, -EPROTO, "not a vhm migration stream");
 	b.p[0] = 'V';
-	b.p[8] = 2;              /* version 2 */
-	expect_refused(&b, -EPROTO, "version 2; this vhm reads version 1");
+	b.p[8] = 1;              /* version 1: no GO in its switchover */
+	expect_refused(&b, -EPROTO, "version 1; this vhm reads version 2");
+	b.p[8] = 3;
+	expect_refused(&b, -EPROTO, "version 3; this vhm reads version 2");
 	free(b.p);
 }
 
