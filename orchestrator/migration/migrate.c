@@ -688,8 +688,9 @@ static int stage_dst_rings(struct mig *m)
  * backend maps (and may fault in) all of it, ~1 s for 1 GiB against
  * testpmd, which inside the dirty window would lengthen round 0's window
  * past its copy and make round 1 resend pages dirtied while no byte moved
- * (a real destination is set up before the migration begins). Errors are
- * reported as pre-copy's, as before; a hot swap's as setup's (it has no
+ * (a real destination is set up before the migration begins); then its
+ * rings, as far as they can be before the stop (stage_dst_rings). Errors
+ * are reported as pre-copy's, as before; a hot swap's as setup's (it has no
  * pre-copy): its destination gets the device's own memory table. */
 static int local_prepare(struct mig *m)
 {
