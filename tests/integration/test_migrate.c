@@ -498,7 +498,8 @@ static struct rollback_case rollbacks[] = {
 	/* a refusal inside a pipelined ring set-up: the acks after it are
 	 * still read, the rollback finds the stream in step */
 	{ "refuse:SET_VRING_ADDR", "pre-copy" },
-	{ "refuse:SET_VRING_BASE", "switchover" },
+	/* a refusal in the window's pipeline, after the early set-up:
+	 * rollback_after_early_rings (test backends, traffic on) */
 };
 
 ParameterizedTestParameters(migrate, rollback)
