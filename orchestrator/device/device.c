@@ -118,17 +118,20 @@ int dev_choose_features(const struct device *d, const struct vhu_front *f, uint6
 	return 0;
 }
 
-void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_vring_addr *a)
+void dev_ring_addr_in(const struct device *d, const struct gmem *mem, int ring, uint32_t flags,
+		      struct vhu_vring_addr *a)
 {
 	const struct nd_queue *q = &d->drv.q[ring / 2];
 	const struct vring *v = ring % 2 ? &q->tx : &q->rx;
+	/* the ring's pages as `mem` maps them (netdrv_rebase's arithmetic) */
+	const uint8_t *base = gmem_hva(mem, v->desc_gpa, vring_bytes(v->packed, v->num));
 
 	*a = (struct vhu_vring_addr){
 		.index = (uint32_t)ring,
 		.flags = flags,
-		.desc = (uint64_t)(uintptr_t)v->desc,
-		.avail = (uint64_t)(uintptr_t)v->avail,
-		.used = (uint64_t)(uintptr_t)v->used,
+		.desc = (uint64_t)(uintptr_t)base,
+		.avail = (uint64_t)(uintptr_t)(base + (v->avail_gpa - v->desc_gpa)),
+		.used = (uint64_t)(uintptr_t)(base + (v->used_gpa - v->desc_gpa)),
 		/* Packed: the descriptor table, where the device writes its used
 		 * descriptors and where DPDK logs them (log_guest_addr + slot * 16).
 		 * QEMU sends the device event area here; DPDK 22.11's used
@@ -136,6 +139,11 @@ void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_
 		 * guest's own rewrites of the same pages hide (docs/migration.md). */
 		.log_guest_addr = v->packed ? v->desc_gpa : v->used_gpa,
 	};
+}
+
+void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_vring_addr *a)
+{
+	dev_ring_addr_in(d, d->drv.mem, ring, flags, a);
 }
 
 /* Append one request of a pipeline to r[*n]. */
@@ -151,48 +159,65 @@ static void req_fd(struct vhu_pipe_req *r, int *n, uint32_t request, uint32_t in
 				      .p.u64 = index | (fd < 0 ? VHU_VRING_NOFD : 0) };
 }
 
-/* Ring `ring`'s size, base and addresses, appended to r[*n]. */
-static void setup_ring(struct device *d, int ring, uint32_t base, uint32_t addr_flags,
+/* Ring `ring`'s set-up that does not depend on where the ring stands,
+ * appended to r[*n]: NUM, ADDR (the ring as `mem` maps it), CALL. Without
+ * its KICK the ring stays stopped, and a stopped ring a back-end must not
+ * process at all (vhost-user.rst, "Ring states"): nothing reads the ring
+ * before its base is in. */
+static void stage_ring(struct device *d, const struct gmem *mem, int ring, uint32_t addr_flags,
 		       struct vhu_pipe_req *r, int *n)
 {
-	struct vring *v = ring % 2 ? &d->drv.q[ring / 2].tx : &d->drv.q[ring / 2].rx;
+	struct nd_queue *q = &d->drv.q[ring / 2];
+	struct vring *v = ring % 2 ? &q->tx : &q->rx;
 
 	req_state(r, n, VHU_SET_VRING_NUM, (uint32_t)ring, v->num);
-	req_state(r, n, VHU_SET_VRING_BASE, (uint32_t)ring, vring_full_base(v, base));
 	r[*n] = (struct vhu_pipe_req){ .request = VHU_SET_VRING_ADDR, .fd = -1 };
-	dev_ring_addr(d, ring, addr_flags, &r[(*n)++].p.addr);
+	dev_ring_addr_in(d, mem, ring, addr_flags, &r[(*n)++].p.addr);
+	req_fd(r, n, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2]);
 }
 
-/* Ring `ring`'s kick (KICK) or call (CALL) eventfd, appended to r[*n]. */
-static void ring_fd(struct device *d, int ring, uint32_t request, struct vhu_pipe_req *r,
-		    int *n)
+/* Every ring staged (stage_ring), appended to r[*n]. */
+static void stage_rings(struct device *d, const struct gmem *mem, uint32_t addr_flags,
+			struct vhu_pipe_req *r, int *n)
 {
-	const struct nd_queue *q = &d->drv.q[ring / 2];
-
-	req_fd(r, n, request, (uint32_t)ring, request == VHU_SET_VRING_KICK ?
-	       q->kick_fd[ring % 2] : q->call_fd[ring % 2]);
+	for (int i = 0; i < d->nrings; i++)
+		stage_ring(d, mem, i, addr_flags, r, n);
 }
 
-/* The five requests that start ring `ring` at `base`, appended to r[*n]. */
-static void start_ring(struct device *d, int ring, uint32_t base, uint32_t addr_flags,
+/* With LOG_ALL in `features` the used rings are logged from the start. */
+static uint32_t log_flags(uint64_t features)
+{
+	return has(features, VHU_F_LOG_ALL) ? VHU_VRING_F_LOG : 0;
+}
+
+/* Every ring's BASE (`bases`, NULL: fresh rings), appended to r[*n]. */
+static void base_rings(struct device *d, const uint32_t *bases, struct vhu_pipe_req *r, int *n)
+{
+	for (int i = 0; i < d->nrings; i++) {
+		struct vring *v = i % 2 ? &d->drv.q[i / 2].tx : &d->drv.q[i / 2].rx;
+		uint32_t base = bases ? bases[i] : vring_initial_base(v);
+
+		req_state(r, n, VHU_SET_VRING_BASE, (uint32_t)i, vring_full_base(v, base));
+	}
+}
+
+/* Every ring's KICK, which starts it (as in QEMU's vhost_virtqueue_start: a
+ * back-end may process a started ring even while disabled -- the spec's
+ * "process and discard TX" -- and one that waits on the kick eventfd would
+ * take the kicks the driver still makes to the source), then every
+ * SET_VRING_ENABLE, then status DRIVER_OK; appended to r[*n]. */
+static void kick_rings(struct device *d, struct vhu_front *f, uint64_t features,
 		       struct vhu_pipe_req *r, int *n)
 {
-	setup_ring(d, ring, base, addr_flags, r, n);
-	ring_fd(d, ring, VHU_SET_VRING_KICK, r, n);
-	ring_fd(d, ring, VHU_SET_VRING_CALL, r, n);
-}
-
-/* Every ring enabled, then DRIVER_OK, appended to r[*n]. */
-static void enable_rings(struct device *d, struct vhu_front *f, uint64_t features,
-			 struct vhu_pipe_req *r, int *n)
-{
+	for (int i = 0; i < d->nrings; i++)
+		req_fd(r, n, VHU_SET_VRING_KICK, (uint32_t)i, d->drv.q[i / 2].kick_fd[i % 2]);
 	if (has(features, VHU_F_PROTOCOL_FEATURES))
 		for (int i = 0; i < d->nrings; i++)
 			req_state(r, n, VHU_SET_VRING_ENABLE, (uint32_t)i, 1);
 	if (vhu_front_has_pf(f, VHU_PF_STATUS))
 		r[(*n)++] = (struct vhu_pipe_req){ .request = VHU_SET_STATUS, .fd = -1,
-					      .p.u64 = ST_ACKNOWLEDGE | ST_DRIVER |
-						       ST_FEATURES_OK | ST_DRIVER_OK };
+					      .p.u64 = ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK |
+						       ST_DRIVER_OK };
 }
 
 /* SET_STATUS where the backend takes it (protocol feature STATUS). */
@@ -250,23 +275,40 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
 	return rc ? rc : dev_backend_start_rings(d, f, features, bases);
 }
 
-/* Every ring's set-up, then every enable, then DRIVER_OK, sent back to back
- * with one wait for all their acks (vhu_front_pipeline): with 4 queue pairs
- * that is 49 requests and one round trip instead of 49. */
+/* Every ring's set-up, then every base and kick, then every enable, then
+ * DRIVER_OK, sent back to back with one wait for all their acks
+ * (vhu_front_pipeline): with 4 queue pairs that is 49 requests and one round
+ * trip instead of 49. */
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases)
 {
 	struct vhu_pipe_req r[DEV_MAX_RINGS * 6 + 1];
 	int n = 0;
 
-	for (int i = 0; i < d->nrings; i++) {
-		struct nd_queue *q = &d->drv.q[i / 2];
-		uint32_t base = bases ? bases[i] : vring_initial_base(i % 2 ? &q->tx : &q->rx);
+	stage_rings(d, d->drv.mem, log_flags(features), r, &n);
+	base_rings(d, bases, r, &n);
+	kick_rings(d, f, features, r, &n);
+	return vhu_front_pipeline(f, r, n);
+}
 
-		/* with LOG_ALL, the used ring is logged from the start */
-		start_ring(d, i, base, has(features, VHU_F_LOG_ALL) ? VHU_VRING_F_LOG : 0, r, &n);
-	}
-	enable_rings(d, f, features, r, &n);
+int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
+			    uint64_t features)
+{
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 3];
+	int n = 0;
+
+	stage_rings(d, mem, log_flags(features), r, &n);
+	return vhu_front_pipeline(f, r, n);
+}
+
+int dev_backend_start_staged(struct device *d, struct vhu_front *f, uint64_t features,
+			     const uint32_t *bases)
+{
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 3 + 1];
+	int n = 0;
+
+	base_rings(d, bases, r, &n);
+	kick_rings(d, f, features, r, &n);
 	return vhu_front_pipeline(f, r, n);
 }
 
@@ -710,10 +752,8 @@ int dev_incoming_prepare(struct device *d, const uint32_t *bases, char *err, siz
 	struct vhu_pipe_req r[DEV_MAX_RINGS * 4];
 	int n = 0, rc;
 
-	for (int i = 0; i < d->nrings; i++) {
-		setup_ring(d, i, bases[i], 0, r, &n);
-		ring_fd(d, i, VHU_SET_VRING_CALL, r, &n);
-	}
+	stage_rings(d, d->drv.mem, 0, r, &n);
+	base_rings(d, bases, r, &n);
 	if ((rc = vhu_front_pipeline(&d->front, r, n)))
 		return vhm_err(err, errlen, rc, "%s", d->front.err);
 	return 0;
@@ -729,9 +769,7 @@ int dev_incoming_start(struct device *d, const uint8_t mac[6], char *err, size_t
 	/* the source paused its TX to quiesce: resumed here, as dev_guest_pause */
 	d->drv.tx_paused = false;
 	netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
-	for (int i = 0; i < d->nrings; i++)
-		ring_fd(d, i, VHU_SET_VRING_KICK, r, &n);
-	enable_rings(d, &d->front, d->features, r, &n);
+	kick_rings(d, &d->front, d->features, r, &n);
 	if ((rc = vhu_front_pipeline(&d->front, r, n)))
 		return vhm_err(err, errlen, rc, "%s", d->front.err);
 	if ((rc = start_guest(d, err, errlen)))

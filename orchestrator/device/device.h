@@ -243,13 +243,30 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
 int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features);
 /* ... then every ring, SET_VRING_ENABLE, and status DRIVER_OK. With LOG_ALL
  * in `features` the rings start logged (VHU_VRING_F_LOG in SET_VRING_ADDR):
- * the backend logs from its first write (SET_LOG_BASE sent before). */
+ * the backend logs from its first write (SET_LOG_BASE sent before). The
+ * rings' addresses are those of the memory the driver runs on now. */
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases);
+/* dev_backend_start_rings in two halves, for a destination set up before
+ * the source stops: first what does not depend on where the rings stand --
+ * every ring's SET_VRING_NUM, SET_VRING_ADDR (the ring as `mem` maps it:
+ * the memory the driver will run on) and SET_VRING_CALL, pipelined -- after
+ * dev_backend_prepare (the memory table must be the final one). The rings
+ * stay stopped (no KICK): a back-end processes none of them. ... */
+int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
+			    uint64_t features);
+/* ... then every ring's SET_VRING_BASE and SET_VRING_KICK, every
+ * SET_VRING_ENABLE, status DRIVER_OK, pipelined: one wait. With the same
+ * `features` as staged. */
+int dev_backend_start_staged(struct device *d, struct vhu_front *f, uint64_t features,
+			     const uint32_t *bases);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
  * the memory the driver runs on now; log_guest_addr = the used ring's GPA,
  * for a packed ring its descriptor table's, where used descriptors go). */
 void dev_ring_addr(const struct device *d, int ring, uint32_t flags, struct vhu_vring_addr *a);
+/* ... of the ring as `mem` maps it (the same guest-physical layout). */
+void dev_ring_addr_in(const struct device *d, const struct gmem *mem, int ring, uint32_t flags,
+		      struct vhu_vring_addr *a);
 /* Dirty logging on backend f, as QEMU turns it on for a migration:
  * SET_LOG_BASE (the whole of log's memfd), SET_FEATURES with LOG_ALL, then
  * every ring's SET_VRING_ADDR again with VHU_VRING_F_LOG (log_guest_addr =
