@@ -11,6 +11,7 @@
 	"                   [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
 	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--shared-memory]\n" \
+	"                   [--connections N]\n" \
 	"                   [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 MIGDOM_USAGE \
@@ -44,6 +45,9 @@ MIGDOM_USAGE \
 	"  on this host or another) over a migration stream (docs/stream.md); RATE caps\n" \
 	"  the stream; the destination compares the source's digest with its memory\n" \
 	"  (verify \"stream\"); once it answers RUNNING the device here is \"migrated\".\n" \
+	"  --connections N (1..16, default 1): pages over N TCP connections to it, a\n" \
+	"  sender thread each (the first carries the rest of the stream too); RATE\n" \
+	"  caps their sum.\n" \
 	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back) or migrated\n" \
 	"  with memory not verified, 2 usage,\n" \
 	"  3 no such device\n"

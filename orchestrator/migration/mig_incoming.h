@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "mig_schan.h"
 #include "mig_snet.h"
 
 #define MIG_IN_TIMEOUT_MS 30000   /* each wait for the source once it connected */
@@ -45,6 +46,10 @@ struct mig_incoming {
 	int lfd;                 /* the listener */
 	char bound[MIG_SNET_HOST_MAX + 8];   /* "ADDR:PORT" it listens on */
 	struct mig_snet conn;    /* the source's connection (incoming thread) */
+	struct mig_schan_in chans;   /* its page connections, when several */
+	bool chans_on;           /* atomic: chans accepted (their readers may run) */
+	struct mig_stream_memory memory;   /* the stream's MEMORY */
+	uint64_t chan_data, chan_zero;   /* pages the page connections applied */
 	int conn_fd;             /* atomic: conn.fd once accepted, for cancel */
 	pthread_t thread;
 	bool started;            /* the thread runs (caller's thread) */

@@ -1331,7 +1331,8 @@ static int stream_open(struct mig *m)
 	if (strlen(m->p->to) >= sizeof(d->backend))
 		return fail(m, "setup", -ENAMETOOLONG, "destination %s too long", m->p->to);
 	m->rep->verify = MIG_VERIFY_STREAM;
-	rc = mig_sout_open(&m->out, m->p->to, &d->mem, m->p->bandwidth, d->cfg.timeout_ms,
+	rc = mig_sout_open(&m->out, m->p->to, &d->mem, m->p->bandwidth,
+			   m->p->connections ? m->p->connections : 1, d->cfg.timeout_ms,
 			   stream_tick, m);
 	if (rc)
 		return fail(m, "setup", rc, "%s", m->out.err);
@@ -1410,6 +1411,15 @@ static int stream_start(struct mig *m)
 	return 0;
 }
 
+/* The stream's figures into the report, then its connections closed. */
+static void stream_close(struct mig *m)
+{
+	m->rep->stream_bytes = mig_sout_bytes(&m->out);
+	for (int i = 0; i < m->rep->stream_conns && i < MIG_STREAM_CONNS_MAX; i++)
+		m->rep->stream_conn_bytes[i] = mig_sout_conn_bytes(&m->out, i);
+	mig_sout_close(&m->out);
+}
+
 /* Past RUNNING the guest is the destination's: here it stays still (no
  * traffic, no writes), the source backend is let go, the stream ends, and
  * the device says where it went (state migrated, backend the address). */
@@ -1438,16 +1448,14 @@ static void stream_adopt(struct mig *m, uint64_t t_resume)
 	release_source(&old_front, d->features);
 	if (mig_sout_end(&m->out))
 		fprintf(stderr, "vhm migrate: %s\n", m->out.err);
-	m->rep->stream_bytes = mig_sout_bytes(&m->out);
-	mig_sout_close(&m->out);
+	stream_close(m);
 	dev_set_state(d, DEV_MIGRATED, m->src_lost ? "migrated (the source backend died; the "
 		      "destination took over)" : "migrated");
 }
 
 static void stream_drop(struct mig *m)
 {
-	m->rep->stream_bytes = mig_sout_bytes(&m->out);
-	mig_sout_close(&m->out);
+	stream_close(m);
 }
 
 static bool stream_gone(struct mig *m)
@@ -1553,6 +1561,16 @@ static double mib_per_s(uint64_t bytes, double ms)
 	return ms > 0 ? (double)bytes / (1024.0 * 1024.0) / (ms / 1000.0) : 0;
 }
 
+/* Each connection's bytes, the main one first: they add up to the stream's. */
+static json_t *conn_bytes_json(const struct mig_report *rep)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < rep->stream_conns && i < MIG_STREAM_CONNS_MAX; i++)
+		json_array_append_new(a, json_integer((json_int_t)rep->stream_conn_bytes[i]));
+	return a;
+}
+
 json_t *mig_report_json(const struct mig_report *rep)
 {
 	json_t *it = json_array(), *o;
@@ -1597,10 +1615,11 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    rep->shared_memory, "destination",
 						    rep->destination));
 	if (o && rep->verify == MIG_VERIFY_STREAM)
-		json_object_set_new(o, "stream", json_pack("{s:I, s:f, s:i}", "bytes",
+		json_object_set_new(o, "stream", json_pack("{s:I, s:f, s:i, s:o}", "bytes",
 							   (json_int_t)rep->stream_bytes, "rate_mib_s",
 							   mib_per_s(rep->stream_bytes, rep->total_ms),
-							   "connections", rep->stream_conns));
+							   "connections", rep->stream_conns,
+							   "per_connection", conn_bytes_json(rep)));
 	return o;
 }
 
