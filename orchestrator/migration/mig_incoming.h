@@ -7,7 +7,10 @@
  * zero runs land straight in that memory; at SWITCHOVER, once the digests
  * agree, it loads the driver's and writer's state, starts the rings from
  * the stream's bases, resumes the guest, answers RUNNING (the commit point)
- * and announces the guest (SEND_RARP); then it reads END. Before RUNNING
+ * and announces the guest (SEND_RARP); then it reads END. A stream over
+ * several connections (CHANNELS) has its page connections accepted on the
+ * same listener and read by threads of their own (mig_schan.h), joined
+ * before DEVICE. Before RUNNING
  * any failure answers FAILED with its reason (when the connection still
  * takes it) and closes the device: nothing runs.
  *

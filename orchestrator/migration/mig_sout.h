@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* mig_sout — the source's side of a migration stream (docs/stream.md): one
- * TCP connection to a `vhm run --incoming` destination, and the pieces the
- * migration sends through it in the order the format prescribes:
+/* mig_sout — the source's side of a migration stream (docs/stream.md): a
+ * TCP connection to a `vhm run --incoming` destination (and with several
+ * connections, the page connections of mig_schan.h beside it, each pass
+ * sent on all of them at once), and the pieces the migration sends through
+ * it in the order the format prescribes:
  *
  *   open       connect, header, MEMORY (the device's layout), then wait
  *              for READY (the destination's memory and backend are set);
