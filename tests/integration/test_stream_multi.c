@@ -464,3 +464,81 @@ Test(stream_multi, bad_counts_are_refused, .fini = dt_fini, .timeout = 30)
 	dt_vhm_refuses(many, 2, "--connections '17': expected 1..16");
 	dt_vhm_refuses(local, 2, "only a tcp:HOST:PORT destination takes several");
 }
+
+/* ---- the bandwidth cap over all connections ---------------------------------- */
+
+#define CAP_CONNS 3
+#define CAP_EACH  (1u << 20)          /* bytes each connection writes */
+#define CAP_RATE  (8ull << 20)        /* bytes/s, shared */
+#define CAP_CHUNK 65536u              /* bytes a write */
+
+struct cap_writer {
+	struct mig_snet c;
+	pthread_t t;
+	int rc;
+};
+
+static void *cap_write(void *arg)
+{
+	static uint8_t chunk[CAP_CHUNK];
+	struct cap_writer *w = arg;
+
+	for (size_t n = 0; n < CAP_EACH && !w->rc; n += sizeof(chunk))
+		w->rc = mig_snet_out(&w->c, chunk, sizeof(chunk));
+	return NULL;
+}
+
+/* Three connections sharing one cap write 3 MiB in all: at 8 MiB/s that
+ * takes at least the time of 3 MiB less one chunk a connection (a write
+ * goes out before its sleep), 351 ms -- not the 117 ms of the 1 MiB each
+ * writes, as separate caps would give (every byte read on the other end). */
+Test(stream_multi, bandwidth_cap_is_the_sum, .timeout = 30)
+{
+	struct mig_snet_cap cap = { .bandwidth = CAP_RATE };
+	struct cap_writer w[CAP_CONNS];
+	struct mig_snet in[CAP_CONNS];
+	char bound[64], spec[80], err[256], buf[65536];
+	size_t got = 0;
+	long t0, ms;
+	int lfd;
+
+	cr_assert(eq(int, mig_snet_listen("tcp:127.0.0.1:0", &lfd, bound, sizeof(bound), err,
+					  sizeof(err)), 0), "%s", err);
+	snprintf(spec, sizeof(spec), "tcp:%s", bound);
+	for (int i = 0; i < CAP_CONNS; i++) {
+		w[i] = (struct cap_writer){ .rc = 0 };
+		cr_assert(eq(int, mig_snet_connect(spec, &w[i].c, NET_TIMEOUT_MS, err, sizeof(err)),
+			     0), "%s", err);
+		cr_assert(eq(int, mig_snet_accept(lfd, &in[i], NET_TIMEOUT_MS, err, sizeof(err)), 0));
+		w[i].c.shared = &cap;
+	}
+	t0 = ts_now_ms();
+	for (int i = 0; i < CAP_CONNS; i++)
+		cr_assert(eq(int, pthread_create(&w[i].t, NULL, cap_write, &w[i]), 0));
+	while (got < (size_t)CAP_CONNS * CAP_EACH) {
+		struct pollfd pf[CAP_CONNS];
+
+		for (int i = 0; i < CAP_CONNS; i++)
+			pf[i] = (struct pollfd){ .fd = in[i].fd, .events = POLLIN };
+		cr_assert(lt(int, 0, poll(pf, CAP_CONNS, NET_TIMEOUT_MS)), "the writers stalled");
+		for (int i = 0; i < CAP_CONNS; i++)
+			if (pf[i].revents & POLLIN) {
+				long r = mig_snet_in(&in[i], buf, sizeof(buf));
+
+				cr_assert(lt(i64, 0, r), "connection %d ended early", i);
+				got += (size_t)r;
+			}
+	}
+	ms = ts_now_ms() - t0;
+	for (int i = 0; i < CAP_CONNS; i++) {
+		pthread_join(w[i].t, NULL);
+		cr_assert(eq(int, w[i].rc, 0));
+		mig_snet_close(&w[i].c);
+		mig_snet_close(&in[i]);
+	}
+	close(lfd);
+	cr_assert(le(i64, (long)((double)CAP_CONNS * (CAP_EACH - CAP_CHUNK) * 1000 / CAP_RATE), ms),
+		  "%d connections wrote %u bytes each in %ld ms under a shared %llu B/s cap",
+		  CAP_CONNS, CAP_EACH, ms, CAP_RATE);
+	cr_log_info("3 MiB over 3 connections under 8 MiB/s: %ld ms", ms);
+}
