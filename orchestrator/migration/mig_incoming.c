@@ -384,6 +384,9 @@ json_t *mig_incoming_json(struct mig_incoming *in)
 		      "rarp", __atomic_load_n(&in->rarp_sent, __ATOMIC_RELAXED));
 	if (!o)
 		return NULL;
+	/* the connections the stream came on: the main one and the page ones */
+	json_object_set_new(o, "connections", json_integer(p == MIG_IN_WAITING ? 0 :
+		1 + __atomic_load_n(&in->chans.accepted, __ATOMIC_ACQUIRE)));
 	pthread_mutex_lock(&in->lock);
 	if (in->peer[0])
 		json_object_set_new(o, "source", json_string(in->peer));

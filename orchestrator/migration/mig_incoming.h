@@ -86,7 +86,8 @@ void mig_incoming_cancel(struct mig_incoming *in);
  * commit point), else -errno with err (-ECANCELED when cancelled). */
 int mig_incoming_finish(struct mig_incoming *in, char *err, size_t errlen);
 /* {"listen", "phase", "source", "bytes", "passes", "data_pages",
- *  "zero_pages", "elapsed_ms", "error"?}: any thread but the incoming one. */
+ *  "zero_pages", "elapsed_ms", "connections", "error"?}: any thread but the
+ *  incoming one. */
 json_t *mig_incoming_json(struct mig_incoming *in);
 const char *mig_in_phase_name(enum mig_in_phase p);
 /* The phase now (any thread). */

@@ -362,7 +362,8 @@ int mig_schan_accept(struct mig_schan_in *in, int lfd, const struct mig_stream_c
 	uint64_t deadline = vhm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	int rc, got = 0;
 
-	memset(in, 0, sizeof(*in));
+	/* in is zeroed by its owner, once: the counters read from other threads
+	 * (accepted, each reader's bytes) are written only as they publish */
 	in->chan = *chan;
 	in->memory = *memory;
 	in->mem = mem;

@@ -122,7 +122,8 @@ struct mig_schan_in {
 
 /* Is n a connection count this vhm takes (1..MIG_STREAM_CONNS_MAX)? */
 bool mig_schan_count_ok(uint64_t n);
-/* Accept chan->count-1 connections on lfd within timeout_ms (cancel, may
+/* in zeroed (once, before other threads may read it), accept
+ * chan->count-1 connections on lfd within timeout_ms (cancel, may
  * be NULL, is checked between accepts), each with a hello naming chan->id,
  * its own index and the count; start a reader on each. 0, or -errno with
  * err (the count refused, the connections not all there in time). */

@@ -181,6 +181,8 @@ Test(stream_multi, four_connections_then_one, .fini = dt_fini, .timeout = 60)
 	json_decref(rep);
 	st = status_of("sm-b");
 	cr_assert(eq(str, (char *)field(st, "state"), "running"));
+	cr_assert(eq(int, (int)json_integer_value(json_object_get(json_object_get(st, "incoming"),
+								   "connections")), 4));
 	json_decref(st);
 	usleep(300000);            /* the guest runs a while on B */
 	cr_assert(eq(int, migrate_json("sm-b", to_c, "1", NULL, &rep), 0), "%s",
