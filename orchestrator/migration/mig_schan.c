@@ -108,6 +108,7 @@ int mig_schan_send(struct mig_schan_out *o, uint64_t *bm, size_t nwords)
 
 		c->done = false;
 		c->rc = 0;
+		c->pages = 0;             /* no sender runs: this pass's count */
 		c->tx.rc = 0;
 		if ((rc = -vhm_thread_start(&c->thread, sender_main, c))) {
 			mig_schan_abort(o);

@@ -46,7 +46,7 @@ struct mig_schan_conn {
 	struct mig_smem_tx tx;
 	pthread_t thread;
 	struct mig_schan_out *o;
-	uint64_t pages;          /* atomic: pages sent (progress) */
+	uint64_t pages;          /* atomic: pages sent in this pass (progress) */
 	bool connected, tx_made, running;
 	bool done;               /* atomic: its sender thread ended */
 	int rc;                  /* the sender thread's outcome */
@@ -72,7 +72,7 @@ int mig_schan_connect(struct mig_schan_out *o, const struct mig_stream_chan *cha
 /* Start a pass on every page connection: bm's pages (the caller's bitmap;
  * each sender clears its own words), or every page when bm is NULL. */
 int mig_schan_send(struct mig_schan_out *o, uint64_t *bm, size_t nwords);
-/* Pages sent by the page connections so far (any thread). */
+/* Pages sent by the page connections in this pass so far (any thread). */
 uint64_t mig_schan_progress(struct mig_schan_out *o);
 /* Are senders still running? */
 bool mig_schan_busy(struct mig_schan_out *o);

@@ -117,38 +117,41 @@ int mig_sout_open(struct mig_sout *s, const char *to, const struct gmem *mem,
 	return expect(s, MIG_ACK_READY, "MEMORY");
 }
 
+/* The tick with the page connections' pages sent since *seen (0 too: the
+ * tick serves the migration's other duties meanwhile): its -errno when it
+ * asks the pass to stop, else 0. */
+static int tick_senders(struct mig_sout *s, uint64_t *seen)
+{
+	uint64_t now = mig_schan_progress(&s->chans);
+	int rc = s->tx.tick ? s->tx.tick(s->tx.tick_ctx, (uint32_t)(now - *seen)) : 0;
+
+	*seen = now;
+	return rc;
+}
+
 /* The page connections' share of a pass, after the main connection's own
- * (rc its outcome): wait for their senders, passing their progress to the
- * tick, which may stop them. 0, or the first failure with *piece naming
- * the connection. */
+ * (rc its outcome): wait for their senders, their progress passed to the
+ * tick, which may stop them. 0, or the first failure; *piece names the
+ * connection when it was a page connection's. */
 static int join_senders(struct mig_sout *s, int rc, const char **piece)
 {
-	uint64_t seen = mig_schan_progress(&s->chans);
+	uint64_t seen = 0;
+	int trc, crc;
 
 	if (rc)
 		mig_schan_abort(&s->chans);
 	while (mig_schan_busy(&s->chans)) {
-		uint64_t now = mig_schan_progress(&s->chans);
-		int trc = 0;
-
-		if (s->tx.tick)
-			trc = s->tx.tick(s->tx.tick_ctx, (uint32_t)(now - seen));
-		seen = now;
-		if (trc && !rc) {
+		if ((trc = tick_senders(s, &seen)) && !rc) {
 			rc = trc;
 			mig_schan_abort(&s->chans);
 		}
 		usleep(MIG_SOUT_WAIT_US);
 	}
-	if (s->tx.tick && mig_schan_progress(&s->chans) > seen)
-		s->tx.tick(s->tx.tick_ctx, (uint32_t)(mig_schan_progress(&s->chans) - seen));
-	{
-		int crc = mig_schan_wait(&s->chans);
-
-		if (crc && (!rc || rc == -ECANCELED) && crc != -ECANCELED) {
-			*piece = s->chans.err;
-			return crc;
-		}
+	crc = mig_schan_wait(&s->chans);
+	tick_senders(s, &seen);
+	if (crc && crc != -ECANCELED && (!rc || rc == -ECANCELED)) {
+		*piece = s->chans.err;
+		return crc;
 	}
 	return rc;
 }
