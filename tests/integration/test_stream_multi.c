@@ -51,6 +51,16 @@ static int exit_code(int st)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* o as compact JSON, for a message (a static buffer: one use at a time). */
+static const char *text_of(const json_t *o)
+{
+	static char buf[4096];
+	size_t n = json_dumpb(o, buf, sizeof(buf) - 1, JSON_COMPACT);
+
+	buf[n < sizeof(buf) - 1 ? n : sizeof(buf) - 1] = '\0';
+	return buf;
+}
+
 static const char *field(const json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
@@ -128,7 +138,7 @@ static void expect_stream_report(json_t *rep, int n, long long min)
 	size_t i;
 
 	cr_assert(eq(str, (char *)field(rep, "phase"), "done"), "%s",
-		  json_dumps(rep, JSON_COMPACT));
+		  text_of(rep));
 	cr_assert(eq(int, json_is_true(json_object_get(rep, "verified")), 1), "not proved");
 	cr_assert(eq(str, (char *)field(json_object_get(rep, "digest"), "source"),
 		     (char *)field(json_object_get(rep, "digest"), "destination")));
@@ -176,7 +186,7 @@ Test(stream_multi, four_connections_then_one, .fini = dt_fini, .timeout = 60)
 	mid = start_incoming("sm-b", b, to_b, sizeof(to_b));
 	dst = start_incoming("sm-c", c, to_c, sizeof(to_c));
 	cr_assert(eq(int, migrate_json("sm-a", to_b, "4", NULL, &rep), 0), "%s",
-		  json_dumps(rep, JSON_COMPACT));
+		  text_of(rep));
 	expect_stream_report(rep, 4, 1 << 20);
 	json_decref(rep);
 	st = status_of("sm-b");
@@ -186,7 +196,7 @@ Test(stream_multi, four_connections_then_one, .fini = dt_fini, .timeout = 60)
 	json_decref(st);
 	usleep(300000);            /* the guest runs a while on B */
 	cr_assert(eq(int, migrate_json("sm-b", to_c, "1", NULL, &rep), 0), "%s",
-		  json_dumps(rep, JSON_COMPACT));
+		  text_of(rep));
 	expect_stream_report(rep, 1, 1 << 20);
 	json_decref(rep);
 	stop_expect_whole("sm-c", dst, 5000);
@@ -327,8 +337,8 @@ Test(stream_multi, page_connection_cut_rolls_back, .fini = dt_fini, .timeout = 6
 	proxy_stop(&px);
 	cr_assert(px.cut, "the proxy never cut connection 2 (%d connections)", px.n);
 	cr_assert(eq(int, px.n, 4), "the proxy saw %d connections", px.n);
-	cr_assert(eq(int, ex, 1), "vhm migrate exit %d: %s", ex, json_dumps(rep, JSON_COMPACT));
-	cr_log_info("cut: %s", json_dumps(rep, JSON_COMPACT));
+	cr_assert(eq(int, ex, 1), "vhm migrate exit %d: %s", ex, text_of(rep));
+	cr_log_info("cut: %s", text_of(rep));
 	json_decref(rep);
 	for (int i = 0; i < 100 && !ts_exited(dst, &status); i++)
 		usleep(50000);
