@@ -9,8 +9,10 @@
  * migration: the device runs on its source, whole, and the destination
  * says which connection broke. The destination refuses what is not one of
  * the migration's connections (a raw connection with a bad hello, another
- * migration's id: answered FAILED, closed, the wait goes on) and a
- * connection count it does not take. Suite stream_multi. */
+ * migration's id: answered FAILED, closed, the wait goes on), a run on a
+ * connection that does not own its stripe, and a connection count it does
+ * not take; so do the command line and the control socket. The bandwidth
+ * cap holds over the sum of the connections. Suite stream_multi. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -408,7 +410,8 @@ static void foreign_refused(const char *to, const void *hello, size_t len, const
 /* The page connections' wait: a raw connection with a bad hello and a hello
  * with another migration's id are refused one by one, the migration still
  * waits (phase receiving); the real page connection then gets READY on the
- * main connection. */
+ * main connection. A run on it that is not its stripe fails the migration,
+ * the reason answered on the main connection. */
 Test(stream_multi, foreign_page_connection_is_refused, .fini = dt_fini, .timeout = 30)
 {
 	char b[TS_PATH_MAX], to[96];
@@ -440,6 +443,10 @@ Test(stream_multi, foreign_page_connection_is_refused, .fini = dt_fini, .timeout
 	mig_senc_init(&e, mig_snet_out, &page);
 	cr_assert(eq(int, mig_senc_hello(&e, &ours), 0));
 	expect_answer(&main_c, MIG_ACK_READY, NULL);
+	/* a run of the main connection's stripe on page connection 1: refused,
+	 * and the reason comes back on the main connection */
+	cr_assert(eq(int, mig_senc_zero(&e, 0, 1), 0));
+	expect_answer(&main_c, MIG_ACK_FAILED, "on page connection 1: not its stripe");
 	mig_snet_close(&page);
 	mig_snet_close(&main_c);
 	gmem_destroy(&mem);
