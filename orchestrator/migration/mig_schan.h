@@ -87,7 +87,7 @@ void mig_schan_counts(const struct mig_schan_out *o, uint64_t *data, uint64_t *z
 /* PASS pass, or END, on every page connection (no sender running). */
 int mig_schan_pass(struct mig_schan_out *o, uint32_t pass);
 int mig_schan_end(struct mig_schan_out *o);
-/* Bytes written on connection i (1..count-1); 0 when not connected. */
+/* Bytes written on connection i (1..count-1), closed or not. */
 uint64_t mig_schan_bytes(const struct mig_schan_out *o, int i);
 int mig_schan_open_count(const struct mig_schan_out *o);
 void mig_schan_out_close(struct mig_schan_out *o);
