@@ -252,13 +252,31 @@ static void proxy_accept(struct proxy *p)
 	p->n++;
 }
 
+/* All n bytes to fd (a signal may cut a blocking send short): 0 or -1. */
+static int send_all(int fd, const char *b, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* Relay what fd s of connection k has to its other end. */
 static void proxy_relay(struct proxy *p, int k, int s)
 {
 	char buf[65536];
 	ssize_t r = read(p->fds[k][s], buf, sizeof(buf));
 
-	if (r <= 0 || send(p->fds[k][!s], buf, (size_t)r, MSG_NOSIGNAL) != r) {
+	if (r < 0 && errno == EINTR)
+		return;
+	if (r <= 0 || send_all(p->fds[k][!s], buf, (size_t)r)) {
 		proxy_close(p, k);
 		return;
 	}
