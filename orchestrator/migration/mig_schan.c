@@ -238,6 +238,8 @@ bool mig_schan_count_ok(uint64_t n)
 static int apply_run(struct mig_schan_reader *r, struct mig_sdec *d, const struct mig_ssec *s)
 {
 	uint32_t n = r->in->chan.count;
+	char why[MIG_SCHAN_ERR_LEN - 32];
+	int rc;
 
 	if (mig_smem_owner(s->pfn, n) != r->index ||
 	    s->pfn / MIG_SMEM_STRIPE != (s->pfn + s->npages - 1) / MIG_SMEM_STRIPE)
@@ -249,7 +251,9 @@ static int apply_run(struct mig_schan_reader *r, struct mig_sdec *d, const struc
 		r->data_pages += s->npages;
 	else
 		r->zero_pages += s->npages;
-	return mig_smem_apply(d, s, r->in->mem, r->err, sizeof(r->err));
+	if ((rc = mig_smem_apply(d, s, r->in->mem, why, sizeof(why))))
+		return vhm_err(r->err, sizeof(r->err), rc, "page connection %u: %s", r->index, why);
+	return 0;
 }
 
 /* Sections until END: runs and PASS markers, nothing else. */

@@ -340,11 +340,9 @@ static void proxy_stop(struct proxy *p)
 
 /* Page connection 2 of 4 cut by the proxy mid pre-copy (a capped stream:
  * the first pass takes seconds): the migration fails naming page
- * connection 2 (the source's own write error, or the destination's FAILED
- * answer, which can only be about it: the source closes nothing before it
- * reads that answer), the device runs on A with nothing lost; the
- * destination exits 1 with its one line (which usually names connection 2
- * too, unless the source's close of the main connection reached it first). */
+ * connection 2 (the destination's FAILED answer, or the source's own write
+ * error), the device runs on A with nothing lost, the destination exits 1
+ * with its one line. */
 Test(stream_multi, page_connection_cut_rolls_back, .fini = dt_fini, .timeout = 60)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], to[96], via[64];
@@ -471,6 +469,44 @@ Test(stream_multi, foreign_page_connection_is_refused, .fini = dt_fini, .timeout
 	cr_assert(eq(int, mig_senc_zero(&e, 0, 1), 0));
 	expect_answer(&main_c, MIG_ACK_FAILED, "on page connection 1: not its stripe");
 	mig_snet_close(&page);
+	mig_snet_close(&main_c);
+	gmem_destroy(&mem);
+}
+
+/* A page connection closed in the middle of a PAGES section: the reason
+ * the destination answers names that connection. */
+Test(stream_multi, page_connection_cut_inside_pages_is_named, .fini = dt_fini, .timeout = 30)
+{
+	static uint8_t page[GMEM_PAGE_SIZE];
+	struct mig_stream_chan ours = { .id = 5, .count = 2, .index = 1 };
+	char b[TS_PATH_MAX], to[96], err[256];
+	struct mig_snet main_c, pc;
+	struct mig_senc e;
+	struct gmem mem;
+
+	testbe_at("sm-p-b", b, sizeof(b));
+	start_incoming("sm-p", b, to, sizeof(to));
+	main_begin(&main_c, to, &mem, 5, 2);
+	cr_assert(eq(int, mig_snet_connect(to, &pc, NET_TIMEOUT_MS, err, sizeof(err)), 0));
+	mig_senc_init(&e, mig_snet_out, &pc);
+	cr_assert(eq(int, mig_senc_hello(&e, &ours), 0));
+	expect_answer(&main_c, MIG_ACK_READY, NULL);
+	/* a PAGES section of 2 pages at stripe 1's first page (its header by
+	 * hand, little-endian), one page of bytes, and the connection closed */
+	uint8_t h[24] = { MIG_SEC_PAGES, 0, 0, 0 };
+	uint32_t len = 16 + 2 * GMEM_PAGE_SIZE;
+	uint64_t pfn = MIG_SMEM_STRIPE;
+
+	for (int i = 0; i < 4; i++)
+		h[4 + i] = (uint8_t)(len >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		h[8 + i] = (uint8_t)(pfn >> (8 * i));
+	h[16] = 2;
+	cr_assert(eq(int, mig_snet_out(&pc, h, sizeof(h)), 0));
+	cr_assert(eq(int, mig_snet_out(&pc, page, sizeof(page)), 0));
+	mig_snet_close(&pc);
+	expect_answer(&main_c, MIG_ACK_FAILED, "page connection 1: stream truncated");
+	cr_log_info("cut inside PAGES: answered FAILED naming page connection 1");
 	mig_snet_close(&main_c);
 	gmem_destroy(&mem);
 }
