@@ -93,6 +93,8 @@ int bench_migrate(void);
 int bench_bpf(void);
 int bench_top(void);
 int bench_device(void);
+/* Stream pre-copy throughput, 4 connections vs 1 (bench_stream.c). */
+int bench_stream(void);
 int bench_qemu(void);
 
 /* The tally so far (main.c prints it at the end). */

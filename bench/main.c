@@ -27,6 +27,8 @@ static const struct bench benches[] = {
 	  "persistent control connection polling status at the same rate", bench_top },
 	{ "device", "testpmd loopback frames/s, 1 and 4 queues: 100000 pps achieved vs offered; "
 	  "CPU per frame for information", bench_device },
+	{ "stream", "migration stream pre-copy throughput over loopback, 4 connections vs 1, "
+	  "vhm-testbe backends", bench_stream },
 };
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 #include "mig_dest.h"
 #include "mig_print.h"
 #include "mig_snet.h"
+#include "mig_stream.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 10000
@@ -38,7 +39,7 @@ enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
 
 struct migrate_opts {
 	const char *name, *to, *run_dir, *mac, *ifname, *verify;
-	uint64_t downtime_ms, iterations, bandwidth, copy_threads;
+	uint64_t downtime_ms, iterations, bandwidth, copy_threads, connections;
 	bool json, cancel, shared_memory;
 	enum migrate_out out;
 };
@@ -105,6 +106,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "announce-ifname", required_argument, NULL, 'a' },
 		{ "verify", required_argument, NULL, 'v' },
 		{ "copy-threads", required_argument, NULL, 'T' },
+		{ "connections", required_argument, NULL, 'n' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "shared-memory", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
@@ -147,6 +149,12 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 				return vhm_usage_error("migrate", "--copy-threads '%s': expected 1 or 2",
 						       optarg);
 			break;
+		case 'n':
+			if (vhm_parse_u64(optarg, &o->connections) || o->connections < 1 ||
+			    o->connections > MIG_STREAM_CONNS_MAX)
+				return vhm_usage_error("migrate", "--connections '%s': expected 1..%d",
+						       optarg, MIG_STREAM_CONNS_MAX);
+			break;
 		case 'v':
 			if (strcmp(optarg, "after-resume") && strcmp(optarg, "sync"))
 				return vhm_usage_error("migrate", "--verify '%s': expected after-resume "
@@ -172,6 +180,9 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		return vhm_usage_error("migrate", "--to listen: needs a socket path after it");
 	if (o->to && mig_snet_is_addr(o->to))
 		return check_stream_to(o);
+	if (o->connections > 1)
+		return vhm_usage_error("migrate", "--connections %llu: only a tcp:HOST:PORT "
+				       "destination takes several", (unsigned long long)o->connections);
 	return 0;
 }
 
@@ -191,6 +202,8 @@ static json_t *migrate_args(const struct migrate_opts *o)
 		json_object_set_new(a, "copy_threads", json_integer((json_int_t)o->copy_threads));
 	if (o->shared_memory)
 		json_object_set_new(a, "shared_memory", json_true());
+	if (o->connections)
+		json_object_set_new(a, "connections", json_integer((json_int_t)o->connections));
 	return a;
 }
 

@@ -11,6 +11,7 @@
 	"                   [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
 	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--shared-memory]\n" \
+	"                   [--connections N]\n" \
 	"                   [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 MIGDOM_USAGE \
@@ -46,6 +47,9 @@ MIGDOM_USAGE \
 	"  (verify \"stream\") and answers READY; then GO is the commit point: from it\n" \
 	"  the device here never resumes; once RUNNING comes back it is \"migrated\";\n" \
 	"  without RUNNING it is \"destination-unknown\" (check the destination).\n" \
+	"  --connections N (1..16, default 1): pages over N TCP connections to it, a\n" \
+	"  sender thread each (the first carries the rest of the stream too); RATE\n" \
+	"  caps their sum.\n" \
 	"  exit: 0 migrated, 1 migration failed or cancelled (rolled back) or migrated\n" \
 	"  with memory not verified, 2 usage,\n" \
 	"  3 no such device, 4 GO sent and no RUNNING: stopped here, the destination's\n" \

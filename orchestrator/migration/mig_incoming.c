@@ -70,6 +70,7 @@ static int on_memory(void *ctx, const struct mig_stream_memory *m, struct gmem *
 			       (unsigned long long)(m->total >> 20),
 			       (unsigned long long)(c.mem_bytes >> 20));
 	c.mem_bytes = m->total;
+	in->memory = *m;
 	if ((rc = dev_open_incoming(in->dev, &c, why, sizeof(why))))
 		return vhm_err(err, errlen, rc, "the destination's device: %s", why);
 	in->opened = true;
@@ -87,6 +88,29 @@ static int on_ready(void *ctx, char *err, size_t errlen)
 		return vhm_err(err, errlen, rc, "answering READY to %s: %s", in->peer,
 			       strerror(-rc));
 	return 0;
+}
+
+/* CHANNELS: the source's page connections, each with its hello, on the
+ * same listener; their readers start at once. */
+static int on_channels(void *ctx, const struct mig_stream_chan *c, char *err, size_t errlen)
+{
+	struct mig_incoming *in = ctx;
+	int rc;
+
+	rc = mig_schan_accept(&in->chans, in->lfd, c, &in->memory, &in->dev->mem,
+			      in->conn.fd, MIG_IN_TIMEOUT_MS, &in->cancel, err, errlen);
+	__atomic_store_n(&in->chans_on, true, __ATOMIC_RELEASE);
+	return rc;
+}
+
+/* DEVICE: every page connection's pages are in. */
+static int on_pages_done(void *ctx, char *err, size_t errlen)
+{
+	struct mig_incoming *in = ctx;
+
+	if (!__atomic_load_n(&in->chans_on, __ATOMIC_RELAXED))
+		return 0;
+	return mig_schan_in_finish(&in->chans, &in->chan_data, &in->chan_zero, NULL, err, errlen);
 }
 
 static void on_pass(void *ctx, uint32_t pass, const struct mig_sin_result *sofar)
@@ -223,14 +247,31 @@ static void silent_source(struct mig_incoming *in, char *err, size_t errlen)
 			"link cut or host down" : "its host answers, the source sends nothing");
 }
 
+/* The reading failed with rc (err): the page connections are cut and
+ * joined; when one of them failed first, its failure is the reason (the
+ * main connection's read was only woken by it). */
+static int chans_failed(struct mig_incoming *in, int rc, char *err, size_t errlen)
+{
+	char why[MIG_SCHAN_ERR_LEN];
+	bool first;
+	int crc;
+
+	if (!__atomic_load_n(&in->chans_on, __ATOMIC_RELAXED))
+		return rc;
+	mig_schan_in_cut(&in->chans);
+	crc = mig_schan_in_finish(&in->chans, NULL, NULL, &first, why, sizeof(why));
+	return crc && first ? vhm_err(err, errlen, crc, "%s", why) : rc;
+}
+
 /* The whole stream into the device. 0 once the device runs (a bad END after
  * the commit is reported, not undone); else -errno with err, FAILED sent
  * when the connection still takes it, and the device closed. */
 static int receive(struct mig_incoming *in, char *err, size_t errlen)
 {
 	static const struct mig_sin_hooks hooks = {
-		.memory = on_memory, .ready = on_ready, .pass = on_pass,
-		.switchover = on_switchover, .go = on_go,
+		.memory = on_memory, .channels = on_channels, .ready = on_ready,
+		.pass = on_pass, .pages_done = on_pages_done, .switchover = on_switchover,
+		.go = on_go,
 	};
 	struct mig_sin_result res;
 	struct mig_sdec dec;
@@ -240,13 +281,17 @@ static int receive(struct mig_incoming *in, char *err, size_t errlen)
 	if ((rc = mig_sdec_init(&dec, mig_snet_in, &in->conn)))
 		return vhm_err(err, errlen, rc, "stream decoder: out of memory");
 	rc = mig_sin_run(&dec, &hooks, in, &res, &switched, err, errlen);
+	if (rc && !switched)
+		rc = chans_failed(in, rc, err, errlen);
 	if (cancelled(in) && !switched)
 		rc = vhm_err(err, errlen, -ECANCELED, "stopped while receiving from %s", in->peer);
 	else if (rc == -ETIMEDOUT && !switched)
 		silent_source(in, err, errlen);
 	if (!rc || switched) {   /* the counters outlive a failed reading */
-		__atomic_store_n(&in->data_pages, res.data_pages, __ATOMIC_RELAXED);
-		__atomic_store_n(&in->zero_pages, res.zero_pages, __ATOMIC_RELAXED);
+		__atomic_store_n(&in->data_pages, res.data_pages + in->chan_data,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&in->zero_pages, res.zero_pages + in->chan_zero,
+				 __ATOMIC_RELAXED);
 	}
 	if (!rc) {
 		mig_sin_result_free(&res);
@@ -373,7 +418,8 @@ json_t *mig_incoming_json(struct mig_incoming *in)
 	json_t *o;
 
 	if (p != MIG_IN_WAITING)   /* conn is written before the phase leaves it */
-		bytes = __atomic_load_n(&in->conn.bytes_in, __ATOMIC_RELAXED);
+		bytes = __atomic_load_n(&in->conn.bytes_in, __ATOMIC_RELAXED) +
+			mig_schan_in_bytes(&in->chans);
 	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:b}", "listen", in->bound,
 		      "phase", mig_in_phase_name(p), "bytes", (json_int_t)bytes,
 		      "passes", (json_int_t)__atomic_load_n(&in->passes, __ATOMIC_RELAXED),
@@ -383,6 +429,9 @@ json_t *mig_incoming_json(struct mig_incoming *in)
 		      "rarp", __atomic_load_n(&in->rarp_sent, __ATOMIC_RELAXED));
 	if (!o)
 		return NULL;
+	/* the connections the stream came on: the main one and the page ones */
+	json_object_set_new(o, "connections", json_integer(p == MIG_IN_WAITING ? 0 :
+		1 + __atomic_load_n(&in->chans.accepted, __ATOMIC_ACQUIRE)));
 	pthread_mutex_lock(&in->lock);
 	if (in->peer[0])
 		json_object_set_new(o, "source", json_string(in->peer));

@@ -8,10 +8,12 @@
  * agree, it loads the driver's and writer's state, sets the rings up from
  * the stream's bases without starting them and answers READY; at GO (the
  * commit point) it starts the rings, resumes the guest, answers RUNNING and
- * announces the guest (SEND_RARP); then it reads END. Before GO any
- * failure -- GO not coming within MIG_IN_GO_WAIT_MS of READY included --
- * answers FAILED with its reason (when the connection still takes it) and
- * closes the device: nothing ran.
+ * announces the guest (SEND_RARP); then it reads END. A stream over
+ * several connections (CHANNELS) has its page connections accepted on the
+ * same listener and read by threads of their own (mig_schan.h), joined
+ * before DEVICE. Before GO any failure -- GO not coming within
+ * MIG_IN_GO_WAIT_MS of READY included -- answers FAILED with its reason
+ * (when the connection still takes it) and closes the device: nothing ran.
  *
  * Threads: the caller's thread (the runner's loop) calls start, then status,
  * cancel and done while the incoming thread ("vhm-incoming") owns the device,
@@ -27,6 +29,7 @@
 #include <stdint.h>
 
 #include "device.h"
+#include "mig_schan.h"
 #include "mig_snet.h"
 
 #define MIG_IN_TIMEOUT_MS 30000   /* each wait for the source once it connected */
@@ -49,6 +52,10 @@ struct mig_incoming {
 	int lfd;                 /* the listener */
 	char bound[MIG_SNET_HOST_MAX + 8];   /* "ADDR:PORT" it listens on */
 	struct mig_snet conn;    /* the source's connection (incoming thread) */
+	struct mig_schan_in chans;   /* its page connections, when several */
+	bool chans_on;           /* atomic: chans accepted (their readers may run) */
+	struct mig_stream_memory memory;   /* the stream's MEMORY */
+	uint64_t chan_data, chan_zero;   /* pages the page connections applied */
 	int conn_fd;             /* atomic: conn.fd once accepted, for cancel */
 	pthread_t thread;
 	bool started;            /* the thread runs (caller's thread) */
@@ -83,7 +90,8 @@ void mig_incoming_cancel(struct mig_incoming *in);
  * commit point), else -errno with err (-ECANCELED when cancelled). */
 int mig_incoming_finish(struct mig_incoming *in, char *err, size_t errlen);
 /* {"listen", "phase", "source", "bytes", "passes", "data_pages",
- *  "zero_pages", "elapsed_ms", "error"?}: any thread but the incoming one. */
+ *  "zero_pages", "elapsed_ms", "connections", "error"?}: any thread but the
+ *  incoming one. */
 json_t *mig_incoming_json(struct mig_incoming *in);
 const char *mig_in_phase_name(enum mig_in_phase p);
 /* The phase now (any thread). */

@@ -17,10 +17,11 @@
 #include "mig_smem.h"
 #include "util.h"
 
-enum stage { ST_MEMORY, ST_PAGES, ST_DEVICE, ST_READY, ST_SWITCHED };
+enum stage { ST_MEMORY, ST_CHANNELS, ST_PAGES, ST_DEVICE, ST_READY, ST_SWITCHED };
 
 static const char *const stage_wants[] = {
 	[ST_MEMORY] = "MEMORY",
+	[ST_CHANNELS] = "CHANNELS",
 	[ST_PAGES] = "PAGES, ZERO, PASS or DEVICE",
 	[ST_DEVICE] = "SWITCHOVER",
 	[ST_READY] = "GO",
@@ -58,14 +59,18 @@ static int check_digest(const struct mig_ssec *s, const struct gmem *mem,
 	return 0;
 }
 
-/* Does section type t belong to stage st? The stage it leads to in *next. */
-static bool fits(enum stage st, uint32_t t, enum stage *next)
+/* Does section type t belong to stage st? The stage it leads to in *next
+ * (CHANNELS after MEMORY when the header announces several connections). */
+static bool fits(enum stage st, uint32_t t, bool chans, enum stage *next)
 {
 	*next = st;
 	switch (st) {
 	case ST_MEMORY:
-		*next = ST_PAGES;
+		*next = chans ? ST_CHANNELS : ST_PAGES;
 		return t == MIG_SEC_MEMORY;
+	case ST_CHANNELS:
+		*next = ST_PAGES;
+		return t == MIG_SEC_CHANNELS;
 	case ST_PAGES:
 		if (t == MIG_SEC_DEVICE)
 			*next = ST_DEVICE;
@@ -88,8 +93,14 @@ struct sin {
 	const struct mig_sin_hooks *h;
 	void *ctx;
 	struct gmem *mem;
+	uint32_t nchan;          /* connections carrying pages (CHANNELS), else 1 */
 	bool switched;
 };
+
+static int ready(struct sin *in, char *err, size_t errlen)
+{
+	return in->h->ready ? in->h->ready(in->ctx, err, errlen) : 0;
+}
 
 static int on_memory(struct sin *in, struct mig_sdec *d, const struct mig_ssec *s, char *err,
 		     size_t errlen)
@@ -98,7 +109,42 @@ static int on_memory(struct sin *in, struct mig_sdec *d, const struct mig_ssec *
 
 	if (rc || (rc = mig_smem_apply(d, s, in->mem, err, errlen)))
 		return rc;
-	return in->h->ready ? in->h->ready(in->ctx, err, errlen) : 0;
+	return d->flags & MIG_STREAM_F_CHANNELS ? 0 : ready(in, err, errlen);
+}
+
+static int on_channels(struct sin *in, const struct mig_ssec *s, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!in->h->channels)
+		return vhm_err(err, errlen, -EPROTO, "a stream over %u connections: this reader "
+			       "takes one", s->chan.count);
+	if ((rc = in->h->channels(in->ctx, &s->chan, err, errlen)))
+		return rc;
+	in->nchan = s->chan.count;
+	return ready(in, err, errlen);
+}
+
+/* A run on the main connection: with several connections, its stripes. */
+static int main_run(struct sin *in, struct mig_sdec *d, const struct mig_ssec *s, char *err,
+		    size_t errlen)
+{
+	if (in->nchan > 1 && (mig_smem_owner(s->pfn, in->nchan) != 0 ||
+			      s->pfn / MIG_SMEM_STRIPE != (s->pfn + s->npages - 1) / MIG_SMEM_STRIPE))
+		return vhm_err(err, errlen, -EPROTO, "%s run at pfn 0x%llx on the main "
+			       "connection: another connection's stripe", mig_sec_name(s->type),
+			       (unsigned long long)s->pfn);
+	return mig_smem_apply(d, s, in->mem, err, errlen);
+}
+
+static int on_device(struct sin *in, const struct mig_ssec *s, struct mig_sin_result *res,
+		     char *err, size_t errlen)
+{
+	int rc;
+
+	if (in->h->pages_done && (rc = in->h->pages_done(in->ctx, err, errlen)))
+		return rc;
+	return keep_device(s, res, err, errlen);
 }
 
 static int on_switchover(struct sin *in, const struct mig_ssec *s, struct mig_sin_result *res,
@@ -125,19 +171,21 @@ static int one_section(struct sin *in, struct mig_sdec *d, const struct mig_ssec
 	switch (s->type) {
 	case MIG_SEC_MEMORY:
 		return on_memory(in, d, s, err, errlen);
+	case MIG_SEC_CHANNELS:
+		return on_channels(in, s, err, errlen);
 	case MIG_SEC_PAGES:
 		res->data_pages += s->npages;
-		return mig_smem_apply(d, s, in->mem, err, errlen);
+		return main_run(in, d, s, err, errlen);
 	case MIG_SEC_ZERO:
 		res->zero_pages += s->npages;
-		return mig_smem_apply(d, s, in->mem, err, errlen);
+		return main_run(in, d, s, err, errlen);
 	case MIG_SEC_PASS:
 		res->passes++;
 		if (in->h->pass)
 			in->h->pass(in->ctx, s->pass, res);
 		return 0;
 	case MIG_SEC_DEVICE:
-		return keep_device(s, res, err, errlen);
+		return on_device(in, s, res, err, errlen);
 	case MIG_SEC_SWITCHOVER:
 		return on_switchover(in, s, res, err, errlen);
 	case MIG_SEC_GO:
@@ -149,7 +197,7 @@ static int one_section(struct sin *in, struct mig_sdec *d, const struct mig_ssec
 int mig_sin_run(struct mig_sdec *d, const struct mig_sin_hooks *h, void *ctx,
 		struct mig_sin_result *res, bool *switched, char *err, size_t errlen)
 {
-	struct sin in = { .h = h, .ctx = ctx };
+	struct sin in = { .h = h, .ctx = ctx, .nchan = 1 };
 	enum stage st = ST_MEMORY, next;
 	struct mig_ssec s;
 	int rc;
@@ -161,7 +209,7 @@ int mig_sin_run(struct mig_sdec *d, const struct mig_sin_hooks *h, void *ctx,
 	while (!d->ended) {
 		if ((rc = mig_sdec_next(d, &s)))
 			goto fail_dec;
-		if (!fits(st, s.type, &next)) {
+		if (!fits(st, s.type, d->flags & MIG_STREAM_F_CHANNELS, &next)) {
 			rc = vhm_err(err, errlen, -EPROTO, "%s section at byte %llu where %s was "
 				     "expected", mig_sec_name(s.type),
 				     (unsigned long long)s.offset, stage_wants[st]);

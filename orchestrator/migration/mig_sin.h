@@ -37,8 +37,15 @@ struct mig_sin_hooks {
 	 * by m; mig_smem_apply then checks its layout is m's). */
 	int (*memory)(void *ctx, const struct mig_stream_memory *m, struct gmem **mem, char *err,
 		      size_t errlen);
-	/* MEMORY applied: the layout is *mem's. May be NULL. */
+	/* A stream over several connections (header flag CHANNELS): the
+	 * CHANNELS section after MEMORY; take the page connections. NULL: such
+	 * a stream is refused. */
+	int (*channels)(void *ctx, const struct mig_stream_chan *c, char *err, size_t errlen);
+	/* MEMORY (and CHANNELS) applied: the layout is *mem's. May be NULL. */
 	int (*ready)(void *ctx, char *err, size_t errlen);
+	/* DEVICE arrived: every page connection's pages must be in (their
+	 * ENDs read) before it applies. May be NULL (one connection). */
+	int (*pages_done)(void *ctx, char *err, size_t errlen);
 	mig_sin_pass_fn pass;    /* may be NULL */
 	/* The digests agreed (res->device and res->digest filled): make ready
 	 * to start, without starting (answer READY); GO is read next. May be

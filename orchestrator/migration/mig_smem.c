@@ -87,6 +87,36 @@ static void add_page(struct mig_smem_tx *t, uint64_t pfn, const uint8_t *hva)
 	t->ndata++;
 }
 
+static bool mine(const struct mig_smem_tx *t, uint64_t pfn)
+{
+	return mig_smem_owner(pfn, t->nchan) == t->chan;
+}
+
+/* The first pfn at or after pfn that is this sender's (pfn itself, or the
+ * start of its next stripe). */
+static uint64_t next_mine(const struct mig_smem_tx *t, uint64_t pfn)
+{
+	while (!mine(t, pfn))
+		pfn = (pfn / MIG_SMEM_STRIPE + 1) * MIG_SMEM_STRIPE;
+	return pfn;
+}
+
+/* n zero pages from pfn, known without reading (a hole): this sender's
+ * stripes of them. */
+static void add_hole(struct mig_smem_tx *t, uint64_t pfn, uint64_t n)
+{
+	uint64_t end = pfn + n;
+
+	for (pfn = next_mine(t, pfn); pfn < end; pfn = next_mine(t, pfn)) {
+		uint64_t stop = (pfn / MIG_SMEM_STRIPE + 1) * MIG_SMEM_STRIPE;
+
+		if (t->nchan <= 1 || stop > end)
+			stop = end;
+		add_zero(t, pfn, stop - pfn);
+		pfn = stop;
+	}
+}
+
 int mig_smem_send_layout(struct mig_smem_tx *t)
 {
 	struct mig_stream_memory m = { .total = t->mem->total, .n = (uint32_t)t->mem->n };
@@ -105,9 +135,16 @@ static void send_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 {
 	struct extent_walk *w = arg;
 
-	add_zero(w->t, (r->gpa + w->next) / PAGE, (off - w->next) / PAGE);   /* the hole */
-	for (; off < end && !w->t->rc; off += PAGE)
-		add_page(w->t, (r->gpa + off) / PAGE, r->hva + off);
+	add_hole(w->t, (r->gpa + w->next) / PAGE, (off - w->next) / PAGE);
+	for (; off < end && !w->t->rc; off += PAGE) {
+		uint64_t pfn = (r->gpa + off) / PAGE, to = next_mine(w->t, pfn);
+
+		if (to != pfn) {           /* another connection's stripe */
+			off += (to - pfn - 1) * PAGE;
+			continue;
+		}
+		add_page(w->t, pfn, r->hva + off);
+	}
 	w->next = end;
 }
 
@@ -118,7 +155,7 @@ int mig_smem_send_all(struct mig_smem_tx *t)
 		struct extent_walk w = { .t = t };
 
 		gmem_for_data(r, send_extent, &w);
-		add_zero(t, (r->gpa + w.next) / PAGE, (r->size - w.next) / PAGE);
+		add_hole(t, (r->gpa + w.next) / PAGE, (r->size - w.next) / PAGE);
 	}
 	flush(t);
 	return t->rc;
@@ -127,8 +164,11 @@ int mig_smem_send_all(struct mig_smem_tx *t)
 int mig_smem_send_dirty(struct mig_smem_tx *t, uint64_t *bm, size_t nwords)
 {
 	for (size_t i = 0; i < nwords && !t->rc; i++) {
-		uint64_t w = bm[i];
+		uint64_t w;
 
+		if (!mine(t, i * 64))      /* the word is another connection's */
+			continue;
+		w = bm[i];
 		bm[i] = 0;
 		while (w) {
 			uint64_t pfn = i * 64 + (uint64_t)__builtin_ctzll(w);

@@ -20,6 +20,19 @@
 #include "gmem.h"
 #include "mig_stream.h"
 
+/* Several connections (mig_schan.h) share guest memory by stripes of
+ * MIG_SMEM_STRIPE pages, dealt round-robin: stripe k goes on connection
+ * k % n, in every pass. A page thus always travels on the same connection,
+ * so its copies arrive in the order they were sent. A multiple of 64: a
+ * dirty bitmap's word belongs to one connection. */
+#define MIG_SMEM_STRIPE 2048u      /* pages: 8 MiB */
+
+/* The connection (0..n-1) that carries guest page pfn among n. */
+static inline uint32_t mig_smem_owner(uint64_t pfn, uint32_t n)
+{
+	return n > 1 ? (uint32_t)((pfn / MIG_SMEM_STRIPE) % n) : 0;
+}
+
 struct mig_smem_tx {
 	struct mig_senc *e;
 	const struct gmem *mem;
@@ -28,6 +41,8 @@ struct mig_smem_tx {
 	uint32_t ndata;
 	uint64_t data_pages, zero_pages;   /* sent so far, by kind */
 	int rc;                  /* first transport error, sticky */
+	uint32_t chan, nchan;    /* send only the pages of connection chan among
+				  * nchan (mig_smem_owner); nchan 0 or 1: all */
 	/* Called after each PAGES section went out with its page count (may be
 	 * NULL): the sender's progress, its other duties (a migration serves its
 	 * backend's channel there) and its way to stop a pass -- a non-zero

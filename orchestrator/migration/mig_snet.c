@@ -22,6 +22,7 @@
 #include "util.h"
 
 #define SNET_PREFIX "tcp:"
+#define SNET_BACKLOG 32          /* a source's page connections come at once */
 
 int mig_snet_is_addr(const char *spec)
 {
@@ -126,7 +127,7 @@ int mig_snet_listen(const char *spec, int *lfd, char *bound, size_t boundlen, ch
 		if (fd < 0)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, 1)) {
+		if (bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, SNET_BACKLOG)) {
 			rc = -errno;
 			close(fd);
 			fd = -1;
@@ -215,11 +216,29 @@ uint64_t mig_snet_last_in_ns(const struct mig_snet *c)
 	return c->last_in_ns;
 }
 
+/* Under a shared cap: sleep off the lead of all its connections' bytes. */
+static void throttle_shared(struct mig_snet_cap *cap, size_t n)
+{
+	uint64_t zero = 0, now = vhm_now_ns(), start, bytes, due;
+
+	__atomic_compare_exchange_n(&cap->start_ns, &zero, now, false, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
+	start = __atomic_load_n(&cap->start_ns, __ATOMIC_RELAXED);
+	bytes = __atomic_add_fetch(&cap->bytes, (uint64_t)n, __ATOMIC_RELAXED);
+	due = (uint64_t)((double)bytes * 1e9 / (double)cap->bandwidth);
+	if (due > now - start)
+		usleep((useconds_t)((due - (now - start)) / 1000));
+}
+
 /* Under the cap: sleep off any lead over bandwidth bytes/s. */
 static void throttle(struct mig_snet *c, size_t n)
 {
 	uint64_t due, spent;
 
+	if (c->shared && c->shared->bandwidth) {
+		throttle_shared(c->shared, n);
+		return;
+	}
 	if (!c->bandwidth)
 		return;
 	if (!c->tb_start_ns)

@@ -31,11 +31,19 @@ int mig_snet_is_addr(const char *spec);
 int mig_snet_parse(const char *spec, char *host, size_t hostlen, uint16_t *port, char *err,
 		   size_t errlen);
 
+/* A bandwidth cap several connections share (their sum; any thread):
+ * the bytes written by all of them since the first, relaxed atomics. */
+struct mig_snet_cap {
+	uint64_t bandwidth;      /* bytes/s; 0: no cap */
+	uint64_t start_ns, bytes;
+};
+
 struct mig_snet {
 	int fd;
 	int timeout_ms;          /* each wait for the peer */
 	uint64_t bandwidth;      /* bytes/s written at most; 0: no cap */
 	uint64_t tb_start_ns, tb_bytes;
+	struct mig_snet_cap *shared;   /* when set, the cap instead of bandwidth */
 	uint64_t bytes_out, bytes_in;   /* relaxed atomics */
 	uint64_t last_in_ns;     /* the last byte read (or the connection made) */
 	char peer[MIG_SNET_HOST_MAX + 8];

@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "util.h"
 
 #define MIG_SOUT_ANSWER_MS 300    /* a write failed: how long to look for FAILED */
+#define MIG_SOUT_WAIT_US   2000   /* waiting for the page connections: ticks this often */
 
 /* The destination's answer, waiting at most wait_ms: 0 with *code and text,
  * or -errno with what (the transport's, or "not an answer"). */
@@ -70,58 +72,143 @@ static int expect(struct mig_sout *s, uint32_t want, const char *after)
 	return 0;
 }
 
+/* With several connections: CHANNELS, then the page connections. */
+static int open_channels(struct mig_sout *s, const char *to, const struct gmem *mem,
+			 int conns, int timeout_ms)
+{
+	struct mig_stream_chan ch = { .id = mig_schan_new_id(), .count = (uint32_t)conns };
+	int rc;
+
+	if ((rc = mig_senc_channels(&s->enc, &ch)))
+		return failed(s, rc, "the CHANNELS section");
+	if ((rc = mig_schan_connect(&s->chans, &ch, to, mem, &s->cap, timeout_ms)))
+		return vhm_err(s->err, sizeof(s->err), rc, "%s", s->chans.err);
+	return 0;
+}
+
 int mig_sout_open(struct mig_sout *s, const char *to, const struct gmem *mem,
-		  uint64_t bandwidth, int timeout_ms, int (*tick)(void *ctx, uint32_t pages),
-		  void *tick_ctx)
+		  uint64_t bandwidth, int conns, int timeout_ms,
+		  int (*tick)(void *ctx, uint32_t pages), void *tick_ctx)
 {
 	char err[256];
 	int rc;
 
-	*s = (struct mig_sout){ .net = { .fd = -1 } };
+	*s = (struct mig_sout){ .net = { .fd = -1 }, .cap = { .bandwidth = bandwidth },
+				.chans = { .chan = { .count = 1 } } };
+	if (!mig_schan_count_ok((uint64_t)conns))
+		return vhm_err(s->err, sizeof(s->err), -EINVAL, "%d connections: expected 1..%d",
+			       conns, MIG_STREAM_CONNS_MAX);
 	if ((rc = mig_snet_connect(to, &s->net, timeout_ms, err, sizeof(err))))
 		return vhm_err(s->err, sizeof(s->err), rc, "%s", err);
 	s->connected = true;
-	s->net.bandwidth = bandwidth;
+	s->net.shared = &s->cap;
 	mig_senc_init(&s->enc, mig_snet_out, &s->net);
 	if ((rc = mig_smem_tx_init(&s->tx, &s->enc, mem)))
 		return vhm_err(s->err, sizeof(s->err), rc, "stream staging: out of memory");
 	s->tx_made = true;
 	s->tx.tick = tick;
 	s->tx.tick_ctx = tick_ctx;
+	s->tx.nchan = (uint32_t)conns;
+	s->enc.flags = conns > 1 ? MIG_STREAM_F_CHANNELS : 0;
 	if ((rc = mig_senc_header(&s->enc)) || (rc = mig_smem_send_layout(&s->tx)))
 		return failed(s, rc, "the MEMORY section");
+	if (conns > 1 && (rc = open_channels(s, to, mem, conns, timeout_ms)))
+		return rc;
 	return expect(s, MIG_ACK_READY, "MEMORY");
 }
 
-/* A pass through mig_smem: pages sent with data (*sent), or its error. */
-static int pass_result(struct mig_sout *s, int rc, uint64_t data0, uint64_t zero0,
-		       bool count_zero, uint64_t *sent)
+/* The tick with the page connections' pages sent since *seen (0 too: the
+ * tick serves the migration's other duties meanwhile): its -errno when it
+ * asks the pass to stop, else 0. */
+static int tick_senders(struct mig_sout *s, uint64_t *seen)
 {
-	*sent = s->tx.data_pages - data0 + (count_zero ? s->tx.zero_pages - zero0 : 0);
+	uint64_t now = mig_schan_progress(&s->chans);
+	int rc = s->tx.tick ? s->tx.tick(s->tx.tick_ctx, (uint32_t)(now - *seen)) : 0;
+
+	*seen = now;
+	return rc;
+}
+
+/* The page connections' share of a pass, after the main connection's own
+ * (rc its outcome): wait for their senders, their progress passed to the
+ * tick, which may stop them. 0, or the first failure; *piece names the
+ * connection when it was a page connection's. */
+static int join_senders(struct mig_sout *s, int rc, const char **piece)
+{
+	uint64_t seen = 0;
+	int trc, crc;
+
+	if (rc)
+		mig_schan_abort(&s->chans);
+	while (mig_schan_busy(&s->chans)) {
+		if ((trc = tick_senders(s, &seen)) && !rc) {
+			rc = trc;
+			mig_schan_abort(&s->chans);
+		}
+		usleep(MIG_SOUT_WAIT_US);
+	}
+	crc = mig_schan_wait(&s->chans);
+	tick_senders(s, &seen);
+	if (crc && crc != -ECANCELED && (!rc || rc == -ECANCELED)) {
+		*piece = s->chans.err;
+		return crc;
+	}
+	return rc;
+}
+
+static uint64_t data_pages(const struct mig_sout *s)
+{
+	uint64_t d, z;
+
+	mig_schan_counts(&s->chans, &d, &z);
+	return s->tx.data_pages + d;
+}
+
+static uint64_t zero_pages(const struct mig_sout *s)
+{
+	uint64_t d, z;
+
+	mig_schan_counts(&s->chans, &d, &z);
+	return s->tx.zero_pages + z;
+}
+
+/* A pass through mig_smem on every connection (bm NULL: all of memory):
+ * pages sent with data (*sent; with zero pages when count_zero), or its
+ * error. */
+static int pass(struct mig_sout *s, uint64_t *bm, size_t nwords, bool count_zero,
+		uint64_t *sent)
+{
+	uint64_t d0 = data_pages(s), z0 = zero_pages(s);
+	const char *piece = "pages";
+	int rc = mig_schan_send(&s->chans, bm, nwords);
+
+	if (rc)
+		return vhm_err(s->err, sizeof(s->err), rc, "%s", s->chans.err);
+	rc = bm ? mig_smem_send_dirty(&s->tx, bm, nwords) : mig_smem_send_all(&s->tx);
+	rc = join_senders(s, rc, &piece);
+	*sent = data_pages(s) - d0 + (count_zero ? zero_pages(s) - z0 : 0);
 	if (rc == -ECANCELED)
 		return vhm_err(s->err, sizeof(s->err), rc, "stopped");
-	return rc ? failed(s, rc, "pages") : 0;
+	return rc ? failed(s, rc, piece) : 0;
 }
 
 int mig_sout_all(struct mig_sout *s, uint64_t *sent)
 {
-	uint64_t d0 = s->tx.data_pages, z0 = s->tx.zero_pages;
-
-	return pass_result(s, mig_smem_send_all(&s->tx), d0, z0, false, sent);
+	return pass(s, NULL, 0, false, sent);
 }
 
 int mig_sout_dirty(struct mig_sout *s, uint64_t *bm, size_t nwords, uint64_t *sent)
 {
-	uint64_t d0 = s->tx.data_pages, z0 = s->tx.zero_pages;
-
-	return pass_result(s, mig_smem_send_dirty(&s->tx, bm, nwords), d0, z0, true, sent);
+	return pass(s, bm, nwords, true, sent);
 }
 
 int mig_sout_pass(struct mig_sout *s)
 {
-	int rc = mig_senc_pass(&s->enc, s->passes);
+	int rc = mig_schan_pass(&s->chans, s->passes);
 
 	if (rc)
+		return failed(s, rc, s->chans.err);
+	if ((rc = mig_senc_pass(&s->enc, s->passes)))
 		return failed(s, rc, "PASS");
 	s->passes++;
 	return 0;
@@ -132,9 +219,14 @@ int mig_sout_device(struct mig_sout *s, struct device *d, const uint32_t *bases,
 {
 	struct mig_stream_device dev = { .features = d->features, .nrings = (uint32_t)d->nrings };
 	size_t len = dev_state_size(d);
-	uint8_t *blob = malloc(len);
+	uint8_t *blob;
 	int rc;
 
+	/* every page connection ends first: the destination applies DEVICE
+	 * once all their pages are in */
+	if ((rc = mig_schan_end(&s->chans)))
+		return failed(s, rc, s->chans.err);
+	blob = malloc(len);
 	if (!blob)
 		return vhm_err(s->err, sizeof(s->err), -ENOMEM, "device state: out of memory");
 	if (d->nrings > MIG_STREAM_RINGS) {
@@ -204,18 +296,29 @@ bool mig_sout_gone(struct mig_sout *s)
 	return true;
 }
 
+uint64_t mig_sout_conn_bytes(const struct mig_sout *s, int i)
+{
+	return i ? mig_schan_bytes(&s->chans, i) : __atomic_load_n(&s->net.bytes_out,
+								    __ATOMIC_RELAXED);
+}
+
 uint64_t mig_sout_bytes(const struct mig_sout *s)
 {
-	return __atomic_load_n(&s->net.bytes_out, __ATOMIC_RELAXED);
+	uint64_t n = 0;
+
+	for (int i = 0; i < MIG_STREAM_CONNS_MAX; i++)
+		n += mig_sout_conn_bytes(s, i);
+	return n;
 }
 
 int mig_sout_conns(const struct mig_sout *s)
 {
-	return s->connected ? 1 : 0;
+	return s->connected ? 1 + mig_schan_open_count(&s->chans) : 0;
 }
 
 void mig_sout_close(struct mig_sout *s)
 {
+	mig_schan_out_close(&s->chans);
 	if (s->tx_made)
 		mig_smem_tx_destroy(&s->tx);
 	s->tx_made = false;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* mig_sout — the source's side of a migration stream (docs/stream.md): one
- * TCP connection to a `vhm run --incoming` destination, and the pieces the
- * migration sends through it in the order the format prescribes:
+/* mig_sout — the source's side of a migration stream (docs/stream.md): a
+ * TCP connection to a `vhm run --incoming` destination (and with several
+ * connections, the page connections of mig_schan.h beside it, each pass
+ * sent on all of them at once), and the pieces the migration sends through
+ * it in the order the format prescribes:
  *
  *   open       connect, header, MEMORY (the device's layout), then wait
  *              for READY (the destination's memory and backend are set);
@@ -34,26 +36,33 @@
 
 #include "device.h"
 #include "gmem.h"
+#include "mig_schan.h"
 #include "mig_smem.h"
 #include "mig_snet.h"
 #include "mig_stream.h"
 
 struct mig_sout {
-	struct mig_snet net;
+	struct mig_snet net;       /* the main connection (connection 0) */
 	struct mig_senc enc;
 	struct mig_smem_tx tx;
+	struct mig_schan_out chans;   /* connections 1..conns-1 (mig_schan.h) */
+	struct mig_snet_cap cap;   /* the bandwidth cap, over all connections */
 	uint32_t passes;           /* PASS sections sent */
 	bool connected, tx_made;
 	char err[320];
 };
 
-/* Connect to `to` ("tcp:HOST:PORT"), send the header and mem's layout, and
- * wait for READY. bandwidth caps the bytes/s written (0: none); timeout_ms
- * bounds each wait for the destination. tick (may be NULL) is mig_smem's
- * per-run callback (mig_smem.h). 0 or -errno with s->err. */
+/* Connect to `to` ("tcp:HOST:PORT"), send the header and mem's layout
+ * (with conns > 1: CHANNELS, and connections 1..conns-1 opened with their
+ * hello), and wait for READY. bandwidth caps the bytes/s written on all
+ * connections together (0: none); timeout_ms bounds each wait for the
+ * destination. tick (may be NULL) is mig_smem's per-run callback
+ * (mig_smem.h), on the migration's thread; with several connections it is
+ * also called, with the pages the others sent, while it waits for them.
+ * 0 or -errno with s->err. */
 int mig_sout_open(struct mig_sout *s, const char *to, const struct gmem *mem,
-		  uint64_t bandwidth, int timeout_ms, int (*tick)(void *ctx, uint32_t pages),
-		  void *tick_ctx);
+		  uint64_t bandwidth, int conns, int timeout_ms,
+		  int (*tick)(void *ctx, uint32_t pages), void *tick_ctx);
 /* Every page of guest memory (the first pass); pages with data sent. */
 int mig_sout_all(struct mig_sout *s, uint64_t *sent);
 /* The pages set in bm, clearing each bit as its page goes; pages sent
@@ -79,9 +88,11 @@ int mig_sout_end(struct mig_sout *s);
 bool mig_sout_gone(struct mig_sout *s);
 /* Bytes written to the connection so far. */
 uint64_t mig_sout_bytes(const struct mig_sout *s);
-/* Connections open to the destination: 1 once connected (one carries the
- * whole stream today), 0 before and after. The migration's thread. */
+/* Connections open to the destination: the main one and the page
+ * connections; 0 before and after. The migration's thread. */
 int mig_sout_conns(const struct mig_sout *s);
+/* Bytes written on connection i (0: the main one) so far. */
+uint64_t mig_sout_conn_bytes(const struct mig_sout *s, int i);
 void mig_sout_close(struct mig_sout *s);
 
 #endif

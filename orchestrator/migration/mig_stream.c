@@ -18,6 +18,8 @@
 #define SEC_LEN   8u          /* type, payload length */
 #define MEM_FIXED 16u         /* total, n, 0 */
 #define DEV_FIXED 24u         /* features, nrings, blob_len, mac, 0 */
+#define CHAN_FIXED 16u        /* id, count, 0 */
+#define HELLO_LEN 28u         /* magic, version, index, count, id */
 
 /* ---- little-endian fields ----------------------------------------------- */
 
@@ -109,6 +111,7 @@ const char *mig_sec_name(uint32_t type)
 		[MIG_SEC_MEMORY] = "MEMORY", [MIG_SEC_PAGES] = "PAGES", [MIG_SEC_ZERO] = "ZERO",
 		[MIG_SEC_PASS] = "PASS", [MIG_SEC_DEVICE] = "DEVICE",
 		[MIG_SEC_SWITCHOVER] = "SWITCHOVER", [MIG_SEC_END] = "END", [MIG_SEC_GO] = "GO",
+		[MIG_SEC_CHANNELS] = "CHANNELS",
 	};
 
 	return type < sizeof(names) / sizeof(names[0]) && names[type] ? names[type] : "unknown";
@@ -155,7 +158,30 @@ int mig_senc_header(struct mig_senc *e)
 
 	memcpy(h, MIG_STREAM_MAGIC, 8);
 	le32(h + 8, MIG_STREAM_VERSION);
-	le32(h + 12, 0);
+	le32(h + 12, e->flags);
+	return put(e, h, sizeof(h));
+}
+
+int mig_senc_channels(struct mig_senc *e, const struct mig_stream_chan *c)
+{
+	uint8_t b[CHAN_FIXED] = { 0 };
+
+	if (!(e->flags & MIG_STREAM_F_CHANNELS))
+		return -EINVAL;
+	le64(b, c->id);
+	le32(b + 8, c->count);
+	return put_section(e, MIG_SEC_CHANNELS, b, sizeof(b), sizeof(b));
+}
+
+int mig_senc_hello(struct mig_senc *e, const struct mig_stream_chan *c)
+{
+	uint8_t h[HELLO_LEN];
+
+	memcpy(h, MIG_STREAM_CHAN_MAGIC, 8);
+	le32(h + 8, MIG_STREAM_VERSION);
+	le32(h + 12, c->index);
+	le32(h + 16, c->count);
+	le64(h + 20, c->id);
 	return put(e, h, sizeof(h));
 }
 
@@ -318,10 +344,48 @@ int mig_sdec_header(struct mig_sdec *d)
 	if (v != MIG_STREAM_VERSION)
 		return derr(d, -EPROTO, "migration stream version %u; this vhm reads version %u",
 			    v, MIG_STREAM_VERSION);
-	if (get32(h + 12))
-		return derr(d, -EPROTO, "migration stream flags 0x%x: none are known",
-			    get32(h + 12));
+	if (get32(h + 12) & ~MIG_STREAM_F_CHANNELS)
+		return derr(d, -EPROTO, "migration stream flags 0x%x: this vhm knows 0x%x",
+			    get32(h + 12), MIG_STREAM_F_CHANNELS);
+	d->flags = get32(h + 12);
 	d->have_header = true;
+	return 0;
+}
+
+int mig_sdec_hello(struct mig_sdec *d, const struct mig_stream_memory *m,
+		   struct mig_stream_chan *c)
+{
+	uint8_t h[HELLO_LEN];
+	int rc;
+
+	if ((rc = get(d, h, sizeof(h))))
+		return rc;
+	if (memcmp(h, MIG_STREAM_CHAN_MAGIC, 8))
+		return derr(d, -EPROTO, "not a vhm page connection (bad hello)");
+	if (get32(h + 8) != MIG_STREAM_VERSION)
+		return derr(d, -EPROTO, "page connection version %u; this vhm reads version %u",
+			    get32(h + 8), MIG_STREAM_VERSION);
+	c->index = get32(h + 12);
+	c->count = get32(h + 16);
+	c->id = get64(h + 20);
+	d->memory = *m;
+	d->have_memory = d->have_header = true;
+	return 0;
+}
+
+static int dec_channels(struct mig_sdec *d, struct mig_ssec *s, uint32_t len)
+{
+	uint8_t b[CHAN_FIXED];
+	int rc;
+
+	if (!(d->flags & MIG_STREAM_F_CHANNELS))
+		return derr(d, -EPROTO, "CHANNELS section in a stream whose header does not "
+			    "announce it");
+	if (len != CHAN_FIXED)
+		return derr(d, -EPROTO, "CHANNELS section of %u bytes, not %u", len, CHAN_FIXED);
+	if ((rc = get(d, b, sizeof(b))))
+		return rc;
+	s->chan = (struct mig_stream_chan){ .id = get64(b), .count = get32(b + 8) };
 	return 0;
 }
 
@@ -473,6 +537,7 @@ int mig_sdec_next(struct mig_sdec *d, struct mig_ssec *s)
 	case MIG_SEC_ZERO: return dec_run(d, s, len);
 	case MIG_SEC_DEVICE: return dec_device(d, s, len);
 	case MIG_SEC_END: return dec_end(d, len, crc_before);
+	case MIG_SEC_CHANNELS: return dec_channels(d, s, len);
 	case MIG_SEC_PASS:
 		if ((rc = dec_fixed(d, s->type, len, b, 8)))
 			return rc;

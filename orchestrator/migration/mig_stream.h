@@ -36,6 +36,11 @@
 #define MIG_STREAM_RINGS     32        /* rings a DEVICE section may carry */
 #define MIG_STREAM_BLOB_MAX  262144u   /* driver and writer state, bytes */
 #define MIG_STREAM_ERR_LEN   200
+#define MIG_STREAM_CHAN_MAGIC "VHMCHAN\n"   /* a page connection's hello */
+#define MIG_STREAM_CONNS_MAX 16        /* connections a stream may use */
+/* Header flag: several connections -- a CHANNELS section follows MEMORY,
+ * and page connections (each opened with a hello) carry pages too. */
+#define MIG_STREAM_F_CHANNELS 0x1u
 
 /* Section types (u32 on the wire). */
 enum mig_sec {
@@ -47,6 +52,7 @@ enum mig_sec {
 	MIG_SEC_SWITCHOVER = 6,  /* the source's digest: the destination prepares */
 	MIG_SEC_END = 7,         /* checksum; nothing follows */
 	MIG_SEC_GO = 8,          /* after READY: the destination starts (the commit) */
+	MIG_SEC_CHANNELS = 9,    /* the connections: id and count (flag CHANNELS) */
 };
 
 /* The name of a section type ("PAGES"), or "unknown". */
@@ -75,6 +81,15 @@ struct mig_stream_device {
 				  * valid until its next section */
 };
 
+/* A stream over several connections (CHANNELS section, and each page
+ * connection's hello): a random id naming this migration, how many
+ * connections carry pages (2..MIG_STREAM_CONNS_MAX; the main one is
+ * connection 0), and in a hello the connection's own index (1..count-1). */
+struct mig_stream_chan {
+	uint64_t id;
+	uint32_t count, index;
+};
+
 /* 0, or -errno (the transport's error). */
 typedef int (*mig_stream_out_fn)(void *ctx, const void *p, size_t n);
 /* Reads up to n bytes: how many (0 at end of stream), or -errno. */
@@ -88,6 +103,7 @@ struct mig_senc {
 	void *ctx;
 	uint32_t crc;            /* of every byte written so far */
 	uint64_t bytes;          /* written so far */
+	uint32_t flags;          /* the header's (MIG_STREAM_F_*), set before it */
 	bool ended;
 };
 
@@ -106,6 +122,11 @@ int mig_senc_switchover(struct mig_senc *e, uint64_t digest);
  * from then on the source never resumes its device. */
 int mig_senc_go(struct mig_senc *e);
 int mig_senc_end(struct mig_senc *e);
+/* CHANNELS on the main connection (after MEMORY; e->flags has
+ * MIG_STREAM_F_CHANNELS); a page connection's hello (its first bytes, in
+ * place of a header: magic, version, index, count, id). */
+int mig_senc_channels(struct mig_senc *e, const struct mig_stream_chan *c);
+int mig_senc_hello(struct mig_senc *e, const struct mig_stream_chan *c);
 
 /* One section as read. For PAGES the page bytes are not read yet: the
  * caller reads them with mig_sdec_data (into the guest memory, no copy). */
@@ -117,6 +138,7 @@ struct mig_ssec {
 	uint64_t digest;         /* SWITCHOVER */
 	struct mig_stream_memory memory;   /* MEMORY */
 	struct mig_stream_device device;   /* DEVICE */
+	struct mig_stream_chan chan;       /* CHANNELS */
 };
 
 struct mig_sdec {
@@ -126,6 +148,7 @@ struct mig_sdec {
 	uint64_t bytes;          /* read so far */
 	uint64_t data_left;      /* page bytes of the current PAGES section */
 	uint32_t cur;            /* the section being read (errors name it) */
+	uint32_t flags;          /* the header's */
 	bool have_header, have_memory, ended;
 	struct mig_stream_memory memory;
 	uint8_t *blob;           /* DEVICE's blob, MIG_STREAM_BLOB_MAX */
@@ -143,6 +166,11 @@ int mig_sdec_header(struct mig_sdec *d);
 int mig_sdec_next(struct mig_sdec *d, struct mig_ssec *s);
 /* n bytes of the current PAGES section's pages into p. 0 or -errno. */
 int mig_sdec_data(struct mig_sdec *d, void *p, size_t n);
+/* A page connection's hello, in place of the header; its memory is the
+ * main connection's (m), against which its runs are checked. 0, or
+ * -EPROTO (not a hello of this format) / -EPIPE / -errno with d->err. */
+int mig_sdec_hello(struct mig_sdec *d, const struct mig_stream_memory *m,
+		   struct mig_stream_chan *c);
 
 /* ---- the destination's answers (the other direction of the connection) --
  * Each: "VHMA", u32 code, u32 text length (at most MIG_ACK_TEXT_MAX), text.

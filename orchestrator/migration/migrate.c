@@ -1356,7 +1356,8 @@ static int stream_open(struct mig *m)
 	if (strlen(m->p->to) >= sizeof(d->backend))
 		return fail(m, "setup", -ENAMETOOLONG, "destination %s too long", m->p->to);
 	m->rep->verify = MIG_VERIFY_STREAM;
-	rc = mig_sout_open(&m->out, m->p->to, &d->mem, m->p->bandwidth, d->cfg.timeout_ms,
+	rc = mig_sout_open(&m->out, m->p->to, &d->mem, m->p->bandwidth,
+			   m->p->connections ? m->p->connections : 1, d->cfg.timeout_ms,
 			   stream_tick, m);
 	if (rc)
 		return fail(m, "setup", rc, "%s", m->out.err);
@@ -1446,6 +1447,15 @@ static int stream_start(struct mig *m)
 	return 0;
 }
 
+/* The stream's figures into the report, then its connections closed. */
+static void stream_close(struct mig *m)
+{
+	m->rep->stream_bytes = mig_sout_bytes(&m->out);
+	for (int i = 0; i < m->rep->stream_conns && i < MIG_STREAM_CONNS_MAX; i++)
+		m->rep->stream_conn_bytes[i] = mig_sout_conn_bytes(&m->out, i);
+	mig_sout_close(&m->out);
+}
+
 /* The device leaves this process for the stream's destination: here it
  * stays still (no traffic, no writes), the source backend is let go, and
  * the device names the address it went to as its backend. */
@@ -1470,7 +1480,6 @@ static void stream_leave(struct mig *m)
 	dev_guest_pause(d, false);
 	m->paused = false;
 	release_source(&old_front, d->features);
-	m->rep->stream_bytes = mig_sout_bytes(&m->out);
 }
 
 /* Past RUNNING the guest is the destination's; the stream ends (END). */
@@ -1483,8 +1492,7 @@ static void stream_adopt(struct mig *m, uint64_t t_resume)
 	stream_leave(m);
 	if (mig_sout_end(&m->out))
 		fprintf(stderr, "vhm migrate: %s\n", m->out.err);
-	m->rep->stream_bytes = mig_sout_bytes(&m->out);
-	mig_sout_close(&m->out);
+	stream_close(m);
 	dev_set_state(d, DEV_MIGRATED, m->src_lost ? "migrated (the source backend died; the "
 		      "destination took over)" : "migrated");
 }
@@ -1502,8 +1510,7 @@ static void stream_drop(struct mig *m)
 			 "this copy stays stopped", m->p->to);
 		dev_set_state(m->d, DEV_DST_UNKNOWN, why);
 	}
-	m->rep->stream_bytes = mig_sout_bytes(&m->out);
-	mig_sout_close(&m->out);
+	stream_close(m);
 }
 
 static bool stream_gone(struct mig *m)
@@ -1611,6 +1618,16 @@ static double mib_per_s(uint64_t bytes, double ms)
 	return ms > 0 ? (double)bytes / (1024.0 * 1024.0) / (ms / 1000.0) : 0;
 }
 
+/* Each connection's bytes, the main one first: they add up to the stream's. */
+static json_t *conn_bytes_json(const struct mig_report *rep)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; a && i < rep->stream_conns && i < MIG_STREAM_CONNS_MAX; i++)
+		json_array_append_new(a, json_integer((json_int_t)rep->stream_conn_bytes[i]));
+	return a;
+}
+
 json_t *mig_report_json(const struct mig_report *rep)
 {
 	json_t *it = json_array(), *o;
@@ -1657,10 +1674,11 @@ json_t *mig_report_json(const struct mig_report *rep)
 	if (o && rep->dst_unknown)   /* past GO, no RUNNING: see "result" */
 		json_object_set_new(o, "destination_state", json_string("unknown"));
 	if (o && rep->verify == MIG_VERIFY_STREAM)
-		json_object_set_new(o, "stream", json_pack("{s:I, s:f, s:i}", "bytes",
+		json_object_set_new(o, "stream", json_pack("{s:I, s:f, s:i, s:o}", "bytes",
 							   (json_int_t)rep->stream_bytes, "rate_mib_s",
 							   mib_per_s(rep->stream_bytes, rep->total_ms),
-							   "connections", rep->stream_conns));
+							   "connections", rep->stream_conns,
+							   "per_connection", conn_bytes_json(rep)));
 	return o;
 }
 

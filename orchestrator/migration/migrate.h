@@ -49,6 +49,7 @@
 
 #include "device.h"
 #include "mig_diff.h"
+#include "mig_stream.h"
 #include "mig_verify.h"
 
 #define MIG_MAX_ITER 1000
@@ -68,6 +69,8 @@ struct mig_params {
 				    * upper half of memory; without a bandwidth cap) */
 	bool shared_memory;        /* hot swap: the destination maps the device's own
 				    * memfds; no dirty log, no copy, no digests */
+	int connections;           /* tcp: connections carrying pages, 1..MIG_STREAM_CONNS_MAX
+				    * (0: 1); the first carries the rest of the stream too */
 };
 
 struct mig_iter {
@@ -115,6 +118,7 @@ struct mig_report {
 	int stream_conns;          /* and the connections that carried them */
 	bool dst_unknown;          /* a stream's GO sent and no RUNNING came: the device
 				    * stopped here, the destination's state unknown */
+	uint64_t stream_conn_bytes[MIG_STREAM_CONNS_MAX];   /* of which each connection's (0: the main one) */
 };
 
 /* Where a migration stands, carried as "progress" in each of its events

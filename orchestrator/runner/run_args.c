@@ -82,7 +82,7 @@ static int stream_to(const struct mig_params *p, char *err, size_t errlen)
 int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errlen)
 {
 	const char *mac = NULL, *verify = NULL;
-	uint64_t iters = 30, threads = 1;
+	uint64_t iters = 30, threads = 1, conns = 1;
 	int rc;
 
 	*p = (struct mig_params){ .downtime_ms = 50, .max_iterations = 30 };
@@ -96,7 +96,9 @@ int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errle
 	    (rc = arg_str(args, "mac", &mac, err, errlen)) ||
 	    (rc = arg_str(args, "announce_ifname", &p->announce_ifname, err, errlen)) ||
 	    (rc = arg_str(args, "verify", &verify, err, errlen)) ||
-	    (rc = arg_bool(args, "shared_memory", &p->shared_memory, err, errlen)))
+	    (rc = arg_bool(args, "shared_memory", &p->shared_memory, err, errlen)) ||
+	    (rc = arg_u64(args, "connections", 1, MIG_STREAM_CONNS_MAX, &conns, false, err,
+			  errlen)))
 		return rc;
 	if (verify && mig_verify_parse(verify, &p->verify))
 		return vhm_err(err, errlen, -EINVAL, "argument 'verify': expected after-resume or sync, "
@@ -105,6 +107,10 @@ int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errle
 		return vhm_err(err, errlen, -EINVAL, "argument 'to': expected a socket path");
 	if (mig_snet_is_addr(p->to) && (rc = stream_to(p, err, errlen)))
 		return rc;
+	if (conns > 1 && !mig_snet_is_addr(p->to))
+		return vhm_err(err, errlen, -EINVAL, "argument 'connections': only a tcp: "
+			       "destination takes several");
+	p->connections = (int)conns;
 	if (mac && (vhm_parse_mac(mac, p->mac) || (p->mac[0] & 1)))
 		return vhm_err(err, errlen, -EINVAL, "argument 'mac': expected a unicast MAC");
 	p->has_mac = mac != NULL;

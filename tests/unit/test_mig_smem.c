@@ -250,3 +250,131 @@ Test(mig_sin, wrong_digest_missing_device_or_go_are_refused)
 	gmem_destroy(&b);
 	free(s.p);
 }
+
+/* ---- several connections: memory by stripes ------------------------------- */
+
+#define CONNS 4
+#define STRIPES (MEM / PAGE / MIG_SMEM_STRIPE)
+
+Test(mig_smem, owner_deals_stripes_round_robin)
+{
+	for (uint64_t pfn = 0; pfn < MEM / PAGE; pfn += 61) {
+		uint32_t o = mig_smem_owner(pfn, CONNS);
+
+		cr_assert(eq(u32, o, (uint32_t)((pfn / MIG_SMEM_STRIPE) % CONNS)));
+		cr_assert(eq(u32, mig_smem_owner(pfn / 64 * 64, CONNS), o),
+			  "a bitmap word of pfn 0x%llx is split", (unsigned long long)pfn);
+		cr_assert(eq(u32, mig_smem_owner(pfn, 1), 0));
+	}
+	cr_assert(eq(u32, MIG_SMEM_STRIPE % 64, 0));
+}
+
+/* Pages each run of stream s covers, counted in seen[]; every run lies in
+ * one stripe of connection `chan`. */
+static void count_runs(struct buf *s, uint32_t chan, uint8_t *seen)
+{
+	struct mig_stream_memory m = { .total = MEM, .n = 1, .r = { { 0, MEM } } };
+	struct mig_stream_chan h;
+	struct mig_sdec d;
+	struct mig_ssec sec;
+	static uint8_t sink[MIG_STREAM_RUN_MAX * PAGE];
+
+	s->pos = 0;
+	cr_assert(eq(int, mig_sdec_init(&d, buf_in, s), 0));
+	cr_assert(eq(int, mig_sdec_hello(&d, &m, &h), 0), "%s", d.err);
+	while (!d.ended) {
+		cr_assert(eq(int, mig_sdec_next(&d, &sec), 0), "%s", d.err);
+		if (sec.type != MIG_SEC_PAGES && sec.type != MIG_SEC_ZERO)
+			continue;
+		cr_assert(eq(u32, mig_smem_owner(sec.pfn, CONNS), chan),
+			  "connection %u sent pfn 0x%llx", chan, (unsigned long long)sec.pfn);
+		cr_assert(eq(u64, sec.pfn / MIG_SMEM_STRIPE,
+			     (sec.pfn + sec.npages - 1) / MIG_SMEM_STRIPE), "a run across stripes");
+		for (uint64_t p = sec.pfn; p < sec.pfn + sec.npages; p++)
+			seen[p]++;
+		if (sec.type == MIG_SEC_PAGES)
+			cr_assert(eq(int, mig_sdec_data(&d, sink, sec.npages * PAGE), 0));
+	}
+	mig_sdec_destroy(&d);
+}
+
+/* CONNS senders, each with its connection's share (chan/nchan): together
+ * they send every page exactly once, each run on its stripe's connection;
+ * a dirty pass clears only a sender's own bitmap words. Applied in any
+ * order (stripes are disjoint), the streams give the source's digest. */
+Test(mig_smem, senders_by_stripe_cover_memory_once)
+{
+	static uint8_t seen[MEM / PAGE];
+	uint64_t bm[MEM / PAGE / 64] = { 0 };
+	struct buf s[CONNS] = { 0 };
+	struct mig_senc e[CONNS];
+	struct mig_smem_tx t[CONNS];
+	struct gmem a, b;
+	char err[256] = "";
+
+	cr_assert(eq(int, gmem_create(&a, MEM, "stripe-a", err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, gmem_create(&b, MEM, "stripe-b", err, sizeof(err)), 0), "%s", err);
+	for (uint64_t p = 1000; p < MEM / PAGE; p += 777)   /* data in every stripe */
+		fill(&a, p, (uint8_t)(p | 1));
+	for (uint32_t c = 0; c < CONNS; c++) {
+		struct mig_stream_chan h = { .id = 1, .count = CONNS, .index = c };
+
+		mig_senc_init(&e[c], buf_out, &s[c]);
+		cr_assert(eq(int, mig_smem_tx_init(&t[c], &e[c], &a), 0));
+		t[c].chan = c;
+		t[c].nchan = CONNS;
+		cr_assert(eq(int, mig_senc_hello(&e[c], &h), 0));
+		cr_assert(eq(int, mig_smem_send_all(&t[c]), 0));
+	}
+	/* dirty: a page in each stripe; sender 1 alone leaves the others' bits */
+	for (uint64_t k = 0; k < STRIPES; k++) {
+		uint64_t p = k * MIG_SMEM_STRIPE + 5;
+
+		fill(&a, p, (uint8_t)(0x40 + k));
+		bm[p / 64] |= 1ull << (p % 64);
+	}
+	cr_assert(eq(int, mig_smem_send_dirty(&t[1], bm, MEM / PAGE / 64), 0));
+	for (uint64_t k = 0; k < STRIPES; k++) {
+		uint64_t p = k * MIG_SMEM_STRIPE + 5;
+
+		cr_assert(eq(int, !!(bm[p / 64] & (1ull << (p % 64))), k % CONNS != 1),
+			  "stripe %llu's bit after sender 1's pass", (unsigned long long)k);
+	}
+	for (uint32_t c = 0; c < CONNS; c++) {
+		if (c != 1)
+			cr_assert(eq(int, mig_smem_send_dirty(&t[c], bm, MEM / PAGE / 64), 0));
+		cr_assert(eq(int, mig_senc_end(&e[c]), 0));
+	}
+	for (size_t i = 0; i < MEM / PAGE / 64; i++)
+		cr_assert(eq(u64, bm[i], 0), "dirty bitmap word %zu not cleared", i);
+
+	for (uint32_t c = 0; c < CONNS; c++)
+		count_runs(&s[c], c, seen);
+	for (uint64_t p = 0; p < MEM / PAGE; p++)
+		cr_assert(eq(u8, seen[p], (uint8_t)(p % MIG_SMEM_STRIPE == 5 ? 2 : 1)),
+			  "pfn 0x%llx sent %u times", (unsigned long long)p, seen[p]);
+
+	/* applied last connection first: stripes do not overlap */
+	for (int c = CONNS - 1; c >= 0; c--) {
+		struct mig_stream_memory m = { .total = MEM, .n = 1, .r = { { 0, MEM } } };
+		struct mig_stream_chan h;
+		struct mig_sdec d;
+		struct mig_ssec sec;
+
+		s[c].pos = 0;
+		cr_assert(eq(int, mig_sdec_init(&d, buf_in, &s[c]), 0));
+		cr_assert(eq(int, mig_sdec_hello(&d, &m, &h), 0));
+		while (!d.ended) {
+			cr_assert(eq(int, mig_sdec_next(&d, &sec), 0), "%s", d.err);
+			cr_assert(eq(int, mig_smem_apply(&d, &sec, &b, err, sizeof(err)), 0), "%s",
+				  err);
+		}
+		mig_sdec_destroy(&d);
+		mig_smem_tx_destroy(&t[c]);
+		free(s[c].p);
+	}
+	cr_assert(eq(u64, gmem_digest(&a, 0, 0), gmem_digest(&b, 0, 0)),
+		  "digests differ after four connections");
+	gmem_destroy(&a);
+	gmem_destroy(&b);
+}

@@ -321,3 +321,69 @@ Test(mig_stream, answers_round_trip_and_refusals)
 	cr_assert(not(eq(ptr, strstr(err, "is not one"), NULL)), "error: %s", err);
 	free(b.p);
 }
+
+/* Several connections: the header's flag, CHANNELS after MEMORY, and a page
+ * connection's hello read back as written; CHANNELS in a stream whose
+ * header does not announce it, and a hello that is not one, refused. */
+Test(mig_stream, channels_and_hello_round_trip)
+{
+	struct mig_stream_memory m = { .total = 16 * PAGE, .n = 1, .r = { { 0, 16 * PAGE } } };
+	struct mig_stream_chan ch = { .id = 0xfeedf00d12345678ull, .count = 4 }, got;
+	struct buf b = { 0 }, h = { 0 }, bad = { 0 };
+	struct mig_senc e;
+	struct mig_sdec d;
+	struct mig_ssec s;
+
+	mig_senc_init(&e, buf_out, &b);
+	cr_assert(eq(int, mig_senc_channels(&e, &ch), -EINVAL), "CHANNELS without the flag");
+	e.flags = MIG_STREAM_F_CHANNELS;
+	cr_assert(eq(int, mig_senc_header(&e), 0));
+	cr_assert(eq(int, mig_senc_memory(&e, &m), 0));
+	cr_assert(eq(int, mig_senc_channels(&e, &ch), 0));
+	cr_assert(eq(int, mig_sdec_init(&d, buf_in, &b), 0));
+	cr_assert(eq(int, mig_sdec_header(&d), 0), "%s", d.err);
+	cr_assert(eq(u32, d.flags, MIG_STREAM_F_CHANNELS));
+	cr_assert(eq(int, mig_sdec_next(&d, &s), 0), "%s", d.err);
+	cr_assert(eq(int, mig_sdec_next(&d, &s), 0), "%s", d.err);
+	cr_assert(eq(u32, s.type, MIG_SEC_CHANNELS));
+	cr_assert(eq(u64, s.chan.id, ch.id));
+	cr_assert(eq(u32, s.chan.count, 4));
+	mig_sdec_destroy(&d);
+
+	/* the same bytes with the flag cleared: CHANNELS is not announced */
+	b.p[12] = 0;
+	b.pos = 0;
+	cr_assert(eq(int, mig_sdec_init(&d, buf_in, &b), 0));
+	cr_assert(eq(int, mig_sdec_header(&d), 0));
+	cr_assert(eq(int, mig_sdec_next(&d, &s), 0));
+	cr_assert(eq(int, mig_sdec_next(&d, &s), -EPROTO));
+	cr_assert(not(eq(ptr, strstr(d.err, "does not announce"), NULL)), "%s", d.err);
+	mig_sdec_destroy(&d);
+
+	mig_senc_init(&e, buf_out, &h);
+	ch.index = 3;
+	cr_assert(eq(int, mig_senc_hello(&e, &ch), 0));
+	cr_assert(eq(int, mig_senc_pages(&e, 2, 1, pages), 0));
+	cr_assert(eq(int, mig_senc_end(&e), 0));
+	cr_assert(eq(int, mig_sdec_init(&d, buf_in, &h), 0));
+	cr_assert(eq(int, mig_sdec_hello(&d, &m, &got), 0), "%s", d.err);
+	cr_assert(eq(u64, got.id, ch.id));
+	cr_assert(eq(u32, got.index, 3));
+	cr_assert(eq(u32, got.count, 4));
+	cr_assert(eq(int, mig_sdec_next(&d, &s), 0), "%s", d.err);
+	cr_assert(eq(u32, s.type, MIG_SEC_PAGES));
+	cr_assert(eq(int, mig_sdec_data(&d, pages + PAGE, PAGE), 0));
+	cr_assert(eq(int, mig_sdec_next(&d, &s), 0), "the hello's bytes are not in the checksum: "
+		  "%s", d.err);
+	cr_assert(d.ended);
+	mig_sdec_destroy(&d);
+
+	buf_out(&bad, "GET / HTTP/1.0\r\n\r\n0123456789", 28);
+	cr_assert(eq(int, mig_sdec_init(&d, buf_in, &bad), 0));
+	cr_assert(eq(int, mig_sdec_hello(&d, &m, &got), -EPROTO));
+	cr_assert(eq(str, d.err, "not a vhm page connection (bad hello)"));
+	mig_sdec_destroy(&d);
+	free(b.p);
+	free(h.p);
+	free(bad.p);
+}

@@ -57,6 +57,16 @@ Test(run_args, migrate_sets_its_defaults, .fini = release)
 	cr_assert(eq(int, p.verify, MIG_VERIFY_AFTER_RESUME));
 	cr_assert(not(p.shared_memory));
 	cr_assert(eq(ptr, (void *)p.cancel, NULL));
+	cr_assert(eq(int, p.connections, 1));
+}
+
+Test(run_args, migrate_reads_connections, .fini = release)
+{
+	struct mig_params p;
+
+	cr_assert(eq(int, migrate("{\"to\": \"tcp:h:1\", \"connections\": 16}", &p), 0), "%s",
+		  err);
+	cr_assert(eq(int, p.connections, 16));
 }
 
 Test(run_args, migrate_reads_every_member, .fini = release)
@@ -102,6 +112,9 @@ ParameterizedTestParameters(run_args, migrate_refuses)
 		{ "{\"to\": \"/b\", \"mac\": \"01:00:5e:00:00:01\"}", -EINVAL, "unicast" },
 		{ "{\"to\": \"/b\", \"verify\": \"none\"}", -EINVAL, "not 'none'" },
 		{ "{\"to\": \"/b\", \"shared_memory\": 1}", -EINVAL, "'shared_memory'" },
+		{ "{\"to\": \"tcp:h:1\", \"connections\": 0}", -EINVAL, "'connections'" },
+		{ "{\"to\": \"tcp:h:1\", \"connections\": 17}", -EINVAL, "1..16" },
+		{ "{\"to\": \"/b\", \"connections\": 2}", -EINVAL, "only a tcp:" },
 		/* several faults: the first in the order the checks always ran */
 		{ "{\"to\": 7, \"downtime_ms\": 0}", -EINVAL, "'to'" },
 		{ "{\"verify\": \"x\"}", -EINVAL, "'verify'" },
