@@ -8,7 +8,7 @@
  * runs beside each, the one beside b announcing on a veth whose peer sits in
  * a network namespace of the test, where tcpdump listens.  A QEMU (TCG) guest
  * of 128 MiB with a vhostuser interface on testpmd A boots under a, rewriting
- * 32 MiB of its RAM with fresh random bytes all the time (scripts/mkguest.sh's
+ * 32 MiB of its RAM with new random bytes all the time (scripts/mkguest.sh's
  * switch vhm.dirty_mib, so that libvirt's page sampling sees it), then
  * `vhm migrate --domain` (item 1) moves it live, peer to peer, to b with
  * destination XML that puts the interface on testpmd B.
@@ -63,9 +63,9 @@
  * the end of its window: expect one changed page per 2 MiB the guest
  * rewrote in it.  The rate is in whole MiB/s: changed pages × 2 MiB / window,
  * rounded down, so over the REFUSAL_DIRTY_S window 3 changed pages are
- * needed.  On the loaded 2-core machine (load 15) the TCG guest rewrites
- * 4-15 MiB/s: at 5 MiB/s, 12.5 changed pages expected, fewer than 3 about
- * once in 3000 runs. */
+ * needed.  On this 2-core machine at load 27, libvirt sampled 8-12 MiB/s of
+ * the TCG guest's over 3 s: at 8 MiB/s, 20 changed pages expected over 5 s,
+ * fewer than 3 about once in a million runs. */
 #define GUEST_DIRTY_MIB "32"
 #define REFUSAL_DIRTY_S "5"
 
