@@ -18,9 +18,9 @@
 #                    MiB).  Not zeros nor the same bytes again: QEMU's
 #                    page-sampling dirty rate (libvirt's domdirtyrate)
 #                    hashes sampled pages and counts only those whose
-#                    content changed.  Copying costs the TCG guest a half to
-#                    a fifth of the CPU of reading /dev/urandom each time,
-#                    which counts on a loaded machine.  The console says
+#                    content changed.  Copying costs the TCG guest less than
+#                    half the CPU of reading /dev/urandom each time, which
+#                    counts on a loaded machine.  The console says
 #                    "VHM-GUEST-DIRTY N MiB" when it starts, or
 #                    "VHM-GUEST-DIRTY-BAD value" (then the idle loop runs).
 #
