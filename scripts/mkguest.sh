@@ -21,8 +21,10 @@
 #                    content changed.  Copying costs the TCG guest less than
 #                    half the CPU of reading /dev/urandom each time, which
 #                    counts on a loaded machine.  The console says
-#                    "VHM-GUEST-DIRTY N MiB" when it starts, or
-#                    "VHM-GUEST-DIRTY-BAD value" (then the idle loop runs).
+#                    "VHM-GUEST-DIRTY N MiB" when the pool is drawn and the
+#                    writes start, "VHM-GUEST-DIRTIED M MiB" every 256 MiB
+#                    written, or "VHM-GUEST-DIRTY-BAD value" (then the idle
+#                    loop runs).
 #
 # Nothing here is committed: the kernel comes from the Debian mirror (apt-get
 # download).  Cached in OUTDIR: vmlinuz, base.cpio.gz (busybox and the
@@ -66,12 +68,12 @@ case "$dirty" in
 *) [ "$dirty" -le 1024 ] || { echo "VHM-GUEST-DIRTY-BAD $dirty"; dirty=; } ;;
 esac
 if [ -n "$dirty" ]; then
-	echo "VHM-GUEST-DIRTY $dirty MiB"
 	# MiB i is due at start + i/dirty s; times in centiseconds from
 	# /proc/uptime's "S.CC" (1CC - 100: a leading 0 would mean octal).
 	# More than a second behind: no catching up.
 	now_cs() { read -r up rest < /proc/uptime; now=$((${up%.*} * 100 + 1${up#*.} - 100)); }
 	dd if=/dev/urandom of=/tmp/vhm-pool bs=64k count=32 2>/dev/null
+	echo "VHM-GUEST-DIRTY $dirty MiB"
 	now_cs
 	start=$now
 	i=0
@@ -86,6 +88,7 @@ if [ -n "$dirty" ]; then
 		dd if=/tmp/vhm-pool of=/tmp/vhm-dirty bs=1M count=1 iflag=skip_bytes \
 			skip=$((i * 4100 % 1048576)) seek=$((i % dirty)) conv=notrunc 2>/dev/null
 		i=$((i + 1))
+		[ $((i % 256)) != 0 ] || echo "VHM-GUEST-DIRTIED $i MiB"
 	done
 fi
 i=0

@@ -612,12 +612,17 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	printf("libvirt_pair: the refused migration took %ld ms\n", ts_now_ms() - tr);
 	printf("libvirt_pair: without --force:\n%s%s", r.out, r.err);
 	mib_s = sampled_mib_s(r.out);
+	char *con = lvt_slurp(console);
+	size_t clen = con ? strlen(con) : 0;
+
 	printf("libvirt_pair: libvirt sampled %ld MiB/s over " REFUSAL_DIRTY_S " s before the "
 	       "refusal\n", mib_s);
 	cr_assert(not(eq(long, mib_s, -1)), "no dirty rate measured: %s%s", r.out, r.err);
 	cr_assert(lt(long, 0, mib_s), "libvirt sampled 0 MiB/s over " REFUSAL_DIRTY_S " s of a "
 		  "guest rewriting " GUEST_DIRTY_MIB " MiB (vhm.dirty_mib): the refusal is "
-		  "untestable; see the guest's console %s", console);
+		  "untestable; the end of the guest's console (%s):\n%s", console,
+		  con ? con + (clen > 600 ? clen - 600 : 0) : "(none)");
+	free(con);
 	cr_assert(eq(int, r.status, 1), "not refused: exit %d: %s%s", r.status, r.out, r.err);
 	cr_assert(not(eq(ptr, strstr(r.out, "prediction   does not converge"), 0)), "%s", r.out);
 	cr_assert(not(eq(ptr, strstr(r.err, "refused: predicted not to converge"), 0)), "%s",
