@@ -78,14 +78,15 @@ void lvt_guest(char *kernel, char *initrd, size_t len)
 }
 
 void lvt_domain_xml(char *xml, size_t len, const char *name, unsigned mem_mib, const char *mac,
-		    const char *kernel, const char *initrd, const char *sock, const char *console)
+		    const char *kernel, const char *initrd, const char *sock, const char *console,
+		    const char *args)
 {
 	int n = snprintf(xml, len,
 		"<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>"
 		"<name>%s</name><memory unit='MiB'>%u</memory><vcpu>1</vcpu>"
 		"<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>"
 		"<os><type arch='x86_64' machine='pc'>hvm</type><kernel>%s</kernel>"
-		"<initrd>%s</initrd><cmdline>console=ttyS0 quiet</cmdline></os>"
+		"<initrd>%s</initrd><cmdline>console=ttyS0 quiet%s%s</cmdline></os>"
 		"<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
 		"<interface type='vhostuser'><mac address='%s'/>"
 		"<source type='unix' path='%s' mode='client'/><model type='virtio'/>"
@@ -95,7 +96,7 @@ void lvt_domain_xml(char *xml, size_t len, const char *name, unsigned mem_mib, c
 		"<qemu:override><qemu:device alias='ua-net0'><qemu:frontend>"
 		"<qemu:property name='vectors' type='unsigned' value='0'/>"
 		"</qemu:frontend></qemu:device></qemu:override></domain>",
-		name, mem_mib, kernel, initrd, mac, sock, console);
+		name, mem_mib, kernel, initrd, args ? " " : "", args ? args : "", mac, sock, console);
 
 	cr_assert(lt(int, n, (int)len), "domain XML does not fit %zu bytes", len);
 }

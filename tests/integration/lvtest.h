@@ -29,9 +29,12 @@ void lvt_guest(char *kernel, char *initrd, size_t len);
 /* The XML of domain name: a type='qemu' (TCG) guest of mem_mib MiB, shared
  * memfd memory, the test guest's kernel, one vhostuser interface (mode
  * client, MAC mac, alias ua-net0, MSI-X off: QEMU 7.2 under TCG crashes in
- * vhost_net_start with it) on sock, the serial console to console. */
+ * vhost_net_start with it) on sock, the serial console to console.  args
+ * (NULL: none) go on the kernel command line after the console, e.g. the
+ * guest's switch "vhm.dirty_mib=N" (scripts/mkguest.sh). */
 void lvt_domain_xml(char *xml, size_t len, const char *name, unsigned mem_mib, const char *mac,
-		    const char *kernel, const char *initrd, const char *sock, const char *console);
+		    const char *kernel, const char *initrd, const char *sock, const char *console,
+		    const char *args);
 
 /* The next event called name (whose data's key equals value, if key) within
  * timeout_ms: its data (new reference), or NULL.  Other events are dropped. */

@@ -7,7 +7,9 @@
  * and host_uuid) with vhm's QEMU hook installed in each; `vhm libvirt-watch`
  * runs beside each, the one beside b announcing on a veth whose peer sits in
  * a network namespace of the test, where tcpdump listens.  A QEMU (TCG) guest
- * of 128 MiB with a vhostuser interface on testpmd A boots under a, then
+ * of 128 MiB with a vhostuser interface on testpmd A boots under a, rewriting
+ * 32 MiB of its RAM with new random bytes all the time (scripts/mkguest.sh's
+ * switch vhm.dirty_mib, so that libvirt's page sampling sees it), then
  * `vhm migrate --domain` (item 1) moves it live, peer to peer, to b with
  * destination XML that puts the interface on testpmd B.
  *
@@ -28,7 +30,8 @@
  * screen, colours included, is kept there: scripts/top-png.py draws
  * docs/libvirt-top.png from it); with a bandwidth and downtime limit that
  * cannot converge, `vhm migrate --domain` refuses without --force and runs
- * with it; a second watcher beside b whose policy is "announce = backend"
+ * with it (libvirt sampled a dirty rate above 0 first, else the test fails);
+ * a second watcher beside b whose policy is "announce = backend"
  * sees the incoming migration and sends nothing (no announce event, and the
  * uplink carries one schedule's frames, not two); testpmd B served the
  * guest's rings after the move (its vhost-user log) and counts frames from
@@ -54,6 +57,18 @@
 #define DOM_NAME  "vhm-lvpair"
 #define GUEST_MAC "52:54:00:71:00:02"
 #define MIG_URI   "tcp:127.0.0.1:49410" /* in b's migration port range */
+/* The guest rewrites this much of its RAM at this many MiB/s, or as fast as
+ * it can (mkguest's switch vhm.dirty_mib).  libvirt's page sampling (QEMU's
+ * calc-dirty-rate) hashes 512 random pages per GiB of RAM at the start and
+ * the end of its window: expect one changed page per 2 MiB the guest
+ * rewrote in it.  The rate is in whole MiB/s: changed pages × 2 MiB / window,
+ * rounded down, so over the REFUSAL_DIRTY_S window 3 changed pages are
+ * needed.  A page rewritten twice counts once: a guest that gets round its
+ * 32 MiB in the window changes 16 of the 64 sampled pages on average (6.4
+ * MiB/s over 5 s), and fewer than 3 about once in 400 000 runs.  On this
+ * 2-core machine at load 10-28 it did: 4-8 MiB/s over 5 s. */
+#define GUEST_DIRTY_MIB "32"
+#define REFUSAL_DIRTY_S "5"
 
 static char pair_dir[TS_PATH_MAX], script[PATH_MAX], netns[32];
 static bool pair_started, netns_made;
@@ -148,7 +163,9 @@ static void watcher_dirty_rate(void)
 	json_decref(args);
 	json_decref(ret);
 	cr_assert(eq(int, rc, 0), "dirty-rate: %s", err);
-	ev = lvt_wait_event(wa, "dirty-rate", "domain", DOM_NAME, 15000);
+	/* its period (1 s), libvirt's grace (LVD_DIRTY_GRACE_S, 10 s), and the
+	 * connection and uprobe set-up, slow on a loaded machine */
+	ev = lvt_wait_event(wa, "dirty-rate", "domain", DOM_NAME, 30000);
 	cr_assert(not(eq(ptr, ev, 0)), "no dirty-rate event from a's watcher");
 	cr_assert(eq(ptr, json_object_get(ev, "error"), 0), "dirty-rate: %s",
 		  json_string_value(json_object_get(ev, "error")));
@@ -216,6 +233,20 @@ static void start_uplink(char *uplink, size_t len, const char *log)
 		usleep(100000);
 	cr_assert(eq(int, lvt_file_has(log, "listening on"), 1), "tcpdump did not start (%s)",
 		  log);
+}
+
+/* The dirty rate `vhm migrate --domain` printed ("dirty rate   N MiB/s"),
+ * or -1 when it printed none. */
+static long sampled_mib_s(const char *out)
+{
+	const char *at = strstr(out, "dirty rate   ");
+	char *end;
+	long n;
+
+	if (!at)
+		return -1;
+	n = strtol(at + strlen("dirty rate   "), &end, 10);
+	return strncmp(end, " MiB/s", 6) ? -1 : n;
 }
 
 /* Lines of the file at path holding word. */
@@ -405,13 +436,17 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	conn_a = virConnectOpen(uri_a);
 	cr_assert(not(eq(ptr, conn_a, 0)), "%s: %s", uri_a, virGetLastErrorMessage());
 	ts_path("console.log", console, sizeof(console));
-	lvt_domain_xml(xml, sizeof(xml), DOM_NAME, 128, GUEST_MAC, kernel, initrd, sock_a, console);
+	lvt_domain_xml(xml, sizeof(xml), DOM_NAME, 128, GUEST_MAC, kernel, initrd, sock_a, console,
+		       "vhm.dirty_mib=" GUEST_DIRTY_MIB);
 	dom = virDomainCreateXML(conn_a, xml, 0);
 	cr_assert(not(eq(ptr, dom, 0)), "start under a: %s", virGetLastErrorMessage());
-	for (int i = 0; i < 900 && !lvt_file_has(console, "VHM-GUEST-UP"); i++)
+	/* about 5 s under TCG; over 70 s seen at load 27 */
+	for (int i = 0; i < 1500 && !lvt_file_has(console, "VHM-GUEST-DIRTY"); i++)
 		usleep(100000);
 	cr_assert(eq(int, lvt_file_has(console, "VHM-GUEST-ETH0-UP"), 1),
-		  "the guest did not bring eth0 up (%s)", console);
+		  "the guest did not bring eth0 up in 150 s (%s)", console);
+	cr_assert(eq(int, lvt_file_has(console, "VHM-GUEST-DIRTY " GUEST_DIRTY_MIB " MiB"), 1),
+		  "the guest does not dirty its memory (%s)", console);
 
 	/* Refused before anything moves: a destination socket that is not there. */
 	char *dxml = dest_xml(dom, sock_a, sock_b), bad_sock[TS_PATH_MAX + 8];
@@ -447,6 +482,8 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	t0 = ts_now_ms();
 	out = run_watching_top(mig, &rc, &scr, &ansi);
 	printf("libvirt_pair: vhm migrate --domain took %ld ms:\n%s", ts_now_ms() - t0, out);
+	printf("libvirt_pair: libvirt sampled %ld MiB/s over 1 s before the migration\n",
+	       sampled_mib_s(out));
 	cr_assert(eq(int, rc, 0), "vhm migrate --domain: exit %d: %s", rc, out);
 	/* Its pre-flight probed testpmd B, libvirt measured the dirty rate,
 	 * logtrack predicted, the progress line showed, the report compared. */
@@ -564,27 +601,33 @@ Test(libvirt_pair, live_migration_between_two_libvirtds_followed_by_vhm, .fini =
 	write_file(back_path, back);
 	free(back);
 	/* 1 MiB/s and a 1 ms downtime limit cannot converge for a guest that
-	 * dirties memory: refused without --force (--dry-run: should it be
-	 * predicted to converge, nothing moves either), run with it. */
+	 * dirties memory, as this one does: refused without --force (--dry-run:
+	 * should it be predicted to converge, nothing moves either), run with
+	 * it.  libvirt must sample the guest's dirtying for that. */
 	const char *nofrc[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_b, "--to-uri",
 				uri_a, "--dest-xml", back_path, "--bandwidth", "1M", "--downtime-ms",
-				"1", "--dry-run", NULL };
-
-	long tr = ts_now_ms();
+				"1", "--dirty-seconds", REFUSAL_DIRTY_S, "--dry-run", NULL };
+	long tr = ts_now_ms(), mib_s;
 
 	cr_assert(eq(int, ts_run_cmd(nofrc, 60000, &r), 0));
 	printf("libvirt_pair: the refused migration took %ld ms\n", ts_now_ms() - tr);
 	printf("libvirt_pair: without --force:\n%s%s", r.out, r.err);
-	if (strstr(r.out, "dirty rate   0 MiB/s")) {
-		printf("libvirt_pair: libvirt sampled no dirtying (0 MiB/s): any limit converges, "
-		       "the refusal is not checked this run\n");
-	} else {
-		cr_assert(eq(int, r.status, 1), "not refused: exit %d: %s%s", r.status, r.out, r.err);
-		cr_assert(not(eq(ptr, strstr(r.out, "prediction   does not converge"), 0)), "%s",
-			  r.out);
-		cr_assert(not(eq(ptr, strstr(r.err, "refused: predicted not to converge"), 0)),
-			  "%s", r.err);
-	}
+	mib_s = sampled_mib_s(r.out);
+	char *con = lvt_slurp(console);
+	size_t clen = con ? strlen(con) : 0;
+
+	printf("libvirt_pair: libvirt sampled %ld MiB/s over " REFUSAL_DIRTY_S " s before the "
+	       "refusal\n", mib_s);
+	cr_assert(not(eq(long, mib_s, -1)), "no dirty rate measured: %s%s", r.out, r.err);
+	cr_assert(lt(long, 0, mib_s), "libvirt sampled 0 MiB/s over " REFUSAL_DIRTY_S " s of a "
+		  "guest rewriting " GUEST_DIRTY_MIB " MiB (vhm.dirty_mib): the refusal is "
+		  "untestable; the end of the guest's console (%s):\n%s", console,
+		  con ? con + (clen > 600 ? clen - 600 : 0) : "(none)");
+	free(con);
+	cr_assert(eq(int, r.status, 1), "not refused: exit %d: %s%s", r.status, r.out, r.err);
+	cr_assert(not(eq(ptr, strstr(r.out, "prediction   does not converge"), 0)), "%s", r.out);
+	cr_assert(not(eq(ptr, strstr(r.err, "refused: predicted not to converge"), 0)), "%s",
+		  r.err);
 	ts_run_free(&r);
 	ts_path("migrate-back.log", mlog, sizeof(mlog));
 	const char *slow[] = { vhm, "migrate", "--domain", DOM_NAME, "-c", uri_b, "--to-uri", uri_a,

@@ -369,7 +369,7 @@ Test(libvirt_real, hook_events_job_stats_and_dirty_rate_with_libvirtd, .fini = f
 	/* A persistent domain (it stays defined after the save). */
 	ts_path("console.log", console, sizeof(console));
 	lvt_domain_xml(xml, sizeof(xml), DOM_NAME, 256, "52:54:00:71:00:01", kernel, initrd, sock,
-		       console);
+		       console, NULL);
 	dom = virDomainDefineXML(conn, xml);
 	cr_assert(not(eq(ptr, dom, 0)), "define: %s", virGetLastErrorMessage());
 	cr_assert(eq(int, virDomainCreate(dom), 0), "start: %s (log %s)",
