@@ -628,8 +628,9 @@ int ts_netns_pair(const char *a, const char *b, const char *if_a, const char *if
 	    ts_sh("ip link add %s netns %s type veth peer name %s netns %s", if_a, a, if_b, b) ||
 	    ts_sh("ip -n %s addr add %s/24 dev %s", a, ip_a, if_a) ||
 	    ts_sh("ip -n %s addr add %s/24 dev %s", b, ip_b, if_b) ||
-	    ts_sh("ip -n %s link set %s up", a, if_a) || ts_sh("ip -n %s link set %s up", b, if_b))
-		return -1;
+	    ts_sh("ip -n %s link set %s up", a, if_a) || ts_sh("ip -n %s link set %s up", b, if_b) ||
+	    ts_sh("ip -n %s link set lo up", a) || ts_sh("ip -n %s link set lo up", b))
+		return -1;   /* lo: a host reaches its own address (a relay in it) */
 	return 0;
 }
 

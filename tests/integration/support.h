@@ -111,7 +111,8 @@ int ts_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * result, or -errno. A socket fn creates stays in ns. */
 int ts_in_netns(const char *ns, int (*fn)(void *), void *arg);
 /* Two network namespaces, a and b (two "hosts"), joined by a veth pair:
- * if_a in a with ip_a/24, if_b in b with ip_b/24, both up. 0; 1 when this
+ * if_a in a with ip_a/24, if_b in b with ip_b/24, both up (and each
+ * namespace's lo, so a host reaches its own address). 0; 1 when this
  * machine cannot make namespaces (*why says so: the caller skips); -1 when a
  * later step failed. ts_netns_pair_del removes both (and the pair). */
 int ts_netns_pair(const char *a, const char *b, const char *if_a, const char *if_b,
