@@ -653,7 +653,7 @@ struct loss_case {
 	long long min;                  /* frames back a second; sent in all */
 };
 
-/* At 5 % TCP carries about 2.3 MB/s here (each timeout 200 ms at least);
+/* At 5 % TCP carries 1 to 2.5 MB/s here (each timeout 200 ms at least);
  * a guest at 500 frames/s dirties more than that (a page a frame): 50. */
 static struct loss_case losses[] = {
 	{ 0.01, "500", "200", 200 },
