@@ -46,8 +46,14 @@ pid_t dt_testpmd_mode_or_skip(const char *name, int queues, bool client, char *s
 
 pid_t dt_testpmd_at_or_skip(const char *name, int queues, bool client, const char *sock)
 {
+	return dt_testpmd_in_or_skip(NULL, name, queues, client, sock);
+}
+
+pid_t dt_testpmd_in_or_skip(const char *ns, const char *name, int queues, bool client,
+			    const char *sock)
+{
 	char reason[256];
-	pid_t pid = ts_testpmd_start_at(name, queues, client, sock, reason, sizeof(reason));
+	pid_t pid = ts_testpmd_start_in(ns, name, queues, client, sock, reason, sizeof(reason));
 
 	return started_or_skip(pid, reason);
 }
@@ -171,7 +177,8 @@ pid_t dt_run_on_testbe(const char *name, const char *mem, char *a, char *b, size
 
 /* The copy was proved: by default after the resume (pages compared, none
  * differing), with --verify=sync (or a destination that cannot log) by
- * equal digests, taken inside the downtime. */
+ * equal digests, taken inside the downtime; over a stream by the
+ * destination, which found its digest equal to the source's. */
 void dt_expect_proved(const json_t *rep)
 {
 	const char *how = json_string_value(json_object_get(rep, "verify"));
@@ -182,7 +189,7 @@ void dt_expect_proved(const json_t *rep)
 
 	cr_assert(how != NULL, "the report says no verify mode");
 	cr_assert(verified, "not verified: %s", json_string_value(json_object_get(rep, "result")));
-	if (!strcmp(how, "sync")) {
+	if (!strcmp(how, "sync") || !strcmp(how, "stream")) {
 		cr_assert(eq(int, (int)strlen(json_string_value(json_object_get(dg, "source"))), 16));
 		cr_assert(eq(str, (char *)json_string_value(json_object_get(dg, "source")),
 			     (char *)json_string_value(json_object_get(dg, "destination"))));

@@ -27,6 +27,9 @@ pid_t dt_testpmd_or_skip(const char *name, int queues, char *sock, size_t len);
 pid_t dt_testpmd_mode_or_skip(const char *name, int queues, bool client, char *sock, size_t len);
 /* The same with the socket at sock, a path of the caller's. */
 pid_t dt_testpmd_at_or_skip(const char *name, int queues, bool client, const char *sock);
+/* The same in network namespace ns (NULL: this one). */
+pid_t dt_testpmd_in_or_skip(const char *ns, const char *name, int queues, bool client,
+			    const char *sock);
 /* Device `name`'s control socket appears in ts_dir() within 10 s, asserted. */
 void dt_wait_ctl(const char *name);
 /* A control connection to device `name` in ts_dir(), asserted. */
@@ -48,7 +51,8 @@ void dt_vhm(const char *const args[], struct ts_run *r);
 void dt_vhm_refuses(const char *const args[], int status, const char *says);
 
 /* A migration report (the "done" event's data) whose copy was proved: after
- * the resume (pages compared, none differing) or, with sync, equal digests. */
+ * the resume (pages compared, none differing) or, with sync or a stream,
+ * equal digests. */
 void dt_expect_proved(const json_t *rep);
 
 /* The summary line a `vhm run NAME` writes to its log (ts_dir()/NAME.log)

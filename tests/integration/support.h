@@ -66,7 +66,14 @@ pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, char *soc
  * its log is still <ts_dir>/<name>.log, its file prefix its own. */
 pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char *sock,
 			  char *reason, size_t reasonlen);
+/* ts_testpmd_start_at run in network namespace ns (a "host" of its own). */
+pid_t ts_testpmd_start_in(const char *ns, const char *name, int queues, bool client,
+			  const char *sock, char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
+/* The last "<key> N" (key: "RX-packets:", ...) testpmd `name` printed to its
+ * log, <ts_dir>/<name>.log (every second with its --stats-period, and once
+ * more when it stops); -1 when there is none. */
+long long ts_testpmd_counter(const char *name, const char *key);
 /* Whether prog is an executable in a folder of $PATH (the benches tell "not
  * installed" from "failed to start"). */
 bool ts_on_path(const char *prog);
@@ -104,11 +111,25 @@ int ts_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * result, or -errno. A socket fn creates stays in ns. */
 int ts_in_netns(const char *ns, int (*fn)(void *), void *arg);
 /* Two network namespaces, a and b (two "hosts"), joined by a veth pair:
- * if_a in a with ip_a/24, if_b in b with ip_b/24, both up. 0; 1 when this
+ * if_a in a with ip_a/24, if_b in b with ip_b/24, both up (and each
+ * namespace's lo, so a host reaches its own address). 0; 1 when this
  * machine cannot make namespaces (*why says so: the caller skips); -1 when a
  * later step failed. ts_netns_pair_del removes both (and the pair). */
 int ts_netns_pair(const char *a, const char *b, const char *if_a, const char *if_b,
 		  const char *ip_a, const char *ip_b, const char **why);
 void ts_netns_pair_del(const char *a, const char *b);
+/* Packet loss on the link, at ifname's end in namespace ns: iptables drops
+ * each packet coming in on it at random with probability p (0..1; `-m
+ * statistic --mode random`), as a lossy wire would (the sender does not
+ * know: TCP retransmits); packets go out on ifname one frame each
+ * (gso_max_segs 1). Both ends of a link: a call for each. 0; 1 when
+ * iptables cannot (*why says so: the caller skips); -1 when the interface
+ * refused. The rule goes with the namespace. */
+int ts_netns_loss(const char *ns, const char *ifname, double p, const char **why);
+/* Packets those rules dropped in ns so far, or -1. */
+long long ts_netns_dropped(const char *ns);
+/* A TCP counter of namespace ns ("RetransSegs", "OutSegs": /proc/net/snmp's
+ * Tcp line), or -1. */
+long long ts_netns_tcp_stat(const char *ns, const char *key);
 
 #endif
