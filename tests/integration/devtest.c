@@ -10,6 +10,7 @@
 #include <criterion/new/assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "support.h"
@@ -103,6 +104,32 @@ json_t *dt_call(struct ctl_client *c, const char *cmd, json_t *args)
 	json_decref(args);
 	cr_assert(eq(int, rc, 0), "%s: %s", cmd, err);
 	return ret;
+}
+
+long long dt_rx_frames(struct ctl_client *c)
+{
+	json_t *st = dt_call(c, "status", NULL);
+	long long rx = json_integer_value(json_object_get(
+		json_object_get(json_object_get(st, "traffic"), "total"), "rx_frames"));
+
+	json_decref(st);
+	return rx;
+}
+
+long long dt_wait_rx_past(struct ctl_client *c, long long target, int ms)
+{
+	long end = ts_now_ms() + ms;
+
+	for (;;) {
+		bool last;
+		long long rx;
+
+		usleep(50000);
+		last = ts_now_ms() >= end;
+		rx = dt_rx_frames(c);
+		if (rx > target || last)
+			return rx;
+	}
 }
 
 /* ---- the vhm command line ---- */

@@ -37,6 +37,15 @@ struct ctl_client *dt_connect(const char *name);
 /* cmd with args (stolen), asserting success; the reply (new reference). */
 json_t *dt_call(struct ctl_client *c, const char *cmd, json_t *args);
 
+/* Device c's status.traffic.total.rx_frames, asserted to answer. */
+long long dt_rx_frames(struct ctl_client *c);
+/* Frames flow: polls rx_frames until it passes `target` or `ms` have gone
+ * by, and returns the last count, for the caller to assert on. A window of
+ * "over N frames in ms" ends as soon as they are there (a loaded machine
+ * may be late, never early); when they are not, the last count is read
+ * after the deadline, so the window is never shorter than ms. */
+long long dt_wait_rx_past(struct ctl_client *c, long long target, int ms);
+
 /* Two vhm-testbe --loopback backends, <ts_dir>/NAME-a.sock and NAME-b.sock
  * (their paths into a and b), and device NAME running on a with `mem`
  * bytes of guest memory ("256M"), 20000 frames/s and 5000 page writes/s for

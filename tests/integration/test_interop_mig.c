@@ -144,7 +144,7 @@ static void flows_then_balances(struct ctl_client *c, const char *backend)
 
 	totals(c, &tx, &rx, &lost, &dup, on, sizeof(on));
 	cr_assert(eq(str, on, (char *)backend), "the device runs on %s", on);
-	sleep(1);
+	dt_wait_rx_past(c, rx + 1000, 1000);
 	totals(c, &tx, &rx2, &lost, &dup, on, sizeof(on));
 	cr_assert(lt(i64, rx + 1000, rx2), "on %s: rx %lld -> %lld in 1 s", backend, rx, rx2);
 	json_decref(dt_call(c, "set-traffic", json_pack("{s:i}", "pps", 0)));

@@ -834,8 +834,8 @@ ParameterizedTest(struct testbe_case *tc, migrate, hot_swap_test_backends, .fini
 	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
 	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
 	run = start_run_opts(a, "hs", "60s", "2", tc->ring, "20s");
-	sleep(1);
 	c = dt_connect("hs");
+	dt_wait_rx_past(c, 1000, 1000);
 	cr_assert(lt(i64, 1000, rx_frames(c, NULL, 0)), "the test backend forwarded nothing");
 	/* a stream destination nothing listens at fails at setup, named */
 	cr_assert(eq(int, migrate(c, "tcp:127.0.0.1:1", &rep, err, sizeof(err)), -EREMOTEIO));
@@ -858,8 +858,8 @@ Test(migrate, hot_swap_testpmd, .fini = dt_fini, .timeout = 120)
 	dt_testpmd_or_skip("hs-src", 1, src, sizeof(src));
 	dt_testpmd_or_skip("hs-dst", 1, dst, sizeof(dst));
 	run = start_run(src, "hstp", "60s");
-	sleep(1);
 	c = dt_connect("hstp");
+	dt_wait_rx_past(c, 1000, 1000);
 	cr_assert(lt(i64, 1000, rx_frames(c, NULL, 0)), "no frame came back before the swap");
 	cr_assert(eq(int, hot_swap(c, dst, &rep, err, sizeof(err)), 0), "hot swap: %s", err);
 	expect_hot_swap_report(rep);
