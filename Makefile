@@ -144,11 +144,12 @@ test-asan:
 # The migrations chosen cover a switchover, a rollback, a cancel, the state
 # events, QMP's queries while the job's thread runs (qmp/*), vhm certify's own
 # device through a backend restart (certify/reconnect*), a device that
-# comes in by a migration stream on a thread of its own (stream_incoming/*)
+# comes in by a migration stream on a thread of its own (stream_incoming/*), a
+# stream over four connections, a sender and a reader thread each (stream_multi/four*)
 # and the test backend's datapath; layouts and back_and_forth_20 add
 # minutes under TSan and no other thread interaction. About 5 min in all.
 TSAN_SUITES := device/* migrate/[cst]* migrate/between* migrate/hot_swap_test* track*/* ctl_*/* \
-               top*/* qmp/* certify/reconnect* stream_incoming/*
+               top*/* qmp/* certify/reconnect* stream_incoming/* stream_multi/four*
 TSAN_BUILD   = $(BUILD)/tsan
 TSAN_LOGS    = $(TSAN_BUILD)/logs
 # Newer kernels map memory where TSan does not expect it ("unexpected memory
