@@ -176,11 +176,24 @@ bool ts_have_tmux(void)
 	return ok;
 }
 
+/* What argv printed on stdout (malloc'd), or NULL if it failed to run or
+ * exited non-zero (10 s at most). */
+static char *run_output(const char *const argv[])
+{
+	struct ts_run r;
+	char *out = NULL;
+
+	if (ts_run_cmd(argv, 10000, &r))
+		return NULL;
+	if (r.status == 0)
+		out = strdup(r.out);
+	ts_run_free(&r);
+	return out;
+}
+
 char *ts_tmux(const char *a0, ...)
 {
 	const char *argv[16] = { "tmux", "-L", tmux_label, a0 };
-	struct ts_run r;
-	char *out = NULL;
 	va_list ap;
 	int n = 4;
 
@@ -191,12 +204,7 @@ char *ts_tmux(const char *a0, ...)
 		n++;
 	va_end(ap);
 	argv[n] = NULL;
-	if (ts_run_cmd(argv, 10000, &r))
-		return NULL;
-	if (r.status == 0)
-		out = strdup(r.out);
-	ts_run_free(&r);
-	return out;
+	return run_output(argv);
 }
 
 /* Kill this process's tmux server and remove its socket file, which a
@@ -667,15 +675,8 @@ int ts_netns_loss(const char *ns, const char *ifname, double p, const char **why
 static char *netns_output(const char *ns, const char *a0, const char *a1, const char *a2)
 {
 	const char *argv[] = { "ip", "netns", "exec", ns, a0, a1, a2, NULL };
-	struct ts_run r;
-	char *out = NULL;
 
-	if (ts_run_cmd(argv, 10000, &r))
-		return NULL;
-	if (r.status == 0)
-		out = strdup(r.out);
-	ts_run_free(&r);
-	return out;
+	return run_output(argv);
 }
 
 long long ts_netns_dropped(const char *ns)

@@ -56,26 +56,6 @@ static long long jget(json_t *j, const char *path)
 			json_object_get(json_object_get(j, "traffic"), "total") : NULL, path));
 }
 
-/* The last "<key>: N" testpmd printed for port 0 (its final summary on stop). */
-static long long testpmd_counter(const char *key)
-{
-	char path[TS_PATH_MAX + 16], line[512];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/testpmd.log", ts_dir());
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = strstr(line, key);
-		if (p)
-			v = atoll(p + strlen(key));
-	}
-	fclose(f);
-	return v;
-}
-
 /* No pointers in parameters: Criterion copies them into the test process. */
 struct traffic_case {
 	int queues;
@@ -135,10 +115,10 @@ ParameterizedTest(struct traffic_case *tc, device, testpmd_loopback, .fini = dt_
 		kill(tp, SIGINT);
 		while (!ts_exited(tp, &st))
 			usleep(50000);
-		cr_assert(eq(i64, testpmd_counter("RX-packets:"), (long long)tx),
-			  "testpmd received %lld, vhm sent %llu", testpmd_counter("RX-packets:"), tx);
-		cr_assert(eq(i64, testpmd_counter("TX-packets:"), (long long)rx),
-			  "testpmd sent %lld, vhm received %llu", testpmd_counter("TX-packets:"), rx);
+		cr_assert(eq(i64, ts_testpmd_counter("testpmd", "RX-packets:"), (long long)tx),
+			  "testpmd received %lld, vhm sent %llu", ts_testpmd_counter("testpmd", "RX-packets:"), tx);
+		cr_assert(eq(i64, ts_testpmd_counter("testpmd", "TX-packets:"), (long long)rx),
+			  "testpmd sent %lld, vhm received %llu", ts_testpmd_counter("testpmd", "TX-packets:"), rx);
 	}
 }
 
@@ -190,10 +170,10 @@ ParameterizedTest(char (*ring)[8], device, testpmd_stall_is_late_not_lost, .fini
 	kill(tp, SIGINT);
 	while (!ts_exited(tp, &st))
 		usleep(50000);
-	cr_assert(eq(i64, testpmd_counter("TX-dropped:"), 0), "testpmd dropped %lld frames",
-		  testpmd_counter("TX-dropped:"));
-	cr_assert(eq(i64, testpmd_counter("TX-packets:"), (long long)rx),
-		  "testpmd sent %lld, vhm received %llu", testpmd_counter("TX-packets:"), rx);
+	cr_assert(eq(i64, ts_testpmd_counter("testpmd", "TX-dropped:"), 0), "testpmd dropped %lld frames",
+		  ts_testpmd_counter("testpmd", "TX-dropped:"));
+	cr_assert(eq(i64, ts_testpmd_counter("testpmd", "TX-packets:"), (long long)rx),
+		  "testpmd sent %lld, vhm received %llu", ts_testpmd_counter("testpmd", "TX-packets:"), rx);
 }
 
 /* The writer writes what it is told: rate measured over 2 s within 1 %. */
