@@ -86,6 +86,9 @@ prepare() {
 # keep the namespaces alive.
 launch() {
 	base=$1/$2
+	# The mount points are the package's directories; a host where libvirtd
+	# never ran yet may lack /run/libvirt (made empty, as libvirtd would).
+	mkdir -p /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt
 	# shellcheck disable=SC2016 # expanded by the inner shell, from its arguments
 	unshare -m -u --propagation private sh -euc '
 		base=$1

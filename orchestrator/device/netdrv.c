@@ -712,6 +712,25 @@ static bool buf_what(const struct netdrv *d, uint64_t pfn, char *what, size_t le
 	return false;
 }
 
+/* Set the bits of pages [gpa, gpa + len) in bm (bit n = guest page n). */
+static void mark_range(uint64_t *bm, uint64_t gpa, uint64_t len)
+{
+	for (uint64_t pfn = gpa / GMEM_PAGE_SIZE; pfn <= (gpa + len - 1) / GMEM_PAGE_SIZE; pfn++)
+		bm[pfn / 64] |= 1ull << (pfn % 64);
+}
+
+void netdrv_mark_device_writable(const struct netdrv *d, uint64_t *bm)
+{
+	for (int qi = 0; qi < d->nq; qi++) {
+		const struct nd_queue *q = &d->q[qi];
+
+		mark_range(bm, q->rx.desc_gpa, vring_bytes(q->rx.packed, q->rx.num));
+		mark_range(bm, q->tx.desc_gpa, vring_bytes(q->tx.packed, q->tx.num));
+		for (uint16_t b = 0; b < q->rxp.nbufs; b += ND_PAGE_BUFS)
+			mark_range(bm, buf_gpa(d, &q->rxp, b), ND_BUF_SIZE);
+	}
+}
+
 bool netdrv_page_what(const struct netdrv *d, uint64_t pfn, char *what, size_t len,
 		      bool *backend_writes)
 {

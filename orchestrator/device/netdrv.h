@@ -158,6 +158,14 @@ bool netdrv_spread(const struct netdrv *d, uint64_t *stride, uint64_t *offset,
 		   uint64_t *count);
 /* Mark the driver's writes in `dirty` (bitmap in the log's layout). */
 void netdrv_track(struct netdrv *d, uint64_t *dirty);
+/* Set in bm (bit n = guest page n) every page a device may write: each ring
+ * whole (used entries, packed descriptors, event areas) and every page of
+ * every RX pool (a buffer posted once may have been written late, then
+ * reaped and recycled). A frontend that lost its backend cannot tell what
+ * that backend wrote outside its log (before logging started, or between
+ * closing its connection and unmapping the memory): these pages are copied
+ * again. */
+void netdrv_mark_device_writable(const struct netdrv *d, uint64_t *bm);
 /* What lives at guest page pfn, for a report ("queue 0 RX buffer #17",
  * "used ring of ring 2", ...), and whether the backend writes it (else
  * only the driver does). false: none of the driver's memory. */

@@ -320,7 +320,10 @@ static void *incoming_main(void *arg)
 	if (!rc)
 		rc = receive(in, err, sizeof(err));
 	__atomic_store_n(&in->conn_fd, -1, __ATOMIC_RELEASE);
-	mig_snet_close(&in->conn);
+	if (rc)   /* FAILED went out (fail_back): let it arrive */
+		mig_snet_linger_close(&in->conn, MIG_IN_LINGER_MS);
+	else
+		mig_snet_close(&in->conn);
 	pthread_mutex_lock(&in->lock);
 	in->rc = rc;
 	if (rc)   /* else err may hold an accept slice's timeout: nothing wrong */

@@ -35,6 +35,7 @@
 #define MIG_IN_TIMEOUT_MS 30000   /* each wait for the source once it connected */
 #define MIG_IN_END_WAIT_MS 2000   /* the wait for END once the device runs */
 #define MIG_IN_GO_WAIT_MS  3000   /* the wait for GO after READY: then discard */
+#define MIG_IN_LINGER_MS   1000   /* after FAILED: the source's bytes drained this long */
 #define MIG_IN_ERR_LEN    256
 
 enum mig_in_phase {

@@ -211,6 +211,26 @@ void mig_snet_close(struct mig_snet *c)
 	c->fd = -1;
 }
 
+void mig_snet_linger_close(struct mig_snet *c, int ms)
+{
+	uint64_t end = vhm_now_ns() + (uint64_t)ms * 1000000ull;
+	char sink[65536];
+
+	if (c->fd < 0)
+		return;
+	shutdown(c->fd, SHUT_WR);
+	for (uint64_t now = vhm_now_ns(); now < end; now = vhm_now_ns()) {
+		ssize_t r;
+
+		if (wait_fd(c->fd, POLLIN, (int)((end - now) / 1000000ull) + 1))
+			break;
+		r = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	mig_snet_close(c);
+}
+
 uint64_t mig_snet_last_in_ns(const struct mig_snet *c)
 {
 	return c->last_in_ns;

@@ -59,6 +59,11 @@ int mig_snet_accept(int lfd, struct mig_snet *c, int timeout_ms, char *err, size
 int mig_snet_connect(const char *spec, struct mig_snet *c, int timeout_ms, char *err,
 		     size_t errlen);
 void mig_snet_close(struct mig_snet *c);
+/* Close after an answer that must reach the peer (FAILED): our side shut
+ * for writing, then whatever the peer still sends read and dropped until it
+ * closes too or ms pass. A plain close with the peer's bytes unread would
+ * reset the connection, and a reset peer may never read the answer. */
+void mig_snet_linger_close(struct mig_snet *c, int ms);
 /* When the last byte came in (monotonic ns; the connection's making before
  * any): the connection's thread. */
 uint64_t mig_snet_last_in_ns(const struct mig_snet *c);

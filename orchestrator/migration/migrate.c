@@ -1000,13 +1000,17 @@ static bool source_gone(struct mig *m)
 
 /* The source is gone and the guest paused since t_down: the destination,
  * ready, takes the device over. No GET_VRING_BASE can be asked: each ring
- * restarts where the driver stands (as a reconnect does), and what the
- * source wrote before it died is in the log, copied with the last dirty
- * pages. */
+ * restarts where the driver stands (as a reconnect does). What the source
+ * logged is copied with the last dirty pages; what it wrote outside its log
+ * (before logging started, or after it closed the connection and before it
+ * stopped its datapath) cannot be known, so every page a device may write
+ * is copied too (netdrv_mark_device_writable: rings and RX pools). */
 static int take_over(struct mig *m, uint64_t t_down)
 {
 	struct device *d = m->d;
 
+	if (copying(m) && m->bm)
+		netdrv_mark_device_writable(&d->drv, m->bm);
 	dev_driver_bases(d, m->bases);
 	emit(m, "source-lost", json_pack("{s:s}", "from", d->backend));
 	return switch_to_destination(m, t_down);

@@ -212,6 +212,7 @@ static void device_reset(struct tbe *t)
 	t->owner = false;
 	t->features = t->protocol = 0;
 	t->nrarp = 0;
+	t->rarp_pending = false;   /* a SEND_RARP of the connection gone is not delivered */
 	t->mtu = t->status = t->need_reply = t->resets = 0;
 	t->features_failed = false;
 	t->nstatuses = t->nseq = 0;

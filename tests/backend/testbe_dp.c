@@ -88,14 +88,18 @@ struct dp_ring {
 	bool log_used;                    /* VHU_VRING_F_LOG */
 };
 
+/* A mark held back (--log-fault late): the page, and when it was written. */
+struct dp_mark {
+	uint64_t page, at_ns;
+};
+
 struct tbe_dp {
 	pthread_t thread;
 	struct dp_ring r[TBE_MAX_RINGS];
 	uint8_t *skip_seen;               /* bitmap: skipped pages already printed */
 	uint64_t dropped;                 /* frames --drop-frames took so far */
-	uint64_t *late;                   /* --log-fault late: pages held back */
-	size_t nlate;
-	uint64_t late_ns;                 /* when the oldest held mark was made */
+	struct dp_mark *late;             /* --log-fault late: pages held back, a ring of */
+	size_t late_head, nlate;          /* DP_LATE_MAX: the oldest at late_head */
 	uint64_t stopped_ns;              /* when a running ring last stopped */
 };
 
@@ -132,12 +136,16 @@ static bool fault_skips(const struct tbe *t, enum dp_write w)
 	}
 }
 
-/* Log the held marks (--log-fault late). */
-static void late_flush(struct tbe *t)
+/* Log the held marks made at or before upto_ns (--log-fault late); the
+ * younger ones stay held. */
+static void late_flush(struct tbe *t, uint64_t upto_ns)
 {
-	for (size_t i = 0; i < t->dp->nlate; i++)
-		tbe_log_write(t, t->dp->late[i] * DP_PAGE, 1);
-	t->dp->nlate = 0;
+	struct tbe_dp *dp = t->dp;
+
+	for (; dp->nlate && dp->late[dp->late_head].at_ns <= upto_ns; dp->nlate--) {
+		tbe_log_write(t, dp->late[dp->late_head].page * DP_PAGE, 1);
+		dp->late_head = (dp->late_head + 1) % DP_LATE_MAX;
+	}
 }
 
 /* Log one page, or hold it back (late), or print it skipped (--skip-log). */
@@ -158,10 +166,9 @@ static void log_page(struct tbe *t, uint64_t p)
 		return;
 	}
 	if (t->dp->nlate == DP_LATE_MAX)
-		late_flush(t);
-	if (!t->dp->nlate)
-		t->dp->late_ns = dp_now_ns();
-	t->dp->late[t->dp->nlate++] = p;
+		late_flush(t, UINT64_MAX);
+	t->dp->late[(t->dp->late_head + t->dp->nlate++) % DP_LATE_MAX] =
+		(struct dp_mark){ p, dp_now_ns() };
 }
 
 /* Log guest-physical [gpa, gpa + len) page by page, as the options say. */
@@ -175,18 +182,22 @@ static void dp_log(struct tbe *t, uint64_t gpa, uint64_t len, enum dp_write w)
 		log_page(t, p);
 }
 
-/* --log-fault late: held marks go out once traffic continues DP_LATE_MS
- * after the first of them, or DP_LATE_MS after a ring stopped. */
+/* --log-fault late: a held mark goes out once traffic continues DP_LATE_MS
+ * after it was made, and all of them DP_LATE_MS after a ring stopped. The
+ * writes of the last DP_LATE_MS before a stop are always still held when
+ * GET_VRING_BASE is answered (a flush on the last busy pass before it never
+ * takes them). */
 static void late_tick(struct tbe *t, int work)
 {
-	uint64_t now, hold = DP_LATE_MS * 1000000ull;
+	uint64_t now, hold = DP_LATE_MS * 1000000ull, stopped = t->dp->stopped_ns;
 
 	if (!t->dp->nlate)
 		return;
 	now = dp_now_ns();
-	if ((work && now - t->dp->late_ns >= hold) ||
-	    (t->dp->stopped_ns && now - t->dp->stopped_ns >= hold && t->dp->stopped_ns > t->dp->late_ns))
-		late_flush(t);
+	if (stopped && now - stopped >= hold && stopped > t->dp->late[t->dp->late_head].at_ns)
+		late_flush(t, UINT64_MAX);
+	else if (work)
+		late_flush(t, now - hold);
 }
 
 /* Guest-physical address of the frontend virtual address uva, or 0. */
@@ -582,7 +593,7 @@ static int pass(struct tbe *t)
 
 		if (!rx->running || !tx->running)
 			continue;
-		if (q == 0 && t->rarp_pending && deliver_rarp(t, rx)) {
+		if (q == 0 && t->rarp_pending && t->nrarp && deliver_rarp(t, rx)) {
 			t->rarp_pending = false;
 			n++;
 		}
@@ -638,7 +649,7 @@ int tbe_dp_start(struct tbe *t)
 		return 0;
 	t->dp = calloc(1, sizeof(*t->dp));
 	if (!t->dp || !(t->dp->skip_seen = calloc(DP_SKIP_PAGES / 8, 1)) ||
-	    !(t->dp->late = calloc(DP_LATE_MAX, sizeof(uint64_t)))) {
+	    !(t->dp->late = calloc(DP_LATE_MAX, sizeof(*t->dp->late)))) {
 		fprintf(stderr, "vhm-testbe: datapath: out of memory\n");
 		return -ENOMEM;
 	}

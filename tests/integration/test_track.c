@@ -162,13 +162,37 @@ static json_t *stop_check(struct ctl_client *c)
 /* The writer dirties R = 20000 pages/s, uniformly over a 4 GiB guest
  * (N = 1048064 writer pages). A sync every 50 ms finds the distinct pages of
  * k = 1000 writes: N (1 - (1 - 1/N)^k) = k - k(k-1)/2N + ... = 999.52, so
- * collisions cost 0.05 %: the reported guest rate must be R within ±2 %,
- * and no page may be blamed on the backend (it writes nothing: no traffic). */
+ * collisions cost 0.05 %: over four intervals the guest pages reported must
+ * be the writer's own count of writes in them (status "dirty.writes", read
+ * as the first and the last interval end) within ±2 %, and no page may be
+ * blamed on the backend (it writes nothing: no traffic). That the writer
+ * keeps to R is the writer's part: the mean over the four intervals within
+ * ±2 % in the plain pass. Under ASan+UBSan on two cores the writer does not
+ * keep up (means of 13 000-15 600 pages/s seen, single intervals from 11 076
+ * to 21 185, the tracked count still within 0.6 % of its writes): there it
+ * only has to reach half of R. */
+#ifdef __SANITIZE_ADDRESS__
+#define WRITER_PACE 0.50
+#else
+#define WRITER_PACE 0.02
+#endif
+
+static uint64_t writer_writes(struct ctl_client *c)
+{
+	json_t *st = dt_call(c, "status", NULL);
+	uint64_t n = (uint64_t)json_integer_value(json_object_get(json_object_get(st, "dirty"),
+								  "writes"));
+
+	json_decref(st);
+	return n;
+}
+
 Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 {
 	const char *extra[] = { NULL };   /* one queue pair */
 	char be[TS_PATH_MAX], err[256];
 	double sum = 0, secs = 0;
+	uint64_t w0, w1;
 	struct ctl_client *c;
 	json_t *d, *p, *args, *ret = NULL;
 	int rc;
@@ -178,20 +202,28 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 	c = dt_connect("g0");
 	track_start(c, 1000, false, NULL);
 	json_decref(next_dirty(c, 5000, NULL));      /* the first interval starts mid-tick */
+	w0 = writer_writes(c);
 	for (int i = 0; i < 4; i++) {
 		d = next_dirty(c, 5000, NULL);
 		cr_log_info("interval %d: guest %.0f pages/s, %.0f pages in %.1f ms", i,
 			    rate_of(d, "guest-writer", "pages_per_s"),
 			    rate_of(d, "guest-writer", "pages"), num(d, "interval_ms"));
-		cr_assert(ge(dbl, rate_of(d, "guest-writer", "pages_per_s"), 20000 * 0.95));
-		cr_assert(le(dbl, rate_of(d, "guest-writer", "pages_per_s"), 20000 * 1.05));
 		cr_assert(eq(dbl, rate_of(d, "backend-log", "pages"), 0.0));
 		sum += rate_of(d, "guest-writer", "pages");
 		secs += num(d, "interval_ms") / 1000.0;
 		json_decref(d);
 	}
-	cr_assert(ge(dbl, sum / secs, 20000 * 0.98), "guest rate %.0f pages/s, writer 20000", sum / secs);
-	cr_assert(le(dbl, sum / secs, 20000 * 1.02), "guest rate %.0f pages/s, writer 20000", sum / secs);
+	w1 = writer_writes(c);
+	cr_log_info("tracked %.0f guest pages, the writer wrote %llu", sum,
+		    (unsigned long long)(w1 - w0));
+	cr_assert(ge(dbl, sum, (double)(w1 - w0) * 0.98), "tracked %.0f pages, the writer wrote %llu",
+		  sum, (unsigned long long)(w1 - w0));
+	cr_assert(le(dbl, sum, (double)(w1 - w0) * 1.02), "tracked %.0f pages, the writer wrote %llu",
+		  sum, (unsigned long long)(w1 - w0));
+	cr_assert(ge(dbl, sum / secs, 20000 * (1 - WRITER_PACE)), "guest rate %.0f pages/s, writer 20000",
+		  sum / secs);
+	cr_assert(le(dbl, sum / secs, 20000 * (1 + WRITER_PACE)), "guest rate %.0f pages/s, writer 20000",
+		  sum / secs);
 
 	/* The prediction of a migration at 1 GB/s from the measured curve. */
 	p = dt_call(c, "predict", json_pack("{s:f, s:i}", "bandwidth", 1e9, "downtime_ms", 300));

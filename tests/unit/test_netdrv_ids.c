@@ -137,3 +137,44 @@ Test(netdrv_ids, compact_keeps_ring_order, .init = mem, .fini = mem_free, .timeo
 		cr_assert(eq(u16, avail_id((uint16_t)(ND_RING_SIZE + k)), k),
 			  "reaped id %u did not go back in ring order", k);
 }
+
+/* netdrv_mark_device_writable (what a lost backend may have written outside
+ * its log) marks exactly the pages netdrv_page_what says a device writes:
+ * every ring page and every RX buffer page, posted or not, and no TX buffer
+ * or other page; after buffers were reaped and reposted, the same. */
+static void expect_device_writable(void)
+{
+	static uint64_t bm[MEM / 4096 / 64];
+	uint64_t marked = 0, rx_pages = 0;
+
+	memset(bm, 0, sizeof(bm));
+	netdrv_mark_device_writable(&d, bm);
+	for (uint64_t pfn = 0; pfn < MEM / 4096; pfn++) {
+		bool backend = false, named, set = (bm[pfn / 64] >> (pfn % 64)) & 1;
+		char what[128] = "";
+
+		named = netdrv_page_what(&d, pfn, what, sizeof(what), &backend);
+		cr_assert(eq(int, set, named && (backend || strstr(what, "ring"))),
+			  "page %#llx (%s): marked %d", (unsigned long long)pfn, named ? what : "-",
+			  set);
+		marked += set;
+		rx_pages += named && strstr(what, "RX buffers") != NULL;
+	}
+	cr_assert(eq(u64, rx_pages, (uint64_t)d.q[0].rxp.nbufs / ND_PAGE_BUFS));
+	cr_assert(lt(u64, rx_pages, marked), "no ring page marked");
+}
+
+Test(netdrv_ids, device_writable_pages_spread, .init = mem, .fini = mem_free, .timeout = 30)
+{
+	drv(ND_BUFFERS_SPREAD);
+	expect_device_writable();
+	device_uses(0, BATCH);
+	netdrv_poll(&d, 1);
+	expect_device_writable();
+}
+
+Test(netdrv_ids, device_writable_pages_compact, .init = mem, .fini = mem_free, .timeout = 30)
+{
+	drv(ND_BUFFERS_COMPACT);
+	expect_device_writable();
+}
