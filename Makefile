@@ -146,9 +146,12 @@ test-asan:
 # device through a backend restart (certify/reconnect*), a device that
 # comes in by a migration stream on a thread of its own (stream_incoming/*), a
 # stream over four connections, a sender and a reader thread each (stream_multi/four*)
-# and the test backend's datapath; layouts and back_and_forth_20 add
-# minutes under TSan and no other thread interaction. About 5 min in all.
-TSAN_SUITES := device/* migrate/[cst]* migrate/between* migrate/hot_swap_test* track*/* ctl_*/* \
+# and the test backend's datapath; layouts, back_and_forth_20 and
+# track/verify_clean_against_testpmd (a 30 s soak; the other verify tests
+# run the same threads) add minutes under TSan and no other thread
+# interaction. About 5 min in all.
+TSAN_SUITES := device/* migrate/[cst]* migrate/between* migrate/hot_swap_test* \
+               track_*/* track/[!v]* track/verify_[!c]* ctl_*/* \
                top*/* qmp/* certify/reconnect* stream_incoming/* stream_multi/four*
 TSAN_BUILD   = $(BUILD)/tsan
 TSAN_LOGS    = $(TSAN_BUILD)/logs
@@ -183,11 +186,16 @@ check-layers:
 # - vhm certify's whole runs against testpmd and OVS: their subject is the
 #   backend; certify's verdicts on each fault are judged in both passes
 #   (certify/testbe_faults);
+# - soaks: testpmd's log under verify for 30 s (its subject is the backend's
+#   log; the verify tests with the test backend's faults run in both passes)
+#   and 20 migrations back and forth (fds and memory that must not grow: the
+#   ASan pass, with LeakSanitizer, is where that is judged best);
 # - the packaging suites (pkg_*): man pages, completion, install, unit file,
 #   version and tarball come out the same from either build.
 ONCE_TESTS := libvirt_pair/*|libvirt_real/*|ovs/*|pkg_*/*
 ONCE_TESTS := $(ONCE_TESTS)|certify/testpmd_passes_every_check
 ONCE_TESTS := $(ONCE_TESTS)|certify/ovs_passes_every_check_it_supports
+ONCE_TESTS := $(ONCE_TESTS)|track/verify_clean_against_testpmd|migrate/back_and_forth_20
 
 # CI runs `make check` without -j (.ci/run): its builds (fuzz, plain, ASan,
 # TSan trees) use every core unless a -j was given. The tests themselves
