@@ -901,9 +901,9 @@ static void record_write(const struct tbe *t)
 		      "has_breq", json_boolean(t->breq >= 0),
 		      "log_all", json_boolean((t->features >> VHU_F_LOG_ALL) & 1));
 	if (o) {
-		json_object_set_new(o, "breq_every", json_pack("{s:o, s:o, s:f}", "asked",
+		json_object_set_new(o, "breq_every", json_pack("{s:o, s:o, s:o, s:f}", "asked",
 			json_u64(t->breq_asked), "answered", json_u64(t->breq_answered),
-			"max_wait_ms", t->breq_max_wait_ms));
+			"closed", json_u64(t->breq_closed), "max_wait_ms", t->breq_max_wait_ms));
 		json_object_set_new(o, "sequence", record_sequence(t));
 		json_object_set_new(o, "statuses", record_statuses(t));
 	}
@@ -1092,6 +1092,7 @@ static void breq_ask(struct tbe *t, int wait_ms)
 	if (poll(&p, 1, wait_ms) == 1) {
 		breq_read(t);
 		t->breq_answered += t->breq >= 0;
+		t->breq_closed += t->breq < 0 && (p.revents & POLLHUP);
 	} else {
 		tbe_log(t, "backend channel: no answer to CONFIG_CHANGE_MSG within %d ms",
 			wait_ms);

@@ -148,9 +148,10 @@ struct tbe {
 	bool state_ok;
 	uint64_t resets;
 	int64_t breq_ack[16];         /* ack per backend request number, -1 none yet */
-	/* --breq-every and --breq-wait: asks sent, answers read, the longest wait
-	 * for one (ms) */
-	uint64_t breq_asked, breq_answered, breq_next_ns;
+	/* --breq-every and --breq-wait: asks sent, answers read, asks the
+	 * frontend ended by closing the channel (it let the device go), the
+	 * longest wait for one (ms) */
+	uint64_t breq_asked, breq_answered, breq_closed, breq_next_ns;
 	double breq_max_wait_ms;
 	uint64_t need_reply;          /* messages that came with NEED_REPLY */
 	uint64_t counts[64];          /* messages by request number */
