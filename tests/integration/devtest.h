@@ -18,18 +18,6 @@ struct ts_run;
 
 #define DT_VHM_TIMEOUT_MS 10000
 
-/* How far a memory writer's measured rate may stray from the one it was
- * given: 2 %, its pace; under ASan+UBSan on two cores the writer, paced by
- * credit every millisecond, falls behind and catches up across a window's
- * ends (54 509 writes/s over 2 s for 50 000, 13 000-15 600 pages/s for
- * 20 000 seen), and only half is held: those passes prove what is measured
- * of the writer, not its pace. */
-#ifdef __SANITIZE_ADDRESS__
-#define DT_WRITER_PACE 0.50
-#else
-#define DT_WRITER_PACE 0.02
-#endif
-
 /* .fini of every device test: kill what the test started, remove its dir. */
 void dt_fini(void);
 /* testpmd `name` with `queues` queue pairs (its log: <ts_dir>/<name>.log);

@@ -1295,6 +1295,7 @@ ParameterizedTest(struct resume_fault_case *fc, migrate, log_faults_after_resume
 	const char *argv[] = { bin, "migrate", "lr", "--to", b, "--run-dir", ts_dir(), NULL };
 	struct ctl_client *c;
 	struct ts_run r;
+	bool rollback;
 	pid_t run;
 
 	cr_assert(eq(int, ts_path("tb-src.sock", a, sizeof(a)), 0));
@@ -1311,19 +1312,25 @@ ParameterizedTest(struct resume_fault_case *fc, migrate, log_faults_after_resume
 	cr_assert(eq(int, ts_run_cmd(argv, 90000, &r), 0));
 	cr_log_info("%s: exit %d\n%s%s", fc->fault, r.status, r.out, r.err);
 	cr_assert(eq(int, r.status, 1), "%s: vhm migrate exited %d: %s", fc->fault, r.status, r.err);
-	snprintf(blame, sizeof(blame), "%s", fc->kind);
+	/* off-by-one also misses the first page of a used ring (its writes mark
+	 * the page after it): when the backend wrote there after the last sync the
+	 * ring check inside the window finds it first and rolls back, naming the
+	 * used ring -- the same fault caught earlier (seen once in a few hundred
+	 * runs at 200 frames/s) */
+	rollback = fc->rollback || strstr(r.err, "switchover: ring pages differ");
+	snprintf(blame, sizeof(blame), "%s", rollback ? "used ring" : fc->kind);
 	cr_assert(not(eq(ptr, strstr(r.err, blame), NULL)), "%s: no %s page named: %s", fc->fault,
-		  fc->kind, r.err);
+		  blame, r.err);
 	cr_assert(not(eq(ptr, strstr(r.err, "backend's log should have marked it"), NULL)),
 		  "%s: %s", fc->fault, r.err);
-	cr_assert(not(eq(ptr, strstr(r.err, fc->rollback ? "switchover: ring pages differ" :
+	cr_assert(not(eq(ptr, strstr(r.err, rollback ? "switchover: ring pages differ" :
 				     "differs from the source's after the resume"), NULL)),
 		  "%s: %s", fc->fault, r.err);
-	if (!fc->rollback)
+	if (!rollback)
 		cr_assert(not(eq(ptr, strstr(r.out, "verify      FAILED after the resume"), NULL)),
 			  "%s: no failed verify event: %s", fc->fault, r.out);
 	ts_run_free(&r);
 	set_traffic(c, 20000, 5000);
-	expect_flowing_then_end(c, run, "lr", fc->rollback ? a : b,
-				fc->rollback ? "the rollback" : "the migration");
+	expect_flowing_then_end(c, run, "lr", rollback ? a : b,
+				rollback ? "the rollback" : "the migration");
 }

@@ -159,6 +159,16 @@ static json_t *stop_check(struct ctl_client *c)
 	return sc;
 }
 
+/* How far the writer's pace may stray: 2 %; under ASan+UBSan on two cores
+ * the writer, writing uniformly over 4 GiB, takes a first-touch page fault
+ * on most writes and falls behind (13 000-15 600 pages/s for 20 000 seen):
+ * there half is held, and that pass proves what is tracked, not the pace. */
+#ifdef __SANITIZE_ADDRESS__
+#define WRITER_PACE 0.50
+#else
+#define WRITER_PACE 0.02
+#endif
+
 /* The writer dirties R = 20000 pages/s, uniformly over a 4 GiB guest
  * (N = 1048064 writer pages). A sync every 50 ms finds the distinct pages of
  * k = 1000 writes: N (1 - (1 - 1/N)^k) = k - k(k-1)/2N + ... = 999.52, so
@@ -167,7 +177,7 @@ static json_t *stop_check(struct ctl_client *c)
  * as the first and the last interval end) within ±2 %, and no page may be
  * blamed on the backend (it writes nothing: no traffic). That the writer
  * keeps to R is the writer's part: the mean over the four intervals within
- * DT_WRITER_PACE (2 %; under ASan the tracked count stayed within 0.6 % of the
+ * WRITER_PACE (2 %; under ASan the tracked count stayed within 0.6 % of the
  * writes while single intervals went from 11 076 to 21 185 pages/s). */
 static uint64_t writer_writes(struct ctl_client *c)
 {
@@ -212,9 +222,9 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 		  sum, (unsigned long long)(w1 - w0));
 	cr_assert(le(dbl, sum, (double)(w1 - w0) * 1.02), "tracked %.0f pages, the writer wrote %llu",
 		  sum, (unsigned long long)(w1 - w0));
-	cr_assert(ge(dbl, sum / secs, 20000 * (1 - DT_WRITER_PACE)), "guest rate %.0f pages/s, writer 20000",
+	cr_assert(ge(dbl, sum / secs, 20000 * (1 - WRITER_PACE)), "guest rate %.0f pages/s, writer 20000",
 		  sum / secs);
-	cr_assert(le(dbl, sum / secs, 20000 * (1 + DT_WRITER_PACE)), "guest rate %.0f pages/s, writer 20000",
+	cr_assert(le(dbl, sum / secs, 20000 * (1 + WRITER_PACE)), "guest rate %.0f pages/s, writer 20000",
 		  sum / secs);
 
 	/* The prediction of a migration at 1 GB/s from the measured curve. */
