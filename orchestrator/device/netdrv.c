@@ -716,7 +716,7 @@ static bool buf_what(const struct netdrv *d, uint64_t pfn, char *what, size_t le
 static void mark_range(uint64_t *bm, uint64_t gpa, uint64_t len)
 {
 	for (uint64_t pfn = gpa / GMEM_PAGE_SIZE; pfn <= (gpa + len - 1) / GMEM_PAGE_SIZE; pfn++)
-		bm[pfn / 64] |= 1ull << (pfn % 64);
+		lt_log_mark(bm, pfn);
 }
 
 void netdrv_mark_device_writable(const struct netdrv *d, uint64_t *bm)

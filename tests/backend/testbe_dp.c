@@ -593,7 +593,7 @@ static int pass(struct tbe *t)
 
 		if (!rx->running || !tx->running)
 			continue;
-		if (q == 0 && t->rarp_pending && t->nrarp && deliver_rarp(t, rx)) {
+		if (q == 0 && t->rarp_pending && deliver_rarp(t, rx)) {
 			t->rarp_pending = false;
 			n++;
 		}
