@@ -239,9 +239,10 @@ static void print_stop_check(FILE *out, const json_t *sc)
 			json_string_value(json_object_get(sc, "error")) ?: "?");
 		return;
 	}
-	fprintf(out, "  stop check: rings stopped %.1f ms (quiesce %.1f ms), %zu pages changed "
-		"and unlogged at GET_VRING_BASE's reply\n", num(sc, "stopped_ms"),
-		num(sc, "quiesce_ms"), json_array_size(json_object_get(sc, "findings")));
+	fprintf(out, "  stop check: %.0f frames back in its window, rings stopped %.1f ms "
+		"(quiesce %.1f ms), %zu pages changed and unlogged at GET_VRING_BASE's reply\n",
+		num(sc, "window_frames"), num(sc, "stopped_ms"), num(sc, "quiesce_ms"),
+		json_array_size(json_object_get(sc, "findings")));
 	json_array_foreach(json_object_get(sc, "findings"), i, e)
 		fprintf(out, "    gpa 0x%09llx %-28s %s\n",
 			(unsigned long long)json_integer_value(json_object_get(e, "gpa")),

@@ -13,12 +13,43 @@
 
 #include "util.h"
 
+/* Frames the backend has given back: RX frames and TX buffers used. */
+static uint64_t frames_back(const struct device *d)
+{
+	struct nd_counters c;
+
+	netdrv_totals(&d->drv, &c);
+	return c.rx_frames + c.tx_done;
+}
+
+void run_stopchk_open(struct run_stopchk *s, const struct device *d)
+{
+	memset(s, 0, sizeof(*s));
+	s->back0 = frames_back(d);
+}
+
+/* With traffic running, until the backend has written its frames in the
+ * window (the snapshot's pass took the run loop's thread, not the
+ * datapath's; a loaded machine may still have stalled either). */
+static void await_window(struct run_stopchk *s, const struct device *d)
+{
+	uint64_t t0 = vhm_now_ns(), end = t0 + RUN_STOPCHK_AWAIT_MS * 1000000ull, pps;
+	uint32_t size;
+
+	netdrv_traffic(&d->drv, &pps, &size);
+	while (pps && frames_back(d) - s->back0 < RUN_STOPCHK_WINDOW_FRAMES &&
+	       vhm_now_ns() < end)
+		usleep(RUN_STOPCHK_STEP_MS * 1000);
+	s->await_ms = (double)(vhm_now_ns() - t0) / 1e6;
+}
+
 int run_stopchk_stop(struct run_stopchk *s, struct device *d, char *err, size_t errlen)
 {
 	int rc;
 
-	memset(s, 0, sizeof(*s));
+	await_window(s, d);
 	s->quiesce_ms = dev_quiesce(d, RUN_STOPCHK_QUIESCE_MS);
+	s->window_frames = frames_back(d) - s->back0;
 	dev_guest_pause(d, true);
 	s->t_stop_ns = vhm_now_ns();
 	s->stopped = true;

@@ -7,7 +7,13 @@
  * within the pass (docs/logtrack.md, "Verify mode"). The stop check, run at
  * the end of a verify session, stops the rings as a migration does:
  *
- *   run_stopchk_stop     the guest's TX quiesced (dev_quiesce: nothing in
+ *   run_stopchk_open     (right after the caller's snapshot) the window
+ *                        opens: the frames the backend returned so far;
+ *   run_stopchk_stop     with traffic running, the backend's writes awaited
+ *                        in the window (RUN_STOPCHK_WINDOW_FRAMES frames
+ *                        back, at most RUN_STOPCHK_AWAIT_MS: a stalled
+ *                        datapath would leave it nothing to see), the
+ *                        guest's TX quiesced (dev_quiesce: nothing in
  *                        flight), the guest paused, GET_VRING_BASE on every
  *                        ring and the status reset (dev_backend_stop);
  *   (the caller syncs the log and compares memory with its last verify
@@ -34,17 +40,25 @@
 #define RUN_STOPCHK_QUIESCE_MS 2000   /* as long as the guest's TX may take to drain */
 #define RUN_STOPCHK_WATCH_MS   200    /* marks watched after GET_VRING_BASE's reply */
 #define RUN_STOPCHK_STEP_MS    5      /* how often the log is read meanwhile */
+#define RUN_STOPCHK_WINDOW_FRAMES 64  /* frames back in the window before the stop */
+#define RUN_STOPCHK_AWAIT_MS   500    /* at most this long for them */
 
 struct run_stopchk {
 	uint32_t bases[DEV_MAX_RINGS];
 	bool stopped;             /* rings stopped, even half: restart them all */
 	uint64_t t_stop_ns;       /* the guest paused */
 	uint64_t t_reply_ns;      /* the last GET_VRING_BASE reply */
+	uint64_t back0;           /* frames back (RX and TX used) at the window's opening */
+	uint64_t window_frames;   /* frames back from the opening to the stop */
+	double await_ms;          /* waiting for RUN_STOPCHK_WINDOW_FRAMES of them */
 	double quiesce_ms;        /* dev_quiesce */
 	double stopped_ms;        /* guest paused to guest resumed */
 };
 
-/* Quiesce, pause, stop every ring. 0, or -errno with err (the rings then
+/* Open the window (zeroes s): call right after the snapshot. */
+void run_stopchk_open(struct run_stopchk *s, const struct device *d);
+
+/* Await the window's frames, quiesce, pause, stop every ring. 0, or -errno with err (the rings then
  * still need run_stopchk_restart). */
 int run_stopchk_stop(struct run_stopchk *s, struct device *d, char *err, size_t errlen);
 

@@ -568,15 +568,16 @@ static json_t *stop_check_maybe(struct run_track *t, bool busy)
 	if (busy || !t->logging || d->front.broken || dev_state(d) != DEV_RUNNING)
 		return json_pack("{s:b, s:s}", "ran", 0, "why", "the device's rings are not ours "
 				 "to stop now (a migration, or logging off)");
-	/* A snapshot of its own, just before the quiesce: the window it opens
-	 * holds the backend's last writes before the stop and none of the
-	 * driver's TX rewrites (TX is paused), which would mark the packed
-	 * descriptor pages the backend leaves unmarked (a session without a
-	 * pass yet gets its first hashes here); its candidates are
+	/* A snapshot of its own, just before the stop: the window it opens
+	 * holds the backend's last writes (run_stopchk_stop awaits them) and
+	 * few of the driver's rewrites, which would mark the packed descriptor
+	 * pages the backend leaves unmarked (docs/logtrack.md; a session
+	 * without a pass yet gets its first hashes here); its candidates are
 	 * settled by the marks the stop collects, as a next pass would. */
 	sync_now(t, now_ms());
 	verify_pass(t, now_ms());
 	lt_track_marks_clear(&t->lt);
+	run_stopchk_open(&s, d);
 	rc = run_stopchk_stop(&s, d, err, sizeof(err));
 	if (!rc)
 		found = stop_compare(t, &s, &n);
@@ -588,8 +589,9 @@ static json_t *stop_check_maybe(struct run_track *t, bool busy)
 	t->logging = false;
 	if (rc)
 		fprintf(stderr, "vhm run %s: tracking: stop check: %s\n", d->cfg.name, err);
-	return json_pack("{s:b, s:f, s:f, s:i, s:I, s:o, s:s*}", "ran", rc == 0, "quiesce_ms",
-			 s.quiesce_ms, "stopped_ms", s.stopped_ms, "watch_ms",
+	return json_pack("{s:b, s:I, s:f, s:f, s:f, s:i, s:I, s:o, s:s*}", "ran", rc == 0,
+			 "window_frames", (json_int_t)s.window_frames, "await_ms", s.await_ms,
+			 "quiesce_ms", s.quiesce_ms, "stopped_ms", s.stopped_ms, "watch_ms",
 			 RUN_STOPCHK_WATCH_MS, "candidates", (json_int_t)n,
 			 "findings", found ? found : json_array(), "error", rc ? err : NULL);
 }
