@@ -49,9 +49,6 @@ void bench_not_run(const char *name, const char *fmt, ...)
  * from /proc/PID[/task/TID]/stat. 0 or -errno. */
 int bench_cpu_ns(pid_t pid, pid_t tid, double *ns);
 
-/* Median of n samples (sorts v in place); 0 when n is 0. */
-double bench_median(double *v, size_t n);
-
 /* dpdk-testpmd for a bench (tests/integration/support.c, `queues` pairs,
  * socket into sock). 0 and *pid; 1 when dpdk-testpmd is not installed (the
  * bench's targets are not run: `targets` lines counted, reason printed); -1

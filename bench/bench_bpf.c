@@ -78,8 +78,8 @@ static int compare(pid_t pid, bool raw, int sv[2], double *with, double *without
 		if (w[r] < 0 || wo[r] < 0)
 			return -EIO;
 	}
-	*with = bench_median(w, ROUNDS);
-	*without = bench_median(wo, ROUNDS);
+	*with = vhm_median(w, ROUNDS);
+	*without = vhm_median(wo, ROUNDS);
 	return 0;
 }
 
@@ -394,8 +394,8 @@ static int loopback_compare(struct loopback *l, const struct probe_set *set, dou
 		if (err)
 			return err;
 	}
-	*with = bench_median(w, LOOP_ROUNDS);
-	*without = bench_median(wo, LOOP_ROUNDS);
+	*with = vhm_median(w, LOOP_ROUNDS);
+	*without = vhm_median(wo, LOOP_ROUNDS);
 	return 0;
 }
 

@@ -186,16 +186,16 @@ static int measure(struct bd_pair *p, int nwin, struct bd_result *r)
 		idle[w] = b.polls > a.polls ? (b.idle_polls - a.idle_polls) / (b.polls - a.polls) : 0;
 		a = b;
 	}
-	r->fps = bench_median(fps, nwin);
+	r->fps = vhm_median(fps, nwin);
 	r->fps_span = (b.rx - first.rx) / (b.t_s - first.t_s);
 	r->tx_span = (b.tx - first.tx) / (b.t_s - first.t_s);
-	r->vhm_wait = bench_median(vwait, nwin);
-	r->tp_wait = bench_median(twait, nwin);
-	r->vhm_ns = bench_median(vns, nwin);
-	r->tp_ns = bench_median(tns, nwin);
-	r->vhm_cpu = bench_median(vcpu, nwin);
-	r->tp_cpu = bench_median(tcpu, nwin);
-	r->idle = bench_median(idle, nwin);
+	r->vhm_wait = vhm_median(vwait, nwin);
+	r->tp_wait = vhm_median(twait, nwin);
+	r->vhm_ns = vhm_median(vns, nwin);
+	r->tp_ns = vhm_median(tns, nwin);
+	r->vhm_cpu = vhm_median(vcpu, nwin);
+	r->tp_cpu = vhm_median(tcpu, nwin);
+	r->idle = vhm_median(idle, nwin);
 	return 0;
 }
 

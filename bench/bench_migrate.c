@@ -92,7 +92,7 @@ static double memcpy_gibps(size_t bytes, bool fresh)
 	if (dst && dst != MAP_FAILED)
 		munmap(dst, bytes);
 	munmap(src, bytes);
-	return n == 3 ? bench_median(v, 3) : 0;   /* 0: no baseline, the target misses */
+	return n == 3 ? vhm_median(v, 3) : 0;   /* 0: no baseline, the target misses */
 }
 
 static pid_t run_device(const char *sock, const char *name, const char *queues,
@@ -475,10 +475,10 @@ static void control_spread(const char *what, struct ctl_samples *s, double *medi
 		hi = s->ctl[i] > hi ? s->ctl[i] : hi;
 		start[i] = s->ctl[i] - s->stop[i];
 	}
-	*median = bench_median(s->ctl, CTL_SAMPLES);
+	*median = vhm_median(s->ctl, CTL_SAMPLES);
 	printf(" (spread %.2f-%.2f, median %.2f); medians: stopping the source %.2f, starting the"
-	       " destination %.2f\n", lo, hi, *median, bench_median(s->stop, CTL_SAMPLES),
-	       bench_median(start, CTL_SAMPLES));
+	       " destination %.2f\n", lo, hi, *median, vhm_median(s->stop, CTL_SAMPLES),
+	       vhm_median(start, CTL_SAMPLES));
 	fflush(stdout);
 }
 
@@ -588,7 +588,7 @@ static int bench_hot_swap(const char *a, const char *b)
 		}
 	}
 	bench_report("downtime hot swap vs copying migration", "ms",
-		     bench_median(swap, SWAP_SAMPLES), bench_median(copy, SWAP_SAMPLES), "<=", 0.5);
+		     vhm_median(swap, SWAP_SAMPLES), vhm_median(copy, SWAP_SAMPLES), "<=", 0.5);
 	return 0;
 }
 

@@ -108,7 +108,7 @@ static int measure_raw(int efd, double *median)
 		free(v);
 		return -1;
 	}
-	*median = bench_median(v, ITERS);
+	*median = vhm_median(v, ITERS);
 	free(v);
 	return 0;
 }
@@ -165,7 +165,7 @@ static int measure_vhm(const char *sock, int efd, double *median)
 		if (i >= WARMUP)
 			v[i - WARMUP] = (double)(vhm_now_ns() - t0) / 1000.0;
 	}
-	*median = bench_median(v, ITERS);
+	*median = vhm_median(v, ITERS);
 	rc = 0;
 out:
 	if (rc)

@@ -116,21 +116,6 @@ int bench_cpu_ns(pid_t pid, pid_t tid, double *ns)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-double bench_median(double *v, size_t n)
-{
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int bench_testpmd(const char *bench, const char *name, int queues, unsigned targets,
 		  char *sock, size_t socklen, pid_t *pid)
 {

@@ -110,8 +110,8 @@ int bench_stream(void)
 		one[k] = one_sample(k, 1);
 		four[k] = one_sample(k, 4);
 	}
-	m1 = bench_median(one, STREAM_SAMPLES);
-	m4 = bench_median(four, STREAM_SAMPLES);
+	m1 = vhm_median(one, STREAM_SAMPLES);
+	m4 = vhm_median(four, STREAM_SAMPLES);
 	ts_cleanup();
 	if (!m1 || !m4) {
 		bench_missed("stream pre-copy, 4 connections vs 1", "a migration failed");

@@ -74,6 +74,9 @@ int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path);
  * errno is preserved. */
 int vhm_err(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The median of v[0..n) (sorts v in place; the mean of the middle two of
+ * an even count); 0 when n is 0. */
+double vhm_median(double *v, size_t n);
 /* pthread_create for a worker thread of a program whose signal handlers
  * belong to its main loop: the new thread starts with the asynchronous
  * signals (SIGINT, SIGTERM, SIGHUP, SIGWINCH, ...) blocked, so the kernel

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The fixed costs of a migration, read mig_cost.h first. Each per-page cost
- * is the median of three timings on a sample memory larger than the caches
- * (the best one, on a cache-sized sample, came out 8x below what the
- * migration then took on a loaded machine); the sample is a gmem, as the
- * destination's memory is. */
+ * is the median of three timings (the best one, on a cache-sized sample,
+ * came out 8x below what the migration then took on a loaded machine); the
+ * sample is a gmem, as the destination's memory is. */
 #include "mig_cost.h"
 
 #include <string.h>
@@ -19,13 +18,6 @@
 static double ns_since(uint64_t t0)
 {
 	return (double)(vhm_now_ns() - t0);
-}
-
-static double median3(const double v[3])
-{
-	double lo = v[0] < v[1] ? v[0] : v[1], hi = v[0] < v[1] ? v[1] : v[0];
-
-	return v[2] < lo ? lo : v[2] > hi ? hi : v[2];
 }
 
 /* ns per page to prefault fresh memory (MADV_POPULATE_WRITE). */
@@ -92,6 +84,7 @@ static double setup_ms(double backend_start_ms, double prefault_ms, double map_m
 	return prefault_ms + (backend_start_ms < map_ms ? backend_start_ms : map_ms);
 }
 
+
 int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_t data_pages,
 		      struct mig_cost *out)
 {
@@ -112,10 +105,10 @@ int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_
 		dig[i] = sample_digest(&m);
 	}
 	gmem_destroy(&m);
-	out->populate_ns = median3(pop);
-	out->map_ns = median3(map);
-	out->compare_ns = median3(cmp);
-	out->digest_ns = median3(dig);
+	out->populate_ns = vhm_median(pop, TRIES);
+	out->map_ns = vhm_median(map, TRIES);
+	out->compare_ns = vhm_median(cmp, TRIES);
+	out->digest_ns = vhm_median(dig, TRIES);
 	out->setup_ms = setup_ms(d->backend_start_ms, (double)data_pages * out->populate_ns / 1e6,
 				 (double)data_pages * out->map_ns / 1e6);
 	if (mode == MIG_VERIFY_SYNC)

@@ -9,12 +9,21 @@
  *     resident pages), but never more than the device's own backend
  *     start-up took at its open (dev->backend_start_ms), when the backend
  *     also allocated them; one that does not fault in costs little either
- *     way;
+ *     way. The sample's pages are ones just freed, which a machine hands
+ *     out cheaply; in a VM whose host took freed pages back (free page
+ *     reporting) first touching pages beyond what was freed lately costs
+ *     several times more (here 1.0 us a page for the first GiB, 6.7-8.6
+ *     for the next ones), which no small sample sees: there the set-up is
+ *     modelled short (docs/bench.md);
  *   - the proof: after-resume compares both memories page by page once the
  *     guest runs (plus its 2 ms grace), sync takes the digests of both in
  *     parallel inside the downtime; per-page costs sampled here on a memory
- *     of the same kind (sealed memfd) larger than the caches,
- *     MIG_COST_SAMPLE_BYTES, the median of three.
+ *     of the same kind (sealed memfd), MIG_COST_SAMPLE_BYTES, the median of
+ *     three. The proof runs beside the resumed guest, the backends'
+ *     busy-polling lcores and whatever else shares the CPUs, at whatever
+ *     share of a CPU it gets: 0.3-1.7 s for 1 GiB here where the sample
+ *     said 50-200 ms (docs/bench.md), which no sample taken before the
+ *     migration can tell.
  * Runs on the caller's thread (the loop's: `migrate`, `predict`); takes a few
  * tens of milliseconds. */
 #ifndef VHM_MIG_COST_H

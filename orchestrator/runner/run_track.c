@@ -29,6 +29,7 @@ struct track_curve {
 	struct lt_curve c;      /* (span, pages) points, spans ascending */
 	double ms[LT_WSS_NWINDOWS], pages[LT_WSS_NWINDOWS];
 	double window_ms[LT_WSS_NWINDOWS], span_ms[LT_WSS_NWINDOWS], window_pages[LT_WSS_NWINDOWS];
+	struct mig_cost cost;   /* the fixed costs the prediction took (all 0: none) */
 };
 
 struct run_track {
@@ -704,7 +705,6 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		      struct lt_predict_out *out)
 {
 	struct lt_predict_in local, *pin = in ? in : &local;
-	struct mig_cost cost;
 	uint64_t pages[LT_WSS_NWINDOWS];
 	double span[LT_WSS_NWINDOWS];
 	uint64_t all, data;
@@ -745,9 +745,9 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		.max_rounds = max_rounds ? max_rounds : RUN_TRACK_PREDICT_ROUNDS,
 		.wss = lt_curve_wss, .wss_arg = &t->curve.c,
 	};
-	if (mig_cost_estimate(t->d, verify, data, &cost) == 0) {
-		pin->setup_ms = cost.setup_ms;
-		pin->check_ms = cost.check_ms;
+	if (mig_cost_estimate(t->d, verify, data, &t->curve.cost) == 0) {
+		pin->setup_ms = t->curve.cost.setup_ms;
+		pin->check_ms = t->curve.cost.check_ms;
 	}
 	return lt_predict(pin, out);
 }
@@ -771,6 +771,11 @@ json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_p
 		      (json_int_t)in->page_size, "bandwidth", in->bandwidth, "downtime_ms",
 		      in->downtime_ms, "max_rounds", (int)in->max_rounds, "wss", curve,
 		      "setup_ms", in->setup_ms, "check_ms", in->check_ms);
+	if (c)      /* the per-page costs setup_ms and check_ms came from */
+		json_object_set_new(json_object_get(o, "inputs"), "cost_ns", json_pack(
+			"{s:f, s:f, s:f, s:f}", "populate", c->cost.populate_ns, "map",
+			c->cost.map_ns, "compare", c->cost.compare_ns, "digest",
+			c->cost.digest_ns));
 	if (!out->converges) {
 		json_object_set_new(o, "bandwidth_needed", json_real(out->bandwidth_needed));
 		json_object_set_new(o, "downtime_needed_ms", json_real(out->downtime_needed_ms));

@@ -21,6 +21,7 @@
 #include "devtest.h"
 #include "support.h"
 #include "usock.h"
+#include "util.h"
 
 static pid_t start_run(const char *sock, const char *name, const char *queues, const char *ring,
 		       const char *traffic, const char *dirty, const char *duration)
@@ -189,13 +190,6 @@ ParameterizedTest(char (*ring)[8], device, testpmd_stall_is_late_not_lost, .fini
  * samples do not move and a writer off its rate does. */
 #define WR_SAMPLES 21
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 Test(device, writer_rate, .fini = dt_fini, .timeout = 60)
 {
 	char sock[TS_PATH_MAX];
@@ -224,8 +218,7 @@ Test(device, writer_rate, .fini = dt_fini, .timeout = 60)
 			if (t[j] - t[i] >= 0.5)
 				slope[n++] = (w[j] - w[i]) / (t[j] - t[i]);
 	cr_assert(lt(sz, 20, n), "%zu sample pairs 0.5 s apart", n);
-	qsort(slope, n, sizeof(slope[0]), cmp_dbl);
-	rate = slope[n / 2];
+	rate = vhm_median(slope, n);     /* sorts slope */
 	cr_log_info("writer: %.0f writes/s (median of %zu slopes, %.0f to %.0f), over the 2 s %.0f/s",
 		    rate, n, slope[0], slope[n - 1],
 		    (w[WR_SAMPLES - 1] - w[0]) / (t[WR_SAMPLES - 1] - t[0]));

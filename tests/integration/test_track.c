@@ -193,7 +193,7 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 	double sum = 0, secs = 0;
 	uint64_t ws, w0, w1;
 	struct ctl_client *c;
-	json_t *d, *p, *args, *ret = NULL;
+	json_t *d, *p, *args, *cost, *ret = NULL;
 	int rc;
 
 	testbe("be", extra, be, sizeof(be));
@@ -236,6 +236,10 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 		  "the writer wrote %llu pages since tracking began, %.0f touched",
 		  (unsigned long long)(w1 - ws), num(json_object_get(p, "inputs"), "total_pages"));
 	cr_assert(eq(sz, json_array_size(json_object_get(json_object_get(p, "inputs"), "wss")), 8));
+	/* the per-page costs the fixed parts came from */
+	cost = json_object_get(json_object_get(p, "inputs"), "cost_ns");
+	cr_assert(lt(dbl, 0.0, num(cost, "populate")));
+	cr_assert(lt(dbl, 0.0, num(cost, "compare")));
 	json_decref(p);
 	/* ... and 40 MB/s does not */
 	p = dt_call(c, "predict", json_pack("{s:f, s:i}", "bandwidth", 4e7, "downtime_ms", 300));
