@@ -59,6 +59,9 @@ struct lvd_dom {
 	json_t *dirty;            /* last dirty-rate result */
 	json_t *hook;             /* last hook event */
 	struct metrics_migs migs; /* outgoing migrations that ended (--metrics) */
+	struct lvd_item *held_end; /* the poller's job-ended without final statistics,
+				    * waiting for JOB_COMPLETED (LVD_END_WAIT_MS) */
+	uint64_t held_until_ns;
 	double calc_mib_s;        /* last dirty-rate calculation, < 0: none */
 };
 
@@ -508,6 +511,53 @@ static void start_announce(struct lvd *d, const char *domain)
 
 /* ---- queue drain (main thread) ---- */
 
+static void item_free(struct lvd_item *it)
+{
+	json_decref(it->data);
+	free(it->event);
+	free(it);
+}
+
+/* The poller's job-ended without libvirt's final statistics, while libvirt
+ * sends JOB_COMPLETED (which has them, and may come after the poller saw
+ * the job gone): held for LVD_END_WAIT_MS instead of published (true). */
+static bool hold_end(struct lvd *d, struct lvd_item *it)
+{
+	struct lvd_dom *ld;
+
+	if (it->poll_kind != LVD_JOBS_ENDED || it->final || d->cb_ids[2] < 0)
+		return false;
+	if (!(ld = dom_get(d, it->domain, true)))
+		return false;
+	if (ld->held_end)
+		item_free(ld->held_end);
+	ld->held_end = it;
+	ld->held_until_ns = vhm_now_ns() + LVD_END_WAIT_MS * 1000000ULL;
+	return true;
+}
+
+/* Publish the held job-ended whose wait is over; the end of the earliest
+ * wait still running, or UINT64_MAX. */
+static uint64_t release_held(struct lvd *d)
+{
+	uint64_t now = vhm_now_ns(), next = UINT64_MAX;
+
+	for (size_t i = 0; i < d->ndoms; i++) {
+		struct lvd_dom *ld = &d->doms[i];
+
+		if (!ld->held_end)
+			continue;
+		if (now < ld->held_until_ns) {
+			next = ld->held_until_ns < next ? ld->held_until_ns : next;
+			continue;
+		}
+		ctl_server_emit(d->srv, ld->held_end->event, json_incref(ld->held_end->data));
+		item_free(ld->held_end);
+		ld->held_end = NULL;
+	}
+	return next;
+}
+
 static void handle_items(struct lvd *d)
 {
 	struct lvd_item *it = queue_take_all(d), *next;
@@ -524,9 +574,9 @@ static void handle_items(struct lvd *d)
 				ld->job_active = true;
 			lvd_jobs_kick(d->jobs); /* poll now, and fast from now on */
 		} else if (it->poll_kind >= 0 && !take_jobs_report(d, it)) {
-			json_decref(it->data);
-			free(it->event);
-			free(it);
+			item_free(it);
+			continue;
+		} else if (hold_end(d, it)) {
 			continue;
 		} else if (!strcmp(it->event, "dirty-rate")) {
 			take_dirty(d, it);
@@ -537,6 +587,10 @@ static void handle_items(struct lvd *d)
 
 			if (ld && it->has_job)
 				lvd_metrics_job_ended(&ld->migs, &it->job);
+			if (ld && ld->held_end) {   /* this one has the final figures */
+				item_free(ld->held_end);
+				ld->held_end = NULL;
+			}
 			if (ld && rec) {
 				/* libvirt's own final figures end the job we were polling */
 				ld->job_active = false;
@@ -810,7 +864,7 @@ int lvd_run(struct lvd *d)
 
 	lvd_watchdog_init(&wd);
 	while (!d->stop) {
-		uint64_t now = vhm_now_ns(), next;
+		uint64_t now = vhm_now_ns(), next, held;
 		int n, nm = 0, timeout;
 
 		n = ctl_server_pollfds(d->srv, fds, CTL_CLIENTS_MAX + 1);
@@ -825,6 +879,9 @@ int lvd_run(struct lvd *d)
 			next = d->next_reconnect_ns;
 		if (lvd_watchdog_due(&wd) < next)
 			next = lvd_watchdog_due(&wd);
+		held = release_held(d);
+		if (held < next)
+			next = held;
 		timeout = next <= now ? 0 : (int)((next - now) / 1000000 + 1);
 		if (d->msrv && metrics_srv_timeout_ms(d->msrv) >= 0 &&
 		    metrics_srv_timeout_ms(d->msrv) < timeout)
@@ -837,6 +894,7 @@ int lvd_run(struct lvd *d)
 		while (read(d->wake[0], buf, sizeof(buf)) > 0)
 			;
 		handle_items(d);
+		release_held(d);
 		now = vhm_now_ns();
 		if (!d->connected && now >= d->next_reconnect_ns) {
 			char err[256];
@@ -870,11 +928,11 @@ void lvd_close(struct lvd *d)
 	metrics_srv_close(d->msrv);
 	for (it = queue_take_all(d); it; it = next) {
 		next = it->next;
-		json_decref(it->data);
-		free(it->event);
-		free(it);
+		item_free(it);
 	}
 	for (size_t i = 0; i < d->ndoms; i++) {
+		if (d->doms[i].held_end)
+			item_free(d->doms[i].held_end);
 		json_decref(d->doms[i].last_job);
 		json_decref(d->doms[i].dirty);
 		json_decref(d->doms[i].hook);

@@ -23,7 +23,9 @@
  *   migration-iteration {"domain", "iteration"}
  *   job                 lvd_job_json() of a running job, every poll (--poll-ms)
  *   job-ended           {"domain", "final": bool, "job": {...}}  final: libvirt's
- *                       completed stats; else the last poll
+ *                       completed stats; else the last poll (sent once a job;
+ *                       without final, up to LVD_END_WAIT_MS after the job
+ *                       ended, when no JOB_COMPLETED came)
  *   job-completed       libvirt's JOB_COMPLETED event, decoded
  *   dirty-rate          a measurement's result (lvd_dirty.h): libvirt's figure
  *                       and "backend": the eBPF view of each vhostuser interface
@@ -49,6 +51,10 @@
 #define LVD_POLL_MS           250   /* job stats while a job runs */
 #define LVD_IDLE_POLL_MS      1000  /* looking for new jobs */
 #define LVD_RECONNECT_MS      2000
+/* A job the poller saw end without libvirt's completed statistics waits
+ * this long for libvirt's JOB_COMPLETED (which carries them) before its
+ * job-ended goes out with the last poll's figures: one job-ended a job. */
+#define LVD_END_WAIT_MS       3000
 #define LVD_DIRTY_SECONDS_MAX 60
 
 struct lvd_opts {
