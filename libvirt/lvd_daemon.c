@@ -536,8 +536,9 @@ static bool hold_end(struct lvd *d, struct lvd_item *it)
 	return true;
 }
 
-/* Publish the held job-ended whose wait is over; the end of the earliest
- * wait still running, or UINT64_MAX. */
+/* Publish the held job-ended whose wait is over (the loop calls it before
+ * each poll, whose timeout it bounds); the end of the earliest wait still
+ * running, or UINT64_MAX. */
 static uint64_t release_held(struct lvd *d)
 {
 	uint64_t now = vhm_now_ns(), next = UINT64_MAX;
@@ -894,7 +895,6 @@ int lvd_run(struct lvd *d)
 		while (read(d->wake[0], buf, sizeof(buf)) > 0)
 			;
 		handle_items(d);
-		release_held(d);
 		now = vhm_now_ns();
 		if (!d->connected && now >= d->next_reconnect_ns) {
 			char err[256];

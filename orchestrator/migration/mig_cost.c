@@ -84,7 +84,6 @@ static double setup_ms(double backend_start_ms, double prefault_ms, double map_m
 	return prefault_ms + (backend_start_ms < map_ms ? backend_start_ms : map_ms);
 }
 
-
 int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_t data_pages,
 		      struct mig_cost *out)
 {

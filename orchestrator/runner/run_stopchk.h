@@ -58,8 +58,8 @@ struct run_stopchk {
 /* Open the window (zeroes s): call right after the snapshot. */
 void run_stopchk_open(struct run_stopchk *s, const struct device *d);
 
-/* Await the window's frames, quiesce, pause, stop every ring. 0, or -errno with err (the rings then
- * still need run_stopchk_restart). */
+/* Await the window's frames, quiesce, pause, stop every ring. 0, or -errno
+ * with err (the rings then still need run_stopchk_restart). */
 int run_stopchk_stop(struct run_stopchk *s, struct device *d, char *err, size_t errlen);
 
 /* Watch pages[n] in log (syncing, so clearing, it) until RUN_STOPCHK_WATCH_MS
