@@ -184,8 +184,12 @@ check-layers:
 # - suites that drive whole outside systems and take minutes each (libvirtd
 #   with a QEMU guest under TCG, two of them migrating; Open vSwitch with DPDK);
 # - vhm certify's whole runs against testpmd and OVS: their subject is the
-#   backend; certify's verdicts on each fault are judged in both passes
-#   (certify/testbe_faults);
+#   backend;
+# - the fault tables: faults/matrix (every migration phase x side x fault,
+#   ~100 s a pass) and certify/testbe_faults (certify's verdict on each of the
+#   test backend's faults, ~70 s): injected faults with fixed outcomes, whose
+#   verdicts the ASan pass judges as the plain one would, memory errors on
+#   the failure paths besides (one pass keeps make check under 45 min);
 # - soaks: testpmd's log under verify for 30 s (its subject is the backend's
 #   log; the verify tests with the test backend's faults run in both passes)
 #   and 20 migrations back and forth (fds and memory that must not grow: the
@@ -196,6 +200,7 @@ ONCE_TESTS := libvirt_pair/*|libvirt_real/*|ovs/*|pkg_*/*
 ONCE_TESTS := $(ONCE_TESTS)|certify/testpmd_passes_every_check
 ONCE_TESTS := $(ONCE_TESTS)|certify/ovs_passes_every_check_it_supports
 ONCE_TESTS := $(ONCE_TESTS)|track/verify_clean_against_testpmd|migrate/back_and_forth_20
+ONCE_TESTS := $(ONCE_TESTS)|faults/matrix|certify/testbe_faults
 
 # CI runs `make check` without -j (.ci/run): its builds (fuzz, plain, ASan,
 # TSan trees) use every core unless a -j was given. The tests themselves

@@ -41,6 +41,11 @@ struct cert_mig {
 	/* frames: at the migration's start, its end, after traffic on SOCKET2 */
 	struct nd_counters c0, c1, c2;
 	bool quiesced;             /* every frame back after the last traffic */
+	/* frames the backend still held when the source was stopped: its
+	 * quiesce (MIG_QUIESCE_MS) ran out with them neither back nor written
+	 * off; a loopback switch drops them with the stopped port */
+	uint64_t in_flight_at_stop;
+	double quiesce_ms;
 };
 
 /* One run's state: made, read and written by cert_run's thread alone. */

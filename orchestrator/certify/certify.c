@@ -316,14 +316,15 @@ static void migrate_layout(struct cert_ctx *c, struct cert_mig *m, struct device
 	m->downtime_ms = rep->downtime_ms;
 	m->stop_ms = rep->downtime_stop_ms;
 	m->restart_ms = rep->downtime_ctl_ms - rep->downtime_stop_ms;
+	m->quiesce_ms = rep->quiesce_ms;
+	m->in_flight_at_stop = nd_in_flight(&rep->before);
 	free(rep);
 	if (!m->ok)
 		return;
 	cert_sleep_ms(AFTER_MIG_MS);
 	dev_quiesce(d, QUIESCE_MS);
 	netdrv_totals(&d->drv, &m->c2);
-	m->quiesced = m->c2.rx_frames + m->c2.rx_lost >= m->c2.tx_frames &&
-		      m->c2.tx_done >= m->c2.tx_frames;
+	m->quiesced = nd_quiet(&m->c2);
 	/* TX stays stopped: the caller closes the device next. */
 }
 

@@ -420,7 +420,7 @@ double dev_quiesce(struct device *d, unsigned timeout_ms)
 	pthread_mutex_unlock(&d->dp_lock);
 	do {
 		netdrv_totals(&d->drv, &c);
-		if (c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames)
+		if (nd_quiet(&c))
 			break;
 		/* a backend waiting for an answer may hold the frames back */
 		if (!d->front.broken)

@@ -506,9 +506,7 @@ static uint64_t tx_due(const struct netdrv *d, struct nd_queue *q, uint64_t now)
 /* Frames sent on this queue that have not come back yet. */
 static uint64_t in_flight(const struct nd_queue *q)
 {
-	uint64_t back = q->c.rx_frames + q->c.rx_lost;
-
-	return q->c.tx_frames > back ? q->c.tx_frames - back : 0;
+	return nd_in_flight(&q->c);
 }
 
 /* The window is full: start its loss timer, or write it off once the timer

@@ -75,6 +75,21 @@ struct nd_counters {
 	uint64_t kicks;
 };
 
+/* Frames sent that have neither come back nor been written off. */
+static inline uint64_t nd_in_flight(const struct nd_counters *c)
+{
+	uint64_t back = c->rx_frames + c->rx_lost;
+
+	return c->tx_frames > back ? c->tx_frames - back : 0;
+}
+
+/* Nothing in flight: every frame sent came back (or was written off) and
+ * every TX buffer was returned used. */
+static inline bool nd_quiet(const struct nd_counters *c)
+{
+	return !nd_in_flight(c) && c->tx_done >= c->tx_frames;
+}
+
 enum nd_buffers { ND_BUFFERS_SPREAD, ND_BUFFERS_COMPACT };
 
 /* The buffers of one queue and direction: free ones, and which buffer each

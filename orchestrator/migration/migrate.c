@@ -811,7 +811,7 @@ static bool quiesced(const struct device *d)
 	struct nd_counters c;
 
 	netdrv_totals(&d->drv, &c);
-	return c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames;
+	return nd_quiet(&c);
 }
 
 /* Wait until the RX rings stop changing (bounded). */

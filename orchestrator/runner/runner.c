@@ -502,7 +502,7 @@ static void drain(struct runner *r)
 			return;
 		/* frames written off as lost that are still on a TX ring will
 		 * come back late: the balance alone does not end the wait */
-		if (c.rx_frames + c.rx_lost >= c.tx_frames && c.tx_done >= c.tx_frames)
+		if (nd_quiet(&c))
 			return;
 		now = vhm_now_ns();
 		if (c.rx_frames != back || c.tx_done < c.tx_frames)

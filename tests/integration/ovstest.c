@@ -204,12 +204,33 @@ void ovt_restart_vswitchd(void)
 		loopback_flow(ports[i]);
 }
 
+/* What OVS counted on each port (drops by cause among them), on stderr: the
+ * first thing to read when a test saw frames go missing. Never asserts. */
+static void print_port_stats(void)
+{
+	char db[TS_PATH_MAX + 24];
+	const char *argv[] = { "ovs-vsctl", db, "--timeout=5", "get", "Interface", NULL,
+			       "statistics", NULL };
+	struct ts_run r;
+
+	snprintf(db, sizeof(db), "--db=unix:%s", db_sock);
+	for (int i = 0; i < nports; i++) {
+		argv[5] = ports[i];
+		if (ts_run_cmd(argv, 10000, &r))
+			continue;
+		if (!r.status)
+			fprintf(stderr, "ovs: %s statistics: %s", ports[i], r.out);
+		ts_run_free(&r);
+	}
+}
+
 void ovt_fini(void)
 {
 	char run[128];
 
 	if (!prefix[0])
 		return;
+	print_port_stats();
 	ts_kill(vswitchd);   /* before its DPDK run dir goes */
 	vswitchd = -1;
 	snprintf(run, sizeof(run), "/var/run/dpdk/%s", prefix);
