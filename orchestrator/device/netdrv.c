@@ -503,12 +503,6 @@ static uint64_t tx_due(const struct netdrv *d, struct nd_queue *q, uint64_t now)
 	return allowed > q->tx_credit_sent ? allowed - q->tx_credit_sent : 0;
 }
 
-/* Frames sent on this queue that have not come back yet. */
-static uint64_t in_flight(const struct nd_queue *q)
-{
-	return nd_in_flight(&q->c);
-}
-
 /* The window is full: start its loss timer, or write it off once the timer
  * has run ND_LOSS_TIMEOUT_MS with nothing back (true: the window reopened). */
 static bool window_timed_out(struct nd_queue *q, uint64_t now)
@@ -519,7 +513,7 @@ static bool window_timed_out(struct nd_queue *q, uint64_t now)
 	}
 	if (now - q->blocked_since_ns < ND_LOSS_TIMEOUT_MS * 1000000ull)
 		return false;
-	write_off(q, in_flight(q));
+	write_off(q, nd_in_flight(&q->c));
 	return true;
 }
 
@@ -536,7 +530,7 @@ static uint64_t on_tx_ring(const struct nd_queue *q)
  * off. */
 static uint64_t outstanding(const struct nd_queue *q)
 {
-	uint64_t f = in_flight(q), r = on_tx_ring(q);
+	uint64_t f = nd_in_flight(&q->c), r = on_tx_ring(q);
 
 	return f > r ? f : r;
 }
@@ -559,7 +553,7 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 	 * than the RX buffers posted (1023 split, 768 packed with spread
 	 * buffers), and drop the difference. */
 	room = (uint64_t)rx_posted(d) - TX_BATCH;
-	if (in_flight(q) >= room && !window_timed_out(q, now))
+	if (nd_in_flight(&q->c) >= room && !window_timed_out(q, now))
 		return 0;
 	if (outstanding(q) >= room)
 		return 0;

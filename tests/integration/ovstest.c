@@ -28,18 +28,26 @@ static pid_t vswitchd = -1;
 static char ports[8][32];   /* added so far: their flows come back after a restart */
 static int nports;
 
+/* Assert that `prog what` (ts_run_cmd's return rc, run into r) ran and
+ * exited 0; frees r. */
+static void assert_ran_ok(const char *prog, const char *what, int rc, struct ts_run *r)
+{
+	cr_assert(eq(int, rc, 0), "cannot run %s", prog);
+	cr_assert(eq(int, r->status, 0), "%s %s: exit %d: %s", prog, what, r->status, r->err);
+	ts_run_free(r);
+}
+
 /* argv (NULL-terminated) run to completion, asserted to exit 0. */
 static void run_ok(const char *const argv[])
 {
 	struct ts_run r;
 
-	cr_assert(eq(int, ts_run_cmd(argv, OVT_CMD_MS, &r), 0), "cannot run %s", argv[0]);
-	cr_assert(eq(int, r.status, 0), "%s %s: exit %d: %s", argv[0], argv[1], r.status, r.err);
-	ts_run_free(&r);
+	assert_ran_ok(argv[0], argv[1], ts_run_cmd(argv, OVT_CMD_MS, &r), &r);
 }
 
-/* ovs-vsctl with the private database and up to 10 arguments. */
-static void vsctl(const char *const args[])
+/* ovs-vsctl with the private database and up to 10 arguments, run to
+ * completion into r: ts_run_cmd's return. */
+static int vsctl_run(const char *const args[], struct ts_run *r)
 {
 	char db[TS_PATH_MAX + 24];
 	const char *argv[16] = { "ovs-vsctl", db, "--timeout=60" };
@@ -49,7 +57,15 @@ static void vsctl(const char *const args[])
 	for (; *args && n < 15; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
-	run_ok(argv);
+	return ts_run_cmd(argv, OVT_CMD_MS, r);
+}
+
+/* The same, asserted to exit 0. */
+static void vsctl(const char *const args[])
+{
+	struct ts_run r;
+
+	assert_ran_ok("ovs-vsctl", args[0], vsctl_run(args, &r), &r);
 }
 
 static void start_vswitchd(void)
@@ -208,15 +224,12 @@ void ovt_restart_vswitchd(void)
  * first thing to read when a test saw frames go missing. Never asserts. */
 static void print_port_stats(void)
 {
-	char db[TS_PATH_MAX + 24];
-	const char *argv[] = { "ovs-vsctl", db, "--timeout=5", "get", "Interface", NULL,
-			       "statistics", NULL };
+	const char *args[] = { "get", "Interface", NULL, "statistics", NULL };
 	struct ts_run r;
 
-	snprintf(db, sizeof(db), "--db=unix:%s", db_sock);
 	for (int i = 0; i < nports; i++) {
-		argv[5] = ports[i];
-		if (ts_run_cmd(argv, 10000, &r))
+		args[2] = ports[i];
+		if (vsctl_run(args, &r))
 			continue;
 		if (!r.status)
 			fprintf(stderr, "ovs: %s statistics: %s", ports[i], r.out);
