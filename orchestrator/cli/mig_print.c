@@ -148,6 +148,17 @@ static void migp_copy(FILE *out, const json_t *r, const char *copied, const char
 			num(va, "compared_pages"), num(va, "excluded_pages"), num(va, "ms"));
 }
 
+/* Where the prediction's set-up came from (mig_cost.h): the migrations
+ * made here before, or a sample that a VM host's cold pages can outrun. */
+static const char *setup_from(const json_t *p)
+{
+	const json_t *kept = json_object_get(json_object_get(json_object_get(
+		p, "inputs"), "cost_ns"), "kept");
+
+	return num(kept, "setup_migrations") > 0 ? "set-up as the migrations made here cost" :
+	       "set-up sampled: the first migration here, a lower bound";
+}
+
 void migp_report(FILE *out, const json_t *r)
 {
 	const json_t *dt = json_object_get(r, "downtime"), *p = json_object_get(r, "prediction");
@@ -165,8 +176,8 @@ void migp_report(FILE *out, const json_t *r)
 		num(dt, "verify_ms"));
 	if (json_is_object(p))
 		fprintf(out, "predicted      downtime %.1f ms (actual without the digest check "
-			"%.1f ms), total %.1f ms, %s\n", num(p, "downtime_ms"),
-			num(dt, "transfer_ms"), num(p, "total_ms"),
+			"%.1f ms), total %.1f ms (%s), %s\n", num(p, "downtime_ms"),
+			num(dt, "transfer_ms"), num(p, "total_ms"), setup_from(p),
 			json_is_true(json_object_get(p, "converges")) ? "converges" :
 			"will not converge");
 	if (json_is_true(json_object_get(r, "shared_memory")))

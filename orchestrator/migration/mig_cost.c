@@ -2,11 +2,20 @@
 /* The fixed costs of a migration, read mig_cost.h first. Each per-page cost
  * is the median of three timings (the best one, on a cache-sized sample,
  * came out 8x below what the migration then took on a loaded machine); the
- * sample is a gmem, as the destination's memory is. */
+ * sample is a gmem, as the destination's memory is. The kept costs are a
+ * small JSON object: {"kept_by": "vhm", "setup_ns_per_page": [...],
+ * "check_ns_per_page": [...]}. */
 #include "mig_cost.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -14,6 +23,9 @@
 #define SAMPLE_PAGES (MIG_COST_SAMPLE_BYTES / PAGE)
 #define GRACE_MS 2.0               /* mig_verify's second look */
 #define TRIES 3
+#define KEPT_MARK "vhm"            /* "kept_by": the file is ours */
+#define KEPT_MAX_BYTES 65536       /* a larger file is not one vhm wrote */
+#define KEPT_MAX_NS 1e7            /* 10 ms a page: no plausible cost above */
 
 static double ns_since(uint64_t t0)
 {
@@ -84,8 +96,32 @@ static double setup_ms(double backend_start_ms, double prefault_ms, double map_m
 	return prefault_ms + (backend_start_ms < map_ms ? backend_start_ms : map_ms);
 }
 
+static double kept_median(const double *v, int n)
+{
+	double c[MIG_COST_KEPT];
+
+	memcpy(c, v, sizeof(*v) * (size_t)n);
+	return vhm_median(c, (size_t)n);
+}
+
+/* The kept medians over the sampled parts, where there are any. */
+static void apply_kept(const struct mig_cost_kept *k, enum mig_verify_mode mode,
+		       uint64_t data_pages, struct mig_cost *out)
+{
+	if (k->nsetup) {
+		out->setup_kept = k->nsetup;
+		out->setup_kept_ns = kept_median(k->setup_ns, k->nsetup);
+		out->setup_ms = (double)data_pages * out->setup_kept_ns / 1e6;
+	}
+	if (k->ncheck && mode != MIG_VERIFY_SYNC) {
+		out->check_kept = k->ncheck;
+		out->check_kept_ns = kept_median(k->check_ns, k->ncheck);
+		out->check_ms = (double)data_pages * out->check_kept_ns / 1e6 + GRACE_MS;
+	}
+}
+
 int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_t data_pages,
-		      struct mig_cost *out)
+		      const struct mig_cost_kept *kept, struct mig_cost *out)
 {
 	double pop[TRIES], map[TRIES], cmp[TRIES], dig[TRIES];
 	struct gmem m;
@@ -114,5 +150,167 @@ int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_
 		out->check_ms = (double)data_pages * out->digest_ns / 1e6;
 	else
 		out->check_ms = (double)data_pages * out->compare_ns / 1e6 + GRACE_MS;
+	if (kept)
+		apply_kept(kept, mode, data_pages, out);
 	return 0;
+}
+
+/* ---- the kept costs ------------------------------------------------------------------ */
+
+static void kept_path(const char *dir, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", dir, name);
+}
+
+/* The plausible values of array a into v (at most MIG_COST_KEPT, the latest). */
+static int kept_values(const json_t *a, double *v)
+{
+	size_t i, from = json_array_size(a) > MIG_COST_KEPT ?
+			 json_array_size(a) - MIG_COST_KEPT : 0;
+	int n = 0;
+
+	for (i = from; i < json_array_size(a); i++) {
+		double x = json_number_value(json_array_get(a, i));
+
+		if (json_is_number(json_array_get(a, i)) && isfinite(x) && x > 0 &&
+		    x <= KEPT_MAX_NS)
+			v[n++] = x;
+	}
+	return n;
+}
+
+/* The file's text, NUL-terminated, into buf. 0, -ENOENT when absent,
+ * -errno with err otherwise (not a regular file, too large, unreadable). */
+static int kept_read(const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	ssize_t n;
+	int rc = 0;
+
+	if (fd < 0 && errno == ENOENT)
+		return -ENOENT;
+	if (fd < 0 && errno == ELOOP)
+		return vhm_err(err, errlen, -ELOOP, "%s: a symlink, not followed; left as it is",
+			       path);
+	if (fd < 0)
+		return vhm_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size >= (off_t)len) {
+		rc = vhm_err(err, errlen, -EINVAL, "%s: not a file vhm keeps its costs in "
+			     "(not a regular file of under %zu bytes)", path, len);
+		goto out;
+	}
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		rc = vhm_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+out:
+	close(fd);
+	return rc;
+}
+
+int mig_cost_load(const char *dir, struct mig_cost_kept *k, char *err, size_t errlen)
+{
+	char path[4096], buf[KEPT_MAX_BYTES];
+	json_t *o;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	kept_path(dir, MIG_COST_FILE, path, sizeof(path));
+	if ((rc = kept_read(path, buf, sizeof(buf), err, errlen)))
+		return rc == -ENOENT ? 0 : rc;
+	o = json_loads(buf, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o) || !json_is_string(json_object_get(o, "kept_by")) ||
+	    strcmp(json_string_value(json_object_get(o, "kept_by")), KEPT_MARK)) {
+		json_decref(o);
+		return vhm_err(err, errlen, -EINVAL, "%s: not vhm's (no \"kept_by\": \"%s\"); "
+			       "left as it is", path, KEPT_MARK);
+	}
+	k->nsetup = kept_values(json_object_get(o, "setup_ns_per_page"), k->setup_ns);
+	k->ncheck = kept_values(json_object_get(o, "check_ns_per_page"), k->check_ns);
+	json_decref(o);
+	return 0;
+}
+
+/* Append x to v (n values), dropping the oldest when full. */
+static void kept_push(double *v, int *n, double x)
+{
+	if (*n == MIG_COST_KEPT) {
+		memmove(v, v + 1, sizeof(*v) * (MIG_COST_KEPT - 1));
+		(*n)--;
+	}
+	v[(*n)++] = x;
+}
+
+static json_t *kept_array(const double *v, int n)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_real(v[i]));
+	return a;
+}
+
+/* Write k as dir's file: a temporary of this process beside it, renamed. */
+static int kept_write(const char *dir, const struct mig_cost_kept *k, char *err, size_t errlen)
+{
+	char path[4096], tmp[4096], name[64];
+	json_t *o = json_pack("{s:s, s:o, s:o}", "kept_by", KEPT_MARK, "setup_ns_per_page",
+			      kept_array(k->setup_ns, k->nsetup), "check_ns_per_page",
+			      kept_array(k->check_ns, k->ncheck));
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int fd = -1, rc = 0;
+	size_t len;
+
+	json_decref(o);
+	if (!text)
+		return vhm_err(err, errlen, -ENOMEM, "kept costs: out of memory");
+	kept_path(dir, MIG_COST_FILE, path, sizeof(path));
+	snprintf(name, sizeof(name), ".%s.%ld", MIG_COST_FILE, (long)getpid());
+	kept_path(dir, name, tmp, sizeof(tmp));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		rc = vhm_err(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len) {
+		rc = vhm_err(err, errlen, -EIO, "%s: short write", tmp);
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, path)) {
+		rc = vhm_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	return rc;
+}
+
+int mig_cost_keep(const char *dir, const struct mig_report *rep, char *err, size_t errlen)
+{
+	bool setup = rep->ok && !rep->shared_memory && rep->setup_pages >= MIG_COST_MIN_PAGES;
+	bool check = rep->ok && rep->verify == MIG_VERIFY_AFTER_RESUME && rep->verified &&
+		     rep->verify_compared >= MIG_COST_MIN_PAGES;
+	struct mig_cost_kept k;
+	int rc;
+
+	if (!dir || (!setup && !check))
+		return 0;
+	if ((rc = mig_cost_load(dir, &k, err, errlen)))
+		return rc;         /* not ours, or unreadable: left alone */
+	if (setup)
+		kept_push(k.setup_ns, &k.nsetup, rep->setup_ms * 1e6 / (double)rep->setup_pages);
+	if (check) {
+		double ms = rep->verify_after_ms - GRACE_MS;
+
+		kept_push(k.check_ns, &k.ncheck, (ms > 0 ? ms : 0.001) * 1e6 /
+			  (double)rep->verify_compared);
+	}
+	return kept_write(dir, &k, err, errlen);
 }

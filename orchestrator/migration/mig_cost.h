@@ -24,8 +24,16 @@
  *     share of a CPU it gets: 0.3-1.7 s for 1 GiB here where the sample
  *     said 50-200 ms (docs/bench.md), which no sample taken before the
  *     migration can tell.
- * Runs on the caller's thread (the loop's: `migrate`, `predict`); takes a few
- * tens of milliseconds. */
+ * Both are why the costs of the migrations made here are kept: after each
+ * local migration that copied, its set-up per page prefaulted and its proof
+ * per page compared go into DIR/vhm-costs.json (DIR: the run directory, one
+ * a host), the last MIG_COST_KEPT of each; once there, the estimate takes
+ * their median instead of the samples for that part (mig_cost.source says
+ * which). The file is read as hostile input: one that is not vhm's is left
+ * alone (neither read nor replaced), values that are not a plausible cost a
+ * page are dropped.
+ * Runs on the caller's thread (the loop's: `migrate`, `predict`, and a
+ * finished job's mig_job_poll); takes a few tens of milliseconds. */
 #ifndef VHM_MIG_COST_H
 #define VHM_MIG_COST_H
 
@@ -33,18 +41,43 @@
 
 #include "device.h"
 #include "mig_verify.h"
+#include "migrate.h"
 
 #define MIG_COST_SAMPLE_BYTES (32u << 20)   /* gmem's smallest memory */
+#define MIG_COST_FILE "vhm-costs.json"      /* in the run directory */
+#define MIG_COST_KEPT 8                     /* migrations' costs kept, the latest */
+#define MIG_COST_MIN_PAGES 16384            /* smaller migrations are not kept */
+
+/* What the migrations made here cost, ns per page, oldest first. */
+struct mig_cost_kept {
+	int nsetup, ncheck;
+	double setup_ns[MIG_COST_KEPT];   /* set-up (start .. logging) / pages prefaulted */
+	double check_ns[MIG_COST_KEPT];   /* after-resume proof (less its grace) / compared */
+};
 
 struct mig_cost {
 	double setup_ms;           /* before the first pass */
 	double check_ms;           /* the proof: in the downtime (sync) or after */
 	double populate_ns, map_ns, compare_ns, digest_ns;   /* per page, as sampled */
+	double setup_kept_ns, check_kept_ns;   /* medians of the kept, 0: none kept */
+	int setup_kept, check_kept;            /* how many migrations they are of */
 };
 
 /* Estimate for d, whose memory holds data_pages pages of data, proved by
- * `mode`. 0, or -errno when the sample memory could not be made. */
+ * `mode`; kept (may be NULL) replaces a sampled part where it has values. 0,
+ * or -errno when the sample memory could not be made. */
 int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_t data_pages,
-		      struct mig_cost *out);
+		      const struct mig_cost_kept *kept, struct mig_cost *out);
+
+/* Read dir/MIG_COST_FILE into k (zeroed first). 0 when read or absent (k
+ * empty); -errno and one line in err when it could not be read or is not
+ * vhm's. Values that are no plausible cost are dropped (0 still). */
+int mig_cost_load(const char *dir, struct mig_cost_kept *k, char *err, size_t errlen);
+
+/* Keep what rep's migration cost (a local copying one that ended well and
+ * moved at least MIG_COST_MIN_PAGES; others change nothing: 0). The file is
+ * replaced whole (a temporary beside it, renamed), only when it is vhm's or
+ * absent. -errno and one line in err otherwise. */
+int mig_cost_keep(const char *dir, const struct mig_report *rep, char *err, size_t errlen);
 
 #endif

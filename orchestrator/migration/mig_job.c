@@ -12,13 +12,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mig_cost.h"
 #include "util.h"
 
-void mig_job_init(struct mig_job *j, struct device *d, bool quiet)
+void mig_job_init(struct mig_job *j, struct device *d, bool quiet, const char *cost_dir)
 {
 	memset(j, 0, sizeof(*j));
 	j->d = d;
 	j->quiet = quiet;
+	j->cost_dir = cost_dir;
 	j->events = json_array();
 	pthread_mutex_init(&j->lock, NULL);
 }
@@ -330,6 +332,7 @@ static void flush_events(struct mig_job *j, struct ctl_server *srv, bool reaped)
 
 void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 {
+	char err[512];
 	bool done;
 
 	if (!j->active)
@@ -352,6 +355,9 @@ void mig_job_poll(struct mig_job *j, struct ctl_server *srv)
 	if (!j->quiet)
 		fprintf(stderr, "vhm run %s: migration to %s: %s\n", j->d->cfg.name, j->to,
 			j->rep->result);
+	if (mig_cost_keep(j->cost_dir, j->rep, err, sizeof(err)))
+		fprintf(stderr, "vhm run %s: this migration's costs not kept: %s\n",
+			j->d->cfg.name, err);
 	free(j->rep);
 	j->rep = NULL;
 	j->active = false;

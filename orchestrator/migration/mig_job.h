@@ -9,7 +9,7 @@
  *
  * Threads: the loop thread (the one calling mig_job_*) and the job's thread
  * (job_main, running mig_run).
- *   d, quiet            set by mig_job_init; read-only after.
+ *   d, quiet, cost_dir  set by mig_job_init; read-only after.
  *   thread, active, to, ifname, p, last
  *                       the loop thread only; p, to and ifname are written
  *                       before the job thread starts and not while it runs.
@@ -48,9 +48,11 @@ struct mig_job {
 	json_t *progress;          /* the latest event's "progress", or NULL (none yet) */
 	json_t *final;             /* the report, from the final event until reaped */
 	bool quiet;
+	const char *cost_dir;      /* where a finished migration's costs are kept
+				    * (mig_cost_keep), or NULL */
 };
 
-void mig_job_init(struct mig_job *j, struct device *d, bool quiet);
+void mig_job_init(struct mig_job *j, struct device *d, bool quiet, const char *cost_dir);
 /* Start a migration with these parameters (p->to etc. are copied).
  * prediction (stolen, may be NULL): logtrack's forecast, carried in the
  * report (the "done" event and migrate-status) beside the outcome. -EBUSY

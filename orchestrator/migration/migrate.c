@@ -175,7 +175,7 @@ static void progress_update(struct mig *m, const char *phase)
 		g->remaining_bytes = g->total_bytes - (g->sent_bytes < g->total_bytes ?
 						       g->sent_bytes : g->total_bytes);
 	if (!strcmp(phase, "log-start")) {
-		g->setup_ms = g->elapsed_ms;
+		g->setup_ms = m->rep->setup_ms = g->elapsed_ms;
 		g->copy_start_ns = now;
 	}
 	if (!strcmp(phase, "pre-copy")) {
@@ -653,12 +653,18 @@ static int dst_log_prepare(struct mig *m)
 	return 0;
 }
 
+struct prefault {
+	uint8_t *dst;              /* the destination region's first byte */
+	uint64_t pages;            /* faulted in so far */
+};
+
 static void prefault_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
 {
-	uint8_t *dst = arg;
+	struct prefault *pf = arg;
 
 	(void)r;
-	madvise(dst + off, end - off, MADV_POPULATE_WRITE);
+	madvise(pf->dst + off, end - off, MADV_POPULATE_WRITE);
+	pf->pages += (end - off) / PAGE;
 }
 
 /* Fault the destination in where the source holds data, before logging
@@ -667,8 +673,12 @@ static void prefault_extent(const struct gmem_region *r, uint64_t off, uint64_t 
  * lack MADV_POPULATE_WRITE, and the copy faults the pages in as before). */
 static void dst_prefault(struct mig *m)
 {
-	for (int i = 0; i < m->d->mem.n; i++)
-		gmem_for_data(&m->d->mem.r[i], prefault_extent, m->dst_mem.r[i].hva);
+	for (int i = 0; i < m->d->mem.n; i++) {
+		struct prefault pf = { m->dst_mem.r[i].hva, 0 };
+
+		gmem_for_data(&m->d->mem.r[i], prefault_extent, &pf);
+		m->rep->setup_pages += pf.pages;
+	}
 }
 
 /* The destination's rings set up as far as they can be before the source
@@ -1672,9 +1682,11 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    "excluded_pages",
 						    (json_int_t)rep->verify_excluded));
 	if (o)
-		json_object_update_new(o, json_pack("{s:b, s:s}", "shared_memory",
+		json_object_update_new(o, json_pack("{s:b, s:s, s:{s:f, s:I}}", "shared_memory",
 						    rep->shared_memory, "destination",
-						    rep->destination));
+						    rep->destination, "setup", "ms", rep->setup_ms,
+						    "prefaulted_pages",
+						    (json_int_t)rep->setup_pages));
 	if (o && rep->dst_unknown)   /* past GO, no RUNNING: see "result" */
 		json_object_set_new(o, "destination_state", json_string("unknown"));
 	if (o && rep->verify == MIG_VERIFY_STREAM)

@@ -86,6 +86,8 @@ struct mig_report {
 	char phase[16];            /* where it ended: "done" or the failing phase */
 	char result[384];          /* "ok", "ok (did not converge)", or "PHASE: cause" */
 	double total_ms;
+	double setup_ms;           /* start .. logging began (the destination set up) */
+	uint64_t setup_pages;      /* of which: pages prefaulted on a local destination */
 	double quiesce_ms;         /* guest TX stopped, waiting for frames in flight */
 	double downtime_ms;        /* first GET_VRING_BASE .. destination resumed */
 	double downtime_ctl_ms;    /* of which: vhost-user requests */

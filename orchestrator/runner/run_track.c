@@ -30,11 +30,13 @@ struct track_curve {
 	double ms[LT_WSS_NWINDOWS], pages[LT_WSS_NWINDOWS];
 	double window_ms[LT_WSS_NWINDOWS], span_ms[LT_WSS_NWINDOWS], window_pages[LT_WSS_NWINDOWS];
 	struct mig_cost cost;   /* the fixed costs the prediction took (all 0: none) */
+	char kept_err[256];     /* why no kept costs could be read ("": none) */
 };
 
 struct run_track {
 	struct device *d;
 	struct ctl_server *srv;
+	const char *cost_dir;   /* where migrations' costs are kept (mig_cost.h) */
 	bool active;            /* a session exists (log, analyzers) */
 	bool logging;           /* the backend logs into our log */
 	bool suspended;         /* a migration runs (or ran since the last tick) */
@@ -66,7 +68,8 @@ static uint64_t now_ms(void)
 	return vhm_now_ns() / 1000000ull;
 }
 
-int run_track_create(struct run_track **out, struct device *d, struct ctl_server *srv)
+int run_track_create(struct run_track **out, struct device *d, struct ctl_server *srv,
+		     const char *cost_dir)
 {
 	struct run_track *t = calloc(1, sizeof(*t));
 
@@ -75,6 +78,7 @@ int run_track_create(struct run_track **out, struct device *d, struct ctl_server
 		return -ENOMEM;
 	t->d = d;
 	t->srv = srv;
+	t->cost_dir = cost_dir;
 	t->log.fd = -1;
 	return 0;
 }
@@ -705,6 +709,7 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		      struct lt_predict_out *out)
 {
 	struct lt_predict_in local, *pin = in ? in : &local;
+	struct mig_cost_kept kept;
 	uint64_t pages[LT_WSS_NWINDOWS];
 	double span[LT_WSS_NWINDOWS];
 	uint64_t all, data;
@@ -745,11 +750,32 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		.max_rounds = max_rounds ? max_rounds : RUN_TRACK_PREDICT_ROUNDS,
 		.wss = lt_curve_wss, .wss_arg = &t->curve.c,
 	};
-	if (mig_cost_estimate(t->d, verify, data, &t->curve.cost) == 0) {
+	t->curve.kept_err[0] = '\0';
+	if (!t->cost_dir || mig_cost_load(t->cost_dir, &kept, t->curve.kept_err,
+					  sizeof(t->curve.kept_err)))
+		memset(&kept, 0, sizeof(kept));
+	if (mig_cost_estimate(t->d, verify, data, &kept, &t->curve.cost) == 0) {
 		pin->setup_ms = t->curve.cost.setup_ms;
 		pin->check_ms = t->curve.cost.check_ms;
 	}
 	return lt_predict(pin, out);
+}
+
+/* The per-page costs: sampled, and the medians kept from this host's
+ * earlier migrations, which replace the sampled where present (mig_cost.h). */
+static json_t *cost_json(const struct track_curve *c)
+{
+	json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:{s:f, s:i, s:f, s:i}}", "populate",
+			      c->cost.populate_ns, "map", c->cost.map_ns, "compare",
+			      c->cost.compare_ns, "digest", c->cost.digest_ns, "kept", "setup",
+			      c->cost.setup_kept_ns, "setup_migrations", c->cost.setup_kept,
+			      "check", c->cost.check_kept_ns, "check_migrations",
+			      c->cost.check_kept);
+
+	if (o && c->kept_err[0])
+		json_object_set_new(json_object_get(o, "kept"), "error",
+				    json_string(c->kept_err));
+	return o;
 }
 
 json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_predict_out *out)
@@ -772,10 +798,7 @@ json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_p
 		      in->downtime_ms, "max_rounds", (int)in->max_rounds, "wss", curve,
 		      "setup_ms", in->setup_ms, "check_ms", in->check_ms);
 	if (c)      /* the per-page costs setup_ms and check_ms came from */
-		json_object_set_new(json_object_get(o, "inputs"), "cost_ns", json_pack(
-			"{s:f, s:f, s:f, s:f}", "populate", c->cost.populate_ns, "map",
-			c->cost.map_ns, "compare", c->cost.compare_ns, "digest",
-			c->cost.digest_ns));
+		json_object_set_new(json_object_get(o, "inputs"), "cost_ns", cost_json(c));
 	if (!out->converges) {
 		json_object_set_new(o, "bandwidth_needed", json_real(out->bandwidth_needed));
 		json_object_set_new(o, "downtime_needed_ms", json_real(out->downtime_needed_ms));

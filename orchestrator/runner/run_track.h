@@ -37,8 +37,11 @@
 
 struct run_track;
 
-/* A tracker for d that emits on srv; off until track-start. Both borrowed. */
-int run_track_create(struct run_track **out, struct device *d, struct ctl_server *srv);
+/* A tracker for d that emits on srv; off until track-start. All borrowed;
+ * cost_dir (may be NULL): where the costs of migrations made here are kept,
+ * which its predictions read (mig_cost.h). */
+int run_track_create(struct run_track **out, struct device *d, struct ctl_server *srv,
+		     const char *cost_dir);
 /* Stop tracking (logging off unless the backend is gone) and free. NULL ok. */
 void run_track_destroy(struct run_track *t);
 
@@ -59,7 +62,8 @@ int run_track_ctl_predict(struct run_track *t, json_t *args, json_t **ret, char 
  * (bytes/s) with a downtime limit (ms) in max_rounds rounds (0: 31, the
  * migration's default 30 iterations after the first copy)? Runs lt_predict
  * on the current working-set curve and the guest's data pages, its total
- * with the set-up and the proof `verify` makes (mig_cost). in (may be
+ * with the set-up and the proof `verify` makes (mig_cost: sampled, or kept
+ * from the migrations made here). in (may be
  * NULL) gets the inputs used. 0, -ENODATA (not tracking), -EINVAL. */
 int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 		      unsigned max_rounds, enum mig_verify_mode verify, struct lt_predict_in *in,

@@ -687,12 +687,12 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 	if (r->trace_probes)   /* loads on its own thread; reports its failures itself */
 		vbpf_dev_open(&r->trace, vhu_front_peer_pid(&r->dev.front), r->trace_probes,
 			      c.name);
-	mig_job_init(&r->job, &r->dev, r->quiet);
+	mig_job_init(&r->job, &r->dev, r->quiet, r->run_dir);
 	r->loop_thread = pthread_self();
 	dev_on_state(&r->dev, on_dev_state, r);
 	if (o->incoming)   /* the device started running on the incoming thread */
 		on_dev_state(r, DEV_RUNNING, "incoming migration committed");
-	if (run_track_create(&r->trk, &r->dev, r->ctl))
+	if (run_track_create(&r->trk, &r->dev, r->ctl, r->run_dir))
 		fprintf(stderr, "vhm run %s: no dirty tracking: out of memory\n", c.name);
 	r->met.trk = r->trk;
 	if (r->met.srv && !r->quiet)

@@ -449,6 +449,39 @@ Test(track, verify_clean_against_testpmd, .fini = dt_fini, .timeout = 120)
 /* A migration while tracking: it succeeds (the copy proved, so no page was
  * lost to the tracker), and tracking goes on on the destination (backend
  * pages keep coming), with the interval that spanned it flagged. */
+/* The migration's costs are kept in the run dir (mig_cost.h), and the next
+ * prediction takes them: its kept per-page set-up and proof are this
+ * migration's (the only one kept), to the rounding of the file. */
+static void expect_costs_kept(struct ctl_client *c, const json_t *rep)
+{
+	const json_t *setup = json_object_get(rep, "setup"), *va = json_object_get(rep,
+										    "verify_after");
+	double setup_ns = num(setup, "ms") * 1e6 / num(setup, "prefaulted_pages");
+	double check_ns = (num(va, "ms") - 2.0) * 1e6 / num(va, "compared_pages");
+	json_t *p, *kept;
+	char path[TS_PATH_MAX];
+
+	cr_assert(le(dbl, 16384.0, num(setup, "prefaulted_pages")),
+		  "a 256 MiB guest written for seconds: %.0f pages prefaulted",
+		  num(setup, "prefaulted_pages"));
+	cr_assert(le(dbl, 16384.0, num(va, "compared_pages")));
+	snprintf(path, sizeof(path), "%s/vhm-costs.json", ts_dir());
+	cr_assert(eq(int, access(path, R_OK), 0), "%s: %s", path, strerror(errno));
+	p = dt_call(c, "predict", json_pack("{s:f, s:i}", "bandwidth", 1e9, "downtime_ms", 50));
+	kept = json_object_get(json_object_get(json_object_get(p, "inputs"), "cost_ns"), "kept");
+	cr_assert(eq(dbl, num(kept, "setup_migrations"), 1.0));
+	cr_assert(eq(dbl, num(kept, "check_migrations"), 1.0));
+	cr_assert(lt(dbl, fabs(num(kept, "setup") - setup_ns), 1e-6 * setup_ns + 1e-3),
+		  "kept %.3f ns a page, the migration's %.3f", num(kept, "setup"), setup_ns);
+	cr_assert(lt(dbl, fabs(num(kept, "check") - check_ns), 1e-6 * check_ns + 1e-3),
+		  "kept %.3f ns a page, the migration's %.3f", num(kept, "check"), check_ns);
+	/* the model's set-up is the kept cost of the guest's data pages */
+	cr_assert(lt(dbl, fabs(num(json_object_get(p, "inputs"), "setup_ms") -
+			       num(json_object_get(p, "inputs"), "total_pages") * setup_ns / 1e6),
+		     0.01), "setup_ms %.3f", num(json_object_get(p, "inputs"), "setup_ms"));
+	json_decref(p);
+}
+
 Test(track, migration_while_tracking, .fini = dt_fini, .timeout = 90)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX];
@@ -488,6 +521,7 @@ Test(track, migration_while_tracking, .fini = dt_fini, .timeout = 90)
 								 "phase")), "done"),
 		  "migration: %s", json_dumps(json_object_get(ev, "data"), JSON_COMPACT));
 	dt_expect_proved(json_object_get(ev, "data"));
+	expect_costs_kept(c, json_object_get(ev, "data"));
 	json_decref(ev);
 	st = dt_call(c, "status", NULL);
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), dst));
