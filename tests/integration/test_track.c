@@ -446,9 +446,6 @@ Test(track, verify_clean_against_testpmd, .fini = dt_fini, .timeout = 120)
 	ctl_client_close(c);
 }
 
-/* A migration while tracking: it succeeds (the copy proved, so no page was
- * lost to the tracker), and tracking goes on on the destination (backend
- * pages keep coming), with the interval that spanned it flagged. */
 /* The migration's costs are kept in the run dir (mig_cost.h), and the next
  * prediction takes them: its kept per-page set-up and proof are this
  * migration's (the only one kept), to the rounding of the file. */
@@ -482,6 +479,10 @@ static void expect_costs_kept(struct ctl_client *c, const json_t *rep)
 	json_decref(p);
 }
 
+/* A migration while tracking: it succeeds (the copy proved, so no page was
+ * lost to the tracker), its costs are kept for the next prediction, and
+ * tracking goes on on the destination (backend pages keep coming), with the
+ * interval that spanned it flagged. */
 Test(track, migration_while_tracking, .fini = dt_fini, .timeout = 90)
 {
 	char src[TS_PATH_MAX], dst[TS_PATH_MAX];
