@@ -116,8 +116,8 @@ int bench_cpu_ns(pid_t pid, pid_t tid, double *ns)
 	return 0;
 }
 
-int bench_testpmd(const char *bench, const char *name, int queues, unsigned targets,
-		  char *sock, size_t socklen, pid_t *pid)
+int bench_testpmd(const char *bench, const char *name, int queues, const char *vhost_log,
+		  unsigned targets, char *sock, size_t socklen, pid_t *pid)
 {
 	char reason[256];
 
@@ -126,7 +126,8 @@ int bench_testpmd(const char *bench, const char *name, int queues, unsigned targ
 			bench_not_run(bench, "dpdk-testpmd not installed (Debian package dpdk-dev)");
 		return 1;
 	}
-	*pid = ts_testpmd_start_named(name, queues, sock, socklen, reason, sizeof(reason));
+	*pid = ts_testpmd_start_mode(name, queues, false, vhost_log, sock, socklen, reason,
+				     sizeof(reason));
 	if (*pid < 0) {
 		printf("%s: testpmd %s did not start: %s\n", bench, name, reason);
 		return -1;

@@ -176,18 +176,27 @@ static void stage_ring(struct device *d, const struct gmem *mem, int ring, uint3
 	req_fd(r, n, VHU_SET_VRING_CALL, (uint32_t)ring, q->call_fd[ring % 2]);
 }
 
-/* Every ring staged (stage_ring), appended to r[*n]. */
-static void stage_rings(struct device *d, const struct gmem *mem, uint32_t addr_flags,
-			struct vhu_pipe_req *r, int *n)
-{
-	for (int i = 0; i < d->nrings; i++)
-		stage_ring(d, mem, i, addr_flags, r, n);
-}
-
 /* With LOG_ALL in `features` the used rings are logged from the start. */
 static uint32_t log_flags(uint64_t features)
 {
 	return has(features, VHU_F_LOG_ALL) ? VHU_VRING_F_LOG : 0;
+}
+
+/* Every ring staged (stage_ring), then, with PROTOCOL_FEATURES in
+ * `features`, every SET_VRING_ENABLE; appended to r[*n]. Enabling a stopped
+ * ring starts nothing: "while a ring is stopped, the back-end must not
+ * process the ring at all, regardless of whether it is enabled or disabled"
+ * -- the state is tracked and comes into effect when the kick starts it
+ * (vhost-user.rst, "Ring states"; DPDK's rings are ready only with a kick
+ * fd, libvhost-user and rust-vmm's process on the kick). */
+static void stage_rings(struct device *d, const struct gmem *mem, uint64_t features,
+			struct vhu_pipe_req *r, int *n)
+{
+	for (int i = 0; i < d->nrings; i++)
+		stage_ring(d, mem, i, log_flags(features), r, n);
+	if (has(features, VHU_F_PROTOCOL_FEATURES))
+		for (int i = 0; i < d->nrings; i++)
+			req_state(r, n, VHU_SET_VRING_ENABLE, (uint32_t)i, 1);
 }
 
 /* Every ring's BASE (`bases`, NULL: fresh rings), appended to r[*n]. */
@@ -201,19 +210,15 @@ static void base_rings(struct device *d, const uint32_t *bases, struct vhu_pipe_
 	}
 }
 
-/* Every ring's KICK, which starts it (as in QEMU's vhost_virtqueue_start: a
- * back-end may process a started ring even while disabled -- the spec's
- * "process and discard TX" -- and one that waits on the kick eventfd would
- * take the kicks the driver still makes to the source), then every
- * SET_VRING_ENABLE, then status DRIVER_OK; appended to r[*n]. */
-static void kick_rings(struct device *d, struct vhu_front *f, uint64_t features,
-		       struct vhu_pipe_req *r, int *n)
+/* Every ring's KICK, which starts it, after its base (as in QEMU's
+ * vhost_virtqueue_start: a back-end may process a started ring even while
+ * disabled -- the spec's "process and discard TX" -- and one that waits on
+ * the kick eventfd would take the kicks the driver still makes to the
+ * source), then status DRIVER_OK; appended to r[*n]. */
+static void kick_rings(struct device *d, struct vhu_front *f, struct vhu_pipe_req *r, int *n)
 {
 	for (int i = 0; i < d->nrings; i++)
 		req_fd(r, n, VHU_SET_VRING_KICK, (uint32_t)i, d->drv.q[i / 2].kick_fd[i % 2]);
-	if (has(features, VHU_F_PROTOCOL_FEATURES))
-		for (int i = 0; i < d->nrings; i++)
-			req_state(r, n, VHU_SET_VRING_ENABLE, (uint32_t)i, 1);
 	if (vhu_front_has_pf(f, VHU_PF_STATUS))
 		r[(*n)++] = (struct vhu_pipe_req){ .request = VHU_SET_STATUS, .fd = -1,
 					      .p.u64 = ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK |
@@ -275,7 +280,7 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
 	return rc ? rc : dev_backend_start_rings(d, f, features, bases);
 }
 
-/* Every ring's set-up, then every base and kick, then every enable, then
+/* Every ring's set-up and enable, then every base, then every kick, then
  * DRIVER_OK, sent back to back with one wait for all their acks
  * (vhu_front_pipeline): with 4 queue pairs that is 49 requests and one round
  * trip instead of 49. */
@@ -285,30 +290,29 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 	struct vhu_pipe_req r[DEV_MAX_RINGS * 6 + 1];
 	int n = 0;
 
-	stage_rings(d, d->drv.mem, log_flags(features), r, &n);
+	stage_rings(d, d->drv.mem, features, r, &n);
 	base_rings(d, bases, r, &n);
-	kick_rings(d, f, features, r, &n);
+	kick_rings(d, f, r, &n);
 	return vhu_front_pipeline(f, r, n);
 }
 
 int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
 			    uint64_t features)
 {
-	struct vhu_pipe_req r[DEV_MAX_RINGS * 3];
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 4];
 	int n = 0;
 
-	stage_rings(d, mem, log_flags(features), r, &n);
+	stage_rings(d, mem, features, r, &n);
 	return vhu_front_pipeline(f, r, n);
 }
 
-int dev_backend_start_staged(struct device *d, struct vhu_front *f, uint64_t features,
-			     const uint32_t *bases)
+int dev_backend_start_staged(struct device *d, struct vhu_front *f, const uint32_t *bases)
 {
-	struct vhu_pipe_req r[DEV_MAX_RINGS * 3 + 1];
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 2 + 1];
 	int n = 0;
 
 	base_rings(d, bases, r, &n);
-	kick_rings(d, f, features, r, &n);
+	kick_rings(d, f, r, &n);
 	return vhu_front_pipeline(f, r, n);
 }
 
@@ -749,10 +753,10 @@ int dev_open_incoming(struct device *d, const struct dev_config *c, char *err, s
 
 int dev_incoming_prepare(struct device *d, const uint32_t *bases, char *err, size_t errlen)
 {
-	struct vhu_pipe_req r[DEV_MAX_RINGS * 4];
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 5];
 	int n = 0, rc;
 
-	stage_rings(d, d->drv.mem, 0, r, &n);
+	stage_rings(d, d->drv.mem, d->features, r, &n);   /* acked: no LOG_ALL */
 	base_rings(d, bases, r, &n);
 	if ((rc = vhu_front_pipeline(&d->front, r, n)))
 		return vhm_err(err, errlen, rc, "%s", d->front.err);
@@ -769,7 +773,7 @@ int dev_incoming_start(struct device *d, const uint8_t mac[6], char *err, size_t
 	/* the source paused its TX to quiesce: resumed here, as dev_guest_pause */
 	d->drv.tx_paused = false;
 	netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
-	kick_rings(d, &d->front, d->features, r, &n);
+	kick_rings(d, &d->front, r, &n);
 	if ((rc = vhu_front_pipeline(&d->front, r, n)))
 		return vhm_err(err, errlen, rc, "%s", d->front.err);
 	if ((rc = start_guest(d, err, errlen)))

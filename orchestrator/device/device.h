@@ -203,10 +203,10 @@ void dev_close(struct device *d);
  * does, the guest driver and writer laid out, the memory table sent; no
  * ring started, no guest thread: state DEV_INCOMING, the memory the
  * stream's to fill. Prepare, once memory and state arrived
- * (dev_state_load): every ring's size, base (`bases`), addresses and call
- * fd -- what a backend may refuse -- but no kick fd, no enable, no
- * DRIVER_OK: nothing runs yet, and dev_close still leaves nothing behind.
- * Start: the kick fds, the rings enabled, DRIVER_OK, the guest resumed with
+ * (dev_state_load): every ring's size, addresses, call fd, enable and base
+ * (`bases`) -- what a backend may refuse -- but no kick fd, no DRIVER_OK:
+ * no ring is started, so none runs yet, and dev_close still leaves nothing
+ * behind. Start: the kick fds, DRIVER_OK, the guest resumed with
  * `mac`, state DEV_RUNNING (no callback: the caller knows). dev_close
  * undoes any of them. */
 int dev_open_incoming(struct device *d, const struct dev_config *c, char *err, size_t errlen);
@@ -241,7 +241,8 @@ int dev_backend_start(struct device *d, struct vhu_front *f, const struct gmem *
  * clears it), SET_MEM_TABLE (a migration
  * sends them to the destination ahead of the switchover), then the rings. */
 int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t features);
-/* ... then every ring, SET_VRING_ENABLE, and status DRIVER_OK. With LOG_ALL
+/* ... then every ring (its set-up and SET_VRING_ENABLE, then its base, then
+ * its kick), and status DRIVER_OK. With LOG_ALL
  * in `features` the rings start logged (VHU_VRING_F_LOG in SET_VRING_ADDR):
  * the backend logs from its first write (SET_LOG_BASE sent before). The
  * rings' addresses are those of the memory the driver runs on now. */
@@ -250,16 +251,16 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 /* dev_backend_start_rings in two halves, for a destination set up before
  * the source stops: first what does not depend on where the rings stand --
  * every ring's SET_VRING_NUM, SET_VRING_ADDR (the ring as `mem` maps it:
- * the memory the driver will run on) and SET_VRING_CALL, pipelined -- after
+ * the memory the driver will run on) and SET_VRING_CALL, and with
+ * PROTOCOL_FEATURES every SET_VRING_ENABLE, pipelined -- after
  * dev_backend_prepare (the memory table must be the final one). The rings
- * stay stopped (no KICK): a back-end processes none of them. ... */
+ * stay stopped (no KICK): a back-end processes none of them, enabled or
+ * not. ... */
 int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
 			    uint64_t features);
-/* ... then every ring's SET_VRING_BASE and SET_VRING_KICK, every
- * SET_VRING_ENABLE, status DRIVER_OK, pipelined: one wait. With the same
- * `features` as staged. */
-int dev_backend_start_staged(struct device *d, struct vhu_front *f, uint64_t features,
-			     const uint32_t *bases);
+/* ... then every ring's SET_VRING_BASE, then every SET_VRING_KICK, then
+ * status DRIVER_OK, pipelined: one wait. */
+int dev_backend_start_staged(struct device *d, struct vhu_front *f, const uint32_t *bases);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
  * the memory the driver runs on now; log_guest_addr = the used ring's GPA,
  * for a packed ring its descriptor table's, where used descriptors go). */

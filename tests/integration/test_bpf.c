@@ -867,7 +867,7 @@ enum {
 	/* GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES,
 	 * GET_QUEUE_NUM, SET_BACKEND_REQ_FD, SET_OWNER; SET_STATUS 0x3,
 	 * SET_FEATURES, SET_STATUS 0xb, GET_STATUS, SET_MEM_TABLE; per ring NUM,
-	 * BASE, ADDR, KICK, CALL; ENABLE per ring; SET_STATUS 0xf. */
+	 * ADDR, CALL, ENABLE, BASE, KICK; SET_STATUS 0xf. */
 	SETUP_MSGS = 11 + 5 * SETUP_RINGS + SETUP_RINGS + 1,
 	/* Replies: the four GETs always; with REPLY_ACK (acked in
 	 * SET_PROTOCOL_FEATURES, so from the next request on) every other one. */

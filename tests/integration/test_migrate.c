@@ -494,10 +494,11 @@ struct rollback_case {
 static struct rollback_case rollbacks[] = {
 	{ "refuse:SET_MEM_TABLE", "pre-copy" },
 	{ "hang:SET_VRING_BASE", "switchover" },
-	/* the destination's rings are set up before the stop (NUM, ADDR, CALL):
-	 * a failure there is pre-copy's; KICK follows the base in the window */
+	/* the destination's rings are set up before the stop (NUM, ADDR, CALL,
+	 * ENABLE): a failure there is pre-copy's; KICK follows the base in the
+	 * window */
 	{ "close-mid:SET_VRING_KICK", "switchover" },
-	{ "no-reply:SET_VRING_ENABLE", "switchover" },
+	{ "no-reply:SET_VRING_ENABLE", "pre-copy" },
 	/* a refusal inside a pipelined ring set-up: the acks after it are
 	 * still read, the rollback finds the stream in step */
 	{ "refuse:SET_VRING_ADDR", "pre-copy" },

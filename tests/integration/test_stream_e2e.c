@@ -32,6 +32,7 @@
 
 #include "ctl.h"
 #include "devtest.h"
+#include "mig_incoming.h"
 #include "relay.h"
 #include "support.h"
 
@@ -211,11 +212,21 @@ static long long rx_of(const char *name)
 }
 
 /* Device `name` runs on `backend` and over min frames a second come back
- * through it (counted over half a second). */
+ * through it (counted over half a second). A destination says "incoming"
+ * until its run loop takes the device, once the stream's END is in (at
+ * most MIG_IN_END_WAIT_MS after RUNNING, which ends the source's
+ * migration): that is waited for, never an earlier state. */
 static void expect_running_at(const char *name, const char *backend, long long min)
 {
 	json_t *st = status_of(name);
 	long long rx0, rx1;
+
+	for (int ms = 0; !strcmp(field(st, "state"), "incoming") &&
+			 ms < MIG_IN_END_WAIT_MS + 1000; ms += 50) {
+		json_decref(st);
+		usleep(50000);
+		st = status_of(name);
+	}
 
 	cr_assert(eq(str, (char *)field(st, "state"), "running"), "%s is %s", name,
 		  field(st, "state"));
