@@ -409,11 +409,12 @@ static void print_prediction_run(const char *rate, const char *run, const json_t
 	char sf[32], cf[32];
 
 	printf("1 GiB, dirty %6s pages/s at 256 MiB/s, %s: rounds %zu (predicted %d); setup "
-	       "%.0f ms (modelled %.0f, %s); proof (%s) %.0f ms (modelled %.0f, %s); total %.2f, "
+	       "%.0f ms for %.0f pages (modelled %.0f, %s); proof (%s) %.0f ms (modelled %.0f, %s); total %.2f, "
 	       "downtime %.2f of predicted\n", rate, run,
 	       json_array_size(json_object_get(rep, "iterations")),
 	       (int)json_integer_value(json_object_get(p, "rounds")),
 	       bench_num(json_object_get(rep, "progress"), "setup_ms", NULL),
+	       bench_num(rep, "setup", "prefaulted_pages"),
 	       bench_num(json_object_get(p, "inputs"), "setup_ms", NULL),
 	       cost_from(p, "setup_migrations", sf, sizeof(sf)),
 	       json_string_value(json_object_get(rep, "verify")),
@@ -706,11 +707,14 @@ int bench_migrate(void)
 	if (part("predict"))
 		rc |= calibrate(a, b);
 	/* PREDICT_RUNS rounds of the three rates, interleaved (load drift hits
-	 * every rate), direction alternating */
+	 * every rate) and rotated a round (each rate follows each other one: a
+	 * migration's set-up pays for what the one before left on the host),
+	 * direction alternating */
 	for (int run = 0; part("predict") && run < PREDICT_RUNS; run++)
-		for (size_t i = 0; i < VHM_ARRAY_SIZE(rates); i++) {
+		for (size_t k = 0; k < VHM_ARRAY_SIZE(rates); k++) {
 			char name[24];
-			int n = run * (int)VHM_ARRAY_SIZE(rates) + (int)i;
+			int n = run * (int)VHM_ARRAY_SIZE(rates) + (int)k;
+			size_t i = (k + (size_t)run) % VHM_ARRAY_SIZE(rates);
 
 			snprintf(name, sizeof(name), "bm-rate%zu-%d", i, run);
 			reps[i][run] = predicted_migration(name, rates[i], n % 2 ? b : a,

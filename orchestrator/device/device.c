@@ -452,6 +452,37 @@ void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p)
 	gw_set(&d->gw, rate, p);
 }
 
+void dev_left_keep(struct device *d)
+{
+	struct dev_left *l = &d->left;
+
+	snprintf(l->backend, sizeof(l->backend), "%s", d->backend);
+	l->listening = d->listening;
+	netdrv_traffic(&d->drv, &l->pps, &l->frame_size);
+	l->rate = d->gw.rate;
+	l->kept = true;
+}
+
+int dev_resume_left(struct device *d, int wait_ms, char *err, size_t errlen)
+{
+	const struct dev_left *l = &d->left;
+	int rc;
+
+	if (!l->kept)
+		return vhm_err(err, errlen, -ENOENT, "the device has not left for another "
+			       "process: nothing to resume");
+	pthread_mutex_lock(&d->lock);
+	snprintf(d->backend, sizeof(d->backend), "%s", l->backend);
+	d->listening = l->listening;
+	pthread_mutex_unlock(&d->lock);
+	if ((rc = dev_reconnect(d, wait_ms, err, errlen)))
+		return rc;
+	d->left.kept = false;
+	dev_set_traffic(d, l->pps, l->frame_size);
+	dev_set_dirty(d, l->rate, d->gw.pattern);
+	return 0;
+}
+
 uint64_t dev_area_end(const struct device *d)
 {
 	uint64_t area = netdrv_area_bytes(d->cfg.queues, d->packed, d->cfg.buffers);

@@ -67,7 +67,11 @@
  *             words with atomic exchange (lt_log_sync).
  *   dp_stop   under dp_lock. dp_thread, dp_started: the owner.
  *   dp_polls, dp_idle_polls
- *             vhm-dp only, relaxed atomics; read with dev_datapath_polls. */
+ *             vhm-dp only, relaxed atomics; read with dev_datapath_polls.
+ *   left      written by the thread that owns the backend as the device
+ *             leaves for a stream's destination (the migration thread,
+ *             dev_left_keep); read and cleared by the owner
+ *             (dev_resume_left), only once no migration runs. */
 #ifndef VHM_DEVICE_H
 #define VHM_DEVICE_H
 
@@ -137,6 +141,16 @@ void dev_listener_close(struct dev_listener *l);
 /* A state change (dev_set_state), on the thread that made it. */
 typedef void (*dev_state_fn)(void *ctx, enum dev_state s, const char *why);
 
+/* Where a device ran before it left for a stream's destination, and what
+ * its guest was doing: what resuming it here takes (dev_resume_left). */
+struct dev_left {
+	bool kept;                 /* the rest is set */
+	char backend[DEV_PATH_MAX];
+	bool listening;
+	uint64_t pps, rate;        /* traffic and page writes, as they were */
+	uint32_t frame_size;
+};
+
 struct device {
 	struct dev_config cfg;     /* as given to dev_open, but backend NULL */
 	pthread_mutex_t lock;      /* held to replace front, mem, backend (Threads) */
@@ -164,6 +178,7 @@ struct device {
 	 * 20 µs): written by the datapath thread only, read with relaxed atomics
 	 * (dev_datapath_polls). */
 	uint64_t dp_polls, dp_idle_polls;
+	struct dev_left left;      /* kept as it left for a stream's destination */
 };
 
 /* With --listen: may vhm listen at path? Nothing there, or a stale socket
@@ -320,5 +335,19 @@ void dev_datapath_polls(const struct device *d, uint64_t *polls, uint64_t *idle_
 
 void dev_set_traffic(struct device *d, uint64_t pps, uint32_t frame_size);
 void dev_set_dirty(struct device *d, uint64_t rate, enum gw_pattern p);
+
+/* Keep where the device runs and what its guest does (d->left), as it
+ * leaves for a stream's destination: call before stopping its traffic and
+ * writes and letting the backend go. */
+void dev_left_keep(struct device *d);
+/* Resume here a device that left (d->left kept) and whose destination does
+ * not run it: its backend path and listening mode back, connected again
+ * (dev_reconnect: listening, the backend's new connection is awaited up to
+ * wait_ms), every ring restarted from where the driver stands, its traffic
+ * and page writes as they were. The memory is the device's own, untouched
+ * since it stopped. 0, or -errno with err (-ENOENT: nothing was kept); on a
+ * failure to connect the device names its own backend again, not the
+ * destination. The owner's thread, no migration running. */
+int dev_resume_left(struct device *d, int wait_ms, char *err, size_t errlen);
 
 #endif

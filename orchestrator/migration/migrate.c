@@ -1454,7 +1454,8 @@ static int stream_start(struct mig *m)
 		m->rep->dst_unknown = true;
 		return fail(m, "switchover", rc, "destination state unknown: GO sent to %s, no "
 			    "RUNNING (%s); the device stays stopped here: check the destination "
-			    "(vhm status there)", m->p->to, m->out.err);
+			    "(vhm status there); if it does not run it, cont with force "
+			    "resumes it here", m->p->to, m->out.err);
 	}
 	m->rep->verified = true;   /* the destination found the source's digest */
 	snprintf(m->rep->digest_dst, sizeof(m->rep->digest_dst), "%s", m->rep->digest_src);
@@ -1479,6 +1480,7 @@ static void stream_leave(struct mig *m)
 	struct vhu_front old_front;
 	struct dev_listener old_lis;
 
+	dev_left_keep(d);          /* for a resume here (cont), should it run nowhere */
 	netdrv_set_traffic(&d->drv, 0, d->drv.frame_size);   /* paused: dp_lock held */
 	gw_set(&d->gw, 0, d->gw.pattern);
 	pthread_mutex_lock(&d->lock);

@@ -162,6 +162,12 @@ int run_args_track_start(json_t *args, struct run_args_track *a, char *err, size
 	return 0;
 }
 
+int run_args_cont(json_t *args, bool *force, char *err, size_t errlen)
+{
+	*force = false;
+	return arg_bool(args, "force", force, err, errlen);
+}
+
 int run_args_track_stop(json_t *args, bool *force, char *err, size_t errlen)
 {
 	(void)err, (void)errlen;

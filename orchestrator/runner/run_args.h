@@ -44,6 +44,8 @@
 	X(ctl_set_traffic, "set-traffic", "{\"pps\": N, \"size\": BYTES}", "pps", "size") \
 	X(ctl_set_dirty, "set-dirty", "{\"rate\": PAGES_PER_S, \"pattern\": P}", "rate", "pattern") \
 	X(ctl_stop, "stop", "{}") \
+	X(ctl_cont, "cont", "{\"force\": B} -- destination-unknown: resume here once the " \
+	  "destination is known not to run the device (force true)", "force") \
 	X(ctl_track_start, "track-start", "{\"interval_ms\": N, \"verify\": B, \"stop_check\": B} " \
 	  "-- \"dirty\" events follow", "interval_ms", "verify", "stop_check") \
 	X(ctl_track_stop, "track-stop", "{\"force\": B}", "force") \
@@ -82,6 +84,9 @@ struct run_args_track {
 	bool stop_check;
 };
 int run_args_track_start(json_t *args, struct run_args_track *a, char *err, size_t errlen);
+
+/* cont: "force" a boolean (default false). */
+int run_args_cont(json_t *args, bool *force, char *err, size_t errlen);
 
 /* track-stop: "force" true forces; any other value does not (never fails). */
 int run_args_track_stop(json_t *args, bool *force, char *err, size_t errlen);

@@ -196,6 +196,52 @@ static int ctl_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 	return 0;
 }
 
+#define CONT_WAIT_MS 3000   /* cont, listening: the backend's new connection (a
+                            * DPDK client retries each second) */
+
+/* QMP's cont for the one stopped state vhm has: past a stream's commit
+ * point with no word from the destination (destination-unknown), the
+ * device stays stopped here, since it may run there. The operator who has
+ * seen that it does not (`vhm status` there: failed, or no process) resumes
+ * it here with force: the same memory, its backend connected again, its
+ * rings restarted where the driver stands. A running device: nothing to
+ * do. A backend that cannot be reached leaves the device here without one
+ * (backend-lost; --reconnect keeps trying). */
+static int ctl_cont(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
+{
+	struct runner *r = ctx;
+	struct device *d = &r->dev;
+	enum dev_state s = dev_state(d);
+	char why[300];
+	bool force;
+	int rc;
+
+	if ((rc = run_args_cont(args, &force, err, errlen)))
+		return rc;
+	if (r->job.active)
+		return vhm_err(err, errlen, -EBUSY, "a migration is running");
+	if (s == DEV_RUNNING) {
+		*ret = json_pack("{s:s}", "state", dev_state_name(s));
+		return 0;
+	}
+	if (s != DEV_DST_UNKNOWN)
+		return vhm_err(err, errlen, -EINVAL, "the device is %s: cont resumes one whose "
+			       "migration left it destination-unknown", dev_state_name(s));
+	if (!force)
+		return vhm_err(err, errlen, -EPERM, "the device may run on %s (GO was sent there): "
+			       "resume it here only once that destination is known not to run it "
+			       "(vhm status there), with {\"force\": true}", d->backend);
+	if ((rc = dev_resume_left(d, CONT_WAIT_MS, why, sizeof(why)))) {
+		if (rc != -ENOENT)
+			dev_set_state(d, DEV_BACKEND_LOST, "resumed here (cont): its backend did not "
+				      "come back");
+		return vhm_err(err, errlen, rc, "resuming on %s: %s", d->backend, why);
+	}
+	dev_set_state(d, DEV_RUNNING, "resumed here (cont): its destination does not run it");
+	*ret = json_pack("{s:s, s:s}", "state", dev_state_name(DEV_RUNNING), "backend", d->backend);
+	return 0;
+}
+
 static int ctl_migrate(void *ctx, json_t *args, json_t **ret, char *err, size_t errlen)
 {
 	struct runner *r = ctx;

@@ -102,6 +102,17 @@ static int do_track_stop(json_t *args, char *err, size_t errlen)
 	return 0;
 }
 
+static int do_cont(json_t *args, char *err, size_t errlen)
+{
+	json_t *f = json_object_get(args, "force");
+	bool force = true;
+	int rc = run_args_cont(args, &force, err, errlen);
+
+	FZ_CHECK(rc == (!f || json_is_boolean(f) ? 0 : -EINVAL));
+	FZ_CHECK(rc || force == json_is_true(f));
+	return rc;
+}
+
 static int do_predict(json_t *args, char *err, size_t errlen)
 {
 	struct run_args_predict a;
@@ -125,6 +136,7 @@ static const struct {
 	{ "track-start", do_track_start },
 	{ "track-stop", do_track_stop },
 	{ "predict", do_predict },
+	{ "cont", do_cont },
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -191,5 +203,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	seed(5, "predict-edges", "{\"bandwidth\":1e-300,\"downtime_ms\":4.9e-324,"
 	     "\"max_rounds\":1000}");
 	seed(5, "predict-bad", "{\"bandwidth\":0,\"downtime_ms\":-1,\"max_rounds\":0}");
+	seed(6, "cont", "{\"force\":true}");
+	seed(6, "cont-bad", "{\"force\":\"yes\"}");
 	exit(0);
 }

@@ -330,12 +330,61 @@ Test(stream_migrate, unreachable, .fini = dt_fini, .timeout = 60)
 	ctl_client_close(c);
 }
 
+static long long writes_total(const json_t *st)
+{
+	return json_integer_value(json_object_get(json_object_get(st, "dirty"), "writes"));
+}
+
+/* The operator, having seen that the destination died (t), resumes the
+ * device on its source (backend a): `cont` refuses without force, then
+ * with it the device runs here again on the memory the source proved at
+ * SWITCHOVER (its digest, nothing written since), frames flowing through
+ * a again from rx0 and the writer writing. */
+static void expect_cont_resumes(struct ctl_client *c, const struct dest *t, const char *a,
+				long long rx0)
+{
+	json_t *st = dt_call(c, "digest", NULL), *ret = NULL;
+	long long w0, w1, rx1;
+	char err[512];
+	int rc;
+
+	cr_assert(eq(u64, strtoull(json_string_value(json_object_get(st, "memory")), NULL, 16),
+		     t->digest_src), "the memory changed after SWITCHOVER: %s",
+		  json_string_value(json_object_get(st, "memory")));
+	json_decref(st);
+	rc = ctl_client_call(c, "cont", NULL, &ret, err, sizeof(err), 10000);
+	cr_assert(eq(int, rc, -EREMOTEIO), "cont without force: %d", rc);
+	cr_assert(not(eq(ptr, strstr(err, "force"), NULL)), "%s", err);
+	st = status(c);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")),
+		     "destination-unknown"), "a refused cont changed the state");
+	json_decref(st);
+	ret = dt_call(c, "cont", json_pack("{s:b}", "force", 1));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ret, "state")), "running"));
+	json_decref(ret);
+	st = status(c);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")), "running"));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), (char *)a));
+	w0 = writes_total(st);
+	json_decref(st);
+	rx1 = dt_wait_rx_past(c, rx0 + 2000, 5000);
+	cr_assert(lt(i64, rx0 + 2000, rx1), "frames after cont: rx %lld -> %lld", rx0, rx1);
+	st = status(c);
+	w1 = writes_total(st);
+	json_decref(st);
+	cr_assert(lt(i64, w0, w1), "the writer did not resume: %lld -> %lld", w0, w1);
+	ret = dt_call(c, "cont", NULL);   /* running: nothing to do, as QMP's */
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(ret, "state")), "running"));
+	json_decref(ret);
+}
+
 /* The destination answers READY to SWITCHOVER and dies: the source sent GO
  * (its commit point) and hears nothing back. It must not resume -- the
  * destination may be running the device -- and says so everywhere: `vhm
  * migrate` (exit 4, one line with the address), the report (result,
  * "destination_state"), the device's state and backend; and no frame moves
- * here any more. */
+ * here any more -- until the operator, having seen the destination gone,
+ * resumes it here (cont, force): nothing lost (expect_cont_resumes). */
 Test(stream_migrate, destination_dies_after_ready, .fini = dt_fini, .timeout = 90)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX];
@@ -378,6 +427,7 @@ Test(stream_migrate, destination_dies_after_ready, .fini = dt_fini, .timeout = 9
 	rx1 = rx_total(st);
 	json_decref(st);
 	cr_assert(eq(i64, rx1, rx0), "frames move here after GO: rx %lld -> %lld", rx0, rx1);
+	expect_cont_resumes(c, &t, a, rx1);
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	for (int i = 0; i < 100 && !ts_exited(run, &ws); i++)

@@ -235,3 +235,22 @@ Test(run_args, predict_numbers)
 	cr_assert(not(eq(ptr, strstr(err, "'max_rounds'"), NULL)), "%s", err);
 	json_decref(o);
 }
+
+/* cont's force: false when absent, a boolean or refused naming it. */
+Test(run_args, cont_force)
+{
+	bool force = true;
+	json_t *o = obj("{}");
+
+	cr_assert(eq(int, run_args_cont(o, &force, err, sizeof(err)), 0));
+	cr_assert(not(force), "absent: not forced");
+	json_decref(o);
+	o = obj("{\"force\": true}");
+	cr_assert(eq(int, run_args_cont(o, &force, err, sizeof(err)), 0));
+	cr_assert(force);
+	json_decref(o);
+	o = obj("{\"force\": 1}");
+	cr_assert(eq(int, run_args_cont(o, &force, err, sizeof(err)), -EINVAL));
+	cr_assert(not(eq(ptr, strstr(err, "'force'"), NULL)), "%s", err);
+	json_decref(o);
+}
