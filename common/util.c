@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 
@@ -205,6 +206,34 @@ int vhm_sock_path(const char *dir, const char *name, char *out, size_t outlen)
 	if (n < 0 || (size_t)n >= outlen || (size_t)n >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* path's directory part into dir ("." when it has none); its last
+ * component returned (inside path). */
+static const char *split_dir(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(dir, len, ".");
+	else if (slash == path)
+		snprintf(dir, len, "/");
+	else
+		snprintf(dir, len, "%.*s", (int)(slash - path), path);
+	return slash ? slash + 1 : path;
+}
+
+bool vhm_same_path(const char *a, const char *b)
+{
+	char da[4096], db[4096];
+	const char *ba = split_dir(a, da, sizeof(da)), *bb = split_dir(b, db, sizeof(db));
+	struct stat sa, sb;
+
+	if (strcmp(ba, bb))
+		return false;
+	if (!stat(da, &sa) && !stat(db, &sb))
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	return !strcmp(da, db);
 }
 
 int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path)

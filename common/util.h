@@ -63,6 +63,10 @@ static inline uint64_t vhm_xorshift64(uint64_t *state)
 const char *vhm_run_dir(const char *override);
 /* "<dir>/<name>.sock"; -ENAMETOOLONG if it does not fit a sockaddr_un. */
 int vhm_sock_path(const char *dir, const char *name, char *out, size_t outlen);
+/* Do paths a and b name the same entry: the same last component in the
+ * same directory (directories compared by device and inode where both
+ * exist, else as written)? Neither needs to exist. */
+bool vhm_same_path(const char *a, const char *b);
 /* Fill a sockaddr_un; refuse (-ENAMETOOLONG) rather than truncate. */
 struct sockaddr_un;
 int vhm_sockaddr_un(struct sockaddr_un *sa, const char *path);

@@ -196,6 +196,20 @@ static int ctl_stop(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 	return 0;
 }
 
+/* The backend's socket cannot be where this instance's control socket
+ * goes: -EINVAL with err when it is. */
+static int backend_is_control(const char *run_dir, const struct dev_config *c, char *err,
+			      size_t errlen)
+{
+	char ctl[256];
+
+	if (vhm_sock_path(run_dir, c->name, ctl, sizeof(ctl)) || !vhm_same_path(c->backend, ctl))
+		return 0;
+	return vhm_err(err, errlen, -EINVAL, "--backend %s is where instance %s's control socket "
+		       "goes (--run-dir %s): give the backend another path", c->backend, c->name,
+		       run_dir);
+}
+
 #define CONT_WAIT_MS 3000   /* cont, listening: the backend's new connection (a
                             * DPDK client retries each second) */
 
@@ -709,7 +723,8 @@ int runner_run(const struct runner_opts *o, const struct dev_config *cfg)
 		rc = VHM_EXIT_USAGE;
 		goto out;
 	}
-	if (c.listen && dev_listen_check(c.backend, err, sizeof(err))) {
+	if (backend_is_control(r->run_dir, &c, err, sizeof(err)) ||
+	    (c.listen && dev_listen_check(c.backend, err, sizeof(err)))) {
 		fprintf(stderr, "vhm run: %s\n", err);
 		rc = VHM_EXIT_USAGE;
 		goto out;

@@ -116,6 +116,20 @@ static void assert_file_holds(const char *path, const char *text)
 	cr_assert(eq(str, got, (char *)text), "%s was rewritten", path);
 }
 
+/* A backend path that is the instance's own control socket (here l0's in
+ * the run dir, spelt another way) is refused before anything is made:
+ * otherwise the listener takes the path and the control socket finds it
+ * taken ("instance l0 already running"). */
+Test(harden_listen, own_control_socket_is_refused, .fini = dt_fini, .timeout = 30)
+{
+	char path[TS_PATH_MAX + 16];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/./l0.sock", ts_dir());
+	assert_listen_refused(path, "control socket");
+	cr_assert(eq(int, stat(path, &st), -1), "%s was made", path);
+}
+
 Test(harden_listen, regular_file_is_refused_and_kept, .fini = dt_fini, .timeout = 30)
 {
 	char path[TS_PATH_MAX];

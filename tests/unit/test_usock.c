@@ -209,3 +209,26 @@ Test(usock, probe_tells_absent_stale_live_and_not_a_socket)
 	cr_assert(eq(int, stat(stale, &st), 0), "probe removed the stale socket");
 	close(lfd);
 }
+
+/* vhm_same_path (util.h): one entry however its directory is written --
+ * the run dir and a backend path given each their own way. */
+Test(usock, same_path_compares_directories_not_spellings)
+{
+	char a[128], b[128], cwd[256];
+
+	snprintf(a, sizeof(a), "%s/x.sock", dir);
+	snprintf(b, sizeof(b), "%s/./x.sock", dir);
+	cr_assert(vhm_same_path(a, b), "%s and %s", a, b);
+	snprintf(b, sizeof(b), "%s//x.sock", dir);
+	cr_assert(vhm_same_path(a, b), "%s and %s", a, b);
+	snprintf(b, sizeof(b), "%s/y.sock", dir);
+	cr_assert(not(vhm_same_path(a, b)), "%s and %s", a, b);
+	cr_assert(not(vhm_same_path(a, "/tmp/x.sock")));
+	cr_assert(ne(ptr, getcwd(cwd, sizeof(cwd)), NULL));
+	cr_assert(eq(int, chdir(dir), 0));
+	cr_assert(vhm_same_path(a, "x.sock"), "relative to the working directory");
+	cr_assert(eq(int, chdir(cwd), 0));
+	/* directories that do not exist: as written */
+	cr_assert(vhm_same_path("/nonexistent-vhm/x.sock", "/nonexistent-vhm/x.sock"));
+	cr_assert(not(vhm_same_path("/nonexistent-vhm/x.sock", "/nonexistent-vhm2/x.sock")));
+}
