@@ -475,12 +475,13 @@ int dev_resume_left(struct device *d, int wait_ms, char *err, size_t errlen)
 	snprintf(d->backend, sizeof(d->backend), "%s", l->backend);
 	d->listening = l->listening;
 	pthread_mutex_unlock(&d->lock);
-	if ((rc = dev_reconnect(d, wait_ms, err, errlen)))
-		return rc;
+	rc = dev_reconnect(d, wait_ms, err, errlen);
+	/* here from now on, its backend back or not (then a reconnect later
+	 * finds the guest as it was) */
 	d->left.kept = false;
 	dev_set_traffic(d, l->pps, l->frame_size);
 	dev_set_dirty(d, l->rate, d->gw.pattern);
-	return 0;
+	return rc;
 }
 
 uint64_t dev_area_end(const struct device *d)

@@ -345,9 +345,10 @@ void dev_left_keep(struct device *d);
  * (dev_reconnect: listening, the backend's new connection is awaited up to
  * wait_ms), every ring restarted from where the driver stands, its traffic
  * and page writes as they were. The memory is the device's own, untouched
- * since it stopped. 0, or -errno with err (-ENOENT: nothing was kept); on a
- * failure to connect the device names its own backend again, not the
- * destination. The owner's thread, no migration running. */
+ * since it stopped. 0, or -errno with err (-ENOENT: nothing was kept). A
+ * backend that does not come back still leaves the device here: its own
+ * backend named, its traffic and page writes as they were (for a later
+ * dev_reconnect). The owner's thread, no migration running. */
 int dev_resume_left(struct device *d, int wait_ms, char *err, size_t errlen);
 
 #endif

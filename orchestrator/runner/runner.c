@@ -227,7 +227,7 @@ static int ctl_cont(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 	struct device *d = &r->dev;
 	enum dev_state s = dev_state(d);
 	char why[300];
-	bool force;
+	bool force, kept;
 	int rc;
 
 	if ((rc = run_args_cont(args, &force, err, errlen)))
@@ -245,8 +245,9 @@ static int ctl_cont(void *ctx, json_t *args, json_t **ret, char *err, size_t err
 		return vhm_err(err, errlen, -EPERM, "the device may run on %s (GO was sent there): "
 			       "resume it here only once that destination is known not to run it "
 			       "(vhm status there), with {\"force\": true}", d->backend);
+	kept = d->left.kept;
 	if ((rc = dev_resume_left(d, CONT_WAIT_MS, why, sizeof(why)))) {
-		if (rc != -ENOENT)
+		if (kept)   /* here now, without its backend */
 			dev_set_state(d, DEV_BACKEND_LOST, "resumed here (cont): its backend did not "
 				      "come back");
 		return vhm_err(err, errlen, rc, "resuming on %s: %s", d->backend, why);

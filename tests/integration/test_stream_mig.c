@@ -491,3 +491,41 @@ Test(stream_migrate, cont_on_a_listening_device, .fini = dt_fini, .timeout = 90)
 	json_decref(st);
 	stop_run(c, run, "sm-gl");
 }
+
+/* Past GO, the operator resumes the device here but its backend is gone
+ * too (its socket removed): cont fails naming it, and the device says it
+ * is here without a backend (backend-lost, its own path), its traffic set
+ * as it was for when one comes back -- not destination-unknown any more,
+ * and not running. */
+Test(stream_migrate, cont_without_its_backend, .fini = dt_fini, .timeout = 90)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
+	struct ctl_client *c;
+	struct dest t;
+	json_t *rep, *st, *ret = NULL, *args;
+	bool done = true;
+	int rc;
+	pid_t run;
+
+	run = dt_run_on_testbe("sm-nb", "64M", a, b, sizeof(a));
+	c = dt_connect("sm-nb");
+	usleep(300000);           /* traffic under way */
+	dest_start(&t, SCRIPT_DIE_AFTER_READY);
+	rep = migrate_to(c, t.spec, &done);
+	dest_join(&t);
+	cr_assert(not(done), "the migration succeeded");
+	json_decref(rep);
+	cr_assert(eq(int, unlink(a), 0), "remove %s", a);
+	args = json_pack("{s:b}", "force", 1);
+	rc = ctl_client_call(c, "cont", args, &ret, err, sizeof(err), 10000);
+	json_decref(args);
+	cr_assert(eq(int, rc, -EREMOTEIO), "cont with no backend: %d", rc);
+	cr_assert(not(eq(ptr, strstr(err, a), NULL)), "the error lacks the backend: %s", err);
+	st = status(c);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "state")), "backend-lost"));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(st, "backend")), a));
+	cr_assert(eq(i64, json_integer_value(json_object_get(json_object_get(st, "traffic"), "pps")),
+		     20000), "the traffic was not given back");
+	json_decref(st);
+	stop_run(c, run, "sm-nb");
+}
