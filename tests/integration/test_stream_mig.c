@@ -184,10 +184,16 @@ static json_t *status(struct ctl_client *c)
 	return dt_call(c, "status", NULL);
 }
 
-static long long rx_total(const json_t *st)
+/* status.traffic.total.KEY */
+static long long total_of(const json_t *st, const char *key)
 {
 	return json_integer_value(json_object_get(
-		json_object_get(json_object_get(st, "traffic"), "total"), "rx_frames"));
+		json_object_get(json_object_get(st, "traffic"), "total"), key));
+}
+
+static long long rx_total(const json_t *st)
+{
+	return total_of(st, "rx_frames");
 }
 
 /* The run's last summary line: frames lost and duplicated (asserted there). */
@@ -339,13 +345,6 @@ Test(stream_migrate, unreachable, .fini = dt_fini, .timeout = 60)
 static long long writes_total(const json_t *st)
 {
 	return json_integer_value(json_object_get(json_object_get(st, "dirty"), "writes"));
-}
-
-/* status.traffic.total.KEY */
-static long long total_of(const json_t *st, const char *key)
-{
-	return json_integer_value(json_object_get(
-		json_object_get(json_object_get(st, "traffic"), "total"), key));
 }
 
 /* The operator, having seen that the destination died (t), resumes the
