@@ -352,8 +352,9 @@ static void print_prediction_detail(const json_t *rep)
 	       bench_num(in, "max_rounds", NULL), bench_num(p, "final_pages", NULL),
 	       bench_num(p, "precopy_ms", NULL));
 	json_array_foreach(json_object_get(in, "wss"), i, v)
-		printf("    wss(%6.0f ms) = %8.0f pages, over %7.1f ms\n", bench_num(v, "window_ms", NULL),
-		       bench_num(v, "pages", NULL), bench_num(v, "span_ms", NULL));
+		printf("    wss(%6.0f ms) = %8.0f pages, over %7.1f ms (mean of %.0f syncs)\n",
+		       bench_num(v, "window_ms", NULL), bench_num(v, "pages", NULL),
+		       bench_num(v, "span_ms", NULL), bench_num(v, "syncs", NULL));
 	fflush(stdout);
 }
 
@@ -387,8 +388,9 @@ static const json_t *median_run(json_t *const reps[], bool downtime)
 }
 
 /* Where a modelled fixed part came from: "kept N" (the median of the
- * costs of N migrations made before on this host) or "sampled". */
-static const char *cost_from(const json_t *p, const char *what, char *buf, size_t len)
+ * costs of N migrations made before on this host) or `none` (e.g. "sampled"). */
+static const char *cost_from(const json_t *p, const char *what, const char *none, char *buf,
+			     size_t len)
 {
 	const json_t *kept = json_object_get(json_object_get(json_object_get(
 		json_object_get(p, "inputs"), "cost_ns"), "kept"), what);
@@ -397,7 +399,7 @@ static const char *cost_from(const json_t *p, const char *what, char *buf, size_
 	if (n > 0)
 		snprintf(buf, len, "kept from %.0f", n);
 	else
-		snprintf(buf, len, "sampled");
+		snprintf(buf, len, "%s", none);
 	return buf;
 }
 
@@ -406,21 +408,25 @@ static const char *cost_from(const json_t *p, const char *what, char *buf, size_
 static void print_prediction_run(const char *rate, const char *run, const json_t *rep)
 {
 	const json_t *p = json_object_get(rep, "prediction");
-	char sf[32], cf[32];
+	char sf[32], cf[32], wf[32];
 
 	printf("1 GiB, dirty %6s pages/s at 256 MiB/s, %s: rounds %zu (predicted %d); setup "
-	       "%.0f ms for %.0f pages (modelled %.0f, %s); proof (%s) %.0f ms (modelled %.0f, %s); total %.2f, "
-	       "downtime %.2f of predicted\n", rate, run,
+	       "%.0f ms for %.0f pages (modelled %.0f, %s); proof (%s) %.0f ms (modelled %.0f, %s); "
+	       "switch %.1f ms (modelled %.1f, %s); total %.2f, downtime %.2f of predicted\n",
+	       rate, run,
 	       json_array_size(json_object_get(rep, "iterations")),
 	       (int)json_integer_value(json_object_get(p, "rounds")),
 	       bench_num(json_object_get(rep, "progress"), "setup_ms", NULL),
 	       bench_num(rep, "setup", "prefaulted_pages"),
 	       bench_num(json_object_get(p, "inputs"), "setup_ms", NULL),
-	       cost_from(p, "setup_migrations", sf, sizeof(sf)),
+	       cost_from(p, "setup_migrations", "sampled", sf, sizeof(sf)),
 	       json_string_value(json_object_get(rep, "verify")),
 	       bench_num(rep, "downtime", "verify_ms") + bench_num(rep, "verify_after", "ms"),
 	       bench_num(json_object_get(p, "inputs"), "check_ms", NULL),
-	       cost_from(p, "check_migrations", cf, sizeof(cf)),
+	       cost_from(p, "check_migrations", "sampled", cf, sizeof(cf)),
+	       bench_num(rep, "downtime", "switch_ms"),
+	       bench_num(json_object_get(p, "inputs"), "switch_ms", NULL),
+	       cost_from(p, "switch_migrations", "none kept", wf, sizeof(wf)),
 	       predict_ratio(rep, false), predict_ratio(rep, true));
 	if (getenv("VHM_BENCH_DETAIL"))
 		print_prediction_detail(rep);

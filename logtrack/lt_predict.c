@@ -26,10 +26,72 @@ int lt_curve_check(const struct lt_curve *c)
 	return 0;
 }
 
-/* The straight line through points a and b, at w. */
-static double lin(double wa, double pa, double wb, double pb, double w)
+/* The curve's points with the origin first: point 0 is (0, 0), point i
+ * (1..n) the measured point i - 1. */
+static double pt_x(const struct lt_curve *c, size_t i)
 {
-	return pa + (pb - pa) * (w - wa) / (wb - wa);
+	return i ? c->window_ms[i - 1] : 0;
+}
+
+static double pt_y(const struct lt_curve *c, size_t i)
+{
+	return i ? c->pages[i - 1] : 0;
+}
+
+/* The slope of segment i, from point i to point i + 1 (pages/ms). */
+static double secant(const struct lt_curve *c, size_t i)
+{
+	return (pt_y(c, i + 1) - pt_y(c, i)) / (pt_x(c, i + 1) - pt_x(c, i));
+}
+
+/* At an end point: the three-point slope of the two segments beside it
+ * (h0, d0 the nearer), kept between 0 and 3 d0 where the curve turns. */
+static double end_slope(double h0, double d0, double h1, double d1)
+{
+	double m = ((2 * h0 + h1) * d0 - h0 * d1) / (h0 + h1);
+
+	if (!(m > 0) || !(d0 > 0))
+		return 0;
+	if (!(d1 > 0) && m > 3 * d0)
+		return 3 * d0;
+	return m;
+}
+
+/* The slope the curve is given at point i (0..n): between two segments the
+ * weighted harmonic mean of theirs, 0 beside a flat one (Fritsch and
+ * Butland's choice, which keeps a monotone curve monotone); at the origin
+ * end_slope; a curve of one segment is its line. */
+static double slope_at(const struct lt_curve *c, size_t i)
+{
+	double h0, h1, d0, d1, w0, w1;
+
+	if (c->n == 1)
+		return secant(c, 0);
+	if (i == 0)
+		return end_slope(pt_x(c, 1), secant(c, 0), pt_x(c, 2) - pt_x(c, 1), secant(c, 1));
+	if (i == c->n)
+		return end_slope(pt_x(c, i) - pt_x(c, i - 1), secant(c, i - 1),
+				 pt_x(c, i - 1) - pt_x(c, i - 2), secant(c, i - 2));
+	d0 = secant(c, i - 1);
+	d1 = secant(c, i);
+	if (!(d0 > 0) || !(d1 > 0))
+		return 0;
+	h0 = pt_x(c, i) - pt_x(c, i - 1);
+	h1 = pt_x(c, i + 1) - pt_x(c, i);
+	w0 = 2 * h1 + h0;
+	w1 = h1 + 2 * h0;
+	return (w0 + w1) / (w0 / d0 + w1 / d1);
+}
+
+/* Between points i and i + 1: the cubic through both with the slopes
+ * slope_at gives them (a monotone cubic Hermite piece). */
+static double between(const struct lt_curve *c, size_t i, double w)
+{
+	double x0 = pt_x(c, i), h = pt_x(c, i + 1) - x0, t = (w - x0) / h;
+	double t2 = t * t, t3 = t2 * t;
+
+	return (2 * t3 - 3 * t2 + 1) * pt_y(c, i) + (t3 - 2 * t2 + t) * h * slope_at(c, i) +
+	       (-2 * t3 + 3 * t2) * pt_y(c, i + 1) + (t3 - t2) * h * slope_at(c, i + 1);
 }
 
 /* Past the last point (wn, pn), going on from it with the last segment's
@@ -51,19 +113,15 @@ static double beyond(const struct lt_curve *c, double slope, double w)
 
 double lt_curve_eval(const struct lt_curve *c, double window_ms)
 {
-	const double *x = c->window_ms, *y = c->pages;
 	size_t n = c->n, i;
 
 	if (window_ms <= 0)
 		return 0;
-	if (window_ms <= x[0])
-		return y[0] * window_ms / x[0];
-	if (window_ms >= x[n - 1])
-		return n == 1 ? y[0] : beyond(c, (y[n - 1] - y[n - 2]) / (x[n - 1] - x[n - 2]),
-					     window_ms);
-	for (i = 1; x[i] < window_ms; i++)
+	if (window_ms >= c->window_ms[n - 1])
+		return n == 1 ? c->pages[0] : beyond(c, secant(c, n - 1), window_ms);
+	for (i = 1; pt_x(c, i) < window_ms; i++)
 		;
-	return lin(x[i - 1], y[i - 1], x[i], y[i], window_ms);
+	return between(c, i - 1, window_ms);
 }
 
 double lt_curve_wss(double window_ms, const void *arg)
@@ -98,7 +156,7 @@ static bool simulate(const struct lt_predict_in *in, double bw, double downtime_
 	out->rounds = k;
 	out->precopy_ms = elapsed_ms;
 	out->final_pages = remaining;
-	out->downtime_ms = remaining * ps / bw * 1000.0;
+	out->downtime_ms = remaining * ps / bw * 1000.0 + in->switch_ms;
 	out->total_ms = in->setup_ms + elapsed_ms + out->downtime_ms + in->check_ms;
 	return out->converges;
 }

@@ -145,6 +145,30 @@ static void on_runs(const struct lt_run *runs, size_t n, void *arg)
 	}
 }
 
+/* The sync just made into the curve's running mean: for each window whose
+ * span is the window's, a plain mean over the first LT_TRACK_MEAN_SYNCS
+ * samples, then an exponential one of the same weight. */
+static void curve_mean_add(struct lt_track *t)
+{
+	uint64_t pages[LT_WSS_NWINDOWS];
+	double span[LT_WSS_NWINDOWS];
+
+	lt_track_wss(t, pages);
+	if (lt_wss_spans(t->wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span))
+		return;
+	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++) {
+		double w = lt_wss_windows_ms[i], n;
+
+		if (!(span[i] >= w * 0.75 && span[i] <= w * 1.25))
+			continue;
+		if (t->mean_n[i] < LT_TRACK_MEAN_SYNCS)
+			t->mean_n[i]++;
+		n = t->mean_n[i];
+		t->mean_span[i] += (span[i] - t->mean_span[i]) / n;
+		t->mean_pages[i] += ((double)pages[i] - t->mean_pages[i]) / n;
+	}
+}
+
 int lt_track_sync(struct lt_track *t, struct lt_log *backend, struct lt_log *guest,
 		  uint64_t now_ms)
 {
@@ -166,6 +190,7 @@ int lt_track_sync(struct lt_track *t, struct lt_log *backend, struct lt_log *gue
 	}
 	t->syncs++;
 	t->now_ms = now_ms;
+	curve_mean_add(t);
 	return 0;
 }
 
@@ -188,4 +213,24 @@ void lt_track_marks_clear(struct lt_track *t)
 void lt_track_wss(const struct lt_track *t, uint64_t pages[LT_WSS_NWINDOWS])
 {
 	lt_wss_curve(t->wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, pages);
+}
+
+int lt_track_curve(const struct lt_track *t, double span_ms[LT_WSS_NWINDOWS],
+		   double pages[LT_WSS_NWINDOWS], uint32_t samples[LT_WSS_NWINDOWS])
+{
+	uint64_t now[LT_WSS_NWINDOWS];
+	int rc;
+
+	lt_track_wss(t, now);
+	if ((rc = lt_wss_spans(t->wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span_ms)))
+		return rc;
+	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++) {
+		samples[i] = t->mean_n[i];
+		pages[i] = (double)now[i];
+		if (!t->mean_n[i])
+			continue;
+		span_ms[i] = t->mean_span[i];
+		pages[i] = t->mean_pages[i];
+	}
+	return 0;
 }

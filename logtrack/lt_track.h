@@ -10,7 +10,8 @@
  *     "guest-writer";
  * clears both (they are consumed), and feeds the pages into the per-source
  * and per-region rates (lt_rates), the working-set tracker (lt_wss; a page
- * dirtied by both sources is one page there), the 2 MiB heat map (lt_heat),
+ * dirtied by both sources is one page there) and its curve's mean over the
+ * last syncs (lt_track_curve), the 2 MiB heat map (lt_heat),
  * and a bitmap of every page seen since the last lt_track_marks_clear (what
  * verify mode checks page changes against).
  *
@@ -34,6 +35,7 @@
 #define LT_TRACK_MAX_REGIONS 16
 #define LT_TRACK_MAX_RANGES  64
 #define LT_TRACK_HORIZON_MS  10000    /* wss windows up to 10 s */
+#define LT_TRACK_MEAN_SYNCS  20       /* lt_track_curve: the mean of about the last 20 syncs */
 
 /* Pages [first, first + count). */
 struct lt_range {
@@ -62,6 +64,11 @@ struct lt_track {
 	uint64_t syncs;                   /* in the open interval */
 	uint64_t last_syncs;              /* in the last closed interval */
 	uint64_t now_ms;                  /* of the last sync */
+	/* The working-set curve's running mean (lt_track_curve), per window of
+	 * lt_wss_windows_ms: span and pages averaged over the syncs whose span
+	 * was the window's, mean_n of them (at most LT_TRACK_MEAN_SYNCS). */
+	double mean_span[LT_WSS_NWINDOWS], mean_pages[LT_WSS_NWINDOWS];
+	uint32_t mean_n[LT_WSS_NWINDOWS];
 };
 
 /* 0, -EINVAL (0 pages, bad regions, too many regions or ranges) or -ENOMEM. */
@@ -85,5 +92,18 @@ void lt_track_marks_clear(struct lt_track *t);
 
 /* The working-set curve at lt_wss_windows_ms into pages[LT_WSS_NWINDOWS]. */
 void lt_track_wss(const struct lt_track *t, uint64_t pages[LT_WSS_NWINDOWS]);
+
+/* The working-set curve a model should read, per window of lt_wss_windows_ms:
+ * the span its pages cover and the pages (lt_wss_spans, lt_wss_curve), each
+ * the mean over the last LT_TRACK_MEAN_SYNCS syncs, where one sync's curve
+ * is a single sample whose short windows vary by several per cent from one
+ * sync to the next (the pages a 50 ms window catches, the ms its sync
+ * spans). A sync whose span for a window is not within a quarter of the
+ * window (a late sync; a window longer than tracking has run) does not
+ * count for it; a window without such a sync gets the latest sample.
+ * samples[i]: how many syncs window i's mean is of (0: the latest sample).
+ * 0, or -EINVAL from lt_wss_spans. */
+int lt_track_curve(const struct lt_track *t, double span_ms[LT_WSS_NWINDOWS],
+		   double pages[LT_WSS_NWINDOWS], uint32_t samples[LT_WSS_NWINDOWS]);
 
 #endif

@@ -4,7 +4,7 @@
  * came out 8x below what the migration then took on a loaded machine); the
  * sample is a gmem, as the destination's memory is. The kept costs are a
  * small JSON object: {"kept_by": "vhm", "setup_ns_per_page": [...],
- * "check_ns_per_page": [...]}. */
+ * "check_ns_per_page": [...], "switch_ms": [...]}. */
 #include "mig_cost.h"
 
 #include <errno.h>
@@ -26,6 +26,7 @@
 #define KEPT_MARK "vhm"            /* "kept_by": the file is ours */
 #define KEPT_MAX_BYTES 65536       /* a larger file is not one vhm wrote */
 #define KEPT_MAX_NS 1e7            /* 10 ms a page: no plausible cost above */
+#define KEPT_MAX_SWITCH_MS 60000.0 /* a minute's switch: none plausible above */
 
 static double ns_since(uint64_t t0)
 {
@@ -118,6 +119,10 @@ static void apply_kept(const struct mig_cost_kept *k, enum mig_verify_mode mode,
 		out->check_kept_ns = kept_median(k->check_ns, k->ncheck);
 		out->check_ms = (double)data_pages * out->check_kept_ns / 1e6 + GRACE_MS;
 	}
+	if (k->nswitch) {
+		out->switch_kept = k->nswitch;
+		out->switch_ms = kept_median(k->switch_ms, k->nswitch);
+	}
 }
 
 int mig_cost_estimate(const struct device *d, enum mig_verify_mode mode, uint64_t data_pages,
@@ -162,8 +167,9 @@ static void kept_path(const char *dir, const char *name, char *out, size_t len)
 	snprintf(out, len, "%s/%s", dir, name);
 }
 
-/* The plausible values of array a into v (at most MIG_COST_KEPT, the latest). */
-static int kept_values(const json_t *a, double *v)
+/* The plausible values of array a (in (0, max]) into v (at most
+ * MIG_COST_KEPT, the latest). */
+static int kept_values(const json_t *a, double max, double *v)
 {
 	size_t i, from = json_array_size(a) > MIG_COST_KEPT ?
 			 json_array_size(a) - MIG_COST_KEPT : 0;
@@ -172,8 +178,7 @@ static int kept_values(const json_t *a, double *v)
 	for (i = from; i < json_array_size(a); i++) {
 		double x = json_number_value(json_array_get(a, i));
 
-		if (json_is_number(json_array_get(a, i)) && isfinite(x) && x > 0 &&
-		    x <= KEPT_MAX_NS)
+		if (json_is_number(json_array_get(a, i)) && isfinite(x) && x > 0 && x <= max)
 			v[n++] = x;
 	}
 	return n;
@@ -228,8 +233,10 @@ int mig_cost_load(const char *dir, struct mig_cost_kept *k, char *err, size_t er
 		return vhm_err(err, errlen, -EINVAL, "%s: not vhm's (no \"kept_by\": \"%s\"); "
 			       "left as it is", path, KEPT_MARK);
 	}
-	k->nsetup = kept_values(json_object_get(o, "setup_ns_per_page"), k->setup_ns);
-	k->ncheck = kept_values(json_object_get(o, "check_ns_per_page"), k->check_ns);
+	k->nsetup = kept_values(json_object_get(o, "setup_ns_per_page"), KEPT_MAX_NS, k->setup_ns);
+	k->ncheck = kept_values(json_object_get(o, "check_ns_per_page"), KEPT_MAX_NS, k->check_ns);
+	k->nswitch = kept_values(json_object_get(o, "switch_ms"), KEPT_MAX_SWITCH_MS,
+				 k->switch_ms);
 	json_decref(o);
 	return 0;
 }
@@ -257,9 +264,10 @@ static json_t *kept_array(const double *v, int n)
 static int kept_write(const char *dir, const struct mig_cost_kept *k, char *err, size_t errlen)
 {
 	char path[4096], tmp[4096], name[64];
-	json_t *o = json_pack("{s:s, s:o, s:o}", "kept_by", KEPT_MARK, "setup_ns_per_page",
+	json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "kept_by", KEPT_MARK, "setup_ns_per_page",
 			      kept_array(k->setup_ns, k->nsetup), "check_ns_per_page",
-			      kept_array(k->check_ns, k->ncheck));
+			      kept_array(k->check_ns, k->ncheck), "switch_ms",
+			      kept_array(k->switch_ms, k->nswitch));
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	int fd = -1, rc = 0;
 	size_t len;
@@ -297,6 +305,7 @@ int mig_cost_keep(const char *dir, const struct mig_report *rep, char *err, size
 	bool setup = rep->ok && !rep->shared_memory && rep->setup_pages >= MIG_COST_MIN_PAGES;
 	bool check = rep->ok && rep->verify == MIG_VERIFY_AFTER_RESUME && rep->verified &&
 		     rep->verify_compared >= MIG_COST_MIN_PAGES;
+	bool sw = setup && rep->downtime_switch_ms >= 0;
 	struct mig_cost_kept k;
 	int rc;
 
@@ -312,5 +321,8 @@ int mig_cost_keep(const char *dir, const struct mig_report *rep, char *err, size
 		kept_push(k.check_ns, &k.ncheck, (ms > 0 ? ms : 0.001) * 1e6 /
 			  (double)rep->verify_compared);
 	}
+	if (sw)      /* a switch of 0 ms is one (below the ms), not an absent value */
+		kept_push(k.switch_ms, &k.nswitch, rep->downtime_switch_ms > 0.001 ?
+			  rep->downtime_switch_ms : 0.001);
 	return kept_write(dir, &k, err, errlen);
 }

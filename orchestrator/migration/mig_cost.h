@@ -24,16 +24,22 @@
  *     share of a CPU it gets: 0.3-1.7 s for 1 GiB here where the sample
  *     said 50-200 ms (docs/bench.md), which no sample taken before the
  *     migration can tell.
- * Both are why the costs of the migrations made here are kept: after each
- * local migration that copied, its set-up per page prefaulted and its proof
- * per page compared go into DIR/vhm-costs.json (DIR: the run directory, one
- * a host), the last MIG_COST_KEPT of each; once there, the estimate takes
- * their median instead of the samples for that part (mig_cost.source says
- * which). The file is read as hostile input: one that is not vhm's is left
+ *   - the switch: the downtime beyond its last pages at the bandwidth cap
+ *     (stopping the source with GET_VRING_BASE, the last sync, starting the
+ *     destination's rings), a few ms that the backends' answers make and no
+ *     sample can tell; added to the modelled downtime, which otherwise is
+ *     the last pages at the cap. Not sampled: 0 until a migration kept it.
+ * These are why the costs of the migrations made here are kept: after each
+ * local migration that copied, its set-up per page prefaulted, its proof
+ * per page compared and (under a cap) its switch go into DIR/vhm-costs.json
+ * (DIR: the run directory, one a host), the last MIG_COST_KEPT of each; once
+ * there, the estimate takes their median instead of the samples for that
+ * part (mig_cost.source says which). The file is read as hostile input: one that is not vhm's is left
  * alone (neither read nor replaced), values that are not a plausible cost a
  * page are dropped.
  * Runs on the caller's thread (the loop's: `migrate`, `predict`, and a
- * finished job's mig_job_poll); takes a few tens of milliseconds. */
+ * finished job's mig_job_poll); the samples take tens of milliseconds on an
+ * idle machine, several hundred beside busy-polling backends. */
 #ifndef VHM_MIG_COST_H
 #define VHM_MIG_COST_H
 
@@ -48,19 +54,23 @@
 #define MIG_COST_KEPT 8                     /* migrations' costs kept, the latest */
 #define MIG_COST_MIN_PAGES 16384            /* smaller migrations are not kept */
 
-/* What the migrations made here cost, ns per page, oldest first. */
+/* What the migrations made here cost, oldest first: ns per page, and ms. */
 struct mig_cost_kept {
-	int nsetup, ncheck;
+	int nsetup, ncheck, nswitch;
 	double setup_ns[MIG_COST_KEPT];   /* set-up (start .. logging) / pages prefaulted */
 	double check_ns[MIG_COST_KEPT];   /* after-resume proof (less its grace) / compared */
+	double switch_ms[MIG_COST_KEPT];  /* the downtime beyond its last pages at the cap
+					   * (mig_report.downtime_switch_ms) */
 };
 
 struct mig_cost {
 	double setup_ms;           /* before the first pass */
 	double check_ms;           /* the proof: in the downtime (sync) or after */
 	double populate_ns, map_ns, compare_ns, digest_ns;   /* per page, as sampled */
+	double switch_ms;          /* the downtime's part beyond its last pages at the
+				    * cap: the kept median, 0 when none is kept */
 	double setup_kept_ns, check_kept_ns;   /* medians of the kept, 0: none kept */
-	int setup_kept, check_kept;            /* how many migrations they are of */
+	int setup_kept, check_kept, switch_kept;   /* how many migrations they are of */
 };
 
 /* Estimate for d, whose memory holds data_pages pages of data, proved by

@@ -978,6 +978,22 @@ static int local_start(struct mig *m)
 	return 0;
 }
 
+/* The downtime so far beyond its last pages at the bandwidth cap: what the
+ * prediction adds to the pages it expects (mig_cost.h). -1 where there is
+ * no cap to take the pages at, no copy, or a stream (its bytes go through
+ * a socket the model knows nothing of). */
+static double switch_ms(const struct mig *m)
+{
+	const struct mig_report *rep = m->rep;
+	double ms;
+
+	if (!copying(m) || !m->p->bandwidth || mig_snet_is_addr(m->p->to))
+		return -1;
+	ms = rep->downtime_ms - rep->downtime_verify_ms -
+	     (double)rep->last_pages * PAGE * 1000.0 / (double)m->p->bandwidth;
+	return ms > 0 ? ms : 0;
+}
+
 /* From the stopped (or lost) source to the running destination: the last
  * copy and the proof, then the destination started: the commit point. */
 static int switch_to_destination(struct mig *m, uint64_t t_down)
@@ -994,6 +1010,7 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	if (rc)
 		return rc;
 	rep->downtime_ms = ms_since(t_down);
+	rep->downtime_switch_ms = switch_ms(m);
 	return 0;
 }
 
@@ -1553,6 +1570,7 @@ int mig_run(struct device *d, const struct mig_params *p, struct mig_report *rep
 
 	m.prog.start_ns = m.prog.sync_ns = t0;
 	memset(rep, 0, sizeof(*rep));
+	rep->downtime_switch_ms = -1;
 	rep->shared_memory = rep->converged = p->shared_memory;   /* nothing to converge */
 	if (p->shared_memory) {    /* one memory: nothing to prove */
 		rep->verify = MIG_VERIFY_NONE;
@@ -1653,7 +1671,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 						    (json_int_t)rep->iter[i].dirtied, "copied",
 						    (json_int_t)rep->iter[i].copied, "ms",
 						    rep->iter[i].ms));
-	o = json_pack("{s:s, s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I,"
+	o = json_pack("{s:s, s:s, s:s, s:b, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:I, s:I,"
 			 " s:I, s:f, s:{s:s, s:s}, s:b, s:b, s:{s:I, s:I}, s:{s:I, s:I}}",
 			 "status", report_status(rep),
 			 "result", rep->result, "phase", rep->phase, "converged", rep->converged,
@@ -1662,6 +1680,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 "stop_ms", rep->downtime_stop_ms,
 			 "copy_ms", rep->downtime_copy_ms, "verify_ms", rep->downtime_verify_ms,
 			 "transfer_ms", rep->downtime_ms - rep->downtime_verify_ms,
+			 "switch_ms", rep->downtime_switch_ms,
 			 "iterations", it, "bytes_copied", (json_int_t)rep->bytes_copied,
 			 "zero_pages", (json_int_t)rep->zero_pages,
 			 "last_pages", (json_int_t)rep->last_pages,

@@ -95,6 +95,10 @@ struct mig_report {
 	double downtime_copy_ms;   /* of which: the last copy */
 	double downtime_verify_ms; /* of which: vhm's check inside the window (the
 				    * digests when sync, the ring pages when after-resume) */
+	double downtime_switch_ms; /* of the rest: what is not the last pages at the
+				    * bandwidth cap (stopping the source, the last
+				    * sync, starting the destination); -1 without a
+				    * cap or a copy, and in a stream */
 	enum mig_verify_mode verify;   /* the proof made: p->verify, or sync when the
 					* destination cannot log (no LOG_SHMFD/LOG_ALL) */
 	bool verified;             /* the proof held (false: rep->diff names the pages) */

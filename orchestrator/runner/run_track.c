@@ -29,6 +29,7 @@ struct track_curve {
 	struct lt_curve c;      /* (span, pages) points, spans ascending */
 	double ms[LT_WSS_NWINDOWS], pages[LT_WSS_NWINDOWS];
 	double window_ms[LT_WSS_NWINDOWS], span_ms[LT_WSS_NWINDOWS], window_pages[LT_WSS_NWINDOWS];
+	uint32_t samples[LT_WSS_NWINDOWS];   /* syncs each window's mean is of (lt_track_curve) */
 	struct mig_cost cost;   /* the fixed costs the prediction took (all 0: none) */
 	char kept_err[256];     /* why no kept costs could be read ("": none) */
 };
@@ -710,32 +711,36 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 {
 	struct lt_predict_in local, *pin = in ? in : &local;
 	struct mig_cost_kept kept;
-	uint64_t pages[LT_WSS_NWINDOWS];
-	double span[LT_WSS_NWINDOWS];
+	double pages[LT_WSS_NWINDOWS], span[LT_WSS_NWINDOWS];
+	uint32_t samples[LT_WSS_NWINDOWS];
 	uint64_t all, data;
 	size_t n = 0;
 	int rc;
 
 	if (!t || !t->active)
 		return -ENODATA;
-	lt_track_wss(&t->lt, pages);
-	if ((rc = lt_wss_spans(t->lt.wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span)))
+	if ((rc = lt_track_curve(&t->lt, span, pages, samples)))
 		return rc;
 	/* Each point at the time its pages were really dirtied in, not at its
 	 * nominal window: marks come at syncs, so a 50 ms window holds 50 or,
 	 * after a late sync, ~100 ms of writes (seen: wss(50 ms) 2553 pages in
 	 * one run, twice that in another, at 40000 pages/s, which made the model
-	 * diverge). Windows longer than tracking has run all span the time since
-	 * it began and hold the same pages: one point, not a flat tail that
-	 * would read as a working set that stopped growing. */
+	 * diverge); and the mean of the last syncs', where one sync's short
+	 * windows are a few per cent off either way (lt_track_curve), an error
+	 * the model multiplies near a rate the bandwidth cannot outrun. Windows
+	 * longer than tracking has run all span the time since it began and
+	 * hold the same pages: one point, not a flat tail that would read as a
+	 * working set that stopped growing. */
 	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++) {
 		t->curve.window_ms[i] = lt_wss_windows_ms[i];
 		t->curve.span_ms[i] = span[i];
-		t->curve.window_pages[i] = (double)pages[i];
-		if (!(span[i] > 0) || (n && span[i] <= t->curve.ms[n - 1]))
+		t->curve.window_pages[i] = pages[i];
+		t->curve.samples[i] = samples[i];
+		if (!(span[i] > 0) || (n && (span[i] <= t->curve.ms[n - 1] ||
+					     pages[i] < t->curve.pages[n - 1])))
 			continue;
 		t->curve.ms[n] = span[i];
-		t->curve.pages[n] = (double)pages[i];
+		t->curve.pages[n] = pages[i];
 		n++;
 	}
 	if (n == 0)
@@ -757,6 +762,7 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
 	if (mig_cost_estimate(t->d, verify, data, &kept, &t->curve.cost) == 0) {
 		pin->setup_ms = t->curve.cost.setup_ms;
 		pin->check_ms = t->curve.cost.check_ms;
+		pin->switch_ms = t->curve.cost.switch_ms;
 	}
 	return lt_predict(pin, out);
 }
@@ -765,12 +771,13 @@ int run_track_predict(struct run_track *t, double bandwidth, double downtime_ms,
  * earlier migrations, which replace the sampled where present (mig_cost.h). */
 static json_t *cost_json(const struct track_curve *c)
 {
-	json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:{s:f, s:i, s:f, s:i}}", "populate",
-			      c->cost.populate_ns, "map", c->cost.map_ns, "compare",
+	json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:{s:f, s:i, s:f, s:i, s:f, s:i}}",
+			      "populate", c->cost.populate_ns, "map", c->cost.map_ns, "compare",
 			      c->cost.compare_ns, "digest", c->cost.digest_ns, "kept", "setup",
 			      c->cost.setup_kept_ns, "setup_migrations", c->cost.setup_kept,
 			      "check", c->cost.check_kept_ns, "check_migrations",
-			      c->cost.check_kept);
+			      c->cost.check_kept, "switch_ms", c->cost.switch_ms,
+			      "switch_migrations", c->cost.switch_kept);
 
 	if (o && c->kept_err[0])
 		json_object_set_new(json_object_get(o, "kept"), "error",
@@ -786,17 +793,18 @@ json_t *run_track_predict_json(const struct lt_predict_in *in, const struct lt_p
 	/* Every window, with the span its pages cover (what the model uses;
 	 * windows longer than tracking has run share one). */
 	for (size_t i = 0; c && i < LT_WSS_NWINDOWS; i++)
-		json_array_append_new(curve, json_pack("{s:f, s:f, s:f}", "window_ms",
+		json_array_append_new(curve, json_pack("{s:f, s:f, s:f, s:i}", "window_ms",
 						       c->window_ms[i], "span_ms", c->span_ms[i],
-						       "pages", c->window_pages[i]));
-	o = json_pack("{s:b, s:i, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:f, s:f, s:i, s:o, s:f, s:f}}",
+						       "pages", c->window_pages[i], "syncs",
+						       (int)c->samples[i]));
+	o = json_pack("{s:b, s:i, s:f, s:f, s:f, s:f, s:{s:I, s:I, s:f, s:f, s:i, s:o, s:f, s:f, s:f}}",
 		      "converges", out->converges, "rounds", (int)out->rounds,
 		      "precopy_ms", out->precopy_ms, "downtime_ms", out->downtime_ms,
 		      "total_ms", out->total_ms, "final_pages", out->final_pages,
 		      "inputs", "total_pages", (json_int_t)in->total_pages, "page_size",
 		      (json_int_t)in->page_size, "bandwidth", in->bandwidth, "downtime_ms",
 		      in->downtime_ms, "max_rounds", (int)in->max_rounds, "wss", curve,
-		      "setup_ms", in->setup_ms, "check_ms", in->check_ms);
+		      "setup_ms", in->setup_ms, "check_ms", in->check_ms, "switch_ms", in->switch_ms);
 	if (c)      /* the per-page costs setup_ms and check_ms came from */
 		json_object_set_new(json_object_get(o, "inputs"), "cost_ns", cost_json(c));
 	if (!out->converges) {

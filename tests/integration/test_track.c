@@ -190,10 +190,10 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 {
 	const char *extra[] = { NULL };   /* one queue pair */
 	char be[TS_PATH_MAX], err[256];
-	double sum = 0, secs = 0;
+	double sum = 0, secs = 0, rate50;
 	uint64_t ws, w0, w1;
 	struct ctl_client *c;
-	json_t *d, *p, *args, *cost, *ret = NULL;
+	json_t *d, *p, *args, *cost, *w50, *ret = NULL;
 	int rc;
 
 	testbe("be", extra, be, sizeof(be));
@@ -236,6 +236,18 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 		  "the writer wrote %llu pages since tracking began, %.0f touched",
 		  (unsigned long long)(w1 - ws), num(json_object_get(p, "inputs"), "total_pages"));
 	cr_assert(eq(sz, json_array_size(json_object_get(json_object_get(p, "inputs"), "wss")), 8));
+	/* its 50 ms point: the mean of the syncs since tracking began (seconds
+	 * of 50 ms syncs), at the writer's rate as tracked above */
+	w50 = json_array_get(json_object_get(json_object_get(p, "inputs"), "wss"), 0);
+	cr_log_info("wss(50 ms): %.0f pages over %.1f ms, the mean of %.0f syncs",
+		    num(w50, "pages"), num(w50, "span_ms"), num(w50, "syncs"));
+	cr_assert(lt(dbl, 1.0, num(w50, "syncs")), "a mean, not the latest sync alone");
+	cr_assert(le(dbl, num(w50, "syncs"), 20.0));
+	rate50 = num(w50, "pages") / num(w50, "span_ms") * 1000;
+	/* a writer on a loaded machine keeps its pace within a second, less
+	 * from one second to the next (WRITER_PACE) */
+	cr_assert(lt(dbl, fabs(rate50 - sum / secs), 0.25 * sum / secs),
+		  "wss(50 ms) says %.0f pages/s, the intervals %.0f", rate50, sum / secs);
 	/* the per-page costs the fixed parts came from */
 	cost = json_object_get(json_object_get(p, "inputs"), "cost_ns");
 	cr_assert(lt(dbl, 0.0, num(cost, "populate")));

@@ -64,8 +64,8 @@ Test(lt_predict, converges_in_rounds_computed_by_hand)
 
 /* The same with fixed costs around the rounds: the set-up before round 0
  * and the proof after the copy count in the total, never in the rounds or
- * the downtime. */
-Test(lt_predict, setup_and_check_in_the_total_only)
+ * the downtime; the switch counts in the downtime. */
+Test(lt_predict, fixed_costs_setup_check_and_switch)
 {
 	struct linear_wss l = { .rate = 131.072, .cap = 1e18, .factor = 1 };
 	struct lt_predict_in in = base_in(&l);
@@ -78,6 +78,14 @@ Test(lt_predict, setup_and_check_in_the_total_only)
 	assert_close(out.precopy_ms, 1875, "pre-copy ms");
 	assert_close(out.downtime_ms, 62.5, "downtime ms");
 	assert_close(out.total_ms, 900 + 1937.5 + 120, "total ms");
+	/* the switch (stopping the source, starting the destination) is inside
+	 * the downtime: in it and the total, never in the rounds or the pages */
+	in.switch_ms = 4.5;
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(eq(u32, out.rounds, 4));
+	assert_close(out.final_pages, 16384, "final pages");
+	assert_close(out.downtime_ms, 62.5 + 4.5, "downtime ms with the switch");
+	assert_close(out.total_ms, 900 + 1937.5 + 4.5 + 120, "total ms with the switch");
 }
 
 /* The same with max_rounds 3: round 3 would be needed, so no. */
@@ -194,18 +202,59 @@ Test(lt_predict, refuses_bad_input)
 static const double curve_ms[] = { 100, 1000, 10000 };
 static const double curve_pages[] = { 1000, 2000, 3000 };
 
-Test(lt_curve, linear_between_points_and_last_slope_beyond)
+/* The cubic Hermite piece on [x0, x0 + h] from y0 (slope m0) to y1 (slope m1), at x0 + t h. */
+static double hermite(double t, double h, double y0, double m0, double y1, double m1)
+{
+	double t2 = t * t, t3 = t2 * t;
+
+	return (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + t) * h * m0 + (-2 * t3 + 3 * t2) * y1 +
+	       (t3 - t2) * h * m1;
+}
+
+/* The curve (0, 0), (100, 1000), (1000, 2000), (10000, 3000): slopes 10,
+ * 10/9 and 1/9 pages/ms. At 100 ms the weighted harmonic mean of 10 and
+ * 10/9 with weights 2*900 + 100 and 900 + 2*100: 3000 / (1900/10 + 1100 *
+ * 0.9) = 3000/1180; at 1000 ms, of 10/9 and 1/9 with 18900 and 10800:
+ * 29700 / (18900 * 0.9 + 10800 * 9). Between them the cubic with those
+ * slopes, above the chord (the points bend) and below the next point. */
+Test(lt_curve, monotone_cubic_between_points_and_last_slope_beyond)
 {
 	struct lt_curve c = { curve_ms, curve_pages, 3 };
+	double m100 = 3000.0 / 1180, m1000 = 29700.0 / (18900 * 0.9 + 10800 * 9), prev = 0;
 
 	cr_assert(eq(int, lt_curve_check(&c), 0));
 	assert_close(lt_curve_eval(&c, 1000), 2000, "at a point");
-	assert_close(lt_curve_eval(&c, 550), 1500, "midpoint of 100 and 1000 ms");
+	assert_close(lt_curve_eval(&c, 100), 1000, "at the first point");
+	assert_close(lt_curve_eval(&c, 550), hermite(0.5, 900, 1000, m100, 2000, m1000),
+		     "midpoint of 100 and 1000 ms");
+	cr_assert(lt(dbl, 1500, lt_curve_eval(&c, 550)), "above the chord");
+	for (double w = 1; w < 10000; w += 1) {
+		double p = lt_curve_eval(&c, w);
+
+		cr_assert(le(dbl, prev, p), "monotone at %f ms", w);
+		prev = p;
+	}
 	/* last slope 1000 pages / 9000 ms */
 	assert_close(lt_curve_eval(&c, 19000), 4000, "9 s past the end: +1000");
-	assert_close(lt_curve_eval(&c, 50), 500, "below the first point: from (0, 0)");
 	assert_close(lt_curve_eval(&c, 0), 0, "zero window");
-	assert_close(lt_curve_wss(5500, &c), 2500, "as an lt_wss_fn");
+	assert_close(lt_curve_wss(550, &c), lt_curve_eval(&c, 550), "as an lt_wss_fn");
+}
+
+/* A steady writer's points lie on a line, a set that stopped growing on a
+ * flat: the curve is that line and that flat between them and below the
+ * first point, not a cubic. */
+Test(lt_curve, straight_and_flat_stay_so)
+{
+	static const double ms[] = { 50, 100, 200, 500 }, line[] = { 500, 1000, 2000, 5000 };
+	static const double flat_ms[] = { 100, 200, 300 }, flat[] = { 700, 700, 700 };
+	struct lt_curve c = { ms, line, 4 };
+
+	for (double w = 5; w < 500; w += 7.5)
+		assert_close(lt_curve_eval(&c, w), 10 * w, "the line");
+	c = (struct lt_curve){ flat_ms, flat, 3 };
+	assert_close(lt_curve_eval(&c, 150), 700, "flat between flat points");
+	assert_close(lt_curve_eval(&c, 250), 700, "flat");
+	cr_assert(le(dbl, lt_curve_eval(&c, 80), 700.0), "below the first point: no overshoot");
 }
 
 /* A uniform writer of r pages/ms over L pages dirties L (1 - exp(-r t / L))
@@ -222,7 +271,11 @@ Test(lt_curve, saturates_towards_the_limit_beyond_the_last_point)
 	assert_close(lt_curve_eval(&c, 28000), 5000 - 2000 * exp(-s * 18000 / 2000),
 		     "18 s past the end");
 	cr_assert(lt(dbl, lt_curve_eval(&c, 1e9), 5000 + 1e-9), "never past the limit");
-	assert_close(lt_curve_eval(&c, 5500), 2500, "between points: unchanged");
+	c.limit = 0;
+	double free_at = lt_curve_eval(&c, 5500);
+
+	c.limit = 5000;
+	assert_close(lt_curve_eval(&c, 5500), free_at, "between points: unchanged");
 	c.limit = 3000;
 	assert_close(lt_curve_eval(&c, 28000), 3000, "no room left: flat");
 	c.limit = -1;
@@ -250,10 +303,12 @@ Test(lt_curve, check_refuses_unsorted_and_decreasing)
 }
 
 /* The model driven by a measured curve: 1 GiB, 1 GiB/s, curve 100 ms: 10000,
- * 1 s: 40000, 10 s: 60000 pages.
+ * 1 s: 40000, 10 s: 60000 pages (slopes 100, 100/3 and 20/9 pages/ms).
  *   round 0: 1000 ms -> 40000 pages (a point) > 26214.4
- *   round 1: 40000 pages take 152.587890625 ms -> between the first two points,
- *            10000 + 30000 * 52.587890625 / 900 = 11752.9... <= 26214.4: stop.
+ *   round 1: 40000 pages take 152.587890625 ms -> between the first two
+ *            points, on the cubic with slopes at 100 ms 3000 / (1900/100 +
+ *            1100 * 3/100) and at 1 s 29700 / (18900 * 3/100 + 10800 *
+ *            9/20): 12969... <= 26214.4: stop.
  * 2 rounds, 1152.587890625 ms of pre-copy. */
 Test(lt_predict, with_a_measured_curve)
 {
@@ -264,7 +319,9 @@ Test(lt_predict, with_a_measured_curve)
 		.max_rounds = 30, .wss = lt_curve_wss, .wss_arg = &c,
 	};
 	struct lt_predict_out out;
-	double final = 10000 + 30000 * (152.587890625 - 100) / 900;
+	double final = hermite((152.587890625 - 100) / 900, 900, 10000,
+			       3000 / (1900.0 / 100 + 1100 * 3.0 / 100), 40000,
+			       29700 / (18900 * 3.0 / 100 + 10800 * 9.0 / 20));
 
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
 	cr_assert(out.converges);

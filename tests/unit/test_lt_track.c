@@ -62,6 +62,45 @@ Test(track_lt, sources_split_by_used_ring_and_region)
 	lt_track_destroy(&t);
 }
 
+/* The curve a model reads is the mean over the syncs, window by window:
+ * 50 ms syncs finding 100 and 140 pages give 120 at 50 ms (the latest
+ * sample alone says 140); a late sync (150 ms) counts for no 50 ms mean;
+ * the mean of the 100 ms window is of the syncs whose two-sync span was
+ * 100 ms; a window longer than tracking has run is the latest sample. */
+Test(track_lt, curve_is_the_mean_of_the_syncs)
+{
+	static uint64_t gw[NPAGES / 64];
+	struct lt_track_cfg cfg = { NPAGES, NULL, 0, NULL, 0 };
+	double span[LT_WSS_NWINDOWS], pages[LT_WSS_NWINDOWS];
+	uint32_t n[LT_WSS_NWINDOWS];
+	struct lt_log guest;
+	struct lt_track t;
+
+	cr_assert(eq(int, lt_log_attach_mem(&guest, gw, NPAGES / 64, false), 0));
+	cr_assert(eq(int, lt_track_init(&t, &cfg, 1000), 0));
+	mark_run(&guest, 0, 100);
+	cr_assert(eq(int, lt_track_sync(&t, NULL, &guest, 1050), 0));
+	mark_run(&guest, 100, 140);
+	cr_assert(eq(int, lt_track_sync(&t, NULL, &guest, 1100), 0));
+	cr_assert(eq(int, lt_track_curve(&t, span, pages, n), 0));
+	cr_assert(eq(u32, n[0], 2));
+	cr_assert(ieee_ulp_eq(dbl, pages[0], 120.0, 4), "50 ms: %f", pages[0]);
+	cr_assert(ieee_ulp_eq(dbl, span[0], 50.0, 4), "50 ms spans %f", span[0]);
+	cr_assert(eq(u32, n[1], 1), "100 ms: the second sync only (two syncs back)");
+	cr_assert(ieee_ulp_eq(dbl, pages[1], 240.0, 4));
+	cr_assert(eq(u32, n[LT_WSS_NWINDOWS - 1], 0), "10 s: not run that long");
+	cr_assert(ieee_ulp_eq(dbl, pages[LT_WSS_NWINDOWS - 1], 240.0, 4));
+	cr_assert(ieee_ulp_eq(dbl, span[LT_WSS_NWINDOWS - 1], 100.0, 4),
+		  "since creation: %f", span[LT_WSS_NWINDOWS - 1]);
+
+	mark_run(&guest, 300, 600);          /* late: 150 ms of writes */
+	cr_assert(eq(int, lt_track_sync(&t, NULL, &guest, 1250), 0));
+	cr_assert(eq(int, lt_track_curve(&t, span, pages, n), 0));
+	cr_assert(eq(u32, n[0], 2), "the late sync is no 50 ms sample");
+	cr_assert(ieee_ulp_eq(dbl, pages[0], 120.0, 4));
+	lt_track_destroy(&t);
+}
+
 Test(track_lt, refuses_bad_config)
 {
 	const struct lt_region overlap[] = { { 0, 8192, "a" }, { 4096, 8192, "b" } };

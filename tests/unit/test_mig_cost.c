@@ -121,6 +121,7 @@ static struct mig_report kept_report(double setup_ms, double proof_ms)
 	r.verified = true;
 	r.verify_after_ms = proof_ms;
 	r.verify_compared = 262144;
+	r.downtime_switch_ms = -1;      /* no cap */
 	return r;
 }
 
@@ -187,6 +188,46 @@ Test(mig_cost_kept, latest_kept_and_only_whole_migrations, .init = kept_setup,
 	cr_assert(eq(int, k.nsetup, MIG_COST_KEPT));
 	cr_assert(ieee_ulp_eq(dbl, k.setup_ns[0], 4000.0, 4), "oldest %f", k.setup_ns[0]);
 	cr_assert(ieee_ulp_eq(dbl, k.setup_ns[MIG_COST_KEPT - 1], 11000.0, 4));
+}
+
+/* A capped migration's switch (its downtime beyond the last pages at the
+ * cap) is kept in ms, a 0 ms one too; an uncapped one's (-1) is not; the
+ * estimate takes the median; without any kept the switch is 0 (no sample
+ * can tell it); a file's implausible switches are dropped. */
+Test(mig_cost_kept, switch_kept_from_capped_migrations, .init = kept_setup,
+     .fini = kept_teardown)
+{
+	const double sw[] = { 3.5, -1, 1.25, 0, 9.0 };
+	struct mig_cost_kept k;
+	struct mig_cost c;
+	struct device d;
+	char err[256] = "";
+
+	memset(&d, 0, sizeof(d));
+	cr_assert(eq(int, mig_cost_estimate(&d, MIG_VERIFY_AFTER_RESUME, 131072, NULL, &c), 0));
+	cr_assert(eq(dbl, c.switch_ms, 0.0));
+	cr_assert(eq(int, c.switch_kept, 0));
+	for (size_t i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
+		struct mig_report r = kept_report(5000, 500);
+
+		r.downtime_switch_ms = sw[i];
+		cr_assert(eq(int, mig_cost_keep(kdir, &r, err, sizeof(err)), 0), "%s", err);
+	}
+	cr_assert(eq(int, mig_cost_load(kdir, &k, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, k.nsetup, 5), "every migration's set-up is kept");
+	cr_assert(eq(int, k.nswitch, 4), "the uncapped one's switch is not");
+	cr_assert(ieee_ulp_eq(dbl, k.switch_ms[0], 3.5, 4));
+	cr_assert(ieee_ulp_eq(dbl, k.switch_ms[2], 0.001, 4), "0 ms kept as 1 us: %f",
+		  k.switch_ms[2]);
+	cr_assert(eq(int, mig_cost_estimate(&d, MIG_VERIFY_AFTER_RESUME, 131072, &k, &c), 0));
+	cr_assert(eq(int, c.switch_kept, 4));
+	/* median of 0.001, 1.25, 3.5, 9.0 */
+	cr_assert(ieee_ulp_eq(dbl, c.switch_ms, (1.25 + 3.5) / 2, 4), "median %f", c.switch_ms);
+
+	kept_file_write("{\"kept_by\": \"vhm\", \"switch_ms\": [-2, 0, 1e9, \"x\", 2.5]}");
+	cr_assert(eq(int, mig_cost_load(kdir, &k, err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(int, k.nswitch, 1));
+	cr_assert(ieee_ulp_eq(dbl, k.switch_ms[0], 2.5, 4));
 }
 
 /* Hostile files: one that is not vhm's is neither read nor replaced (one
