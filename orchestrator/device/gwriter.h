@@ -13,7 +13,9 @@
  *
  * Threads: the writer's own thread, and the device's owner (or a migration's
  * thread) calling gw_set / gw_pause / gw_rebase. `lock` guards mem, rate,
- * pattern, paused, stop and the rate clock; `writes` and the dirty bitmap's
+ * pattern, paused, stop and the rate clock, and a caller waiting for it
+ * makes the writer let go after its current page (`waiting`): no change
+ * waits behind a writer catching up; `writes` and the dirty bitmap's
  * words are atomics that any thread may read (gw_writes, lt_log_sync); rate
  * and pattern are only ever set by the device's owner, who may read them
  * without the lock. */
@@ -43,6 +45,8 @@ struct gwriter {
 	uint64_t rate_start_ns, rate_done;
 	bool paused, stop;
 	pthread_mutex_t lock;          /* guards rate/pattern/mem changes */
+	uint32_t waiting;              /* atomic: threads waiting to change the writer;
+					* the writer lets go of the lock for them */
 	pthread_t thread;
 	bool started;
 };
