@@ -4,8 +4,9 @@
  *   round 0 sends every page: T0 = total_pages * page_size / bandwidth;
  *   round k sends what was dirtied during round k-1: wss(T_{k-1}) pages;
  *   before each round, if the remaining bytes <= bandwidth * downtime limit
- *   (QEMU's threshold), the guest stops and the rest is sent: that is the
- *   downtime.
+ *   (QEMU's threshold), the guest stops and the rest is sent: that, and the
+ *   switch around it (stopping the source, starting the destination), is
+ *   the downtime.
  * When no round within max_rounds meets the threshold, it reports what would:
  * the bandwidth, the downtime limit, or the fraction of today's dirty rate
  * (throttling) — each found by bisection on the same simulation. */

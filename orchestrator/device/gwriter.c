@@ -12,7 +12,7 @@
 #include "util.h"
 
 #define TICK_NS 1000000ull       /* the writer catches up with its rate every 1 ms */
-#define CATCH_UP 2               /* a tick writes at most twice its share (gw_due) */
+#define CATCH_UP 2               /* a burst: at most two ticks' share (gw_due) */
 #define HOT_PERCENT 10           /* hotset: 90 % of writes go to 10 % of pages */
 
 int gw_parse_pattern(const char *s, enum gw_pattern *out)
@@ -110,8 +110,9 @@ static void write_page(struct gwriter *w)
 }
 
 /* Take the lock to change the writer (any thread but the writer's): the
- * writer, seeing someone wait, ends its tick's writes at the next page, so
- * the wait is one page write however far behind it is. */
+ * writer, seeing someone wait, ends its burst at the next page and sleeps
+ * to its next tick, so the wait is a page write (at worst a burst) however
+ * far behind it is. */
 static void change_lock(struct gwriter *w)
 {
 	__atomic_add_fetch(&w->waiting, 1, __ATOMIC_RELAXED);
@@ -119,13 +120,13 @@ static void change_lock(struct gwriter *w)
 	__atomic_sub_fetch(&w->waiting, 1, __ATOMIC_RELAXED);
 }
 
-/* The writes this tick makes (callers hold the lock): what the rate owes
- * since its clock started, but at most CATCH_UP ticks' share. A writer
+/* The writes to make now (callers hold the lock): what the rate owes since
+ * its clock started, in bursts of at most CATCH_UP ticks' share. A writer
  * behind (first touches of fresh memory, a loaded CPU: 400 000 pages/s
- * asked where faults allowed ~100 000) catches up at CATCH_UP times its
- * pace; one that wrote all it owed in one go held the lock for seconds,
- * as its debt grew while it paid, and gw_set and gw_pause behind it (the
- * control socket's set-dirty, a migration's stop) waited as long. */
+ * asked where faults allowed ~100 000) used to pay all it owed in one go
+ * under the lock, and as the debt grew while it paid, it held the lock for
+ * seconds: gw_set and gw_pause behind it (the control socket's set-dirty,
+ * a migration's stop) waited as long. */
 static uint64_t gw_due(const struct gwriter *w, uint64_t now)
 {
 	uint64_t owed, most;
@@ -139,6 +140,21 @@ static uint64_t gw_due(const struct gwriter *w, uint64_t now)
 	return owed - w->rate_done < most ? owed - w->rate_done : most;
 }
 
+/* One burst under the lock. true when the writer is still behind and no
+ * one waits for the lock: the next burst follows at once. */
+static bool gw_burst(struct gwriter *w)
+{
+	uint64_t n;
+
+	for (n = gw_due(w, vhm_now_ns()); n; n--) {
+		if (__atomic_load_n(&w->waiting, __ATOMIC_RELAXED))
+			return false;
+		write_page(w);
+		w->rate_done++;
+	}
+	return gw_due(w, vhm_now_ns()) != 0 && !__atomic_load_n(&w->waiting, __ATOMIC_RELAXED);
+}
+
 static void *writer_main(void *arg)
 {
 	struct gwriter *w = arg;
@@ -146,21 +162,19 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		struct timespec ts;
-		uint64_t now, n;
+		bool behind;
+		uint64_t now;
 
 		pthread_mutex_lock(&w->lock);
 		if (w->stop) {
 			pthread_mutex_unlock(&w->lock);
 			return NULL;
 		}
-		now = vhm_now_ns();
-		for (n = gw_due(w, now); n && !__atomic_load_n(&w->waiting, __ATOMIC_RELAXED); n--) {
-			write_page(w);
-			w->rate_done++;
-		}
+		behind = gw_burst(w);
 		pthread_mutex_unlock(&w->lock);
-		/* the next tick; a late one is not made up by ticks without
-		 * sleep, in which the lock would be let go only for an instant */
+		if (behind)             /* catching up: as fast as pages are written */
+			continue;
+		/* the next tick; one missed while catching up is not made up */
 		next += TICK_NS;
 		now = vhm_now_ns();
 		if (next <= now)
