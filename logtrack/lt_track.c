@@ -51,9 +51,11 @@ int lt_track_init(struct lt_track *t, const struct lt_track_cfg *c, uint64_t now
 	    (c->nregions && lt_regions_check(c->regions, c->nregions)))
 		return -EINVAL;
 	t->npages = c->npages;
-	memcpy(t->regions, c->regions, c->nregions * sizeof(*c->regions));
+	if (c->nregions)        /* regions and used may be NULL when empty */
+		memcpy(t->regions, c->regions, c->nregions * sizeof(*c->regions));
 	t->nregions = c->nregions;
-	memcpy(t->used, c->used, c->nused * sizeof(*c->used));
+	if (c->nused)
+		memcpy(t->used, c->used, c->nused * sizeof(*c->used));
 	t->nused = ranges_normalise(t->used, c->nused);
 	t->nwords = (size_t)((c->npages + LT_WORD_PAGES - 1) / LT_WORD_PAGES);
 	t->marks = calloc(t->nwords, sizeof(*t->marks));

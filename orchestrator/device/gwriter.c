@@ -121,12 +121,12 @@ static void change_lock(struct gwriter *w)
 }
 
 /* The writes to make now (callers hold the lock): what the rate owes since
- * its clock started, in bursts of at most CATCH_UP ticks' share. A writer
- * behind (first touches of fresh memory, a loaded CPU: 400 000 pages/s
- * asked where faults allowed ~100 000) used to pay all it owed in one go
- * under the lock, and as the debt grew while it paid, it held the lock for
- * seconds: gw_set and gw_pause behind it (the control socket's set-dirty,
- * a migration's stop) waited as long. */
+ * its clock started, at most CATCH_UP ticks' share. A writer behind (first
+ * touches of fresh memory, a loaded CPU: 400 000 pages/s asked where faults
+ * allow ~100 000) pays its debt in such bursts, letting go of the lock
+ * between them: paid in one go, a debt that grows while it is paid would
+ * hold the lock, and gw_set and gw_pause behind it (the control socket's
+ * set-dirty, a migration's pause), for seconds. */
 static uint64_t gw_due(const struct gwriter *w, uint64_t now)
 {
 	uint64_t owed, most;
