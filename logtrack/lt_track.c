@@ -147,6 +147,15 @@ static void on_runs(const struct lt_run *runs, size_t n, void *arg)
 	}
 }
 
+/* The curve as the last sync left it: each window's pages and the span
+ * they cover. 0, or -EINVAL from lt_wss_spans. */
+static int curve_sample(const struct lt_track *t, uint64_t pages[LT_WSS_NWINDOWS],
+			double span_ms[LT_WSS_NWINDOWS])
+{
+	lt_track_wss(t, pages);
+	return lt_wss_spans(t->wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span_ms);
+}
+
 /* The sync just made into the curve's running mean: for each window whose
  * span is the window's, a plain mean over the first LT_TRACK_MEAN_SYNCS
  * samples, then an exponential one of the same weight. */
@@ -155,8 +164,7 @@ static void curve_mean_add(struct lt_track *t)
 	uint64_t pages[LT_WSS_NWINDOWS];
 	double span[LT_WSS_NWINDOWS];
 
-	lt_track_wss(t, pages);
-	if (lt_wss_spans(t->wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span))
+	if (curve_sample(t, pages, span))
 		return;
 	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++) {
 		double w = lt_wss_windows_ms[i], n;
@@ -223,8 +231,7 @@ int lt_track_curve(const struct lt_track *t, double span_ms[LT_WSS_NWINDOWS],
 	uint64_t now[LT_WSS_NWINDOWS];
 	int rc;
 
-	lt_track_wss(t, now);
-	if ((rc = lt_wss_spans(t->wss, lt_wss_windows_ms, LT_WSS_NWINDOWS, span_ms)))
+	if ((rc = curve_sample(t, now, span_ms)))
 		return rc;
 	for (size_t i = 0; i < LT_WSS_NWINDOWS; i++) {
 		samples[i] = t->mean_n[i];

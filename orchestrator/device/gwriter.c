@@ -140,6 +140,12 @@ static uint64_t gw_due(const struct gwriter *w, uint64_t now)
 	return owed - w->rate_done < most ? owed - w->rate_done : most;
 }
 
+/* Does a thread wait in change_lock? */
+static bool someone_waits(const struct gwriter *w)
+{
+	return __atomic_load_n(&w->waiting, __ATOMIC_RELAXED) != 0;
+}
+
 /* One burst under the lock. true when the writer is still behind and no
  * one waits for the lock: the next burst follows at once. */
 static bool gw_burst(struct gwriter *w)
@@ -147,12 +153,12 @@ static bool gw_burst(struct gwriter *w)
 	uint64_t n;
 
 	for (n = gw_due(w, vhm_now_ns()); n; n--) {
-		if (__atomic_load_n(&w->waiting, __ATOMIC_RELAXED))
+		if (someone_waits(w))
 			return false;
 		write_page(w);
 		w->rate_done++;
 	}
-	return gw_due(w, vhm_now_ns()) != 0 && !__atomic_load_n(&w->waiting, __ATOMIC_RELAXED);
+	return gw_due(w, vhm_now_ns()) != 0 && !someone_waits(w);
 }
 
 static void *writer_main(void *arg)

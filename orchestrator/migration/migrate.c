@@ -978,6 +978,13 @@ static int local_start(struct mig *m)
 	return 0;
 }
 
+/* The downtime less vhm's own check inside it: what a migration without
+ * that check has, and what the prediction models. */
+static double transfer_ms(const struct mig_report *rep)
+{
+	return rep->downtime_ms - rep->downtime_verify_ms;
+}
+
 /* The downtime so far beyond its last pages at the bandwidth cap: what the
  * prediction adds to the pages it expects (mig_cost.h). -1 where there is
  * no cap to take the pages at, no copy, or a stream (its bytes go through
@@ -989,8 +996,7 @@ static double switch_ms(const struct mig *m)
 
 	if (!copying(m) || !m->p->bandwidth || mig_snet_is_addr(m->p->to))
 		return -1;
-	ms = rep->downtime_ms - rep->downtime_verify_ms -
-	     (double)rep->last_pages * PAGE * 1000.0 / (double)m->p->bandwidth;
+	ms = transfer_ms(rep) - (double)rep->last_pages * PAGE * 1000.0 / (double)m->p->bandwidth;
 	return ms > 0 ? ms : 0;
 }
 
@@ -1679,7 +1685,7 @@ json_t *mig_report_json(const struct mig_report *rep)
 			 "downtime", "ms", rep->downtime_ms, "control_ms", rep->downtime_ctl_ms,
 			 "stop_ms", rep->downtime_stop_ms,
 			 "copy_ms", rep->downtime_copy_ms, "verify_ms", rep->downtime_verify_ms,
-			 "transfer_ms", rep->downtime_ms - rep->downtime_verify_ms,
+			 "transfer_ms", transfer_ms(rep),
 			 "switch_ms", rep->downtime_switch_ms,
 			 "iterations", it, "bytes_copied", (json_int_t)rep->bytes_copied,
 			 "zero_pages", (json_int_t)rep->zero_pages,
