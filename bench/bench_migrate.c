@@ -543,38 +543,62 @@ static void control_spread(const char *what, struct ctl_samples *s, double *medi
 	fflush(stdout);
 }
 
-/* The first pass of a filled 1 GiB guest with `threads` copy threads vs
- * memcpy into resident memory by one thread (and, for information, into
- * fresh memory). */
-static int bench_copy_threads(const char *a, const char *b, int threads)
+#define COPY_RUNS 3   /* migrations per thread count: one pass is one sample */
+
+/* One first pass of a filled 1 GiB guest with `threads` copy threads: its
+ * GiB/s (*bytes: what it copied), or < 0 when the migration failed. */
+static double copy_pass(const char *a, const char *b, int threads, double *bytes, double *setup)
 {
 	/* copy throughput: the writer touches ~all of RAM first */
 	json_t *rep = one_migration("bm-copy", "1", GUEST, "0", "400000", a, b, false, threads);
 	json_t *it0 = json_array_get(json_object_get(rep, "iterations"), 0);
-	double bytes = bench_num(it0, "copied", NULL) * 4096, ms = bench_num(it0, "ms", NULL), vhm, fresh;
+	double ms = bench_num(it0, "ms", NULL);
+
+	if (!rep)
+		return -1;
+	*bytes = bench_num(it0, "copied", NULL) * 4096;
+	*setup = bench_num(json_object_get(rep, "progress"), "setup_ms", NULL);
+	json_decref(rep);
+	return ms > 0 ? *bytes / (ms / 1000.0) / GIB : 0;
+}
+
+/* The first pass of a filled 1 GiB guest with `threads` copy threads, the
+ * median of COPY_RUNS migrations (every one printed), vs memcpy into
+ * resident memory by one thread (and, for information, into fresh memory). */
+static int bench_copy_threads(const char *a, const char *b, int threads)
+{
+	double v[COPY_RUNS], setup[COPY_RUNS], bytes = 0, vhm, fresh;
 	char line[64];
 
 	snprintf(line, sizeof(line), "pre-copy vs memcpy, resident, %d thread%s", threads,
 		 threads > 1 ? "s" : "");
-	if (!rep) {
-		bench_missed(line, "the migration failed");
-		return -1;
+	for (int i = 0; i < COPY_RUNS; i++) {
+		v[i] = copy_pass(a, b, threads, &bytes, &setup[i]);
+		if (v[i] < 0) {
+			bench_missed(line, "the migration failed");
+			return -1;
+		}
 	}
-	vhm = ms > 0 ? bytes / (ms / 1000.0) / GIB : 0;
+	vhm = vhm_median(v, COPY_RUNS);
+	printf("    %d thread%s, first pass GiB/s:", threads, threads > 1 ? "s" : "");
+	for (int i = 0; i < COPY_RUNS; i++)
+		printf(" %.3f", v[i]);
+	printf(" (median %.3f); setup ms (destination created, mapped by the backend, "
+	       "prefaulted):", vhm);
+	for (int i = 0; i < COPY_RUNS; i++)
+		printf(" %.0f", setup[i]);
+	printf("\n");
 	bench_report(line, "GiB/s", vhm, memcpy_gibps((size_t)bytes, false), ">=", 0.7);
 	fresh = memcpy_gibps((size_t)bytes, true);
 	printf("%-40s vhm %12.3f GiB/s  memcpy %9.3f GiB/s  ratio %6.3f (information: a page "
 	       "fault per page in memcpy's loop)\n", "  vs memcpy, fresh memory", vhm, fresh,
 	       fresh > 0 ? vhm / fresh : 0);
-	printf("    setup %.0f ms (destination created, mapped by the backend, prefaulted)\n",
-	       bench_num(json_object_get(rep, "progress"), "setup_ms", NULL));
-	json_decref(rep);
 	return 0;
 }
 
 static int bench_copy(const char *a, const char *b)
 {
-	return bench_copy_threads(a, b, 1) | bench_copy_threads(b, a, 2);
+	return bench_copy_threads(a, b, 1) | bench_copy_threads(a, b, 2);
 }
 
 /* 1 and 4 queue pairs interleaved, CTL_SAMPLES each (load drift hits both

@@ -57,6 +57,9 @@ void gmem_vhu_regions(const struct gmem *m, struct vhu_mem_region *out, int *fds
 typedef void (*gmem_extent_fn)(const struct gmem_region *r, uint64_t off, uint64_t end,
 			       void *arg);
 void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg);
+/* The same within [from, to) of the region (extents cut at its ends). */
+void gmem_for_data_in(const struct gmem_region *r, uint64_t from, uint64_t to,
+		      gmem_extent_fn fn, void *arg);
 
 /* A 64-bit digest (FNV-1a) of guest memory: every non-zero page with its
  * page number, so two memories with the same contents at the same
@@ -80,6 +83,13 @@ uint64_t gmem_digest_where(const struct gmem *m, gmem_keep_fn keep, void *arg);
 void gmem_copy_racy(void *dst, const void *src, size_t len);
 /* Whether len bytes of guest memory at p are all zero. */
 bool gmem_zero_racy(const void *p, size_t len);
+/* Copy len bytes of guest memory at src to dst, and tell whether they hold
+ * data (false: all zero), reading src once: a zero check of the guest's
+ * page before its copy read it from memory twice, and made a first pass
+ * half as fast as memcpy. On x86-64 the copy streams past the cache
+ * (dst 16-byte aligned, len a multiple of 64; otherwise memcpy, then a look
+ * at the copy). */
+bool gmem_copy_data_racy(void *dst, const void *src, size_t len);
 
 /* Guest-physical page number of RAM page k counted from byte skip_bytes of
  * RAM (RAM pages in GPA order, the hole left out); 0 when k is past the end.

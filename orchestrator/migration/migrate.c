@@ -378,37 +378,92 @@ static bool copy_page(struct mig *m, uint64_t pfn)
 	return true;
 }
 
-/* One copy thread's share of the first pass: the data pages whose GPA lies
- * in [lo, hi). The migration thread owns the lower share and everything
- * else (throttle, progress, liveness: it sets *halt when the pass must
- * stop); a helper thread (p->copy_threads 2, no bandwidth cap) owns the
- * upper share and reads only the two memories' maps, which stay fixed while
- * the pass runs, and *halt. */
+/* The first pass is cut in chunks of at most COPY_CHUNK bytes of the
+ * memory's data extents, which the copy threads take in turn from one
+ * cursor, so a thread that gets less CPU (a helper on a core the backends'
+ * pollers share) takes fewer of them instead of holding the pass up with
+ * half the memory. The extents are listed once, before the pass: a look for
+ * them per chunk would cost a walk to the extent's end each time. */
+#define COPY_CHUNK (2ull << 20)
+
+struct chunk {
+	int region;
+	uint64_t off, end;      /* bytes from the region start */
+};
+
+/* What the copy threads share: the chunks, the cursor and the halt. Written
+ * before the helper starts, read-only after, but for the two atomics. */
+struct chunks {
+	struct chunk *c;
+	size_t n, cap;
+	int region;                             /* while listing */
+	bool short_of_memory;                   /* listing: a chunk went unlisted */
+	atomic_size_t next;                     /* the next chunk to take */
+	atomic_bool halt;                       /* the owner saw the pass must stop */
+};
+
+static void list_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	struct chunks *ck = arg;
+
+	(void)r;
+	for (; off < end; off += COPY_CHUNK) {
+		if (ck->n == ck->cap) {
+			size_t cap = ck->cap ? ck->cap * 2 : 64;
+			struct chunk *c = realloc(ck->c, cap * sizeof(*c));
+
+			if (!c) {
+				ck->short_of_memory = true;
+				return;
+			}
+			ck->c = c;
+			ck->cap = cap;
+		}
+		ck->c[ck->n++] = (struct chunk){ ck->region, off,
+						 end - off > COPY_CHUNK ? off + COPY_CHUNK : end };
+	}
+}
+
+/* The chunks of every region's data extents, in order. -ENOMEM. */
+static int list_chunks(const struct gmem *mem, struct chunks *ck)
+{
+	for (ck->region = 0; ck->region < mem->n; ck->region++)
+		gmem_for_data(&mem->r[ck->region], list_extent, ck);
+	return ck->short_of_memory ? -ENOMEM : 0;
+}
+
+/* One copy thread. The migration thread owns everything but its copies
+ * (throttle, progress, liveness: it sets halt when the pass must stop); a
+ * helper thread (p->copy_threads 2, no bandwidth cap) reads only the two
+ * memories' maps, which stay fixed while the pass runs, and the chunks. */
 struct full_copy {
 	struct mig *m;
-	int region;
-	uint64_t lo, hi;        /* guest-physical */
+	struct chunks *ck;
+	int region;             /* of the chunk being copied */
 	bool helper;
-	atomic_bool *halt;
 	uint64_t copied;
 	unsigned batch;         /* pages since the last throttle: counted across
 				 * extents, or short runs of data escape the cap */
+	unsigned looked;        /* pages since the pass began (copy_stops) */
 };
 
-#define THROTTLE_PAGES 64   /* pages between bandwidth/cancel checks */
+#define THROTTLE_PAGES   64   /* pages between bandwidth/progress checks */
+#define STOP_CHECK_PAGES 16   /* pages between the owner's looks at cancel and peers */
 
-/* Should this share stop now? The owner decides for both. */
+/* Should this thread stop now? The owner decides for both, every
+ * STOP_CHECK_PAGES pages: its look reads the clock twice (stopping), a
+ * tenth of what a page's copy costs. */
 static bool copy_stops(struct full_copy *fc)
 {
 	if (fc->helper)
-		return atomic_load_explicit(fc->halt, memory_order_relaxed);
-	if (!stopping(fc->m))
+		return atomic_load_explicit(&fc->ck->halt, memory_order_relaxed);
+	if (++fc->looked % STOP_CHECK_PAGES || !stopping(fc->m))
 		return false;
-	atomic_store(fc->halt, true);
+	atomic_store(&fc->ck->halt, true);
 	return true;
 }
 
-/* Every 64 pages copied: the cap and the progress (the owner's share). */
+/* Every 64 pages copied: the cap and the progress (the owner's pages). */
 static void copy_batch(struct full_copy *fc)
 {
 	if (++fc->batch < THROTTLE_PAGES)
@@ -425,67 +480,63 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 	struct full_copy *fc = arg;
 	uint8_t *dst = fc->m->dst_mem.r[fc->region].hva;
 
-	/* this share's part of the extent */
-	if (r->gpa + off < fc->lo)
-		off = fc->lo > r->gpa + end ? end : fc->lo - r->gpa;
-	if (r->gpa + end > fc->hi)
-		end = fc->hi < r->gpa + off ? off : fc->hi - r->gpa;
 	for (; off < end && !copy_stops(fc); off += PAGE) {
-		/* the guest may be writing these pages (gmem.h) */
-		if (gmem_zero_racy(r->hva + off, PAGE))
+		/* the guest may be writing these pages (gmem.h); a zero page
+		 * writes zeros where the fresh destination has them already,
+		 * and counts as a zero page, not as copied */
+		if (!gmem_copy_data_racy(dst + off, r->hva + off, PAGE))
 			continue;
-		gmem_copy_racy(dst + off, r->hva + off, PAGE);
 		fc->copied++;
 		copy_batch(fc);
 	}
 }
 
-/* Copy the share fc->lo..hi: every region's data extents. */
-static void copy_share(struct full_copy *fc)
+/* Take chunks until none is left (or the pass stops), and copy them. */
+static void copy_chunks(struct full_copy *fc)
 {
-	for (fc->region = 0; fc->region < fc->m->d->mem.n; fc->region++)
-		gmem_for_data(&fc->m->d->mem.r[fc->region], copy_extent, fc);
+	struct chunks *ck = fc->ck;
+
+	while (!atomic_load_explicit(&ck->halt, memory_order_relaxed)) {
+		size_t k = atomic_fetch_add(&ck->next, 1);
+
+		if (k >= ck->n)
+			return;
+		fc->region = ck->c[k].region;
+		copy_extent(&fc->m->d->mem.r[fc->region], ck->c[k].off, ck->c[k].end, fc);
+	}
 }
 
 static void *copy_helper_main(void *arg)
 {
-	copy_share(arg);
+	copy_chunks(arg);
 	return NULL;
 }
 
-/* The GPA that splits guest memory's pages in two equal halves. */
-static uint64_t half_gpa(const struct gmem *mem)
-{
-	uint64_t left = mem->total / 2;
-
-	for (int i = 0; i < mem->n; i++) {
-		if (left < mem->r[i].size)
-			return mem->r[i].gpa + (left & ~(uint64_t)(PAGE - 1));
-		left -= mem->r[i].size;
-	}
-	return mem->top;
-}
-
 /* The first pass: pages copied. With two copy threads (and no cap, which
- * one thread meets) a helper takes the upper half of guest memory. */
+ * one thread meets) a helper takes chunks beside the migration thread.
+ * Without memory for the list of chunks, this thread walks the extents. */
 static uint64_t copy_all(struct mig *m)
 {
-	atomic_bool halt = false;
-	struct full_copy fc = { .m = m, .hi = UINT64_MAX, .halt = &halt };
-	struct full_copy hc = { .m = m, .hi = UINT64_MAX, .helper = true, .halt = &halt };
+	struct chunks ck = { .c = NULL };
+	struct full_copy fc = { .m = m, .ck = &ck };
+	struct full_copy hc = { .m = m, .ck = &ck, .helper = true };
 	bool two = m->p->copy_threads > 1 && !m->p->bandwidth;
 	pthread_t t;
 
+	atomic_init(&ck.next, 0);
+	atomic_init(&ck.halt, false);
 	throttle_restart(m);
-	if (two) {
-		fc.hi = hc.lo = half_gpa(&m->d->mem);
-		two = vhm_thread_start(&t, copy_helper_main, &hc) == 0;
-		if (!two)
-			fc.hi = UINT64_MAX;   /* no helper: this thread copies it all */
+	if (list_chunks(&m->d->mem, &ck)) {
+		for (fc.region = 0; fc.region < m->d->mem.n && !atomic_load(&ck.halt); fc.region++)
+			gmem_for_data(&m->d->mem.r[fc.region], copy_extent, &fc);
+		free(ck.c);
+		return fc.copied;
 	}
-	copy_share(&fc);
+	two = two && vhm_thread_start(&t, copy_helper_main, &hc) == 0;
+	copy_chunks(&fc);
 	if (two)
 		pthread_join(t, NULL);
+	free(ck.c);
 	return fc.copied + hc.copied;
 }
 

@@ -130,3 +130,77 @@ Test(gmem, digest_sees_content_and_place_not_history)
 	gmem_destroy(&a);
 	gmem_destroy(&b);
 }
+
+/* The first pass's copy: every byte arrives, and a page counts as data when
+ * any one byte, wherever it is, is not zero; the same through the fallback
+ * (a destination not 16-byte aligned, a length not a multiple of 64). */
+Test(gmem, copy_data_copies_and_tells_zero_from_data)
+{
+	static uint8_t src[4096 + 64] __attribute__((aligned(64)));
+	static uint8_t dst[4096 + 64] __attribute__((aligned(64)));
+	const size_t spots[] = { 0, 1, 15, 16, 63, 64, 2048, 4095 };
+
+	memset(dst, 0xee, sizeof(dst));
+	cr_assert(not(gmem_copy_data_racy(dst, src, 4096)), "an all-zero page held data");
+	for (size_t i = 0; i < 4096; i++)
+		cr_assert(eq(u8, dst[i], 0), "byte %zu not copied", i);
+	for (size_t k = 0; k < sizeof(spots) / sizeof(spots[0]); k++) {
+		memset(src, 0, sizeof(src));
+		src[spots[k]] = (uint8_t)(k + 1);
+		cr_assert(gmem_copy_data_racy(dst, src, 4096), "byte %zu set, page seen zero",
+			  spots[k]);
+		cr_assert(eq(int, memcmp(dst, src, 4096), 0));
+		/* the fallback: unaligned destination, then an odd length */
+		cr_assert(gmem_copy_data_racy(dst + 1, src, 4096));
+		cr_assert(eq(int, memcmp(dst + 1, src, 4096), 0));
+		cr_assert(eq(int, gmem_copy_data_racy(dst, src, spots[k] + 1) ? 1 : 0, 1));
+		cr_assert(eq(int, gmem_copy_data_racy(dst, src + spots[k] + 1, 32) ? 1 : 0, 0));
+	}
+	for (size_t i = 0; i < 4096; i++)
+		src[i] = (uint8_t)(i * 7 + 1);
+	cr_assert(gmem_copy_data_racy(dst, src, 4096));
+	cr_assert(eq(int, memcmp(dst, src, 4096), 0));
+}
+
+struct extents {
+	uint64_t off[8], end[8];
+	int n;
+};
+
+static void note_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	struct extents *e = arg;
+
+	(void)r;
+	if (e->n < 8) {
+		e->off[e->n] = off;
+		e->end[e->n] = end;
+	}
+	e->n++;
+}
+
+/* gmem_for_data_in: the data extents inside [from, to), cut at its ends. */
+Test(gmem, data_extents_within_a_range)
+{
+	struct extents e = { .n = 0 };
+	struct gmem m;
+	char err[256];
+
+	cr_assert(eq(int, gmem_create(&m, 64 * MiB, "dr", err, sizeof(err)), 0));
+	memset(gmem_hva(&m, 2 * MiB, 3 * 4096), 1, 3 * 4096);
+	memset(gmem_hva(&m, 10 * MiB, 4096), 1, 4096);
+	gmem_for_data_in(&m.r[0], 2 * MiB + 4096, 11 * MiB, note_extent, &e);
+	cr_assert(eq(int, e.n, 2));
+	cr_assert(eq(u64, e.off[0], 2 * MiB + 4096));
+	cr_assert(eq(u64, e.end[0], 2 * MiB + 3 * 4096));
+	cr_assert(eq(u64, e.off[1], 10 * MiB));
+	cr_assert(eq(u64, e.end[1], 10 * MiB + 4096));
+	e.n = 0;
+	gmem_for_data_in(&m.r[0], 3 * MiB, 10 * MiB, note_extent, &e);
+	cr_assert(eq(int, e.n, 0), "a range without data has no extent");
+	e.n = 0;
+	gmem_for_data_in(&m.r[0], 0, 2 * MiB + 4096, note_extent, &e);
+	cr_assert(eq(int, e.n, 1));
+	cr_assert(eq(u64, e.end[0], 2 * MiB + 4096), "the extent cut at the range's end");
+	gmem_destroy(&m);
+}
