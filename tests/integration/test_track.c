@@ -190,7 +190,7 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 {
 	const char *extra[] = { NULL };   /* one queue pair */
 	char be[TS_PATH_MAX], err[256];
-	double sum = 0, secs = 0, rate50;
+	double sum = 0, secs = 0, rate50, last = 0;
 	uint64_t ws, w0, w1;
 	struct ctl_client *c;
 	json_t *d, *p, *args, *cost, *w50, *ret = NULL;
@@ -211,6 +211,7 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 		cr_assert(eq(dbl, rate_of(d, "backend-log", "pages"), 0.0));
 		sum += rate_of(d, "guest-writer", "pages");
 		secs += num(d, "interval_ms") / 1000.0;
+		last = rate_of(d, "guest-writer", "pages_per_s");
 		json_decref(d);
 	}
 	w1 = writer_writes(c);
@@ -237,17 +238,19 @@ Test(track, guest_rate_matches_writer, .fini = dt_fini, .timeout = 60)
 		  (unsigned long long)(w1 - ws), num(json_object_get(p, "inputs"), "total_pages"));
 	cr_assert(eq(sz, json_array_size(json_object_get(json_object_get(p, "inputs"), "wss")), 8));
 	/* its 50 ms point: the mean of the syncs since tracking began (seconds
-	 * of 50 ms syncs), at the writer's rate as tracked above */
+	 * of 50 ms syncs, the latest weighing most: about the last second), at
+	 * the writer's rate as tracked over the last interval */
 	w50 = json_array_get(json_object_get(json_object_get(p, "inputs"), "wss"), 0);
 	cr_log_info("wss(50 ms): %.0f pages over %.1f ms, the mean of %.0f syncs",
 		    num(w50, "pages"), num(w50, "span_ms"), num(w50, "syncs"));
 	cr_assert(lt(dbl, 1.0, num(w50, "syncs")), "a mean, not the latest sync alone");
 	cr_assert(le(dbl, num(w50, "syncs"), 20.0));
 	rate50 = num(w50, "pages") / num(w50, "span_ms") * 1000;
-	/* a writer on a loaded machine keeps its pace within a second, less
-	 * from one second to the next (WRITER_PACE) */
-	cr_assert(lt(dbl, fabs(rate50 - sum / secs), 0.25 * sum / secs),
-		  "wss(50 ms) says %.0f pages/s, the intervals %.0f", rate50, sum / secs);
+	/* a writer on a loaded machine (ASan, CI) keeps its pace over a
+	 * second, less within it: one that fell behind catches up in bursts */
+	cr_assert(lt(dbl, fabs(rate50 - last), 0.25 * last),
+		  "wss(50 ms) says %.0f pages/s, the last interval %.0f (all four %.0f)", rate50,
+		  last, sum / secs);
 	/* the per-page costs the fixed parts came from */
 	cost = json_object_get(json_object_get(p, "inputs"), "cost_ns");
 	cr_assert(lt(dbl, 0.0, num(cost, "populate")));
