@@ -25,7 +25,14 @@
 #define ST_DRIVER      0x2u
 #define ST_DRIVER_OK   0x4u
 #define ST_FEATURES_OK 0x8u
+/* After a pass with nothing to do, the datapath sleeps: briefly while it
+ * waits on the device (frames in flight it cannot add to: a quiesce, a full
+ * window), else a tick, so that at 20 000 frames/s it wakes ~4 000 times a
+ * second, not ~13 000 (the 20 us sleep plus timer slack), and leaves its
+ * core to a migration's copy; frames then go out in bursts of a tick's
+ * worth and come back within one. */
 #define IDLE_SLEEP_NS 20000
+#define IDLE_TICK_NS  200000
 
 const char *dev_state_name(enum dev_state s)
 {
@@ -377,10 +384,11 @@ static void drain_calls(struct device *d)
 static void *datapath_main(void *arg)
 {
 	struct device *d = arg;
-	const struct timespec idle = { 0, IDLE_SLEEP_NS };
+	const struct timespec idle = { 0, IDLE_SLEEP_NS }, tick = { 0, IDLE_TICK_NS };
 	unsigned spins = 0;
 
 	for (;;) {
+		bool waits = false;
 		int work;
 
 		pthread_mutex_lock(&d->dp_lock);
@@ -389,6 +397,8 @@ static void *datapath_main(void *arg)
 			return NULL;
 		}
 		work = netdrv_poll(&d->drv, vhm_now_ns());
+		if (!work)
+			waits = netdrv_waits_on_device(&d->drv);
 		if (++spins % 1024 == 0)
 			drain_calls(d);
 		pthread_mutex_unlock(&d->dp_lock);
@@ -396,7 +406,7 @@ static void *datapath_main(void *arg)
 		__atomic_store_n(&d->dp_polls, d->dp_polls + 1, __ATOMIC_RELAXED);
 		if (!work) {
 			__atomic_store_n(&d->dp_idle_polls, d->dp_idle_polls + 1, __ATOMIC_RELAXED);
-			nanosleep(&idle, NULL);
+			nanosleep(waits ? &idle : &tick, NULL);
 		}
 	}
 }

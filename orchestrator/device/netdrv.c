@@ -601,6 +601,20 @@ int netdrv_poll(struct netdrv *d, uint64_t now_ns)
 	return work;
 }
 
+bool netdrv_waits_on_device(const struct netdrv *d)
+{
+	uint64_t room = (uint64_t)rx_posted(d) - TX_BATCH;
+
+	for (int i = 0; i < d->nq; i++) {
+		const struct nd_queue *q = &d->q[i];
+
+		if (nd_in_flight(&q->c) &&
+		    (d->tx_paused || !d->pps || outstanding(q) >= room))
+			return true;
+	}
+	return false;
+}
+
 void netdrv_traffic(const struct netdrv *d, uint64_t *pps, uint32_t *frame_size)
 {
 	*pps = __atomic_load_n(&d->pps, __ATOMIC_RELAXED);

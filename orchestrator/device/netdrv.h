@@ -195,6 +195,11 @@ void netdrv_set_traffic(struct netdrv *d, uint64_t pps, uint32_t frame_size);
 /* One pass over every queue: reap, refill, transmit what is due, kick.
  * Returns how much work was done (0: idle). */
 int netdrv_poll(struct netdrv *d, uint64_t now_ns);
+/* After an idle pass: whether the driver waits on the device, frames in
+ * flight that it cannot add to (transmission paused or stopped, or the
+ * window full), so it should look again soon; otherwise what is due next
+ * can wait for a tick. */
+bool netdrv_waits_on_device(const struct netdrv *d);
 /* The transmit rate and frame size now (any thread). */
 void netdrv_traffic(const struct netdrv *d, uint64_t *pps, uint32_t *frame_size);
 /* Totals over queues (snapshot with relaxed atomics, any thread). */

@@ -4,7 +4,8 @@
  * second driver laid out alike on another memory, stands where the first
  * stood (ring shadows, pools, rate) while keeping its own eventfds and ring
  * pointers; a state of another shape is refused by name. The memory
- * writer's state (gw_state_save / _load) likewise. */
+ * writer's state (gw_state_save / _load) likewise. And what the datapath
+ * does after an idle pass (netdrv_waits_on_device). */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include "gmem.h"
 #include "gwriter.h"
 #include "netdrv.h"
+#include "util.h"
 
 #define MEM (64ull << 20)
 
@@ -130,4 +132,36 @@ Test(gw_state, loaded_writer_continues_the_saved_one, .init = mems, .fini = mems
 	cr_assert(not(eq(ptr, strstr(err, "pattern 9 unknown"), NULL)), "error: %s", err);
 	gw_destroy(&a);
 	gw_destroy(&b);
+}
+
+/* After an idle pass the datapath sleeps briefly only while it waits on the
+ * device: frames in flight and none it may add (paused, stopped, the window
+ * full); with room to send, what is due next waits for a tick. No device
+ * runs here: every frame sent stays in flight. */
+Test(netdrv_idle, waits_on_the_device_only_when_it_cannot_send, .init = mems,
+     .fini = mems_free)
+{
+	static struct netdrv d;
+	uint64_t now;
+
+	drv(&d, &ma, 1, false);
+	netdrv_fill_rx(&d);
+	cr_assert(not(netdrv_waits_on_device(&d)), "nothing in flight, nothing to wait for");
+	netdrv_set_traffic(&d, 1000, 100);
+	now = vhm_now_ns();
+	cr_assert(lt(int, 0, netdrv_poll(&d, now + 20 * 1000000ull)), "20 frames due, none sent");
+	cr_assert(lt(u64, 0, nd_in_flight(&d.q[0].c)));
+	cr_assert(not(netdrv_waits_on_device(&d)), "room to send: a tick");
+	d.tx_paused = true;
+	cr_assert(netdrv_waits_on_device(&d), "paused with frames in flight (a quiesce)");
+	d.tx_paused = false;
+	netdrv_set_traffic(&d, 0, 100);
+	cr_assert(netdrv_waits_on_device(&d), "stopped with frames in flight");
+	/* a full window: as many frames out as RX buffers allow */
+	netdrv_set_traffic(&d, 10000000, 100);
+	for (int i = 1; i <= 200 && netdrv_poll(&d, now + (uint64_t)i * 1000000ull); i++)
+		;
+	cr_assert(netdrv_waits_on_device(&d), "%llu frames in flight, window full",
+		  (unsigned long long)nd_in_flight(&d.q[0].c));
+	netdrv_destroy(&d);
 }
