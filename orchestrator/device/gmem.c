@@ -129,29 +129,21 @@ void gmem_vhu_regions(const struct gmem *m, struct vhu_mem_region *out, int *fds
 	}
 }
 
-void gmem_for_data_in(const struct gmem_region *r, uint64_t from, uint64_t to,
-		      gmem_extent_fn fn, void *arg)
+void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg)
 {
-	off_t off = (off_t)from, end;
+	off_t off = 0, end;
 
-	if (to > r->size)
-		to = r->size;
-	while ((uint64_t)off < to) {
+	while ((uint64_t)off < r->size) {
 		off = lseek(r->fd, off, SEEK_DATA);
-		if (off < 0 || (uint64_t)off >= to)
+		if (off < 0)
 			return;                /* ENXIO: no data after off */
 		end = lseek(r->fd, off, SEEK_HOLE);
-		if (end < 0 || (uint64_t)end > to)
-			end = (off_t)to;
+		if (end < 0 || (uint64_t)end > r->size)
+			end = (off_t)r->size;
 		off &= ~(off_t)(GMEM_PAGE_SIZE - 1);
 		fn(r, (uint64_t)off, (uint64_t)end, arg);
 		off = end;
 	}
-}
-
-void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg)
-{
-	gmem_for_data_in(r, 0, r->size, fn, arg);
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -258,8 +250,7 @@ bool gmem_copy_data_racy(void *dst, const void *src, size_t len)
 	}
 #endif
 	gmem_copy_racy(dst, src, len);
-	data = !all_zero(dst, len);   /* dst is ours: no race */
-	return data;
+	return !all_zero(dst, len);   /* dst is ours: no race */
 }
 
 uint64_t gmem_digest_where(const struct gmem *m, gmem_keep_fn keep, void *arg)

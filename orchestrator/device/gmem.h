@@ -57,9 +57,6 @@ void gmem_vhu_regions(const struct gmem *m, struct vhu_mem_region *out, int *fds
 typedef void (*gmem_extent_fn)(const struct gmem_region *r, uint64_t off, uint64_t end,
 			       void *arg);
 void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg);
-/* The same within [from, to) of the region (extents cut at its ends). */
-void gmem_for_data_in(const struct gmem_region *r, uint64_t from, uint64_t to,
-		      gmem_extent_fn fn, void *arg);
 
 /* A 64-bit digest (FNV-1a) of guest memory: every non-zero page with its
  * page number, so two memories with the same contents at the same

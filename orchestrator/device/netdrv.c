@@ -535,6 +535,13 @@ static uint64_t outstanding(const struct nd_queue *q)
 	return f > r ? f : r;
 }
 
+/* Frames a queue may have outstanding: the RX buffers posted, less a
+ * batch (flow control, transmit). */
+static uint64_t tx_window(const struct netdrv *d)
+{
+	return (uint64_t)rx_posted(d) - TX_BATCH;
+}
+
 static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 {
 	uint64_t due, room;
@@ -552,7 +559,7 @@ static int transmit(struct netdrv *d, int qi, struct nd_queue *q, uint64_t now)
 	 * window's worth of late frames plus a new window on its TX ring, more
 	 * than the RX buffers posted (1023 split, 768 packed with spread
 	 * buffers), and drop the difference. */
-	room = (uint64_t)rx_posted(d) - TX_BATCH;
+	room = tx_window(d);
 	if (nd_in_flight(&q->c) >= room && !window_timed_out(q, now))
 		return 0;
 	if (outstanding(q) >= room)
@@ -603,7 +610,7 @@ int netdrv_poll(struct netdrv *d, uint64_t now_ns)
 
 bool netdrv_waits_on_device(const struct netdrv *d)
 {
-	uint64_t room = (uint64_t)rx_posted(d) - TX_BATCH;
+	uint64_t room = tx_window(d);
 
 	for (int i = 0; i < d->nq; i++) {
 		const struct nd_queue *q = &d->q[i];
