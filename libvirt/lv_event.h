@@ -11,9 +11,11 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
-/* virInitialize and virEventRegisterDefaultImpl, once.  0 or -EIO. */
-int lv_event_init(void);
+/* Load libvirt (lv_api_load), then virInitialize and
+ * virEventRegisterDefaultImpl, once.  0, or -ENOENT / -EIO with why in err. */
+int lv_event_init(char *err, size_t errlen);
 
 struct lv_event_loop {
 	pthread_t tid;

@@ -7,6 +7,7 @@
  * pipe.  Every queued item carries a new json reference that the main thread
  * emits (ctl_server_emit steals it). */
 #include "lvd_daemon.h"
+#include "lv_api.h"
 #include "cli.h"
 #include "ctl.h"
 #include "lv_event.h"
@@ -25,8 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -244,7 +243,7 @@ void lvd_request_stop(struct lvd *d)
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
 	(void)conn;
-	lvd_inject_lifecycle(opaque, virDomainGetName(dom), event, detail);
+	lvd_inject_lifecycle(opaque, lv_api.virDomainGetName(dom), event, detail);
 	return 0;
 }
 
@@ -252,8 +251,8 @@ static void on_iteration(virConnectPtr conn, virDomainPtr dom, int iteration, vo
 {
 	(void)conn;
 	queue_push(opaque, "migration-iteration",
-		   json_pack("{s:s,s:i}", "domain", virDomainGetName(dom), "iteration", iteration),
-		   virDomainGetName(dom), -1, -1);
+		   json_pack("{s:s,s:i}", "domain", lv_api.virDomainGetName(dom), "iteration", iteration),
+		   lv_api.virDomainGetName(dom), -1, -1);
 }
 
 static void on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
@@ -263,7 +262,7 @@ static void on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParam
 
 	(void)conn;
 	lvd_job_decode(&job, VIR_DOMAIN_JOB_COMPLETED, params, nparams);
-	lvd_inject_job_completed(opaque, virDomainGetName(dom), &job);
+	lvd_inject_job_completed(opaque, lv_api.virDomainGetName(dom), &job);
 }
 
 static void on_close(virConnectPtr conn, int reason, void *opaque)
@@ -316,33 +315,33 @@ static void disconnect(struct lvd *d)
 		return;
 	for (size_t i = 0; i < VHM_ARRAY_SIZE(d->cb_ids); i++)
 		if (d->cb_ids[i] >= 0)
-			virConnectDomainEventDeregisterAny(d->conn, d->cb_ids[i]);
-	virConnectUnregisterCloseCallback(d->conn, on_close);
-	virConnectClose(d->conn);
+			lv_api.virConnectDomainEventDeregisterAny(d->conn, d->cb_ids[i]);
+	lv_api.virConnectUnregisterCloseCallback(d->conn, on_close);
+	lv_api.virConnectClose(d->conn);
 	d->conn = NULL;
 	d->connected = false;
 }
 
 static int connect_libvirt(struct lvd *d, char *err, size_t errlen)
 {
-	d->conn = virConnectOpen(d->uri);
+	d->conn = lv_api.virConnectOpen(d->uri);
 	if (!d->conn)
 		return vhm_err(err, errlen, -ECONNREFUSED, "cannot connect to %s: %s", d->uri,
-			       virGetLastErrorMessage());
+			       lv_api.virGetLastErrorMessage());
 	/* Keepalive needs the event loop, which runs; unsupported (test driver) is fine. */
-	virConnectSetKeepAlive(d->conn, 5, 3);
-	virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
-	d->cb_ids[0] = virConnectDomainEventRegisterAny(d->conn, NULL,
+	lv_api.virConnectSetKeepAlive(d->conn, 5, 3);
+	lv_api.virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
+	d->cb_ids[0] = lv_api.virConnectDomainEventRegisterAny(d->conn, NULL,
 		VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), d, NULL);
-	d->cb_ids[1] = virConnectDomainEventRegisterAny(d->conn, NULL,
+	d->cb_ids[1] = lv_api.virConnectDomainEventRegisterAny(d->conn, NULL,
 		VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, VIR_DOMAIN_EVENT_CALLBACK(on_iteration),
 		d, NULL);
-	d->cb_ids[2] = virConnectDomainEventRegisterAny(d->conn, NULL,
+	d->cb_ids[2] = lv_api.virConnectDomainEventRegisterAny(d->conn, NULL,
 		VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, VIR_DOMAIN_EVENT_CALLBACK(on_job_completed),
 		d, NULL);
 	if (d->cb_ids[0] < 0) {
 		snprintf(err, errlen, "%s: cannot subscribe to lifecycle events: %s", d->uri,
-			 virGetLastErrorMessage());
+			 lv_api.virGetLastErrorMessage());
 		disconnect(d);
 		return -ENOTSUP;
 	}
@@ -475,13 +474,13 @@ static void start_announce(struct lvd *d, const char *domain)
 	for (size_t i = 0; i < LVD_ANNOUNCES_MAX && !a; i++)
 		if (!d->ann[i].used)
 			a = &d->ann[i];
-	dom = d->conn ? virDomainLookupByName(d->conn, domain) : NULL;
-	xml = dom ? virDomainGetXMLDesc(dom, 0) : NULL;
+	dom = d->conn ? lv_api.virDomainLookupByName(d->conn, domain) : NULL;
+	xml = dom ? lv_api.virDomainGetXMLDesc(dom, 0) : NULL;
 	if (dom)
-		virDomainFree(dom);
+		lv_api.virDomainFree(dom);
 	if (!xml || lvh_xml_parse(xml, strlen(xml), &ldom, err, sizeof(err))) {
 		if (!xml)
-			snprintf(err, sizeof(err), "no domain XML: %s", virGetLastErrorMessage());
+			snprintf(err, sizeof(err), "no domain XML: %s", lv_api.virGetLastErrorMessage());
 		ctl_server_emit(d->srv, "announce", json_pack("{s:s,s:s}", "domain", domain,
 							      "error", err));
 		free(xml);
@@ -793,8 +792,9 @@ int lvd_open(struct lvd **out, const struct lvd_opts *o, char *err, size_t errle
 	struct lvd *d;
 	int rc;
 
-	if (lv_event_init())
-		return vhm_err(err, errlen, -EIO, "cannot register libvirt's event loop");
+	rc = lv_event_init(err, errlen);
+	if (rc)
+		return rc;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;

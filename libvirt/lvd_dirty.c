@@ -11,14 +11,13 @@
  * through the report callback and the thread ends; the main thread joins it
  * at its next lvd_dirty_reap(). */
 #include "lvd_dirty.h"
+#include "lv_api.h"
 #include "lvd_bview.h"
 #include "lvd_stats.h"
 #include "lvh_xml.h"
 #include "util.h"
 
 #include <errno.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +65,7 @@ static bool nap(const struct lvd_dirty *s, unsigned ms)
  * cannot be read: the backend view then has nothing to look at). */
 static void read_ifaces(virDomainPtr dom, struct lvh_domain *ldom)
 {
-	char *xml = virDomainGetXMLDesc(dom, 0);
+	char *xml = lv_api.virDomainGetXMLDesc(dom, 0);
 	char err[256];
 
 	if (!xml || lvh_xml_parse(xml, strlen(xml), ldom, err, sizeof(err)))
@@ -107,8 +106,8 @@ static json_t *measure(struct lvd_dirty_m *m, virDomainPtr dom, struct lvh_domai
 	read_ifaces(dom, ldom);
 	for (size_t i = 0; i < ldom->nifaces; i++)
 		lvd_bview_open(&bv[i], &ldom->ifaces[i]);
-	if (virDomainStartDirtyRateCalc(dom, m->seconds, 0) < 0)
-		return failed(m, virGetLastErrorMessage());
+	if (lv_api.virDomainStartDirtyRateCalc(dom, m->seconds, 0) < 0)
+		return failed(m, lv_api.virGetLastErrorMessage());
 	for (size_t i = 0; i < ldom->nifaces; i++)
 		lvd_bview_begin(&bv[i]);
 	if (!nap(m->s, (unsigned)m->seconds * 1000))
@@ -141,14 +140,14 @@ static void *measure_thread(void *arg)
 	struct lvd_dirty_m *m = arg;
 	struct lvh_domain *ldom = calloc(1, sizeof(*ldom));
 	struct lvd_bview *bv = calloc(LVH_IFACES_MAX, sizeof(*bv));
-	virConnectPtr conn = ldom && bv ? virConnectOpen(m->s->uri) : NULL;
-	virDomainPtr dom = conn ? virDomainLookupByName(conn, m->domain) : NULL;
+	virConnectPtr conn = ldom && bv ? lv_api.virConnectOpen(m->s->uri) : NULL;
+	virDomainPtr dom = conn ? lv_api.virDomainLookupByName(conn, m->domain) : NULL;
 	json_t *res;
 
 	if (!ldom || !bv)
 		res = failed(m, "out of memory");
 	else if (!dom)
-		res = failed(m, virGetLastErrorMessage());
+		res = failed(m, lv_api.virGetLastErrorMessage());
 	else
 		res = measure(m, dom, ldom, bv);
 	for (size_t i = 0; ldom && bv && i < ldom->nifaces; i++)
@@ -159,9 +158,9 @@ static void *measure_thread(void *arg)
 	else
 		json_decref(res);
 	if (dom)
-		virDomainFree(dom);
+		lv_api.virDomainFree(dom);
 	if (conn)
-		virConnectClose(conn);
+		lv_api.virConnectClose(conn);
 	free(bv);
 	free(ldom);
 	__atomic_store_n(&m->done, true, __ATOMIC_RELEASE);

@@ -10,11 +10,10 @@
  * else the last poll.  Everything it learns goes out through the report
  * callback; it keeps nothing the daemon reads. */
 #include "lvd_jobs.h"
+#include "lv_api.h"
 #include "util.h"
 
 #include <errno.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,14 +91,14 @@ static void job_ended(struct lvd_jobs *j, struct lvd_jobs_dom *jd, virDomainPtr 
 	struct lvd_job fin = jd->cur;
 	bool final = false;
 
-	if (dom && !virDomainGetJobStats(dom, &type, &params, &n,
+	if (dom && !lv_api.virDomainGetJobStats(dom, &type, &params, &n,
 					 VIR_DOMAIN_JOB_STATS_COMPLETED |
 					 VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED) &&
 	    type != VIR_DOMAIN_JOB_NONE) {
 		lvd_job_decode(&fin, type, params, n);
 		final = true;
 	}
-	virTypedParamsFree(params, n);
+	lv_api.virTypedParamsFree(params, n);
 	report(j, LVD_JOBS_ENDED, jd->name, final, &fin);
 	dom_remove(j, jd);
 }
@@ -109,11 +108,11 @@ static void poll_one(struct lvd_jobs *j, virDomainPtr dom)
 {
 	virTypedParameterPtr params = NULL;
 	int type = VIR_DOMAIN_JOB_NONE, np = 0;
-	const char *name = virDomainGetName(dom);
+	const char *name = lv_api.virDomainGetName(dom);
 	struct lvd_jobs_dom *jd = dom_find(j, name);
 
-	if (virDomainGetJobStats(dom, &type, &params, &np, 0) < 0) {
-		virErrorPtr e = virGetLastError();
+	if (lv_api.virDomainGetJobStats(dom, &type, &params, &np, 0) < 0) {
+		virErrorPtr e = lv_api.virGetLastError();
 
 		if (e && e->code == VIR_ERR_NO_SUPPORT)
 			__atomic_store_n(&j->unsupported, true, __ATOMIC_RELAXED);
@@ -132,23 +131,23 @@ static void poll_one(struct lvd_jobs *j, virDomainPtr dom)
 	} else if (jd) {
 		job_ended(j, jd, dom);
 	}
-	virTypedParamsFree(params, np);
+	lv_api.virTypedParamsFree(params, np);
 }
 
 static void disconnect(struct lvd_jobs *j)
 {
 	if (j->conn)
-		virConnectClose(j->conn);
+		lv_api.virConnectClose(j->conn);
 	j->conn = NULL;
 }
 
 static int connect_uri(struct lvd_jobs *j, char *err, size_t errlen)
 {
-	j->conn = virConnectOpen(j->uri);
+	j->conn = lv_api.virConnectOpen(j->uri);
 	if (!j->conn)
 		return vhm_err(err, errlen, -ECONNREFUSED, "job poller: cannot connect to %s: %s",
-			       j->uri, virGetLastErrorMessage());
-	virConnectSetKeepAlive(j->conn, 5, 3); /* unsupported (test driver) is fine */
+			       j->uri, lv_api.virGetLastErrorMessage());
+	lv_api.virConnectSetKeepAlive(j->conn, 5, 3); /* unsupported (test driver) is fine */
 	return 0;
 }
 
@@ -159,9 +158,9 @@ static void poll_jobs(struct lvd_jobs *j)
 
 	if (__atomic_load_n(&j->unsupported, __ATOMIC_RELAXED))
 		return;
-	n = virConnectListAllDomains(j->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+	n = lv_api.virConnectListAllDomains(j->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
 	if (n < 0) {
-		if (virConnectIsAlive(j->conn) != 1)
+		if (lv_api.virConnectIsAlive(j->conn) != 1)
 			disconnect(j); /* reconnect at the next period */
 		return;
 	}
@@ -178,13 +177,13 @@ static void poll_jobs(struct lvd_jobs *j)
 			i++;
 			continue;
 		}
-		dom = virDomainLookupByName(j->conn, jd->name);
+		dom = lv_api.virDomainLookupByName(j->conn, jd->name);
 		job_ended(j, jd, dom); /* moves the last row to i */
 		if (dom)
-			virDomainFree(dom);
+			lv_api.virDomainFree(dom);
 	}
 	for (int i = 0; i < n; i++)
-		virDomainFree(doms[i]);
+		lv_api.virDomainFree(doms[i]);
 	free(doms);
 }
 

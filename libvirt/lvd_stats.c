@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* lvd_stats — typed parameters in, plain structs and JSON out. */
 #include "lvd_stats.h"
+#include "lv_api.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -184,10 +185,10 @@ int lvd_dirtyrate_fetch(virDomainPtr dom, struct lvd_dirtyrate *dr)
 {
 	virDomainPtr doms[2] = { dom, NULL };
 	virDomainStatsRecordPtr *recs = NULL;
-	int n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_DIRTYRATE, &recs, 0), rc = -EIO;
+	int n = lv_api.virDomainListGetStats(doms, VIR_DOMAIN_STATS_DIRTYRATE, &recs, 0), rc = -EIO;
 
 	if (n >= 1 && !lvd_dirtyrate_decode(dr, recs[0]->params, recs[0]->nparams))
 		rc = dr->status == VIR_DOMAIN_DIRTYRATE_MEASURED ? 0 : -EAGAIN;
-	virDomainStatsRecordListFree(recs);
+	lv_api.virDomainStatsRecordListFree(recs);
 	return rc;
 }

@@ -4,11 +4,11 @@
  * and the migration itself in a thread, with a JOB_COMPLETED callback on
  * libvirt's event loop (lv_event) catching the completed statistics. */
 #include "lvm_migrate.h"
+#include "lv_api.h"
 #include "lv_event.h"
 #include "util.h"
 
 #include <errno.h>
-#include <libvirt/virterror.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,22 +44,22 @@ int lvm_plan_read(virDomainPtr dom, const char *dest_xml, struct lvm_plan *plan,
 		  size_t errlen)
 {
 	static struct lvh_domain src, dst; /* 64 interfaces each: off the stack */
-	char *xml = virDomainGetXMLDesc(dom, 0);
+	char *xml = lv_api.virDomainGetXMLDesc(dom, 0);
 	virDomainInfo info;
 	int rc;
 
 	memset(plan, 0, sizeof(*plan));
-	snprintf(plan->name, sizeof(plan->name), "%s", virDomainGetName(dom));
+	snprintf(plan->name, sizeof(plan->name), "%s", lv_api.virDomainGetName(dom));
 	if (!xml)
 		return vhm_err(err, errlen, -EIO, "domain %s: no XML: %s", plan->name,
-			       virGetLastErrorMessage());
+			       lv_api.virGetLastErrorMessage());
 	rc = parse_xml(xml, plan->name, &src, err, errlen);
 	free(xml);
 	if (rc)
 		return rc;
 	if (dest_xml && (rc = parse_xml(dest_xml, "destination XML", &dst, err, errlen)))
 		return rc;
-	if (!virDomainGetInfo(dom, &info))
+	if (!lv_api.virDomainGetInfo(dom, &info))
 		plan->memory_bytes = (uint64_t)info.maxMem * 1024;
 	for (size_t i = 0; i < src.nifaces; i++) {
 		struct lvm_iface *li = &plan->ifaces[plan->nifaces++];
@@ -82,9 +82,9 @@ int lvm_plan_read(virDomainPtr dom, const char *dest_xml, struct lvm_plan *plan,
 int lvm_dirty_rate(virDomainPtr dom, int seconds, struct lvd_dirtyrate *dr, char *err,
 		   size_t errlen)
 {
-	if (virDomainStartDirtyRateCalc(dom, seconds, 0) < 0)
+	if (lv_api.virDomainStartDirtyRateCalc(dom, seconds, 0) < 0)
 		return vhm_err(err, errlen, -ENOTSUP, "domain %s: dirty-rate calculation: %s",
-			       virDomainGetName(dom), virGetLastErrorMessage());
+			       lv_api.virDomainGetName(dom), lv_api.virGetLastErrorMessage());
 	usleep((useconds_t)seconds * 1000000 + 100000);
 	for (int i = 0; i < LVM_DIRTY_GRACE_S * 4; i++) {
 		if (!lvd_dirtyrate_fetch(dom, dr))
@@ -92,7 +92,7 @@ int lvm_dirty_rate(virDomainPtr dom, int seconds, struct lvd_dirtyrate *dr, char
 		usleep(250000);
 	}
 	return vhm_err(err, errlen, -ETIMEDOUT, "domain %s: no dirty-rate result %d s after "
-		       "the %d s period", virDomainGetName(dom), LVM_DIRTY_GRACE_S, seconds);
+		       "the %d s period", lv_api.virDomainGetName(dom), LVM_DIRTY_GRACE_S, seconds);
 }
 
 /* ---- progress ---- */
@@ -149,10 +149,10 @@ static void *migrate_thread(void *arg)
 {
 	struct lvm_run *r = arg;
 
-	r->rc = virDomainMigrateToURI3(r->dom, r->dest_uri, r->params, (unsigned)r->nparams,
+	r->rc = lv_api.virDomainMigrateToURI3(r->dom, r->dest_uri, r->params, (unsigned)r->nparams,
 				       VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER);
 	if (r->rc)
-		snprintf(r->err, sizeof(r->err), "%s", virGetLastErrorMessage());
+		snprintf(r->err, sizeof(r->err), "%s", lv_api.virGetLastErrorMessage());
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -163,7 +163,7 @@ static void on_job_completed(virConnectPtr conn, virDomainPtr dom, virTypedParam
 	struct lvm_run *r = opaque;
 
 	(void)conn;
-	if (strcmp(virDomainGetName(dom), virDomainGetName(r->dom)))
+	if (strcmp(lv_api.virDomainGetName(dom), lv_api.virDomainGetName(r->dom)))
 		return;
 	pthread_mutex_lock(&r->lock);
 	lvd_job_decode(&r->fin, VIR_DOMAIN_JOB_COMPLETED, params, nparams);
@@ -175,19 +175,19 @@ static int add_params(struct lvm_run *r, const struct lvm_params *p)
 {
 	int maxp = 0, rc = 0;
 
-	rc |= virTypedParamsAddString(&r->params, &r->nparams, &maxp,
-				      VIR_MIGRATE_PARAM_DEST_NAME, virDomainGetName(r->dom));
+	rc |= lv_api.virTypedParamsAddString(&r->params, &r->nparams, &maxp,
+				      VIR_MIGRATE_PARAM_DEST_NAME, lv_api.virDomainGetName(r->dom));
 	if (p->migrate_uri)
-		rc |= virTypedParamsAddString(&r->params, &r->nparams, &maxp,
+		rc |= lv_api.virTypedParamsAddString(&r->params, &r->nparams, &maxp,
 					      VIR_MIGRATE_PARAM_URI, p->migrate_uri);
 	if (p->listen_address)
-		rc |= virTypedParamsAddString(&r->params, &r->nparams, &maxp,
+		rc |= lv_api.virTypedParamsAddString(&r->params, &r->nparams, &maxp,
 					      VIR_MIGRATE_PARAM_LISTEN_ADDRESS, p->listen_address);
 	if (p->dest_xml)
-		rc |= virTypedParamsAddString(&r->params, &r->nparams, &maxp,
+		rc |= lv_api.virTypedParamsAddString(&r->params, &r->nparams, &maxp,
 					      VIR_MIGRATE_PARAM_DEST_XML, p->dest_xml);
 	if (p->bandwidth_mib_s)
-		rc |= virTypedParamsAddULLong(&r->params, &r->nparams, &maxp,
+		rc |= lv_api.virTypedParamsAddULLong(&r->params, &r->nparams, &maxp,
 					      VIR_MIGRATE_PARAM_BANDWIDTH, p->bandwidth_mib_s);
 	return rc ? -ENOMEM : 0;
 }
@@ -195,9 +195,9 @@ static int add_params(struct lvm_run *r, const struct lvm_params *p)
 static void run_free(struct lvm_run *r)
 {
 	if (r->cb_id >= 0)
-		virConnectDomainEventDeregisterAny(r->conn, r->cb_id);
+		lv_api.virConnectDomainEventDeregisterAny(r->conn, r->cb_id);
 	lv_event_stop(&r->ev);
-	virTypedParamsFree(r->params, r->nparams);
+	lv_api.virTypedParamsFree(r->params, r->nparams);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -206,7 +206,7 @@ int lvm_run_start(struct lvm_run **out, virConnectPtr conn, virDomainPtr dom,
 		  const struct lvm_params *p, char *err, size_t errlen)
 {
 	struct lvm_run *r = calloc(1, sizeof(*r));
-	const char *name = virDomainGetName(dom);
+	const char *name = lv_api.virDomainGetName(dom);
 	int rc;
 
 	if (!r)
@@ -226,16 +226,18 @@ int lvm_run_start(struct lvm_run **out, virConnectPtr conn, virDomainPtr dom,
 		vhm_err(err, errlen, rc, "out of memory");
 		goto fail;
 	}
-	if (p->downtime_ms && virDomainMigrateSetMaxDowntime(dom, p->downtime_ms, 0) < 0) {
+	if (p->downtime_ms && lv_api.virDomainMigrateSetMaxDowntime(dom, p->downtime_ms, 0) < 0) {
 		rc = vhm_err(err, errlen, -EIO, "domain %s: cannot set the downtime limit: %s",
-			     name, virGetLastErrorMessage());
+			     name, lv_api.virGetLastErrorMessage());
 		goto fail;
 	}
-	if ((rc = lv_event_init()) || (rc = lv_event_start(&r->ev))) {
+	if ((rc = lv_event_init(err, errlen)))
+		goto fail;
+	if ((rc = lv_event_start(&r->ev))) {
 		vhm_err(err, errlen, rc, "cannot run libvirt's event loop");
 		goto fail;
 	}
-	r->cb_id = virConnectDomainEventRegisterAny(conn, dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+	r->cb_id = lv_api.virConnectDomainEventRegisterAny(conn, dom, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
 		VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), r, NULL);
 	if (pthread_create(&r->tid, NULL, migrate_thread, r)) {
 		rc = vhm_err(err, errlen, -EAGAIN, "cannot start the migration thread");
@@ -258,18 +260,18 @@ int lvm_run_stats(struct lvm_run *r, struct lvd_job *job)
 	virTypedParameterPtr params = NULL;
 	int type = VIR_DOMAIN_JOB_NONE, n = 0;
 
-	if (virDomainGetJobStats(r->dom, &type, &params, &n, 0) < 0)
+	if (lv_api.virDomainGetJobStats(r->dom, &type, &params, &n, 0) < 0)
 		return -EIO;
 	lvd_job_decode(job, type, params, n);
-	virTypedParamsFree(params, n);
+	lv_api.virTypedParamsFree(params, n);
 	return type == VIR_DOMAIN_JOB_NONE ? -ENOENT : 0;
 }
 
 int lvm_run_abort(struct lvm_run *r, char *err, size_t errlen)
 {
-	if (virDomainAbortJob(r->dom) < 0)
+	if (lv_api.virDomainAbortJob(r->dom) < 0)
 		return vhm_err(err, errlen, -EIO, "domain %s: abort: %s",
-			       virDomainGetName(r->dom), virGetLastErrorMessage());
+			       lv_api.virDomainGetName(r->dom), lv_api.virGetLastErrorMessage());
 	return 0;
 }
 
@@ -289,7 +291,7 @@ int lvm_run_finish(struct lvm_run *r, struct lvd_job *fin, bool *have_fin, char 
 		usleep(50000);
 	}
 	rc = r->rc ? vhm_err(err, errlen, -EIO, "domain %s: migration failed: %s",
-			     virDomainGetName(r->dom), r->err) : 0;
+			     lv_api.virDomainGetName(r->dom), r->err) : 0;
 	run_free(r);
 	return rc;
 }

@@ -8,9 +8,9 @@
  * (lvm_run_*), its progress line every 250 ms (mig_print, from libvirt's job
  * statistics), Ctrl-C as virDomainAbortJob, and the report. */
 #include "cmd_migdom.h"
+#include "lv_api.h"
 
 #include <errno.h>
-#include <libvirt/virterror.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,28 +347,29 @@ int cmd_migrate_domain(int argc, char **argv)
 				 .src_uri = "qemu:///system" };
 	virConnectPtr conn;
 	virDomainPtr dom;
+	char err[256];
 	int rc = parse(&o, argc, argv);
 
 	if (rc || !o.domain)
 		return rc;
-	if (lv_event_init()) {
-		fprintf(stderr, "vhm migrate: cannot initialise libvirt\n");
+	if (lv_event_init(err, sizeof(err))) {
+		fprintf(stderr, "vhm migrate: %s\n", err);
 		return VHM_EXIT_PEER;
 	}
-	conn = virConnectOpen(o.src_uri);
+	conn = lv_api.virConnectOpen(o.src_uri);
 	if (!conn) {
 		fprintf(stderr, "vhm migrate: cannot connect to %s: %s\n", o.src_uri,
-			virGetLastErrorMessage());
+			lv_api.virGetLastErrorMessage());
 		return VHM_EXIT_PEER;
 	}
-	dom = virDomainLookupByName(conn, o.domain);
+	dom = lv_api.virDomainLookupByName(conn, o.domain);
 	if (!dom) {
 		fprintf(stderr, "vhm migrate: no domain %s on %s\n", o.domain, o.src_uri);
-		virConnectClose(conn);
+		lv_api.virConnectClose(conn);
 		return VHM_EXIT_PEER;
 	}
 	rc = migrate_domain(&o, conn, dom);
-	virDomainFree(dom);
-	virConnectClose(conn);
+	lv_api.virDomainFree(dom);
+	lv_api.virConnectClose(conn);
 	return rc;
 }

@@ -27,7 +27,9 @@ static virDomainPtr dom;
 
 static void setup(void)
 {
-	cr_assert(eq(int, lv_event_init(), 0));
+	char err[256];
+
+	cr_assert(eq(int, lv_event_init(err, sizeof(err)), 0), "%s", err);
 	conn = virConnectOpen("test:///default");
 	cr_assert(not(eq(ptr, conn, 0)));
 	dom = virDomainDefineXML(conn, DOMAIN("two", IFACE("52:54:00:00:00:01", "/run/a1.sock")
