@@ -1076,14 +1076,20 @@ static int client_read_msg(struct ctl_client *c, json_t **msg, uint64_t deadline
 			return -ECONNRESET;
 		if (buf_pending(&c->in) > CTL_CLIENT_LINE_MAX)
 			return -EPROTO;
-		rc = poll(&pfd, 1, ms_left(deadline));
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc < 0)
-			return -errno;
-		if (rc == 0)
-			return -ETIMEDOUT;
+		/* with no time left (timeout 0: "what is there?"), recv alone answers */
+		rc = ms_left(deadline);
+		if (rc) {
+			rc = poll(&pfd, 1, rc);
+			if (rc < 0 && errno == EINTR)
+				continue;
+			if (rc < 0)
+				return -errno;
+			if (rc == 0)
+				return -ETIMEDOUT;
+		}
 		n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN && !ms_left(deadline))
+			return -ETIMEDOUT;
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
@@ -1344,6 +1350,13 @@ int ctl_client_next_event(struct ctl_client *c, json_t **ev, int timeout_ms)
 		}
 		json_decref(msg); /* a late reply to a call that timed out */
 	}
+}
+
+bool ctl_client_buffered(const struct ctl_client *c)
+{
+	size_t n = buf_pending(&c->in);
+
+	return json_array_size(c->events) || (n && memchr(c->in.p + c->in.off, '\n', n));
 }
 
 int ctl_client_wait_closed(struct ctl_client *c, int timeout_ms)

@@ -294,13 +294,15 @@ static void slot_connected(struct ui_slot *sl, struct conn_result *r)
 }
 
 /* Take what the connector finished. */
-static void collect(struct ui_sampler *s, uint64_t now)
+/* The connector's results. woken: the wake pipe polled readable (empty it;
+ * else it is left for the poll that will see it). */
+static void collect(struct ui_sampler *s, uint64_t now, bool woken)
 {
 	struct conn_result done[UI_SAMPLE_MAX];
 	char buf[64];
 	int n;
 
-	while (read(s->wake[0], buf, sizeof(buf)) > 0)
+	while (woken && read(s->wake[0], buf, sizeof(buf)) > 0)
 		;
 	pthread_mutex_lock(&s->lock);
 	n = s->ndone;
@@ -392,7 +394,7 @@ void ui_sample_close(struct ui_sampler *s)
 		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
-		collect(s, vhm_now_ns());       /* a track-start that just ended */
+		collect(s, vhm_now_ns(), true); /* a track-start that just ended */
 	}
 	untrack_all(s);
 	while (s->nslots)
@@ -434,12 +436,19 @@ int ui_sample_pollfds(const struct ui_sampler *s, struct pollfd *fds, int max)
 	return n;
 }
 
-/* Everything waiting on sl's connection, without waiting. */
-static void slot_drain(struct ui_slot *sl, uint64_t now)
+/* The events on sl's connection, without waiting: those already read, and,
+ * when poll() said the socket is readable, one read's worth (what comes
+ * after it wakes the next poll). */
+static void slot_drain(struct ui_slot *sl, uint64_t now, bool readable)
 {
 	for (int k = 0; sl->cli && k < READ_MAX; k++) {
 		json_t *ev = NULL;
-		int rc = ctl_client_next_event(sl->cli, &ev, 0);
+		int rc;
+
+		if (!readable && !ctl_client_buffered(sl->cli))
+			return;
+		rc = ctl_client_next_event(sl->cli, &ev, 0);
+		readable = false;
 
 		if (rc == -ETIMEDOUT)
 			return;
@@ -463,12 +472,12 @@ void ui_sample_read(struct ui_sampler *s, const struct pollfd *fds, int n)
 		if (!fds[k].revents)
 			continue;
 		if (fds[k].fd == s->wake[0]) {
-			collect(s, now);
+			collect(s, now, true);
 			continue;
 		}
 		for (int i = 0; i < s->nslots; i++)
 			if (s->slot[i].cli && ctl_client_fd(s->slot[i].cli) == fds[k].fd) {
-				slot_drain(&s->slot[i], now);
+				slot_drain(&s->slot[i], now, true);
 				break;
 			}
 	}
@@ -532,7 +541,7 @@ static void track_due(struct ui_sampler *s, struct ui_slot *sl, uint64_t now)
 
 void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns)
 {
-	collect(s, now_ns);
+	collect(s, now_ns, false);
 	scan_dir(s, now_ns);
 	for (int i = 0; i < s->nslots; i++) {
 		struct ui_slot *sl = &s->slot[i];
@@ -546,7 +555,7 @@ void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns)
 									  "socket removed"))
 				slot_disconnect(sl, "socket removed", now_ns);
 		}
-		slot_drain(sl, now_ns);
+		slot_drain(sl, now_ns, false);
 		track_due(s, sl, now_ns);
 	}
 }
