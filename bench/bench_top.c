@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* top — what `vhm top` costs while it watches 4 running devices (each on its
  * own vhm-testbe backend, with traffic and page writes) at a 1 s refresh, in
- * batch mode for 10 s: its CPU time (user + system, from wait4's rusage)
- * over the wall time, as % of one core.
+ * batch mode: CPU time (user + system, from wait4's rusage).
  *
  * Two targets:
- *   - against the budget, 2 % of a core (a budget: no baseline exists);
+ *   - against the budget, 2 % of a core over a 10 s run, start-up included
+ *     (a budget: no baseline exists);
  *   - against the cheapest real poller of the same figures, measured in the
  *     same run: one process holding one persistent control connection to
- *     each of the 4 instances, asking each for `status` once a second for
- *     10 s and parsing the reply (its CPU from wait4); target ratio <= 1, as
- *     against the forked `vhm status` before: forking per poll was a
- *     baseline that costs far more than any poller has to. */
+ *     each of the 4 instances, asking each for `status` once a second and
+ *     parsing the reply. Like with like: the CPU of one more second of
+ *     watching, for both -- each is run for 1 and for 1 + SECONDS refreshes
+ *     (RUNS times, medians) and the difference divided by SECONDS -- so
+ *     neither side's start is in it (top's exec and dynamic loading, the
+ *     poller's fork). Target ratio <= 1. Both starts are printed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,10 +32,11 @@
 
 #define NINST   4
 #define SECONDS 10
+#define RUNS    3
 
 /* The baseline poller, in a child: one connection per instance, `status`
- * from each once a second for SECONDS. Exit 0, or 1 (said why). */
-static int poll_status(const char *run)
+ * from each once a second, `rounds` times. Exit 0, or 1 (said why). */
+static int poll_status(const char *run, int rounds)
 {
 	struct ctl_client *c[NINST] = { 0 };
 	char err[256], name[16];
@@ -47,14 +50,14 @@ static int poll_status(const char *run)
 			goto out;
 		}
 	}
-	for (int s = 0; s < SECONDS; s++) {
-		uint64_t next = t0 + (uint64_t)(s + 1) * 1000000000ull;
+	for (int s = 0; s < rounds; s++) {
+		uint64_t next = t0 + (uint64_t)s * 1000000000ull;
 
+		while (vhm_now_ns() < next)
+			usleep((useconds_t)((next - vhm_now_ns()) / 1000));
 		for (int i = 0; i < NINST; i++)
 			if (bench_call(c[i], "status", NULL, NULL))
 				goto out;
-		while (vhm_now_ns() < next)
-			usleep((useconds_t)((next - vhm_now_ns()) / 1000));
 	}
 	rc = 0;
 out:
@@ -65,8 +68,8 @@ out:
 }
 
 /* Run argv to completion with output to /dev/null (argv NULL: the status
- * poller on run); its CPU seconds, or < 0. */
-static double run_cpu_s(const char *const argv[], const char *run)
+ * poller on run, `rounds` rounds); its CPU seconds, or < 0. */
+static double run_cpu_s(const char *const argv[], const char *run, int rounds)
 {
 	struct rusage ru;
 	int st;
@@ -81,7 +84,7 @@ static double run_cpu_s(const char *const argv[], const char *run)
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (!argv)
-			_exit(poll_status(run));
+			_exit(poll_status(run, rounds));
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
@@ -119,39 +122,64 @@ static int start_devices(const char *run)
 	return 0;
 }
 
+/* What one watcher costs: median CPU seconds of RUNS runs with 1 and with
+ * 1 + SECONDS refreshes (top: argv with its -n at n_arg; the poller: argv
+ * NULL), and the wall time of the last long run. 0, or -1 (said why). */
+struct watch_cost {
+	double start_s;                 /* the short run: start, one refresh, exit */
+	double long_s;                  /* the long run */
+	double wall_s;                  /* of a long run */
+};
+
+static int watch_cost(const char *who, const char **argv, char *n_arg, const char *run,
+		      struct watch_cost *w)
+{
+	double shorts[RUNS], longs[RUNS];
+
+	for (int r = 0; r < RUNS; r++) {
+		uint64_t t0;
+
+		if (argv)
+			snprintf(n_arg, 16, "1");
+		shorts[r] = run_cpu_s(argv, run, 1);
+		if (argv)
+			snprintf(n_arg, 16, "%d", 1 + SECONDS);
+		t0 = vhm_now_ns();
+		longs[r] = run_cpu_s(argv, run, 1 + SECONDS);
+		w->wall_s = (double)(vhm_now_ns() - t0) / 1e9;
+		if (shorts[r] < 0 || longs[r] < 0) {
+			fprintf(stderr, "top: %s failed\n", who);
+			return -1;
+		}
+	}
+	w->start_s = vhm_median(shorts, RUNS);
+	w->long_s = vhm_median(longs, RUNS);
+	return 0;
+}
+
 int bench_top(void)
 {
 	char bin[256], run[TS_PATH_MAX], n[16];
 	const char *top[] = { bin, "top", "-b", "-d", "1", "-n", n, "--run-dir", run, NULL };
-	double top_s, poll_s, wall;
-	uint64_t t0;
+	struct watch_cost t, p;
 	int rc = -1;
 
 	snprintf(run, sizeof(run), "%s/run", ts_dir());
 	mkdir(run, 0700);
-	snprintf(n, sizeof(n), "%d", SECONDS);
 	ts_bin("vhm", bin, sizeof(bin));
 	if (start_devices(run))
 		goto out;
 	sleep(1);
-
-	t0 = vhm_now_ns();
-	top_s = run_cpu_s(top, NULL);
-	wall = (double)(vhm_now_ns() - t0) / 1e9;
-	if (top_s < 0) {
-		fprintf(stderr, "top: vhm top -b failed\n");
+	if (watch_cost("vhm top -b", top, n, run, &t) ||
+	    watch_cost("the status poller", NULL, NULL, run, &p))
 		goto out;
-	}
-	/* the baseline: one persistent connection per instance, status once a second */
-	t0 = vhm_now_ns();
-	poll_s = run_cpu_s(NULL, run);
-	if (poll_s < 0) {
-		fprintf(stderr, "top: the status poller failed\n");
-		goto out;
-	}
-	bench_budget("top cpu, 4 devices, -d 1", "%core", top_s / wall * 100.0, "<=", 2.0);
-	bench_report("top cpu vs persistent status poller", "%core", top_s / wall * 100.0,
-		     poll_s / ((double)(vhm_now_ns() - t0) / 1e9) * 100.0, "<=", 1.0);
+	printf("top: to the first refresh: vhm top %.1f ms of CPU (exec, loading, connecting), "
+	       "the forked poller %.1f ms\n", t.start_s * 1e3, p.start_s * 1e3);
+	bench_budget("top cpu, 4 devices, -d 1, 10 s", "%core", t.long_s / t.wall_s * 100.0,
+		     "<=", 2.0);
+	bench_report("top cpu a refresh vs persistent status poller", "ms",
+		     (t.long_s - t.start_s) / SECONDS * 1e3,
+		     (p.long_s - p.start_s) / SECONDS * 1e3, "<=", 1.0);
 	rc = 0;
 out:
 	ts_cleanup();

@@ -1352,13 +1352,6 @@ int ctl_client_next_event(struct ctl_client *c, json_t **ev, int timeout_ms)
 	}
 }
 
-bool ctl_client_buffered(const struct ctl_client *c)
-{
-	size_t n = buf_pending(&c->in);
-
-	return json_array_size(c->events) || (n && memchr(c->in.p + c->in.off, '\n', n));
-}
-
 int ctl_client_wait_closed(struct ctl_client *c, int timeout_ms)
 {
 	uint64_t deadline = deadline_after(timeout_ms);

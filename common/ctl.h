@@ -53,7 +53,6 @@
 
 #include <jansson.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <stddef.h>
 
 #define CTL_LINE_MAX     (64 * 1024)   /* bytes in one request line */
@@ -172,9 +171,6 @@ const char *ctl_client_error_class(const struct ctl_client *c);
 /* Next event (new reference, the whole {"event", "data", "timestamp"}
  * object), waiting up to timeout_ms.  0, -ETIMEDOUT, -ECONNRESET, -EPROTO. */
 int ctl_client_next_event(struct ctl_client *c, json_t **ev, int timeout_ms);
-/* True when ctl_client_next_event() has something read already (an event
- * kept during a call, or a whole line): poll() on the fd does not see it. */
-bool ctl_client_buffered(const struct ctl_client *c);
 
 /* Wait up to timeout_ms for the server to close the connection, discarding
  * what it sends.  0 when closed, -ETIMEDOUT. */

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -34,6 +36,7 @@
 #define RETRY_MAX_NS   8000000000ull
 #define READ_MAX       10000          /* events read per connection per call */
 #define TRACK_STALE_NS 5000000000ull  /* no "dirty" event for this long: not tracking */
+#define DIR_SETTLED_NS 2000000000ull  /* run dir unchanged this long: its mtime is trusted */
 
 /* What the connector is asked to do for an instance. */
 enum job_kind { JOB_CONNECT, JOB_TRACK_START, JOB_TRACK_STOP };
@@ -66,6 +69,7 @@ struct conn_result {
 
 struct ui_sampler {
 	char run_dir[4096];
+	struct stat dir_st;             /* at the last read of run_dir (st_ino 0: none yet) */
 	bool named_only;                /* names were given: the dir adds none */
 	bool track_all;                 /* --track: start tracking on every instance */
 	char msg[96];                   /* for the footer: how a track job ended */
@@ -425,30 +429,18 @@ const char *ui_sample_run_dir(const struct ui_sampler *s)
 
 int ui_sample_pollfds(const struct ui_sampler *s, struct pollfd *fds, int max)
 {
-	int n = 0;
-
-	if (n < max)
-		fds[n++] = (struct pollfd){ .fd = s->wake[0], .events = POLLIN };
-	for (int i = 0; i < s->nslots && n < max; i++)
-		if (s->slot[i].cli)
-			fds[n++] = (struct pollfd){ .fd = ctl_client_fd(s->slot[i].cli),
-						    .events = POLLIN };
-	return n;
+	if (max < 1)
+		return 0;
+	fds[0] = (struct pollfd){ .fd = s->wake[0], .events = POLLIN };
+	return 1;
 }
 
-/* The events on sl's connection, without waiting: those already read, and,
- * when poll() said the socket is readable, one read's worth (what comes
- * after it wakes the next poll). */
-static void slot_drain(struct ui_slot *sl, uint64_t now, bool readable)
+/* Everything waiting on sl's connection, without waiting. */
+static void slot_drain(struct ui_slot *sl, uint64_t now)
 {
 	for (int k = 0; sl->cli && k < READ_MAX; k++) {
 		json_t *ev = NULL;
-		int rc;
-
-		if (!readable && !ctl_client_buffered(sl->cli))
-			return;
-		rc = ctl_client_next_event(sl->cli, &ev, 0);
-		readable = false;
+		int rc = ctl_client_next_event(sl->cli, &ev, 0);
 
 		if (rc == -ETIMEDOUT)
 			return;
@@ -464,33 +456,62 @@ static void slot_drain(struct ui_slot *sl, uint64_t now, bool readable)
 	}
 }
 
+void ui_sample_drain(struct ui_sampler *s, uint64_t now_ns)
+{
+	for (int i = 0; i < s->nslots; i++)
+		slot_drain(&s->slot[i], now_ns);
+}
+
 void ui_sample_read(struct ui_sampler *s, const struct pollfd *fds, int n)
 {
-	uint64_t now = vhm_now_ns();
-
-	for (int k = 0; k < n; k++) {
-		if (!fds[k].revents)
-			continue;
-		if (fds[k].fd == s->wake[0]) {
-			collect(s, now, true);
-			continue;
-		}
-		for (int i = 0; i < s->nslots; i++)
-			if (s->slot[i].cli && ctl_client_fd(s->slot[i].cli) == fds[k].fd) {
-				slot_drain(&s->slot[i], now, true);
-				break;
-			}
-	}
+	for (int k = 0; k < n; k++)
+		if (fds[k].revents && fds[k].fd == s->wake[0])
+			collect(s, vhm_now_ns(), true);
 }
 
 /* Sockets in the run dir: new ones get a slot; slots of vanished ones are
  * marked, and dropped after a while unless named. */
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether run_dir's entries are those of the last read, from one stat: the
+ * same directory, the same mtime, and that mtime old enough that a change
+ * made since would have moved it (the kernel stamps with a coarse clock:
+ * two changes within one of its ticks can carry the same time). */
+static bool dir_unchanged(struct ui_sampler *s)
+{
+	struct stat st;
+	struct timespec now;
+	int64_t age_ns;
+
+	if (stat(s->run_dir, &st)) {
+		s->dir_st.st_ino = 0;
+		return false;
+	}
+	if (!s->dir_st.st_ino || st.st_ino != s->dir_st.st_ino || st.st_dev != s->dir_st.st_dev ||
+	    !same_time(&st.st_mtim, &s->dir_st.st_mtim)) {
+		s->dir_st = st;
+		return false;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	age_ns = (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000000000 +
+		 (now.tv_nsec - st.st_mtim.tv_nsec);
+	return age_ns > (int64_t)DIR_SETTLED_NS;
+}
+
 static void scan_dir(struct ui_sampler *s, uint64_t now)
 {
 	bool seen[UI_SAMPLE_MAX] = { false };
-	DIR *d = opendir(s->run_dir);
+	DIR *d = NULL;
 	struct dirent *de;
 
+	if (dir_unchanged(s))
+		for (int i = 0; i < s->nslots; i++)
+			seen[i] = !s->slot[i].vanished_ns;
+	else
+		d = opendir(s->run_dir);
 	while (d && (de = readdir(d))) {
 		size_t len = strlen(de->d_name);
 		char name[UI_NAME_MAX];
@@ -555,7 +576,7 @@ void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns)
 									  "socket removed"))
 				slot_disconnect(sl, "socket removed", now_ns);
 		}
-		slot_drain(sl, now_ns, false);
+		slot_drain(sl, now_ns);
 		track_due(s, sl, now_ns);
 	}
 }

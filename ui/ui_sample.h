@@ -40,14 +40,22 @@ int ui_sample_count(const struct ui_sampler *s);
 const struct ui_inst *ui_sample_inst(const struct ui_sampler *s, int i);
 const char *ui_sample_run_dir(const struct ui_sampler *s);
 
-/* Fds to poll for POLLIN (the connector's wake-up pipe and the live
- * connections); how many were written (at most max). */
+/* Fds to poll for POLLIN: the connector's wake-up pipe; how many were
+ * written (at most max). The instances' connections are not among them:
+ * they are read at each tick and by ui_sample_drain, so a dashboard wakes
+ * once a refresh, not once an event. */
 int ui_sample_pollfds(const struct ui_sampler *s, struct pollfd *fds, int max);
-/* Read what is waiting on fds (those with revents): events into the model,
- * finished connections into their slots. */
+/* Read what is waiting on fds (those with revents): finished connections
+ * and track jobs into their slots. */
 void ui_sample_read(struct ui_sampler *s, const struct pollfd *fds, int n);
+/* Every connection's events into the model, without waiting. Between ticks
+ * at least every UI_SAMPLE_DRAIN_NS, so what queues at an instance for us
+ * stays small whatever the refresh delay. */
+#define UI_SAMPLE_DRAIN_NS 1000000000ull
+void ui_sample_drain(struct ui_sampler *s, uint64_t now_ns);
 /* Once per refresh: rescan the run dir, (re)connect instances that are due,
- * read every connection without waiting. now_ns: CLOCK_MONOTONIC. */
+ * read every connection without waiting (ui_sample_drain). now_ns:
+ * CLOCK_MONOTONIC. */
 void ui_sample_tick(struct ui_sampler *s, uint64_t now_ns);
 
 /* Dirty tracking from the dashboard (docs/top.md, "Tracking"): start it on

@@ -2,9 +2,11 @@
 /* `vhm top`: options, the terminal, and the loop (wait, sample, draw). One loop, whichever the mode:
  *
  *   tick:  sample (rescan, reconnect, read), then draw or print
- *   wait:  poll() on stdin and every instance's connection until the next
- *          tick; events are read into the model as they come (no drawing),
- *          keys are handled at once (drawing only what they change).
+ *   wait:  poll() on stdin and the sampler's wake-up pipe until the next
+ *          tick; keys are handled at once (drawing only what they change).
+ *          The instances' events wait in their sockets until the tick (or,
+ *          with a refresh delay over a second, a drain each second), so a
+ *          dashboard wakes once a refresh, not once an event.
  *
  * The terminal is restored (endwin) on every way out before anything is
  * printed; signals only set a flag. */
@@ -48,7 +50,7 @@ struct top {
 	SCREEN *scr;                   /* ours to delscreen after endwin */
 	const char *csv_path;
 	FILE *csv;
-	uint64_t t0_ns, next_ns;
+	uint64_t t0_ns, next_ns, drain_ns;
 	bool quit;
 };
 
@@ -173,6 +175,7 @@ static void tick(struct top *t, bool show)
 
 	ui_sample_tick(t->smp, now);
 	t->next_ns = now + (uint64_t)(t->delay_s * 1e9);
+	t->drain_ns = now + UI_SAMPLE_DRAIN_NS;
 	if (!show)
 		return;
 	t->view.iteration++;
@@ -314,7 +317,13 @@ static int loop(struct top *t)
 			tick(t, true);
 			continue;
 		}
-		timeout = (int)((t->next_ns - now + 999999) / 1000000);
+		if (now >= t->drain_ns) {
+			ui_sample_drain(t->smp, now);
+			t->drain_ns = now + UI_SAMPLE_DRAIN_NS;
+			continue;
+		}
+		timeout = (int)(((t->next_ns < t->drain_ns ? t->next_ns : t->drain_ns) - now +
+				 999999) / 1000000);
 		if (t->curses)
 			fds[n++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
 		n += ui_sample_pollfds(t->smp, fds + n, POLL_MAX - n);
