@@ -337,18 +337,18 @@ static inline unsigned mask_line_avx2(const uint64_t *p)
 
 /* ---- the sync ----
  * A word's runs come from two masks: starts (a set page after a clear one)
- * and lasts (a set page before a clear one), where the page before bit 0 is
+ * and ends (a clear page after a set one), where the page before bit 0 is
  * bit 63 of the word before when that word was looked at and adjoins (else
- * clear), and the page after bit 63 counts as clear. So every start in a word
- * pairs with a last in it, in order, and a run's count is
- * ctz(last) + 1 - ctz(start). A run through bit 63 stays last in the batch,
- * open: the next word, when it adjoins and its bit 0 is set, adds its
- * leading set pages to the count and drops its first last; only closed runs
- * are handed on. */
+ * clear); the end after bit 63 is bit 64, which no word holds. So every start
+ * in a word pairs with an end, in order, and a run's count is
+ * ctz64(end) - ctz64(start), ctz64 giving 64 for an empty mask. A run through
+ * bit 63 stays last in the batch, open: the next word, when it adjoins and
+ * its bit 0 is set, adds its leading set pages to the count and drops its
+ * first end; only closed runs are handed on. */
 
 /* Runs one word may write: 32 (every other page), and up to RUN_STORE - 1
  * slots past them that the group store writes but the count leaves out. */
-#define RUN_STORE 8
+#define RUN_STORE 4
 #define WORD_RUN_SLOTS (LT_WORD_PAGES / 2 + RUN_STORE)
 
 struct scan {
@@ -388,25 +388,30 @@ static void scan_flush(struct scan *s, bool open)
 	s->nruns = open;
 }
 
-/* Trailing zeros; 63 for 0, which only slots written past the count see. */
-static inline uint64_t ctz_any(uint64_t x)
+/* Trailing zeros, 64 for 0 (one TZCNT where BMI is on). */
+static inline uint64_t ctz64(uint64_t x)
 {
-	return (uint64_t)__builtin_ctzll(x | 1ull << 63);
+	return x ? (uint64_t)__builtin_ctzll(x) : 64;
 }
 
-/* Store the run of the lowest start at o[k] and drop it from the masks. */
-#define RUN_PUT(o, k, starts, lasts, base)                                               \
+/* Store the run of the lowest start at o[k] and drop it from the masks:
+ * ends has the bit after each run's last page (none for a run through bit
+ * 63: ctz64 gives 64). Past the word's runs both masks are empty, and the
+ * slot gets a count of 0. */
+#define RUN_PUT(o, k, starts, ends, base)                                                \
 	do {                                                                             \
-		uint64_t b_ = ctz_any(starts);                                           \
-		(o)[k] = (struct lt_run){ (base) + b_, ctz_any(lasts) + 1 - b_ };        \
+		uint64_t b_ = ctz64(starts);                                             \
+		(o)[k] = (struct lt_run){ (base) + b_, ctz64(ends) - b_ };               \
 		(starts) &= (starts) - 1;                                                \
-		(lasts) &= (lasts) - 1;                                                  \
+		(ends) &= (ends) - 1;                                                    \
 	} while (0)
 
 /* Append the runs of word i (v as exchanged). Runs are stored in groups
  * whatever the word holds, and counted once by a popcount of its starts, so
- * no branch is taken per run: two first, which is all most words up to a few
- * % dirty hold, then RUN_STORE at a time (one group for most words at 10 %). */
+ * no branch is taken per run: one first, which is all most words at 1 % dirty
+ * hold, then RUN_STORE at a time (one or two groups at 10 %). Fewer stores
+ * past the count cost less than the branch they save beyond that (bench
+ * logsync: 1 + 4 did best of 2 + 8, 2 + 4, 2 + 2, 2 + 1, 1 + 3 and 1 + 2). */
 static inline __attribute__((always_inline))
 void scan_word_runs(struct scan *s, struct cursor *c, size_t i, uint64_t v)
 {
@@ -414,7 +419,7 @@ void scan_word_runs(struct scan *s, struct cursor *c, size_t i, uint64_t v)
 	uint64_t base = (uint64_t)i * LT_WORD_PAGES;
 	uint64_t cin = c->carry & (i == c->next);      /* page base - 1 is dirty */
 	uint64_t go_on = cin & v;                       /* so the open run goes on */
-	uint64_t starts = v & ~(v << 1 | cin), lasts = v & ~(v >> 1);
+	uint64_t starts = v & ~(v << 1 | cin), ends = (v & ~(v >> 1)) << 1;
 	size_t r = c->nruns;
 	struct lt_run *o;
 
@@ -423,37 +428,27 @@ void scan_word_runs(struct scan *s, struct cursor *c, size_t i, uint64_t v)
 		scan_flush(s, c->carry);
 		r = s->nruns;
 	}
-	/* The open run grows by the leading set pages (all 64 when ~v is 0);
-	 * without go_on, 0 is added to the free slot past the last run (zeroed
-	 * by lt_log_sync, later overwritten) rather than branching. */
-	out[r - go_on].count += (ctz_any(~v) + (~v == 0)) & (0 - go_on);
-	lasts &= lasts - go_on;
+	/* The open run grows by the leading set pages (all 64 when ~v is 0). A
+	 * branch: rarely taken up to tens of % dirty, nearly always when all is
+	 * dirty, so predicted at both ends (the load it guards would wait on
+	 * the store of the same slot, made for the word before). */
+	if (go_on) {
+		out[r - 1].count += ctz64(~v);
+		ends &= ends - 1;
+	}
 	c->carry = v >> 63;
 	c->next = i + 1;
 	o = out + r;
 	r += (size_t)__builtin_popcountll(starts);
-	RUN_PUT(o, 0, starts, lasts, base);
-	RUN_PUT(o, 1, starts, lasts, base);
+	RUN_PUT(o, 0, starts, ends, base);
 	while (starts) {
-		o += 2;
+		o += 1;
 #pragma GCC unroll 8
 		for (size_t k = 0; k < RUN_STORE; k++)
-			RUN_PUT(o, k, starts, lasts, base);
-		o += RUN_STORE - 2;
+			RUN_PUT(o, k, starts, ends, base);
+		o += RUN_STORE - 1;
 	}
 	c->nruns = r;
-}
-
-/* Word i's bits v, as exchanged (or read): stats, merge, runs. */
-static inline __attribute__((always_inline))
-void sync_word(struct scan *s, struct cursor *c, size_t i, uint64_t v, bool runs)
-{
-	c->words += v != 0;
-	c->pages += (uint64_t)__builtin_popcountll(v);
-	if (c->merge)
-		c->merge[i] |= v;
-	if (runs)
-		scan_word_runs(s, c, i, v);
 }
 
 /* The set words of the line at word i (mask m): exchange (or read, when not
@@ -464,13 +459,23 @@ static inline __attribute__((always_inline))
 void sync_line(struct scan *s, struct cursor *c, uint64_t *w, size_t i, unsigned m, bool clear,
 	       bool runs)
 {
+	uint64_t words = 0, pages = 0;  /* the line's, summed here: kept in registers */
+
 	for (; m; m &= m - 1) {
 		size_t j = i + (size_t)__builtin_ctz(m);
 		/* The exchange returns the bits as cleared, including any set since the read. */
 		uint64_t v = clear ? __atomic_exchange_n(&w[j], 0, __ATOMIC_ACQ_REL)
 				   : __atomic_load_n(&w[j], __ATOMIC_RELAXED);
-		sync_word(s, c, j, v, runs);
+
+		words += v != 0;
+		pages += (uint64_t)__builtin_popcountll(v);
+		if (c->merge)
+			c->merge[j] |= v;
+		if (runs)
+			scan_word_runs(s, c, j, v);
 	}
+	c->words += words;
+	c->pages += pages;
 }
 
 /* The loop over all words, line by line (8 words, 64 bytes): the words up to
@@ -597,8 +602,6 @@ int lt_log_sync(struct lt_log *log, const struct lt_sync *how, struct lt_sync_st
 		return -EINVAL;
 	if (how->regions && !how->region_pages)
 		return -EINVAL;
-	/* All zero, the batch included: the run builder adds 0 to the slot past
-	 * the last run instead of branching, and that slot must hold a value. */
 	memset(&s, 0, sizeof(s));
 	s.how = how;
 	kernels[kernel_index()].sync(&s, log->words, log->nwords, !how->peek && !log->readonly,
