@@ -27,7 +27,7 @@ VERSION  := $(shell cat VERSION)
 GIT_REV  := $(shell cat GIT_REVISION 2>/dev/null || \
               git describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null)
 
-PKGS     := jansson libxml-2.0 libvirt ncursesw libsystemd
+PKGS     := jansson libxml-2.0 libvirt ncursesw
 # libvirt's headers only: vhm loads libvirt.so.0 when a command needs it
 # (libvirt/lv_api.h). The tests call libvirt themselves and link it.
 LINK_PKGS:= $(filter-out libvirt,$(PKGS))

@@ -4,9 +4,9 @@
  * READY=1 once the control socket listens, WATCHDOG=1 at half the unit's
  * WatchdogSec from the main loop (a loop stuck for a whole WatchdogSec gets
  * the daemon restarted), STOPPING=1 on the way out, and why it could not
- * start when it could not. Through libsystemd's
- * sd_notify(): without $NOTIFY_SOCKET (not started by systemd, or a test)
- * every call does nothing, and without $WATCHDOG_USEC there are no pings.
+ * start when it could not. The protocol of sd_notify(3), spoken directly:
+ * without $NOTIFY_SOCKET (not started by systemd, or a test) every call does
+ * nothing, and without $WATCHDOG_USEC there are no pings.
  *
  * Threads: the main thread only (the one running lvd_run). */
 #ifndef VHM_LVD_NOTIFY_H

@@ -11,7 +11,7 @@ set -eu
 
 # What `make` needs to build vhm and its man pages.
 BUILD_PKGS="build-essential pkg-config clang llvm libbpf-dev bpftool
-libncurses-dev libvirt-dev libxml2-dev libjansson-dev libsystemd-dev"
+libncurses-dev libvirt-dev libxml2-dev libjansson-dev"
 # What the tests, the demo and the benchmarks need besides.
 TEST_PKGS="libcriterion-dev libclang-rt-14-dev dpdk-dev tmux iproute2 gnuplot-nox tcpdump procps psmisc
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
