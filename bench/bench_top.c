@@ -177,7 +177,7 @@ int bench_top(void)
 	       "the forked poller %.1f ms\n", t.start_s * 1e3, p.start_s * 1e3);
 	bench_budget("top cpu, 4 devices, -d 1, 10 s", "%core", t.long_s / t.wall_s * 100.0,
 		     "<=", 2.0);
-	bench_report("top cpu a refresh vs persistent status poller", "ms",
+	bench_report("top cpu a refresh vs status poller", "ms",
 		     (t.long_s - t.start_s) / SECONDS * 1e3,
 		     (p.long_s - p.start_s) / SECONDS * 1e3, "<=", 1.0);
 	rc = 0;
