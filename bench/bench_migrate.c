@@ -49,7 +49,7 @@
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define CTL_SAMPLES 5     /* control-plane migrations per queue count */
 #define CTL_GUEST "256M"  /* their guests: the control plane moves no memory */
-#define SWAP_SAMPLES 3    /* hot swaps and copying migrations each */
+#define SWAP_SAMPLES 5    /* hot swaps and copying migrations each: sub-ms, noisy */
 #define PREDICT_RUNS 3    /* predicted migrations per dirty rate */
 /* Targets of this bench, for "not run" when testpmd is missing: copy, the
  * control plane (4 vs 1, two budgets), hot swap vs copying, total and downtime
@@ -680,6 +680,13 @@ static int bench_hot_swap(const char *a, const char *b)
 			return -1;
 		}
 	}
+	printf("    downtime ms, hot swap:");
+	for (int i = 0; i < SWAP_SAMPLES; i++)
+		printf(" %.2f", swap[i]);
+	printf("; copying:");
+	for (int i = 0; i < SWAP_SAMPLES; i++)
+		printf(" %.2f", copy[i]);
+	printf("\n");
 	bench_report("downtime hot swap vs copying migration", "ms",
 		     vhm_median(swap, SWAP_SAMPLES), vhm_median(copy, SWAP_SAMPLES), "<=", 0.5);
 	return 0;
