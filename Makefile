@@ -43,6 +43,14 @@ OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers -Wno-format-truncation \
             -fno-strict-aliasing $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(LINK_PKGS) 2>/dev/null) -lm -lpthread
+# Sanitizer builds link libvirt all the same: their interceptors (libtirpc's
+# xdr_*, which libvirt calls) find the real functions when the program
+# starts, and one in a library loaded later is left unbound -- a call
+# through NULL. lv_api's dlopen then finds libvirt already loaded.
+ifneq ($(SAN),)
+LDLIBS   += -Wl,--push-state,--no-as-needed $(shell pkg-config --libs libvirt 2>/dev/null) \
+            -Wl,--pop-state
+endif
 # SAN=1: ASan+UBSan; SAN=thread: ThreadSanitizer.
 # GCC warns that TSan does not model atomic_thread_fence; vring's fences
 # order guest-memory accesses against the backend, another process TSan does
