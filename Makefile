@@ -31,6 +31,7 @@ PKGS     := jansson libxml-2.0 libvirt ncursesw
 # libvirt's headers only: vhm loads libvirt.so.0 when a command needs it
 # (libvirt/lv_api.h). The tests call libvirt themselves and link it.
 LINK_PKGS:= $(filter-out libvirt,$(PKGS))
+LIBVIRT_LIBS := $(shell pkg-config --libs libvirt 2>/dev/null)
 # Source folders, lowest layer first (README "Layout"; scripts/check-layers.sh
 # refuses an include that reaches up).
 VHM_DIRS := orchestrator/vhost orchestrator/device orchestrator/migration \
@@ -48,8 +49,7 @@ LDLIBS   += $(shell pkg-config --libs $(LINK_PKGS) 2>/dev/null) -lm -lpthread
 # starts, and one in a library loaded later is left unbound -- a call
 # through NULL. lv_api's dlopen then finds libvirt already loaded.
 ifneq ($(SAN),)
-LDLIBS   += -Wl,--push-state,--no-as-needed $(shell pkg-config --libs libvirt 2>/dev/null) \
-            -Wl,--pop-state
+LDLIBS   += -Wl,--push-state,--no-as-needed $(LIBVIRT_LIBS) -Wl,--pop-state
 endif
 # SAN=1: ASan+UBSan; SAN=thread: ThreadSanitizer.
 # GCC warns that TSan does not model atomic_thread_fence; vring's fences
@@ -123,7 +123,7 @@ $(TESTBE): $(TBE_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
 
 $(TESTS): $(TEST_SRCS:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libvirt 2>/dev/null) -lcriterion
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(LIBVIRT_LIBS) -lcriterion
 
 # Benchmarks start backends and devices with the same helpers as the tests.
 $(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/integration/support.o $(LIB)

@@ -545,6 +545,13 @@ static void control_spread(const char *what, struct ctl_samples *s, double *medi
 
 #define COPY_RUNS 3   /* migrations per thread count: one pass is one sample */
 
+/* " v0 v1 ..." with `decimals` after the point: every sample of a median. */
+static void print_samples(const double *v, int n, int decimals)
+{
+	for (int i = 0; i < n; i++)
+		printf(" %.*f", decimals, v[i]);
+}
+
 /* One first pass of a filled 1 GiB guest with `threads` copy threads: its
  * GiB/s (*bytes: what it copied), or < 0 when the migration failed. */
 static double copy_pass(const char *a, const char *b, int threads, double *bytes, double *setup)
@@ -581,12 +588,10 @@ static int bench_copy_threads(const char *a, const char *b, int threads)
 	}
 	vhm = vhm_median(v, COPY_RUNS);
 	printf("    %d thread%s, first pass GiB/s:", threads, threads > 1 ? "s" : "");
-	for (int i = 0; i < COPY_RUNS; i++)
-		printf(" %.3f", v[i]);
+	print_samples(v, COPY_RUNS, 3);
 	printf(" (median %.3f); setup ms (destination created, mapped by the backend, "
 	       "prefaulted):", vhm);
-	for (int i = 0; i < COPY_RUNS; i++)
-		printf(" %.0f", setup[i]);
+	print_samples(setup, COPY_RUNS, 0);
 	printf("\n");
 	bench_report(line, "GiB/s", vhm, memcpy_gibps((size_t)bytes, false), ">=", 0.7);
 	fresh = memcpy_gibps((size_t)bytes, true);
@@ -681,11 +686,9 @@ static int bench_hot_swap(const char *a, const char *b)
 		}
 	}
 	printf("    downtime ms, hot swap:");
-	for (int i = 0; i < SWAP_SAMPLES; i++)
-		printf(" %.2f", swap[i]);
+	print_samples(swap, SWAP_SAMPLES, 2);
 	printf("; copying:");
-	for (int i = 0; i < SWAP_SAMPLES; i++)
-		printf(" %.2f", copy[i]);
+	print_samples(copy, SWAP_SAMPLES, 2);
 	printf("\n");
 	bench_report("downtime hot swap vs copying migration", "ms",
 		     vhm_median(swap, SWAP_SAMPLES), vhm_median(copy, SWAP_SAMPLES), "<=", 0.5);

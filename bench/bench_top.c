@@ -122,15 +122,16 @@ static int start_devices(const char *run)
 	return 0;
 }
 
-/* What one watcher costs: median CPU seconds of RUNS runs with 1 and with
- * 1 + SECONDS refreshes (top: argv with its -n at n_arg; the poller: argv
- * NULL), and the wall time of the last long run. 0, or -1 (said why). */
+/* What one watcher costs, in CPU seconds (medians of RUNS). */
 struct watch_cost {
 	double start_s;                 /* the short run: start, one refresh, exit */
-	double long_s;                  /* the long run */
-	double wall_s;                  /* of a long run */
+	double long_s;                  /* the long run: 1 + SECONDS refreshes */
+	double wall_s;                  /* of the last long run */
 };
 
+/* Measure w: top is argv, its -n value written at n_arg (N_ARG_LEN bytes);
+ * the poller is argv NULL. 0, or -1 (said why). */
+#define N_ARG_LEN 16
 static int watch_cost(const char *who, const char **argv, char *n_arg, const char *run,
 		      struct watch_cost *w)
 {
@@ -140,10 +141,10 @@ static int watch_cost(const char *who, const char **argv, char *n_arg, const cha
 		uint64_t t0;
 
 		if (argv)
-			snprintf(n_arg, 16, "1");
+			snprintf(n_arg, N_ARG_LEN, "1");
 		shorts[r] = run_cpu_s(argv, run, 1);
 		if (argv)
-			snprintf(n_arg, 16, "%d", 1 + SECONDS);
+			snprintf(n_arg, N_ARG_LEN, "%d", 1 + SECONDS);
 		t0 = vhm_now_ns();
 		longs[r] = run_cpu_s(argv, run, 1 + SECONDS);
 		w->wall_s = (double)(vhm_now_ns() - t0) / 1e9;
@@ -159,7 +160,7 @@ static int watch_cost(const char *who, const char **argv, char *n_arg, const cha
 
 int bench_top(void)
 {
-	char bin[256], run[TS_PATH_MAX], n[16];
+	char bin[256], run[TS_PATH_MAX], n[N_ARG_LEN];
 	const char *top[] = { bin, "top", "-b", "-d", "1", "-n", n, "--run-dir", run, NULL };
 	struct watch_cost t, p;
 	int rc = -1;

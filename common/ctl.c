@@ -1056,7 +1056,7 @@ static int client_read_msg(struct ctl_client *c, json_t **msg, uint64_t deadline
 		char chunk[CTL_READ_CHUNK];
 		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		ssize_t n;
-		int rc;
+		int rc, left;
 
 		if (nl) {
 			size_t len = (size_t)(nl - start);
@@ -1077,9 +1077,9 @@ static int client_read_msg(struct ctl_client *c, json_t **msg, uint64_t deadline
 		if (buf_pending(&c->in) > CTL_CLIENT_LINE_MAX)
 			return -EPROTO;
 		/* with no time left (timeout 0: "what is there?"), recv alone answers */
-		rc = ms_left(deadline);
-		if (rc) {
-			rc = poll(&pfd, 1, rc);
+		left = ms_left(deadline);
+		if (left) {
+			rc = poll(&pfd, 1, left);
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc < 0)
@@ -1088,7 +1088,7 @@ static int client_read_msg(struct ctl_client *c, json_t **msg, uint64_t deadline
 				return -ETIMEDOUT;
 		}
 		n = recv(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-		if (n < 0 && errno == EAGAIN && !ms_left(deadline))
+		if (n < 0 && errno == EAGAIN && !left)
 			return -ETIMEDOUT;
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;

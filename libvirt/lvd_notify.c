@@ -9,7 +9,6 @@
 #include "lvd_notify.h"
 #include "util.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -68,23 +67,14 @@ void lvd_notify_failed(const char *err, int rc)
 /* $WATCHDOG_USEC, when it is for us ($WATCHDOG_PID unset or ours); 0: off. */
 static uint64_t watchdog_usec(void)
 {
-	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
-	unsigned long long v;
-	char *end;
+	const char *pid = getenv("WATCHDOG_PID");
+	uint64_t usec, p;
 
-	if (!usec || !*usec)
+	if (vhm_parse_u64(getenv("WATCHDOG_USEC"), &usec))
 		return 0;
-	if (pid && *pid) {
-		errno = 0;
-		v = strtoull(pid, &end, 10);
-		if (errno || *end || v != (unsigned long long)getpid())
-			return 0;
-	}
-	errno = 0;
-	v = strtoull(usec, &end, 10);
-	if (errno || *end || usec[0] == '-')
+	if (pid && *pid && (vhm_parse_u64(pid, &p) || p != (uint64_t)getpid()))
 		return 0;
-	return v;
+	return usec;
 }
 
 void lvd_watchdog_init(struct lvd_watchdog *w)

@@ -442,11 +442,10 @@ void scan_word_runs(struct scan *s, struct cursor *c, size_t i, uint64_t v)
 	r += (size_t)__builtin_popcountll(starts);
 	RUN_PUT(o, 0, starts, ends, base);
 	while (starts) {
-		o += 1;
 #pragma GCC unroll 8
-		for (size_t k = 0; k < RUN_STORE; k++)
+		for (size_t k = 1; k <= RUN_STORE; k++)
 			RUN_PUT(o, k, starts, ends, base);
-		o += RUN_STORE - 1;
+		o += RUN_STORE;
 	}
 	c->nruns = r;
 }
@@ -602,8 +601,11 @@ int lt_log_sync(struct lt_log *log, const struct lt_sync *how, struct lt_sync_st
 		return -EINVAL;
 	if (how->regions && !how->region_pages)
 		return -EINVAL;
-	memset(&s, 0, sizeof(s));
+	/* The batch is left as it is: no slot is read before it is written (the
+	 * open run's growth reads the last run, there only once one is stored). */
 	s.how = how;
+	s.nruns = 0;
+	memset(&s.st, 0, sizeof(s.st));
 	kernels[kernel_index()].sync(&s, log->words, log->nwords, !how->peek && !log->readonly,
 				     how->on_runs || how->regions);
 	scan_flush(&s, false);

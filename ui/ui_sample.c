@@ -297,9 +297,8 @@ static void slot_connected(struct ui_slot *sl, struct conn_result *r)
 	sl->track_tried = false;
 }
 
-/* Take what the connector finished. */
-/* The connector's results. woken: the wake pipe polled readable (empty it;
- * else it is left for the poll that will see it). */
+/* Take what the connector finished. woken: the wake pipe polled readable
+ * (empty it; else it is left for the poll that will see it). */
 static void collect(struct ui_sampler *s, uint64_t now, bool woken)
 {
 	struct conn_result done[UI_SAMPLE_MAX];
@@ -469,8 +468,6 @@ void ui_sample_read(struct ui_sampler *s, const struct pollfd *fds, int n)
 			collect(s, vhm_now_ns(), true);
 }
 
-/* Sockets in the run dir: new ones get a slot; slots of vanished ones are
- * marked, and dropped after a while unless named. */
 static bool same_time(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
@@ -501,6 +498,8 @@ static bool dir_unchanged(struct ui_sampler *s)
 	return age_ns > (int64_t)DIR_SETTLED_NS;
 }
 
+/* Sockets in the run dir: new ones get a slot; slots of vanished ones are
+ * marked, and dropped after a while unless named. */
 static void scan_dir(struct ui_sampler *s, uint64_t now)
 {
 	bool seen[UI_SAMPLE_MAX] = { false };

@@ -29,7 +29,7 @@
 #include "ui_sample.h"
 #include "util.h"
 
-#define POLL_MAX (UI_SAMPLE_MAX + 1)
+#define POLL_MAX 2   /* stdin and the sampler's wake-up pipe (ui_sample_pollfds) */
 #define DELAY_MIN_S 0.1
 #define DELAY_MAX_S 3600.0
 
