@@ -5,10 +5,13 @@
  * struct vbpf_counters (vbpf_abi.h); user space sums the CPUs. Each probe has
  * alternative attach points, chosen by vbpf.c at run time before load (the
  * others get autoload=false):
- *   control plane  tracepoint syscalls:sys_{enter,exit}_{sendmsg,recvmsg}
+ *   control plane  tracepoint syscalls:sys_{enter,exit}_{sendmsg,recvmsg},
+ *                  and sendmmsg where it exists
  *                  | raw_tp sys_enter/sys_exit (filtered by syscall number);
- *                  the vhost-user header of each message is decoded at exit
- *                  (request counts, service times: vbpf_abi.h)
+ *                  the vhost-user header of each message is decoded at exit,
+ *                  every message a call moved (a frontend may send or read
+ *                  several at once): request counts, service times
+ *                  (vbpf_abi.h)
  *   eventfd        tracepoint syscalls:sys_{enter,exit}_{write,read}
  *                  | the same raw_tp pair
  *   page faults    tracepoint exceptions:page_fault_user | tp_btf page_fault_user
@@ -37,6 +40,7 @@ const volatile __u64 pf_end = 0;
 const volatile __u32 page_shift = 12;
 /* Syscall numbers for the raw_tp variant (from the loader's <sys/syscall.h>). */
 const volatile long nr_sendmsg = -1, nr_recvmsg = -1, nr_write = -1, nr_read = -1;
+const volatile long nr_sendmmsg = -1;
 /* Per uprobe slot: the function returns a 16-bit packet count (rte_vhost bursts). */
 const volatile __u8 up_ret_u16[VBPF_MAX_UPROBES] = {};
 
@@ -52,7 +56,8 @@ enum call_kind { K_SEND = VBPF_SEND, K_RECV = VBPF_RECV, K_EVWRITE, K_EVREAD };
 struct call_start {
 	__u64 ts_ns;
 	long nr;       /* syscall number, to pair raw sys_enter with sys_exit */
-	__u64 msg;     /* ctl: the struct user_msghdr pointer (user memory) */
+	__u64 msg;     /* ctl: the struct user_msghdr pointer (user memory); for
+			* sendmmsg, the struct mmsghdr array's */
 	long fd;       /* ctl: the socket */
 	__u32 kind;
 };
@@ -200,21 +205,6 @@ static __always_inline void on_enter(long nr, enum call_kind kind, long fd, __u6
 	bpf_map_update_elem(&inflight, &id, &st, BPF_ANY);
 }
 
-/* The first 12 bytes of the message a sendmsg/recvmsg moved: the first
- * iovec's, when it holds a whole header and the call moved as much. */
-static __always_inline bool read_header(__u64 msg, long ret, __u32 hdr[3])
-{
-	struct user_msghdr mh;
-	struct iovec iov;
-
-	if (ret < 12 || bpf_probe_read_user(&mh, sizeof(mh), (void *)msg) ||
-	    !mh.msg_iov || !mh.msg_iovlen ||
-	    bpf_probe_read_user(&iov, sizeof(iov), mh.msg_iov) || iov.iov_len < 12 ||
-	    bpf_probe_read_user(hdr, 12, iov.iov_base))
-		return false;
-	return (hdr[1] & VHU_VERSION_MASK) == VHU_VERSION && hdr[2] <= VHU_MAX_PAYLOAD;
-}
-
 /* A vhost-user request the target moved: queue its time for the reply. */
 static __always_inline void request_seen(const struct pending_key *key, __u32 out, __u64 t_ns)
 {
@@ -279,13 +269,62 @@ static __always_inline void count_request(struct vbpf_counters *c, long fd, __u3
 	}
 }
 
+/* Messages decoded a call (a frontend pipelines; a backend moves one), and
+ * sendmmsg entries looked at. */
+#define MSGS_PER_CALL 16
+#define MMSG_MAX      16
+
+/* The vhost-user messages in the first `len` bytes of msghdr `msg`'s first
+ * iovec, header by header, each counted (count_request); a header cut off
+ * by the end of the call, or not of version 1, ends the walk. */
+static __always_inline void walk_messages(struct vbpf_counters *c, long fd, __u32 kind,
+					  __u64 msg, __u64 len, __u64 t_ns)
+{
+	struct user_msghdr mh;
+	struct iovec iov;
+	__u64 off = 0;
+
+	if (len < 12 || bpf_probe_read_user(&mh, sizeof(mh), (void *)msg) || !mh.msg_iov ||
+	    !mh.msg_iovlen || bpf_probe_read_user(&iov, sizeof(iov), mh.msg_iov))
+		return;
+	if (len > iov.iov_len)
+		len = iov.iov_len;
+	for (int i = 0; i < MSGS_PER_CALL; i++) {
+		__u32 hdr[3];
+
+		if (off + 12 > len ||
+		    bpf_probe_read_user(hdr, sizeof(hdr), (char *)iov.iov_base + off) ||
+		    (hdr[1] & VHU_VERSION_MASK) != VHU_VERSION || hdr[2] > VHU_MAX_PAYLOAD)
+			return;
+		count_request(c, fd, kind, hdr, t_ns);
+		off += 12 + hdr[2];
+	}
+}
+
+/* A sendmmsg that sent n entries: each one's messages, as a sendmsg's. */
+static __always_inline void walk_mmsg(struct vbpf_counters *c, long fd, __u64 vec, long n,
+				      __u64 t_ns)
+{
+	for (int i = 0; i < MMSG_MAX && i < n; i++) {
+		__u64 at = vec + (__u64)i * sizeof(struct mmsghdr);
+		__u32 len;
+
+		if (bpf_probe_read_user(&len, sizeof(len),
+					(void *)(at + __builtin_offsetof(struct mmsghdr, msg_len))))
+			return;
+		__sync_fetch_and_add(&c->ctl_msgs[K_SEND], 1);
+		__sync_fetch_and_add(&c->ctl_bytes[K_SEND], len);
+		walk_messages(c, fd, K_SEND, at, len, t_ns);
+	}
+}
+
 /* Syscall exit: count the call begun in on_enter(), if any. */
 static __always_inline void on_exit(long nr, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
 	struct vbpf_counters *c;
 	struct call_start *st;
-	__u32 kind, slot, hdr[3];
+	__u32 kind, slot;
 	__u64 us;
 
 	st = bpf_map_lookup_elem(&inflight, &id);
@@ -308,12 +347,16 @@ static __always_inline void on_exit(long nr, long ret)
 		__sync_fetch_and_add(&c->ctl_errors[kind], 1);
 		goto out;
 	}
-	__sync_fetch_and_add(&c->ctl_msgs[kind], 1);
-	__sync_fetch_and_add(&c->ctl_bytes[kind], ret);
 	/* A request sent counts from sendmsg's entry, one received from
 	 * recvmsg's return; a reply sent ends a service at sendmsg's entry. */
-	if (read_header(st->msg, ret, hdr))
-		count_request(c, st->fd, kind, hdr, kind == K_SEND ? st->ts_ns : now);
+	if (nr == nr_sendmmsg) {
+		walk_mmsg(c, st->fd, st->msg, ret, st->ts_ns);
+	} else {
+		__sync_fetch_and_add(&c->ctl_msgs[kind], 1);
+		__sync_fetch_and_add(&c->ctl_bytes[kind], ret);
+		walk_messages(c, st->fd, kind, st->msg, (__u64)ret,
+			      kind == K_SEND ? st->ts_ns : now);
+	}
 	us = (now - st->ts_ns) / 1000;
 	slot = us ? log2_u64(us) : 0;
 	if (slot >= VBPF_HIST_SLOTS)
@@ -338,6 +381,22 @@ int tp_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	if (is_target())
 		on_exit(nr_sendmsg, ctx->ret);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int tp_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (is_target())
+		on_enter(nr_sendmmsg, K_SEND, ctx->args[0], ctx->args[1]);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmmsg")
+int tp_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	if (is_target())
+		on_exit(nr_sendmmsg, ctx->ret);
 	return 0;
 }
 
@@ -399,8 +458,8 @@ int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 
 	if (!is_target())
 		return 0;
-	if (ctl_on && (nr == nr_sendmsg || nr == nr_recvmsg))
-		on_enter(nr, nr == nr_sendmsg ? K_SEND : K_RECV,
+	if (ctl_on && (nr == nr_sendmsg || nr == nr_recvmsg || nr == nr_sendmmsg))
+		on_enter(nr, nr == nr_recvmsg ? K_RECV : K_SEND,
 			 PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs));
 	else if (kick_on && (nr == nr_write || nr == nr_read))
 		on_enter(nr, nr == nr_write ? K_EVWRITE : K_EVREAD,

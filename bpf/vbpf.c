@@ -428,7 +428,7 @@ int vbpf_open(struct vbpf **out, pid_t pid, unsigned probes, const struct vbpf_o
 	enum sys_variant ctl = SYS_NONE, kick = SYS_NONE;
 	enum { PF_NONE, PF_TP, PF_BTF } pf = PF_NONE;
 	enum { KVM_NONE, KVM_FENTRY, KVM_TP, KVM_RAW } kvm = KVM_NONE;
-	bool tracefs = false, mounted = false;
+	bool tracefs = false, mounted = false, mmsg_tp = false;
 	struct vbpf_bpf *skel;
 	struct vbpf *v;
 	char procdir[32];
@@ -475,9 +475,16 @@ int vbpf_open(struct vbpf **out, pid_t pid, unsigned probes, const struct vbpf_o
 	vmlinux = btf__load_vmlinux_btf();
 	if (vmlinux && !access("/sys/kernel/btf/kvm", F_OK))
 		kvm_btf = btf__load_module_btf("kvm", vmlinux);
-	if (probes & (1u << VBPF_PROBE_CTL))
+	if (probes & (1u << VBPF_PROBE_CTL)) {
 		ctl = pick_syscalls(&v->probe[VBPF_PROBE_CTL], tracefs, vmlinux, "sendmsg",
 				    "recvmsg");
+		/* a frontend's pipelines go out in sendmmsg (raw_tp sees it anyway) */
+		mmsg_tp = ctl == SYS_TP && tracepoint_exists("syscalls", "sys_enter_sendmmsg") &&
+			  tracepoint_exists("syscalls", "sys_exit_sendmmsg");
+		if (ctl == SYS_TP && !mmsg_tp)
+			note(&v->probe[VBPF_PROBE_CTL], "no syscalls:*_sendmmsg tracepoints: "
+			     "messages sent with sendmmsg not decoded");
+	}
 	if (probes & (1u << VBPF_PROBE_KICK))
 		kick = pick_syscalls(&v->probe[VBPF_PROBE_KICK], tracefs, vmlinux, "write", "read");
 	if (probes & (1u << VBPF_PROBE_PF)) {
@@ -534,6 +541,7 @@ int vbpf_open(struct vbpf **out, pid_t pid, unsigned probes, const struct vbpf_o
 	skel->rodata->pf_end = o->pf_end ? o->pf_end : UINT64_MAX;
 	skel->rodata->page_shift = (__u32)__builtin_ctzl((unsigned long)sysconf(_SC_PAGESIZE));
 	skel->rodata->nr_sendmsg = SYS_sendmsg;
+	skel->rodata->nr_sendmmsg = SYS_sendmmsg;
 	skel->rodata->nr_recvmsg = SYS_recvmsg;
 	skel->rodata->nr_write = SYS_write;
 	skel->rodata->nr_read = SYS_read;
@@ -559,6 +567,8 @@ int vbpf_open(struct vbpf **out, pid_t pid, unsigned probes, const struct vbpf_o
 		for (size_t i = 0; i < v->n_up; i++)
 			up |= v->up[i].bin[0] != '\0';
 		set_autoload(tp_ctl, VHM_ARRAY_SIZE(tp_ctl), ctl == SYS_TP);
+		bpf_program__set_autoload(skel->progs.tp_enter_sendmmsg, mmsg_tp);
+		bpf_program__set_autoload(skel->progs.tp_exit_sendmmsg, mmsg_tp);
 		set_autoload(tp_kick, VHM_ARRAY_SIZE(tp_kick), kick == SYS_TP);
 		set_autoload(raw, VHM_ARRAY_SIZE(raw), ctl == SYS_RAW || kick == SYS_RAW);
 		bpf_program__set_autoload(skel->progs.tp_page_fault_user, pf == PF_TP);
@@ -580,15 +590,18 @@ int vbpf_open(struct vbpf **out, pid_t pid, unsigned probes, const struct vbpf_o
 		struct bpf_program *tp[] = {
 			skel->progs.tp_enter_sendmsg, skel->progs.tp_exit_sendmsg,
 			skel->progs.tp_enter_recvmsg, skel->progs.tp_exit_recvmsg,
+			skel->progs.tp_enter_sendmmsg, skel->progs.tp_exit_sendmmsg,
 		};
 		struct bpf_link **tpl[] = {
 			&skel->links.tp_enter_sendmsg, &skel->links.tp_exit_sendmsg,
 			&skel->links.tp_enter_recvmsg, &skel->links.tp_exit_recvmsg,
+			&skel->links.tp_enter_sendmmsg, &skel->links.tp_exit_sendmmsg,
 		};
 		struct bpf_program *raw[] = { skel->progs.raw_sys_enter, skel->progs.raw_sys_exit };
 		struct bpf_link **rawl[] = { &skel->links.raw_sys_enter, &skel->links.raw_sys_exit };
 
-		ps->attached = ctl == SYS_TP ? attach_all(ps, tp, tpl, 4) : attach_all(ps, raw, rawl, 2);
+		ps->attached = ctl == SYS_TP ? attach_all(ps, tp, tpl, mmsg_tp ? 6 : 4)
+					     : attach_all(ps, raw, rawl, 2);
 		if (ps->attached)
 			ps->variant = ctl == SYS_TP ? "tracepoint" : "raw_tp";
 		if (ps->attached && o->all_sockets)

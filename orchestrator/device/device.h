@@ -273,9 +273,26 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
  * not. ... */
 int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
 			    uint64_t features);
+/* Every ring's SET_VRING_BASE sent to a staged backend before its start,
+ * replies left in flight: the backend serves them while the caller works
+ * (the last copy). A base starts nothing: the rings stay stopped until
+ * their KICKs. Nothing else may be sent to that backend before
+ * dev_backend_start_staged or dev_backend_bases_wait collects them. */
+struct dev_bases_ahead {
+	struct vhu_pipe_req r[DEV_MAX_RINGS];
+	struct vhu_pending pend;
+	bool sent;                 /* in flight, not collected yet */
+};
+void dev_backend_send_bases(struct device *d, struct vhu_front *f, const uint32_t *bases,
+			    struct dev_bases_ahead *ahead);
 /* ... then every ring's SET_VRING_BASE, then every SET_VRING_KICK, then
- * status DRIVER_OK, pipelined: one wait. */
-int dev_backend_start_staged(struct device *d, struct vhu_front *f, const uint32_t *bases);
+ * status DRIVER_OK, pipelined: one wait. With `ahead` (may be NULL)
+ * holding bases sent by dev_backend_send_bases, their acks are collected
+ * first and only the KICKs and DRIVER_OK are sent (`bases` unused). */
+int dev_backend_start_staged(struct device *d, struct vhu_front *f, const uint32_t *bases,
+			     struct dev_bases_ahead *ahead);
+/* Their replies, if any are owed (a rollback's before it talks to f). */
+int dev_backend_bases_wait(struct vhu_front *f, struct dev_bases_ahead *ahead);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
  * the memory the driver runs on now; log_guest_addr = the used ring's GPA,
  * for a packed ring its descriptor table's, where used descriptors go). */

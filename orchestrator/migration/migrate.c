@@ -76,6 +76,8 @@ struct mig_dst_ops {
 	int (*pass_end)(struct mig *m);         /* a pre-copy pass ended */
 	int (*proof)(struct mig *m);            /* source stopped, last copy made: the
 						 * device state and the check in the window */
+	void (*bases_ahead)(struct mig *m);     /* m->bases known: sent before the last
+						 * copy, or NULL (start sends them) */
 	int (*start)(struct mig *m);            /* run from m->bases: the commit point */
 	void (*adopt)(struct mig *m, uint64_t t_resume);   /* the device after the commit */
 	void (*drop)(struct mig *m);            /* rollback: let it go */
@@ -103,6 +105,7 @@ struct mig {
 	struct lt_log log;
 	uint64_t *bm;              /* merged dirty bitmap, log.nwords words */
 	uint32_t bases[DEV_MAX_RINGS];
+	struct dev_bases_ahead dst_bases;   /* local_ops: sent, acks owed */
 	uint64_t tb_start_ns, tb_bytes;   /* bandwidth cap accounting */
 	struct mig_progress prog;  /* what each event's "progress" says (emit) */
 	bool dst_open, dst_mem_made, log_made, logging, paused, src_stopped, rebased;
@@ -1011,6 +1014,14 @@ static int last_copy(struct mig *m)
 	return rc;
 }
 
+/* The destination's SET_VRING_BASEs, sent as soon as the source's are
+ * known: the backend serves them during the last copy instead of inside
+ * the start (its KICKs wait for the copy: a started ring reads memory). */
+static void local_bases_ahead(struct mig *m)
+{
+	dev_backend_send_bases(m->d, &m->dst, m->bases, &m->dst_bases);
+}
+
 /* The destination's rings started from m->bases (logging, for
  * after-resume), the guest's view moved to its memory. */
 static int local_start(struct mig *m)
@@ -1023,7 +1034,7 @@ static int local_start(struct mig *m)
 		gw_rebase(&d->gw, &m->dst_mem);
 		m->rebased = true;
 	}
-	rc = dev_backend_start_staged(d, &m->dst, m->bases);
+	rc = dev_backend_start_staged(d, &m->dst, m->bases, &m->dst_bases);
 	if (rc)
 		return fail(m, "switchover", rc, "starting the destination: %s", m->dst.err);
 	return 0;
@@ -1059,6 +1070,8 @@ static int switch_to_destination(struct mig *m, uint64_t t_down)
 	uint64_t t;
 	int rc;
 
+	if (m->ops->bases_ahead)
+		m->ops->bases_ahead(m);
 	if ((rc = last_copy(m)) || (rc = check_cancel(m, "switchover")))
 		return rc;
 	t = vhm_now_ns();
@@ -1179,6 +1192,9 @@ static void rollback(struct mig *m)
  * listener closed, the memory made for it dropped. */
 static void local_drop(struct mig *m)
 {
+	/* the stream in step first: the bases' acks before the status's */
+	if (m->dst_open && !m->dst.broken)
+		dev_backend_bases_wait(&m->dst, &m->dst_bases);
 	if (m->dst_open && !m->dst.broken && dev_backend_reset_status(&m->dst))
 		fprintf(stderr, "vhm migrate: rollback: resetting the destination: %s\n",
 			m->dst.err);
@@ -1399,7 +1415,7 @@ static bool local_gone(struct mig *m)
 static const struct mig_dst_ops local_ops = {
 	.open = local_open, .prepare = local_prepare, .copy_all = copy_all,
 	.copy_dirty = copy_dirty, .pass_end = local_pass_end, .proof = check_in_window,
-	.start = local_start, .adopt = local_adopt, .drop = local_drop, .gone = local_gone,
+	.bases_ahead = local_bases_ahead, .start = local_start, .adopt = local_adopt, .drop = local_drop, .gone = local_gone,
 };
 
 /* ---- the stream destination (mig_sout.h) ----------------------------------

@@ -188,13 +188,14 @@ static int check_payload(struct vhu_front *f, const struct vhu_req_info *info,
 	return fail(f, -EINVAL, false, info->num, "payload size %u, expected %s", size, want);
 }
 
-int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payload *p,
-		   const int *fds, int nfds, bool *expect_reply)
+/* The message for `request`, checked against its row (negotiated, payload,
+ * fds): 0 or the error, recorded; *expect_reply as vhu_front_send's. */
+static int build_msg(struct vhu_front *f, uint32_t request, const union vhu_payload *p,
+		     const int *fds, int nfds, bool unacked, struct vhu_msg *m,
+		     bool *expect_reply)
 {
 	static const union vhu_payload empty;
 	const struct vhu_req_info *info = vhu_req_info(request);
-	char werr[VHU_ERR_LEN];
-	struct vhu_msg m;
 	int min, max, rc;
 
 	if (f->broken || f->sock < 0)
@@ -211,18 +212,29 @@ int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payloa
 		return fail(f, -EINVAL, false, request, "%d fds given, the request takes %d..%d",
 			    nfds, min, max);
 
-	memset(&m, 0, sizeof(m));
-	m.hdr.request = request;
-	m.hdr.flags = VHU_VERSION;
-	m.hdr.size = vhu_pl_size(info->payload, p);
-	memcpy(&m.u, p, m.hdr.size);
-	m.nfds = nfds;
+	memset(m, 0, sizeof(*m));
+	m->hdr.request = request;
+	m->hdr.flags = VHU_VERSION;
+	m->hdr.size = vhu_pl_size(info->payload, p);
+	memcpy(&m->u, p, m->hdr.size);
+	m->nfds = nfds;
 	if (nfds)
-		memcpy(m.fds, fds, sizeof(int) * (size_t)nfds);
-	*expect_reply = wants_reply(f, info);
+		memcpy(m->fds, fds, sizeof(int) * (size_t)nfds);
+	*expect_reply = wants_reply(f, info) && !(unacked && info->reply == VHU_RR_ACK);
 	if (*expect_reply && info->reply == VHU_RR_ACK)
-		m.hdr.flags |= VHU_FLAG_NEED_REPLY;
+		m->hdr.flags |= VHU_FLAG_NEED_REPLY;
+	return 0;
+}
 
+int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payload *p,
+		   const int *fds, int nfds, bool *expect_reply)
+{
+	char werr[VHU_ERR_LEN];
+	struct vhu_msg m;
+	int rc = build_msg(f, request, p, fds, nfds, false, &m, expect_reply);
+
+	if (rc)
+		return rc;
 	rc = vhu_wire_send(f->sock, &m, f->timeout_ms, werr, sizeof(werr));
 	if (rc)
 		return fail(f, rc, true, request, "%s", werr);
@@ -366,47 +378,243 @@ int vhu_front_request(struct vhu_front *f, uint32_t request, const union vhu_pay
 	return 0;
 }
 
-#define VHU_PIPELINE_MAX 256
+/* Wire bytes of the reply to a request of this row when the table fixes
+ * them and no fd may come with it (acks, ring states), else 0. */
+#define FIXED_REPLY_BYTES (sizeof(struct vhu_hdr) + sizeof(uint64_t))
 
-/* Collect the replies of the requests marked in expect[], in order. The
- * first error, or 0; a broken connection stops the collection. */
-static int pipeline_collect(struct vhu_front *f, const struct vhu_pipe_req *r, const bool *expect,
-			    int n)
+static size_t fixed_reply_bytes(const struct vhu_req_info *info)
 {
+	enum vhu_pl kind = info->reply == VHU_RR_ACK ? VHU_PL_U64 : info->reply_payload;
+
+	if (info->reply_fds != VHU_FD_NONE || info->num == VHU_SET_DEVICE_STATE_FD)
+		return 0;
+	return kind == VHU_PL_U64 || kind == VHU_PL_STATE ? FIXED_REPLY_BYTES : 0;
+}
+
+/* Block until the connection has bytes to read, serving the backend's
+ * channel meanwhile (wait_reply). 0, or the error, recorded. */
+static int wait_readable(struct vhu_front *f, uint32_t request)
+{
+	struct pollfd p = { .fd = f->sock, .events = POLLIN };
+	int left = wait_reply(f, request), rc;
+
+	if (left < 0 || f->breq_sock >= 0)
+		return left < 0 ? left : 0;     /* wait_reply polled the connection */
+	do
+		rc = poll(&p, 1, left);
+	while (rc < 0 && errno == EINTR);
+	if (rc == 0)
+		return fail(f, -ETIMEDOUT, true, request, "no reply within %d ms", f->timeout_ms);
+	if (rc < 0)
+		return fail(f, -errno, true, request, "poll: %s", strerror(errno));
+	return 0;
+}
+
+/* Read what the connection holds of the first `want` bytes into buf + *got
+ * (waiting for at least one); `partial`: bytes of the reply being read
+ * that are in already. 0, or the error, recorded (the connection breaks). */
+static int read_more(struct vhu_front *f, uint32_t request, uint8_t *buf, size_t *got,
+		     size_t want, size_t partial)
+{
+	char werr[VHU_ERR_LEN];
+	ssize_t k = 0;
+	int rc;
+
+	while (k == 0) {
+		if ((rc = wait_readable(f, request)))
+			return rc;
+		k = vhu_wire_recv_some(f->sock, buf + *got, want - *got, werr, sizeof(werr));
+	}
+	if (k == -ECONNRESET && partial)
+		return fail(f, -ECONNRESET, true, request, "peer closed mid-message (%zu of %zu "
+			    "bytes)", partial, FIXED_REPLY_BYTES);
+	if (k < 0)
+		return fail(f, (int)k, true, request, "%s", werr);
+	*got += (size_t)k;
+	return 0;
+}
+
+/* The replies of a pipeline whose every expected reply is fixed
+ * (fixed_reply_bytes), as they arrive: a recv takes all that are in, not
+ * one header and one payload each, and never a byte past the last reply,
+ * so the stream stays in step. Each is checked as vhu_front_recv checks
+ * one; out[i] (out may be NULL) gets reply i's payload. The first error, or
+ * 0; 1 when some reply is not fixed (the caller reads them one by one). */
+static int collect_fixed(struct vhu_front *f, const struct vhu_pipe_req *r, const bool *expect,
+			 int n, union vhu_payload *out)
+{
+	uint8_t buf[VHU_PIPELINE_MAX * FIXED_REPLY_BYTES];
+	size_t total = 0, got = 0, at = 0;
 	int first = 0;
 
+	for (int i = 0; i < n; i++)
+		if (expect[i] && !fixed_reply_bytes(vhu_req_info(r[i].request)))
+			return 1;
+		else if (expect[i])
+			total += FIXED_REPLY_BYTES;
 	for (int i = 0; i < n && !f->broken; i++) {
-		int rc;
+		struct vhu_msg m = { .nfds = 0 };
+		int rc = 0;
 
 		if (!expect[i])
 			continue;
-		rc = vhu_front_recv(f, r[i].request, &r[i].p, NULL);
+		while (!rc && got - at < FIXED_REPLY_BYTES)
+			rc = read_more(f, r[i].request, buf, &got, total, got - at);
+		if (!rc) {
+			memcpy(&m.hdr, buf + at, sizeof(m.hdr));
+			memcpy(&m.u, buf + at + sizeof(m.hdr), sizeof(uint64_t));
+			at += FIXED_REPLY_BYTES;
+			rc = validate_reply(f, vhu_req_info(r[i].request), &r[i].p, &m);
+		}
+		if (!rc && out)
+			out[i] = m.u;
 		if (rc && !first)
 			first = rc;
 	}
 	return first;
 }
 
+/* Collect the replies of the requests marked in expect[], in order (out[i]:
+ * reply i's payload, out may be NULL). The first error, or 0; a broken
+ * connection stops the collection. */
+static int pipeline_collect(struct vhu_front *f, const struct vhu_pipe_req *r, const bool *expect,
+			    int n, union vhu_payload *out)
+{
+	int first = collect_fixed(f, r, expect, n, out);
+
+	if (first != 1)
+		return first;
+	first = 0;
+	for (int i = 0; i < n && !f->broken; i++) {
+		struct vhu_msg reply = { .nfds = 0 };
+		int rc;
+
+		if (!expect[i])
+			continue;
+		rc = vhu_front_recv(f, r[i].request, &r[i].p, &reply);
+		if (!rc && out)
+			out[i] = reply.u;
+		vhu_msg_close_fds(&reply);
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
+}
+
+/* A pipeline's requests framed back to back and sent in one call: one
+ * wake-up of the backend, not one a request. A request with fds opens a
+ * segment of its own (they travel with its first byte); those without
+ * follow in the segment before. */
+#define CORK_BYTES 4096
+#define CORK_SEGS  32
+
+struct cork {
+	uint8_t buf[CORK_BYTES];
+	size_t len;
+	struct vhu_wire_seg seg[CORK_SEGS];
+	int fds[CORK_SEGS][VHU_MAX_FDS];
+	int nseg;
+	int first, next;           /* requests [first, next) are in buf */
+};
+
+/* Send what is corked. 0, or the error, recorded (the connection breaks). */
+static int cork_flush(struct vhu_front *f, const struct vhu_pipe_req *r, struct cork *c)
+{
+	char werr[VHU_ERR_LEN];
+	int rc;
+
+	if (!c->nseg)
+		return 0;
+	rc = vhu_wire_send_segs(f->sock, c->seg, c->nseg, f->timeout_ms, werr, sizeof(werr));
+	c->len = 0;
+	c->nseg = 0;
+	if (rc)
+		return fail(f, rc, true, r[c->first].request, "%s", werr);
+	c->first = c->next;
+	return 0;
+}
+
+/* Request i of n into the cork (sent first if it is full); *quiet: it went
+ * without the ack it would have had (unacked). */
+static int pipeline_put(struct vhu_front *f, const struct vhu_pipe_req *r, int i, int n,
+			struct cork *c, bool *expect, bool *quiet)
+{
+	bool unacked = r[i].unacked && i < n - 1;
+	struct vhu_msg m;
+	struct vhu_wire_seg *sg;
+	int rc = build_msg(f, r[i].request, &r[i].p, &r[i].fd, r[i].fd >= 0 ? 1 : 0, unacked, &m,
+			   expect);
+
+	if (rc)
+		return rc;
+	*quiet = unacked && !*expect && wants_reply(f, vhu_req_info(r[i].request));
+	if ((c->len + sizeof(m.hdr) + m.hdr.size > sizeof(c->buf) ||
+	     (m.nfds && c->nseg == CORK_SEGS)) && (rc = cork_flush(f, r, c)))
+		return rc;
+	if (m.nfds || !c->nseg) {
+		sg = &c->seg[c->nseg];
+		memcpy(c->fds[c->nseg], m.fds, sizeof(int) * (size_t)m.nfds);
+		*sg = (struct vhu_wire_seg){ .buf = c->buf + c->len, .fds = c->fds[c->nseg],
+					     .nfds = m.nfds };
+		c->nseg++;
+	}
+	sg = &c->seg[c->nseg - 1];
+	sg->len += vhu_wire_frame(&m, c->buf + c->len);
+	c->len += sizeof(m.hdr) + m.hdr.size;
+	c->next = i + 1;
+	return 0;
+}
+
+void vhu_front_pipeline_send(struct vhu_front *f, const struct vhu_pipe_req *r, int n,
+			     struct vhu_pending *pend)
+{
+	struct cork c = { .len = 0, .nseg = 0 };
+	bool quiet_any = false;
+	int rc = 0;
+
+	pend->r = r;
+	pend->sync = false;
+	pend->sent = 0;
+	if (n > VHU_PIPELINE_MAX) {
+		pend->rc = fail(f, -E2BIG, false, r[0].request, "%d requests in one pipeline, at "
+				"most %d", n, VHU_PIPELINE_MAX);
+		return;
+	}
+	for (int i = 0; i < n && !rc; i++) {
+		bool quiet = false;
+
+		rc = pipeline_put(f, r, i, n, &c, &pend->expect[i], &quiet);
+		quiet_any |= !rc && quiet;
+		pend->sync |= !rc && !pend->expect[i] && !quiet &&
+			      vhu_needs_sync(vhu_req_info(r[i].request), &r[i].p);
+	}
+	/* what was corked before a failure still goes: it was sound */
+	rc = cork_flush(f, r, &c) ?: rc;
+	pend->sent = c.first;      /* the requests that went out */
+	pend->rc = rc;
+	/* the quiet ones are answered for by the last request's reply; where
+	 * it asks none, a sync point */
+	if (quiet_any && !rc && !pend->expect[n - 1])
+		pend->sync = true;
+}
+
+int vhu_front_pipeline_wait(struct vhu_front *f, struct vhu_pending *pend)
+{
+	int rc = pipeline_collect(f, pend->r, pend->expect, pend->sent, NULL) ?: pend->rc;
+
+	if (!rc && pend->sync)
+		rc = sync_point(f, pend->r[pend->sent - 1].request);
+	pend->sent = 0;
+	pend->sync = false;
+	return rc;
+}
+
 int vhu_front_pipeline(struct vhu_front *f, const struct vhu_pipe_req *r, int n)
 {
-	bool expect[VHU_PIPELINE_MAX], sync = false;
-	int sent, rc = 0;
+	struct vhu_pending pend;
 
-	if (n > VHU_PIPELINE_MAX)
-		return fail(f, -E2BIG, false, r[0].request, "%d requests in one pipeline, at most %d",
-			    n, VHU_PIPELINE_MAX);
-	for (sent = 0; sent < n && !rc; sent++) {
-		rc = vhu_front_send(f, r[sent].request, &r[sent].p, &r[sent].fd,
-				    r[sent].fd >= 0 ? 1 : 0, &expect[sent]);
-		sync |= !rc && !expect[sent] && vhu_needs_sync(vhu_req_info(r[sent].request),
-							       &r[sent].p);
-	}
-	if (rc)
-		sent--;            /* the failed one went nowhere */
-	rc = pipeline_collect(f, r, expect, sent) ?: rc;
-	if (!rc && sync)
-		rc = sync_point(f, r[n - 1].request);
-	return rc;
+	vhu_front_pipeline_send(f, r, n, &pend);
+	return vhu_front_pipeline_wait(f, &pend);
 }
 
 /* ---- typed requests ---------------------------------------------------- */
@@ -504,27 +712,28 @@ int vhu_set_vring_fd(struct vhu_front *f, uint32_t request, uint32_t index, int 
 
 int vhu_get_vring_bases(struct vhu_front *f, const uint32_t *index, uint32_t *base, int n)
 {
-	int sent = 0, rc = 0;
+	struct vhu_pipe_req r[VHU_PIPELINE_MAX];
+	union vhu_payload got[VHU_PIPELINE_MAX];
+	struct vhu_pending pend;
+	int rc;
 
-	for (; sent < n; sent++) {
-		union vhu_payload p = { .state = { .index = index[sent] } };
-		bool expect;
-
-		rc = vhu_front_send(f, VHU_GET_VRING_BASE, &p, NULL, 0, &expect);
-		if (rc)
-			return rc;
-	}
+	if (n > VHU_PIPELINE_MAX)
+		return fail(f, -E2BIG, false, VHU_GET_VRING_BASE, "%d rings, at most %d", n,
+			    VHU_PIPELINE_MAX);
+	for (int i = 0; i < n; i++)
+		r[i] = (struct vhu_pipe_req){ .request = VHU_GET_VRING_BASE, .fd = -1,
+					      .p.state = { .index = index[i] } };
+	vhu_front_pipeline_send(f, r, n, &pend);
+	if (pend.rc)
+		return pend.rc;    /* the ones sent are not collected: the stream broke */
+	if ((rc = pipeline_collect(f, r, pend.expect, n, got)))
+		return rc;
 	for (int i = 0; i < n; i++) {
-		union vhu_payload p = { .state = { .index = index[i] } };
-		struct vhu_msg r;
-
-		rc = vhu_front_recv(f, VHU_GET_VRING_BASE, &p, &r);
-		if (rc)
-			return rc;
-		if (r.u.state.index != index[i])
+		if (got[i].state.index != index[i])
 			return fail(f, -EPROTO, true, VHU_GET_VRING_BASE,
-				    "reply for ring %u, expected ring %u", r.u.state.index, index[i]);
-		base[i] = r.u.state.num;
+				    "reply for ring %u, expected ring %u", got[i].state.index,
+				    index[i]);
+		base[i] = got[i].state.num;
 	}
 	return 0;
 }

@@ -84,11 +84,17 @@ int vhu_front_send(struct vhu_front *f, uint32_t request, const union vhu_payloa
 int vhu_front_recv(struct vhu_front *f, uint32_t request, const union vhu_payload *sent,
 		   struct vhu_msg *reply);
 
-/* One request of a pipeline: its payload and at most one fd (-1: none). */
+/* One request of a pipeline: its payload and at most one fd (-1: none).
+ * unacked: no REPLY_ACK asked even where negotiated, unless it is the
+ * pipeline's last request -- a backend serves requests in order, so the
+ * ack of a later one answers for it, and a backend that fails a request it
+ * was not asked to ack drops the connection (DPDK, libvhost-user), which
+ * the later ack's wait sees (its error then names that later request). */
 struct vhu_pipe_req {
 	uint32_t request;
 	union vhu_payload p;
 	int fd;
+	bool unacked;
 };
 /* Send requests r[0..n) back to back, then collect the replies they ask
  * for (REPLY_ACK acks), in order: one wait for the whole batch. Requests
@@ -98,6 +104,25 @@ struct vhu_pipe_req {
  * collects the replies after it, so the stream stays in step; the first
  * error is returned (f->err names its request). */
 int vhu_front_pipeline(struct vhu_front *f, const struct vhu_pipe_req *r, int n);
+
+#define VHU_PIPELINE_MAX 256
+
+/* A pipeline sent and not yet collected: vhu_front_pipeline in its two
+ * halves, so that other work runs while the backend serves it. r (the
+ * caller's) must stay unchanged until the wait; nothing else may be sent
+ * on the connection in between. */
+struct vhu_pending {
+	const struct vhu_pipe_req *r;
+	int sent;                  /* requests that went out */
+	int rc;                    /* a send's failure, returned by the wait */
+	bool sync;                 /* a sync point is owed after the replies */
+	bool expect[VHU_PIPELINE_MAX];
+};
+/* Send r[0..n) as vhu_front_pipeline does; never waits for a reply. */
+void vhu_front_pipeline_send(struct vhu_front *f, const struct vhu_pipe_req *r, int n,
+			     struct vhu_pending *pend);
+/* Collect what `pend` sent (as vhu_front_pipeline); `pend` is spent after. */
+int vhu_front_pipeline_wait(struct vhu_front *f, struct vhu_pending *pend);
 
 /* Typed requests. */
 int vhu_get_u64(struct vhu_front *f, uint32_t request, uint64_t *out);

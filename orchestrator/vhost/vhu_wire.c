@@ -59,41 +59,58 @@ static int wait_for(int sock, short events, uint64_t deadline_ns)
 	}
 }
 
-int vhu_wire_send(int sock, const struct vhu_msg *m, int timeout_ms, char *err, size_t errlen)
+size_t vhu_wire_frame(const struct vhu_msg *m, uint8_t *out)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * VHU_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
-	uint64_t deadline = vhm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	size_t total = sizeof(m->hdr) + m->hdr.size, done = 0;
-	uint8_t frame[sizeof(struct vhu_hdr) + VHU_PAYLOAD_MAX];
-	bool fds_sent = m->nfds == 0;
+	memcpy(out, &m->hdr, sizeof(m->hdr));
+	memcpy(out + sizeof(m->hdr), &m->u, m->hdr.size);
+	return sizeof(m->hdr) + m->hdr.size;
+}
 
-	if (m->hdr.size > VHU_PAYLOAD_MAX || m->nfds < 0 || m->nfds > VHU_MAX_FDS)
-		return vhm_err(err, errlen, -EMSGSIZE,
-			       "message too large to send (%u bytes, %d fds)", m->hdr.size,
-			       m->nfds);
-	memcpy(frame, &m->hdr, sizeof(m->hdr));
-	memcpy(frame + sizeof(m->hdr), &m->u, m->hdr.size);
+/* Room for the fds of one message in a control message. */
+union fd_ctl {
+	char buf[CMSG_SPACE(sizeof(int) * VHU_MAX_FDS)];
+	struct cmsghdr align;
+};
+
+/* fds (at most VHU_MAX_FDS) as mh's SCM_RIGHTS, in ctl. */
+static void put_fds(struct msghdr *mh, union fd_ctl *ctl, const int *fds, int nfds)
+{
+	struct cmsghdr *c;
+
+	memset(ctl, 0, sizeof(*ctl));
+	mh->msg_control = ctl->buf;
+	mh->msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+	c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+}
+
+/* A send's errno as the callers report it. */
+static int send_error(int e, char *err, size_t errlen)
+{
+	if (e == EPIPE || e == ECONNRESET)
+		return vhm_err(err, errlen, -EPIPE, "peer closed the connection");
+	return vhm_err(err, errlen, -e, "sendmsg: %s", strerror(e));
+}
+
+/* Send total bytes of frame, the fds (nfds of them) with the first byte. */
+static int send_bytes(int sock, const uint8_t *frame, size_t total, const int *fds, int nfds,
+		      int timeout_ms, char *err, size_t errlen)
+{
+	uint64_t deadline = vhm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	size_t done = 0;
+	bool fds_sent = nfds == 0;
+	union fd_ctl ctl;
 
 	while (done < total) {
-		struct iovec iov = { frame + done, total - done };
+		struct iovec iov = { (void *)(frame + done), total - done };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
 
-		if (!fds_sent) {
-			struct cmsghdr *c;
-
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)m->nfds);
-			c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)m->nfds);
-			memcpy(CMSG_DATA(c), m->fds, sizeof(int) * (size_t)m->nfds);
-		}
+		if (!fds_sent)
+			put_fds(&mh, &ctl, fds, nfds);
 		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 		if (n > 0) {
 			done += (size_t)n;
@@ -112,9 +129,67 @@ int vhu_wire_send(int sock, const struct vhu_msg *m, int timeout_ms, char *err, 
 				return vhm_err(err, errlen, rc, "poll: %s", strerror(-rc));
 			continue;
 		}
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
-			return vhm_err(err, errlen, -EPIPE, "peer closed the connection");
-		return vhm_err(err, errlen, -errno, "sendmsg: %s", strerror(errno));
+		return send_error(errno, err, errlen);
+	}
+	return 0;
+}
+
+int vhu_wire_send(int sock, const struct vhu_msg *m, int timeout_ms, char *err, size_t errlen)
+{
+	uint8_t frame[sizeof(struct vhu_hdr) + VHU_PAYLOAD_MAX];
+
+	if (m->hdr.size > VHU_PAYLOAD_MAX || m->nfds < 0 || m->nfds > VHU_MAX_FDS)
+		return vhm_err(err, errlen, -EMSGSIZE,
+			       "message too large to send (%u bytes, %d fds)", m->hdr.size,
+			       m->nfds);
+	return send_bytes(sock, frame, vhu_wire_frame(m, frame), m->fds, m->nfds, timeout_ms, err,
+			  errlen);
+}
+
+#define SEGS_PER_CALL 64
+
+/* One segment's msghdr, its fds in ctl. */
+static void seg_msghdr(const struct vhu_wire_seg *sg, struct iovec *iov, struct msghdr *mh,
+		       union fd_ctl *ctl)
+{
+	*iov = (struct iovec){ (void *)sg->buf, sg->len };
+	*mh = (struct msghdr){ .msg_iov = iov, .msg_iovlen = 1 };
+	if (sg->nfds)
+		put_fds(mh, ctl, sg->fds, sg->nfds);
+}
+
+int vhu_wire_send_segs(int sock, const struct vhu_wire_seg *seg, int nseg, int timeout_ms,
+		       char *err, size_t errlen)
+{
+	while (nseg > 0) {
+		int batch = nseg < SEGS_PER_CALL ? nseg : SEGS_PER_CALL, n, rc;
+		struct mmsghdr mm[SEGS_PER_CALL];
+		struct iovec iov[SEGS_PER_CALL];
+		union fd_ctl ctl[SEGS_PER_CALL];
+
+		for (int i = 0; i < batch; i++) {
+			seg_msghdr(&seg[i], &iov[i], &mm[i].msg_hdr, &ctl[i]);
+			mm[i].msg_len = 0;
+		}
+		n = sendmmsg(sock, mm, (unsigned)batch, MSG_NOSIGNAL);
+		if (n < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			return send_error(errno, err, errlen);
+		if (n <= 0)
+			n = 0;
+		else if (mm[n - 1].msg_len < seg[n - 1].len)
+			n--;       /* that one went in part: finished below, its fds sent */
+		seg += n;
+		nseg -= n;
+		if (!nseg)
+			break;
+		/* what the socket did not take at once, the plain way (it waits) */
+		rc = send_bytes(sock, seg->buf + mm[n].msg_len, seg->len - mm[n].msg_len,
+				mm[n].msg_len ? NULL : seg->fds, mm[n].msg_len ? 0 : seg->nfds,
+				timeout_ms, err, errlen);
+		if (rc)
+			return rc;
+		seg++;
+		nseg--;
 	}
 	return 0;
 }
@@ -233,4 +308,37 @@ int vhu_wire_recv(int sock, struct vhu_msg *m, int timeout_ms, char *err, size_t
 fail:
 	vhu_msg_close_fds(m);
 	return rc;
+}
+
+ssize_t vhu_wire_recv_some(int sock, uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * CMSG_FDS_MAX)];
+		struct cmsghdr align;
+	} ctl;
+	struct vhu_msg fds = { .nfds = 0 };
+	int extra;
+
+	for (;;) {
+		struct iovec iov = { buf, len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+
+		if (n > 0) {
+			extra = take_fds(&fds, &mh);
+			if (!fds.nfds && !extra && !(mh.msg_flags & MSG_CTRUNC))
+				return n;
+			vhu_msg_close_fds(&fds);
+			return vhm_err(err, errlen, -EPROTO, "fds came with replies that carry none "
+				       "(closed)");
+		}
+		if (n == 0 || errno == ECONNRESET)   /* the reset: it closed with our bytes unread */
+			return vhm_err(err, errlen, -ECONNRESET, "peer closed the connection");
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return vhm_err(err, errlen, -errno, "recvmsg: %s", strerror(errno));
+	}
 }

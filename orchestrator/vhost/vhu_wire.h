@@ -4,12 +4,14 @@
  * and by the test backend alike. It checks only framing (the payload bound,
  * fd count limits); what a message must contain is vhu_proto's table.
  *
- * Sockets are used non-blocking; both calls poll until done or timed out,
- * retry on EINTR, and finish partial reads and writes. */
+ * Sockets are used non-blocking; the calls poll until done or timed out,
+ * retry on EINTR, and finish partial reads and writes (vhu_wire_recv_some
+ * alone never waits). */
 #ifndef VHU_WIRE_H
 #define VHU_WIRE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "vhu_proto.h"
 
@@ -24,6 +26,28 @@ int vhu_wire_send(int sock, const struct vhu_msg *m, int timeout_ms, char *err, 
  * bound, or more fds than VHU_MAX_FDS: extra fds are closed), other socket
  * errors. On error m holds no fds. */
 int vhu_wire_recv(int sock, struct vhu_msg *m, int timeout_ms, char *err, size_t errlen);
+
+/* Framed messages (header and payload) back to back, the fds of the first
+ * going with its first byte: whatever follows in the segment carries none. */
+struct vhu_wire_seg {
+	const uint8_t *buf;
+	size_t len;
+	const int *fds;
+	int nfds;
+};
+/* Segments sent in one sendmmsg (more calls where the socket takes less):
+ * a pipeline's requests without the peer woken, and us preempted, once a
+ * message. 0 or -errno with a message in err, as vhu_wire_send. */
+int vhu_wire_send_segs(int sock, const struct vhu_wire_seg *seg, int nseg, int timeout_ms,
+		       char *err, size_t errlen);
+/* m framed (header, then hdr.size bytes of payload) at out, which holds
+ * sizeof(struct vhu_hdr) + VHU_PAYLOAD_MAX bytes: the bytes written. */
+size_t vhu_wire_frame(const struct vhu_msg *m, uint8_t *out);
+/* What the socket holds now, up to len bytes, without waiting: the bytes
+ * read, 0 when there are none yet, or -errno with a message in err:
+ * -ECONNRESET (peer closed), -EPROTO (fds came with them: closed). For
+ * replies that carry no fds, read many at once. */
+ssize_t vhu_wire_recv_some(int sock, uint8_t *buf, size_t len, char *err, size_t errlen);
 
 /* Make a socket non-blocking and close-on-exec. */
 int vhu_wire_prepare(int sock);

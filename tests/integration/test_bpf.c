@@ -870,8 +870,9 @@ enum {
 	 * ADDR, CALL, ENABLE, BASE, KICK; SET_STATUS 0xf. */
 	SETUP_MSGS = 11 + 5 * SETUP_RINGS + SETUP_RINGS + 1,
 	/* Replies: the four GETs always; with REPLY_ACK (acked in
-	 * SET_PROTOCOL_FEATURES, so from the next request on) every other one. */
-	SETUP_REPLIES = 4 + (SETUP_MSGS - 5),
+	 * SET_PROTOCOL_FEATURES, so from the next request on) every other one
+	 * but the KICKs, which DRIVER_OK's ack answers for. */
+	SETUP_REPLIES = 4 + (SETUP_MSGS - 5) - SETUP_RINGS,
 	/* A clean stop: GET_VRING_BASE per ring, then SET_STATUS 0, each answered. */
 	STOP_MSGS = SETUP_RINGS + 1,
 };

@@ -677,6 +677,20 @@ static int issue(uint32_t request)
 	return -EINVAL;
 }
 
+/* A misbehaviour's outcome: rc, the error naming the request and what
+ * happened, in time (el ms), the connection broken or not as expected. */
+static void assert_fault(const char *mode, uint32_t request, int rc, int want_rc,
+			 const char *what, bool breaks, long el)
+{
+	char want[256];
+
+	cr_assert(eq(int, rc, want_rc), "%s: rc %d (%s)", mode, rc, f.err);
+	snprintf(want, sizeof(want), "%s to %s: %s", vhu_req_name(request), sock, what);
+	cr_assert(eq(str, f.err, want));
+	cr_assert(lt(long, el, (long)SHORT_MS + MARGIN_MS), "%s took %ld ms", mode, el);
+	cr_assert(eq(int, f.broken, breaks));
+}
+
 ParameterizedTestParameters(vhu_misbehave, clean_error_in_time_no_leak)
 {
 	return cr_make_param_array(struct mis_case, mis_cases,
@@ -686,7 +700,6 @@ ParameterizedTestParameters(vhu_misbehave, clean_error_in_time_no_leak)
 ParameterizedTest(struct mis_case *c, vhu_misbehave, clean_error_in_time_no_leak)
 {
 	const char *extra[] = { "--misbehave", c->mode, NULL };
-	char want[256];
 	int fds_before, rc;
 	long t0, el;
 
@@ -701,14 +714,75 @@ ParameterizedTest(struct mis_case *c, vhu_misbehave, clean_error_in_time_no_leak
 		rc = issue(c->request);
 	}
 	el = ts_now_ms() - t0;
-	cr_assert(eq(int, rc, c->rc), "%s: rc %d (%s)", c->mode, rc, f.err);
-	snprintf(want, sizeof(want), "%s to %s: %s", vhu_req_name(c->request), sock, c->what);
-	cr_assert(eq(str, f.err, want));
-	cr_assert(lt(long, el, (long)SHORT_MS + MARGIN_MS), "%s took %ld ms", c->mode, el);
-	cr_assert(eq(int, f.broken, c->breaks));
+	assert_fault(c->mode, c->request, rc, c->rc, c->what, c->breaks, el);
 	if (c->breaks) {
 		cr_assert(eq(int, vhu_set_u64(&f, VHU_SET_FEATURES, 0), -ENOTCONN));
 		cr_assert(not(eq(ptr, strstr(f.err, "connection already broken"), NULL)), "%s", f.err);
+	}
+	vhu_front_close(&f);
+	cr_assert(eq(int, ts_count_fds(), fds_before), "fds leaked by %s", c->mode);
+}
+
+/* A fault on the third reply of a pipeline of four (the batched read,
+ * vhu_front.c collect_fixed): the error names its request, a refusal keeps
+ * the stream in step (the next request is answered), anything else breaks
+ * the connection, in time, with no fd left behind. */
+struct pipe_case {
+	char mode[40];           /* --misbehave argument */
+	uint32_t request;        /* SET_VRING_BASE (acked) or GET_VRING_BASE */
+	int rc;
+	char what[80];           /* f->err after "<REQUEST> to <sock>: " */
+	bool breaks;
+};
+
+static struct pipe_case pipe_cases[] = {
+	{ "refuse:SET_VRING_BASE@3", VHU_SET_VRING_BASE, -EIO, "backend refused (ack 1)", false },
+	{ "wrong-size:SET_VRING_BASE@3", VHU_SET_VRING_BASE, -EPROTO,
+	  "reply size 12, expected 8 bytes", true },
+	{ "bad-flags:SET_VRING_BASE@3", VHU_SET_VRING_BASE, -EPROTO,
+	  "reply flags 0x1, expected 0x5 (version 1 + reply bit)", true },
+	{ "extra-fds:SET_VRING_BASE@3", VHU_SET_VRING_BASE, -EPROTO,
+	  "fds came with replies that carry none (closed)", true },
+	{ "close-mid:SET_VRING_BASE@3", VHU_SET_VRING_BASE, -ECONNRESET,
+	  "peer closed mid-message (16 of 20 bytes)", true },
+	{ "no-reply:SET_VRING_BASE@3", VHU_SET_VRING_BASE, -ETIMEDOUT, "no reply within 500 ms",
+	  true },
+	{ "wrong-echo:GET_VRING_BASE@3", VHU_GET_VRING_BASE, -EPROTO,
+	  "reply echoes SET_VRING_KICK, expected GET_VRING_BASE", true },
+	{ "close:GET_VRING_BASE@3", VHU_GET_VRING_BASE, -ECONNRESET,
+	  "peer closed the connection", true },
+};
+
+ParameterizedTestParameters(vhu_misbehave, pipeline_fault_on_third_reply)
+{
+	return cr_make_param_array(struct pipe_case, pipe_cases,
+				   sizeof(pipe_cases) / sizeof(pipe_cases[0]));
+}
+
+ParameterizedTest(struct pipe_case *c, vhu_misbehave, pipeline_fault_on_third_reply)
+{
+	const char *extra[] = { "--queues", "2", "--misbehave", c->mode, NULL };
+	struct vhu_pipe_req r[4];
+	uint32_t idx[4] = { 0, 1, 2, 3 }, base[4];
+	int fds_before, rc;
+	long t0, el;
+
+	start_be(extra);
+	fds_before = ts_count_fds();
+	connect_front(SHORT_MS);
+	cr_assert(eq(int, vhu_front_negotiate(&f, vhu_front_default_protocol()), 0), "%s", f.err);
+	for (int i = 0; i < 4; i++)
+		r[i] = (struct vhu_pipe_req){ .request = VHU_SET_VRING_BASE, .fd = -1,
+					      .p.state = { .index = (uint32_t)i, .num = 10u + (uint32_t)i } };
+	t0 = ts_now_ms();
+	rc = c->request == VHU_SET_VRING_BASE ? vhu_front_pipeline(&f, r, 4)
+					      : vhu_get_vring_bases(&f, idx, base, 4);
+	el = ts_now_ms() - t0;
+	assert_fault(c->mode, c->request, rc, c->rc, c->what, c->breaks, el);
+	if (!c->breaks) {          /* all four answered: the next reply is the next request's */
+		cr_assert(eq(int, vhu_get_vring_bases(&f, idx, base, 2), 0), "%s", f.err);
+		cr_assert(eq(u32, base[0], 10));
+		cr_assert(eq(u32, base[1], 11));
 	}
 	vhu_front_close(&f);
 	cr_assert(eq(int, ts_count_fds(), fds_before), "fds leaked by %s", c->mode);
