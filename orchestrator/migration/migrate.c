@@ -1415,7 +1415,8 @@ static bool local_gone(struct mig *m)
 static const struct mig_dst_ops local_ops = {
 	.open = local_open, .prepare = local_prepare, .copy_all = copy_all,
 	.copy_dirty = copy_dirty, .pass_end = local_pass_end, .proof = check_in_window,
-	.bases_ahead = local_bases_ahead, .start = local_start, .adopt = local_adopt, .drop = local_drop, .gone = local_gone,
+	.bases_ahead = local_bases_ahead, .start = local_start, .adopt = local_adopt,
+	.drop = local_drop, .gone = local_gone,
 };
 
 /* ---- the stream destination (mig_sout.h) ----------------------------------

@@ -391,40 +391,21 @@ static size_t fixed_reply_bytes(const struct vhu_req_info *info)
 	return kind == VHU_PL_U64 || kind == VHU_PL_STATE ? FIXED_REPLY_BYTES : 0;
 }
 
-/* Block until the connection has bytes to read, serving the backend's
- * channel meanwhile (wait_reply). 0, or the error, recorded. */
-static int wait_readable(struct vhu_front *f, uint32_t request)
-{
-	struct pollfd p = { .fd = f->sock, .events = POLLIN };
-	int left = wait_reply(f, request), rc;
-
-	if (left < 0 || f->breq_sock >= 0)
-		return left < 0 ? left : 0;     /* wait_reply polled the connection */
-	do
-		rc = poll(&p, 1, left);
-	while (rc < 0 && errno == EINTR);
-	if (rc == 0)
-		return fail(f, -ETIMEDOUT, true, request, "no reply within %d ms", f->timeout_ms);
-	if (rc < 0)
-		return fail(f, -errno, true, request, "poll: %s", strerror(errno));
-	return 0;
-}
-
 /* Read what the connection holds of the first `want` bytes into buf + *got
- * (waiting for at least one); `partial`: bytes of the reply being read
- * that are in already. 0, or the error, recorded (the connection breaks). */
+ * (waiting for at least one, serving the backend's channel meanwhile, as
+ * vhu_front_recv does); `partial`: bytes of the reply being read that are
+ * in already. 0, or the error, recorded (the connection breaks). */
 static int read_more(struct vhu_front *f, uint32_t request, uint8_t *buf, size_t *got,
 		     size_t want, size_t partial)
 {
 	char werr[VHU_ERR_LEN];
-	ssize_t k = 0;
-	int rc;
+	int left = wait_reply(f, request);
+	ssize_t k;
 
-	while (k == 0) {
-		if ((rc = wait_readable(f, request)))
-			return rc;
-		k = vhu_wire_recv_some(f->sock, buf + *got, want - *got, werr, sizeof(werr));
-	}
+	if (left < 0)
+		return left;
+	k = vhu_wire_recv_some(f->sock, buf + *got, want - *got,
+			       f->breq_sock >= 0 ? left : f->timeout_ms, werr, sizeof(werr));
 	if (k == -ECONNRESET && partial)
 		return fail(f, -ECONNRESET, true, request, "peer closed mid-message (%zu of %zu "
 			    "bytes)", partial, FIXED_REPLY_BYTES);

@@ -222,39 +222,53 @@ static int take_fds(struct vhu_msg *m, struct msghdr *mh)
 	return extra;
 }
 
-/* Read exactly len bytes into buf, collecting fds. */
-static int read_full(int sock, struct vhu_msg *m, uint8_t *buf, size_t len, uint64_t deadline,
-		     size_t *got, int *extra_fds, bool *ctrunc)
+/* One recvmsg of at most len bytes into buf, its fds into m (extra: how
+ * many did not fit, closed; ctrunc: the kernel cut the control data). The
+ * bytes read, 0 at end of file, or -errno. */
+static ssize_t recv_once(int sock, struct vhu_msg *m, uint8_t *buf, size_t len, int *extra_fds,
+			 bool *ctrunc)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * CMSG_FDS_MAX)];
 		struct cmsghdr align;
 	} ctl;
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 
+	if (n < 0)
+		return -errno;
+	if (n > 0) {
+		*extra_fds += take_fds(m, &mh);
+		*ctrunc |= (mh.msg_flags & MSG_CTRUNC) != 0;
+	}
+	return n;
+}
+
+/* Read exactly len bytes into buf, collecting fds. */
+static int read_full(int sock, struct vhu_msg *m, uint8_t *buf, size_t len, uint64_t deadline,
+		     size_t *got, int *extra_fds, bool *ctrunc)
+{
 	*got = 0;
 	while (*got < len) {
-		struct iovec iov = { buf + *got, len - *got };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		ssize_t n = recv_once(sock, m, buf + *got, len - *got, extra_fds, ctrunc);
 
 		if (n > 0) {
-			*extra_fds += take_fds(m, &mh);
-			*ctrunc |= (mh.msg_flags & MSG_CTRUNC) != 0;
 			*got += (size_t)n;
 			continue;
 		}
 		if (n == 0)
 			return -ECONNRESET;
-		if (errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		if (n == -EAGAIN || n == -EWOULDBLOCK) {
 			int rc = wait_for(sock, POLLIN, deadline);
 			if (rc)
 				return rc;
 			continue;
 		}
-		return -errno;
+		return (int)n;
 	}
 	return 0;
 }
@@ -310,35 +324,34 @@ fail:
 	return rc;
 }
 
-ssize_t vhu_wire_recv_some(int sock, uint8_t *buf, size_t len, char *err, size_t errlen)
+ssize_t vhu_wire_recv_some(int sock, uint8_t *buf, size_t len, int timeout_ms, char *err,
+			   size_t errlen)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * CMSG_FDS_MAX)];
-		struct cmsghdr align;
-	} ctl;
+	uint64_t deadline = vhm_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	struct vhu_msg fds = { .nfds = 0 };
-	int extra;
+	bool ctrunc = false;
+	int extra = 0, rc;
 
 	for (;;) {
-		struct iovec iov = { buf, len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		ssize_t n = recv_once(sock, &fds, buf, len, &extra, &ctrunc);
 
+		if (n > 0 && !fds.nfds && !extra && !ctrunc)
+			return n;
 		if (n > 0) {
-			extra = take_fds(&fds, &mh);
-			if (!fds.nfds && !extra && !(mh.msg_flags & MSG_CTRUNC))
-				return n;
 			vhu_msg_close_fds(&fds);
 			return vhm_err(err, errlen, -EPROTO, "fds came with replies that carry none "
 				       "(closed)");
 		}
-		if (n == 0 || errno == ECONNRESET)   /* the reset: it closed with our bytes unread */
+		if (n == 0 || n == -ECONNRESET)   /* the reset: it closed with our bytes unread */
 			return vhm_err(err, errlen, -ECONNRESET, "peer closed the connection");
-		if (errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return vhm_err(err, errlen, -errno, "recvmsg: %s", strerror(errno));
+		if (n != -EAGAIN && n != -EWOULDBLOCK)
+			return vhm_err(err, errlen, (int)n, "recvmsg: %s", strerror((int)-n));
+		rc = wait_for(sock, POLLIN, deadline);
+		if (rc == -ETIMEDOUT)
+			return vhm_err(err, errlen, rc, "no reply within %d ms", timeout_ms);
+		if (rc)
+			return vhm_err(err, errlen, rc, "poll: %s", strerror(-rc));
 	}
 }

@@ -6,7 +6,7 @@
  *
  * Sockets are used non-blocking; the calls poll until done or timed out,
  * retry on EINTR, and finish partial reads and writes (vhu_wire_recv_some
- * alone never waits). */
+ * returns what it got once something came). */
 #ifndef VHU_WIRE_H
 #define VHU_WIRE_H
 
@@ -43,11 +43,12 @@ int vhu_wire_send_segs(int sock, const struct vhu_wire_seg *seg, int nseg, int t
 /* m framed (header, then hdr.size bytes of payload) at out, which holds
  * sizeof(struct vhu_hdr) + VHU_PAYLOAD_MAX bytes: the bytes written. */
 size_t vhu_wire_frame(const struct vhu_msg *m, uint8_t *out);
-/* What the socket holds now, up to len bytes, without waiting: the bytes
- * read, 0 when there are none yet, or -errno with a message in err:
- * -ECONNRESET (peer closed), -EPROTO (fds came with them: closed). For
- * replies that carry no fds, read many at once. */
-ssize_t vhu_wire_recv_some(int sock, uint8_t *buf, size_t len, char *err, size_t errlen);
+/* What the socket holds, up to len bytes, once at least one is there
+ * (waited for up to timeout_ms): the bytes read (> 0), or -errno with a
+ * message in err: -ETIMEDOUT, -ECONNRESET (peer closed), -EPROTO (fds came
+ * with them: closed). For replies that carry no fds, read many at once. */
+ssize_t vhu_wire_recv_some(int sock, uint8_t *buf, size_t len, int timeout_ms, char *err,
+			   size_t errlen);
 
 /* Make a socket non-blocking and close-on-exec. */
 int vhu_wire_prepare(int sock);
