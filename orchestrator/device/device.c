@@ -8,6 +8,7 @@
 #include "device.h"
 
 #include <errno.h>
+#include <sys/eventfd.h>
 #include <sys/un.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -217,24 +218,47 @@ static void base_rings(struct device *d, const uint32_t *bases, struct vhu_pipe_
 	}
 }
 
-/* Every ring's KICK, which starts it, after its base (as in QEMU's
- * vhost_virtqueue_start: a back-end may process a started ring even while
- * disabled -- the spec's "process and discard TX" -- and one that waits on
- * the kick eventfd would take the kicks the driver still makes to the
- * source), then status DRIVER_OK; appended to r[*n]. The KICKs ask no ack
- * of their own (unacked; QEMU asks none either): DRIVER_OK's, or the last
- * KICK's, answers for them -- 8 fewer replies and wake-ups with 4 queue
- * pairs inside the downtime. */
-static void kick_rings(struct device *d, struct vhu_front *f, struct vhu_pipe_req *r, int *n)
+/* Every ring's KICK with kick[ring], appended to r[*n]: after its base
+ * unless the backend takes a status (dev_backend_stage_rings). The KICKs
+ * ask no ack of their own (unacked; QEMU asks none either): DRIVER_OK's,
+ * or the last KICK's, answers for them -- 8 fewer replies and wake-ups
+ * with 4 queue pairs. */
+static void kick_rings(struct device *d, const int *kick, struct vhu_pipe_req *r, int *n)
 {
 	for (int i = 0; i < d->nrings; i++) {
-		req_fd(r, n, VHU_SET_VRING_KICK, (uint32_t)i, d->drv.q[i / 2].kick_fd[i % 2]);
+		req_fd(r, n, VHU_SET_VRING_KICK, (uint32_t)i, kick[i]);
 		r[*n - 1].unacked = true;       /* the last request's ack answers */
 	}
+}
+
+/* Status DRIVER_OK where the backend takes a status, appended to r[*n]. */
+static void driver_ok(struct vhu_front *f, struct vhu_pipe_req *r, int *n)
+{
 	if (vhu_front_has_pf(f, VHU_PF_STATUS))
 		r[(*n)++] = (struct vhu_pipe_req){ .request = VHU_SET_STATUS, .fd = -1,
 					      .p.u64 = ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK |
 						       ST_DRIVER_OK };
+}
+
+/* A start's pipeline r[n] sent, then each of the nkick eventfds kicked once
+ * while the backend serves it (netdrv_kick_each: a ring starts on a kick,
+ * its eventfd readable -- vhost-user.rst, "Ring states"; QEMU's host
+ * notifiers start signalled for the same reason), then its one wait. */
+static int start_pipeline(struct device *d, struct vhu_front *f, const struct vhu_pipe_req *r,
+			  int n, const int *kick, int nkick)
+{
+	struct vhu_pending pend;
+
+	vhu_front_pipeline_send(f, r, n, &pend);
+	netdrv_kick_each(&d->drv, kick, nkick);
+	return vhu_front_pipeline_wait(f, &pend);
+}
+
+/* The device's own kick eventfds, ring by ring. */
+static void own_kicks(const struct device *d, int *kick)
+{
+	for (int i = 0; i < d->nrings; i++)
+		kick[i] = d->drv.q[i / 2].kick_fd[i % 2];
 }
 
 /* SET_STATUS where the backend takes it (protocol feature STATUS). */
@@ -300,58 +324,96 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 			    const uint32_t *bases)
 {
 	struct vhu_pipe_req r[DEV_MAX_RINGS * 6 + 1];
-	int n = 0;
+	int n = 0, kick[DEV_MAX_RINGS];
 
+	own_kicks(d, kick);
 	stage_rings(d, d->drv.mem, features, r, &n);
 	base_rings(d, bases, r, &n);
-	kick_rings(d, f, r, &n);
-	return vhu_front_pipeline(f, r, n);
+	kick_rings(d, kick, r, &n);
+	driver_ok(f, r, &n);
+	return start_pipeline(d, f, r, n, kick, d->nrings);
+}
+
+/* One eventfd a ring for a destination, into st->kick. */
+static int staged_kicks(struct device *d, struct vhu_front *f, struct dev_staged *st)
+{
+	for (; st->nkick < d->nrings; st->nkick++) {
+		st->kick[st->nkick] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (st->kick[st->nkick] < 0)
+			return vhm_err(f->err, sizeof(f->err), -errno, "kick eventfds for %s: %s",
+				       f->path, strerror(errno));
+	}
+	return 0;
 }
 
 int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
-			    uint64_t features)
+			    uint64_t features, struct dev_staged *st)
 {
-	struct vhu_pipe_req r[DEV_MAX_RINGS * 4];
-	int n = 0;
+	struct vhu_pipe_req r[DEV_MAX_RINGS * 5];
+	int n = 0, rc;
 
+	if ((rc = staged_kicks(d, f, st)))
+		return rc;
 	stage_rings(d, mem, features, r, &n);
+	st->kicked = vhu_front_has_pf(f, VHU_PF_STATUS);
+	if (st->kicked)
+		kick_rings(d, st->kick, r, &n);
 	return vhu_front_pipeline(f, r, n);
 }
 
 void dev_backend_send_bases(struct device *d, struct vhu_front *f, const uint32_t *bases,
-			    struct dev_bases_ahead *ahead)
+			    struct dev_staged *st)
 {
 	int n = 0;
 
-	base_rings(d, bases, ahead->r, &n);
-	vhu_front_pipeline_send(f, ahead->r, n, &ahead->pend);
-	ahead->sent = true;
+	base_rings(d, bases, st->r, &n);
+	vhu_front_pipeline_send(f, st->r, n, &st->pend);
+	st->bases_sent = true;
 }
 
-int dev_backend_bases_wait(struct vhu_front *f, struct dev_bases_ahead *ahead)
+int dev_backend_bases_wait(struct vhu_front *f, struct dev_staged *st)
 {
-	if (!ahead || !ahead->sent)
+	if (!st->bases_sent)
 		return 0;
-	ahead->sent = false;
-	return vhu_front_pipeline_wait(f, &ahead->pend);
+	st->bases_sent = false;
+	return vhu_front_pipeline_wait(f, &st->pend);
 }
 
 int dev_backend_start_staged(struct device *d, struct vhu_front *f, const uint32_t *bases,
-			     struct dev_bases_ahead *ahead)
+			     struct dev_staged *st)
 {
 	struct vhu_pipe_req r[DEV_MAX_RINGS * 2 + 1];
 	int n = 0, rc;
 
 	/* Every base in before any ring starts: a refused one fails the start
 	 * with no ring running from a wrong index. */
-	if (ahead && ahead->sent) {
-		if ((rc = dev_backend_bases_wait(f, ahead)))
+	if (st->bases_sent) {
+		if ((rc = dev_backend_bases_wait(f, st)))
 			return rc;
 	} else {
 		base_rings(d, bases, r, &n);
 	}
-	kick_rings(d, f, r, &n);
-	return vhu_front_pipeline(f, r, n);
+	if (!st->kicked)
+		kick_rings(d, st->kick, r, &n);
+	driver_ok(f, r, &n);
+	return start_pipeline(d, f, r, n, st->kick, st->nkick);
+}
+
+void dev_staged_adopt(struct device *d, struct dev_staged *st)
+{
+	for (int i = 0; i < st->nkick; i++) {
+		int *fd = &d->drv.q[i / 2].kick_fd[i % 2], old = *fd;
+
+		*fd = st->kick[i];
+		st->kick[i] = old;
+	}
+}
+
+void dev_staged_release(struct dev_staged *st)
+{
+	for (int i = 0; i < st->nkick; i++)
+		close(st->kick[i]);
+	st->nkick = 0;
 }
 
 /* Every ring's address again, with or without the log flag, pipelined. */
@@ -839,15 +901,17 @@ int dev_incoming_prepare(struct device *d, const uint32_t *bases, char *err, siz
 int dev_incoming_start(struct device *d, const uint8_t mac[6], char *err, size_t errlen)
 {
 	struct vhu_pipe_req r[DEV_MAX_RINGS * 2 + 1];
-	int n = 0, rc;
+	int n = 0, rc, kick[DEV_MAX_RINGS];
 
 	memcpy(d->cfg.mac, mac, 6);
 	memcpy(d->drv.mac, mac, 6);
 	/* the source paused its TX to quiesce: resumed here, as dev_guest_pause */
 	d->drv.tx_paused = false;
 	netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
-	kick_rings(d, &d->front, r, &n);
-	if ((rc = vhu_front_pipeline(&d->front, r, n)))
+	own_kicks(d, kick);
+	kick_rings(d, kick, r, &n);
+	driver_ok(&d->front, r, &n);
+	if ((rc = start_pipeline(d, &d->front, r, n, kick, d->nrings)))
 		return vhm_err(err, errlen, rc, "%s", d->front.err);
 	if ((rc = start_guest(d, err, errlen)))
 		return rc;

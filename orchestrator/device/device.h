@@ -263,36 +263,57 @@ int dev_backend_prepare(struct vhu_front *f, const struct gmem *mem, uint64_t fe
  * rings' addresses are those of the memory the driver runs on now. */
 int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t features,
 			    const uint32_t *bases);
-/* dev_backend_start_rings in two halves, for a destination set up before
- * the source stops: first what does not depend on where the rings stand --
- * every ring's SET_VRING_NUM, SET_VRING_ADDR (the ring as `mem` maps it:
- * the memory the driver will run on) and SET_VRING_CALL, and with
- * PROTOCOL_FEATURES every SET_VRING_ENABLE, pipelined -- after
- * dev_backend_prepare (the memory table must be the final one). The rings
- * stay stopped (no KICK): a back-end processes none of them, enabled or
- * not. ... */
-int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
-			    uint64_t features);
-/* Every ring's SET_VRING_BASE sent to a staged backend before its start,
- * replies left in flight: the backend serves them while the caller works
- * (the last copy). A base starts nothing: the rings stay stopped until
- * their KICKs. Nothing else may be sent to that backend before
- * dev_backend_start_staged or dev_backend_bases_wait collects them. */
-struct dev_bases_ahead {
-	struct vhu_pipe_req r[DEV_MAX_RINGS];
+/* A destination set up before the source stops (a migration between two
+ * backends of this process), in steps: dev_backend_stage_rings during
+ * pre-copy, dev_backend_send_bases as soon as the source's bases are in,
+ * dev_backend_start_staged in the downtime; then dev_staged_adopt as the
+ * guest moves to it, and dev_staged_release in every case. Zeroed before
+ * the first step. Its rings get kick eventfds of their own: until the
+ * switch the driver kicks the source's, and a back-end that takes its kicks
+ * off the eventfd must neither start on them nor take them from the
+ * source. The migration thread owns it. */
+struct dev_staged {
+	int kick[DEV_MAX_RINGS];   /* eventfds, nkick of them, owned */
+	int nkick;
+	bool kicked;               /* the SET_VRING_KICKs went with the set-up */
+	struct vhu_pipe_req r[DEV_MAX_RINGS];   /* the bases in flight */
 	struct vhu_pending pend;
-	bool sent;                 /* in flight, not collected yet */
+	bool bases_sent;           /* in flight, not collected yet */
 };
+/* What does not depend on where the rings stand -- every ring's
+ * SET_VRING_NUM, SET_VRING_ADDR (the ring as `mem` maps it: the memory the
+ * driver will run on) and SET_VRING_CALL, with PROTOCOL_FEATURES every
+ * SET_VRING_ENABLE, and where the backend takes a status (protocol feature
+ * STATUS) every SET_VRING_KICK -- pipelined, after dev_backend_prepare (the
+ * memory table must be the final one). No ring runs yet: a ring starts on
+ * a kick, its eventfd readable (vhost-user.rst, "Ring states"), and the
+ * new eventfds are not written until the start; a device processes no
+ * ring before DRIVER_OK (virtio 1.2, 2.1.2), which only the start sends
+ * (DPDK's rings wait for it too, `virtio_is_ready`). Without STATUS the
+ * KICKs wait for the start. -errno with f->err. */
+int dev_backend_stage_rings(struct device *d, struct vhu_front *f, const struct gmem *mem,
+			    uint64_t features, struct dev_staged *st);
+/* Every ring's SET_VRING_BASE, replies left in flight: the backend serves
+ * them while the caller works (the last copy). A base starts nothing.
+ * Nothing else may be sent to that backend before dev_backend_start_staged
+ * or dev_backend_bases_wait collects them. */
 void dev_backend_send_bases(struct device *d, struct vhu_front *f, const uint32_t *bases,
-			    struct dev_bases_ahead *ahead);
-/* ... then every ring's SET_VRING_BASE, then every SET_VRING_KICK, then
- * status DRIVER_OK, pipelined: one wait. With `ahead` (may be NULL)
- * holding bases sent by dev_backend_send_bases, their acks are collected
- * first and only the KICKs and DRIVER_OK are sent (`bases` unused). */
+			    struct dev_staged *st);
+/* The start: the bases' acks collected (or, none sent ahead, every
+ * SET_VRING_BASE from `bases`), then the KICKs if staging did not send
+ * them and status DRIVER_OK, pipelined, each new kick eventfd written while
+ * the backend serves them (it starts the ring, as QEMU's host notifiers
+ * start signalled); one wait. A refused base fails it before any ring
+ * starts. */
 int dev_backend_start_staged(struct device *d, struct vhu_front *f, const uint32_t *bases,
-			     struct dev_bases_ahead *ahead);
-/* Their replies, if any are owed (a rollback's before it talks to f). */
-int dev_backend_bases_wait(struct vhu_front *f, struct dev_bases_ahead *ahead);
+			     struct dev_staged *st);
+/* The bases' replies, if any are owed (a rollback's before it talks to f). */
+int dev_backend_bases_wait(struct vhu_front *f, struct dev_staged *st);
+/* The driver kicks the staged eventfds from now on; st keeps the old ones
+ * (to close). The guest must be paused (dp_lock's rule for drv). */
+void dev_staged_adopt(struct device *d, struct dev_staged *st);
+/* Close what st holds; st is empty after (release again is harmless). */
+void dev_staged_release(struct dev_staged *st);
 /* The SET_VRING_ADDR payload of ring `ring` (vhm-virtual ring addresses of
  * the memory the driver runs on now; log_guest_addr = the used ring's GPA,
  * for a packed ring its descriptor table's, where used descriptors go). */

@@ -289,6 +289,15 @@ static void kick(struct nd_queue *q, struct vring *v, int which)
 		add64(&q->c.kicks, 1);
 }
 
+void netdrv_kick_each(struct netdrv *d, const int *fds, int nrings)
+{
+	uint64_t one = 1;
+
+	for (int i = 0; i < nrings && i < 2 * d->nq; i++)
+		if (write(fds[i], &one, sizeof(one)) == sizeof(one))
+			add64(&d->q[i / 2].c.kicks, 1);
+}
+
 /* RX buffers the driver keeps posted. */
 static uint16_t rx_posted(const struct netdrv *d)
 {

@@ -192,6 +192,12 @@ void netdrv_destroy(struct netdrv *d);
 void netdrv_fill_rx(struct netdrv *d);
 /* Set the transmit rate (frames/s over all queues, 0 stops) and frame size. */
 void netdrv_set_traffic(struct netdrv *d, uint64_t pps, uint32_t frame_size);
+/* Kick every ring once through fds[ring] (2 * queue + 0 RX, + 1 TX: its
+ * kick eventfd, or the one it is about to have), counted as the driver's
+ * kicks; by the thread that may write drv (device.h, "Threads"). A ring
+ * starts on a kick, and one the driver has no reason to kick (RX buffers
+ * posted before the start, EVENT_IDX) would otherwise stay stopped. */
+void netdrv_kick_each(struct netdrv *d, const int *fds, int nrings);
 /* One pass over every queue: reap, refill, transmit what is due, kick.
  * Returns how much work was done (0: idle). */
 int netdrv_poll(struct netdrv *d, uint64_t now_ns);

@@ -40,11 +40,14 @@
 	"       [--log-reply-size 0|8] [--record FILE] [--breq-test] [--breq-wait REQUEST]\n" \
 	"       [--breq-every DUR]\n" \
 	"       [--misbehave MODE[:REQUEST[@N]]] [--loopback] [--skip-log PERCENT]\n" \
+	"       [--start-on-kick]\n" \
 	"  modes: close exit stop (on arrival), wrong-size wrong-echo bad-flags\n" \
 	"         no-reply hang close-mid extra-fds refuse huge-size (on the reply);\n" \
 	"         REQUEST default GET_FEATURES; @N: only its Nth occurrence\n" \
 	"  SIGUSR1 closes the frontend's connection\n" \
 	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
+	"  --start-on-kick: a ring starts when its kick eventfd is first readable\n" \
+	"         (the spec's ring states), not on SET_VRING_KICK\n" \
 	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n" \
 	"  --breq-wait REQUEST (repeatable): before replying to REQUEST, ask\n" \
 	"         CONFIG_CHANGE_MSG (NEED_REPLY) and wait up to 2 s for the answer\n" \
@@ -424,6 +427,37 @@ static int *slot_kick(struct tbe_ring *q) { return &q->kick; }
 static int *slot_call(struct tbe_ring *q) { return &q->call; }
 static int *slot_err(struct tbe_ring *q) { return &q->err; }
 
+/* The kernel's id of eventfd fd (fdinfo's eventfd-id, Linux >= 6.0: the same
+ * eventfd has the same id in every process), or -1. */
+static int64_t eventfd_id(int fd)
+{
+	char path[64], line[128];
+	long long id = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "eventfd-id: %lld", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+/* Remember the id of a kick eventfd given (the record's kick_ids). */
+static void note_kick_id(struct tbe *t, int fd)
+{
+	int64_t id = fd >= 0 ? eventfd_id(fd) : -1;
+
+	if (id < 0 || t->nkick_ids == TBE_MAX_KICK_IDS)
+		return;
+	for (int i = 0; i < t->nkick_ids; i++)
+		if (t->kick_ids[i] == id)
+			return;
+	t->kick_ids[t->nkick_ids++] = id;
+}
+
 static enum tbe_res h_SET_VRING_KICK(struct tbe *t, struct vhu_msg *m, struct vhu_msg *r)
 {
 	struct tbe_ring *q;
@@ -432,7 +466,8 @@ static enum tbe_res h_SET_VRING_KICK(struct tbe *t, struct vhu_msg *m, struct vh
 	(void)r;
 	if (res != TBE_OK)
 		return res;
-	q->started = true;
+	note_kick_id(t, q->kick);
+	q->started = !t->opt.start_on_kick || q->kick < 0;   /* else: kick_start */
 	if (!pf_negotiated_in_features(t))
 		q->enabled = true;   /* without PROTOCOL_FEATURES a kick starts the ring */
 	return TBE_OK;
@@ -839,6 +874,15 @@ static json_t *record_macs(const uint8_t (*macs)[6], int n)
 	return a;
 }
 
+static json_t *record_kick_ids(const struct tbe *t)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < t->nkick_ids; i++)
+		json_array_append_new(a, json_integer((json_int_t)t->kick_ids[i]));
+	return a;
+}
+
 static json_t *record_counts(const struct tbe *t)
 {
 	json_t *o = json_object();
@@ -906,6 +950,7 @@ static void record_write(const struct tbe *t)
 			"closed", json_u64(t->breq_closed), "max_wait_ms", t->breq_max_wait_ms));
 		json_object_set_new(o, "sequence", record_sequence(t));
 		json_object_set_new(o, "statuses", record_statuses(t));
+		json_object_set_new(o, "kick_ids", record_kick_ids(t));
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", t->opt.record);
 	if (!o || json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, t->opt.record) < 0)
@@ -1241,6 +1286,34 @@ static void breq_read(struct tbe *t)
 /* The connection SIGUSR1 shuts down (-1: none); set by serve. */
 static volatile sig_atomic_t tbe_usr1_conn = -1;
 
+/* --start-on-kick: the kick eventfds of the rings that wait for their
+ * first kick into p[*n], their rings into which[]. */
+static void kick_waits(struct tbe *t, struct pollfd *p, int *n, int *which)
+{
+	for (int i = 0; t->opt.start_on_kick && i < TBE_MAX_RINGS; i++) {
+		struct tbe_ring *q = &t->rings[i];
+
+		if (q->kick < 0 || q->started)
+			continue;
+		which[*n] = i;
+		p[(*n)++] = (struct pollfd){ .fd = q->kick, .events = POLLIN };
+	}
+}
+
+/* A kick came on a waiting ring: it starts (its count read, as a back-end
+ * that serves kicks does). */
+static void kick_start(struct tbe *t, int ring)
+{
+	uint64_t v;
+
+	if (read(t->rings[ring].kick, &v, sizeof(v)) != sizeof(v))
+		return;
+	tbe_dp_lock(t);
+	t->rings[ring].started = true;
+	tbe_dp_refresh(t);
+	tbe_dp_unlock(t);
+}
+
 /* Serve one frontend until it closes or misbehaves. 0 clean close, -1 dropped. */
 static int serve(struct tbe *t, int conn)
 {
@@ -1260,21 +1333,26 @@ static int serve(struct tbe *t, int conn)
 	record_write(t);
 	tbe_usr1_conn = conn;
 	for (;;) {
-		struct pollfd p[2] = { { .fd = conn, .events = POLLIN },
-				       { .fd = t->breq, .events = POLLIN } };
+		struct pollfd p[2 + TBE_MAX_RINGS] = { { .fd = conn, .events = POLLIN },
+						       { .fd = t->breq, .events = POLLIN } };
+		int which[2 + TBE_MAX_RINGS], n = 2;
 		struct vhu_msg m;
 		int wait_ms;
 
 		if (t->breq_pending)
 			breq_start(t);
 		wait_ms = breq_every(t);
-		p[1].fd = t->breq;
-		if (poll(p, t->breq >= 0 ? 2 : 1, wait_ms) < 0) {
+		p[1].fd = t->breq;      /* -1: poll skips it */
+		kick_waits(t, p, &n, which);
+		if (poll(p, (nfds_t)n, wait_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			rc = -1;
 			break;
 		}
+		for (int k = 2; k < n; k++)
+			if (p[k].revents)
+				kick_start(t, which[k]);
 		if (t->breq >= 0 && p[1].revents) {
 			breq_read(t);
 			record_write_locked(t);
@@ -1550,6 +1628,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 		{ "breq-wait", required_argument, NULL, 'W' },
 		{ "breq-every", required_argument, NULL, 'E' },
 		{ "loopback", no_argument, NULL, 'L' },
+		{ "start-on-kick", no_argument, NULL, 'K' },
 		{ "skip-log", required_argument, NULL, 'S' },
 		{ "drop-frames", required_argument, NULL, 'D' },
 		{ "log-fault", required_argument, NULL, 'F' },
@@ -1581,6 +1660,7 @@ static int parse_opts(int argc, char **argv, struct tbe_opts *o)
 						   optarg);
 			break;
 		case 'L': o->loopback = true; break;
+		case 'K': o->start_on_kick = true; break;
 		case 'S':
 			if (vhm_parse_u64(optarg, &v) || v > 100)
 				return usage_error("--skip-log '%s': expected a percentage 0..100",

@@ -24,6 +24,7 @@
 #define TBE_MAX_RARP    16    /* RARP MACs remembered (the last ones) */
 #define TBE_STATE_MAGIC "vhm-testbe-state 1\n"
 #define TBE_MAX_SEQ     4096  /* requests remembered in order (the first ones) */
+#define TBE_MAX_KICK_IDS 64   /* kick eventfds remembered (the first ones) */
 #define TBE_MAX_STATUS  64    /* SET_STATUS values remembered in order */
 
 /* Misbehaviour modes (--misbehave MODE[:REQUEST[@N]]): option name, enum.
@@ -89,6 +90,9 @@ struct tbe_opts {
 	uint32_t mis_request;
 	uint64_t mis_nth;         /* only the Nth occurrence of mis_request (0: all) */
 	bool loopback;            /* --loopback: run the datapath (testbe_dp.c) */
+	bool start_on_kick;       /* --start-on-kick: a ring starts once its kick eventfd
+				   * is readable (vhost-user.rst, "Ring states"), which
+				   * it reads, not on SET_VRING_KICK (DPDK, libvhost-user) */
 	unsigned skip_log;        /* --skip-log PERCENT: pages whose writes go unlogged */
 	enum tbe_log_fault log_fault; /* --log-fault FAULT */
 	uint64_t drop_frames;     /* --drop-frames N: the first N frames vanish */
@@ -137,6 +141,9 @@ struct tbe {
 	bool features_failed;         /* SET_FEATURES refused: FEATURES_OK will not stick (DPDK) */
 	uint64_t statuses[TBE_MAX_STATUS];   /* SET_STATUS values in order */
 	int nstatuses;
+	int64_t kick_ids[TBE_MAX_KICK_IDS];   /* every kick eventfd given (its eventfd-id in
+					       * /proc fdinfo), all connections, first ones */
+	int nkick_ids;
 	uint8_t seq[TBE_MAX_SEQ];     /* request numbers in the order they came */
 	int nseq;
 	uint8_t config[VHU_MAX_CONFIG];

@@ -227,6 +227,15 @@ static bool ring_map(struct tbe *t, struct tbe_ring *q, struct dp_ring *d, bool 
 	return d->desc && d->avail && d->used;
 }
 
+/* May a ring that is not running start? With protocol feature STATUS only
+ * once the frontend set DRIVER_OK, as DPDK's virtio_is_ready (and virtio
+ * 1.2, 2.1.2: no buffer consumed before DRIVER_OK); a running ring does not
+ * stop on a status (DPDK's neither), only on GET_VRING_BASE. */
+static bool may_start(const struct tbe *t)
+{
+	return !((t->protocol >> VHU_PF_STATUS) & 1) || (t->status & 4);
+}
+
 void tbe_dp_refresh(struct tbe *t)
 {
 	bool packed = (t->features >> VHU_F_RING_PACKED) & 1;
@@ -237,7 +246,7 @@ void tbe_dp_refresh(struct tbe *t)
 		struct tbe_ring *q = &t->rings[i];
 		struct dp_ring *d = &t->dp->r[i];
 		bool ok = q->num && q->has_addr && q->started && q->enabled &&
-			  ring_map(t, q, d, packed);
+			  (d->running || may_start(t)) && ring_map(t, q, d, packed);
 
 		if (!ok) {
 			if (d->running)

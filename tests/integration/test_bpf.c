@@ -1075,8 +1075,8 @@ static uint64_t queue_kicks(json_t *status)
  * a kick exactly when write() returned 8, so with the probe on from exec the
  * two agree exactly; the probe read is bracketed by two status reads.
  * testpmd offers EVENT_IDX and vhm takes it, and testpmd's polling PMD does
- * not move avail_event, so vhm kicks only at the start (2 seen): few, but
- * exact. The calls testpmd writes (how many depends on used_event: 0 to a
+ * not move avail_event, so vhm kicks only at the start (each ring once as
+ * it starts, then the driver's first: 3-4 seen): few, but exact. The calls testpmd writes (how many depends on used_event: 0 to a
  * few hundred a second seen) bound what vhm's driver drains: an eventfd read
  * consumes every write since the last, and both probes were on before vhm
  * existed. testpmd polls: it reads no eventfd. */

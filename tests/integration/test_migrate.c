@@ -495,13 +495,13 @@ static struct rollback_case rollbacks[] = {
 	{ "refuse:SET_MEM_TABLE", "pre-copy" },
 	{ "hang:SET_VRING_BASE", "switchover" },
 	/* the destination's rings are set up before the stop (NUM, ADDR, CALL,
-	 * ENABLE): a failure there is pre-copy's; KICK follows the base in the
-	 * window, without an ack of its own (DRIVER_OK's answers for it): a
-	 * backend that fails one drops the connection */
-	{ "close:SET_VRING_KICK", "switchover" },
+	 * ENABLE, and with STATUS the KICKs, unacked but the last): a failure
+	 * there is pre-copy's */
+	{ "close:SET_VRING_KICK", "pre-copy" },
 	/* DRIVER_OK: the third SET_STATUS (set-up sends ACKNOWLEDGE|DRIVER,
-	 * then FEATURES_OK) */
+	 * then FEATURES_OK), the window's one request to the destination */
 	{ "refuse:SET_STATUS@3", "switchover" },
+	{ "close:SET_STATUS@3", "switchover" },
 	{ "no-reply:SET_VRING_ENABLE", "pre-copy" },
 	/* a refusal inside a pipelined ring set-up: the acks after it are
 	 * still read, the rollback finds the stream in step */
@@ -729,16 +729,22 @@ Test(migrate, back_and_forth_20, .fini = dt_fini, .timeout = 180)
  * split and packed: the migration works with any spec-following backend, not
  * only DPDK's; frames conserved, the copy proved in each verify mode (the
  * destination logging after the resume, or the digests), also with two
- * copy threads. */
+ * copy threads; and with backends that start a ring only on its kick
+ * eventfd (the spec's ring states): the destination's KICKs come with its
+ * early set-up, on eventfds of its own that nothing writes before the
+ * start, so it starts in the window, on the bases, and takes no kick the
+ * driver makes to the source. */
 struct testbe_case {
 	char ring[8];
 	char verify[16];           /* --verify */
 	int copy_threads;          /* --copy-threads */
+	bool start_on_kick;        /* both backends --start-on-kick */
 };
 
 static struct testbe_case testbe_rings[] = {
-	{ "split", "after-resume", 1 }, { "packed", "after-resume", 1 }, { "split", "sync", 1 },
-	{ "split", "after-resume", 2 },
+	{ "split", "after-resume", 1, false }, { "packed", "after-resume", 1, false },
+	{ "split", "sync", 1, false }, { "split", "after-resume", 2, false },
+	{ "split", "after-resume", 1, true }, { "packed", "sync", 1, true },
 };
 
 ParameterizedTestParameters(migrate, between_test_backends)
@@ -747,11 +753,44 @@ ParameterizedTestParameters(migrate, between_test_backends)
 				   sizeof(testbe_rings) / sizeof(testbe_rings[0]));
 }
 
+/* The kick eventfds (their kernel ids) the test backend recording to rec
+ * was given; skips where the kernel shows no eventfd-id. */
+static json_t *kick_ids_or_skip(const char *rec)
+{
+	json_t *record = json_load_file(rec, 0, NULL), *ids;
+
+	cr_assert(not(eq(ptr, record, NULL)), "no record %s", rec);
+	ids = json_incref(json_object_get(record, "kick_ids"));
+	json_decref(record);
+	if (!json_array_size(ids))
+		cr_skip_test("this kernel shows no eventfd-id in /proc/PID/fdinfo (Linux >= 6.0)");
+	return ids;
+}
+
+/* The destination's rings were kicked through eventfds of their own: none
+ * of the kick eventfds it was given is one the source had. */
+static void expect_own_kick_eventfds(const char *src_rec, const char *dst_rec)
+{
+	json_t *src = kick_ids_or_skip(src_rec), *dst = kick_ids_or_skip(dst_rec), *v, *w;
+	size_t i, j;
+
+	json_array_foreach(dst, i, v)
+		json_array_foreach(src, j, w)
+			cr_assert(not(eq(i64, json_integer_value(v), json_integer_value(w))),
+				  "the destination was given the source's kick eventfd (id %lld)",
+				  (long long)json_integer_value(v));
+	json_decref(src);
+	json_decref(dst);
+}
+
 ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini = dt_fini,
 		  .timeout = 120)
 {
-	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
-	const char *extra[] = { "--loopback", NULL };
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], ra[TS_PATH_MAX], rb[TS_PATH_MAX], err[512];
+	const char *extra_a[] = { "--loopback", "--record", ra,
+				  tc->start_on_kick ? "--start-on-kick" : NULL, NULL };
+	const char *extra_b[] = { "--loopback", "--record", rb,
+				  tc->start_on_kick ? "--start-on-kick" : NULL, NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL;
 	long long x;
@@ -759,8 +798,10 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 
 	cr_assert(eq(int, ts_path("tb-a.sock", a, sizeof(a)), 0));
 	cr_assert(eq(int, ts_path("tb-b.sock", b, sizeof(b)), 0));
-	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
-	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
+	cr_assert(eq(int, ts_path("tb-a.json", ra, sizeof(ra)), 0));
+	cr_assert(eq(int, ts_path("tb-b.json", rb, sizeof(rb)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(a, extra_a)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, extra_b)));
 	run = start_run_opts(a, "tb", "60s", "1", tc->ring, "20s");
 	sleep(2);
 	c = dt_connect("tb");
@@ -776,6 +817,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	json_decref(dt_call(c, "stop", NULL));
 	ctl_client_close(c);
 	expect_clean_end(run, "tb");
+	expect_own_kick_eventfds(ra, rb);
 }
 
 /* ---- hot swap (--shared-memory) ------------------------------------------ */
@@ -824,7 +866,8 @@ ParameterizedTest(struct testbe_case *tc, migrate, hot_swap_test_backends, .fini
 		  .timeout = 60)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
-	const char *extra[] = { "--loopback", "--queues", "2", NULL };
+	const char *extra[] = { "--loopback", "--queues", "2",
+				tc->start_on_kick ? "--start-on-kick" : NULL, NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL;
 	pid_t run;
@@ -933,48 +976,58 @@ static int first_of(json_t *seq, const char *req, int *count)
 
 /* The destination's record: every one of its `nrings` rings had its NUM,
  * ADDR and CALL before the first SET_VRING_BASE came (the set-up made before
- * the source stops), and no KICK (which starts a ring) came at all: the
- * bases go out during the last copy and their acks are read before any
- * KICK, so a refused base starts no ring. */
-static void expect_rings_staged_first(const char *rec, int nrings)
+ * the source stops), and nothing started a ring after the refused base: with
+ * STATUS (`status`) every KICK came with that set-up too, before any base,
+ * and no DRIVER_OK came at all (a ring starts on its kick eventfd, written
+ * only at the start, and no device runs before DRIVER_OK); without STATUS
+ * no KICK came at all (the bases' acks are read before any KICK). */
+static void expect_rings_staged_first(const char *rec, int nrings, bool status)
 {
-	static const char *const staged[] = { "SET_VRING_NUM", "SET_VRING_ADDR", "SET_VRING_CALL" };
-	json_t *record = json_load_file(rec, 0, NULL), *seq;
+	static const char *const staged[] = { "SET_VRING_NUM", "SET_VRING_ADDR", "SET_VRING_CALL",
+					      "SET_VRING_KICK" };
+	json_t *record = json_load_file(rec, 0, NULL), *seq, *st;
 	int base, nbase, kick, nkick;
+	size_t i;
+	json_t *v;
 
 	cr_assert(not(eq(ptr, record, NULL)), "no record from the destination test backend");
 	seq = json_object_get(record, "sequence");
 	base = first_of(seq, "SET_VRING_BASE", &nbase);
 	cr_assert(lt(int, 0, base), "the destination got no SET_VRING_BASE");
 	kick = first_of(seq, "SET_VRING_KICK", &nkick);
-	cr_assert(eq(int, nkick, 0), "%d SET_VRING_KICK, the first at %d (the first "
-		  "SET_VRING_BASE at %d), after a refused base", nkick, kick, base);
-	for (size_t k = 0; k < sizeof(staged) / sizeof(staged[0]); k++) {
+	cr_assert(eq(int, nkick, status ? nrings : 0), "%d SET_VRING_KICK, the first at %d (the "
+		  "first SET_VRING_BASE at %d), %s", nkick, kick, base,
+		  status ? "expected one a ring, staged" : "after a refused base");
+	for (size_t k = 0; k < sizeof(staged) / sizeof(staged[0]) - !status; k++) {
 		json_t *before = json_array();
 		int n;
 
-		for (int i = 0; i < base; i++)
-			json_array_append(before, json_array_get(seq, (size_t)i));
+		for (int j = 0; j < base; j++)
+			json_array_append(before, json_array_get(seq, (size_t)j));
 		first_of(before, staged[k], &n);
 		json_decref(before);
 		cr_assert(eq(int, n, nrings), "%d %s before the first SET_VRING_BASE, expected %d",
 			  n, staged[k], nrings);
 	}
+	st = json_object_get(record, "statuses");
+	json_array_foreach(st, i, v)
+		cr_assert(eq(int, (int)(json_integer_value(v) & 4), 0), "status 0x%llx (DRIVER_OK) "
+			  "after a refused base", (unsigned long long)json_integer_value(v));
 	json_decref(record);
 }
 
 /* Traffic runs (20000 frames/s, 2 queue pairs) while a destination whose
  * rings were set up during pre-copy refuses a ring base in the downtime: the
  * migration rolls back in the switchover, the destination had every ring
- * staged before any base and was never kicked, and the source carries on
+ * staged before any base and no ring started, and the source carries on
  * from where it stopped with every frame of the run back (none lost, none
- * duplicated). */
-Test(migrate, rollback_after_early_rings, .fini = dt_fini, .timeout = 60)
+ * duplicated). drop: protocol features the destination does not offer. */
+static void rollback_after_early_rings(const char *drop)
 {
 	char a[TS_PATH_MAX], b[TS_PATH_MAX], rec[TS_PATH_MAX], err[512];
 	const char *loop[] = { "--loopback", "--queues", "2", NULL };
 	const char *bad[] = { "--queues", "2", "--misbehave", "refuse:SET_VRING_BASE", "--record",
-			      rec, NULL };
+			      rec, drop ? "--drop-proto" : NULL, drop, NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL;
 	pid_t run;
@@ -994,8 +1047,19 @@ Test(migrate, rollback_after_early_rings, .fini = dt_fini, .timeout = 60)
 	cr_assert(eq(int, rc, -EREMOTEIO), "migrate returned %d (%s)", rc, err);
 	cr_assert(eq(int, strncmp(err, "switchover", 10), 0), "error '%s' does not name the "
 		  "switchover", err);
-	expect_rings_staged_first(rec, 4);
+	expect_rings_staged_first(rec, 4, !drop);
 	expect_flowing_then_end(c, run, "er", a, "the rollback");
+}
+
+Test(migrate, rollback_after_early_rings, .fini = dt_fini, .timeout = 60)
+{
+	rollback_after_early_rings(NULL);
+}
+
+/* The same without protocol feature STATUS: the KICKs wait for the start. */
+Test(migrate, rollback_after_early_rings_no_status, .fini = dt_fini, .timeout = 60)
+{
+	rollback_after_early_rings("STATUS");
 }
 
 /* The operator cancels a migration in flight (a bandwidth cap keeps the
