@@ -132,6 +132,20 @@ double lt_curve_wss(double window_ms, const void *arg)
 /* The quantities the model can vary to find what would make it converge. */
 enum knob { KNOB_BANDWIDTH, KNOB_DOWNTIME, KNOB_DIRTY_FRACTION };
 
+/* One round sending `pages` at bw (bytes/s), its time added to *elapsed_ms:
+ * what it leaves (the curve over its time, capped at the guest's pages). */
+static double round_of(const struct lt_predict_in *in, double bw, double dirty_factor,
+		       double pages, double *elapsed_ms)
+{
+	double t_ms = pages * (double)in->page_size / bw * 1000.0;
+	double left = dirty_factor * in->wss(t_ms, in->wss_arg);
+
+	*elapsed_ms += t_ms;
+	if (!(left <= (double)in->total_pages))      /* also a NaN from a broken curve */
+		left = (double)in->total_pages;
+	return left < 0 ? 0 : left;
+}
+
 /* One simulation with a bandwidth, a downtime limit and a dirty-rate factor. */
 static bool simulate(const struct lt_predict_in *in, double bw, double downtime_ms,
 		     double dirty_factor, struct lt_predict_out *out)
@@ -141,18 +155,13 @@ static bool simulate(const struct lt_predict_in *in, double bw, double downtime_
 	double remaining = total, elapsed_ms = 0;
 	unsigned k;
 
-	for (k = 0;; k++) {
-		if (remaining * ps <= threshold || k == in->max_rounds)
-			break;
-		double t_ms = remaining * ps / bw * 1000.0;
-		elapsed_ms += t_ms;
-		remaining = dirty_factor * in->wss(t_ms, in->wss_arg);
-		if (!(remaining <= total))      /* also a NaN from a broken curve */
-			remaining = total;
-		if (remaining < 0)
-			remaining = 0;
-	}
+	for (k = 0; remaining * ps > threshold && k < in->max_rounds; k++)
+		remaining = round_of(in, bw, dirty_factor, remaining, &elapsed_ms);
 	out->converges = remaining * ps <= threshold;
+	if (out->converges && k < in->max_rounds && lt_precopy_settles(remaining)) {
+		remaining = round_of(in, bw, dirty_factor, remaining, &elapsed_ms);
+		k++;
+	}
 	out->rounds = k;
 	out->precopy_ms = elapsed_ms;
 	out->final_pages = remaining;

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "lt_log.h"
+#include "lt_predict.h"
 #include "mig_dest.h"
 #include "mig_diff.h"
 #include "mig_snet.h"
@@ -819,17 +820,23 @@ static int precopy(struct mig *m)
 	emit(m, "pre-copy", json_pack("{s:i, s:I, s:I, s:f}", "iteration", 0, "copied",
 				      (json_int_t)n, "zero_pages", (json_int_t)rep->zero_pages,
 				      "ms", rep->iter[0].ms));
-	for (;;) {
+	for (bool settling = false;;) {
 		uint64_t dirty;
+		bool last;
 
 		sync_dirty(m);
 		dirty = pending(m);
+		last = rep->niter > m->p->max_iterations || rep->niter >= MIG_MAX_ITER;
+		if (settling)
+			break;          /* the settle round made: the rest is the window's */
 		if ((double)(dirty * PAGE) <= bw * (double)m->p->downtime_ms) {
 			rep->converged = true;
+			if (last || !lt_precopy_settles((double)dirty))
+				break;
+			settling = true;        /* one more round (lt_predict.h) */
+		} else if (last) {
 			break;
 		}
-		if (rep->niter > m->p->max_iterations || rep->niter >= MIG_MAX_ITER)
-			break;
 		if ((rc = check_cancel(m, "pre-copy")) || (rc = check_peers(m)))
 			return rc;
 		t0 = vhm_now_ns();

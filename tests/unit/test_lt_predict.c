@@ -45,8 +45,10 @@ static void assert_close(double got, double want, const char *what)
  *   round 0: 262144 pages, 1000 ms -> 131072 dirtied
  *   round 1: 131072 pages,  500 ms ->  65536
  *   round 2:  65536 pages,  250 ms ->  32768
- *   round 3:  32768 pages,  125 ms ->  16384 <= 26214.4: stop
- * 4 rounds, 1875 ms of pre-copy, 16384 pages = 64 MiB in 62.5 ms of downtime. */
+ *   round 3:  32768 pages,  125 ms ->  16384 <= 26214.4: converged
+ *   round 4 (settle: 16384 > LT_SETTLE_PAGES): 62.5 ms -> 8192
+ * 5 rounds, 1937.5 ms of pre-copy, 8192 pages = 32 MiB in 31.25 ms of
+ * downtime. */
 Test(lt_predict, converges_in_rounds_computed_by_hand)
 {
 	struct linear_wss l = { .rate = 131.072, .cap = 1e18, .factor = 1 };
@@ -55,11 +57,35 @@ Test(lt_predict, converges_in_rounds_computed_by_hand)
 
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
 	cr_assert(out.converges);
+	cr_assert(eq(u32, out.rounds, 5));
+	assert_close(out.precopy_ms, 1937.5, "pre-copy ms");
+	assert_close(out.final_pages, 8192, "final pages");
+	assert_close(out.downtime_ms, 31.25, "downtime ms");
+	assert_close(out.total_ms, 1968.75, "total ms");
+}
+
+/* No settle round when what fits is a tail (at most LT_SETTLE_PAGES), nor
+ * when the rounds allowed are used up: dirtying 0.001 pages/ms leaves 1
+ * page after round 0 (1000 ms), which goes in the downtime; with the
+ * half-bandwidth writer above and max_rounds 4, round 3 converges with no
+ * round left, so its 16384 pages do. */
+Test(lt_predict, no_settle_round_for_a_tail_or_past_the_rounds)
+{
+	struct linear_wss l = { .rate = 0.001, .cap = 1e18, .factor = 1 };
+	struct lt_predict_in in = base_in(&l);
+	struct lt_predict_out out;
+
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(out.converges);
+	cr_assert(eq(u32, out.rounds, 1));
+	assert_close(out.final_pages, 1, "final pages");
+	l.rate = 131.072;
+	in.max_rounds = 4;
+	cr_assert(eq(int, lt_predict(&in, &out), 0));
+	cr_assert(out.converges);
 	cr_assert(eq(u32, out.rounds, 4));
-	assert_close(out.precopy_ms, 1875, "pre-copy ms");
 	assert_close(out.final_pages, 16384, "final pages");
 	assert_close(out.downtime_ms, 62.5, "downtime ms");
-	assert_close(out.total_ms, 1937.5, "total ms");
 }
 
 /* The same with fixed costs around the rounds: the set-up before round 0
@@ -74,18 +100,18 @@ Test(lt_predict, fixed_costs_setup_check_and_switch)
 	in.setup_ms = 900;
 	in.check_ms = 120;
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
-	cr_assert(eq(u32, out.rounds, 4));
-	assert_close(out.precopy_ms, 1875, "pre-copy ms");
-	assert_close(out.downtime_ms, 62.5, "downtime ms");
-	assert_close(out.total_ms, 900 + 1937.5 + 120, "total ms");
+	cr_assert(eq(u32, out.rounds, 5));
+	assert_close(out.precopy_ms, 1937.5, "pre-copy ms");
+	assert_close(out.downtime_ms, 31.25, "downtime ms");
+	assert_close(out.total_ms, 900 + 1968.75 + 120, "total ms");
 	/* the switch (stopping the source, starting the destination) is inside
 	 * the downtime: in it and the total, never in the rounds or the pages */
 	in.switch_ms = 4.5;
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
-	cr_assert(eq(u32, out.rounds, 4));
-	assert_close(out.final_pages, 16384, "final pages");
-	assert_close(out.downtime_ms, 62.5 + 4.5, "downtime ms with the switch");
-	assert_close(out.total_ms, 900 + 1937.5 + 4.5 + 120, "total ms with the switch");
+	cr_assert(eq(u32, out.rounds, 5));
+	assert_close(out.final_pages, 8192, "final pages");
+	assert_close(out.downtime_ms, 31.25 + 4.5, "downtime ms with the switch");
+	assert_close(out.total_ms, 900 + 1968.75 + 4.5 + 120, "total ms with the switch");
 }
 
 /* The same with max_rounds 3: round 3 would be needed, so no. */
@@ -107,8 +133,10 @@ Test(lt_predict, round_limit_stops_it)
 	assert_close(out.downtime_needed_ms, 125, "downtime needed");
 }
 
-/* Memory smaller than the threshold is sent stopped at once: 1000 pages,
- * 4096000 bytes at 1 GiB/s = 3.814697265625 ms. */
+/* Memory smaller than the threshold converges before round 0; its settle
+ * round is round 0 (1000 pages, 4096000 bytes at 1 GiB/s = 3.814697265625
+ * ms), which a writer of 1000 pages/ms dirties all over again: the downtime
+ * sends all 1000. */
 Test(lt_predict, tiny_guest_stops_before_round_0)
 {
 	struct linear_wss l = { .rate = 1000, .cap = 1e18, .factor = 1 };
@@ -118,7 +146,8 @@ Test(lt_predict, tiny_guest_stops_before_round_0)
 	in.total_pages = 1000;
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
 	cr_assert(out.converges);
-	cr_assert(eq(u32, out.rounds, 0));
+	cr_assert(eq(u32, out.rounds, 1));
+	assert_close(out.precopy_ms, 3.814697265625, "pre-copy");
 	assert_close(out.downtime_ms, 3.814697265625, "downtime");
 }
 
@@ -308,8 +337,11 @@ Test(lt_curve, check_refuses_unsorted_and_decreasing)
  *   round 1: 40000 pages take 152.587890625 ms -> between the first two
  *            points, on the cubic with slopes at 100 ms 3000 / (1900/100 +
  *            1100 * 3/100) and at 1 s 29700 / (18900 * 3/100 + 10800 *
- *            9/20): 12969... <= 26214.4: stop.
- * 2 rounds, 1152.587890625 ms of pre-copy. */
+ *            9/20): 12969... <= 26214.4: converged.
+ *   round 2, the settle round: those pages take t ms (~49.5), below the
+ *            first point: on the cubic from the origin, its slope there
+ *            end_slope's ((2 * 100 + 900) * 100 - 100 * 100/3) / (100 + 900).
+ * 3 rounds, 1152.587890625 + t ms of pre-copy. */
 Test(lt_predict, with_a_measured_curve)
 {
 	static const double pages[] = { 10000, 40000, 60000 };
@@ -323,10 +355,14 @@ Test(lt_predict, with_a_measured_curve)
 			       3000 / (1900.0 / 100 + 1100 * 3.0 / 100), 40000,
 			       29700 / (18900 * 3.0 / 100 + 10800 * 9.0 / 20));
 
+	double t = final * 4096 / GIB * 1000;
+	double settled = hermite(t / 100, 100, 0, (1100 * 100 - 100 * 100 / 3.0) / 1000, 10000,
+				 3000 / (1900.0 / 100 + 1100 * 3.0 / 100));
+
 	cr_assert(eq(int, lt_predict(&in, &out), 0));
 	cr_assert(out.converges);
-	cr_assert(eq(u32, out.rounds, 2));
-	assert_close(out.precopy_ms, 1152.587890625, "pre-copy ms");
-	assert_close(out.final_pages, final, "final pages");
-	assert_close(out.downtime_ms, final * 4096 / GIB * 1000, "downtime");
+	cr_assert(eq(u32, out.rounds, 3));
+	assert_close(out.precopy_ms, 1152.587890625 + t, "pre-copy ms");
+	assert_close(out.final_pages, settled, "final pages");
+	assert_close(out.downtime_ms, settled * 4096 / GIB * 1000, "downtime");
 }
