@@ -47,7 +47,10 @@
 
 #define GUEST "1G"
 #define GIB (1024.0 * 1024.0 * 1024.0)
-#define CTL_SAMPLES 5     /* control-plane migrations per queue count */
+#define CTL_SAMPLES 9     /* control-plane migrations per queue count: a 4-pair sample
+			   * swings 0.3-1.4 ms within one run (testpmd's vhost-events
+			   * thread shares a core); medians of 5 ranged 0.35-0.64 ms
+			   * from run to run */
 #define CTL_GUEST "256M"  /* their guests: the control plane moves no memory */
 #define SWAP_SAMPLES 5    /* hot swaps and copying migrations each: sub-ms, noisy */
 #define PREDICT_RUNS 3    /* predicted migrations per dirty rate */
