@@ -240,17 +240,22 @@ static void driver_ok(struct vhu_front *f, struct vhu_pipe_req *r, int *n)
 						       ST_DRIVER_OK };
 }
 
-/* A start's pipeline r[n] sent, then each of the nkick eventfds kicked once
- * while the backend serves it (netdrv_kick_each: a ring starts on a kick,
- * its eventfd readable -- vhost-user.rst, "Ring states"; QEMU's host
- * notifiers start signalled for the same reason), then its one wait. */
-static int start_pipeline(struct device *d, struct vhu_front *f, const struct vhu_pipe_req *r,
-			  int n, const int *kick, int nkick)
+/* A start's end: every ring's KICK with kick[ring] appended to r[*n]
+ * unless they went before (`kicked`), then DRIVER_OK; the pipeline sent,
+ * each ring's kick eventfd written once while the backend serves it
+ * (netdrv_kick_each: a ring starts on a kick, its eventfd readable --
+ * vhost-user.rst, "Ring states"; QEMU's host notifiers start signalled for
+ * the same reason), then its one wait. */
+static int start_pipeline(struct device *d, struct vhu_front *f, struct vhu_pipe_req *r, int n,
+			  const int *kick, bool kicked)
 {
 	struct vhu_pending pend;
 
+	if (!kicked)
+		kick_rings(d, kick, r, &n);
+	driver_ok(f, r, &n);
 	vhu_front_pipeline_send(f, r, n, &pend);
-	netdrv_kick_each(&d->drv, kick, nkick);
+	netdrv_kick_each(&d->drv, kick, d->nrings);
 	return vhu_front_pipeline_wait(f, &pend);
 }
 
@@ -329,9 +334,7 @@ int dev_backend_start_rings(struct device *d, struct vhu_front *f, uint64_t feat
 	own_kicks(d, kick);
 	stage_rings(d, d->drv.mem, features, r, &n);
 	base_rings(d, bases, r, &n);
-	kick_rings(d, kick, r, &n);
-	driver_ok(f, r, &n);
-	return start_pipeline(d, f, r, n, kick, d->nrings);
+	return start_pipeline(d, f, r, n, kick, false);
 }
 
 /* One eventfd a ring for a destination, into st->kick. */
@@ -393,10 +396,7 @@ int dev_backend_start_staged(struct device *d, struct vhu_front *f, const uint32
 	} else {
 		base_rings(d, bases, r, &n);
 	}
-	if (!st->kicked)
-		kick_rings(d, st->kick, r, &n);
-	driver_ok(f, r, &n);
-	return start_pipeline(d, f, r, n, st->kick, st->nkick);
+	return start_pipeline(d, f, r, n, st->kick, st->kicked);
 }
 
 void dev_staged_adopt(struct device *d, struct dev_staged *st)
@@ -909,9 +909,7 @@ int dev_incoming_start(struct device *d, const uint8_t mac[6], char *err, size_t
 	d->drv.tx_paused = false;
 	netdrv_set_traffic(&d->drv, d->drv.pps, d->drv.frame_size);
 	own_kicks(d, kick);
-	kick_rings(d, kick, r, &n);
-	driver_ok(&d->front, r, &n);
-	if ((rc = start_pipeline(d, &d->front, r, n, kick, d->nrings)))
+	if ((rc = start_pipeline(d, &d->front, r, n, kick, false)))
 		return vhm_err(err, errlen, rc, "%s", d->front.err);
 	if ((rc = start_guest(d, err, errlen)))
 		return rc;

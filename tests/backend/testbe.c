@@ -453,9 +453,9 @@ static void note_kick_id(struct tbe *t, int fd)
 	if (id < 0 || t->nkick_ids == TBE_MAX_KICK_IDS)
 		return;
 	for (int i = 0; i < t->nkick_ids; i++)
-		if (t->kick_ids[i] == id)
+		if (t->kick_ids[i] == (uint64_t)id)
 			return;
-	t->kick_ids[t->nkick_ids++] = id;
+	t->kick_ids[t->nkick_ids++] = (uint64_t)id;
 }
 
 static enum tbe_res h_SET_VRING_KICK(struct tbe *t, struct vhu_msg *m, struct vhu_msg *r)
@@ -874,15 +874,6 @@ static json_t *record_macs(const uint8_t (*macs)[6], int n)
 	return a;
 }
 
-static json_t *record_kick_ids(const struct tbe *t)
-{
-	json_t *a = json_array();
-
-	for (int i = 0; i < t->nkick_ids; i++)
-		json_array_append_new(a, json_integer((json_int_t)t->kick_ids[i]));
-	return a;
-}
-
 static json_t *record_counts(const struct tbe *t)
 {
 	json_t *o = json_object();
@@ -902,12 +893,13 @@ static json_t *record_sequence(const struct tbe *t)
 	return a;
 }
 
-static json_t *record_statuses(const struct tbe *t)
+/* n values as a JSON array (the record's statuses, kick_ids). */
+static json_t *record_u64s(const uint64_t *v, int n)
 {
 	json_t *a = json_array();
 
-	for (int i = 0; i < t->nstatuses; i++)
-		json_array_append_new(a, json_u64(t->statuses[i]));
+	for (int i = 0; i < n; i++)
+		json_array_append_new(a, json_u64(v[i]));
 	return a;
 }
 
@@ -949,8 +941,8 @@ static void record_write(const struct tbe *t)
 			json_u64(t->breq_asked), "answered", json_u64(t->breq_answered),
 			"closed", json_u64(t->breq_closed), "max_wait_ms", t->breq_max_wait_ms));
 		json_object_set_new(o, "sequence", record_sequence(t));
-		json_object_set_new(o, "statuses", record_statuses(t));
-		json_object_set_new(o, "kick_ids", record_kick_ids(t));
+		json_object_set_new(o, "statuses", record_u64s(t->statuses, t->nstatuses));
+		json_object_set_new(o, "kick_ids", record_u64s(t->kick_ids, t->nkick_ids));
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", t->opt.record);
 	if (!o || json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, t->opt.record) < 0)

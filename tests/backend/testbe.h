@@ -141,7 +141,7 @@ struct tbe {
 	bool features_failed;         /* SET_FEATURES refused: FEATURES_OK will not stick (DPDK) */
 	uint64_t statuses[TBE_MAX_STATUS];   /* SET_STATUS values in order */
 	int nstatuses;
-	int64_t kick_ids[TBE_MAX_KICK_IDS];   /* every kick eventfd given (its eventfd-id in
+	uint64_t kick_ids[TBE_MAX_KICK_IDS];  /* every kick eventfd given (its eventfd-id in
 					       * /proc fdinfo), all connections, first ones */
 	int nkick_ids;
 	uint8_t seq[TBE_MAX_SEQ];     /* request numbers in the order they came */
