@@ -1023,13 +1023,15 @@ void ctl_server_close(struct ctl_server *srv)
 
 	if (!srv)
 		return;
+	/* The socket goes first: a client that sees its connection close (vhm stop
+	 * waits for that) must find the instance gone, not its socket still there. */
+	if (!stat(srv->path, &st) && st.st_dev == srv->dev && st.st_ino == srv->ino)
+		unlink(srv->path);
+	close(srv->lfd);
 	for (size_t i = 0; i < srv->nconns; i++) {
 		conn_flush(srv->conns[i]);
 		conn_free(srv->conns[i]);
 	}
-	if (!stat(srv->path, &st) && st.st_dev == srv->dev && st.st_ino == srv->ino)
-		unlink(srv->path);
-	close(srv->lfd);
 	free(srv->greeting);
 	free(srv);
 }

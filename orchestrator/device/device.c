@@ -445,9 +445,23 @@ int dev_log_stop(struct device *d, struct vhu_front *f)
 	return rc ? rc : rings_set_log(d, f, 0);
 }
 
+int dev_rings_stop(struct device *d, struct vhu_front *f, const uint32_t *idx, int n,
+		   uint32_t *bases)
+{
+	uint32_t got[DEV_MAX_RINGS];
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		netdrv_kick_drain(&d->drv, (int)idx[i]);
+	rc = vhu_get_vring_bases(f, idx, got, n);
+	for (int i = 0; !rc && i < n; i++)
+		bases[idx[i]] = got[i];
+	return rc;
+}
+
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
 {
-	uint32_t idx[DEV_MAX_RINGS] = { 0 }, got[DEV_MAX_RINGS];
+	uint32_t idx[DEV_MAX_RINGS] = { 0 };
 	int n = 0, rc;
 
 	/* TX rings first: once the backend takes no more frames from the guest,
@@ -456,11 +470,8 @@ int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
 		idx[n++] = (uint32_t)r;
 	for (int r = 0; r < d->nrings; r += 2)
 		idx[n++] = (uint32_t)r;
-	rc = vhu_get_vring_bases(f, idx, got, n);
-	if (rc)
+	if ((rc = dev_rings_stop(d, f, idx, n, bases)))
 		return rc;
-	for (int i = 0; i < n; i++)
-		bases[idx[i]] = got[i];
 	return dev_backend_reset_status(f);   /* as QEMU's vhost_dev_stop: status 0 */
 }
 

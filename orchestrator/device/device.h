@@ -328,8 +328,15 @@ void dev_ring_addr_in(const struct device *d, const struct gmem *mem, int ring, 
 int dev_log_start(struct device *d, struct vhu_front *f, const struct lt_log *log);
 /* Logging off: SET_FEATURES without LOG_ALL, ring addresses without the flag. */
 int dev_log_stop(struct device *d, struct vhu_front *f);
-/* GET_VRING_BASE on every ring, TX rings first (all sent, then collected),
- * then the status reset (SET_STATUS 0). */
+/* GET_VRING_BASE on the n rings idx[] (all sent, then collected), the
+ * guest paused: each ring's kick eventfd read empty first, so a backend that
+ * keeps polling it after the stop finds no kick the guest left to start the
+ * ring again with (netdrv_kick_drain); bases[idx[i]] = its base. 0 or
+ * -errno (f->err). */
+int dev_rings_stop(struct device *d, struct vhu_front *f, const uint32_t *idx, int n,
+		   uint32_t *bases);
+/* dev_rings_stop on every ring, TX rings first, then the status reset
+ * (SET_STATUS 0). */
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases);
 /* SET_STATUS 0 where the backend takes STATUS: the device is stopped or
  * abandoned (QEMU's vhost_dev_stop sends it after stopping the rings). */

@@ -298,6 +298,15 @@ void netdrv_kick_each(struct netdrv *d, const int *fds, int nrings)
 			add64(&d->q[i / 2].c.kicks, 1);
 }
 
+void netdrv_kick_drain(struct netdrv *d, int ring)
+{
+	uint64_t v;
+
+	if (ring >= 0 && ring < 2 * d->nq)
+		while (read(d->q[ring / 2].kick_fd[ring % 2], &v, sizeof(v)) == sizeof(v))
+			;
+}
+
 /* RX buffers the driver keeps posted. */
 static uint16_t rx_posted(const struct netdrv *d)
 {

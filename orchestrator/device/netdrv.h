@@ -198,6 +198,12 @@ void netdrv_set_traffic(struct netdrv *d, uint64_t pps, uint32_t frame_size);
  * starts on a kick, and one the driver has no reason to kick (RX buffers
  * posted before the start, EVENT_IDX) would otherwise stay stopped. */
 void netdrv_kick_each(struct netdrv *d, const int *fds, int nrings);
+/* Read ring's kick eventfd empty (2 * queue + 0 RX, + 1 TX), with the
+ * driver no longer running: a ring about to stop keeps no kick a backend
+ * could take for a start (a stopped ring starts on a kick, vhost-user.rst
+ * "Ring states", and a busy-polling backend leaves the guest's kicks
+ * unread). By the thread that may write drv. */
+void netdrv_kick_drain(struct netdrv *d, int ring);
 /* One pass over every queue: reap, refill, transmit what is due, kick.
  * Returns how much work was done (0: idle). */
 int netdrv_poll(struct netdrv *d, uint64_t now_ns);

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Virtqueue layouts in guest memory, split and packed, and their sizes. Layouts (little-endian, x86 only):
  *   split:  desc[num] (16 B each) | avail {flags, idx, ring[num], used_event}
- *           | pad to 64 | used {flags, idx, ring[num] {id u32, len u32}, avail_event}
+ *           | pad to 4096 | used {flags, idx, ring[num] {id u32, len u32}, avail_event}
+ *           (the used ring on pages of its own, as a legacy virtio-pci guest
+ *           aligns it: pages the driver never writes, so a used-ring write a
+ *           backend leaves unlogged is never carried along by the driver's
+ *           own mark of the page, and the migration's ring check sees it)
  *   packed: desc[num] {addr u64, len u32, id u16, flags u16}
  *           | driver event {off_wrap u16, flags u16} | device event {same} */
 #include "vring.h"
@@ -45,7 +49,7 @@ static size_t align_up(size_t v, size_t a)
 
 static size_t split_used_off(uint16_t num)
 {
-	return align_up(16u * num + 6u + 2u * num, 64);
+	return align_up(16u * num + 6u + 2u * num, 4096);
 }
 
 size_t vring_bytes(bool packed, uint16_t num)

@@ -876,12 +876,7 @@ static bool rx_moved(struct mig *m, uint8_t *snap, size_t each)
 /* GET_VRING_BASE on the rings listed, pipelined; bases into m->bases. */
 static int stop_rings(struct mig *m, const uint32_t *idx, int n)
 {
-	uint32_t got[DEV_MAX_RINGS];
-	int rc = vhu_get_vring_bases(&m->d->front, idx, got, n);
-
-	for (int i = 0; !rc && i < n; i++)
-		m->bases[idx[i]] = got[i];
-	return rc;
+	return dev_rings_stop(m->d, &m->d->front, idx, n, m->bases);
 }
 
 /* Nothing in flight: every frame sent came back, every TX buffer returned. */

@@ -47,7 +47,9 @@
 	"  SIGUSR1 closes the frontend's connection\n" \
 	"  --loopback: forward TX to RX like testpmd io mode, logging guest writes;\n" \
 	"  --start-on-kick: a ring starts when its kick eventfd is first readable\n" \
-	"         (the spec's ring states), not on SET_VRING_KICK\n" \
+	"         (the spec's ring states), not on SET_VRING_KICK; one GET_VRING_BASE\n" \
+	"         stopped keeps its kick fd and a kick on it starts the ring again\n" \
+	"         (counted: the record's kick_restarts)\n" \
 	"  --skip-log: leave PERCENT of pages unlogged (implies --loopback)\n" \
 	"  --breq-wait REQUEST (repeatable): before replying to REQUEST, ask\n" \
 	"         CONFIG_CHANGE_MSG (NEED_REPLY) and wait up to 2 s for the answer\n" \
@@ -402,6 +404,7 @@ static enum tbe_res h_GET_VRING_BASE(struct tbe *t, struct vhu_msg *m, struct vh
 	if (!q)
 		return TBE_DROP;
 	q->started = false;   /* the spec: GET_VRING_BASE stops the ring */
+	q->stopped = true;
 	r->u.state.index = m->u.state.index;
 	r->u.state.num = q->base;
 	return TBE_REPLY;
@@ -468,6 +471,7 @@ static enum tbe_res h_SET_VRING_KICK(struct tbe *t, struct vhu_msg *m, struct vh
 		return res;
 	note_kick_id(t, q->kick);
 	q->started = !t->opt.start_on_kick || q->kick < 0;   /* else: kick_start */
+	q->stopped = false;
 	if (!pf_negotiated_in_features(t))
 		q->enabled = true;   /* without PROTOCOL_FEATURES a kick starts the ring */
 	return TBE_OK;
@@ -943,6 +947,7 @@ static void record_write(const struct tbe *t)
 		json_object_set_new(o, "sequence", record_sequence(t));
 		json_object_set_new(o, "statuses", record_u64s(t->statuses, t->nstatuses));
 		json_object_set_new(o, "kick_ids", record_u64s(t->kick_ids, t->nkick_ids));
+		json_object_set_new(o, "kick_restarts", json_u64(t->kick_restarts));
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", t->opt.record);
 	if (!o || json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, t->opt.record) < 0)
@@ -1293,16 +1298,26 @@ static void kick_waits(struct tbe *t, struct pollfd *p, int *n, int *which)
 }
 
 /* A kick came on a waiting ring: it starts (its count read, as a back-end
- * that serves kicks does). */
+ * that serves kicks does). A ring GET_VRING_BASE stopped starts again too
+ * (the spec's ring states; libvhost-user and DPDK close the kick fd at
+ * GET_VRING_BASE instead): a frontend must leave no kick on it that the
+ * guest wrote before it stopped the ring. */
 static void kick_start(struct tbe *t, int ring)
 {
+	struct tbe_ring *q = &t->rings[ring];
 	uint64_t v;
 
-	if (read(t->rings[ring].kick, &v, sizeof(v)) != sizeof(v))
+	if (read(q->kick, &v, sizeof(v)) != sizeof(v))
 		return;
 	tbe_dp_lock(t);
-	t->rings[ring].started = true;
+	if (q->stopped) {
+		tbe_log(t, "ring %d started again by a kick on its fd after GET_VRING_BASE", ring);
+		t->kick_restarts++;
+		q->stopped = false;
+	}
+	q->started = true;
 	tbe_dp_refresh(t);
+	record_write(t);
 	tbe_dp_unlock(t);
 }
 

@@ -109,6 +109,7 @@ struct tbe_ring {
 	uint32_t set_base;            /* what SET_VRING_BASE said last */
 	bool enabled;                 /* SET_VRING_ENABLE, or kick without PROTOCOL_FEATURES */
 	bool started;                 /* kick came and GET_VRING_BASE has not stopped it */
+	bool stopped;                 /* GET_VRING_BASE stopped it; its kick fd kept */
 	int kick, call, err;          /* owned fds, -1 when none (or polling mode) */
 };
 
@@ -144,6 +145,8 @@ struct tbe {
 	uint64_t kick_ids[TBE_MAX_KICK_IDS];  /* every kick eventfd given (its eventfd-id in
 					       * /proc fdinfo), all connections, first ones */
 	int nkick_ids;
+	uint64_t kick_restarts;       /* rings a kick on the fd they had restarted after
+				       * GET_VRING_BASE, all connections */
 	uint8_t seq[TBE_MAX_SEQ];     /* request numbers in the order they came */
 	int nseq;
 	uint8_t config[VHU_MAX_CONFIG];

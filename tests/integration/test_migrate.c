@@ -483,6 +483,12 @@ static void expect_flowing_then_end(struct ctl_client *c, pid_t run, const char 
 	expect_clean_end(run, name);
 }
 
+/* The reply timeout of a device on a testpmd source: a testpmd on a loaded
+ * machine (QEMU under TCG in the next test) has taken more than 3 s to
+ * answer SET_LOG_BASE (DPDK takes every queue pair's lock for it, from the
+ * PMD that busy-polls them); a destination that hangs is waited this long. */
+#define TP_REPLY_TIMEOUT "10s"
+
 /* The destination misbehaves in one phase; the migration rolls back: the
  * error names the phase, the source keeps running with its data (digest of
  * the quiesced guest's RAM unchanged) and its frames conserved. */
@@ -530,7 +536,7 @@ ParameterizedTest(struct rollback_case *rc_, migrate, rollback, .fini = dt_fini,
 	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
 	cr_assert(eq(int, ts_path("bad.sock", dst, sizeof(dst)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(dst, extra)));
-	run = start_run_opts(src, "rb", "60s", "1", "auto", "3s");
+	run = start_run_opts(src, "rb", "60s", "1", "auto", TP_REPLY_TIMEOUT);
 	sleep(1);
 	c = dt_connect("rb");
 	set_traffic(c, 0, 0);
@@ -784,6 +790,22 @@ static void expect_own_kick_eventfds(const char *src_rec, const char *dst_rec)
 	json_decref(dst);
 }
 
+/* The source, stopped, never started a ring again: with --start-on-kick
+ * it keeps polling a stopped ring's kick fd (the spec lets a kick start a
+ * stopped ring) and the guest's kicks it never read, left there, would
+ * have restarted it on memory the destination runs (dev_rings_stop). */
+static void expect_source_stayed_stopped(const char *src_rec)
+{
+	json_t *record = json_load_file(src_rec, 0, NULL);
+	json_int_t n;
+
+	cr_assert(not(eq(ptr, record, NULL)), "no record %s", src_rec);
+	n = json_integer_value(json_object_get(record, "kick_restarts"));
+	json_decref(record);
+	cr_assert(eq(i64, n, 0), "the source started %lld rings again after their "
+		  "GET_VRING_BASE, from kicks left on their eventfds", (long long)n);
+}
+
 /* The settle round (lt_predict.h): a migration that converged with more
  * than LT_SETTLE_PAGES pending (5000 pages/s and 20 000 frames/s dirty
  * ~2000 during a 256 MiB first pass) copies them in one more round while
@@ -842,6 +864,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	ctl_client_close(c);
 	expect_clean_end(run, "tb");
 	expect_own_kick_eventfds(ra, rb);
+	expect_source_stayed_stopped(ra);
 }
 
 /* ---- hot swap (--shared-memory) ------------------------------------------ */
@@ -889,17 +912,20 @@ ParameterizedTestParameters(migrate, hot_swap_test_backends)
 ParameterizedTest(struct testbe_case *tc, migrate, hot_swap_test_backends, .fini = dt_fini,
 		  .timeout = 60)
 {
-	char a[TS_PATH_MAX], b[TS_PATH_MAX], err[512];
-	const char *extra[] = { "--loopback", "--queues", "2",
-				tc->start_on_kick ? "--start-on-kick" : NULL, NULL };
+	char a[TS_PATH_MAX], b[TS_PATH_MAX], ra[TS_PATH_MAX], err[512];
+	const char *extra_a[] = { "--loopback", "--queues", "2", "--record", ra,
+				  tc->start_on_kick ? "--start-on-kick" : NULL, NULL };
+	const char *extra_b[] = { "--loopback", "--queues", "2",
+				  tc->start_on_kick ? "--start-on-kick" : NULL, NULL };
 	struct ctl_client *c;
 	json_t *rep = NULL;
 	pid_t run;
 
 	cr_assert(eq(int, ts_path("hs-a.sock", a, sizeof(a)), 0));
 	cr_assert(eq(int, ts_path("hs-b.sock", b, sizeof(b)), 0));
-	cr_assert(lt(int, 0, ts_testbe_start(a, extra)));
-	cr_assert(lt(int, 0, ts_testbe_start(b, extra)));
+	cr_assert(eq(int, ts_path("hs-a.json", ra, sizeof(ra)), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(a, extra_a)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, extra_b)));
 	run = start_run_opts(a, "hs", "60s", "2", tc->ring, "20s");
 	c = dt_connect("hs");
 	dt_wait_rx_past(c, 1000, 1000);
@@ -911,6 +937,7 @@ ParameterizedTest(struct testbe_case *tc, migrate, hot_swap_test_backends, .fini
 	expect_hot_swap_report(rep);
 	json_decref(rep);
 	expect_flowing_then_end(c, run, "hs", b, "the hot swap");
+	expect_source_stayed_stopped(ra);
 }
 
 /* testpmd A to testpmd B under traffic and dirtying: the proof that a real
@@ -1219,7 +1246,7 @@ static void expect_state_events(const char *misbehave, const char *last_reason)
 	dt_testpmd_or_skip("tp-src", 1, src, sizeof(src));
 	cr_assert(eq(int, ts_path("be.sock", dst, sizeof(dst)), 0));
 	cr_assert(lt(int, 0, ts_testbe_start(dst, misbehave ? bad : plain)));
-	start_run_opts(src, "st", "60s", "1", "auto", "3s");
+	start_run_opts(src, "st", "60s", "1", "auto", TP_REPLY_TIMEOUT);
 	sub = dt_connect("st");
 	json_decref(dt_call(sub, "subscribe", json_pack("{s:[s]}", "events", "state")));
 	c = dt_connect("st");
