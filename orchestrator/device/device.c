@@ -459,10 +459,9 @@ int dev_rings_stop(struct device *d, struct vhu_front *f, const uint32_t *idx, i
 	return rc;
 }
 
-int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
+int dev_stop_order(const struct device *d, uint32_t *idx)
 {
-	uint32_t idx[DEV_MAX_RINGS] = { 0 };
-	int n = 0, rc;
+	int n = 0;
 
 	/* TX rings first: once the backend takes no more frames from the guest,
 	 * what it already took still reaches an RX ring that is running. */
@@ -470,6 +469,14 @@ int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
 		idx[n++] = (uint32_t)r;
 	for (int r = 0; r < d->nrings; r += 2)
 		idx[n++] = (uint32_t)r;
+	return n;
+}
+
+int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases)
+{
+	uint32_t idx[DEV_MAX_RINGS] = { 0 };
+	int n = dev_stop_order(d, idx), rc;
+
 	if ((rc = dev_rings_stop(d, f, idx, n, bases)))
 		return rc;
 	return dev_backend_reset_status(f);   /* as QEMU's vhost_dev_stop: status 0 */

@@ -335,7 +335,10 @@ int dev_log_stop(struct device *d, struct vhu_front *f);
  * -errno (f->err). */
 int dev_rings_stop(struct device *d, struct vhu_front *f, const uint32_t *idx, int n,
 		   uint32_t *bases);
-/* dev_rings_stop on every ring, TX rings first, then the status reset
+/* Every ring in the order they stop, into idx: the TX rings (the first
+ * d->nrings / 2), then the RX rings. Returns d->nrings. */
+int dev_stop_order(const struct device *d, uint32_t *idx);
+/* dev_rings_stop on every ring in dev_stop_order, then the status reset
  * (SET_STATUS 0). */
 int dev_backend_stop(struct device *d, struct vhu_front *f, uint32_t *bases);
 /* SET_STATUS 0 where the backend takes STATUS: the device is stopped or

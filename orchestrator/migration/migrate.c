@@ -916,13 +916,8 @@ static int stop_source(struct mig *m)
 {
 	struct device *d = m->d;
 	uint32_t idx[DEV_MAX_RINGS];
-	int n = 0, ntx, rc;
+	int n = dev_stop_order(d, idx), ntx = d->nrings / 2, rc;
 
-	for (int r = 1; r < d->nrings; r += 2)
-		idx[n++] = (uint32_t)r;
-	ntx = n;
-	for (int r = 0; r < d->nrings; r += 2)
-		idx[n++] = (uint32_t)r;
 	if (quiesced(d))
 		return stop_rings(m, idx, n);
 	if ((rc = stop_rings(m, idx, ntx)))
