@@ -50,13 +50,14 @@ void bench_not_run(const char *name, const char *fmt, ...)
 int bench_cpu_ns(pid_t pid, pid_t tid, double *ns);
 
 /* dpdk-testpmd for a bench (tests/integration/support.c, `queues` pairs,
- * its vhost library logging at vhost_log, NULL for testpmd's default: see
- * ts_testpmd_start_in; socket <ts_dir>/<name>.sock into sock). 0 and *pid; 1 when dpdk-testpmd is not installed (the
+ * its vhost library logging at vhost_log, NULL for testpmd's default, its
+ * lcores on CPU cpu: see ts_testpmd_start_in; socket <ts_dir>/<name>.sock
+ * into sock). 0 and *pid; 1 when dpdk-testpmd is not installed (the
  * bench's targets are not run: `targets` lines counted, reason printed); -1
  * when it is installed but failed to start (printed; the caller counts its
  * targets missed and fails). */
 int bench_testpmd(const char *bench, const char *name, int queues, const char *vhost_log,
-		  unsigned targets, char *sock, size_t socklen, pid_t *pid);
+		  int cpu, unsigned targets, char *sock, size_t socklen, pid_t *pid);
 
 /* One control command on a device; args stolen; *ret (if ret) gets the
  * reply. 0, or -errno with the error printed. */

@@ -235,7 +235,7 @@ static int pair_start(struct bd_pair *p, int q)
 	snprintf(tpname, sizeof(tpname), "bd-tp%d", q);
 	snprintf(name, sizeof(name), "bd-q%d", q);
 	snprintf(qs, sizeof(qs), "%d", q);
-	if ((rc = bench_testpmd("device", tpname, 4, NULL, 1, sock, sizeof(sock), &p->testpmd)))
+	if ((rc = bench_testpmd("device", tpname, 4, NULL, 0, 1, sock, sizeof(sock), &p->testpmd)))
 		return rc > 0 ? 1 : -EIO;
 	if ((rc = find_thread(p->testpmd, tp_fwd_names, &p->tp_tid))) {
 		printf("device: no forwarding lcore thread in testpmd (pid %d)\n", (int)p->testpmd);

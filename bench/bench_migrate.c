@@ -26,10 +26,15 @@
  *    both.
  * Devices are real `vhm run` instances between two testpmd backends whose
  * vhost library logs at "notice" (testpmd's default, "info", writes lines
- * for every request: control_verbose); a testpmd that does not start fails
- * the bench, one not installed makes its targets "not run". VHM_BENCH_MIGRATE=copy,control,predict runs some parts
- * only (each part's lines are whole: a ratio and its baseline come from the
- * same run). */
+ * for every request: control_verbose). The copy and the prediction run
+ * between testpmds whose lcores share CPU 0, leaving CPU 1 to vhm's copy
+ * threads; the control plane and the hot swap between testpmds on a CPU
+ * each, as a host gives each backend's polling threads their own cores
+ * (own_core_parts says what sharing one costs). A testpmd that does not
+ * start fails the bench, one not installed makes its targets "not run".
+ * VHM_BENCH_MIGRATE=copy,control,swap,predict runs some parts only (each
+ * part's lines are whole: a ratio and its baseline come from the same
+ * run). */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -47,10 +52,12 @@
 
 #define GUEST "1G"
 #define GIB (1024.0 * 1024.0 * 1024.0)
-#define CTL_SAMPLES 9     /* control-plane migrations per queue count: a 4-pair sample
-			   * swings 0.3-1.4 ms within one run (testpmd's vhost-events
-			   * thread shares a core); medians of 5 ranged 0.35-0.64 ms
-			   * from run to run */
+#define CTL_SAMPLES 15    /* control-plane migrations per queue count: a sample is
+			   * ~0.5-1 ms, or 3-10 ms when a thread it waits for (vhm's,
+			   * testpmd's vhost-events) waits behind the busy-polling
+			   * lcore on its CPU for a scheduler tick (HZ 250 here), in
+			   * a third of the samples or more: medians of 9 took
+			   * either mode from run to run */
 #define CTL_GUEST "256M"  /* their guests: the control plane moves no memory */
 #define SWAP_SAMPLES 5    /* hot swaps and copying migrations each: sub-ms, noisy */
 #define PREDICT_RUNS 3    /* predicted migrations per dirty rate */
@@ -718,66 +725,87 @@ static int calibrate(const char *a, const char *b)
 	return 0;
 }
 
+/* Two testpmds, a on CPU 0 and b on CPU cpu_b, whose sockets and pids
+ * backends[] names (for the probes). */
+struct tp_pair {
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	pid_t pa, pb;
+};
+
+/* Start pair p: testpmds <tag>-a and <tag>-b, 4 queue pairs each, their
+ * vhost library logging at vhost_log. 0; 1 when dpdk-testpmd is not
+ * installed (*not_run lines "not run", then *not_run is 0: said once); -1
+ * when one did not start (said, `missed` targets counted missed; the one
+ * that did is stopped). */
+static int pair_start(struct tp_pair *p, const char *tag, const char *vhost_log, int cpu_b,
+		      unsigned *not_run, unsigned missed)
+{
+	char na[32], nb[32];
+	int rc;
+
+	snprintf(na, sizeof(na), "%s-a", tag);
+	snprintf(nb, sizeof(nb), "%s-b", tag);
+	p->pa = p->pb = -1;
+	rc = bench_testpmd("migrate", na, 4, vhost_log, 0, *not_run, p->a, sizeof(p->a), &p->pa);
+	*not_run = 0;
+	if (!rc)
+		rc = bench_testpmd("migrate", nb, 4, vhost_log, cpu_b, 0, p->b, sizeof(p->b), &p->pb);
+	if (rc < 0 && p->pa > 0)
+		ts_testpmd_stop(p->pa);
+	if (rc < 0 && missed)
+		bench_missed_n("migrate", missed, "a testpmd did not start");
+	if (rc)
+		return rc;
+	backends[0].sock = p->a;
+	backends[0].pid = p->pa;
+	backends[1].sock = p->b;
+	backends[1].pid = p->pb;
+	return 0;
+}
+
+static void pair_stop(struct tp_pair *p)
+{
+	ts_testpmd_stop(p->pa);
+	ts_testpmd_stop(p->pb);
+}
+
 /* The control plane again, for information, between two testpmds as
  * packaged: their vhost library logs each request at "info" (2-10 lines to
  * stdout and to syslog, which has no /dev/log to reach here), and serving
  * a request costs testpmd several times what it costs once that is off --
- * a per-request cost that no frontend can pipeline away. a and b (pids pa,
- * pb) are stopped first: two testpmds busy-poll CPU 0, as in the judged
- * part. -1 when a testpmd did not start or a migration failed. */
-static int control_verbose(pid_t pa, pid_t pb)
+ * a per-request cost that no frontend can pipeline away. On CPUs 0 and 1,
+ * as in the judged part. -1 when a testpmd did not start or a migration
+ * failed. */
+static int control_verbose(void)
 {
-	char c[TS_PATH_MAX], d[TS_PATH_MAX];
-	pid_t pc, pd = -1;
-	int rc;
+	struct tp_pair p;
+	unsigned said = 0;
+	int rc = pair_start(&p, "bench-verbose", NULL, 1, &said, 0);
 
-	ts_testpmd_stop(pa);
-	ts_testpmd_stop(pb);
-	rc = bench_testpmd("migrate", "bench-c", 4, NULL, 0, c, sizeof(c), &pc);
-	if (!rc)
-		rc = bench_testpmd("migrate", "bench-d", 4, NULL, 0, d, sizeof(d), &pd);
 	if (rc)
 		return -1;
-	backends[0].sock = c;
-	backends[0].pid = pc;
-	backends[1].sock = d;
-	backends[1].pid = pd;
-	rc = bench_control(c, d, false);
-	ts_testpmd_stop(pc);
-	ts_testpmd_stop(pd);
+	rc = bench_control(p.a, p.b, false);
+	pair_stop(&p);
 	return rc;
 }
 
-int bench_migrate(void)
+/* The parts that migrate between testpmds sharing CPU 0, leaving CPU 1 to
+ * vhm (its copy threads: the copy's target is against memcpy by a thread
+ * that has a CPU): pre-copy throughput and the prediction. */
+static int shared_core_parts(unsigned *not_run)
 {
 	static const char *const rates[] = { "2000", "10000", "40000" };
 	json_t *reps[VHM_ARRAY_SIZE(rates)][PREDICT_RUNS] = { { NULL } };
-	char a[TS_PATH_MAX], b[TS_PATH_MAX];
-	pid_t pa, pb;
-	int rc;
+	struct tp_pair p;
+	int rc = pair_start(&p, "bench-shared", "notice", 0, not_run,
+			    (part("copy") ? 2 : 0) + (part("predict") ? 6 : 0));
 
-	/* "notice": no line logged for each vhost-user request (control_verbose) */
-	rc = bench_testpmd("migrate", "bench-a", 4, "notice", MIGRATE_TARGETS, a, sizeof(a), &pa);
-	if (!rc)
-		rc = bench_testpmd("migrate", "bench-b", 4, "notice", 0, b, sizeof(b), &pb);
-	if (rc < 0)
-		bench_missed_n("migrate", MIGRATE_TARGETS, "a testpmd did not start");
-	backends[0].sock = a;
-	backends[0].pid = pa;
-	backends[1].sock = b;
-	backends[1].pid = pb;
-	if (rc) {
-		ts_cleanup();
-		return rc < 0 ? -1 : 0;
-	}
+	if (rc)
+		return rc < 0 ? -1 : 1;
 	if (part("copy"))
-		rc |= bench_copy(a, b);
-	if (part("control"))
-		rc |= bench_control(a, b, true);
-	if (part("swap"))
-		rc |= bench_hot_swap(a, b);
+		rc |= bench_copy(p.a, p.b);
 	if (part("predict"))
-		rc |= calibrate(a, b);
+		rc |= calibrate(p.a, p.b);
 	/* PREDICT_RUNS rounds of the three rates, interleaved (load drift hits
 	 * every rate) and rotated a round (each rate follows each other one: a
 	 * migration's set-up pays for what the one before left on the host),
@@ -789,8 +817,8 @@ int bench_migrate(void)
 			size_t i = (k + (size_t)run) % VHM_ARRAY_SIZE(rates);
 
 			snprintf(name, sizeof(name), "bm-rate%zu-%d", i, run);
-			reps[i][run] = predicted_migration(name, rates[i], n % 2 ? b : a,
-							   n % 2 ? a : b);
+			reps[i][run] = predicted_migration(name, rates[i], n % 2 ? p.b : p.a,
+							   n % 2 ? p.a : p.b);
 			rc |= !reps[i][run];
 		}
 	for (size_t i = 0; part("predict") && i < VHM_ARRAY_SIZE(rates); i++) {
@@ -798,8 +826,50 @@ int bench_migrate(void)
 		for (int run = 0; run < PREDICT_RUNS; run++)
 			json_decref(reps[i][run]);
 	}
+	pair_stop(&p);
+	return rc ? -1 : 0;
+}
+
+/* The parts that time the switchover's control plane, between testpmds on
+ * a CPU each (as a host gives each backend's polling threads cores of their
+ * own): sharing one, a testpmd's first GET_VRING_BASE waits (its
+ * destroy_device, for the forwarding lcore to leave its queue) whenever the
+ * other testpmd's lcore holds the CPU -- up to a scheduler slice, ~5 ms here,
+ * in about half the migrations, whatever the frontend does
+ * (docs/bench.md, "The control plane on shared CPUs"). The control plane
+ * (1 and 4 pairs, then testpmd logging each request) and the hot swap. */
+static int own_core_parts(unsigned *not_run)
+{
+	struct tp_pair p;
+	int rc = pair_start(&p, "bench-split", "notice", 1, not_run,
+			    (part("control") ? 3 : 0) + (part("swap") ? 1 : 0));
+
+	if (rc)
+		return rc < 0 ? -1 : 1;
 	if (part("control"))
-		rc |= control_verbose(pa, pb);
+		rc |= bench_control(p.a, p.b, true);
+	if (part("swap"))
+		rc |= bench_hot_swap(p.a, p.b);
+	pair_stop(&p);
+	if (part("control"))
+		rc |= control_verbose();
+	return rc ? -1 : 0;
+}
+
+int bench_migrate(void)
+{
+	unsigned not_run = MIGRATE_TARGETS;   /* said once, by the first pair */
+	int rc = 0, r;
+
+	if (part("copy") || part("predict")) {
+		r = shared_core_parts(&not_run);
+		if (r > 0)
+			goto out;      /* dpdk-testpmd not installed */
+		rc |= r;
+	}
+	if (part("control") || part("swap"))
+		rc |= own_core_parts(&not_run) < 0;
+out:
 	ts_cleanup();
 	return rc ? -1 : 0;
 }

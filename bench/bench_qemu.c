@@ -469,10 +469,10 @@ static int vhm_runs(const struct qemu_setup *s, double *down, double *total, cha
 static int backends_up(struct qemu_setup *s, char a[TS_PATH_MAX], char b[TS_PATH_MAX])
 {
 	pid_t pa, pb;
-	int rc = bench_testpmd("qemu", "qemu-a", 1, NULL, 1, a, TS_PATH_MAX, &pa);
+	int rc = bench_testpmd("qemu", "qemu-a", 1, NULL, 0, 1, a, TS_PATH_MAX, &pa);
 
 	if (!rc)
-		rc = bench_testpmd("qemu", "qemu-b", 1, NULL, 0, b, TS_PATH_MAX, &pb);
+		rc = bench_testpmd("qemu", "qemu-b", 1, NULL, 0, 0, b, TS_PATH_MAX, &pb);
 	if (rc < 0)
 		bench_missed_n("qemu", 1, "a testpmd did not start");
 	s->sock[0] = a;

@@ -117,7 +117,7 @@ int bench_cpu_ns(pid_t pid, pid_t tid, double *ns)
 }
 
 int bench_testpmd(const char *bench, const char *name, int queues, const char *vhost_log,
-		  unsigned targets, char *sock, size_t socklen, pid_t *pid)
+		  int cpu, unsigned targets, char *sock, size_t socklen, pid_t *pid)
 {
 	char reason[256];
 
@@ -126,7 +126,7 @@ int bench_testpmd(const char *bench, const char *name, int queues, const char *v
 			bench_not_run(bench, "dpdk-testpmd not installed (Debian package dpdk-dev)");
 		return 1;
 	}
-	*pid = ts_testpmd_start_mode(name, queues, false, vhost_log, sock, socklen, reason,
+	*pid = ts_testpmd_start_mode(name, queues, false, vhost_log, cpu, sock, socklen, reason,
 				     sizeof(reason));
 	if (*pid < 0) {
 		printf("%s: testpmd %s did not start: %s\n", bench, name, reason);

@@ -11,10 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Digits only, in `base`; no sign, no spaces, no trailing junk. */
 static int parse_u64_base(const char *s, int base, uint64_t *out)
@@ -277,6 +280,18 @@ double vhm_median(double *v, size_t n)
 		return 0;
 	qsort(v, n, sizeof(*v), cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int vhm_thread_nice_get(int *nice)
+{
+	errno = 0;
+	*nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	return *nice == -1 && errno ? -errno : 0;
+}
+
+int vhm_thread_nice(int nice)
+{
+	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) ? -errno : 0;
 }
 
 int vhm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)

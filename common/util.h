@@ -88,6 +88,13 @@ double vhm_median(double *v, size_t n);
  * thread reads; faults (SIGSEGV, SIGBUS, ...) stay deliverable. Returns
  * pthread_create's result (0 or a positive errno). */
 int vhm_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+/* The calling thread's nice value into *nice (getpriority on its thread
+ * id, which on Linux is the thread's alone). 0 or -errno. */
+int vhm_thread_nice_get(int *nice);
+/* Set the calling thread's nice value. 0, or -errno: -EACCES or -EPERM when
+ * lowering it needs CAP_SYS_NICE (or room under RLIMIT_NICE) that the
+ * process lacks. */
+int vhm_thread_nice(int nice);
 
 /* Reads that race with a writer by design: guest memory read while the guest
  * runs (a migration's pre-copy, a dirty-tracking verify pass), where the

@@ -297,7 +297,8 @@ static void migrate_layout(struct cert_ctx *c, struct cert_mig *m, struct device
 	/* The whole memory compared at the stop (--verify=sync): a certificate
 	 * wants every page proved, none excluded as dirtied after a resume. */
 	struct mig_params p = { .to = c->o->sock2, .downtime_ms = 50, .max_iterations = 30,
-				.verify = MIG_VERIFY_SYNC };
+				.verify = MIG_VERIFY_SYNC,
+				.switchover_boost = MIG_BOOST_DEFAULT };
 	struct mig_report *rep = calloc(1, sizeof(*rep));
 
 	if (!rep) {

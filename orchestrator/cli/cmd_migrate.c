@@ -21,6 +21,7 @@
 #include "mig_print.h"
 #include "mig_snet.h"
 #include "mig_stream.h"
+#include "migrate.h"
 #include "util.h"
 
 #define CALL_TIMEOUT_MS 10000
@@ -39,8 +40,8 @@ enum migrate_out { OUT_LINE, OUT_LINES, OUT_JSON };
 
 struct migrate_opts {
 	const char *name, *to, *run_dir, *mac, *ifname, *verify;
-	uint64_t downtime_ms, iterations, bandwidth, copy_threads, connections;
-	bool json, cancel, shared_memory;
+	uint64_t downtime_ms, iterations, bandwidth, copy_threads, connections, boost;
+	bool json, cancel, shared_memory, has_boost;
 	enum migrate_out out;
 };
 
@@ -107,6 +108,7 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 		{ "verify", required_argument, NULL, 'v' },
 		{ "copy-threads", required_argument, NULL, 'T' },
 		{ "connections", required_argument, NULL, 'n' },
+		{ "switchover-boost", required_argument, NULL, 'B' },
 		{ "cancel", no_argument, NULL, 'c' },
 		{ "shared-memory", no_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
@@ -154,6 +156,12 @@ static int parse(int argc, char **argv, struct migrate_opts *o)
 			    o->connections > MIG_STREAM_CONNS_MAX)
 				return vhm_usage_error("migrate", "--connections '%s': expected 1..%d",
 						       optarg, MIG_STREAM_CONNS_MAX);
+			break;
+		case 'B':
+			if (vhm_parse_u64(optarg, &o->boost) || o->boost > MIG_BOOST_MAX)
+				return vhm_usage_error("migrate", "--switchover-boost '%s': expected "
+						       "0..%d", optarg, MIG_BOOST_MAX);
+			o->has_boost = true;
 			break;
 		case 'v':
 			if (strcmp(optarg, "after-resume") && strcmp(optarg, "sync"))
@@ -204,6 +212,8 @@ static json_t *migrate_args(const struct migrate_opts *o)
 		json_object_set_new(a, "shared_memory", json_true());
 	if (o->connections)
 		json_object_set_new(a, "connections", json_integer((json_int_t)o->connections));
+	if (o->has_boost)
+		json_object_set_new(a, "switchover_boost", json_integer((json_int_t)o->boost));
 	return a;
 }
 

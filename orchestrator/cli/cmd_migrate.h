@@ -11,7 +11,7 @@
 	"                   [--max-iterations N]\n" \
 	"                   [--bandwidth RATE] [--mac MAC] [--announce-ifname IF] [--json]\n" \
 	"                   [--verify after-resume|sync] [--copy-threads 1|2] [--shared-memory]\n" \
-	"                   [--connections N]\n" \
+	"                   [--connections N] [--switchover-boost N]\n" \
 	"                   [--run-dir DIR]\n" \
 	"       vhm migrate NAME --cancel [--run-dir DIR]\n" \
 MIGDOM_USAGE \
@@ -38,6 +38,11 @@ MIGDOM_USAGE \
 	"  LOG_ALL gets sync.\n" \
 	"  --copy-threads 2: the first pass copies with a second thread (the upper half\n" \
 	"  of guest memory), when no --bandwidth caps it; default 1.\n" \
+	"  --switchover-boost N (0..20, default 10): the migrating thread runs N nice\n" \
+	"  steps higher from the guest's pause to the destination's start, so that on\n" \
+	"  CPUs busy-polled by backends it is not left waiting a scheduler tick for\n" \
+	"  each reply; needs CAP_SYS_NICE (the report says when it was refused); 0\n" \
+	"  leaves its priority alone.\n" \
 	"  --shared-memory: a hot swap on this host: the destination maps the device's\n" \
 	"  own memory; nothing is logged, copied or proved, the downtime is the control\n" \
 	"  plane.\n" \

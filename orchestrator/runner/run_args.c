@@ -82,7 +82,7 @@ static int stream_to(const struct mig_params *p, char *err, size_t errlen)
 int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errlen)
 {
 	const char *mac = NULL, *verify = NULL;
-	uint64_t iters = 30, threads = 1, conns = 1;
+	uint64_t iters = 30, threads = 1, conns = 1, boost = MIG_BOOST_DEFAULT;
 	int rc;
 
 	*p = (struct mig_params){ .downtime_ms = 50, .max_iterations = 30 };
@@ -98,6 +98,8 @@ int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errle
 	    (rc = arg_str(args, "verify", &verify, err, errlen)) ||
 	    (rc = arg_bool(args, "shared_memory", &p->shared_memory, err, errlen)) ||
 	    (rc = arg_u64(args, "connections", 1, MIG_STREAM_CONNS_MAX, &conns, false, err,
+			  errlen)) ||
+	    (rc = arg_u64(args, "switchover_boost", 0, MIG_BOOST_MAX, &boost, false, err,
 			  errlen)))
 		return rc;
 	if (verify && mig_verify_parse(verify, &p->verify))
@@ -116,6 +118,7 @@ int run_args_migrate(json_t *args, struct mig_params *p, char *err, size_t errle
 	p->has_mac = mac != NULL;
 	p->max_iterations = (int)iters;
 	p->copy_threads = (int)threads;
+	p->switchover_boost = (int)boost;
 	return 0;
 }
 

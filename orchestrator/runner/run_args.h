@@ -31,9 +31,10 @@
 	X(ctl_migrate, "migrate", "{\"to\": PATH, \"downtime_ms\": N, \"max_iterations\": N, " \
 	  "\"bandwidth\": BYTES_PER_S, \"mac\": MAC, \"announce_ifname\": IF, \"verify\": " \
 	  "\"after-resume\"|\"sync\", \"copy_threads\": 1|2, \"shared_memory\": BOOL, " \
-	  "\"connections\": 1..16} -- starts; \"migration\" events follow", \
+	  "\"connections\": 1..16, \"switchover_boost\": 0..20} -- starts; \"migration\" " \
+	  "events follow", \
 	  "to", "downtime_ms", "max_iterations", "bandwidth", "mac", "announce_ifname", "verify", \
-	  "copy_threads", "shared_memory", "connections") \
+	  "copy_threads", "shared_memory", "connections", "switchover_boost") \
 	X(ctl_migrate_cancel, "migrate-cancel", "{}") \
 	X(ctl_digest, "digest", "{} -- digests of guest memory, guest paused") \
 	X(ctl_migrate_status, "migrate-status", "{}") \

@@ -49,6 +49,7 @@ static int do_migrate(json_t *args, char *err, size_t errlen)
 	FZ_CHECK(p.downtime_ms >= 1 && p.downtime_ms <= 60000);
 	FZ_CHECK(p.max_iterations >= 0 && p.max_iterations < MIG_MAX_ITER);
 	FZ_CHECK(p.copy_threads == 1 || p.copy_threads == 2);
+	FZ_CHECK(p.switchover_boost >= 0 && p.switchover_boost <= MIG_BOOST_MAX);
 	FZ_CHECK(p.bandwidth <= UINT64_MAX >> 1);
 	FZ_CHECK(!p.has_mac || !(p.mac[0] & 1));
 	FZ_CHECK(!p.announce_ifname || p.announce_ifname[0]);

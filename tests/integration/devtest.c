@@ -39,7 +39,7 @@ static pid_t started_or_skip(pid_t pid, const char *reason)
 pid_t dt_testpmd_mode_or_skip(const char *name, int queues, bool client, char *sock, size_t len)
 {
 	char reason[256];
-	pid_t pid = ts_testpmd_start_mode(name, queues, client, NULL, sock, len, reason,
+	pid_t pid = ts_testpmd_start_mode(name, queues, client, NULL, 0, sock, len, reason,
 					  sizeof(reason));
 
 	return started_or_skip(pid, reason);
@@ -54,7 +54,7 @@ pid_t dt_testpmd_in_or_skip(const char *ns, const char *name, int queues, bool c
 			    const char *sock)
 {
 	char reason[256];
-	pid_t pid = ts_testpmd_start_in(ns, NULL, name, queues, client, sock, reason,
+	pid_t pid = ts_testpmd_start_in(ns, NULL, 0, name, queues, client, sock, reason,
 					 sizeof(reason));
 
 	return started_or_skip(pid, reason);

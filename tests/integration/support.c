@@ -316,7 +316,8 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen)
 {
-	return ts_testpmd_start_mode(name, queues, false, NULL, sock, socklen, reason, reasonlen);
+	return ts_testpmd_start_mode(name, queues, false, NULL, 0, sock, socklen, reason,
+				     reasonlen);
 }
 
 /* Does the file at path hold the text what? */
@@ -383,7 +384,7 @@ static int testpmd_wait_forwarding(const char *log, int timeout_ms)
 }
 
 pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, const char *vhost_log,
-			    char *sock, size_t socklen, char *reason, size_t reasonlen)
+			    int cpu, char *sock, size_t socklen, char *reason, size_t reasonlen)
 {
 	char sockname[64];
 
@@ -392,27 +393,28 @@ pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, const cha
 		snprintf(reason, reasonlen, "socket path too long");
 		return -EIO;
 	}
-	return ts_testpmd_start_in(NULL, vhost_log, name, queues, client, sock, reason, reasonlen);
+	return ts_testpmd_start_in(NULL, vhost_log, cpu, name, queues, client, sock, reason,
+				   reasonlen);
 }
 
 pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char *sock,
 			  char *reason, size_t reasonlen)
 {
-	return ts_testpmd_start_in(NULL, NULL, name, queues, client, sock, reason, reasonlen);
+	return ts_testpmd_start_in(NULL, NULL, 0, name, queues, client, sock, reason, reasonlen);
 }
 
-pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, const char *name, int queues,
-			  bool client, const char *sock, char *reason, size_t reasonlen)
+pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const char *name,
+			  int queues, bool client, const char *sock, char *reason, size_t reasonlen)
 {
 	char *pfx;
 	int slot;
-	char vdev[256], prefix[80], log[TS_PATH_MAX + 8], rxq[32], txq[32], level[64];
+	char vdev[256], prefix[80], log[TS_PATH_MAX + 8], rxq[32], txq[32], level[64], lcores[48];
 	/* -m 256: its 8192 mbufs take 18 MB; EAL touches all of -m while it
 	 * starts, on CPU 0 beside every busy-polling testpmd: 1024 MB took
 	 * 7.8 s to start under load where 256 MB took 2.9 s */
 	const char *all[] = {
 		"ip", "netns", "exec", ns,
-		"dpdk-testpmd", "--lcores=0@0,1@0", "--no-huge", "-m", "256", "--no-pci",
+		"dpdk-testpmd", lcores, "--no-huge", "-m", "256", "--no-pci",
 		prefix, level, "--vdev", vdev, "--", "--auto-start", "--forward-mode=io",
 		"--nb-cores=1", "--total-num-mbufs=8192", "--stats-period=1", rxq, txq, NULL,
 	};
@@ -436,6 +438,7 @@ pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, const char *nam
 	else
 		snprintf(pfx, sizeof(testpmd_prefix[0]), "vhmt%d-%d", (int)getpid(), slot);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=%s", pfx);
+	snprintf(lcores, sizeof(lcores), "--lcores=0@%d,1@%d", cpu, cpu);
 	snprintf(level, sizeof(level), "--log-level=lib.vhost.config:%s",
 		 vhost_log ? vhost_log : "info");
 	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,queues=%d%s", sock, queues,

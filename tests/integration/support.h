@@ -56,11 +56,13 @@ pid_t ts_testpmd_start(int queues, char *sock, size_t socklen, char *reason, siz
 pid_t ts_testpmd_start_named(const char *name, int queues, char *sock, size_t socklen,
 			     char *reason, size_t reasonlen);
 /* ts_testpmd_start_named, or with client: testpmd connects to sock
- * (client=1, reconnecting every second until someone listens there), and its
- * vhost library logging at vhost_log (ts_testpmd_start_in). Either returns once testpmd forwards (its log says so): it flushes its
- * queues when forwarding starts, dropping what a frontend queued before. */
+ * (client=1, reconnecting every second until someone listens there), its
+ * vhost library logging at vhost_log and its lcores on CPU cpu
+ * (ts_testpmd_start_in). Either returns once testpmd forwards (its log says
+ * so): it flushes its queues when forwarding starts, dropping what a
+ * frontend queued before. */
 pid_t ts_testpmd_start_mode(const char *name, int queues, bool client, const char *vhost_log,
-			    char *sock, size_t socklen, char *reason, size_t reasonlen);
+			    int cpu, char *sock, size_t socklen, char *reason, size_t reasonlen);
 /* ts_testpmd_start_mode with the socket at a path of the caller's (a
  * second testpmd on the socket of a first one, or on one vhm listens at);
  * its log is still <ts_dir>/<name>.log, its file prefix its own. */
@@ -69,9 +71,12 @@ pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char 
 /* ts_testpmd_start_at run in network namespace ns (a "host" of its own; NULL:
  * this one), its vhost library logging its configuration at level vhost_log
  * (DPDK's names: "notice" leaves out the lines "info" writes for every
- * vhost-user request, to stdout and syslog; NULL: "info", testpmd's default). */
-pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, const char *name, int queues,
-			  bool client, const char *sock, char *reason, size_t reasonlen);
+ * vhost-user request, to stdout and syslog; NULL: "info", testpmd's default),
+ * both its lcores (main and forwarding) pinned to CPU cpu (the others start
+ * theirs on CPU 0; DPDK puts its control threads, vhost-events among them,
+ * on the CPUs no lcore has). */
+pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const char *name,
+			  int queues, bool client, const char *sock, char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
 /* The last "<key> N" (key: "RX-packets:", ...) testpmd `name` printed to its
  * log, <ts_dir>/<name>.log (every second with its --stats-period, and once

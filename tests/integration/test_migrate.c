@@ -20,12 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "devtest.h"
 #include "lt_predict.h"
+#include "migrate.h"
 #include "support.h"
 
 
@@ -865,6 +868,156 @@ ParameterizedTest(struct testbe_case *tc, migrate, between_test_backends, .fini 
 	expect_clean_end(run, "tb");
 	expect_own_kick_eventfds(ra, rb);
 	expect_source_stayed_stopped(ra);
+}
+
+/* ---- switchover boost ------------------------------------------------------ */
+
+/* Can a thread here lower its nice value (CAP_SYS_NICE, or RLIMIT_NICE
+ * room)? Tried on this thread and undone. */
+static bool can_boost(void)
+{
+	int was = getpriority(PRIO_PROCESS, 0);
+	bool ok = setpriority(PRIO_PROCESS, 0, was - 1) == 0;
+
+	if (ok)
+		setpriority(PRIO_PROCESS, 0, was);
+	return ok;
+}
+
+/* The lowest nice value among the threads of process pid
+ * (/proc/PID/task/TID/stat, field 19); 100 when none could be read. */
+static int lowest_nice(pid_t pid)
+{
+	char dir[64], path[128], buf[1024];
+	struct dirent *e;
+	int low = 100;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	if (!(d = opendir(dir)))
+		return low;
+	while ((e = readdir(d))) {
+		FILE *f;
+		char *rp;
+		int nice;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		rp = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		fclose(f);
+		/* after "(comm)": state ppid pgrp session tty tpgid flags minflt
+		 * cminflt majflt cmajflt utime stime cutime cstime priority nice */
+		if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
+				 "%*d %*d %d", &nice) == 1 && nice < low)
+			low = nice;
+	}
+	closedir(d);
+	return low;
+}
+
+/* One migration to `to` with args extra merged in: its report's
+ * switchover_boost, checked: the migration ok, steps as expected, an error
+ * when and only when want_error. */
+static void expect_boost(struct ctl_client *c, const char *to, json_t *extra, int steps,
+			 bool want_error)
+{
+	json_t *args = json_pack("{s:s}", "to", to), *rep = NULL, *b;
+	char err[512];
+
+	json_object_update(args, extra);
+	json_decref(extra);
+	cr_assert(eq(int, migrate_args(c, args, &rep, NULL, err, sizeof(err)), 0), "migrate: %s",
+		  err);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(rep, "result")), "ok"));
+	b = json_object_get(rep, "switchover_boost");
+	cr_assert(ne(ptr, (void *)b, NULL), "report without switchover_boost");
+	cr_assert(eq(i64, json_integer_value(json_object_get(b, "steps")), steps));
+	cr_assert(eq(int, json_object_get(b, "error") != NULL, want_error), "error: %s",
+		  json_string_value(json_object_get(b, "error")));
+	if (want_error)
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(b, "error")),
+			     strerror(EACCES)));
+	json_decref(rep);
+}
+
+/* Two test backends, a device on the first: its control connection. */
+static struct ctl_client *boost_setup(const char *name, const char *const prefix[],
+				      char *a, char *b, pid_t *run)
+{
+	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
+	const char *argv[16];
+	const char *const rest[] = { bin, "run", "--backend", a, "--name", name, "--traffic",
+				     "20000", "--dirty", "2000", "--run-dir", ts_dir(),
+				     "--duration", "60s", NULL };
+	const char *loop[] = { "--loopback", NULL };
+	int n = 0;
+
+	cr_assert(eq(int, ts_path("bo-a.sock", a, TS_PATH_MAX), 0));
+	cr_assert(eq(int, ts_path("bo-b.sock", b, TS_PATH_MAX), 0));
+	cr_assert(lt(int, 0, ts_testbe_start(a, loop)));
+	cr_assert(lt(int, 0, ts_testbe_start(b, loop)));
+	ts_bin("vhm", bin, sizeof(bin));
+	for (int i = 0; prefix && prefix[i]; i++)
+		argv[n++] = prefix[i];
+	for (int i = 0; rest[i]; i++)
+		argv[n++] = rest[i];
+	argv[n] = NULL;
+	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
+	*run = ts_spawn(argv, log);
+	cr_assert(lt(int, 0, *run));
+	snprintf(ctl, sizeof(ctl), "%s/%s.sock", ts_dir(), name);
+	cr_assert(eq(int, ts_wait_socket(ctl, 10000), 0), "no control socket (log %s)", log);
+	sleep(1);
+	return dt_connect(name);
+}
+
+/* The switchover runs boosted by default (10 nice steps: the report's steps
+ * are set only once setpriority took them) where the process may raise a
+ * thread's priority, not at all with switchover_boost 0; no thread of the
+ * device that outlives the migration (the migration's own thread ends with
+ * it) is left boosted; the device keeps running. */
+Test(migrate, switchover_boost_applied_and_undone, .fini = dt_fini, .timeout = 120)
+{
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	bool may = can_boost();
+	struct ctl_client *c;
+	pid_t run;
+
+	c = boost_setup("bo", NULL, a, b, &run);
+	cr_assert(eq(int, lowest_nice(run), getpriority(PRIO_PROCESS, 0)));
+	expect_boost(c, b, json_object(), may ? MIG_BOOST_DEFAULT : 0, !may);
+	cr_assert(eq(int, lowest_nice(run), getpriority(PRIO_PROCESS, 0)),
+		  "a thread of the device was left boosted after the migration");
+	expect_boost(c, a, json_pack("{s:i}", "switchover_boost", 0), 0, false);
+	expect_rx_grows(c, rx_frames(c, NULL, 0), 2000, "migrating back");
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	expect_clean_end(run, "bo");
+}
+
+/* Without CAP_SYS_NICE (setpriv drops it from the bounding set) the boost
+ * is refused: the migration completes unboosted and the report says why. */
+Test(migrate, switchover_boost_refused_without_cap_sys_nice, .fini = dt_fini, .timeout = 120)
+{
+	const char *const prefix[] = { "setpriv", "--bounding-set=-sys_nice",
+				       "--inh-caps=-sys_nice", NULL };
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	struct ctl_client *c;
+	pid_t run;
+
+	if (!ts_on_path("setpriv"))
+		cr_skip_test("setpriv not installed (Debian package util-linux)");
+	if (!can_boost())
+		cr_skip_test("this process cannot raise a priority either: nothing to take away");
+	c = boost_setup("bo-nocap", prefix, a, b, &run);
+	expect_boost(c, b, json_object(), 0, true);
+	expect_rx_grows(c, rx_frames(c, NULL, 0), 2000, "migrating unboosted");
+	json_decref(dt_call(c, "stop", NULL));
+	ctl_client_close(c);
+	expect_clean_end(run, "bo-nocap");
 }
 
 /* ---- hot swap (--shared-memory) ------------------------------------------ */

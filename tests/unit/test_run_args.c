@@ -58,6 +58,7 @@ Test(run_args, migrate_sets_its_defaults, .fini = release)
 	cr_assert(not(p.shared_memory));
 	cr_assert(eq(ptr, (void *)p.cancel, NULL));
 	cr_assert(eq(int, p.connections, 1));
+	cr_assert(eq(int, p.switchover_boost, MIG_BOOST_DEFAULT));
 }
 
 Test(run_args, migrate_reads_connections, .fini = release)
@@ -76,7 +77,8 @@ Test(run_args, migrate_reads_every_member, .fini = release)
 	cr_assert(eq(int, migrate("{\"to\": \"/b\", \"downtime_ms\": 60000, \"max_iterations\": 999,"
 				  " \"bandwidth\": 9223372036854775807, \"mac\": \"52:54:00:00:00:01\","
 				  " \"announce_ifname\": \"veth0\", \"verify\": \"sync\","
-				  " \"copy_threads\": 2, \"shared_memory\": true}", &p), 0));
+				  " \"copy_threads\": 2, \"shared_memory\": true,"
+				  " \"switchover_boost\": 0}", &p), 0));
 	cr_assert(eq(u64, p.downtime_ms, 60000));
 	cr_assert(eq(int, p.max_iterations, 999));
 	cr_assert(eq(u64, p.bandwidth, UINT64_MAX >> 1));
@@ -86,6 +88,7 @@ Test(run_args, migrate_reads_every_member, .fini = release)
 	cr_assert(eq(int, p.verify, MIG_VERIFY_SYNC));
 	cr_assert(eq(int, p.copy_threads, 2));
 	cr_assert(p.shared_memory);
+	cr_assert(eq(int, p.switchover_boost, 0));
 }
 
 /* One refused set of arguments: the code, and a word the message must hold. */
@@ -115,6 +118,8 @@ ParameterizedTestParameters(run_args, migrate_refuses)
 		{ "{\"to\": \"tcp:h:1\", \"connections\": 0}", -EINVAL, "'connections'" },
 		{ "{\"to\": \"tcp:h:1\", \"connections\": 17}", -EINVAL, "1..16" },
 		{ "{\"to\": \"/b\", \"connections\": 2}", -EINVAL, "only a tcp:" },
+		{ "{\"to\": \"/b\", \"switchover_boost\": 21}", -EINVAL, "0..20" },
+		{ "{\"to\": \"/b\", \"switchover_boost\": -1}", -EINVAL, "'switchover_boost'" },
 		/* several faults: the first in the order the checks always ran */
 		{ "{\"to\": 7, \"downtime_ms\": 0}", -EINVAL, "'to'" },
 		{ "{\"verify\": \"x\"}", -EINVAL, "'verify'" },
