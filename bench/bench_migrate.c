@@ -13,7 +13,8 @@
  *    and start printed: 4 queue pairs vs 1 pair of the same run (target <=
  *    1.5), and each against its budget (2 ms and 4 ms, called budgets: no
  *    baseline exists); then, for information, the same between two
- *    testpmds that log every vhost-user request (their default);
+ *    testpmds that log every vhost-user request (their default), and
+ *    between two vhm-testbe backends (vhm's own part);
  *  - the downtime of a hot swap (--shared-memory: the destination maps the
  *    same memfds, nothing copied) vs a copying migration's, medians of
  *    SWAP_SAMPLES each (target <= 0.5: the control plane alone);
@@ -193,12 +194,15 @@ void bench_dev_down(struct bench_dev *d)
 		ts_kill(d->pid);
 }
 
-/* The two testpmds (main thread only): socket path and pid, so that a
- * migration can be traced on both. */
-static struct {
+/* The two backends (main thread only): socket path, pid and what they
+ * are, so that a migration can be traced on both. */
+struct backend {
 	const char *sock;
 	pid_t pid;
-} backends[2];
+	const char *kind;          /* "testpmd", "vhm-testbe" */
+};
+
+static struct backend backends[2];
 
 /* The ctl probe on each testpmd for the length of one migration: what each
  * backend itself spent serving the requests of the stop and the restart
@@ -252,8 +256,8 @@ static void probes_report(struct backend_probes *p, const char *src, const char 
 		if (!p->v[i] || vbpf_read(p->v[i], &now))
 			continue;
 		reqs = vbpf_json_requests(&now, &p->before[i]);
-		printf("    %s queue pair%s, testpmd %s served %s:", queues,
-		       strcmp(queues, "1") ? "s" : "", n ? "destination" : "source",
+		printf("    %s queue pair%s, %s %s served %s:", queues,
+		       strcmp(queues, "1") ? "s" : "", backends[i].kind, n ? "destination" : "source",
 		       p->since_log ? "after log start" : "in the whole migration");
 		json_array_foreach(reqs, k, r)
 			if (json_integer_value(json_object_get(r, "served")))
@@ -618,10 +622,10 @@ static int bench_copy(const char *a, const char *b)
 
 /* 1 and 4 queue pairs interleaved, CTL_SAMPLES each (load drift hits both
  * alike), the same direction for both of a round, alternating by round; the
- * last round also says what the backends served. judged: the target's lines
- * (a and b log no line a request); otherwise the ratio for information (a
- * and b log every request, testpmd's default). */
-static int bench_control(const char *a, const char *b, bool judged)
+ * last round also says what the backends served. info NULL: the target's
+ * lines (testpmds that log no line a request); otherwise the ratio for
+ * information, info saying between what (line `label`). */
+static int bench_control(const char *a, const char *b, const char *label, const char *info)
 {
 	struct ctl_samples s1, s4;
 	double ms1, ms4;
@@ -638,10 +642,9 @@ static int bench_control(const char *a, const char *b, bool judged)
 	}
 	control_spread("1 queue pair", &s1, &ms1);
 	control_spread("4 queue pairs", &s4, &ms4);
-	if (!judged) {
-		printf("%-40s 4 pairs %9.3f ms  1 pair %9.3f ms  ratio %6.3f (information: testpmd"
-		       " logging each request)\n", "  downtime control, 4 vs 1, verbose",
-		       ms4, ms1, ms1 > 0 ? ms4 / ms1 : 0);
+	if (info) {
+		printf("  %-38s 4 pairs %9.3f ms  1 pair %9.3f ms  ratio %6.3f (information: %s)\n",
+		       label, ms4, ms1, ms1 > 0 ? ms4 / ms1 : 0, info);
 		return 0;
 	}
 	bench_report("downtime control, 4 vs 1 queue pair", "ms", ms4, ms1, "<=", 1.5);
@@ -756,10 +759,8 @@ static int pair_start(struct tp_pair *p, const char *tag, const char *vhost_log,
 		bench_missed_n("migrate", missed, "a testpmd did not start");
 	if (rc)
 		return rc;
-	backends[0].sock = p->a;
-	backends[0].pid = p->pa;
-	backends[1].sock = p->b;
-	backends[1].pid = p->pb;
+	backends[0] = (struct backend){ p->a, p->pa, "testpmd" };
+	backends[1] = (struct backend){ p->b, p->pb, "testpmd" };
 	return 0;
 }
 
@@ -784,8 +785,41 @@ static int control_verbose(void)
 
 	if (rc)
 		return -1;
-	rc = bench_control(p.a, p.b, false);
+	rc = bench_control(p.a, p.b, "downtime control, 4 vs 1, verbose",
+			   "testpmd logging each request");
 	pair_stop(&p);
+	return rc;
+}
+
+/* The control plane again, for information, between two vhm-testbe
+ * loopback backends (4 queue pairs each): a backend whose requests cost
+ * ~10 µs each (its GET_VRING_BASE 12 µs, the ctl probe), so that most of
+ * what is left is vhm's own part. -1 when one did not
+ * start or a migration failed. */
+static int control_testbe(void)
+{
+	const char *extra[] = { "--queues", "4", "--loopback", NULL };
+	char a[TS_PATH_MAX], b[TS_PATH_MAX];
+	pid_t pa, pb = -1;
+	int rc = -1;
+
+	if (ts_path("bench-tbe-a.sock", a, sizeof(a)) || ts_path("bench-tbe-b.sock", b, sizeof(b)))
+		return -1;
+	pa = ts_testbe_start(a, extra);
+	if (pa > 0)
+		pb = ts_testbe_start(b, extra);
+	if (pa > 0 && pb > 0) {
+		backends[0] = (struct backend){ a, pa, "vhm-testbe" };
+		backends[1] = (struct backend){ b, pb, "vhm-testbe" };
+		rc = bench_control(a, b, "downtime control, 4 vs 1, vhm-testbe",
+				   "backends serving a request in ~10 us: mostly vhm's own part");
+	} else {
+		printf("bench migrate: vhm-testbe did not start\n");
+	}
+	if (pa > 0)
+		ts_kill(pa);
+	if (pb > 0)
+		ts_kill(pb);
 	return rc;
 }
 
@@ -847,12 +881,12 @@ static int own_core_parts(unsigned *not_run)
 	if (rc)
 		return rc < 0 ? -1 : 1;
 	if (part("control"))
-		rc |= bench_control(p.a, p.b, true);
+		rc |= bench_control(p.a, p.b, NULL, NULL);
 	if (part("swap"))
 		rc |= bench_hot_swap(p.a, p.b);
 	pair_stop(&p);
 	if (part("control"))
-		rc |= control_verbose();
+		rc |= control_verbose() | control_testbe();
 	return rc ? -1 : 0;
 }
 

@@ -948,7 +948,7 @@ static struct ctl_client *boost_setup(const char *name, const char *const prefix
 				      char *a, char *b, pid_t *run)
 {
 	char bin[256], log[TS_PATH_MAX + 16], ctl[TS_PATH_MAX + 16];
-	const char *argv[16];
+	const char *argv[32];
 	const char *const rest[] = { bin, "run", "--backend", a, "--name", name, "--traffic",
 				     "20000", "--dirty", "2000", "--run-dir", ts_dir(),
 				     "--duration", "60s", NULL };
@@ -960,9 +960,9 @@ static struct ctl_client *boost_setup(const char *name, const char *const prefix
 	cr_assert(lt(int, 0, ts_testbe_start(a, loop)));
 	cr_assert(lt(int, 0, ts_testbe_start(b, loop)));
 	ts_bin("vhm", bin, sizeof(bin));
-	for (int i = 0; prefix && prefix[i]; i++)
+	for (int i = 0; prefix && prefix[i] && n < 8; i++)
 		argv[n++] = prefix[i];
-	for (int i = 0; rest[i]; i++)
+	for (int i = 0; rest[i]; i++)        /* 15 of them */
 		argv[n++] = rest[i];
 	argv[n] = NULL;
 	snprintf(log, sizeof(log), "%s/%s.log", ts_dir(), name);
