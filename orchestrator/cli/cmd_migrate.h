@@ -39,7 +39,7 @@ MIGDOM_USAGE \
 	"  --copy-threads 2: the first pass copies with a second thread (the upper half\n" \
 	"  of guest memory), when no --bandwidth caps it; default 1.\n" \
 	"  --switchover-boost N (0..20, default 10): the migrating thread runs N nice\n" \
-	"  steps higher from the guest's pause to the destination's start, so that on\n" \
+	"  steps higher (at most to -20) for the switchover, so that on\n" \
 	"  CPUs busy-polled by backends it is not left waiting a scheduler tick for\n" \
 	"  each reply; needs CAP_SYS_NICE (the report says when it was refused); 0\n" \
 	"  leaves its priority alone.\n" \

@@ -1119,8 +1119,9 @@ static int take_over(struct mig *m, uint64_t t_down)
 	return switch_to_destination(m, t_down);
 }
 
-/* The migrating thread raised p->switchover_boost nice steps from the
- * guest's pause to the destination's start, and back (on: false). The
+/* The migrating thread raised p->switchover_boost nice steps (as far as
+ * nice -20 allows) for the switchover -- the quiesce, the pause, the stop,
+ * the last copy, the destination's start -- and back (on: false). The
  * backends' polling threads keep their CPUs busy: a thread of ordinary
  * weight woken there (a reply came) waits for the next scheduler tick when
  * it has had its share lately -- 4 ms at HZ 250, several times the whole
@@ -1130,7 +1131,7 @@ static int take_over(struct mig *m, uint64_t t_down)
 static void boost(struct mig *m, bool on)
 {
 	struct mig_report *rep = m->rep;
-	int rc;
+	int rc, want;
 
 	if (!on) {
 		if (rep->boost)
@@ -1140,12 +1141,14 @@ static void boost(struct mig *m, bool on)
 	if (!m->p->switchover_boost)
 		return;
 	rc = vhm_thread_nice_get(&m->nice_before);
-	if (!rc)
-		rc = vhm_thread_nice(m->nice_before - m->p->switchover_boost);
+	want = m->nice_before - m->p->switchover_boost;
+	want = want < -20 ? -20 : want;
+	if (!rc && want < m->nice_before)
+		rc = vhm_thread_nice(want);
 	if (rc)
 		snprintf(rep->boost_err, sizeof(rep->boost_err), "%s", strerror(-rc));
 	else
-		rep->boost = m->p->switchover_boost;
+		rep->boost = m->nice_before - want;
 }
 
 static int switchover(struct mig *m)

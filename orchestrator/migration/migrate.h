@@ -71,8 +71,8 @@ struct mig_params {
 				    * memfds; no dirty log, no copy, no digests */
 	int connections;           /* tcp: connections carrying pages, 1..MIG_STREAM_CONNS_MAX
 				    * (0: 1); the first carries the rest of the stream too */
-	int switchover_boost;      /* nice steps the migrating thread is raised by from
-				    * the guest's pause to the destination's start,
+	int switchover_boost;      /* nice steps the migrating thread is raised by for
+				    * the switchover (quiesce to the destination's start),
 				    * 0..MIG_BOOST_MAX (0: left alone; vhm's default 10) */
 };
 
@@ -125,7 +125,8 @@ struct mig_report {
 	bool rarp_sent;            /* SEND_RARP through the destination backend */
 	bool announced_ifname;     /* RARP frames on announce_ifname (rarp/) */
 	bool shared_memory;        /* a hot swap: nothing copied (mig_params) */
-	int boost;                 /* nice steps the switchover ran raised by (0: none) */
+	int boost;                 /* nice steps the switchover ran raised by (0: none;
+				    * fewer than asked where nice -20 stopped it) */
 	char boost_err[64];        /* why a boost asked for was not applied */
 	char destination[320];     /* p->to: a socket path, listen:PATH, tcp:HOST:PORT */
 	uint64_t stream_bytes;     /* a stream destination: bytes written to it */
