@@ -201,6 +201,26 @@ static bool all_zero(const uint8_t *b, size_t len)
 	return b[0] == 0 && !memcmp(b, b + 1, len - 1);
 }
 
+void gmem_prefault(void *p, size_t len)
+{
+	uint8_t *b = p;
+
+	for (size_t off = 0; off < len; off += GMEM_PAGE_SIZE)
+		__atomic_fetch_add((uint64_t *)(void *)(b + off), 0, __ATOMIC_RELAXED);
+}
+
+void gmem_warm_racy(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint64_t sum = 0;
+
+	VHM_RACY_READS_BEGIN();
+	for (size_t off = 0; off < len; off += GMEM_PAGE_SIZE)
+		sum += *(const volatile uint64_t *)(const void *)(b + off);
+	VHM_RACY_READS_END();
+	(void)sum;
+}
+
 bool gmem_zero_racy(const void *p, size_t len)
 {
 	bool zero;

@@ -88,6 +88,24 @@ bool gmem_zero_racy(const void *p, size_t len);
  * at the copy). */
 bool gmem_copy_data_racy(void *dst, const void *src, size_t len);
 
+/* Fault len bytes at p (page aligned, in a gmem region's mapping) in for
+ * writing, their contents unchanged, so that a copy into them takes no
+ * fault: an atomic add of zero to a word of each page, from this thread.
+ * Not MADV_POPULATE_WRITE, though it allocates the pages in half the time:
+ * where the host shadows the guest's page tables (a PVM guest, as on the
+ * bench machines), the pages it populated still faulted at their first
+ * write from user space. Not for memory another thread of this process
+ * writes meanwhile with plain stores (a race for ThreadSanitizer). */
+void gmem_prefault(void *p, size_t len);
+/* Read a word of each page of len bytes at p (page aligned), guest memory
+ * the guest may be writing: their mappings warm for a pass that reads them.
+ * Where the host shadows the page tables, another process populating a
+ * mapping (a backend's MAP_POPULATE at SET_MEM_TABLE) left this process's
+ * pages to fault again, invisibly, at their next access: a first pass read
+ * them at 2.5-3.6 GiB/s, 9.7-10.5 once they were read (and the destination
+ * touched again) after the backend had mapped its memory (1 GiB). */
+void gmem_warm_racy(const void *p, size_t len);
+
 /* Guest-physical page number of RAM page k counted from byte skip_bytes of
  * RAM (RAM pages in GPA order, the hole left out); 0 when k is past the end.
  * The writer's pages and the driver's spread buffers are numbered this way. */

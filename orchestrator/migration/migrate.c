@@ -719,25 +719,30 @@ static int dst_log_prepare(struct mig *m)
 struct prefault {
 	uint8_t *dst;              /* the destination region's first byte */
 	uint64_t pages;            /* faulted in so far */
+	bool warm;                 /* the second look, after the backend mapped */
 };
 
 static void prefault_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
 {
 	struct prefault *pf = arg;
 
-	(void)r;
-	madvise(pf->dst + off, end - off, MADV_POPULATE_WRITE);
-	pf->pages += (end - off) / PAGE;
+	gmem_prefault(pf->dst + off, end - off);
+	if (pf->warm)
+		gmem_warm_racy(r->hva + off, end - off);
+	else
+		pf->pages += (end - off) / PAGE;
 }
 
-/* Fault the destination in where the source holds data, before logging
+/* The destination faulted in where the source holds data, before logging
  * starts: the first pass then copies into resident memory instead of taking
- * a fault per page inside the dirty window (best effort: kernels before 5.14
- * lack MADV_POPULATE_WRITE, and the copy faults the pages in as before). */
-static void dst_prefault(struct mig *m)
+ * a fault per page inside the dirty window (gmem_prefault). warm: again,
+ * after the destination backend mapped it, and the source's pages read:
+ * where the host shadows page tables, the backend's mapping left both to
+ * fault again at the pass (gmem_warm_racy). */
+static void dst_prefault(struct mig *m, bool warm)
 {
 	for (int i = 0; i < m->d->mem.n; i++) {
-		struct prefault pf = { m->dst_mem.r[i].hva, 0 };
+		struct prefault pf = { m->dst_mem.r[i].hva, 0, warm };
 
 		gmem_for_data(&m->d->mem.r[i], prefault_extent, &pf);
 		m->rep->setup_pages += pf.pages;
@@ -786,7 +791,7 @@ static int local_prepare(struct mig *m)
 	if (m->dst_mem.n != d->mem.n)
 		return fail(m, "pre-copy", -EINVAL, "destination memory has %d regions, not %d",
 			    m->dst_mem.n, d->mem.n);
-	dst_prefault(m);
+	dst_prefault(m, false);
 	/* The destination maps its memory now, not during the downtime. */
 	if ((rc = dst_log_prepare(m)) ||
 	    (rc = dev_backend_prepare(&m->dst, &m->dst_mem, dst_features(m))))
@@ -796,6 +801,7 @@ static int local_prepare(struct mig *m)
 		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
 	if ((rc = stage_dst_rings(m)))
 		return fail(m, "pre-copy", rc, "destination: %s", m->dst.err);
+	dst_prefault(m, true);
 	return 0;
 }
 

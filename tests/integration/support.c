@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -463,6 +464,46 @@ pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const 
 void ts_testpmd_stop(pid_t pid)
 {
 	ts_kill(pid);
+}
+
+/* Whether thread tid of pid is named comm. */
+static bool thread_named(pid_t pid, const char *tid, const char *comm)
+{
+	char path[80], name[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, tid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(name, sizeof(name), f))
+		name[0] = '\0';
+	fclose(f);
+	name[strcspn(name, "\n")] = '\0';
+	return !strcmp(name, comm);
+}
+
+int ts_thread_nice(pid_t pid, const char *comm, int nice)
+{
+	char path[48];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0, rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(dir = opendir(path)))
+		return -errno;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] == '.' || !thread_named(pid, e->d_name, comm))
+			continue;
+		if (setpriority(PRIO_PROCESS, (id_t)atoi(e->d_name), nice) && !rc)
+			rc = -errno;
+		n++;
+	}
+	closedir(dir);
+	if (rc)
+		return rc;
+	return n ? n : -ESRCH;
 }
 
 long long ts_testpmd_counter(const char *name, const char *key)

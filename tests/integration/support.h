@@ -78,6 +78,10 @@ pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char 
 pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const char *name,
 			  int queues, bool client, const char *sock, char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
+/* Set the nice value of every thread of process pid named comm (its
+ * /proc/<pid>/task/<tid>/comm), as renice(1) would: how many there were, or
+ * -errno (-ESRCH: none; the first refusal otherwise). */
+int ts_thread_nice(pid_t pid, const char *comm, int nice);
 /* The last "<key> N" (key: "RX-packets:", ...) testpmd `name` printed to its
  * log, <ts_dir>/<name>.log (every second with its --stats-period, and once
  * more when it stops); -1 when there is none. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gmem.h"
@@ -160,4 +161,31 @@ Test(gmem, copy_data_copies_and_tells_zero_from_data)
 		src[i] = (uint8_t)(i * 7 + 1);
 	cr_assert(gmem_copy_data_racy(dst, src, 4096));
 	cr_assert(eq(int, memcmp(dst, src, 4096), 0));
+}
+
+/* The prefault allocates every page of the range (the memfd's blocks) and
+ * changes no byte: written pages keep their data, holes read as zero. The
+ * warming read changes nothing either. */
+Test(gmem, prefault_allocates_and_keeps_contents)
+{
+	const size_t len = 4 * MiB, pages = len / 4096;
+	struct gmem m;
+	struct stat st;
+	char err[256];
+	uint8_t *b;
+
+	cr_assert(eq(int, gmem_create(&m, 64 * MiB, "t", err, sizeof(err)), 0), "%s", err);
+	b = m.r[0].hva;
+	for (size_t p = 0; p < pages; p += 3)
+		memset(b + p * 4096, (int)(p % 251) + 1, 4096);
+	gmem_prefault(b, len);
+	gmem_warm_racy(b, len);
+	cr_assert(eq(int, fstat(m.r[0].fd, &st), 0));
+	cr_assert(le(u64, (uint64_t)len, (uint64_t)st.st_blocks * 512), "%lld blocks for %zu bytes",
+		  (long long)st.st_blocks, len);
+	for (size_t p = 0; p < pages; p++)
+		for (size_t i = 0; i < 4096; i += 511)
+			cr_assert(eq(u8, b[p * 4096 + i], p % 3 ? 0 : (uint8_t)(p % 251 + 1)),
+				  "page %zu byte %zu", p, i);
+	gmem_destroy(&m);
 }
