@@ -483,27 +483,49 @@ static bool thread_named(pid_t pid, const char *tid, const char *comm)
 	return !strcmp(name, comm);
 }
 
-int ts_thread_nice(pid_t pid, const char *comm, int nice)
+int ts_for_threads(pid_t pid, void (*fn)(pid_t pid, const char *tid, void *arg), void *arg)
 {
 	char path[48];
 	struct dirent *e;
 	DIR *dir;
-	int n = 0, rc = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if (!(dir = opendir(path)))
 		return -errno;
-	while ((e = readdir(dir))) {
-		if (e->d_name[0] == '.' || !thread_named(pid, e->d_name, comm))
-			continue;
-		if (setpriority(PRIO_PROCESS, (id_t)atoi(e->d_name), nice) && !rc)
-			rc = -errno;
-		n++;
-	}
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			fn(pid, e->d_name, arg);
 	closedir(dir);
-	if (rc)
-		return rc;
-	return n ? n : -ESRCH;
+	return 0;
+}
+
+/* What ts_thread_nice's walk carries. */
+struct renice {
+	const char *comm;
+	int nice;
+	int n;                     /* threads named comm */
+	int rc;                    /* the first refusal, or 0 */
+};
+
+static void renice_thread(pid_t pid, const char *tid, void *arg)
+{
+	struct renice *r = arg;
+
+	if (!thread_named(pid, tid, r->comm))
+		return;
+	if (setpriority(PRIO_PROCESS, (id_t)atoi(tid), r->nice) && !r->rc)
+		r->rc = -errno;
+	r->n++;
+}
+
+int ts_thread_nice(pid_t pid, const char *comm, int nice)
+{
+	struct renice r = { comm, nice, 0, 0 };
+	int rc = ts_for_threads(pid, renice_thread, &r);
+
+	if (rc || r.rc)
+		return rc ? rc : r.rc;
+	return r.n ? r.n : -ESRCH;
 }
 
 long long ts_testpmd_counter(const char *name, const char *key)

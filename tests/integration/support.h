@@ -78,6 +78,9 @@ pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char 
 pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const char *name,
 			  int queues, bool client, const char *sock, char *reason, size_t reasonlen);
 void ts_testpmd_stop(pid_t pid);
+/* Call fn(pid, tid, arg) for every thread of process pid (the entries of
+ * /proc/<pid>/task). 0, or -errno when that list could not be read. */
+int ts_for_threads(pid_t pid, void (*fn)(pid_t pid, const char *tid, void *arg), void *arg);
 /* Set the nice value of every thread of process pid named comm (its
  * /proc/<pid>/task/<tid>/comm), as renice(1) would: how many there were, or
  * -errno (-ESRCH: none; the first refusal otherwise). */

@@ -920,37 +920,34 @@ static bool can_boost(void)
 	return true;
 }
 
-/* The lowest nice value among the threads of process pid
- * (/proc/PID/task/TID/stat, field 19); 100 when none could be read. */
+/* The nice value of thread tid of pid (/proc/PID/task/TID/stat, field 19)
+ * into *arg when lower. */
+static void lower_nice(pid_t pid, const char *tid, void *arg)
+{
+	char path[128], buf[1024];
+	int *low = arg, nice;
+	FILE *f;
+	char *rp;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, tid);
+	if (!(f = fopen(path, "r")))
+		return;
+	rp = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* after "(comm)": state ppid pgrp session tty tpgid flags minflt
+	 * cminflt majflt cmajflt utime stime cutime cstime priority nice */
+	if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
+			 "%*d %*d %d", &nice) == 1 && nice < *low)
+		*low = nice;
+}
+
+/* The lowest nice value among the threads of process pid; 100 when none
+ * could be read. */
 static int lowest_nice(pid_t pid)
 {
-	char dir[64], path[128], buf[1024];
-	struct dirent *e;
 	int low = 100;
-	DIR *d;
 
-	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
-	if (!(d = opendir(dir)))
-		return low;
-	while ((e = readdir(d))) {
-		FILE *f;
-		char *rp;
-		int nice;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;
-		rp = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-		fclose(f);
-		/* after "(comm)": state ppid pgrp session tty tpgid flags minflt
-		 * cminflt majflt cmajflt utime stime cutime cstime priority nice */
-		if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d "
-				 "%*d %*d %d", &nice) == 1 && nice < low)
-			low = nice;
-	}
-	closedir(d);
+	ts_for_threads(pid, lower_nice, &low);
 	return low;
 }
 
