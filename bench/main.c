@@ -16,8 +16,9 @@ static const struct bench benches[] = {
 	  bench_proto_rtt },
 	{ "migrate", "live migration: copy throughput, control-plane downtime, three dirty rates",
 	  bench_migrate },
-	{ "qemu", "downtime (guest stopped to running on the destination) of vhm vs QEMU 7.2 "
-	  "under TCG, 256 MiB, limit 50 ms, the same two testpmds", bench_qemu },
+	{ "qemu", "downtime (device stopped to started on the destination, as the testpmds "
+	  "saw it) of vhm vs QEMU 7.2 under TCG, 256 MiB, limit 50 ms, the same two testpmds",
+	  bench_qemu },
 	{ "logsync", "dirty-log sync/scan vs plain read and QEMU's per-word exchange loop",
 	  bench_logsync },
 	{ "bpf", "saturated testpmd loopback rx frames/s with the default probe set, and with "

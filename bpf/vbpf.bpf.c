@@ -254,6 +254,10 @@ static __always_inline void count_request(struct vbpf_counters *c, long fd, __u3
 	}
 	if (!(hdr[1] & VHU_REPLY)) {
 		__sync_fetch_and_add(out ? &c->req_out[req] : &c->req_in[req], 1);
+		if (!out && !c->req_first_in_ns[req])   /* this CPU's copy: no race */
+			c->req_first_in_ns[req] = t_ns;
+		if (!out && c->req_last_in_ns[req] < t_ns)
+			c->req_last_in_ns[req] = t_ns;
 		request_seen(&key, out, t_ns);
 		return;
 	}

@@ -10,6 +10,7 @@
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -671,6 +672,17 @@ fail:
 	return err;
 }
 
+/* Request r's first and last receipt in *out merged with one CPU's. */
+static void request_times(struct vbpf_counters *out, const struct vbpf_counters *cpu, int r)
+{
+	__u64 first = cpu->req_first_in_ns[r];
+
+	if (first && (!out->req_first_in_ns[r] || first < out->req_first_in_ns[r]))
+		out->req_first_in_ns[r] = first;
+	if (cpu->req_last_in_ns[r] > out->req_last_in_ns[r])
+		out->req_last_in_ns[r] = cpu->req_last_in_ns[r];
+}
+
 int vbpf_read(struct vbpf *v, struct vbpf_counters *out)
 {
 	__u32 key = 0;
@@ -681,13 +693,18 @@ int vbpf_read(struct vbpf *v, struct vbpf_counters *out)
 	if (err)
 		return err;
 	memset(out, 0, sizeof(*out));
-	/* The record is all __u64: add it up word by word. */
+	/* The record is all __u64: add it up word by word, but for the
+	 * request times (the earliest first, the latest last). */
 	for (int c = 0; c < v->ncpus; c++) {
-		const __u64 *src = (const __u64 *)&v->percpu[c];
+		const struct vbpf_counters *src = &v->percpu[c];
+		const __u64 *w = (const __u64 *)src;
 		__u64 *dst = (__u64 *)out;
 
-		for (size_t w = 0; w < sizeof(*out) / sizeof(__u64); w++)
-			dst[w] += src[w];
+		for (size_t i = 0; i < offsetof(struct vbpf_counters, req_first_in_ns) / sizeof(__u64);
+		     i++)
+			dst[i] += w[i];
+		for (int r = 0; r < VBPF_MAX_REQ; r++)
+			request_times(out, src, r);
 	}
 	return 0;
 }

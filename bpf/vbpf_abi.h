@@ -59,6 +59,14 @@ struct vbpf_counters {
 	/* 5. uprobes, by slot (cookie). */
 	__u64 up_calls[VBPF_MAX_UPROBES];
 	__u64 up_ret_sum[VBPF_MAX_UPROBES]; /* uretprobe: sum of the returned count */
+	/* 6. When (bpf_ktime_get_ns: CLOCK_MONOTONIC, as user space reads it)
+	 * the first and the last request of each number was received; 0: none
+	 * yet. Last in the record, as they are not sums: vbpf_read() keeps the
+	 * earliest first and the latest last of the CPUs' copies. The control
+	 * plane as the backends saw it, e.g. from the source's first
+	 * GET_VRING_BASE to the destination's last SET_VRING_ENABLE. */
+	__u64 req_first_in_ns[VBPF_MAX_REQ];
+	__u64 req_last_in_ns[VBPF_MAX_REQ];
 };
 
 #endif

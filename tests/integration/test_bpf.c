@@ -941,7 +941,8 @@ static uint64_t sum_req(const __u64 *a)
  * received request per message testpmd logged reading, each reply it sent
  * paired with its request, and the service time of each (request read ->
  * reply sent) inside the run. On the other side, vhm (gated: probed from
- * exec) sent the same requests and timed the round trips. */
+ * exec) sent the same requests and timed the round trips. The first and the
+ * last arrival of each request number are times on the monotonic clock. */
 Test(bpf_device, requests_decoded_with_service_time, .init = need_testpmd, .fini = teardown,
      .timeout = 60)
 {
@@ -992,6 +993,22 @@ Test(bpf_device, requests_decoded_with_service_time, .init = need_testpmd, .fini
 	/* Service times are real and inside the run. */
 	cr_assert(lt(u64, 0, c.req_serve_ns[REQ_GET_VRING_BASE]));
 	cr_assert(lt(u64, c.req_serve_ns[REQ_GET_VRING_BASE], vhm_now_ns() - t0));
+	/* When requests arrived, on the clock user space reads: the set-up's
+	 * first request after the gate opened, the stop's GET_VRING_BASEs
+	 * after it, in order, and before now; none of a number never sent. */
+	cr_assert(lt(u64, t0, c.req_first_in_ns[REQ_GET_FEATURES]));
+	cr_assert(eq(u64, c.req_first_in_ns[REQ_GET_FEATURES], c.req_last_in_ns[REQ_GET_FEATURES]),
+		  "one GET_FEATURES, first and last alike");
+	cr_assert(lt(u64, c.req_last_in_ns[REQ_GET_FEATURES], c.req_first_in_ns[REQ_GET_VRING_BASE]));
+	cr_assert(le(u64, c.req_first_in_ns[REQ_GET_VRING_BASE],
+		     c.req_last_in_ns[REQ_GET_VRING_BASE]));
+	cr_assert(lt(u64, c.req_last_in_ns[REQ_GET_VRING_BASE], vhm_now_ns()));
+	for (int r = 0; r < VBPF_MAX_REQ; r++)
+		cr_assert(eq(int, !c.req_in[r], !c.req_first_in_ns[r] && !c.req_last_in_ns[r]),
+			  "request %d: received %llu, times %llu-%llu", r,
+			  (unsigned long long)c.req_in[r],
+			  (unsigned long long)c.req_first_in_ns[r],
+			  (unsigned long long)c.req_last_in_ns[r]);
 	/* The frontend's view: the same requests sent, each reply answered, and a
 	 * round trip no shorter than the backend's service of it. */
 	cr_assert(eq(u64, sum_req(f.req_out), in), "vhm sent %llu requests, testpmd read %llu",
