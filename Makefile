@@ -133,7 +133,7 @@ $(BENCH): $(BENCH_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/integration/supp
 # Tests find the binaries under test through VHM_BUILD. The bench is built
 # too (not run): make check keeps it compiling with -Werror.
 test-plain: $(VHM) $(TESTBE) $(TESTS) $(BENCH) man
-	VHM_BUILD=$(BUILD) $(TESTS) --jobs 1 $(TEST_ARGS)
+	VHM_BUILD=$(BUILD) $(TESTS) --jobs 1 --xml=$(BUILD)/test-results.xml $(TEST_ARGS)
 
 test-asan:
 	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
@@ -219,12 +219,18 @@ ONCE_TESTS := $(ONCE_TESTS)|faults/matrix|certify/testbe_faults
 NPROC   := $(shell nproc 2>/dev/null || echo 1)
 CHECK_J  = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC))
 
+# Each pass says how long it took; each test's time is in
+# <tree>/test-results.xml (Criterion's JUnit report), so that whoever finds
+# make check slow can see where. $(call timed,TARGET ARGS...)
+timed = t=$$(date +%s); $(MAKE) --no-print-directory $(CHECK_J) $(1); rc=$$?; \
+	echo "check: $(firstword $(1)) took $$(( $$(date +%s) - t )) s"; exit $$rc
+
 check: deps-auto
 	@$(MAKE) --no-print-directory check-layers
-	@$(MAKE) --no-print-directory $(CHECK_J) fuzz-replay
-	@$(MAKE) --no-print-directory $(CHECK_J) test-plain TEST_ARGS="--filter '!($(ONCE_TESTS))'"
-	@$(MAKE) --no-print-directory $(CHECK_J) test-asan
-	@$(MAKE) --no-print-directory $(CHECK_J) test-tsan
+	@$(call timed,fuzz-replay)
+	@$(call timed,test-plain TEST_ARGS="--filter '!($(ONCE_TESTS))'")
+	@$(call timed,test-asan)
+	@$(call timed,test-tsan)
 
 test: check
 
