@@ -30,6 +30,11 @@ struct bench {
  * (not measured) misses. */
 void bench_report(const char *name, const char *unit, double vhm, double baseline,
 		  const char *target_op, double target);
+/* The same with the ratio given: a paired statistic (the median of
+ * per-round ratios) rather than vhm / baseline, which the line then
+ * prints as "ratio R (paired)". */
+void bench_report_paired(const char *name, const char *unit, double vhm, double baseline,
+			 double ratio, const char *target_op, double target);
 /* A target against a fixed budget (no baseline exists): "name: vhm X unit,
  * budget OP B unit ok|MISSED". */
 void bench_budget(const char *name, const char *unit, double vhm, const char *op,

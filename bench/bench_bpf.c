@@ -9,6 +9,10 @@
  *     device's status with no probes vs with a probe set attached to both
  *     testpmd and vhm: the default set (the target), the opt-in uprobes and
  *     every probe (their cost printed). Each set's line says what attached.
+ *     testpmd's lcores are on CPU 0 and every thread of vhm on CPU 1, each
+ *     side a CPU of its own as a host gives them: where the scheduler placed
+ *     vhm's threads, the capacity swung by more than the 5 % judged. The
+ *     ratio judged is paired, the median of each round's with/without;
  *  2. "bpf-syscall" (worst case, cost printed, no target): sendmsg/recvmsg round
  *     trips on a Unix socketpair, nothing but syscalls, with and without the
  *     syscall-tracepoint probes (ctl + kick) attached to this very process and,
@@ -16,13 +20,14 @@
  *     runs the tgid filter); with the tracepoints vbpf prefers and with the
  *     raw_tp fallback.
  *
- * Rounds alternate and the median of each side is kept, since these machines
- * are noisy. Needs root ("not run" otherwise); the loopback part needs dpdk-testpmd
+ * Rounds alternate and medians are kept, since these machines are noisy.
+ * Needs root ("not run" otherwise); the loopback part needs dpdk-testpmd
  * (package dpdk-dev) and $VHM_BUILD/vhm. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,14 +158,22 @@ struct loopback {
 	FILE *ctl_in;
 };
 
-static pid_t spawn(const char *const argv[], const char *log)
+/* argv[0] started with its output in log, on CPU `cpu` only (every thread
+ * it starts inherits it; -1: anywhere). */
+static pid_t spawn(const char *const argv[], const char *log, int cpu)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		cpu_set_t set;
 
+		CPU_ZERO(&set);
+		if (cpu >= 0)
+			CPU_SET(cpu, &set);
+		if (cpu >= 0 && sched_setaffinity(0, sizeof(set), &set))
+			_exit(126);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fd < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 			_exit(127);
@@ -258,7 +271,7 @@ static int loopback_start(struct loopback *l)
 				       "--no-pci", pfx, "--vdev", vdev, "--", "--auto-start",
 				       "--forward-mode=io", "--nb-cores=1",
 				       "--total-num-mbufs=8192", "--stats-period=1", NULL };
-		l->testpmd = spawn(argv, log);
+		l->testpmd = spawn(argv, log, -1);
 	}
 	if (l->testpmd < 0 || !wait_path(l->sock, l->testpmd, 30000)) {
 		printf("bpf-loopback: testpmd made no socket (see %s)\n", log);
@@ -270,7 +283,7 @@ static int loopback_start(struct loopback *l)
 		const char *argv[] = { vhm, "run", "--backend", l->sock, "--name", "bench",
 				       "--run-dir", l->dir, "--traffic", "200000",
 				       "--duration", "600s", "--timeout", "20s", NULL };
-		l->vhm = spawn(argv, log);
+		l->vhm = spawn(argv, log, sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : -1);
 	}
 	snprintf(ctl, sizeof(ctl), "%s/bench.sock", l->dir);
 	if (l->vhm < 0 || !wait_path(ctl, l->vhm, 30000)) {
@@ -390,17 +403,25 @@ static int window_with(struct loopback *l, const struct probe_set *set, bool say
 	return err;
 }
 
-/* Median rx rate of LOOP_ROUNDS windows (LOOP_ROUNDS_TARGET for the
- * target's set) without probes and with `set` on testpmd and vhm,
- * alternating, the order turned every round (without-with, then
- * with-without): the capacity drifts over a run (3.3 M frames/s at the
- * first set, 2.6-2.9 M at the later ones in one run), and a with-window
- * always second paid for the drift alone. */
-static int loopback_compare(struct loopback *l, const struct probe_set *set, double *with,
-			    double *without)
+/* What loopback_compare measured of one set: the medians of each side's
+ * rx rate, and the median of the rounds' ratios (with / without). */
+struct compared {
+	double with, without, ratio;
+};
+
+/* LOOP_ROUNDS rounds (LOOP_ROUNDS_TARGET for the target's set), each a
+ * window without probes and one with `set` on testpmd and vhm, the order
+ * turned every round (without-with, then with-without): the capacity
+ * drifts over a run (3.3 M frames/s at the first set, 2.6-2.9 M at the
+ * later ones in one run), and a with-window always second paid for the
+ * drift alone. The ratio is paired: each round's two windows are next to
+ * each other, so what the machine does slowly hits both alike. Every
+ * round's ratio is printed. */
+static int loopback_compare(struct loopback *l, const struct probe_set *set,
+			    struct compared *out)
 {
 	int rounds = set->target ? LOOP_ROUNDS_TARGET : LOOP_ROUNDS;
-	double w[LOOP_ROUNDS_TARGET], wo[LOOP_ROUNDS_TARGET];
+	double w[LOOP_ROUNDS_TARGET], wo[LOOP_ROUNDS_TARGET], ratio[LOOP_ROUNDS_TARGET];
 
 	for (int r = 0; r < rounds; r++) {
 		int err;
@@ -411,9 +432,15 @@ static int loopback_compare(struct loopback *l, const struct probe_set *set, dou
 			err = window_rate(l, &wo[r]) ?: window_with(l, set, r == 0, &w[r]);
 		if (err)
 			return err;
+		ratio[r] = wo[r] > 0 ? w[r] / wo[r] : 0;
 	}
-	*with = vhm_median(w, rounds);
-	*without = vhm_median(wo, rounds);
+	printf("    %s, ratio of each round:", set->name);
+	for (int r = 0; r < rounds; r++)
+		printf(" %.3f", ratio[r]);
+	printf("\n");
+	out->with = vhm_median(w, rounds);
+	out->without = vhm_median(wo, rounds);
+	out->ratio = vhm_median(ratio, rounds);
 	return 0;
 }
 
@@ -429,7 +456,7 @@ static int bench_loopback(void)
 		{ "every probe", VBPF_PROBES_ALL, false },
 	};
 	struct loopback l = { .testpmd = -1, .vhm = -1, .ctl = -1 };
-	double with, without;
+	struct compared c;
 	int err;
 
 	if (access(TESTPMD, X_OK)) {
@@ -449,18 +476,17 @@ static int bench_loopback(void)
 	for (size_t i = 0; !err && i < VHM_ARRAY_SIZE(sets); i++) {
 		char name[96];
 
-		err = loopback_compare(&l, &sets[i], &with, &without);
+		err = loopback_compare(&l, &sets[i], &c);
 		if (err)
 			break;
 		snprintf(name, sizeof(name), "bpf-loopback saturated: %s", sets[i].name);
 		if (sets[i].target)
-			bench_report(name, "rx fr/s", with, without, ">=", 0.95);
+			bench_report_paired(name, "rx fr/s", c.with, c.without, c.ratio, ">=", 0.95);
 		else
 			printf("%-40s vhm %12.1f rx fr/s  none %12.1f rx fr/s  cost %5.1f %% "
-			       "(%sfor information)\n", name, with, without,
-			       without > 0 ? 100 * (1 - with / without) : 0,
-			       sets[i].mask & ~VBPF_PROBES_DEFAULT ? "opt-in, " :
-			       "part of the default, ");
+			       "(paired; %sfor information)\n", name, c.with, c.without,
+			       100 * (1 - c.ratio), sets[i].mask & ~VBPF_PROBES_DEFAULT ?
+			       "opt-in, " : "part of the default, ");
 		fflush(stdout);
 	}
 	loopback_stop(&l);

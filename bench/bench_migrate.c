@@ -15,9 +15,11 @@
  *    baseline exists); then, for information, the same between two
  *    testpmds that log every vhost-user request (their default), and
  *    between two vhm-testbe backends (vhm's own part);
- *  - the downtime of a hot swap (--shared-memory: the destination maps the
- *    same memfds, nothing copied) vs a copying migration's, medians of
- *    SWAP_SAMPLES each (target <= 0.5: the control plane alone);
+ *  - a hot swap (--shared-memory: the destination maps the same memfds,
+ *    nothing copied) vs a copying migration, medians of SWAP_SAMPLES each:
+ *    the total time (target <= 0.1: no pre-copy, no destination memory)
+ *    and the downtime (target <= 1.0: both are now the control plane, the
+ *    copy's adds its last pages; docs/bench.md says why not 0.5 any more);
  *  - a 1 GiB guest at three dirty rates, PREDICT_RUNS migrations each
  *    (rates interleaved) after one calibration migration that is not
  *    judged (the model keeps the host's set-up and proof costs from the
@@ -65,7 +67,7 @@
 /* Targets of this bench, for "not run" when testpmd is missing: copy, the
  * control plane (4 vs 1, two budgets), hot swap vs copying, total and downtime
  * at three rates. */
-#define MIGRATE_TARGETS (2 + 3 + 1 + 2 * 3)
+#define MIGRATE_TARGETS (2 + 3 + 2 + 2 * 3)
 
 /* memcpy of `bytes`, page by page, from filled memory into a destination,
  * median of three, GiB/s. fresh: a new memfd mapping each time, as the
@@ -665,9 +667,11 @@ static bool part(const char *name)
 	return !want || strstr(want, name);
 }
 
-/* The downtime of one migration of a fresh device from a to b, copying or
- * hot swapped (shared); 0, or -1 when it failed (said so). */
-static int swap_sample(const char *name, const char *a, const char *b, bool shared, double *ms)
+/* The downtime and total time (ms) of one migration of a fresh device from
+ * a to b, copying or hot swapped (shared); 0, or -1 when it failed (said
+ * so). */
+static int swap_sample(const char *name, const char *a, const char *b, bool shared, double *ms,
+		       double *total)
 {
 	struct bench_dev d;
 	json_t *rep = NULL;
@@ -679,32 +683,44 @@ static int swap_sample(const char *name, const char *a, const char *b, bool shar
 	}
 	bench_dev_down(&d);
 	*ms = bench_num(rep, "downtime", "ms");
+	*total = bench_num(rep, "total_ms", NULL);
 	json_decref(rep);
 	return rep ? 0 : -1;
 }
 
+/* "    what ms, hot swap: ...; copying: ...": every sample of both. */
+static void print_swap_samples(const char *what, const double *swap, const double *copy)
+{
+	printf("    %s ms, hot swap:", what);
+	print_samples(swap, SWAP_SAMPLES, 2);
+	printf("; copying:");
+	print_samples(copy, SWAP_SAMPLES, 2);
+	printf("\n");
+}
+
+/* Hot swaps and copying migrations, interleaved: their total times, then
+ * their downtimes. */
 static int bench_hot_swap(const char *a, const char *b)
 {
-	double swap[SWAP_SAMPLES], copy[SWAP_SAMPLES];
+	double swap[SWAP_SAMPLES], copy[SWAP_SAMPLES], swap_t[SWAP_SAMPLES], copy_t[SWAP_SAMPLES];
 
 	for (int i = 0; i < SWAP_SAMPLES; i++) {
 		char n1[32], n2[32];
 
 		snprintf(n1, sizeof(n1), "bm-swap%d", i);
 		snprintf(n2, sizeof(n2), "bm-swapcp%d", i);
-		if (swap_sample(n1, i % 2 ? b : a, i % 2 ? a : b, true, &swap[i]) ||
-		    swap_sample(n2, i % 2 ? b : a, i % 2 ? a : b, false, &copy[i])) {
-			bench_missed("downtime hot swap vs copying migration", "a migration failed");
+		if (swap_sample(n1, i % 2 ? b : a, i % 2 ? a : b, true, &swap[i], &swap_t[i]) ||
+		    swap_sample(n2, i % 2 ? b : a, i % 2 ? a : b, false, &copy[i], &copy_t[i])) {
+			bench_missed_n("hot swap vs copying migration", 2, "a migration failed");
 			return -1;
 		}
 	}
-	printf("    downtime ms, hot swap:");
-	print_samples(swap, SWAP_SAMPLES, 2);
-	printf("; copying:");
-	print_samples(copy, SWAP_SAMPLES, 2);
-	printf("\n");
+	print_swap_samples("total", swap_t, copy_t);
+	print_swap_samples("downtime", swap, copy);
+	bench_report("total time hot swap vs copying migration", "ms",
+		     vhm_median(swap_t, SWAP_SAMPLES), vhm_median(copy_t, SWAP_SAMPLES), "<=", 0.1);
 	bench_report("downtime hot swap vs copying migration", "ms",
-		     vhm_median(swap, SWAP_SAMPLES), vhm_median(copy, SWAP_SAMPLES), "<=", 0.5);
+		     vhm_median(swap, SWAP_SAMPLES), vhm_median(copy, SWAP_SAMPLES), "<=", 1.0);
 	return 0;
 }
 
@@ -919,7 +935,7 @@ static int own_core_parts(unsigned *not_run)
 {
 	struct tp_pair p;
 	int rc = pair_start(&p, "bench-split", "notice", 1, not_run,
-			    (part("control") ? 3 : 0) + (part("swap") ? 1 : 0));
+			    (part("control") ? 3 : 0) + (part("swap") ? 2 : 0));
 
 	if (rc)
 		return rc < 0 ? -1 : 1;

@@ -38,16 +38,28 @@ static const char *count(bool ok)
 	return ok ? "ok" : "MISSED";
 }
 
-void bench_report(const char *name, const char *unit, double vhm, double baseline,
-		  const char *target_op, double target)
+static void report_line(const char *name, const char *unit, double vhm, double baseline,
+			double ratio, const char *how, const char *target_op, double target)
 {
-	double ratio = baseline > 0 ? vhm / baseline : 0;
 	/* No baseline (0) cannot meet a target, whichever way it points. */
 	bool ok = baseline > 0 && meets(ratio, target_op, target);
 
-	printf("%-40s vhm %12.3f %s  baseline %12.3f %s  ratio %6.3f (target %s %.2f) %s\n",
-	       name, vhm, unit, baseline, unit, ratio, target_op, target, count(ok));
+	printf("%-40s vhm %12.3f %s  baseline %12.3f %s  ratio %6.3f%s (target %s %.2f) %s\n",
+	       name, vhm, unit, baseline, unit, ratio, how, target_op, target, count(ok));
 	fflush(stdout);
+}
+
+void bench_report(const char *name, const char *unit, double vhm, double baseline,
+		  const char *target_op, double target)
+{
+	report_line(name, unit, vhm, baseline, baseline > 0 ? vhm / baseline : 0, "", target_op,
+		    target);
+}
+
+void bench_report_paired(const char *name, const char *unit, double vhm, double baseline,
+			 double ratio, const char *target_op, double target)
+{
+	report_line(name, unit, vhm, baseline, ratio, " (paired)", target_op, target);
 }
 
 void bench_budget(const char *name, const char *unit, double vhm, const char *op,

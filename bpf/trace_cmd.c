@@ -305,11 +305,6 @@ static void print_summary(const struct vbpf *v, const struct vbpf_counters *now,
 
 /* ---- the command ----------------------------------------------------------------- */
 
-static bool process_alive(pid_t pid)
-{
-	return kill(pid, 0) == 0 || errno != ESRCH;
-}
-
 static int open_probes(const struct trace_args *a, struct vbpf **v)
 {
 	char why[512] = "";
@@ -387,7 +382,7 @@ int cmd_trace(int argc, char **argv)
 		ts.tv_nsec = (long)(next % 1000000000ull);
 		while (!stop_flag && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
-		alive = process_alive(a.pid);
+		alive = vhm_pid_running(a.pid);
 		rc = vbpf_read(v, &c[!cur]);
 		if (rc)
 			break;

@@ -182,6 +182,24 @@ void vhm_format_mac(const uint8_t mac[6], char out[18])
 		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
+bool vhm_pid_running(pid_t pid)
+{
+	char path[64], state = 0;
+	FILE *f;
+	int n;
+
+	if (kill(pid, 0) && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return errno != ENOENT;
+	/* "pid (comm) state ...": comm may hold spaces and parentheses */
+	n = fscanf(f, "%*d (%*[^)]) %c", &state);
+	fclose(f);
+	return n != 1 || (state != 'Z' && state != 'X');
+}
+
 uint64_t vhm_now_ns(void)
 {
 	struct timespec ts;

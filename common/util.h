@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,6 +96,10 @@ int vhm_thread_nice_get(int *nice);
  * lowering it needs CAP_SYS_NICE (or room under RLIMIT_NICE) that the
  * process lacks. */
 int vhm_thread_nice(int nice);
+/* Whether process pid still runs: it exists and is not a zombie (one that
+ * exited and that its parent has not waited for yet, which kill(pid, 0)
+ * still finds). A process this one may not signal counts as running. */
+bool vhm_pid_running(pid_t pid);
 
 /* Reads that race with a writer by design: guest memory read while the guest
  * runs (a migration's pre-copy, a dirty-tracking verify pass), where the

@@ -1030,6 +1030,23 @@ Test(bpf_device, requests_decoded_with_service_time, .init = need_testpmd, .fini
  * its counts and mean service time: here the device's stop on testpmd
  * (GET_VRING_BASE per ring), which comes after the probes attached, and
  * every request seen has a name. */
+/* A child that stops testpmd once `watched` has exited, so that a `vhm
+ * trace --pid <testpmd>` running meanwhile ends then ("pid exited"), not at
+ * its --duration; its pid, for waitpid. */
+static pid_t stop_testpmd_after(pid_t watched)
+{
+	pid_t pid = fork();
+
+	cr_assert(ge(int, pid, 0));
+	if (pid)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	while (vhm_pid_running(watched))
+		usleep(50000);
+	kill(F.testpmd, SIGTERM);
+	_exit(0);
+}
+
 Test(bpf_trace_cli, requests_line_names_each_request, .init = need_testpmd, .fini = teardown,
      .timeout = 60)
 {
@@ -1037,20 +1054,23 @@ Test(bpf_trace_cli, requests_line_names_each_request, .init = need_testpmd, .fin
 			       "--timeout", "20s", "--traffic", "1000", "--duration", "2s", NULL };
 	char pidbuf[16];
 	/* Long enough for a set-up that takes seconds on a loaded machine (testpmd
-	 * maps the guest's memory in SET_MEM_TABLE), the run and the stop. */
+	 * maps the guest's memory in SET_MEM_TABLE), the run and the stop; the
+	 * trace ends when testpmd is stopped, once the device's run is over. */
 	char *argv[] = { "vhm", "trace", "--pid", pidbuf, "--probe", "ctl", "--duration", "15s",
 			 "--json", NULL };
 	char *line, *save = NULL;
 	json_t *reqs = NULL, *last = NULL, *r;
+	pid_t stopper;
 	size_t i;
 	int rc;
 
 	start_testpmd(NULL);
 	args[2] = F.sock;
 	args[6] = F.tmpdir;
-	spawn_vhm(0, args, "d5.log", false, NULL);
+	stopper = stop_testpmd_after(spawn_vhm(0, args, "d5.log", false, NULL));
 	snprintf(pidbuf, sizeof(pidbuf), "%d", (int)F.testpmd);
 	rc = run_vhm(argv, 0, out_buf, sizeof(out_buf), err_buf, sizeof(err_buf));
+	waitpid(stopper, NULL, 0);
 	cr_assert(eq(int, rc, 0), "exit %d, stderr: %s", rc, err_buf);
 	cr_assert(eq(int, wait_vhm(0, 20000), 0));
 	for (line = strtok_r(out_buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
