@@ -30,6 +30,7 @@ static pid_t children[TS_MAX_CHILDREN];
 static char tmpdir[TS_PATH_MAX];
 #define TS_MAX_TESTPMD 4
 static char testpmd_prefix[TS_MAX_TESTPMD][64];
+static pid_t testpmd_pid[TS_MAX_TESTPMD];   /* the instance using each prefix */
 
 long ts_now_ms(void)
 {
@@ -227,6 +228,28 @@ static void tmux_kill(void)
 	tmux_label[0] = '\0';
 }
 
+/* Testpmd slot i free again, its runtime directory removed (its process
+ * stopped already). */
+static void testpmd_release(int i)
+{
+	char run[128];
+
+	if (!testpmd_prefix[i][0])
+		return;
+	snprintf(run, sizeof(run), "/var/run/dpdk/%s", testpmd_prefix[i]);
+	ts_rm_tree(run);
+	testpmd_prefix[i][0] = '\0';
+	testpmd_pid[i] = 0;
+}
+
+/* The slot of testpmd pid (stopped) released. */
+static void testpmd_forget(pid_t pid)
+{
+	for (int i = 0; pid > 0 && i < TS_MAX_TESTPMD; i++)
+		if (testpmd_pid[i] == pid)
+			testpmd_release(i);
+}
+
 void ts_cleanup(void)
 {
 	tmux_kill();
@@ -234,13 +257,7 @@ void ts_cleanup(void)
 		if (children[i] > 0)
 			ts_kill(children[i]);
 	for (int i = 0; i < TS_MAX_TESTPMD; i++)
-		if (testpmd_prefix[i][0]) {
-			char run[128];
-
-			snprintf(run, sizeof(run), "/var/run/dpdk/%s", testpmd_prefix[i]);
-			ts_rm_tree(run);
-			testpmd_prefix[i][0] = '\0';
-		}
+		testpmd_release(i);
 	/* VHM_TEST_KEEP=1 keeps each test's directory (logs, sockets) to read after a failure */
 	if (tmpdir[0] && !getenv("VHM_TEST_KEEP"))
 		ts_rm_tree(tmpdir);
@@ -366,6 +383,7 @@ static int testpmd_failed(pid_t pid, const char *what, const char *log, char *re
 	char last[256];
 	int st = ts_kill(pid);
 
+	testpmd_forget(pid);
 	last_line(log, last, sizeof(last));
 	snprintf(reason, reasonlen, "dpdk-testpmd %s in %d s (status %d; its last line: \"%s\")",
 		 what, TESTPMD_START_MS / 1000, st, last);
@@ -451,8 +469,10 @@ pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const 
 	pid = ts_spawn(argv, log);
 	if (pid < 0) {
 		snprintf(reason, reasonlen, "cannot start dpdk-testpmd: %s", strerror((int)-pid));
+		testpmd_release(slot);
 		return -EIO;
 	}
+	testpmd_pid[slot] = pid;
 	/* a client connects (and reconnects) to sock: no socket to wait for */
 	if (!client && ts_wait_socket(sock, TESTPMD_START_MS))
 		return testpmd_failed(pid, "made no socket", log, reason, reasonlen);
@@ -464,6 +484,7 @@ pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const 
 void ts_testpmd_stop(pid_t pid)
 {
 	ts_kill(pid);
+	testpmd_forget(pid);
 }
 
 /* Whether thread tid of pid is named comm. */

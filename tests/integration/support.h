@@ -77,6 +77,8 @@ pid_t ts_testpmd_start_at(const char *name, int queues, bool client, const char 
  * on the CPUs no lcore has). */
 pid_t ts_testpmd_start_in(const char *ns, const char *vhost_log, int cpu, const char *name,
 			  int queues, bool client, const char *sock, char *reason, size_t reasonlen);
+/* Stop testpmd pid and free its slot (4 run at a time) and
+ * its runtime directory; any other child pid is only stopped. */
 void ts_testpmd_stop(pid_t pid);
 /* Call fn(pid, tid, arg) for every thread of process pid (the entries of
  * /proc/<pid>/task). 0, or -errno when that list could not be read. */
