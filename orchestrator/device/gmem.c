@@ -9,11 +9,13 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -129,7 +131,7 @@ void gmem_vhu_regions(const struct gmem *m, struct vhu_mem_region *out, int *fds
 	}
 }
 
-void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg)
+void gmem_for_data_seek(const struct gmem_region *r, gmem_extent_fn fn, void *arg)
 {
 	off_t off = 0, end;
 
@@ -144,6 +146,98 @@ void gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg)
 		fn(r, (uint64_t)off, (uint64_t)end, arg);
 		off = end;
 	}
+}
+
+#define SCAN_PAGES 4096   /* pages one mincore call looks at (its vector on the stack) */
+
+/* Set the bits of map for the pages of [first, first + n) that are in
+ * memory; how many, or -1 when mincore failed. */
+static int64_t scan_window(const struct gmem_region *r, uint64_t *map, uint64_t first, size_t n)
+{
+	unsigned char vec[SCAN_PAGES];
+	int64_t found = 0;
+
+	if (mincore(r->hva + first * GMEM_PAGE_SIZE, n * GMEM_PAGE_SIZE, vec))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!(vec[i] & 1))
+			continue;
+		map[(first + i) / 64] |= 1ull << ((first + i) % 64);
+		found++;
+	}
+	return found;
+}
+
+/* Mark in map (zeroed, a bit per page) the region's pages that hold data,
+ * when mincore can tell them: SEEK_DATA skips the holes, mincore reads the
+ * rest SCAN_PAGES at a time, and the pages it found in memory must be all
+ * the memfd has allocated (st_blocks), the same before and after: then none
+ * was out of memory (swapped: not in memory, yet data) and none was
+ * allocated meanwhile. false: ask lseek extent by extent instead. */
+static bool data_map(const struct gmem_region *r, uint64_t *map)
+{
+	uint64_t pages = r->size / GMEM_PAGE_SIZE, k = 0, found = 0;
+	struct stat before, after;
+
+	if (fstat(r->fd, &before))
+		return false;
+	while (k < pages) {
+		off_t off = lseek(r->fd, (off_t)(k * GMEM_PAGE_SIZE), SEEK_DATA);
+		size_t n;
+		int64_t got;
+
+		if (off < 0 && errno == ENXIO)
+			break;                 /* no data after k */
+		if (off < 0)
+			return false;
+		k = (uint64_t)off / GMEM_PAGE_SIZE;
+		n = pages - k < SCAN_PAGES ? (size_t)(pages - k) : SCAN_PAGES;
+		if ((got = scan_window(r, map, k, n)) < 0)
+			return false;
+		found += (uint64_t)got;
+		k += n;
+	}
+	if (fstat(r->fd, &after))
+		return false;
+	return before.st_blocks == after.st_blocks &&
+	       (uint64_t)after.st_blocks == found * (GMEM_PAGE_SIZE / 512);
+}
+
+/* The first set bit of map at or after k (< pages), or pages. want_set
+ * false: the first clear bit. */
+static uint64_t next_bit(const uint64_t *map, uint64_t k, uint64_t pages, bool want_set)
+{
+	while (k < pages) {
+		uint64_t w = want_set ? map[k / 64] : ~map[k / 64];
+
+		w &= ~0ull << (k % 64);
+		if (w) {
+			k = (k & ~63ull) + (uint64_t)__builtin_ctzll(w);
+			return k < pages ? k : pages;
+		}
+		k = (k & ~63ull) + 64;
+	}
+	return pages;
+}
+
+bool gmem_for_data(const struct gmem_region *r, gmem_extent_fn fn, void *arg)
+{
+	uint64_t pages = r->size / GMEM_PAGE_SIZE;
+	uint64_t *map = calloc((pages + 63) / 64, sizeof(*map));
+
+	if (!map || !data_map(r, map)) {
+		free(map);
+		gmem_for_data_seek(r, fn, arg);
+		return false;
+	}
+	for (uint64_t k = next_bit(map, 0, pages, true); k < pages;) {
+		uint64_t end = next_bit(map, k, pages, false);
+
+		fn(r, k * GMEM_PAGE_SIZE, end * GMEM_PAGE_SIZE, arg);
+		k = next_bit(map, end, pages, true);
+	}
+	free(map);
+	return true;
 }
 
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -234,8 +328,8 @@ bool gmem_zero_racy(const void *p, size_t len)
 #ifdef __SSE2__
 /* 64 bytes a step: loads ORed together, stores that bypass the cache (the
  * destination is not read again soon, and a store that misses would first
- * read its line from memory), fenced before returning so that whoever reads
- * dst next sees them. SSE2 is part of x86-64. */
+ * read its line from memory), left unfenced (gmem_stream_fence). SSE2 is
+ * part of x86-64. */
 static bool copy_data_stream(uint8_t *d, const uint8_t *s, size_t len)
 {
 	__m128i acc = _mm_setzero_si128();
@@ -252,12 +346,11 @@ static bool copy_data_stream(uint8_t *d, const uint8_t *s, size_t len)
 		_mm_stream_si128((__m128i *)(d + i + 48), e);
 		acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, e)));
 	}
-	_mm_sfence();
 	return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) != 0xffff;
 }
 #endif
 
-bool gmem_copy_data_racy(void *dst, const void *src, size_t len)
+bool gmem_stream_data_racy(void *dst, const void *src, size_t len)
 {
 	bool data;
 
@@ -271,6 +364,21 @@ bool gmem_copy_data_racy(void *dst, const void *src, size_t len)
 #endif
 	gmem_copy_racy(dst, src, len);
 	return !all_zero(dst, len);   /* dst is ours: no race */
+}
+
+void gmem_stream_fence(void)
+{
+#ifdef __SSE2__
+	_mm_sfence();
+#endif
+}
+
+bool gmem_copy_data_racy(void *dst, const void *src, size_t len)
+{
+	bool data = gmem_stream_data_racy(dst, src, len);
+
+	gmem_stream_fence();
+	return data;
 }
 
 uint64_t gmem_digest_where(const struct gmem *m, gmem_keep_fn keep, void *arg)

@@ -199,6 +199,7 @@ int gw_start(struct gwriter *w)
 	rc = vhm_thread_start(&w->thread, writer_main, w);
 	if (rc)
 		return -rc;
+	pthread_setname_np(w->thread, "vhm-writer");   /* for top -H, perf, vhm-bench */
 	w->started = true;
 	return 0;
 }

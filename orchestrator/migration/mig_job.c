@@ -124,6 +124,7 @@ static int start(struct mig_job *j, const struct mig_params *p, char *err, size_
 		j->rep = NULL;
 		return vhm_err(err, errlen, -rc, "starting the migration thread: %s", strerror(rc));
 	}
+	pthread_setname_np(j->thread, "vhm-migrate");
 	j->active = true;
 	return 0;
 }

@@ -489,11 +489,12 @@ static void copy_extent(const struct gmem_region *r, uint64_t off, uint64_t end,
 		/* the guest may be writing these pages (gmem.h); a zero page
 		 * writes zeros where the fresh destination has them already,
 		 * and counts as a zero page, not as copied */
-		if (!gmem_copy_data_racy(dst + off, r->hva + off, PAGE))
+		if (!gmem_stream_data_racy(dst + off, r->hva + off, PAGE))
 			continue;
 		fc->copied++;
 		copy_batch(fc);
 	}
+	gmem_stream_fence();    /* the chunk's stores before the next one's, or the join */
 }
 
 /* Take chunks until none is left (or the pass stops), and copy them. */
@@ -538,6 +539,8 @@ static uint64_t copy_all(struct mig *m)
 		return fc.copied;
 	}
 	two = two && vhm_thread_start(&t, copy_helper_main, &hc) == 0;
+	if (two)
+		pthread_setname_np(t, "vhm-copy");
 	copy_chunks(&fc);
 	if (two)
 		pthread_join(t, NULL);

@@ -520,33 +520,62 @@ int ts_for_threads(pid_t pid, void (*fn)(pid_t pid, const char *tid, void *arg),
 	return 0;
 }
 
-/* What ts_thread_nice's walk carries. */
-struct renice {
+/* A walk over the threads of a process named comm, doing apply(tid, how)
+ * to each. */
+struct named_walk {
 	const char *comm;
-	int nice;
+	int (*apply)(pid_t tid, const void *how);   /* 0, or -1 with errno */
+	const void *how;
 	int n;                     /* threads named comm */
 	int rc;                    /* the first refusal, or 0 */
 };
 
-static void renice_thread(pid_t pid, const char *tid, void *arg)
+static void apply_named(pid_t pid, const char *tid, void *arg)
 {
-	struct renice *r = arg;
+	struct named_walk *w = arg;
 
-	if (!thread_named(pid, tid, r->comm))
+	if (!thread_named(pid, tid, w->comm))
 		return;
-	if (setpriority(PRIO_PROCESS, (id_t)atoi(tid), r->nice) && !r->rc)
-		r->rc = -errno;
-	r->n++;
+	if (w->apply((pid_t)atoi(tid), w->how) && !w->rc)
+		w->rc = -errno;
+	w->n++;
+}
+
+/* How many threads of pid are named comm (apply done to each), or -errno
+ * (-ESRCH: none; the first refusal otherwise). */
+static int for_named(pid_t pid, const char *comm, int (*apply)(pid_t tid, const void *how),
+		     const void *how)
+{
+	struct named_walk w = { comm, apply, how, 0, 0 };
+	int rc = ts_for_threads(pid, apply_named, &w);
+
+	if (rc || w.rc)
+		return rc ? rc : w.rc;
+	return w.n ? w.n : -ESRCH;
+}
+
+static int set_nice(pid_t tid, const void *how)
+{
+	return setpriority(PRIO_PROCESS, (id_t)tid, *(const int *)how);
+}
+
+static int set_cpus(pid_t tid, const void *how)
+{
+	return sched_setaffinity(tid, sizeof(cpu_set_t), how);
 }
 
 int ts_thread_nice(pid_t pid, const char *comm, int nice)
 {
-	struct renice r = { comm, nice, 0, 0 };
-	int rc = ts_for_threads(pid, renice_thread, &r);
+	return for_named(pid, comm, set_nice, &nice);
+}
 
-	if (rc || r.rc)
-		return rc ? rc : r.rc;
-	return r.n ? r.n : -ESRCH;
+int ts_thread_pin(pid_t pid, const char *comm, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return for_named(pid, comm, set_cpus, &set);
 }
 
 long long ts_testpmd_counter(const char *name, const char *key)

@@ -87,6 +87,9 @@ int ts_for_threads(pid_t pid, void (*fn)(pid_t pid, const char *tid, void *arg),
  * /proc/<pid>/task/<tid>/comm), as renice(1) would: how many there were, or
  * -errno (-ESRCH: none; the first refusal otherwise). */
 int ts_thread_nice(pid_t pid, const char *comm, int nice);
+/* Put every thread of process pid named comm on CPU cpu alone, as
+ * taskset(1) would: how many there were, or -errno as ts_thread_nice. */
+int ts_thread_pin(pid_t pid, const char *comm, int cpu);
 /* The last "<key> N" (key: "RX-packets:", ...) testpmd `name` printed to its
  * log, <ts_dir>/<name>.log (every second with its --stats-period, and once
  * more when it stops); -1 when there is none. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Guest memory: the layout of a VM (a hole below 4 GiB), sparse so that a
  * 64 GiB guest costs only what it writes, sealed memfds, translation both
- * ways, and the digest that migration and `digest` rely on. */
+ * ways, the walk over what holds data, and the digest that migration and
+ * `digest` rely on. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <errno.h>
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gmem.h"
@@ -187,5 +190,99 @@ Test(gmem, prefault_allocates_and_keeps_contents)
 		for (size_t i = 0; i < 4096; i += 511)
 			cr_assert(eq(u8, b[p * 4096 + i], p % 3 ? 0 : (uint8_t)(p % 251 + 1)),
 				  "page %zu byte %zu", p, i);
+	gmem_destroy(&m);
+}
+
+#define MAX_EXTENTS 8192
+
+struct extents {
+	size_t n;
+	uint64_t off[MAX_EXTENTS], end[MAX_EXTENTS];
+};
+
+static void note_extent(const struct gmem_region *r, uint64_t off, uint64_t end, void *arg)
+{
+	struct extents *e = arg;
+
+	(void)r;
+	cr_assert(lt(sz, e->n, (size_t)MAX_EXTENTS));
+	e->off[e->n] = off;
+	e->end[e->n++] = end;
+}
+
+/* gmem_for_data lists, from mincore, the extents lseek finds: `want` of
+ * them (SIZE_MAX: at least 1000). */
+static void assert_same_extents(const struct gmem_region *r, size_t want)
+{
+	static struct extents by_map, by_seek;
+
+	by_map.n = by_seek.n = 0;
+	cr_assert(gmem_for_data(r, note_extent, &by_map), "mincore was not exact: lseek used");
+	gmem_for_data_seek(r, note_extent, &by_seek);
+	if (want == SIZE_MAX)
+		cr_assert(le(sz, 1000, by_seek.n), "lseek found %zu extents", by_seek.n);
+	else
+		cr_assert(eq(sz, want, by_seek.n));
+	cr_assert(eq(sz, by_map.n, by_seek.n));
+	for (size_t i = 0; i < by_seek.n; i++)
+		cr_assert(by_map.off[i] == by_seek.off[i] && by_map.end[i] == by_seek.end[i],
+			  "extent %zu: [%llu, %llu) against lseek's [%llu, %llu)", i,
+			  (unsigned long long)by_map.off[i], (unsigned long long)by_map.end[i],
+			  (unsigned long long)by_seek.off[i], (unsigned long long)by_seek.end[i]);
+}
+
+/* The walk over data finds what lseek finds, extent for extent, however
+ * the pages came to hold data: written here, read here (a read fault
+ * allocates a memfd page), written through the file, or written by another
+ * process through its own mapping (a backend). */
+Test(gmem, data_extents_are_those_lseek_finds)
+{
+	const size_t len = 64 * MiB, pages = len / 4096;
+	struct gmem m;
+	char err[256];
+	uint8_t *b, one = 1;
+	volatile uint8_t sink;
+	pid_t pid;
+	int st;
+
+	cr_assert(eq(int, gmem_create(&m, len, "t", err, sizeof(err)), 0), "%s", err);
+	b = m.r[0].hva;
+	assert_same_extents(&m.r[0], 0);        /* nothing: no extent */
+	srand(7);
+	for (size_t i = 0; i < pages / 3; i++)
+		b[(size_t)rand() % pages * 4096 + 8] = 1;
+	b[0] = b[len - 1] = 2;                  /* the first and last pages */
+	sink = b[5 * 4096 + 3];                 /* read only */
+	(void)sink;
+	cr_assert(eq(long, (long)pwrite(m.r[0].fd, &one, 1, (off_t)(7 * 4096)), 1L));
+	pid = fork();
+	cr_assert(ge(int, pid, 0));
+	if (!pid) {
+		uint8_t *o = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m.r[0].fd, 0);
+
+		if (o == MAP_FAILED)
+			_exit(1);
+		for (size_t p = 11; p < pages; p += 97)
+			o[p * 4096] = 3;
+		_exit(0);
+	}
+	cr_assert(eq(int, (int)waitpid(pid, &st, 0), (int)pid));
+	cr_assert(eq(int, st, 0));
+	assert_same_extents(&m.r[0], SIZE_MAX);
+	gmem_destroy(&m);
+}
+
+/* In a 64 GiB guest with two pages written, one in each region, the walk
+ * finds just those two. */
+Test(gmem, data_extents_of_a_sparse_guest)
+{
+	struct gmem m;
+	char err[256];
+
+	cr_assert(eq(int, gmem_create(&m, 64 * GiB, "big", err, sizeof(err)), 0), "%s", err);
+	memset(gmem_hva(&m, 1 * GiB, 4096), 1, 4096);
+	memset(gmem_hva(&m, 60 * GiB, 4096), 1, 4096);
+	for (int i = 0; i < m.n; i++)
+		assert_same_extents(&m.r[i], 1);
 	gmem_destroy(&m);
 }
